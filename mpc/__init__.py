@@ -1,0 +1,1 @@
+"""The MPC core: rings, shares, fixed point, PRG, dealer material, transport and context."""

@@ -1,0 +1,136 @@
+"""Correlated randomness from a dealer that shares one seed with each party.
+
+The dealer is a separate, non-colluding party (see docs/protocols.md). It shares a
+32-byte seed with each computing party. For request number t of a session, party j
+draws its share of every component from AES-CTR(seed_j, label(session, t, component)),
+so parties 0..n-2 never talk to the dealer during a computation. The dealer draws the
+same streams, reconstructs the free secrets, derives the rest (c = a*b, ...) and sends
+the last party the one correction share that makes the derived shares add up. That
+halves the dealer's traffic compared with sending every share of every component, and
+no computing party ever sees more than its own shares.
+
+`DealerEngine` is the dealer's side, `SeededMaterial` a party's side; the gRPC dealer
+service in `parties/` wraps the engine, and the in-process runner calls it directly.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from mpc.material import Component, MaterialKind, MaterialRequest, Secrets, lookup
+from mpc.prg import Prg
+
+CorrectionFetcher = Callable[[int, MaterialRequest], Secrets]
+"""Asks the dealer for the last party's derived shares of request number t."""
+
+
+def _label(session: str, counter: int, kind: str, component: str) -> str:
+    return f"{session}|{counter}|{kind}|{component}"
+
+
+def _draw(prg: Prg, session: str, counter: int, kind: str, comp: Component) -> np.ndarray:
+    label = _label(session, counter, kind, comp.name)
+    if comp.domain == "xor":
+        return prg.words(label, comp.shape)
+    return prg.ring_elements(comp.ring, label, comp.shape)
+
+
+def _combine(comp: Component, parts: list[np.ndarray]) -> np.ndarray:
+    total = parts[0].copy()
+    for p in parts[1:]:
+        total = (total ^ p) if comp.domain == "xor" else comp.ring.add(total, p)
+    return total
+
+
+def _difference(comp: Component, secret: np.ndarray, others: np.ndarray) -> np.ndarray:
+    return (secret ^ others) if comp.domain == "xor" else comp.ring.sub(secret, others)
+
+
+class DealerEngine:
+    """The dealer's computation: corrections for the last party, from all parties' seeds."""
+
+    def __init__(self, seeds: list[bytes], session: str, kinds: Mapping[str, MaterialKind]) -> None:
+        if len(seeds) < 2:
+            raise ValueError("a computation needs at least two parties")
+        self._prgs = [Prg(s) for s in seeds]
+        self._session = session
+        self._kinds = kinds
+
+    @property
+    def n(self) -> int:
+        return len(self._prgs)
+
+    def correction(self, counter: int, request: MaterialRequest) -> Secrets:
+        """The last party's shares of the derived components of request `counter`."""
+        kind = lookup(self._kinds, request.kind)
+        free: Secrets = {}
+        for comp in kind.free(request.params):
+            parts = [_draw(p, self._session, counter, kind.name, comp) for p in self._prgs]
+            free[comp.name] = _combine(comp, parts)
+        derived = kind.derive(request.params, free)
+        out: Secrets = {}
+        for comp in kind.derived(request.params):
+            parts = [_draw(p, self._session, counter, kind.name, comp) for p in self._prgs[:-1]]
+            out[comp.name] = _difference(comp, derived[comp.name], _combine(comp, parts))
+        return out
+
+
+class SeededMaterial:
+    """One party's source of correlated randomness (its half of the seeded scheme).
+
+    Every party must make the same requests in the same order — true for any protocol,
+    since the program is the same everywhere — so request numbers agree.
+    """
+
+    def __init__(
+        self,
+        rank: int,
+        n: int,
+        seed: bytes,
+        session: str,
+        kinds: Mapping[str, MaterialKind],
+        fetch: CorrectionFetcher | None,
+    ) -> None:
+        if rank == n - 1 and fetch is None:
+            raise ValueError("the last party needs a way to reach the dealer")
+        self._rank, self._n = rank, n
+        self._prg = Prg(seed)
+        self._session = session
+        self._kinds = kinds
+        self._fetch = fetch
+        self._counter = 0
+        self._lock = threading.Lock()
+        self.requests = 0
+        self.bytes_from_dealer = 0
+
+    @property
+    def kinds(self) -> Mapping[str, MaterialKind]:
+        return self._kinds
+
+    def get(self, request: MaterialRequest) -> Secrets:
+        """This party's shares of every component of one fresh piece of material."""
+        with self._lock:
+            counter = self._counter
+            self._counter += 1
+        kind = lookup(self._kinds, request.kind)
+        out: Secrets = {}
+        for comp in kind.free(request.params):
+            out[comp.name] = _draw(self._prg, self._session, counter, kind.name, comp)
+        derived = kind.derived(request.params)
+        if self._rank == self._n - 1:
+            assert self._fetch is not None
+            corrections = self._fetch(counter, request)
+            self.requests += 1
+            for comp in derived:
+                got = corrections[comp.name]
+                if tuple(got.shape) != comp.shape:
+                    raise ValueError(f"dealer sent {comp.name} of shape {got.shape}, expected {comp.shape}")
+                out[comp.name] = got
+                self.bytes_from_dealer += comp.nbytes
+        else:
+            for comp in derived:
+                out[comp.name] = _draw(self._prg, self._session, counter, kind.name, comp)
+        return out

@@ -1,0 +1,57 @@
+"""A cryptographically secure pseudo-random generator: AES-256 in counter mode.
+
+Shares are masks, and a mask drawn from numpy's generators (PCG64, Mersenne Twister)
+can be predicted from a few outputs; so every random value that protects a secret
+comes from here. A `Prg` is keyed by a 32-byte seed and produces independent streams
+addressed by a label (session, request number, component), which lets a party and the
+dealer that share a seed generate the same stream without talking and without keeping
+their positions in step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import numpy as np
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from mpc.ring import Ring
+
+SEED_BYTES = 32
+
+
+def fresh_seed() -> bytes:
+    """A new uniformly random seed from the operating system."""
+    return os.urandom(SEED_BYTES)
+
+
+class Prg:
+    """AES-256-CTR keyed by `seed`; `stream(label, n)` is n bytes unique to that label."""
+
+    __slots__ = ("_key",)
+
+    def __init__(self, seed: bytes) -> None:
+        if len(seed) != SEED_BYTES:
+            raise ValueError(f"a PRG seed is {SEED_BYTES} bytes, got {len(seed)}")
+        self._key = bytes(seed)
+
+    def stream(self, label: str | bytes, nbytes: int) -> bytes:
+        label_bytes = label.encode() if isinstance(label, str) else label
+        nonce = hashlib.sha256(b"pooled-prg|" + label_bytes).digest()[:16]
+        encryptor = Cipher(algorithms.AES(self._key), modes.CTR(nonce)).encryptor()
+        return encryptor.update(bytes(nbytes)) + encryptor.finalize()
+
+    def ring_elements(self, ring: Ring, label: str, shape: tuple[int, ...]) -> np.ndarray:
+        """Uniform elements of `ring` of the given shape."""
+        return ring.from_random_bytes(self.stream(label, ring.nbytes(shape)), shape)
+
+    def words(self, label: str, shape: tuple[int, ...]) -> np.ndarray:
+        """Uniform uint64 words (64 independent random bits each)."""
+        n = int(np.prod(shape, dtype=np.int64))
+        return np.frombuffer(self.stream(label, 8 * n), dtype=np.uint64).reshape(shape).copy()
+
+
+def random_ring_elements(ring: Ring, shape: tuple[int, ...]) -> np.ndarray:
+    """Fresh uniform ring elements keyed by a one-off OS seed (for sharing inputs)."""
+    return Prg(fresh_seed()).ring_elements(ring, "fresh", shape)

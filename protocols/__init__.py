@@ -1,0 +1,1 @@
+"""MPC protocols over the core: pure functions of shares and a `PartyContext`."""
