@@ -1,0 +1,11 @@
+"""The full table of dealer material kinds: the core's plus those protocols add.
+
+The dealer service and every party read this one table, so a kind a protocol asks for
+is always one the dealer knows how to make.
+"""
+
+from __future__ import annotations
+
+from mpc.material import CORE_KINDS, with_kinds
+
+KINDS = with_kinds(CORE_KINDS)
