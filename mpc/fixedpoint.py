@@ -3,10 +3,10 @@
 A real x is stored as the ring element round(x * 2^f) (two's complement), where f is the
 number of fractional bits. Two settings are used:
 
-* `FAST` — Z_2^64 with f = 20: resolution 2^-20 ~ 9.5e-7. Values up to 2^41 ~ 2.2e12 can
+* `FAST` — Z_2^64 with f = 20: resolution 2^-20 ~ 9.5e-7. Values below 2^41 ~ 2.2e12 can
   be stored and added; a product is safe while |x * y| < 2^(62 - 2f) = 2^22 ~ 4.2e6,
   because truncation needs the double-scaled product below 2^62.
-* `PRECISE` — Z_2^128 with f = 40: resolution 2^-40 ~ 9.1e-13, values up to 2^85, products
+* `PRECISE` — Z_2^128 with f = 40: resolution 2^-40 ~ 9.1e-13, values below 2^85, products
   safe while |x * y| < 2^46 ~ 7.0e13. Used for the few per-group values at the end of a
   query, where precision is cheap.
 
@@ -42,8 +42,8 @@ class FixedPoint:
 
     @property
     def max_abs(self) -> float:
-        """Largest magnitude that can be encoded (and added a few times) safely."""
-        return float(2 ** (self.ring.bits - 2 - self.frac - 1))
+        """Magnitudes must stay strictly below this to be encoded (headroom for sums)."""
+        return float(2 ** (self.ring.bits - 3 - self.frac))
 
     @property
     def max_product(self) -> float:
@@ -57,34 +57,28 @@ class FixedPoint:
     def encode(self, values: Any, frac: int | None = None) -> np.ndarray:
         """Reals (or integers) to ring elements with `frac` (default: self.frac) fractional bits."""
         f = self.frac if frac is None else frac
+        bound = 2 ** (self.ring.bits - 3 - f)
         arr = np.asarray(values)
-        if arr.dtype == object:
-            arr = arr.astype(np.float64)
-        limit = float(2 ** (self.ring.bits - 3))  # scaled magnitude bound, headroom for sums
-        if arr.dtype.kind in "iub":
-            ints = arr.astype(object) if not self.ring.native else arr.astype(np.int64)
-            scaled = ints * (1 << f) if not self.ring.native else None
+        if arr.dtype.kind in "iub" or (arr.dtype == object and all(isinstance(v, int) for v in arr.ravel())):
+            ints = [int(v) for v in arr.ravel()]
+            if any(abs(v) >= bound for v in ints):
+                raise EncodingError(_range_message(arr, float(bound)))
             if self.ring.native:
-                bound = limit / (1 << f)
-                if arr.size and (np.abs(arr.astype(np.float64)) >= bound).any():
-                    raise EncodingError(_range_message(arr, bound))
-                return (ints << np.int64(f)).view(np.uint64)
-            assert scaled is not None
-            if any(abs(int(v)) >= limit for v in np.ravel(scaled)):
-                raise EncodingError(_range_message(arr, limit / (1 << f)))
-            return self.ring.reduce(scaled)
-        if arr.dtype.kind != "f":
-            raise EncodingError(f"cannot encode values of type {arr.dtype} as numbers")
-        arr = arr.astype(np.float64)
+                return (arr.astype(np.int64) << np.int64(f)).view(np.uint64)
+            return self.ring.reduce(np.array([v << f for v in ints], dtype=object).reshape(arr.shape))
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            raise EncodingError(f"cannot encode values of type {arr.dtype} as numbers") from None
         if arr.size and not np.isfinite(arr).all():
             bad = "NaN" if np.isnan(arr).any() else "an infinite value"
             raise EncodingError(f"cannot encode {bad} in fixed point")
-        scaled_f = np.round(arr * float(1 << f))
-        if arr.size and (np.abs(scaled_f) >= limit).any():
-            raise EncodingError(_range_message(arr, limit / (1 << f)))
+        if arr.size and (np.abs(arr) >= bound).any():
+            raise EncodingError(_range_message(arr, float(bound)))
+        scaled = np.round(arr * float(1 << f))
         if self.ring.native:
-            return scaled_f.astype(np.int64).view(np.uint64)
-        return self.ring.reduce(np.array([int(v) for v in np.ravel(scaled_f)], dtype=object).reshape(arr.shape))
+            return scaled.astype(np.int64).view(np.uint64)
+        return self.ring.reduce(np.array([int(v) for v in scaled.ravel()], dtype=object).reshape(arr.shape))
 
     def decode(self, elements: np.ndarray, frac: int | None = None) -> np.ndarray:
         """Ring elements with `frac` fractional bits back to float64."""

@@ -1,0 +1,95 @@
+"""Seeded dealer material reconstructs to valid correlations; parties only draw their share."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mpc.dealer import DealerEngine, SeededMaterial
+from mpc.material import CORE_KINDS, MaterialRequest
+from mpc.prg import fresh_seed
+from mpc.ring import RING64, RING128, Ring
+
+
+def _all_shares(n: int, request: MaterialRequest, repeat: int = 1) -> list[list[dict[str, np.ndarray]]]:
+    seeds = [fresh_seed() for _ in range(n)]
+    engine = DealerEngine(seeds, "sess", CORE_KINDS)
+    sources = [
+        SeededMaterial(r, n, seeds[r], "sess", CORE_KINDS, engine.correction if r == n - 1 else None) for r in range(n)
+    ]
+    return [[src.get(request) for src in sources] for _ in range(repeat)]
+
+
+def _sum(ring: Ring, parts: list[np.ndarray]) -> np.ndarray:
+    total = parts[0]
+    for p in parts[1:]:
+        total = ring.add(total, p)
+    return total
+
+
+@pytest.mark.parametrize("n", [2, 3, 5])
+@pytest.mark.parametrize("ring", [RING64, RING128], ids=["z64", "z128"])
+def test_beaver_triples_multiply(n: int, ring: Ring) -> None:
+    (shares,) = _all_shares(n, MaterialRequest("triple", {"shape": [50], "ring": ring.bits}))
+    a, b, c = (_sum(ring, [s[k] for s in shares]) for k in "abc")
+    assert [int(v) for v in c] == [int(v) for v in ring.mul(a, b)]
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_matrix_triples(n: int) -> None:
+    (shares,) = _all_shares(n, MaterialRequest("matmul_triple", {"shape_a": [4, 6], "shape_b": [6, 3]}))
+    a, b, c = (_sum(RING64, [s[k] for s in shares]) for k in "abc")
+    assert np.array_equal(c, RING64.matmul(a, b))
+
+
+@pytest.mark.parametrize("ring", [RING64, RING128], ids=["z64", "z128"])
+def test_truncation_material(ring: Ring) -> None:
+    (shares,) = _all_shares(3, MaterialRequest("trunc", {"shape": [40], "f": 7, "ring": ring.bits}))
+    r, r_shift, r_msb = (_sum(ring, [s[k] for s in shares]) for k in ("r", "r_shift", "r_msb"))
+    k = ring.bits
+    assert [int(v) for v in r_msb] == [int(v) >> (k - 1) for v in r]
+    assert [int(v) for v in r_shift] == [(int(v) % 2 ** (k - 1)) >> 7 for v in r]
+
+
+def test_boolean_triples() -> None:
+    (shares,) = _all_shares(4, MaterialRequest("bool_triple", {"shape": [30]}))
+    a = np.bitwise_xor.reduce([s["a"] for s in shares])
+    b = np.bitwise_xor.reduce([s["b"] for s in shares])
+    c = np.bitwise_xor.reduce([s["c"] for s in shares])
+    assert np.array_equal(c, a & b)
+
+
+def test_fresh_material_each_request_and_no_party_holds_a_triple() -> None:
+    first, second = _all_shares(3, MaterialRequest("triple", {"shape": [20]}), repeat=2)
+    for party in range(3):
+        assert not np.array_equal(first[party]["a"], second[party]["a"])
+        # A party's own share is not the secret (the secret needs everyone's share).
+        a = _sum(RING64, [s["a"] for s in first])
+        assert not np.array_equal(first[party]["a"], a)
+
+
+def test_only_the_last_party_talks_to_the_dealer() -> None:
+    seeds = [fresh_seed() for _ in range(3)]
+    engine = DealerEngine(seeds, "s", CORE_KINDS)
+    calls: list[int] = []
+
+    def fetch(counter: int, req: MaterialRequest) -> dict[str, np.ndarray]:
+        calls.append(counter)
+        return engine.correction(counter, req)
+
+    with pytest.raises(ValueError, match="reach the dealer"):
+        SeededMaterial(2, 3, seeds[2], "s", CORE_KINDS, None)
+    last = SeededMaterial(2, 3, seeds[2], "s", CORE_KINDS, fetch)
+    first = SeededMaterial(0, 3, seeds[0], "s", CORE_KINDS, None)
+    req = MaterialRequest("triple", {"shape": [1000]})
+    first.get(req)
+    last.get(req)
+    last.get(req)
+    assert calls == [0, 1]
+    assert last.bytes_from_dealer == 2 * 8000  # only c, never a or b
+    assert first.bytes_from_dealer == 0
+
+
+def test_unknown_kind_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="unknown kind"):
+        _all_shares(2, MaterialRequest("nope", {}))

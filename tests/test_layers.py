@@ -1,0 +1,59 @@
+"""The package layering holds: imports point down only, and only parties/ speaks gRPC.
+
+    parties/ -> queries/ -> protocols/ -> mpc/
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYERS = ["mpc", "protocols", "queries", "parties"]
+MPC_THIRD_PARTY = {"numpy", "cryptography"}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def _modules(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+@pytest.mark.parametrize("package", LAYERS)
+def test_imports_point_down_only(package: str) -> None:
+    above = set(LAYERS[LAYERS.index(package) + 1 :])
+    offenders = [
+        f"{p.relative_to(ROOT)} imports {sorted(_imports(p) & above)}" for p in _modules(package) if _imports(p) & above
+    ]
+    assert not offenders, "\n".join(offenders)
+
+
+def test_mpc_uses_only_numpy_cryptography_and_the_standard_library() -> None:
+    allowed = MPC_THIRD_PARTY | set(sys.stdlib_module_names) | {"mpc", "__future__"}
+    offenders = [f"{p.relative_to(ROOT)}: {sorted(_imports(p) - allowed)}" for p in _modules("mpc") if _imports(p) - allowed]
+    assert not offenders, "\n".join(offenders)
+
+
+def test_only_parties_imports_grpc_or_protobuf() -> None:
+    network = {"grpc", "google"}
+    offenders = [
+        f"{p.relative_to(ROOT)}" for pkg in LAYERS[:-1] for p in _modules(pkg) if _imports(p) & network
+    ]
+    assert not offenders, offenders
+
+
+def test_no_torch_in_the_engine() -> None:
+    offenders = [str(p.relative_to(ROOT)) for pkg in LAYERS for p in _modules(pkg) if {"torch", "crypten"} & _imports(p)]
+    assert not offenders, offenders
