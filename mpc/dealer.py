@@ -32,7 +32,10 @@ def _label(session: str, counter: int, kind: str, component: str) -> str:
 
 
 def _draw(prg: Prg, session: str, counter: int, kind: str, comp: Component) -> np.ndarray:
-    label = _label(session, counter, kind, comp.name)
+    if comp.persistent is not None:
+        label = f"{session}|persistent|{comp.persistent}|{comp.name}"
+    else:
+        label = _label(session, counter, kind, comp.name)
     if comp.domain == "xor":
         return prg.words(label, comp.shape)
     return prg.ring_elements(comp.ring, label, comp.shape)
@@ -68,6 +71,9 @@ class DealerEngine:
         kind = lookup(self._kinds, request.kind)
         free: Secrets = {}
         for comp in kind.free(request.params):
+            if comp.owner is not None:
+                free[comp.name] = _draw(self._prgs[comp.owner], self._session, counter, kind.name, comp)
+                continue
             parts = [_draw(p, self._session, counter, kind.name, comp) for p in self._prgs]
             free[comp.name] = _combine(comp, parts)
         derived = kind.derive(request.params, free)
@@ -118,7 +124,8 @@ class SeededMaterial:
         kind = lookup(self._kinds, request.kind)
         out: Secrets = {}
         for comp in kind.free(request.params):
-            out[comp.name] = _draw(self._prg, self._session, counter, kind.name, comp)
+            if comp.owner is None or comp.owner == self._rank:
+                out[comp.name] = _draw(self._prg, self._session, counter, kind.name, comp)
         derived = kind.derived(request.params)
         if self._rank == self._n - 1:
             assert self._fetch is not None

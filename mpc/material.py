@@ -8,7 +8,10 @@ a correction share from the dealer — the one message the dealer must send. No 
 party ever holds a whole triple: each sees only its own shares.
 
 Components live in one of two domains: `arith` (additive shares in a ring) and `xor`
-(XOR shares of packed uint64 bit-words, for the boolean circuits of comparisons).
+(XOR shares of packed uint64 bit-words, for the boolean circuits of comparisons). An
+*owned* component is held in the clear by one party (a mask for that party's own private
+matrix, used to multiply it with shared values); a *persistent* one is the same in every
+request of a session (so a masked matrix can be sent once and reused every iteration).
 
 Kinds are looked up in an explicit read-only table passed to both the party side and the
 dealer (`CORE_KINDS` here, extended by `protocols/`); protocols name a kind and its
@@ -39,6 +42,12 @@ class Component:
     domain: Domain
     shape: tuple[int, ...]
     ring_bits: int = 64
+    owner: int | None = None
+    """Set for a component one party holds in the clear (a mask of its own private data):
+    only that party and the dealer draw it; the other parties receive nothing."""
+    persistent: str | None = None
+    """Set for a component that must be the same across requests of a session (a mask that
+    is reused): its stream is addressed by this name instead of by the request number."""
 
     @property
     def ring(self) -> Ring:
@@ -141,12 +150,35 @@ def _bool_derive(p: dict[str, Any], s: Secrets) -> Secrets:
     return {"c": s["a"] & s["b"]}
 
 
+# -- products of a party's private matrix with a shared vector -------------------------------
+def _owned_free(p: dict[str, Any]) -> list[Component]:
+    rows, cols = _shape(p, "shape_a")
+    vec = rows if p.get("transpose") else cols
+    return [
+        Component("a", "arith", (rows, cols), _bits(p), owner=int(p["owner"]), persistent=str(p["name"])),
+        Component("b", "arith", (vec,), _bits(p)),
+    ]
+
+
+def _owned_derived(p: dict[str, Any]) -> list[Component]:
+    rows, cols = _shape(p, "shape_a")
+    out = cols if p.get("transpose") else rows
+    return [Component("c", "arith", (out,), _bits(p))]
+
+
+def _owned_derive(p: dict[str, Any], s: Secrets) -> Secrets:
+    ring = Ring(_bits(p))
+    a = s["a"].T if p.get("transpose") else s["a"]
+    return {"c": ring.matmul(a, s["b"])}
+
+
 CORE_KINDS: Mapping[str, MaterialKind] = MappingProxyType(
     {
         "triple": MaterialKind("triple", _triple_free, _triple_derived, _triple_derive),
         "matmul_triple": MaterialKind("matmul_triple", _mat_free, _mat_derived, _mat_derive),
         "trunc": MaterialKind("trunc", _trunc_free, _trunc_derived, _trunc_derive),
         "bool_triple": MaterialKind("bool_triple", _bool_free, _bool_derived, _bool_derive),
+        "owned_matvec": MaterialKind("owned_matvec", _owned_free, _owned_derived, _owned_derive),
     }
 )
 """The kinds the core protocols use; `protocols.material.KINDS` extends this table."""

@@ -93,3 +93,18 @@ def test_only_the_last_party_talks_to_the_dealer() -> None:
 def test_unknown_kind_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="unknown kind"):
         _all_shares(2, MaterialRequest("nope", {}))
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+def test_owned_matrix_products_reuse_the_same_mask(transpose: bool) -> None:
+    params = {"owner": 1, "name": "X1", "shape_a": [6, 3], "transpose": transpose}
+    first, second = _all_shares(3, MaterialRequest("owned_matvec", params), repeat=2)
+    for shares in (first, second):
+        assert "a" in shares[1] and "a" not in shares[0] and "a" not in shares[2]
+        a = shares[1]["a"]
+        b = _sum(RING64, [s["b"] for s in shares])
+        c = _sum(RING64, [s["c"] for s in shares])
+        expected = RING64.matmul(a.T if transpose else a, b)
+        assert np.array_equal(c, expected)
+    assert np.array_equal(first[1]["a"], second[1]["a"])  # persistent mask
+    assert not np.array_equal(first[0]["b"], second[0]["b"])  # fresh vector each time
