@@ -127,7 +127,7 @@ class SeededMaterial:
             if comp.owner is None or comp.owner == self._rank:
                 out[comp.name] = _draw(self._prg, self._session, counter, kind.name, comp)
         derived = kind.derived(request.params)
-        if self._rank == self._n - 1:
+        if self._rank == self._n - 1 and derived:
             assert self._fetch is not None
             corrections = self._fetch(counter, request)
             self.requests += 1

@@ -172,12 +172,25 @@ def _owned_derive(p: dict[str, Any], s: Secrets) -> Secrets:
     return {"c": ring.matmul(a, s["b"])}
 
 
+def _mask_free(p: dict[str, Any]) -> list[Component]:
+    return [Component("a", "arith", _shape(p, "shape_a"), _bits(p), owner=int(p["owner"]), persistent=str(p["name"]))]
+
+
+def _no_components(p: dict[str, Any]) -> list[Component]:
+    return []
+
+
+def _nothing_derived(p: dict[str, Any], s: Secrets) -> Secrets:
+    return {}
+
+
 CORE_KINDS: Mapping[str, MaterialKind] = MappingProxyType(
     {
         "triple": MaterialKind("triple", _triple_free, _triple_derived, _triple_derive),
         "matmul_triple": MaterialKind("matmul_triple", _mat_free, _mat_derived, _mat_derive),
         "trunc": MaterialKind("trunc", _trunc_free, _trunc_derived, _trunc_derive),
         "bool_triple": MaterialKind("bool_triple", _bool_free, _bool_derived, _bool_derive),
+        "owned_mask": MaterialKind("owned_mask", _mask_free, _no_components, _nothing_derived),
         "owned_matvec": MaterialKind("owned_matvec", _owned_free, _owned_derived, _owned_derive),
     }
 )
