@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from mpc.ring import Ring
 
 SEED_BYTES = 32
+_ZEROS = bytes(1 << 20)  # plaintext of the keystream, encrypted a block at a time
 
 
 def fresh_seed() -> bytes:
@@ -42,14 +43,34 @@ class Prg:
         encryptor = Cipher(algorithms.AES(self._key), modes.CTR(nonce)).encryptor()
         return encryptor.update(bytes(nbytes)) + encryptor.finalize()
 
+    def _words_into(self, label: str, n: int) -> np.ndarray:
+        """The first 8n bytes of `stream(label, 8n)` as n uint64, written in place.
+
+        Same keystream as `stream`, without its temporary copies (large draws are most of
+        the dealer's work): AES-CTR encrypts a constant zero block straight into the array.
+        `update_into` wants 15 spare bytes after what it writes, so the last 64 bytes go
+        through `update`.
+        """
+        nonce = hashlib.sha256(b"pooled-prg|" + label.encode()).digest()[:16]
+        encryptor = Cipher(algorithms.AES(self._key), modes.CTR(nonce)).encryptor()
+        out = np.empty(n, dtype=np.uint64)
+        view = out.view(np.uint8).data
+        bulk = max(0, 8 * n - 64)
+        for pos in range(0, bulk, len(_ZEROS)):
+            take = min(len(_ZEROS), bulk - pos)
+            encryptor.update_into(_ZEROS if take == len(_ZEROS) else _ZEROS[:take], view[pos:])
+        view[bulk:] = encryptor.update(_ZEROS[: 8 * n - bulk])
+        return out
+
     def ring_elements(self, ring: Ring, label: str, shape: tuple[int, ...]) -> np.ndarray:
         """Uniform elements of `ring` of the given shape."""
+        if ring.native:
+            return self._words_into(label, int(np.prod(shape, dtype=np.int64))).reshape(shape)
         return ring.from_random_bytes(self.stream(label, ring.nbytes(shape)), shape)
 
     def words(self, label: str, shape: tuple[int, ...]) -> np.ndarray:
         """Uniform uint64 words (64 independent random bits each)."""
-        n = int(np.prod(shape, dtype=np.int64))
-        return np.frombuffer(self.stream(label, 8 * n), dtype=np.uint64).reshape(shape).copy()
+        return self._words_into(label, int(np.prod(shape, dtype=np.int64))).reshape(shape)
 
 
 def random_ring_elements(ring: Ring, shape: tuple[int, ...]) -> np.ndarray:

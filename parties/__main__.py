@@ -1,0 +1,7 @@
+"""`python -m parties ...` is the `pooled` command."""
+
+import sys
+
+from parties.cli import main
+
+sys.exit(main())

@@ -1,0 +1,38 @@
+"""The `pooled` command line: one subcommand per module under `parties/commands/`.
+
+`main()` only builds the argument parser; each command module imports what it needs
+(gRPC, numpy) inside its `run` function, so `pooled --help` stays fast. To add a
+command, write `parties/commands/<name>.py` with `register(subparsers)` and add its
+module name to `COMMANDS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS: tuple[str, ...] = (
+    "parties.commands.certs",
+    "parties.commands.dealer",
+    "parties.commands.node",
+    "parties.commands.demo",
+)
+"""Command modules in the order `pooled --help` lists them."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pooled", description="Pooled: secure multi-party analytics for consortia.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of `pooled`, one module each (see `parties/cli.py`)."""

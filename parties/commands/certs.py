@@ -1,0 +1,30 @@
+"""`pooled certs`: create a consortium CA and certificates for its members."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def _names(text: str) -> list[str]:
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("certs", help="create a consortium CA and member certificates", description=__doc__)
+    p.add_argument("--out", required=True, help="directory for ca.pem and the members' keys and certificates")
+    p.add_argument("--parties", type=_names, default=[], help="comma-separated party names, e.g. a,b,c")
+    p.add_argument("--dealer", action="store_true", help="also issue the dealer's certificate")
+    p.add_argument("--analysts", type=_names, default=[], help="comma-separated analyst names")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from parties.certs import create_consortium
+
+    if not (args.parties or args.dealer or args.analysts):
+        raise SystemExit("pooled certs: name at least one member (--parties, --dealer, --analysts)")
+    written = create_consortium(args.out, args.parties, dealer=args.dealer, analysts=args.analysts)
+    for identity, files in written.items():
+        print(f"{identity.uri}\t{files.cert}\t{files.key}")
+    return 0

@@ -1,0 +1,58 @@
+"""`pooled node`: run a party node until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def _peer(text: str) -> tuple[str, str]:
+    name, sep, address = text.partition("=")
+    if not sep or not name or ":" not in address:
+        raise argparse.ArgumentTypeError(f"expected NAME=HOST:PORT, got {text!r}")
+    return name, address
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("node", help="run a party node", description=__doc__)
+    p.add_argument("--certs", required=True, type=Path, help="directory holding ca.pem and this party's key and cert")
+    p.add_argument("--name", required=True, help="this party's name (its certificate is party-NAME.pem)")
+    p.add_argument("--dealer", required=True, help="the dealer's host:port")
+    p.add_argument("--listen", default="127.0.0.1:0", help="host:port to serve on (port 0: pick a free one)")
+    p.add_argument("--advertise-host", help="host peers should dial (default: the listen host)")
+    p.add_argument(
+        "--peer", type=_peer, action="append", default=[], help="NAME=HOST:PORT of a peer (else asked of the dealer)"
+    )
+    p.add_argument("--port-file", type=Path, help="write the bound host:port here once serving")
+    p.add_argument("--data-dir", type=Path, help="where this party's data lives")
+    p.add_argument("--recv-timeout", type=float, default=30.0, help="longest wait for one peer message, seconds")
+    p.add_argument("--liveness", type=float, default=4.0, help="declare a silent peer dead after this many seconds")
+    p.add_argument("--exit-with-parent", action="store_true", help="stop when the launching process dies")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from parties.certs import CertFiles, Identity
+    from parties.grpc_transport import LinkSettings
+    from parties.jobs import core_jobs
+    from parties.node import Node, NodeConfig
+    from parties.process import report_ready, wait_for_shutdown, watch_parent
+
+    config = NodeConfig(
+        certs=CertFiles.in_dir(args.certs, Identity.party(args.name)),
+        dealer=args.dealer,
+        listen=args.listen,
+        advertise_host=args.advertise_host,
+        peers=dict(args.peer),
+        data_dir=args.data_dir,
+        links=LinkSettings(recv_timeout_s=args.recv_timeout, liveness_s=args.liveness),
+    )
+    node = Node(config, core_jobs())
+    address = node.start()
+    if args.exit_with_parent:
+        watch_parent()
+    report_ready(Identity.party(args.name).uri, address, args.port_file)
+    wait_for_shutdown()
+    node.stop()
+    return 0

@@ -1,0 +1,232 @@
+"""A party node: a long-running process that computes with its peers when an analyst asks.
+
+The node serves two gRPC services on one mutual-TLS port: PeerExchange (messages from
+the other parties, into its `Mailbox`) and Node (an analyst's `RunJob`). For each job it
+opens a new session: it registers the session's roster with the dealer (idempotent, so
+every node can do it), fetches its own seed, builds a `PartyContext` over a
+`GrpcTransport` for that session, runs the job from its explicit registry, and answers
+with its shares of the outputs; the analyst reconstructs them — nodes never open the
+final result. Sessions are isolated: each has its own transport, material, counters and
+mailbox entries, so several can run at once.
+
+If the job fails, the node aborts the session at every peer (naming the party whose
+failure caused it) and answers with a `JobFailure` instead of shares.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from mpc.context import PartyContext
+from mpc.dealer import CorrectionFetcher, SeededMaterial
+from mpc.errors import PeerFailure
+from parties import codec, peer_service
+from parties.certs import CertFiles
+from parties.dealer_client import DealerClient, DealerError, Prefetcher
+from parties.grpc_transport import GrpcTransport, LinkSettings, PeerLinks
+from parties.jobs import Job, SiteData
+from parties.mailbox import Mailbox
+from parties.proto import pooled_pb2_grpc as rpc
+from parties.tls import Rules, TlsMaterial, bind, caller_identity, make_server
+from protocols.material import KINDS
+
+RULES: Rules = {
+    "/pooled.v1.PeerExchange/Send": frozenset({"party"}),
+    "/pooled.v1.PeerExchange/Abort": frozenset({"party"}),
+    "/pooled.v1.PeerExchange/Ping": frozenset({"party"}),
+    "/pooled.v1.Node/RunJob": frozenset({"analyst"}),
+    "/pooled.v1.Node/Status": frozenset({"analyst", "party", "dealer"}),
+}
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """Everything a node needs to start."""
+
+    certs: CertFiles
+    dealer: str
+    listen: str = "127.0.0.1:0"
+    advertise_host: str | None = None  # host peers should dial (default: the listen host)
+    peers: Mapping[str, str] = field(default_factory=dict)  # fixed peer addresses; others from the dealer
+    data_dir: Path | None = None
+    links: LinkSettings = field(default_factory=LinkSettings)
+    max_workers: int = 64
+
+
+class Node:
+    """One party's server, its links to peers and the dealer, and its job registry."""
+
+    def __init__(self, config: NodeConfig, jobs: Mapping[str, Job]) -> None:
+        self._config = config
+        self._tls = TlsMaterial.load(config.certs)
+        if self._tls.identity.role != "party":
+            raise ValueError(f"a node runs with a party certificate, not {self._tls.identity}")
+        self._jobs = jobs
+        self._site = SiteData(self.name, config.data_dir)
+        self._mailbox = Mailbox()
+        self._dealer = DealerClient(self._tls, config.dealer, keepalive=config.links.keepalive)
+        self._links = PeerLinks(self._tls, self._address_of, config.links.keepalive)
+        self._lock = threading.Lock()
+        self._directory: dict[str, str] = dict(config.peers)
+        self._server: grpc.Server | None = None
+        self.address = ""
+
+    @property
+    def name(self) -> str:
+        return self._tls.identity.name
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> str:
+        """Serve on the configured address, announce it to the dealer, and return it."""
+        config = self._config
+        server = make_server(self._tls, RULES, max_workers=config.max_workers, keepalive=config.links.keepalive)
+        peer_service.add_to_server(peer_service.PeerExchangeServicer(self._mailbox), server)
+        rpc.add_NodeServicer_to_server(NodeServicer(self), server)
+        port = bind(server, self._tls, self._config.listen)
+        server.start()
+        self._server = server
+        host = self._config.advertise_host or self._config.listen.rsplit(":", 1)[0]
+        self.address = f"{host}:{port}"
+        self._dealer.announce(self.address)
+        return self.address
+
+    def stop(self, grace_s: float = 1.0) -> None:
+        if self._server is not None:
+            self._server.stop(grace_s).wait(grace_s + 1.0)
+        self._links.close()
+        self._dealer.close()
+
+    def _address_of(self, party: str) -> str:
+        with self._lock:
+            known = self._directory.get(party)
+        if known is None:
+            found = self._dealer.directory()
+            with self._lock:
+                for name, address in found.items():
+                    self._directory.setdefault(name, address)
+                known = self._directory.get(party)
+        if known is None:
+            raise LookupError(f"no address known for party {party}")
+        return known
+
+    def info(self) -> codec.NodeInfo:
+        return codec.NodeInfo(str(self._tls.identity), self.address, sorted(self._jobs), self._mailbox.open_sessions)
+
+    # -- jobs -------------------------------------------------------------------------------------
+    def run_job(self, call: codec.JobCall) -> codec.JobOutcome | codec.JobFailure:
+        """Run `call` as this party in a new session (see the module docstring)."""
+        me = self.name
+        if me not in call.roster or len(set(call.roster)) != len(call.roster) or len(call.roster) < 2:
+            reason = f"roster {call.roster} must list {me} and at least two distinct parties"
+            return codec.JobFailure("invalid", me, reason)
+        try:
+            self._mailbox.open_session(call.session)
+        except ValueError as exc:
+            return codec.JobFailure("invalid", me, str(exc))
+        rank, n = call.roster.index(me), len(call.roster)
+        settings = self._config.links
+        if call.timeout_s > 0:
+            settings = replace(settings, recv_timeout_s=call.timeout_s)
+        transport = GrpcTransport(call.session, call.roster, rank, self._links, self._mailbox, settings)
+        job = self._jobs.get(call.job)
+        if job is None:
+            reason = f"unknown job {call.job!r}; this node runs {sorted(self._jobs)}"
+            transport.abort(reason)
+            self._mailbox.close_session(call.session)
+            return codec.JobFailure("invalid", me, reason)
+        try:
+            return self._run(job, call, rank, n, transport)
+        except PeerFailure as exc:
+            transport.abort(exc.reason, culprit=exc.party)
+            return codec.JobFailure("peer_failure", exc.party, str(exc))
+        except DealerError as exc:
+            transport.abort(str(exc), culprit="dealer")
+            return codec.JobFailure("peer_failure", "dealer", str(exc))
+        except Exception as exc:  # noqa: BLE001 - reported to the analyst and the peers
+            reason = f"{type(exc).__name__}: {exc}"
+            transport.abort(reason)
+            return codec.JobFailure("error", me, reason)
+        finally:
+            self._mailbox.close_session(call.session)
+
+    def _run(self, job: Job, call: codec.JobCall, rank: int, n: int, transport: GrpcTransport) -> codec.JobOutcome:
+        self._dealer.open_session(call.session, call.roster)
+        grant = self._dealer.seed(call.session)
+        if (grant.rank, grant.n) != (rank, n):
+            raise DealerError(f"dealer placed this party at {grant.rank} of {grant.n}, expected {rank} of {n}")
+        prefetcher = None
+        fetch: CorrectionFetcher | None = None
+        if rank == n - 1:
+            plan = job.plan(call.params, n) if job.plan is not None else []
+            if plan:
+                prefetcher = Prefetcher(self._dealer, call.session, KINDS, plan)
+                fetch = prefetcher.fetch
+            else:
+                fetch = self._dealer.fetcher(call.session, KINDS)
+        try:
+            material = SeededMaterial(rank, n, grant.seed, call.session, KINDS, fetch)
+            return self._compute(job, call, rank, n, transport, material)
+        finally:
+            if prefetcher is not None:
+                prefetcher.close()
+
+    def _compute(
+        self, job: Job, call: codec.JobCall, rank: int, n: int, transport: GrpcTransport, material: SeededMaterial
+    ) -> codec.JobOutcome:
+        ctx = PartyContext(rank, n, transport, material, call.session)
+        t0 = time.perf_counter()
+        prepared = job.prepare(ctx, call.params, self._site)
+        t1 = time.perf_counter()
+        _barrier(transport, rank, n, "prepared")
+        t2 = time.perf_counter()
+        shares = job.compute(ctx, prepared)
+        t3 = time.perf_counter()
+        transport.close()
+        return codec.JobOutcome(rank, shares, ctx.stats, t1 - t0, t3 - t2)
+
+
+def _barrier(transport: GrpcTransport, rank: int, n: int, label: str) -> None:
+    """Wait until every party has reached this point (one empty message each way).
+
+    Used between a job's local phase and its computation so that `compute_seconds` means
+    the same thing at every party; it goes around the context, so it is not counted in
+    the job's rounds or bytes.
+    """
+    tag = f"{transport.session}/barrier/{label}"
+    for p in range(n):
+        if p != rank:
+            transport.send(p, tag, b"")
+    for p in range(n):
+        if p != rank:
+            transport.recv(p, tag)
+
+
+class NodeServicer(rpc.NodeServicer):
+    """gRPC adapter for analysts' requests (role checked by the interceptor)."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+
+    def RunJob(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:  # noqa: N802
+        caller_identity(context)
+        try:
+            call = codec.job_call_from_pb(request)
+        except ValueError as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"bad job request: {exc}")
+        if not call.session:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a job needs a session id")
+        outcome = self._node.run_job(call)
+        if isinstance(outcome, codec.JobFailure):
+            yield from codec.failure_to_chunks(outcome)
+        else:
+            yield from codec.outcome_to_chunks(outcome)
+
+    def Status(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+        return codec.node_info_to_pb(self._node.info())

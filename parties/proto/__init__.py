@@ -1,0 +1,1 @@
+"""Generated protobuf/gRPC code for `pooled.proto` (only `parties/codec.py` and the servicers use it)."""

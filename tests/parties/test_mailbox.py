@@ -1,0 +1,57 @@
+"""The node's receive buffer: early messages wait, sessions never mix, aborts wake receivers."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from parties.codec import AbortInfo, PeerMessage
+from parties.mailbox import DuplicateMessage, Mailbox
+
+
+def test_messages_are_kept_per_session_source_and_tag() -> None:
+    box = Mailbox()
+    box.put(PeerMessage("s2", "a", "t", b"other session"))  # arrives before s2 starts here
+    box.open_session("s1")
+    box.put(PeerMessage("s1", "a", "t", b"mine"))
+    assert box.take("s1", "b", "t", 0.01) is None
+    assert box.take("s1", "a", "t", 0.01) == b"mine"
+    box.open_session("s2")
+    assert box.take("s2", "a", "t", 0.01) == b"other session"
+    with pytest.raises(DuplicateMessage):
+        box.put(PeerMessage("s1", "a", "u", b"x"))
+        box.put(PeerMessage("s1", "a", "u", b"y"))
+
+
+def test_a_closed_session_drops_late_messages_and_cannot_reopen() -> None:
+    box = Mailbox()
+    box.open_session("s")
+    box.put(PeerMessage("s", "a", "t1", b"x"))
+    box.close_session("s")
+    assert box.put(PeerMessage("s", "a", "t2", b"late")) is False
+    assert box.take("s", "a", "t1", 0.0) is None
+    with pytest.raises(ValueError, match="already run"):
+        box.open_session("s")
+
+
+def test_an_abort_wakes_a_waiting_receiver_of_that_session_only() -> None:
+    box = Mailbox()
+    box.open_session("s")
+    box.open_session("other")
+    threading.Timer(0.05, lambda: box.abort(AbortInfo("s", "b", "b", "gave up"))).start()
+    start = time.monotonic()
+    assert box.take("s", "b", "t", 5.0) is None
+    assert time.monotonic() - start < 1.0
+    assert box.aborted("s") == AbortInfo("s", "b", "b", "gave up")
+    assert box.aborted("other") is None
+
+
+def test_orphan_messages_expire() -> None:
+    box = Mailbox(orphan_ttl_s=0.0)
+    box.put(PeerMessage("ghost", "a", "t", b"x"))
+    time.sleep(0.01)
+    box.put(PeerMessage("ghost2", "a", "t", b"y"))  # any arrival sweeps expired orphans
+    box.open_session("ghost")
+    assert box.take("ghost", "a", "t", 0.0) is None
