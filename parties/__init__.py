@@ -1,0 +1,16 @@
+"""Everything that touches the network, the disk or the command line (the top layer).
+
+proto/          pooled.proto (source of truth) and its checked-in generated code
+codec           protobuf <-> domain types; the only module that touches protobuf objects
+certs, tls      consortium CA and member certificates; mutual TLS, caller identity, roles
+mailbox         a node's receive buffer, keyed by (session, source, tag)
+grpc_transport  mpc.transport.Transport over gRPC: chunked async sends, failure detection
+peer_service    PeerExchange servicer (party -> party messages, aborts, pings)
+dealer_service  the dealer: per-session seeds, corrections for the last party, registry
+dealer_client   a node's side of the dealer, with prefetching of planned material
+jobs            the explicit registry of named computations a node runs
+node            a party node: serves PeerExchange and Node, runs jobs in isolated sessions
+client          the analyst: runs a job on every node and reconstructs the outputs
+local           a whole consortium as local processes (demo, tests, benchmarks)
+cli, commands/  the `pooled` command, one module per subcommand
+"""

@@ -139,6 +139,8 @@ class Prefetcher:
             except BaseException as exc:  # noqa: BLE001 - handed to whoever asks for it
                 got = exc
             with self._cond:
+                if self._stopped:
+                    return
                 self._ready[counter] = got
                 self._held += self._sizes[counter]
                 self._cond.notify_all()

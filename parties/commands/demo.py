@@ -48,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
         for name, address in consortium.addresses.items():
             print(f"  party {name} at {address}")
         params = {"size": args.size, "seed": args.seed}
+        print("warming up (connections, buffers)...")
+        client.run("product", params)
         product = client.run("product", params)
         report(
             f"product of party {names[0]}'s and party {names[1]}'s private vectors",

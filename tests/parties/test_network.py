@@ -103,6 +103,13 @@ def _node_stub(
     return channel, rpc.NodeStub(channel)
 
 
+def test_a_node_cannot_pass_for_another(consortium: LocalConsortium) -> None:
+    tls = _tls(consortium, Identity.analyst("analyst"))
+    with tls.channel(consortium.addresses["a"], Identity.party("b")) as channel, pytest.raises(grpc.RpcError) as err:
+        rpc.NodeStub(channel).Status(codec.empty(), timeout=5)
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE  # a's certificate does not name b.party.pooled
+
+
 def test_a_client_without_a_certificate_is_refused(consortium: LocalConsortium) -> None:
     ca = (consortium.certs_dir / "ca.pem").read_bytes()
     channel, stub = _node_stub(consortium, grpc.ssl_channel_credentials(root_certificates=ca))

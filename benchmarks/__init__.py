@@ -1,0 +1,1 @@
+"""Benchmarks of Pooled (run each as `python -m benchmarks.<name>`)."""
