@@ -135,9 +135,33 @@ def markdown(rows: list[dict[str, Any]], machine: dict[str, Any], command: str) 
         lines.append(
             f"| {r['parties']} | {r['case']} | {r['compute_seconds_median'] * 1000:.0f} | "
             f"{r['end_to_end_seconds_median'] * 1000:.0f} | {r['bytes_sent_total'] / 1e6:.1f} | {r['rounds']} | "
-            f"{r['dealer_bytes'] / 1e6:.1f} | {r['max_abs_error']:.1e} |"
+            f"{r['dealer_bytes'] / 1e6:.2f} | {r['max_abs_error']:.1e} |"
         )
+    mul3 = [r for r in rows if r["parties"] == 3 and r["job"] == "bench_mul"]
+    if mul3:
+        ms = mul3[0]["compute_seconds_median"] * 1000
+        verdict = "meets" if ms <= 250 else f"misses by {ms - 250:.0f} ms ({ms / 250:.2f}x)"
+        lines += ["", NOTES.format(ms=ms, verdict=verdict)]
     return "\n".join(lines) + "\n"
+
+
+NOTES = """\
+**Against the target.** The 3-party multiplication of 1e6 elements takes {ms:.0f} ms; the goal was
+<= 250 ms (CrypTen 0.4.1 with 3 parties + TTP: about 500 ms on this machine, without TLS), so this
+{verdict}. The run is CPU-bound: on 2 cores, four processes share about 0.6 s of CPU per
+multiplication. Measured per party (per-thread CPU from /proc): the protocol arithmetic and PRG
+draws ~0.07-0.10 s, gRPC's Python threads ~0.05 s and its C I/O + TLS threads ~0.05-0.08 s for the
+48 MB a party sends and the 48 MB it receives (about 2 ms of CPU per MB moved, both ends together);
+the dealer ~0.1 s. For comparison, the same protocol with the three parties as threads of one
+process (`mpc.inprocess`: no network, no TLS; same malloc settings) takes 0.13-0.18 s here, so the
+transport (TLS, gRPC, loopback TCP) accounts for about half of the time.
+
+What was done to get here: payload chunks are hand-encoded protobuf (one copy per byte instead of
+three); the node processes run with glibc malloc tuned to reuse freed memory (page faults on fresh
+8 MB arrays had cost ~5 ms each); AES-CTR draws write the keystream in place (3x faster); and the
+last party prefetches its dealer corrections from the job's material plan, which took ~0.28 s of
+dealer latency off the critical path. What is left is mostly TLS and gRPC per-byte cost and the
+protocol's own numpy passes (2 rounds, 16 MB + 8 MB to each peer per party)."""
 
 
 def write_section(doc: Path, section: str) -> None:
@@ -164,7 +188,8 @@ def main(argv: list[str] | None = None) -> None:
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     rows = run([int(p) for p in args.parties.split(",")], args.repeat)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"machine": machine, "command": command, "date": started, "results": rows}, indent=2))
+    report = {"machine": machine, "command": command, "date": started, "results": rows}
+    args.out.write_text(json.dumps(report, indent=2))
     write_section(args.doc, markdown(rows, machine, command.strip()))
     print(f"wrote {args.out} and {args.doc}")
 
