@@ -14,6 +14,14 @@ never come, and raises `PeerFailure` naming the party:
    gone), or no answer for `liveness_s` (frozen, or its connection dropped by keepalive);
 4. nothing arrived within `recv_timeout_s`.
 `abort` tells every peer the session is over so they fail fast instead of timing out.
+
+Design notes. Sends use gRPC's future API rather than our own sender thread and queue:
+gRPC already consumes each request stream in a thread of its own, so sends to several
+peers overlap without a second layer of threads; a failed send is recorded and raised
+by the next `recv` (or by `close`, which waits until every message was delivered). A
+peer's channel state is observed through the pings: a channel in TRANSIENT_FAILURE or
+SHUTDOWN fails them at once, and a connection that keepalive dropped fails or stalls
+them, so one mechanism covers death, a frozen process and a cut connection.
 """
 
 from __future__ import annotations
@@ -87,15 +95,6 @@ class PeerLinks:
             if party not in self._senders:
                 self._connect(party)
             return self._senders[party]
-
-    def forget(self, party: str) -> None:
-        """Drop a peer's channel (e.g. after it moved); the next use reconnects."""
-        with self._lock:
-            channel = self._channels.pop(party, None)
-            self._stubs.pop(party, None)
-            self._senders.pop(party, None)
-        if channel is not None:
-            channel.close()
 
     def close(self) -> None:
         with self._lock:
