@@ -48,9 +48,8 @@ def mul_many(ctx: PartyContext, pairs: Sequence[tuple[Share, Share]]) -> list[Sh
     t = ctx.dealer(MaterialRequest("triple", {"shape": [fx.size], "ring": ring.bits}))
     a, b, c = t["a"], t["b"], t["c"]
     e, d = open_arith(ctx, [Share(ring.sub(fx.data, a), ring), Share(ring.sub(fy.data, b), ring)], "beaver")
-    z = ring.add(c, ring.add(ring.mul(e, b), ring.mul(d, a)))
-    if ctx.is_leader:
-        z = ring.add(z, ring.mul(e, d))
+    # Party 0 folds the public e*d into e*(b + d): one product fewer.
+    z = ring.add(c, ring.add(ring.mul(e, ring.add(b, d) if ctx.is_leader else b), ring.mul(d, a)))
     pieces = split_like(Share(z, ring), xs)
     return [Share(p.data, ring, x.frac + y.frac) for p, x, y in zip(pieces, xs, ys)]
 
@@ -72,9 +71,8 @@ def matmul(ctx: PartyContext, x: Share, y: Share) -> Share:
     )
     a, b, c = t["a"], t["b"], t["c"]
     e, d = open_arith(ctx, [Share(ring.sub(x.data, a), ring), Share(ring.sub(y.data, b), ring)], "matmul")
-    z = ring.add(c, ring.add(ring.matmul(e, b), ring.matmul(a, d)))
-    if ctx.is_leader:
-        z = ring.add(z, ring.matmul(e, d))
+    # Party 0 folds the public E D into E (B + D): one matrix product fewer.
+    z = ring.add(c, ring.add(ring.matmul(e, ring.add(b, d) if ctx.is_leader else b), ring.matmul(a, d)))
     return Share(z, ring, x.frac + y.frac)
 
 
