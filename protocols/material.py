@@ -7,6 +7,7 @@ is always one the dealer knows how to make.
 from __future__ import annotations
 
 from mpc.material import CORE_KINDS, with_kinds
+from protocols.bits import DABIT_WORDS
 from protocols.masks import CMP_MASK
 
-KINDS = with_kinds(CORE_KINDS, CMP_MASK)
+KINDS = with_kinds(CORE_KINDS, CMP_MASK, DABIT_WORDS)
