@@ -43,21 +43,47 @@ def truncate(ctx: PartyContext, x: Share, m: int) -> Share:
 
 def truncate_many(ctx: PartyContext, xs: Sequence[Share], m: int) -> list[Share]:
     """`truncate` of several shares of one ring in a single round."""
-    if m == 0:
-        return list(xs)
-    flat = concat(list(xs))
+    return truncate_each(ctx, [(x, m) for x in xs])
+
+
+def truncate_each(ctx: PartyContext, items: Sequence[tuple[Share, int]]) -> list[Share]:
+    """Truncate each share by its own number of bits; all openings share one round.
+
+    Shares are grouped by (ring, bits); each group takes one piece of dealer material, and
+    the masked values of every group travel in the same message.
+    """
+    out: list[Share | None] = [x if m == 0 else None for x, m in items]
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, (x, m) in enumerate(items):
+        if m:
+            groups.setdefault((x.ring.bits, m), []).append(i)
+    prepared = []
+    for (_, m), idx in groups.items():
+        flat = concat([items[i][0] for i in idx])
+        ring, k = flat.ring, flat.ring.bits
+        if not 0 < m < k - 2:
+            raise ValueError(f"cannot truncate {m} bits in Z_2^{k}")
+        if flat.frac < m:
+            raise ValueError(f"cannot truncate {m} bits from a value with {flat.frac} fractional bits")
+        mat = ctx.dealer(MaterialRequest("trunc", {"shape": [flat.size], "f": m, "ring": k}))
+        y = flat.data
+        if ctx.is_leader:
+            y = ring.add(y, ring.constant(1 << (k - 2)))
+        prepared.append((idx, m, flat, mat, Share(ring.add(y, mat["r"]), ring, flat.frac)))
+    if not prepared:
+        return [o for o in out if o is not None]
+    opened = open_arith(ctx, [p[4] for p in prepared], "trunc")
+    for (idx, m, flat, mat, _), c in zip(prepared, opened):
+        for i, piece in zip(idx, split_like(_finish(ctx, flat, m, c, mat), [items[i][0] for i in idx])):
+            out[i] = piece
+    return [o for o in out if o is not None]
+
+
+def _finish(ctx: PartyContext, flat: Share, m: int, c: np.ndarray, mat: dict[str, np.ndarray]) -> Share:
+    """Steps 3-5 of `truncate` for an opened c."""
     ring = flat.ring
     k = ring.bits
-    if not 0 < m < k - 2:
-        raise ValueError(f"cannot truncate {m} bits in Z_2^{k}")
-    if flat.frac < m:
-        raise ValueError(f"cannot truncate {m} bits from a value with {flat.frac} fractional bits")
-    mat = ctx.dealer(MaterialRequest("trunc", {"shape": [flat.size], "f": m, "ring": k}))
-    r, r_shift, r_msb = mat["r"], mat["r_shift"], mat["r_msb"]
-    y = flat.data
-    if ctx.is_leader:
-        y = ring.add(y, ring.constant(1 << (k - 2)))
-    (c,) = open_arith(ctx, [Share(ring.add(y, r), ring, flat.frac)], "trunc")
+    r_shift, r_msb = mat["r_shift"], mat["r_msb"]
     c_msb = ring.msb(c)
     c_low = ring.sub(c, ring.lshift(ring.reduce(c_msb), k - 1))
     not_c_msb = ring.reduce((np.uint64(1) - c_msb).astype(np.uint64) if ring.native else 1 - c_msb.astype(np.int64))
@@ -69,4 +95,4 @@ def truncate_many(ctx: PartyContext, xs: Sequence[Share], m: int) -> list[Share]
         public_part = ring.add(ring.rshift_logical(c_low, m), ring.lshift(ring.reduce(c_msb), k - 1 - m))
         out = ring.add(out, public_part)
         out = ring.sub(out, ring.constant(1 << (k - 2 - m)))
-    return split_like(Share(out, ring, flat.frac - m), list(xs))
+    return Share(out, ring, flat.frac - m)
