@@ -1,0 +1,127 @@
+"""Exponential and natural logarithm of shared values.
+
+exp(x) = 2^u with u = x log2(e). The bits of u + O (O a public offset that makes it
+positive) split it exactly into an integer n and a fraction phi in [0, 1): 2^phi is a
+Chebyshev polynomial, 2^n a product of the factors 1 + b_j (2^(2^j) - 1) over n's bits —
+integers, so those products need no truncation. The result 2^phi 2^n stands for
+exp(x) 2^O: it is returned with O more fractional bits, which keeps the relative
+precision of tiny values such as exp(-20) = 2e-9 (a plain f = 40 encoding would leave
+them with 4e-4 relative error). If u + O is negative (x far below the range) the sign
+lane zeroes the result.
+
+log(y) = log(m) + e ln 2 after normalisation (y = m 2^e, m in [1/2, 1)): log(m) is a
+Chebyshev polynomial in t = 4m - 3, and e ln 2 a public table looked up by the shared
+one-hot exponent — a local sum.
+
+Ranges and errors (Z_2^128 / Z_2^64):
+* exp: x in (-22, 22) / (-16, 11.8); below the range the result is 0; relative error
+  ~1e-11 / ~4e-6 plus one unit of the output's resolution.
+* log: 0 < y < y_bound (2^40 / 2^20 by default); absolute error ~1e-11 / ~4e-6, which
+  is a relative error below 1e-4 wherever |log y| > 1e-7 (Z_2^128).
+
+Reference: Aly & Smart, ACNS 2019 (exp via bit decomposition of the integer part;
+log via normalisation); polynomial evaluation as in protocols.polynomial.
+"""
+
+from __future__ import annotations
+
+import math
+
+from mpc.context import PartyContext
+from mpc.ring import Ring
+from mpc.share import Share
+from protocols.arith import add_public, fixed_for, mul_public
+from protocols.beaver import mul, mul_many
+from protocols.bits import bit_decompose, lanes_to_arith
+from protocols.division import _table, normalize
+from protocols.polynomial import chebyshev_power_coefficients, evaluate
+from protocols.truncation import truncate
+
+
+def _exp_settings(ring: Ring) -> tuple[int, int, int]:
+    """(offset O, integer bits of u + O, degree of the 2^phi polynomial)."""
+    return (24, 6, 7) if ring.native else (32, 6, 12)
+
+
+def exp2_parts(ctx: PartyContext, u: Share) -> Share:
+    """[2^u * 2^O] at u's frac (O from `_exp_settings`): see the module docstring.
+
+    1. Bits of u + O (7 / 8 rounds); n = its integer bits, the sign lane, phi = the rest.
+    2. [b_j] for n's bits and the sign lane (1 round).
+    3. In parallel: 2^phi by polynomial; 2^n = prod_j (1 + b_j (2^(2^j) - 1)) as integers.
+    4. One product, and the sign lane zeroes results below the range.
+    """
+    ring = u.ring
+    f = u.frac
+    offset, nbits, degree = _exp_settings(ring)
+    shifted = add_public(ctx, u, float(offset))
+    flat = Share(shifted.data.ravel(), ring, f)
+    bits = bit_decompose(ctx, flat)
+    words = bits.shape[1]
+    int_lanes = [((f + j) // 64, (f + j) % 64) for j in range(nbits)]
+    sign_lane = (words - 1, 63)
+    lanes = lanes_to_arith(ctx, bits, int_lanes + [sign_lane], ring)
+    b = [Share(lanes.data[:, j], ring, 0) for j in range(nbits)]
+    sign = Share(lanes.data[:, nbits], ring, 0)
+    n_int = Share(ring.zeros(flat.shape), ring, 0)
+    for j, bj in enumerate(b):
+        n_int = n_int + bj.scale_int(1 << j)
+    phi = flat - Share(ring.lshift(n_int.data, f), ring, f)  # exact: u + O - n in [0, 1)
+    t = add_public(ctx, phi.scale_int(2), -1.0)  # t = 2 phi - 1 in [-1, 1)
+    coeffs = chebyshev_power_coefficients("exp2", 0.0, 1.0, degree)
+    factors = [_factor(ctx, bj, j) for j, bj in enumerate(b)]
+    poly = evaluate(ctx, t, coeffs)
+    while len(factors) > 1:  # integer products in a balanced tree (exact, no truncation)
+        pairs = [(factors[i], factors[i + 1]) for i in range(0, len(factors) - 1, 2)]
+        merged = mul_many(ctx, pairs)
+        factors = merged + ([factors[-1]] if len(factors) % 2 else [])
+    value = mul(ctx, poly, factors[0])
+    keep = _one_minus(ctx, sign)
+    out = mul(ctx, value, keep).with_frac(f)
+    return Share(out.data.reshape(u.shape), ring, f)
+
+
+def _factor(ctx: PartyContext, bj: Share, j: int) -> Share:
+    """1 + b_j (2^(2^j) - 1): an integer share."""
+    ring = bj.ring
+    out = ring.mul(bj.data, ring.constant((1 << (1 << j)) - 1))
+    if ctx.is_leader:
+        out = ring.add(out, ring.constant(1))
+    return Share(out, ring, 0)
+
+
+def _one_minus(ctx: PartyContext, bit: Share) -> Share:
+    ring = bit.ring
+    out = ring.neg(bit.data)
+    if ctx.is_leader:
+        out = ring.add(out, ring.constant(1))
+    return Share(out, ring, 0)
+
+
+def exp(ctx: PartyContext, x: Share, out_frac: int | None = None) -> Share:
+    """[exp(x)] with `out_frac` fractional bits (default: the ring's frac).
+
+    Internally exp(x) is held with f + O fractional bits; asking for more than the
+    ring's frac (up to f + O) keeps tiny results precise.
+    """
+    fixed = fixed_for(ctx, x)
+    offset, _, _ = _exp_settings(x.ring)
+    u = truncate(ctx, mul_public(ctx, x, math.log2(math.e)), fixed.frac)
+    raw = exp2_parts(ctx, u).with_frac(u.frac + offset)
+    target = fixed.frac if out_frac is None else out_frac
+    if not fixed.frac <= target <= raw.frac:
+        raise ValueError(f"exp can return between {fixed.frac} and {raw.frac} fractional bits")
+    return truncate(ctx, raw, raw.frac - target) if raw.frac > target else raw
+
+
+def log(ctx: PartyContext, y: Share, y_bound: float | None = None) -> Share:
+    """[ln y] at the ring's frac for 0 < y < y_bound."""
+    fixed = fixed_for(ctx, y)
+    ring = y.ring
+    norm = normalize(ctx, y, y_bound)
+    t = add_public(ctx, norm.m.scale_int(4), -3.0)  # t in [-1, 1)
+    degree = 8 if ring.native else 18
+    log_m = evaluate(ctx, t, chebyshev_power_coefficients("log", 0.5, 1.0, degree))
+    table = [int(round((i + 1 - norm.y_frac) * math.log(2) * (1 << fixed.frac))) for i in range(norm.lanes)]
+    e_ln2 = Share(_table(ring, norm.onehot.data, table), ring, fixed.frac)
+    return (log_m + e_ln2).reshape(*y.shape)
