@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from mpc.material import CORE_KINDS, with_kinds
 from protocols.bits import DABIT_WORDS
+from protocols.convert import EXTEND_MASK
 from protocols.masks import CMP_MASK
 
-KINDS = with_kinds(CORE_KINDS, CMP_MASK, DABIT_WORDS)
+KINDS = with_kinds(CORE_KINDS, CMP_MASK, DABIT_WORDS, EXTEND_MASK)
