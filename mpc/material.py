@@ -108,7 +108,10 @@ def _triple_derive(p: dict[str, Any], s: Secrets) -> Secrets:
 
 # -- matrix triples: C = A @ B ------------------------------------------------------------------
 def _mat_free(p: dict[str, Any]) -> list[Component]:
-    return [Component("a", "arith", _shape(p, "shape_a"), _bits(p)), Component("b", "arith", _shape(p, "shape_b"), _bits(p))]
+    return [
+        Component("a", "arith", _shape(p, "shape_a"), _bits(p)),
+        Component("b", "arith", _shape(p, "shape_b"), _bits(p)),
+    ]
 
 
 def _mat_derived(p: dict[str, Any]) -> list[Component]:

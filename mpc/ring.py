@@ -108,13 +108,13 @@ class Ring:
         """Unsigned right shift (the k-bit value read as an integer in [0, 2^k))."""
         if self.native:
             return a >> np.uint64(s)
-        return np.frompyfunc(lambda v: v >> s, 1, 1)(a).astype(object) if a.ndim else np.array(int(a) >> s, dtype=object)
+        return np.asarray(np.asarray(a, dtype=object) >> s, dtype=object)
 
     def rshift_arith(self, a: np.ndarray, s: int) -> np.ndarray:
         """Signed right shift (the value read in two's complement)."""
         if self.native:
             return (a.view(np.int64) >> np.int64(s)).view(np.uint64)
-        return self.reduce(self._signed_obj(a) // (1 << s) if a.ndim else np.array(int(self.to_signed(a)) >> s, dtype=object))
+        return self._wrap(self._signed_obj(np.asarray(a, dtype=object)) >> s)
 
     def msb(self, a: np.ndarray) -> np.ndarray:
         """The top bit of each element as 0/1 integers (uint64 array)."""
@@ -160,18 +160,11 @@ class Ring:
 
     # -- helpers ----------------------------------------------------------------------------
     def _wrap(self, a: Any) -> np.ndarray:
-        mask = self.modulus - 1
-        arr = np.asarray(a, dtype=object)
-        if arr.ndim == 0:
-            return np.array(int(arr) & mask, dtype=object)
-        return np.frompyfunc(lambda v: v & mask, 1, 1)(arr).astype(object)
+        return np.asarray(np.asarray(a, dtype=object) & (self.modulus - 1), dtype=object)
 
     def _signed_obj(self, a: np.ndarray) -> np.ndarray:
-        half, mod = 1 << (self.bits - 1), self.modulus
-        if a.ndim == 0:
-            v = int(a)
-            return np.array(v - mod if v >= half else v, dtype=object)
-        return np.frompyfunc(lambda v: v - mod if v >= half else v, 1, 1)(a).astype(object)
+        a = np.asarray(a, dtype=object)
+        return np.asarray(a - ((a >> (self.bits - 1)) << self.bits), dtype=object)
 
 
 def _matmul_u64(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -34,7 +34,8 @@ def add_public_encoded(ctx: PartyContext, x: Share, encoded: Any) -> Share:
     """[x] + c for c already encoded as ring elements at x's scale."""
     if not ctx.is_leader:
         return x
-    return Share(x.ring.add(x.data, x.ring.reduce(np.asarray(encoded)) if not np.isscalar(encoded) else x.ring.constant(int(encoded))), x.ring, x.frac)
+    value = x.ring.constant(int(encoded)) if np.isscalar(encoded) else x.ring.reduce(np.asarray(encoded))
+    return Share(x.ring.add(x.data, value), x.ring, x.frac)
 
 
 def mul_public(ctx: PartyContext, x: Share, value: Any, frac: int | None = None) -> Share:

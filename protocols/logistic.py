@@ -1,0 +1,223 @@
+"""Logistic regression to convergence in MPC: Newton-Raphson (IRLS) with shared coefficients.
+
+Each party holds its own rows (X_i, y_i) in the clear; the coefficients, fitted
+probabilities, gradient and Hessian stay shared throughout, and no intermediate
+coefficient is ever opened (unlike DataSHIELD's ds.glm, which reveals them every
+iteration). The parties learn one bit per iteration (converged or not), so the iteration
+count — which statsmodels reports too — is the only thing the loop reveals.
+
+Covariates arrive scaled by public powers of two so that |x| <= 1 (see
+`queries`/regression compilation: the exponent is the bit length of the pooled maximum,
+the one fact this scaling reveals); that keeps the row-level sums of the fast ring far
+from overflow and their precision uniform. The caller unscales the coefficients.
+
+One iteration:
+1. [eta_i] = X_i [beta] for every party's rows      (owned matrix products, 1 round + truncation)
+2. [mu] = sigmoid([eta]);  [w] = [mu](1 - [mu]);  [r] = [y] - [mu]
+3. [g] = sum_i X_i' [r_i];  [H] = sum_i Z_i' [w_i]   (one batched round; Z_i holds the pairwise
+   products x_j x_k of each row, so H needs no product of shared values)
+4. Lift g and H into the precise ring; Jacobi-scale H; invert by Newton-Schulz;
+   [delta] = H^-1 [g];  [beta] += [delta]
+5. Open one bit: max_j |delta_j| < tol.
+
+Reference: P. McCullagh and J. Nelder, Generalized Linear Models (1989), §4.4 (IRLS);
+the same Newton iteration as statsmodels' Logit.fit(method="newton").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from mpc.context import PartyContext
+from mpc.share import Share, concat, split_like
+from protocols.arith import add_public, rescale_up
+from protocols.beaver import fixed_matmul, fixed_mul, mul
+from protocols.compare import less_than_public
+from protocols.convert import extend_ring
+from protocols.exp_log import exp, log
+from protocols.linalg import iterations_for, newton_schulz, residual_is_small
+from protocols.opening import reveal_int
+from protocols.owned import OwnedMatrix, owned_matvec_many, publish_masked
+from protocols.regression import scaled_system
+from protocols.select import absolute
+from protocols.sharing import share_from
+from protocols.sigmoid import sigmoid
+from protocols.truncation import truncate, truncate_many
+
+X_FRAC = 20
+"""Fractional bits of the scaled covariates (|x| <= 1) in the fast ring."""
+
+
+@dataclass(frozen=True)
+class LogisticData:
+    """The consortium's rows as this party sees them: masked matrices and shared outcomes."""
+
+    x: list[OwnedMatrix]
+    z: list[OwnedMatrix]
+    y: list[Share]
+    p: int
+
+
+@dataclass(frozen=True)
+class LogisticShares:
+    """This party's shares of the released quantities, and what the loop revealed."""
+
+    coef: Share
+    inverse_diag: Share
+    loglik: Share
+    iterations: int
+    converged: bool
+    singular: bool
+
+
+def pair_index(p: int) -> list[tuple[int, int]]:
+    """The (j, k) pairs, j <= k, that a row's Z holds."""
+    return [(j, k) for j in range(p) for k in range(j, p)]
+
+
+def pairwise_products(x: np.ndarray) -> np.ndarray:
+    """Each row's products x_j x_k for j <= k (the row's contribution to X'WX, without w)."""
+    idx = pair_index(x.shape[1])
+    return np.stack([x[:, j] * x[:, k] for j, k in idx], axis=1) if len(x) else np.zeros((0, len(idx)))
+
+
+def setup(
+    ctx: PartyContext, x_local: np.ndarray, y_local: np.ndarray, rows: Sequence[int], session_name: str = "logit"
+) -> LogisticData:
+    """Publish every party's masked X and Z and share every party's y. Two rounds.
+
+    `x_local` is this party's scaled design matrix (|x| <= 1, rows[rank] rows); `rows` gives
+    every party's row count, which the parties agree on beforehand (padded by the caller
+    so that it reveals only a bucket size; zero rows contribute nothing).
+    """
+    fixed = ctx.fixed
+    p = x_local.shape[1]
+    owners = [r for r in range(ctx.n) if rows[r] > 0]
+    shapes_x = {r: (rows[r], p) for r in owners}
+    shapes_z = {r: (rows[r], p * (p + 1) // 2) for r in owners}
+    mine_x = {ctx.rank: fixed.encode(x_local, X_FRAC)}
+    mine_z = {ctx.rank: fixed.encode(pairwise_products(x_local), X_FRAC)}
+    x = publish_masked(ctx, owners, mine_x, shapes_x, f"{session_name}-X", fixed.ring, X_FRAC)
+    z = publish_masked(ctx, owners, mine_z, shapes_z, f"{session_name}-Z", fixed.ring, X_FRAC)
+    y = [
+        share_from(ctx, r, fixed.encode(y_local) if r == ctx.rank else None, (rows[r],), fixed.ring, fixed.frac)
+        for r in owners
+    ]
+    return LogisticData(x, z, y, p)
+
+
+def _fitted(ctx: PartyContext, data: LogisticData, beta: Share) -> tuple[list[Share], Share]:
+    """[eta_i] per party and [mu] for all rows (FAST, context frac)."""
+    etas = owned_matvec_many(ctx, [(om, beta, False) for om in data.x], "logit-eta")
+    etas = truncate_many(ctx, etas, X_FRAC)
+    return etas, sigmoid(ctx, concat(etas))
+
+
+def _gradient_and_hessian(ctx: PartyContext, data: LogisticData, mu: Share, etas: list[Share]) -> tuple[Share, Share]:
+    fixed = ctx.fixed
+    one_minus = add_public(ctx, -mu, 1.0)
+    w = fixed_mul(ctx, mu, one_minus)
+    mus = split_like(mu, etas)
+    ws = split_like(w, etas)
+    resid = [y - m for y, m in zip(data.y, mus)]
+    parts = owned_matvec_many(
+        ctx,
+        [(om, r, True) for om, r in zip(data.x, resid)] + [(om, wi, True) for om, wi in zip(data.z, ws)],
+        "logit-grad-hess",
+    )
+    k = len(data.x)
+    g = parts[0]
+    for extra in parts[1:k]:
+        g = g + extra
+    h = parts[k]
+    for extra in parts[k + 1 :]:
+        h = h + extra
+    assert g.frac == h.frac == fixed.frac + X_FRAC
+    return g, h
+
+
+def _lift(ctx: PartyContext, x: Share) -> Share:
+    """A fast-ring share into the precise ring at the precise frac."""
+    big = extend_ring(ctx, x)
+    target = ctx.precise.frac
+    if big.frac < target:
+        return rescale_up(big, target - big.frac)
+    return truncate(ctx, big, big.frac - target) if big.frac > target else big
+
+
+def _symmetric(h_flat: Share, p: int) -> Share:
+    ring = h_flat.ring
+    out = ring.zeros((p, p))
+    for i, (j, k) in enumerate(pair_index(p)):
+        out[j, k] = h_flat.data[i]
+        out[k, j] = h_flat.data[i]
+    return Share(out, ring, h_flat.frac)
+
+
+def _to_fast(ctx: PartyContext, beta: Share) -> Share:
+    """Precise-ring coefficients to fast-ring shares at the fast frac (shares reduce mod 2^64)."""
+    down = truncate(ctx, beta, beta.frac - ctx.fixed.frac)
+    return Share(ctx.fixed.ring.reduce(down.data), ctx.fixed.ring, ctx.fixed.frac)
+
+
+def fit(
+    ctx: PartyContext,
+    data: LogisticData,
+    maxiter: int = 35,
+    tol: float = 1e-6,
+    condition: float = 1e7,
+) -> LogisticShares:
+    """Newton-Raphson to convergence; returns shares of coefficients, diag(H^-1), log-likelihood."""
+    precise = ctx.precise
+    p = data.p
+    beta = Share(precise.ring.zeros((p,)), precise.ring, precise.frac)
+    ns_steps = iterations_for(condition, p, precise.frac)
+    converged = False
+    iterations = 0
+    inv_a = a = d = None
+    while iterations < maxiter:
+        iterations += 1
+        etas, mu = _fitted(ctx, data, _to_fast(ctx, beta))
+        g, h = _gradient_and_hessian(ctx, data, mu, etas)
+        lifted = _lift(ctx, concat([g, h]))
+        g_big, h_big = lifted[:p], lifted[p:]
+        hmat = _symmetric(h_big, p)
+        d, a = scaled_system(ctx, hmat)
+        start = precise.encode(np.eye(p) / p) if ctx.is_leader else precise.ring.zeros((p, p))
+        x0 = Share(start, precise.ring, precise.frac)
+        inv_a = newton_schulz(ctx, a, x0, ns_steps)
+        scaled_g = truncate(ctx, mul(ctx, d, g_big), d.frac)
+        delta = fixed_matmul(ctx, inv_a, scaled_g)
+        beta = beta + delta
+        small = less_than_public(ctx, absolute(ctx, delta), tol)
+        count = Share(precise.ring.sum(small.data), precise.ring, 0)
+        if int(reveal_int(ctx, count)) == p:
+            converged = True
+            break
+    assert inv_a is not None and a is not None and d is not None
+    singular = not residual_is_small(ctx, a, inv_a, 1e-6)
+    inv_diag = truncate(
+        ctx, mul(ctx, Share(np.array([inv_a.data[j, j] for j in range(p)], dtype=object), precise.ring, inv_a.frac), d),
+        precise.frac,
+    )
+    loglik = _log_likelihood(ctx, data, _to_fast(ctx, beta))
+    return LogisticShares(beta, inv_diag, loglik, iterations, converged, singular)
+
+
+def _log_likelihood(ctx: PartyContext, data: LogisticData, beta: Share) -> Share:
+    """[sum_i y_i eta_i - softplus(eta_i)], with softplus(e) = max(e, 0) + log(1 + exp(-|e|)).
+
+    Written this way exp and log only ever see arguments in [-40, 0] and [1, 2], where
+    the fast ring is accurate, however extreme the fitted probabilities.
+    """
+    etas = owned_matvec_many(ctx, [(om, beta, False) for om in data.x], "logit-ll-eta")
+    eta = concat(truncate_many(ctx, etas, X_FRAC))
+    abs_eta = absolute(ctx, eta)
+    relu = truncate(ctx, (eta + abs_eta).with_frac(eta.frac + 1), 1)  # (e + |e|) / 2
+    softplus = relu + log(ctx, add_public(ctx, exp(ctx, -abs_eta), 1.0))
+    fit_part = truncate(ctx, mul(ctx, concat(data.y), eta), eta.frac)
+    terms = fit_part - softplus
+    return Share(terms.ring.sum(terms.data).reshape(1), terms.ring, terms.frac)

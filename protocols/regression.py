@@ -1,0 +1,94 @@
+"""Regression on shared sufficient statistics: ordinary least squares and logistic IRLS.
+
+Only the final coefficient table leaves MPC. For OLS the parties add their local
+X'X, X'y, y'y in shares (secure sum) and the solve runs on the p x p matrix, so the cost
+does not grow with the number of rows. Everything here runs in the precise ring.
+
+The opened quantities are exactly those the printed table is a function of: the
+coefficients, the diagonal of (X'X)^-1 (with the residual variance this is the standard
+errors, and conversely), the residual and total sums of squares (equivalent to the
+residual standard error and R^2), and one bit saying the inverse converged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mpc.context import PartyContext
+from mpc.share import Share
+from protocols.arith import fixed_for
+from protocols.beaver import fixed_matmul, matmul, mul
+from protocols.division import reciprocal
+from protocols.linalg import iterations_for, newton_schulz, residual_is_small
+from protocols.truncation import truncate
+
+RECIPROCAL_SHIFT = 20
+"""Bits by which a diagonal entry is relabelled before its reciprocal: 1/m is then held
+with 20 extra fractional bits, so tiny reciprocals of large sums of squares keep their
+relative precision."""
+
+
+@dataclass(frozen=True)
+class OlsShares:
+    """This party's shares of what OLS releases, and the one bit all parties learn.
+
+    The shares go to the analyst, who alone reconstructs them; see the module docstring
+    for why exactly these quantities. `converged` is opened to the parties because a
+    singular system must be refused before anything else is released.
+    """
+
+    coef: Share
+    inverse_diag: Share
+    rss: Share
+    converged: bool
+
+
+def _diag(m: Share) -> Share:
+    p = m.shape[0]
+    return Share(np.array([m.data[j, j] for j in range(p)], dtype=m.data.dtype), m.ring, m.frac)
+
+
+def scaled_system(ctx: PartyContext, m: Share) -> tuple[Share, Share]:
+    """[d] with d_j = 1/M_jj (held at frac + RECIPROCAL_SHIFT bits) and [A] = D M.
+
+    The eigenvalues of A lie in (0, p] whatever the units of the covariates, so the
+    Newton-Schulz start X0 = I/p is safe.
+    """
+    p = m.shape[0]
+    shift = RECIPROCAL_SHIFT
+    d = reciprocal(ctx, _diag(m).with_frac(m.frac + shift)).with_frac(m.frac + shift)
+    d_rows = Share(np.repeat(d.data[:, None], p, axis=1), d.ring, d.frac)
+    a = truncate(ctx, mul(ctx, d_rows, m), d.frac)
+    return d, a
+
+
+def ols(
+    ctx: PartyContext,
+    xtx: Share,
+    xty: Share,
+    yty: Share,
+    condition: float = 1e8,
+) -> OlsShares:
+    """Least squares from shared moments; opens only what the coefficient table needs.
+
+    1. [d], [A] = D [X'X]                     (Jacobi scaling, secure reciprocal)
+    2. [A^-1] by Newton-Schulz from I/p        (iterations fixed by the supported condition number)
+    3. [beta] = [A^-1] (D [X'y])
+    4. [RSS] = [y'y] - [beta]'[X'y]
+    5. [v_j] = [A^-1]_jj d_j                    (diagonal of (X'X)^-1, at high precision)
+    6. Open the convergence bit to the parties; the rest stays in shares for the analyst.
+    """
+    fixed = fixed_for(ctx, xtx)
+    p = xtx.shape[0]
+    d, a = scaled_system(ctx, xtx)
+    x0 = Share(fixed.encode(np.eye(p) / p) if ctx.is_leader else xtx.ring.zeros((p, p)), xtx.ring, fixed.frac)
+    inv_a = newton_schulz(ctx, a, x0, iterations_for(condition, p, fixed.frac))
+    converged = residual_is_small(ctx, a, inv_a, 1e-6)
+    scaled_xty = truncate(ctx, mul(ctx, d, xty), d.frac)
+    beta = fixed_matmul(ctx, inv_a, scaled_xty)
+    fit = truncate(ctx, matmul(ctx, beta.reshape(1, p), xty.reshape(p, 1)), fixed.frac).reshape(1)
+    rss = yty.reshape(1) - fit
+    inv_diag = truncate(ctx, mul(ctx, _diag(inv_a), d), fixed.frac)  # frac + shift bits
+    return OlsShares(beta, inv_diag, rss, converged)
