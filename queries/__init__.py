@@ -1,0 +1,1 @@
+"""The query language: parser -> frozen IR -> plan (local pushdown + MPC) -> executor -> results."""

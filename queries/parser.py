@@ -1,0 +1,311 @@
+"""A recursive-descent parser from query text to the frozen IR of `queries.ir`.
+
+    statement  := EXPLAIN statement | select | crosstab | regression
+    select     := SELECT aggregate [AS name] {, aggregate [AS name]} [FROM name] [WHERE cond]
+                  [GROUP BY name {, name}]
+    crosstab   := CROSSTAB name BY name [WHERE cond]
+    regression := (LINEAR | LOGISTIC) name ~ term {(+ term | - 1)} [WHERE cond] [MAXITER n] [TOL t]
+    cond       := and {OR and};  and := not {AND not};  not := NOT not | ( cond ) | predicate
+    predicate  := name op literal | name [NOT] IN ( literal {, literal} )
+                | name [NOT] BETWEEN literal AND literal | name IS [NOT] NULL
+
+Keywords are case-insensitive; an error names the position of the offending token.
+"""
+
+from __future__ import annotations
+
+from queries import ir
+from queries.errors import QueryError
+from queries.lexer import Token, tokenize
+
+_FUNCS_ONE_COLUMN = {"SUM", "AVG", "VAR", "STDDEV", "MIN", "MAX", "MEDIAN"}
+_COMPARISONS = {"=", "!=", "<", "<=", ">", ">="}
+
+
+def parse(text: str) -> ir.Statement:
+    """Parse one statement; raises QueryError with a position on bad input."""
+    if not text.strip():
+        raise QueryError("empty query", 1, text)
+    return _Parser(text).statement_to_end()
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = tokenize(text)
+        self.i = 0
+
+    # -- helpers --------------------------------------------------------------------------------
+    @property
+    def tok(self) -> Token:
+        return self.tokens[self.i]
+
+    def error(self, message: str, tok: Token | None = None) -> QueryError:
+        t = tok or self.tok
+        return QueryError(message, t.pos, self.text)
+
+    def advance(self) -> Token:
+        t = self.tok
+        self.i += 1
+        return t
+
+    def at_keyword(self, *words: str) -> bool:
+        return self.tok.kind == "keyword" and self.tok.text in words
+
+    def at_op(self, *ops: str) -> bool:
+        return self.tok.kind == "op" and self.tok.text in ops
+
+    def keyword(self, word: str) -> Token:
+        if not self.at_keyword(word):
+            raise self.error(f"expected {word}, found {self.describe()}")
+        return self.advance()
+
+    def op(self, symbol: str) -> Token:
+        if not self.at_op(symbol):
+            raise self.error(f"expected '{symbol}', found {self.describe()}")
+        return self.advance()
+
+    def name(self, what: str = "a column name") -> str:
+        if self.tok.kind != "ident":
+            raise self.error(f"expected {what}, found {self.describe()}")
+        return str(self.advance().value)
+
+    def describe(self) -> str:
+        t = self.tok
+        if t.kind == "end":
+            return "the end of the query"
+        if t.kind in ("string", "number"):
+            return f"a {t.kind}"  # never echo literal values back
+        return f"'{t.text}'"
+
+    # -- statements ---------------------------------------------------------------------------------
+    def statement_to_end(self) -> ir.Statement:
+        stmt = self.statement()
+        if self.tok.kind != "end":
+            raise self.error(f"unexpected {self.describe()} after the end of the statement")
+        return stmt
+
+    def statement(self) -> ir.Statement:
+        if self.at_keyword("EXPLAIN"):
+            self.advance()
+            inner = self.statement()
+            if isinstance(inner, ir.Explain):
+                raise self.error("EXPLAIN EXPLAIN is not a query")
+            return ir.Explain(inner)
+        if self.at_keyword("SELECT"):
+            return self.select()
+        if self.at_keyword("CROSSTAB"):
+            return self.crosstab()
+        if self.at_keyword("LINEAR", "LOGISTIC"):
+            return self.regression()
+        raise self.error(f"expected SELECT, CROSSTAB, LINEAR, LOGISTIC or EXPLAIN, found {self.describe()}")
+
+    def select(self) -> ir.Select:
+        self.keyword("SELECT")
+        aggs = [self.aggregate()]
+        while self.at_op(","):
+            self.advance()
+            aggs.append(self.aggregate())
+        if self.at_keyword("FROM"):
+            self.advance()
+            self.name("a table name")
+        where = self.where()
+        group: list[str] = []
+        if self.at_keyword("GROUP"):
+            self.advance()
+            self.keyword("BY")
+            group.append(self.name())
+            while self.at_op(","):
+                self.advance()
+                group.append(self.name())
+        names = [a.name for a in aggs]
+        for a in aggs:
+            if names.count(a.name) > 1:
+                raise QueryError(f"two result columns are named {a.name!r}; use AS", None, self.text)
+        return ir.Select(tuple(aggs), where, tuple(group))
+
+    def aggregate(self) -> ir.Aggregate:
+        tok = self.tok
+        if tok.kind != "ident" or str(tok.value).upper() not in ir.AGGREGATES:
+            raise self.error(f"expected an aggregate ({', '.join(ir.AGGREGATES)}), found {self.describe()}")
+        func = str(self.advance().value).upper()
+        self.op("(")
+        column = column2 = None
+        q = None
+        if func == "COUNT":
+            if self.at_op("*"):
+                self.advance()
+            else:
+                column = self.name()
+        elif func == "QUANTILE":
+            column = self.name()
+            self.op(",")
+            qt = self.tok
+            q = float(self.number())
+            if not 0.0 <= q <= 1.0:
+                raise self.error("a quantile must be between 0 and 1", qt)
+        elif func == "CORR":
+            column = self.name()
+            self.op(",")
+            column2 = self.name()
+        else:
+            assert func in _FUNCS_ONE_COLUMN
+            column = self.name()
+        self.op(")")
+        alias = None
+        if self.at_keyword("AS"):
+            self.advance()
+            alias = self.name("a result name")
+        if func == "MEDIAN":
+            func, q = "QUANTILE", 0.5
+            alias = alias or f"median({column})"
+        return ir.Aggregate(func, column, column2, q, alias)
+
+    def crosstab(self) -> ir.Crosstab:
+        self.keyword("CROSSTAB")
+        row = self.name()
+        self.keyword("BY")
+        col = self.name()
+        if row == col:
+            raise self.error("a crosstab needs two different columns")
+        return ir.Crosstab(row, col, self.where())
+
+    def regression(self) -> ir.Regression:
+        kind = self.advance().text
+        outcome = self.name("the outcome column")
+        self.op("~")
+        terms: list[ir.Term] = []
+        intercept = True
+        sign = "+"
+        while True:
+            if sign == "-":
+                tok = self.tok
+                if self.tok.kind == "number" and self.tok.value == 1:
+                    self.advance()
+                    intercept = False
+                else:
+                    raise self.error("only '- 1' (no intercept) may follow a minus sign", tok)
+            elif self.tok.kind == "number" and self.tok.value == 1:
+                self.advance()
+            else:
+                terms.append(self.term())
+            if self.at_op("+", "-"):
+                sign = self.advance().text
+                continue
+            break
+        if not terms:
+            raise self.error("a model needs at least one covariate")
+        cols = [t.column for t in terms]
+        if len(set(cols)) != len(cols) or outcome in cols:
+            raise QueryError("a column appears twice in the model", None, self.text)
+        where = self.where()
+        maxiter, tol = 35, 1e-6
+        while self.at_keyword("MAXITER", "TOL"):
+            word = self.advance().text
+            if kind != "LOGISTIC":
+                raise self.error(f"{word} applies to LOGISTIC only", self.tokens[self.i - 1])
+            tok = self.tok
+            value = self.number()
+            if word == "MAXITER":
+                if not isinstance(value, int) or not 1 <= value <= 200:
+                    raise self.error("MAXITER must be an integer from 1 to 200", tok)
+                maxiter = value
+            else:
+                if not 0 < float(value) < 1:
+                    raise self.error("TOL must be between 0 and 1", tok)
+                tol = float(value)
+        return ir.Regression(kind, outcome, tuple(terms), intercept, where, maxiter, tol)
+
+    def term(self) -> ir.Term:
+        if self.tok.kind == "ident" and str(self.tok.value) == "C" and self.tokens[self.i + 1].text == "(":
+            self.advance()
+            self.op("(")
+            col = self.name()
+            self.op(")")
+            return ir.Term(col, True)
+        return ir.Term(self.name("a covariate"))
+
+    # -- conditions -------------------------------------------------------------------------------
+    def where(self) -> ir.Condition | None:
+        if not self.at_keyword("WHERE"):
+            return None
+        self.advance()
+        return self.condition()
+
+    def condition(self) -> ir.Condition:
+        left = self.conjunction()
+        while self.at_keyword("OR"):
+            self.advance()
+            left = ir.Or(left, self.conjunction())
+        return left
+
+    def conjunction(self) -> ir.Condition:
+        left = self.negation()
+        while self.at_keyword("AND"):
+            self.advance()
+            left = ir.And(left, self.negation())
+        return left
+
+    def negation(self) -> ir.Condition:
+        if self.at_keyword("NOT"):
+            self.advance()
+            return ir.Not(self.negation())
+        if self.at_op("("):
+            self.advance()
+            inner = self.condition()
+            self.op(")")
+            return inner
+        return self.predicate()
+
+    def predicate(self) -> ir.Condition:
+        column = self.name()
+        if self.at_op(*_COMPARISONS):
+            op = self.advance().text
+            return ir.Compare(column, op, self.literal())
+        negated = False
+        if self.at_keyword("NOT"):
+            self.advance()
+            negated = True
+            if not self.at_keyword("IN", "BETWEEN"):
+                raise self.error(f"expected IN or BETWEEN after NOT, found {self.describe()}")
+        if self.at_keyword("IN"):
+            self.advance()
+            self.op("(")
+            values = [self.literal()]
+            while self.at_op(","):
+                self.advance()
+                values.append(self.literal())
+            self.op(")")
+            cond: ir.Condition = ir.InList(column, tuple(values))
+            return ir.Not(cond) if negated else cond
+        if self.at_keyword("BETWEEN"):
+            self.advance()
+            low = self.literal()
+            self.keyword("AND")
+            cond = ir.Between(column, low, self.literal())
+            return ir.Not(cond) if negated else cond
+        if self.at_keyword("IS"):
+            self.advance()
+            is_not = False
+            if self.at_keyword("NOT"):
+                self.advance()
+                is_not = True
+            self.keyword("NULL")
+            return ir.IsNull(column, is_not)
+        raise self.error(f"expected a comparison, IN, BETWEEN or IS NULL after the column, found {self.describe()}")
+
+    def literal(self) -> ir.Value:
+        if self.tok.kind == "string":
+            return str(self.advance().value)
+        return self.number()
+
+    def number(self) -> int | float:
+        negative = False
+        if self.at_op("-"):
+            self.advance()
+            negative = True
+        if self.tok.kind != "number":
+            raise self.error(f"expected a number, found {self.describe()}")
+        value = self.advance().value
+        assert isinstance(value, (int, float))
+        return -value if negative else value
