@@ -1,0 +1,84 @@
+"""One entry point per side: plan a query, run a party's part, and finish for the analyst.
+
+The node (parties/) calls `plan_query` and `run_party`; the analyst's client calls
+`finish_result`. `run_in_process` runs a whole consortium in one process (every party a
+thread, same code path) — for tests, `pooled local`'s reference check and EXPLAIN's cost
+prediction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mpc.context import PartyContext
+from mpc.inprocess import make_contexts, run_parties
+from mpc.share import Share
+from protocols.material import KINDS
+from queries import ir
+from queries.errors import QueryError
+from queries.executor import execute
+from queries.local import prepare
+from queries.parser import parse
+from queries.plan import Plan, compile_statement
+from queries.result import Result, finish
+from queries.table import Schema, check_schemas, schema_of
+
+Domains = Mapping[str, tuple[ir.Value, ...]]
+
+
+def plan_query(text: str, schema: Schema, domains: Domains, min_cell: int = 5) -> Plan:
+    """Parse and compile; raises QueryError with a position on bad input."""
+    if min_cell < 1:
+        raise QueryError("the minimum cell size must be at least 1")
+    stmt = parse(text)
+    return compile_statement(stmt, schema, dict(domains), min_cell)
+
+
+def run_party(ctx: PartyContext, plan: Plan, frame: pd.DataFrame) -> list[Share]:
+    """A party's whole part: local pushdown on its own rows, then the MPC steps."""
+    return execute(ctx, plan, prepare(plan, frame))
+
+
+def finish_result(plan: Plan, outputs: Sequence[tuple[np.ndarray, int]], ring_bits: int = 128) -> Result:
+    """The analyst's side: decode reconstructed outputs (ring elements, frac) and build the table."""
+    from mpc.fixedpoint import FAST, PRECISE
+
+    fixed = PRECISE if ring_bits == 128 else FAST
+    return finish(plan, [fixed.decode(values, frac) for values, frac in outputs])
+
+
+def local_domains(frames: Sequence[pd.DataFrame], columns: Sequence[str]) -> dict[str, tuple[ir.Value, ...]]:
+    """Sorted union of the values present at any party (used where all frames are at hand)."""
+    out = {}
+    for col in columns:
+        values: set[Any] = set()
+        for f in frames:
+            values |= {v.item() if isinstance(v, np.generic) else v for v in f[col].dropna().unique()}
+        out[col] = tuple(sorted(values))
+    return out
+
+
+def run_in_process(frames: Sequence[pd.DataFrame], text: str, min_cell: int = 5) -> tuple[Result, Plan]:
+    """Run a query over n in-process parties (one frame each) and return the analyst's result."""
+    schema = check_schemas([schema_of(f) for f in frames])
+    stmt = parse(text)
+    inner = stmt.inner if isinstance(stmt, ir.Explain) else stmt
+    group_cols = getattr(inner, "group_by", ()) or ((inner.row, inner.col) if isinstance(inner, ir.Crosstab) else ())
+    plan = plan_query(text, schema, local_domains(frames, group_cols), min_cell)
+    ctxs = make_contexts(len(frames), kinds=KINDS)
+    shares = run_parties(len(frames), lambda ctx, frame: run_party(ctx, plan, frame), args=list(frames),
+                         contexts=ctxs)
+    per_party = [c.stats.as_dict() for c in ctxs]
+    cost = {key: max(d[key] for d in per_party) for key in per_party[0]}
+    outputs = []
+    for i, first in enumerate(shares[0]):
+        total = first.data
+        for party in shares[1:]:
+            total = first.ring.add(total, party[i].data)
+        outputs.append((total, first.frac))
+    return finish_result(plan, outputs), replace(plan, cost=cost)

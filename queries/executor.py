@@ -1,0 +1,331 @@
+"""The MPC half of a plan: from every party's local partials to shares of the released values.
+
+Every party runs `execute` with its own `LocalData`; the returned shares go to the analyst,
+who alone reconstructs them (`queries.result.finish`). All arithmetic on the totals runs
+in the precise ring (Z_2^128, 40 fractional bits); each stage batches every group and
+every aggregate into one call of each protocol, so the number of rounds does not grow with
+the number of groups or aggregates of a kind.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mpc.context import PartyContext
+from mpc.share import Share, concat, split_like
+from protocols.arith import add_public, fixed_for, mul_public
+from protocols.beaver import mul_many
+from protocols.bits import bit_decompose, lanes_to_arith
+from protocols.compare import is_zero, ltz
+from protocols.division import divide
+from protocols.opening import open_arith
+from protocols.roots import rsqrt, sqrt
+from protocols.select import minimum
+from protocols.sharing import share_inputs
+from protocols.truncation import truncate_each, truncate_many
+from queries import ir
+from queries.local import EXTREME_SENTINEL, LocalData, count_at_most, extremes, from_order_keys, partials
+from queries.plan import SEARCH_STEPS, Plan
+
+SUM_BOUND = float(2**44)
+"""Largest pooled count or sum of squares the divisions and roots accept (real units)."""
+
+
+def _total(ctx: PartyContext, values: np.ndarray) -> Share:
+    """[sum over parties] of every party's array of the same shape (precise ring)."""
+    fp = ctx.precise
+    total = None
+    for s in share_inputs(ctx, fp.encode(values), fp.ring, fp.frac, "partials"):
+        total = s if total is None else total + s
+    assert total is not None
+    return total
+
+
+def _flags(ctx: PartyContext, below: list[tuple[Share, float]], zero: list[Share]) -> tuple[list[Share], list[Share]]:
+    """[x < c] for each (x, c) and [x == 0] for each x, each kind in one batched call."""
+    lt_out: list[Share] = []
+    if below:
+        shifted = [add_public(ctx, x, -c) for x, c in below]
+        lt_out = split_like(ltz(ctx, concat(shifted)), shifted)
+    eq_out: list[Share] = []
+    if zero:
+        eq_out = split_like(is_zero(ctx, concat(zero)), zero)
+    return lt_out, eq_out
+
+
+def _as_fixed(ctx: PartyContext, bit: Share) -> Share:
+    """A 0/1 integer share at the precise scale (exact)."""
+    f = ctx.precise.frac
+    return Share(bit.ring.lshift(bit.data, f), bit.ring, f)
+
+
+def _one_minus(ctx: PartyContext, x: Share) -> Share:
+    return add_public(ctx, -x, 1.0)
+
+
+def _fmul(ctx: PartyContext, pairs: list[tuple[Share, Share]]) -> list[Share]:
+    """Fixed-point products at the precise scale, batched (two rounds)."""
+    if not pairs:
+        return []
+    return truncate_many(ctx, mul_many(ctx, pairs), ctx.precise.frac)
+
+
+def execute(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
+    """This party's shares of the released values, in the order `finish` expects."""
+    if isinstance(plan.statement, ir.Crosstab):
+        return _crosstab(ctx, plan, local)
+    return _select(ctx, plan, local)
+
+
+def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
+    stmt = plan.statement
+    assert isinstance(stmt, ir.Select)
+    g = plan.groups
+    totals = _total(ctx, partials(plan, local))
+    t = {m: totals[i] for i, m in enumerate(plan.measures)}
+    rows = t[("rows",)]
+
+    # Stage 1: every comparison of pooled counts, batched.
+    below: list[tuple[Share, float]] = [(rows, float(plan.min_cell))]
+    zero: list[Share] = [rows]
+    for agg in stmt.aggregates:
+        if agg.func in ("AVG", "MIN", "MAX", "QUANTILE"):
+            zero.append(t[("n", agg.column)])
+        elif agg.func in ("VAR", "STDDEV"):
+            below.append((t[("n", agg.column)], 1.5))
+        elif agg.func == "CORR":
+            below.append((t[("pn", agg.column, agg.column2)], 1.5))
+    lts, eqs = _flags(ctx, below, zero)
+    empty = eqs[0]
+    suppressed = lts[0] - empty  # 1 <= rows < k
+    hidden = _as_fixed(ctx, suppressed + empty)
+    lt_iter, eq_iter = iter(lts[1:]), iter(eqs[1:])
+    null_of: dict[int, Share] = {}
+    for i, agg in enumerate(stmt.aggregates):
+        if agg.func in ("AVG", "MIN", "MAX", "QUANTILE"):
+            null_of[i] = next(eq_iter)
+        elif agg.func in ("VAR", "STDDEV", "CORR"):
+            null_of[i] = next(lt_iter)
+
+    # Stage 2: first divisions (means), with zero denominators replaced by one.
+    nums, dens, owners = [], [], []
+    for i, agg in enumerate(stmt.aggregates):
+        x, y = agg.column, agg.column2
+        if agg.func in ("AVG", "VAR", "STDDEV"):
+            safe = t[("n", x)] + _as_fixed(ctx, null_of[i]) if agg.func == "AVG" else _safe_count(ctx, t[("n", x)])
+            nums.append(t[("s", x)])
+            dens.append(safe)
+            owners.append((i, "mean"))
+        elif agg.func == "CORR":
+            safe = _safe_count(ctx, t[("pn", x, y)])
+            nums += [t[("px", x, y)], t[("py", x, y)]]
+            dens += [safe, safe]
+            owners += [(i, "mx"), (i, "my")]
+    q1 = _divide_all(ctx, nums, dens)
+    first = {owner: q for owner, q in zip(owners, q1)}
+
+    # Stage 3: centred sums of squares and cross products.
+    pairs, keys = [], []
+    for i, agg in enumerate(stmt.aggregates):
+        x, y = agg.column, agg.column2
+        if agg.func in ("VAR", "STDDEV"):
+            pairs.append((first[(i, "mean")], t[("s", x)]))
+            keys.append((i, "ss", t[("ss", x)]))
+        elif agg.func == "CORR":
+            pairs += [(first[(i, "mx")], t[("px", x, y)]), (first[(i, "my")], t[("py", x, y)]),
+                      (first[(i, "mx")], t[("py", x, y)])]
+            keys += [(i, "sxx", t[("pxx", x, y)]), (i, "syy", t[("pyy", x, y)]), (i, "sxy", t[("pxy", x, y)])]
+    centred = {(i, name): raw - prod for (i, name, raw), prod in zip(keys, _fmul(ctx, pairs))}
+
+    # Stage 4: variances (divide by n - 1), then square roots and inverse square roots.
+    nums, dens, owners = [], [], []
+    for i, agg in enumerate(stmt.aggregates):
+        if agg.func in ("VAR", "STDDEV"):
+            n = t[("n", agg.column)]
+            nums.append(centred[(i, "ss")])
+            dens.append(_safe_count(ctx, add_public(ctx, n, -1.0)))
+            owners.append(i)
+    variances = dict(zip(owners, _divide_all(ctx, nums, dens)))
+    roots_in = [(i, v) for i, v in variances.items() if stmt.aggregates[i].func == "STDDEV"]
+    rs_in = [(i, name) for i, agg in enumerate(stmt.aggregates) if agg.func == "CORR" for name in ("sxx", "syy")]
+    nonneg = _relu_all(ctx, [v for _, v in roots_in] + [centred[k] for k in rs_in])
+    roots = dict(zip([i for i, _ in roots_in], _batched(ctx, sqrt, nonneg[: len(roots_in)])))
+    inv = dict(zip(rs_in, _batched(ctx, rsqrt, [_plus_tiny(ctx, v) for v in nonneg[len(roots_in):]])))
+    corr_pairs = [(centred[(i, "sxy")], inv[(i, "sxx")]) for i, agg in enumerate(stmt.aggregates) if agg.func == "CORR"]
+    half = _fmul(ctx, corr_pairs)
+    corr_i = [i for i, agg in enumerate(stmt.aggregates) if agg.func == "CORR"]
+    corr = dict(zip(corr_i, _fmul(ctx, [(h, inv[(i, "syy")]) for h, i in zip(half, corr_i)])))
+
+    # Stage 5: extremes and quantiles.
+    ext = _extremes(ctx, plan, local)
+    quant = _quantiles(ctx, plan, local, t, hidden)
+
+    # Release: every value times (1 - hidden) (and null aggregates zeroed), batched.
+    values: list[Share] = []
+    for i, agg in enumerate(stmt.aggregates):
+        if agg.func == "COUNT":
+            values.append(t[("n", agg.column)] if agg.column else rows)
+        elif agg.func == "SUM":
+            values.append(t[("s", agg.column)])
+        elif agg.func == "AVG":
+            values.append(first[(i, "mean")])
+        elif agg.func == "VAR":
+            values.append(variances[i])
+        elif agg.func == "STDDEV":
+            values.append(roots[i])
+        elif agg.func == "CORR":
+            values.append(corr[i])
+        elif agg.func in ("MIN", "MAX"):
+            values.append(ext[(agg.func.lower(), agg.column)])
+        else:
+            values.append(quant[(agg.column, agg.q)])
+    keep = _one_minus(ctx, hidden)
+    masks = [keep if i not in null_of else _fmul(ctx, [(keep, _one_minus(ctx, _as_fixed(ctx, null_of[i])))])[0]
+             for i in range(len(values))]
+    released = _fmul(ctx, list(zip(values, masks)))
+    nulls = [null_of.get(i, Share(rows.ring.zeros((g,)), rows.ring, 0)) for i in range(len(values))]
+    return [empty, suppressed, *released, *nulls]
+
+
+def _safe_count(ctx: PartyContext, n: Share) -> Share:
+    """n where n >= 1, else 1 (a count used as a denominator); one comparison."""
+    (small,), _ = _flags(ctx, [(n, 1.0)], [])
+    fixed_small = _as_fixed(ctx, small)
+    (fix,) = _fmul(ctx, [(fixed_small, _one_minus(ctx, n))])
+    return n + fix
+
+
+def _divide_all(ctx: PartyContext, nums: list[Share], dens: list[Share]) -> list[Share]:
+    if not nums:
+        return []
+    out = divide(ctx, concat(nums), concat(dens), y_bound=SUM_BOUND)
+    return split_like(out, nums)
+
+
+def _batched(ctx: PartyContext, fn: object, xs: list[Share]) -> list[Share]:
+    if not xs:
+        return []
+    out = fn(ctx, concat(xs), y_bound=SUM_BOUND)  # type: ignore[operator]
+    return split_like(out, xs)
+
+
+def _relu_all(ctx: PartyContext, xs: list[Share]) -> list[Share]:
+    """max(x, 0) for each (rounding can leave a centred sum a hair below zero)."""
+    if not xs:
+        return []
+    flat = concat(xs)
+    neg = _as_fixed(ctx, ltz(ctx, flat))
+    (fixed,) = _fmul(ctx, [(flat, _one_minus(ctx, neg))])
+    return split_like(fixed, xs)
+
+
+def _plus_tiny(ctx: PartyContext, x: Share) -> Share:
+    """x + 2^-30, so that a zero variance gives a finite inverse root (the result is then null)."""
+    return add_public(ctx, x, 2.0**-30)
+
+
+def _extremes(ctx: PartyContext, plan: Plan, local: LocalData) -> dict[tuple[str, str], Share]:
+    """Secure min/max across parties of the local extremes, every (kind, column) batched."""
+    if not plan.extremes:
+        return {}
+    fp = ctx.precise
+    mine = extremes(plan, local)
+    signs = np.array([1.0 if kind == "min" else -1.0 for kind, _ in plan.extremes])[:, None]
+    inputs = share_inputs(ctx, fp.encode(mine * signs), fp.ring, fp.frac, "extremes")
+    while len(inputs) > 1:
+        half = len(inputs) // 2
+        merged = split_like(minimum(ctx, concat(inputs[:half]), concat(inputs[half : 2 * half])), inputs[:half])
+        inputs = merged + inputs[2 * half :]
+    best = inputs[0]
+    out = {}
+    for j, (kind, col) in enumerate(plan.extremes):
+        value = best[j]
+        out[(kind, col)] = value if kind == "min" else -value
+    return out
+
+
+def _quantiles(ctx: PartyContext, plan: Plan, local: LocalData, t: dict, hidden: Share) -> dict:
+    """Exact quantiles by a search over the order-preserving 64-bit keys of the values.
+
+    For each (column, q) and group: h = (n - 1) q, lo = floor(h) exactly (bit decomposition),
+    w = h - lo. Two searches find the (lo+1)-th and (lo+2)-th smallest values: at each step
+    every party counts its values with key <= mid, the counts are summed in MPC, and only the
+    bit [count >= rank] is opened. For hidden groups (suppressed or empty) the rank is set
+    beyond any count, so their search reveals nothing. Result: x_lo + w (x_hi - x_lo).
+    """
+    if not plan.quantiles:
+        return {}
+    fp = ctx.precise
+    f = fp.frac
+    g = plan.groups
+    hs = [mul_public(ctx, add_public(ctx, t[("n", col)], -1.0), q) for col, q in plan.quantiles]
+    hs = truncate_many(ctx, hs, f)
+    flat_h = concat(hs)
+    bits = bit_decompose(ctx, add_public(ctx, flat_h, 0.0))
+    int_lanes = [((f + j) // 64, (f + j) % 64) for j in range(44)]
+    lo_bits = lanes_to_arith(ctx, bits, int_lanes, fp.ring)
+    lo = Share(fp.ring.matmul(lo_bits.data, fp.ring.reduce(np.array([1 << j for j in range(44)], dtype=object))),
+               fp.ring, 0)
+    lo_fixed = Share(fp.ring.lshift(lo.data, f), fp.ring, f)
+    w = flat_h - lo_fixed
+    big = float(2**60)
+    hidden_all = concat([hidden] * len(plan.quantiles))
+    rank_lo = add_public(ctx, lo_fixed, 1.0)
+    rank_hi = add_public(ctx, lo_fixed, 2.0)
+    # ranks of hidden groups move beyond any count: rank + hidden * (big - rank)
+    shift = _fmul(ctx, [(hidden_all, add_public(ctx, -rank_lo, big)), (hidden_all, add_public(ctx, -rank_hi, big))])
+    ranks = concat([rank_lo + shift[0], rank_hi + shift[1]])
+    searches = 2 * len(plan.quantiles)
+    low = np.zeros(searches * g, dtype=np.uint64)
+    high = np.full(searches * g, np.uint64((1 << 64) - 1))
+    cols = [col for col, _ in plan.quantiles] * 2
+    for _ in range(SEARCH_STEPS):
+        mid = low + (high - low) // np.uint64(2)
+        counts = np.concatenate([count_at_most(local, col, mid[k * g : (k + 1) * g]) for k, col in enumerate(cols)])
+        pooled = _total(ctx, counts)
+        (short,) = open_arith(ctx, [ltz(ctx, pooled - ranks)], "search-bit")
+        short_bits = np.array([int(v) for v in np.ravel(short)], dtype=bool)
+        low = np.where(short_bits, mid + np.uint64(1), low)
+        high = np.where(short_bits, high, mid)
+    values = from_order_keys(high)
+    values = np.where(np.isfinite(values) & (np.abs(values) < EXTREME_SENTINEL), values, 0.0)
+    x_lo, x_hi = values[: len(values) // 2], values[len(values) // 2 :]
+    interp = truncate_each(ctx, [(mul_public(ctx, w, x_hi - x_lo), f)])[0]
+    result = add_public(ctx, interp, x_lo)
+    return {key: result[k * g : (k + 1) * g] for k, key in enumerate(plan.quantiles)}
+
+
+def _crosstab(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
+    """Cells, row and column margins and the grand total, each with its own suppression flag;
+    interior cells are zeroed for everyone if any interior cell is suppressed."""
+    rows_dom = list(dict.fromkeys(k[0] for k in plan.group_keys))
+    cols_dom = list(dict.fromkeys(k[1] for k in plan.group_keys))
+    r, c = len(rows_dom), len(cols_dom)
+    cells = _total(ctx, partials(plan, local))[0]
+    ring = cells.ring
+    grid = cells.data.reshape(r, c)
+    row_m = Share(ring.sum(grid, axis=1), ring, cells.frac)
+    col_m = Share(ring.sum(grid, axis=0), ring, cells.frac)
+    total = Share(ring.sum(cells.data).reshape(1), ring, cells.frac)
+    everything = concat([cells, row_m, col_m, total])
+    (small,), (zero,) = _flags(ctx, [(everything, float(plan.min_cell))], [everything])
+    supp = small - zero
+    n_cells = r * c
+    cell_supp = Share(supp.data[:n_cells], ring, 0)
+    any_cell = Share(ring.sum(cell_supp.data).reshape(1), ring, 0)
+    _, (none_supp,) = _flags(ctx, [], [any_cell])
+    keep_cells = Share(np.repeat(none_supp.data, n_cells), ring, 0)
+    keep_margins = _one_minus_int(ctx, Share(supp.data[n_cells:], ring, 0))
+    keep = _as_fixed(ctx, concat([keep_cells, keep_margins]))
+    (released,) = _fmul(ctx, [(everything, keep)])
+    return [released, _one_minus_int(ctx, none_supp), supp]
+
+
+def _one_minus_int(ctx: PartyContext, bit: Share) -> Share:
+    out = bit.ring.neg(bit.data)
+    if ctx.is_leader:
+        out = bit.ring.add(out, bit.ring.constant(1))
+    return Share(out, bit.ring, 0)
+
+
+__all__ = ["execute", "fixed_for"]

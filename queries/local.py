@@ -1,0 +1,119 @@
+"""What each party computes from its own rows, in plaintext: the local half of a plan.
+
+`LocalData` is a party's filtered table with every kept row assigned to its group.
+`partials` gives the per-group partial sums the plan's measures ask for (what the parties
+then add in MPC); `extremes` the local minima/maxima; `count_at_most` the per-group counts
+below search thresholds that drive the exact quantile search. Nothing here leaves the
+party except through secret sharing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from queries.conditions import keep_rows
+from queries.plan import Measure, Plan
+from queries.table import numeric
+
+EXTREME_SENTINEL = float(2**80)
+"""Stands for 'no value' in a party's local minimum (+) or maximum (-); never released."""
+
+
+@dataclass(frozen=True)
+class LocalData:
+    frame: pd.DataFrame
+    group: np.ndarray  # group index of each kept row
+    groups: int
+
+
+def prepare(plan: Plan, frame: pd.DataFrame) -> LocalData:
+    """Filter by WHERE and assign each row to its group (rows with a NULL or an unknown
+    grouping value are dropped, as pandas' groupby does)."""
+    kept = frame[keep_rows(frame, getattr(plan.statement, "where", None))]
+    group = np.zeros(len(kept), dtype=np.int64)
+    valid = np.ones(len(kept), dtype=bool)
+    stride = 1
+    for pos in reversed(range(len(plan.group_columns))):
+        col = plan.group_columns[pos]
+        domain = list(dict.fromkeys(k[pos] for k in plan.group_keys))
+        lookup = {v: i for i, v in enumerate(domain)}
+        series = kept[col]
+        codes = np.array([lookup.get(_plain(v), -1) if not pd.isna(v) else -1 for v in series], dtype=np.int64)
+        valid &= codes >= 0
+        group += np.maximum(codes, 0) * stride
+        stride *= len(domain)
+    return LocalData(kept[valid], group[valid], plan.groups)
+
+
+def _plain(v: object) -> object:
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _per_group(local: LocalData, values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    return np.bincount(local.group[mask], weights=values[mask], minlength=local.groups).astype(np.float64)
+
+
+def measure(local: LocalData, m: Measure) -> np.ndarray:
+    """One measure's per-group partial sums over this party's kept rows."""
+    op = m[0]
+    ones = np.ones(len(local.frame))
+    if op == "rows":
+        return _per_group(local, ones, ones.astype(bool))
+    x = numeric(local.frame, m[1]) if local.frame[m[1]].dtype != "string" else None
+    if op == "n":
+        present = local.frame[m[1]].notna().to_numpy()
+        return _per_group(local, ones, present)
+    assert x is not None
+    if op in ("s", "ss"):
+        present = ~np.isnan(x)
+        return _per_group(local, x if op == "s" else x * x, present)
+    y = numeric(local.frame, m[2])
+    both = ~np.isnan(x) & ~np.isnan(y)
+    values = {"pn": ones, "px": x, "py": y, "pxx": x * x, "pyy": y * y, "pxy": x * y}[op]
+    return _per_group(local, np.where(both, values, 0.0), both)
+
+
+def partials(plan: Plan, local: LocalData) -> np.ndarray:
+    """All measures, measure-major: shape (len(plan.measures), groups)."""
+    return np.stack([measure(local, m) for m in plan.measures]) if plan.measures else np.zeros((0, plan.groups))
+
+
+def extremes(plan: Plan, local: LocalData) -> np.ndarray:
+    """Local minimum / maximum per group for each (kind, column); a sentinel where empty."""
+    out = []
+    for kind, col in plan.extremes:
+        x = numeric(local.frame, col)
+        present = ~np.isnan(x)
+        fill = EXTREME_SENTINEL if kind == "min" else -EXTREME_SENTINEL
+        vals = np.full(local.groups, fill)
+        func = np.minimum if kind == "min" else np.maximum
+        func.at(vals, local.group[present], x[present])
+        out.append(vals)
+    return np.stack(out) if out else np.zeros((0, local.groups))
+
+
+def order_keys(x: np.ndarray) -> np.ndarray:
+    """An order-preserving map of float64 to uint64 (for the exact quantile search)."""
+    bits = np.ascontiguousarray(x, dtype=np.float64).view(np.uint64)
+    negative = (bits >> np.uint64(63)).astype(bool)
+    return np.where(negative, ~bits, bits | np.uint64(1 << 63))
+
+
+def from_order_keys(keys: np.ndarray) -> np.ndarray:
+    keys = np.asarray(keys, dtype=np.uint64)
+    positive = (keys >> np.uint64(63)).astype(bool)
+    bits = np.where(positive, keys & np.uint64((1 << 63) - 1), ~keys)
+    return bits.view(np.float64)
+
+
+def count_at_most(local: LocalData, column: str, thresholds: np.ndarray) -> np.ndarray:
+    """Per group g: how many of this party's non-null values of `column` have order key <= thresholds[g]."""
+    x = numeric(local.frame, column)
+    present = ~np.isnan(x)
+    keys = order_keys(x[present])
+    groups = local.group[present]
+    below = keys <= np.asarray(thresholds, dtype=np.uint64)[groups]
+    return np.bincount(groups[below], minlength=local.groups).astype(np.float64)

@@ -1,0 +1,180 @@
+"""The compiled plan of a query: what each party computes locally, and what runs in MPC.
+
+A `Plan` is frozen and printable (`EXPLAIN`). Its local part is a list of *measures* —
+per-group partial sums each party computes from its own rows in plaintext (counts, sums,
+sums of squares and cross products, local extremes, counts below a threshold); its MPC
+part is the list of protocol steps run on the secret-shared totals. For aggregates that
+decompose (count, sum, mean, variance, correlation, crosstab) the MPC work depends on the
+number of groups, never on the number of rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from dataclasses import dataclass, field
+from functools import singledispatch
+
+from queries import ir
+from queries.errors import QueryError
+from queries.table import Schema
+
+Measure = tuple[str, ...]
+"""(op, column[, column2]): rows | n x | s x | ss x | pn x y | px x y | py x y | pxx x y | pyy x y | pxy x y."""
+
+SEARCH_STEPS = 64
+"""Binary-search steps for an exact order statistic (over the 64-bit image of the values)."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    statement: ir.Statement
+    group_columns: tuple[str, ...]
+    group_keys: tuple[tuple[ir.Value, ...], ...]
+    measures: tuple[Measure, ...]
+    extremes: tuple[tuple[str, str], ...]  # (min|max, column)
+    quantiles: tuple[tuple[str, float], ...]  # (column, q)
+    min_cell: int
+    mpc_steps: tuple[str, ...]
+    explain: bool = False
+    cost: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def groups(self) -> int:
+        return len(self.group_keys)
+
+    def index(self, measure: Measure) -> int:
+        return self.measures.index(measure)
+
+    def hash(self) -> str:
+        return hashlib.sha256(self.text(with_cost=False).encode()).hexdigest()[:16]
+
+    def text(self, with_cost: bool = True) -> str:
+        """The EXPLAIN rendering: local steps, MPC steps and the predicted cost."""
+        lines = [f"plan for: {_describe(self.statement)}"]
+        grouping = ", ".join(self.group_columns) if self.group_columns else "(no grouping: one group)"
+        lines.append(f"groups: {self.groups} — {grouping}")
+        lines.append("local, at each party, in plaintext:")
+        lines.append(f"  filter rows: {'WHERE condition' if _where(self.statement) is not None else 'all rows'}")
+        for m in self.measures:
+            lines.append(f"  per group: {_measure_text(m)}")
+        for kind, col in self.extremes:
+            lines.append(f"  per group: local {kind} of {col}")
+        for col, q in self.quantiles:
+            lines.append(f"  per group, each search step: count of {col} <= threshold (for quantile {q:g})")
+        lines.append("in MPC, on secret shares:")
+        for step in self.mpc_steps:
+            lines.append(f"  {step}")
+        lines.append(f"disclosure: groups with 1..{self.min_cell - 1} rows are suppressed (decided in MPC)")
+        if with_cost and self.cost:
+            c = self.cost
+            lines.append(
+                "predicted cost per party (max over parties): "
+                f"{c['rounds']} rounds, {c['bytes_sent']} bytes sent, {c['messages_sent']} messages, "
+                f"{c['dealer_requests']} dealer requests ({c['dealer_bytes']} bytes of dealer material)"
+            )
+        return "\n".join(lines)
+
+
+def _describe(stmt: ir.Statement) -> str:
+    return type(stmt).__name__.upper()
+
+
+def _where(stmt: ir.Statement) -> ir.Condition | None:
+    return getattr(stmt, "where", None)
+
+
+def _measure_text(m: Measure) -> str:
+    names = {
+        "rows": "row count", "n": "count of non-null {0}", "s": "sum of {0}", "ss": "sum of squares of {0}",
+        "pn": "count of rows with {0} and {1}", "px": "sum of {0} (rows with {1})", "py": "sum of {1} (rows with {0})",
+        "pxx": "sum of {0}^2 (rows with {1})", "pyy": "sum of {1}^2 (rows with {0})", "pxy": "sum of {0}*{1}",
+    }
+    return names[m[0]].format(*m[1:])
+
+
+def group_keys(columns: tuple[str, ...], domains: dict[str, tuple[ir.Value, ...]]) -> tuple[tuple[ir.Value, ...], ...]:
+    for c in columns:
+        if c not in domains:
+            raise QueryError(f"no domain is known for the grouping column {c!r}")
+    return tuple(itertools.product(*(domains[c] for c in columns))) if columns else ((),)
+
+
+def _check_columns(stmt: ir.Statement, schema: Schema) -> None:
+    for col in sorted(ir.statement_columns(stmt)):
+        if col not in schema.names:
+            raise QueryError(f"unknown column {col!r}")
+
+
+@singledispatch
+def compile_statement(stmt: object, schema: Schema, domains: dict[str, tuple[ir.Value, ...]], min_cell: int) -> Plan:
+    raise QueryError(f"cannot plan a {type(stmt).__name__}")
+
+
+@compile_statement.register
+def _(stmt: ir.Explain, schema: Schema, domains: dict[str, tuple[ir.Value, ...]], min_cell: int) -> Plan:
+    inner = compile_statement(stmt.inner, schema, domains, min_cell)
+    return Plan(inner.statement, inner.group_columns, inner.group_keys, inner.measures, inner.extremes,
+                inner.quantiles, inner.min_cell, inner.mpc_steps, explain=True)
+
+
+@compile_statement.register
+def _(stmt: ir.Select, schema: Schema, domains: dict[str, tuple[ir.Value, ...]], min_cell: int) -> Plan:
+    _check_columns(stmt, schema)
+    measures: list[Measure] = [("rows",)]
+    extremes: list[tuple[str, str]] = []
+    quantiles: list[tuple[str, float]] = []
+    steps = ["secure sum of every party's partial vector (one round)",
+             f"suppression: pooled row count < {min_cell} and > 0, per group (one batched comparison)"]
+
+    def need(*ms: Measure) -> None:
+        for m in ms:
+            if m not in measures:
+                measures.append(m)
+
+    for agg in stmt.aggregates:
+        for col in agg.columns:
+            if schema.kind(col) == "category" and agg.func != "COUNT":
+                raise QueryError(f"{agg.func} needs a numeric column; {col!r} is categorical")
+        x = agg.column
+        if agg.func == "COUNT":
+            if x is not None:
+                need(("n", x))
+        elif agg.func == "SUM":
+            need(("n", x), ("s", x))
+        elif agg.func == "AVG":
+            need(("n", x), ("s", x))
+            steps.append(f"{agg.name}: secure division sum / count")
+        elif agg.func in ("VAR", "STDDEV"):
+            need(("n", x), ("s", x), ("ss", x))
+            steps.append(f"{agg.name}: secure divisions (sum of squares - sum * mean) / (count - 1)"
+                         + (", secure square root" if agg.func == "STDDEV" else ""))
+        elif agg.func == "CORR":
+            y = agg.column2
+            need(*[(op, x, y) for op in ("pn", "px", "py", "pxx", "pyy", "pxy")])
+            steps.append(f"{agg.name}: secure divisions, products and inverse square roots")
+        elif agg.func in ("MIN", "MAX"):
+            need(("n", x))
+            extremes.append((agg.func.lower(), x))
+            steps.append(f"{agg.name}: secure {agg.func.lower()} of the parties' local extremes")
+        elif agg.func == "QUANTILE":
+            assert agg.q is not None
+            need(("n", x))
+            quantiles.append((x, agg.q))
+            steps.append(f"{agg.name}: exact order statistics by a {SEARCH_STEPS}-step search over the value "
+                         "domain driven by pooled counts (each step opens one comparison bit), then interpolation")
+    steps.append("release: values of suppressed groups are multiplied by zero in MPC; shares go to the analyst")
+    keys = group_keys(stmt.group_by, domains)
+    return Plan(stmt, stmt.group_by, keys, tuple(measures), tuple(extremes), tuple(quantiles), min_cell, tuple(steps))
+
+
+@compile_statement.register
+def _(stmt: ir.Crosstab, schema: Schema, domains: dict[str, tuple[ir.Value, ...]], min_cell: int) -> Plan:
+    _check_columns(stmt, schema)
+    keys = group_keys((stmt.row, stmt.col), domains)
+    steps = ("secure sum of every party's cell counts (one round)",
+             "margins: sums of the shared cells (local)",
+             f"suppression: cells and margins with 1..{min_cell - 1} rows (one batched comparison); "
+             "if any interior cell is suppressed, no interior cell and no statistic is released",
+             "release: counts to the analyst; chi-square, odds ratio and relative risk computed from them")
+    return Plan(stmt, (stmt.row, stmt.col), keys, (("rows",),), (), (), min_cell, steps)

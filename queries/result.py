@@ -1,0 +1,156 @@
+"""Result tables: what the analyst sees, built from the reconstructed released values.
+
+`finish` turns the opened outputs of `queries.executor.execute` into a `Result`: columns,
+rows, a suppression flag per row, and for a CROSSTAB Pearson's chi-square with its degrees
+of freedom and p-value and, for 2 x 2 tables, the odds ratio and relative risk with 95%
+confidence intervals — computed here, in plaintext, from counts already released.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from queries import ir
+from queries.plan import Plan
+
+
+@dataclass
+class Result:
+    columns: list[str]
+    rows: list[list[Any]]
+    suppressed: list[bool]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_pandas(self) -> pd.DataFrame:
+        frame = pd.DataFrame(self.rows, columns=self.columns)
+        frame.attrs.update(self.extra)
+        return frame
+
+    def to_json(self) -> str:
+        body = {"columns": self.columns, "rows": [[_json_value(v) for v in r] for r in self.rows],
+                "suppressed": self.suppressed}
+        body.update({k: _json_tree(v) for k, v in self.extra.items()})
+        return json.dumps(body)
+
+    def to_csv(self) -> str:
+        return self.to_pandas().to_csv(index=False)
+
+    def to_table(self) -> str:
+        frame = self.to_pandas().astype(object).where(lambda d: d.notna(), "NULL")
+        text = frame.to_string(index=False)
+        if any(self.suppressed):
+            text += f"\n({sum(self.suppressed)} group(s) suppressed: fewer than the minimum cell size)"
+        for key, value in self.extra.items():
+            if key not in ("plan", "cost"):
+                text += f"\n{key}: {_json_tree(value)}"
+        return text
+
+
+def _json_value(v: Any) -> Any:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return None
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def _json_tree(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _json_tree(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_json_tree(x) for x in v]
+    return _json_value(v)
+
+
+def _integral(func: str) -> bool:
+    return func in ("COUNT",)
+
+
+def finish(plan: Plan, opened: list[np.ndarray]) -> Result:
+    """Build the analyst's result from the decoded outputs of `execute` (floats, by output)."""
+    if isinstance(plan.statement, ir.Crosstab):
+        return _finish_crosstab(plan, opened)
+    stmt = plan.statement
+    assert isinstance(stmt, ir.Select)
+    k = len(stmt.aggregates)
+    empty, suppressed = opened[0], opened[1]
+    values, nulls = opened[2 : 2 + k], opened[2 + k : 2 + 2 * k]
+    columns = list(plan.group_columns) + [a.name for a in stmt.aggregates]
+    rows, flags = [], []
+    for gi, key in enumerate(plan.group_keys):
+        if round(empty[gi]) == 1 and plan.group_columns:
+            continue  # pandas' groupby shows no empty groups
+        hidden = round(suppressed[gi]) == 1
+        row: list[Any] = list(key)
+        for agg, val, null in zip(stmt.aggregates, values, nulls):
+            if hidden or round(null[gi]) == 1 or (round(empty[gi]) == 1 and agg.func not in ("COUNT", "SUM")):
+                row.append(None)
+            elif _integral(agg.func) or (agg.func == "SUM" and float(val[gi]).is_integer() and False):
+                row.append(int(round(val[gi])))
+            else:
+                row.append(float(val[gi]))
+        rows.append(row)
+        flags.append(hidden)
+    return Result(columns, rows, flags)
+
+
+def _finish_crosstab(plan: Plan, opened: list[np.ndarray]) -> Result:
+    stmt = plan.statement
+    assert isinstance(stmt, ir.Crosstab)
+    released, any_supp, supp = opened
+    rows_dom = list(dict.fromkeys(k[0] for k in plan.group_keys))
+    cols_dom = list(dict.fromkeys(k[1] for k in plan.group_keys))
+    r, c = len(rows_dom), len(cols_dom)
+    counts = np.rint(released).astype(np.int64)
+    flags = np.rint(supp).astype(bool)
+    interior_hidden = bool(round(float(any_supp[0])))
+    cells = counts[: r * c].reshape(r, c)
+    row_m, col_m, total = counts[r * c : r * c + r], counts[r * c + r : r * c + r + c], counts[-1]
+    row_flags, col_flags = flags[r * c : r * c + r], flags[r * c + r : r * c + r + c]
+    columns = [stmt.row] + [str(v) for v in cols_dom] + ["total"]
+    out_rows, out_flags = [], []
+    for i, rv in enumerate(rows_dom):
+        row: list[Any] = [rv] + [None if interior_hidden else int(v) for v in cells[i]]
+        row.append(None if row_flags[i] else int(row_m[i]))
+        out_rows.append(row)
+        out_flags.append(interior_hidden)
+    total_row: list[Any] = ["total"] + [None if f else int(v) for v, f in zip(col_m, col_flags)]
+    total_row.append(None if flags[-1] else int(total))
+    out_rows.append(total_row)
+    out_flags.append(False)
+    extra: dict[str, Any] = {}
+    if interior_hidden:
+        extra["statistics"] = "withheld: an interior cell is below the minimum cell size"
+    else:
+        extra.update(crosstab_statistics(cells))
+    return Result(columns, out_rows, out_flags, extra)
+
+
+def crosstab_statistics(cells: np.ndarray) -> dict[str, Any]:
+    """Pearson's chi-square (no continuity correction) and, for 2 x 2, OR and RR with 95% CIs."""
+    out: dict[str, Any] = {}
+    live = cells[cells.sum(axis=1) > 0][:, cells.sum(axis=0) > 0]
+    if live.shape[0] >= 2 and live.shape[1] >= 2:
+        chi2, p, dof, _ = stats.chi2_contingency(live, correction=False)
+        out["chi2"] = float(chi2)
+        out["df"] = int(dof)
+        out["p_value"] = float(p)
+    if cells.shape == (2, 2):
+        a, b, c, d = (float(v) for v in cells.ravel())
+        z = stats.norm.ppf(0.975)
+        if min(a, b, c, d) > 0:
+            odds = a * d / (b * c)
+            se = math.sqrt(1 / a + 1 / b + 1 / c + 1 / d)
+            out["odds_ratio"] = {"estimate": odds, "ci_low": odds * math.exp(-z * se), "ci_high": odds * math.exp(z * se)}
+        if a > 0 and c > 0:
+            rr = (a / (a + b)) / (c / (c + d))
+            se = math.sqrt(1 / a - 1 / (a + b) + 1 / c - 1 / (c + d))
+            out["relative_risk"] = {"estimate": rr, "ci_low": rr * math.exp(-z * se), "ci_high": rr * math.exp(z * se)}
+    return out

@@ -1,0 +1,119 @@
+"""A party's table: loading it, the kinds of its columns, and checking the parties agree.
+
+Columns are integer, float or categorical (strings). Missing values are NULLs. Every party
+must hold the same columns with the same kinds; `check_schemas` compares the parties'
+schemas (names and kinds only — metadata, never values) and names the first column that
+disagrees.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from queries.errors import SchemaError
+
+KINDS = ("int", "float", "category")
+
+
+@dataclass(frozen=True)
+class Schema:
+    """Column names and kinds, in file order."""
+
+    columns: tuple[tuple[str, str], ...]
+
+    def kind(self, column: str) -> str:
+        for name, kind in self.columns:
+            if name == column:
+                return kind
+        raise SchemaError(f"unknown column {column!r}")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.columns)
+
+    def to_json(self) -> str:
+        return json.dumps([list(c) for c in self.columns])
+
+    @staticmethod
+    def from_json(text: str) -> Schema:
+        return Schema(tuple((str(n), str(k)) for n, k in json.loads(text)))
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(self.to_json().encode()).hexdigest()
+
+
+def _kind(series: pd.Series) -> str:
+    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_integer_dtype(series):
+        return "int"
+    if pd.api.types.is_float_dtype(series):
+        return "float"
+    return "category"
+
+
+def normalize_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Nullable integer and float columns, string categories; NULLs as pandas NA."""
+    out = frame.convert_dtypes(convert_boolean=False, convert_floating=True, convert_integer=True)
+    for col in out.columns:
+        if _kind(out[col]) == "category":
+            out[col] = out[col].astype("string")
+        elif _kind(out[col]) == "float":
+            out[col] = out[col].astype("Float64")
+        else:
+            out[col] = out[col].astype("Int64")
+    return out
+
+
+def load_table(path: str | Path) -> pd.DataFrame:
+    """A party's table from CSV or Parquet, normalised (see `normalize_frame`)."""
+    p = Path(path)
+    if not p.exists():
+        raise SchemaError(f"data file not found: {p}")
+    if p.suffix.lower() in (".parquet", ".pq"):
+        frame = pd.read_parquet(p)
+    elif p.suffix.lower() in (".csv", ".txt"):
+        frame = pd.read_csv(p)
+    else:
+        raise SchemaError(f"unsupported data file type {p.suffix!r} (use .csv or .parquet)")
+    return normalize_frame(frame)
+
+
+def schema_of(frame: pd.DataFrame) -> Schema:
+    return Schema(tuple((str(c), _kind(frame[c])) for c in frame.columns))
+
+
+def check_schemas(schemas: Sequence[Schema]) -> Schema:
+    """The common schema, or SchemaError naming the first column that disagrees.
+
+    Integer and float columns agree as float (a site whose values happen to be whole
+    numbers reads as integer); the message never says which party differs or how.
+    """
+    first = schemas[0]
+    names = first.names
+    for other in schemas[1:]:
+        if set(other.names) != set(names):
+            missing = sorted(set(names) ^ set(other.names))[0]
+            raise SchemaError(f"the parties' tables disagree: column {missing!r} is not present at every party")
+    merged = []
+    for name in names:
+        kinds = {s.kind(name) for s in schemas}
+        if kinds == {"int"}:
+            merged.append((name, "int"))
+        elif kinds <= {"int", "float"}:
+            merged.append((name, "float"))
+        elif kinds == {"category"}:
+            merged.append((name, "category"))
+        else:
+            raise SchemaError(f"the parties' tables disagree on the type of column {name!r}")
+    return Schema(tuple(merged))
+
+
+def numeric(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """A numeric column as float64 with NaN for NULL."""
+    return frame[column].astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
