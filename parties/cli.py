@@ -17,6 +17,8 @@ COMMANDS: tuple[str, ...] = (
     "parties.commands.dealer",
     "parties.commands.node",
     "parties.commands.demo",
+    "parties.commands.local",
+    "parties.commands.synth",
 )
 """Command modules in the order `pooled --help` lists them."""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -409,6 +409,8 @@ class JobOutcome:
     stats: CommStats
     prepare_seconds: float
     compute_seconds: float
+    public: dict[str, Any] = field(default_factory=dict)
+    """Facts every party computed alike and may tell the analyst (a query's schema and domains)."""
 
 
 def job_call_to_pb(call: JobCall) -> pb.JobRequest:
@@ -436,6 +438,7 @@ def outcome_to_chunks(outcome: JobOutcome) -> Iterator[pb.JobChunk]:
         rank=outcome.rank,
         prepare_seconds=outcome.prepare_seconds,
         compute_seconds=outcome.compute_seconds,
+        public_json=json.dumps(outcome.public, sort_keys=True) if outcome.public else "",
         **{name: getattr(outcome.stats, name) for name in _STAT_FIELDS},
     )
     first = True
@@ -462,7 +465,8 @@ def outcome_from_chunks(chunks: Iterable[pb.JobChunk]) -> JobOutcome | JobFailur
     s = head.stats
     stats = CommStats(**{name: int(getattr(s, name)) for name in _STAT_FIELDS})
     shares = wire_to_shares(arrays_from_chunks(pieces))
-    return JobOutcome(int(s.rank), shares, stats, float(s.prepare_seconds), float(s.compute_seconds))
+    public = json.loads(s.public_json) if s.public_json else {}
+    return JobOutcome(int(s.rank), shares, stats, float(s.prepare_seconds), float(s.compute_seconds), public)
 
 
 @dataclass(frozen=True)

@@ -42,10 +42,12 @@ class SiteData:
 
     party: str
     data_dir: Path | None = None
+    data_file: Path | None = None
 
 
 Prepare = Callable[[PartyContext, dict[str, Any], SiteData], Any]
-Compute = Callable[[PartyContext, Any], list[Share]]
+Compute = Callable[[PartyContext, Any], "list[Share] | tuple[list[Share], dict[str, Any]]"]
+"""Returns the output shares, or (shares, public facts for the analyst)."""
 MaterialPlan = Callable[[dict[str, Any], int], list[MaterialRequest]]
 """(params, number of parties) -> the dealer requests the job will make, in order."""
 

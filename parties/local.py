@@ -56,6 +56,7 @@ class LocalConsortium:
         stop_timeout_s: float = 5.0,
         node_args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
+        data: Mapping[str, str | Path] | None = None,
     ) -> None:
         self.party_names = list(parties)
         self.analyst = analyst
@@ -63,6 +64,7 @@ class LocalConsortium:
         self._startup_timeout_s = startup_timeout_s
         self._stop_timeout_s = stop_timeout_s
         self._node_args = list(node_args)
+        self._data = {name: Path(path).resolve() for name, path in (data or {}).items()}
         self._env = dict(FAST_MALLOC_ENV if env is None else env)
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._logs: dict[str, Path] = {}
@@ -109,6 +111,8 @@ class LocalConsortium:
             self.dealer_address = self._wait_ready(["dealer"])["dealer"]
             for name in self.party_names:
                 args = ["node", "--certs", str(self.certs_dir), "--name", name, "--dealer", self.dealer_address]
+                if name in self._data:
+                    args += ["--data", str(self._data[name])]
                 self._spawn(name, args + self._node_args)
             self.addresses = self._wait_ready(self.party_names)
         except BaseException:

@@ -56,6 +56,7 @@ class NodeConfig:
     advertise_host: str | None = None  # host peers should dial (default: the listen host)
     peers: Mapping[str, str] = field(default_factory=dict)  # fixed peer addresses; others from the dealer
     data_dir: Path | None = None
+    data_file: Path | None = None
     links: LinkSettings = field(default_factory=LinkSettings)
     max_workers: int = 64
 
@@ -69,7 +70,7 @@ class Node:
         if self._tls.identity.role != "party":
             raise ValueError(f"a node runs with a party certificate, not {self._tls.identity}")
         self._jobs = jobs
-        self._site = SiteData(self.name, config.data_dir)
+        self._site = SiteData(self.name, config.data_dir, config.data_file)
         self._mailbox = Mailbox()
         self._dealer = DealerClient(self._tls, config.dealer, keepalive=config.links.keepalive)
         self._links = PeerLinks(self._tls, self._address_of, config.links.keepalive)
@@ -186,10 +187,11 @@ class Node:
         t1 = time.perf_counter()
         _barrier(transport, rank, n, "prepared")
         t2 = time.perf_counter()
-        shares = job.compute(ctx, prepared)
+        answer = job.compute(ctx, prepared)
+        shares, public = answer if isinstance(answer, tuple) else (answer, {})
         t3 = time.perf_counter()
         transport.close()
-        return codec.JobOutcome(rank, shares, ctx.stats, t1 - t0, t3 - t2)
+        return codec.JobOutcome(rank, shares, ctx.stats, t1 - t0, t3 - t2, public)
 
 
 def _barrier(transport: GrpcTransport, rank: int, n: int, label: str) -> None:

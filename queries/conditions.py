@@ -41,12 +41,18 @@ def _compare_values(series: pd.Series, op: str, value: ir.Value) -> Truth:
     known = series.notna().to_numpy()
     is_text = pd.api.types.is_string_dtype(series)
     if is_text != isinstance(value, str):
-        raise QueryError(f"column {series.name!r} is {'text' if is_text else 'numeric'}; compare it with a "
-                         f"{'string' if is_text else 'number'}")
+        raise QueryError(
+            f"column {series.name!r} is {'text' if is_text else 'numeric'}; compare it with a "
+            f"{'string' if is_text else 'number'}"
+        )
     filled = series.fillna("" if is_text else 0)
     ops = {
-        "=": filled == value, "!=": filled != value, "<": filled < value,
-        "<=": filled <= value, ">": filled > value, ">=": filled >= value,
+        "=": filled == value,
+        "!=": filled != value,
+        "<": filled < value,
+        "<=": filled <= value,
+        ">": filled > value,
+        ">=": filled >= value,
     }
     return np.asarray(ops[op].to_numpy(), dtype=bool), known
 

@@ -71,8 +71,7 @@ def run_in_process(frames: Sequence[pd.DataFrame], text: str, min_cell: int = 5)
     group_cols = getattr(inner, "group_by", ()) or ((inner.row, inner.col) if isinstance(inner, ir.Crosstab) else ())
     plan = plan_query(text, schema, local_domains(frames, group_cols), min_cell)
     ctxs = make_contexts(len(frames), kinds=KINDS)
-    shares = run_parties(len(frames), lambda ctx, frame: run_party(ctx, plan, frame), args=list(frames),
-                         contexts=ctxs)
+    shares = run_parties(len(frames), lambda ctx, frame: run_party(ctx, plan, frame), args=list(frames), contexts=ctxs)
     per_party = [c.stats.as_dict() for c in ctxs]
     cost = {key: max(d[key] for d in per_party) for key in per_party[0]}
     outputs = []
@@ -82,3 +81,28 @@ def run_in_process(frames: Sequence[pd.DataFrame], text: str, min_cell: int = 5)
             total = first.ring.add(total, party[i].data)
         outputs.append((total, first.frac))
     return finish_result(plan, outputs), replace(plan, cost=cost)
+
+
+def rebuild_plan(public: Mapping[str, Any]) -> Plan:
+    """The analyst's copy of the plan, from the public facts the nodes returned."""
+    domains = {c: tuple(v) for c, v in public["domains"].items()}
+    return plan_query(public["query"], Schema.from_json(public["schema"]), domains, int(public["min_cell"]))
+
+
+def empty_frame(schema: Schema) -> pd.DataFrame:
+    dtypes = {"int": "Int64", "float": "Float64", "category": "string"}
+    return pd.DataFrame({name: pd.Series([], dtype=dtypes[kind]) for name, kind in schema.columns})
+
+
+def predict_cost(plan: Plan, schema: Schema, parties: int) -> dict[str, int]:
+    """Rounds, bytes, messages and dealer material per party (maximum over parties).
+
+    The MPC steps of a plan do not depend on the data (the quantile search always takes
+    its 64 steps), so running them in-process on empty tables gives exactly the counters
+    of the real run's MPC steps (the metadata exchange before them is not included).
+    """
+    frames = [empty_frame(schema)] * parties
+    ctxs = make_contexts(parties, kinds=KINDS)
+    run_parties(parties, lambda ctx, frame: run_party(ctx, plan, frame), args=frames, contexts=ctxs)
+    per_party = [c.stats.as_dict() for c in ctxs]
+    return {key: max(d[key] for d in per_party) for key in per_party[0]}

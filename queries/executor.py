@@ -132,8 +132,11 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
             pairs.append((first[(i, "mean")], t[("s", x)]))
             keys.append((i, "ss", t[("ss", x)]))
         elif agg.func == "CORR":
-            pairs += [(first[(i, "mx")], t[("px", x, y)]), (first[(i, "my")], t[("py", x, y)]),
-                      (first[(i, "mx")], t[("py", x, y)])]
+            pairs += [
+                (first[(i, "mx")], t[("px", x, y)]),
+                (first[(i, "my")], t[("py", x, y)]),
+                (first[(i, "mx")], t[("py", x, y)]),
+            ]
             keys += [(i, "sxx", t[("pxx", x, y)]), (i, "syy", t[("pyy", x, y)]), (i, "sxy", t[("pxy", x, y)])]
     centred = {(i, name): raw - prod for (i, name, raw), prod in zip(keys, _fmul(ctx, pairs))}
 
@@ -150,7 +153,7 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     rs_in = [(i, name) for i, agg in enumerate(stmt.aggregates) if agg.func == "CORR" for name in ("sxx", "syy")]
     nonneg = _relu_all(ctx, [v for _, v in roots_in] + [centred[k] for k in rs_in])
     roots = dict(zip([i for i, _ in roots_in], _batched(ctx, sqrt, nonneg[: len(roots_in)])))
-    inv = dict(zip(rs_in, _batched(ctx, rsqrt, [_plus_tiny(ctx, v) for v in nonneg[len(roots_in):]])))
+    inv = dict(zip(rs_in, _batched(ctx, rsqrt, [_plus_tiny(ctx, v) for v in nonneg[len(roots_in) :]])))
     corr_pairs = [(centred[(i, "sxy")], inv[(i, "sxx")]) for i, agg in enumerate(stmt.aggregates) if agg.func == "CORR"]
     half = _fmul(ctx, corr_pairs)
     corr_i = [i for i, agg in enumerate(stmt.aggregates) if agg.func == "CORR"]
@@ -180,8 +183,10 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
         else:
             values.append(quant[(agg.column, agg.q)])
     keep = _one_minus(ctx, hidden)
-    masks = [keep if i not in null_of else _fmul(ctx, [(keep, _one_minus(ctx, _as_fixed(ctx, null_of[i])))])[0]
-             for i in range(len(values))]
+    masks = [
+        keep if i not in null_of else _fmul(ctx, [(keep, _one_minus(ctx, _as_fixed(ctx, null_of[i])))])[0]
+        for i in range(len(values))
+    ]
     released = _fmul(ctx, list(zip(values, masks)))
     nulls = [null_of.get(i, Share(rows.ring.zeros((g,)), rows.ring, 0)) for i in range(len(values))]
     return [empty, suppressed, *released, *nulls]
@@ -264,8 +269,9 @@ def _quantiles(ctx: PartyContext, plan: Plan, local: LocalData, t: dict, hidden:
     bits = bit_decompose(ctx, add_public(ctx, flat_h, 0.0))
     int_lanes = [((f + j) // 64, (f + j) % 64) for j in range(44)]
     lo_bits = lanes_to_arith(ctx, bits, int_lanes, fp.ring)
-    lo = Share(fp.ring.matmul(lo_bits.data, fp.ring.reduce(np.array([1 << j for j in range(44)], dtype=object))),
-               fp.ring, 0)
+    lo = Share(
+        fp.ring.matmul(lo_bits.data, fp.ring.reduce(np.array([1 << j for j in range(44)], dtype=object))), fp.ring, 0
+    )
     lo_fixed = Share(fp.ring.lshift(lo.data, f), fp.ring, f)
     w = flat_h - lo_fixed
     big = float(2**60)

@@ -86,9 +86,16 @@ def _where(stmt: ir.Statement) -> ir.Condition | None:
 
 def _measure_text(m: Measure) -> str:
     names = {
-        "rows": "row count", "n": "count of non-null {0}", "s": "sum of {0}", "ss": "sum of squares of {0}",
-        "pn": "count of rows with {0} and {1}", "px": "sum of {0} (rows with {1})", "py": "sum of {1} (rows with {0})",
-        "pxx": "sum of {0}^2 (rows with {1})", "pyy": "sum of {1}^2 (rows with {0})", "pxy": "sum of {0}*{1}",
+        "rows": "row count",
+        "n": "count of non-null {0}",
+        "s": "sum of {0}",
+        "ss": "sum of squares of {0}",
+        "pn": "count of rows with {0} and {1}",
+        "px": "sum of {0} (rows with {1})",
+        "py": "sum of {1} (rows with {0})",
+        "pxx": "sum of {0}^2 (rows with {1})",
+        "pyy": "sum of {1}^2 (rows with {0})",
+        "pxy": "sum of {0}*{1}",
     }
     return names[m[0]].format(*m[1:])
 
@@ -114,8 +121,17 @@ def compile_statement(stmt: object, schema: Schema, domains: dict[str, tuple[ir.
 @compile_statement.register
 def _(stmt: ir.Explain, schema: Schema, domains: dict[str, tuple[ir.Value, ...]], min_cell: int) -> Plan:
     inner = compile_statement(stmt.inner, schema, domains, min_cell)
-    return Plan(inner.statement, inner.group_columns, inner.group_keys, inner.measures, inner.extremes,
-                inner.quantiles, inner.min_cell, inner.mpc_steps, explain=True)
+    return Plan(
+        inner.statement,
+        inner.group_columns,
+        inner.group_keys,
+        inner.measures,
+        inner.extremes,
+        inner.quantiles,
+        inner.min_cell,
+        inner.mpc_steps,
+        explain=True,
+    )
 
 
 @compile_statement.register
@@ -124,8 +140,10 @@ def _(stmt: ir.Select, schema: Schema, domains: dict[str, tuple[ir.Value, ...]],
     measures: list[Measure] = [("rows",)]
     extremes: list[tuple[str, str]] = []
     quantiles: list[tuple[str, float]] = []
-    steps = ["secure sum of every party's partial vector (one round)",
-             f"suppression: pooled row count < {min_cell} and > 0, per group (one batched comparison)"]
+    steps = [
+        "secure sum of every party's partial vector (one round)",
+        f"suppression: pooled row count < {min_cell} and > 0, per group (one batched comparison)",
+    ]
 
     def need(*ms: Measure) -> None:
         for m in ms:
@@ -147,8 +165,10 @@ def _(stmt: ir.Select, schema: Schema, domains: dict[str, tuple[ir.Value, ...]],
             steps.append(f"{agg.name}: secure division sum / count")
         elif agg.func in ("VAR", "STDDEV"):
             need(("n", x), ("s", x), ("ss", x))
-            steps.append(f"{agg.name}: secure divisions (sum of squares - sum * mean) / (count - 1)"
-                         + (", secure square root" if agg.func == "STDDEV" else ""))
+            steps.append(
+                f"{agg.name}: secure divisions (sum of squares - sum * mean) / (count - 1)"
+                + (", secure square root" if agg.func == "STDDEV" else "")
+            )
         elif agg.func == "CORR":
             y = agg.column2
             need(*[(op, x, y) for op in ("pn", "px", "py", "pxx", "pyy", "pxy")])
@@ -161,8 +181,10 @@ def _(stmt: ir.Select, schema: Schema, domains: dict[str, tuple[ir.Value, ...]],
             assert agg.q is not None
             need(("n", x))
             quantiles.append((x, agg.q))
-            steps.append(f"{agg.name}: exact order statistics by a {SEARCH_STEPS}-step search over the value "
-                         "domain driven by pooled counts (each step opens one comparison bit), then interpolation")
+            steps.append(
+                f"{agg.name}: exact order statistics by a {SEARCH_STEPS}-step search over the value "
+                "domain driven by pooled counts (each step opens one comparison bit), then interpolation"
+            )
     steps.append("release: values of suppressed groups are multiplied by zero in MPC; shares go to the analyst")
     keys = group_keys(stmt.group_by, domains)
     return Plan(stmt, stmt.group_by, keys, tuple(measures), tuple(extremes), tuple(quantiles), min_cell, tuple(steps))
@@ -172,9 +194,11 @@ def _(stmt: ir.Select, schema: Schema, domains: dict[str, tuple[ir.Value, ...]],
 def _(stmt: ir.Crosstab, schema: Schema, domains: dict[str, tuple[ir.Value, ...]], min_cell: int) -> Plan:
     _check_columns(stmt, schema)
     keys = group_keys((stmt.row, stmt.col), domains)
-    steps = ("secure sum of every party's cell counts (one round)",
-             "margins: sums of the shared cells (local)",
-             f"suppression: cells and margins with 1..{min_cell - 1} rows (one batched comparison); "
-             "if any interior cell is suppressed, no interior cell and no statistic is released",
-             "release: counts to the analyst; chi-square, odds ratio and relative risk computed from them")
+    steps = (
+        "secure sum of every party's cell counts (one round)",
+        "margins: sums of the shared cells (local)",
+        f"suppression: cells and margins with 1..{min_cell - 1} rows (one batched comparison); "
+        "if any interior cell is suppressed, no interior cell and no statistic is released",
+        "release: counts to the analyst; chi-square, odds ratio and relative risk computed from them",
+    )
     return Plan(stmt, (stmt.row, stmt.col), keys, (("rows",),), (), (), min_cell, steps)

@@ -34,8 +34,11 @@ class Result:
         return frame
 
     def to_json(self) -> str:
-        body = {"columns": self.columns, "rows": [[_json_value(v) for v in r] for r in self.rows],
-                "suppressed": self.suppressed}
+        body = {
+            "columns": self.columns,
+            "rows": [[_json_value(v) for v in r] for r in self.rows],
+            "suppressed": self.suppressed,
+        }
         body.update({k: _json_tree(v) for k, v in self.extra.items()})
         return json.dumps(body)
 
@@ -148,7 +151,11 @@ def crosstab_statistics(cells: np.ndarray) -> dict[str, Any]:
         if min(a, b, c, d) > 0:
             odds = a * d / (b * c)
             se = math.sqrt(1 / a + 1 / b + 1 / c + 1 / d)
-            out["odds_ratio"] = {"estimate": odds, "ci_low": odds * math.exp(-z * se), "ci_high": odds * math.exp(z * se)}
+            out["odds_ratio"] = {
+                "estimate": odds,
+                "ci_low": odds * math.exp(-z * se),
+                "ci_high": odds * math.exp(z * se),
+            }
         if a > 0 and c > 0:
             rr = (a / (a + b)) / (c / (c + d))
             se = math.sqrt(1 / a - 1 / (a + b) + 1 / c - 1 / (c + d))

@@ -26,6 +26,8 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--port-file", type=Path, help="write the bound host:port here once serving")
     p.add_argument("--data-dir", type=Path, help="where this party's data lives")
+    p.add_argument("--data", type=Path, help="this party's table (CSV or Parquet) for queries")
+    p.add_argument("--min-cell", type=int, default=5, help="this site's minimum cell size for released groups")
     p.add_argument("--recv-timeout", type=float, default=30.0, help="longest wait for one peer message, seconds")
     p.add_argument("--liveness", type=float, default=4.0, help="declare a silent peer dead after this many seconds")
     p.add_argument("--exit-with-parent", action="store_true", help="stop when the launching process dies")
@@ -35,9 +37,10 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from parties.certs import CertFiles, Identity
     from parties.grpc_transport import LinkSettings
-    from parties.jobs import core_jobs
+    from parties.jobs import core_jobs, with_jobs
     from parties.node import Node, NodeConfig
     from parties.process import report_ready, wait_for_shutdown, watch_parent
+    from parties.query_job import query_job
 
     config = NodeConfig(
         certs=CertFiles.in_dir(args.certs, Identity.party(args.name)),
@@ -46,9 +49,10 @@ def run(args: argparse.Namespace) -> int:
         advertise_host=args.advertise_host,
         peers=dict(args.peer),
         data_dir=args.data_dir,
+        data_file=args.data,
         links=LinkSettings(recv_timeout_s=args.recv_timeout, liveness_s=args.liveness),
     )
-    node = Node(config, core_jobs())
+    node = Node(config, with_jobs(core_jobs(), query_job(args.min_cell)))
     address = node.start()
     if args.exit_with_parent:
         watch_parent()

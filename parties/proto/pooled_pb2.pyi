@@ -174,7 +174,7 @@ class JobError(_message.Message):
     def __init__(self, kind: _Optional[str] = ..., party: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class JobStats(_message.Message):
-    __slots__ = ("bytes_sent", "bytes_received", "messages_sent", "messages_received", "rounds", "dealer_requests", "dealer_bytes", "prepare_seconds", "compute_seconds", "rank")
+    __slots__ = ("bytes_sent", "bytes_received", "messages_sent", "messages_received", "rounds", "dealer_requests", "dealer_bytes", "prepare_seconds", "compute_seconds", "rank", "public_json")
     BYTES_SENT_FIELD_NUMBER: _ClassVar[int]
     BYTES_RECEIVED_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_SENT_FIELD_NUMBER: _ClassVar[int]
@@ -185,6 +185,7 @@ class JobStats(_message.Message):
     PREPARE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     COMPUTE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     RANK_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_JSON_FIELD_NUMBER: _ClassVar[int]
     bytes_sent: int
     bytes_received: int
     messages_sent: int
@@ -195,7 +196,8 @@ class JobStats(_message.Message):
     prepare_seconds: float
     compute_seconds: float
     rank: int
-    def __init__(self, bytes_sent: _Optional[int] = ..., bytes_received: _Optional[int] = ..., messages_sent: _Optional[int] = ..., messages_received: _Optional[int] = ..., rounds: _Optional[int] = ..., dealer_requests: _Optional[int] = ..., dealer_bytes: _Optional[int] = ..., prepare_seconds: _Optional[float] = ..., compute_seconds: _Optional[float] = ..., rank: _Optional[int] = ...) -> None: ...
+    public_json: str
+    def __init__(self, bytes_sent: _Optional[int] = ..., bytes_received: _Optional[int] = ..., messages_sent: _Optional[int] = ..., messages_received: _Optional[int] = ..., rounds: _Optional[int] = ..., dealer_requests: _Optional[int] = ..., dealer_bytes: _Optional[int] = ..., prepare_seconds: _Optional[float] = ..., compute_seconds: _Optional[float] = ..., rank: _Optional[int] = ..., public_json: _Optional[str] = ...) -> None: ...
 
 class JobChunk(_message.Message):
     __slots__ = ("error", "stats", "shares")

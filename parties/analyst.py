@@ -1,0 +1,48 @@
+"""The analyst's side of a query: send it to every node, rebuild the plan, reconstruct the result.
+
+Only the analyst ever adds up the parties' shares of the released values; the nodes see
+nothing of the result. `ask` returns the result table, the plan (with EXPLAIN's predicted
+cost when asked) and the raw job result (timings, per-party counters).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import replace
+
+from parties.client import ConsortiumClient, JobResult
+from queries.engine import finish_result, predict_cost, rebuild_plan
+from queries.errors import QueryError
+from queries.parser import parse
+from queries.plan import Plan
+from queries.result import Result
+from queries.table import Schema
+
+
+def ask(
+    client: ConsortiumClient, roster: Sequence[str], text: str, min_cell: int = 0, timeout_s: float = 0.0
+) -> tuple[Result, Plan, JobResult]:
+    """Run one query over the consortium; raises QueryError on a bad query (before any node is asked)."""
+    parse(text)
+    job = client.run(
+        "query",
+        {"query": text, "min_cell": min_cell},
+        roster=list(roster),
+        session=uuid.uuid4().hex,
+        peer_timeout_s=timeout_s,
+    )
+    public = next(iter(job.outcomes.values())).public
+    if not public:
+        raise QueryError("the nodes returned no plan")
+    plan = rebuild_plan(public)
+    if plan.explain:
+        plan = replace(plan, cost=predict_cost(plan, Schema.from_json(public["schema"]), len(roster)))
+        lines = plan.text().splitlines()
+        return Result(["plan"], [[line] for line in lines], [False] * len(lines), {"cost": plan.cost}), plan, job
+    outputs = [
+        (total, share.frac) for total, share in zip(job.ring_outputs(), next(iter(job.outcomes.values())).shares)
+    ]
+    result = finish_result(plan, outputs)
+    result.extra["cost"] = public.get("mpc_cost", {})
+    return result, plan, job

@@ -1,0 +1,97 @@
+"""The `query` job: a node's part in answering an analyst's query over its own table.
+
+Before any MPC step the parties exchange metadata — their schema (column names and kinds),
+their minimum cell size, and the values present in the query's grouping columns — so they
+can agree on one plan; then each runs the plan's local pushdown on its own rows and the
+MPC steps. The shares of the released values go to the analyst with the public facts it
+needs to rebuild the same plan (schema, domains, minimum cell size).
+
+Known gap (docs/security.md): the grouping values are exchanged as each party's own set,
+so the parties learn which category values occur at which site (never counts). Declaring
+the domains in configuration avoids even that.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mpc.context import PartyContext
+from mpc.share import Share
+from parties.jobs import Job, SiteData
+from queries import ir
+from queries.engine import plan_query, run_party
+from queries.parser import parse
+from queries.plan import Plan
+from queries.table import Schema, check_schemas, load_table, schema_of
+
+
+def grouping_columns(stmt: ir.Statement) -> tuple[str, ...]:
+    inner = stmt.inner if isinstance(stmt, ir.Explain) else stmt
+    if isinstance(inner, ir.Select):
+        return inner.group_by
+    if isinstance(inner, ir.Crosstab):
+        return (inner.row, inner.col)
+    if isinstance(inner, ir.Regression):
+        return tuple(t.column for t in inner.terms if t.categorical)
+    return ()
+
+
+def _local_values(frame: pd.DataFrame, column: str) -> list[Any]:
+    if column not in frame.columns:
+        return []
+    return sorted({v.item() if hasattr(v, "item") else v for v in frame[column].dropna().unique()})
+
+
+def agree(ctx: PartyContext, text: str, frame: pd.DataFrame, min_cell: int) -> tuple[Plan, dict[str, Any]]:
+    """Exchange metadata with the other parties (one round) and compile the common plan."""
+    stmt = parse(text)
+    cols = grouping_columns(stmt)
+    mine = {
+        "schema": schema_of(frame).to_json(),
+        "min_cell": min_cell,
+        "domains": {c: _local_values(frame, c) for c in cols},
+    }
+    everyone = [json.loads(b) for b in ctx.all_to_all(json.dumps(mine).encode(), "query-meta")]
+    schema = check_schemas([Schema.from_json(info["schema"]) for info in everyone])
+    k = max(int(info["min_cell"]) for info in everyone)
+    domains = {c: tuple(sorted({v for info in everyone for v in info["domains"][c]})) for c in cols}
+    plan = plan_query(text, schema, domains, k)
+    public = {
+        "query": text,
+        "schema": schema.to_json(),
+        "domains": {c: list(v) for c, v in domains.items()},
+        "min_cell": k,
+    }
+    return plan, public
+
+
+def query_job(site_min_cell: int = 5) -> Job:
+    """The job registered as "query"; `site_min_cell` is this node's own minimum cell size."""
+
+    def prepare(ctx: PartyContext, params: dict[str, Any], site: SiteData) -> tuple[str, pd.DataFrame, int]:
+        if site.data_file is None:
+            raise ValueError(f"party {site.party} has no table (start the node with --data)")
+        text = str(params["query"])
+        parse(text)  # a bad query fails here, before any data is touched
+        asked = int(params.get("min_cell", 0))
+        return text, _load(site.data_file), max(site_min_cell, asked)
+
+    def compute(ctx: PartyContext, prepared: tuple[str, pd.DataFrame, int]) -> tuple[list[Share], dict[str, Any]]:
+        text, frame, k = prepared
+        plan, public = agree(ctx, text, frame, k)
+        if plan.explain:
+            return [], public
+        before = ctx.stats.snapshot()
+        shares = run_party(ctx, plan, frame)
+        public["mpc_cost"] = ctx.stats.since(before).as_dict()
+        return shares, public
+
+    return Job("query", prepare, compute, "answer an analyst's query over this party's table")
+
+
+def _load(path: Path) -> pd.DataFrame:
+    return load_table(path)
