@@ -165,9 +165,10 @@ class _Parser:
         self.keyword("CROSSTAB")
         row = self.name()
         self.keyword("BY")
+        col_tok = self.tok
         col = self.name()
         if row == col:
-            raise self.error("a crosstab needs two different columns")
+            raise self.error("a crosstab needs two different columns", col_tok)
         return ir.Crosstab(row, col, self.where())
 
     def regression(self) -> ir.Regression:

@@ -50,6 +50,8 @@ class Schema:
 
 
 def _kind(series: pd.Series) -> str:
+    if len(series) and series.isna().all() or not len(series) and series.dtype == object:
+        return "empty"  # no values here: agrees with any kind
     if pd.api.types.is_bool_dtype(series) or pd.api.types.is_integer_dtype(series):
         return "int"
     if pd.api.types.is_float_dtype(series):
@@ -61,7 +63,9 @@ def normalize_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Nullable integer and float columns, string categories; NULLs as pandas NA."""
     out = frame.convert_dtypes(convert_boolean=False, convert_floating=True, convert_integer=True)
     for col in out.columns:
-        if _kind(out[col]) == "category":
+        if _kind(out[col]) == "empty":
+            out[col] = out[col].astype(object)
+        elif _kind(out[col]) == "category":
             out[col] = out[col].astype("string")
         elif _kind(out[col]) == "float":
             out[col] = out[col].astype("Float64")
@@ -102,8 +106,10 @@ def check_schemas(schemas: Sequence[Schema]) -> Schema:
             raise SchemaError(f"the parties' tables disagree: column {missing!r} is not present at every party")
     merged = []
     for name in names:
-        kinds = {s.kind(name) for s in schemas}
-        if kinds == {"int"}:
+        kinds = {s.kind(name) for s in schemas} - {"empty"}
+        if not kinds:
+            merged.append((name, "float"))
+        elif kinds == {"int"}:
             merged.append((name, "int"))
         elif kinds <= {"int", "float"}:
             merged.append((name, "float"))
@@ -116,4 +122,6 @@ def check_schemas(schemas: Sequence[Schema]) -> Schema:
 
 def numeric(frame: pd.DataFrame, column: str) -> np.ndarray:
     """A numeric column as float64 with NaN for NULL."""
+    if frame[column].dtype == object:  # a column with no value at this party
+        return np.full(len(frame), np.nan)
     return frame[column].astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)

@@ -1,0 +1,47 @@
+"""`pooled synth` and `pooled local` as a user runs them: real processes, mTLS, JSON out."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+
+def _pooled(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "parties", *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.network
+def test_synth_then_local_matches_pandas(tmp_path: Path) -> None:
+    made = _pooled("synth", "--rows", "600", "--parties", "3", "--out", str(tmp_path), "--seed", "4")
+    assert made.returncode == 0, made.stderr
+    files = sorted(tmp_path.glob("site_*.csv"))
+    assert len(files) == 3
+    data = [arg for f in files for arg in ("--data", str(f))]
+    run = _pooled("local", *data, "--format", "json", "SELECT COUNT(*), AVG(bmi), STDDEV(sbp) GROUP BY sex")
+    assert run.returncode == 0, run.stderr
+    body = json.loads(run.stdout)
+    assert body["columns"] == ["sex", "count", "avg(bmi)", "stddev(sbp)"]
+    pooled = pd.concat([pd.read_csv(f) for f in files])
+    for sex, n, mean, sd in body["rows"]:
+        part = pooled[pooled.sex == sex]
+        assert n == len(part)
+        assert mean == pytest.approx(part.bmi.mean(), rel=1e-8)
+        assert sd == pytest.approx(part.sbp.std(), rel=1e-8)
+    assert body["suppressed"] == [False, False]
+
+
+@pytest.mark.network
+def test_bad_query_exits_non_zero_with_the_position(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    for p in (a, b):
+        p.write_text("x\n1\n2\n")
+    run = _pooled("local", "--data", str(a), "--data", str(b), "SELECT AVG(x) WHERE x >")
+    assert run.returncode == 2
+    assert "position 24" in run.stderr and "^" in run.stderr
+    missing = _pooled("local", "--data", str(a), "--data", str(tmp_path / "nope.csv"), "SELECT COUNT(*)")
+    assert missing.returncode == 2 and "no such file" in missing.stderr
