@@ -40,9 +40,8 @@ def ask(
         plan = replace(plan, cost=predict_cost(plan, Schema.from_json(public["schema"]), len(roster)))
         lines = plan.text().splitlines()
         return Result(["plan"], [[line] for line in lines], [False] * len(lines), {"cost": plan.cost}), plan, job
-    outputs = [
-        (total, share.frac) for total, share in zip(job.ring_outputs(), next(iter(job.outcomes.values())).shares)
-    ]
-    result = finish_result(plan, outputs)
+    shares = next(iter(job.outcomes.values())).shares
+    outputs = [(total, share.frac, share.ring.bits) for total, share in zip(job.ring_outputs(), shares)]
+    result = finish_result(plan, outputs, public)
     result.extra["cost"] = public.get("mpc_cost", {})
     return result, plan, job

@@ -23,7 +23,7 @@ from mpc.context import PartyContext
 from mpc.share import Share
 from parties.jobs import Job, SiteData
 from queries import ir
-from queries.engine import plan_query, run_party
+from queries.engine import plan_query, run_party_with_facts
 from queries.parser import parse
 from queries.plan import Plan
 from queries.table import Schema, check_schemas, load_table, schema_of
@@ -86,7 +86,8 @@ def query_job(site_min_cell: int = 5) -> Job:
         if plan.explain:
             return [], public
         before = ctx.stats.snapshot()
-        shares = run_party(ctx, plan, frame)
+        shares, facts = run_party_with_facts(ctx, plan, frame)
+        public.update(facts)
         public["mpc_cost"] = ctx.stats.since(before).as_dict()
         return shares, public
 

@@ -16,10 +16,11 @@ import numpy as np
 import pandas as pd
 
 from mpc.context import PartyContext
+from mpc.fixedpoint import FAST, PRECISE
 from mpc.inprocess import make_contexts, run_parties
 from mpc.share import Share
 from protocols.material import KINDS
-from queries import ir
+from queries import ir, regression
 from queries.errors import QueryError
 from queries.executor import execute
 from queries.local import prepare
@@ -41,15 +42,37 @@ def plan_query(text: str, schema: Schema, domains: Domains, min_cell: int = 5) -
 
 def run_party(ctx: PartyContext, plan: Plan, frame: pd.DataFrame) -> list[Share]:
     """A party's whole part: local pushdown on its own rows, then the MPC steps."""
-    return execute(ctx, plan, prepare(plan, frame))
+    shares, _ = run_party_with_facts(ctx, plan, frame)
+    return shares
 
 
-def finish_result(plan: Plan, outputs: Sequence[tuple[np.ndarray, int]], ring_bits: int = 128) -> Result:
-    """The analyst's side: decode reconstructed outputs (ring elements, frac) and build the table."""
-    from mpc.fixedpoint import FAST, PRECISE
+def run_party_with_facts(ctx: PartyContext, plan: Plan, frame: pd.DataFrame) -> tuple[list[Share], dict[str, Any]]:
+    """As `run_party`, plus the public facts the run produced (a model's iterations, a refusal)."""
+    if isinstance(plan.statement, ir.Regression):
+        return regression.execute(ctx, plan, frame)
+    return execute(ctx, plan, prepare(plan, frame)), {}
 
-    fixed = PRECISE if ring_bits == 128 else FAST
-    return finish(plan, [fixed.decode(values, frac) for values, frac in outputs])
+
+def finish_result(
+    plan: Plan, outputs: Sequence[tuple[np.ndarray, int, int]], public: Mapping[str, Any] | None = None
+) -> Result:
+    """The analyst's side: decode reconstructed outputs (ring elements, frac, ring bits) and build the table."""
+    decoded = [(PRECISE if bits == 128 else FAST).decode(values, frac) for values, frac, bits in outputs]
+    if isinstance(plan.statement, ir.Regression):
+        return regression.finish(plan, decoded, dict(public or {}))
+    return finish(plan, decoded)
+
+
+def grouping_columns(stmt: ir.Statement) -> tuple[str, ...]:
+    """Columns whose value domains a plan needs (GROUP BY, CROSSTAB, C() terms)."""
+    inner = stmt.inner if isinstance(stmt, ir.Explain) else stmt
+    if isinstance(inner, ir.Select):
+        return inner.group_by
+    if isinstance(inner, ir.Crosstab):
+        return (inner.row, inner.col)
+    if isinstance(inner, ir.Regression):
+        return tuple(t.column for t in inner.terms if t.categorical)
+    return ()
 
 
 def local_domains(frames: Sequence[pd.DataFrame], columns: Sequence[str]) -> dict[str, tuple[ir.Value, ...]]:
@@ -68,10 +91,13 @@ def run_in_process(frames: Sequence[pd.DataFrame], text: str, min_cell: int = 5)
     schema = check_schemas([schema_of(f) for f in frames])
     stmt = parse(text)
     inner = stmt.inner if isinstance(stmt, ir.Explain) else stmt
-    group_cols = getattr(inner, "group_by", ()) or ((inner.row, inner.col) if isinstance(inner, ir.Crosstab) else ())
+    group_cols = grouping_columns(inner)
     plan = plan_query(text, schema, local_domains(frames, group_cols), min_cell)
     ctxs = make_contexts(len(frames), kinds=KINDS)
-    shares = run_parties(len(frames), lambda ctx, frame: run_party(ctx, plan, frame), args=list(frames), contexts=ctxs)
+    answers = run_parties(
+        len(frames), lambda ctx, frame: run_party_with_facts(ctx, plan, frame), args=list(frames), contexts=ctxs
+    )
+    shares = [a[0] for a in answers]
     per_party = [c.stats.as_dict() for c in ctxs]
     cost = {key: max(d[key] for d in per_party) for key in per_party[0]}
     outputs = []
@@ -79,8 +105,8 @@ def run_in_process(frames: Sequence[pd.DataFrame], text: str, min_cell: int = 5)
         total = first.data
         for party in shares[1:]:
             total = first.ring.add(total, party[i].data)
-        outputs.append((total, first.frac))
-    return finish_result(plan, outputs), replace(plan, cost=cost)
+        outputs.append((total, first.frac, first.ring.bits))
+    return finish_result(plan, outputs, answers[0][1]), replace(plan, cost=cost)
 
 
 def rebuild_plan(public: Mapping[str, Any]) -> Plan:

@@ -38,6 +38,8 @@ class Plan:
     mpc_steps: tuple[str, ...]
     explain: bool = False
     cost: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
+    terms: tuple[str, ...] = ()  # regression: the design's column names, in order
+    param_fraction: float = 0.33  # regression: at most this many parameters per complete case
 
     @property
     def groups(self) -> int:
@@ -188,6 +190,53 @@ def _(stmt: ir.Select, schema: Schema, domains: dict[str, tuple[ir.Value, ...]],
     steps.append("release: values of suppressed groups are multiplied by zero in MPC; shares go to the analyst")
     keys = group_keys(stmt.group_by, domains)
     return Plan(stmt, stmt.group_by, keys, tuple(measures), tuple(extremes), tuple(quantiles), min_cell, tuple(steps))
+
+
+@compile_statement.register
+def _(stmt: ir.Regression, schema: Schema, domains: dict[str, tuple[ir.Value, ...]], min_cell: int) -> Plan:
+    _check_columns(stmt, schema)
+    names = design_names(stmt, schema, domains)
+    p = len(names)
+    steps = [
+        "complete cases: rows with NULL in any model column are dropped (local)",
+        f"refusal checks in MPC: complete cases >= {min_cell}, parameters ({p}) <= fraction x complete cases, "
+        f"every dummy level >= {min_cell} rows (one batched comparison; only the yes/no is opened)",
+    ]
+    if stmt.kind == "LINEAR":
+        steps += ["local: X'X, X'y, y'y per party; secure sum (one round)",
+                  "Jacobi scaling by secure reciprocals; (X'X)^-1 by Newton-Schulz; coefficients, RSS and TSS",
+                  "release to the analyst: coefficients, diag (X'X)^-1, RSS, TSS, n"]
+    else:
+        steps += ["public column scales: the power of two above each covariate's pooled maximum |x| (opened)",
+                  "each party publishes its rows masked once (padded to a power of two); outcomes secret-shared",
+                  f"Newton-Raphson (IRLS), at most {stmt.maxiter} iterations: per-row sigmoid in Z_2^64, gradient and "
+                  "Hessian by owned-matrix products, lift to Z_2^128, Newton-Schulz inverse; one convergence bit "
+                  "opened per iteration",
+                  "release to the analyst: coefficients, diag of the inverse information, log-likelihood"]
+    for t in stmt.terms:
+        if t.categorical and schema.kind(t.column) != "category" and schema.kind(t.column) != "int":
+            raise QueryError(f"C({t.column}) needs a categorical or integer column")
+        if not t.categorical and schema.kind(t.column) == "category":
+            raise QueryError(f"{t.column!r} is categorical: write C({t.column})")
+    if schema.kind(stmt.outcome) == "category":
+        raise QueryError(f"the outcome {stmt.outcome!r} must be numeric")
+    return Plan(stmt, (), ((),), (), (), (), min_cell, tuple(steps), terms=tuple(names))
+
+
+def design_names(stmt: ir.Regression, schema: Schema, domains: dict[str, tuple[ir.Value, ...]]) -> list[str]:
+    """Column names of the design matrix: intercept, covariates, treatment dummies (first level dropped)."""
+    names = ["Intercept"] if stmt.intercept else []
+    for t in stmt.terms:
+        if t.categorical:
+            levels = domains.get(t.column)
+            if levels is None:
+                raise QueryError(f"no domain is known for {t.column!r}")
+            if len(levels) < 2:
+                raise QueryError(f"C({t.column}) needs at least two levels")
+            names += [f"C({t.column})[T.{v}]" for v in levels[1:]]
+        else:
+            names.append(t.column)
+    return names
 
 
 @compile_statement.register
