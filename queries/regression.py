@@ -172,7 +172,8 @@ def _logistic(
     everyone = [int(b.decode()) for b in ctx.all_to_all(str(rows).encode(), "row-buckets")]
     data = logistic.setup(ctx, xs, ys, everyone)
     fit = logistic.fit(ctx, data, maxiter=stmt.maxiter, tol=stmt.tol)
-    public = {"iterations": fit.iterations, "converged": fit.converged, "scales": [int(e) for e in exps]}
+    public = {"iterations": fit.iterations, "converged": fit.converged, "scales": [int(e) for e in exps],
+              "padded_rows": sum(everyone)}
     if fit.singular:
         return [], {**public, "refused": "no maximum likelihood estimate: the information matrix is singular "
                     "(perfect separation or collinear covariates)"}
@@ -212,8 +213,11 @@ def finish(plan: Plan, opened: list[np.ndarray], public: dict[str, Any]) -> Resu
         stat = coef / se
         pvals = 2 * stats.norm.sf(np.abs(stat))
         crit = stats.norm.ppf(0.975)
-        model = {"n": int(round(float(n[0]))), "iterations": public["iterations"], "converged": public["converged"],
-                 "log_likelihood": float(ll[0])}
+        n_used = int(round(float(n[0])))
+        # Each zero padding row (x = 0, y = 0) added -log 2 to the sum; the count of them is public once n is.
+        loglik = float(ll[0]) + math.log(2.0) * (int(public["padded_rows"]) - n_used)
+        model = {"n": n_used, "iterations": public["iterations"], "converged": public["converged"],
+                 "log_likelihood": loglik}
         columns = ["term", "coef", "std_err", "z", "p_value", "ci_low", "ci_high", "odds_ratio", "or_ci_low",
                    "or_ci_high"]
         rows = []

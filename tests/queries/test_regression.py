@@ -1,0 +1,98 @@
+"""LINEAR and LOGISTIC against statsmodels on the pooled rows, and the refusals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.formula.api as smf
+
+from queries.engine import run_in_process
+from queries.synth import cohort, split
+from queries.table import normalize_frame
+
+
+def _reference(sites: list[pd.DataFrame], formula: str, columns: list[str], logit: bool) -> object:
+    pooled = pd.concat(sites, ignore_index=True).dropna(subset=columns)
+    numeric = {c: float for c in columns if c not in ("sex", "smoking")}
+    data = pooled.astype(numeric)
+    return (smf.logit if logit else smf.ols)(formula, data=data).fit(**({"disp": 0} if logit else {}))
+
+
+def _check(result: object, model: object, coef_rel: float = 1e-3) -> None:
+    table = result.to_pandas().set_index("term")  # type: ignore[attr-defined]
+    params, bse = model.params, model.bse  # type: ignore[attr-defined]
+    assert set(table.index) == set(params.index)
+    for term in params.index:
+        tol = max(coef_rel * abs(params[term]), 1e-4)
+        assert abs(table.coef[term] - params[term]) <= tol, term
+        assert abs(table.std_err[term] - bse[term]) <= max(coef_rel * bse[term], 1e-4), term
+        p_ref = model.pvalues[term]  # type: ignore[attr-defined]
+        assert table.p_value[term] == pytest.approx(p_ref, rel=0.01, abs=1e-12), term  # two significant figures
+
+
+@pytest.mark.parametrize("parties", [2, 3, 5])
+def test_linear_matches_statsmodels(parties: int) -> None:
+    sites = split(cohort(1500, seed=parties), parties, seed=parties)
+    result, _ = run_in_process(sites, "LINEAR sbp ~ age + bmi + chol + C(smoking) + diabetes")
+    model = _reference(sites, "sbp ~ age + bmi + chol + C(smoking) + diabetes",
+                       ["sbp", "age", "bmi", "chol", "smoking", "diabetes"], logit=False)
+    _check(result, model)
+    facts = result.extra["model"]
+    assert facts["n"] == int(model.nobs)
+    assert facts["r_squared"] == pytest.approx(model.rsquared, rel=1e-6)
+    assert facts["residual_std_error"] == pytest.approx(np.sqrt(model.scale), rel=1e-6)
+
+
+@pytest.mark.parametrize("parties", [2, 3])
+def test_logistic_matches_statsmodels(parties: int) -> None:
+    sites = split(cohort(2500, seed=10 + parties), parties, seed=parties)
+    result, _ = run_in_process(sites, "LOGISTIC outcome ~ age + bmi + sbp + C(sex) + C(smoking) WHERE chol IS NOT NULL")
+    pooled = [s[s.chol.notna()] for s in sites]
+    model = _reference(pooled, "outcome ~ age + bmi + sbp + C(sex) + C(smoking)",
+                       ["outcome", "age", "bmi", "sbp", "sex", "smoking"], logit=True)
+    _check(result, model)
+    facts = result.extra["model"]
+    assert facts["converged"] and facts["n"] == int(model.nobs)
+    assert facts["log_likelihood"] == pytest.approx(model.llf, rel=1e-5)
+    table = result.to_pandas().set_index("term")
+    assert table.odds_ratio["age"] == pytest.approx(np.exp(model.params["age"]), rel=1e-3)
+
+
+def test_too_few_complete_cases_is_refused_with_the_reason_only() -> None:
+    sites = split(cohort(60, seed=1), 2, seed=1)
+    result, _ = run_in_process(sites, "LINEAR sbp ~ age WHERE age > 88", min_cell=5)
+    assert result.columns == ["refused"]
+    assert "fewer than 5 complete cases" in result.rows[0][0]
+
+
+def test_too_many_parameters_is_refused() -> None:
+    rng = np.random.default_rng(3)
+    sites = [normalize_frame(pd.DataFrame(rng.normal(size=(6, 6)), columns=list("yabcde"))) for _ in range(2)]
+    result, _ = run_in_process(sites, "LINEAR y ~ a + b + c + d + e", min_cell=3)  # 6 parameters, 12 rows
+    assert "6 parameters is more than 0.33 of the complete cases" in result.rows[0][0]
+
+
+def test_a_rare_dummy_level_is_refused() -> None:
+    rng = np.random.default_rng(0)
+    def site(n: int, rare: int) -> pd.DataFrame:
+        group = ["common"] * (n - rare) + ["rare"] * rare
+        return normalize_frame(pd.DataFrame({"y": rng.normal(size=n), "x": rng.normal(size=n), "g": group}))
+    result, _ = run_in_process([site(60, 1), site(60, 2)], "LINEAR y ~ x + C(g)", min_cell=5)
+    assert "level" in result.rows[0][0]
+
+
+def test_perfect_separation_is_reported_not_printed() -> None:
+    rng = np.random.default_rng(1)
+    def site(n: int) -> pd.DataFrame:
+        x = rng.normal(size=n)
+        return normalize_frame(pd.DataFrame({"x": x, "z": rng.normal(size=n), "y": (x > 0).astype(int)}))
+    result, _ = run_in_process([site(80), site(70)], "LOGISTIC y ~ x + z")
+    assert result.columns == ["refused"]
+    assert "separation" in result.rows[0][0] or "converge" in result.rows[0][0]
+
+
+def test_non_convergence_is_reported() -> None:
+    sites = split(cohort(800, seed=4), 2, seed=4)
+    result, _ = run_in_process(sites, "LOGISTIC outcome ~ age + bmi MAXITER 2")
+    assert result.columns == ["refused"] and "did not converge in 2 iterations" in result.rows[0][0]
