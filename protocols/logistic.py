@@ -18,8 +18,10 @@ One iteration:
    products x_j x_k of each row, so H needs no product of shared values)
 4. Lift g and H into the precise ring; Jacobi-scale H; invert by Newton-Schulz;
    [delta] = H^-1 [g];  [beta] += [delta]
-5. Open one bit: max_j |delta_j| < tol (on the scaled coefficients; the row-level fixed
-   point leaves a noise floor of about 3e-6 there, so tol defaults to 1e-5).
+5. Open one bit: the Newton decrement g' H^-1 g = g . delta (twice the log-likelihood a
+   further step would gain) is below tol. Unlike a bound on the change of the coefficients,
+   it does not depend on their units; the row-level fixed point leaves it a noise floor of
+   about 1e-9, so tol defaults to 1e-8.
 
 Reference: P. McCullagh and J. Nelder, Generalized Linear Models (1989), §4.4 (IRLS);
 the same Newton iteration as statsmodels' Logit.fit(method="newton").
@@ -175,7 +177,7 @@ def fit(
     ctx: PartyContext,
     data: LogisticData,
     maxiter: int = 35,
-    tol: float = 1e-5,
+    tol: float = 1e-8,
     condition: float = 1e7,
 ) -> LogisticShares:
     """Newton-Raphson to convergence; returns shares of coefficients, diag(H^-1), log-likelihood."""
@@ -202,9 +204,10 @@ def fit(
         scaled_g = truncate(ctx, mul(ctx, d, g_big), d.frac)
         delta = fixed_matmul(ctx, inv_a, scaled_g)
         beta = beta + delta
-        small = less_than_public(ctx, absolute(ctx, delta), tol)
-        count = Share(precise.ring.sum(small.data), precise.ring, 0)
-        if int(reveal_int(ctx, count)) == p:
+        # Newton decrement g' H^-1 g = g . delta: twice the log-likelihood still to gain.
+        decrement = truncate(ctx, mul(ctx, g_big, delta), precise.frac)
+        total = Share(precise.ring.sum(decrement.data).reshape(1), precise.ring, precise.frac)
+        if int(reveal_int(ctx, less_than_public(ctx, total, tol))[0]) == 1:
             converged = True
             break
     assert inv_a is not None and a is not None and d is not None

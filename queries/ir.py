@@ -118,7 +118,7 @@ class Regression:
     intercept: bool = True
     where: Condition | None = None
     maxiter: int = 35
-    tol: float = 1e-5
+    tol: float = 1e-8
 
 
 @dataclass(frozen=True)

@@ -200,7 +200,7 @@ class _Parser:
         if len(set(cols)) != len(cols) or outcome in cols:
             raise QueryError("a column appears twice in the model", None, self.text)
         where = self.where()
-        maxiter, tol = 35, 1e-5
+        maxiter, tol = 35, 1e-8
         while self.at_keyword("MAXITER", "TOL"):
             word = self.advance().text
             if kind != "LOGISTIC":
