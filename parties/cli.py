@@ -17,6 +17,7 @@ COMMANDS: tuple[str, ...] = (
     "parties.commands.dealer",
     "parties.commands.node",
     "parties.commands.demo",
+    "parties.commands.demo_core",
     "parties.commands.local",
     "parties.commands.synth",
 )
