@@ -36,7 +36,7 @@ def test_private_matrices_times_shared_vectors(n: int) -> None:
         etas = []
         for b in beta:  # the same published matrices serve every iteration
             bs = share_from(ctx, 0, FAST.encode(b) if ctx.is_leader else None, (cols,), FAST.ring, FAST.frac)
-            prods, rounds = rounds_of(ctx, lambda: owned_matvec_many(ctx, [(om, bs, False) for om in owned]))
+            prods, rounds = rounds_of(ctx, lambda bs=bs: owned_matvec_many(ctx, [(om, bs, False) for om in owned]))
             assert rounds == 1
             etas.append(np.concatenate([reveal(ctx, truncate(ctx, p, fx)) for p in prods]))
         grads = []
