@@ -164,14 +164,14 @@ dealer latency off the critical path. What is left is mostly TLS and gRPC per-by
 protocol's own numpy passes (2 rounds, 16 MB + 8 MB to each peer per party)."""
 
 
-def write_section(doc: Path, section: str) -> None:
-    """Replace this benchmark's section of `doc` (or append it), leaving the rest alone."""
+def write_section(doc: Path, section: str, heading: str = SECTION) -> None:
+    """Replace the section under `heading` in `doc` (or append it), leaving the rest alone."""
     text = doc.read_text() if doc.exists() else "# Benchmarks\n"
-    start = text.find(SECTION)
+    start = text.find(heading)
     if start < 0:
         text = text.rstrip("\n") + "\n\n" + section
     else:
-        nxt = text.find("\n## ", start + len(SECTION))
+        nxt = text.find("\n## ", start + len(heading))
         text = text[:start] + section + ("" if nxt < 0 else "\n" + text[nxt + 1 :])
     doc.write_text(text)
 

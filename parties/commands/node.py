@@ -35,6 +35,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from parties.bench_jobs import bench_op_job
     from parties.certs import CertFiles, Identity
     from parties.grpc_transport import LinkSettings
     from parties.jobs import core_jobs, with_jobs
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         data_file=args.data,
         links=LinkSettings(recv_timeout_s=args.recv_timeout, liveness_s=args.liveness),
     )
-    node = Node(config, with_jobs(core_jobs(), query_job(args.min_cell)))
+    node = Node(config, with_jobs(core_jobs(), query_job(args.min_cell), bench_op_job()))
     address = node.start()
     if args.exit_with_parent:
         watch_parent()
