@@ -26,11 +26,15 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import parties
 from parties.certs import CertFiles, Identity, create_consortium
 from parties.client import ConsortiumClient
 from parties.tls import TlsMaterial
+
+if TYPE_CHECKING:
+    from queries.result import Result
 
 FAST_MALLOC_ENV: Mapping[str, str] = {
     "MALLOC_MMAP_THRESHOLD_": str(1 << 30),
@@ -176,6 +180,14 @@ class LocalConsortium:
     def client(self) -> ConsortiumClient:
         """An analyst client connected to every node."""
         return ConsortiumClient(TlsMaterial.load(self.analyst_files()), self.addresses)
+
+    def query(self, text: str, min_cell: int = 0) -> Result:
+        """Ask one query as the analyst; the result has `.to_pandas()`, `.to_json()`, `.to_table()`."""
+        from parties.analyst import ask
+
+        with self.client() as client:
+            result, _, _ = ask(client, self.party_names, text, min_cell=min_cell)
+        return result
 
 
 def _signal(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:

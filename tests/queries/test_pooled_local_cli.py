@@ -45,3 +45,17 @@ def test_bad_query_exits_non_zero_with_the_position(tmp_path: Path) -> None:
     assert "position 24" in run.stderr and "^" in run.stderr
     missing = _pooled("local", "--data", str(a), "--data", str(tmp_path / "nope.csv"), "SELECT COUNT(*)")
     assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+@pytest.mark.network
+def test_python_api_local_consortium_query(tmp_path: Path) -> None:
+    from parties.local import LocalConsortium
+    from queries.synth import write_synthetic
+
+    files = write_synthetic(400, 2, tmp_path, seed=9)
+    with LocalConsortium(["h1", "h2"], data=dict(zip(["h1", "h2"], files))) as consortium:
+        frame = consortium.query("SELECT COUNT(*), MAX(chol) GROUP BY diabetes").to_pandas()
+    pooled = pd.concat([pd.read_csv(f) for f in files])
+    want = pooled.groupby("diabetes").agg(n=("age", "size"), m=("chol", "max"))
+    assert frame["count"].tolist() == want.n.tolist()
+    assert frame["max(chol)"].tolist() == pytest.approx(want.m.tolist(), rel=1e-9)
