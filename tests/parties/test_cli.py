@@ -27,7 +27,7 @@ def test_every_listed_command_is_registered() -> None:
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     assert sub.choices is not None
-    assert set(sub.choices) == {name.rsplit(".", 1)[1] for name in COMMANDS}
+    assert set(sub.choices) == {name.rsplit(".", 1)[1].replace("_", "-") for name in COMMANDS}
 
 
 def test_certs_command_writes_a_consortium(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
