@@ -40,6 +40,7 @@ from protocols.arith import add_public, rescale_up
 from protocols.beaver import fixed_matmul, fixed_mul, mul
 from protocols.compare import less_than_public
 from protocols.convert import extend_ring
+from protocols.division import newton_reciprocal
 from protocols.exp_log import exp, log
 from protocols.linalg import iterations_for, newton_schulz, residual_is_small
 from protocols.opening import reveal_int
@@ -55,6 +56,9 @@ X_FRAC = 20
 
 COLD_ITERATIONS = 2
 """Newton iterations whose Hessian is inverted from scratch (the weights move a lot early)."""
+
+EXTRA_BITS = 24
+"""Fractional bits beyond the fast ring's 20 kept for the final weights (exp's own margin)."""
 
 WARM_STEPS = 7
 """Newton-Schulz steps from the previous iteration's inverse; quadratic convergence makes a
@@ -94,6 +98,17 @@ def pairwise_products(x: np.ndarray) -> np.ndarray:
     return np.stack([x[:, j] * x[:, k] for j, k in idx], axis=1) if len(x) else np.zeros((0, len(idx)))
 
 
+def split_products(z: np.ndarray) -> np.ndarray:
+    """[Z_hi | Z_lo]: Z rounded to X_FRAC bits, and its rounding error scaled up by 2^EXTRA_BITS.
+
+    With a condition number near 2e4 (collinear covariates) the standard errors need the
+    information matrix to about 4e-8 relative, beyond X_FRAC bits per row; the low part
+    carries EXTRA_BITS more, and the final pass uses it.
+    """
+    hi = np.round(z * 2.0**X_FRAC) / 2.0**X_FRAC
+    return np.hstack([hi, (z - hi) * 2.0**EXTRA_BITS])
+
+
 def setup(
     ctx: PartyContext, x_local: np.ndarray, y_local: np.ndarray, rows: Sequence[int], session_name: str = "logit"
 ) -> LogisticData:
@@ -107,9 +122,9 @@ def setup(
     p = x_local.shape[1]
     owners = [r for r in range(ctx.n) if rows[r] > 0]
     shapes_x = {r: (rows[r], p) for r in owners}
-    shapes_z = {r: (rows[r], p * (p + 1) // 2) for r in owners}
+    shapes_z = {r: (rows[r], p * (p + 1)) for r in owners}
     mine_x = {ctx.rank: fixed.encode(x_local, X_FRAC)}
-    mine_z = {ctx.rank: fixed.encode(pairwise_products(x_local), X_FRAC)}
+    mine_z = {ctx.rank: fixed.encode(split_products(pairwise_products(x_local)), X_FRAC)}
     x = publish_masked(ctx, owners, mine_x, shapes_x, f"{session_name}-X", fixed.ring, X_FRAC)
     z = publish_masked(ctx, owners, mine_z, shapes_z, f"{session_name}-Z", fixed.ring, X_FRAC)
     y = [
@@ -146,7 +161,7 @@ def _gradient_and_hessian(ctx: PartyContext, data: LogisticData, mu: Share, etas
     for extra in parts[k + 1 :]:
         h = h + extra
     assert g.frac == h.frac == fixed.frac + X_FRAC
-    return g, h
+    return g, h[: h.size // 2]  # the high part of Z is precise enough to steer Newton
 
 
 def _lift(ctx: PartyContext, x: Share) -> Share:
@@ -210,27 +225,62 @@ def fit(
         if int(reveal_int(ctx, less_than_public(ctx, total, tol))[0]) == 1:
             converged = True
             break
-    assert inv_a is not None and a is not None and d is not None
-    singular = not residual_is_small(ctx, a, inv_a, 1e-6)
-    inv_diag = truncate(
-        ctx, mul(ctx, Share(np.array([inv_a.data[j, j] for j in range(p)], dtype=object), precise.ring, inv_a.frac), d),
-        precise.frac,
-    )
-    loglik = _log_likelihood(ctx, data, _to_fast(ctx, beta))
-    return LogisticShares(beta, inv_diag, loglik, iterations, converged, singular)
+    assert inv_a is not None
+    return _final_pass(ctx, data, beta, inv_a, iterations, converged)
 
 
-def _log_likelihood(ctx: PartyContext, data: LogisticData, beta: Share) -> Share:
-    """[sum_i y_i eta_i - softplus(eta_i)], with softplus(e) = max(e, 0) + log(1 + exp(-|e|)).
+def _final_pass(
+    ctx: PartyContext, data: LogisticData, beta: Share, inv_a: Share, iterations: int, converged: bool
+) -> LogisticShares:
+    """At the final coefficients: the log-likelihood and a high-precision information matrix.
 
-    Written this way exp and log only ever see arguments in [-40, 0] and [1, 2], where
-    the fast ring is accurate, however extreme the fitted probabilities.
+    The weights w = mu (1 - mu) = e / (1 + e)^2 with e = exp(-|eta|) are formed with 44
+    fractional bits (e keeps its relative precision however small) and split into a high
+    and a low part of 20 bits each, so that Z' w is accumulated in two fast-ring products
+    without overflow and lifted to the precise ring as one 44-bit-accurate Hessian; its
+    inverse (warm-started from the last iteration's) gives the standard errors.
+    log L = sum_i y_i eta_i - softplus(eta_i), softplus(t) = max(t, 0) + log(1 + exp(-|t|)).
     """
-    etas = owned_matvec_many(ctx, [(om, beta, False) for om in data.x], "logit-ll-eta")
-    eta = concat(truncate_many(ctx, etas, X_FRAC))
+    fast, precise = ctx.fixed, ctx.precise
+    f = fast.frac
+    p = data.p
+    etas = owned_matvec_many(ctx, [(om, _to_fast(ctx, beta), False) for om in data.x], "logit-final-eta")
+    etas = truncate_many(ctx, etas, X_FRAC)
+    eta = concat(etas)
     abs_eta = absolute(ctx, eta)
-    relu = truncate(ctx, (eta + abs_eta).with_frac(eta.frac + 1), 1)  # (e + |e|) / 2
-    softplus = relu + log(ctx, add_public(ctx, exp(ctx, -abs_eta), 1.0))
+    e_fine = exp(ctx, -abs_eta, out_frac=f + EXTRA_BITS)
+    e = truncate(ctx, e_fine, EXTRA_BITS)
+    one_plus = add_public(ctx, e, 1.0)
+    relu = truncate(ctx, (eta + abs_eta).with_frac(eta.frac + 1), 1)  # (t + |t|) / 2
+    softplus = relu + log(ctx, one_plus)
     fit_part = truncate(ctx, mul(ctx, concat(data.y), eta), eta.frac)
     terms = fit_part - softplus
-    return Share(terms.ring.sum(terms.data).reshape(1), terms.ring, terms.frac)
+    loglik = Share(terms.ring.sum(terms.data).reshape(1), terms.ring, terms.frac)
+
+    r = newton_reciprocal(ctx, one_plus, 1.0, 2.0, 3)
+    r2 = fixed_mul(ctx, r, r)
+    w_fine = truncate(ctx, mul(ctx, e_fine, r2), f)  # f + EXTRA_BITS fractional bits
+    w_hi = truncate(ctx, w_fine, EXTRA_BITS)
+    w_lo = (w_fine - rescale_up(w_hi, EXTRA_BITS)).with_frac(f)  # the low bits, scaled up by 2^EXTRA_BITS
+    his, los = split_like(w_hi, etas), split_like(w_lo, etas)
+    parts = owned_matvec_many(
+        ctx, [(om, w, True) for om, w in zip(data.z, his)] + [(om, w, True) for om, w in zip(data.z, los)],
+        "logit-final-hess",
+    )
+    k = len(data.z)
+    by_hi, by_lo = parts[0], parts[k]  # Z' w_hi and Z' w_lo, each [Z_hi' . | Z_lo' .]
+    for extra in parts[1:k]:
+        by_hi = by_hi + extra
+    for extra in parts[k + 1 :]:
+        by_lo = by_lo + extra
+    q = by_hi.size // 2
+    # H = Z_hi' w_hi + 2^-EXTRA (Z_hi' w_lo + Z_lo' w_hi), the last product being negligible.
+    lifted = _lift(ctx, concat([by_hi[:q], by_lo[:q] + by_hi[q:]]))
+    low = truncate(ctx, lifted[q:].with_frac(precise.frac + EXTRA_BITS), EXTRA_BITS)
+    hmat = _symmetric(lifted[:q] + low, p)
+    d, a = scaled_system(ctx, hmat)
+    inv_a = newton_schulz(ctx, a, inv_a, WARM_STEPS + 3)
+    singular = not residual_is_small(ctx, a, inv_a, 1e-6)
+    diag = Share(np.array([inv_a.data[j, j] for j in range(p)], dtype=object), precise.ring, inv_a.frac)
+    inv_diag = truncate(ctx, mul(ctx, diag, d), precise.frac)
+    return LogisticShares(beta, inv_diag, loglik, iterations, converged, singular)
