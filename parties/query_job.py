@@ -22,22 +22,10 @@ import pandas as pd
 from mpc.context import PartyContext
 from mpc.share import Share
 from parties.jobs import Job, SiteData
-from queries import ir
-from queries.engine import plan_query, run_party_with_facts
+from queries.engine import grouping_columns, plan_query, run_party_with_facts
 from queries.parser import parse
 from queries.plan import Plan
 from queries.table import Schema, check_schemas, load_table, schema_of
-
-
-def grouping_columns(stmt: ir.Statement) -> tuple[str, ...]:
-    inner = stmt.inner if isinstance(stmt, ir.Explain) else stmt
-    if isinstance(inner, ir.Select):
-        return inner.group_by
-    if isinstance(inner, ir.Crosstab):
-        return (inner.row, inner.col)
-    if isinstance(inner, ir.Regression):
-        return tuple(t.column for t in inner.terms if t.categorical)
-    return ()
 
 
 def _local_values(frame: pd.DataFrame, column: str) -> list[Any]:

@@ -33,6 +33,7 @@ from mpc.share import Share
 from protocols.arith import add_public, fixed_for, mul_public
 from protocols.beaver import mul, mul_many
 from protocols.bits import bit_decompose, lanes_to_arith
+from protocols.compare import not_bit
 from protocols.division import _table, normalize
 from protocols.polynomial import chebyshev_power_coefficients, evaluate
 from protocols.truncation import truncate
@@ -76,7 +77,7 @@ def exp2_parts(ctx: PartyContext, u: Share) -> Share:
         merged = mul_many(ctx, pairs)
         factors = merged + ([factors[-1]] if len(factors) % 2 else [])
     value = mul(ctx, poly, factors[0])
-    keep = _one_minus(ctx, sign)
+    keep = not_bit(ctx, sign)
     out = mul(ctx, value, keep).with_frac(f)
     return Share(out.data.reshape(u.shape), ring, f)
 
@@ -85,14 +86,6 @@ def _factor(ctx: PartyContext, bj: Share, j: int) -> Share:
     """1 + b_j (2^(2^j) - 1): an integer share."""
     ring = bj.ring
     out = ring.mul(bj.data, ring.constant((1 << (1 << j)) - 1))
-    if ctx.is_leader:
-        out = ring.add(out, ring.constant(1))
-    return Share(out, ring, 0)
-
-
-def _one_minus(ctx: PartyContext, bit: Share) -> Share:
-    ring = bit.ring
-    out = ring.neg(bit.data)
     if ctx.is_leader:
         out = ring.add(out, ring.constant(1))
     return Share(out, ring, 0)

@@ -13,10 +13,10 @@ import numpy as np
 
 from mpc.context import PartyContext
 from mpc.share import Share, concat, split_like
-from protocols.arith import add_public, fixed_for, mul_public
+from protocols.arith import add_public, mul_public
 from protocols.beaver import mul_many
 from protocols.bits import bit_decompose, lanes_to_arith
-from protocols.compare import is_zero, ltz
+from protocols.compare import is_zero, ltz, not_bit
 from protocols.division import divide
 from protocols.opening import open_arith
 from protocols.roots import rsqrt, sqrt
@@ -321,17 +321,8 @@ def _crosstab(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     any_cell = Share(ring.sum(cell_supp.data).reshape(1), ring, 0)
     _, (none_supp,) = _flags(ctx, [], [any_cell])
     keep_cells = Share(np.repeat(none_supp.data, n_cells), ring, 0)
-    keep_margins = _one_minus_int(ctx, Share(supp.data[n_cells:], ring, 0))
+    keep_margins = not_bit(ctx, Share(supp.data[n_cells:], ring, 0))
     keep = _as_fixed(ctx, concat([keep_cells, keep_margins]))
     (released,) = _fmul(ctx, [(everything, keep)])
-    return [released, _one_minus_int(ctx, none_supp), supp]
+    return [released, not_bit(ctx, none_supp), supp]
 
-
-def _one_minus_int(ctx: PartyContext, bit: Share) -> Share:
-    out = bit.ring.neg(bit.data)
-    if ctx.is_leader:
-        out = bit.ring.add(out, bit.ring.constant(1))
-    return Share(out, bit.ring, 0)
-
-
-__all__ = ["execute", "fixed_for"]
