@@ -34,13 +34,16 @@ def _local_values(frame: pd.DataFrame, column: str) -> list[Any]:
     return sorted({v.item() if hasattr(v, "item") else v for v in frame[column].dropna().unique()})
 
 
-def agree(ctx: PartyContext, text: str, frame: pd.DataFrame, min_cell: int) -> tuple[Plan, dict[str, Any]]:
+def agree(
+    ctx: PartyContext, text: str, frame: pd.DataFrame, min_cell: int, param_fraction: float = 0.33
+) -> tuple[Plan, dict[str, Any]]:
     """Exchange metadata with the other parties (one round) and compile the common plan."""
     stmt = parse(text)
     cols = grouping_columns(stmt)
     mine = {
         "schema": schema_of(frame).to_json(),
         "min_cell": min_cell,
+        "param_fraction": param_fraction,
         "domains": {c: _local_values(frame, c) for c in cols},
     }
     everyone = [json.loads(b) for b in ctx.all_to_all(json.dumps(mine).encode(), "query-meta")]
@@ -57,8 +60,9 @@ def agree(ctx: PartyContext, text: str, frame: pd.DataFrame, min_cell: int) -> t
     return plan, public
 
 
-def query_job(site_min_cell: int = 5) -> Job:
-    """The job registered as "query"; `site_min_cell` is this node's own minimum cell size."""
+def query_job(site_min_cell: int = 5, site_param_fraction: float = 0.33) -> Job:
+    """The job registered as "query", with this node's own minimum cell size and the largest
+    ratio of model parameters to complete cases it accepts (DataSHIELD's default 0.33)."""
 
     def prepare(ctx: PartyContext, params: dict[str, Any], site: SiteData) -> tuple[str, pd.DataFrame, int]:
         if site.data_file is None:
@@ -70,7 +74,7 @@ def query_job(site_min_cell: int = 5) -> Job:
 
     def compute(ctx: PartyContext, prepared: tuple[str, pd.DataFrame, int]) -> tuple[list[Share], dict[str, Any]]:
         text, frame, k = prepared
-        plan, public = agree(ctx, text, frame, k)
+        plan, public = agree(ctx, text, frame, k, site_param_fraction)
         if plan.explain:
             return [], public
         before = ctx.stats.snapshot()

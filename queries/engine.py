@@ -112,7 +112,8 @@ def run_in_process(frames: Sequence[pd.DataFrame], text: str, min_cell: int = 5)
 def rebuild_plan(public: Mapping[str, Any]) -> Plan:
     """The analyst's copy of the plan, from the public facts the nodes returned."""
     domains = {c: tuple(v) for c, v in public["domains"].items()}
-    return plan_query(public["query"], Schema.from_json(public["schema"]), domains, int(public["min_cell"]))
+    plan = plan_query(public["query"], Schema.from_json(public["schema"]), domains, int(public["min_cell"]))
+    return replace(plan, param_fraction=float(public.get("param_fraction", plan.param_fraction)))
 
 
 def empty_frame(schema: Schema) -> pd.DataFrame:

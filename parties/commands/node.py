@@ -28,6 +28,9 @@ def register(sub: Any) -> None:
     p.add_argument("--data-dir", type=Path, help="where this party's data lives")
     p.add_argument("--data", type=Path, help="this party's table (CSV or Parquet) for queries")
     p.add_argument("--min-cell", type=int, default=5, help="this site's minimum cell size for released groups")
+    p.add_argument(
+        "--max-param-fraction", type=float, default=0.33, help="max model parameters per complete case"
+    )
     p.add_argument("--recv-timeout", type=float, default=30.0, help="longest wait for one peer message, seconds")
     p.add_argument("--liveness", type=float, default=4.0, help="declare a silent peer dead after this many seconds")
     p.add_argument("--exit-with-parent", action="store_true", help="stop when the launching process dies")
@@ -53,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         data_file=args.data,
         links=LinkSettings(recv_timeout_s=args.recv_timeout, liveness_s=args.liveness),
     )
-    node = Node(config, with_jobs(core_jobs(), query_job(args.min_cell), bench_op_job()))
+    node = Node(config, with_jobs(core_jobs(), query_job(args.min_cell, args.max_param_fraction), bench_op_job()))
     address = node.start()
     if args.exit_with_parent:
         watch_parent()

@@ -59,3 +59,23 @@ def test_python_api_local_consortium_query(tmp_path: Path) -> None:
     want = pooled.groupby("diabetes").agg(n=("age", "size"), m=("chol", "max"))
     assert frame["count"].tolist() == want.n.tolist()
     assert frame["max(chol)"].tolist() == pytest.approx(want.m.tolist(), rel=1e-9)
+
+
+@pytest.mark.network
+def test_logistic_through_pooled_local_matches_statsmodels(tmp_path: Path) -> None:
+    import statsmodels.formula.api as smf
+
+    made = _pooled("synth", "--rows", "1500", "--parties", "2", "--out", str(tmp_path), "--seed", "8")
+    assert made.returncode == 0, made.stderr
+    files = sorted(tmp_path.glob("site_*.csv"))
+    data = [arg for f in files for arg in ("--data", str(f))]
+    run = _pooled("local", *data, "--format", "json", "LOGISTIC outcome ~ age + bmi + C(smoking)", timeout=300)
+    assert run.returncode == 0, run.stderr
+    body = json.loads(run.stdout)
+    assert body["columns"][:4] == ["term", "coef", "std_err", "z"] and "odds_ratio" in body["columns"]
+    pooled = pd.concat([pd.read_csv(f) for f in files]).dropna(subset=["outcome", "age", "bmi", "smoking"])
+    ref = smf.logit("outcome ~ age + bmi + C(smoking)", data=pooled).fit(disp=0)
+    for term, coef, se, *_ in body["rows"]:
+        assert coef == pytest.approx(ref.params[term], rel=1e-3, abs=1e-4)
+        assert se == pytest.approx(ref.bse[term], rel=1e-3, abs=1e-4)
+    assert body["model"]["n"] == int(ref.nobs) and body["model"]["converged"]
