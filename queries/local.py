@@ -39,17 +39,11 @@ def prepare(plan: Plan, frame: pd.DataFrame) -> LocalData:
     for pos in reversed(range(len(plan.group_columns))):
         col = plan.group_columns[pos]
         domain = list(dict.fromkeys(k[pos] for k in plan.group_keys))
-        lookup = {v: i for i, v in enumerate(domain)}
-        series = kept[col]
-        codes = np.array([lookup.get(_plain(v), -1) if not pd.isna(v) else -1 for v in series], dtype=np.int64)
+        codes = pd.Categorical(kept[col], categories=domain).codes.astype(np.int64)  # -1: NULL or unknown
         valid &= codes >= 0
         group += np.maximum(codes, 0) * stride
         stride *= len(domain)
     return LocalData(kept[valid], group[valid], plan.groups)
-
-
-def _plain(v: object) -> object:
-    return v.item() if isinstance(v, np.generic) else v
 
 
 def _per_group(local: LocalData, values: np.ndarray, mask: np.ndarray) -> np.ndarray:
