@@ -20,6 +20,7 @@ COMMANDS: tuple[str, ...] = (
     "parties.commands.demo_core",
     "parties.commands.local",
     "parties.commands.synth",
+    "parties.commands.audit",
 )
 """Command modules in the order `pooled --help` lists them."""
 

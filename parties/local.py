@@ -61,6 +61,7 @@ class LocalConsortium:
         node_args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
         data: Mapping[str, str | Path] | None = None,
+        audit_dir: str | Path | None = None,
     ) -> None:
         self.party_names = list(parties)
         self.analyst = analyst
@@ -69,6 +70,7 @@ class LocalConsortium:
         self._stop_timeout_s = stop_timeout_s
         self._node_args = list(node_args)
         self._data = {name: Path(path).resolve() for name, path in (data or {}).items()}
+        self._audit_dir = Path(audit_dir).resolve() if audit_dir is not None else None
         self._env = dict(FAST_MALLOC_ENV if env is None else env)
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._logs: dict[str, Path] = {}
@@ -117,6 +119,8 @@ class LocalConsortium:
                 args = ["node", "--certs", str(self.certs_dir), "--name", name, "--dealer", self.dealer_address]
                 if name in self._data:
                     args += ["--data", str(self._data[name])]
+                if self._audit_dir is not None:
+                    args += ["--audit", str(self._audit_dir / f"{name}.audit.jsonl")]
                 self._spawn(name, args + self._node_args)
             self.addresses = self._wait_ready(self.party_names)
         except BaseException:

@@ -217,11 +217,13 @@ class NodeServicer(rpc.NodeServicer):
         self._node = node
 
     def RunJob(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:  # noqa: N802
-        caller_identity(context)
+        analyst = caller_identity(context)
         try:
             call = codec.job_call_from_pb(request)
         except ValueError as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"bad job request: {exc}")
+        # Who asks is what the certificate says, never what the request claims.
+        call = replace(call, params={**call.params, "_analyst": analyst.name})
         if not call.session:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a job needs a session id")
         outcome = self._node.run_job(call)

@@ -21,7 +21,9 @@ import pandas as pd
 
 from mpc.context import PartyContext
 from mpc.share import Share
+from parties.audit import AuditLog, count_today
 from parties.jobs import Job, SiteData
+from parties.policy import SitePolicy, decide
 from queries.engine import grouping_columns, plan_query, run_party_with_facts
 from queries.parser import parse
 from queries.plan import Plan
@@ -60,27 +62,55 @@ def agree(
     return plan, public
 
 
-def query_job(site_min_cell: int = 5, site_param_fraction: float = 0.33) -> Job:
-    """The job registered as "query", with this node's own minimum cell size and the largest
-    ratio of model parameters to complete cases it accepts (DataSHIELD's default 0.33)."""
+class PolicyRefusal(Exception):
+    """This site declines the query; the message is the reason the analyst sees."""
 
-    def prepare(ctx: PartyContext, params: dict[str, Any], site: SiteData) -> tuple[str, pd.DataFrame, int]:
+
+def query_job(policy: SitePolicy | None = None, audit: AuditLog | None = None) -> Job:
+    """The job registered as "query": this site checks its policy, logs, then takes part.
+
+    The policy decision comes first, from the analyst's certificate identity (set by the
+    node), before any data is read or any message is sent to a peer; a refusal fails the
+    query on every side with this site's reason.
+    """
+    rules = policy or SitePolicy()
+
+    def log(analyst: str, event: str, **fields: Any) -> None:
+        if audit is not None:
+            audit.append(analyst, event, **fields)
+
+    def prepare(ctx: PartyContext, params: dict[str, Any], site: SiteData) -> tuple[str, pd.DataFrame, int, str]:
+        analyst = str(params.get("_analyst", "unknown"))
+        text = str(params["query"])
+        stmt = parse(text)  # a bad query fails here, before any data is touched
+        today = count_today(audit.path, analyst) if audit is not None else 0
+        allowed, reason = decide(rules, analyst, stmt, today)
+        log(analyst, "decision", query=text, session=ctx.session, decision="allow" if allowed else "refuse",
+            reason=reason)
+        if not allowed:
+            raise PolicyRefusal(reason)
         if site.data_file is None:
             raise ValueError(f"party {site.party} has no table (start the node with --data)")
-        text = str(params["query"])
-        parse(text)  # a bad query fails here, before any data is touched
         asked = int(params.get("min_cell", 0))
-        return text, _load(site.data_file), max(site_min_cell, asked)
+        return text, _load(site.data_file), max(rules.min_cell, asked), analyst
 
-    def compute(ctx: PartyContext, prepared: tuple[str, pd.DataFrame, int]) -> tuple[list[Share], dict[str, Any]]:
-        text, frame, k = prepared
-        plan, public = agree(ctx, text, frame, k, site_param_fraction)
-        if plan.explain:
-            return [], public
-        before = ctx.stats.snapshot()
-        shares, facts = run_party_with_facts(ctx, plan, frame)
-        public.update(facts)
-        public["mpc_cost"] = ctx.stats.since(before).as_dict()
+    def compute(ctx: PartyContext, prepared: tuple[str, pd.DataFrame, int, str]) -> tuple[list[Share], dict[str, Any]]:
+        text, frame, k, analyst = prepared
+        try:
+            plan, public = agree(ctx, text, frame, k, rules.max_param_fraction)
+            if plan.explain:
+                log(analyst, "release", session=ctx.session, plan_hash=plan.hash(), released="plan only", outcome="ok")
+                return [], public
+            before = ctx.stats.snapshot()
+            shares, facts = run_party_with_facts(ctx, plan, frame)
+            public.update(facts)
+            public["mpc_cost"] = ctx.stats.since(before).as_dict()
+        except Exception as exc:
+            log(analyst, "failure", session=ctx.session, error=f"{type(exc).__name__}: {exc}", outcome="failed")
+            raise
+        log(analyst, "release", session=ctx.session, plan_hash=plan.hash(), groups=plan.groups,
+            released=[f"{s.size} values" for s in shares], refused=facts.get("refused"), cost=public["mpc_cost"],
+            outcome="ok")
         return shares, public
 
     return Job("query", prepare, compute, "answer an analyst's query over this party's table")

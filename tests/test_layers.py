@@ -1,6 +1,6 @@
 """The package layering holds: imports point down only, and only parties/ speaks gRPC.
 
-    parties/ -> queries/ -> protocols/ -> mpc/
+parties/ -> queries/ -> protocols/ -> mpc/
 """
 
 from __future__ import annotations
@@ -42,18 +42,20 @@ def test_imports_point_down_only(package: str) -> None:
 
 def test_mpc_uses_only_numpy_cryptography_and_the_standard_library() -> None:
     allowed = MPC_THIRD_PARTY | set(sys.stdlib_module_names) | {"mpc", "__future__"}
-    offenders = [f"{p.relative_to(ROOT)}: {sorted(_imports(p) - allowed)}" for p in _modules("mpc") if _imports(p) - allowed]
+    offenders = [
+        f"{p.relative_to(ROOT)}: {sorted(_imports(p) - allowed)}" for p in _modules("mpc") if _imports(p) - allowed
+    ]
     assert not offenders, "\n".join(offenders)
 
 
 def test_only_parties_imports_grpc_or_protobuf() -> None:
     network = {"grpc", "google"}
-    offenders = [
-        f"{p.relative_to(ROOT)}" for pkg in LAYERS[:-1] for p in _modules(pkg) if _imports(p) & network
-    ]
+    offenders = [f"{p.relative_to(ROOT)}" for pkg in LAYERS[:-1] for p in _modules(pkg) if _imports(p) & network]
     assert not offenders, offenders
 
 
 def test_no_torch_in_the_engine() -> None:
-    offenders = [str(p.relative_to(ROOT)) for pkg in LAYERS for p in _modules(pkg) if {"torch", "crypten"} & _imports(p)]
+    offenders = [
+        str(p.relative_to(ROOT)) for pkg in LAYERS for p in _modules(pkg) if {"torch", "crypten"} & _imports(p)
+    ]
     assert not offenders, offenders

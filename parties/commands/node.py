@@ -27,10 +27,10 @@ def register(sub: Any) -> None:
     p.add_argument("--port-file", type=Path, help="write the bound host:port here once serving")
     p.add_argument("--data-dir", type=Path, help="where this party's data lives")
     p.add_argument("--data", type=Path, help="this party's table (CSV or Parquet) for queries")
-    p.add_argument("--min-cell", type=int, default=5, help="this site's minimum cell size for released groups")
-    p.add_argument(
-        "--max-param-fraction", type=float, default=0.33, help="max model parameters per complete case"
-    )
+    p.add_argument("--min-cell", type=int, default=5, help="this site's minimum cell size (without --policy)")
+    p.add_argument("--max-param-fraction", type=float, default=0.33, help="max model parameters per complete case")
+    p.add_argument("--policy", type=Path, help="this site's policy file (TOML)")
+    p.add_argument("--audit", type=Path, help="this site's hash-chained audit log (JSON lines)")
     p.add_argument("--recv-timeout", type=float, default=30.0, help="longest wait for one peer message, seconds")
     p.add_argument("--liveness", type=float, default=4.0, help="declare a silent peer dead after this many seconds")
     p.add_argument("--exit-with-parent", action="store_true", help="stop when the launching process dies")
@@ -38,11 +38,13 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from parties.audit import AuditLog
     from parties.bench_jobs import bench_op_job
     from parties.certs import CertFiles, Identity
     from parties.grpc_transport import LinkSettings
     from parties.jobs import core_jobs, with_jobs
     from parties.node import Node, NodeConfig
+    from parties.policy import SitePolicy
     from parties.process import report_ready, wait_for_shutdown, watch_parent
     from parties.query_job import query_job
 
@@ -56,7 +58,13 @@ def run(args: argparse.Namespace) -> int:
         data_file=args.data,
         links=LinkSettings(recv_timeout_s=args.recv_timeout, liveness_s=args.liveness),
     )
-    node = Node(config, with_jobs(core_jobs(), query_job(args.min_cell, args.max_param_fraction), bench_op_job()))
+    policy = (
+        SitePolicy.load(args.policy)
+        if args.policy
+        else SitePolicy(min_cell=args.min_cell, max_param_fraction=args.max_param_fraction)
+    )
+    audit = AuditLog(args.audit, args.name) if args.audit else None
+    node = Node(config, with_jobs(core_jobs(), query_job(policy, audit), bench_op_job()))
     address = node.start()
     if args.exit_with_parent:
         watch_parent()

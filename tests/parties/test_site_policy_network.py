@@ -1,0 +1,46 @@
+"""Each site decides on its own: a refusal by one node fails the query with its reason, and is logged."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from parties.audit import verify
+from parties.client import ConsortiumError
+from parties.local import LocalConsortium
+from queries.synth import write_synthetic
+
+
+@pytest.mark.network
+def test_roles_are_enforced_per_site_and_every_decision_is_audited(tmp_path: Path) -> None:
+    files = write_synthetic(300, 2, tmp_path / "data", seed=2)
+    policy = tmp_path / "policy.toml"
+    policy.write_text('min_cell = 5\n[analysts]\nanalyst = ["counts"]\n')
+    names = ["s1", "s2"]
+    with LocalConsortium(names, data=dict(zip(names, files)), node_args=["--policy", str(policy)],
+                         audit_dir=tmp_path / "audit") as consortium:
+        ok = consortium.query("SELECT COUNT(*) GROUP BY sex")
+        assert sum(r[1] for r in ok.rows) == 300
+        with pytest.raises(ConsortiumError) as info:
+            consortium.query("SELECT AVG(bmi)")
+        assert "lacks the 'statistics' role" in str(info.value)
+        ok_again = consortium.query("CROSSTAB sex BY diabetes")  # the refused query left nothing behind
+        assert ok_again.rows[-1][-1] == 300
+    for name in names:
+        log = tmp_path / "audit" / f"{name}.audit.jsonl"
+        report = verify(log)
+        assert report.ok, report
+        text = log.read_text()
+        assert '"decision": "refuse"' in text and '"decision": "allow"' in text and '"event": "release"' in text
+        assert "27." not in text  # no data values (e.g. a mean BMI) in the log
+    tampered = tmp_path / "audit" / "s1.audit.jsonl"
+    lines = tampered.read_text().splitlines()
+    where = next(i for i, line in enumerate(lines) if '"refuse"' in line)
+    lines[where] = lines[where].replace('"refuse"', '"allow"')
+    tampered.write_text("\n".join(lines) + "\n")
+    out = subprocess.run([sys.executable, "-m", "parties", "audit", "verify", str(tampered)], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 1 and f"BROKEN at line {where + 1}" in out.stdout
