@@ -72,10 +72,6 @@ def _json_tree(v: Any) -> Any:
     return _json_value(v)
 
 
-def _integral(func: str) -> bool:
-    return func in ("COUNT",)
-
-
 def finish(plan: Plan, opened: list[np.ndarray]) -> Result:
     """Build the analyst's result from the decoded outputs of `execute` (floats, by output)."""
     if isinstance(plan.statement, ir.Crosstab):
@@ -95,7 +91,7 @@ def finish(plan: Plan, opened: list[np.ndarray]) -> Result:
         for agg, val, null in zip(stmt.aggregates, values, nulls):
             if hidden or round(null[gi]) == 1 or (round(empty[gi]) == 1 and agg.func not in ("COUNT", "SUM")):
                 row.append(None)
-            elif _integral(agg.func) or (agg.func == "SUM" and float(val[gi]).is_integer() and False):
+            elif agg.func == "COUNT":
                 row.append(int(round(val[gi])))
             else:
                 row.append(float(val[gi]))
