@@ -3,7 +3,7 @@
 Writes a synthetic cohort (never real patients) split over three sites, starts a dealer
 and one node per site on 127.0.0.1 (real processes, mutual TLS), runs a few representative
 queries through the analyst client, and prints each pooled answer next to what pandas or
-statsmodels says on the pooled rows — which only this demo, holding every file, can
+a plaintext Newton fit says on the pooled rows — which only this demo, holding every file, can
 compute. Stops every process on exit.
 """
 
@@ -30,8 +30,24 @@ def register(sub: Any) -> None:
     p.set_defaults(run=run)
 
 
+def _plain_logit(x: Any, y: Any) -> Any:
+    """Newton-Raphson on the pooled rows in float64 (the demo's plaintext check; no statsmodels
+    at run time, it is a test-only dependency)."""
+    import numpy as np
+
+    beta = np.zeros(x.shape[1])
+    for _ in range(50):
+        mu = 1 / (1 + np.exp(-x @ beta))
+        step = np.linalg.solve(x.T @ (x * (mu * (1 - mu))[:, None]), x.T @ (y - mu))
+        beta += step
+        if np.abs(step).max() < 1e-10:
+            break
+    return beta
+
+
 def _reference(query: str, pooled: Any) -> str:
-    import statsmodels.formula.api as smf
+    import numpy as np
+    import pandas as pd
 
     if query.startswith("SELECT COUNT(*), AVG"):
         ref = pooled.groupby("sex").agg(count=("age", "size"), avg_bmi=("bmi", "mean"), sd_sbp=("sbp", "std"))
@@ -40,13 +56,12 @@ def _reference(query: str, pooled: Any) -> str:
         sub = pooled[pooled.diabetes == 1]
         return f"count {len(sub)}  median(age) {sub.age.median()}  quantile(chol, 0.9) {sub.chol.quantile(0.9):.6f}"
     if query.startswith("CROSSTAB"):
-        import pandas as pd
-
         return pd.crosstab(pooled.smoking, pooled.outcome, margins=True, margins_name="total").to_string()
-    data = pooled.dropna(subset=["outcome", "age", "bmi", "smoking"]).astype({"outcome": float, "age": float,
-                                                                               "bmi": float})
-    fit = smf.logit("outcome ~ age + bmi + C(smoking)", data=data).fit(disp=0)
-    return f"{fit.params.to_string()}\n(n = {int(fit.nobs)}, iterations {fit.mle_retvals['iterations']})"
+    data = pooled.dropna(subset=["outcome", "age", "bmi", "smoking"])
+    x = np.column_stack([np.ones(len(data)), data.age, data.bmi, data.smoking == "former", data.smoking == "never"])
+    beta = _plain_logit(x.astype(float), data.outcome.to_numpy(dtype=float))
+    names = ["Intercept", "age", "bmi", "C(smoking)[T.former]", "C(smoking)[T.never]"]
+    return f"{pd.Series(beta, index=names).to_string()}\n(n = {len(data)})"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"\n>>> {query}")
                 print(result.to_table())
                 print(f"[pooled in MPC: {took:.2f} s, {rounds} rounds, {sent / 1e6:.2f} MB between the sites]")
-                print("--- plaintext on the pooled rows (pandas / statsmodels), for comparison:")
+                print("--- plaintext on the pooled rows (pandas, float64 Newton), for comparison:")
                 print(_reference(query, pooled))
         print("\nall processes stopped")
     return 0
