@@ -75,6 +75,12 @@ def partials(plan: Plan, local: LocalData) -> np.ndarray:
     return np.stack([measure(local, m) for m in plan.measures]) if plan.measures else np.zeros((0, plan.groups))
 
 
+def local_partials(plan: Plan, frame: pd.DataFrame) -> np.ndarray:
+    """A party's whole plaintext part for the summed measures (a pure function of its table):
+    filter, group, then `partials`."""
+    return partials(plan, prepare(plan, frame))
+
+
 def extremes(plan: Plan, local: LocalData) -> np.ndarray:
     """Local minimum / maximum per group for each (kind, column); a sentinel where empty."""
     out = []
