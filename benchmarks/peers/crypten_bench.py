@@ -1,0 +1,182 @@
+"""CrypTen 0.4.1 measured on this machine: the peer side of issue 7's comparison.
+
+`run(op, parties, size, repeats)` starts `parties` CrypTen ranks plus, by default, the
+trusted third party (`mpc.provider: TTP`, an extra process: CrypTen's default "trusted
+first party" lets rank 0 generate every triple, which is not Pooled's threat model), each
+a separate process (`benchmarks.peers.crypten_party`) with one compute thread
+(OMP_NUM_THREADS=1, torch.set_num_threads(1)), gloo on 127.0.0.1 with a rendezvous on a
+free port. It returns one dict: the per-repetition time of the slowest rank, its median
+and spread (max - min), CrypTen's own communication counters and the error against numpy.
+
+Operations (`size` = elements unless stated; inputs uniform, drawn per owner from the seed):
+  mul         x * y, x from rank 0 and y from rank 1, both in [-100, 100]          (abs error)
+  lt          x < y on the same kind of inputs                                     (mismatches)
+  sigmoid     x from rank 0 in [-40, 40]                                           (abs error)
+  reciprocal  x from rank 0 in RECIPROCAL_RANGE (CrypTen's default NR, sign included) (rel error)
+  sum         every rank's private vector in [-100, 100], elementwise total        (abs error)
+  logreg      sklearn's breast_cancer, `size` = 10 (`mean ...` features) or 30 (all),
+              standardized, rows in contiguous blocks per rank; 30 epochs of full-batch
+              gradient descent (Linear + Sigmoid + BCELoss), training accuracy reported
+
+About the counters: CrypTen counts, per rank, each communication call as a "round" and the
+elements of every send and receive (8 bytes each; its docs say to sum the ranks and halve
+for the total). Rank 0 also counts its requests to and replies from the TTP.
+
+Run: `python -m benchmarks.peers.crypten_bench [--ops mul,lt,...] [--parties 3] [--repeats 5]
+[--provider TTP] [--out FILE]`: one JSON line per operation on stdout (and appended to FILE).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+from benchmarks.peers._procs import LOOPBACK, PeerRunError, free_ports, run_all, single_thread_env
+
+VERSION = "0.4.1"
+OPS = ("mul", "lt", "sigmoid", "reciprocal", "sum", "logreg")
+DEFAULT_SIZES = {"mul": 1_000_000, "lt": 100_000, "sigmoid": 100_000, "reciprocal": 100_000, "sum": 1_000_000}
+RECIPROCAL_RANGE = (1.0, 100.0)
+"""Default inputs of `reciprocal`: the top of CrypTen's own benchmark domain (0.01, 100). With its
+default configuration (16 fractional bits, 10 Newton-Raphson iterations from 3 exp(1/2 - x) + 0.003,
+exp by 8 squarings) the relative error grows with x (about 0.2% below 10, 14% near 100, 60% near
+200) and the result is garbage from about 255 on, where the exp of the initial guess overflows.
+Pooled's own benchmark uses [1, 1000]; pass `reciprocal_range` to measure other ranges."""
+LOGREG_EPOCHS = 30
+
+
+def run(
+    op: str,
+    parties: int = 3,
+    size: int | None = None,
+    repeats: int = 5,
+    *,
+    provider: str = "TTP",
+    seed: int = 7,
+    epochs: int = LOGREG_EPOCHS,
+    reciprocal_range: tuple[float, float] = RECIPROCAL_RANGE,
+    timeout: float | None = None,
+) -> dict[str, Any]:
+    """Measure one operation in CrypTen with `parties` ranks (+ the TTP if `provider` is "TTP")."""
+    if op not in OPS:
+        raise ValueError(f"CrypTen op must be one of {OPS}, got {op!r}")
+    if parties < 2:
+        raise ValueError("need at least 2 parties")
+    if provider not in ("TTP", "TFP"):
+        raise ValueError("provider must be TTP (trusted third party) or TFP (CrypTen's trusted first party)")
+    size = int(size if size is not None else (10 if op == "logreg" else DEFAULT_SIZES[op]))
+    job = {
+        "op": op,
+        "size": size,
+        "repeats": int(repeats),
+        "provider": provider,
+        "seed": seed,
+        "epochs": epochs,
+        "reciprocal_range": [float(v) for v in reciprocal_range],
+    }
+    (port,) = free_ports(1)
+    base = single_thread_env(
+        {
+            "WORLD_SIZE": str(parties),
+            "RENDEZVOUS": f"tcp://{LOOPBACK}:{port}",
+            "DISTRIBUTED_BACKEND": "gloo",
+            "GLOO_SOCKET_IFNAME": "lo",
+            "MASTER_ADDR": LOOPBACK,
+            "POOLED_PEER_JOB": json.dumps(job),
+        }
+    )
+    argv = [sys.executable, "-m", "benchmarks.peers.crypten_party"]
+    commands = {f"rank{r}": (argv, {**base, "RANK": str(r)}) for r in range(parties)}
+    if provider == "TTP":
+        commands["ttp"] = (argv, {**base, "RANK": str(parties)})
+    load_before = os.getloadavg()[0]
+    done = run_all(commands, timeout if timeout is not None else _default_timeout(op, size, repeats))
+    ranks = [done[f"rank{r}"].result() for r in range(parties)]
+    if any(r is None for r in ranks):
+        raise PeerRunError("a CrypTen rank printed no result:\n" + "\n".join(f.tail() for f in done.values()))
+    row = summarize(op, parties, size, repeats, provider, ranks)  # type: ignore[arg-type]
+    row["load_average_1min"] = [load_before, os.getloadavg()[0]]
+    if op == "reciprocal":
+        row["input_range"] = job["reciprocal_range"]
+    return row
+
+
+def summarize(
+    op: str, parties: int, size: int, repeats: int, provider: str, ranks: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """One row: per repetition the slowest rank's time, then median and spread; rank 0's accuracy."""
+    slowest = [max(r["seconds"][i] for r in ranks) for i in range(repeats)]
+    slowest_io = [max(r["seconds_with_input"][i] for r in ranks) for i in range(repeats)]
+    first = ranks[0]
+    row: dict[str, Any] = {
+        "peer": "crypten",
+        "version": VERSION,
+        "op": op,
+        "parties": parties,
+        "provider": provider,
+        "processes": parties + (provider == "TTP"),
+        "size": size,
+        "repeats": repeats,
+        "threads_per_party": 1,
+        "seconds_median": statistics.median(slowest),
+        "seconds_spread": max(slowest) - min(slowest),
+        "seconds_runs": slowest,
+        "seconds_with_input_median": statistics.median(slowest_io),
+        "rounds_per_party": [r["comm_op"]["rounds"] for r in ranks],
+        "bytes_per_party": [r["comm_op"]["bytes"] for r in ranks],
+        "bytes_total_estimate": sum(r["comm_op"]["bytes"] for r in ranks) // 2,
+        "input_rounds_per_party": [r["comm_input"]["rounds"] for r in ranks],
+        "input_bytes_per_party": [r["comm_input"]["bytes"] for r in ranks],
+        "decode_bug_misses": first["decode_bug_misses"],
+        "decode_fixed": True,
+    }
+    for key in (
+        "max_abs_error",
+        "max_rel_error",
+        "mismatches",
+        "train_accuracy",
+        "plaintext_same_training_accuracy",
+        "epochs",
+        "lr",
+        "rows",
+    ):
+        if key in first:
+            row[key] = first[key]
+    if op == "logreg":
+        row["features"] = size
+    return row
+
+
+def _default_timeout(op: str, size: int, repeats: int) -> float:
+    per_run = 60.0 if op == "logreg" else 5.0 + size * 4e-5
+    return 120.0 + per_run * (repeats + 2) * 3
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ops", default="mul,lt,sigmoid,reciprocal,sum,logreg")
+    parser.add_argument("--parties", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--provider", default="TTP", choices=["TTP", "TFP"])
+    parser.add_argument("--features", default="10,30", help="logreg feature sets (10 and/or 30)")
+    parser.add_argument("--out", type=Path, help="also append the JSON lines to this file")
+    args = parser.parse_args(argv)
+    for op in args.ops.split(","):
+        sizes = [int(f) for f in args.features.split(",")] if op == "logreg" else [DEFAULT_SIZES[op]]
+        for size in sizes:
+            reps = min(args.repeats, 3) if op == "logreg" else args.repeats
+            row = run(op, args.parties, size, reps, provider=args.provider)
+            line = json.dumps(row)
+            print(line, flush=True)
+            if args.out:
+                with args.out.open("a") as f:
+                    f.write(line + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,292 @@
+"""One CrypTen 0.4.1 process of a peer measurement: a computing rank, or the trusted third party.
+
+Started by `benchmarks.peers.crypten_bench` (CrypTen's multiprocess-launcher pattern: one
+process per rank, gloo over 127.0.0.1, environment RANK / WORLD_SIZE / RENDEZVOUS /
+DISTRIBUTED_BACKEND), never imported by Pooled. The job (operation, size, repetitions,
+provider, seed) arrives as JSON in $POOLED_PEER_JOB; each computing rank prints its
+timings, CrypTen's own communication counters and (rank 0) the accuracy against numpy as
+one JSON line (see `_procs.emit`). Rank == WORLD_SIZE is CrypTen's `TTPServer`.
+
+Two fixes are applied to CrypTen before it runs:
+
+1. torch 2.13 moved `torch.onnx._internal.registration`, which CrypTen imports; the old
+   name is pointed at the new module before `import crypten`.
+2. CrypTen 0.4.1's `FixedPointEncoder.decode` floor-divides negative integers by
+   2^16 - 1 instead of 2^16, so a revealed negative value whose fraction is below about
+   |x| / 65535 comes out exactly 1.0 too low (about 5 in 10,000 for |x| ~ 30). `decode` is
+   replaced by an exact one (same dtype), and accuracy is computed from the revealed raw
+   integers in float64; the result also counts how many outputs the original decode would
+   have got wrong.
+
+Timing: after one warm-up (none for logistic regression), every repetition starts on a
+barrier; `seconds` times the operation on already-shared inputs, `seconds_with_input`
+adds the sharing of the inputs by their owners (for `sum`, sharing is the protocol). The
+counters come from one more, untimed run with `communicator.verbose` on.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from benchmarks.peers._procs import emit
+
+JOB_ENV = "POOLED_PEER_JOB"
+LOGREG_LR = 1.0
+"""Learning rate of the logistic-regression training (full-batch gradient descent)."""
+
+
+def import_crypten() -> Any:
+    """`import crypten` on torch 2.13 (fix 1 of the module docstring), with the exact decode."""
+    old = "torch.onnx._internal.registration"
+    if old not in sys.modules:
+        try:
+            importlib.import_module(old)
+        except ImportError:
+            sys.modules[old] = importlib.import_module("torch.onnx._internal.torchscript_exporter.registration")
+    import crypten
+    from crypten.encoder import FixedPointEncoder
+
+    if not getattr(FixedPointEncoder.decode, "_pooled_exact", False):
+        original = FixedPointEncoder.decode
+
+        def decode(self: Any, tensor: Any) -> Any:
+            if tensor is None or self._scale <= 1:
+                return original(self, tensor)
+            whole = tensor.div(self._scale, rounding_mode="floor")
+            return (whole.float() + (tensor - whole * self._scale).float() / self._scale).data
+
+        decode._pooled_exact = True  # type: ignore[attr-defined]
+        decode._original = original  # type: ignore[attr-defined]
+        FixedPointEncoder.decode = decode
+    return crypten
+
+
+def _exact(z: Any) -> tuple[np.ndarray, int]:
+    """Reveal `z` exactly (float64 from the raw ring integers) and count the original decode's misses."""
+    raw = z.reveal()
+    scale = z.encoder.scale
+    exact = raw.double().numpy() / scale
+    buggy = z.encoder.decode._original(z.encoder, raw).double().numpy() if scale > 1 else exact
+    return exact, int(np.count_nonzero(np.abs(buggy - exact) > 0.5))
+
+
+def _inputs(op: str, size: int, n: int, seed: int, reciprocal_range: tuple[float, float]) -> dict[int, np.ndarray]:
+    """Each owner's private vector (every process can derive them; only the owner uses its own)."""
+
+    def draw(owner: int, lo: float, hi: float) -> np.ndarray:
+        return np.random.default_rng([seed, owner]).uniform(lo, hi, size)
+
+    if op in ("mul", "lt"):
+        return {0: draw(0, -100, 100), 1: draw(1, -100, 100)}
+    if op == "sigmoid":
+        return {0: draw(0, -40, 40)}
+    if op == "reciprocal":
+        return {0: draw(0, *reciprocal_range)}
+    if op == "sum":
+        return {r: draw(r, -100, 100) for r in range(n)}
+    raise ValueError(f"unknown op {op!r}")
+
+
+OPS: dict[str, tuple[Callable[[list[Any]], Any], Callable[[list[np.ndarray]], np.ndarray], str]] = {
+    "mul": (lambda a: a[0] * a[1], lambda v: v[0] * v[1], "abs"),
+    "lt": (lambda a: a[0] < a[1], lambda v: (v[0] < v[1]).astype(np.float64), "mismatch"),
+    "sigmoid": (lambda a: a[0].sigmoid(), lambda v: 1 / (1 + np.exp(-v[0])), "abs"),
+    "reciprocal": (lambda a: a[0].reciprocal(), lambda v: 1 / v[0], "rel"),
+    "sum": (lambda a: _total(a), lambda v: np.sum(v, axis=0), "abs"),
+}
+"""op -> (CrypTen computation on the shared inputs, numpy oracle, error measure)."""
+
+
+def _total(shared: list[Any]) -> Any:
+    out = shared[0]
+    for s in shared[1:]:
+        out = out + s
+    return out
+
+
+class Party:
+    """This process's rank inside an initialised CrypTen, with the helpers every measurement uses."""
+
+    def __init__(self, crypten: Any, torch: Any) -> None:
+        self.crypten, self.torch = crypten, torch
+        self.comm = crypten.communicator.get()
+        self.rank, self.n = self.comm.get_rank(), self.comm.get_world_size()
+
+    def share(self, owner: int, values: np.ndarray) -> Any:
+        """`owner` secret-shares its array; the others pass zeros of the (public) shape."""
+        data = values if self.rank == owner else np.zeros(values.shape)
+        return self.crypten.cryptensor(self.torch.from_numpy(data), src=owner)
+
+    def counted(self, fn: Callable[[], Any]) -> tuple[Any, dict[str, Any]]:
+        """Run `fn` with CrypTen's communication logging on; return its value and this rank's counters."""
+        cfg = self.crypten.cfg
+        self.comm.barrier()
+        cfg.communicator.verbose = True
+        self.comm.reset_communication_stats()
+        try:
+            out = fn()
+            stats = dict(self.comm.get_communication_stats())
+        finally:
+            cfg.communicator.verbose = False
+        return out, {"rounds": int(stats["rounds"]), "bytes": int(stats["bytes"])}
+
+
+def measure_op(p: Party, job: dict[str, Any]) -> dict[str, Any]:
+    op, size, repeats = job["op"], int(job["size"]), int(job["repeats"])
+    compute, oracle, measure = OPS[op]
+    values = _inputs(op, size, p.n, int(job["seed"]), tuple(job["reciprocal_range"]))
+    owners = sorted(values)
+
+    def share_all() -> list[Any]:
+        return [p.share(r, values[r]) for r in owners]
+
+    op_times, io_times = [], []
+    for i in range(1 + repeats):  # the first run is a warm-up
+        p.comm.barrier()
+        t0 = time.perf_counter()
+        shared = share_all()
+        t1 = time.perf_counter()
+        z = compute(shared)
+        t2 = time.perf_counter()
+        if i:
+            io_times.append(t2 - t0)
+            op_times.append(t2 - t0 if op == "sum" else t2 - t1)
+    shared, input_stats = p.counted(share_all)
+    z, op_stats = p.counted(lambda: compute(shared))
+    got, decode_misses = _exact(z)
+    want = oracle([values[r] for r in owners])
+    out: dict[str, Any] = {
+        "rank": p.rank,
+        "seconds": op_times,
+        "seconds_with_input": io_times,
+        "comm_op": op_stats,
+        "comm_input": input_stats,
+        "decode_bug_misses": decode_misses,
+    }
+    if measure == "abs":
+        out["max_abs_error"] = float(np.max(np.abs(got - want)))
+    elif measure == "rel":
+        out["max_rel_error"] = float(np.max(np.abs(got / want - 1)))
+        out["max_abs_error"] = float(np.max(np.abs(got - want)))
+    else:
+        out["mismatches"] = int(np.count_nonzero(got != want))
+    return out
+
+
+def breast_cancer(features: int) -> tuple[np.ndarray, np.ndarray]:
+    """sklearn's breast_cancer: the 10 `mean ...` features or all 30, standardized (ddof=1); y = target."""
+    from sklearn.datasets import load_breast_cancer
+
+    data = load_breast_cancer()
+    names = list(data.feature_names)
+    if features == 10:
+        cols = [i for i, n in enumerate(names) if n.startswith("mean ")]
+    elif features == 30:
+        cols = list(range(30))
+    else:
+        raise ValueError("logreg size is the number of features: 10 (the `mean ...` ones) or 30 (all)")
+    x = data.data[:, cols]
+    x = (x - x.mean(axis=0)) / x.std(axis=0, ddof=1)
+    return x, data.target.astype(np.float64)
+
+
+def measure_logreg(p: Party, job: dict[str, Any]) -> dict[str, Any]:
+    """Full-batch gradient descent, CrypTen's usual: Linear + Sigmoid, BCELoss, `update_parameters(lr)`."""
+    crypten, torch = p.crypten, p.torch
+    features, repeats, epochs, seed = int(job["size"]), int(job["repeats"]), int(job["epochs"]), int(job["seed"])
+    lr = float(job.get("lr", LOGREG_LR))
+    x, y = breast_cancer(features)
+    parts = np.array_split(np.arange(len(x)), p.n)  # contiguous row blocks, one per party
+
+    def share_data() -> tuple[Any, Any]:
+        xs = [p.share(r, x[idx]) for r, idx in enumerate(parts)]
+        ys = [p.share(r, y[idx, None]) for r, idx in enumerate(parts)]
+        return crypten.cat(xs, dim=0), crypten.cat(ys, dim=0)
+
+    def train(xe: Any, ye: Any) -> Any:
+        torch.manual_seed(seed)
+        model = crypten.nn.Sequential(crypten.nn.Linear(features, 1), crypten.nn.Sigmoid())
+        model.encrypt(src=0)
+        model.train()
+        loss = crypten.nn.BCELoss()
+        for _ in range(epochs):
+            model.zero_grad()
+            loss(model(xe), ye).backward()
+            model.update_parameters(lr)
+        return model
+
+    op_times, io_times = [], []
+    for _ in range(repeats):
+        p.comm.barrier()
+        t0 = time.perf_counter()
+        xe, ye = share_data()
+        t1 = time.perf_counter()
+        model = train(xe, ye)
+        t2 = time.perf_counter()
+        op_times.append(t2 - t1)
+        io_times.append(t2 - t0)
+    (xe, ye), input_stats = p.counted(share_data)
+    model, op_stats = p.counted(lambda: train(xe, ye))
+    model.eval()
+    with crypten.no_grad():
+        prob, decode_misses = _exact(model(xe))
+    plain = _plain_logreg(torch, x, y, epochs, lr, seed)
+    return {
+        "rank": p.rank,
+        "seconds": op_times,
+        "seconds_with_input": io_times,
+        "comm_op": op_stats,
+        "comm_input": input_stats,
+        "decode_bug_misses": decode_misses,
+        "epochs": epochs,
+        "lr": lr,
+        "rows": len(x),
+        "train_accuracy": float(np.mean((prob[:, 0] > 0.5) == (y > 0.5))),
+        "plaintext_same_training_accuracy": plain,
+    }
+
+
+def _plain_logreg(torch: Any, x: np.ndarray, y: np.ndarray, epochs: int, lr: float, seed: int) -> float:
+    """The same initialisation and gradient descent in float64 PyTorch: what CrypTen would reach exactly."""
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Linear(x.shape[1], 1), torch.nn.Sigmoid()).double()
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y[:, None])
+    for _ in range(epochs):
+        opt.zero_grad()
+        torch.nn.functional.binary_cross_entropy(model(xt), yt).backward()
+        opt.step()
+    with torch.no_grad():
+        return float(((model(xt)[:, 0] > 0.5).numpy() == (y > 0.5)).mean())
+
+
+def main() -> None:
+    job = json.loads(os.environ[JOB_ENV])
+    import torch
+
+    torch.set_num_threads(1)
+    torch.set_num_interop_threads(1)
+    crypten = import_crypten()
+    crypten.cfg.mpc.provider = job["provider"]
+    if int(os.environ["RANK"]) == int(os.environ["WORLD_SIZE"]):
+        crypten.mpc.provider.TTPServer()  # serves until rank 0 sends "terminate" in crypten.uninit()
+        return
+    crypten.init()
+    try:
+        party = Party(crypten, torch)
+        result = measure_logreg(party, job) if job["op"] == "logreg" else measure_op(party, job)
+    finally:
+        crypten.uninit()
+    emit(result)
+
+
+if __name__ == "__main__":
+    main()
