@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import singledispatch
 
 from queries import ir
@@ -122,18 +122,7 @@ def compile_statement(stmt: object, schema: Schema, domains: dict[str, tuple[ir.
 
 @compile_statement.register
 def _(stmt: ir.Explain, schema: Schema, domains: dict[str, tuple[ir.Value, ...]], min_cell: int) -> Plan:
-    inner = compile_statement(stmt.inner, schema, domains, min_cell)
-    return Plan(
-        inner.statement,
-        inner.group_columns,
-        inner.group_keys,
-        inner.measures,
-        inner.extremes,
-        inner.quantiles,
-        inner.min_cell,
-        inner.mpc_steps,
-        explain=True,
-    )
+    return replace(compile_statement(stmt.inner, schema, domains, min_cell), explain=True)
 
 
 @compile_statement.register
