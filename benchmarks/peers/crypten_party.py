@@ -12,8 +12,9 @@ Two fixes are applied to CrypTen before it runs:
 1. torch 2.13 moved `torch.onnx._internal.registration`, which CrypTen imports; the old
    name is pointed at the new module before `import crypten`.
 2. CrypTen 0.4.1's `FixedPointEncoder.decode` floor-divides negative integers by
-   2^16 - 1 instead of 2^16, so a revealed negative value whose fraction is below about
-   |x| / 65535 comes out exactly 1.0 too low (about 5 in 10,000 for |x| ~ 30). `decode` is
+   2^16 - 1 instead of 2^16, so a revealed x = -k + s / 2^16 with 0 < s < k (a negative
+   value just above the integer -k) comes out exactly 1.0 too low: a fraction of about
+   |x| / 2^17 of uniformly spread negatives (5 in 10,000 around |x| ~ 30). `decode` is
    replaced by an exact one (same dtype), and accuracy is computed from the revealed raw
    integers in float64; the result also counts how many outputs the original decode would
    have got wrong.

@@ -76,13 +76,8 @@ def run(
     ports = free_ports(parties)
     env = single_thread_env({"POOLED_PEER_JOB": json.dumps(job)})
     addresses = [a for p in ports for a in ("-P", f"{LOOPBACK}:{p}")]
-    commands = {
-        f"party{i}": (
-            [sys.executable, "-m", "benchmarks.peers.mpyc_party", "-M", str(parties), "-I", str(i), *addresses, "--no-log"],
-            env,
-        )
-        for i in range(parties)
-    }
+    argv = [sys.executable, "-m", "benchmarks.peers.mpyc_party", "-M", str(parties)]
+    commands = {f"party{i}": ([*argv, "-I", str(i), *addresses, "--no-log"], env) for i in range(parties)}
     load_before = os.getloadavg()[0]
     done = run_all(commands, timeout if timeout is not None else 120.0 + size * 1e-3 * (repeats + 2))
     results = [done[f"party{i}"].result() for i in range(parties)]

@@ -1,0 +1,67 @@
+"""The peer harness (benchmarks/peers) still runs CrypTen and MPyC, measures and checks them.
+
+Optional: skipped unless torch, crypten and mpyc are importable (`bash benchmarks/peers/setup.sh`).
+Each test starts the peer's real processes on 127.0.0.1 at a tiny size, so the harness
+cannot rot unnoticed; all of them together take well under a minute.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("omegaconf")
+pytest.importorskip("mpyc")
+
+from benchmarks.peers import run_peer  # noqa: E402
+from benchmarks.peers._procs import PeerRunError, run_all, single_thread_env  # noqa: E402
+from benchmarks.peers.crypten_party import import_crypten  # noqa: E402
+
+pytestmark = pytest.mark.peers
+
+
+@pytest.fixture(scope="module")
+def crypten():  # noqa: ANN201 - the crypten module, untyped
+    try:
+        return import_crypten()
+    except ImportError as exc:  # crypten itself missing or broken against this torch
+        pytest.skip(f"crypten not importable: {exc}")
+
+
+def test_decode_fix_is_exact_where_crypten_041_is_off_by_one(crypten) -> None:  # noqa: ANN001
+    import torch
+    from crypten.encoder import FixedPointEncoder
+
+    enc = FixedPointEncoder(precision_bits=16)
+    # x = -k + s / 2^16 with 0 < s < k (just above a negative integer) is the original bug's trigger.
+    raw = torch.tensor([-30 * 65536 + 5, -7 * 65536 + 3, -30 * 65536 - 1, -65536, -1, 5 * 65536 + 7], dtype=torch.long)
+    want = raw.double().numpy() / 65536
+    assert np.abs(enc.decode(raw).double().numpy() - want).max() < 1e-6
+    original = FixedPointEncoder.decode._original(enc, raw).double().numpy()
+    assert np.abs(original - want).max() == pytest.approx(1.0, abs=1e-6)  # the bug being fixed is real
+
+
+def test_crypten_multiply_three_parties_with_ttp(crypten) -> None:  # noqa: ANN001
+    row = run_peer("crypten", "multiply", parties=3, size=2000, repeats=2, timeout=50)
+    assert row["provider"] == "TTP" and row["processes"] == 4
+    assert row["max_abs_error"] < 1e-2  # 16 fractional bits, products up to 1e4
+    assert len(row["seconds_runs"]) == 2 and 0 < row["seconds_median"] < 10
+    # Beaver multiplication: the two ranks besides 0 each make 2 communication calls
+    # (open e and d); rank 0 also talks to the TTP.
+    assert row["rounds_per_party"][1:] == [2, 2]
+    assert row["bytes_per_party"][1] == row["bytes_per_party"][2] >= 2 * 2000 * 8  # at least e and d
+
+
+def test_mpyc_comparison_three_parties() -> None:
+    row = run_peer("mpyc", "comparison", parties=3, size=300, repeats=1, timeout=40)
+    assert row["threshold"] == 1 and row["mismatches"] == 0
+    assert row["bytes_total"] > 0 and min(row["messages_per_party"]) > 0
+
+
+def test_run_all_kills_what_outlives_its_deadline() -> None:
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    with pytest.raises(PeerRunError, match="timed out"):
+        run_all({"sleeper": (sleeper, single_thread_env())}, timeout=1.0)
