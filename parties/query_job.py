@@ -1,14 +1,11 @@
 """The `query` job: a node's part in answering an analyst's query over its own table.
 
 Before any MPC step the parties exchange metadata — their schema (column names and kinds),
-their minimum cell size, and the values present in the query's grouping columns — so they
-can agree on one plan; then each runs the plan's local pushdown on its own rows and the
-MPC steps. The shares of the released values go to the analyst with the public facts it
-needs to rebuild the same plan (schema, domains, minimum cell size).
-
-Known gap (docs/security.md): the grouping values are exchanged as each party's own set,
-so the parties learn which category values occur at which site (never counts). Declaring
-the domains in configuration avoids even that.
+minimum cell size and parameter fraction — and form the domains of the query's grouping
+columns by a private union (`queries.domains`: only the union is revealed, not which site
+holds which value), so they can agree on one plan; then each runs the plan's local
+pushdown on its own rows and the MPC steps. The shares of the released values go to the
+analyst with the public facts it needs to rebuild the same plan.
 """
 
 from __future__ import annotations
@@ -24,16 +21,11 @@ from mpc.share import Share
 from parties.audit import AuditLog, count_today
 from parties.jobs import Job, SiteData
 from parties.policy import SitePolicy, decide
+from queries.domains import union_domains
 from queries.engine import grouping_columns, plan_query, run_party_with_facts
 from queries.parser import parse
 from queries.plan import Plan
 from queries.table import Schema, check_schemas, load_table, schema_of
-
-
-def _local_values(frame: pd.DataFrame, column: str) -> list[Any]:
-    if column not in frame.columns:
-        return []
-    return sorted({v.item() if hasattr(v, "item") else v for v in frame[column].dropna().unique()})
 
 
 def agree(
@@ -42,16 +34,13 @@ def agree(
     """Exchange metadata with the other parties (one round) and compile the common plan."""
     stmt = parse(text)
     cols = grouping_columns(stmt)
-    mine = {
-        "schema": schema_of(frame).to_json(),
-        "min_cell": min_cell,
-        "param_fraction": param_fraction,
-        "domains": {c: _local_values(frame, c) for c in cols},
-    }
+    mine = {"schema": schema_of(frame).to_json(), "min_cell": min_cell, "param_fraction": param_fraction}
     everyone = [json.loads(b) for b in ctx.all_to_all(json.dumps(mine).encode(), "query-meta")]
     schema = check_schemas([Schema.from_json(info["schema"]) for info in everyone])
     k = max(int(info["min_cell"]) for info in everyone)
-    domains = {c: tuple(sorted({v for info in everyone for v in info["domains"][c]})) for c in cols}
+    for col in cols:
+        schema.kind(col)  # an unknown grouping column is a clear error before any MPC step
+    domains = union_domains(ctx, frame, cols) if cols else {}
     plan = plan_query(text, schema, domains, k)
     public = {
         "query": text,
