@@ -11,6 +11,7 @@ analyst with the public facts it needs to rebuild the same plan.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +42,14 @@ def agree(
     for col in cols:
         schema.kind(col)  # an unknown grouping column is a clear error before any MPC step
     domains = union_domains(ctx, frame, cols) if cols else {}
-    plan = plan_query(text, schema, domains, k)
+    fraction = min(float(info["param_fraction"]) for info in everyone)  # the strictest site's
+    plan = replace(plan_query(text, schema, domains, k), param_fraction=fraction)
     public = {
         "query": text,
         "schema": schema.to_json(),
         "domains": {c: list(v) for c, v in domains.items()},
         "min_cell": k,
+        "param_fraction": fraction,
     }
     return plan, public
 

@@ -44,3 +44,13 @@ def test_roles_are_enforced_per_site_and_every_decision_is_audited(tmp_path: Pat
     out = subprocess.run([sys.executable, "-m", "parties", "audit", "verify", str(tampered)], capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 1 and f"BROKEN at line {where + 1}" in out.stdout
+
+
+@pytest.mark.network
+def test_a_sites_parameter_fraction_is_enforced(tmp_path: Path) -> None:
+    files = write_synthetic(200, 2, tmp_path / "data", seed=3)
+    names = ["s1", "s2"]
+    # 3 parameters and ~190 complete cases: allowed at 0.33, refused when a site allows only 0.01.
+    with LocalConsortium(names, data=dict(zip(names, files)), node_args=["--max-param-fraction", "0.01"]) as c:
+        refused = c.query("LINEAR sbp ~ age + bmi")
+    assert refused.columns == ["refused"] and "0.01 of the complete cases" in refused.rows[0][0]
