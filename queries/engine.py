@@ -125,7 +125,7 @@ def predict_cost(plan: Plan, schema: Schema, parties: int) -> dict[str, int]:
     """Rounds, bytes, messages and dealer material per party (maximum over parties).
 
     The MPC steps of a plan do not depend on the data (the quantile search always takes
-    its 64 steps), so running them in-process on empty tables gives exactly the counters
+    its fixed number of steps), so running them in-process on empty tables gives exactly the counters
     of the real run's MPC steps (the metadata exchange before them is not included).
     """
     frames = [empty_frame(schema)] * parties

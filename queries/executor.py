@@ -24,8 +24,18 @@ from protocols.select import minimum
 from protocols.sharing import share_inputs
 from protocols.truncation import truncate_each, truncate_many
 from queries import ir
-from queries.local import EXTREME_SENTINEL, LocalData, count_at_most, extremes, from_order_keys, partials
-from queries.plan import SEARCH_STEPS, Plan
+from queries.local import (
+    EXTREME_SENTINEL,
+    LocalData,
+    count_at_most_many,
+    extremes,
+    from_order_keys,
+    partials,
+    sorted_keys,
+)
+from queries.plan import SEARCH_BITS, SEARCH_STEPS, Plan
+
+_LOW64 = (1 << 64) - 1
 
 SUM_BOUND = float(2**44)
 """Largest pooled count or sum of squares the divisions and roots accept (real units)."""
@@ -161,7 +171,7 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
 
     # Stage 5: extremes and quantiles.
     ext = _extremes(ctx, plan, local)
-    quant = _quantiles(ctx, plan, local, t, hidden)
+    quant = _quantiles(ctx, plan, local, t, suppressed + empty)
 
     # Release: every value times (1 - hidden) (and null aggregates zeroed), batched.
     values: list[Share] = []
@@ -249,14 +259,30 @@ def _extremes(ctx: PartyContext, plan: Plan, local: LocalData) -> dict[tuple[str
     return out
 
 
+def _to_fast(ctx: PartyContext, x: Share) -> Share:
+    """A Z_2^128 share of an integer, reduced to Z_2^64: still a valid additive share (mod 2^64)."""
+    low = [int(v) & _LOW64 for v in np.ravel(x.data)]
+    return Share(np.array(low, dtype=np.uint64).reshape(x.shape), ctx.fixed.ring, 0)
+
+
 def _quantiles(ctx: PartyContext, plan: Plan, local: LocalData, t: dict, hidden: Share) -> dict:
     """Exact quantiles by a search over the order-preserving 64-bit keys of the values.
 
-    For each (column, q) and group: h = (n - 1) q, lo = floor(h) exactly (bit decomposition),
-    w = h - lo. Two searches find the (lo+1)-th and (lo+2)-th smallest values: at each step
-    every party counts its values with key <= mid, the counts are summed in MPC, and only the
-    bit [count >= rank] is opened. For hidden groups (suppressed or empty) the rank is set
-    beyond any count, so their search reveals nothing. Result: x_lo + w (x_hi - x_lo).
+    For each (column, q) and group, with n the pooled non-null count and `hidden` the 0/1
+    share [suppressed or empty]:
+    1. h = (n - 1) q; lo = floor(h) exactly (bit decomposition); w = h - lo.
+    2. Ranks r = lo + 1 and lo + 2 (integers); for hidden groups r <- r + hidden (2^60 - r),
+       beyond any count, so their search runs to the top and reveals nothing. The ranks
+       are reduced to Z_2^64 (counts and ranks are integers far below 2^63).
+    3. SEARCH_STEPS steps of a 2^SEARCH_BITS-way search for the smallest key K with
+       count(key <= K) >= r: the candidates [low, low + L) (L = 2^(64 - SEARCH_BITS s))
+       split into equal chunks; each party counts its values with key <= the last key of
+       every chunk but the final one, the counts are summed in MPC, and only the bits
+       [pooled count < r] are opened. Their number is the index of the chunk holding K.
+       The opened bits are a function of K alone: the search reveals the two order
+       statistics around the quantile to the parties (docs/protocols.md), nothing else.
+    4. Result: x_lo + w (x_hi - x_lo), with the public x_lo, x_hi and the shared w.
+    Rounds: SEARCH_STEPS x (1 sharing + 8 comparison + 1 opening), plus the set-up.
     """
     if not plan.quantiles:
         return {}
@@ -272,28 +298,33 @@ def _quantiles(ctx: PartyContext, plan: Plan, local: LocalData, t: dict, hidden:
     lo = Share(
         fp.ring.matmul(lo_bits.data, fp.ring.reduce(np.array([1 << j for j in range(44)], dtype=object))), fp.ring, 0
     )
-    lo_fixed = Share(fp.ring.lshift(lo.data, f), fp.ring, f)
-    w = flat_h - lo_fixed
-    big = float(2**60)
+    w = flat_h - Share(fp.ring.lshift(lo.data, f), fp.ring, f)
     hidden_all = concat([hidden] * len(plan.quantiles))
-    rank_lo = add_public(ctx, lo_fixed, 1.0)
-    rank_hi = add_public(ctx, lo_fixed, 2.0)
-    # ranks of hidden groups move beyond any count: rank + hidden * (big - rank)
-    shift = _fmul(ctx, [(hidden_all, add_public(ctx, -rank_lo, big)), (hidden_all, add_public(ctx, -rank_hi, big))])
-    ranks = concat([rank_lo + shift[0], rank_hi + shift[1]])
-    searches = 2 * len(plan.quantiles)
-    low = np.zeros(searches * g, dtype=np.uint64)
-    high = np.full(searches * g, np.uint64((1 << 64) - 1))
+    rank_lo = add_public(ctx, lo, 1.0)
+    rank_hi = add_public(ctx, lo, 2.0)
+    big = float(2**60)
+    shift = mul_many(ctx, [(hidden_all, add_public(ctx, -rank_lo, big)), (hidden_all, add_public(ctx, -rank_hi, big))])
+    ranks = _to_fast(ctx, concat([rank_lo + shift[0], rank_hi + shift[1]]))
+    ways = (1 << SEARCH_BITS) - 1
+    ranks_each = Share(np.repeat(ranks.data, ways), ranks.ring, 0)
     cols = [col for col, _ in plan.quantiles] * 2
-    for _ in range(SEARCH_STEPS):
-        mid = low + (high - low) // np.uint64(2)
-        counts = np.concatenate([count_at_most(local, col, mid[k * g : (k + 1) * g]) for k, col in enumerate(cols)])
-        pooled = _total(ctx, counts)
-        (short,) = open_arith(ctx, [ltz(ctx, pooled - ranks)], "search-bit")
-        short_bits = np.array([int(v) for v in np.ravel(short)], dtype=bool)
-        low = np.where(short_bits, mid + np.uint64(1), low)
-        high = np.where(short_bits, high, mid)
-    values = from_order_keys(high)
+    keys = {col: sorted_keys(local, col) for col in cols}
+    chunk_index = np.arange(1, ways + 1, dtype=np.uint64)
+    low = np.zeros(len(cols) * g, dtype=np.uint64)
+    for step in range(SEARCH_STEPS):
+        chunk = np.uint64(1) << np.uint64(64 - SEARCH_BITS * (step + 1))
+        last_keys = low[:, None] + chunk_index[None, :] * chunk - np.uint64(1)
+        counts = np.concatenate(
+            [count_at_most_many(keys[col], last_keys[k * g : (k + 1) * g]) for k, col in enumerate(cols)]
+        )
+        inputs = share_inputs(ctx, counts.ravel().astype(np.uint64), ctx.fixed.ring, 0, "search-counts")
+        pooled = inputs[0]
+        for other in inputs[1:]:
+            pooled = pooled + other
+        (short,) = open_arith(ctx, [ltz(ctx, pooled - ranks_each)], "search-bits")
+        passed = (np.asarray(short, dtype=np.uint64).reshape(-1, ways) == 1).sum(axis=1).astype(np.uint64)
+        low = low + passed * chunk
+    values = from_order_keys(low)
     values = np.where(np.isfinite(values) & (np.abs(values) < EXTREME_SENTINEL), values, 0.0)
     x_lo, x_hi = values[: len(values) // 2], values[len(values) // 2 :]
     interp = truncate_each(ctx, [(mul_public(ctx, w, x_hi - x_lo), f)])[0]

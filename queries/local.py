@@ -109,11 +109,35 @@ def from_order_keys(keys: np.ndarray) -> np.ndarray:
     return bits.view(np.float64)
 
 
-def count_at_most(local: LocalData, column: str, thresholds: np.ndarray) -> np.ndarray:
-    """Per group g: how many of this party's non-null values of `column` have order key <= thresholds[g]."""
+@dataclass(frozen=True)
+class SortedKeys:
+    """One column's order keys at this party, sorted within each group: counting below many
+    thresholds, step after step of the quantile search, then costs a binary search each."""
+
+    keys: np.ndarray  # uint64, sorted by (group, key)
+    starts: np.ndarray  # group g's keys are keys[starts[g]:starts[g + 1]]
+
+
+def sorted_keys(local: LocalData, column: str) -> SortedKeys:
     x = numeric(local.frame, column)
     present = ~np.isnan(x)
     keys = order_keys(x[present])
     groups = local.group[present]
-    below = keys <= np.asarray(thresholds, dtype=np.uint64)[groups]
-    return np.bincount(groups[below], minlength=local.groups).astype(np.float64)
+    order = np.lexsort((keys, groups))
+    starts = np.searchsorted(groups[order], np.arange(local.groups + 1), side="left")
+    return SortedKeys(keys[order], starts)
+
+
+def count_at_most_many(sk: SortedKeys, thresholds: np.ndarray) -> np.ndarray:
+    """out[g, j]: how many of this party's values in group g have order key <= thresholds[g, j]."""
+    thresholds = np.asarray(thresholds, dtype=np.uint64)
+    out = np.empty(thresholds.shape, dtype=np.int64)
+    for g in range(thresholds.shape[0]):
+        out[g] = np.searchsorted(sk.keys[sk.starts[g] : sk.starts[g + 1]], thresholds[g], side="right")
+    return out
+
+
+def count_at_most(local: LocalData, column: str, thresholds: np.ndarray) -> np.ndarray:
+    """Per group g: how many of this party's non-null values of `column` have order key <= thresholds[g]."""
+    column_keys = sorted_keys(local, column)
+    return count_at_most_many(column_keys, np.asarray(thresholds, dtype=np.uint64)[:, None])[:, 0]

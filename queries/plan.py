@@ -22,8 +22,11 @@ from queries.table import Schema
 Measure = tuple[str, ...]
 """(op, column[, column2]): rows | n x | s x | ss x | pn x y | px x y | py x y | pxx x y | pyy x y | pxy x y."""
 
-SEARCH_STEPS = 64
-"""Binary-search steps for an exact order statistic (over the 64-bit image of the values)."""
+SEARCH_BITS = 4
+"""Bits of the answer each step of the exact order-statistic search settles (a 16-way search)."""
+
+SEARCH_STEPS = 64 // SEARCH_BITS
+"""Steps of that search over the 64-bit order-preserving image of the values."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,10 @@ class Plan:
         for kind, col in self.extremes:
             lines.append(f"  per group: local {kind} of {col}")
         for col, q in self.quantiles:
-            lines.append(f"  per group, each search step: count of {col} <= threshold (for quantile {q:g})")
+            lines.append(
+                f"  per group, each search step: counts of {col} <= {(1 << SEARCH_BITS) - 1} thresholds "
+                f"(for quantile {q:g})"
+            )
         lines.append("in MPC, on secret shares:")
         for step in self.mpc_steps:
             lines.append(f"  {step}")
@@ -173,8 +179,9 @@ def _(stmt: ir.Select, schema: Schema, domains: dict[str, tuple[ir.Value, ...]],
             need(("n", x))
             quantiles.append((x, agg.q))
             steps.append(
-                f"{agg.name}: exact order statistics by a {SEARCH_STEPS}-step search over the value "
-                "domain driven by pooled counts (each step opens one comparison bit), then interpolation"
+                f"{agg.name}: exact order statistics by a {SEARCH_STEPS}-step, {1 << SEARCH_BITS}-way search over "
+                f"the value domain driven by pooled counts (each step opens {(1 << SEARCH_BITS) - 1} comparison bits "
+                "per group and order statistic), then interpolation"
             )
     steps.append("release: values of suppressed groups are multiplied by zero in MPC; shares go to the analyst")
     keys = group_keys(stmt.group_by, domains)
