@@ -14,6 +14,10 @@ from queries.table import normalize_frame
 def _sites(n: int, seed: int) -> list[pd.DataFrame]:
     rng = np.random.default_rng(seed)
     out = []
+
+    def scales(size: int) -> np.ndarray:
+        return 10.0 ** -rng.integers(0, 6, size)  # magnitudes from 1e-5 to 1e3
+
     for size in rng.integers(8, 25, n):
         out.append(
             normalize_frame(
@@ -21,7 +25,7 @@ def _sites(n: int, seed: int) -> list[pd.DataFrame]:
                     {
                         "g": rng.choice(["a", "b"], size),
                         "i": rng.integers(-3, 4, size),  # many ties
-                        "x": np.where(rng.random(size) < 0.2, np.nan, rng.normal(0, 1e3, size) * 10.0 ** -rng.integers(0, 6, size)),
+                        "x": np.where(rng.random(size) < 0.2, np.nan, rng.normal(0, 1e3, size) * scales(size)),
                     }
                 )
             )
