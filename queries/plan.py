@@ -43,6 +43,7 @@ class Plan:
     cost: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
     terms: tuple[str, ...] = ()  # regression: the design's column names, in order
     param_fraction: float = 0.33  # regression: at most this many parameters per complete case
+    integer_columns: tuple[str, ...] = ()  # read columns of integer kind: their SUM, MIN, MAX are integers
 
     @property
     def groups(self) -> int:
@@ -185,7 +186,11 @@ def _(stmt: ir.Select, schema: Schema, domains: dict[str, tuple[ir.Value, ...]],
             )
     steps.append("release: values of suppressed groups are multiplied by zero in MPC; shares go to the analyst")
     keys = group_keys(stmt.group_by, domains)
-    return Plan(stmt, stmt.group_by, keys, tuple(measures), tuple(extremes), tuple(quantiles), min_cell, tuple(steps))
+    integers = tuple(sorted(c for c in ir.statement_columns(stmt) if schema.kind(c) == "int"))
+    return Plan(
+        stmt, stmt.group_by, keys, tuple(measures), tuple(extremes), tuple(quantiles), min_cell, tuple(steps),
+        integer_columns=integers,
+    )
 
 
 @compile_statement.register

@@ -91,8 +91,8 @@ def finish(plan: Plan, opened: list[np.ndarray]) -> Result:
         for agg, val, null in zip(stmt.aggregates, values, nulls):
             if hidden or round(null[gi]) == 1 or (round(empty[gi]) == 1 and agg.func not in ("COUNT", "SUM")):
                 row.append(None)
-            elif agg.func == "COUNT":
-                row.append(int(round(val[gi])))
+            elif agg.func == "COUNT" or (agg.func in ("SUM", "MIN", "MAX") and agg.column in plan.integer_columns):
+                row.append(int(round(val[gi])))  # as pandas: integer columns' sums and extremes are integers
             else:
                 row.append(float(val[gi]))
         rows.append(row)

@@ -61,10 +61,13 @@ def test_plan_text_matches_snapshot(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(COSTED))
-def test_predicted_cost_matches_snapshot(name: str) -> None:
+def test_predicted_rounds_match_snapshot(name: str) -> None:
+    """Rounds and messages are the plan's shape; bytes move with every protocol optimisation and
+    are checked against the real counters instead (test_queries_in_process)."""
     plan = plan_query(COSTED[name], SCHEMA, DOMAINS, min_cell=5)
-    plan = replace(plan, cost=predict_cost(plan, SCHEMA, 3))
-    _check(name, f"query: {COSTED[name]} (3 parties)\n{plan.text()}")
+    cost = predict_cost(plan, SCHEMA, 3)
+    assert f"{cost['rounds']} rounds, {cost['bytes_sent']} bytes sent" in replace(plan, cost=cost).text()
+    _check(name, f"query: {COSTED[name]} (3 parties)\nrounds: {cost['rounds']}, messages: {cost['messages_sent']}")
 
 
 def test_plan_is_frozen_and_hash_ignores_cost() -> None:

@@ -45,6 +45,15 @@ def test_order_statistics_match_pandas(n: int) -> None:
         want = [part.i.median(), part.i.min(), part.i.max(), x.quantile(0.37), x.min(), part.i.max(), x.median()]
         for g_val, w in zip(got, want):
             assert g_val == pytest.approx(float(w), rel=1e-9, abs=1e-9), (key, got, want)
+        assert isinstance(got[5], int) and isinstance(got[4], float)  # as pandas: MAX of an integer column
+
+
+def test_integer_sums_are_exact_integers() -> None:
+    big = [2**40 + 1, 2**40 + 3, -(2**39) + 7, 5, 6]
+    sites = [normalize_frame(pd.DataFrame({"v": big[:2]})), normalize_frame(pd.DataFrame({"v": big[2:]}))]
+    result, _ = run_in_process(sites, "SELECT SUM(v), MIN(v), AVG(v)", min_cell=1)
+    assert result.rows == [[sum(big), min(big), pytest.approx(sum(big) / 5, rel=1e-12)]]
+    assert all(isinstance(v, int) for v in result.rows[0][:2])
 
 
 def test_search_rounds_are_fixed_and_a_hidden_group_gets_no_value() -> None:
