@@ -24,7 +24,7 @@ from queries import ir, regression
 from queries.errors import QueryError
 from queries.executor import execute
 from queries.local import prepare
-from queries.parser import parse
+from queries.parser import parse, with_position
 from queries.plan import Plan, compile_statement
 from queries.result import Result, finish
 from queries.table import Schema, check_schemas, schema_of
@@ -37,7 +37,10 @@ def plan_query(text: str, schema: Schema, domains: Domains, min_cell: int = 5) -
     if min_cell < 1:
         raise QueryError("the minimum cell size must be at least 1")
     stmt = parse(text)
-    return compile_statement(stmt, schema, dict(domains), min_cell)
+    try:
+        return compile_statement(stmt, schema, dict(domains), min_cell)
+    except QueryError as exc:
+        raise with_position(exc, text) from None
 
 
 def run_party(ctx: PartyContext, plan: Plan, frame: pd.DataFrame) -> list[Share]:

@@ -22,6 +22,21 @@ _FUNCS_ONE_COLUMN = {"SUM", "AVG", "VAR", "STDDEV", "MIN", "MAX", "MEDIAN"}
 _COMPARISONS = {"=", "!=", "<", "<=", ">", ">="}
 
 
+def locate(text: str, name: str) -> int | None:
+    """The position of the first mention of a column (or result) name in a query, if any."""
+    for tok in tokenize(text):
+        if tok.kind == "ident" and tok.value == name:
+            return tok.pos
+    return None
+
+
+def with_position(error: QueryError, text: str) -> QueryError:
+    """`error` with the position of the name it blames, when it has none yet."""
+    if error.position is not None or error.name is None:
+        return error
+    return QueryError(error.message, locate(text, error.name), text, error.name)
+
+
 def parse(text: str) -> ir.Statement:
     """Parse one statement; raises QueryError with a position on bad input."""
     if not text.strip():
@@ -102,9 +117,11 @@ class _Parser:
 
     def select(self) -> ir.Select:
         self.keyword("SELECT")
+        starts = [self.tok]
         aggs = [self.aggregate()]
         while self.at_op(","):
             self.advance()
+            starts.append(self.tok)
             aggs.append(self.aggregate())
         if self.at_keyword("FROM"):
             self.advance()
@@ -118,10 +135,11 @@ class _Parser:
             while self.at_op(","):
                 self.advance()
                 group.append(self.name())
-        names = [a.name for a in aggs]
-        for a in aggs:
-            if names.count(a.name) > 1:
-                raise QueryError(f"two result columns are named {a.name!r}; use AS", None, self.text)
+        seen: set[str] = set()
+        for a, start in zip(aggs, starts):
+            if a.name in seen:
+                raise self.error(f"two result columns are named {a.name!r}; use AS", start)
+            seen.add(a.name)
         return ir.Select(tuple(aggs), where, tuple(group))
 
     def aggregate(self) -> ir.Aggregate:
@@ -176,6 +194,7 @@ class _Parser:
         outcome = self.name("the outcome column")
         self.op("~")
         terms: list[ir.Term] = []
+        starts: list[Token] = []
         intercept = True
         sign = "+"
         while True:
@@ -189,6 +208,7 @@ class _Parser:
             elif self.tok.kind == "number" and self.tok.value == 1:
                 self.advance()
             else:
+                starts.append(self.tok)
                 terms.append(self.term())
             if self.at_op("+", "-"):
                 sign = self.advance().text
@@ -196,9 +216,11 @@ class _Parser:
             break
         if not terms:
             raise self.error("a model needs at least one covariate")
-        cols = [t.column for t in terms]
-        if len(set(cols)) != len(cols) or outcome in cols:
-            raise QueryError("a column appears twice in the model", None, self.text)
+        seen = {outcome}
+        for t, start in zip(terms, starts):
+            if t.column in seen:
+                raise self.error("a column appears twice in the model", start)
+            seen.add(t.column)
         where = self.where()
         maxiter, tol = 35, 1e-8
         while self.at_keyword("MAXITER", "TOL"):

@@ -112,14 +112,38 @@ def _measure_text(m: Measure) -> str:
 def group_keys(columns: tuple[str, ...], domains: dict[str, tuple[ir.Value, ...]]) -> tuple[tuple[ir.Value, ...], ...]:
     for c in columns:
         if c not in domains:
-            raise QueryError(f"no domain is known for the grouping column {c!r}")
+            raise QueryError(f"no domain is known for the grouping column {c!r}", name=c)
     return tuple(itertools.product(*(domains[c] for c in columns))) if columns else ((),)
 
 
 def _check_columns(stmt: ir.Statement, schema: Schema) -> None:
     for col in sorted(ir.statement_columns(stmt)):
         if col not in schema.names:
-            raise QueryError(f"unknown column {col!r}")
+            raise QueryError(f"unknown column {col!r}", name=col)
+    _check_literals(getattr(stmt, "where", None), schema)
+
+
+def _check_literals(cond: ir.Condition | None, schema: Schema) -> None:
+    """Categorical columns compare with strings, numeric ones with numbers (never echoing the literal)."""
+    if cond is None or isinstance(cond, ir.IsNull):
+        return
+    if isinstance(cond, (ir.And, ir.Or)):
+        _check_literals(cond.left, schema)
+        _check_literals(cond.right, schema)
+        return
+    if isinstance(cond, ir.Not):
+        _check_literals(cond.inner, schema)
+        return
+    if isinstance(cond, ir.Compare):
+        values: tuple[ir.Value, ...] = (cond.value,)
+    elif isinstance(cond, ir.InList):
+        values = cond.values
+    else:
+        values = (cond.low, cond.high)
+    text = schema.kind(cond.column) == "category"
+    if any(isinstance(v, str) != text for v in values):
+        kind, literal = ("categorical", "a string") if text else ("numeric", "a number")
+        raise QueryError(f"column {cond.column!r} is {kind}; compare it with {literal}", name=cond.column)
 
 
 @singledispatch
@@ -151,7 +175,7 @@ def _(stmt: ir.Select, schema: Schema, domains: dict[str, tuple[ir.Value, ...]],
     for agg in stmt.aggregates:
         for col in agg.columns:
             if schema.kind(col) == "category" and agg.func != "COUNT":
-                raise QueryError(f"{agg.func} needs a numeric column; {col!r} is categorical")
+                raise QueryError(f"{agg.func} needs a numeric column; {col!r} is categorical", name=col)
         x = agg.column
         if agg.func == "COUNT":
             if x is not None:
@@ -216,11 +240,11 @@ def _(stmt: ir.Regression, schema: Schema, domains: dict[str, tuple[ir.Value, ..
                   "release to the analyst: coefficients, diag of the inverse information, log-likelihood"]
     for t in stmt.terms:
         if t.categorical and schema.kind(t.column) != "category" and schema.kind(t.column) != "int":
-            raise QueryError(f"C({t.column}) needs a categorical or integer column")
+            raise QueryError(f"C({t.column}) needs a categorical or integer column", name=t.column)
         if not t.categorical and schema.kind(t.column) == "category":
-            raise QueryError(f"{t.column!r} is categorical: write C({t.column})")
+            raise QueryError(f"{t.column!r} is categorical: write C({t.column})", name=t.column)
     if schema.kind(stmt.outcome) == "category":
-        raise QueryError(f"the outcome {stmt.outcome!r} must be numeric")
+        raise QueryError(f"the outcome {stmt.outcome!r} must be numeric", name=stmt.outcome)
     return Plan(stmt, (), ((),), (), (), (), min_cell, tuple(steps), terms=tuple(names))
 
 
@@ -231,9 +255,9 @@ def design_names(stmt: ir.Regression, schema: Schema, domains: dict[str, tuple[i
         if t.categorical:
             levels = domains.get(t.column)
             if levels is None:
-                raise QueryError(f"no domain is known for {t.column!r}")
+                raise QueryError(f"no domain is known for {t.column!r}", name=t.column)
             if len(levels) < 2:
-                raise QueryError(f"C({t.column}) needs at least two levels")
+                raise QueryError(f"C({t.column}) needs at least two levels", name=t.column)
             names += [f"C({t.column})[T.{v}]" for v in levels[1:]]
         else:
             names.append(t.column)

@@ -1,0 +1,46 @@
+"""Errors found after parsing (unknown columns, wrong kinds, duplicates) still point at the
+offending name, and never echo a literal."""
+
+from __future__ import annotations
+
+import pytest
+
+from queries.engine import plan_query
+from queries.errors import QueryError
+from queries.parser import locate, parse
+from queries.table import Schema
+
+SCHEMA = Schema((("age", "int"), ("sex", "category"), ("bmi", "float"), ("outcome", "int")))
+DOMAINS = {"sex": ("F", "M")}
+
+
+@pytest.mark.parametrize(
+    ("text", "position", "fragment"),
+    [
+        ("SELECT AVG(weight)", 12, "unknown column 'weight'"),
+        ("SELECT COUNT(*) WHERE wt > 1 GROUP BY sex", 23, "unknown column 'wt'"),
+        ("SELECT COUNT(*), AVG(sex)", 22, "numeric"),
+        ("SELECT COUNT(*) WHERE sex = 3", 23, "compare it with a string"),
+        ("SELECT COUNT(*) WHERE age IN (1, 'Alice Smith')", 23, "compare it with a number"),
+        ("SELECT COUNT(*) WHERE NOT (bmi BETWEEN 'a' AND 3)", 28, "compare it with a number"),
+        ("SELECT COUNT(*) GROUP BY age", 26, "no domain"),
+        ("LINEAR bmi ~ age + C(bmi)", 20, "appears twice"),
+        ("LINEAR outcome ~ age + sex", 24, "write C(sex)"),
+        ("LINEAR sex ~ age", 8, "must be numeric"),
+        ("SELECT AVG(age), AVG(age)", 18, "named 'avg(age)'"),
+    ],
+)
+def test_positions_of_semantic_errors(text: str, position: int, fragment: str) -> None:
+    with pytest.raises(QueryError) as info:
+        plan_query(text, SCHEMA, DOMAINS)
+    assert fragment in str(info.value)
+    assert info.value.position == position
+    assert info.value.render().splitlines()[-1].index("^") == position + 1
+    assert "Alice" not in str(info.value)
+
+
+def test_valid_literals_pass_and_locate_ignores_strings() -> None:
+    plan_query("SELECT COUNT(*) WHERE sex IN ('F') AND age BETWEEN 1 AND 2.5 AND bmi IS NULL", SCHEMA, DOMAINS)
+    assert locate("SELECT COUNT(*) WHERE x = 'age' AND age > 1", "age") == 37
+    assert locate("SELECT COUNT(*)", "age") is None
+    assert parse('SELECT AVG("a b"), AVG("a b") AS other') is not None
