@@ -69,10 +69,6 @@ def _as_fixed(ctx: PartyContext, bit: Share) -> Share:
     return Share(bit.ring.lshift(bit.data, f), bit.ring, f)
 
 
-def _one_minus(ctx: PartyContext, x: Share) -> Share:
-    return add_public(ctx, -x, 1.0)
-
-
 def _fmul(ctx: PartyContext, pairs: list[tuple[Share, Share]]) -> list[Share]:
     """Fixed-point products at the precise scale, batched (two rounds)."""
     if not pairs:
@@ -108,7 +104,6 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     lts, eqs = _flags(ctx, below, zero)
     empty = eqs[0]
     suppressed = lts[0] - empty  # 1 <= rows < k
-    hidden = _as_fixed(ctx, suppressed + empty)
     lt_iter, eq_iter = iter(lts[1:]), iter(eqs[1:])
     null_of: dict[int, Share] = {}
     for i, agg in enumerate(stmt.aggregates):
@@ -117,19 +112,27 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
         elif agg.func in ("VAR", "STDDEV", "CORR"):
             null_of[i] = next(lt_iter)
 
-    # Stage 2: first divisions (means), with zero denominators replaced by one.
+    # Denominators: where an aggregate is NULL its count n is replaced, so every division is
+    # defined: n + z for AVG (z = [n == 0]); n + z (2 - n) for VAR, STDDEV, CORR (z = [n < 2]),
+    # so that n - 1 >= 1. Exact (z is an integer bit), one batched round of products.
+    moments = [(i, agg) for i, agg in enumerate(stmt.aggregates) if agg.func in ("VAR", "STDDEV", "CORR")]
+    count_of = {
+        i: t[("pn", agg.column, agg.column2)] if agg.func == "CORR" else t[("n", agg.column)] for i, agg in moments
+    }
+    fixes = mul_many(ctx, [(null_of[i], add_public(ctx, -count_of[i], 2.0)) for i, _ in moments])
+    safe = {i: count_of[i] + fix for (i, _), fix in zip(moments, fixes)}
+
+    # Stage 2: first divisions (means).
     nums, dens, owners = [], [], []
     for i, agg in enumerate(stmt.aggregates):
         x, y = agg.column, agg.column2
         if agg.func in ("AVG", "VAR", "STDDEV"):
-            safe = t[("n", x)] + _as_fixed(ctx, null_of[i]) if agg.func == "AVG" else _safe_count(ctx, t[("n", x)])
             nums.append(t[("s", x)])
-            dens.append(safe)
+            dens.append(t[("n", x)] + _as_fixed(ctx, null_of[i]) if agg.func == "AVG" else safe[i])
             owners.append((i, "mean"))
         elif agg.func == "CORR":
-            safe = _safe_count(ctx, t[("pn", x, y)])
             nums += [t[("px", x, y)], t[("py", x, y)]]
-            dens += [safe, safe]
+            dens += [safe[i], safe[i]]
             owners += [(i, "mx"), (i, "my")]
     q1 = _divide_all(ctx, nums, dens)
     first = {owner: q for owner, q in zip(owners, q1)}
@@ -150,21 +153,25 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
             keys += [(i, "sxx", t[("pxx", x, y)]), (i, "syy", t[("pyy", x, y)]), (i, "sxy", t[("pxy", x, y)])]
     centred = {(i, name): raw - prod for (i, name, raw), prod in zip(keys, _fmul(ctx, pairs))}
 
-    # Stage 4: variances (divide by n - 1), then square roots and inverse square roots.
+    # Stage 4: (co)variances (divide by n - 1), then square roots and inverse square roots.
+    # CORR = cov / (sd_x sd_y) from the variances rather than the centred sums, so that its
+    # range limit (variances below SUM_BOUND) does not shrink as the rows grow.
     nums, dens, owners = [], [], []
-    for i, agg in enumerate(stmt.aggregates):
-        if agg.func in ("VAR", "STDDEV"):
-            n = t[("n", agg.column)]
-            nums.append(centred[(i, "ss")])
-            dens.append(_safe_count(ctx, add_public(ctx, n, -1.0)))
-            owners.append(i)
-    variances = dict(zip(owners, _divide_all(ctx, nums, dens)))
-    roots_in = [(i, v) for i, v in variances.items() if stmt.aggregates[i].func == "STDDEV"]
-    rs_in = [(i, name) for i, agg in enumerate(stmt.aggregates) if agg.func == "CORR" for name in ("sxx", "syy")]
-    nonneg = _relu_all(ctx, [v for _, v in roots_in] + [centred[k] for k in rs_in])
-    roots = dict(zip([i for i, _ in roots_in], _batched(ctx, sqrt, nonneg[: len(roots_in)])))
-    inv = dict(zip(rs_in, _batched(ctx, rsqrt, [_plus_tiny(ctx, v) for v in nonneg[len(roots_in) :]])))
-    corr_pairs = [(centred[(i, "sxy")], inv[(i, "sxx")]) for i, agg in enumerate(stmt.aggregates) if agg.func == "CORR"]
+    for i, agg in moments:
+        n_minus_1 = add_public(ctx, safe[i], -1.0)
+        for name in ("sxx", "syy", "sxy") if agg.func == "CORR" else ("ss",):
+            nums.append(centred[(i, name)])
+            dens.append(n_minus_1)
+            owners.append((i, name))
+    scaled = dict(zip(owners, _divide_all(ctx, nums, dens)))
+    var_i = [i for i, agg in moments if agg.func != "CORR"]
+    rs_in = [(i, name) for i, agg in moments if agg.func == "CORR" for name in ("sxx", "syy")]
+    nonneg = _relu_all(ctx, [scaled[(i, "ss")] for i in var_i] + [scaled[k] for k in rs_in])
+    variances = dict(zip(var_i, nonneg[: len(var_i)]))
+    roots_i = [i for i in var_i if stmt.aggregates[i].func == "STDDEV"]
+    roots = dict(zip(roots_i, _batched(ctx, sqrt, [variances[i] for i in roots_i])))
+    inv = dict(zip(rs_in, _batched(ctx, rsqrt, [_plus_tiny(ctx, v) for v in nonneg[len(var_i) :]])))
+    corr_pairs = [(scaled[(i, "sxy")], inv[(i, "sxx")]) for i, agg in enumerate(stmt.aggregates) if agg.func == "CORR"]
     half = _fmul(ctx, corr_pairs)
     corr_i = [i for i, agg in enumerate(stmt.aggregates) if agg.func == "CORR"]
     corr = dict(zip(corr_i, _fmul(ctx, [(h, inv[(i, "syy")]) for h, i in zip(half, corr_i)])))
@@ -192,22 +199,13 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
             values.append(ext[(agg.func.lower(), agg.column)])
         else:
             values.append(quant[(agg.column, agg.q)])
-    keep = _one_minus(ctx, hidden)
-    masks = [
-        keep if i not in null_of else _fmul(ctx, [(keep, _one_minus(ctx, _as_fixed(ctx, null_of[i])))])[0]
-        for i in range(len(values))
-    ]
-    released = _fmul(ctx, list(zip(values, masks)))
+    # mask = (1 - hidden)(1 - null) as an integer bit; value x bit is exact (two product rounds).
+    keep = not_bit(ctx, suppressed + empty)
+    with_null = sorted(null_of)
+    both = dict(zip(with_null, mul_many(ctx, [(keep, not_bit(ctx, null_of[i])) for i in with_null])))
+    released = mul_many(ctx, [(v, both.get(i, keep)) for i, v in enumerate(values)])
     nulls = [null_of.get(i, Share(rows.ring.zeros((g,)), rows.ring, 0)) for i in range(len(values))]
     return [empty, suppressed, *released, *nulls]
-
-
-def _safe_count(ctx: PartyContext, n: Share) -> Share:
-    """n where n >= 1, else 1 (a count used as a denominator); one comparison."""
-    (small,), _ = _flags(ctx, [(n, 1.0)], [])
-    fixed_small = _as_fixed(ctx, small)
-    (fix,) = _fmul(ctx, [(fixed_small, _one_minus(ctx, n))])
-    return n + fix
 
 
 def _divide_all(ctx: PartyContext, nums: list[Share], dens: list[Share]) -> list[Share]:
@@ -225,12 +223,11 @@ def _batched(ctx: PartyContext, fn: object, xs: list[Share]) -> list[Share]:
 
 
 def _relu_all(ctx: PartyContext, xs: list[Share]) -> list[Share]:
-    """max(x, 0) for each (rounding can leave a centred sum a hair below zero)."""
+    """max(x, 0) for each (rounding can leave a variance a hair below zero)."""
     if not xs:
         return []
     flat = concat(xs)
-    neg = _as_fixed(ctx, ltz(ctx, flat))
-    (fixed,) = _fmul(ctx, [(flat, _one_minus(ctx, neg))])
+    (fixed,) = mul_many(ctx, [(flat, not_bit(ctx, ltz(ctx, flat)))])  # x times an integer bit: exact
     return split_like(fixed, xs)
 
 
@@ -353,7 +350,7 @@ def _crosstab(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     _, (none_supp,) = _flags(ctx, [], [any_cell])
     keep_cells = Share(np.repeat(none_supp.data, n_cells), ring, 0)
     keep_margins = not_bit(ctx, Share(supp.data[n_cells:], ring, 0))
-    keep = _as_fixed(ctx, concat([keep_cells, keep_margins]))
-    (released,) = _fmul(ctx, [(everything, keep)])
+    keep = concat([keep_cells, keep_margins])
+    (released,) = mul_many(ctx, [(everything, keep)])  # counts times integer bits: exact, one round
     return [released, not_bit(ctx, none_supp), supp]
 
