@@ -25,7 +25,9 @@ from protocols.sharing import share_inputs
 from protocols.truncation import truncate_each, truncate_many
 from queries import ir
 from queries.local import (
+    COUNT_OPS,
     EXTREME_SENTINEL,
+    PER_PARTY_OPS,
     LocalData,
     count_at_most_many,
     extremes,
@@ -49,6 +51,38 @@ def _total(ctx: PartyContext, values: np.ndarray) -> Share:
         total = s if total is None else total + s
     assert total is not None
     return total
+
+
+def _share_partials(ctx: PartyContext, plan: Plan, local: LocalData) -> tuple[dict, list[dict]]:
+    """Every party's partials, shared in one round: the totals of summed measures, and each
+    party's own shares of its counts and local means (for the parallel-axis rule).
+
+    Counts are input as integers (frac 0) and lifted exactly to the fixed-point scale for
+    the totals, so a party's count can multiply a fixed-point value without truncation.
+    """
+    fp = ctx.precise
+    mine = partials(plan, local)
+    counts = [j for j, m in enumerate(plan.measures) if m[0] in COUNT_OPS]
+    encoded = fp.encode(mine)
+    if counts:
+        encoded[counts] = fp.encode(np.rint(mine[counts]).astype(np.int64), 0)
+    inputs = share_inputs(ctx, encoded, fp.ring, 0, "partials")
+    ring = fp.ring
+    per_party: list[dict] = []
+    for share in inputs:
+        own = {}
+        for j, m in enumerate(plan.measures):
+            own[m] = Share(share.data[j], ring, 0 if m[0] in COUNT_OPS else fp.frac)
+        per_party.append(own)
+    totals: dict = {}
+    for m in plan.measures:
+        if m[0] in PER_PARTY_OPS:
+            continue
+        total = per_party[0][m]
+        for own in per_party[1:]:
+            total = total + own[m]
+        totals[m] = _as_fixed(ctx, total) if m[0] in COUNT_OPS else total
+    return totals, per_party
 
 
 def _flags(ctx: PartyContext, below: list[tuple[Share, float]], zero: list[Share]) -> tuple[list[Share], list[Share]]:
@@ -87,8 +121,7 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     stmt = plan.statement
     assert isinstance(stmt, ir.Select)
     g = plan.groups
-    totals = _total(ctx, partials(plan, local))
-    t = {m: totals[i] for i, m in enumerate(plan.measures)}
+    t, per_party = _share_partials(ctx, plan, local)
     rows = t[("rows",)]
 
     # Stage 1: every comparison of pooled counts, batched.
@@ -137,21 +170,35 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     q1 = _divide_all(ctx, nums, dens)
     first = {owner: q for owner, q in zip(owners, q1)}
 
-    # Stage 3: centred sums of squares and cross products.
+    # Stage 3: pooled centred sums by the parallel-axis rule (Chan, Golub & LeVeque, 1979):
+    # M = sum_p M_p + sum_p n_p (m_p - m)^2 (and the same for cross products), from every
+    # party p's local mean m_p and local centred sum M_p. Unlike sum x^2 - (sum x)^2 / n, this
+    # keeps its precision when the mean is large against the spread. Three rounds: squares,
+    # their truncation, and the product with each party's integer count.
     pairs, keys = [], []
-    for i, agg in enumerate(stmt.aggregates):
+    for i, agg in moments:
         x, y = agg.column, agg.column2
-        if agg.func in ("VAR", "STDDEV"):
-            pairs.append((first[(i, "mean")], t[("s", x)]))
-            keys.append((i, "ss", t[("ss", x)]))
-        elif agg.func == "CORR":
-            pairs += [
-                (first[(i, "mx")], t[("px", x, y)]),
-                (first[(i, "my")], t[("py", x, y)]),
-                (first[(i, "mx")], t[("py", x, y)]),
-            ]
-            keys += [(i, "sxx", t[("pxx", x, y)]), (i, "syy", t[("pyy", x, y)]), (i, "sxy", t[("pxy", x, y)])]
-    centred = {(i, name): raw - prod for (i, name, raw), prod in zip(keys, _fmul(ctx, pairs))}
+        for own in per_party:
+            if agg.func == "CORR":
+                dx = own[("pmx", x, y)] - first[(i, "mx")]
+                dy = own[("pmy", x, y)] - first[(i, "my")]
+                pairs += [(dx, dx), (dy, dy), (dx, dy)]
+                keys += [(i, name, own[("pn", x, y)]) for name in ("sxx", "syy", "sxy")]
+            else:
+                d = own[("mean", x)] - first[(i, "mean")]
+                pairs.append((d, d))
+                keys.append((i, "ss", own[("n", x)]))
+    weighted = mul_many(ctx, [(n_p, sq) for (_, _, n_p), sq in zip(keys, _fmul(ctx, pairs))])
+    centred: dict[tuple[int, str], Share] = {}
+    for i, agg in moments:
+        x, y = agg.column, agg.column2
+        if agg.func == "CORR":
+            for name, op in (("sxx", "pm2x"), ("syy", "pm2y"), ("sxy", "pcxy")):
+                centred[(i, name)] = t[(op, x, y)]
+        else:
+            centred[(i, "ss")] = t[("m2", x)]
+    for (i, name, _), w in zip(keys, weighted):
+        centred[(i, name)] = centred[(i, name)] + w
 
     # Stage 4: (co)variances (divide by n - 1), then square roots and inverse square roots.
     # CORR = cov / (sd_x sd_y) from the variances rather than the centred sums, so that its
@@ -164,17 +211,32 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
             dens.append(n_minus_1)
             owners.append((i, name))
     scaled = dict(zip(owners, _divide_all(ctx, nums, dens)))
+    fp_frac = ctx.precise.frac
     var_i = [i for i, agg in moments if agg.func != "CORR"]
     rs_in = [(i, name) for i, agg in moments if agg.func == "CORR" for name in ("sxx", "syy")]
-    nonneg = _relu_all(ctx, [scaled[(i, "ss")] for i in var_i] + [scaled[k] for k in rs_in])
+    nonneg, flat = _relu_all(ctx, [scaled[(i, "ss")] for i in var_i] + [scaled[k] for k in rs_in], len(var_i))
     variances = dict(zip(var_i, nonneg[: len(var_i)]))
     roots_i = [i for i in var_i if stmt.aggregates[i].func == "STDDEV"]
     roots = dict(zip(roots_i, _batched(ctx, sqrt, [variances[i] for i in roots_i])))
     inv = dict(zip(rs_in, _batched(ctx, rsqrt, [_plus_tiny(ctx, v) for v in nonneg[len(var_i) :]])))
-    corr_pairs = [(scaled[(i, "sxy")], inv[(i, "sxx")]) for i, agg in enumerate(stmt.aggregates) if agg.func == "CORR"]
-    half = _fmul(ctx, corr_pairs)
+    # corr = cov / (sd_x sd_y); as in pandas it is NULL where either variance is zero, so the
+    # NULL flag becomes 1 - (1 - [n < 2])(1 - [v_x ~ 0])(1 - [v_y ~ 0]), its products batched
+    # into the rounds of the two products of the formula.
     corr_i = [i for i, agg in enumerate(stmt.aggregates) if agg.func == "CORR"]
-    corr = dict(zip(corr_i, _fmul(ctx, [(h, inv[(i, "syy")]) for h, i in zip(half, corr_i)])))
+    flat_x = [not_bit(ctx, z) for z in flat[0::2]]
+    flat_y = [not_bit(ctx, z) for z in flat[1::2]]
+    first_round = mul_many(
+        ctx, [(scaled[(i, "sxy")], inv[(i, "sxx")]) for i in corr_i] + list(zip(flat_x, flat_y))
+    )
+    half = truncate_many(ctx, first_round[: len(corr_i)], fp_frac) if corr_i else []
+    second_round = mul_many(
+        ctx,
+        [(h, inv[(i, "syy")]) for h, i in zip(half, corr_i)]
+        + [(not_bit(ctx, null_of[i]), a) for i, a in zip(corr_i, first_round[len(corr_i) :])],
+    )
+    corr = dict(zip(corr_i, truncate_many(ctx, second_round[: len(corr_i)], fp_frac) if corr_i else []))
+    for i, defined in zip(corr_i, second_round[len(corr_i) :]):
+        null_of[i] = not_bit(ctx, defined)
 
     # Stage 5: extremes and quantiles.
     ext = _extremes(ctx, plan, local)
@@ -222,18 +284,25 @@ def _batched(ctx: PartyContext, fn: object, xs: list[Share]) -> list[Share]:
     return split_like(out, xs)
 
 
-def _relu_all(ctx: PartyContext, xs: list[Share]) -> list[Share]:
-    """max(x, 0) for each (rounding can leave a variance a hair below zero)."""
+ZERO_VARIANCE = 2.0**-36
+"""A pooled variance below this (about 1.5e-11) counts as zero: CORR is then NULL, as in pandas."""
+
+
+def _relu_all(ctx: PartyContext, xs: list[Share], skip: int) -> tuple[list[Share], list[Share]]:
+    """max(x, 0) for each x (rounding can leave a variance a hair below zero), and
+    [x < ZERO_VARIANCE] for each x after the first `skip`, from one batched comparison."""
     if not xs:
-        return []
+        return [], []
     flat = concat(xs)
-    (fixed,) = mul_many(ctx, [(flat, not_bit(ctx, ltz(ctx, flat)))])  # x times an integer bit: exact
-    return split_like(fixed, xs)
+    tested = [add_public(ctx, x, -ZERO_VARIANCE) for x in xs[skip:]]
+    signs = split_like(ltz(ctx, concat([flat, *tested])), [flat, *tested])
+    (fixed,) = mul_many(ctx, [(flat, not_bit(ctx, signs[0]))])  # x times an integer bit: exact
+    return split_like(fixed, xs), signs[1:]
 
 
 def _plus_tiny(ctx: PartyContext, x: Share) -> Share:
-    """x + 2^-30, so that a zero variance gives a finite inverse root (the result is then null)."""
-    return add_public(ctx, x, 2.0**-30)
+    """x + 2^-40, so that a zero variance gives a finite inverse root (CORR is then NULL)."""
+    return add_public(ctx, x, 2.0**-40)
 
 
 def _extremes(ctx: PartyContext, plan: Plan, local: LocalData) -> dict[tuple[str, str], Share]:

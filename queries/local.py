@@ -1,8 +1,10 @@
 """What each party computes from its own rows, in plaintext: the local half of a plan.
 
 `LocalData` is a party's filtered table with every kept row assigned to its group.
-`partials` gives the per-group partial sums the plan's measures ask for (what the parties
-then add in MPC); `extremes` the local minima/maxima; `count_at_most` the per-group counts
+`partials` gives what the plan's measures ask for per group: counts and sums (the parties
+add them in MPC), and local means with sums of squares centred on them (combined in MPC by
+the parallel-axis rule, so pooled variances keep their precision); `extremes` the local
+minima/maxima; `count_at_most` the per-group counts
 below search thresholds that drive the exact quantile search. Nothing here leaves the
 party except through secret sharing.
 """
@@ -50,33 +52,59 @@ def _per_group(local: LocalData, values: np.ndarray, mask: np.ndarray) -> np.nda
     return np.bincount(local.group[mask], weights=values[mask], minlength=local.groups).astype(np.float64)
 
 
+COUNT_OPS = frozenset({"rows", "n", "pn"})
+"""Measures that are counts: integers, shared exactly."""
+
+PER_PARTY_OPS = frozenset({"mean", "pmx", "pmy"})
+"""Measures that are not summed across parties (local means); the others are partial sums."""
+
+
+def _local_mean(local: LocalData, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    n = _per_group(local, np.ones(len(x)), mask)
+    return _per_group(local, x, mask) / np.maximum(n, 1.0)
+
+
+def _centred(local: LocalData, a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per group: sum of (a - mean a)(b - mean b) over the masked rows, means taken locally."""
+    da = np.where(mask, a - _local_mean(local, a, mask)[local.group], 0.0)
+    db = np.where(mask, b - _local_mean(local, b, mask)[local.group], 0.0)
+    return _per_group(local, da * db, mask)
+
+
 def measure(local: LocalData, m: Measure) -> np.ndarray:
-    """One measure's per-group partial sums over this party's kept rows."""
+    """One measure per group over this party's kept rows: a count, a sum, a local mean, or a
+    sum of squares / cross products centred on the local means (two passes, in float64)."""
     op = m[0]
     ones = np.ones(len(local.frame))
     if op == "rows":
         return _per_group(local, ones, ones.astype(bool))
-    x = numeric(local.frame, m[1]) if local.frame[m[1]].dtype != "string" else None
     if op == "n":
         present = local.frame[m[1]].notna().to_numpy()
         return _per_group(local, ones, present)
-    assert x is not None
-    if op in ("s", "ss"):
+    x = numeric(local.frame, m[1])
+    if op in ("s", "mean", "m2"):
         present = ~np.isnan(x)
-        return _per_group(local, x if op == "s" else x * x, present)
+        if op == "s":
+            return _per_group(local, x, present)
+        return _local_mean(local, x, present) if op == "mean" else _centred(local, x, x, present)
     y = numeric(local.frame, m[2])
     both = ~np.isnan(x) & ~np.isnan(y)
-    values = {"pn": ones, "px": x, "py": y, "pxx": x * x, "pyy": y * y, "pxy": x * y}[op]
-    return _per_group(local, np.where(both, values, 0.0), both)
+    if op in ("pn", "px", "py"):
+        return _per_group(local, np.where(both, {"pn": ones, "px": x, "py": y}[op], 0.0), both)
+    if op in ("pmx", "pmy"):
+        return _local_mean(local, x if op == "pmx" else y, both)
+    a, b = {"pm2x": (x, x), "pm2y": (y, y), "pcxy": (x, y)}[op]
+    return _centred(local, a, b, both)
 
 
 def partials(plan: Plan, local: LocalData) -> np.ndarray:
-    """All measures, measure-major: shape (len(plan.measures), groups)."""
+    """All measures, measure-major: shape (len(plan.measures), groups). This is the party's
+    whole input to MPC for the plan's pooled aggregates (besides extremes and search counts)."""
     return np.stack([measure(local, m) for m in plan.measures]) if plan.measures else np.zeros((0, plan.groups))
 
 
 def local_partials(plan: Plan, frame: pd.DataFrame) -> np.ndarray:
-    """A party's whole plaintext part for the summed measures (a pure function of its table):
+    """A party's plaintext part for the plan's measures (a pure function of its table):
     filter, group, then `partials`."""
     return partials(plan, prepare(plan, frame))
 

@@ -20,7 +20,8 @@ from queries.errors import QueryError
 from queries.table import Schema
 
 Measure = tuple[str, ...]
-"""(op, column[, column2]): rows | n x | s x | ss x | pn x y | px x y | py x y | pxx x y | pyy x y | pxy x y."""
+"""(op, column[, column2]): rows | n x | s x | mean x | m2 x | pn x y | px x y | py x y | pmx x y | pmy x y
+| pm2x x y | pm2y x y | pcxy x y (see `_measure_text`)."""
 
 SEARCH_BITS = 4
 """Bits of the answer each step of the exact order-statistic search settles (a 16-way search)."""
@@ -98,13 +99,16 @@ def _measure_text(m: Measure) -> str:
         "rows": "row count",
         "n": "count of non-null {0}",
         "s": "sum of {0}",
-        "ss": "sum of squares of {0}",
+        "mean": "local mean of {0} (shared per party, not summed)",
+        "m2": "sum of squares of {0} about its local mean",
         "pn": "count of rows with {0} and {1}",
         "px": "sum of {0} (rows with {1})",
         "py": "sum of {1} (rows with {0})",
-        "pxx": "sum of {0}^2 (rows with {1})",
-        "pyy": "sum of {1}^2 (rows with {0})",
-        "pxy": "sum of {0}*{1}",
+        "pmx": "local mean of {0} (rows with {1}; shared per party)",
+        "pmy": "local mean of {1} (rows with {0}; shared per party)",
+        "pm2x": "sum of squares of {0} about its local mean (rows with {1})",
+        "pm2y": "sum of squares of {1} about its local mean (rows with {0})",
+        "pcxy": "sum of cross products of {0} and {1} about their local means",
     }
     return names[m[0]].format(*m[1:])
 
@@ -186,15 +190,18 @@ def _(stmt: ir.Select, schema: Schema, domains: dict[str, tuple[ir.Value, ...]],
             need(("n", x), ("s", x))
             steps.append(f"{agg.name}: secure division sum / count")
         elif agg.func in ("VAR", "STDDEV"):
-            need(("n", x), ("s", x), ("ss", x))
+            need(("n", x), ("s", x), ("mean", x), ("m2", x))
             steps.append(
-                f"{agg.name}: secure divisions (sum of squares - sum * mean) / (count - 1)"
+                f"{agg.name}: secure division sum / count, centred sum of squares by the parallel-axis rule "
+                "(sum of local ones + local count * (local mean - mean)^2), secure division by (count - 1)"
                 + (", secure square root" if agg.func == "STDDEV" else "")
             )
         elif agg.func == "CORR":
             y = agg.column2
-            need(*[(op, x, y) for op in ("pn", "px", "py", "pxx", "pyy", "pxy")])
-            steps.append(f"{agg.name}: secure divisions, products and inverse square roots")
+            need(*[(op, x, y) for op in ("pn", "px", "py", "pmx", "pmy", "pm2x", "pm2y", "pcxy")])
+            steps.append(
+                f"{agg.name}: secure divisions, parallel-axis (co)variances, inverse square roots and products"
+            )
         elif agg.func in ("MIN", "MAX"):
             need(("n", x))
             extremes.append((agg.func.lower(), x))

@@ -66,22 +66,33 @@ def test_partials_match_pandas(frame: pd.DataFrame, where: str, group: str) -> N
     grouped = sub.assign(_one=1).groupby(keys or (lambda _: 0))
     both = sub[sub.x.notna() & sub.y.notna()]
     pair = both.assign(_one=1).groupby(keys or (lambda _: 0))
-    fx, fy = both.x.astype(float), both.y.astype(float)
+    key = keys or (lambda _: 0)
+
+    def centred(frame: pd.DataFrame, a: str, b: str) -> pd.Series:
+        grouped_frame = frame.groupby(key)
+        da = frame[a].astype(float) - grouped_frame[a].transform("mean").astype(float)
+        db = frame[b].astype(float) - grouped_frame[b].transform("mean").astype(float)
+        return (da * db).groupby([frame[k] for k in keys] if keys else (lambda _: 0)).sum()
+
+    present = sub[sub.x.notna()]
     want = {
         ("rows",): grouped["_one"].sum(),
         ("n", "x"): grouped["x"].count(),
         ("n", "i"): grouped["i"].count(),
         ("s", "i"): grouped["i"].sum(),
         ("s", "x"): grouped["x"].sum(),
-        ("ss", "x"): sub.assign(q=sub.x.astype(float) ** 2).groupby(keys or (lambda _: 0))["q"].sum(),
+        ("mean", "x"): present.groupby(key)["x"].mean(),
+        ("m2", "x"): centred(present, "x", "x"),
         ("pn", "x", "y"): pair["_one"].sum(),
         ("px", "x", "y"): pair["x"].sum(),
         ("py", "x", "y"): pair["y"].sum(),
-        ("pxx", "x", "y"): both.assign(q=fx * fx).groupby(keys or (lambda _: 0))["q"].sum(),
-        ("pyy", "x", "y"): both.assign(q=fy * fy).groupby(keys or (lambda _: 0))["q"].sum(),
-        ("pxy", "x", "y"): both.assign(q=fx * fy).groupby(keys or (lambda _: 0))["q"].sum(),
+        ("pmx", "x", "y"): pair["x"].mean(),
+        ("pmy", "x", "y"): pair["y"].mean(),
+        ("pm2x", "x", "y"): centred(both, "x", "x"),
+        ("pm2y", "x", "y"): centred(both, "y", "y"),
+        ("pcxy", "x", "y"): centred(both, "x", "y"),
     }
-    assert set(plan.measures) <= set(want)
+    assert set(plan.measures) == set(want)
     for row, m in zip(got, plan.measures):
         np.testing.assert_allclose(row, _by_group(plan, sub, want[m]), rtol=1e-12, atol=1e-9, err_msg=str(m))
 

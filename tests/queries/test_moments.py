@@ -43,3 +43,19 @@ def test_rounds_do_not_grow_with_aggregates_of_a_kind() -> None:
         rounds[query] = plan.cost["rounds"]
     values = list(rounds.values())
     assert values[0] == values[1] and values[2] == values[3], rounds
+
+
+def test_large_mean_small_spread_and_constant_columns_match_pandas() -> None:
+    # sum x^2 - (sum x)^2 / n loses ~mean^2/var x 4e-12 relative; the parallel-axis rule does not
+    rng = np.random.default_rng(3)
+    sites = []
+    for n in (9, 14, 6):
+        x = 1e4 + rng.normal(0, 0.05, n)
+        sites.append(normalize_frame(pd.DataFrame({"x": x, "y": x * 2 + rng.normal(0, 0.05, n), "c": [7.25] * n})))
+    result, _ = run_in_process(sites, "SELECT VAR(x), STDDEV(y), CORR(x, y), VAR(c), STDDEV(c), CORR(c, x)")
+    pooled = pd.concat(sites).astype(float)
+    var_x, sd_y, corr, var_c, sd_c, corr_c = result.rows[0]
+    assert var_x == pytest.approx(pooled.x.var(), rel=1e-6)
+    assert sd_y == pytest.approx(pooled.y.std(), rel=1e-6)
+    assert corr == pytest.approx(pooled.x.corr(pooled.y), rel=1e-6)
+    assert var_c == 0.0 and sd_c == 0.0 and corr_c is None  # pandas: 0, 0, NaN
