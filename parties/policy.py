@@ -1,30 +1,70 @@
 """A site's own rules for every query, decided locally before the node takes part.
 
-Loaded from a TOML file (`pooled node --policy FILE`):
+Each site decides (zero trust): a node checks every query against its own `SitePolicy`
+before it reads any data or sends any message; if it refuses, the query fails for the
+analyst with this site's reason. The policy is a TOML table — the `[policy]` table of a
+node's configuration (`parties/config.py`), or a file of its own (`pooled node --policy`):
 
     min_cell = 10                    # minimum cell size this site requires (the largest applies)
     max_param_fraction = 0.33        # most model parameters per complete case
-    max_queries_per_day = 200        # per analyst, UTC day
-    allowed_columns = ["age", "sex"] # optional: columns a query may read
-    [analysts]
+    max_queries_per_day = 200        # per analyst, per UTC day (allowed queries are counted)
+    allowed_columns = ["age", "sex"] # optional: the only columns a query may read
+    [analysts]                       # optional: who may do what; absent = every analyst, every role
     alice = ["counts", "statistics", "regression"]
     bob = ["counts"]
 
-Roles: a SELECT of COUNTs only and a CROSSTAB need `counts`; other aggregates need
-`statistics`; LINEAR and LOGISTIC need `regression`; EXPLAIN needs a known analyst. An
-analyst not listed may do nothing. Without a policy file a node allows every analyst its
-certificate authenticates, with the defaults above.
+Roles by query kind (`ROLE_FOR_KIND`):
+
+    count      SELECT of COUNT(*) / COUNT(col) only      -> counts
+    crosstab   CROSSTAB row BY col                       -> counts
+    aggregate  SELECT with any other aggregate           -> statistics
+    linear     LINEAR y ~ ...                            -> regression
+    logistic   LOGISTIC y ~ ...                          -> regression
+    explain    EXPLAIN <query>                           -> no role, but a listed analyst
+
+EXPLAIN releases no statistic, but it does run the parties' metadata exchange and the
+private union of grouping domains, and it tells the analyst those category values; so it
+needs a listed analyst, may read only allowed columns, and counts against the daily limit.
+An analyst not listed may do nothing.
+
+The minimum cell size and parameter fraction never refuse a query here: they are enforced
+in the plan (the largest k and the smallest fraction of all sites apply; suppression is
+decided inside MPC). `effective_min_cell` is the k this site takes part with.
+
+`decide_query` is a pure function of plain facts (kind, columns, today's count); `decide`
+extracts those facts from a parsed statement. `QueryCounter` keeps today's counts per
+analyst, seeded from the audit log so a restart does not reset the limit.
 """
 
 from __future__ import annotations
 
+import threading
 import tomllib
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
+from parties.audit import admitted_per_day
 from queries import ir
 
 ROLES = ("counts", "statistics", "regression")
+ROLE_FOR_KIND: Mapping[str, str | None] = {
+    "count": "counts",
+    "crosstab": "counts",
+    "aggregate": "statistics",
+    "linear": "regression",
+    "logistic": "regression",
+    "explain": None,
+}
+QUERY_KINDS = tuple(ROLE_FOR_KIND)
+_KEYS = ("min_cell", "max_param_fraction", "max_queries_per_day", "allowed_columns", "analysts")
+
+
+class PolicyError(ValueError):
+    """A policy table is malformed; the message names the source and the key."""
 
 
 @dataclass(frozen=True)
@@ -33,58 +73,183 @@ class SitePolicy:
     max_param_fraction: float = 0.33
     max_queries_per_day: int = 1000
     allowed_columns: frozenset[str] | None = None
-    analysts: dict[str, frozenset[str]] | None = field(default=None)
+    """None: every column."""
+    analysts: Mapping[str, frozenset[str]] | None = field(default=None)
     """None: every authenticated analyst has every role."""
 
     @staticmethod
     def load(path: str | Path) -> SitePolicy:
+        """A policy file of its own (the whole file is the table)."""
         p = Path(path)
         try:
             raw = tomllib.loads(p.read_text())
         except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ValueError(f"cannot read the policy {p}: {exc}") from exc
-        analysts = raw.get("analysts")
-        table = None
-        if analysts is not None:
-            table = {}
-            for name, roles in analysts.items():
-                bad = [r for r in roles if r not in ROLES]
-                if bad:
-                    raise ValueError(f"{p}: analyst {name!r} has unknown roles {bad} (known: {', '.join(ROLES)})")
-                table[name] = frozenset(roles)
+            raise PolicyError(f"cannot read the policy {p}: {exc}") from exc
+        return SitePolicy.from_table(raw, str(p))
+
+    @staticmethod
+    def from_table(raw: Mapping[str, Any], source: str = "policy") -> SitePolicy:
+        """A policy from a parsed TOML table; errors name `source` and the key."""
+        unknown = sorted(set(raw) - set(_KEYS))
+        if unknown:
+            raise PolicyError(f"{source}: unknown key {unknown[0]!r} (known: {', '.join(_KEYS)})")
+        min_cell = _int(raw, "min_cell", 5, source, low=1)
+        fraction = raw.get("max_param_fraction", 0.33)
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
+            raise PolicyError(f"{source}: max_param_fraction must be a number in (0, 1], got {fraction!r}")
+        per_day = _int(raw, "max_queries_per_day", 1000, source, low=0)
         cols = raw.get("allowed_columns")
-        return SitePolicy(
-            min_cell=int(raw.get("min_cell", 5)),
-            max_param_fraction=float(raw.get("max_param_fraction", 0.33)),
-            max_queries_per_day=int(raw.get("max_queries_per_day", 1000)),
-            allowed_columns=frozenset(cols) if cols is not None else None,
-            analysts=table,
+        if cols is not None and (not isinstance(cols, list) or not all(isinstance(c, str) for c in cols)):
+            raise PolicyError(f"{source}: allowed_columns must be a list of column names")
+        return SitePolicy(min_cell, float(fraction), per_day, frozenset(cols) if cols is not None else None,
+                          _analysts(raw.get("analysts"), source))
+
+    def to_table(self) -> dict[str, Any]:
+        """The TOML table this policy loads from (for writing configuration files)."""
+        table: dict[str, Any] = {
+            "min_cell": self.min_cell,
+            "max_param_fraction": self.max_param_fraction,
+            "max_queries_per_day": self.max_queries_per_day,
+        }
+        if self.allowed_columns is not None:
+            table["allowed_columns"] = sorted(self.allowed_columns)
+        if self.analysts is not None:
+            table["analysts"] = {name: sorted(roles) for name, roles in self.analysts.items()}
+        return table
+
+
+def _int(raw: Mapping[str, Any], key: str, default: int, source: str, low: int) -> int:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise PolicyError(f"{source}: {key} must be an integer >= {low}, got {value!r}")
+    return value
+
+
+def _analysts(raw: Any, source: str) -> Mapping[str, frozenset[str]] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise PolicyError(f"{source}: analysts must be a table of name = [roles]")
+    table = {}
+    for name, roles in raw.items():
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise PolicyError(f"{source}: analysts.{name} must be a list of roles ({', '.join(ROLES)})")
+        bad = [r for r in roles if r not in ROLES]
+        if bad:
+            raise PolicyError(f"{source}: analyst {name!r} has unknown roles {bad} (known: {', '.join(ROLES)})")
+        table[name] = frozenset(roles)
+    return MappingProxyType(table)
+
+
+class Decision(NamedTuple):
+    """A site's answer to one query; `reason` is what the analyst is told."""
+
+    allowed: bool
+    reason: str
+
+
+def decide_query(policy: SitePolicy, analyst: str, kind: str, columns: Iterable[str], today: int) -> Decision:
+    """This site's decision on one query, from plain facts (pure; no I/O).
+
+    1. The analyst must be listed (when the policy lists analysts).
+    2. The analyst must hold the role the query kind needs (`ROLE_FOR_KIND`).
+    3. `today` (queries this analyst was allowed today, UTC) must be below the daily limit.
+    4. Every column the query reads must be allowed (the first offending one is named).
+    """
+    if kind not in ROLE_FOR_KIND:
+        raise ValueError(f"unknown query kind {kind!r} (known: {', '.join(QUERY_KINDS)})")
+    roles = None if policy.analysts is None else policy.analysts.get(analyst)
+    if policy.analysts is not None and roles is None:
+        return Decision(False, f"analyst {analyst!r} is not authorised at this site")
+    needed = ROLE_FOR_KIND[kind]
+    if needed is not None and roles is not None and needed not in roles:
+        return Decision(False, f"analyst {analyst!r} lacks the {needed!r} role at this site")
+    if today >= policy.max_queries_per_day:
+        return Decision(
+            False, f"analyst {analyst!r} reached this site's limit of {policy.max_queries_per_day} queries per day"
         )
+    if policy.allowed_columns is not None:
+        extra = sorted(set(columns) - policy.allowed_columns)
+        if extra:
+            return Decision(False, f"this site does not allow queries on column {extra[0]!r}")
+    return Decision(True, "allowed by site policy")
+
+
+def query_kind(stmt: ir.Statement) -> str:
+    """The policy's kind of a parsed statement (one of `QUERY_KINDS`)."""
+    if isinstance(stmt, ir.Explain):
+        return "explain"
+    if isinstance(stmt, ir.Regression):
+        return "logistic" if stmt.kind.upper() == "LOGISTIC" else "linear"
+    if isinstance(stmt, ir.Crosstab):
+        return "crosstab"
+    assert isinstance(stmt, ir.Select)
+    return "count" if all(a.func == "COUNT" for a in stmt.aggregates) else "aggregate"
 
 
 def role_needed(stmt: ir.Statement) -> str | None:
-    if isinstance(stmt, ir.Explain):
-        return None
-    if isinstance(stmt, ir.Regression):
-        return "regression"
-    if isinstance(stmt, ir.Crosstab):
-        return "counts"
-    assert isinstance(stmt, ir.Select)
-    return "counts" if all(a.func == "COUNT" for a in stmt.aggregates) else "statistics"
+    return ROLE_FOR_KIND[query_kind(stmt)]
 
 
-def decide(policy: SitePolicy, analyst: str, stmt: ir.Statement, today: int) -> tuple[bool, str]:
-    """(allowed, reason): this site's decision on one query by one analyst."""
-    roles = None if policy.analysts is None else policy.analysts.get(analyst)
-    if policy.analysts is not None and roles is None:
-        return False, f"analyst {analyst!r} is not authorised at this site"
-    needed = role_needed(stmt)
-    if needed is not None and roles is not None and needed not in roles:
-        return False, f"analyst {analyst!r} lacks the {needed!r} role at this site"
-    if today >= policy.max_queries_per_day:
-        return False, f"analyst {analyst!r} reached this site's limit of {policy.max_queries_per_day} queries per day"
-    if policy.allowed_columns is not None:
-        extra = sorted(ir.statement_columns(stmt) - policy.allowed_columns)
-        if extra:
-            return False, f"this site does not allow queries on column {extra[0]!r}"
-    return True, "allowed by site policy"
+def decide(policy: SitePolicy, analyst: str, stmt: ir.Statement, today: int) -> Decision:
+    """`decide_query` on the facts of a parsed statement (EXPLAIN: the inner query's columns)."""
+    return decide_query(policy, analyst, query_kind(stmt), ir.statement_columns(stmt), today)
+
+
+def effective_min_cell(policy: SitePolicy, requested: int | None = None) -> int:
+    """The k this site takes part with: its own, or the analyst's if larger (never smaller)."""
+    return max(policy.min_cell, int(requested or 0))
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class QueryCounter:
+    """Queries allowed per analyst per UTC day, safe for concurrent queries in one node.
+
+    Seed it from the audit log (`from_audit`) so a restart keeps today's counts. Only the
+    current day's counts are kept; a new UTC day starts from zero.
+    """
+
+    def __init__(self, counts: Mapping[tuple[str, date], int] | None = None,
+                 clock: Callable[[], datetime] = _utc_now) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._day = self._today()
+        self._counts = {a: n for (a, d), n in (counts or {}).items() if d == self._day}
+
+    @staticmethod
+    def from_audit(path: str | Path, clock: Callable[[], datetime] = _utc_now) -> QueryCounter:
+        """Today's counts from a node's audit log (its allowed decisions); empty if there is no log."""
+        return QueryCounter(admitted_per_day(path), clock)
+
+    def _today(self) -> date:
+        return self._clock().astimezone(UTC).date()
+
+    def _roll(self) -> None:
+        day = self._today()
+        if day != self._day:
+            self._day, self._counts = day, {}
+
+    def today(self, analyst: str) -> int:
+        with self._lock:
+            self._roll()
+            return self._counts.get(analyst, 0)
+
+    def record(self, analyst: str) -> None:
+        with self._lock:
+            self._roll()
+            self._counts[analyst] = self._counts.get(analyst, 0) + 1
+
+    def admit(self, analyst: str, judge: Callable[[int], Decision]) -> Decision:
+        """Atomically: judge(today's count); if allowed, count the query. Returns the decision.
+
+        Two concurrent queries cannot both take the last query of the day.
+        """
+        with self._lock:
+            self._roll()
+            decision = judge(self._counts.get(analyst, 0))
+            if decision.allowed:
+                self._counts[analyst] = self._counts.get(analyst, 0) + 1
+            return decision

@@ -1,0 +1,450 @@
+"""Configuration files of a deployed consortium: one TOML per node, the dealer's, each analyst's.
+
+Loading (`load_node`, `load_dealer`, `load_analyst`) returns frozen dataclasses, or raises
+`ConfigError` naming the file and the key that is missing or malformed. Relative paths
+are resolved against the directory of the TOML file, so a consortium directory can be
+moved or mounted elsewhere (e.g. /srv/pooled in a container) as a whole. Unknown keys
+are errors too (a misspelt key must not silently fall back to a default).
+
+A node's file (`node-<party>.toml`):
+
+    [node]
+    name = "hospital-a"                    # its certificate says pooled://party/hospital-a
+    listen = "0.0.0.0:50051"               # where it serves
+    dealer = "dealer.example.org:50050"    # the dealer's address
+    [tls]
+    ca = "certs/ca.pem"
+    cert = "certs/party-hospital-a.pem"
+    key = "certs/party-hospital-a.key"
+    [peers]                                # EVERY party, this one included, IN RANK ORDER
+    hospital-a = "a.example.org:50051"
+    hospital-b = "b.example.org:50052"
+    hospital-c = "c.example.org:50053"
+    [data]
+    path = "data/hospital-a/table.csv"     # CSV or Parquet
+    [data.schema]                          # optional: declared kinds (int, float, category)
+    sex = "category"
+    [data.domains]                         # optional: declared category values
+    sex = ["F", "M"]
+    [policy]                               # this site's rules (see parties/policy.py)
+    min_cell = 5
+    [policy.analysts]
+    alice = ["counts", "statistics", "regression"]
+    [audit]
+    path = "audit/hospital-a.audit.jsonl"
+
+The order of `[peers]` defines the parties' ranks (rank 0 first; the last rank receives
+the dealer's corrections) and must be identical in every node's file and in every
+analyst's `[parties]`; a node's own entry is the address its peers dial. The dealer's
+file has `[dealer] listen, session_ttl_s` and `[tls]`; an analyst's has `[analyst] name`,
+`[tls]` and `[parties]` (no dealer: the analyst never talks to it).
+
+`write_consortium_configs` writes all of these for `pooled init`, from the certificate
+files `parties.certs.create_consortium` returns. On one machine: the dealer on
+BASE_PORT (50050) and party i (rank order, from 0) on BASE_PORT + 1 + i, i.e. 50051 + i.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+import tomli_w
+
+from parties.certs import CertFiles, Identity, identity_of
+from parties.policy import PolicyError, SitePolicy
+
+BASE_PORT = 50050
+"""The dealer's port on one machine; party i listens on BASE_PORT + 1 + i."""
+DEALER_FILE = "dealer.toml"
+DATA_KINDS = ("int", "float", "category")  # as queries.table.KINDS
+T = TypeVar("T")
+
+
+def node_file(party: str) -> str:
+    return f"node-{party}.toml"
+
+
+def analyst_file(analyst: str) -> str:
+    return f"analyst-{analyst}.toml"
+
+
+class ConfigError(ValueError):
+    """A configuration file is missing, unreadable or malformed; names the file and the key."""
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """This member's certificate, private key and the consortium CA certificate."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+    @property
+    def cert_files(self) -> CertFiles:
+        return CertFiles(self.cert, self.key, self.ca)
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """Where a party's table lives, and optionally what it declares about its columns."""
+
+    path: Path
+    schema: Mapping[str, str] | None = None
+    """Column -> kind (int, float, category), in file order; None: read from the data."""
+    domains: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    """Category column -> its declared values."""
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    source: Path
+    name: str
+    listen: str
+    dealer: str
+    tls: TlsFiles
+    peers: Mapping[str, str]
+    """Every party -> the address its peers dial, in rank order (this node included)."""
+    data: DataSettings
+    policy: SitePolicy
+    audit: Path
+
+    @property
+    def roster(self) -> tuple[str, ...]:
+        return tuple(self.peers)
+
+    @property
+    def rank(self) -> int:
+        return self.roster.index(self.name)
+
+    @property
+    def advertise(self) -> str:
+        """The address the other parties dial for this node."""
+        return self.peers[self.name]
+
+    @property
+    def others(self) -> dict[str, str]:
+        return {p: a for p, a in self.peers.items() if p != self.name}
+
+
+@dataclass(frozen=True)
+class DealerSettings:
+    source: Path
+    listen: str
+    tls: TlsFiles
+    session_ttl_s: float = 900.0
+
+
+@dataclass(frozen=True)
+class AnalystSettings:
+    source: Path
+    name: str
+    tls: TlsFiles
+    parties: Mapping[str, str]
+    """Every party -> its address, in rank order (the same order as the nodes' [peers])."""
+
+    @property
+    def roster(self) -> tuple[str, ...]:
+        return tuple(self.parties)
+
+
+# ---------------------------------------------------------------- reading
+
+
+class _Reader:
+    """Typed access to a parsed TOML document; every error names the file and the dotted key."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.base = path.parent
+        try:
+            self.doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"{path}: no such configuration file") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read: {exc}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+
+    def error(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.path}: {key}: {problem}")
+
+    def only(self, table: Mapping[str, Any], where: str, allowed: Sequence[str]) -> None:
+        unknown = [k for k in table if k not in allowed]
+        if unknown:
+            name = f"{where}.{unknown[0]}" if where else unknown[0]
+            raise self.error(name, f"unknown key (expected one of: {', '.join(allowed)})")
+
+    def table(self, key: str, required: bool = True) -> dict[str, Any]:
+        node: Any = self.doc
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is None:
+            if required:
+                raise self.error(key, "missing table")
+            return {}
+        if not isinstance(node, dict):
+            raise self.error(key, f"must be a table, got {type(node).__name__}")
+        return node
+
+    def value(self, table: Mapping[str, Any], where: str, key: str, kind: type[T] | tuple[type, ...],
+              default: Any = ..., check: Callable[[Any], str | None] | None = None) -> T:
+        if key not in table:
+            if default is ...:
+                raise self.error(f"{where}.{key}", "missing")
+            return default  # type: ignore[no-any-return]
+        value = table[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+            expected = " or ".join(k.__name__ for k in kinds)
+            raise self.error(f"{where}.{key}", f"must be {expected}, got {type(value).__name__} {value!r}")
+        problem = check(value) if check is not None else None
+        if problem:
+            raise self.error(f"{where}.{key}", problem)
+        return value  # type: ignore[return-value]
+
+    def path_value(self, table: Mapping[str, Any], where: str, key: str, must_exist: bool) -> Path:
+        raw = self.value(table, where, key, str, check=lambda v: None if v.strip() else "must not be empty")
+        path = Path(raw).expanduser()
+        path = (path if path.is_absolute() else self.base / path).resolve()
+        if must_exist and not path.is_file():
+            raise self.error(f"{where}.{key}", f"no such file: {path}")
+        return path
+
+    def address(self, table: Mapping[str, Any], where: str, key: str) -> str:
+        return self.value(table, where, key, str, check=address_problem)
+
+    def tls(self, must_exist: bool) -> TlsFiles:
+        t = self.table("tls")
+        self.only(t, "tls", ("ca", "cert", "key"))
+        return TlsFiles(*(self.path_value(t, "tls", k, must_exist) for k in ("ca", "cert", "key")))
+
+    def roster(self, key: str) -> dict[str, str]:
+        t = self.table(key)
+        if len(t) < 2:
+            raise self.error(key, f"needs at least two parties, got {len(t)}")
+        for name in t:
+            problem = name_problem(name)
+            if problem:
+                raise self.error(f"{key}.{name}", problem)
+            self.address(t, key, name)
+        addresses = list(t.values())
+        if len(set(addresses)) != len(addresses):
+            dup = next(a for a in addresses if addresses.count(a) > 1)
+            raise self.error(key, f"two parties share the address {dup}")
+        return dict(t)
+
+    def identity(self, tls: TlsFiles, expected: Identity, must_exist: bool) -> None:
+        if not must_exist:
+            return
+        try:
+            found = identity_of(tls.cert.read_bytes())
+        except (OSError, ValueError) as exc:
+            raise self.error("tls.cert", f"not a Pooled certificate: {exc}") from exc
+        if found != expected:
+            raise self.error("tls.cert", f"the certificate is {found.uri}, but this file configures {expected.uri}")
+
+
+def address_problem(address: str) -> str | None:
+    """None if `address` is HOST:PORT (IPv6 hosts in brackets) with a port in 1..65535."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        return f"must be HOST:PORT with a port from 1 to 65535, got {address!r}"
+    if ":" in host and not (host.startswith("[") and host.endswith("]")):
+        return f"an IPv6 host goes in brackets ([::1]:50051), got {address!r}"
+    return None
+
+
+def name_problem(name: str) -> str | None:
+    try:
+        Identity.party(name)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def load_node(path: str | Path, check_files: bool = True) -> NodeSettings:
+    """A party node's configuration. `check_files`: the TLS files and the data file must exist,
+    and the certificate must name this party."""
+    r = _Reader(Path(path).resolve())
+    r.only(r.doc, "", ("node", "tls", "peers", "data", "policy", "audit"))
+    node = r.table("node")
+    r.only(node, "node", ("name", "listen", "dealer"))
+    name = r.value(node, "node", "name", str, check=name_problem)
+    listen, dealer = r.address(node, "node", "listen"), r.address(node, "node", "dealer")
+    tls = r.tls(check_files)
+    r.identity(tls, Identity.party(name), check_files)
+    peers = r.roster("peers")
+    if name not in peers:
+        raise r.error("peers", f"must list this node ({name!r}) too: its position there is its rank")
+    data = _data(r, check_files)
+    try:
+        policy = SitePolicy.from_table(r.table("policy", required=False), f"{r.path}: policy")
+    except PolicyError as exc:
+        raise ConfigError(str(exc)) from exc
+    audit = r.table("audit")
+    r.only(audit, "audit", ("path",))
+    return NodeSettings(r.path, name, listen, dealer, tls, MappingProxyType(peers), data, policy,
+                        r.path_value(audit, "audit", "path", must_exist=False))
+
+
+def _data(r: _Reader, check_files: bool) -> DataSettings:
+    t = r.table("data")
+    r.only(t, "data", ("path", "schema", "domains"))
+    path = r.path_value(t, "data", "path", check_files)
+    if path.suffix.lower() not in (".csv", ".txt", ".parquet", ".pq"):
+        raise r.error("data.path", f"must be a .csv or .parquet file, got {path.name!r}")
+    schema = None
+    if "schema" in t:
+        raw = r.table("data.schema")
+        for col in raw:
+            r.value(raw, "data.schema", col, str,
+                    check=lambda k: None if k in DATA_KINDS else f"kind must be one of {', '.join(DATA_KINDS)}")
+        schema = MappingProxyType(dict(raw))
+    domains: dict[str, tuple[str, ...]] = {}
+    for col, values in r.table("data.domains", required=False).items():
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values) or not values:
+            raise r.error(f"data.domains.{col}", "must be a non-empty list of category values (strings)")
+        if len(set(values)) != len(values):
+            raise r.error(f"data.domains.{col}", "lists a value twice")
+        if schema is not None and schema.get(col) != "category":
+            raise r.error(f"data.domains.{col}", "a domain is declared only for a column of kind 'category'")
+        domains[col] = tuple(values)
+    return DataSettings(path, schema, MappingProxyType(domains))
+
+
+def load_dealer(path: str | Path, check_files: bool = True) -> DealerSettings:
+    r = _Reader(Path(path).resolve())
+    r.only(r.doc, "", ("dealer", "tls"))
+    dealer = r.table("dealer")
+    r.only(dealer, "dealer", ("listen", "session_ttl_s"))
+    listen = r.address(dealer, "dealer", "listen")
+    ttl: float = r.value(dealer, "dealer", "session_ttl_s", (int, float), default=900.0,
+                  check=lambda v: None if v > 0 else "must be positive")
+    tls = r.tls(check_files)
+    r.identity(tls, Identity.dealer(), check_files)
+    return DealerSettings(r.path, listen, tls, float(ttl))
+
+
+def load_analyst(path: str | Path, check_files: bool = True) -> AnalystSettings:
+    r = _Reader(Path(path).resolve())
+    r.only(r.doc, "", ("analyst", "tls", "parties"))
+    analyst = r.table("analyst")
+    r.only(analyst, "analyst", ("name",))
+    name = r.value(analyst, "analyst", "name", str, check=name_problem)
+    tls = r.tls(check_files)
+    r.identity(tls, Identity.analyst(name), check_files)
+    return AnalystSettings(r.path, name, tls, MappingProxyType(r.roster("parties")))
+
+
+# ---------------------------------------------------------------- writing for `pooled init`
+
+_HEADER = {
+    "node": """# A Pooled party node: `pooled node --config {file}`.
+# Relative paths are relative to this file's directory.
+# [peers] lists EVERY party in RANK ORDER, this one included; the order must be the same in
+# every node's file and every analyst's [parties]. Edit the addresses to spread the
+# consortium over hosts (this node's own entry is the address its peers dial; [node] listen
+# is where it binds, e.g. 0.0.0.0:PORT). Restrict [policy.analysts] to what each analyst needs.
+""",
+    "dealer": """# The Pooled dealer (correlated randomness; never sees data): `pooled dealer --config {file}`.
+# Relative paths are relative to this file's directory. Only party nodes may call it.
+""",
+    "analyst": """# A Pooled analyst: `pooled query --config {file} "SELECT COUNT(*)"`.
+# Relative paths are relative to this file's directory. [parties] is in rank order, the same
+# as every node's [peers]. The analyst never talks to the dealer.
+""",
+}
+
+
+def _rel(path: Path, base: Path) -> str:
+    """`path` relative to `base` when it lies inside it, else absolute."""
+    path, base = path.resolve(), base.resolve()
+    return os.path.relpath(path, base) if path.is_relative_to(base) else str(path)
+
+
+def _tls_table(files: CertFiles, base: Path) -> dict[str, str]:
+    return {"ca": _rel(files.ca, base), "cert": _rel(files.cert, base), "key": _rel(files.key, base)}
+
+
+def compose_hosts(parties: Sequence[str]) -> dict[str, str]:
+    """Hosts for deploy/compose.yaml, where each member's service is named after it."""
+    return {**{p: p for p in parties}, "dealer": "dealer"}
+
+
+def write_consortium_configs(
+    out_dir: str | Path,
+    parties: Sequence[str],
+    analysts: Sequence[str],
+    certs: Mapping[Identity, CertFiles],
+    *,
+    hosts: Mapping[str, str] | None = None,
+    listen_host: str | None = None,
+    base_port: int = BASE_PORT,
+    policy: SitePolicy | None = None,
+    data: Mapping[str, str | Path] | None = None,
+) -> dict[str, Path]:
+    """Write one TOML per node, the dealer's and each analyst's into `out_dir`; return them by name.
+
+    `certs` is what `parties.certs.create_consortium` returned (it must hold every member).
+    `hosts` maps a party name, or "dealer", to the host others dial (default 127.0.0.1);
+    members bind to `listen_host` (default: their own host). Ports: dealer `base_port`,
+    party i `base_port + 1 + i`. `policy` (default: every named analyst has every role)
+    and the data paths (default `data/<party>/table.csv`) are the same kind for every node.
+    Returns {"node-<party>" | "dealer" | "analyst-<name>": path}.
+    """
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    if len(parties) < 2:
+        raise ValueError("a consortium needs at least two parties")
+    for name in list(parties) + list(analysts):
+        Identity.party(name)  # the same naming rule for every member; raises ValueError
+    if len(set(parties)) != len(parties) or len(set(analysts)) != len(analysts):
+        raise ValueError("party names and analyst names must each be unique")
+
+    def host(member: str) -> str:
+        return (hosts or {}).get(member, "127.0.0.1")
+
+    def cert(identity: Identity) -> CertFiles:
+        if identity not in certs:
+            raise ValueError(f"no certificate given for {identity.uri}")
+        return certs[identity]
+
+    dealer_address = f"{host('dealer')}:{base_port}"
+    peers = {p: f"{host(p)}:{base_port + 1 + i}" for i, p in enumerate(parties)}
+    rules = policy or SitePolicy(analysts={a: frozenset({"counts", "statistics", "regression"}) for a in analysts})
+    written: dict[str, Path] = {}
+
+    def write(key: str, kind: str, filename: str, doc: dict[str, Any]) -> None:
+        path = out / filename
+        path.write_text(_HEADER[kind].format(file=filename) + "\n" + tomli_w.dumps(doc), encoding="utf-8")
+        written[key] = path
+
+    for i, p in enumerate(parties):
+        data_path = Path((data or {}).get(p, f"data/{p}/table.csv"))
+        doc = {
+            "node": {"name": p, "listen": f"{listen_host or host(p)}:{base_port + 1 + i}", "dealer": dealer_address},
+            "tls": _tls_table(cert(Identity.party(p)), out),
+            "peers": peers,
+            "data": {"path": _rel(out / data_path, out)},
+            "policy": rules.to_table(),
+            "audit": {"path": f"audit/{p}.audit.jsonl"},
+        }
+        write(f"node-{p}", "node", node_file(p), doc)
+    write("dealer", "dealer", DEALER_FILE, {
+        "dealer": {"listen": f"{listen_host or host('dealer')}:{base_port}", "session_ttl_s": 900.0},
+        "tls": _tls_table(cert(Identity.dealer()), out),
+    })
+    for a in analysts:
+        write(f"analyst-{a}", "analyst", analyst_file(a), {
+            "analyst": {"name": a},
+            "tls": _tls_table(cert(Identity.analyst(a)), out),
+            "parties": peers,
+        })
+    return written
