@@ -396,7 +396,8 @@ def write_consortium_configs(
     `hosts` maps a party name, or "dealer", to the host others dial (default 127.0.0.1);
     members bind to `listen_host` (default: their own host). Ports: dealer `base_port`,
     party i `base_port + 1 + i`. `policy` (default: every named analyst has every role)
-    and the data paths (default `data/<party>/table.csv`) are the same kind for every node.
+    and the data paths (default `data/<party>/table.csv`; its directory is created, empty)
+    are the same kind for every node.
     Returns {"node-<party>" | "dealer" | "analyst-<name>": path}.
     """
     out = Path(out_dir).resolve()
@@ -428,6 +429,8 @@ def write_consortium_configs(
 
     for i, p in enumerate(parties):
         data_path = Path((data or {}).get(p, f"data/{p}/table.csv"))
+        if p not in (data or {}):
+            (out / data_path).parent.mkdir(parents=True, exist_ok=True)  # where the operator puts the table
         doc = {
             "node": {"name": p, "listen": f"{listen_host or host(p)}:{base_port + 1 + i}", "dealer": dealer_address},
             "tls": _tls_table(cert(Identity.party(p)), out),
