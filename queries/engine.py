@@ -21,6 +21,7 @@ from mpc.inprocess import make_contexts, run_parties
 from mpc.share import Share
 from protocols.material import KINDS
 from queries import ir, regression
+from queries.cost import stand_ins
 from queries.errors import QueryError
 from queries.executor import execute
 from queries.local import prepare
@@ -119,20 +120,22 @@ def rebuild_plan(public: Mapping[str, Any]) -> Plan:
     return replace(plan, param_fraction=float(public.get("param_fraction", plan.param_fraction)))
 
 
-def empty_frame(schema: Schema) -> pd.DataFrame:
-    dtypes = {"int": "Int64", "float": "Float64", "category": "string"}
-    return pd.DataFrame({name: pd.Series([], dtype=dtypes[kind]) for name, kind in schema.columns})
-
-
 def predict_cost(plan: Plan, schema: Schema, parties: int) -> dict[str, int]:
     """Rounds, bytes, messages and dealer material per party (maximum over parties).
 
-    The MPC steps of a plan do not depend on the data (the quantile search always takes
-    its fixed number of steps), so running them in-process on empty tables gives exactly the counters
-    of the real run's MPC steps (the metadata exchange before them is not included).
+    Runs the plan's MPC steps in-process on stand-in tables (`queries.cost`): exact for
+    SELECT, CROSSTAB and LINEAR; for LOGISTIC an estimate, with the Newton iterations and
+    rows per party it assumed added as "iterations" and "rows_per_party". The metadata
+    exchange before the MPC steps is not included.
     """
-    frames = [empty_frame(schema)] * parties
+    run_plan, frames = stand_ins(plan, schema, parties)
     ctxs = make_contexts(parties, kinds=KINDS)
-    run_parties(parties, lambda ctx, frame: run_party(ctx, plan, frame), args=frames, contexts=ctxs)
+    answers = run_parties(
+        parties, lambda ctx, frame: run_party_with_facts(ctx, run_plan, frame), args=frames, contexts=ctxs
+    )
     per_party = [c.stats.as_dict() for c in ctxs]
-    return {key: max(d[key] for d in per_party) for key in per_party[0]}
+    cost = {key: max(d[key] for d in per_party) for key in per_party[0]}
+    facts = answers[0][1]
+    if "iterations" in facts:
+        cost.update(iterations=int(facts["iterations"]), rows_per_party=len(frames[0]))
+    return cost

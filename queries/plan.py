@@ -83,6 +83,11 @@ class Plan:
                 f"{c['rounds']} rounds, {c['bytes_sent']} bytes sent, {c['messages_sent']} messages, "
                 f"{c['dealer_requests']} dealer requests ({c['dealer_bytes']} bytes of dealer material)"
             )
+            if "iterations" in c:
+                lines.append(
+                    f"  (an estimate: {c['iterations']} Newton iterations over {c['rows_per_party']} rows per party; "
+                    "the cost grows with both)"
+                )
         return "\n".join(lines)
 
 

@@ -1,0 +1,84 @@
+"""What a plan will cost before it runs: the stand-in tables for EXPLAIN's prediction.
+
+EXPLAIN predicts a plan's rounds, bytes, messages and dealer material by running its MPC
+steps in-process on stand-in tables (`queries.engine.predict_cost`) instead of adding up a
+table of per-protocol costs: the counters then come from the very code that will run, so
+they cannot drift from it when a protocol changes. Which tables stand in depends on the
+statement:
+
+* SELECT and CROSSTAB: empty tables. Their MPC steps depend on the number of groups only
+  (the quantile search always takes its fixed number of steps): the prediction is exact.
+* LINEAR: tables that pass the refusal checks (enough complete cases, every dummy level
+  with at least k rows). The fit's steps do not depend on the values, so the prediction is
+  exact — unless the real data is refused, which costs less.
+* LOGISTIC: the same tables; the real cost also grows with the number of Newton
+  iterations and with each party's row count (padded to a power of two, at least 64), so
+  the prediction is an estimate, reported with the iterations and rows it assumed.
+
+Stand-in values come from numpy's seeded generator: simulation, not cryptography.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from queries import ir
+from queries.plan import Plan
+from queries.table import Schema
+
+_DTYPES = {"int": "Int64", "float": "Float64", "category": "string"}
+
+
+def empty_frame(schema: Schema) -> pd.DataFrame:
+    """A party's table with the schema's columns and no rows."""
+    return pd.DataFrame({name: pd.Series([], dtype=_DTYPES[kind]) for name, kind in schema.columns})
+
+
+def _levels(plan: Plan, column: str) -> list[str]:
+    prefix = f"C({column})[T."
+    return [name[len(prefix) : -1] for name in plan.terms if name.startswith(prefix)]
+
+
+def stand_in_rows(plan: Plan, parties: int) -> int:
+    """Rows per party of a model's stand-in tables: a power of two, at least 64, with every
+    dummy level at least 2k times per party and enough complete cases for the parameters."""
+    stmt = plan.statement
+    assert isinstance(stmt, ir.Regression)
+    values = max([len(_levels(plan, t.column)) + 1 for t in stmt.terms if t.categorical] + [1])
+    needed = max(64, 2 * plan.min_cell * values, math.ceil(len(plan.terms) / (plan.param_fraction * parties)) + 1)
+    return 1 << math.ceil(math.log2(needed))
+
+
+def _column(plan: Plan, name: str, kind: str, rows: int, rng: np.random.Generator) -> pd.Series:
+    stmt = plan.statement
+    assert isinstance(stmt, ir.Regression)
+    if any(t.categorical and t.column == name for t in stmt.terms):
+        levels: list[object] = list(_levels(plan, name))
+        if kind == "int":
+            ints = [int(v) for v in levels]
+            levels = [*ints, min(ints) - 1]  # the reference level: any value not a dummy
+        else:
+            levels.append("\0reference")
+        return pd.Series(rng.permutation(np.resize(np.array(levels, dtype=object), rows)), dtype=_DTYPES[kind])
+    if kind == "category":
+        return pd.Series(["x"] * rows, dtype="string")
+    if kind == "int":
+        return pd.Series(rng.integers(0, 2, rows), dtype="Int64")
+    return pd.Series(rng.normal(0.0, 1.0, rows), dtype="Float64")
+
+
+def stand_ins(plan: Plan, schema: Schema, parties: int, seed: int = 0) -> tuple[Plan, list[pd.DataFrame]]:
+    """The plan to run for the prediction (a model's WHERE dropped) and one stand-in table per party."""
+    if not isinstance(plan.statement, ir.Regression):
+        return plan, [empty_frame(schema)] * parties
+    rows = stand_in_rows(plan, parties)
+    rng = np.random.default_rng(seed)
+    frames = [
+        pd.DataFrame({name: _column(plan, name, kind, rows, rng) for name, kind in schema.columns})
+        for _ in range(parties)
+    ]
+    return replace(plan, statement=replace(plan.statement, where=None)), frames
