@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from mpc.context import PartyContext
+from mpc.errors import EncodingError
+from mpc.fixedpoint import FixedPoint
 from mpc.share import Share, concat, split_like
 from protocols.arith import add_public, mul_public
 from protocols.beaver import mul_many
@@ -24,6 +26,7 @@ from protocols.select import minimum
 from protocols.sharing import share_inputs
 from protocols.truncation import truncate_each, truncate_many
 from queries import ir
+from queries.errors import QueryError
 from queries.local import (
     COUNT_OPS,
     EXTREME_SENTINEL,
@@ -43,11 +46,24 @@ SUM_BOUND = float(2**44)
 """Largest pooled count or sum of squares the divisions and roots accept (real units)."""
 
 
+def _encode(fixed: FixedPoint, values: np.ndarray, frac: int | None = None) -> np.ndarray:
+    """A party's private values in fixed point; a value out of range fails the query with a
+    message that names no value (EncodingError's own message quotes the largest one, and a
+    failure's message reaches the analyst and the peers)."""
+    try:
+        return fixed.encode(values, frac)
+    except EncodingError:
+        bound = 2.0 ** (fixed.ring.bits - 3 - (fixed.frac if frac is None else frac))
+        raise QueryError(
+            f"a value or partial sum at this party is NaN, infinite or beyond the supported range (±{bound:.3g})"
+        ) from None
+
+
 def _total(ctx: PartyContext, values: np.ndarray) -> Share:
     """[sum over parties] of every party's array of the same shape (precise ring)."""
     fp = ctx.precise
     total = None
-    for s in share_inputs(ctx, fp.encode(values), fp.ring, fp.frac, "partials"):
+    for s in share_inputs(ctx, _encode(fp, values), fp.ring, fp.frac, "partials"):
         total = s if total is None else total + s
     assert total is not None
     return total
@@ -63,9 +79,9 @@ def _share_partials(ctx: PartyContext, plan: Plan, local: LocalData) -> tuple[di
     fp = ctx.precise
     mine = partials(plan, local)
     counts = [j for j, m in enumerate(plan.measures) if m[0] in COUNT_OPS]
-    encoded = fp.encode(mine)
+    encoded = _encode(fp, mine)
     if counts:
-        encoded[counts] = fp.encode(np.rint(mine[counts]).astype(np.int64), 0)
+        encoded[counts] = _encode(fp, np.rint(mine[counts]).astype(np.int64), 0)
     inputs = share_inputs(ctx, encoded, fp.ring, 0, "partials")
     ring = fp.ring
     per_party: list[dict] = []
@@ -312,7 +328,7 @@ def _extremes(ctx: PartyContext, plan: Plan, local: LocalData) -> dict[tuple[str
     fp = ctx.precise
     mine = extremes(plan, local)
     signs = np.array([1.0 if kind == "min" else -1.0 for kind, _ in plan.extremes])[:, None]
-    inputs = share_inputs(ctx, fp.encode(mine * signs), fp.ring, fp.frac, "extremes")
+    inputs = share_inputs(ctx, _encode(fp, mine * signs), fp.ring, fp.frac, "extremes")
     while len(inputs) > 1:
         half = len(inputs) // 2
         merged = split_like(minimum(ctx, concat(inputs[:half]), concat(inputs[half : 2 * half])), inputs[:half])

@@ -44,3 +44,16 @@ def test_valid_literals_pass_and_locate_ignores_strings() -> None:
     assert locate("SELECT COUNT(*) WHERE x = 'age' AND age > 1", "age") == 37
     assert locate("SELECT COUNT(*)", "age") is None
     assert parse('SELECT AVG("a b"), AVG("a b") AS other') is not None
+
+
+def test_a_value_out_of_range_fails_without_naming_it() -> None:
+    import pandas as pd
+
+    from queries.engine import run_in_process
+    from queries.table import normalize_frame
+
+    a = normalize_frame(pd.DataFrame({"v": [1.2345e30, 2.0]}))
+    b = normalize_frame(pd.DataFrame({"v": [1.0, 2.0]}))
+    with pytest.raises(QueryError, match="beyond the supported range") as info:
+        run_in_process([a, b], "SELECT SUM(v)", min_cell=1)
+    assert "1.23" not in str(info.value) and "e+30" not in str(info.value)
