@@ -57,12 +57,13 @@ def _column(plan: Plan, name: str, kind: str, rows: int, rng: np.random.Generato
     stmt = plan.statement
     assert isinstance(stmt, ir.Regression)
     if any(t.categorical and t.column == name for t in stmt.terms):
-        levels: list[object] = list(_levels(plan, name))
+        named = _levels(plan, name)
+        levels: list[object]
         if kind == "int":
-            ints = [int(v) for v in levels]
+            ints = [int(v) for v in named]
             levels = [*ints, min(ints) - 1]  # the reference level: any value not a dummy
         else:
-            levels.append("\0reference")
+            levels = [*named, "\0reference"]
         return pd.Series(rng.permutation(np.resize(np.array(levels, dtype=object), rows)), dtype=_DTYPES[kind])
     if kind == "category":
         return pd.Series(["x"] * rows, dtype="string")
