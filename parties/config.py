@@ -354,7 +354,7 @@ _HEADER = {
 # is where it binds, e.g. 0.0.0.0:PORT). Restrict [policy.analysts] to what each analyst needs.
 """,
     "dealer": """# The Pooled dealer (correlated randomness; never sees data): `pooled dealer --config {file}`.
-# Relative paths are relative to this file's directory. Only party nodes may call it.
+# Relative paths are relative to this file's directory. Party nodes connect to it; analysts never do.
 """,
     "analyst": """# A Pooled analyst: `pooled query --config {file} "SELECT COUNT(*)"`.
 # Relative paths are relative to this file's directory. [parties] is in rank order, the same
