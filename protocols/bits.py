@@ -1,14 +1,19 @@
 """Bit decomposition of shared values, and turning chosen bits back into arithmetic shares.
 
 Normalising a value (for reciprocal, square root, log) and splitting it into integer and
-fractional parts (for exp) need its bits. `bit_decompose` opens x masked by a dealer mask
-r whose bits the parties hold XOR-shared, and recomputes x = c - r bit by bit with a
-parallel-prefix borrow circuit on packed words: every bit of every element in six
-rounds of word-wise ANDs (seven in Z_2^128). `lanes_to_arith` converts any chosen bit
-positions to additive shares with one opening, using a word of daBits.
+fractional parts (for exp, sigmoid) need its bits. `bit_decompose` opens x masked by a
+dealer mask r whose bits the parties hold XOR-shared, and recomputes x = c - r bit by
+bit: the borrow into every bit comes from a parallel-prefix circuit
+(`protocols.circuits.borrow_prefix`), six rounds in Z_2^64, seven in Z_2^128.
+`leading_one` marks the highest set bit with a suffix OR; `rows_to_arith` and
+`lanes_to_arith` convert chosen bits to additive shares with one opening of daBits.
+
+The `_rows` functions work in the bit-sliced layout of `protocols.boolean` (row i holds
+bit i of every element) that the circuits use; the others take and return per-element
+words, shape (n, k / 64), low word first.
 
 References: Damgard et al., TCC 2006 (bit decomposition from a bitwise-shared mask);
-Kogge & Stone (1973) (parallel prefix); Rotaru & Wood, INDOCRYPT 2019 (daBits).
+Sklansky (1960) (parallel prefix); Rotaru & Wood, INDOCRYPT 2019 (daBits).
 """
 
 from __future__ import annotations
@@ -22,118 +27,118 @@ from mpc.context import PartyContext
 from mpc.material import Component, MaterialKind, MaterialRequest, Secrets
 from mpc.ring import Ring
 from mpc.share import Share
-from protocols.boolean import and_many, from_opened_bit
+from protocols.boolean import from_opened_bit, from_slices, lanes, to_slices, unpack_lanes
+from protocols.circuits import Circuit, borrow_prefix_gates, generate_propagate, run_circuits, suffix_or
 from protocols.masks import to_words
 from protocols.opening import open_arith, open_xor
 
-_ALL = np.uint64((1 << 64) - 1)
-_LEVELS = (1, 2, 4, 8, 16, 32)
+
+def masked(ctx: PartyContext, x: Share, label: str = "bits-open") -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Open c = x + r for a dealer mask r (`cmp_mask`, one round): the public c, and the mask.
+
+    The mask holds r's bits as XOR-shared rows (`r_bits`) and a daBit per element.
+    """
+    ring = x.ring
+    flat = x.data.ravel()
+    mat = ctx.dealer(MaterialRequest("cmp_mask", {"shape": [int(flat.size)], "ring": ring.bits}))
+    (c,) = open_arith(ctx, [Share(ring.add(flat, mat["r"]), ring)], label)
+    return c, mat
 
 
-def _low_ones(s: int) -> np.uint64:
-    return np.uint64((1 << s) - 1)
+def rows_of(ring: Ring, values: np.ndarray) -> np.ndarray:
+    """Public ring elements as bit-sliced rows (k rows)."""
+    return to_slices(to_words(ring, values))
 
 
-def or_public(ctx: PartyContext, x: np.ndarray, mask: np.uint64) -> np.ndarray:
-    """[x OR m] for a public mask m: those bits become 1 (party 0 holds them, the others clear them)."""
-    return (x | mask) if ctx.is_leader else (x & ~mask)
+def low_bits(ctx: PartyContext, c_rows: np.ndarray, r_rows: np.ndarray, width: int) -> Circuit:
+    """The circuit giving bits 0..width-1 of c - r: ceil(log2(width - 1)) levels.
+
+    Borrow out of every bit by the prefix circuit over (g, p) = (r AND NOT c,
+    NOT (r XOR c)) on bits 0..width-2; then bit i = c_i XOR r_i XOR borrow_(i-1).
+    """
+    bits = r_rows[:width].copy()
+    if width > 1:
+        g, p = generate_propagate(ctx, c_rows[: width - 1], r_rows[: width - 1])
+        borrows = yield from borrow_prefix_gates(g, p)
+        bits[1:] ^= borrows
+    if ctx.is_leader:
+        bits ^= c_rows[:width]
+    return bits
 
 
-def broadcast_top(x: np.ndarray) -> np.ndarray:
-    """Each word's top bit copied to all 64 lanes (local: linear over XOR shares)."""
-    return (x >> np.uint64(63)) * _ALL
+def decompose_rows(ctx: PartyContext, x: Share, width: int | None = None) -> np.ndarray:
+    """XOR-shared bits 0..width-1 (default: all k) of x read unsigned, as bit-sliced rows.
+
+    1. Open c = x + r (r from the dealer, with its bits XOR-shared).
+    2. x = c - r bit by bit (`low_bits`).
+    Rounds: 7 in Z_2^64, 8 in Z_2^128 (fewer for a small width: 1 + ceil(log2(width - 1))).
+    """
+    c, mat = masked(ctx, x)
+    circuit = low_bits(ctx, rows_of(x.ring, c), mat["r_bits"], width or x.ring.bits)
+    return run_circuits(ctx, [circuit], "bits-level")[0]
 
 
 def bit_decompose(ctx: PartyContext, x: Share) -> np.ndarray:
     """XOR-shared bits of x (read unsigned), packed: shape (n, words), low word first.
 
-    1. Open c = x + r (r from the dealer, with its bits XOR-shared).
-    2. Borrow into each bit of c - r by a parallel prefix over (g, p) = (r AND NOT c,
-       NOT (r XOR c)): G <- G XOR (P AND (G << s)), P <- P AND (P << s) for s = 1..32,
-       shifting in the neutral (g, p) = (0, 1). In Z_2^128 one more AND carries the low
-       word's borrow into the high word.
-    3. x_i = c_i XOR r_i XOR borrow_i.
-    Rounds: 7 in Z_2^64, 8 in Z_2^128.
+    `decompose_rows`, returned per element. Rounds: 7 in Z_2^64, 8 in Z_2^128.
     """
-    ring = x.ring
-    flat = x.data.ravel()
-    mat = ctx.dealer(MaterialRequest("cmp_mask", {"shape": [int(flat.size)], "ring": ring.bits}))
-    (c,) = open_arith(ctx, [Share(ring.add(flat, mat["r"]), ring)], "bits-open")
-    cw, rb = to_words(ring, c), mat["r_bits"]
-    not_c = ~cw
-    g = rb & not_c
-    p = rb ^ not_c if ctx.is_leader else rb.copy()
-    for s in _LEVELS:
-        sh = np.uint64(s)
-        pg, pp = and_many(ctx, [(p, g << sh), (p, or_public(ctx, p << sh, _low_ones(s)))], "bits-level")
-        g, p = g ^ pg, pp
-    borrow_in = g << np.uint64(1)  # lane i: borrow out of lanes 0..i-1
-    if rb.shape[1] == 2:
-        carry = broadcast_top(g[:, 0])  # borrow out of the whole low word
-        p_below = or_public(ctx, p[:, 1] << np.uint64(1), np.uint64(1))
-        (extra,) = and_many(ctx, [(p_below, carry)], "bits-words")
-        borrow_in[:, 1] ^= extra
-    bits = rb ^ borrow_in
-    if ctx.is_leader:
-        bits ^= cw
-    return bits
+    return from_slices(decompose_rows(ctx, x), x.size)
+
+
+def leading_one_rows(ctx: PartyContext, rows: np.ndarray) -> np.ndarray:
+    """XOR-shared one-hot rows marking each element's highest set bit (none if zero).
+
+    Suffix OR from the top, m_i = OR_{j >= i} x_j (ceil(log2 w) rounds), then the one-hot
+    is m_i XOR m_(i+1).
+    """
+    m = suffix_or(ctx, rows, "lead-level")
+    onehot = m.copy()
+    onehot[:-1] ^= m[1:]
+    return onehot
+
+
+def leading_one(ctx: PartyContext, bits: np.ndarray) -> np.ndarray:
+    """XOR-shared one-hot words marking the highest set bit (all zero if none). 6-7 rounds."""
+    n = bits.shape[0]
+    return from_slices(leading_one_rows(ctx, to_slices(bits)), n)
 
 
 def _dabits_free(p: dict[str, Any]) -> list[Component]:
-    return [Component("s", "xor", (int(p["n"]), int(p["words"])))]
+    return [Component("s", "xor", (int(p["rows"]), lanes(int(p["n"]))))]
 
 
 def _dabits_derived(p: dict[str, Any]) -> list[Component]:
-    return [Component("s_arith", "arith", (int(p["n"]), len(p["lanes"])), int(p.get("ring", 64)))]
+    return [Component("s_arith", "arith", (int(p["rows"]), int(p["n"])), int(p.get("ring", 64)))]
 
 
 def _dabits_derive(p: dict[str, Any], s: Secrets) -> Secrets:
     ring = Ring(int(p.get("ring", 64)))
-    cols = [(s["s"][:, w] >> np.uint64(b)) & np.uint64(1) for w, b in p["lanes"]]
-    bits = np.stack(cols, axis=1) if cols else np.zeros((int(p["n"]), 0), dtype=np.uint64)
+    n = int(p["n"])
+    bits = np.stack([unpack_lanes(row, n) for row in s["s"]]) if len(s["s"]) else np.zeros((0, n), np.uint64)
     return {"s_arith": ring.reduce(bits if ring.native else bits.astype(object))}
 
 
-DABIT_WORDS = MaterialKind("dabit_words", _dabits_free, _dabits_derived, _dabits_derive)
-"""Random words XOR-shared, and additive shares of chosen bit positions of them."""
+DABIT_ROWS = MaterialKind("dabit_rows", _dabits_free, _dabits_derived, _dabits_derive)
+"""daBits for bit-sliced rows: random rows XOR-shared, and each bit additively shared."""
 
 
-def lanes_to_arith(ctx: PartyContext, bits: np.ndarray, lanes: Sequence[tuple[int, int]], ring: Ring) -> Share:
-    """Additive 0/1 shares of the chosen (word, bit) lanes of XOR-shared words; shape (n, lanes).
+def rows_to_arith(ctx: PartyContext, rows: np.ndarray, n: int, ring: Ring) -> Share:
+    """Additive 0/1 shares of XOR-shared bit-sliced rows, shape (rows, n). One round.
 
-    With random words s (XOR-shared) and [s_lane] additive from the dealer:
-    1. Open e = bits XOR s (one word per element and word).
-    2. [b_lane] = e_lane + [s_lane] - 2 e_lane [s_lane].
+    With random rows s (XOR-shared) and [s] additive from the dealer:
+    1. Open e = rows XOR s (one bit per element and row).
+    2. [b] = e + [s] - 2 e [s].
     """
-    n, words = bits.shape
-    params = {"n": n, "words": words, "lanes": [list(lane) for lane in lanes], "ring": ring.bits}
-    mat = ctx.dealer(MaterialRequest("dabit_words", params))
-    (e,) = open_xor(ctx, [bits ^ mat["s"]], "lanes-open")
-    e_lanes = np.stack([(e[:, w] >> np.uint64(b)) & np.uint64(1) for w, b in lanes], axis=1)
-    return Share(from_opened_bit(ctx, e_lanes, ring, mat["s_arith"]), ring, 0)
+    count = int(rows.shape[0])
+    mat = ctx.dealer(MaterialRequest("dabit_rows", {"n": n, "rows": count, "ring": ring.bits}))
+    (e,) = open_xor(ctx, [rows ^ mat["s"]], "rows-open")
+    e_bits = np.stack([unpack_lanes(row, n) for row in e]) if count else np.zeros((0, n), np.uint64)
+    return Share(from_opened_bit(ctx, e_bits, ring, mat["s_arith"]), ring, 0)
 
 
-def leading_one(ctx: PartyContext, bits: np.ndarray) -> np.ndarray:
-    """XOR-shared one-hot words marking the highest set bit (all zero if none). 6-7 rounds.
-
-    Suffix-OR from the top, m_i = OR_{j >= i} x_i, computed as NOT of a suffix-AND of NOT x;
-    then the one-hot is m XOR (m >> 1).
-    """
-    z = ~bits if ctx.is_leader else bits.copy()  # NOT x: all lanes of the words
-    for s in _LEVELS:
-        sh = np.uint64(s)
-        top_ones = np.uint64(((1 << s) - 1) << (64 - s))
-        (z,) = and_many(ctx, [(z, or_public(ctx, z >> sh, top_ones))], "lead-level")
-    if bits.shape[1] == 2:  # the low word also needs "no bit set in the high word"
-        all_clear_hi = broadcast_top(_lane0_to_top(z[:, 1]))
-        (low,) = and_many(ctx, [(z[:, 0], all_clear_hi)], "lead-words")
-        z[:, 0] = low
-    m = ~z if ctx.is_leader else z  # suffix-OR
-    below = m >> np.uint64(1)
-    if bits.shape[1] == 2:
-        below[:, 0] |= (m[:, 1] & np.uint64(1)) << np.uint64(63)
-    return m ^ below
-
-
-def _lane0_to_top(x: np.ndarray) -> np.ndarray:
-    return x << np.uint64(63)
+def lanes_to_arith(ctx: PartyContext, bits: np.ndarray, lanes_: Sequence[tuple[int, int]], ring: Ring) -> Share:
+    """Additive 0/1 shares of the chosen (word, bit) lanes of XOR-shared words; shape (n, lanes). One round."""
+    rows = to_slices(bits)[[64 * w + b for w, b in lanes_]]
+    out = rows_to_arith(ctx, rows, bits.shape[0], ring)
+    return Share(np.ascontiguousarray(out.data.T), ring, 0)

@@ -1,13 +1,16 @@
-"""Boolean gates on XOR-shared, bit-packed words, and conversion of a shared bit to arithmetic.
+"""Boolean gates on XOR-shared bits, and conversion of a shared bit to arithmetic.
 
-Comparisons run a small binary circuit on the bits of a masked value. Bits are packed 64
-to a uint64 word and XOR-shared, so one AND of two words evaluates 64 gates at once and a
-whole level of a circuit costs one round whatever the number of elements.
+Comparisons run a small binary circuit on the bits of a masked value. Bits are packed
+64 to a uint64 word and XOR-shared, so one AND of two words evaluates 64 gates at once
+and a whole level of a circuit costs one round whatever the number of elements. The
+circuits use the *bit-sliced* layout: row i of an array holds bit i of every element,
+64 elements to a word (`to_slices` / `from_slices` convert by 64x64 bit transposes), so
+a circuit that halves its width halves its words too, and no bit on the wire is idle.
 
 * `and_many`: several word-wise ANDs in one round with boolean Beaver triples
   (Beaver 1991, over GF(2)^64).
-* `bit_to_arith`: an XOR-shared bit (bit 0 of a word) to an additive share in a ring, with
-  a dealer "daBit" — a random bit given in both forms (Rotaru & Wood, "MArBled Circuits",
+* `row_to_arith`: a row of XOR-shared bits to additive shares in a ring, with dealer
+  "daBits" — random bits given in both forms (Rotaru & Wood, "MArBled Circuits",
   INDOCRYPT 2019).
 """
 
@@ -22,8 +25,6 @@ from mpc.material import MaterialRequest
 from mpc.ring import Ring
 from mpc.share import Share
 from protocols.opening import open_xor
-
-ONE = np.uint64(1)
 
 
 def and_many(ctx: PartyContext, pairs: Sequence[tuple[np.ndarray, np.ndarray]], label: str = "and") -> list[np.ndarray]:
@@ -51,20 +52,87 @@ def and_many(ctx: PartyContext, pairs: Sequence[tuple[np.ndarray, np.ndarray]], 
     return out
 
 
-def xor_public(ctx: PartyContext, x: np.ndarray, public: np.ndarray) -> np.ndarray:
-    """[x XOR c] for public words c (party 0 applies it)."""
-    return x ^ public if ctx.is_leader else x
+def lanes(n: int) -> int:
+    """Words in one bit-sliced row of n elements (64 elements to a word)."""
+    return -(-n // 64)
 
 
-def bit_to_arith(ctx: PartyContext, bits: np.ndarray, ring: Ring, dabit_s: np.ndarray, dabit_a: np.ndarray) -> Share:
-    """Bit 0 of XOR-shared words to additive shares of 0/1 in `ring`. One round.
+def _low_masks() -> list[tuple[int, np.uint64]]:
+    return [(j, np.uint64(sum(1 << b for b in range(64) if not b & j))) for j in (32, 16, 8, 4, 2, 1)]
 
-    With a daBit (s as an XOR-shared bit and [s] additive):
-    1. Open e = b XOR s.
-    2. [b] = e + [s] - 2 e [s].
+
+def _transpose64(a: np.ndarray) -> np.ndarray:
+    """Transpose 64x64 bit blocks: a has shape (64, m); bit j of row i of the result is bit i of row j.
+
+    Swap the off-diagonal halves, then recurse on quarters (Hacker's Delight 7-3), all m
+    blocks at once: six steps of shifts and masks.
     """
-    (e,) = open_xor(ctx, [(bits ^ dabit_s) & ONE], "b2a")
-    return Share(from_opened_bit(ctx, e, ring, dabit_a), ring, 0)
+    a = a.copy()
+    for j, low in _low_masks():
+        top = np.array([k for k in range(64) if not k & j])
+        bottom = top + j
+        sj = np.uint64(j)
+        t = ((a[top] >> sj) ^ a[bottom]) & low
+        a[bottom] ^= t
+        a[top] ^= t << sj
+    return a
+
+
+def to_slices(words: np.ndarray) -> np.ndarray:
+    """Per-element words, shape (n, w), to bit-sliced rows, shape (64 w, lanes(n)).
+
+    Row i holds bit i of every element, element e in lane e mod 64 of word e // 64, so
+    one word-wise gate on a row evaluates the same gate for 64 elements.
+    """
+    n, w = words.shape
+    m = lanes(n)
+    padded = np.zeros((m * 64, w), dtype=np.uint64)
+    padded[:n] = words
+    blocks = padded.reshape(m, 64, w).transpose(2, 1, 0)  # (w, 64 elements, m blocks)
+    return np.concatenate([_transpose64(blocks[i]) for i in range(w)], axis=0)
+
+
+def from_slices(rows: np.ndarray, n: int) -> np.ndarray:
+    """Bit-sliced rows, shape (b, lanes(n)), back to per-element words, shape (n, ceil(b / 64))."""
+    b, m = rows.shape
+    w = -(-b // 64)
+    padded = np.zeros((64 * w, m), dtype=np.uint64)
+    padded[:b] = rows
+    parts = [_transpose64(padded[64 * i : 64 * (i + 1)]) for i in range(w)]  # (64 elements, m) each
+    return np.stack([p.T.reshape(-1)[:n] for p in parts], axis=1)
+
+
+def pack_lanes(bits: np.ndarray) -> np.ndarray:
+    """0/1 integers of n elements to one bit-sliced row of lanes(n) words."""
+    flat = np.asarray(bits).astype(np.uint8).ravel()
+    out = np.zeros(lanes(flat.size), dtype=np.uint64)
+    packed = np.packbits(flat, bitorder="little")
+    out.view(np.uint8)[: packed.size] = packed
+    return out
+
+
+def unpack_lanes(row: np.ndarray, n: int) -> np.ndarray:
+    """One bit-sliced row back to n 0/1 integers (uint64)."""
+    return np.unpackbits(np.ascontiguousarray(row, dtype=np.uint64).view(np.uint8), bitorder="little")[:n].astype(
+        np.uint64
+    )
+
+
+def not_public(ctx: PartyContext, x: np.ndarray) -> np.ndarray:
+    """[NOT x] for XOR-shared words (party 0 flips its share)."""
+    return ~x if ctx.is_leader else x
+
+
+def row_to_arith(
+    ctx: PartyContext, row: np.ndarray, n: int, ring: Ring, dabit_row: np.ndarray, dabit_arith: np.ndarray
+) -> Share:
+    """A bit-sliced row of n XOR-shared bits to additive 0/1 shares in `ring`, shape (n,). One round.
+
+    With daBits laid out as a row (`dabit_row`) and additively (`dabit_arith`): open
+    e = b XOR s (n bits on the wire), then [b] = e + [s] - 2 e [s].
+    """
+    (e,) = open_xor(ctx, [row ^ dabit_row], "b2a")
+    return Share(from_opened_bit(ctx, unpack_lanes(e, n), ring, dabit_arith), ring, 0)
 
 
 def from_opened_bit(ctx: PartyContext, e: np.ndarray, ring: Ring, s_arith: np.ndarray) -> np.ndarray:

@@ -6,103 +6,82 @@ shared bits of r. Nothing is probabilistic: the sign test is exact for every x i
 (-2^(k-1), 2^(k-1)), so a < b is exact whenever |a - b| < 2^(k-1) (for fixed point
 in Z_2^64 with f = 20, |a - b| < 2^43 ~ 8.8e12).
 
-Rounds: 8 in Z_2^64 (open, 6 circuit levels, bit conversion); 9 in Z_2^128.
+Rounds: 8 in Z_2^64 (open, 6 circuit levels, bit conversion); 9 in Z_2^128. Bytes per
+element and peer: the masked ring element (k/8), two bits for each of the circuit's ~2k
+ANDs (the tree halves its width every level), one bit for the conversion — 39 in Z_2^64.
 
 References: Damgard, Fitzi, Kiltz, Nielsen, Toft, "Unconditionally Secure Constant-Rounds
 Multi-Party Computation for Equality, Comparison, Bits and Exponentiation", TCC 2006
 (comparison from the bits of a mask); Escudero et al., CRYPTO 2020 (edaBits: a mask in
-both domains); Kogge & Stone (1973) for the parallel-prefix comparator.
+both domains); the comparator tree is in protocols/circuits.py.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from mpc.context import PartyContext
-from mpc.material import MaterialRequest
+from mpc.ring import Ring
 from mpc.share import Share
 from protocols.arith import add_public
-from protocols.boolean import and_many, bit_to_arith
-from protocols.masks import to_words, words_per_element
-from protocols.opening import open_arith
-
-_TOP = np.uint64(1 << 63)
-_ALL = np.uint64((1 << 64) - 1)
-_LEVELS = (1, 2, 4, 8, 16, 32)
+from protocols.bits import masked, rows_of
+from protocols.boolean import row_to_arith
+from protocols.circuits import Circuit, all_ones, borrow_out_gates, generate_propagate, run_circuits
 
 
-def _mask(ctx: PartyContext, x: Share) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Open c = x + r (one round); return c's bit-words and the rest of the mask."""
-    ring = x.ring
-    flat = x.data.ravel()
-    mat = ctx.dealer(MaterialRequest("cmp_mask", {"shape": [int(flat.size)], "ring": ring.bits}))
-    (c,) = open_arith(ctx, [Share(ring.add(flat, mat["r"]), ring)], "cmp-open")
-    return to_words(ring, c), mat
+def _to_arith(ctx: PartyContext, bit: np.ndarray, x: Share, mat: dict[str, np.ndarray]) -> Share:
+    out = row_to_arith(ctx, bit, x.size, x.ring, mat["s"], mat["s_arith"])
+    return Share(out.data.reshape(x.shape), x.ring, 0)
+
+
+def sign_gates(ctx: PartyContext, ring: Ring, cs: Sequence[np.ndarray], r_rows: np.ndarray) -> Circuit:
+    """msb(c - r) for several public c against one shared r: one row each, side by side.
+
+    With c', r' the low k-1 bits: msb(c - r) = msb(c) XOR msb(r) XOR [c' < r'], the last
+    term by the comparator tree (`protocols.circuits.borrow_out_gates`) on g = r AND NOT c
+    ("r wins here") and p = NOT (r XOR c) ("tie"); the trees for every c share each level.
+    ceil(log2(k - 1)) levels.
+    """
+    k = ring.bits
+    c_rows = [rows_of(ring, c) for c in cs]
+    lanes_ = r_rows.shape[1]
+    gp = [generate_propagate(ctx, c[: k - 1], r_rows[: k - 1]) for c in c_rows]
+    g_all = np.concatenate([g for g, _ in gp], axis=1)
+    p_all = np.concatenate([p for _, p in gp], axis=1)
+    lt = yield from borrow_out_gates(g_all, p_all)
+    out = []
+    for i, c in enumerate(c_rows):
+        msb = lt[i * lanes_ : (i + 1) * lanes_] ^ r_rows[k - 1]
+        out.append(msb ^ c[k - 1] if ctx.is_leader else msb)
+    return np.stack(out)
 
 
 def ltz(ctx: PartyContext, x: Share) -> Share:
     """[x < 0] as a 0/1 integer share in x's ring (the sign bit of x).
 
-    With c = x + r opened and c', r' the low k-1 bits:
-    1. msb(x) = msb(c) XOR msb(r) XOR [c' < r']   (borrow out of the low bits).
-    2. [c' < r'] by a parallel-prefix circuit over the words: per bit, g = r AND NOT c
-       ("r wins here") and p = NOT (r XOR c) ("tie"); each level combines a span with the
-       span above it, G <- G_hi XOR (P_hi AND G), P <- P_hi AND P (two ANDs, one round);
-       bit k-1 is made neutral (g = 0, p = 1). Six levels per word, one more across words.
+    1. Open c = x + r, r a dealer mask with its bits XOR-shared.
+    2. msb(x) = msb(c - r) by the comparator circuit of `sign_gates`
+       (ceil(log2(k - 1)) levels, about 2k ANDs per element in all).
     3. Convert the XOR-shared result bit to an additive share with a daBit (one round).
     """
-    ring = x.ring
-    cw, mat = _mask(ctx, x)
-    rb = mat["r_bits"]
-    words = words_per_element(ring)
-    not_c = ~cw
-    g = rb & not_c
-    p = rb ^ not_c if ctx.is_leader else rb.copy()
-    g[:, -1] &= ~_TOP  # the top bit takes no part in the low-bit comparison
-    p[:, -1] &= ~_TOP
-    if ctx.is_leader:
-        p[:, -1] |= _TOP  # ... it is a tie there
-    for level, s in enumerate(_LEVELS):
-        sh = np.uint64(s)
-        g_hi, p_hi = g >> sh, p >> sh
-        last = level == len(_LEVELS) - 1 and words == 1
-        if last:
-            (pg,) = and_many(ctx, [(p_hi, g)], "cmp-level")
-            g = g_hi ^ pg
-        else:
-            pg, pp = and_many(ctx, [(p_hi, g), (p_hi, p)], "cmp-level")
-            g, p = g_hi ^ pg, pp
-    lt = g[:, 0] & np.uint64(1)
-    if words == 2:  # combine the low word's result with the high word's
-        (pg,) = and_many(ctx, [(p[:, 1] & np.uint64(1), lt)], "cmp-words")
-        lt = (g[:, 1] & np.uint64(1)) ^ pg
-    msb = lt ^ (rb[:, -1] >> np.uint64(63))
-    if ctx.is_leader:
-        msb ^= cw[:, -1] >> np.uint64(63)
-    bit = bit_to_arith(ctx, msb, ring, mat["s"], mat["s_arith"])
-    return Share(bit.data.reshape(x.shape), ring, 0)
+    c, mat = masked(ctx, x, "cmp-open")
+    (msb,) = run_circuits(ctx, [sign_gates(ctx, x.ring, [c], mat["r_bits"])], "cmp-level")
+    return _to_arith(ctx, msb[0], x, mat)
 
 
 def is_zero(ctx: PartyContext, x: Share) -> Share:
     """[x == 0] as a 0/1 integer share. Exact for every ring element.
 
     1. Open c = x + r; x == 0 exactly when every bit of c XOR r is 0.
-    2. AND-tree over the bits of NOT (c XOR r): six levels per word (one AND each),
-       one more across words in Z_2^128.
+    2. AND tree over the k bits of NOT (c XOR r) (log2 k levels, halving each time).
     3. Convert the result bit with a daBit.
     """
-    ring = x.ring
-    cw, mat = _mask(ctx, x)
-    e = mat["r_bits"] ^ ~cw if ctx.is_leader else mat["r_bits"].copy()
-    for s in _LEVELS:
-        (e,) = and_many(ctx, [(e, e >> np.uint64(s))], "eqz-level")
-    eq = e[:, 0] & np.uint64(1)
-    if words_per_element(ring) == 2:
-        (eq,) = and_many(ctx, [(eq, e[:, 1] & np.uint64(1))], "eqz-words")
-    bit = bit_to_arith(ctx, eq, ring, mat["s"], mat["s_arith"])
-    return Share(bit.data.reshape(x.shape), ring, 0)
+    c, mat = masked(ctx, x, "cmp-open")
+    same = mat["r_bits"] ^ ~rows_of(x.ring, c) if ctx.is_leader else mat["r_bits"]
+    return _to_arith(ctx, all_ones(ctx, same, "eqz-level"), x, mat)
 
 
 def less_than(ctx: PartyContext, x: Share, y: Share) -> Share:

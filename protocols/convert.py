@@ -13,41 +13,40 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from mpc.context import PartyContext
 from mpc.material import Component, MaterialKind, MaterialRequest, Secrets
 from mpc.ring import RING64, RING128
 from mpc.share import Share
-from protocols.boolean import and_many, bit_to_arith
+from protocols.boolean import lanes, row_to_arith, to_slices, unpack_lanes
+from protocols.circuits import borrow_out, generate_propagate
 from protocols.opening import open_arith
 
-_LEVELS = (1, 2, 4, 8, 16, 32)
 _OFFSET = 1 << 62
 
 
 def _free(p: dict[str, Any]) -> list[Component]:
     n = int(p["n"])
-    return [Component("r", "arith", (n,), 64), Component("s", "xor", (n,))]
+    return [Component("r", "arith", (n,), 64), Component("s", "xor", (lanes(n),))]
 
 
 def _derived(p: dict[str, Any]) -> list[Component]:
     n = int(p["n"])
     return [
         Component("r_big", "arith", (n,), 128),
-        Component("r_bits", "xor", (n,)),
+        Component("r_bits", "xor", (64, lanes(n))),
         Component("s_big", "arith", (n,), 128),
     ]
 
 
 def _derive(p: dict[str, Any], s: Secrets) -> Secrets:
     r = s["r"]
-    bit = (s["s"] & np.uint64(1)).astype(object)
-    return {"r_big": RING128.reduce(r.astype(object)), "r_bits": r.copy(), "s_big": RING128.reduce(bit)}
+    bit = unpack_lanes(s["s"], int(p["n"])).astype(object)
+    r_big = RING128.reduce(r.astype(object))
+    return {"r_big": r_big, "r_bits": to_slices(r.reshape(-1, 1)), "s_big": RING128.reduce(bit)}
 
 
 EXTEND_MASK = MaterialKind("extend_mask", _free, _derived, _derive)
-"""r in Z_2^64, the same integer in Z_2^128, its bits, and a daBit into Z_2^128."""
+"""r in Z_2^64, the same integer in Z_2^128, its bits (bit-sliced rows), and a daBit into Z_2^128."""
 
 
 def extend_ring(ctx: PartyContext, x: Share) -> Share:
@@ -55,7 +54,8 @@ def extend_ring(ctx: PartyContext, x: Share) -> Share:
 
     1. y = x + 2^62 in [0, 2^63); open c = y + r mod 2^64.
     2. Over the integers y = c - r + 2^64 [c < r]; [c < r] by the comparator circuit on the
-       public c and the shared bits of r (six levels), then a daBit into Z_2^128.
+       public c and the shared bits of r (`protocols.circuits.borrow_out`, six levels),
+       then a daBit into Z_2^128.
     3. [x]_128 = c - [r]_128 + 2^64 [w]_128 - 2^62.
     """
     if x.ring != RING64:
@@ -64,19 +64,9 @@ def extend_ring(ctx: PartyContext, x: Share) -> Share:
     mat = ctx.dealer(MaterialRequest("extend_mask", {"n": int(flat.size)}))
     y = RING64.add(flat, RING64.constant(_OFFSET)) if ctx.is_leader else flat
     (c,) = open_arith(ctx, [Share(RING64.add(y, mat["r"]), RING64)], "extend-open")
-    rb = mat["r_bits"]
-    not_c = ~c
-    g = rb & not_c
-    p = rb ^ not_c if ctx.is_leader else rb.copy()
-    for level, s in enumerate(_LEVELS):
-        sh = np.uint64(s)
-        if level == len(_LEVELS) - 1:
-            (pg,) = and_many(ctx, [(p >> sh, g)], "extend-level")
-            g = (g >> sh) ^ pg
-        else:
-            pg, pp = and_many(ctx, [(p >> sh, g), (p >> sh, p)], "extend-level")
-            g, p = (g >> sh) ^ pg, pp
-    w = bit_to_arith(ctx, g & np.uint64(1), RING128, mat["s"], mat["s_big"])
+    g, p = generate_propagate(ctx, to_slices(c.reshape(-1, 1)), mat["r_bits"])
+    wrap = borrow_out(ctx, g, p, "extend-level")
+    w = row_to_arith(ctx, wrap, int(flat.size), RING128, mat["s"], mat["s_big"])
     out = RING128.sub(RING128.lshift(w.data, 64), mat["r_big"])
     if ctx.is_leader:
         out = RING128.add(out, RING128.reduce(c.astype(object)) - _OFFSET)

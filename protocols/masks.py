@@ -1,10 +1,11 @@
 """Dealer material for comparisons: a random mask in arithmetic and bitwise form, plus a daBit.
 
-`cmp_mask` gives, per element: [r] additively shared in the ring; the bits of r XOR-shared
-and packed into words (one word per 64 bits: 1 for Z_2^64, 2 for Z_2^128, low word first);
-and a daBit — a random bit s XOR-shared (bit 0 of a word) and additively shared — for
-turning the circuit's output bit back into an arithmetic share. Only the bit-decomposition
-and the additive daBit are derived, so the dealer sends the last party 2-3 words per element.
+`cmp_mask` gives, for n elements: [r] additively shared in the ring; the bits of r
+XOR-shared in the bit-sliced layout of `protocols.boolean` (k rows of lanes(n) words:
+row i holds bit i of every element); and a daBit per element — a random bit s XOR-shared
+(one row) and additively shared — for turning the circuit's output bit back into an
+arithmetic share. Only the bits of r and the additive daBit are derived, so the dealer
+sends the last party k bits and one ring element per element.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 
 from mpc.material import Component, MaterialKind, Secrets
 from mpc.ring import Ring
+from protocols.boolean import lanes, to_slices, unpack_lanes
 
 _M64 = (1 << 64) - 1
 
@@ -43,18 +45,19 @@ def _bits(p: dict[str, Any]) -> int:
 
 def _cmp_free(p: dict[str, Any]) -> list[Component]:
     n = _n(p)
-    return [Component("r", "arith", (n,), _bits(p)), Component("s", "xor", (n,))]
+    return [Component("r", "arith", (n,), _bits(p)), Component("s", "xor", (lanes(n),))]
 
 
 def _cmp_derived(p: dict[str, Any]) -> list[Component]:
     n = _n(p)
-    return [Component("r_bits", "xor", (n, _bits(p) // 64)), Component("s_arith", "arith", (n,), _bits(p))]
+    return [Component("r_bits", "xor", (_bits(p), lanes(n))), Component("s_arith", "arith", (n,), _bits(p))]
 
 
 def _cmp_derive(p: dict[str, Any], s: Secrets) -> Secrets:
     ring = Ring(_bits(p))
-    bit = s["s"] & np.uint64(1)
-    return {"r_bits": to_words(ring, s["r"]), "s_arith": ring.reduce(bit if ring.native else bit.astype(object))}
+    bit = unpack_lanes(s["s"], _n(p))
+    s_arith = ring.reduce(bit if ring.native else bit.astype(object))
+    return {"r_bits": to_slices(to_words(ring, s["r"])), "s_arith": s_arith}
 
 
 CMP_MASK = MaterialKind("cmp_mask", _cmp_free, _cmp_derived, _cmp_derive)

@@ -1,0 +1,109 @@
+"""Comparison and equality: exact over the whole ring, 8 rounds in Z_2^64 (9 in Z_2^128), few bytes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mpc.context import PartyContext
+from mpc.fixedpoint import FAST, FixedPoint
+from mpc.share import Share
+from protocols.compare import (
+    equal_public,
+    greater_equal,
+    greater_equal_public,
+    is_zero,
+    less_than,
+    less_than_public,
+    ltz,
+)
+from protocols.opening import reveal_int
+from protocols.sharing import split
+from tests.protocols.nonlinear_support import PARTIES, RINGS, run_protocol
+from tests.support import deal, run_on_shares
+
+
+def _raw_values(fp: FixedPoint, count: int, seed: int) -> list[int]:
+    """Signed integers spread over the whole ring, with its edges and small values."""
+    k = fp.ring.bits
+    rng = np.random.default_rng(seed)
+    half = 1 << (k - 1)
+    vals = [int.from_bytes(rng.bytes(k // 8), "little") - half for _ in range(count)]
+    vals[: count // 4] = [int(v) >> int(s) for v, s in zip(vals[: count // 4], rng.integers(0, k, count // 4))]
+    edges = [0, 1, -1, 2, -2, half - 1, -half + 1, -half, 1 << (k - 2), -(1 << (k - 2)), 1 << fp.frac, -(1 << fp.frac)]
+    return edges + vals
+
+
+def _share_raw(fp: FixedPoint, vals: list[int], n: int) -> list[Share]:
+    elements = fp.ring.reduce(np.array(vals, dtype=object))
+    return [Share(p, fp.ring, fp.frac) for p in split(fp.ring, elements, n)]
+
+
+@pytest.mark.parametrize("n", PARTIES)
+@pytest.mark.parametrize("fp", RINGS)
+def test_sign_is_exact_for_every_ring_element(n: int, fp: FixedPoint) -> None:
+    vals = _raw_values(fp, 3000 if fp.ring.native else 300, n)
+    got, spent = run_protocol(n, ltz, _share_raw(fp, vals, n), "int")
+    assert list(got) == [int(v < 0) for v in vals]
+    assert spent.rounds == (8 if fp.ring.native else 9)
+    per_element_and_peer = spent.bytes_sent / len(vals) / (n - 1)
+    assert per_element_and_peer <= (40 if fp.ring.native else 82)  # ring element + ~2k ANDs + 1 bit
+
+
+@pytest.mark.parametrize("n", PARTIES)
+@pytest.mark.parametrize("fp", RINGS)
+def test_equality_to_zero_is_exact(n: int, fp: FixedPoint) -> None:
+    vals = _raw_values(fp, 600 if fp.ring.native else 150, n)
+    vals += [0] * 20 + [1 << i for i in range(fp.ring.bits)]  # a single set bit anywhere must count
+    got, spent = run_protocol(n, is_zero, _share_raw(fp, vals, n), "int")
+    assert list(got) == [int(v == 0) for v in vals]
+    assert spent.rounds == (8 if fp.ring.native else 9)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(-(2**60), 2**60), st.integers(-(2**60), 2**60)), min_size=1, max_size=10),
+    st.integers(-(2**40), 2**40),
+)
+def test_order_and_public_comparisons_match_numpy(pairs: list[tuple[int, int]], c_raw: int) -> None:
+    a = np.array([p[0] for p in pairs], dtype=object)
+    b = np.array([p[1] for p in pairs], dtype=object)
+    c = c_raw / 2**20  # exactly representable at f = 20
+    a[0] = c_raw  # one element sits exactly on the public threshold
+    fa = [float(v) / 2**20 for v in a]
+
+    def program(ctx: PartyContext, xa: Share, xb: Share) -> list[list[int]]:
+        outs = [
+            less_than(ctx, xa, xb),
+            greater_equal(ctx, xa, xb),
+            less_than_public(ctx, xa, c),
+            greater_equal_public(ctx, xa, c),
+            equal_public(ctx, xa, c),
+        ]
+        return [[int(v) for v in reveal_int(ctx, o)] for o in outs]
+
+    sa = [Share(p, FAST.ring, 20) for p in split(FAST.ring, FAST.ring.reduce(a), 3)]
+    sb = [Share(p, FAST.ring, 20) for p in split(FAST.ring, FAST.ring.reduce(b), 3)]
+    lt, ge, ltc, gec, eqc = run_on_shares(3, program, sa, sb)[0]
+    assert lt == [int(u < v) for u, v in zip(a, b)]
+    assert ge == [int(u >= v) for u, v in zip(a, b)]
+    assert ltc == [int(u < c) for u in fa] and gec == [int(u >= c) for u in fa]
+    assert eqc == [int(u == c) for u in fa]
+
+
+@pytest.mark.parametrize("fp", RINGS)
+def test_public_threshold_arrays_and_shapes(fp: FixedPoint) -> None:
+    x = np.array([[-1.5, 0.0, 2.25], [7.0, -0.0, 3.0]])
+    thresholds = np.array([[-1.5, 0.5, 2.0], [7.5, 0.0, -3.0]])
+
+    def program(ctx: PartyContext, xs: Share) -> tuple[np.ndarray, np.ndarray]:
+        lt = less_than_public(ctx, xs, thresholds)
+        eq = equal_public(ctx, xs, thresholds)
+        assert lt.shape == x.shape and lt.frac == 0 and eq.ring == xs.ring
+        return reveal_int(ctx, lt), reveal_int(ctx, eq)
+
+    lt, eq = run_on_shares(2, program, deal(fp, x, 2))[0]
+    assert np.array_equal(np.asarray(lt, dtype=np.int64), (x < thresholds).astype(np.int64))
+    assert np.array_equal(np.asarray(eq, dtype=np.int64), (x == thresholds).astype(np.int64))
