@@ -1,17 +1,27 @@
 """Square root and inverse square root of shared positive values.
 
-After normalisation (y = m 2^e with m in [1/2, 1), see `protocols.division`), Newton's
-iteration for 1/sqrt(m) starts from the best linear approximation 1.787 - 0.809 m
-(worst relative error 0.0224) and roughly squares the error each step:
-7.5e-4, 8.5e-7, 1.1e-12, 2e-24. The exponent is applied through a public table of
-2^(-e/2) (2^(e/2) for sqrt), which absorbs odd exponents exactly.
+Normalisation (`protocols.normalize`) with an *even* exponent: with E = p + 1 - f_y the
+binary exponent of y and pi = E mod 2, y = m' 2^(E - pi) with m' = y 2^(pi - E) in
+[1/2, 2), so sqrt(y) = sqrt(m') 2^((E - pi)/2) — a power of two with an integer exponent,
+applied exactly by a public table. The start y0 ~ 1/sqrt(m') is the best linear
+approximation for m''s octave (1.7877 - 0.8100 m' on [1/2, 1), its sqrt(2)-scaled twin on
+[1, 2); worst relative error 0.0223), its coefficients selected by the parity digit —
+the slope through a table, so y0 costs no extra round. Goldschmidt's square-root
+iteration then refines g ~ sqrt(m') and h ~ 1/(2 sqrt(m')) together:
+r = 1/2 - g h, g <- g + g r, h <- h + h r, the relative error going 0.0223 -> 7.5e-4 ->
+8.5e-7 -> 1.1e-12. The last step applies the exponent table in the same rounds.
 
-Ranges: 0 < y < y_bound (default 2^20 in Z_2^64, 2^40 in Z_2^128). Error: a few units of
-the ring's resolution plus a relative 2^-(f-2) (in Z_2^128: sqrt over [1e-4, 1e8] within
-1e-9 relative; in Z_2^64: ~4e-6 relative plus 2e-6 absolute).
+Ranges: 0 < y < y_bound (default 2^20 in Z_2^64, 2^40 in Z_2^128, real units). Error:
+in Z_2^128 (3 steps) a relative 2^-(f-2) plus 6 units of the resolution — about 1e-11
+relative over [1e-4, 1e8]; in Z_2^64 (2 steps, whose own error 8.5e-7 is of the order of
+the resolution) a relative 2^-(f-3) = 7.6e-6 plus 6 units of the resolution.
 
-Reference: Catrina & Saxena, FC 2010; Aly & Smart, "Benchmarking Privacy Preserving
-Scientific Operations", ACNS 2019 (normalised Newton for square roots).
+Rounds at the default bound: 27 in Z_2^64 (bits 7, leading one 6, digits 1, tables 1,
+m' 2, g0 2, 2 steps x 4), 33 in Z_2^128 (8, 7, 1, 1, 2, 2, 3 x 4).
+
+References: Catrina & Saxena, FC 2010, and Aly & Smart, ACNS 2019 (normalised square
+roots); Markstein, "Software division and square root using Goldschmidt's algorithms",
+2004 (the coupled iteration).
 """
 
 from __future__ import annotations
@@ -19,50 +29,96 @@ from __future__ import annotations
 from mpc.context import PartyContext
 from mpc.ring import Ring
 from mpc.share import Share
-from protocols.arith import add_public, mul_public
-from protocols.beaver import mul, mul_many
-from protocols.division import Normalized, normalize, scale_by_exponent
-from protocols.truncation import truncate, truncate_each
+from protocols.arith import add_public, fixed_for
+from protocols.beaver import mul_many
+from protocols.division import default_bound, to_frac
+from protocols.normalize import Exponent, exponent, tables
+from protocols.truncation import truncate_each
 
-_START_A, _START_B = 1.787, 0.809
-
-
-def _rsqrt_mantissa(ctx: PartyContext, m: Share, steps: int) -> Share:
-    """[1/sqrt(m)] for m in [1/2, 1); four rounds per Newton step.
-
-    y <- (3 y - (m y)(y y)) / 2, with (m y)/2 and y y formed in one round of products and
-    one round of truncations (the halving is folded into the truncation), then their
-    product and truncation, so y_new = 1.5 y - that.
-    """
-    f = m.frac
-    y = add_public(ctx, truncate(ctx, mul_public(ctx, m, -_START_B), f), _START_A)
-    for _ in range(steps):
-        my, yy = mul_many(ctx, [(m, y), (y, y)])
-        half_my, yy = truncate_each(ctx, [(my, f + 1), (yy, f)])
-        half_my = half_my.with_frac(f)
-        correction = truncate(ctx, mul(ctx, half_my, yy), f)
-        three_y = y.scale_int(3)
-        y = truncate(ctx, (three_y - correction.scale_int(2)).with_frac(f + 1), 1)
-    return y
+_START = {0: (1.7877275, 0.8099869), 1: (1.2641142, 0.2863736)}
+"""Parity of the exponent -> (a, b): 1/sqrt(m') ~ a - b m' on [1/2, 1) and on [1, 2)."""
 
 
 def _steps(ring: Ring) -> int:
-    return 3 if ring.native else 4
+    return 2 if ring.native else 3
 
 
-def _mantissa(ctx: PartyContext, y: Share, y_bound: float | None) -> tuple[Normalized, Share]:
-    norm = normalize(ctx, y, y_bound)
-    return norm, _rsqrt_mantissa(ctx, norm.m, _steps(y.ring))
+def _parity(e: Exponent, p: int) -> int:
+    return (p + 1 - e.y_frac) % 2
+
+
+def _half_exponent(e: Exponent, p: int) -> int:
+    """(E - pi) / 2: sqrt(y) = sqrt(m') 2^(this)."""
+    return (p + 1 - e.y_frac - _parity(e, p)) // 2
+
+
+def _root(ctx: PartyContext, y: Share, y_bound: float | None, inverse: bool) -> Share:
+    """[sqrt(y)] or [1/sqrt(y)]; see the module docstring.
+
+    1. Exponent of y; tables (one round): S(p) = 2^(K - p + pi), S_b(p) = round(b_pi 2^g) S(p),
+       and the result's scale T(p) = 2^(k(p) - k_min) (sqrt) or 2^(k_max - k(p) + 1) (1/sqrt,
+       the 2 turning h into 1/sqrt), k(p) = (E - pi) / 2.
+    2. m' = y S / 2^(K+1) and b m' = y S_b / 2^(K+1+g) (products, truncations); y0 = a_pi - b m'
+       with a_pi = sum_a [a] a_pi(a) (local).
+    3. g = m' y0 and h = y0 / 2 (products, truncations).
+    4. Steps: r = 1/2 - g h; g, h <- g + g r, h + h r. In the last step the product g h
+       goes with z = g T (or h T), and the result is z + z r.
+    """
+    ring = y.ring
+    f = fixed_for(ctx, y).frac
+    e = exponent(ctx, y, default_bound(ring) if y_bound is None else y_bound, even_radix=True)
+    k_top = e.top - 1
+    g_bits = min(16, ring.bits - 5 - e.top)
+    if g_bits < 4:
+        raise ValueError("y_bound too large for this ring and scale")
+    slopes = {par: int(round(b * (1 << g_bits))) for par, (_, b) in _START.items()}
+    halves = [_half_exponent(e, p) for p in range(e.top)]
+    k_min, k_max = min(halves), max(halves)
+    if inverse:
+        scale_spec, scale_shift = (lambda p: 1 << (k_max - _half_exponent(e, p) + 1)), k_max
+    else:
+        scale_spec, scale_shift = (lambda p: 1 << (_half_exponent(e, p) - k_min)), -k_min
+    s_tab, sb_tab, t_tab = tables(
+        ctx,
+        e,
+        [
+            lambda p: 1 << (k_top - p + _parity(e, p)),
+            lambda p: slopes[_parity(e, p)] << (k_top - p + _parity(e, p)),
+            scale_spec,
+        ],
+    )
+    flat_y = Share(y.data.ravel(), ring, 0)
+    ys, ysb = mul_many(ctx, [(flat_y, s_tab), (flat_y, sb_tab)])
+    m, bm = truncate_each(ctx, to_frac([(ys, k_top + 1, f), (ysb, k_top + 1 + g_bits, f)]))
+    fixed = fixed_for(ctx, y)
+    starts = {par: int(fixed.encode(a)) for par, (a, _) in _START.items()}
+    y0 = e.linear(ctx, lambda p: starts[_parity(e, p)]).with_frac(f) - bm
+    (my0,) = mul_many(ctx, [(m, y0)])
+    g, h = truncate_each(ctx, [(my0, f), (y0.with_frac(f + 1), 1)])
+    steps = _steps(ring)
+    for step in range(steps):
+        last = step == steps - 1
+        if last:
+            gh, z = mul_many(ctx, [(g, h), (h if inverse else g, t_tab)])
+            r, z = truncate_each(ctx, [(gh, f)] + to_frac([(z.with_frac(0), f + scale_shift, f)]))
+            r = add_public(ctx, -r, 0.5)
+            (zr,) = mul_many(ctx, [(z, r)])
+            (zr,) = truncate_each(ctx, [(zr, f)])
+            return (z + zr).reshape(*y.shape)
+        (gh,) = mul_many(ctx, [(g, h)])
+        (gh,) = truncate_each(ctx, [(gh, f)])
+        r = add_public(ctx, -gh, 0.5)
+        gr, hr = mul_many(ctx, [(g, r), (h, r)])
+        gr, hr = truncate_each(ctx, [(gr, f), (hr, f)])
+        g, h = g + gr, h + hr
+    raise AssertionError("unreachable: at least one step")
+
+
+def sqrt(ctx: PartyContext, y: Share, y_bound: float | None = None) -> Share:
+    """[sqrt(y)] at the ring's frac for 0 < y < y_bound."""
+    return _root(ctx, y, y_bound, inverse=False)
 
 
 def rsqrt(ctx: PartyContext, y: Share, y_bound: float | None = None) -> Share:
     """[1/sqrt(y)] at the ring's frac for 0 < y < y_bound."""
-    norm, r = _mantissa(ctx, y, y_bound)
-    return scale_by_exponent(ctx, r, norm, -0.5).reshape(*y.shape)
-
-
-def sqrt(ctx: PartyContext, y: Share, y_bound: float | None = None) -> Share:
-    """[sqrt(y)] at the ring's frac for 0 < y < y_bound (sqrt(m) = m / sqrt(m))."""
-    norm, r = _mantissa(ctx, y, y_bound)
-    s = truncate(ctx, mul(ctx, norm.m, r), r.frac)
-    return scale_by_exponent(ctx, s, norm, 0.5).reshape(*y.shape)
+    return _root(ctx, y, y_bound, inverse=True)

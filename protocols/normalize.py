@@ -1,0 +1,151 @@
+"""Normalisation of positive shared values: the binary exponent as shared digits, and public tables of it.
+
+Reciprocals, square roots and logarithms converge fast only on a fixed interval, and a
+fixed-point result keeps its relative precision only if the exponent is applied exactly.
+So the parties find the leading one p of y's raw integer (2^p <= y_raw < 2^(p+1)):
+bits of y (`protocols.bits`), a suffix OR, and a one-hot marking p. Converting all L
+candidate positions to arithmetic would cost L daBits per element; instead p is split in
+radix R (p = R b + a): the one-hots of a and of b are XORs of the one-hot's rows (local),
+and only R + L / R rows are converted. A public table T(p) that factorises as
+T_lo(a) T_hi(b) — every power 2^(e(p)) with e affine in p, or in p's parity and p — is
+then one product of two local sums: sum_a [a] T_lo(a) times sum_b [b] T_hi(b).
+
+Rounds: bits (7 in Z_2^64, 8 in Z_2^128), suffix OR (ceil(log2 L)), one conversion; the
+tables take one more round, all tables of a call together.
+
+References: Catrina & Saxena, "Secure Computation with Fixed-Point Numbers", FC 2010 (the
+normalisation step); Aly & Smart, ACNS 2019 (normalisation for sqrt and log).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from mpc.context import PartyContext
+from mpc.ring import Ring
+from mpc.share import Share
+from protocols.beaver import mul_many
+from protocols.bits import decompose_rows, leading_one_rows, rows_to_arith
+
+
+@dataclass(frozen=True)
+class Exponent:
+    """The leading one p of each y_raw, as additive one-hots of a = p mod R and b = p div R.
+
+    `lo` has shape (R, n) and `hi` shape (ceil(L / R), n); y_raw < 2^L is assumed.
+    The binary exponent of the real y is p + 1 - y_frac: y = m 2^(p + 1 - y_frac), m in [1/2, 1).
+    """
+
+    lo: Share
+    hi: Share
+    radix: int
+    lanes: int
+    y_frac: int
+
+    @property
+    def ring(self) -> Ring:
+        return self.lo.ring
+
+    @property
+    def top(self) -> int:
+        """R times the number of b digits: every p is below it (and y_raw < 2^top)."""
+        return self.radix * int(self.hi.shape[0])
+
+    def linear(self, ctx: PartyContext, fn: Callable[[int], int]) -> Share:
+        """[fn(p)] as an integer share for fn affine in b (local): sum_a [a] fn(a) + sum_b [b] (fn(R b) - fn(0))."""
+        r = self.radix
+        ring = self.ring
+        out = _weighted(ring, self.lo.data, [fn(a) for a in range(r)])
+        out = ring.add(out, _weighted(ring, self.hi.data, [fn(r * b) - fn(0) for b in range(self.hi.shape[0])]))
+        return Share(out, ring, 0)
+
+
+def lanes_for(ring: Ring, y_frac: int, y_bound: float) -> int:
+    """Bit positions of y_raw to consider for 0 < y < y_bound."""
+    lanes = int(math.ceil(math.log2(y_bound))) + y_frac + 1
+    if lanes > ring.bits - 4:
+        raise ValueError(f"y_bound {y_bound:g} is too large for Z_2^{ring.bits} with {y_frac} fractional bits")
+    return max(lanes, 2)
+
+
+def exponent(ctx: PartyContext, y: Share, y_bound: float, even_radix: bool = False) -> Exponent:
+    """The leading one of each positive y < y_bound, as radix digits. 1 + ceil(log2 L) + 1 rounds after the bits.
+
+    1. Bits of y (XOR-shared, bit-sliced), then the one-hot of its highest set bit among the
+       L = log2(y_bound) + f_y + 1 lowest.
+    2. One-hots of a = p mod R and b = p div R: row a is the XOR of rows a, R + a, 2R + a, ...;
+       row b the XOR of rows R b .. R b + R - 1 (local).
+    3. Both to additive shares with daBits (one round).
+    """
+    ring = y.ring
+    lanes = lanes_for(ring, y.frac, y_bound)
+    radix = _radix(lanes, even_radix)
+    flat = Share(y.data.ravel(), ring, y.frac)
+    onehot = leading_one_rows(ctx, decompose_rows(ctx, flat, lanes))
+    blocks = -(-lanes // radix)
+    padded = np.zeros((blocks * radix, onehot.shape[1]), dtype=np.uint64)
+    padded[:lanes] = onehot
+    grid = padded.reshape(blocks, radix, -1)
+    digits = np.concatenate([np.bitwise_xor.reduce(grid, axis=0), np.bitwise_xor.reduce(grid, axis=1)])
+    both = rows_to_arith(ctx, digits, flat.size, ring)
+    lo = Share(both.data[:radix], ring, 0)
+    hi = Share(both.data[radix:], ring, 0)
+    return Exponent(lo, hi, radix, lanes, y.frac)
+
+
+def _radix(lanes: int, even: bool) -> int:
+    """The radix R: few digits to convert (R + L / R) and little padding above L (R ceil(L / R) - L).
+
+    Padding costs range (a table's entries grow with R ceil(L / R)), so it counts twice. An
+    even radix makes p's parity a's parity (square roots need that).
+    """
+
+    def cost(r: int) -> tuple[int, int]:
+        blocks = -(-lanes // r)
+        return r + blocks + 2 * (r * blocks - lanes), r
+
+    candidates = [r for r in range(2, lanes + 1) if r % 2 == 0 or not even]
+    return min(candidates, key=cost)
+
+
+def _weighted(ring: Ring, onehot: np.ndarray, weights: Sequence[int]) -> np.ndarray:
+    """sum_i onehot[i] * weights[i] over the rows (local; weights are public integers)."""
+    out = ring.zeros(onehot.shape[1:])
+    for row, w in zip(onehot, weights):
+        if w:
+            out = ring.add(out, ring.mul(row, ring.constant(int(w))))
+    return out
+
+
+def tables(ctx: PartyContext, e: Exponent, specs: Sequence[Callable[[int], int]]) -> list[Share]:
+    """[T(p)] for public integer tables T that factorise over p's digits. One round for all.
+
+    Each table must satisfy T(R b + a) T(0) = T(a) T(R b) for every p < L with T(0) != 0
+    (checked): then T = T_lo(a) T_hi(b) with T_lo(a) = T(a) / g and T_hi(b) = g T(R b) / T(0),
+    g = gcd of the T(a), and one product of [sum_a [a] T_lo(a)] by [sum_b [b] T_hi(b)] gives it.
+    """
+    r, ring = e.radix, e.ring
+    pairs = []
+    for spec in specs:
+        lo_vals = [spec(a) for a in range(r)]
+        g = math.gcd(*lo_vals)
+        base = spec(0)
+        hi_vals = []
+        for b in range(e.hi.shape[0]):
+            num = g * spec(r * b)
+            if base == 0 or num % base:
+                raise ValueError("table does not factorise over the exponent's digits")
+            hi_vals.append(num // base)
+        for p in range(e.lanes):
+            if spec(p) != (lo_vals[p % r] // g) * hi_vals[p // r]:
+                raise ValueError(f"table does not factorise over the exponent's digits (p = {p})")
+        if max(abs(spec(p)) for p in range(e.lanes)) >= 1 << (ring.bits - 2):
+            raise ValueError("table entries too large for the ring")
+        lo = Share(_weighted(ring, e.lo.data, [v // g for v in lo_vals]), ring, 0)
+        hi = Share(_weighted(ring, e.hi.data, hi_vals), ring, 0)
+        pairs.append((lo, hi))
+    return mul_many(ctx, pairs)

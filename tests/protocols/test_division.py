@@ -1,0 +1,77 @@
+"""Reciprocal and division: the issue's 1e-5 relative target in Z_2^128, the documented bounds in
+both rings, integer and fixed-point operands, negative numerators, round counts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mpc.context import PartyContext
+from mpc.fixedpoint import FAST, PRECISE, FixedPoint
+from mpc.share import Share
+from protocols.division import divide, reciprocal
+from protocols.opening import reveal
+from tests.protocols.nonlinear_support import PARTIES, RINGS, points, run_protocol
+from tests.support import deal, rounds_of, run_on_shares
+
+
+def _divide(n: int, fp: FixedPoint, x: np.ndarray, y: np.ndarray, x_frac: int, y_frac: int, bound: float | None):
+    def program(ctx: PartyContext, xs: Share, ys: Share) -> tuple[np.ndarray, int]:
+        out, rounds = rounds_of(ctx, lambda: divide(ctx, xs, ys, y_bound=bound))
+        assert out.frac == fp.frac and out.shape == xs.shape
+        return reveal(ctx, out), rounds
+
+    return run_on_shares(n, program, deal(fp, x, n, x_frac), deal(fp, y, n, y_frac))[0]
+
+
+@pytest.mark.parametrize("n", PARTIES)
+def test_division_meets_1e5_relative_for_counts_to_ten_million(n: int) -> None:
+    rng = np.random.default_rng(n)
+    y = np.round(np.exp(rng.uniform(0, np.log(1e7), 150)))
+    q = np.exp(rng.uniform(np.log(1e-4), np.log(1e6), 150))
+    y[:4], q[:4] = [1, 1e7, 1, 1e7], [1e-4, 1e6, 1e6, 1e-4]
+    x = PRECISE.decode(PRECISE.encode(q * y))
+    got, rounds = _divide(n, PRECISE, x, y, PRECISE.frac, 0, 2**24)  # a fixed-point sum over an integer count
+    assert np.abs(got / (x / y) - 1).max() <= 1e-5
+    assert rounds == 29  # 25 lanes: 1 + 5 + 5 + 1 + 1 + 2 + 2 + 4 x 2 + 4
+    yf = PRECISE.decode(PRECISE.encode(y * 0.37))  # both fixed point, default bound
+    got, rounds = _divide(n, PRECISE, x, yf, PRECISE.frac, PRECISE.frac, None)
+    assert np.abs(got / (x / yf) - 1).max() <= 1e-5
+    assert rounds == 33
+
+
+@pytest.mark.parametrize("fp", RINGS)
+def test_reciprocal_within_its_bound(fp: FixedPoint) -> None:
+    y = points(fp, 2**-10, 0.999 * 2 ** (20 if fp.ring.native else 40), 2000, log_scale=True)
+    y[2:4] = [fp.resolution, 1.0]
+    got, spent = run_protocol(3, reciprocal, deal(fp, y, 3))
+    assert np.all(np.abs(got - 1 / y) <= 6 * fp.resolution + 2 ** -(fp.frac - 2) / y)
+    assert spent.rounds == (25 if fp.ring.native else 33)
+
+
+@pytest.mark.parametrize("n", PARTIES)
+def test_division_in_the_fast_ring(n: int) -> None:
+    rng = np.random.default_rng(10 + n)
+    y = np.round(np.exp(rng.uniform(0, np.log(1e6), 2000)))
+    q = rng.choice([-1, 1], 2000) * np.exp(rng.uniform(np.log(1e-3), np.log(1e6), 2000))
+    x = np.round(q * y)  # integer sums over integer counts: the quotient in fixed point
+    x[:3], y[:3] = [0, -1, 2**40], [1, 1e6, 2**20 - 1]
+    got, rounds = _divide(n, FAST, x, y, 0, 0, 2**20)
+    want = x / y
+    assert np.all(np.abs(got - want) <= 2**-18 * np.abs(want) + 6 * FAST.resolution)
+    assert rounds == 23  # 20 + 1 lanes: 1 + 5 + 5 + 1 + 1 + 2 + 2 + 3 x 2
+    xf = FAST.decode(FAST.encode(rng.uniform(-1000, 1000, 2000)))  # fixed over integer
+    got, _ = _divide(n, FAST, xf, y, FAST.frac, 0, 2**20)
+    assert np.all(np.abs(got - xf / y) <= 2**-18 * np.abs(xf / y) + 6 * FAST.resolution)
+
+
+def test_shapes_and_scales_are_kept() -> None:
+    y = np.array([[1.0, 2.0, 4.0], [0.5, 3.0, 1000.0]])
+
+    def program(ctx: PartyContext, ys: Share) -> np.ndarray:
+        inv = reciprocal(ctx, ys)
+        assert inv.shape == (2, 3) and inv.frac == ctx.fixed.frac
+        return reveal(ctx, inv)
+
+    got = run_on_shares(2, program, deal(FAST, y, 2))[0]
+    assert np.abs(got - 1 / y).max() <= 6 * FAST.resolution

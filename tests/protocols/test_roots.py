@@ -1,0 +1,42 @@
+"""Square root and inverse square root: the issue's 1e-5 relative target over [1e-4, 1e8] in
+Z_2^128, the documented bound over each ring's whole default range, round counts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mpc.fixedpoint import FAST, PRECISE, FixedPoint
+from protocols.roots import rsqrt, sqrt
+from tests.protocols.nonlinear_support import PARTIES, RINGS, points, run_protocol
+from tests.support import deal
+
+
+@pytest.mark.parametrize("n", PARTIES)
+def test_sqrt_meets_1e5_relative_over_1e4_to_1e8(n: int) -> None:
+    y = points(PRECISE, 1e-4, 1e8, 150, log_scale=True, seed=n)
+    y[2:5] = [1.0, 2.0, 0.5]  # both parities of the exponent around 1
+    got, spent = run_protocol(n, lambda ctx, x: sqrt(ctx, x, y_bound=2**27), deal(PRECISE, y, n))
+    assert np.abs(got / np.sqrt(y) - 1).max() <= 1e-5
+    inv, spent_inv = run_protocol(n, lambda ctx, x: rsqrt(ctx, x, y_bound=2**27), deal(PRECISE, y, n))
+    assert np.abs(inv * np.sqrt(y) - 1).max() <= 1e-5
+    assert spent.rounds == spent_inv.rounds == 33  # 68 lanes: 1 + 7 + 7 + 1 + 1 + 2 + 2 + 3 x 4
+
+
+@pytest.mark.parametrize("fp", RINGS)
+def test_roots_over_the_default_range(fp: FixedPoint) -> None:
+    top = 2.0 ** (20 if fp.ring.native else 40)
+    y = points(fp, fp.resolution, 0.999 * top, 3000, log_scale=True, seed=7)
+    y[2:6] = [1.0, 2.0, 3.0, 0.75]
+    slack = 2.0 ** -(fp.frac - (3 if fp.ring.native else 2))  # relative; 2 steps in Z_2^64, 3 in Z_2^128
+    got, spent = run_protocol(3, sqrt, deal(fp, y, 3))
+    assert np.all(np.abs(got - np.sqrt(y)) <= slack * np.sqrt(y) + 6 * fp.resolution)
+    inv, _ = run_protocol(3, rsqrt, deal(fp, y, 3))
+    assert np.all(np.abs(inv - 1 / np.sqrt(y)) <= slack / np.sqrt(y) + 6 * fp.resolution)
+    assert spent.rounds == (27 if fp.ring.native else 33)
+
+
+def test_roots_keep_shape() -> None:
+    y = np.array([[4.0, 9.0], [0.25, 1e4]])
+    got, _ = run_protocol(2, sqrt, deal(FAST, y, 2))
+    assert np.all(np.abs(got - np.sqrt(y).ravel()) <= 2**-17 * np.sqrt(y).ravel() + 6 * FAST.resolution)
