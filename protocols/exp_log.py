@@ -16,7 +16,7 @@ public table of the exponent's digits — a local sum.
 Ranges and errors (Z_2^128 / Z_2^64):
 * exp: x in (-22, 22) / (-16, 11.8); below the range, down to -2^45 / -2^21 (where
   x log2(e) still fits the ring), the result is 0; relative error ~1e-11 / ~4e-6 plus
-  one unit of the output's resolution. Rounds: 25 / 22 (24 / 21 with extra output bits).
+  one unit of the output's resolution. Rounds: 21 / 18 (20 / 17 with all extra output bits).
 * log: 0 < y < y_bound (2^40 / 2^20 by default); absolute error below 6 units of the
   resolution (~5e-12 / ~6e-6), which is a relative error below 1e-4 wherever
   |log y| > 1e-7 (Z_2^128). Rounds: 30 / 24 at the default bound.
@@ -29,13 +29,16 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from mpc.context import PartyContext
 from mpc.ring import Ring
 from mpc.share import Share
 from protocols.arith import add_public, fixed_for, mul_public
-from protocols.beaver import mul, mul_many
-from protocols.bits import bit_decompose, lanes_to_arith
-from protocols.compare import not_bit
+from protocols.beaver import mul_many
+from protocols.bits import low_bits, masked, rows_of, rows_to_arith
+from protocols.circuits import run_circuits
+from protocols.compare import not_bit, sign_gates
 from protocols.division import default_bound, to_frac
 from protocols.normalize import exponent, tables
 from protocols.polynomial import chebyshev_power_coefficients, evaluate
@@ -50,39 +53,53 @@ def _exp_settings(ring: Ring) -> tuple[int, int, int]:
 def exp2_parts(ctx: PartyContext, u: Share) -> Share:
     """[2^u * 2^O] at u's frac (O from `_exp_settings`): see the module docstring.
 
-    1. Bits of u + O (7 / 8 rounds); n = its integer bits, the sign lane, phi = the rest.
-    2. [b_j] for n's bits and the sign lane (1 round).
-    3. In parallel: 2^phi by polynomial; 2^n = prod_j (1 + b_j (2^(2^j) - 1)) as integers.
-    4. One product, and the sign lane zeroes results below the range.
+    1. Open u + O + r; from it, in the same circuit rounds, the bits of u + O below f + b
+       (`protocols.bits.low_bits`: n = bits f .. f + b - 1, phi = the rest) and its sign
+       (`protocols.compare.sign_gates`): 7 rounds in Z_2^64, 8 in Z_2^128.
+    2. [n_j] and [sign] to arithmetic (one round of daBits).
+    3. Side by side, level by level: the powers of t = 2 phi - 1 (products, truncations) and
+       the integer product of the factors 1 + n_j (2^(2^j) - 1) and 1 - sign (no truncation).
+    4. 2^phi = sum_j a_j t^j (Chebyshev; one truncation), times that product (one round).
     """
     ring = u.ring
     f = u.frac
     offset, nbits, degree = _exp_settings(ring)
     shifted = add_public(ctx, u, float(offset))
     flat = Share(shifted.data.ravel(), ring, f)
-    bits = bit_decompose(ctx, flat)
-    words = bits.shape[1]
-    int_lanes = [((f + j) // 64, (f + j) % 64) for j in range(nbits)]
-    sign_lane = (words - 1, 63)
-    lanes = lanes_to_arith(ctx, bits, int_lanes + [sign_lane], ring)
-    b = [Share(lanes.data[:, j], ring, 0) for j in range(nbits)]
-    sign = Share(lanes.data[:, nbits], ring, 0)
-    n_int = Share(ring.zeros(flat.shape), ring, 0)
+    n = flat.size
+    c, mat = masked(ctx, flat, "exp-open")
+    low, sign = run_circuits(
+        ctx,
+        [low_bits(ctx, rows_of(ring, c), mat["r_bits"], f + nbits), sign_gates(ctx, ring, [c], mat["r_bits"])],
+        "exp-level",
+    )
+    digits = rows_to_arith(ctx, np.concatenate([low[f : f + nbits], sign]), n, ring)
+    b = [Share(digits.data[j], ring, 0) for j in range(nbits)]
+    n_int = Share(ring.zeros((n,)), ring, 0)
     for j, bj in enumerate(b):
         n_int = n_int + bj.scale_int(1 << j)
     phi = flat - Share(ring.lshift(n_int.data, f), ring, f)  # exact: u + O - n in [0, 1)
     t = add_public(ctx, phi.scale_int(2), -1.0)  # t = 2 phi - 1 in [-1, 1)
-    coeffs = chebyshev_power_coefficients("exp2", 0.0, 1.0, degree)
     factors = [_factor(ctx, bj, j) for j, bj in enumerate(b)]
-    poly = evaluate(ctx, t, coeffs)
-    while len(factors) > 1:  # integer products in a balanced tree (exact, no truncation)
-        pairs = [(factors[i], factors[i + 1]) for i in range(0, len(factors) - 1, 2)]
-        merged = mul_many(ctx, pairs)
-        factors = merged + ([factors[-1]] if len(factors) % 2 else [])
-    value = mul(ctx, poly, factors[0])
-    keep = not_bit(ctx, sign)
-    out = mul(ctx, value, keep).with_frac(f)
-    return Share(out.data.reshape(u.shape), ring, f)
+    factors.append(not_bit(ctx, Share(digits.data[nbits], ring, 0)))  # 0 below the range
+    powers = [t]  # powers[j - 1] = t^j
+    while len(powers) < degree or len(factors) > 1:
+        have = len(powers)
+        pairs = [(powers[i], powers[have - 1]) for i in range(min(have, degree - have))]
+        merges = [(factors[i], factors[i + 1]) for i in range(0, len(factors) - 1, 2)]
+        prods = mul_many(ctx, pairs + merges)
+        if merges:
+            factors = prods[len(pairs) :] + ([factors[-1]] if len(factors) % 2 else [])
+        if pairs:
+            powers.extend(truncate_each(ctx, [(p, f) for p in prods[: len(pairs)]]))
+    coeffs = chebyshev_power_coefficients("exp2", 0.0, 1.0, degree)
+    acc = ring.zeros((n,))
+    for a_j, p in zip(coeffs[1:], powers):
+        acc = ring.add(acc, ring.mul(p.data, ring.constant(int(round(a_j * (1 << f))))))
+    (poly,) = truncate_each(ctx, [(Share(acc, ring, 2 * f), f)])
+    poly = add_public(ctx, poly, coeffs[0])
+    (value,) = mul_many(ctx, [(poly, factors[0])])
+    return Share(value.data.reshape(u.shape), ring, f)
 
 
 def _factor(ctx: PartyContext, bj: Share, j: int) -> Share:
