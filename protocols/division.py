@@ -39,8 +39,8 @@ from mpc.context import PartyContext
 from mpc.ring import Ring
 from mpc.share import Share
 from protocols.arith import add_public, fixed_for, mul_public, rescale_up
-from protocols.beaver import mul_many
 from protocols.normalize import Exponent, exponent, tables
+from protocols.products import products
 from protocols.truncation import truncate, truncate_each
 
 
@@ -96,26 +96,26 @@ def goldschmidt(ctx: PartyContext, n: Share | None, m: Share, w0: Share, steps: 
     """
     f = m.frac
     if n is None:
-        (mw,) = mul_many(ctx, [(m, w0)])
+        (mw,) = products(ctx, [(m, w0)])
         (mw,) = truncate_each(ctx, [(mw, w0.frac)])
         q = truncate(ctx, w0, w0.frac - f) if w0.frac > f else w0
     else:
-        qn, mw = mul_many(ctx, [(n, w0), (m, w0)])
+        qn, mw = products(ctx, [(n, w0), (m, w0)])  # w0 opened once
         q, mw = truncate_each(ctx, [(qn, qn.frac - f), (mw, w0.frac)])
     e = add_public(ctx, -mw, 1.0)
-    for step in range(steps):
-        one_e = add_public(ctx, e, 1.0)
+    for step in range(steps):  # q (1 + e) = q + q e; e opened once for q e and e e
         if step == steps - 1:
-            (qe,) = mul_many(ctx, [(q, one_e)])
-            (q,) = truncate_each(ctx, [(qe, f)])
+            (qe,) = products(ctx, [(q, e)])
+            (qe,) = truncate_each(ctx, [(qe, f)])
         else:
-            qe, ee = mul_many(ctx, [(q, one_e), (e, e)])
-            q, e = truncate_each(ctx, [(qe, f), (ee, f)])
+            qe, ee = products(ctx, [(q, e), (e, e)])
+            qe, e = truncate_each(ctx, [(qe, f), (ee, f)])
+        q = q + qe
     if refine:
-        (mq,) = mul_many(ctx, [(m, q)])
+        (mq,) = products(ctx, [(m, q)])
         (mq,) = truncate_each(ctx, [(mq, f)])
         residual = (n - mq) if n is not None else add_public(ctx, -mq, 1.0)
-        (fix,) = mul_many(ctx, [(residual, w0)])
+        (fix,) = products(ctx, [(residual, w0)])
         (fix,) = truncate_each(ctx, [(fix, w0.frac)])
         q = q + fix
     return q
@@ -162,7 +162,7 @@ def _normalised(ctx: PartyContext, y: Share, x: Share | None, y_bound: float | N
     pairs = [(Share(y.data.ravel(), ring, 0), s_tab)]
     if x is not None:
         pairs.append((Share(x.data.ravel(), ring, 0), s_tab))
-    prods = mul_many(ctx, pairs)
+    prods = products(ctx, pairs)  # S opened once for y S and x S
     ys = prods[0]
     items = [(ys, k_top + 1, f), (ys.scale_int(int(round(b * (1 << g)))), k_top + 1 + g, f)]
     if x is None:

@@ -35,13 +35,13 @@ from mpc.context import PartyContext
 from mpc.ring import Ring
 from mpc.share import Share
 from protocols.arith import add_public, fixed_for, mul_public
-from protocols.beaver import mul_many
 from protocols.bits import low_bits, masked, rows_of, rows_to_arith
 from protocols.circuits import run_circuits
 from protocols.compare import not_bit, sign_gates
 from protocols.division import default_bound, to_frac
 from protocols.normalize import exponent, tables
 from protocols.polynomial import chebyshev_power_coefficients, evaluate
+from protocols.products import products
 from protocols.truncation import truncate, truncate_each
 
 
@@ -87,7 +87,7 @@ def exp2_parts(ctx: PartyContext, u: Share) -> Share:
         have = len(powers)
         pairs = [(powers[i], powers[have - 1]) for i in range(min(have, degree - have))]
         merges = [(factors[i], factors[i + 1]) for i in range(0, len(factors) - 1, 2)]
-        prods = mul_many(ctx, pairs + merges)
+        prods = products(ctx, pairs + merges)
         if merges:
             factors = prods[len(pairs) :] + ([factors[-1]] if len(factors) % 2 else [])
         if pairs:
@@ -98,7 +98,7 @@ def exp2_parts(ctx: PartyContext, u: Share) -> Share:
         acc = ring.add(acc, ring.mul(p.data, ring.constant(int(round(a_j * (1 << f))))))
     (poly,) = truncate_each(ctx, [(Share(acc, ring, 2 * f), f)])
     poly = add_public(ctx, poly, coeffs[0])
-    (value,) = mul_many(ctx, [(poly, factors[0])])
+    (value,) = products(ctx, [(poly, factors[0])])
     return Share(value.data.reshape(u.shape), ring, f)
 
 
@@ -141,7 +141,7 @@ def log(ctx: PartyContext, y: Share, y_bound: float | None = None) -> Share:
     e = exponent(ctx, y, default_bound(ring) if y_bound is None else y_bound)
     k_top = e.top - 1
     (s_tab,) = tables(ctx, e, [lambda p: 1 << (k_top - p)])
-    (ys,) = mul_many(ctx, [(Share(y.data.ravel(), ring, 0), s_tab)])
+    (ys,) = products(ctx, [(Share(y.data.ravel(), ring, 0), s_tab)])
     (m,) = truncate_each(ctx, to_frac([(ys, k_top + 1, f)]))
     t = add_public(ctx, m.scale_int(4), -3.0)  # t in [-1, 1)
     degree = 8 if ring.native else 18

@@ -11,5 +11,6 @@ from protocols.bits import DABIT_ROWS
 from protocols.convert import EXTEND_MASK
 from protocols.lookup import LUT_MASK
 from protocols.masks import CMP_MASK
+from protocols.products import PRODUCT_MASKS
 
-KINDS = with_kinds(CORE_KINDS, CMP_MASK, DABIT_ROWS, EXTEND_MASK, LUT_MASK)
+KINDS = with_kinds(CORE_KINDS, CMP_MASK, DABIT_ROWS, EXTEND_MASK, LUT_MASK, PRODUCT_MASKS)

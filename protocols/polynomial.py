@@ -17,7 +17,7 @@ from numpy.polynomial import Chebyshev
 from mpc.context import PartyContext
 from mpc.share import Share
 from protocols.arith import add_public_encoded, fixed_for
-from protocols.beaver import mul_many
+from protocols.products import products
 from protocols.truncation import truncate, truncate_many
 
 
@@ -27,7 +27,7 @@ def powers(ctx: PartyContext, t: Share, degree: int) -> list[Share]:
     while len(pw) < degree:
         have = len(pw)  # a power of two until the last level
         pairs = [(pw[i], pw[have - 1]) for i in range(min(have, degree - have))]
-        pw.extend(truncate_many(ctx, mul_many(ctx, pairs), t.frac))
+        pw.extend(truncate_many(ctx, products(ctx, pairs), t.frac))
     return pw[:degree]
 
 

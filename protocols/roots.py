@@ -30,9 +30,9 @@ from mpc.context import PartyContext
 from mpc.ring import Ring
 from mpc.share import Share
 from protocols.arith import add_public, fixed_for
-from protocols.beaver import mul_many
 from protocols.division import default_bound, to_frac
 from protocols.normalize import Exponent, exponent, tables
+from protocols.products import products
 from protocols.truncation import truncate_each
 
 _START = {0: (1.7877275, 0.8099869), 1: (1.2641142, 0.2863736)}
@@ -88,27 +88,27 @@ def _root(ctx: PartyContext, y: Share, y_bound: float | None, inverse: bool) -> 
         ],
     )
     flat_y = Share(y.data.ravel(), ring, 0)
-    ys, ysb = mul_many(ctx, [(flat_y, s_tab), (flat_y, sb_tab)])
+    ys, ysb = products(ctx, [(flat_y, s_tab), (flat_y, sb_tab)])
     m, bm = truncate_each(ctx, to_frac([(ys, k_top + 1, f), (ysb, k_top + 1 + g_bits, f)]))
     fixed = fixed_for(ctx, y)
     starts = {par: int(fixed.encode(a)) for par, (a, _) in _START.items()}
     y0 = e.linear(ctx, lambda p: starts[_parity(e, p)]).with_frac(f) - bm
-    (my0,) = mul_many(ctx, [(m, y0)])
+    (my0,) = products(ctx, [(m, y0)])
     g, h = truncate_each(ctx, [(my0, f), (y0.with_frac(f + 1), 1)])
     steps = _steps(ring)
     for step in range(steps):
         last = step == steps - 1
         if last:
-            gh, z = mul_many(ctx, [(g, h), (h if inverse else g, t_tab)])
+            gh, z = products(ctx, [(g, h), (h if inverse else g, t_tab)])
             r, z = truncate_each(ctx, [(gh, f)] + to_frac([(z.with_frac(0), f + scale_shift, f)]))
             r = add_public(ctx, -r, 0.5)
-            (zr,) = mul_many(ctx, [(z, r)])
+            (zr,) = products(ctx, [(z, r)])
             (zr,) = truncate_each(ctx, [(zr, f)])
             return (z + zr).reshape(*y.shape)
-        (gh,) = mul_many(ctx, [(g, h)])
+        (gh,) = products(ctx, [(g, h)])
         (gh,) = truncate_each(ctx, [(gh, f)])
         r = add_public(ctx, -gh, 0.5)
-        gr, hr = mul_many(ctx, [(g, r), (h, r)])
+        gr, hr = products(ctx, [(g, r), (h, r)])
         gr, hr = truncate_each(ctx, [(gr, f), (hr, f)])
         g, h = g + gr, h + hr
     raise AssertionError("unreachable: at least one step")

@@ -37,11 +37,11 @@ from mpc.context import PartyContext
 from mpc.ring import Ring
 from mpc.share import Share
 from protocols.arith import add_public, fixed_for, rescale_up
-from protocols.beaver import mul_many
 from protocols.bits import low_bits, masked, rows_of
 from protocols.circuits import run_circuits
 from protocols.compare import sign_gates
 from protocols.lookup import lookup
+from protocols.products import products
 from protocols.truncation import truncate_each
 
 
@@ -97,12 +97,12 @@ def sigmoid(ctx: PartyContext, x: Share) -> Share:
         have = len(powers)
         pairs = [(powers[i], powers[have - 1]) for i in range(min(have, degree - have))]
         extra = [] if gated else [(inr, cj) for cj in coeff_shares]
-        prods = mul_many(ctx, pairs + extra)
+        prods = products(ctx, pairs + extra)
         if not gated:
             gated = [p.with_frac(f) for p in prods[len(pairs) :]]
         if pairs:
             powers.extend(truncate_each(ctx, [(p, fx) for p in prods[: len(pairs)]]))
-    terms = mul_many(ctx, [(cj, tj) for cj, tj in zip(gated[1:], powers)])
+    terms = products(ctx, [(cj, tj) for cj, tj in zip(gated[1:], powers)])
     acc = terms[0]
     for term in terms[1:]:
         acc = acc + term
