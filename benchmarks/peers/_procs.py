@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[2]
 MARK = "POOLED-PEER-RESULT "
 """Prefix of the one stdout line in which a worker reports its measurements as JSON."""
@@ -91,6 +93,7 @@ def run_all(commands: dict[str, tuple[list[str], dict[str, str]]], timeout: floa
     """
     procs: dict[str, tuple[subprocess.Popen[bytes], Any, Any]] = {}
     deadline = time.monotonic() + timeout
+    restore = _exit_on_sigterm()
     try:
         for name, (argv, env) in commands.items():
             out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
@@ -114,11 +117,26 @@ def run_all(commands: dict[str, tuple[list[str], dict[str, str]]], timeout: floa
     finally:
         for proc, _, _ in procs.values():
             _kill_group(proc)
+        restore()
     done = {name: Finished(name, p.returncode, _read(out), _read(err)) for name, (p, out, err) in procs.items()}
     if failed is not None:
         tails = "\n".join(f"--- {f.name} (rc={f.returncode}):\n{f.tail()}" for f in done.values())
         raise PeerRunError(f"{failed}\n{tails}")
     return done
+
+
+def _exit_on_sigterm() -> Any:
+    """While workers run, turn SIGTERM into SystemExit so `run_all`'s cleanup still kills them."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum: int, frame: Any) -> None:
+        raise SystemExit(f"terminated by signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -138,6 +156,26 @@ def _read(handle: Any) -> str:
     text = handle.read().decode("utf-8", "replace")
     handle.close()
     return text
+
+
+def errors(got: np.ndarray, want: np.ndarray, kind: str) -> dict[str, Any]:
+    """Error of `got` against the numpy oracle `want`: "abs", "rel" (plus abs) or "mismatch".
+
+    Outputs off by more than 1 (abs) or 100% (rel) are counted apart as `wrong_outputs`
+    (CrypTen's probabilistic truncation, for one, rarely wraps and returns values ~2^32 off),
+    and `*_excluding_wrong` give the error of the others: the approximation error proper.
+    """
+    if kind == "mismatch":
+        return {"mismatches": int(np.count_nonzero(got != want))}
+    abs_err = np.abs(got - want)
+    err = np.abs(got / want - 1) if kind == "rel" else abs_err
+    wrong = err > 1.0
+    out: dict[str, Any] = {"wrong_outputs": int(np.count_nonzero(wrong)), "max_abs_error": float(abs_err.max())}
+    out["max_abs_error_excluding_wrong"] = float(abs_err[~wrong].max()) if (~wrong).any() else None
+    if kind == "rel":
+        out["max_rel_error"] = float(err.max())
+        out["max_rel_error_excluding_wrong"] = float(err[~wrong].max()) if (~wrong).any() else None
+    return out
 
 
 def emit(result: dict[str, Any]) -> None:

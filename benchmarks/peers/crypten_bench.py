@@ -44,8 +44,9 @@ DEFAULT_SIZES = {"mul": 1_000_000, "lt": 100_000, "sigmoid": 100_000, "reciproca
 RECIPROCAL_RANGE = (1.0, 100.0)
 """Default inputs of `reciprocal`: the top of CrypTen's own benchmark domain (0.01, 100). With its
 default configuration (16 fractional bits, 10 Newton-Raphson iterations from 3 exp(1/2 - x) + 0.003,
-exp by 8 squarings) the relative error grows with x (about 0.2% below 10, 14% near 100, 60% near
-200) and the result is garbage from about 255 on, where the exp of the initial guess overflows.
+exp by 8 squarings) the relative error grows with x (single process: about 0.2% below 10, 14% near
+100, 60% near 200; larger with 3 parties) and the result is garbage from about 255 on, where the
+exp of the initial guess overflows.
 Pooled's own benchmark uses [1, 1000]; pass `reciprocal_range` to measure other ranges."""
 LOGREG_EPOCHS = 30
 
@@ -139,6 +140,9 @@ def summarize(
         "max_abs_error",
         "max_rel_error",
         "mismatches",
+        "wrong_outputs",
+        "max_abs_error_excluding_wrong",
+        "max_rel_error_excluding_wrong",
         "train_accuracy",
         "plaintext_same_training_accuracy",
         "epochs",

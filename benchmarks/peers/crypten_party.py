@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.peers._procs import emit
+from benchmarks.peers._procs import emit, errors
 
 JOB_ENV = "POOLED_PEER_JOB"
 LOGREG_LR = 1.0
@@ -172,13 +172,7 @@ def measure_op(p: Party, job: dict[str, Any]) -> dict[str, Any]:
         "comm_input": input_stats,
         "decode_bug_misses": decode_misses,
     }
-    if measure == "abs":
-        out["max_abs_error"] = float(np.max(np.abs(got - want)))
-    elif measure == "rel":
-        out["max_rel_error"] = float(np.max(np.abs(got / want - 1)))
-        out["max_abs_error"] = float(np.max(np.abs(got - want)))
-    else:
-        out["mismatches"] = int(np.count_nonzero(got != want))
+    out.update(errors(got, want, measure))
     return out
 
 

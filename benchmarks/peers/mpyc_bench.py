@@ -118,7 +118,14 @@ def summarize(
     if size != ISSUE_SIZES[op]:
         row["scaled_from"] = ISSUE_SIZES[op]
         row["extrapolated_seconds"] = row["seconds_median"] * ISSUE_SIZES[op] / size
-    for key in ("max_abs_error", "max_rel_error", "mismatches"):
+    for key in (
+        "max_abs_error",
+        "max_rel_error",
+        "mismatches",
+        "wrong_outputs",
+        "max_abs_error_excluding_wrong",
+        "max_rel_error_excluding_wrong",
+    ):
         if key in first:
             row[key] = first[key]
     if op == "reciprocal":

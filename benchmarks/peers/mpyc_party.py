@@ -30,7 +30,7 @@ import numpy as np
 from mpyc import asyncoro
 from mpyc.runtime import mpc
 
-from benchmarks.peers._procs import LOOPBACK, emit
+from benchmarks.peers._procs import LOOPBACK, emit, errors
 
 JOB_ENV = "POOLED_PEER_JOB"
 _sent = {"messages": 0}
@@ -148,13 +148,7 @@ async def measure(job: dict[str, Any]) -> dict[str, Any]:
         "threshold": mpc.threshold,
         "field_bits": secfxp.field.order.bit_length(),
     }
-    if kind == "abs":
-        out["max_abs_error"] = float(np.max(np.abs(got - want)))
-    elif kind == "rel":
-        out["max_rel_error"] = float(np.max(np.abs(got / want - 1)))
-        out["max_abs_error"] = float(np.max(np.abs(got - want)))
-    else:
-        out["mismatches"] = int(np.count_nonzero(got != want))
+    out.update(errors(got, want, kind))
     return out
 
 

@@ -147,6 +147,10 @@ def markdown(report: dict[str, Any]) -> str:
         "2^16: a revealed x = -k + s/2^16 with 0 < s < k comes out exactly 1.0 too low. The harness replaces "
         "`decode` with an exact one and computes every error from the revealed ring integers in float64; "
         f"the original decode would have been wrong on {misses:,} outputs of the runs above.",
+        "- **Wrong outputs.** *n wrong* counts outputs off by more than 1 (absolute) or 100% (relative); the error "
+        "after it is that of the other outputs. CrypTen's truncation after a product is probabilistic: rarely "
+        "(about once per million 1e4-sized products here) the shares wrap and the output is off by about 2^32. "
+        "CrypTen's own `update_parameters` zeroes gradients above a threshold for this reason.",
         "- **TTP, not TFP.** CrypTen's default provider (trusted *first* party: rank 0 generates every triple) is "
         "not Pooled's threat model; every row uses `mpc.provider: TTP`, one more process on the same 2 cores. "
         "Rank 0 relays all TTP requests, hence its higher call and byte counts.",
@@ -156,8 +160,9 @@ def markdown(report: dict[str, Any]) -> str:
         "MPyC has no rounds: its asynchronous runtime labels messages by program counter; we count messages "
         "sent and MPyC's own bytes sent (12-byte header included).",
         "- **Reciprocal range.** Inputs in [1, 100] for both peers (top of CrypTen's own benchmark domain). "
-        "CrypTen's default reciprocal loses accuracy as x grows (relative error about 0.2% below 10, 14% near "
-        "100, 60% near 200) and returns garbage from about 255 on; Pooled's benchmark uses [1, 1000]. "
+        "CrypTen's default reciprocal loses accuracy as x grows (in a single-process CrypTen: relative error about "
+        "0.2% below 10, 14% near 100, 60% near 200; more with 3 parties, see the table) and returns garbage from "
+        "about 255 on, where the exp of its initial guess overflows; Pooled's benchmark uses [1, 1000]. "
         "Other ranges: `run_peer(..., reciprocal_range=(lo, hi))`.",
         "- **MPyC sizes.** MPyC computes on Python integers and is CPU-bound: its rows run at the sizes shown, "
         "and the extrapolation to the issue's size is linear, not measured. MPyC has no exp/sigmoid (the harness "
@@ -176,9 +181,14 @@ def markdown(report: dict[str, Any]) -> str:
 def _error(r: dict[str, Any]) -> str:
     if "mismatches" in r:
         return f"{r['mismatches']} wrong of {r['size']:,}"
-    if "max_rel_error" in r:
-        return f"max rel {r['max_rel_error']:.1e} (abs {r['max_abs_error']:.1e})"
-    return f"max abs {r['max_abs_error']:.1e}"
+    rel = "max_rel_error_excluding_wrong" in r
+    key = "max_rel_error" if rel else "max_abs_error"
+    if r.get("wrong_outputs", 0) == 0:
+        return f"max {'rel' if rel else 'abs'} {r[key]:.1e}"
+    return (
+        f"**{r['wrong_outputs']} wrong** (max {'rel' if rel else 'abs'} {r[key]:.1e}); "
+        f"others: max {'rel' if rel else 'abs'} {r[key + '_excluding_wrong']:.1e}"
+    )
 
 
 def write_section(doc: Path, section: str) -> None:
