@@ -21,9 +21,18 @@ from queries.table import Schema
 
 
 def ask(
-    client: ConsortiumClient, roster: Sequence[str], text: str, min_cell: int = 0, timeout_s: float = 0.0
+    client: ConsortiumClient,
+    roster: Sequence[str],
+    text: str,
+    min_cell: int = 0,
+    timeout_s: float = 0.0,
+    call_timeout_s: float = 600.0,
 ) -> tuple[Result, Plan, JobResult]:
-    """Run one query over the consortium; raises QueryError on a bad query (before any node is asked)."""
+    """Run one query over the consortium; raises QueryError on a bad query (before any node is asked).
+
+    `timeout_s`: the longest a party waits for one peer message (0: the nodes' setting);
+    `call_timeout_s`: the longest the analyst waits for the whole answer.
+    """
     parse(text)
     job = client.run(
         "query",
@@ -31,6 +40,7 @@ def ask(
         roster=list(roster),
         session=uuid.uuid4().hex,
         peer_timeout_s=timeout_s,
+        call_timeout_s=call_timeout_s,
     )
     public = next(iter(job.outcomes.values())).public
     if not public:

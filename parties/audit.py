@@ -150,9 +150,15 @@ def check_entry(fields: Mapping[str, Any]) -> None:
             raise _bad(key, f"must be a string, integer, boolean or null, not {type(value).__name__}")
 
 
-def released(shapes: Sequence[Sequence[int]], suppressed: int = 0, what: str = "") -> dict[str, Any]:
-    """The `released` record: the shape of each released array and how many cells were suppressed."""
-    record: dict[str, Any] = {"shape": [[int(d) for d in s] for s in shapes], "suppressed": int(suppressed)}
+def released(shapes: Sequence[Sequence[int]], suppressed: int | None = 0, what: str = "") -> dict[str, Any]:
+    """The `released` record: the shape of each released array and how many cells were suppressed.
+
+    `suppressed=None`: this node does not know (suppression decided inside MPC is revealed
+    only to the analyst), so the record leaves the count out rather than write a false 0.
+    """
+    record: dict[str, Any] = {"shape": [[int(d) for d in s] for s in shapes]}
+    if suppressed is not None:
+        record["suppressed"] = int(suppressed)
     if what:
         record["what"] = what
     return record

@@ -13,9 +13,11 @@ import importlib
 import sys
 
 COMMANDS: tuple[str, ...] = (
+    "parties.commands.init",
     "parties.commands.certs",
     "parties.commands.dealer",
     "parties.commands.node",
+    "parties.commands.query",
     "parties.commands.demo",
     "parties.commands.demo_core",
     "parties.commands.local",

@@ -31,13 +31,13 @@ from parties.tls import DEFAULT_KEEPALIVE, Keepalive, Rules, TlsMaterial, bind, 
 
 SERVICE = "/pooled.v1.Dealer/"
 RULES: Rules = {
-    SERVICE + "OpenSession": frozenset({"analyst", "party"}),
-    SERVICE + "CloseSession": frozenset({"analyst", "party"}),
+    SERVICE + "OpenSession": frozenset({"party"}),
+    SERVICE + "CloseSession": frozenset({"party"}),
     SERVICE + "GetSeed": frozenset({"party"}),
     SERVICE + "Correction": frozenset({"party"}),
     SERVICE + "Announce": frozenset({"party"}),
-    SERVICE + "Lookup": frozenset({"analyst", "party"}),
-    SERVICE + "Stats": frozenset({"analyst", "party", "dealer"}),
+    SERVICE + "Lookup": frozenset({"party"}),
+    SERVICE + "Stats": frozenset({"party", "dealer"}),
 }
 
 

@@ -50,6 +50,8 @@ Compute = Callable[[PartyContext, Any], "list[Share] | tuple[list[Share], dict[s
 """Returns the output shares, or (shares, public facts for the analyst)."""
 MaterialPlan = Callable[[dict[str, Any], int], list[MaterialRequest]]
 """(params, number of parties) -> the dealer requests the job will make, in order."""
+OnFailure = Callable[[dict[str, Any], str, BaseException, bool], None]
+"""(params, session, the exception, aborted by another party) -> None: called once when a job fails."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,8 @@ class Job:
     compute: Compute
     summary: str = ""
     plan: MaterialPlan | None = None
+    on_failure: OnFailure | None = None
+    """Told when the job fails at any point after it was started here (e.g. to audit it)."""
 
 
 def simple_job(

@@ -15,6 +15,7 @@ failure caused it) and answers with a `JobFailure` instead of shares.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -59,6 +60,9 @@ class NodeConfig:
     data_file: Path | None = None
     links: LinkSettings = field(default_factory=LinkSettings)
     max_workers: int = 64
+    roster: tuple[str, ...] | None = None
+    """The consortium this node belongs to, in rank order (from its configuration file):
+    a job whose roster differs is refused. None: any roster that names this node."""
 
 
 class Node:
@@ -127,6 +131,10 @@ class Node:
         if me not in call.roster or len(set(call.roster)) != len(call.roster) or len(call.roster) < 2:
             reason = f"roster {call.roster} must list {me} and at least two distinct parties"
             return codec.JobFailure("invalid", me, reason)
+        expected = self._config.roster
+        if expected is not None and tuple(call.roster) != expected:
+            reason = f"roster {list(call.roster)} is not this consortium's {list(expected)} (in rank order)"
+            return codec.JobFailure("invalid", me, reason)
         try:
             self._mailbox.open_session(call.session)
         except ValueError as exc:
@@ -146,13 +154,16 @@ class Node:
             return self._run(job, call, rank, n, transport)
         except PeerFailure as exc:
             transport.abort(exc.reason, culprit=exc.party)
+            _tell(job, call, exc, aborted=True)
             return codec.JobFailure("peer_failure", exc.party, str(exc))
         except DealerError as exc:
             transport.abort(str(exc), culprit="dealer")
+            _tell(job, call, exc, aborted=True)
             return codec.JobFailure("peer_failure", "dealer", str(exc))
         except Exception as exc:  # noqa: BLE001 - reported to the analyst and the peers
             reason = f"{type(exc).__name__}: {exc}"
             transport.abort(reason)
+            _tell(job, call, exc, aborted=False)
             return codec.JobFailure("error", me, reason)
         finally:
             self._mailbox.close_session(call.session)
@@ -192,6 +203,16 @@ class Node:
         t3 = time.perf_counter()
         transport.close()
         return codec.JobOutcome(rank, shares, ctx.stats, t1 - t0, t3 - t2, public)
+
+
+def _tell(job: Job, call: codec.JobCall, exc: BaseException, aborted: bool) -> None:
+    """Run the job's failure hook; a failing hook must not hide the job's own failure."""
+    if job.on_failure is None:
+        return
+    try:
+        job.on_failure(call.params, call.session, exc, aborted)
+    except Exception:  # noqa: BLE001
+        logging.getLogger(__name__).exception("the failure hook of job %s failed", job.name)
 
 
 def _barrier(transport: GrpcTransport, rank: int, n: int, label: str) -> None:

@@ -19,9 +19,9 @@ import pandas as pd
 
 from mpc.context import PartyContext
 from mpc.share import Share
-from parties.audit import AuditLog, count_today
+from parties.audit import AuditLog, released
 from parties.jobs import Job, SiteData
-from parties.policy import SitePolicy, decide
+from parties.policy import QueryCounter, SitePolicy, decide
 from queries.domains import union_domains
 from queries.engine import grouping_columns, plan_query, run_party_with_facts
 from queries.parser import parse
@@ -58,54 +58,62 @@ class PolicyRefusal(Exception):
     """This site declines the query; the message is the reason the analyst sees."""
 
 
-def query_job(policy: SitePolicy | None = None, audit: AuditLog | None = None) -> Job:
+def query_job(policy: SitePolicy | None = None, audit: AuditLog | None = None,
+              counter: QueryCounter | None = None) -> Job:
     """The job registered as "query": this site checks its policy, logs, then takes part.
 
     The policy decision comes first, from the analyst's certificate identity (set by the
     node), before any data is read or any message is sent to a peer; a refusal fails the
-    query on every side with this site's reason.
+    query on every side with this site's reason. `counter` keeps today's allowed queries
+    per analyst (default: seeded from `audit`, so a restart keeps the count); deciding and
+    counting is one atomic step, so concurrent queries cannot overrun the daily limit.
+    Every decision, release and failure is written to `audit` (when given).
     """
     rules = policy or SitePolicy()
+    today = counter or (QueryCounter.from_audit(audit.path) if audit is not None else QueryCounter())
 
-    def log(analyst: str, event: str, **fields: Any) -> None:
-        if audit is not None:
-            audit.append(analyst, event, **fields)
+    def analyst_of(params: dict[str, Any]) -> str:
+        return str(params.get("_analyst", "unknown"))
 
     def prepare(ctx: PartyContext, params: dict[str, Any], site: SiteData) -> tuple[str, pd.DataFrame, int, str]:
-        analyst = str(params.get("_analyst", "unknown"))
+        analyst = analyst_of(params)
         text = str(params["query"])
         stmt = parse(text)  # a bad query fails here, before any data is touched
-        today = count_today(audit.path, analyst) if audit is not None else 0
-        allowed, reason = decide(rules, analyst, stmt, today)
-        log(analyst, "decision", query=text, session=ctx.session, decision="allow" if allowed else "refuse",
-            reason=reason)
-        if not allowed:
-            raise PolicyRefusal(reason)
+        verdict = today.admit(analyst, lambda count: decide(rules, analyst, stmt, count))
+        if audit is not None:
+            audit.decision(analyst, session=ctx.session, query=text, allowed=verdict.allowed, reason=verdict.reason)
+        if not verdict.allowed:
+            raise PolicyRefusal(f"{site.party} refuses: {verdict.reason}")
         if site.data_file is None:
-            raise ValueError(f"party {site.party} has no table (start the node with --data)")
+            raise ValueError(f"party {site.party} has no table (start the node with --data or [data] path)")
         asked = int(params.get("min_cell", 0))
         return text, _load(site.data_file), max(rules.min_cell, asked), analyst
 
     def compute(ctx: PartyContext, prepared: tuple[str, pd.DataFrame, int, str]) -> tuple[list[Share], dict[str, Any]]:
         text, frame, k, analyst = prepared
-        try:
-            plan, public = agree(ctx, text, frame, k, rules.max_param_fraction)
-            if plan.explain:
-                log(analyst, "release", session=ctx.session, plan_hash=plan.hash(), released="plan only", outcome="ok")
-                return [], public
-            before = ctx.stats.snapshot()
-            shares, facts = run_party_with_facts(ctx, plan, frame)
-            public.update(facts)
-            public["mpc_cost"] = ctx.stats.since(before).as_dict()
-        except Exception as exc:
-            log(analyst, "failure", session=ctx.session, error=f"{type(exc).__name__}: {exc}", outcome="failed")
-            raise
-        log(analyst, "release", session=ctx.session, plan_hash=plan.hash(), groups=plan.groups,
-            released=[f"{s.size} values" for s in shares], refused=facts.get("refused"), cost=public["mpc_cost"],
-            outcome="ok")
+        plan, public = agree(ctx, text, frame, k, rules.max_param_fraction)
+        if plan.explain:
+            if audit is not None:
+                audit.release(analyst, session=ctx.session, plan_hash=plan.hash(), what="the plan only", cost={})
+            return [], public
+        before = ctx.stats.snapshot()
+        shares, facts = run_party_with_facts(ctx, plan, frame)
+        public.update(facts)
+        public["mpc_cost"] = ctx.stats.since(before).as_dict()
+        if audit is not None:
+            refused = facts.get("refused")
+            what = released([list(s.shape) for s in shares], None,
+                            f"shares of {plan.groups} group(s) to the analyst; small cells are suppressed in MPC")
+            audit.release(analyst, session=ctx.session, plan_hash=plan.hash(), what=what, cost=public["mpc_cost"],
+                          groups=plan.groups, **({"refused": str(refused)} if refused else {}))
         return shares, public
 
-    return Job("query", prepare, compute, "answer an analyst's query over this party's table")
+    def failed(params: dict[str, Any], session: str, exc: BaseException, aborted: bool) -> None:
+        if audit is None or isinstance(exc, PolicyRefusal):  # a refusal is logged as this site's decision
+            return
+        audit.failure(analyst_of(params), session=session, error=f"{type(exc).__name__}: {exc}", aborted=aborted)
+
+    return Job("query", prepare, compute, "answer an analyst's query over this party's table", on_failure=failed)
 
 
 def _load(path: Path) -> pd.DataFrame:

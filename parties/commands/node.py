@@ -1,4 +1,12 @@
-"""`pooled node`: run a party node until SIGTERM/SIGINT."""
+"""`pooled node`: run a party node until SIGTERM/SIGINT.
+
+Either from its configuration file (`--config node-NAME.toml`, written by `pooled init`:
+identity, certificates, listen address, the dealer, every party in rank order, the data,
+this site's policy and audit log) or from flags (`--certs --name --dealer ...`, as the
+local consortium and the tests start nodes). With `--config`, the node refuses any job
+whose roster is not its configured consortium, and its audit log is verified at start
+(a broken chain stops the node: fail closed).
+"""
 
 from __future__ import annotations
 
@@ -16,10 +24,11 @@ def _peer(text: str) -> tuple[str, str]:
 
 def register(sub: Any) -> None:
     p = sub.add_parser("node", help="run a party node", description=__doc__)
-    p.add_argument("--certs", required=True, type=Path, help="directory holding ca.pem and this party's key and cert")
-    p.add_argument("--name", required=True, help="this party's name (its certificate is party-NAME.pem)")
-    p.add_argument("--dealer", required=True, help="the dealer's host:port")
-    p.add_argument("--listen", default="127.0.0.1:0", help="host:port to serve on (port 0: pick a free one)")
+    p.add_argument("--config", type=Path, help="this node's TOML file (pooled init writes one per party)")
+    p.add_argument("--certs", type=Path, help="directory holding ca.pem and this party's key and cert")
+    p.add_argument("--name", help="this party's name (its certificate is party-NAME.pem)")
+    p.add_argument("--dealer", help="the dealer's host:port")
+    p.add_argument("--listen", help="host:port to serve on (port 0: pick a free one; default 127.0.0.1:0)")
     p.add_argument("--advertise-host", help="host peers should dial (default: the listen host)")
     p.add_argument(
         "--peer", type=_peer, action="append", default=[], help="NAME=HOST:PORT of a peer (else asked of the dealer)"
@@ -38,20 +47,29 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from parties.audit import AuditLog
-    from parties.bench_jobs import bench_op_job
     from parties.certs import CertFiles, Identity
+    from parties.config import ConfigError
+
+    if args.config is not None:
+        flags = [f"--{k}" for k in ("certs", "name", "dealer", "data", "policy", "audit") if getattr(args, k)]
+        if flags:
+            raise SystemExit(f"pooled node: --config says everything {', '.join(flags)} would; give one or the other")
+        try:
+            return _serve(*_from_config(args))
+        except ConfigError as exc:
+            raise SystemExit(f"pooled node: {exc}") from None
+    missing = [f"--{k}" for k in ("certs", "name", "dealer") if not getattr(args, k)]
+    if missing:
+        raise SystemExit(f"pooled node: give --config FILE, or {', '.join(missing)}")
+    from parties.audit import AuditLog
     from parties.grpc_transport import LinkSettings
-    from parties.jobs import core_jobs, with_jobs
-    from parties.node import Node, NodeConfig
+    from parties.node import NodeConfig
     from parties.policy import SitePolicy
-    from parties.process import report_ready, wait_for_shutdown, watch_parent
-    from parties.query_job import query_job
 
     config = NodeConfig(
         certs=CertFiles.in_dir(args.certs, Identity.party(args.name)),
         dealer=args.dealer,
-        listen=args.listen,
+        listen=args.listen or "127.0.0.1:0",
         advertise_host=args.advertise_host,
         peers=dict(args.peer),
         data_dir=args.data_dir,
@@ -63,12 +81,48 @@ def run(args: argparse.Namespace) -> int:
         if args.policy
         else SitePolicy(min_cell=args.min_cell, max_param_fraction=args.max_param_fraction)
     )
-    audit = AuditLog(args.audit, args.name) if args.audit else None
+    audit = AuditLog.open(args.audit, args.name) if args.audit else None
+    return _serve(config, policy, audit, args)
+
+
+def _from_config(args: argparse.Namespace) -> tuple[Any, Any, Any, argparse.Namespace]:
+    """NodeConfig, policy and audit log from the node's TOML file (flags may override the listen address)."""
+    from parties.audit import AuditError, AuditLog
+    from parties.config import ConfigError, load_node
+    from parties.grpc_transport import LinkSettings
+    from parties.node import NodeConfig
+
+    s = load_node(args.config)
+    config = NodeConfig(
+        certs=s.tls.cert_files,
+        dealer=s.dealer,
+        listen=args.listen or s.listen,
+        advertise_host=args.advertise_host,
+        peers=s.others,
+        data_file=s.data.path,
+        links=LinkSettings(recv_timeout_s=args.recv_timeout, liveness_s=args.liveness),
+        roster=s.roster,
+    )
+    try:
+        audit = AuditLog.open(s.audit, s.name)
+    except AuditError as exc:
+        raise ConfigError(f"{s.source}: audit.path: {exc}") from exc
+    return config, s.policy, audit, args
+
+
+def _serve(config: Any, policy: Any, audit: Any, args: argparse.Namespace) -> int:
+    from parties.bench_jobs import bench_op_job
+    from parties.certs import Identity
+    from parties.jobs import core_jobs, with_jobs
+    from parties.node import Node
+    from parties.process import report_ready, wait_for_shutdown, watch_parent
+    from parties.query_job import query_job
+
     node = Node(config, with_jobs(core_jobs(), query_job(policy, audit), bench_op_job()))
     address = node.start()
     if args.exit_with_parent:
         watch_parent()
-    report_ready(Identity.party(args.name).uri, address, args.port_file)
+    report_ready(Identity.party(node.name).uri, address, args.port_file)
     wait_for_shutdown()
     node.stop()
     return 0

@@ -82,7 +82,7 @@ def test_a_job_no_node_knows_fails_with_a_clear_error(client: ConsortiumClient) 
 
 
 def test_the_dealer_counts_its_traffic(consortium: LocalConsortium, client: ConsortiumClient) -> None:
-    tls = _tls(consortium, Identity.analyst("analyst"))
+    tls = _tls(consortium, Identity.party("a"))
     with tls.channel(consortium.dealer_address, Identity.dealer()) as channel:
         stub = rpc.DealerStub(channel)
         before = codec.dealer_stats_from_pb(stub.Stats(codec.empty(), timeout=5))
@@ -165,10 +165,14 @@ def test_the_dealer_gives_seeds_and_corrections_only_to_their_owners(consortium:
         return channel, rpc.DealerStub(channel)
 
     ch_a, as_a = dealer(Identity.party("a"))
+    ch_b, as_b = dealer(Identity.party("b"))
     ch_x, as_analyst = dealer(Identity.analyst("analyst"))
-    with ch_a, ch_x:
-        as_analyst.OpenSession(codec.session_spec("only-bc", ["b", "c"]), timeout=5)
-        as_analyst.OpenSession(codec.session_spec("abc", NAMES), timeout=5)
+    with ch_a, ch_b, ch_x:
+        with pytest.raises(grpc.RpcError) as err:  # the analyst never talks to the dealer
+            as_analyst.OpenSession(codec.session_spec("abc", NAMES), timeout=5)
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        as_b.OpenSession(codec.session_spec("only-bc", ["b", "c"]), timeout=5)
+        as_b.OpenSession(codec.session_spec("abc", NAMES), timeout=5)
         for stub, request in ((as_a, codec.session_ref("only-bc")), (as_analyst, codec.session_ref("abc"))):
             with pytest.raises(grpc.RpcError) as err:
                 stub.GetSeed(request, timeout=5)

@@ -1,0 +1,179 @@
+"""Test support: a consortium written by `pooled init` and run from its TOML files as real processes.
+
+`Deployment` runs `pooled init` into a temporary directory on a free block of loopback
+ports, starts the dealer and every node with `--config` (each its own process, watching
+its parent), and stops them by PID. Nodes can be killed, frozen, thawed and restarted by
+name, and queries asked through the `pooled query` command or the Python client with an
+analyst's configuration file.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+import parties
+
+ROOT = Path(parties.__file__).resolve().parent.parent
+
+
+def free_port_block(count: int, low: int = 20000, high: int = 32000, tries: int = 200) -> int:
+    """A base port such that base .. base+count-1 are all free on 127.0.0.1 (below the ephemeral range)."""
+    for _ in range(tries):
+        base = random.randrange(low, high - count)
+        socks = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError(f"no block of {count} free ports found")
+
+
+def env() -> dict[str, str]:
+    e = dict(os.environ)
+    e["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), e.get("PYTHONPATH", "")) if p)
+    return e
+
+
+def pooled(*args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+    """Run one `pooled` command to completion."""
+    return subprocess.run([sys.executable, "-m", "parties", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env(), cwd=ROOT)
+
+
+class Deployment:
+    """`pooled init` + dealer + nodes from their TOML files (use as a context manager)."""
+
+    def __init__(self, workdir: Path, parties: Sequence[str], analysts: Sequence[str], rows: int = 3000) -> None:
+        self.dir = workdir
+        self.parties = list(parties)
+        self.analysts = list(analysts)
+        self.base_port = free_port_block(len(self.parties) + 1)
+        done = pooled("init", "--parties", ",".join(self.parties), "--analysts", ",".join(self.analysts),
+                      "--out", str(workdir), "--base-port", str(self.base_port), "--synthetic-rows", str(rows))
+        if done.returncode != 0:
+            raise RuntimeError(f"pooled init failed: {done.stderr}")
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.forced: list[str] = []
+
+    # -- files --------------------------------------------------------------------------------
+    def node_file(self, party: str) -> Path:
+        return self.dir / f"node-{party}.toml"
+
+    def analyst_file(self, analyst: str) -> Path:
+        return self.dir / f"analyst-{analyst}.toml"
+
+    def audit_file(self, party: str) -> Path:
+        return self.dir / "audit" / f"{party}.audit.jsonl"
+
+    def edit_policy(self, party: str, **policy: Any) -> None:
+        """Replace keys of one node's [policy] table (before it starts)."""
+        path = self.node_file(party)
+        doc = tomllib.loads(path.read_text())
+        doc["policy"].update(policy)
+        path.write_text(tomli_w.dumps(doc))
+
+    # -- processes ------------------------------------------------------------------------------
+    def _spawn(self, name: str, args: list[str]) -> None:
+        port_file = self.dir / f"{name}.port"
+        port_file.unlink(missing_ok=True)
+        log = open(self.dir / f"{name}.log", "ab")  # noqa: SIM115 - closed when the process is reaped
+        self.procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "parties", *args, "--port-file", str(port_file), "--exit-with-parent"],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env(), cwd=self.dir,
+        )
+        log.close()
+
+    def _wait(self, names: Sequence[str], timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        for name in names:
+            while not (self.dir / f"{name}.port").exists():
+                if self.procs[name].poll() is not None:
+                    raise RuntimeError(f"{name} exited: {self.log(name)[-2000:]}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{name} not ready after {timeout} s")
+                time.sleep(0.05)
+
+    def log(self, name: str) -> str:
+        return (self.dir / f"{name}.log").read_text(errors="replace")
+
+    def start(self) -> None:
+        self._spawn("dealer", ["dealer", "--config", str(self.dir / "dealer.toml")])
+        self._wait(["dealer"])
+        for p in self.parties:
+            self.start_node(p, wait=False)
+        self._wait(self.parties)
+
+    def start_node(self, party: str, wait: bool = True) -> None:
+        self._spawn(party, ["node", "--config", str(self.node_file(party)), "--liveness", "3"])
+        if wait:
+            self._wait([party])
+
+    def signal(self, name: str, sig: signal.Signals) -> None:
+        os.kill(self.procs[name].pid, sig)
+
+    def kill(self, name: str) -> None:
+        self.signal(name, signal.SIGKILL)
+        self.procs[name].wait(10)
+
+    def stop(self) -> list[str]:
+        """Stop every process (SIGTERM); return the names that had to be killed after 10 s."""
+        forced = []
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                for sig in (signal.SIGCONT, signal.SIGTERM):
+                    try:
+                        os.kill(proc.pid, sig)
+                    except ProcessLookupError:
+                        pass
+        for name, proc in self.procs.items():
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                forced.append(name)
+                proc.kill()
+                proc.wait(5)
+        return forced
+
+    def alive(self) -> list[str]:
+        return [name for name, proc in self.procs.items() if proc.poll() is None]
+
+    def __enter__(self) -> Deployment:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.forced = self.stop()
+
+    # -- asking -----------------------------------------------------------------------------------
+    def query_cli(self, analyst: str, text: str, *extra: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+        return pooled("query", "--config", str(self.analyst_file(analyst)), *extra, text, timeout=timeout)
+
+    def query_process(self, analyst: str, text: str) -> subprocess.Popen[str]:
+        """`pooled query` started in the background (the caller waits for it)."""
+        return subprocess.Popen(
+            [sys.executable, "-m", "parties", "query", "--config", str(self.analyst_file(analyst)), text],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(), cwd=ROOT,
+        )
