@@ -191,6 +191,7 @@ def test_a_node_lost_mid_query_fails_it_everywhere_within_ten_seconds(deployment
 
 
 def test_a_tampered_audit_line_is_found(deployment: Deployment, tmp_path: Path) -> None:
+    assert deployment.query_cli("bob", "SELECT COUNT(*) GROUP BY sex").returncode == 0
     log = deployment.audit_file("hospital-a").read_text().splitlines()
     copy = tmp_path / "audit.jsonl"
     line = next(i for i, text in enumerate(log) if '"analyst": "bob"' in text)
@@ -200,6 +201,11 @@ def test_a_tampered_audit_line_is_found(deployment: Deployment, tmp_path: Path) 
     assert done.returncode == 1 and f"BROKEN at line {line + 1}" in done.stdout
     intact = pooled("audit", "verify", str(deployment.audit_file("hospital-a")))
     assert intact.returncode == 0, intact.stdout
+    head = intact.stdout.split("head ")[1].strip()
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text("\n".join(deployment.audit_file("hospital-a").read_text().splitlines()[:-1]) + "\n")
+    lost = pooled("audit", "verify", str(cut), "--expect-head", head)
+    assert lost.returncode == 1 and "entries lost at the end" in lost.stdout
 
 
 def test_a_node_refuses_a_roster_that_is_not_its_consortium(deployment: Deployment) -> None:
