@@ -11,6 +11,7 @@ analyst with the public facts it needs to rebuild the same plan.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from queries.domains import union_domains
 from queries.engine import grouping_columns, plan_query, run_party_with_facts
 from queries.parser import parse
 from queries.plan import Plan
-from queries.table import Schema, check_schemas, load_table, schema_of
+from queries.table import Schema, check_schemas, conform, load_table, schema_of
 
 
 def agree(
@@ -59,7 +60,8 @@ class PolicyRefusal(Exception):
 
 
 def query_job(policy: SitePolicy | None = None, audit: AuditLog | None = None,
-              counter: QueryCounter | None = None) -> Job:
+              counter: QueryCounter | None = None, kinds: Mapping[str, str] | None = None,
+              domains: Mapping[str, Sequence[str]] | None = None) -> Job:
     """The job registered as "query": this site checks its policy, logs, then takes part.
 
     The policy decision comes first, from the analyst's certificate identity (set by the
@@ -67,7 +69,9 @@ def query_job(policy: SitePolicy | None = None, audit: AuditLog | None = None,
     query on every side with this site's reason. `counter` keeps today's allowed queries
     per analyst (default: seeded from `audit`, so a restart keeps the count); deciding and
     counting is one atomic step, so concurrent queries cannot overrun the daily limit.
-    Every decision, release and failure is written to `audit` (when given).
+    Every decision, release and failure is written to `audit` (when given). `kinds` and
+    `domains` are the site's declared schema (`[data.schema]`, `[data.domains]`): the table
+    is checked and converted against them each time it is read (`queries.table.conform`).
     """
     rules = policy or SitePolicy()
     today = counter or (QueryCounter.from_audit(audit.path) if audit is not None else QueryCounter())
@@ -87,7 +91,10 @@ def query_job(policy: SitePolicy | None = None, audit: AuditLog | None = None,
         if site.data_file is None:
             raise ValueError(f"party {site.party} has no table (start the node with --data or [data] path)")
         asked = int(params.get("min_cell", 0))
-        return text, _load(site.data_file), max(rules.min_cell, asked), analyst
+        frame = _load(site.data_file)
+        if kinds is not None or domains:
+            frame = conform(frame, kinds, domains)
+        return text, frame, max(rules.min_cell, asked), analyst
 
     def compute(ctx: PartyContext, prepared: tuple[str, pd.DataFrame, int, str]) -> tuple[list[Share], dict[str, Any]]:
         text, frame, k, analyst = prepared

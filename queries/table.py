@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +71,53 @@ def normalize_frame(frame: pd.DataFrame) -> pd.DataFrame:
             out[col] = out[col].astype("Float64")
         else:
             out[col] = out[col].astype("Int64")
+    return out
+
+
+def conform(
+    frame: pd.DataFrame, kinds: Mapping[str, str] | None, domains: Mapping[str, Sequence[str]] | None = None
+) -> pd.DataFrame:
+    """A normalised table made to match a site's declared schema, or SchemaError.
+
+    `kinds` (column -> int | float | category, as a node's `[data.schema]`) must name
+    exactly the table's columns; each column is converted to its declared kind when that
+    loses nothing (int -> float, numbers -> category, an all-NULL column -> anything), so
+    sites whose files happen to differ (a column without decimals at one site) still
+    agree. `domains` (column -> allowed category values) rejects rows outside them. The
+    errors name columns and counts, never a value: they reach the analyst and the peers.
+    """
+    out = frame.copy()
+    if kinds is not None:
+        missing = [c for c in kinds if c not in out.columns]
+        extra = [c for c in out.columns if c not in kinds]
+        if missing or extra:
+            which = f"lacks the declared column {missing[0]!r}" if missing else f"has an undeclared column {extra[0]!r}"
+            raise SchemaError(f"this site's table {which} ([data.schema])")
+        for col, want in kinds.items():
+            if want not in KINDS:
+                raise SchemaError(f"declared kind of {col!r} must be one of {', '.join(KINDS)}, got {want!r}")
+            have = _kind(out[col])
+            if have == want:
+                continue
+            values = out[col]
+            if want == "category":
+                out[col] = values.astype("string")
+            elif want == "float" and have in ("int", "empty"):
+                out[col] = values.astype("Float64")
+            elif want == "int" and have == "empty":
+                out[col] = values.astype("Int64")
+            elif want == "int" and have == "float" and bool(((values.dropna() % 1) == 0).all()):
+                out[col] = values.astype("Int64")
+            else:
+                raise SchemaError(f"column {col!r} is declared {want} but holds {have} values ([data.schema])")
+        out = out[list(kinds)]
+    for col, allowed in (domains or {}).items():
+        if col not in out.columns:
+            raise SchemaError(f"a domain is declared for {col!r}, which the table lacks ([data.domains])")
+        present = out[col].dropna().astype("string")
+        outside = int((~present.isin(list(allowed))).sum())
+        if outside:
+            raise SchemaError(f"{outside} row(s) of column {col!r} hold a value outside its declared domain")
     return out
 
 

@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     return _serve(config, policy, audit, args)
 
 
-def _from_config(args: argparse.Namespace) -> tuple[Any, Any, Any, argparse.Namespace]:
+def _from_config(args: argparse.Namespace) -> tuple[Any, Any, Any, argparse.Namespace, Any, Any]:
     """NodeConfig, policy and audit log from the node's TOML file (flags may override the listen address)."""
     from parties.audit import AuditError, AuditLog
     from parties.config import ConfigError, load_node
@@ -107,10 +107,10 @@ def _from_config(args: argparse.Namespace) -> tuple[Any, Any, Any, argparse.Name
         audit = AuditLog.open(s.audit, s.name)
     except AuditError as exc:
         raise ConfigError(f"{s.source}: audit.path: {exc}") from exc
-    return config, s.policy, audit, args
+    return config, s.policy, audit, args, s.data.schema, s.data.domains
 
 
-def _serve(config: Any, policy: Any, audit: Any, args: argparse.Namespace) -> int:
+def _serve(config: Any, policy: Any, audit: Any, args: argparse.Namespace, kinds: Any = None, domains: Any = None) -> int:
     from parties.bench_jobs import bench_op_job
     from parties.certs import Identity
     from parties.jobs import core_jobs, with_jobs
@@ -118,7 +118,8 @@ def _serve(config: Any, policy: Any, audit: Any, args: argparse.Namespace) -> in
     from parties.process import report_ready, wait_for_shutdown, watch_parent
     from parties.query_job import query_job
 
-    node = Node(config, with_jobs(core_jobs(), query_job(policy, audit), bench_op_job()))
+    jobs = query_job(policy, audit, kinds=kinds, domains=domains)
+    node = Node(config, with_jobs(core_jobs(), jobs, bench_op_job()))
     address = node.start()
     if args.exit_with_parent:
         watch_parent()

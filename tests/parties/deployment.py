@@ -86,9 +86,13 @@ class Deployment:
 
     def edit_policy(self, party: str, **policy: Any) -> None:
         """Replace keys of one node's [policy] table (before it starts)."""
+        self.edit(party, "policy", **policy)
+
+    def edit(self, party: str, table: str, **keys: Any) -> None:
+        """Replace keys of one table of a node's file (before it starts)."""
         path = self.node_file(party)
         doc = tomllib.loads(path.read_text())
-        doc["policy"].update(policy)
+        doc.setdefault(table, {}).update(keys)
         path.write_text(tomli_w.dumps(doc))
 
     # -- processes ------------------------------------------------------------------------------

@@ -226,3 +226,29 @@ def test_the_daily_limit_is_kept_across_a_restart(tmp_path: Path) -> None:
         d.start_node("s2")  # counts come back from the audit log
         again = d.query_cli("alice", "SELECT COUNT(*)")
         assert again.returncode == 1 and "limit of 2" in again.stderr
+
+
+def test_a_slow_node_within_the_deadline_only_slows_the_query(deployment: Deployment) -> None:
+    asking = deployment.query_process("alice", "SELECT MEDIAN(sbp) GROUP BY sex")
+    time.sleep(1.0)
+    deployment.signal("hospital-c", signal.SIGSTOP)
+    time.sleep(1.5)  # below the nodes' 3 s liveness limit
+    deployment.signal("hospital-c", signal.SIGCONT)
+    out, err = asking.communicate(timeout=60)
+    assert asking.returncode == 0, err
+    assert "median(sbp)" in out
+
+
+def test_a_declared_schema_is_enforced_with_a_clear_error(tmp_path: Path) -> None:
+    d = Deployment(tmp_path / "declared", ["s1", "s2"], ["alice"], rows=400)
+    kinds = {"age": "float", "sex": "category", "bmi": "float", "smoking": "category", "diabetes": "int",
+             "sbp": "float", "chol": "float", "outcome": "int"}
+    d.edit("s1", "data", schema=kinds, domains={"smoking": ["never", "former", "current"]})
+    d.edit("s2", "data", schema={**kinds, "sex": "int"})  # wrong: sex holds F and M
+    with d:
+        done = d.query_cli("alice", "SELECT AVG(age)")
+        assert done.returncode == 1 and "'sex' is declared int but holds category" in done.stderr
+    d.edit("s2", "data", schema=kinds)
+    with d:
+        done = d.query_cli("alice", "SELECT AVG(age), COUNT(*) GROUP BY smoking")
+        assert done.returncode == 0, done.stderr
