@@ -7,6 +7,14 @@ serving. On exit it stops every process it started, by PID: SIGTERM, then SIGKIL
 a timeout. Processes also watch their parent and stop if the launcher dies. This backs
 the demo, the network tests and the benchmarks (and later `pooled local`).
 
+With a `relay` (any object with `front(name)` and `connect(name, address)`, such as the
+benchmarks' latency-injecting `benchmarks.wan.DelayRelay`), every party-to-party link and
+every node-to-dealer link goes through the relay: each node is told the relay's front
+for the dealer and for each peer (fixed `--peer` addresses, which the node prefers to the
+dealer's directory), and the fronts are pointed at the real addresses once those are
+known. The analyst still talks to the nodes directly (`addresses` are the real ones), so
+a WAN benchmark delays the MPC traffic, not the analyst's request.
+
 Child processes get `MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_` and
 `MALLOC_ARENA_MAX=1` so that glibc keeps freed memory in one heap and reuses it instead
 of returning it to the system: otherwise every fresh 8 MB array (numpy results, gRPC
@@ -26,7 +34,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import parties
 from parties.certs import CertFiles, Identity, create_consortium
@@ -47,6 +55,18 @@ class LaunchError(RuntimeError):
     """A process of the local consortium failed to start."""
 
 
+class Relay(Protocol):
+    """Something that stands between processes: dial `front(name)` to reach what `connect(name, ...)` names."""
+
+    def front(self, name: str) -> str:
+        """The host:port to dial instead of `name` (the same answer for the same name)."""
+        ...
+
+    def connect(self, name: str, address: str) -> None:
+        """Forward what arrives at `front(name)` to `address`."""
+        ...
+
+
 class LocalConsortium:
     """Dealer + party nodes as subprocesses on 127.0.0.1 (use as a context manager)."""
 
@@ -62,6 +82,7 @@ class LocalConsortium:
         env: Mapping[str, str] | None = None,
         data: Mapping[str, str | Path] | None = None,
         audit_dir: str | Path | None = None,
+        relay: Relay | None = None,
     ) -> None:
         self.party_names = list(parties)
         self.analyst = analyst
@@ -72,6 +93,7 @@ class LocalConsortium:
         self._data = {name: Path(path).resolve() for name, path in (data or {}).items()}
         self._audit_dir = Path(audit_dir).resolve() if audit_dir is not None else None
         self._env = dict(FAST_MALLOC_ENV if env is None else env)
+        self._relay = relay
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._logs: dict[str, Path] = {}
         self.addresses: dict[str, str] = {}
@@ -115,14 +137,26 @@ class LocalConsortium:
             create_consortium(self.certs_dir, self.party_names, dealer=True, analysts=[self.analyst])
             self._spawn("dealer", ["dealer", "--certs", str(self.certs_dir)])
             self.dealer_address = self._wait_ready(["dealer"])["dealer"]
+            relay = self._relay
+            dealer_for_nodes = self.dealer_address
+            if relay is not None:
+                dealer_for_nodes = relay.front("dealer")
+                relay.connect("dealer", self.dealer_address)
             for name in self.party_names:
-                args = ["node", "--certs", str(self.certs_dir), "--name", name, "--dealer", self.dealer_address]
+                args = ["node", "--certs", str(self.certs_dir), "--name", name, "--dealer", dealer_for_nodes]
+                if relay is not None:
+                    for other in self.party_names:
+                        if other != name:
+                            args += ["--peer", f"{other}={relay.front(other)}"]
                 if name in self._data:
                     args += ["--data", str(self._data[name])]
                 if self._audit_dir is not None:
                     args += ["--audit", str(self._audit_dir / f"{name}.audit.jsonl")]
                 self._spawn(name, args + self._node_args)
             self.addresses = self._wait_ready(self.party_names)
+            if relay is not None:
+                for name in self.party_names:
+                    relay.connect(name, self.addresses[name])
         except BaseException:
             self.stop()
             raise
