@@ -23,6 +23,7 @@ COMMANDS: tuple[str, ...] = (
     "parties.commands.local",
     "parties.commands.synth",
     "parties.commands.audit",
+    "parties.commands.bench",
 )
 """Command modules in the order `pooled --help` lists them."""
 
@@ -35,7 +36,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+PASS_THROUGH = frozenset({"bench"})
+"""Commands that hand their arguments on to another program, unparsed."""
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in PASS_THROUGH:
+        command = importlib.import_module(f"parties.commands.{argv[0]}")
+        return int(command.run(argparse.Namespace(command=argv[0], args=argv[1:])) or 0)
     args = build_parser().parse_args(argv)
     return int(args.run(args) or 0)
 
