@@ -171,6 +171,7 @@ class PeerMessage:
 
 
 PEER_SEND_METHOD = "/pooled.v1.PeerExchange/Send"
+PEER_SEND_ONE_METHOD = "/pooled.v1.PeerExchange/SendOne"
 _DATA_KEY = bytes([(5 << 3) | 2])  # PeerChunk.data: field 5, length-delimited
 
 
@@ -210,6 +211,14 @@ def message_to_wire(session: str, src: str, tag: str, payload: bytes | memoryvie
     for pos in range(0, len(view), CHUNK_BYTES):
         piece = view[pos : pos + CHUNK_BYTES]
         yield b"".join((header if pos == 0 else b"", _DATA_KEY, _varint(len(piece)), piece))
+
+
+def message_to_wire_one(session: str, src: str, tag: str, payload: bytes | memoryview) -> bytes | None:
+    """The message as one serialized `PeerChunk` if it fits one chunk (for `SendOne`), else None."""
+    if len(memoryview(payload).cast("B")) > CHUNK_BYTES:
+        return None
+    chunks = list(message_to_wire(session, src, tag, payload))
+    return chunks[0] if len(chunks) == 1 else None
 
 
 def message_from_wire(chunks: Iterable[bytes]) -> PeerMessage:
@@ -266,6 +275,7 @@ def peer_exchange_wire() -> dict[str, tuple[Callable[[bytes], Any] | None, Calla
     """
     return {
         "Send": (None, delivered_to_wire),
+        "SendOne": (None, delivered_to_wire),
         "Abort": (pb.AbortNotice.FromString, pb.Empty.SerializeToString),
         "Ping": (pb.PingRequest.FromString, pb.PingReply.SerializeToString),
     }

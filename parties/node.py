@@ -40,6 +40,7 @@ from protocols.material import KINDS
 
 RULES: Rules = {
     "/pooled.v1.PeerExchange/Send": frozenset({"party"}),
+    "/pooled.v1.PeerExchange/SendOne": frozenset({"party"}),
     "/pooled.v1.PeerExchange/Abort": frozenset({"party"}),
     "/pooled.v1.PeerExchange/Ping": frozenset({"party"}),
     "/pooled.v1.Node/RunJob": frozenset({"analyst"}),

@@ -37,6 +37,9 @@ class PeerExchangeServicer:
             context.abort(grpc.StatusCode.ALREADY_EXISTS, str(exc))
         return len(message.payload)
 
+    def SendOne(self, request: bytes, context: grpc.ServicerContext) -> int:  # noqa: N802
+        return self.Send(iter((request,)), context)
+
     def Abort(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         who = caller_identity(context)
         info = codec.abort_from_pb(request)
@@ -52,6 +55,7 @@ def add_to_server(servicer: PeerExchangeServicer, server: grpc.Server) -> None:
     wire = codec.peer_exchange_wire()
     handlers = {
         "Send": grpc.stream_unary_rpc_method_handler(servicer.Send, *wire["Send"]),
+        "SendOne": grpc.unary_unary_rpc_method_handler(servicer.SendOne, *wire["SendOne"]),
         "Abort": grpc.unary_unary_rpc_method_handler(servicer.Abort, *wire["Abort"]),
         "Ping": grpc.unary_unary_rpc_method_handler(servicer.Ping, *wire["Ping"]),
     }
