@@ -109,6 +109,17 @@ class PeerLinks:
                 self._connect(party)
             return self._single[party]
 
+    def forget(self, party: str) -> None:
+        """Drop the channel to `party` (it failed to connect): the next use dials afresh at once,
+        instead of waiting out a reconnect backoff while the party may already be back."""
+        with self._lock:
+            channel = self._channels.pop(party, None)
+            self._stubs.pop(party, None)
+            self._senders.pop(party, None)
+            self._single.pop(party, None)
+        if channel is not None:
+            channel.close()
+
     def close(self) -> None:
         with self._lock:
             channels = list(self._channels.values())
@@ -202,6 +213,8 @@ class GrpcTransport(Transport):
             return
         err = call.exception()
         if err is not None:
+            if hasattr(err, "code") and err.code() == grpc.StatusCode.UNAVAILABLE:
+                self._links.forget(self._roster[dst])
             self._fail_send(PeerFailure(self._roster[dst], f"did not take our message ({_describe(err)})"))
 
     def _fail_send(self, failure: PeerFailure) -> None:
@@ -256,6 +269,7 @@ class GrpcTransport(Transport):
                 code = err.code() if hasattr(err, "code") else None
                 probe.refusals = probe.refusals + 1 if code == grpc.StatusCode.UNAVAILABLE else 0
                 if probe.refusals >= 2:
+                    self._links.forget(name)
                     raise PeerFailure(name, f"unreachable ({_describe(err)})")
         if now - probe.last_ok >= s.liveness_s:
             raise PeerFailure(name, f"stopped answering (no reply to pings for {s.liveness_s:.0f} s)")

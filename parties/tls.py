@@ -53,6 +53,12 @@ def channel_options(target: Identity, keepalive: Keepalive = DEFAULT_KEEPALIVE) 
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.max_pings_without_data", 0),
         ("grpc.enable_retries", 0),
+        # A member that restarts is dialled again within ~2 s (gRPC's default backoff grows to
+        # 120 s, so the first queries after a node came back would fail against a channel
+        # still waiting to retry).
+        ("grpc.initial_reconnect_backoff_ms", 200),
+        ("grpc.min_reconnect_backoff_ms", 200),
+        ("grpc.max_reconnect_backoff_ms", 2000),
     ]
 
 
