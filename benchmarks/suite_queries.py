@@ -3,7 +3,7 @@
 For each party count and each `--wan` round-trip time, a local consortium (real processes,
 gRPC with mutual TLS; every party and dealer link through a `benchmarks.wan.DelayRelay`
 when the RTT is above 0) holds synthetic cohorts (`queries.synth`) as Parquet files:
-100,000 rows per party for the count and the grouped statistics, 2,000 per party for the
+1,000,000 rows per party for the count and the grouped statistics, 2,000 per party for the
 logistic model (its cost grows with rows; the point here is rounds). Each row reports the
 analyst's end-to-end seconds (median after a warm-up; the logistic model once per RTT above
 0), the MPC counters per party, EXPLAIN's prediction checked against them
@@ -46,7 +46,7 @@ CASES = (
     Case("grouped stats", "SELECT COUNT(*), AVG(sbp), VAR(sbp) GROUP BY sex, smoking", "big", True),
     Case("logistic", "LOGISTIC diabetes ~ age + bmi + sbp + C(smoking) + C(sex)", "small", False),
 )
-ROWS = {"big": 100_000, "small": 2_000}
+ROWS = {"big": 1_000_000, "small": 2_000}
 QUICK_ROWS = {"big": 2_000, "small": 600}
 
 
