@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shlex
 import statistics
 import sys
@@ -30,9 +28,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import grpc
 import numpy as np
 
+from benchmarks.framework import machine
 from parties.client import ConsortiumClient, JobResult
 from parties.jobs import bench_inputs
 from parties.local import LocalConsortium
@@ -56,23 +54,8 @@ def _expected(job: str, params: dict[str, Any]) -> np.ndarray:
     return bench_inputs(seed, params["size"])
 
 
-def _machine() -> dict[str, Any]:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": model,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "grpcio": grpc.__version__,
-        "platform": platform.platform(),
-    }
+_machine = machine
+"""The machine a run was made on (`benchmarks.framework.machine`; the older benchmarks call it this)."""
 
 
 def _measure(client: ConsortiumClient, job: str, params: dict[str, Any], repeat: int) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from benchmarks.consortia import NAMES, ONE_THREAD
 from benchmarks.framework import BenchOptions, Row, Task, median_spread
 from parties.analyst import ask
 from parties.local import LocalConsortium
+from queries.plaintext import logit_newton
 from queries.synth import cohort
 
 GROUPED = "SELECT COUNT(*), AVG(sbp), VAR(sbp) GROUP BY sex, smoking"
@@ -101,17 +102,9 @@ def logistic_frames(features: int, parties: int, rows: int, seed: int = 11) -> t
 
 
 def newton_fit(frame: pd.DataFrame, features: int) -> np.ndarray:
-    """Plain float64 Newton-Raphson for the logistic model (the plaintext reference)."""
+    """The plaintext reference: a float64 Newton fit of the pooled rows."""
     x = np.column_stack([np.ones(len(frame)), frame[[f"x{i}" for i in range(1, features + 1)]].to_numpy(float)])
-    y = frame["y"].to_numpy(float)
-    b = np.zeros(x.shape[1])
-    for _ in range(50):
-        p = 1 / (1 + np.exp(-x @ b))
-        step = np.linalg.solve(x.T @ (x * (p * (1 - p))[:, None]), x.T @ (y - p))
-        b += step
-        if np.abs(step).max() < 1e-12:
-            break
-    return b
+    return logit_newton(x, frame["y"].to_numpy(float), tol=1e-12)
 
 
 def features_row(features: int, repeat: int) -> Row:

@@ -7,13 +7,14 @@ cost when asked) and the raw job result (timings, per-party counters).
 
 from __future__ import annotations
 
+import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from parties.client import ConsortiumClient, JobResult
+from parties.client import ConsortiumClient, ConsortiumError, JobResult
 from queries.engine import finish_result, predict_cost, rebuild_plan
-from queries.errors import QueryError
+from queries.errors import QueryError, SchemaError
 from queries.parser import parse
 from queries.plan import Plan
 from queries.result import Result
@@ -55,3 +56,25 @@ def ask(
     result = finish_result(plan, outputs, public)
     result.extra["cost"] = public.get("mpc_cost", {})
     return result, plan, job
+
+
+def answer_to_stdout(prog: str, get: Callable[[], Result], fmt: str) -> int:
+    """Run `get`, print its result as `fmt` (table, csv or json) and return the command's exit code.
+
+    0: answered; 1: the consortium refused or failed (the reason on stderr); 2: a bad query.
+    """
+    try:
+        result = get()
+    except (QueryError, SchemaError) as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
+    except ConsortiumError as exc:
+        print(f"{prog}: the query failed: {exc}", file=sys.stderr)
+        return 1
+    if fmt == "json":
+        print(result.to_json())
+    elif fmt == "csv":
+        print(result.to_csv(), end="")
+    else:
+        print(result.to_table())
+    return 0

@@ -24,12 +24,11 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from parties.certs import CertFiles, Identity
+    from parties.config import ConfigError, load_dealer
     from parties.dealer_service import serve_dealer
     from parties.process import report_ready, wait_for_shutdown, watch_parent
     from parties.tls import TlsMaterial
     from protocols.material import KINDS
-
-    from parties.config import ConfigError, load_dealer
 
     if args.config is not None:
         if args.certs is not None:

@@ -30,21 +30,6 @@ def register(sub: Any) -> None:
     p.set_defaults(run=run)
 
 
-def _plain_logit(x: Any, y: Any) -> Any:
-    """Newton-Raphson on the pooled rows in float64 (the demo's plaintext check; no statsmodels
-    at run time, it is a test-only dependency)."""
-    import numpy as np
-
-    beta = np.zeros(x.shape[1])
-    for _ in range(50):
-        mu = 1 / (1 + np.exp(-x @ beta))
-        step = np.linalg.solve(x.T @ (x * (mu * (1 - mu))[:, None]), x.T @ (y - mu))
-        beta += step
-        if np.abs(step).max() < 1e-10:
-            break
-    return beta
-
-
 def _reference(query: str, pooled: Any) -> str:
     import numpy as np
     import pandas as pd
@@ -57,9 +42,11 @@ def _reference(query: str, pooled: Any) -> str:
         return f"count {len(sub)}  median(age) {sub.age.median()}  quantile(chol, 0.9) {sub.chol.quantile(0.9):.6f}"
     if query.startswith("CROSSTAB"):
         return pd.crosstab(pooled.smoking, pooled.outcome, margins=True, margins_name="total").to_string()
+    from queries.plaintext import logit_newton
+
     data = pooled.dropna(subset=["outcome", "age", "bmi", "smoking"])
     x = np.column_stack([np.ones(len(data)), data.age, data.bmi, data.smoking == "former", data.smoking == "never"])
-    beta = _plain_logit(x.astype(float), data.outcome.to_numpy(dtype=float))
+    beta = logit_newton(x.astype(float), data.outcome.to_numpy(dtype=float))
     names = ["Intercept", "age", "bmi", "C(smoking)[T.former]", "C(smoking)[T.never]"]
     return f"{pd.Series(beta, index=names).to_string()}\n(n = {len(data)})"
 

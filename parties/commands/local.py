@@ -23,11 +23,11 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from parties.analyst import ask
-    from parties.client import ConsortiumError
+    from parties.analyst import answer_to_stdout, ask
     from parties.local import LocalConsortium
-    from queries.errors import QueryError, SchemaError
+    from queries.errors import QueryError
     from queries.parser import parse
+    from queries.result import Result
 
     if len(args.data) < 2:
         print("pooled local: give at least two --data files (one per party)", file=sys.stderr)
@@ -43,20 +43,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     names = [f"site{i}" for i in range(1, len(args.data) + 1)]
     node_args = ["--min-cell", str(args.min_cell)]
-    try:
+    def get() -> Result:
         with LocalConsortium(names, data=dict(zip(names, args.data)), node_args=node_args) as consortium:
             with consortium.client() as client:
-                result, _, _ = ask(client, names, args.query, min_cell=args.min_cell)
-    except (QueryError, SchemaError) as exc:
-        print(f"pooled local: {exc}", file=sys.stderr)
-        return 2
-    except ConsortiumError as exc:
-        print(f"pooled local: the query failed: {exc}", file=sys.stderr)
-        return 1
-    if args.format == "json":
-        print(result.to_json())
-    elif args.format == "csv":
-        print(result.to_csv(), end="")
-    else:
-        print(result.to_table())
-    return 0
+                return ask(client, names, args.query, min_cell=args.min_cell)[0]
+
+    return answer_to_stdout("pooled local", get, args.format)

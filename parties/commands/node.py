@@ -110,7 +110,9 @@ def _from_config(args: argparse.Namespace) -> tuple[Any, Any, Any, argparse.Name
     return config, s.policy, audit, args, s.data.schema, s.data.domains
 
 
-def _serve(config: Any, policy: Any, audit: Any, args: argparse.Namespace, kinds: Any = None, domains: Any = None) -> int:
+def _serve(
+    config: Any, policy: Any, audit: Any, args: argparse.Namespace, kinds: Any = None, domains: Any = None
+) -> int:
     from parties.bench_jobs import bench_op_job
     from parties.certs import Identity
     from parties.jobs import core_jobs, with_jobs

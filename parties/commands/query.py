@@ -27,12 +27,13 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from parties.analyst import ask
-    from parties.client import ConsortiumClient, ConsortiumError
+    from parties.analyst import answer_to_stdout, ask
+    from parties.client import ConsortiumClient
     from parties.config import ConfigError, load_analyst
     from parties.tls import TlsMaterial
-    from queries.errors import QueryError, SchemaError
+    from queries.errors import QueryError
     from queries.parser import parse
+    from queries.result import Result
 
     try:
         parse(args.query)
@@ -45,20 +46,8 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, OSError, ValueError) as exc:
         print(f"pooled query: {exc}", file=sys.stderr)
         return 2
-    try:
+    def get() -> Result:
         with ConsortiumClient(tls, dict(settings.parties)) as client:
-            result, _, _ = ask(client, settings.roster, args.query, min_cell=args.min_cell,
-                               call_timeout_s=args.timeout)
-    except (QueryError, SchemaError) as exc:
-        print(f"pooled query: {exc}", file=sys.stderr)
-        return 2
-    except ConsortiumError as exc:
-        print(f"pooled query: the query failed: {exc}", file=sys.stderr)
-        return 1
-    if args.format == "json":
-        print(result.to_json())
-    elif args.format == "csv":
-        print(result.to_csv(), end="")
-    else:
-        print(result.to_table())
-    return 0
+            return ask(client, settings.roster, args.query, min_cell=args.min_cell, call_timeout_s=args.timeout)[0]
+
+    return answer_to_stdout("pooled query", get, args.format)

@@ -1,0 +1,21 @@
+"""Plaintext references: what a query would give on the pooled rows, computed in float64 in the clear.
+
+Used by `pooled demo` (to show each answer beside its plaintext value) and by the
+benchmarks; never by the MPC path. statsmodels would do, but it is a test-only dependency.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def logit_newton(x: np.ndarray, y: np.ndarray, tol: float = 1e-10, max_iter: int = 50) -> np.ndarray:
+    """Maximum-likelihood logistic coefficients by Newton-Raphson (x includes the intercept column)."""
+    beta = np.zeros(x.shape[1])
+    for _ in range(max_iter):
+        mu = 1 / (1 + np.exp(-x @ beta))
+        step = np.linalg.solve(x.T @ (x * (mu * (1 - mu))[:, None]), x.T @ (y - mu))
+        beta += step
+        if np.abs(step).max() < tol:
+            break
+    return beta
