@@ -5,8 +5,8 @@
 one asynchronous unary call (`SendOne`: most MPC rounds are a few KB, and a stream call
 costs a request thread per call, measured at ~2 ms each on this machine), and streams a
 larger payload to the peer in 1 MiB chunks as an asynchronous call (gRPC's own thread
-feeds the stream, so sends to several peers overlap and the protocol carries on); `recv` takes the message from the node's
-`Mailbox`, which the PeerExchange servicer fills.
+feeds the stream, so sends to several peers overlap and the protocol carries on); `recv`
+takes the message from the node's `Mailbox`, which the PeerExchange servicer fills.
 
 While `recv` waits it watches, in short slices, everything that means the message will
 never come, and raises `PeerFailure` naming the party:
