@@ -295,7 +295,9 @@ def peer_row(suite: str, case: str, peer: str, parties: int, size: int | None, e
     """A peer's row from `call()` (a `run_peer` result); a `PeerRunError` becomes a row with extra["failed"].
 
     The peer's whole result dict is kept in `extra`. CrypTen's "rounds" are communication calls,
-    not rounds in Pooled's sense, and MPyC has none, so `rounds` stays empty for peers.
+    not rounds in Pooled's sense, and MPyC has none, so `rounds` stays empty for peers. For
+    "sum" the harnesses time the inputs' sharing (it is the protocol), so its bytes and
+    messages are added to the operation's, as Pooled's `secure_sum` counts its sharing round.
     """
     from benchmarks.peers._procs import PeerRunError
 
@@ -308,6 +310,10 @@ def peer_row(suite: str, case: str, peer: str, parties: int, size: int | None, e
     per_party = result.get("bytes_per_party")
     messages = result.get("messages_per_party")
     extra = dict(result)
+    if result.get("op") == "sum":
+        per_party = _plus(per_party, result.get("input_bytes_per_party"))
+        messages = _plus(messages, result.get("input_messages_per_party"))
+        extra["counters_include_input"] = True
     value = None
     if error is not None:
         extra["error_kind"] = ERROR_KINDS[error]
@@ -326,6 +332,13 @@ def peer_row(suite: str, case: str, peer: str, parties: int, size: int | None, e
         error=None if value is None else float(value),
         extra=extra,
     )
+
+
+def _plus(a: Sequence[int] | None, b: Sequence[int] | None) -> list[int] | None:
+    """Elementwise sum of two per-party counter lists (either may be missing)."""
+    if a is None or b is None:
+        return list(a) if a is not None else (list(b) if b is not None else None)
+    return [x + y for x, y in zip(a, b)]
 
 
 def peer_rows(suite: str, case: str, peer: str, parties: int, size: int | None, error: str | None,
@@ -366,27 +379,33 @@ def _note(text: str) -> None:
 
 
 # -- the suite ---------------------------------------------------------------------------------------
-def tasks(options: BenchOptions) -> list[Task]:
-    """Per party count: for each operation, Pooled then (with --peers) CrypTen-TTP then MPyC."""
+def party_tasks(parties: int, ops: Sequence[MicroOp], repeat: int, peers: dict[str, set[str]],
+                quick: bool = False) -> list[Task]:
+    """One party count's tasks, interleaved: for each op, Pooled, then each peer in `peers` that has it.
+
+    The tasks share one consortium, started by the first and stopped by the last (or on an error).
+    """
     from benchmarks.peers import run_peer
 
+    session = ConsortiumSession(party_names(parties))
+    group: list[Task] = []
+    for op in ops:
+        group.append(Task(f"micro {parties}p {op.case} pooled", partial(measure_pooled, session, op, repeat, 1)))
+        for peer, have in peers.items():
+            if op.peer_op not in have:
+                continue
+            size = peer_size(peer, op.peer_op, op.size, quick)
+            call = partial(run_peer, peer, op.peer_op, parties, size, repeat)
+            group.append(Task(f"micro {parties}p {op.case} {peer}",
+                              partial(peer_rows, SUITE, op.case, peer, parties, size, op.error, call)))
+    return guarded_tasks(session, group)
+
+
+def tasks(options: BenchOptions) -> list[Task]:
+    """Per party count: for each operation, Pooled then (with --peers) CrypTen-TTP then MPyC."""
     ops = micro_ops(options.quick)
     repeat = 1 if options.quick else options.repeat
     if any(options.wan_rtt_ms):
         _note("runs at RTT 0 only (the WAN options apply to the queries suite)")
     peers = usable_peers([op.peer_op for op in ops], _note) if options.peers else {}
-    out: list[Task] = []
-    for n in options.parties:
-        session = ConsortiumSession(party_names(n))
-        group: list[Task] = []
-        for op in ops:
-            group.append(Task(f"micro {n}p {op.case} pooled", partial(measure_pooled, session, op, repeat, 1)))
-            for peer, have in peers.items():
-                if op.peer_op not in have:
-                    continue
-                size = peer_size(peer, op.peer_op, op.size, options.quick)
-                call = partial(run_peer, peer, op.peer_op, n, size, repeat)
-                group.append(Task(f"micro {n}p {op.case} {peer}",
-                                  partial(peer_rows, SUITE, op.case, peer, n, size, op.error, call)))
-        out += guarded_tasks(session, group)
-    return out
+    return [task for n in options.parties for task in party_tasks(n, ops, repeat, peers, options.quick)]

@@ -1,0 +1,203 @@
+"""The `regression` suite of `python -m benchmarks`: LOGISTIC on breast_cancer over real processes, CrypTen beside it.
+
+sklearn's breast_cancer (569 rows), standardized and named as in `benchmarks.regression`
+(spaces in column names become underscores), split in contiguous blocks over the parties;
+each party's block is its own Parquet file, read by its own node process
+(`LocalConsortium(data=...)`), and the analyst asks `LOGISTIC y ~ ...` through
+`parties.analyst.ask`, as a user would. One consortium per party count serves both
+feature sets (every file holds all 30 standardized features; a query reads only the
+columns its formula names).
+
+* 10 features (the `mean ...` ones): Pooled fits to convergence with standard errors.
+  The row has the slowest party's compute phase (median after a warm-up), rounds, bytes,
+  Newton iterations, the largest relative difference of coefficients and of standard
+  errors against statsmodels' Logit on the pooled rows (a plaintext float64 Newton fit
+  when statsmodels is not installed; the row says which), and the fitted model's
+  training accuracy on the pooled rows.
+* 30 features (not with `--quick`): the rows are perfectly separable, no maximum
+  likelihood estimate exists and Pooled refuses the fit; the refusal is the row's outcome
+  (extra["refused"]), timed once: there is no fit to repeat.
+
+With `--peers`, CrypTen-TTP's usual training (30 epochs of full-batch gradient descent, its
+harness `benchmarks.peers.crypten_bench`) runs right after Pooled on the same features and
+party count: its time and training accuracy (it has no standard errors, and its harness
+reports no coefficients to compare). MPyC has no logistic regression here.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from benchmarks import regression
+from benchmarks.framework import BenchOptions, Row, Task
+from benchmarks.suite_micro import ConsortiumSession, guarded_tasks, party_names, peer_row, pooled_row, run_jobs
+from parties.analyst import ask
+from parties.client import JobResult
+from queries.plaintext import logit_newton, logit_standard_errors
+from queries.result import Result
+
+SUITE = "regression"
+CASE = "breast_cancer LOGISTIC"
+OUTCOME = "y"
+
+
+def feature_names(features: int) -> list[str]:
+    """breast_cancer's column names for the 10 `mean ...` features or all 30, as sklearn spells them."""
+    from sklearn.datasets import load_breast_cancer
+
+    names = list(load_breast_cancer().feature_names)
+    if features == 10:
+        return [n for n in names if n.startswith("mean ")]
+    if features == 30:
+        return names
+    raise ValueError(f"features must be 10 or 30, got {features}")
+
+
+def pooled_frame() -> pd.DataFrame:
+    """All 30 features standardized, underscores for spaces, and `y`: `benchmarks.regression`'s pooled table."""
+    return regression._sites(feature_names(30))[1]
+
+
+def write_sites(directory: Path, names: Sequence[str]) -> dict[str, Path]:
+    """Each party's contiguous block of rows as `<name>.parquet` in `directory`."""
+    frame = pooled_frame()
+    files = {}
+    for name, idx in zip(names, np.array_split(np.arange(len(frame)), len(names))):
+        path = directory / f"{name}.parquet"
+        frame.iloc[idx].reset_index(drop=True).to_parquet(path, index=False)
+        files[name] = path
+    return files
+
+
+def columns(features: int) -> list[str]:
+    return [c.replace(" ", "_") for c in feature_names(features)]
+
+
+def query(features: int) -> str:
+    return f"LOGISTIC {OUTCOME} ~ " + " + ".join(columns(features))
+
+
+# -- the plaintext reference ------------------------------------------------------------------------
+def newton_logit(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(coefficients, standard errors) of the float64 Newton fit: the reference when statsmodels is absent.
+
+    Raises numpy.linalg.LinAlgError (singular Hessian) or ArithmeticError (no convergence).
+    """
+    beta = logit_newton(x, y, max_iter=100, strict=True)
+    return beta, logit_standard_errors(x, beta)
+
+
+def reference_fit(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None, str]:
+    """(coefficients, standard errors, what computed them) on the pooled rows; None and the reason on failure."""
+    try:
+        import statsmodels.api as sm
+    except ImportError:
+        sm = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # separation makes statsmodels and numpy warn before they fail
+        try:
+            if sm is not None:
+                fit = sm.Logit(y, x).fit(disp=0)
+                return np.asarray(fit.params), np.asarray(fit.bse), "statsmodels Logit"
+            coef, se = newton_logit(x, y)
+            return coef, se, "plaintext float64 Newton fit (statsmodels not importable)"
+        except Exception as exc:  # noqa: BLE001 - the reference's own failure is part of the record
+            what = "statsmodels Logit" if sm is not None else "plaintext float64 Newton fit"
+            return None, None, f"{what} failed: {type(exc).__name__}: {exc}"
+
+
+# -- Pooled --------------------------------------------------------------------------------------------
+def fitted_facts(result: Result, features: int) -> dict[str, Any]:
+    """Iterations, errors against the reference and training accuracy of a fitted result; the refusal if refused."""
+    model = dict(result.extra.get("model") or {})
+    frame = pooled_frame()
+    x = np.column_stack([np.ones(len(frame)), frame[columns(features)].to_numpy(np.float64)])
+    y = frame[OUTCOME].to_numpy(np.float64)
+    ref_coef, ref_se, reference = reference_fit(x, y)
+    facts: dict[str, Any] = {"features": features, "rows": len(frame), "reference": reference}
+    if result.columns == ["refused"]:
+        return {**facts, "refused": str(result.rows[0][0])}
+    table = result.to_pandas()
+    terms = list(table["term"])
+    if terms != ["Intercept", *columns(features)]:
+        raise ValueError(f"unexpected terms {terms}")
+    coef = table["coef"].to_numpy(np.float64)
+    facts.update(
+        iterations=model.get("iterations"),
+        converged=model.get("converged"),
+        log_likelihood=model.get("log_likelihood"),
+        accuracy=float(np.mean((x @ coef > 0) == (y == 1))),
+    )
+    if ref_coef is not None and ref_se is not None:
+        facts["coef_error"] = float(np.max(np.abs(coef / ref_coef - 1)))
+        facts["se_error"] = float(np.max(np.abs(table["std_err"].to_numpy(np.float64) / ref_se - 1)))
+        facts["error_kind"] = f"max relative coefficient difference vs {reference}"
+    return facts
+
+
+def measure_pooled(session: ConsortiumSession, features: int, repeat: int, warmup: int) -> list[Row]:
+    """Pooled's row: the query asked `repeat` times after `warmup`; a refusal is timed once and reported."""
+    client = session.client()
+    text = query(features)
+    last: list[Result] = []
+
+    def once() -> JobResult:
+        result, _, job = ask(client, session.names, text)
+        last[:] = [result]
+        return job
+
+    first = once()  # the warm-up, or with warmup=0 the first timed run
+    if last[0].columns == ["refused"]:
+        runs = [first]
+    elif warmup:
+        runs = run_jobs(once, repeat, warmup - 1)
+    else:
+        runs = [first, *run_jobs(once, repeat - 1, 0)]
+    facts = fitted_facts(last[0], features)
+    return [pooled_row(SUITE, CASE, len(session.names), features, runs, facts.get("coef_error"), **facts)]
+
+
+def measure_crypten(parties: int, features: int, repeat: int) -> list[Row]:
+    """CrypTen-TTP's 30-epoch gradient-descent training on the same features and parties."""
+    from benchmarks.peers import run_peer
+
+    row = peer_row(SUITE, CASE, "crypten", parties, features, None,
+                   partial(run_peer, "crypten", "logreg", parties, features, repeat))
+    row.extra.setdefault("features", features)
+    row.extra["coef_error_note"] = "the CrypTen harness reports training accuracy only, no coefficients"
+    return [row]
+
+
+# -- the suite ---------------------------------------------------------------------------------------
+def tasks(options: BenchOptions) -> list[Task]:
+    """Per party count: 10 features in Pooled then CrypTen-TTP; then 30 (not with --quick)."""
+    from benchmarks.peers import available
+
+    repeat = 1 if options.quick else options.repeat
+    warmup = 0 if options.quick else 1
+    feature_sets = [10] if options.quick else [10, 30]
+    crypten = options.peers and available("crypten")
+    if options.peers and not crypten:
+        print(f"[{SUITE}] crypten is not installed here: its rows are skipped", file=sys.stderr)
+    if options.peers:
+        print(f"[{SUITE}] mpyc has no logistic regression: no MPyC rows", file=sys.stderr)
+    out: list[Task] = []
+    for n in options.parties:
+        names = party_names(n)
+        session = ConsortiumSession(names, setup=partial(write_sites, names=names))
+        group = []
+        for features in feature_sets:
+            label = f"regression {n}p {features}f"
+            group.append(Task(f"{label} pooled", partial(measure_pooled, session, features, repeat, warmup)))
+            if crypten:
+                group.append(Task(f"{label} crypten", partial(measure_crypten, n, features, repeat)))
+        out += guarded_tasks(session, group)
+    return out
