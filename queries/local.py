@@ -41,7 +41,7 @@ def prepare(plan: Plan, frame: pd.DataFrame) -> LocalData:
     for pos in reversed(range(len(plan.group_columns))):
         col = plan.group_columns[pos]
         domain = list(dict.fromkeys(k[pos] for k in plan.group_keys))
-        codes = pd.Categorical(kept[col], categories=domain).codes.astype(np.int64)  # -1: NULL or unknown
+        codes = pd.Index(domain).get_indexer(kept[col]).astype(np.int64)  # -1: NULL or unknown
         valid &= codes >= 0
         group += np.maximum(codes, 0) * stride
         stride *= len(domain)

@@ -61,7 +61,7 @@ def _kind(series: pd.Series) -> str:
 
 def normalize_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Nullable integer and float columns, string categories; NULLs as pandas NA."""
-    out = frame.convert_dtypes(convert_boolean=False, convert_floating=True, convert_integer=True)
+    out = frame.convert_dtypes()  # floats holding whole numbers become Int64; booleans become Int64 below
     for col in out.columns:
         if _kind(out[col]) == "empty":
             out[col] = out[col].astype(object)

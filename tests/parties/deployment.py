@@ -172,7 +172,9 @@ class Deployment:
         self.forced = self.stop()
 
     # -- asking -----------------------------------------------------------------------------------
-    def query_cli(self, analyst: str, text: str, *extra: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+    def query_cli(
+        self, analyst: str, text: str, *extra: str, timeout: float = 120.0
+    ) -> subprocess.CompletedProcess[str]:
         return pooled("query", "--config", str(self.analyst_file(analyst)), *extra, text, timeout=timeout)
 
     def query_process(self, analyst: str, text: str) -> subprocess.Popen[str]:
