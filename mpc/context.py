@@ -12,8 +12,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
+
 from mpc.fixedpoint import FAST, PRECISE, FixedPoint
-from mpc.material import MaterialKind, MaterialRequest, Secrets
+from mpc.material import MaterialKind, MaterialRequest
 from mpc.stats import CommStats
 from mpc.transport import Transport
 
@@ -27,7 +29,7 @@ class MaterialSource(Protocol):
     @property
     def kinds(self) -> Mapping[str, MaterialKind]: ...
 
-    def get(self, request: MaterialRequest) -> Secrets: ...
+    def get(self, request: MaterialRequest) -> Mapping[str, np.ndarray]: ...
 
 
 @dataclass
@@ -63,8 +65,8 @@ class PartyContext:
         self._step += 1
         return f"{self.session}/{self._step}/{label}"
 
-    def dealer(self, request: MaterialRequest) -> Secrets:
-        """This party's shares of one fresh piece of dealer material."""
+    def dealer(self, request: MaterialRequest) -> Mapping[str, np.ndarray]:
+        """This party's shares of one fresh piece of dealer material (derived parts may arrive on first read)."""
         before_req, before_bytes = self.material.requests, self.material.bytes_from_dealer
         out = self.material.get(request)
         self.stats.dealer_requests += self.material.requests - before_req

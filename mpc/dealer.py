@@ -16,7 +16,8 @@ service in `parties/` wraps the engine, and the in-process runner calls it direc
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
@@ -84,12 +85,54 @@ class DealerEngine:
         return out
 
 
+class PendingMaterial(Mapping[str, np.ndarray]):
+    """One request's shares, where the dealer's corrections may still be on their way.
+
+    The free components are here at once; reading a derived component waits for the
+    dealer's answer (and raises the fetch's error, if it failed). Protocols read derived
+    components only after their opening round, so the dealer's round trip overlaps the
+    parties' own instead of adding to it.
+    """
+
+    def __init__(self, ready: Secrets, derived: list[Component], pending: Future[Secrets]) -> None:
+        self._ready = ready
+        self._derived = derived
+        self._names = [c.name for c in derived]
+        self._pending: Future[Secrets] | None = pending
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._ready and self._pending is not None and name in self._names:
+            self._resolve(self._pending)
+        return self._ready[name]
+
+    def _resolve(self, pending: Future[Secrets]) -> None:
+        corrections = pending.result()
+        for comp in self._derived:
+            got = corrections[comp.name]
+            if tuple(got.shape) != comp.shape:
+                raise ValueError(f"dealer sent {comp.name} of shape {got.shape}, expected {comp.shape}")
+            self._ready[comp.name] = got
+        self._pending = None
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._ready
+        if self._pending is not None:
+            yield from self._names
+
+    def __len__(self) -> int:
+        return len(self._ready) + (len(self._names) if self._pending is not None else 0)
+
+
 class SeededMaterial:
     """One party's source of correlated randomness (its half of the seeded scheme).
 
     Every party must make the same requests in the same order — true for any protocol,
-    since the program is the same everywhere — so request numbers agree.
+    since the program is the same everywhere — so request numbers agree. The last party's
+    corrections are asked for in the background (`PendingMaterial`), a few requests at a
+    time; `close` stops asking.
     """
+
+    FETCH_THREADS = 4
 
     def __init__(
         self,
@@ -109,6 +152,7 @@ class SeededMaterial:
         self._fetch = fetch
         self._counter = 0
         self._lock = threading.Lock()
+        self._fetcher: ThreadPoolExecutor | None = None
         self.requests = 0
         self.bytes_from_dealer = 0
 
@@ -116,7 +160,7 @@ class SeededMaterial:
     def kinds(self) -> Mapping[str, MaterialKind]:
         return self._kinds
 
-    def get(self, request: MaterialRequest) -> Secrets:
+    def get(self, request: MaterialRequest) -> Mapping[str, np.ndarray]:
         """This party's shares of every component of one fresh piece of material."""
         with self._lock:
             counter = self._counter
@@ -129,15 +173,22 @@ class SeededMaterial:
         derived = kind.derived(request.params)
         if self._rank == self._n - 1 and derived:
             assert self._fetch is not None
-            corrections = self._fetch(counter, request)
             self.requests += 1
-            for comp in derived:
-                got = corrections[comp.name]
-                if tuple(got.shape) != comp.shape:
-                    raise ValueError(f"dealer sent {comp.name} of shape {got.shape}, expected {comp.shape}")
-                out[comp.name] = got
-                self.bytes_from_dealer += comp.nbytes
-        else:
-            for comp in derived:
-                out[comp.name] = _draw(self._prg, self._session, counter, kind.name, comp)
+            self.bytes_from_dealer += sum(comp.nbytes for comp in derived)
+            return PendingMaterial(out, derived, self._executor().submit(self._fetch, counter, request))
+        for comp in derived:
+            out[comp.name] = _draw(self._prg, self._session, counter, kind.name, comp)
         return out
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._fetcher is None:
+                self._fetcher = ThreadPoolExecutor(self.FETCH_THREADS, thread_name_prefix=f"dealer-{self._session[:8]}")
+            return self._fetcher
+
+    def close(self) -> None:
+        """Stop fetching: corrections not yet asked for are dropped (the job is over)."""
+        with self._lock:
+            fetcher, self._fetcher = self._fetcher, None
+        if fetcher is not None:
+            fetcher.shutdown(wait=False, cancel_futures=True)

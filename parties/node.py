@@ -183,10 +183,11 @@ class Node:
                 fetch = prefetcher.fetch
             else:
                 fetch = self._dealer.fetcher(call.session, KINDS)
+        material = SeededMaterial(rank, n, grant.seed, call.session, KINDS, fetch)
         try:
-            material = SeededMaterial(rank, n, grant.seed, call.session, KINDS, fetch)
             return self._compute(job, call, rank, n, transport, material)
         finally:
+            material.close()
             if prefetcher is not None:
                 prefetcher.close()
 

@@ -46,10 +46,11 @@ def mul_many(ctx: PartyContext, pairs: Sequence[tuple[Share, Share]]) -> list[Sh
     fy = concat([y.with_frac(0) for y in ys])
     ring = fx.ring
     t = ctx.dealer(MaterialRequest("triple", {"shape": [fx.size], "ring": ring.bits}))
-    a, b, c = t["a"], t["b"], t["c"]
+    a, b = t["a"], t["b"]
     e, d = open_arith(ctx, [Share(ring.sub(fx.data, a), ring), Share(ring.sub(fy.data, b), ring)], "beaver")
-    # Party 0 folds the public e*d into e*(b + d): one product fewer.
-    z = ring.add(c, ring.add(ring.mul(e, ring.add(b, d) if ctx.is_leader else b), ring.mul(d, a)))
+    # Party 0 folds the public e*d into e*(b + d): one product fewer. c is read only now: the
+    # dealer's part of it travels while e and d are opened.
+    z = ring.add(t["c"], ring.add(ring.mul(e, ring.add(b, d) if ctx.is_leader else b), ring.mul(d, a)))
     pieces = split_like(Share(z, ring), xs)
     return [Share(p.data, ring, x.frac + y.frac) for p, x, y in zip(pieces, xs, ys)]
 
@@ -69,10 +70,10 @@ def matmul(ctx: PartyContext, x: Share, y: Share) -> Share:
     t = ctx.dealer(
         MaterialRequest("matmul_triple", {"shape_a": list(x.shape), "shape_b": list(y.shape), "ring": ring.bits})
     )
-    a, b, c = t["a"], t["b"], t["c"]
+    a, b = t["a"], t["b"]
     e, d = open_arith(ctx, [Share(ring.sub(x.data, a), ring), Share(ring.sub(y.data, b), ring)], "matmul")
-    # Party 0 folds the public E D into E (B + D): one matrix product fewer.
-    z = ring.add(c, ring.add(ring.matmul(e, ring.add(b, d) if ctx.is_leader else b), ring.matmul(a, d)))
+    # Party 0 folds the public E D into E (B + D): one matrix product fewer. C is read after the opening.
+    z = ring.add(t["c"], ring.add(ring.matmul(e, ring.add(b, d) if ctx.is_leader else b), ring.matmul(a, d)))
     return Share(z, ring, x.frac + y.frac)
 
 

@@ -18,7 +18,7 @@ Sklansky (1960) (parallel prefix); Rotaru & Wood, INDOCRYPT 2019 (daBits).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -33,7 +33,7 @@ from protocols.masks import to_words
 from protocols.opening import open_arith, open_xor
 
 
-def masked(ctx: PartyContext, x: Share, label: str = "bits-open") -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def masked(ctx: PartyContext, x: Share, label: str = "bits-open") -> tuple[np.ndarray, Mapping[str, np.ndarray]]:
     """Open c = x + r for a dealer mask r (`cmp_mask`, one round): the public c, and the mask.
 
     The mask holds r's bits as XOR-shared rows (`r_bits`) and a daBit per element.

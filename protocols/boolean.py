@@ -40,9 +40,9 @@ def and_many(ctx: PartyContext, pairs: Sequence[tuple[np.ndarray, np.ndarray]], 
     x = np.concatenate([p[0].ravel() for p in pairs])
     y = np.concatenate([p[1].ravel() for p in pairs])
     t = ctx.dealer(MaterialRequest("bool_triple", {"shape": [int(x.size)]}))
-    a, b, c = t["a"], t["b"], t["c"]
+    a, b = t["a"], t["b"]
     d, e = open_xor(ctx, [x ^ a, y ^ b], label)
-    z = c ^ (d & b) ^ (e & a)
+    z = t["c"] ^ (d & b) ^ (e & a)  # c (the dealer's part) read after the opening
     if ctx.is_leader:
         z ^= d & e
     out, pos = [], 0

@@ -18,7 +18,7 @@ both domains); the comparator tree is in protocols/circuits.py.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -32,7 +32,7 @@ from protocols.boolean import row_to_arith
 from protocols.circuits import Circuit, all_ones, borrow_out_gates, generate_propagate, run_circuits
 
 
-def _to_arith(ctx: PartyContext, bit: np.ndarray, x: Share, mat: dict[str, np.ndarray]) -> Share:
+def _to_arith(ctx: PartyContext, bit: np.ndarray, x: Share, mat: Mapping[str, np.ndarray]) -> Share:
     out = row_to_arith(ctx, bit, x.size, x.ring, mat["s"], mat["s_arith"])
     return Share(out.data.reshape(x.shape), x.ring, 0)
 

@@ -14,7 +14,7 @@ Networks", PETS 2020.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -79,7 +79,7 @@ def truncate_each(ctx: PartyContext, items: Sequence[tuple[Share, int]]) -> list
     return [o for o in out if o is not None]
 
 
-def _finish(ctx: PartyContext, flat: Share, m: int, c: np.ndarray, mat: dict[str, np.ndarray]) -> Share:
+def _finish(ctx: PartyContext, flat: Share, m: int, c: np.ndarray, mat: Mapping[str, np.ndarray]) -> Share:
     """Steps 3-5 of `truncate` for an opened c."""
     ring = flat.ring
     k = ring.bits

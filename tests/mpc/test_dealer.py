@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -83,11 +85,42 @@ def test_only_the_last_party_talks_to_the_dealer() -> None:
     first = SeededMaterial(0, 3, seeds[0], "s", CORE_KINDS, None)
     req = MaterialRequest("triple", {"shape": [1000]})
     first.get(req)
-    last.get(req)
-    last.get(req)
-    assert calls == [0, 1]
+    got = [last.get(req), last.get(req)]
+    assert [g["c"].shape for g in got] == [(1000,), (1000,)]  # reading c waits for the dealer
+    assert sorted(calls) == [0, 1]
     assert last.bytes_from_dealer == 2 * 8000  # only c, never a or b
     assert first.bytes_from_dealer == 0
+    last.close()
+
+
+def test_the_dealers_part_arrives_in_the_background_and_its_failure_surfaces_on_reading() -> None:
+    seeds = [fresh_seed() for _ in range(2)]
+    engine = DealerEngine(seeds, "s", CORE_KINDS)
+    release = threading.Event()
+
+    def slow(counter: int, req: MaterialRequest) -> dict[str, np.ndarray]:
+        assert release.wait(10)
+        if counter == 1:
+            raise ConnectionError("dealer gone")
+        if counter == 2:
+            return {"c": np.zeros(3, np.uint64)}
+        return engine.correction(counter, req)
+
+    last = SeededMaterial(1, 2, seeds[1], "s", CORE_KINDS, slow)
+    first = SeededMaterial(0, 2, seeds[0], "s", CORE_KINDS, None)
+    req = MaterialRequest("triple", {"shape": [1000]})
+    mine, theirs = last.get(req), first.get(req)
+    assert mine["a"].shape == (1000,) and sorted(mine) == ["a", "b", "c"]  # free parts at once, c pending
+    failing, wrong = last.get(req), last.get(req)
+    release.set()
+    a = RING64.add(mine["a"], theirs["a"])
+    b = RING64.add(mine["b"], theirs["b"])
+    assert np.array_equal(RING64.add(mine["c"], theirs["c"]), RING64.mul(a, b))
+    with pytest.raises(ConnectionError, match="dealer gone"):
+        failing["c"]
+    with pytest.raises(ValueError, match="shape"):
+        wrong["c"]
+    last.close()
 
 
 def test_unknown_kind_is_a_clear_error() -> None:
