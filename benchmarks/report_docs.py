@@ -156,7 +156,7 @@ def micro(rows: list[Row]) -> tuple[list[str], list[Check]]:
     minimum = any("min_bytes_per_party" in r.extra for r in pooled)
     rtt = _rtt_column(pooled)
     header = ["parties", *(["RTT (ms)"] if rtt else []), "operation", "elements", "Pooled (s)", "MB per party",
-              "rounds", *(["bytes ÷ minimum"] if minimum else [])]
+              "messages", "rounds", *(["bytes ÷ minimum"] if minimum else [])]
     for p in peers:
         header += [f"{LABELS[p]} (s)", f"Pooled vs {LABELS[p]}"]
     checks: list[Check] = []
@@ -164,7 +164,7 @@ def micro(rows: list[Row]) -> tuple[list[str], list[Check]]:
     scaled_any = False
     for r in pooled:
         line = [str(r.parties), *([f"{r.rtt_ms:g}"] if rtt else []), r.case, _num(r.size), _median_spread(r),
-                _mb(r.bytes_per_party), _num(r.rounds)]
+                _mb(r.bytes_per_party), _num(r.messages_per_party), _num(r.rounds)]
         where = f"{r.case}, {r.parties} parties" + (f", RTT {r.rtt_ms:g} ms" if r.rtt_ms else "")
         if minimum:
             low = r.extra.get("min_bytes_per_party")
@@ -183,8 +183,8 @@ def micro(rows: list[Row]) -> tuple[list[str], list[Check]]:
                 checks.append(_peer_check("peer", where, r, peer, equiv))
         body.append(line)
     lines = _table(header, body, [True] * (2 if rtt else 1) + [False] + [True] * (len(header) - (3 if rtt else 2)))
-    notes = ["Pooled (s): median ± spread (max − min) over the timed repetitions; MB and rounds: per party "
-             "(max over parties), dealer traffic apart."]
+    notes = ["Pooled (s): median ± spread (max − min) over the timed repetitions; MB, messages and rounds: per "
+             "party (max over parties), dealer traffic apart."]
     if peers:
         notes.append(f"*Pooled vs peer*: the peer's time over Pooled's, \"faster\" meaning Pooled is faster; "
                      f"the target is at least {PEER_SPEEDUP:g}× faster than CrypTen-TTP.")
@@ -231,7 +231,7 @@ def queries(rows: list[Row]) -> tuple[list[str], list[Check]]:
     """Table of the queries, one line per (case, parties, RTT), with pandas/statsmodels beside the RTT-0 lines."""
     pooled = sorted((r for r in rows if r.system == "pooled"), key=lambda r: (r.case, r.parties, r.rtt_ms))
     plain = [r for r in rows if r.system in ("pandas", "statsmodels") and r.rtt_ms == 0]
-    header = ["query", "parties", "RTT (ms)", "Pooled (s)", "rounds", "MB per party", "predicted (s)",
+    header = ["query", "parties", "RTT (ms)", "Pooled (s)", "rounds", "messages", "MB per party", "predicted (s)",
               "counters vs EXPLAIN", "plaintext (s)", "Pooled ÷ plaintext"]
     checks: list[Check] = []
     body = []
@@ -251,8 +251,8 @@ def queries(rows: list[Row]) -> tuple[list[str], list[Check]]:
                     checks.append(_budget("pandas", where, r.seconds, PANDAS_RATIO * base.seconds, "s",
                                           f"{r.case}, {r.parties} parties: {ratio} pandas' {_secs(base.seconds)} s"))
         body.append([r.case, str(r.parties), f"{r.rtt_ms:g}", _median_spread(r), _num(r.rounds),
-                     _mb(r.bytes_per_party), _secs(r.extra.get("predicted_seconds")), check_text, plain_cell, ratio])
-    lines = _table(header, body, [False, True, True, True, True, True, True, False, True, True])
+                     _num(r.messages_per_party), _mb(r.bytes_per_party), _secs(r.extra.get("predicted_seconds")), check_text, plain_cell, ratio])
+    lines = _table(header, body, [False, True, True, True, True, True, True, True, False, True, True])
     note = ("*predicted (s)*: the cost model's time for the plan at that RTT; *counters vs EXPLAIN*: \"exact\" when "
             "the measured rounds, bytes and messages equal EXPLAIN's prediction (logistic regression's is an "
             f"estimate: it assumes an iteration count). Target: aggregates within {PANDAS_RATIO:g}× of pandas.")
@@ -318,13 +318,13 @@ def scale(rows: list[Row], images: dict[str, str]) -> list[str]:
             continue
         systems = len({r.system for r in pts}) > 1
         header = ["case", *(["system"] if systems else []), xlabel, *([] if axis == "parties" else ["parties"]),
-                  "seconds", "MB per party", "rounds", "dealer MB"]
+                  "seconds", "MB per party", "messages", "rounds", "dealer MB"]
         body = []
         for r in pts:
             x = str(r.parties) if axis == "parties" else _num(r.size)
             body.append([r.case, *([LABELS.get(r.system, r.system)] if systems else []), x,
                          *([] if axis == "parties" else [str(r.parties)]), _median_spread(r),
-                         _mb(r.bytes_per_party), _num(r.rounds), _mb(r.dealer_bytes)])
+                         _mb(r.bytes_per_party), _num(r.messages_per_party), _num(r.rounds), _mb(r.dealer_bytes)])
         lines += [f"**Against {xlabel}.**", ""]
         lines += _table(header, body, [False] * (2 if systems else 1) + [True] * (len(header) - (2 if systems else 1)))
         if f"scale_{axis}" in images:
