@@ -16,6 +16,7 @@ import numpy as np
 
 from mpc.fixedpoint import FAST, PRECISE, FixedPoint
 from mpc.material import MaterialKind, MaterialRequest
+from mpc.prg import Prg
 from mpc.stats import CommStats
 from mpc.transport import Transport
 
@@ -44,6 +45,9 @@ class PartyContext:
     fixed: FixedPoint = FAST
     precise: FixedPoint = PRECISE
     stats: CommStats = field(default_factory=CommStats)
+    pairs: Mapping[int, Prg] = field(default_factory=dict)
+    """A PRG per peer, keyed by a seed only this party and that peer hold (`mpc.pairs`); empty
+    when none were agreed, and then inputs are shared by sending the shares."""
     _step: int = 0
 
     def __post_init__(self) -> None:

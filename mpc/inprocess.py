@@ -19,6 +19,7 @@ from mpc.dealer import DealerEngine, SeededMaterial
 from mpc.errors import PeerFailure
 from mpc.fixedpoint import FAST, PRECISE, FixedPoint
 from mpc.material import CORE_KINDS, MaterialKind
+from mpc.pairs import fresh_pair_seeds, pair_prgs_from_seeds
 from mpc.prg import fresh_seed
 from mpc.transport import Transport
 
@@ -98,11 +99,13 @@ def make_contexts(
     seeds = [fresh_seed() for _ in range(n)]
     engine = DealerEngine(seeds, session, kinds)
     net = InProcessNetwork(n, timeout)
+    pair_seeds = fresh_pair_seeds(n)
     contexts = []
     for rank in range(n):
         fetch = engine.correction if rank == n - 1 else None
         material = SeededMaterial(rank, n, seeds[rank], session, kinds, fetch)
-        contexts.append(PartyContext(rank, n, net.transport(rank), material, session, fixed, precise))
+        pairs = pair_prgs_from_seeds(rank, pair_seeds)
+        contexts.append(PartyContext(rank, n, net.transport(rank), material, session, fixed, precise, pairs=pairs))
     return contexts
 
 

@@ -28,6 +28,7 @@ import grpc
 from mpc.context import PartyContext
 from mpc.dealer import CorrectionFetcher, SeededMaterial
 from mpc.errors import PeerFailure
+from mpc.pairs import agree_pair_seeds
 from parties import codec, peer_service
 from parties.certs import CertFiles
 from parties.dealer_client import DealerClient, DealerError, Prefetcher
@@ -198,7 +199,9 @@ class Node:
         t0 = time.perf_counter()
         prepared = job.prepare(ctx, call.params, self._site)
         t1 = time.perf_counter()
-        _barrier(transport, rank, n, "prepared")
+        # Setup, around the context's counters: the pairwise seeds, which also make every party wait for
+        # the others, so that `compute_seconds` means the same thing at every party.
+        ctx.pairs = agree_pair_seeds(transport, rank, n, f"{transport.session}/pair-seeds")
         t2 = time.perf_counter()
         answer = job.compute(ctx, prepared)
         shares, public = answer if isinstance(answer, tuple) else (answer, {})
@@ -215,22 +218,6 @@ def _tell(job: Job, call: codec.JobCall, exc: BaseException, aborted: bool) -> N
         job.on_failure(call.params, call.session, exc, aborted)
     except Exception:  # noqa: BLE001
         logging.getLogger(__name__).exception("the failure hook of job %s failed", job.name)
-
-
-def _barrier(transport: GrpcTransport, rank: int, n: int, label: str) -> None:
-    """Wait until every party has reached this point (one empty message each way).
-
-    Used between a job's local phase and its computation so that `compute_seconds` means
-    the same thing at every party; it goes around the context, so it is not counted in
-    the job's rounds or bytes.
-    """
-    tag = f"{transport.session}/barrier/{label}"
-    for p in range(n):
-        if p != rank:
-            transport.send(p, tag, b"")
-    for p in range(n):
-        if p != rank:
-            transport.recv(p, tag)
 
 
 class NodeServicer(rpc.NodeServicer):

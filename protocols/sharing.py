@@ -2,7 +2,10 @@
 
 A party's private input enters a computation by being split into n uniformly random
 additive shares, one per party (`share_inputs`, `share_from`). The masks come from the
-AES-CTR PRG, never from numpy's generators. A public value enters as a trivial sharing
+AES-CTR PRG, never from numpy's generators. When the parties have agreed pairwise seeds
+(`PartyContext.pairs`, see `mpc.pairs`), the share the owner would send to party j is
+drawn by both of them from their common seed instead, and no message is needed; without
+them, the owner sends each share (one round). A public value enters as a trivial sharing
 in which party 0 holds the value and the others zero (`public`).
 """
 
@@ -33,15 +36,41 @@ def public(ctx: PartyContext, encoded: Any, ring: Ring, frac: int) -> Share:
     return Share(arr if ctx.is_leader else ring.zeros(arr.shape), ring, frac)
 
 
-def share_inputs(ctx: PartyContext, encoded: np.ndarray, ring: Ring, frac: int, label: str = "input") -> list[Share]:
-    """Every party shares one private, encoded array of the same shape; one round.
+def _paired(ctx: PartyContext) -> bool:
+    return all(p in ctx.pairs for p in ctx.peers)
 
-    1. Each party splits its input into n random shares and sends share j to party j.
-    2. Party j's share of input i is what party i sent it (its own share of its own input).
-    Returns the sharings of all n inputs, by owner rank.
+
+def _pair_share(ctx: PartyContext, peer: int, owner: int, tag: str, ring: Ring, shape: tuple[int, ...]) -> np.ndarray:
+    """The share of `owner`'s input that `owner` and `peer` both draw from their pairwise seed."""
+    return ctx.pairs[peer].ring_elements(ring, f"{tag}|owner={owner}", shape)
+
+
+def _own_share(ctx: PartyContext, secret: np.ndarray, tag: str, ring: Ring) -> np.ndarray:
+    """The owner's share: its input minus the share every peer draws."""
+    mine = secret
+    for p in ctx.peers:
+        mine = ring.sub(mine, _pair_share(ctx, p, ctx.rank, tag, ring, tuple(secret.shape)))
+    return mine
+
+
+def share_inputs(ctx: PartyContext, encoded: np.ndarray, ring: Ring, frac: int, label: str = "input") -> list[Share]:
+    """Every party shares one private, encoded array of the same shape.
+
+    Returns the sharings of all n inputs, by owner rank. With pairwise seeds no message is
+    sent: party j's share of input i is drawn from the seed j shares with i, and party i
+    keeps its input minus those. Without them, one round: each party splits its input into
+    n random shares and sends share j to party j.
     """
-    parts = split(ring, ring.reduce(encoded), ctx.n)
     shape = tuple(np.shape(encoded))
+    secret = ring.reduce(encoded)
+    if _paired(ctx):
+        tag = ctx.next_tag(label)
+        return [
+            Share(_own_share(ctx, secret, tag, ring) if owner == ctx.rank
+                  else _pair_share(ctx, owner, owner, tag, ring, shape), ring, frac)
+            for owner in range(ctx.n)
+        ]
+    parts = split(ring, secret, ctx.n)
     received = ctx.exchange({p: ring.to_bytes(parts[p]) for p in ctx.peers}, ctx.peers, label)
     out = []
     for owner in range(ctx.n):
@@ -53,12 +82,23 @@ def share_inputs(ctx: PartyContext, encoded: np.ndarray, ring: Ring, frac: int, 
 def share_from(
     ctx: PartyContext, owner: int, encoded: np.ndarray | None, shape: tuple[int, ...], ring: Ring, frac: int
 ) -> Share:
-    """Party `owner` shares its private encoded array; the others pass None. One round."""
+    """Party `owner` shares its private encoded array; the others pass None.
+
+    No message with pairwise seeds (as in `share_inputs`), else one round.
+    """
+    if ctx.rank == owner and encoded is None:
+        raise ValueError("the owner of an input must provide it")
+    label = f"share-from-{owner}"
+    if _paired(ctx):
+        tag = ctx.next_tag(label)
+        if ctx.rank == owner:
+            assert encoded is not None
+            return Share(_own_share(ctx, ring.reduce(encoded), tag, ring), ring, frac)
+        return Share(_pair_share(ctx, owner, owner, tag, ring, shape), ring, frac)
     if ctx.rank == owner:
-        if encoded is None:
-            raise ValueError("the owner of an input must provide it")
+        assert encoded is not None
         parts = split(ring, ring.reduce(encoded), ctx.n)
-        ctx.exchange({p: ring.to_bytes(parts[p]) for p in ctx.peers}, [], f"share-from-{owner}")
+        ctx.exchange({p: ring.to_bytes(parts[p]) for p in ctx.peers}, [], label)
         return Share(parts[owner], ring, frac)
-    received = ctx.exchange({}, [owner], f"share-from-{owner}")
+    received = ctx.exchange({}, [owner], label)
     return Share(ring.from_bytes(received[owner], shape), ring, frac)

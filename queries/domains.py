@@ -23,10 +23,11 @@ Protocol (Z_2^64, all grouping columns batched; B buckets per column, L limbs pe
      value) mod B, and builds its occupancy vector o_i (0/1 per bucket), the limbs E_i of
      its value in each occupied bucket, and lambda_i = how many of its values landed in a
      bucket it already occupies.
-  2. All parties share o_i (one round); C = sum_i o_i counts the parties per bucket.
+  2. All parties share o_i (no round with pairwise seeds, see `protocols.sharing`);
+     C = sum_i o_i counts the parties per bucket.
   3. Open [C == 0] for every bucket (one batched equality test, one opening): the set of
      occupied buckets, a function of the union alone. Further steps touch only those m.
-  4. Share o_i, E_i at the occupied buckets and lambda_i (one round).
+  4. Share o_i, E_i at the occupied buckets and lambda_i (no round with pairwise seeds).
   5. First-holder weights: w_0 = o_0; with p = 1 - o_0, w_i = o_i p and p <- p - w_i
      (n - 1 multiplication rounds); [E] = sum_i w_i E_i, the first holder's value (one round).
   6. Collision test: d_i = o_i (E_i - E) (one round); every d_i is zero exactly when all
@@ -34,8 +35,8 @@ Protocol (Z_2^64, all grouping columns batched; B buckets per column, L limbs pe
      [ (number of nonzero d_i) + sum_i lambda_i == 0 ] (two equality tests, one opening).
   7. If the bit is 1, open [E] (one round) and decode; otherwise retry with the next salt and
      bucket count. No value is opened in an attempt that had a collision.
-Rounds per successful attempt: 3 equality tests (8 rounds each in Z_2^64) + n + 6 = 30 + n;
-an attempt that finds a collision stops one round earlier.
+Rounds per successful attempt: 3 equality tests (8 rounds each in Z_2^64) + n + 4 = 28 + n
+(two more without pairwise seeds); an attempt that finds a collision stops one round earlier.
 
 The weights in step 5 follow the usual "first one" prefix; the collision check replaces the
 oblivious sort-and-deduplicate of a private set union (e.g. Blanton & Aguiar, "Private and

@@ -55,7 +55,9 @@ def test_micro_quick_measures_every_operation_and_stops_its_processes(tmp_path: 
     for r in rows:
         assert (r.suite, r.system, r.parties, r.size, r.rtt_ms, r.runs) == ("micro", "pooled", 3, 10_000, 0.0, 1)
         assert r.seconds is not None and 0 < r.seconds < 30 and r.spread == 0.0
-        assert r.bytes_per_party and r.messages_per_party and r.rounds and r.error is not None
+        assert r.error is not None and None not in (r.bytes_per_party, r.messages_per_party, r.rounds)
+        if r.case != "sum":  # the sum sends nothing: inputs shared by pairwise seeds, added locally
+            assert r.bytes_per_party and r.messages_per_party and r.rounds
         assert r.extra["bytes_counted"] == "payload" and r.extra["end_to_end_seconds"] >= r.seconds
     error = {r.case: r.error for r in rows if r.error is not None}
     assert error["multiply"] < 1e-3  # products of N(0, 10) inputs, 20 fractional bits
@@ -71,7 +73,7 @@ def test_micro_quick_measures_every_operation_and_stops_its_processes(tmp_path: 
     assert mul.dealer_bytes and mul.dealer_bytes > 0
     assert 1.0 < mul.extra["wire_over_payload"] < 1.5  # TLS, HTTP/2 and gRPC framing on top of the payload
     assert mul.extra["wire_bytes_per_party"] > mul.bytes_per_party
-    assert by_case["sum"].rounds == 1
+    assert (by_case["sum"].rounds, by_case["sum"].bytes_per_party) == (0, 0)
 
 
 @pytest.mark.network

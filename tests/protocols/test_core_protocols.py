@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -149,20 +151,73 @@ def test_many_products_share_one_round() -> None:
     assert all(r.shape == x.shape for r, x in zip(raw, xs))
 
 
+@pytest.mark.parametrize("paired", [True, False], ids=["pair-seeds", "sent-shares"])
 @pytest.mark.parametrize("n", PARTIES)
 @pytest.mark.parametrize("fp", RINGS)
-def test_secure_sum_of_private_inputs(n: int, fp: FixedPoint) -> None:
+def test_secure_sum_of_private_inputs(n: int, fp: FixedPoint, paired: bool) -> None:
     inputs = [np.arange(6) * (r + 1) - 3.25 * r for r in range(n)]
 
-    def program(ctx: PartyContext) -> tuple[np.ndarray, int]:
+    def program(ctx: PartyContext) -> tuple[np.ndarray, int, int]:
+        if not paired:
+            ctx.pairs = {}
         total, rounds = rounds_of(ctx, lambda: secure_sum(ctx, fp.encode(inputs[ctx.rank]), fp.ring, fp.frac))
-        return reveal(ctx, total), rounds
+        return reveal(ctx, total), rounds, ctx.stats.bytes_sent
 
     from mpc.inprocess import run_parties
 
-    for total, rounds in run_parties(n, program):
+    for total, rounds, sent in run_parties(n, program):
         assert np.allclose(total, np.sum(inputs, axis=0), atol=n * fp.resolution)
-        assert rounds == 1
+        # With pairwise seeds the inputs are shared without a message; the reveal is the one round left.
+        assert rounds == (0 if paired else 1)
+        assert sent == (1 if paired else 2) * (n - 1) * 6 * fp.ring.nbytes((1,))
+
+
+@pytest.mark.parametrize("n", [2, 3, 5])
+def test_pair_seeded_shares_are_the_pairs_stream_and_add_up_to_the_input(n: int) -> None:
+    fp = FAST
+    x = fp.encode(np.linspace(-4, 4, 7))
+
+    def program(ctx: PartyContext) -> tuple[list[np.ndarray], np.ndarray]:
+        shares = share_inputs(ctx, x * (ctx.rank + 1), fp.ring, fp.frac)
+        return [s.data for s in shares], share_from(ctx, 1, x if ctx.rank == 1 else None, x.shape, fp.ring, 0).data
+
+    from mpc.inprocess import make_contexts, run_parties
+
+    ctxs = make_contexts(n)
+    out = run_parties(n, program, contexts=ctxs)
+    assert all(c.stats.rounds == 0 and c.stats.bytes_sent == 0 for c in ctxs)
+    for owner in range(n):
+        total = fp.ring.zeros(x.shape)
+        for rank in range(n):
+            total = fp.ring.add(total, out[rank][0][owner])
+        assert np.array_equal(total, fp.ring.reduce(x * (owner + 1)))
+        others = [out[r][0][owner] for r in range(n) if r != owner]
+        assert all(not np.array_equal(a, b) for i, a in enumerate(others) for b in others[i + 1:])  # distinct draws
+    one = fp.ring.zeros(x.shape)
+    for rank in range(n):
+        one = fp.ring.add(one, out[rank][1])
+    assert np.array_equal(one, fp.ring.reduce(x))
+
+
+def test_agreed_pair_seeds_match_across_parties_and_differ_between_pairs() -> None:
+    from mpc.inprocess import InProcessNetwork
+    from mpc.pairs import agree_pair_seeds
+
+    n = 3
+    net = InProcessNetwork(n, 10.0)
+    got: list[dict] = [{} for _ in range(n)]
+
+    def body(rank: int) -> None:
+        got[rank] = agree_pair_seeds(net.transport(rank), rank, n, "setup")
+
+    threads = [threading.Thread(target=body, args=(r,)) for r in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    draw = {(i, j): got[i][j].stream("x", 16) for i in range(n) for j in range(n) if i != j}
+    assert all(draw[i, j] == draw[j, i] for i, j in draw)
+    assert len({draw[i, j] for i, j in draw if i < j}) == 3
 
 
 def test_inputs_from_one_owner_and_public_operations() -> None:
