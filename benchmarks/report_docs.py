@@ -251,7 +251,8 @@ def queries(rows: list[Row]) -> tuple[list[str], list[Check]]:
                     checks.append(_budget("pandas", where, r.seconds, PANDAS_RATIO * base.seconds, "s",
                                           f"{r.case}, {r.parties} parties: {ratio} pandas' {_secs(base.seconds)} s"))
         body.append([r.case, str(r.parties), f"{r.rtt_ms:g}", _median_spread(r), _num(r.rounds),
-                     _num(r.messages_per_party), _mb(r.bytes_per_party), _secs(r.extra.get("predicted_seconds")), check_text, plain_cell, ratio])
+                     _num(r.messages_per_party), _mb(r.bytes_per_party),
+                     _secs(r.extra.get("predicted_seconds")), check_text, plain_cell, ratio])
     lines = _table(header, body, [False, True, True, True, True, True, True, True, False, True, True])
     note = ("*predicted (s)*: the cost model's time for the plan at that RTT; *counters vs EXPLAIN*: \"exact\" when "
             "the measured rounds, bytes and messages equal EXPLAIN's prediction (logistic regression's is an "
