@@ -292,6 +292,8 @@ def regression(rows: list[Row]) -> tuple[list[str], list[Check]]:
         outcome = ("refused" + (f": {refused}" if isinstance(refused, str) else "")) if refused else "fitted"
         where = f"{r.case}, {r.parties} parties" + (f", {size} features" if features and size else "")
         cell, speed, equiv = _peer_cells(r, peer, False)
+        if refused and peer is not None:
+            speed = "not compared: Pooled refused the fit"
         if peer is not None:
             if refused:
                 checks.append(Check("regression", where, None, f"{where}: Pooled refused the fit, not compared"))
