@@ -102,11 +102,12 @@ class PendingMaterial(Mapping[str, np.ndarray]):
 
     def __getitem__(self, name: str) -> np.ndarray:
         if name not in self._ready and self._pending is not None and name in self._names:
-            self._resolve(self._pending)
+            self._resolve()
         return self._ready[name]
 
-    def _resolve(self, pending: Future[Secrets]) -> None:
-        corrections = pending.result()
+    def _resolve(self) -> None:
+        assert self._pending is not None
+        corrections = self._pending.result()
         for comp in self._derived:
             got = corrections[comp.name]
             if tuple(got.shape) != comp.shape:

@@ -184,11 +184,13 @@ class Node:
                 fetch = prefetcher.fetch
             else:
                 fetch = self._dealer.fetcher(call.session, KINDS)
-        material = SeededMaterial(rank, n, grant.seed, call.session, KINDS, fetch)
+        material: SeededMaterial | None = None
         try:
+            material = SeededMaterial(rank, n, grant.seed, call.session, KINDS, fetch)
             return self._compute(job, call, rank, n, transport, material)
         finally:
-            material.close()
+            if material is not None:
+                material.close()
             if prefetcher is not None:
                 prefetcher.close()
 

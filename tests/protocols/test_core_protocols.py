@@ -173,7 +173,7 @@ def test_secure_sum_of_private_inputs(n: int, fp: FixedPoint, paired: bool) -> N
 
 
 @pytest.mark.parametrize("n", [2, 3, 5])
-def test_pair_seeded_shares_are_the_pairs_stream_and_add_up_to_the_input(n: int) -> None:
+def test_pair_seeded_sharing_sends_nothing_and_adds_up_to_the_input(n: int) -> None:
     fp = FAST
     x = fp.encode(np.linspace(-4, 4, 7))
 
