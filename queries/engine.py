@@ -33,15 +33,16 @@ from queries.table import Schema, check_schemas, schema_of
 Domains = Mapping[str, tuple[ir.Value, ...]]
 
 
-def plan_query(text: str, schema: Schema, domains: Domains, min_cell: int = 5) -> Plan:
+def plan_query(text: str, schema: Schema, domains: Domains, min_cell: int = 5, release_zero: bool = True) -> Plan:
     """Parse and compile; raises QueryError with a position on bad input."""
     if min_cell < 1:
         raise QueryError("the minimum cell size must be at least 1")
     stmt = parse(text)
     try:
-        return compile_statement(stmt, schema, dict(domains), min_cell)
+        plan = compile_statement(stmt, schema, dict(domains), min_cell)
     except QueryError as exc:
         raise with_position(exc, text) from None
+    return replace(plan, release_zero=release_zero)
 
 
 def run_party(ctx: PartyContext, plan: Plan, frame: pd.DataFrame) -> list[Share]:
@@ -90,13 +91,15 @@ def local_domains(frames: Sequence[pd.DataFrame], columns: Sequence[str]) -> dic
     return out
 
 
-def run_in_process(frames: Sequence[pd.DataFrame], text: str, min_cell: int = 5) -> tuple[Result, Plan]:
+def run_in_process(
+    frames: Sequence[pd.DataFrame], text: str, min_cell: int = 5, release_zero: bool = True
+) -> tuple[Result, Plan]:
     """Run a query over n in-process parties (one frame each) and return the analyst's result."""
     schema = check_schemas([schema_of(f) for f in frames])
     stmt = parse(text)
     inner = stmt.inner if isinstance(stmt, ir.Explain) else stmt
     group_cols = grouping_columns(inner)
-    plan = plan_query(text, schema, local_domains(frames, group_cols), min_cell)
+    plan = plan_query(text, schema, local_domains(frames, group_cols), min_cell, release_zero)
     ctxs = make_contexts(len(frames), kinds=KINDS)
     answers = run_parties(
         len(frames), lambda ctx, frame: run_party_with_facts(ctx, plan, frame), args=list(frames), contexts=ctxs
@@ -116,7 +119,8 @@ def run_in_process(frames: Sequence[pd.DataFrame], text: str, min_cell: int = 5)
 def rebuild_plan(public: Mapping[str, Any]) -> Plan:
     """The analyst's copy of the plan, from the public facts the nodes returned."""
     domains = {c: tuple(v) for c, v in public["domains"].items()}
-    plan = plan_query(public["query"], Schema.from_json(public["schema"]), domains, int(public["min_cell"]))
+    plan = plan_query(public["query"], Schema.from_json(public["schema"]), domains, int(public["min_cell"]),
+                      bool(public.get("release_zero", True)))
     return replace(plan, param_fraction=float(public.get("param_fraction", plan.param_fraction)))
 
 

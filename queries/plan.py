@@ -45,6 +45,8 @@ class Plan:
     terms: tuple[str, ...] = ()  # regression: the design's column names, in order
     param_fraction: float = 0.33  # regression: at most this many parameters per complete case
     integer_columns: tuple[str, ...] = ()  # read columns of integer kind: their SUM, MIN, MAX are integers
+    release_zero: bool = True
+    """Whether a count of 0 is released as 0 (every site must allow it); False: 0 is suppressed like 1..k-1."""
 
     @property
     def groups(self) -> int:
@@ -52,6 +54,11 @@ class Plan:
 
     def index(self, measure: Measure) -> int:
         return self.measures.index(measure)
+
+    def disclosure_rule(self) -> str:
+        """The threshold rule in words: which counts of contributing rows suppress a released number."""
+        low = 0 if not self.release_zero else 1
+        return f"a number with {low}..{self.min_cell - 1} contributing rows is suppressed"
 
     def hash(self) -> str:
         return hashlib.sha256(self.text(with_cost=False).encode()).hexdigest()[:16]
@@ -75,7 +82,7 @@ class Plan:
         lines.append("in MPC, on secret shares:")
         for step in self.mpc_steps:
             lines.append(f"  {step}")
-        lines.append(f"disclosure: groups with 1..{self.min_cell - 1} rows are suppressed (decided in MPC)")
+        lines.append(f"disclosure: {self.disclosure_rule()} (decided in MPC)")
         if with_cost and self.cost:
             c = self.cost
             lines.append(
