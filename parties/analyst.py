@@ -46,6 +46,9 @@ def ask(
     public = next(iter(job.outcomes.values())).public
     if not public:
         raise QueryError("the nodes returned no plan")
+    bindings = {name: outcome.public.get("binding") for name, outcome in job.outcomes.items()}
+    if len(set(bindings.values())) != 1:
+        raise QueryError(f"the nodes answered for different plans ({', '.join(sorted(bindings))}); result discarded")
     plan = rebuild_plan(public)
     if plan.explain:
         plan = replace(plan, cost=predict_cost(plan, Schema.from_json(public["schema"]), len(roster)))

@@ -242,10 +242,13 @@ class AuditLog:
         return self.append(analyst, "release", session=session, plan_hash=plan_hash, released=what,
                            cost=dict(cost), outcome="ok", **extra)
 
-    def failure(self, analyst: str, *, session: str, error: str, aborted: bool = False) -> dict[str, Any]:
-        """Log a query that failed here (`aborted`: another party or the analyst stopped it)."""
+    def failure(self, analyst: str, *, session: str, error: str, aborted: bool = False,
+                refunded: bool = False) -> dict[str, Any]:
+        """Log a query that failed here (`aborted`: another party or the analyst stopped it;
+        `refunded`: it never ran, so it no longer counts against the analyst's daily limit)."""
+        extra = {"refunded": True} if refunded else {}
         return self.append(analyst, "abort" if aborted else "failure", session=session, error=error,
-                           outcome="aborted" if aborted else "failed")
+                           outcome="aborted" if aborted else "failed", **extra)
 
     def entries(self) -> list[dict[str, Any]]:
         return list(read_entries(self.path))
@@ -345,13 +348,16 @@ def _render(value: Any) -> str:
 
 
 def admitted_per_day(path: str | Path) -> dict[tuple[str, date], int]:
-    """How many queries each analyst was allowed on each UTC day, from the log's decisions."""
+    """How many queries each analyst was allowed on each UTC day, from the log's decisions,
+    less those refunded because they never ran (a failure entry with `refunded`)."""
     counts: dict[tuple[str, date], int] = {}
     for e in read_entries(path):
-        if e.get("event") == "decision" and e.get("decision") == "allow":
+        allowed = e.get("event") == "decision" and e.get("decision") == "allow"
+        refunded = e.get("event") in ("failure", "abort") and e.get("refunded") is True
+        if allowed or refunded:
             day = datetime.fromisoformat(str(e["time"])).astimezone(UTC).date()
             key = (str(e.get("analyst")), day)
-            counts[key] = counts.get(key, 0) + 1
+            counts[key] = max(0, counts.get(key, 0) + (1 if allowed else -1))
     return counts
 
 

@@ -141,6 +141,8 @@ class Node:
             self._mailbox.open_session(call.session)
         except ValueError as exc:
             return codec.JobFailure("invalid", me, str(exc))
+        # The roster the node was called with, for the job's session binding (never the analyst's claim).
+        call = replace(call, params={**call.params, "_roster": list(call.roster)})
         rank, n = call.roster.index(me), len(call.roster)
         settings = self._config.links
         if call.timeout_s > 0:

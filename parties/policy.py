@@ -5,7 +5,9 @@ before it reads any data or sends any message; if it refuses, the query fails fo
 analyst with this site's reason. The policy is a TOML table — the `[policy]` table of a
 node's configuration (`parties/config.py`), or a file of its own (`pooled node --policy`):
 
-    min_cell = 10                    # minimum cell size this site requires (the largest applies)
+    min_cell = 10                    # minimum contributing rows per released number (the largest applies)
+    allow_extremes = false           # MIN, MAX, QUANTILE(x, 0 or 1): refused unless true (default false)
+    release_zero = true              # a count of 0 is released as 0; false: 0 is suppressed like 1..k-1
     max_param_fraction = 0.33        # most model parameters per complete case
     max_queries_per_day = 200        # per analyst, per UTC day (allowed queries are counted)
     allowed_columns = ["age", "sex"] # optional: the only columns a query may read
@@ -27,9 +29,14 @@ private union of grouping domains, and it tells the analyst those category value
 needs a listed analyst, may read only allowed columns, and counts against the daily limit.
 An analyst not listed may do nothing.
 
-The minimum cell size and parameter fraction never refuse a query here: they are enforced
-in the plan (the largest k and the smallest fraction of all sites apply; suppression is
-decided inside MPC). `effective_min_cell` is the k this site takes part with.
+MIN and MAX (and QUANTILE at 0 or 1, the same numbers) release one patient's exact value,
+so a site refuses them unless its policy says `allow_extremes = true`; since any site's
+refusal fails the query, the strictest site wins.
+
+The minimum cell size, `release_zero` and the parameter fraction never refuse a query here:
+they are enforced in the plan (the largest k, the smallest fraction and zeros only if every
+site releases them; suppression is decided inside MPC). `effective_min_cell` is the k this
+site takes part with.
 
 `decide_query` is a pure function of plain facts (kind, columns, today's count); `decide`
 extracts those facts from a parsed statement. `QueryCounter` keeps today's counts per
@@ -60,7 +67,9 @@ ROLE_FOR_KIND: Mapping[str, str | None] = {
     "explain": None,
 }
 QUERY_KINDS = tuple(ROLE_FOR_KIND)
-_KEYS = ("min_cell", "max_param_fraction", "max_queries_per_day", "allowed_columns", "analysts")
+_KEYS = ("min_cell", "max_param_fraction", "max_queries_per_day", "allowed_columns", "analysts", "allow_extremes",
+         "release_zero")
+EXTREME_FUNCS = frozenset({"MIN", "MAX"})
 
 
 class PolicyError(ValueError):
@@ -76,6 +85,10 @@ class SitePolicy:
     """None: every column."""
     analysts: Mapping[str, frozenset[str]] | None = field(default=None)
     """None: every authenticated analyst has every role."""
+    allow_extremes: bool = False
+    """MIN, MAX and QUANTILE at 0 or 1 release single patients' values: refused unless True."""
+    release_zero: bool = True
+    """A count of 0 is released as 0 (as DataSHIELD does); False: suppressed like 1..k-1."""
 
     @staticmethod
     def load(path: str | Path) -> SitePolicy:
@@ -102,7 +115,8 @@ class SitePolicy:
         if cols is not None and (not isinstance(cols, list) or not all(isinstance(c, str) for c in cols)):
             raise PolicyError(f"{source}: allowed_columns must be a list of column names")
         return SitePolicy(min_cell, float(fraction), per_day, frozenset(cols) if cols is not None else None,
-                          _analysts(raw.get("analysts"), source))
+                          _analysts(raw.get("analysts"), source), _bool(raw, "allow_extremes", False, source),
+                          _bool(raw, "release_zero", True, source))
 
     def to_table(self) -> dict[str, Any]:
         """The TOML table this policy loads from (for writing configuration files)."""
@@ -110,6 +124,8 @@ class SitePolicy:
             "min_cell": self.min_cell,
             "max_param_fraction": self.max_param_fraction,
             "max_queries_per_day": self.max_queries_per_day,
+            "allow_extremes": self.allow_extremes,
+            "release_zero": self.release_zero,
         }
         if self.allowed_columns is not None:
             table["allowed_columns"] = sorted(self.allowed_columns)
@@ -122,6 +138,13 @@ def _int(raw: Mapping[str, Any], key: str, default: int, source: str, low: int) 
     value = raw.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise PolicyError(f"{source}: {key} must be an integer >= {low}, got {value!r}")
+    return value
+
+
+def _bool(raw: Mapping[str, Any], key: str, default: bool, source: str) -> bool:
+    value = raw.get(key, default)
+    if not isinstance(value, bool):
+        raise PolicyError(f"{source}: {key} must be true or false, got {value!r}")
     return value
 
 
@@ -148,13 +171,17 @@ class Decision(NamedTuple):
     reason: str
 
 
-def decide_query(policy: SitePolicy, analyst: str, kind: str, columns: Iterable[str], today: int) -> Decision:
+def decide_query(
+    policy: SitePolicy, analyst: str, kind: str, columns: Iterable[str], today: int, extremes: Iterable[str] = ()
+) -> Decision:
     """This site's decision on one query, from plain facts (pure; no I/O).
 
     1. The analyst must be listed (when the policy lists analysts).
     2. The analyst must hold the role the query kind needs (`ROLE_FOR_KIND`).
     3. `today` (queries this analyst was allowed today, UTC) must be below the daily limit.
     4. Every column the query reads must be allowed (the first offending one is named).
+    5. `extremes` (the query's MIN/MAX-like aggregates, by name) must be empty unless the
+       policy sets `allow_extremes`.
     """
     if kind not in ROLE_FOR_KIND:
         raise ValueError(f"unknown query kind {kind!r} (known: {', '.join(QUERY_KINDS)})")
@@ -172,6 +199,13 @@ def decide_query(policy: SitePolicy, analyst: str, kind: str, columns: Iterable[
         extra = sorted(set(columns) - policy.allowed_columns)
         if extra:
             return Decision(False, f"this site does not allow queries on column {extra[0]!r}")
+    asked = sorted(set(extremes))
+    if asked and not policy.allow_extremes:
+        return Decision(
+            False,
+            f"this site's policy does not release extremes ({asked[0]} gives one patient's exact value; "
+            "allow_extremes = false)",
+        )
     return Decision(True, "allowed by site policy")
 
 
@@ -191,9 +225,22 @@ def role_needed(stmt: ir.Statement) -> str | None:
     return ROLE_FOR_KIND[query_kind(stmt)]
 
 
+def extreme_aggregates(stmt: ir.Statement) -> list[str]:
+    """The aggregates of a statement that release one value's exact magnitude: MIN, MAX, QUANTILE(x, 0 or 1)."""
+    inner = stmt.inner if isinstance(stmt, ir.Explain) else stmt
+    if not isinstance(inner, ir.Select):
+        return []
+    return [
+        a.name for a in inner.aggregates
+        if a.func in EXTREME_FUNCS or (a.func == "QUANTILE" and a.q is not None and a.q in (0.0, 1.0))
+    ]
+
+
 def decide(policy: SitePolicy, analyst: str, stmt: ir.Statement, today: int) -> Decision:
     """`decide_query` on the facts of a parsed statement (EXPLAIN: the inner query's columns)."""
-    return decide_query(policy, analyst, query_kind(stmt), ir.statement_columns(stmt), today)
+    return decide_query(
+        policy, analyst, query_kind(stmt), ir.statement_columns(stmt), today, extreme_aggregates(stmt)
+    )
 
 
 def effective_min_cell(policy: SitePolicy, requested: int | None = None) -> int:
@@ -241,6 +288,13 @@ class QueryCounter:
         with self._lock:
             self._roll()
             self._counts[analyst] = self._counts.get(analyst, 0) + 1
+
+    def refund(self, analyst: str) -> None:
+        """Take back one query counted today (one that never ran because another site refused or failed first)."""
+        with self._lock:
+            self._roll()
+            if self._counts.get(analyst, 0) > 0:
+                self._counts[analyst] -= 1
 
     def admit(self, analyst: str, judge: Callable[[int], Decision]) -> Decision:
         """Atomically: judge(today's count); if allowed, count the query. Returns the decision.

@@ -1,18 +1,25 @@
 """The `query` job: a node's part in answering an analyst's query over its own table.
 
 Before any MPC step the parties exchange metadata — their schema (column names and kinds),
-minimum cell size and parameter fraction — and form the domains of the query's grouping
-columns by a private union (`queries.domains`: only the union is revealed, not which site
-holds which value), so they can agree on one plan; then each runs the plan's local
+disclosure terms and the digest of the request each was given — and form the domains of
+the query's grouping columns by a private union (`queries.domains`: only the union is
+revealed, not which site holds which value), so they can agree on one plan; every node
+then checks that all compiled the same plan (`parties.binding`), runs the plan's local
 pushdown on its own rows and the MPC steps. The shares of the released values go to the
 analyst with the public facts it needs to rebuild the same plan.
+
+A query counts against the analyst's daily limit at this site once it is admitted here;
+if it never runs — another site refused it, or the session failed before every site bound
+it to one plan — the count is refunded and the refund audited, so the limit counts only
+queries that ran.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +28,7 @@ import pandas as pd
 from mpc.context import PartyContext
 from mpc.share import Share
 from parties.audit import AuditLog, released
+from parties.binding import check_agreement, plan_digest, request_digest
 from parties.jobs import Job, SiteData
 from parties.policy import QueryCounter, SitePolicy, decide
 from queries.domains import union_domains
@@ -30,33 +38,105 @@ from queries.plan import Plan
 from queries.table import Schema, check_schemas, conform, load_table, schema_of
 
 
+@dataclass(frozen=True)
+class SiteTerms:
+    """This site's disclosure terms for one query, combined across sites in `agree`."""
+
+    min_cell: int
+    param_fraction: float = 0.33
+    release_zero: bool = True
+
+
 def agree(
-    ctx: PartyContext, text: str, frame: pd.DataFrame, min_cell: int, param_fraction: float = 0.33
+    ctx: PartyContext,
+    text: str,
+    frame: pd.DataFrame,
+    terms: SiteTerms,
+    *,
+    analyst: str = "unknown",
+    roster: Sequence[str] = (),
+    asked_min_cell: int = 0,
 ) -> tuple[Plan, dict[str, Any]]:
-    """Exchange metadata with the other parties (one round) and compile the common plan."""
+    """Exchange metadata with the other parties, bind the session to one plan, and compile it.
+
+    1. One round: every party sends its schema, its terms and the digest of the request it
+       was given (`parties.binding.request_digest`); a different request anywhere stops the
+       session here, before any data-dependent step.
+    2. The grouping domains by private union (`queries.domains`).
+    3. The plan, from the combined terms: the largest k, the smallest parameter fraction,
+       zeros released only if every site releases them.
+    4. One round: every party sends the digest of the plan it compiled; any difference stops
+       the session.
+    """
     stmt = parse(text)
+    names = list(roster) or [str(p) for p in range(ctx.n)]
     cols = grouping_columns(stmt)
-    mine = {"schema": schema_of(frame).to_json(), "min_cell": min_cell, "param_fraction": param_fraction}
+    mine = {
+        "request": request_digest(stmt, analyst, names, ctx.session, asked_min_cell),
+        "schema": schema_of(frame).to_json(),
+        "min_cell": terms.min_cell,
+        "param_fraction": terms.param_fraction,
+        "release_zero": terms.release_zero,
+    }
     everyone = [json.loads(b) for b in ctx.all_to_all(json.dumps(mine).encode(), "query-meta")]
+    check_agreement([str(info.get("request")) for info in everyone], names, ctx.rank, "requests")
     schema = check_schemas([Schema.from_json(info["schema"]) for info in everyone])
     k = max(int(info["min_cell"]) for info in everyone)
+    fraction = min(float(info["param_fraction"]) for info in everyone)  # the strictest site's
+    zeros = all(bool(info["release_zero"]) for info in everyone)
     for col in cols:
         schema.kind(col)  # an unknown grouping column is a clear error before any MPC step
     domains = union_domains(ctx, frame, cols) if cols else {}
-    fraction = min(float(info["param_fraction"]) for info in everyone)  # the strictest site's
-    plan = replace(plan_query(text, schema, domains, k), param_fraction=fraction)
+    plan = replace(plan_query(text, schema, domains, k, zeros), param_fraction=fraction)
+    binding = plan_digest(plan, analyst, names, ctx.session)
+    digests = [b.decode() for b in ctx.all_to_all(binding.encode(), "plan-binding")]
+    check_agreement(digests, names, ctx.rank, "plans")
     public = {
         "query": text,
         "schema": schema.to_json(),
         "domains": {c: list(v) for c, v in domains.items()},
         "min_cell": k,
         "param_fraction": fraction,
+        "release_zero": zeros,
+        "binding": binding,
     }
     return plan, public
 
 
 class PolicyRefusal(Exception):
     """This site declines the query; the message is the reason the analyst sees."""
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A query admitted at this site, with its table read: what `compute` needs."""
+
+    text: str
+    frame: pd.DataFrame
+    terms: SiteTerms
+    analyst: str
+    asked_min_cell: int
+    roster: tuple[str, ...]
+
+
+class _Admitted:
+    """Sessions admitted here whose count is not yet final (until every site bound the plan)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: set[str] = set()
+
+    def add(self, session: str) -> None:
+        with self._lock:
+            self._pending.add(session)
+
+    def settle(self, session: str) -> bool:
+        """Forget `session`; True if it was still pending (its count may be refunded)."""
+        with self._lock:
+            if session in self._pending:
+                self._pending.discard(session)
+                return True
+            return False
 
 
 def query_job(policy: SitePolicy | None = None, audit: AuditLog | None = None,
@@ -68,59 +148,80 @@ def query_job(policy: SitePolicy | None = None, audit: AuditLog | None = None,
     node), before any data is read or any message is sent to a peer; a refusal fails the
     query on every side with this site's reason. `counter` keeps today's allowed queries
     per analyst (default: seeded from `audit`, so a restart keeps the count); deciding and
-    counting is one atomic step, so concurrent queries cannot overrun the daily limit.
-    Every decision, release and failure is written to `audit` (when given). `kinds` and
-    `domains` are the site's declared schema (`[data.schema]`, `[data.domains]`): the table
-    is checked and converted against them each time it is read (`queries.table.conform`).
+    counting is one atomic step, so concurrent queries cannot overrun the daily limit, and a
+    query that never ran is refunded (module docstring). Every decision, release, failure
+    and refund is written to `audit` (when given). `kinds` and `domains` are the site's
+    declared schema (`[data.schema]`, `[data.domains]`): the table is checked and converted
+    against them each time it is read (`queries.table.conform`).
     """
     rules = policy or SitePolicy()
     today = counter or (QueryCounter.from_audit(audit.path) if audit is not None else QueryCounter())
+    pending = _Admitted()
 
     def analyst_of(params: dict[str, Any]) -> str:
         return str(params.get("_analyst", "unknown"))
 
-    def prepare(ctx: PartyContext, params: dict[str, Any], site: SiteData) -> tuple[str, pd.DataFrame, int, str]:
+    def prepare(ctx: PartyContext, params: dict[str, Any], site: SiteData) -> _Prepared:
         analyst = analyst_of(params)
         text = str(params["query"])
         stmt = parse(text)  # a bad query fails here, before any data is touched
+        asked = _asked_min_cell(params)
         verdict = today.admit(analyst, lambda count: decide(rules, analyst, stmt, count))
         if audit is not None:
             audit.decision(analyst, session=ctx.session, query=text, allowed=verdict.allowed, reason=verdict.reason)
         if not verdict.allowed:
             raise PolicyRefusal(f"{site.party} refuses: {verdict.reason}")
+        pending.add(ctx.session)
         if site.data_file is None:
             raise ValueError(f"party {site.party} has no table (start the node with --data or [data] path)")
-        asked = int(params.get("min_cell", 0))
         frame = _load(site.data_file)
         if kinds is not None or domains:
             frame = conform(frame, kinds, domains)
-        return text, frame, max(rules.min_cell, asked), analyst
+        terms = SiteTerms(max(rules.min_cell, asked), rules.max_param_fraction, rules.release_zero)
+        roster = tuple(str(p) for p in params.get("_roster", ()))
+        return _Prepared(text, frame, terms, analyst, asked, roster)
 
-    def compute(ctx: PartyContext, prepared: tuple[str, pd.DataFrame, int, str]) -> tuple[list[Share], dict[str, Any]]:
-        text, frame, k, analyst = prepared
-        plan, public = agree(ctx, text, frame, k, rules.max_param_fraction)
+    def compute(ctx: PartyContext, job: _Prepared) -> tuple[list[Share], dict[str, Any]]:
+        plan, public = agree(ctx, job.text, job.frame, job.terms, analyst=job.analyst, roster=job.roster,
+                             asked_min_cell=job.asked_min_cell)
+        pending.settle(ctx.session)  # every site admitted it and bound it to this plan: it counts
+        binding = {"binding": public["binding"]}
         if plan.explain:
             if audit is not None:
-                audit.release(analyst, session=ctx.session, plan_hash=plan.hash(), what="the plan only", cost={})
+                audit.release(job.analyst, session=ctx.session, plan_hash=plan.hash(), what="the plan only",
+                              cost={}, **binding)
             return [], public
         before = ctx.stats.snapshot()
-        shares, facts = run_party_with_facts(ctx, plan, frame)
+        shares, facts = run_party_with_facts(ctx, plan, job.frame)
         public.update(facts)
         public["mpc_cost"] = ctx.stats.since(before).as_dict()
         if audit is not None:
             refused = facts.get("refused")
             what = released([list(s.shape) for s in shares], None,
                             f"shares of {plan.groups} group(s) to the analyst; small cells are suppressed in MPC")
-            audit.release(analyst, session=ctx.session, plan_hash=plan.hash(), what=what, cost=public["mpc_cost"],
-                          groups=plan.groups, **({"refused": str(refused)} if refused else {}))
+            audit.release(job.analyst, session=ctx.session, plan_hash=plan.hash(), what=what,
+                          cost=public["mpc_cost"], groups=plan.groups, **binding,
+                          **({"refused": str(refused)} if refused else {}))
         return shares, public
 
     def failed(params: dict[str, Any], session: str, exc: BaseException, aborted: bool) -> None:
+        refund = pending.settle(session)
+        if refund:
+            today.refund(analyst_of(params))
         if audit is None or isinstance(exc, PolicyRefusal):  # a refusal is logged as this site's decision
             return
-        audit.failure(analyst_of(params), session=session, error=f"{type(exc).__name__}: {exc}", aborted=aborted)
+        audit.failure(analyst_of(params), session=session, error=f"{type(exc).__name__}: {exc}", aborted=aborted,
+                      refunded=refund)
 
     return Job("query", prepare, compute, "answer an analyst's query over this party's table", on_failure=failed)
+
+
+def _asked_min_cell(params: Mapping[str, Any]) -> int:
+    """The minimum cell size the analyst asked for (0: none); a malformed one is a clear error."""
+    value = params.get("min_cell", 0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < 0:
+        raise ValueError(f"min_cell must be a whole number >= 0, got {value!r}")
+    return int(value)
 
 
 def _load(path: Path) -> pd.DataFrame:

@@ -133,33 +133,91 @@ def execute(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     return _select(ctx, plan, local)
 
 
-def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
+def _count_key(agg: ir.Aggregate) -> tuple[str, ...]:
+    """The measure that counts an aggregate's contributing rows: its own non-null count."""
+    if agg.column is None:
+        return ("rows",)
+    if agg.func == "CORR":
+        return ("pn", agg.column, agg.column2 or "")
+    return ("n", agg.column)
+
+
+def _quantile_floor(q: float, k: int) -> float:
+    """The pooled count n below which QUANTILE(x, q) is suppressed: it needs q n >= k and (1 - q) n >= k,
+    so that at least k contributing values lie at or below the released value and k at or above it.
+    QUANTILE(x, 0) and (x, 1) are MIN and MAX (refused unless a site allows extremes): they need n >= k."""
+    side = min(q, 1.0 - q)
+    return float(k) if side <= 0 else min(k / side, float(2**60))
+
+
+def _thresholds(
+    ctx: PartyContext, plan: Plan, t: dict
+) -> tuple[Share, dict[int, Share], dict[int, Share], dict[tuple[str, float], Share]]:
+    """Every disclosure flag of a SELECT, from one batched comparison and one batched zero test.
+
+    Per aggregate i with contributing count c_i (its own non-null count; COUNT(*): the rows;
+    CORR: the rows with both values), k the minimum cell size and z = 1 if zeros are released:
+    1. small_i = [c_i < k], zero_i = [c_i == 0]; QUANTILE(x, q): small_i = [min(q, 1 - q) c_i < k].
+    2. hidden_i = small_i - z zero_i: suppressed (1..k-1 contributors, or 0 when zeros are not released).
+    3. null_i (before the variances' own test): [c_i == 0] for AVG, MIN, MAX and QUANTILE; [c_i < 2]
+       for VAR and STDDEV; [c_i < 2] for CORR (a flat variance is added later).
+    Returns (empty, hidden, null, quantile_hidden): `empty` = [rows == 0] (all zeros when zeros are
+    not released, so an empty group looks like a suppressed one), and the search's flag per (column, q).
+    """
     stmt = plan.statement
     assert isinstance(stmt, ir.Select)
+    k = plan.min_cell
+    keys = list(dict.fromkeys([("rows",)] + [_count_key(a) for a in stmt.aggregates]))
+    below: list[tuple[Share, float]] = [(t[key], float(k)) for key in keys]
+    spots: dict[tuple[str, int], int] = {}
+    for i, agg in enumerate(stmt.aggregates):
+        if agg.func == "QUANTILE":
+            assert agg.q is not None
+            spots[("q", i)] = len(below)
+            below.append((t[_count_key(agg)], _quantile_floor(agg.q, k)))
+        elif agg.func in ("VAR", "STDDEV", "CORR"):
+            spots[("two", i)] = len(below)
+            below.append((t[_count_key(agg)], 1.5))
+    lts, eqs = _flags(ctx, below, [t[key] for key in keys])
+    small = dict(zip(keys, lts))
+    zero = dict(zip(keys, eqs))
+
+    def hide(bit: Share, key: tuple[str, ...]) -> Share:
+        return bit - zero[key] if plan.release_zero else bit
+
+    hidden: dict[int, Share] = {}
+    null: dict[int, Share] = {}
+    quantile_hidden: dict[tuple[str, float], Share] = {}
+    for i, agg in enumerate(stmt.aggregates):
+        key = _count_key(agg)
+        if agg.func == "QUANTILE":
+            assert agg.column is not None and agg.q is not None
+            hidden[i] = hide(lts[spots[("q", i)]], key)
+            quantile_hidden[(agg.column, agg.q)] = lts[spots[("q", i)]]
+        else:
+            hidden[i] = hide(small[key], key)
+        if agg.func in ("AVG", "MIN", "MAX", "QUANTILE"):
+            null[i] = zero[key]
+        elif agg.func in ("VAR", "STDDEV", "CORR"):
+            null[i] = lts[spots[("two", i)]]
+    rows = ("rows",)
     g = plan.groups
+    empty = zero[rows] if plan.release_zero else Share(t[rows].ring.zeros((g,)), t[rows].ring, 0)
+    return empty, hidden, null, quantile_hidden
+
+
+def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
+    """Shares of [empty, value_1..m, null_1..m, hidden_1..m] per group (`queries.result.finish`).
+
+    Each released number is kept only if it has at least k contributing rows (`_thresholds`);
+    a suppressed or NULL value is multiplied by zero in MPC, and a NULL flag is released only
+    for values that are not suppressed.
+    """
+    stmt = plan.statement
+    assert isinstance(stmt, ir.Select)
     t, per_party = _share_partials(ctx, plan, local)
     rows = t[("rows",)]
-
-    # Stage 1: every comparison of pooled counts, batched.
-    below: list[tuple[Share, float]] = [(rows, float(plan.min_cell))]
-    zero: list[Share] = [rows]
-    for agg in stmt.aggregates:
-        if agg.func in ("AVG", "MIN", "MAX", "QUANTILE"):
-            zero.append(t[("n", agg.column)])
-        elif agg.func in ("VAR", "STDDEV"):
-            below.append((t[("n", agg.column)], 1.5))
-        elif agg.func == "CORR":
-            below.append((t[("pn", agg.column, agg.column2)], 1.5))
-    lts, eqs = _flags(ctx, below, zero)
-    empty = eqs[0]
-    suppressed = lts[0] - empty  # 1 <= rows < k
-    lt_iter, eq_iter = iter(lts[1:]), iter(eqs[1:])
-    null_of: dict[int, Share] = {}
-    for i, agg in enumerate(stmt.aggregates):
-        if agg.func in ("AVG", "MIN", "MAX", "QUANTILE"):
-            null_of[i] = next(eq_iter)
-        elif agg.func in ("VAR", "STDDEV", "CORR"):
-            null_of[i] = next(lt_iter)
+    empty, hidden, null_of, quantile_hidden = _thresholds(ctx, plan, t)
 
     # Denominators: where an aggregate is NULL its count n is replaced, so every division is
     # defined: n + z for AVG (z = [n == 0]); n + z (2 - n) for VAR, STDDEV, CORR (z = [n < 2]),
@@ -256,9 +314,9 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
 
     # Stage 5: extremes and quantiles.
     ext = _extremes(ctx, plan, local)
-    quant = _quantiles(ctx, plan, local, t, suppressed + empty)
+    quant = _quantiles(ctx, plan, local, t, quantile_hidden)
 
-    # Release: every value times (1 - hidden) (and null aggregates zeroed), batched.
+    # Release: value x (1 - hidden)(1 - null), an integer bit, so exact; two batched product rounds.
     values: list[Share] = []
     for i, agg in enumerate(stmt.aggregates):
         if agg.func == "COUNT":
@@ -277,13 +335,13 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
             values.append(ext[(agg.func.lower(), agg.column)])
         else:
             values.append(quant[(agg.column, agg.q)])
-    # mask = (1 - hidden)(1 - null) as an integer bit; value x bit is exact (two product rounds).
-    keep = not_bit(ctx, suppressed + empty)
+    keep = {i: not_bit(ctx, hidden[i]) for i in range(len(values))}
     with_null = sorted(null_of)
-    both = dict(zip(with_null, mul_many(ctx, [(keep, not_bit(ctx, null_of[i])) for i in with_null])))
-    released = mul_many(ctx, [(v, both.get(i, keep)) for i, v in enumerate(values)])
-    nulls = [null_of.get(i, Share(rows.ring.zeros((g,)), rows.ring, 0)) for i in range(len(values))]
-    return [empty, suppressed, *released, *nulls]
+    both = dict(zip(with_null, mul_many(ctx, [(keep[i], not_bit(ctx, null_of[i])) for i in with_null])))
+    released = mul_many(ctx, [(v, both.get(i, keep[i])) for i, v in enumerate(values)])
+    zeros = Share(rows.ring.zeros((plan.groups,)), rows.ring, 0)
+    nulls = [keep[i] - both[i] if i in both else zeros for i in range(len(values))]  # null and not hidden
+    return [empty, *released, *nulls, *(hidden[i] for i in range(len(values)))]
 
 
 def _divide_all(ctx: PartyContext, nums: list[Share], dens: list[Share]) -> list[Share]:
@@ -347,11 +405,13 @@ def _to_fast(ctx: PartyContext, x: Share) -> Share:
     return Share(np.array(low, dtype=np.uint64).reshape(x.shape), ctx.fixed.ring, 0)
 
 
-def _quantiles(ctx: PartyContext, plan: Plan, local: LocalData, t: dict, hidden: Share) -> dict:
+def _quantiles(
+    ctx: PartyContext, plan: Plan, local: LocalData, t: dict, hidden: dict[tuple[str, float], Share]
+) -> dict:
     """Exact quantiles by a search over the order-preserving 64-bit keys of the values.
 
-    For each (column, q) and group, with n the pooled non-null count and `hidden` the 0/1
-    share [suppressed or empty]:
+    For each (column, q) and group, with n the pooled non-null count and `hidden[(column, q)]`
+    the 0/1 share [the quantile is suppressed]:
     1. h = (n - 1) q; lo = floor(h) exactly (bit decomposition); w = h - lo.
     2. Ranks r = lo + 1 and lo + 2 (integers); for hidden groups r <- r + hidden (2^60 - r),
        beyond any count, so their search runs to the top and reveals nothing. The ranks
@@ -381,7 +441,7 @@ def _quantiles(ctx: PartyContext, plan: Plan, local: LocalData, t: dict, hidden:
         fp.ring.matmul(lo_bits.data, fp.ring.reduce(np.array([1 << j for j in range(44)], dtype=object))), fp.ring, 0
     )
     w = flat_h - Share(fp.ring.lshift(lo.data, f), fp.ring, f)
-    hidden_all = concat([hidden] * len(plan.quantiles))
+    hidden_all = concat([hidden[key] for key in plan.quantiles])
     rank_lo = add_public(ctx, lo, 1.0)
     rank_hi = add_public(ctx, lo, 2.0)
     big = float(2**60)

@@ -23,10 +23,15 @@ from queries.plan import Plan
 
 @dataclass
 class Result:
+    """The analyst's table. `suppressed[r]`: some value of row r is withheld by the disclosure
+    rule; `cell_suppressed[r][c]` (when given): which ones — a withheld value is None in `rows`,
+    like a NULL, and only this flag tells the two apart."""
+
     columns: list[str]
     rows: list[list[Any]]
     suppressed: list[bool]
     extra: dict[str, Any] = field(default_factory=dict)
+    cell_suppressed: list[list[bool]] = field(default_factory=list)
 
     def to_pandas(self) -> pd.DataFrame:
         frame = pd.DataFrame(self.rows, columns=self.columns)
@@ -34,11 +39,13 @@ class Result:
         return frame
 
     def to_json(self) -> str:
-        body = {
+        body: dict[str, Any] = {
             "columns": self.columns,
             "rows": [[_json_value(v) for v in r] for r in self.rows],
             "suppressed": self.suppressed,
         }
+        if self.cell_suppressed:
+            body["suppressed_cells"] = self.cell_suppressed
         body.update({k: _json_tree(v) for k, v in self.extra.items()})
         return json.dumps(body)
 
@@ -47,8 +54,15 @@ class Result:
 
     def to_table(self) -> str:
         frame = self.to_pandas().astype(object).where(lambda d: d.notna(), "NULL")
+        for r, flags in enumerate(self.cell_suppressed):
+            for c, flag in enumerate(flags):
+                if flag:
+                    frame.iat[r, c] = "suppressed"
         text = frame.to_string(index=False)
-        if any(self.suppressed):
+        if self.cell_suppressed and any(any(f) for f in self.cell_suppressed):
+            count = sum(sum(f) for f in self.cell_suppressed)
+            text += f"\n({count} value(s) suppressed: fewer contributing rows than the minimum cell size)"
+        elif any(self.suppressed):
             text += f"\n({sum(self.suppressed)} group(s) suppressed: fewer than the minimum cell size)"
         for key, value in self.extra.items():
             if key not in ("plan", "cost"):
@@ -78,26 +92,29 @@ def finish(plan: Plan, opened: list[np.ndarray]) -> Result:
         return _finish_crosstab(plan, opened)
     stmt = plan.statement
     assert isinstance(stmt, ir.Select)
-    k = len(stmt.aggregates)
-    empty, suppressed = opened[0], opened[1]
-    values, nulls = opened[2 : 2 + k], opened[2 + k : 2 + 2 * k]
+    m = len(stmt.aggregates)
+    empty = opened[0]
+    values, nulls, hidden = opened[1 : 1 + m], opened[1 + m : 1 + 2 * m], opened[1 + 2 * m : 1 + 3 * m]
     columns = list(plan.group_columns) + [a.name for a in stmt.aggregates]
-    rows, flags = [], []
+    rows, flags, cells = [], [], []
     for gi, key in enumerate(plan.group_keys):
         if round(empty[gi]) == 1 and plan.group_columns:
             continue  # pandas' groupby shows no empty groups
-        hidden = round(suppressed[gi]) == 1
         row: list[Any] = list(key)
-        for agg, val, null in zip(stmt.aggregates, values, nulls):
-            if hidden or round(null[gi]) == 1 or (round(empty[gi]) == 1 and agg.func not in ("COUNT", "SUM")):
+        withheld = [False] * len(key)
+        for agg, val, null, hide in zip(stmt.aggregates, values, nulls, hidden):
+            gone = round(hide[gi]) == 1
+            withheld.append(gone)
+            if gone or round(null[gi]) == 1 or (round(empty[gi]) == 1 and agg.func not in ("COUNT", "SUM")):
                 row.append(None)
             elif agg.func == "COUNT" or (agg.func in ("SUM", "MIN", "MAX") and agg.column in plan.integer_columns):
                 row.append(int(round(val[gi])))  # as pandas: integer columns' sums and extremes are integers
             else:
                 row.append(float(val[gi]))
         rows.append(row)
-        flags.append(hidden)
-    return Result(columns, rows, flags)
+        flags.append(any(withheld))
+        cells.append(withheld)
+    return Result(columns, rows, flags, cell_suppressed=cells)
 
 
 def _finish_crosstab(plan: Plan, opened: list[np.ndarray]) -> Result:

@@ -17,6 +17,8 @@ def register(sub: Any) -> None:
     p = sub.add_parser("local", help="run a query over a local consortium, one party per --data", description=__doc__)
     p.add_argument("--data", type=Path, action="append", required=True, help="a party's CSV or Parquet table")
     p.add_argument("--min-cell", type=int, default=5, help="minimum cell size (each party's; the largest applies)")
+    p.add_argument("--allow-extremes", action="store_true",
+                   help="every site releases MIN, MAX and QUANTILE at 0 or 1 (refused by default)")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
     p.add_argument("query", help='the query, e.g. "SELECT COUNT(*), AVG(bmi) GROUP BY sex"')
     p.set_defaults(run=run)
@@ -42,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"pooled local: {exc.render()}", file=sys.stderr)
         return 2
     names = [f"site{i}" for i in range(1, len(args.data) + 1)]
-    node_args = ["--min-cell", str(args.min_cell)]
+    node_args = ["--min-cell", str(args.min_cell)] + (["--allow-extremes"] if args.allow_extremes else [])
+
     def get() -> Result:
         with LocalConsortium(names, data=dict(zip(names, args.data)), node_args=node_args) as consortium:
             with consortium.client() as client:

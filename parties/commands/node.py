@@ -38,6 +38,9 @@ def register(sub: Any) -> None:
     p.add_argument("--data", type=Path, help="this party's table (CSV or Parquet) for queries")
     p.add_argument("--min-cell", type=int, default=5, help="this site's minimum cell size (without --policy)")
     p.add_argument("--max-param-fraction", type=float, default=0.33, help="max model parameters per complete case")
+    p.add_argument("--allow-extremes", action="store_true",
+                   help="release MIN, MAX and QUANTILE at 0 or 1 (one patient's value; refused by default)")
+    p.add_argument("--no-release-zero", action="store_true", help="suppress counts of 0 like counts of 1..k-1")
     p.add_argument("--policy", type=Path, help="this site's policy file (TOML)")
     p.add_argument("--audit", type=Path, help="this site's hash-chained audit log (JSON lines)")
     p.add_argument("--recv-timeout", type=float, default=30.0, help="longest wait for one peer message, seconds")
@@ -79,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
     policy = (
         SitePolicy.load(args.policy)
         if args.policy
-        else SitePolicy(min_cell=args.min_cell, max_param_fraction=args.max_param_fraction)
+        else SitePolicy(min_cell=args.min_cell, max_param_fraction=args.max_param_fraction,
+                        allow_extremes=args.allow_extremes, release_zero=not args.no_release_zero)
     )
     audit = AuditLog.open(args.audit, args.name) if args.audit else None
     return _serve(config, policy, audit, args)

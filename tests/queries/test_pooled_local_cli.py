@@ -53,7 +53,8 @@ def test_python_api_local_consortium_query(tmp_path: Path) -> None:
     from queries.synth import write_synthetic
 
     files = write_synthetic(400, 2, tmp_path, seed=9)
-    with LocalConsortium(["h1", "h2"], data=dict(zip(["h1", "h2"], files))) as consortium:
+    sites = dict(zip(["h1", "h2"], files))
+    with LocalConsortium(["h1", "h2"], data=sites, node_args=["--allow-extremes"]) as consortium:
         frame = consortium.query("SELECT COUNT(*), MAX(chol) GROUP BY diabetes").to_pandas()
     pooled = pd.concat([pd.read_csv(f) for f in files])
     want = pooled.groupby("diabetes").agg(n=("age", "size"), m=("chol", "max"))
@@ -79,3 +80,29 @@ def test_logistic_through_pooled_local_matches_statsmodels(tmp_path: Path) -> No
         assert coef == pytest.approx(ref.params[term], rel=1e-3, abs=1e-4)
         assert se == pytest.approx(ref.bse[term], rel=1e-3, abs=1e-4)
     assert body["model"]["n"] == int(ref.nobs) and body["model"]["converged"]
+
+
+@pytest.mark.network
+def test_pooled_local_releases_no_single_patients_value(tmp_path: Path) -> None:
+    """Five rows match the condition but only one has an sbp (a patient's 187.5): nothing reveals it."""
+    made = _pooled("synth", "--rows", "400", "--parties", "2", "--out", str(tmp_path), "--seed", "6")
+    assert made.returncode == 0, made.stderr
+    files = sorted(tmp_path.glob("site_*.csv"))
+    for f, sbps in zip(files, (["187.5", "", ""], ["", ""])):
+        table = pd.read_csv(f)
+        extra = table.iloc[: len(sbps)].copy()
+        extra["age"] = 104
+        extra["sbp"] = [float(v) if v else None for v in sbps]
+        pd.concat([table, extra]).to_csv(f, index=False)
+    data = [arg for f in files for arg in ("--data", str(f))]
+    query = "SELECT COUNT(*), AVG(sbp), MIN(sbp), MEDIAN(sbp) WHERE age > 100"
+    refused = _pooled("local", *data, query)
+    assert refused.returncode == 1 and "allow_extremes = false" in refused.stderr and refused.stdout == ""
+    allowed = _pooled("local", *data, "--allow-extremes", "--format", "json", query)
+    assert allowed.returncode == 0, allowed.stderr
+    body = json.loads(allowed.stdout)
+    assert body["rows"] == [[5, None, None, None]]
+    assert body["suppressed_cells"] == [[False, True, True, True]]
+    assert "187" not in allowed.stdout
+    maximum = _pooled("local", *data, "SELECT MAX(sbp)")
+    assert maximum.returncode == 1 and "policy does not release extremes" in maximum.stderr
