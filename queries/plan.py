@@ -180,7 +180,8 @@ def _(stmt: ir.Select, schema: Schema, domains: dict[str, tuple[ir.Value, ...]],
     quantiles: list[tuple[str, float]] = []
     steps = [
         "secure sum of every party's partial vector (one round)",
-        f"suppression: pooled row count < {min_cell} and > 0, per group (one batched comparison)",
+        f"suppression: each value with fewer than {min_cell} contributing rows (its own non-null count; "
+        f"QUANTILE(x, q): min(q, 1 - q) x count), per group (one batched comparison and one zero test)",
     ]
 
     def need(*ms: Measure) -> None:
@@ -227,7 +228,7 @@ def _(stmt: ir.Select, schema: Schema, domains: dict[str, tuple[ir.Value, ...]],
                 f"the value domain driven by pooled counts (each step opens {(1 << SEARCH_BITS) - 1} comparison bits "
                 "per group and order statistic), then interpolation"
             )
-    steps.append("release: values of suppressed groups are multiplied by zero in MPC; shares go to the analyst")
+    steps.append("release: suppressed and NULL values are multiplied by zero in MPC; shares go to the analyst")
     keys = group_keys(stmt.group_by, domains)
     integers = tuple(sorted(c for c in ir.statement_columns(stmt) if schema.kind(c) == "int"))
     return Plan(
