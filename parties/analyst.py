@@ -48,7 +48,9 @@ def ask(
         raise QueryError("the nodes returned no plan")
     bindings = {name: outcome.public.get("binding") for name, outcome in job.outcomes.items()}
     if len(set(bindings.values())) != 1:
-        raise QueryError(f"the nodes answered for different plans ({', '.join(sorted(bindings))}); result discarded")
+        first = next(iter(bindings.values()))
+        odd = sorted(name for name, b in bindings.items() if b != first)
+        raise ConsortiumError(odd[0], "the nodes answered for different plans; the result is discarded", {})
     plan = rebuild_plan(public)
     if plan.explain:
         plan = replace(plan, cost=predict_cost(plan, Schema.from_json(public["schema"]), len(roster)))
