@@ -44,7 +44,7 @@ class Pool:
                 relay = DelayRelay(rtt_ms)
                 relay.start()
             names = list(NAMES[:parties])
-            consortium = LocalConsortium(names, env=ONE_THREAD, data=data, relay=relay)
+            consortium = LocalConsortium(names, env=ONE_THREAD, data=data, relay=relay, bench_jobs=True)
             try:
                 consortium.start()
             except BaseException:

@@ -82,7 +82,7 @@ def _measure(client: ConsortiumClient, job: str, params: dict[str, Any], repeat:
 def run(parties: list[int], repeat: int) -> list[dict[str, Any]]:
     rows = []
     for n in parties:
-        with LocalConsortium(NAMES[:n]) as consortium, consortium.client() as client:
+        with LocalConsortium(NAMES[:n], bench_jobs=True) as consortium, consortium.client() as client:
             for label, job, params in CASES:
                 row = {"parties": n, "case": label, **_measure(client, job, params, repeat)}
                 print(

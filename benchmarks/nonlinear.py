@@ -94,7 +94,7 @@ def measure_inprocess(parties: list[int], size: int, repeat: int) -> list[dict[s
 def measure(parties: list[int], size: int, repeat: int) -> list[dict[str, Any]]:
     rows = []
     for n in parties:
-        with LocalConsortium(core.NAMES[:n]) as consortium, consortium.client() as client:
+        with LocalConsortium(core.NAMES[:n], bench_jobs=True) as consortium, consortium.client() as client:
             for op in OPS:
                 params = {"op": op, "size": size, "seed": 5}
                 client.run("bench_op", params)

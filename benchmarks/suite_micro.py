@@ -95,7 +95,7 @@ class ConsortiumSession:
                 if self._setup is not None:
                     self._datadir = Path(tempfile.mkdtemp(prefix="pooled-bench-data-"))
                     data = self._setup(self._datadir)
-                self._consortium = LocalConsortium(self.names, data=data, env=NODE_ENV)
+                self._consortium = LocalConsortium(self.names, data=data, env=NODE_ENV, bench_jobs=True)
                 self._consortium.start()
                 self._client = self._consortium.client()
             except BaseException:
@@ -253,7 +253,7 @@ def wire_bytes_per_party(names: Sequence[str], params: dict[str, Any]) -> dict[s
 
     with (
         DelayRelay(0) as relay,
-        LocalConsortium(names, relay=relay, env=NODE_ENV) as consortium,
+        LocalConsortium(names, relay=relay, env=NODE_ENV, bench_jobs=True) as consortium,
         consortium.client() as client,
     ):
         client.run("bench_mul", params)  # warm-up: connections and TLS handshakes are not counted

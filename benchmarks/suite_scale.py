@@ -75,7 +75,7 @@ def grouped_row(root: Path, rows: int, parties: int, repeat: int, axis: str) -> 
 
 def mul_row(parties: int, size: int, repeat: int) -> Row:
     names = list(NAMES[:parties])
-    with LocalConsortium(names, env=ONE_THREAD) as lc, lc.client() as client:
+    with LocalConsortium(names, env=ONE_THREAD, bench_jobs=True) as lc, lc.client() as client:
         params = {"size": size, "seed": 3}
         client.run("bench_mul", params)
         runs = [client.run("bench_mul", params) for _ in range(repeat)]

@@ -20,6 +20,7 @@ Entry schema (`SCHEMA`; `append` checks it and refuses anything that looks like 
     event      str   decision | release | failure | abort     (always)
     session    str   the MPC session id
     query      str   the query text as the analyst sent it
+    job        str   the job's name, for a job other than a query (`parties.gate`)
     plan_hash  str   `Plan.hash()` of the compiled plan
     decision   str   allow | refuse
     reason     str   the policy's reason (what the analyst was told)
@@ -67,6 +68,7 @@ SCHEMA: Mapping[str, str] = {
     "event": " | ".join(EVENTS),
     "session": "MPC session id",
     "query": "query text",
+    "job": "the job's name, for a job other than a query",
     "plan_hash": "hash of the compiled plan",
     "decision": " | ".join(DECISIONS),
     "reason": "the policy's reason",
@@ -79,7 +81,7 @@ SCHEMA: Mapping[str, str] = {
     "prev": "hash of the previous entry",
     "hash": "hash of this entry",
 }
-_STRINGS = ("time", "node", "analyst", "session", "query", "plan_hash", "reason", "error")
+_STRINGS = ("time", "node", "analyst", "session", "query", "job", "plan_hash", "reason", "error")
 
 
 class AuditError(RuntimeError):

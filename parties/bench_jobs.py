@@ -51,5 +51,16 @@ def _compute(ctx: PartyContext, prepared: tuple[str, Share]) -> list[Share]:
     return [OPS[op][0](ctx, x)]
 
 
+def _elements(params: dict[str, Any]) -> int:
+    op = str(params["op"])
+    if op not in OPS:
+        raise ValueError(f"unknown op {op!r} (known: {', '.join(OPS)})")
+    size = int(params["size"])
+    if size < 1:
+        raise ValueError(f"size must be positive, got {size}")
+    return size
+
+
 def bench_op_job() -> Job:
-    return Job("bench_op", _prepare, _compute, "one nonlinear protocol on a public vector (benchmarks)")
+    return Job("bench_op", _prepare, _compute, "one nonlinear protocol on a public vector (benchmarks)",
+               elements=_elements)

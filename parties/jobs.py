@@ -8,8 +8,11 @@ runs the MPC protocols and returns the output shares. `simple_job` turns a plain
 `job(ctx, params, site) -> list[Share]` into one.
 
 Jobs only use `mpc/` and `protocols/`, so they also run in-process (`mpc.inprocess`).
-The registry is a read-only mapping built by `core_jobs()` and extended with
-`with_jobs`; later issues add query jobs there.
+The registry is a read-only mapping built with `with_jobs`. A node started from its
+configuration registers only the query job; `core_jobs()` (the demo computations and the
+core-protocol benchmarks) are registered only on a node started with `--bench-jobs`
+(tests and benchmarks). Every job a node runs passes its gate (`parties.gate`): a job
+other than the query declares its size (`Job.elements`) so the gate can bound it.
 
 Demo data: `private_vector(seed, party, size)` is a party's private vector for the
 `product` and `secure_sum` jobs, drawn deterministically from (seed, party name) so a
@@ -52,6 +55,10 @@ MaterialPlan = Callable[[dict[str, Any], int], list[MaterialRequest]]
 """(params, number of parties) -> the dealer requests the job will make, in order."""
 OnFailure = Callable[[dict[str, Any], str, BaseException, bool], None]
 """(params, session, the exception, aborted by another party) -> None: called once when a job fails."""
+Sizer = Callable[[dict[str, Any]], int]
+"""params -> the elements of the job's largest input."""
+MAX_REPEAT = 1000
+"""Most products `repeat_mul` runs in sequence."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,13 @@ class Job:
     plan: MaterialPlan | None = None
     on_failure: OnFailure | None = None
     """Told when the job fails at any point after it was started here (e.g. to audit it)."""
+    elements: Sizer | None = None
+    """The elements of the job's largest input, from its params (ValueError, KeyError or
+    TypeError: params the job cannot take); the node's gate refuses the job above its
+    limit, and refuses a gated job that does not say."""
+    checks_policy: bool = False
+    """The job itself decides by the site policy, counts and audits (the query job, which
+    must parse the query to decide); the node's gate lets it through untouched."""
 
 
 def simple_job(
@@ -101,6 +115,14 @@ def _size(params: dict[str, Any], key: str = "size") -> int:
     if size < 1:
         raise ValueError(f"{key} must be positive, got {size}")
     return size
+
+
+def _repeat_size(params: dict[str, Any]) -> int:
+    """`repeat_mul`'s input size, once its repeat count is known to be in range."""
+    repeat = int(params.get("repeat", 1))
+    if not 1 <= repeat <= MAX_REPEAT:
+        raise ValueError(f"repeat must be between 1 and {MAX_REPEAT}, got {repeat}")
+    return _size(params)
 
 
 # -- product: party 0's vector times party 1's --------------------------------------------------
@@ -198,7 +220,7 @@ def _bench_open_prepare(ctx: PartyContext, params: dict[str, Any], site: SiteDat
 
 
 def core_jobs() -> Mapping[str, Job]:
-    """The jobs of issue 2: the demo computations and the core-protocol benchmarks."""
+    """The demo computations and the core-protocol benchmarks (only on nodes started with `--bench-jobs`)."""
     return with_jobs(
         {},
         Job(
@@ -207,14 +229,17 @@ def core_jobs() -> Mapping[str, Job]:
             _product_compute,
             "fixed-point x*y, x private to party 0, y to party 1",
             lambda params, n: _fixed_mul_plan(_size(params)),
+            elements=_size,
         ),
-        Job("secure_sum", _sum_prepare, _sum_compute, "elementwise sum of every party's private vector"),
+        Job("secure_sum", _sum_prepare, _sum_compute, "elementwise sum of every party's private vector",
+            elements=_size),
         Job(
             "bench_mul",
             _bench_mul_prepare,
             _bench_mul_compute,
             "fixed_mul of two public vectors (benchmark)",
             lambda params, n: _fixed_mul_plan(_size(params)),
+            elements=_size,
         ),
         Job(
             "repeat_mul",
@@ -222,6 +247,7 @@ def core_jobs() -> Mapping[str, Job]:
             _repeat_compute,
             "fixed_mul repeated `repeat` times (long-running, for failure tests)",
             lambda params, n: _fixed_mul_plan(_size(params)) * int(params.get("repeat", 1)),
+            elements=_repeat_size,
         ),
         Job(
             "bench_matmul",
@@ -229,6 +255,7 @@ def core_jobs() -> Mapping[str, Job]:
             _bench_matmul_compute,
             "fixed_matmul rows x cols by cols x 1 (benchmark)",
             _matmul_plan,
+            elements=lambda params: _size(params, "rows") * _size(params, "cols"),
         ),
-        Job("bench_open", _bench_open_prepare, _bench_open_compute, "open one vector (benchmark)"),
+        Job("bench_open", _bench_open_prepare, _bench_open_compute, "open one vector (benchmark)", elements=_size),
     )

@@ -5,7 +5,11 @@ directory, starts the dealer, then every node (`python -m parties node ...`), ea
 127.0.0.1 with an ephemeral port read back from its port file, and waits until all are
 serving. On exit it stops every process it started, by PID: SIGTERM, then SIGKILL after
 a timeout. Processes also watch their parent and stop if the launcher dies. This backs
-the demo, the network tests and the benchmarks (and later `pooled local`).
+the demos, `pooled local`, the network tests and the benchmarks.
+
+Its nodes run queries only, like deployed ones; `bench_jobs=True` starts them with
+`--bench-jobs`, adding the demo and benchmark jobs (`product`, `secure_sum`,
+`repeat_mul`, `bench_*`), for `pooled demo-core`, the benchmarks and the tests of those jobs.
 
 With a `relay` (any object with `front(name)` and `connect(name, address)`, such as the
 benchmarks' latency-injecting `benchmarks.wan.DelayRelay`), every party-to-party link and
@@ -83,6 +87,7 @@ class LocalConsortium:
         data: Mapping[str, str | Path] | None = None,
         audit_dir: str | Path | None = None,
         relay: Relay | None = None,
+        bench_jobs: bool = False,
     ) -> None:
         self.party_names = list(parties)
         self.analyst = analyst
@@ -94,6 +99,7 @@ class LocalConsortium:
         self._audit_dir = Path(audit_dir).resolve() if audit_dir is not None else None
         self._env = dict(FAST_MALLOC_ENV if env is None else env)
         self._relay = relay
+        self._bench_jobs = bench_jobs
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._logs: dict[str, Path] = {}
         self.addresses: dict[str, str] = {}
@@ -152,6 +158,8 @@ class LocalConsortium:
                     args += ["--data", str(self._data[name])]
                 if self._audit_dir is not None:
                     args += ["--audit", str(self._audit_dir / f"{name}.audit.jsonl")]
+                if self._bench_jobs:
+                    args.append("--bench-jobs")
                 self._spawn(name, args + self._node_args)
             self.addresses = self._wait_ready(self.party_names)
             if relay is not None:

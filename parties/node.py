@@ -6,8 +6,10 @@ opens a new session: it registers the session's roster with the dealer (idempote
 every node can do it), fetches its own seed, builds a `PartyContext` over a
 `GrpcTransport` for that session, runs the job from its explicit registry, and answers
 with its shares of the outputs; the analyst reconstructs them — nodes never open the
-final result. Sessions are isolated: each has its own transport, material, counters and
-mailbox entries, so several can run at once.
+final result. Before any of that, every job passes the node's `JobGate` (`parties.gate`):
+the site policy decides, counts and logs it, and its release or failure is logged too; a
+job the registry does not hold is refused (and logged). Sessions are isolated: each has
+its own transport, material, counters and mailbox entries, so several can run at once.
 
 If the job fails, the node aborts the session at every peer (naming the party whose
 failure caused it) and answers with a `JobFailure` instead of shares.
@@ -32,6 +34,7 @@ from mpc.pairs import agree_pair_seeds
 from parties import codec, peer_service
 from parties.certs import CertFiles
 from parties.dealer_client import DealerClient, DealerError, Prefetcher
+from parties.gate import JobGate
 from parties.grpc_transport import GrpcTransport, LinkSettings, PeerLinks
 from parties.jobs import Job, SiteData
 from parties.mailbox import Mailbox
@@ -68,10 +71,11 @@ class NodeConfig:
 
 
 class Node:
-    """One party's server, its links to peers and the dealer, and its job registry."""
+    """One party's server, its links to peers and the dealer, its job registry and the gate in front of it."""
 
-    def __init__(self, config: NodeConfig, jobs: Mapping[str, Job]) -> None:
+    def __init__(self, config: NodeConfig, jobs: Mapping[str, Job], gate: JobGate) -> None:
         self._config = config
+        self._gate = gate
         self._tls = TlsMaterial.load(config.certs)
         if self._tls.identity.role != "party":
             raise ValueError(f"a node runs with a party certificate, not {self._tls.identity}")
@@ -149,28 +153,56 @@ class Node:
             settings = replace(settings, recv_timeout_s=call.timeout_s)
         transport = GrpcTransport(call.session, call.roster, rank, self._links, self._mailbox, settings)
         job = self._jobs.get(call.job)
-        if job is None:
-            reason = f"unknown job {call.job!r}; this node runs {sorted(self._jobs)}"
+        refusal = self._refusal(job, call)
+        if job is None or refusal is not None:
+            reason = refusal or f"unknown job {call.job!r}"
             transport.abort(reason)
             self._mailbox.close_session(call.session)
             return codec.JobFailure("invalid", me, reason)
         try:
-            return self._run(job, call, rank, n, transport)
+            outcome = self._run(job, call, rank, n, transport)
+            self._gate.released(job, call, outcome)  # no audit line, no shares
+            return outcome
         except PeerFailure as exc:
             transport.abort(exc.reason, culprit=exc.party)
-            _tell(job, call, exc, aborted=True)
+            self._tell(job, call, exc, aborted=True)
             return codec.JobFailure("peer_failure", exc.party, str(exc))
         except DealerError as exc:
             transport.abort(str(exc), culprit="dealer")
-            _tell(job, call, exc, aborted=True)
+            self._tell(job, call, exc, aborted=True)
             return codec.JobFailure("peer_failure", "dealer", str(exc))
         except Exception as exc:  # noqa: BLE001 - reported to the analyst and the peers
             reason = f"{type(exc).__name__}: {exc}"
             transport.abort(reason)
-            _tell(job, call, exc, aborted=False)
+            self._tell(job, call, exc, aborted=False)
             return codec.JobFailure("error", me, reason)
         finally:
             self._mailbox.close_session(call.session)
+
+    def _refusal(self, job: Job | None, call: codec.JobCall) -> str | None:
+        """Why this node will not run `call` (None: it will): an unknown job, or its gate's refusal (logged)."""
+        try:
+            if job is None:
+                reason = f"unknown job {call.job!r}; this node runs {sorted(self._jobs)}"
+                self._gate.unknown(call, reason)
+                return reason
+            verdict = self._gate.admit(job, call)
+            return None if verdict.allowed else f"{self.name} refuses: {verdict.reason}"
+        except Exception as exc:  # noqa: BLE001 - e.g. an audit log that cannot be written: fail closed
+            return f"{self.name} cannot admit the job: {type(exc).__name__}: {exc}"
+
+    def _tell(self, job: Job, call: codec.JobCall, exc: BaseException, aborted: bool) -> None:
+        """Tell the gate (it logs the failure) and the job's failure hook; neither may hide the job's own failure."""
+        log = logging.getLogger(__name__)
+        try:
+            self._gate.failed(job, call, exc, aborted)
+        except Exception:  # noqa: BLE001
+            log.exception("logging the failure of job %s failed", job.name)
+        if job.on_failure is not None:
+            try:
+                job.on_failure(call.params, call.session, exc, aborted)
+            except Exception:  # noqa: BLE001
+                log.exception("the failure hook of job %s failed", job.name)
 
     def _run(self, job: Job, call: codec.JobCall, rank: int, n: int, transport: GrpcTransport) -> codec.JobOutcome:
         self._dealer.open_session(call.session, call.roster)
@@ -212,16 +244,6 @@ class Node:
         t3 = time.perf_counter()
         transport.close()
         return codec.JobOutcome(rank, shares, ctx.stats, t1 - t0, t3 - t2, public)
-
-
-def _tell(job: Job, call: codec.JobCall, exc: BaseException, aborted: bool) -> None:
-    """Run the job's failure hook; a failing hook must not hide the job's own failure."""
-    if job.on_failure is None:
-        return
-    try:
-        job.on_failure(call.params, call.session, exc, aborted)
-    except Exception:  # noqa: BLE001
-        logging.getLogger(__name__).exception("the failure hook of job %s failed", job.name)
 
 
 class NodeServicer(rpc.NodeServicer):

@@ -213,7 +213,8 @@ def query_job(policy: SitePolicy | None = None, audit: AuditLog | None = None,
         audit.failure(analyst_of(params), session=session, error=f"{type(exc).__name__}: {exc}", aborted=aborted,
                       refunded=refund)
 
-    return Job("query", prepare, compute, "answer an analyst's query over this party's table", on_failure=failed)
+    return Job("query", prepare, compute, "answer an analyst's query over this party's table", on_failure=failed,
+               checks_policy=True)
 
 
 def _asked_min_cell(params: Mapping[str, Any]) -> int:

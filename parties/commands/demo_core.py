@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         )
 
     print(f"starting a dealer and {len(names)} party nodes on 127.0.0.1 (mutual TLS)...")
-    with LocalConsortium(names) as consortium, consortium.client() as client:
+    with LocalConsortium(names, bench_jobs=True) as consortium, consortium.client() as client:
         for name, address in consortium.addresses.items():
             print(f"  party {name} at {address}")
         params = {"size": args.size, "seed": args.seed}

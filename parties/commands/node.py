@@ -6,6 +6,13 @@ this site's policy and audit log) or from flags (`--certs --name --dealer ...`, 
 local consortium and the tests start nodes). With `--config`, the node refuses any job
 whose roster is not its configured consortium, and its audit log is verified at start
 (a broken chain stops the node: fail closed).
+
+A node runs analysts' queries (`query`, EXPLAIN included) and nothing else. The demo and
+benchmark jobs (`product`, `secure_sum`, `repeat_mul`, `bench_*`: `parties.jobs.core_jobs`,
+`parties.bench_jobs`) are registered only with `--bench-jobs`, a flag for test and
+benchmark consortia started from flags; no configuration file can set it, and
+`--config` with `--bench-jobs` is refused. Every job, whichever, passes the site's gate
+(`parties.gate`: policy, daily count, size limit, audit).
 """
 
 from __future__ import annotations
@@ -46,6 +53,9 @@ def register(sub: Any) -> None:
     p.add_argument("--recv-timeout", type=float, default=30.0, help="longest wait for one peer message, seconds")
     p.add_argument("--liveness", type=float, default=4.0, help="declare a silent peer dead after this many seconds")
     p.add_argument("--exit-with-parent", action="store_true", help="stop when the launching process dies")
+    p.add_argument("--bench-jobs", action="store_true",
+                   help="also run the demo and benchmark jobs (product, secure_sum, repeat_mul, bench_*): "
+                        "test and benchmark consortia only; refused with --config")
     p.set_defaults(run=run)
 
 
@@ -54,6 +64,9 @@ def run(args: argparse.Namespace) -> int:
     from parties.config import ConfigError
 
     if args.config is not None:
+        if args.bench_jobs:
+            raise SystemExit("pooled node: --bench-jobs is refused with --config: a node started from its "
+                             "configuration runs queries only (start test and benchmark nodes from flags)")
         flags = [f"--{k}" for k in ("certs", "name", "dealer", "data", "policy", "audit") if getattr(args, k)]
         if flags:
             raise SystemExit(f"pooled node: --config says everything {', '.join(flags)} would; give one or the other")
@@ -117,15 +130,16 @@ def _from_config(args: argparse.Namespace) -> tuple[Any, Any, Any, argparse.Name
 def _serve(
     config: Any, policy: Any, audit: Any, args: argparse.Namespace, kinds: Any = None, domains: Any = None
 ) -> int:
-    from parties.bench_jobs import bench_op_job
     from parties.certs import Identity
-    from parties.jobs import core_jobs, with_jobs
+    from parties.gate import JobGate
     from parties.node import Node
+    from parties.policy import QueryCounter
     from parties.process import report_ready, wait_for_shutdown, watch_parent
     from parties.query_job import query_job
 
-    jobs = query_job(policy, audit, kinds=kinds, domains=domains)
-    node = Node(config, with_jobs(core_jobs(), jobs, bench_op_job()))
+    counter = QueryCounter.from_audit(audit.path) if audit is not None else QueryCounter()
+    query = query_job(policy, audit, counter=counter, kinds=kinds, domains=domains)
+    node = Node(config, registry(query, bench=args.bench_jobs), JobGate(policy, audit, counter))
     address = node.start()
     if args.exit_with_parent:
         watch_parent()
@@ -133,3 +147,11 @@ def _serve(
     wait_for_shutdown()
     node.stop()
     return 0
+
+
+def registry(query: Any, bench: bool = False) -> Any:
+    """The jobs a node runs: the query job, plus the demo and benchmark jobs only if `bench`."""
+    from parties.bench_jobs import bench_op_job
+    from parties.jobs import core_jobs, with_jobs
+
+    return with_jobs(core_jobs(), query, bench_op_job()) if bench else with_jobs({}, query)

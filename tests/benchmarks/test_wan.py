@@ -200,10 +200,10 @@ def _open(lc: LocalConsortium, size: int) -> JobResult:
 def test_a_consortium_through_a_40ms_relay_pays_the_delay_per_round() -> None:
     size, rtt = 1000, 0.040
     with DelayRelay(rtt * 1000) as relay:
-        with LocalConsortium(("a", "b", "c"), relay=relay) as lc:
+        with LocalConsortium(("a", "b", "c"), relay=relay, bench_jobs=True) as lc:
             slow = _open(lc, size)
         stats = relay.stats()
-    with LocalConsortium(("a", "b", "c")) as lc:
+    with LocalConsortium(("a", "b", "c"), bench_jobs=True) as lc:
         fast = _open(lc, size)
     for result in (slow, fast):
         assert np.abs(result.outputs()[0] - bench_inputs(3, size)).max() < 1e-6

@@ -25,7 +25,7 @@ LONG_JOB = ("repeat_mul", {"size": 50_000, "repeat": 400})  # tens of seconds if
 
 @pytest.fixture()
 def consortium() -> Iterator[LocalConsortium]:
-    with LocalConsortium(NAMES) as lc:
+    with LocalConsortium(NAMES, bench_jobs=True) as lc:
         yield lc
 
 

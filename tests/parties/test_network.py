@@ -28,7 +28,7 @@ NAMES = ["a", "b", "c"]
 
 @pytest.fixture(scope="module")
 def consortium() -> Iterator[LocalConsortium]:
-    with LocalConsortium(NAMES) as lc:
+    with LocalConsortium(NAMES, bench_jobs=True) as lc:
         yield lc
 
 
