@@ -26,6 +26,7 @@ from protocols.select import minimum
 from protocols.sharing import share_inputs
 from protocols.truncation import truncate_each, truncate_many
 from queries import ir
+from queries.crosstab import crosstab
 from queries.errors import QueryError
 from queries.local import (
     COUNT_OPS,
@@ -57,16 +58,6 @@ def _encode(fixed: FixedPoint, values: np.ndarray, frac: int | None = None) -> n
         raise QueryError(
             f"a value or partial sum at this party is NaN, infinite or beyond the supported range (±{bound:.3g})"
         ) from None
-
-
-def _total(ctx: PartyContext, values: np.ndarray) -> Share:
-    """[sum over parties] of every party's array of the same shape (precise ring)."""
-    fp = ctx.precise
-    total = None
-    for s in share_inputs(ctx, _encode(fp, values), fp.ring, fp.frac, "partials"):
-        total = s if total is None else total + s
-    assert total is not None
-    return total
 
 
 def _share_partials(ctx: PartyContext, plan: Plan, local: LocalData) -> tuple[dict, list[dict]]:
@@ -129,7 +120,7 @@ def _fmul(ctx: PartyContext, pairs: list[tuple[Share, Share]]) -> list[Share]:
 def execute(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     """This party's shares of the released values, in the order `finish` expects."""
     if isinstance(plan.statement, ir.Crosstab):
-        return _crosstab(ctx, plan, local)
+        return crosstab(ctx, plan, local)
     return _select(ctx, plan, local)
 
 
@@ -472,30 +463,3 @@ def _quantiles(
     interp = truncate_each(ctx, [(mul_public(ctx, w, x_hi - x_lo), f)])[0]
     result = add_public(ctx, interp, x_lo)
     return {key: result[k * g : (k + 1) * g] for k, key in enumerate(plan.quantiles)}
-
-
-def _crosstab(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
-    """Cells, row and column margins and the grand total, each with its own suppression flag;
-    interior cells are zeroed for everyone if any interior cell is suppressed."""
-    rows_dom = list(dict.fromkeys(k[0] for k in plan.group_keys))
-    cols_dom = list(dict.fromkeys(k[1] for k in plan.group_keys))
-    r, c = len(rows_dom), len(cols_dom)
-    cells = _total(ctx, partials(plan, local))[0]
-    ring = cells.ring
-    grid = cells.data.reshape(r, c)
-    row_m = Share(ring.sum(grid, axis=1), ring, cells.frac)
-    col_m = Share(ring.sum(grid, axis=0), ring, cells.frac)
-    total = Share(ring.sum(cells.data).reshape(1), ring, cells.frac)
-    everything = concat([cells, row_m, col_m, total])
-    (small,), (zero,) = _flags(ctx, [(everything, float(plan.min_cell))], [everything])
-    supp = small - zero
-    n_cells = r * c
-    cell_supp = Share(supp.data[:n_cells], ring, 0)
-    any_cell = Share(ring.sum(cell_supp.data).reshape(1), ring, 0)
-    _, (none_supp,) = _flags(ctx, [], [any_cell])
-    keep_cells = Share(np.repeat(none_supp.data, n_cells), ring, 0)
-    keep_margins = not_bit(ctx, Share(supp.data[n_cells:], ring, 0))
-    keep = concat([keep_cells, keep_margins])
-    (released,) = mul_many(ctx, [(everything, keep)])  # counts times integer bits: exact, one round
-    return [released, not_bit(ctx, none_supp), supp]
-

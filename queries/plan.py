@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from functools import singledispatch
 
 from queries import ir
+from queries.crosstab_rule import rule_text as crosstab_rule_text
 from queries.errors import QueryError
 from queries.table import Schema
 
@@ -57,6 +58,8 @@ class Plan:
 
     def disclosure_rule(self) -> str:
         """The threshold rule in words: which counts of contributing rows suppress a released number."""
+        if isinstance(self.statement, ir.Crosstab):
+            return crosstab_rule_text(self.min_cell, self.release_zero)
         low = 0 if not self.release_zero else 1
         return f"a number with {low}..{self.min_cell - 1} contributing rows is suppressed"
 
@@ -289,10 +292,13 @@ def _(stmt: ir.Crosstab, schema: Schema, domains: dict[str, tuple[ir.Value, ...]
     _check_columns(stmt, schema)
     keys = group_keys((stmt.row, stmt.col), domains)
     steps = (
-        "secure sum of every party's cell counts (one round)",
-        "margins: sums of the shared cells (local)",
-        f"suppression: cells and margins with 1..{min_cell - 1} rows (one batched comparison); "
-        "if any interior cell is suppressed, no interior cell and no statistic is released",
-        "release: counts to the analyst; chi-square, odds ratio and relative risk computed from them",
+        "secure sum of every party's cell counts, as integers in Z_2^64",
+        "margins and total: sums of the shared cells (local)",
+        "small cells, margins and total (thresholds in the disclosure line): one batched comparison",
+        "suppression bits of the cells, the row margins and the column margins: a tree of products each, "
+        "every level in one round",
+        "release: every count times its part's keep bit (one round); the analyst receives the kept counts and "
+        "four suppression bits, never which number is small; chi-square, odds ratio and relative risk are "
+        "computed from released cells only",
     )
     return Plan(stmt, (stmt.row, stmt.col), keys, (("rows",),), (), (), min_cell, steps)

@@ -118,31 +118,36 @@ def finish(plan: Plan, opened: list[np.ndarray]) -> Result:
 
 
 def _finish_crosstab(plan: Plan, opened: list[np.ndarray]) -> Result:
+    """The table with margins: suppressed parts (`queries.crosstab_rule`) are NULL, named in
+    extra["suppressed_parts"], and their rows flagged; no statistic when the cells are suppressed."""
     stmt = plan.statement
     assert isinstance(stmt, ir.Crosstab)
-    released, any_supp, supp = opened
+    released, hidden_bits = opened
     rows_dom = list(dict.fromkeys(k[0] for k in plan.group_keys))
     cols_dom = list(dict.fromkeys(k[1] for k in plan.group_keys))
     r, c = len(rows_dom), len(cols_dom)
     counts = np.rint(released).astype(np.int64)
-    flags = np.rint(supp).astype(bool)
-    interior_hidden = bool(round(float(any_supp[0])))
+    hidden = dict(zip(("cells", "row margins", "column margins", "total"), np.rint(hidden_bits).astype(bool)))
     cells = counts[: r * c].reshape(r, c)
-    row_m, col_m, total = counts[r * c : r * c + r], counts[r * c + r : r * c + r + c], counts[-1]
-    row_flags, col_flags = flags[r * c : r * c + r], flags[r * c + r : r * c + r + c]
+    if hidden["cells"]:
+        row_m, col_m, total = counts[r * c : r * c + r], counts[r * c + r : r * c + r + c], counts[-1]
+    else:  # every cell released: the margins are their sums (the margin bits are then no secret)
+        hidden = dict.fromkeys(hidden, False)
+        row_m, col_m, total = cells.sum(axis=1), cells.sum(axis=0), cells.sum()
     columns = [stmt.row] + [str(v) for v in cols_dom] + ["total"]
     out_rows, out_flags = [], []
     for i, rv in enumerate(rows_dom):
-        row: list[Any] = [rv] + [None if interior_hidden else int(v) for v in cells[i]]
-        row.append(None if row_flags[i] else int(row_m[i]))
+        row: list[Any] = [rv] + [None if hidden["cells"] else int(v) for v in cells[i]]
+        row.append(None if hidden["row margins"] else int(row_m[i]))
         out_rows.append(row)
-        out_flags.append(interior_hidden)
-    total_row: list[Any] = ["total"] + [None if f else int(v) for v, f in zip(col_m, col_flags)]
-    total_row.append(None if flags[-1] else int(total))
+        out_flags.append(hidden["cells"] or hidden["row margins"])
+    total_row: list[Any] = ["total"] + [None if hidden["column margins"] else int(v) for v in col_m]
+    total_row.append(None if hidden["total"] else int(total))
     out_rows.append(total_row)
-    out_flags.append(False)
+    out_flags.append(hidden["column margins"] or hidden["total"])
     extra: dict[str, Any] = {}
-    if interior_hidden:
+    if hidden["cells"]:
+        extra["suppressed_parts"] = [part for part, h in hidden.items() if h]
         extra["statistics"] = "withheld: an interior cell is below the minimum cell size"
     else:
         extra.update(crosstab_statistics(cells))
