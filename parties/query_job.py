@@ -20,7 +20,7 @@ import pandas as pd
 
 from mpc.context import PartyContext
 from mpc.share import Share
-from parties.audit import AuditLog, released
+from parties.audit import AuditLog, HeadError, released
 from parties.jobs import Job, SiteData
 from parties.policy import QueryCounter, SitePolicy, decide
 from queries.domains import union_domains
@@ -31,13 +31,23 @@ from queries.table import Schema, check_schemas, conform, load_table, schema_of
 
 
 def agree(
-    ctx: PartyContext, text: str, frame: pd.DataFrame, min_cell: int, param_fraction: float = 0.33
+    ctx: PartyContext, text: str, frame: pd.DataFrame, min_cell: int, param_fraction: float = 0.33,
+    *, audit: AuditLog | None = None, analyst: str = "unknown",
 ) -> tuple[Plan, dict[str, Any]]:
-    """Exchange metadata with the other parties (one round) and compile the common plan."""
+    """Exchange metadata with the other parties (one round) and compile the common plan.
+
+    With `audit`, the metadata carries this node's signed audit head, and the other parties'
+    heads are checked and recorded in `audit` (`AuditLog.record_peer_heads`).
+    """
     stmt = parse(text)
     cols = grouping_columns(stmt)
-    mine = {"schema": schema_of(frame).to_json(), "min_cell": min_cell, "param_fraction": param_fraction}
+    mine: dict[str, Any] = {"schema": schema_of(frame).to_json(), "min_cell": min_cell,
+                            "param_fraction": param_fraction}
+    if audit is not None:
+        mine["audit_head"] = audit.signed_head()
     everyone = [json.loads(b) for b in ctx.all_to_all(json.dumps(mine).encode(), "query-meta")]
+    if audit is not None:
+        audit.record_peer_heads(analyst, ctx.session, _peer_heads(everyone, ctx.rank))
     schema = check_schemas([Schema.from_json(info["schema"]) for info in everyone])
     k = max(int(info["min_cell"]) for info in everyone)
     for col in cols:
@@ -53,6 +63,23 @@ def agree(
         "param_fraction": fraction,
     }
     return plan, public
+
+
+def _peer_heads(everyone: Sequence[Mapping[str, Any]], rank: int) -> dict[str, Any]:
+    """The other parties' signed audit heads, by the party each names (`record_peer_heads` checks them).
+
+    Every party must send one: a node that stopped would leave its log uncheckable by its peers.
+    """
+    heads: dict[str, Any] = {}
+    for r, info in enumerate(everyone):
+        if r == rank:
+            continue
+        head = info.get("audit_head")
+        name = str(head.get("node")) if isinstance(head, dict) else f"rank {r}"
+        if head is None or name in heads:
+            raise HeadError(f"the party at rank {r} sent {'no' if head is None else 'a second'} signed audit head")
+        heads[name] = head
+    return heads
 
 
 class PolicyRefusal(Exception):
@@ -80,6 +107,8 @@ def query_job(policy: SitePolicy | None = None, audit: AuditLog | None = None,
         return str(params.get("_analyst", "unknown"))
 
     def prepare(ctx: PartyContext, params: dict[str, Any], site: SiteData) -> tuple[str, pd.DataFrame, int, str]:
+        if audit is not None:
+            audit.check()  # a log changed outside the node stops it before anything is read
         analyst = analyst_of(params)
         text = str(params["query"])
         stmt = parse(text)  # a bad query fails here, before any data is touched
@@ -98,7 +127,7 @@ def query_job(policy: SitePolicy | None = None, audit: AuditLog | None = None,
 
     def compute(ctx: PartyContext, prepared: tuple[str, pd.DataFrame, int, str]) -> tuple[list[Share], dict[str, Any]]:
         text, frame, k, analyst = prepared
-        plan, public = agree(ctx, text, frame, k, rules.max_param_fraction)
+        plan, public = agree(ctx, text, frame, k, rules.max_param_fraction, audit=audit, analyst=analyst)
         if plan.explain:
             if audit is not None:
                 audit.release(analyst, session=ctx.session, plan_hash=plan.hash(), what="the plan only", cost={})
@@ -116,7 +145,7 @@ def query_job(policy: SitePolicy | None = None, audit: AuditLog | None = None,
         return shares, public
 
     def failed(params: dict[str, Any], session: str, exc: BaseException, aborted: bool) -> None:
-        if audit is None or isinstance(exc, PolicyRefusal):  # a refusal is logged as this site's decision
+        if audit is None or isinstance(exc, PolicyRefusal) or audit.refusal:  # logged as a decision / cannot log
             return
         audit.failure(analyst_of(params), session=session, error=f"{type(exc).__name__}: {exc}", aborted=aborted)
 
