@@ -12,12 +12,22 @@ deleting, reordering or truncating a line therefore breaks the chain at that lin
 of whole entries at the END of the file: for that, keep the `head` hash that `verify`
 reports somewhere the node cannot rewrite, and compare later (`verify(path, expect_head=)`).
 
+Nor can a chain stop whoever can write the file from dropping entries and recomputing
+every hash after them. Two things do. A node's `AuditLog` (from `open`) holds in memory
+the size and SHA-256 of the bytes it has written and, before every append and at the
+start of every query (`check`), refuses to go on when the file is no longer exactly that
+(`AuditLog.refusal` says why; the node then refuses every query until it is restarted).
+And every query carries each node's signed head (`signed_head`) to the other nodes, which
+check it and write it into their own logs (`record_peer_heads`, event `peer_head`; see
+`parties.audit_heads`), where `pooled audit verify --peers` finds any head the rewritten
+log no longer holds (`parties.audit_peers`).
+
 Entry schema (`SCHEMA`; `append` checks it and refuses anything that looks like data):
 
     time       str   UTC, ISO 8601 with milliseconds          (always)
     node       str   this party's name                        (always)
     analyst    str   the analyst's certificate name           (always)
-    event      str   decision | release | failure | abort     (always)
+    event      str   decision | release | failure | abort | peer_head   (always)
     session    str   the MPC session id
     query      str   the query text as the analyst sent it
     job        str   the job's name, for a job other than a query (`parties.gate`)
@@ -30,6 +40,11 @@ Entry schema (`SCHEMA`; `append` checks it and refuses anything that looks like 
     error      str   the failure, as the analyst saw it
     groups     int   number of groups in the plan
     refused    str   a model's refusal reason (the only thing such a query releases)
+    peer       str   peer_head: the party whose signed head this is
+    peer_count int   peer_head: how many entries its log held
+    peer_hash  str   peer_head: the hash of its last entry (GENESIS for none)
+    peer_signature str  peer_head: its signature (base64 ECDSA P-256, `parties.audit_heads`)
+    peer_cert  str   peer_head: SHA-256 fingerprint of the certificate that verified it
     prev, hash str   the chain (written by `append`)
 
 Other fields may hold only strings, integers, booleans or null. Floats are refused outside
@@ -37,9 +52,11 @@ Other fields may hold only strings, integers, booleans or null. Floats are refus
 named like data (`values`, `rows`, `data`, `shares`, `result`, `table`) anywhere.
 
 Appends are serialised by a thread lock and an exclusive `flock` on the file (so two
-`AuditLog` objects, or two processes, on one file still make one chain); each entry is one
-`write` of one line, flushed and fsynced before `append` returns. A line torn by a crash
-makes the next append fail (fail closed: an operator repairs the log, guided by `verify`).
+`AuditLog` objects built with the constructor, or two processes, on one file still make
+one chain; a log from `open` is its file's only writer and refuses anyone else's lines);
+each entry is one `write` of one line, flushed and fsynced before `append` returns. A line
+torn by a crash makes the next append fail (fail closed: an operator repairs the log,
+guided by `verify`).
 """
 
 from __future__ import annotations
@@ -47,17 +64,24 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-GENESIS = "0" * 64
-REQUIRED = ("time", "node", "analyst", "event", "prev", "hash")
-EVENTS = ("decision", "release", "failure", "abort")
+from parties.audit_chain import GENESIS, REQUIRED, VerifyReport, _digest, read_entries, show, verify, verify_bytes
+from parties.audit_heads import HeadError, HeadSigner, check_head
+
+__all__ = [
+    "EVENTS", "GENESIS", "REQUIRED", "SCHEMA", "AuditError", "AuditLog", "HeadError", "HeadSigner", "VerifyReport",
+    "_digest", "admitted_per_day", "check_entry", "count_today", "read_entries", "released", "show", "verify",
+    "verify_bytes",
+]
+
+EVENTS = ("decision", "release", "failure", "abort", "peer_head")
 DECISIONS = ("allow", "refuse")
 OUTCOMES = ("ok", "failed", "aborted")
 FORBIDDEN_KEYS = frozenset({"values", "rows", "data", "shares", "result", "table"})
@@ -78,19 +102,20 @@ SCHEMA: Mapping[str, str] = {
     "error": "the failure as the analyst saw it",
     "groups": "number of groups in the plan",
     "refused": "a model's refusal reason",
+    "peer": "the party whose signed head is recorded",
+    "peer_count": "how many entries the peer's log held",
+    "peer_hash": "the hash of the peer's last entry",
+    "peer_signature": "the peer's signature over its head",
+    "peer_cert": "fingerprint of the certificate that verified it",
     "prev": "hash of the previous entry",
     "hash": "hash of this entry",
 }
-_STRINGS = ("time", "node", "analyst", "session", "query", "job", "plan_hash", "reason", "error")
+_STRINGS = ("time", "node", "analyst", "session", "query", "job", "plan_hash", "reason", "error",
+            "peer", "peer_hash", "peer_signature", "peer_cert")
 
 
 class AuditError(RuntimeError):
     """The log cannot be appended to safely (torn last line, broken chain, or a bad entry)."""
-
-
-def _digest(prev: str, body: Mapping[str, Any]) -> str:
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
-    return hashlib.sha256((prev + canonical).encode()).hexdigest()
 
 
 def _bad(field: str, why: str) -> ValueError:
@@ -140,6 +165,8 @@ def check_entry(fields: Mapping[str, Any]) -> None:
             _check_cost(value)
         elif key in _STRINGS and not isinstance(value, str):
             raise ValueError(f"audit field {key!r} must be a string, got {type(value).__name__}")
+        elif key == "peer_count" and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            raise ValueError(f"audit field 'peer_count' must be a count, got {value!r}")
         elif key == "event" and value not in EVENTS:
             raise ValueError(f"audit event must be one of {', '.join(EVENTS)}, got {value!r}")
         elif key == "decision" and value not in DECISIONS:
@@ -190,46 +217,159 @@ def _last_line(f: BinaryIO) -> bytes:
     return tail
 
 
-class AuditLog:
-    """Append-only, hash-chained log of one node (see the module docstring for the schema)."""
+class _Written:
+    """What a node's log holds by its own hand: size, SHA-256 of the bytes, entry count, head hash."""
 
-    def __init__(self, path: str | Path, node: str, *, clock: Callable[[], datetime] = _now) -> None:
+    def __init__(self, data: bytes, count: int, head: str) -> None:
+        self.size, self.sha, self.count, self.head = len(data), hashlib.sha256(data), count, head
+
+    def add(self, line: bytes, head: str) -> None:
+        self.size += len(line)
+        self.sha.update(line)
+        self.count += 1
+        self.head = head
+
+    def difference(self, f: BinaryIO) -> str | None:
+        """None if the open file `f` holds exactly these bytes, else what differs."""
+        size = os.fstat(f.fileno()).st_size
+        if size != self.size:
+            return f"it holds {size} bytes where the node wrote {self.size}"
+        f.seek(0)
+        sha = hashlib.sha256()
+        while block := f.read(1 << 20):
+            sha.update(block)
+        return None if sha.digest() == self.sha.digest() else "its content differs from what the node wrote"
+
+
+class AuditLog:
+    """Append-only, hash-chained log of one node (see the module docstring for the schema).
+
+    `signer` (a `parties.audit_heads.HeadSigner`: this node's party key and certificate and
+    the consortium CA) signs this log's head and checks the heads peers send.
+    """
+
+    def __init__(self, path: str | Path, node: str, *, clock: Callable[[], datetime] = _now,
+                 signer: HeadSigner | None = None) -> None:
         self.path = Path(path)
         self.node = node
         self._clock = clock
+        self._signer = signer
         self._lock = threading.Lock()
+        self._written: _Written | None = None  # set by `open`: this object is then the file's only writer
+        self.refusal: str | None = None
+        """Why this log refuses every further append (its file changed outside the node), or None."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     @staticmethod
-    def open(path: str | Path, node: str, *, clock: Callable[[], datetime] = _now) -> AuditLog:
-        """A log whose existing chain has been verified (fail closed: AuditError names the broken line)."""
-        log = AuditLog(path, node, clock=clock)
-        if log.path.exists():
-            report = verify(log.path)
-            if not report.ok:
-                raise AuditError(f"audit log {log.path} is broken at line {report.broken_line}: {report.reason}")
+    def open(path: str | Path, node: str, *, clock: Callable[[], datetime] = _now,
+             signer: HeadSigner | None = None) -> AuditLog:
+        """A node's log: its existing chain verified (fail closed: AuditError names the broken line),
+        and from now on this object is the file's only writer (see `check`)."""
+        log = AuditLog(path, node, clock=clock, signer=signer)
+        if signer is not None and signer.identity.uri != f"pooled://party/{node}":
+            raise AuditError(f"the audit log of {node} cannot be signed with the key of {signer.identity.uri}")
+        data = log.path.read_bytes() if log.path.exists() else b""
+        report = verify_bytes(data)
+        if not report.ok:
+            raise AuditError(f"audit log {log.path} is broken at line {report.broken_line}: {report.reason}")
+        log._written = _Written(data, report.entries, report.head)
         return log
+
+    def _refuse(self, f: BinaryIO | None) -> None:
+        """Raise AuditError if this log refuses, or if the file is no longer what it wrote (then refuse for good)."""
+        if self.refusal is None and self._written is not None:
+            if f is None:
+                difference = "the file is gone" if self._written.size else None
+            else:
+                difference = self._written.difference(f)
+            if difference is not None:
+                self.refusal = (f"this site's audit log changed outside the node ({difference}): {self.node} refuses"
+                                " every query until its operator checks the log (`pooled audit verify --peers`)"
+                                " and restarts the node")
+                logging.getLogger(__name__).error("%s: %s", self.path, self.refusal)
+        if self.refusal is not None:
+            raise AuditError(self.refusal)
+
+    def check(self) -> None:
+        """Raise AuditError unless the file is still exactly what this node wrote (a log from `open`).
+
+        Once it is not, every later `check` and append fails with the same one-line reason.
+        """
+        with self._lock:
+            try:
+                with open(self.path, "rb") as f:
+                    self._refuse(f)
+            except FileNotFoundError:
+                self._refuse(None)
 
     def append(self, analyst: str, event: str, **fields: Any) -> dict[str, Any]:
         """Write one entry (flushed and fsynced before returning) and return it."""
-        check_entry({"analyst": analyst, "event": event, **fields})
+        return self._append_all([(analyst, event, fields)])[0]
+
+    def _append_all(self, items: Sequence[tuple[str, str, Mapping[str, Any]]]) -> list[dict[str, Any]]:
+        """Write several entries in one locked step (each its own line), after checking the file."""
+        for analyst, event, fields in items:
+            check_entry({"analyst": analyst, "event": event, **fields})
+        written: list[dict[str, Any]] = []
         with self._lock, open(self.path, "a+b") as f:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX)
             try:
+                self._refuse(f)
                 last = _last_line(f)
                 try:
                     prev = json.loads(last)["hash"] if last else GENESIS
                 except (ValueError, KeyError, TypeError) as exc:
                     raise AuditError(f"the last entry of {self.path} is unreadable; run `pooled audit verify`") from exc
-                time = self._clock().astimezone(UTC).isoformat(timespec="milliseconds")
-                body = {"time": time, "node": self.node, "analyst": analyst, "event": event, **fields, "prev": prev}
-                entry = {**body, "hash": _digest(prev, body)}
-                f.write((json.dumps(entry, sort_keys=True, allow_nan=False) + "\n").encode())
-                f.flush()
-                os.fsync(f.fileno())
+                for analyst, event, fields in items:
+                    time = self._clock().astimezone(UTC).isoformat(timespec="milliseconds")
+                    body = {"time": time, "node": self.node, "analyst": analyst, "event": event, **fields,
+                            "prev": prev}
+                    entry = {**body, "hash": _digest(prev, body)}
+                    line = (json.dumps(entry, sort_keys=True, allow_nan=False) + "\n").encode()
+                    f.write(line)
+                    f.flush()
+                    os.fsync(f.fileno())
+                    if self._written is not None:
+                        self._written.add(line, entry["hash"])
+                    written.append(entry)
+                    prev = entry["hash"]
             finally:
                 fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-        return entry
+        return written
+
+    def signed_head(self) -> dict[str, Any]:
+        """This log's head, signed with this node's key: {node, count, hash, signature, cert}.
+
+        `count` is the number of entries, `hash` the last one's (GENESIS for none), `cert`
+        this node's certificate (PEM) so a peer can check the signature against the CA.
+        """
+        if self._signer is None:
+            raise AuditError(f"the audit log of {self.node} has no signing key")
+        with self._lock:
+            if self._written is not None:
+                count, head = self._written.count, self._written.head
+            else:
+                report = verify(self.path) if self.path.exists() else VerifyReport(True, 0)
+                count, head = report.entries, report.head
+        return self._signer.sign(self.node, count, head)
+
+    def record_peer_heads(self, analyst: str, session: str, heads: Mapping[str, Mapping[str, Any]]) -> None:
+        """Check each peer's signed head (party -> head) and write it here as a `peer_head` entry.
+
+        Every head must name its party, carry a certificate the consortium CA issued to that
+        party, and a signature that verifies under it; otherwise `HeadError` names the party
+        and nothing is written.
+        """
+        if self._signer is None:
+            raise AuditError(f"the audit log of {self.node} cannot check peers' heads without the consortium CA")
+        records = []
+        for party in sorted(heads):
+            if party == self.node:
+                raise HeadError(f"a peer sent an audit head in the name of this node ({self.node})")
+            records.append((analyst, "peer_head", {"session": session, **check_head(heads[party], party,
+                                                                                    self._signer.ca_pem)}))
+        if records:
+            self._append_all(records)
 
     def decision(self, analyst: str, *, session: str, query: str, allowed: bool, reason: str,
                  plan_hash: str | None = None) -> dict[str, Any]:
@@ -254,99 +394,6 @@ class AuditLog:
 
     def entries(self) -> list[dict[str, Any]]:
         return list(read_entries(self.path))
-
-
-def read_entries(path: str | Path) -> Iterator[dict[str, Any]]:
-    """Every entry of a log as parsed JSON (no chain check: use `verify` for that)."""
-    p = Path(path)
-    if not p.exists():
-        return
-    with open(p, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                yield json.loads(line)
-
-
-@dataclass(frozen=True)
-class VerifyReport:
-    """`ok`, how many entries verified, and otherwise the first broken line (1-based) and why."""
-
-    ok: bool
-    entries: int
-    broken_line: int | None = None
-    reason: str = ""
-    head: str = GENESIS
-    """The hash of the last intact entry: record it elsewhere to detect later loss of the tail."""
-
-
-def verify(path: str | Path, expect_head: str | None = None) -> VerifyReport:
-    """Check the whole chain; name the first line that is malformed or does not chain.
-
-    1. Split into lines; the file must end with a newline (else the last line is truncated).
-    2. For each line: valid JSON object, required fields present, `prev` equals the previous
-       entry's `hash` (GENESIS for line 1), and `hash` equals the digest of its content.
-    3. With `expect_head`, a hash recorded earlier must be the hash of some entry (else
-       entries were removed from the end, or the log was replaced).
-    """
-    data = Path(path).read_bytes()
-    lines = data.split(b"\n")
-    torn = lines[-1] != b""
-    lines = lines[:-1] if not torn else lines
-    prev, seen = GENESIS, {GENESIS}
-    for number, raw in enumerate(lines, start=1):
-        if torn and number == len(lines):
-            return VerifyReport(False, number - 1, number, "the last line is truncated (no newline)", prev)
-        try:
-            entry = json.loads(raw)
-        except ValueError:
-            return VerifyReport(False, number - 1, number, "not valid JSON", prev)
-        if not isinstance(entry, dict):
-            return VerifyReport(False, number - 1, number, "not a JSON object", prev)
-        missing = [k for k in REQUIRED if k not in entry]
-        if missing:
-            return VerifyReport(False, number - 1, number, f"missing fields {missing}", prev)
-        if entry["prev"] != prev:
-            return VerifyReport(False, number - 1, number,
-                                "does not follow the previous entry (an entry was deleted or reordered)", prev)
-        body = {k: v for k, v in entry.items() if k != "hash"}
-        try:
-            digest = _digest(prev, body)
-        except ValueError:
-            digest = ""
-        if digest != entry["hash"]:
-            return VerifyReport(False, number - 1, number, "content does not match its hash (edited)", prev)
-        prev = entry["hash"]
-        seen.add(prev)
-    if expect_head is not None and expect_head not in seen:
-        return VerifyReport(False, len(lines), len(lines) + 1,
-                            f"the recorded head {expect_head[:12]}… is not in the log (entries lost at the end)", prev)
-    return VerifyReport(True, len(lines), head=prev)
-
-
-def show(path: str | Path) -> str:
-    """A readable rendering, one block per entry; unreadable lines are shown as such."""
-    out = []
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
-        try:
-            entry = json.loads(line)
-            if not isinstance(entry, dict):
-                raise ValueError
-        except ValueError:
-            out.append(f"#{number} <unreadable line: {line[:60]!r}>")
-            continue
-        head = f"#{number} {entry.get('time')} {entry.get('node')} {entry.get('event')} by {entry.get('analyst')}"
-        details = {k: v for k, v in entry.items() if k not in ("time", "node", "event", "analyst", "prev", "hash")}
-        body = "".join(f"\n    {k}: {_render(v)}" for k, v in sorted(details.items()))
-        out.append(head + body + f"\n    hash: {str(entry.get('hash'))[:16]}…")
-    return "\n".join(out)
-
-
-def _render(value: Any) -> str:
-    if isinstance(value, Mapping):
-        return ", ".join(f"{k}={_render(v)}" for k, v in value.items())
-    if isinstance(value, list):
-        return "[" + ", ".join(_render(v) for v in value) + "]"
-    return str(value)
 
 
 def admitted_per_day(path: str | Path) -> dict[tuple[str, date], int]:

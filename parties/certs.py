@@ -9,8 +9,13 @@ certificate's subject alternative names: `pooled://party/<name>`, `pooled://deal
 the server it reached is the member it meant to reach.
 
 `create_consortium` writes a CA plus one key and certificate per member into a directory
-(keys with mode 0600); running it again on the same directory reuses the CA, so members
-can be added later.
+(keys with mode 0600; the CA key may be put elsewhere, as `pooled init` does, so that no
+member's directory ever holds it); running it again with the same CA reuses it, so
+members can be added later.
+
+A member refuses to start with a private key that group or others may open
+(`check_private_key`: SSH's rule), or with a key that is not its certificate's
+(`check_key_pair`), each with one line naming the files.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import datetime
 import ipaddress
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -130,6 +136,32 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
+class KeyFileError(ValueError):
+    """A member's private key file is unsafe, unreadable, or not the key of its certificate."""
+
+
+def check_private_key(path: str | Path) -> None:
+    """Raise KeyFileError if group or others have any access to the private key file at `path`."""
+    mode = stat.S_IMODE(Path(path).stat().st_mode)
+    if mode & 0o077:
+        raise KeyFileError(f"the private key {path} is open to group or others (mode {mode:04o}): chmod 600 {path}")
+
+
+def check_key_pair(cert_pem: bytes, key_pem: bytes, cert_path: str | Path, key_path: str | Path) -> None:
+    """Raise KeyFileError unless `key_pem` is the private key of the certificate `cert_pem`."""
+    try:
+        key = serialization.load_pem_private_key(key_pem, None)
+    except (ValueError, TypeError) as exc:
+        raise KeyFileError(f"{key_path} is not an unencrypted PEM private key") from exc
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem)
+    except ValueError as exc:
+        raise KeyFileError(f"{cert_path} is not a PEM certificate") from exc
+    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    if key.public_key().public_bytes(*spki) != cert.public_key().public_bytes(*spki):
+        raise KeyFileError(f"{key_path} is not the private key of {cert_path} (it belongs to another certificate)")
+
+
 def _write(path: Path, data: bytes, secret: bool) -> None:
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
     fd = os.open(path, flags, 0o600 if secret else 0o644)
@@ -198,21 +230,31 @@ def create_consortium(
     *,
     dealer: bool = True,
     analysts: list[str] | None = None,
+    ca_key: str | Path | None = None,
 ) -> dict[Identity, CertFiles]:
     """Write (or extend) a consortium in `out`: the CA and one key + certificate per member.
 
-    An existing `ca.pem`/`ca.key` in `out` is reused; member files are (re)written.
-    Returns where each member's files are.
+    The CA certificate is `out/ca.pem`; its private key is at `ca_key` (default
+    `out/ca.key`; a directory of its own, created mode 0700, keeps it away from every
+    member's files). An existing CA (both files) is reused; one of the two without the
+    other is a ValueError (never a new CA over an old one). Member files are (re)written,
+    every private key mode 0600. Returns where each member's files are.
     """
     directory = Path(out)
     directory.mkdir(parents=True, exist_ok=True)
-    ca_cert_path, ca_key_path = directory / CA_CERT, directory / CA_KEY
+    ca_cert_path, ca_key_path = directory / CA_CERT, Path(ca_key) if ca_key is not None else directory / CA_KEY
     if ca_cert_path.exists() and ca_key_path.exists():
-        ca_cert, ca_key = ca_cert_path.read_bytes(), ca_key_path.read_bytes()
+        ca_cert, ca_pem_key = ca_cert_path.read_bytes(), ca_key_path.read_bytes()
+    elif ca_cert_path.exists() or ca_key_path.exists():
+        found, absent = (ca_cert_path, ca_key_path) if ca_cert_path.exists() else (ca_key_path, ca_cert_path)
+        raise ValueError(f"{found} exists but {absent} does not: name the CA's key and certificate together")
     else:
-        ca_cert, ca_key = new_ca()
+        ca_cert, ca_pem_key = new_ca()
+        if not ca_key_path.parent.exists():
+            ca_key_path.parent.mkdir(parents=True, mode=0o700)
+            os.chmod(ca_key_path.parent, 0o700)
         _write(ca_cert_path, ca_cert, secret=False)
-        _write(ca_key_path, ca_key, secret=True)
+        _write(ca_key_path, ca_pem_key, secret=True)
     members = [Identity.party(p) for p in parties]
     if dealer:
         members.append(Identity.dealer())
@@ -221,7 +263,7 @@ def create_consortium(
         raise ValueError("member names must be unique within a role")
     written = {}
     for identity in members:
-        cert, key = issue(ca_cert, ca_key, identity)
+        cert, key = issue(ca_cert, ca_pem_key, identity)
         files = CertFiles.in_dir(directory, identity)
         _write(files.cert, cert, secret=False)
         _write(files.key, key, secret=True)

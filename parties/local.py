@@ -1,11 +1,12 @@
 """A whole consortium on one machine: a dealer and n party nodes as real processes.
 
 `LocalConsortium` is a context manager. On entry it writes certificates into a working
-directory, starts the dealer, then every node (`python -m parties node ...`), each on
-127.0.0.1 with an ephemeral port read back from its port file, and waits until all are
-serving. On exit it stops every process it started, by PID: SIGTERM, then SIGKILL after
-a timeout. Processes also watch their parent and stop if the launcher dies. This backs
-the demos, `pooled local`, the network tests and the benchmarks.
+directory (keys mode 0600, the CA key in its own `ca-private/`), starts the dealer, then
+every node (`python -m parties node ...`), each on 127.0.0.1 with an ephemeral port read
+back from its port file, and waits until all are serving. On exit it stops every process
+it started, by PID: SIGTERM, then SIGKILL after a timeout. Processes also watch their
+parent and stop if the launcher dies. This backs the demos, `pooled local`, the network
+tests and the benchmarks.
 
 Its nodes run queries only, like deployed ones; `bench_jobs=True` starts them with
 `--bench-jobs`, adding the demo and benchmark jobs (`product`, `secure_sum`,
@@ -41,7 +42,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
 
 import parties
-from parties.certs import CertFiles, Identity, create_consortium
+from parties.certs import CA_KEY, CertFiles, Identity, create_consortium
 from parties.client import ConsortiumClient
 from parties.tls import TlsMaterial
 
@@ -140,7 +141,8 @@ class LocalConsortium:
             self.workdir = self._workdir_arg
             self.workdir.mkdir(parents=True, exist_ok=True)
         try:
-            create_consortium(self.certs_dir, self.party_names, dealer=True, analysts=[self.analyst])
+            create_consortium(self.certs_dir, self.party_names, dealer=True, analysts=[self.analyst],
+                              ca_key=self.workdir / "ca-private" / CA_KEY)
             self._spawn("dealer", ["dealer", "--certs", str(self.certs_dir)])
             self.dealer_address = self._wait_ready(["dealer"])["dealer"]
             relay = self._relay

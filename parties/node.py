@@ -95,7 +95,11 @@ class Node:
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> str:
-        """Serve on the configured address, announce it to the dealer, and return it."""
+        """Serve on the configured address, announce it to the dealer, and return it.
+
+        A dealer that cannot be reached or refuses the announcement stops the server again
+        and raises DealerError.
+        """
         config = self._config
         server = make_server(self._tls, RULES, max_workers=config.max_workers, keepalive=config.links.keepalive)
         peer_service.add_to_server(peer_service.PeerExchangeServicer(self._mailbox), server)
@@ -105,7 +109,11 @@ class Node:
         self._server = server
         host = self._config.advertise_host or self._config.listen.rsplit(":", 1)[0]
         self.address = f"{host}:{port}"
-        self._dealer.announce(self.address)
+        try:
+            self._dealer.announce(self.address)
+        except DealerError:
+            self.stop(0.0)
+            raise
         return self.address
 
     def stop(self, grace_s: float = 1.0) -> None:

@@ -27,7 +27,7 @@ import pandas as pd
 
 from mpc.context import PartyContext
 from mpc.share import Share
-from parties.audit import AuditLog, released
+from parties.audit import AuditLog, HeadError, released
 from parties.binding import check_agreement, plan_digest, request_digest
 from parties.jobs import Job, SiteData
 from parties.policy import QueryCounter, SitePolicy, decide
@@ -56,6 +56,7 @@ def agree(
     analyst: str = "unknown",
     roster: Sequence[str] = (),
     asked_min_cell: int = 0,
+    audit: AuditLog | None = None,
 ) -> tuple[Plan, dict[str, Any]]:
     """Exchange metadata with the other parties, bind the session to one plan, and compile it.
 
@@ -67,19 +68,26 @@ def agree(
        zeros released only if every site releases them.
     4. One round: every party sends the digest of the plan it compiled; any difference stops
        the session.
+
+    With `audit`, the metadata carries this node's signed audit head, and the other parties'
+    heads are checked and recorded in `audit` (`AuditLog.record_peer_heads`).
     """
     stmt = parse(text)
     names = list(roster) or [str(p) for p in range(ctx.n)]
     cols = grouping_columns(stmt)
-    mine = {
+    mine: dict[str, Any] = {
         "request": request_digest(stmt, analyst, names, ctx.session, asked_min_cell),
         "schema": schema_of(frame).to_json(),
         "min_cell": terms.min_cell,
         "param_fraction": terms.param_fraction,
         "release_zero": terms.release_zero,
     }
+    if audit is not None:
+        mine["audit_head"] = audit.signed_head()
     everyone = [json.loads(b) for b in ctx.all_to_all(json.dumps(mine).encode(), "query-meta")]
     check_agreement([str(info.get("request")) for info in everyone], names, ctx.rank, "requests")
+    if audit is not None:
+        audit.record_peer_heads(analyst, ctx.session, _peer_heads(everyone, ctx.rank, names))
     schema = check_schemas([Schema.from_json(info["schema"]) for info in everyone])
     k = max(int(info["min_cell"]) for info in everyone)
     fraction = min(float(info["param_fraction"]) for info in everyone)  # the strictest site's
@@ -101,6 +109,25 @@ def agree(
         "binding": binding,
     }
     return plan, public
+
+
+def _peer_heads(everyone: Sequence[Mapping[str, Any]], rank: int, roster: Sequence[str]) -> dict[str, Any]:
+    """The other parties' signed audit heads, by party name (`record_peer_heads` checks the signatures).
+
+    Every party must send one, in its own name (the roster's name at its rank): a node that
+    stopped sending would leave its log uncheckable by its peers.
+    """
+    heads: dict[str, Any] = {}
+    for r, info in enumerate(everyone):
+        if r == rank:
+            continue
+        head = info.get("audit_head")
+        if not isinstance(head, dict):
+            raise HeadError(f"{roster[r]} sent no signed audit head")
+        if str(head.get("node")) != roster[r]:
+            raise HeadError(f"{roster[r]} sent an audit head in another party's name")
+        heads[roster[r]] = head
+    return heads
 
 
 class PolicyRefusal(Exception):
@@ -162,6 +189,8 @@ def query_job(policy: SitePolicy | None = None, audit: AuditLog | None = None,
         return str(params.get("_analyst", "unknown"))
 
     def prepare(ctx: PartyContext, params: dict[str, Any], site: SiteData) -> _Prepared:
+        if audit is not None:
+            audit.check()  # a log changed outside the node stops it before anything is read
         analyst = analyst_of(params)
         text = str(params["query"])
         stmt = parse(text)  # a bad query fails here, before any data is touched
@@ -183,7 +212,7 @@ def query_job(policy: SitePolicy | None = None, audit: AuditLog | None = None,
 
     def compute(ctx: PartyContext, job: _Prepared) -> tuple[list[Share], dict[str, Any]]:
         plan, public = agree(ctx, job.text, job.frame, job.terms, analyst=job.analyst, roster=job.roster,
-                             asked_min_cell=job.asked_min_cell)
+                             asked_min_cell=job.asked_min_cell, audit=audit)
         pending.settle(ctx.session)  # every site admitted it and bound it to this plan: it counts
         binding = {"binding": public["binding"]}
         if plan.explain:
@@ -208,7 +237,7 @@ def query_job(policy: SitePolicy | None = None, audit: AuditLog | None = None,
         refund = pending.settle(session)
         if refund:
             today.refund(analyst_of(params))
-        if audit is None or isinstance(exc, PolicyRefusal):  # a refusal is logged as this site's decision
+        if audit is None or isinstance(exc, PolicyRefusal) or audit.refusal:  # logged as a decision / cannot log
             return
         audit.failure(analyst_of(params), session=session, error=f"{type(exc).__name__}: {exc}", aborted=aborted,
                       refunded=refund)

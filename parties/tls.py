@@ -24,7 +24,7 @@ from typing import Any
 
 import grpc
 
-from parties.certs import CertFiles, Identity, Role, identity_of
+from parties.certs import CertFiles, Identity, Role, check_key_pair, identity_of
 
 MAX_MESSAGE_BYTES = 16 << 20
 """Message size limit on both ends (streams use 1 MiB chunks; this is headroom)."""
@@ -86,7 +86,9 @@ class TlsMaterial:
 
     @staticmethod
     def load(files: CertFiles) -> TlsMaterial:
+        """Read a member's files; `parties.certs.KeyFileError` if the key is not the certificate's."""
         cert, key, ca = files.read()
+        check_key_pair(cert, key, files.cert, files.key)
         return TlsMaterial(identity_of(cert), cert, key, ca)
 
     def server_credentials(self) -> grpc.ServerCredentials:

@@ -1,7 +1,9 @@
 """`pooled dealer`: run the dealer service until SIGTERM/SIGINT.
 
 From its configuration file (`--config dealer.toml`, written by `pooled init`) or from
-flags (`--certs DIR [--listen] [--ttl]`). Only party nodes may call the dealer.
+flags (`--certs DIR [--listen] [--ttl]`). Only party nodes may call the dealer. It stops at
+once, with one line, when its private key is open to group or others (`chmod 600 KEY`) or
+is not its certificate's.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from parties.certs import CertFiles, Identity
+    from parties.certs import CertFiles, Identity, check_private_key
     from parties.config import ConfigError, load_dealer
     from parties.dealer_service import serve_dealer
     from parties.process import report_ready, wait_for_shutdown, watch_parent
@@ -43,7 +45,13 @@ def run(args: argparse.Namespace) -> int:
     else:
         raise SystemExit("pooled dealer: give --config FILE or --certs DIR")
     listen = args.listen or listen
-    tls = TlsMaterial.load(files)
+    try:
+        check_private_key(files.key)
+        tls = TlsMaterial.load(files)
+    except ValueError as exc:  # KeyFileError, or a certificate without a Pooled identity
+        raise SystemExit(f"pooled dealer: {exc}") from None
+    except OSError as exc:
+        raise SystemExit(f"pooled dealer: cannot read {exc.filename}: {exc.strerror}") from None
     server, port, _ = serve_dealer(tls, listen, KINDS, ttl_s=args.ttl or ttl)
     if args.exit_with_parent:
         watch_parent()

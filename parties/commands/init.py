@@ -8,8 +8,13 @@ to spread the consortium over hosts (docs/deployment.md). With `--synthetic-rows
 site's data path gets a synthetic table (clearly synthetic: never real patient data) so the
 consortium can be tried at once; without it the data directories are left empty.
 
-It never overwrites: if the directory already holds a CA key or any file it would write,
-it stops and names it (a second `init` must not replace a consortium's CA or a site's
+The CA's private key goes to OUT/ca-private/ca.key (directory mode 0700), apart from the
+members' material in OUT/certs that every configuration file points into: no node,
+dealer or analyst needs it, and it should be moved offline (`pooled certs --ca-key`
+uses it to add members). Every private key is written mode 0600.
+
+It never overwrites: if the directory already holds a CA or any file it would write, it
+stops and names it (a second `init` must not replace a consortium's CA or a site's
 edited policy).
 """
 
@@ -18,6 +23,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 from typing import Any
+
+CA_PRIVATE_DIR = "ca-private"
+"""Where `pooled init` puts the CA key, relative to its output directory."""
 
 
 def _names(text: str) -> list[str]:
@@ -51,7 +59,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from parties.certs import CA_KEY, create_consortium
+    from parties.certs import CA_CERT, CA_KEY, create_consortium
     from parties.config import DEALER_FILE, analyst_file, node_file, write_consortium_configs
 
     out: Path = args.out
@@ -63,13 +71,14 @@ def run(args: argparse.Namespace) -> int:
     unknown = sorted(set(hosts) - set(args.parties) - {"dealer"})
     if unknown:
         raise SystemExit(f"pooled init: --host names {unknown[0]!r}, which is neither a party nor 'dealer'")
-    would_write = [out / "certs" / CA_KEY, out / DEALER_FILE]
+    ca_key = out / CA_PRIVATE_DIR / CA_KEY
+    would_write = [ca_key, out / "certs" / CA_CERT, out / "certs" / CA_KEY, out / DEALER_FILE]
     would_write += [out / node_file(p) for p in args.parties] + [out / analyst_file(a) for a in args.analysts]
     existing = [p for p in would_write if p.exists()]
     if existing:
         raise SystemExit(f"pooled init: {existing[0]} exists; not overwriting a consortium (choose another --out)")
     try:
-        certs = create_consortium(out / "certs", args.parties, dealer=True, analysts=args.analysts)
+        certs = create_consortium(out / "certs", args.parties, dealer=True, analysts=args.analysts, ca_key=ca_key)
         written = write_consortium_configs(out, args.parties, args.analysts, certs, hosts=hosts or None,
                                            listen_host=args.listen_host, base_port=args.base_port)
     except ValueError as exc:
@@ -78,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         _synthetic_tables(out, args.parties, args.synthetic_rows)
     for key, path in written.items():
         print(f"{key}\t{path}")
+    print(f"ca-key\t{ca_key}\t(no member needs it: keep it offline)")
     print(f"\nStart: pooled dealer --config {out / DEALER_FILE}")
     for party in args.parties:
         print(f"       pooled node --config {out / node_file(party)}")

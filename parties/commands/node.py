@@ -13,6 +13,10 @@ benchmark jobs (`product`, `secure_sum`, `repeat_mul`, `bench_*`: `parties.jobs.
 benchmark consortia started from flags; no configuration file can set it, and
 `--config` with `--bench-jobs` is refused. Every job, whichever, passes the site's gate
 (`parties.gate`: policy, daily count, size limit, audit).
+
+It stops at once, with one line, when its private key is open to group or others
+(`chmod 600 KEY`), when the key is not its certificate's, or when the dealer cannot be
+reached. Its key also signs the head of its audit log with every query (`parties.audit_heads`).
 """
 
 from __future__ import annotations
@@ -60,8 +64,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from parties.certs import CertFiles, Identity
-    from parties.config import ConfigError
+    from parties.audit import AuditError
 
     if args.config is not None:
         if args.bench_jobs:
@@ -70,14 +73,34 @@ def run(args: argparse.Namespace) -> int:
         flags = [f"--{k}" for k in ("certs", "name", "dealer", "data", "policy", "audit") if getattr(args, k)]
         if flags:
             raise SystemExit(f"pooled node: --config says everything {', '.join(flags)} would; give one or the other")
-        try:
-            return _serve(*_from_config(args))
-        except ConfigError as exc:
-            raise SystemExit(f"pooled node: {exc}") from None
-    missing = [f"--{k}" for k in ("certs", "name", "dealer") if not getattr(args, k)]
-    if missing:
-        raise SystemExit(f"pooled node: give --config FILE, or {', '.join(missing)}")
+    else:
+        missing = [f"--{k}" for k in ("certs", "name", "dealer") if not getattr(args, k)]
+        if missing:
+            raise SystemExit(f"pooled node: give --config FILE, or {', '.join(missing)}")
+    try:
+        setup = _from_config(args) if args.config is not None else _from_flags(args)
+    except (ValueError, AuditError) as exc:  # ConfigError, KeyFileError, HeadError, PolicyError: one line each
+        raise SystemExit(f"pooled node: {exc}") from None
+    except OSError as exc:
+        raise SystemExit(f"pooled node: cannot read {exc.filename}: {exc.strerror}") from None
+    return _serve(*setup)
+
+
+def _signer(files: Any) -> Any:
+    """This node's key, checked (no access for group or others; its certificate's), to sign its audit head."""
+    from parties.audit_heads import HeadSigner
+    from parties.certs import check_key_pair, check_private_key
+
+    check_private_key(files.key)
+    cert, key, ca = files.read()
+    check_key_pair(cert, key, files.cert, files.key)
+    return HeadSigner.from_pem(key, cert, ca)
+
+
+def _from_flags(args: argparse.Namespace) -> tuple[Any, Any, Any, argparse.Namespace, Any, Any]:
+    """NodeConfig, policy and audit log from the command line (the local consortium and tests)."""
     from parties.audit import AuditLog
+    from parties.certs import CertFiles, Identity
     from parties.grpc_transport import LinkSettings
     from parties.node import NodeConfig
     from parties.policy import SitePolicy
@@ -92,14 +115,15 @@ def run(args: argparse.Namespace) -> int:
         data_file=args.data,
         links=LinkSettings(recv_timeout_s=args.recv_timeout, liveness_s=args.liveness),
     )
+    signer = _signer(config.certs)
     policy = (
         SitePolicy.load(args.policy)
         if args.policy
         else SitePolicy(min_cell=args.min_cell, max_param_fraction=args.max_param_fraction,
                         allow_extremes=args.allow_extremes, release_zero=not args.no_release_zero)
     )
-    audit = AuditLog.open(args.audit, args.name) if args.audit else None
-    return _serve(config, policy, audit, args)
+    audit = AuditLog.open(args.audit, args.name, signer=signer) if args.audit else None
+    return config, policy, audit, args, None, None
 
 
 def _from_config(args: argparse.Namespace) -> tuple[Any, Any, Any, argparse.Namespace, Any, Any]:
@@ -120,8 +144,9 @@ def _from_config(args: argparse.Namespace) -> tuple[Any, Any, Any, argparse.Name
         links=LinkSettings(recv_timeout_s=args.recv_timeout, liveness_s=args.liveness),
         roster=s.roster,
     )
+    signer = _signer(config.certs)
     try:
-        audit = AuditLog.open(s.audit, s.name)
+        audit = AuditLog.open(s.audit, s.name, signer=signer)
     except AuditError as exc:
         raise ConfigError(f"{s.source}: audit.path: {exc}") from exc
     return config, s.policy, audit, args, s.data.schema, s.data.domains
@@ -131,6 +156,7 @@ def _serve(
     config: Any, policy: Any, audit: Any, args: argparse.Namespace, kinds: Any = None, domains: Any = None
 ) -> int:
     from parties.certs import Identity
+    from parties.dealer_client import DealerError
     from parties.gate import JobGate
     from parties.node import Node
     from parties.policy import QueryCounter
@@ -139,8 +165,14 @@ def _serve(
 
     counter = QueryCounter.from_audit(audit.path) if audit is not None else QueryCounter()
     query = query_job(policy, audit, counter=counter, kinds=kinds, domains=domains)
-    node = Node(config, registry(query, bench=args.bench_jobs), JobGate(policy, audit, counter))
-    address = node.start()
+    try:
+        node = Node(config, registry(query, bench=args.bench_jobs), JobGate(policy, audit, counter))
+        address = node.start()
+    except ValueError as exc:
+        raise SystemExit(f"pooled node: {exc}") from None
+    except DealerError as exc:
+        why = " ".join(str(exc).split())
+        raise SystemExit(f"pooled node: cannot reach the dealer at {config.dealer}: {why}") from None
     if args.exit_with_parent:
         watch_parent()
     report_ready(Identity.party(node.name).uri, address, args.port_file)

@@ -35,7 +35,8 @@ pytestmark = pytest.mark.network
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     d = Deployment(tmp_path_factory.mktemp("consortium"), PARTIES, ["alice", "bob"])
     d.edit_policy("hospital-c", analysts={"alice": ["counts", "statistics", "regression"], "bob": ["counts"]})
-    done = pooled("certs", "--out", str(d.dir / "certs"), "--analysts", "eve")  # same CA, listed at no site
+    done = pooled("certs", "--out", str(d.dir / "certs"), "--ca-key", str(d.dir / "ca-private" / "ca.key"),
+                  "--analysts", "eve")  # same CA, listed at no site
     assert done.returncode == 0, done.stderr
     eve = d.analyst_file("eve")
     eve.write_text(d.analyst_file("bob").read_text().replace('"bob"', '"eve"').replace("analyst-bob", "analyst-eve"))
