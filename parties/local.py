@@ -113,6 +113,11 @@ class LocalConsortium:
     def certs_dir(self) -> Path:
         return self.workdir / "certs"
 
+    @property
+    def ca_key(self) -> Path:
+        """The consortium CA's private key, apart from every member's files (to add members in tests)."""
+        return self.workdir / "ca-private" / CA_KEY
+
     def analyst_files(self) -> CertFiles:
         return CertFiles.in_dir(self.certs_dir, Identity.analyst(self.analyst))
 
@@ -142,7 +147,7 @@ class LocalConsortium:
             self.workdir.mkdir(parents=True, exist_ok=True)
         try:
             create_consortium(self.certs_dir, self.party_names, dealer=True, analysts=[self.analyst],
-                              ca_key=self.workdir / "ca-private" / CA_KEY)
+                              ca_key=self.ca_key)
             self._spawn("dealer", ["dealer", "--certs", str(self.certs_dir)])
             self.dealer_address = self._wait_ready(["dealer"])["dealer"]
             relay = self._relay

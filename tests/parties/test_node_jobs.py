@@ -99,7 +99,7 @@ def test_bench_jobs_pass_the_sites_gate(tmp_path: Path) -> None:
     audit = tmp_path / "audit"
     with LocalConsortium(SITES, analyst="alice", data=dict(zip(SITES, files)), bench_jobs=True,
                          node_args=["--policy", str(policy)], audit_dir=audit) as lc:
-        create_consortium(lc.certs_dir, [], dealer=False, analysts=["eve"])  # same CA, listed nowhere
+        create_consortium(lc.certs_dir, [], dealer=False, analysts=["eve"], ca_key=lc.ca_key)  # same CA, listed nowhere
         eve = ConsortiumClient(TlsMaterial.load(CertFiles.in_dir(lc.certs_dir, Identity.analyst("eve"))),
                                lc.addresses)
         with eve, pytest.raises(ConsortiumError, match="analyst 'eve' is not authorised at this site"):
