@@ -11,6 +11,7 @@ in which party 0 holds the value and the others zero (`public`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -105,7 +106,7 @@ def share_from(
 
 
 def share_words(
-    ctx: PartyContext, mine: np.ndarray, shapes: list[tuple[int, ...]], label: str = "words"
+    ctx: PartyContext, mine: np.ndarray, shapes: Sequence[tuple[int, ...]], label: str = "words"
 ) -> list[np.ndarray]:
     """Every party XOR-shares one private array of uint64 bit-words; `shapes` gives each
     party's shape (public). Returns this party's XOR share of every party's array, by rank.

@@ -91,10 +91,10 @@ def stand_ins(
         if rows is None:
             return plan, [empty_frame(schema)] * parties
         return plan, [null_frame(schema, r) for r in rows]
-    rows = stand_in_rows(plan, parties)
+    size = stand_in_rows(plan, parties)
     rng = np.random.default_rng(seed)
     frames = [
-        pd.DataFrame({name: _column(plan, name, kind, rows, rng) for name, kind in schema.columns})
+        pd.DataFrame({name: _column(plan, name, kind, size, rng) for name, kind in schema.columns})
         for _ in range(parties)
     ]
     return replace(plan, statement=replace(plan.statement, where=None)), frames

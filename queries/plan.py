@@ -224,7 +224,7 @@ def _(stmt: ir.Select, schema: Schema, domains: dict[str, tuple[ir.Value, ...]],
             extremes.append((agg.func.lower(), x))
             steps.append(f"{agg.name}: secure {agg.func.lower()} of the parties' local extremes")
         elif agg.func == "QUANTILE":
-            assert agg.q is not None
+            assert agg.q is not None and x is not None
             need(("n", x))
             quantiles.append((x, agg.q))
             bits = key_bits(schema.kind(x) == "int")

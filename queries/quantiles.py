@@ -160,8 +160,8 @@ def _decode(ctx: PartyContext, bits: np.ndarray, integer: list[bool]) -> np.ndar
     weights = ring.reduce(np.array([1 << j for j in range(52)], dtype=object))
     if not floats:
         rows = np.stack([pack_lanes(mag[:, j]) for j in range(46)])
-        ints = rows_to_arith(ctx, rows, count, ring)
-        return _minus_offset(ctx, ring, ring.matmul(ints.data.T, weights[:46]))
+        key = rows_to_arith(ctx, rows, count, ring)
+        return _minus_offset(ctx, ring, ring.matmul(key.data.T, weights[:46]))
     index = np.stack([pack_lanes(mag[:, 52 + j]) for j in range(7)] + [pack_lanes(bits[:, 59])])
     convert = np.stack([pack_lanes(mag[:, j]) for j in range(52)])
     high, low = float_scale_tables(f, _FLOAT_SHIFT)
