@@ -11,7 +11,9 @@ CRYPTO 1991; matrix triples as in Mohassel & Zhang, "SecureML", IEEE S&P 2017, Â
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+
+import numpy as np
 
 from mpc.context import PartyContext
 from mpc.material import MaterialRequest
@@ -35,24 +37,46 @@ def mul_many(ctx: PartyContext, pairs: Sequence[tuple[Share, Share]]) -> list[Sh
     """
     if not pairs:
         return []
-    xs = [p[0] for p in pairs]
-    ys = [p[1] for p in pairs]
-    for x, y in pairs:
-        if x.shape != y.shape:
-            raise ValueError(f"elementwise product of shapes {x.shape} and {y.shape}")
-        if x.ring != y.ring:
-            raise ValueError("cannot multiply shares of different rings")
-    fx = concat([x.with_frac(0) for x in xs])
-    fy = concat([y.with_frac(0) for y in ys])
-    ring = fx.ring
-    t = ctx.dealer(MaterialRequest("triple", {"shape": [fx.size], "ring": ring.bits}))
-    a, b = t["a"], t["b"]
-    e, d = open_arith(ctx, [Share(ring.sub(fx.data, a), ring), Share(ring.sub(fy.data, b), ring)], "beaver")
-    # Party 0 folds the public e*d into e*(b + d): one product fewer. c is read only now: the
-    # dealer's part of it travels while e and d are opened.
-    z = ring.add(t["c"], ring.add(ring.mul(e, ring.add(b, d) if ctx.is_leader else b), ring.mul(d, a)))
-    pieces = split_like(Share(z, ring), xs)
-    return [Share(p.data, ring, x.frac + y.frac) for p, x, y in zip(pieces, xs, ys)]
+    pending = PendingMul.begin(ctx, pairs)
+    return pending.finish(ctx, open_arith(ctx, pending.shares(), "beaver"))
+
+
+class PendingMul:
+    """`mul_many` in two halves, for protocols that open other values in the same round:
+    `begin` takes the triple, `shares` are what to open, `finish` takes their openings."""
+
+    def __init__(self, pairs: Sequence[tuple[Share, Share]], triple: Mapping[str, np.ndarray], fx: Share, fy: Share):
+        self._pairs, self._t, self._fx, self._fy = list(pairs), triple, fx, fy
+
+    @staticmethod
+    def begin(ctx: PartyContext, pairs: Sequence[tuple[Share, Share]]) -> PendingMul:
+        for x, y in pairs:
+            if x.shape != y.shape:
+                raise ValueError(f"elementwise product of shapes {x.shape} and {y.shape}")
+            if x.ring != y.ring:
+                raise ValueError("cannot multiply shares of different rings")
+        fx = concat([x.with_frac(0) for x, _ in pairs])
+        fy = concat([y.with_frac(0) for _, y in pairs])
+        ring = fx.ring
+        t = ctx.dealer(MaterialRequest("triple", {"shape": [fx.size], "ring": ring.bits}))
+        return PendingMul(pairs, t, fx, fy)
+
+    def shares(self) -> list[Share]:
+        """The masked values to open: x - a, y - b."""
+        ring = self._fx.ring
+        return [Share(ring.sub(self._fx.data, self._t["a"]), ring), Share(ring.sub(self._fy.data, self._t["b"]), ring)]
+
+    def finish(self, ctx: PartyContext, opened: Sequence[np.ndarray]) -> list[Share]:
+        """The products (scale: the sum of the factors' scales) from the opened e and d."""
+        e, d = opened
+        ring = self._fx.ring
+        a, b = self._t["a"], self._t["b"]
+        # Party 0 folds the public e*d into e*(b + d): one product fewer. c is read only now: the
+        # dealer's part of it travels while e and d are opened.
+        z = ring.add(self._t["c"], ring.add(ring.mul(e, ring.add(b, d) if ctx.is_leader else b), ring.mul(d, a)))
+        xs = [x for x, _ in self._pairs]
+        pieces = split_like(Share(z, ring), xs)
+        return [Share(p.data, ring, x.frac + y.frac) for p, (x, y) in zip(pieces, self._pairs)]
 
 
 def matmul(ctx: PartyContext, x: Share, y: Share) -> Share:

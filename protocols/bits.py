@@ -130,11 +130,36 @@ def rows_to_arith(ctx: PartyContext, rows: np.ndarray, n: int, ring: Ring) -> Sh
     1. Open e = rows XOR s (one bit per element and row).
     2. [b] = e + [s] - 2 e [s].
     """
-    count = int(rows.shape[0])
-    mat = ctx.dealer(MaterialRequest("dabit_rows", {"n": n, "rows": count, "ring": ring.bits}))
-    (e,) = open_xor(ctx, [rows ^ mat["s"]], "rows-open")
-    e_bits = np.stack([unpack_lanes(row, n) for row in e]) if count else np.zeros((0, n), np.uint64)
-    return Share(from_opened_bit(ctx, e_bits, ring, mat["s_arith"]), ring, 0)
+    pending = PendingRowsToArith.begin(ctx, rows, n, ring)
+    return pending.finish(ctx, open_xor(ctx, pending.words(), "rows-open"))
+
+
+class PendingRowsToArith:
+    """`rows_to_arith` in two halves, for protocols that open other values in the same round."""
+
+    def __init__(self, rows: np.ndarray, n: int, ring: Ring, mat: Mapping[str, np.ndarray]) -> None:
+        self._rows, self._n, self._ring, self._mat = rows, n, ring, mat
+
+    @staticmethod
+    def begin(ctx: PartyContext, rows: np.ndarray, n: int, ring: Ring) -> PendingRowsToArith:
+        mat = ctx.dealer(MaterialRequest("dabit_rows", {"n": n, "rows": int(rows.shape[0]), "ring": ring.bits}))
+        return PendingRowsToArith(rows, n, ring, mat)
+
+    def words(self) -> list[np.ndarray]:
+        """The masked rows to open: rows XOR s."""
+        return [self._rows ^ self._mat["s"]]
+
+    def opened_bits(self, opened: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """The public e, shape (rows, n), and this party's additive [s], for callers that only
+        need sums of the bits (sum [b] = sum e + sum (1 - 2e) [s], no per-element array)."""
+        (e,) = opened
+        count = int(self._rows.shape[0])
+        e_bits = np.stack([unpack_lanes(row, self._n) for row in e]) if count else np.zeros((0, self._n), np.uint64)
+        return e_bits, self._mat["s_arith"]
+
+    def finish(self, ctx: PartyContext, opened: Sequence[np.ndarray]) -> Share:
+        e_bits, s_arith = self.opened_bits(opened)
+        return Share(from_opened_bit(ctx, e_bits, self._ring, s_arith), self._ring, 0)
 
 
 def lanes_to_arith(ctx: PartyContext, bits: np.ndarray, lanes_: Sequence[tuple[int, int]], ring: Ring) -> Share:

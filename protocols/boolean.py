@@ -16,7 +16,7 @@ a circuit that halves its width halves its words too, and no bit on the wire is 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -36,20 +36,45 @@ def and_many(ctx: PartyContext, pairs: Sequence[tuple[np.ndarray, np.ndarray]], 
     """
     if not pairs:
         return []
-    sizes = [int(x.size) for x, _ in pairs]
-    x = np.concatenate([p[0].ravel() for p in pairs])
-    y = np.concatenate([p[1].ravel() for p in pairs])
-    t = ctx.dealer(MaterialRequest("bool_triple", {"shape": [int(x.size)]}))
-    a, b = t["a"], t["b"]
-    d, e = open_xor(ctx, [x ^ a, y ^ b], label)
-    z = t["c"] ^ (d & b) ^ (e & a)  # c (the dealer's part) read after the opening
-    if ctx.is_leader:
-        z ^= d & e
-    out, pos = [], 0
-    for (px, _), size in zip(pairs, sizes):
-        out.append(z[pos : pos + size].reshape(px.shape))
-        pos += size
-    return out
+    pending = PendingAnd.begin(ctx, pairs)
+    return pending.finish(ctx, open_xor(ctx, pending.words(), label))
+
+
+class PendingAnd:
+    """`and_many` in two halves, for protocols that open other values in the same round:
+    `begin` takes the triple, `words` are what to open, `finish` takes their openings."""
+
+    def __init__(self, triple: Mapping[str, np.ndarray], x: np.ndarray, y: np.ndarray, shapes: list[tuple]) -> None:
+        self._t, self._x, self._y, self._shapes = triple, x, y, shapes
+
+    @staticmethod
+    def begin(ctx: PartyContext, pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> PendingAnd:
+        x = np.concatenate([p[0].ravel() for p in pairs]) if pairs else np.zeros(0, np.uint64)
+        y = np.concatenate([p[1].ravel() for p in pairs]) if pairs else np.zeros(0, np.uint64)
+        t = ctx.dealer(MaterialRequest("bool_triple", {"shape": [int(x.size)]})) if pairs else {}
+        return PendingAnd(t, x, y, [p[0].shape for p in pairs])
+
+    def words(self) -> list[np.ndarray]:
+        """The masked words to open: x XOR a, y XOR b."""
+        if not self._shapes:
+            return []
+        return [self._x ^ self._t["a"], self._y ^ self._t["b"]]
+
+    def finish(self, ctx: PartyContext, opened: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """The products, shaped like the pairs' first factors, from the opened d and e."""
+        if not self._shapes:
+            return []
+        d, e = opened
+        a, b = self._t["a"], self._t["b"]
+        z = self._t["c"] ^ (d & b) ^ (e & a)  # c (the dealer's part) read after the opening
+        if ctx.is_leader:
+            z ^= d & e
+        out, pos = [], 0
+        for shape in self._shapes:
+            size = int(np.prod(shape, dtype=np.int64))
+            out.append(z[pos : pos + size].reshape(shape))
+            pos += size
+        return out
 
 
 def lanes(n: int) -> int:

@@ -11,13 +11,14 @@ in which party 0 holds the value and the others zero (`public`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from mpc.context import PartyContext
 from mpc.prg import random_ring_elements
-from mpc.ring import Ring
+from mpc.ring import RING64, Ring
 from mpc.share import Share
 
 
@@ -102,3 +103,37 @@ def share_from(
         return Share(parts[owner], ring, frac)
     received = ctx.exchange({}, [owner], label)
     return Share(ring.from_bytes(received[owner], shape), ring, frac)
+
+
+def share_words(
+    ctx: PartyContext, mine: np.ndarray, shapes: Sequence[tuple[int, ...]], label: str = "words"
+) -> list[np.ndarray]:
+    """Every party XOR-shares one private array of uint64 bit-words; `shapes` gives each
+    party's shape (public). Returns this party's XOR share of every party's array, by rank.
+
+    As `share_inputs`, but XOR instead of additive: with pairwise seeds no message is sent
+    (party j's share of party i's words is drawn from their common seed; i keeps its words
+    XOR every such share); without them, one round.
+    """
+    if tuple(mine.shape) != tuple(shapes[ctx.rank]):
+        raise ValueError(f"words of shape {mine.shape}, announced {shapes[ctx.rank]}")
+    mine = np.ascontiguousarray(mine, dtype=np.uint64)
+    if _paired(ctx):
+        tag = ctx.next_tag(label)
+        out = []
+        for owner in range(ctx.n):
+            if owner != ctx.rank:
+                out.append(ctx.pairs[owner].words(f"{tag}|owner={owner}", shapes[owner]))
+                continue
+            kept = mine.copy()
+            for p in ctx.peers:
+                kept ^= ctx.pairs[p].words(f"{tag}|owner={ctx.rank}", shapes[ctx.rank])
+            out.append(kept)
+        return out
+    parts = {p: random_ring_elements(RING64, tuple(mine.shape)) for p in ctx.peers}
+    kept = mine.copy()
+    for part in parts.values():
+        kept ^= part
+    received = ctx.exchange({p: part.tobytes() for p, part in parts.items()}, ctx.peers, label)
+    return [kept if owner == ctx.rank else np.frombuffer(received[owner], dtype=np.uint64).reshape(shapes[owner]).copy()
+            for owner in range(ctx.n)]

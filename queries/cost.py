@@ -6,8 +6,12 @@ table of per-protocol costs: the counters then come from the very code that will
 they cannot drift from it when a protocol changes. Which tables stand in depends on the
 statement:
 
-* SELECT and CROSSTAB: empty tables. Their MPC steps depend on the number of groups only
-  (the quantile search always takes its fixed number of steps): the prediction is exact.
+* SELECT and CROSSTAB: empty tables. Their MPC steps depend on the number of groups only,
+  so the prediction is exact — except that MEDIAN/QUANTILE's search handles every party's
+  table rows rounded up to a power of two (at least 64): its rounds are fixed, but its
+  bytes and dealer material grow with those sizes. Given the parties' row counts, the
+  stand-ins have as many (all-NULL) rows and the prediction is exact; without them it
+  assumes tables of at most 64 rows and says so ("slots_per_party").
 * LINEAR: tables that pass the refusal checks (enough complete cases, every dummy level
   with at least k rows). The fit's steps do not depend on the values, so the prediction is
   exact — unless the real data is refused, which costs less.
@@ -21,6 +25,7 @@ Stand-in values come from numpy's seeded generator: simulation, not cryptography
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -36,6 +41,11 @@ _DTYPES = {"int": "Int64", "float": "Float64", "category": "string"}
 def empty_frame(schema: Schema) -> pd.DataFrame:
     """A party's table with the schema's columns and no rows."""
     return pd.DataFrame({name: pd.Series([], dtype=_DTYPES[kind]) for name, kind in schema.columns})
+
+
+def null_frame(schema: Schema, rows: int) -> pd.DataFrame:
+    """A party's table with the schema's columns and `rows` rows, every value NULL."""
+    return pd.DataFrame({name: pd.Series([pd.NA] * rows, dtype=_DTYPES[kind]) for name, kind in schema.columns})
 
 
 def _levels(plan: Plan, column: str) -> list[str]:
@@ -72,14 +82,19 @@ def _column(plan: Plan, name: str, kind: str, rows: int, rng: np.random.Generato
     return pd.Series(rng.normal(0.0, 1.0, rows), dtype="Float64")
 
 
-def stand_ins(plan: Plan, schema: Schema, parties: int, seed: int = 0) -> tuple[Plan, list[pd.DataFrame]]:
-    """The plan to run for the prediction (a model's WHERE dropped) and one stand-in table per party."""
+def stand_ins(
+    plan: Plan, schema: Schema, parties: int, seed: int = 0, rows: Sequence[int] | None = None
+) -> tuple[Plan, list[pd.DataFrame]]:
+    """The plan to run for the prediction (a model's WHERE dropped) and one stand-in table per
+    party; for a SELECT, `rows` (each party's table rows, if known) sizes all-NULL tables."""
     if not isinstance(plan.statement, ir.Regression):
-        return plan, [empty_frame(schema)] * parties
-    rows = stand_in_rows(plan, parties)
+        if rows is None:
+            return plan, [empty_frame(schema)] * parties
+        return plan, [null_frame(schema, r) for r in rows]
+    size = stand_in_rows(plan, parties)
     rng = np.random.default_rng(seed)
     frames = [
-        pd.DataFrame({name: _column(plan, name, kind, rows, rng) for name, kind in schema.columns})
+        pd.DataFrame({name: _column(plan, name, kind, size, rng) for name, kind in schema.columns})
         for _ in range(parties)
     ]
     return replace(plan, statement=replace(plan.statement, where=None)), frames

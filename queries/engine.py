@@ -27,6 +27,7 @@ from queries.executor import execute
 from queries.local import prepare
 from queries.parser import parse, with_position
 from queries.plan import Plan, compile_statement
+from queries.quantiles import slots_for
 from queries.result import Result, finish
 from queries.table import Schema, check_schemas, schema_of
 
@@ -129,15 +130,17 @@ def rebuild_plan(public: Mapping[str, Any]) -> Plan:
     return replace(plan, param_fraction=float(public.get("param_fraction", plan.param_fraction)))
 
 
-def predict_cost(plan: Plan, schema: Schema, parties: int) -> dict[str, int]:
+def predict_cost(plan: Plan, schema: Schema, parties: int, rows: Sequence[int] | None = None) -> dict[str, int]:
     """Rounds, bytes, messages and dealer material per party (maximum over parties).
 
     Runs the plan's MPC steps in-process on stand-in tables (`queries.cost`): exact for
     SELECT, CROSSTAB and LINEAR; for LOGISTIC an estimate, with the Newton iterations and
-    rows per party it assumed added as "iterations" and "rows_per_party". The metadata
+    rows per party it assumed added as "iterations" and "rows_per_party". A SELECT with
+    MEDIAN/QUANTILE is exact given each party's table `rows`; without them its bytes are an
+    estimate for tables of at most 64 rows, flagged by "slots_per_party". The metadata
     exchange before the MPC steps is not included.
     """
-    run_plan, frames = stand_ins(plan, schema, parties)
+    run_plan, frames = stand_ins(plan, schema, parties, rows=rows)
     ctxs = make_contexts(parties, kinds=KINDS)
     answers = run_parties(
         parties, lambda ctx, frame: run_party_with_facts(ctx, run_plan, frame), args=frames, contexts=ctxs
@@ -147,4 +150,6 @@ def predict_cost(plan: Plan, schema: Schema, parties: int) -> dict[str, int]:
     facts = answers[0][1]
     if "iterations" in facts:
         cost.update(iterations=int(facts["iterations"]), rows_per_party=len(frames[0]))
+    if plan.quantiles and rows is None:
+        cost.update(slots_per_party=slots_for(0))
     return cost

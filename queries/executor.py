@@ -15,33 +15,20 @@ from mpc.context import PartyContext
 from mpc.errors import EncodingError
 from mpc.fixedpoint import FixedPoint
 from mpc.share import Share, concat, split_like
-from protocols.arith import add_public, mul_public
+from protocols.arith import add_public
 from protocols.beaver import mul_many
-from protocols.bits import bit_decompose, lanes_to_arith
 from protocols.compare import is_zero, ltz, not_bit
 from protocols.division import divide
-from protocols.opening import open_arith
 from protocols.roots import rsqrt, sqrt
 from protocols.select import minimum
 from protocols.sharing import share_inputs
-from protocols.truncation import truncate_each, truncate_many
+from protocols.truncation import truncate_many
 from queries import ir
 from queries.crosstab import crosstab
 from queries.errors import QueryError
-from queries.local import (
-    COUNT_OPS,
-    EXTREME_SENTINEL,
-    PER_PARTY_OPS,
-    LocalData,
-    count_at_most_many,
-    extremes,
-    from_order_keys,
-    partials,
-    sorted_keys,
-)
-from queries.plan import SEARCH_BITS, SEARCH_STEPS, Plan
-
-_LOW64 = (1 << 64) - 1
+from queries.local import COUNT_OPS, PER_PARTY_OPS, LocalData, extremes, partials
+from queries.plan import Plan
+from queries.quantiles import quantiles
 
 SUM_BOUND = float(2**44)
 """Largest pooled count or sum of squares the divisions and roots accept (real units)."""
@@ -305,7 +292,8 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
 
     # Stage 5: extremes and quantiles.
     ext = _extremes(ctx, plan, local)
-    quant = _quantiles(ctx, plan, local, t, quantile_hidden)
+    counts = {col: t[("n", col)] for col, _ in plan.quantiles}
+    quant = quantiles(ctx, plan, local, counts, quantile_hidden)
 
     # Release: value x (1 - hidden)(1 - null), an integer bit, so exact; two batched product rounds.
     values: list[Share] = []
@@ -390,76 +378,3 @@ def _extremes(ctx: PartyContext, plan: Plan, local: LocalData) -> dict[tuple[str
     return out
 
 
-def _to_fast(ctx: PartyContext, x: Share) -> Share:
-    """A Z_2^128 share of an integer, reduced to Z_2^64: still a valid additive share (mod 2^64)."""
-    low = [int(v) & _LOW64 for v in np.ravel(x.data)]
-    return Share(np.array(low, dtype=np.uint64).reshape(x.shape), ctx.fixed.ring, 0)
-
-
-def _quantiles(
-    ctx: PartyContext, plan: Plan, local: LocalData, t: dict, hidden: dict[tuple[str, float], Share]
-) -> dict:
-    """Exact quantiles by a search over the order-preserving 64-bit keys of the values.
-
-    For each (column, q) and group, with n the pooled non-null count and `hidden[(column, q)]`
-    the 0/1 share [the quantile is suppressed]:
-    1. h = (n - 1) q; lo = floor(h) exactly (bit decomposition); w = h - lo.
-    2. Ranks r = lo + 1 and lo + 2 (integers); for hidden groups r <- r + hidden (2^60 - r),
-       beyond any count, so their search runs to the top and reveals nothing. The ranks
-       are reduced to Z_2^64 (counts and ranks are integers far below 2^63).
-    3. SEARCH_STEPS steps of a 2^SEARCH_BITS-way search for the smallest key K with
-       count(key <= K) >= r: the candidates [low, low + L) (L = 2^(64 - SEARCH_BITS s))
-       split into equal chunks; each party counts its values with key <= the last key of
-       every chunk but the final one, the counts are summed in MPC, and only the bits
-       [pooled count < r] are opened. Their number is the index of the chunk holding K.
-       The opened bits are a function of K alone: the search reveals the two order
-       statistics around the quantile to the parties (docs/protocols.md), nothing else.
-    4. Result: x_lo + w (x_hi - x_lo), with the public x_lo, x_hi and the shared w.
-    Rounds: SEARCH_STEPS x (1 sharing + 8 comparison + 1 opening), plus the set-up.
-    """
-    if not plan.quantiles:
-        return {}
-    fp = ctx.precise
-    f = fp.frac
-    g = plan.groups
-    hs = [mul_public(ctx, add_public(ctx, t[("n", col)], -1.0), q) for col, q in plan.quantiles]
-    hs = truncate_many(ctx, hs, f)
-    flat_h = concat(hs)
-    bits = bit_decompose(ctx, add_public(ctx, flat_h, 0.0))
-    int_lanes = [((f + j) // 64, (f + j) % 64) for j in range(44)]
-    lo_bits = lanes_to_arith(ctx, bits, int_lanes, fp.ring)
-    lo = Share(
-        fp.ring.matmul(lo_bits.data, fp.ring.reduce(np.array([1 << j for j in range(44)], dtype=object))), fp.ring, 0
-    )
-    w = flat_h - Share(fp.ring.lshift(lo.data, f), fp.ring, f)
-    hidden_all = concat([hidden[key] for key in plan.quantiles])
-    rank_lo = add_public(ctx, lo, 1.0)
-    rank_hi = add_public(ctx, lo, 2.0)
-    big = float(2**60)
-    shift = mul_many(ctx, [(hidden_all, add_public(ctx, -rank_lo, big)), (hidden_all, add_public(ctx, -rank_hi, big))])
-    ranks = _to_fast(ctx, concat([rank_lo + shift[0], rank_hi + shift[1]]))
-    ways = (1 << SEARCH_BITS) - 1
-    ranks_each = Share(np.repeat(ranks.data, ways), ranks.ring, 0)
-    cols = [col for col, _ in plan.quantiles] * 2
-    keys = {col: sorted_keys(local, col) for col in cols}
-    chunk_index = np.arange(1, ways + 1, dtype=np.uint64)
-    low = np.zeros(len(cols) * g, dtype=np.uint64)
-    for step in range(SEARCH_STEPS):
-        chunk = np.uint64(1) << np.uint64(64 - SEARCH_BITS * (step + 1))
-        last_keys = low[:, None] + chunk_index[None, :] * chunk - np.uint64(1)
-        counts = np.concatenate(
-            [count_at_most_many(keys[col], last_keys[k * g : (k + 1) * g]) for k, col in enumerate(cols)]
-        )
-        inputs = share_inputs(ctx, counts.ravel().astype(np.uint64), ctx.fixed.ring, 0, "search-counts")
-        pooled = inputs[0]
-        for other in inputs[1:]:
-            pooled = pooled + other
-        (short,) = open_arith(ctx, [ltz(ctx, pooled - ranks_each)], "search-bits")
-        passed = (np.asarray(short, dtype=np.uint64).reshape(-1, ways) == 1).sum(axis=1).astype(np.uint64)
-        low = low + passed * chunk
-    values = from_order_keys(low)
-    values = np.where(np.isfinite(values) & (np.abs(values) < EXTREME_SENTINEL), values, 0.0)
-    x_lo, x_hi = values[: len(values) // 2], values[len(values) // 2 :]
-    interp = truncate_each(ctx, [(mul_public(ctx, w, x_hi - x_lo), f)])[0]
-    result = add_public(ctx, interp, x_lo)
-    return {key: result[k * g : (k + 1) * g] for k, key in enumerate(plan.quantiles)}

@@ -4,9 +4,8 @@
 `partials` gives what the plan's measures ask for per group: counts and sums (the parties
 add them in MPC), and local means with sums of squares centred on them (combined in MPC by
 the parallel-axis rule, so pooled variances keep their precision); `extremes` the local
-minima/maxima; `count_at_most` the per-group counts
-below search thresholds that drive the exact quantile search. Nothing here leaves the
-party except through secret sharing.
+minima/maxima (the keys of the quantile search are in `queries.order_keys`). Nothing
+here leaves the party except through secret sharing.
 """
 
 from __future__ import annotations
@@ -29,6 +28,7 @@ class LocalData:
     frame: pd.DataFrame
     group: np.ndarray  # group index of each kept row
     groups: int
+    table_rows: int = 0  # rows of the party's whole table, before WHERE (sizes the quantile search)
 
 
 def prepare(plan: Plan, frame: pd.DataFrame) -> LocalData:
@@ -49,7 +49,7 @@ def prepare(plan: Plan, frame: pd.DataFrame) -> LocalData:
         valid &= codes >= 0
         group += np.maximum(codes, 0) * stride
         stride *= len(domain)
-    return LocalData(kept[valid], group[valid], plan.groups)
+    return LocalData(kept[valid], group[valid], plan.groups, len(frame))
 
 
 def _per_group(local: LocalData, values: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -103,7 +103,7 @@ def measure(local: LocalData, m: Measure) -> np.ndarray:
 
 def partials(plan: Plan, local: LocalData) -> np.ndarray:
     """All measures, measure-major: shape (len(plan.measures), groups). This is the party's
-    whole input to MPC for the plan's pooled aggregates (besides extremes and search counts)."""
+    whole input to MPC for the plan's pooled aggregates (besides extremes and quantile keys)."""
     return np.stack([measure(local, m) for m in plan.measures]) if plan.measures else np.zeros((0, plan.groups))
 
 
@@ -125,51 +125,3 @@ def extremes(plan: Plan, local: LocalData) -> np.ndarray:
         func.at(vals, local.group[present], x[present])
         out.append(vals)
     return np.stack(out) if out else np.zeros((0, local.groups))
-
-
-def order_keys(x: np.ndarray) -> np.ndarray:
-    """An order-preserving map of float64 to uint64 (for the exact quantile search)."""
-    bits = np.ascontiguousarray(x, dtype=np.float64).view(np.uint64)
-    negative = (bits >> np.uint64(63)).astype(bool)
-    return np.where(negative, ~bits, bits | np.uint64(1 << 63))
-
-
-def from_order_keys(keys: np.ndarray) -> np.ndarray:
-    keys = np.asarray(keys, dtype=np.uint64)
-    positive = (keys >> np.uint64(63)).astype(bool)
-    bits = np.where(positive, keys & np.uint64((1 << 63) - 1), ~keys)
-    return bits.view(np.float64)
-
-
-@dataclass(frozen=True)
-class SortedKeys:
-    """One column's order keys at this party, sorted within each group: counting below many
-    thresholds, step after step of the quantile search, then costs a binary search each."""
-
-    keys: np.ndarray  # uint64, sorted by (group, key)
-    starts: np.ndarray  # group g's keys are keys[starts[g]:starts[g + 1]]
-
-
-def sorted_keys(local: LocalData, column: str) -> SortedKeys:
-    x = numeric(local.frame, column)
-    present = ~np.isnan(x)
-    keys = order_keys(x[present])
-    groups = local.group[present]
-    order = np.lexsort((keys, groups))
-    starts = np.searchsorted(groups[order], np.arange(local.groups + 1), side="left")
-    return SortedKeys(keys[order], starts)
-
-
-def count_at_most_many(sk: SortedKeys, thresholds: np.ndarray) -> np.ndarray:
-    """out[g, j]: how many of this party's values in group g have order key <= thresholds[g, j]."""
-    thresholds = np.asarray(thresholds, dtype=np.uint64)
-    out = np.empty(thresholds.shape, dtype=np.int64)
-    for g in range(thresholds.shape[0]):
-        out[g] = np.searchsorted(sk.keys[sk.starts[g] : sk.starts[g + 1]], thresholds[g], side="right")
-    return out
-
-
-def count_at_most(local: LocalData, column: str, thresholds: np.ndarray) -> np.ndarray:
-    """Per group g: how many of this party's non-null values of `column` have order key <= thresholds[g]."""
-    column_keys = sorted_keys(local, column)
-    return count_at_most_many(column_keys, np.asarray(thresholds, dtype=np.uint64)[:, None])[:, 0]

@@ -18,17 +18,15 @@ from functools import singledispatch
 from queries import ir
 from queries.crosstab_rule import rule_text as crosstab_rule_text
 from queries.errors import QueryError, SchemaError
+from queries.order_keys import key_bits
 from queries.table import Schema
 
 Measure = tuple[str, ...]
 """(op, column[, column2]): rows | n x | s x | mean x | m2 x | pn x y | px x y | py x y | pmx x y | pmy x y
 | pm2x x y | pm2y x y | pcxy x y (see `_measure_text`)."""
 
-SEARCH_BITS = 4
-"""Bits of the answer each step of the exact order-statistic search settles (a 16-way search)."""
-
-SEARCH_STEPS = 64 // SEARCH_BITS
-"""Steps of that search over the 64-bit order-preserving image of the values."""
+SEARCH_BITS = 2
+"""Bits of the answer each step of the secret order-statistic search settles (a 4-way search)."""
 
 
 @dataclass(frozen=True)
@@ -78,10 +76,11 @@ class Plan:
             lines.append(f"  per group: {_measure_text(m)}")
         for kind, col in self.extremes:
             lines.append(f"  per group: local {kind} of {col}")
-        for col, q in self.quantiles:
+        for col in dict.fromkeys(col for col, _ in self.quantiles):
+            kind = "integer" if col in self.integer_columns else "compact floating-point"
             lines.append(
-                f"  per group, each search step: counts of {col} <= {(1 << SEARCH_BITS) - 1} thresholds "
-                f"(for quantile {q:g})"
+                f"  per value of {col}: its {key_bits(col in self.integer_columns)}-bit {kind} order key, in slots "
+                "padded to the table's row count rounded up to a power of two (at least 64)"
             )
         lines.append("in MPC, on secret shares:")
         for step in self.mpc_steps:
@@ -94,6 +93,12 @@ class Plan:
                 f"{c['rounds']} rounds, {c['bytes_sent']} bytes sent, {c['messages_sent']} messages, "
                 f"{c['dealer_requests']} dealer requests ({c['dealer_bytes']} bytes of dealer material)"
             )
+            if "slots_per_party" in c:
+                lines.append(
+                    f"  (an estimate for tables of at most {c['slots_per_party']} rows: the quantile search's bytes "
+                    "and dealer material grow with each party's table rows rounded up to a power of two; its rounds "
+                    "do not)"
+                )
             if "iterations" in c:
                 lines.append(
                     f"  (an estimate: {c['iterations']} Newton iterations over {c['rows_per_party']} rows per party; "
@@ -233,13 +238,16 @@ def _(stmt: ir.Select, schema: Schema, domains: dict[str, tuple[ir.Value, ...]],
             extremes.append((agg.func.lower(), x))
             steps.append(f"{agg.name}: secure {agg.func.lower()} of the parties' local extremes")
         elif agg.func == "QUANTILE":
-            assert agg.q is not None
+            assert agg.q is not None and x is not None
             need(("n", x))
             quantiles.append((x, agg.q))
+            bits = key_bits(schema.kind(x) == "int")
             steps.append(
-                f"{agg.name}: exact order statistics by a {SEARCH_STEPS}-step, {1 << SEARCH_BITS}-way search over "
-                f"the value domain driven by pooled counts (each step opens {(1 << SEARCH_BITS) - 1} comparison bits "
-                "per group and order statistic), then interpolation"
+                f"{agg.name}: ranks floor((count - 1) q) + 1 and + 2 (one bit decomposition); for each, a secret "
+                f"{1 << SEARCH_BITS}-way search over every party's order keys, {-(-bits // SEARCH_BITS)} steps of "
+                f"{SEARCH_BITS} bits (per step: pooled counts below {(1 << SEARCH_BITS) - 1} shared thresholds by "
+                "daBits, one batched comparison, the per-slot state updated with AND gates; only masked values are "
+                "opened); the two keys decoded to fixed point and interpolated in MPC"
             )
     steps.append("release: suppressed and NULL values are multiplied by zero in MPC; shares go to the analyst")
     keys = group_keys(stmt.group_by, domains, null_group=True)

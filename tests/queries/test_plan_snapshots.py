@@ -42,6 +42,7 @@ PLANS = {
 COSTED = {
     "cost_select_avg": "SELECT COUNT(*), AVG(bmi) GROUP BY sex",
     "cost_crosstab": "CROSSTAB sex BY diabetes",
+    "cost_select_median": "SELECT COUNT(*), MEDIAN(sbp) GROUP BY sex",
 }
 
 

@@ -138,8 +138,13 @@ def test_explain_predicts_the_counters_exactly(sites: list[pd.DataFrame]) -> Non
     query = "SELECT COUNT(*), AVG(bmi), STDDEV(age), MEDIAN(sbp) GROUP BY sex"
     result, plan = run_in_process(sites, query)
     schema = check_schemas([schema_of(s) for s in sites])
-    predicted = predict_cost(plan, schema, len(sites))
+    predicted = predict_cost(plan, schema, len(sites), rows=[len(s) for s in sites])
     for key in ("rounds", "bytes_sent", "messages_sent", "dealer_requests", "dealer_bytes"):
         assert predicted[key] == plan.cost[key], key
     text = replace(plan, cost=predicted).text()
     assert f"{predicted['rounds']} rounds, {predicted['bytes_sent']} bytes sent" in text and "in MPC" in text
+    assert "estimate" not in text
+    # Without the parties' table sizes the quantile search is priced for 64-row tables, and says so.
+    guess = predict_cost(plan, schema, len(sites))
+    assert guess["rounds"] == plan.cost["rounds"] and guess["bytes_sent"] < plan.cost["bytes_sent"]
+    assert "an estimate for tables of at most 64 rows" in replace(plan, cost=guess).text()
