@@ -33,10 +33,19 @@ class ConsortiumError(RuntimeError):
     """A job failed; `party` names the party (or "dealer") whose failure caused it."""
 
     def __init__(self, party: str, message: str, failures: Mapping[str, str]) -> None:
-        lines = "\n".join(f"  {p}: {m}" for p, m in failures.items())
-        super().__init__(f"party {party} failed: {message}\n{lines}")
+        same = sorted(p for p, m in failures.items() if p != party and _reason(m) == _reason(message))
+        others = "\n".join(f"  {p}: {m}" for p, m in failures.items() if p != party and p not in same)
+        also = f" (the same at {', '.join(same)})" if same else ""
+        super().__init__(f"party {party} failed: {message}{also}" + (f"\n{others}" if others else ""))
         self.party = party
         self.failures = dict(failures)
+
+
+def _reason(message: str) -> str:
+    """A failure's reason without its kind and the reporting party's own name (to spot repeats)."""
+    kind, sep, rest = message.partition(": ")
+    text = rest if sep and kind in ("error", "invalid", "peer_failure") else message
+    return text.split(": ", 1)[-1] if ": " in text else text
 
 
 @dataclass(frozen=True)

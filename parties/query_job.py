@@ -88,7 +88,7 @@ def agree(
     check_agreement([str(info.get("request")) for info in everyone], names, ctx.rank, "requests")
     if audit is not None:
         audit.record_peer_heads(analyst, ctx.session, _peer_heads(everyone, ctx.rank, names))
-    schema = check_schemas([Schema.from_json(info["schema"]) for info in everyone])
+    schema = check_schemas([Schema.from_json(info["schema"]) for info in everyone], names)
     k = max(int(info["min_cell"]) for info in everyone)
     fraction = min(float(info["param_fraction"]) for info in everyone)  # the strictest site's
     zeros = all(bool(info["release_zero"]) for info in everyone)

@@ -22,7 +22,7 @@ from mpc.share import Share
 from protocols.material import KINDS
 from queries import ir, regression
 from queries.cost import stand_ins
-from queries.errors import QueryError
+from queries.errors import QueryError, SchemaError
 from queries.executor import execute
 from queries.local import prepare
 from queries.parser import parse, with_position
@@ -111,6 +111,11 @@ def run_in_process(
     stmt = parse(text)
     inner = stmt.inner if isinstance(stmt, ir.Explain) else stmt
     group_cols = grouping_columns(inner)
+    for col in group_cols:
+        try:
+            schema.kind(col)  # a column absent at some party: the message names it, as at the nodes
+        except SchemaError as exc:
+            raise QueryError(str(exc), name=col) from None
     plan = plan_query(text, schema, local_domains(frames, group_cols), min_cell, release_zero)
     ctxs = make_contexts(len(frames), kinds=KINDS)
     answers = run_parties(

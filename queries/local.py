@@ -32,8 +32,9 @@ class LocalData:
 
 
 def prepare(plan: Plan, frame: pd.DataFrame) -> LocalData:
-    """Filter by WHERE and assign each row to its group (rows with a NULL or an unknown
-    grouping value are dropped, as pandas' groupby does)."""
+    """Filter by WHERE and assign each row to its group. A NULL grouping value goes to the
+    column's NULL level where the plan has one (SELECT: as pandas' groupby(dropna=False)) and
+    is dropped otherwise (CROSSTAB, as pandas' crosstab); a value outside the domain is dropped."""
     kept = frame[keep_rows(frame, getattr(plan.statement, "where", None))]
     group = np.zeros(len(kept), dtype=np.int64)
     valid = np.ones(len(kept), dtype=bool)
@@ -41,7 +42,10 @@ def prepare(plan: Plan, frame: pd.DataFrame) -> LocalData:
     for pos in reversed(range(len(plan.group_columns))):
         col = plan.group_columns[pos]
         domain = list(dict.fromkeys(k[pos] for k in plan.group_keys))
-        codes = pd.Index(domain).get_indexer(kept[col]).astype(np.int64)  # -1: NULL or unknown
+        values = [v for v in domain if v is not None]
+        codes = pd.Index(values).get_indexer(kept[col]).astype(np.int64)  # -1: NULL or unknown
+        if None in domain:
+            codes[kept[col].isna().to_numpy()] = domain.index(None)
         valid &= codes >= 0
         group += np.maximum(codes, 0) * stride
         stride *= len(domain)

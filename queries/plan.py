@@ -17,7 +17,7 @@ from functools import singledispatch
 
 from queries import ir
 from queries.crosstab_rule import rule_text as crosstab_rule_text
-from queries.errors import QueryError
+from queries.errors import QueryError, SchemaError
 from queries.table import Schema
 
 Measure = tuple[str, ...]
@@ -35,7 +35,8 @@ SEARCH_STEPS = 64 // SEARCH_BITS
 class Plan:
     statement: ir.Statement
     group_columns: tuple[str, ...]
-    group_keys: tuple[tuple[ir.Value, ...], ...]
+    group_keys: tuple[tuple[ir.Value | None, ...], ...]
+    """SELECT: every combination of the grouping values, a NULL level (None) last in each column."""
     measures: tuple[Measure, ...]
     extremes: tuple[tuple[str, str], ...]  # (min|max, column)
     quantiles: tuple[tuple[str, float], ...]  # (column, q)
@@ -128,16 +129,25 @@ def _measure_text(m: Measure) -> str:
     return names[m[0]].format(*m[1:])
 
 
-def group_keys(columns: tuple[str, ...], domains: dict[str, tuple[ir.Value, ...]]) -> tuple[tuple[ir.Value, ...], ...]:
+def group_keys(
+    columns: tuple[str, ...], domains: dict[str, tuple[ir.Value, ...]], null_group: bool = False
+) -> tuple[tuple[ir.Value | None, ...], ...]:
+    """Every combination of the columns' values, in domain order; with `null_group`, each column
+    also has a last level None for rows whose value is NULL (as pandas' groupby(dropna=False))."""
     for c in columns:
         if c not in domains:
             raise QueryError(f"no domain is known for the grouping column {c!r}", name=c)
-    return tuple(itertools.product(*(domains[c] for c in columns))) if columns else ((),)
+    levels = [domains[c] + ((None,) if null_group else ()) for c in columns]
+    return tuple(itertools.product(*levels)) if columns else ((),)
 
 
 def _check_columns(stmt: ir.Statement, schema: Schema) -> None:
     for col in sorted(ir.statement_columns(stmt)):
         if col not in schema.names:
+            try:
+                schema.check_present(col)
+            except SchemaError as exc:
+                raise QueryError(str(exc), name=col) from None
             raise QueryError(f"unknown column {col!r}", name=col)
     _check_literals(getattr(stmt, "where", None), schema)
 
@@ -232,7 +242,7 @@ def _(stmt: ir.Select, schema: Schema, domains: dict[str, tuple[ir.Value, ...]],
                 "per group and order statistic), then interpolation"
             )
     steps.append("release: suppressed and NULL values are multiplied by zero in MPC; shares go to the analyst")
-    keys = group_keys(stmt.group_by, domains)
+    keys = group_keys(stmt.group_by, domains, null_group=True)
     integers = tuple(sorted(c for c in ir.statement_columns(stmt) if schema.kind(c) == "int"))
     return Plan(
         stmt, stmt.group_by, keys, tuple(measures), tuple(extremes), tuple(quantiles), min_cell, tuple(steps),

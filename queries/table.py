@@ -24,15 +24,24 @@ KINDS = ("int", "float", "category")
 
 @dataclass(frozen=True)
 class Schema:
-    """Column names and kinds, in file order."""
+    """Column names and kinds, in file order; for a merged schema, also the columns some
+    parties lack (`missing`: column -> the parties without it), which no query may read."""
 
     columns: tuple[tuple[str, str], ...]
+    missing: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def kind(self, column: str) -> str:
         for name, kind in self.columns:
             if name == column:
                 return kind
+        self.check_present(column)
         raise SchemaError(f"unknown column {column!r}")
+
+    def check_present(self, column: str) -> None:
+        """SchemaError naming the parties whose tables lack `column`, if any do."""
+        for name, parties in self.missing:
+            if name == column:
+                raise SchemaError(f"column {column!r} is not in the table at {', '.join(parties)}")
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -139,20 +148,24 @@ def schema_of(frame: pd.DataFrame) -> Schema:
     return Schema(tuple((str(c), _kind(frame[c])) for c in frame.columns))
 
 
-def check_schemas(schemas: Sequence[Schema]) -> Schema:
-    """The common schema, or SchemaError naming the first column that disagrees.
+def check_schemas(schemas: Sequence[Schema], parties: Sequence[str] | None = None) -> Schema:
+    """The common schema, or SchemaError naming the first column whose kinds disagree.
 
-    Integer and float columns agree as float (a site whose values happen to be whole
-    numbers reads as integer); the message never says which party differs or how.
+    A column that some parties lack is left out of the common schema and recorded in its
+    `missing` with those parties' names (`parties`, by position; default "party 1", ...), so
+    only a query that reads it fails. Integer and float columns agree as float (a site whose
+    values happen to be whole numbers reads as integer); a kind disagreement never says which
+    party differs or how.
     """
-    first = schemas[0]
-    names = first.names
-    for other in schemas[1:]:
-        if set(other.names) != set(names):
-            missing = sorted(set(names) ^ set(other.names))[0]
-            raise SchemaError(f"the parties' tables disagree: column {missing!r} is not present at every party")
+    names = list(parties) if parties is not None else [f"party {i + 1}" for i in range(len(schemas))]
+    everywhere = set.intersection(*(set(s.names) for s in schemas))
+    seen = list(dict.fromkeys(name for s in schemas for name in s.names))
+    missing = tuple(
+        (col, tuple(names[i] for i, s in enumerate(schemas) if col not in s.names))
+        for col in seen if col not in everywhere
+    )
     merged = []
-    for name in names:
+    for name in (n for n in seen if n in everywhere):
         kinds = {s.kind(name) for s in schemas} - {"empty"}
         if not kinds:
             merged.append((name, "float"))
@@ -164,7 +177,7 @@ def check_schemas(schemas: Sequence[Schema]) -> Schema:
             merged.append((name, "category"))
         else:
             raise SchemaError(f"the parties' tables disagree on the type of column {name!r}")
-    return Schema(tuple(merged))
+    return Schema(tuple(merged), missing)
 
 
 def numeric(frame: pd.DataFrame, column: str) -> np.ndarray:

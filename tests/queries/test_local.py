@@ -100,24 +100,28 @@ def test_partials_match_pandas(frame: pd.DataFrame, where: str, group: str) -> N
 def test_groups_absent_at_this_party_are_zero_and_unknown_values_are_dropped(frame: pd.DataFrame) -> None:
     other = normalize_frame(pd.DataFrame({"g": ["z"], "k": [5], "i": [1], "x": [1.0], "y": [1.0]}))
     plan = _plan("SELECT COUNT(*), SUM(x) GROUP BY g", frame, [frame, other])
-    assert plan.group_keys == (("a",), ("b",), ("c",), ("z",))
+    assert plan.group_keys == (("a",), ("b",), ("c",), ("z",), (None,))  # None: the NULL group, last
     got = local_partials(plan, frame)
     assert got[plan.index(("rows",)), 3] == 0 and got[plan.index(("s", "x")), 3] == 0
+    assert got[plan.index(("rows",)), 4] == 0  # no NULL g in this table
     assert got[plan.index(("rows",))].sum() == len(frame)
     # a party holding a value outside the agreed domain drops those rows (as with a declared domain)
     narrow = compile_statement(parse("SELECT COUNT(*) GROUP BY g"), schema_of(frame), {"g": ("a",)}, 5)
     assert local_partials(narrow, frame)[0, 0] == (frame.g == "a").sum()
 
 
-def test_rows_with_a_null_group_value_are_dropped_as_pandas_does() -> None:
+def test_rows_with_a_null_group_value_form_the_null_group_as_pandas_dropna_false() -> None:
     f = normalize_frame(pd.DataFrame({"g": ["a", None, "a", "b"], "x": [1.0, 2.0, None, 4.0]}))
     plan = _plan("SELECT COUNT(*), SUM(x) GROUP BY g", f)
-    np.testing.assert_array_equal(local_partials(plan, f), [[2, 1], [1, 1], [1, 4]])  # rows, n x, s x
+    # rows, n x, s x for the groups a, b, NULL
+    np.testing.assert_array_equal(local_partials(plan, f), [[2, 1, 1], [1, 1, 1], [1, 4, 2]])
+    crosstab = _plan("CROSSTAB g BY x", f)  # a crosstab drops NULLs, as pandas' crosstab does
+    assert None not in {v for key in crosstab.group_keys for v in key}
 
 
 def test_empty_table_gives_zeros(frame: pd.DataFrame) -> None:
     plan = _plan("SELECT COUNT(*), AVG(x) GROUP BY g", frame)
-    np.testing.assert_array_equal(local_partials(plan, frame.iloc[:0]), np.zeros((3, 3)))
+    np.testing.assert_array_equal(local_partials(plan, frame.iloc[:0]), np.zeros((3, 4)))
 
 
 def test_three_valued_logic() -> None:
@@ -142,11 +146,11 @@ def test_extremes_and_search_counts_match_pandas(frame: pd.DataFrame) -> None:
     local = prepare(plan, frame)
     got = extremes(plan, local)
     grouped = frame.groupby("g")
-    np.testing.assert_allclose(got[0], grouped.x.min().to_numpy(dtype=float))
-    np.testing.assert_allclose(got[1], grouped.i.max().to_numpy(dtype=float))
-    thresholds = order_keys(np.array([5.0, -np.inf, np.inf]))
+    np.testing.assert_allclose(got[0][:3], grouped.x.min().to_numpy(dtype=float))  # [3]: the empty NULL group
+    np.testing.assert_allclose(got[1][:3], grouped.i.max().to_numpy(dtype=float))
+    thresholds = order_keys(np.array([5.0, -np.inf, np.inf, np.inf]))
     counts = count_at_most(local, "x", thresholds)
-    want = [((frame.g == g) & (frame.x <= t)).sum() for g, t in zip("abc", (5.0, -np.inf, np.inf))]
+    want = [((frame.g == g) & (frame.x <= t)).sum() for g, t in zip("abc", (5.0, -np.inf, np.inf))] + [0]
     np.testing.assert_array_equal(counts, want)
 
 
