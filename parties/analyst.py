@@ -17,7 +17,7 @@ from queries.engine import finish_result, predict_cost, rebuild_plan
 from queries.errors import QueryError, SchemaError
 from queries.parser import parse
 from queries.plan import Plan
-from queries.result import Result
+from queries.result import Result, explain_result
 from queries.table import Schema
 
 
@@ -28,11 +28,13 @@ def ask(
     min_cell: int = 0,
     timeout_s: float = 0.0,
     call_timeout_s: float = 600.0,
+    yates: bool = False,
 ) -> tuple[Result, Plan, JobResult]:
     """Run one query over the consortium; raises QueryError on a bad query (before any node is asked).
 
     `timeout_s`: the longest a party waits for one peer message (0: the nodes' setting);
-    `call_timeout_s`: the longest the analyst waits for the whole answer.
+    `call_timeout_s`: the longest the analyst waits for the whole answer; `yates`: a CROSSTAB's
+    chi-square with Yates' continuity correction (computed here, from the released counts).
     """
     parse(text)
     job = client.run(
@@ -54,11 +56,10 @@ def ask(
     plan = rebuild_plan(public)
     if plan.explain:
         plan = replace(plan, cost=predict_cost(plan, Schema.from_json(public["schema"]), len(roster)))
-        lines = plan.text().splitlines()
-        return Result(["plan"], [[line] for line in lines], [False] * len(lines), {"cost": plan.cost}), plan, job
+        return explain_result(plan), plan, job
     shares = next(iter(job.outcomes.values())).shares
     outputs = [(total, share.frac, share.ring.bits) for total, share in zip(job.ring_outputs(), shares)]
-    result = finish_result(plan, outputs, public)
+    result = finish_result(plan, outputs, public, yates)
     result.extra["cost"] = public.get("mpc_cost", {})
     return result, plan, job
 

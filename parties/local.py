@@ -234,12 +234,13 @@ class LocalConsortium:
         """An analyst client connected to every node."""
         return ConsortiumClient(TlsMaterial.load(self.analyst_files()), self.addresses)
 
-    def query(self, text: str, min_cell: int = 0) -> Result:
-        """Ask one query as the analyst; the result has `.to_pandas()`, `.to_json()`, `.to_table()`."""
+    def query(self, text: str, min_cell: int = 0, yates: bool = False) -> Result:
+        """Ask one query as the analyst; the result has `.to_pandas()`, `.to_csv()`, `.to_json()`,
+        `.to_table()`. `yates`: a CROSSTAB's chi-square with Yates' continuity correction."""
         from parties.analyst import ask
 
         with self.client() as client:
-            result, _, _ = ask(client, self.party_names, text, min_cell=min_cell)
+            result, _, _ = ask(client, self.party_names, text, min_cell=min_cell, yates=yates)
         return result
 
 

@@ -60,13 +60,24 @@ def run_party_with_facts(ctx: PartyContext, plan: Plan, frame: pd.DataFrame) -> 
 
 
 def finish_result(
-    plan: Plan, outputs: Sequence[tuple[np.ndarray, int, int]], public: Mapping[str, Any] | None = None
+    plan: Plan,
+    outputs: Sequence[tuple[np.ndarray, int, int]],
+    public: Mapping[str, Any] | None = None,
+    yates: bool = False,
 ) -> Result:
-    """The analyst's side: decode reconstructed outputs (ring elements, frac, ring bits) and build the table."""
+    """The analyst's side: decode reconstructed outputs (ring elements, frac, ring bits) and build the table.
+
+    `yates`: a CROSSTAB's chi-square with Yates' continuity correction. A model's extra["model"]
+    gains its outcome and method (as statsmodels' header names them) unless it has them."""
     decoded = [(PRECISE if bits == 128 else FAST).decode(values, frac) for values, frac, bits in outputs]
-    if isinstance(plan.statement, ir.Regression):
-        return regression.finish(plan, decoded, dict(public or {}))
-    return finish(plan, decoded)
+    stmt = plan.statement
+    if isinstance(stmt, ir.Regression):
+        result = regression.finish(plan, decoded, dict(public or {}))
+        method = "OLS (least squares)" if stmt.kind == "LINEAR" else "Logit (MLE, Newton-Raphson)"
+        result.extra["model"] = {"outcome": stmt.outcome, "method": method, **result.extra.get("model", {})}
+        result.kind = "model"
+        return result
+    return finish(plan, decoded, yates)
 
 
 def grouping_columns(stmt: ir.Statement) -> tuple[str, ...]:
@@ -93,9 +104,10 @@ def local_domains(frames: Sequence[pd.DataFrame], columns: Sequence[str]) -> dic
 
 
 def run_in_process(
-    frames: Sequence[pd.DataFrame], text: str, min_cell: int = 5, release_zero: bool = True
+    frames: Sequence[pd.DataFrame], text: str, min_cell: int = 5, release_zero: bool = True, yates: bool = False
 ) -> tuple[Result, Plan]:
-    """Run a query over n in-process parties (one frame each) and return the analyst's result."""
+    """Run a query over n in-process parties (one frame each) and return the analyst's result
+    (`yates`: as in `finish_result`)."""
     schema = check_schemas([schema_of(f) for f in frames])
     stmt = parse(text)
     inner = stmt.inner if isinstance(stmt, ir.Explain) else stmt
@@ -119,7 +131,7 @@ def run_in_process(
         for party in shares[1:]:
             total = first.ring.add(total, party[i].data)
         outputs.append((total, first.frac, first.ring.bits))
-    return finish_result(plan, outputs, answers[0][1]), replace(plan, cost=cost)
+    return finish_result(plan, outputs, answers[0][1], yates), replace(plan, cost=cost)
 
 
 def rebuild_plan(public: Mapping[str, Any]) -> Plan:

@@ -1,9 +1,10 @@
 """Result tables: what the analyst sees, built from the reconstructed released values.
 
 `finish` turns the opened outputs of `queries.executor.execute` into a `Result`: columns,
-rows, a suppression flag per row, and for a CROSSTAB Pearson's chi-square with its degrees
-of freedom and p-value and, for 2 x 2 tables, the odds ratio and relative risk with 95%
-confidence intervals — computed here, in plaintext, from counts already released.
+rows, suppression flags per row and per value, and for a CROSSTAB its statistics
+(`queries.epi`: chi-square, Fisher's exact test, OR, RR and RD with 95% CIs) — computed
+here, in plaintext, from counts already released. `explain_result` is EXPLAIN's answer.
+How a Result is printed as a table or CSV: `queries.render`.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from queries import ir
+from queries import ir, render
+from queries.epi import crosstab_statistics
 from queries.plan import Plan
 
 
@@ -25,49 +26,64 @@ from queries.plan import Plan
 class Result:
     """The analyst's table. `suppressed[r]`: some value of row r is withheld by the disclosure
     rule; `cell_suppressed[r][c]` (when given): which ones — a withheld value is None in `rows`,
-    like a NULL, and only this flag tells the two apart."""
+    like a NULL, and only this flag tells the two apart. `kind`: "select", "crosstab", "model"
+    or "plan" (EXPLAIN: one line of the plan per row)."""
 
     columns: list[str]
     rows: list[list[Any]]
     suppressed: list[bool]
     extra: dict[str, Any] = field(default_factory=dict)
     cell_suppressed: list[list[bool]] = field(default_factory=list)
+    kind: str = "select"
+
+    def cell_flags(self) -> list[list[bool]]:
+        """Per row, per column: is the value withheld. Without per-value detail, a flagged row
+        flags its None values."""
+        if self.cell_suppressed:
+            return [list(flags) for flags in self.cell_suppressed]
+        return [[flag and v is None for v in row] for row, flag in zip(self.rows, self.suppressed)]
 
     def to_pandas(self) -> pd.DataFrame:
+        """The table as a DataFrame: integer columns stay integers (pandas' nullable Int64 when a
+        value is missing); attrs hold `extra`, "suppressed" (per row) and "suppressed_cells" (per
+        row, per column, the frame's shape). `suppressed_mask()` is the latter as a DataFrame."""
         frame = pd.DataFrame(self.rows, columns=self.columns)
+        for c, name in enumerate(self.columns):
+            values = [row[c] for row in self.rows if row[c] is not None]
+            if values and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
+                frame[name] = pd.array([row[c] for row in self.rows], dtype="Int64")
         frame.attrs.update(self.extra)
+        frame.attrs["suppressed"] = list(self.suppressed)
+        frame.attrs["suppressed_cells"] = self.cell_flags()
         return frame
+
+    def suppressed_mask(self) -> pd.DataFrame:
+        """True where a value is withheld by the disclosure rule (same shape and columns as `to_pandas()`)."""
+        return pd.DataFrame(self.cell_flags(), columns=self.columns, dtype=bool)
 
     def to_json(self) -> str:
         body: dict[str, Any] = {
             "columns": self.columns,
             "rows": [[_json_value(v) for v in r] for r in self.rows],
             "suppressed": self.suppressed,
+            "suppressed_cells": self.cell_flags(),
         }
-        if self.cell_suppressed:
-            body["suppressed_cells"] = self.cell_suppressed
         body.update({k: _json_tree(v) for k, v in self.extra.items()})
         return json.dumps(body)
 
     def to_csv(self) -> str:
-        return self.to_pandas().to_csv(index=False)
+        """CSV with a `suppressed` column and the statistics as trailing "# " comment lines (`queries.render`)."""
+        return render.csv_text(self)
 
     def to_table(self) -> str:
-        frame = self.to_pandas().astype(object).where(lambda d: d.notna(), "NULL")
-        for r, flags in enumerate(self.cell_suppressed):
-            for c, flag in enumerate(flags):
-                if flag:
-                    frame.iat[r, c] = "suppressed"
-        text = frame.to_string(index=False)
-        if self.cell_suppressed and any(any(f) for f in self.cell_suppressed):
-            count = sum(sum(f) for f in self.cell_suppressed)
-            text += f"\n({count} value(s) suppressed: fewer contributing rows than the minimum cell size)"
-        elif any(self.suppressed):
-            text += f"\n({sum(self.suppressed)} group(s) suppressed: fewer than the minimum cell size)"
-        for key, value in self.extra.items():
-            if key not in ("plan", "cost"):
-                text += f"\n{key}: {_json_tree(value)}"
-        return text
+        """The text a person reads (`queries.render`)."""
+        return render.table_text(self)
+
+
+def explain_result(plan: Plan) -> Result:
+    """EXPLAIN's answer: the plan's text, one line per row, and its predicted cost in extra["cost"]."""
+    lines = plan.text().splitlines()
+    return Result(["plan"], [[line] for line in lines], [False] * len(lines), {"cost": plan.cost}, kind="plan")
 
 
 def _json_value(v: Any) -> Any:
@@ -86,10 +102,12 @@ def _json_tree(v: Any) -> Any:
     return _json_value(v)
 
 
-def finish(plan: Plan, opened: list[np.ndarray]) -> Result:
-    """Build the analyst's result from the decoded outputs of `execute` (floats, by output)."""
+def finish(plan: Plan, opened: list[np.ndarray], yates: bool = False) -> Result:
+    """Build the analyst's result from the decoded outputs of `execute` (floats, by output).
+
+    `yates`: a CROSSTAB's chi-square with Yates' continuity correction (1 degree of freedom)."""
     if isinstance(plan.statement, ir.Crosstab):
-        return _finish_crosstab(plan, opened)
+        return _finish_crosstab(plan, opened, yates)
     stmt = plan.statement
     assert isinstance(stmt, ir.Select)
     m = len(stmt.aggregates)
@@ -117,9 +135,9 @@ def finish(plan: Plan, opened: list[np.ndarray]) -> Result:
     return Result(columns, rows, flags, cell_suppressed=cells)
 
 
-def _finish_crosstab(plan: Plan, opened: list[np.ndarray]) -> Result:
-    """The table with margins: suppressed parts (`queries.crosstab_rule`) are NULL, named in
-    extra["suppressed_parts"], and their rows flagged; no statistic when the cells are suppressed."""
+def _finish_crosstab(plan: Plan, opened: list[np.ndarray], yates: bool) -> Result:
+    """The table with margins: suppressed parts (`queries.crosstab_rule`) are None, flagged per
+    value, named in extra["suppressed_parts"]; no statistic when the cells are suppressed."""
     stmt = plan.statement
     assert isinstance(stmt, ir.Crosstab)
     released, hidden_bits = opened
@@ -132,50 +150,24 @@ def _finish_crosstab(plan: Plan, opened: list[np.ndarray]) -> Result:
     if hidden["cells"]:
         row_m, col_m, total = counts[r * c : r * c + r], counts[r * c + r : r * c + r + c], counts[-1]
     else:  # every cell released: the margins are their sums (the margin bits are then no secret)
-        hidden = dict.fromkeys(hidden, False)
+        hidden = {part: False for part in hidden}
         row_m, col_m, total = cells.sum(axis=1), cells.sum(axis=0), cells.sum()
     columns = [stmt.row] + [str(v) for v in cols_dom] + ["total"]
-    out_rows, out_flags = [], []
+    out_rows, out_flags, out_cells = [], [], []
     for i, rv in enumerate(rows_dom):
         row: list[Any] = [rv] + [None if hidden["cells"] else int(v) for v in cells[i]]
         row.append(None if hidden["row margins"] else int(row_m[i]))
         out_rows.append(row)
-        out_flags.append(hidden["cells"] or hidden["row margins"])
+        out_cells.append([False] + [bool(hidden["cells"])] * c + [bool(hidden["row margins"])])
     total_row: list[Any] = ["total"] + [None if hidden["column margins"] else int(v) for v in col_m]
     total_row.append(None if hidden["total"] else int(total))
     out_rows.append(total_row)
-    out_flags.append(hidden["column margins"] or hidden["total"])
-    extra: dict[str, Any] = {}
+    out_cells.append([False] + [bool(hidden["column margins"])] * c + [bool(hidden["total"])])
+    out_flags = [any(flags) for flags in out_cells]
+    extra: dict[str, Any] = {"exposure": stmt.row, "outcome": stmt.col}
     if hidden["cells"]:
         extra["suppressed_parts"] = [part for part, h in hidden.items() if h]
         extra["statistics"] = "withheld: an interior cell is below the minimum cell size"
     else:
-        extra.update(crosstab_statistics(cells))
-    return Result(columns, out_rows, out_flags, extra)
-
-
-def crosstab_statistics(cells: np.ndarray) -> dict[str, Any]:
-    """Pearson's chi-square (no continuity correction) and, for 2 x 2, OR and RR with 95% CIs."""
-    out: dict[str, Any] = {}
-    live = cells[cells.sum(axis=1) > 0][:, cells.sum(axis=0) > 0]
-    if live.shape[0] >= 2 and live.shape[1] >= 2:
-        chi2, p, dof, _ = stats.chi2_contingency(live, correction=False)
-        out["chi2"] = float(chi2)
-        out["df"] = int(dof)
-        out["p_value"] = float(p)
-    if cells.shape == (2, 2):
-        a, b, c, d = (float(v) for v in cells.ravel())
-        z = stats.norm.ppf(0.975)
-        if min(a, b, c, d) > 0:
-            odds = a * d / (b * c)
-            se = math.sqrt(1 / a + 1 / b + 1 / c + 1 / d)
-            out["odds_ratio"] = {
-                "estimate": odds,
-                "ci_low": odds * math.exp(-z * se),
-                "ci_high": odds * math.exp(z * se),
-            }
-        if a > 0 and c > 0:
-            rr = (a / (a + b)) / (c / (c + d))
-            se = math.sqrt(1 / a - 1 / (a + b) + 1 / c - 1 / (c + d))
-            out["relative_risk"] = {"estimate": rr, "ci_low": rr * math.exp(-z * se), "ci_high": rr * math.exp(z * se)}
-    return out
+        extra.update(crosstab_statistics(cells, rows_dom, cols_dom, stmt.row, stmt.col, yates))
+    return Result(columns, out_rows, out_flags, extra, out_cells, kind="crosstab")

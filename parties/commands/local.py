@@ -20,6 +20,8 @@ def register(sub: Any) -> None:
     p.add_argument("--allow-extremes", action="store_true",
                    help="every site releases MIN, MAX and QUANTILE at 0 or 1 (refused by default)")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.add_argument("--yates", action="store_true",
+                   help="CROSSTAB: chi-square with Yates' continuity correction (default: uncorrected Pearson)")
     p.add_argument("query", help='the query, e.g. "SELECT COUNT(*), AVG(bmi) GROUP BY sex"')
     p.set_defaults(run=run)
 
@@ -49,6 +51,6 @@ def run(args: argparse.Namespace) -> int:
     def get() -> Result:
         with LocalConsortium(names, data=dict(zip(names, args.data)), node_args=node_args) as consortium:
             with consortium.client() as client:
-                return ask(client, names, args.query, min_cell=args.min_cell)[0]
+                return ask(client, names, args.query, min_cell=args.min_cell, yates=args.yates)[0]
 
     return answer_to_stdout("pooled local", get, args.format)

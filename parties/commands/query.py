@@ -20,6 +20,8 @@ def register(sub: Any) -> None:
     p = sub.add_parser("query", help="ask the consortium a query (analyst client)", description=__doc__)
     p.add_argument("--config", type=Path, required=True, help="the analyst's TOML file (pooled init writes one)")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.add_argument("--yates", action="store_true",
+                   help="CROSSTAB: chi-square with Yates' continuity correction (default: uncorrected Pearson)")
     p.add_argument("--min-cell", type=int, default=0, help="ask for a larger minimum cell size than the sites'")
     p.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds (default 600)")
     p.add_argument("query", help='the query, e.g. "SELECT COUNT(*), AVG(bmi) GROUP BY sex"')
@@ -48,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     def get() -> Result:
         with ConsortiumClient(tls, dict(settings.parties)) as client:
-            return ask(client, settings.roster, args.query, min_cell=args.min_cell, call_timeout_s=args.timeout)[0]
+            return ask(client, settings.roster, args.query, min_cell=args.min_cell, call_timeout_s=args.timeout,
+                       yates=args.yates)[0]
 
     return answer_to_stdout("pooled query", get, args.format)

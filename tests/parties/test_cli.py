@@ -39,3 +39,47 @@ def test_certs_command_writes_a_consortium(tmp_path: Path, capsys: pytest.Captur
     )
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in tmp_path.glob("*.key"))
     assert "pooled://party/a" in capsys.readouterr().out
+
+
+def test_local_passes_yates_and_format_to_the_analyst(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`pooled local --yates --format csv`: the flag reaches `ask`, and the CSV printed names the
+    corrected chi-square (the consortium replaced by in-process parties)."""
+    import contextlib
+
+    import pandas as pd
+
+    import parties.analyst
+    import parties.local
+    from queries.engine import run_in_process
+    from queries.table import normalize_frame
+
+    files = []
+    for i, rows in enumerate(([("no", 0)] * 30 + [("yes", 1)] * 15, [("no", 1)] * 10 + [("yes", 0)] * 5)):
+        files.append(tmp_path / f"s{i}.csv")
+        pd.DataFrame(rows, columns=["smoking", "outcome"]).to_csv(files[-1], index=False)
+    asked: list[bool] = []
+
+    class Consortium(contextlib.nullcontext):
+        def __enter__(self) -> Consortium:
+            return self
+
+        def client(self) -> contextlib.nullcontext:
+            return contextlib.nullcontext()
+
+    def ask(client: object, names: list[str], text: str, min_cell: int = 0, yates: bool = False) -> tuple:
+        asked.append(yates)
+        frames = [normalize_frame(pd.read_csv(f)) for f in files]
+        return run_in_process(frames, text, min_cell=min_cell, yates=yates)[0], None, None
+
+    monkeypatch.setattr(parties.local, "LocalConsortium", lambda *a, **k: Consortium())
+    monkeypatch.setattr(parties.analyst, "ask", ask)
+    data = [arg for f in files for arg in ("--data", str(f))]
+    assert main(["local", *data, "--yates", "--format", "csv", "CROSSTAB smoking BY outcome"]) == 0
+    out = capsys.readouterr().out
+    assert asked == [True]
+    assert out.splitlines()[:3] == ["smoking,0,1,total,suppressed", "no,30,10,40,", "yes,5,15,20,"]
+    assert "# chi2_test,Pearson chi-square with Yates' continuity correction,," in out.splitlines()
+    assert build_parser().parse_args(["query", "--config", "a.toml", "--yates", "CROSSTAB a BY b"]).yates
+    assert not build_parser().parse_args(["query", "--config", "a.toml", "CROSSTAB a BY b"]).yates

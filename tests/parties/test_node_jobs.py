@@ -46,6 +46,7 @@ def test_a_configured_node_answers_queries_and_nothing_else(deployed: Deployment
     assert done.returncode == 0, done.stderr
     explain = deployed.query_cli("alice", "EXPLAIN SELECT COUNT(*) GROUP BY sex")
     assert explain.returncode == 0, explain.stderr
+    assert explain.stdout.splitlines()[0] == "plan for: SELECT"  # plain text, left-aligned
     settings = load_analyst(deployed.analyst_file("alice"))
     with ConsortiumClient(TlsMaterial.load(settings.tls.cert_files), dict(settings.parties)) as client:
         assert all(client.status(site).jobs == ["query"] for site in SITES)

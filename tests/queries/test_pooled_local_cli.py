@@ -106,3 +106,33 @@ def test_pooled_local_releases_no_single_patients_value(tmp_path: Path) -> None:
     assert "187" not in allowed.stdout
     maximum = _pooled("local", *data, "SELECT MAX(sbp)")
     assert maximum.returncode == 1 and "policy does not release extremes" in maximum.stderr
+
+
+@pytest.mark.network
+def test_crosstab_csv_with_yates_through_pooled_local(tmp_path: Path) -> None:
+    """Real processes: the CSV's counts are pandas' crosstab, integers, and its comment lines carry
+    the Yates-corrected chi-square, Fisher's p and the oriented measures."""
+    import io
+
+    from scipy import stats
+
+    made = _pooled("synth", "--rows", "800", "--parties", "2", "--out", str(tmp_path), "--seed", "5")
+    assert made.returncode == 0, made.stderr
+    files = sorted(tmp_path.glob("site_*.csv"))
+    data = [arg for f in files for arg in ("--data", str(f))]
+    run = _pooled("local", *data, "--yates", "--format", "csv", "CROSSTAB diabetes BY outcome")
+    assert run.returncode == 0, run.stderr
+    table = pd.read_csv(io.StringIO(run.stdout), comment="#")
+    pooled = pd.concat([pd.read_csv(f) for f in files])
+    want = pd.crosstab(pooled.diabetes, pooled.outcome)
+    assert table.iloc[:2, 1:3].to_numpy().tolist() == want.to_numpy().tolist()
+    assert ".0," not in run.stdout.split("#", 1)[0]
+    comments = "\n".join(line[2:] for line in run.stdout.splitlines() if line.startswith("# "))
+    found = pd.read_csv(io.StringIO(comments)).set_index("statistic")
+    chi2 = stats.chi2_contingency(want.to_numpy(), correction=True)[0]
+    assert float(found.loc["chi2", "value"]) == pytest.approx(chi2)
+    assert found.loc["chi2_test", "value"] == "Pearson chi-square with Yates' continuity correction"
+    assert float(found.loc["fisher_exact_p", "value"]) == pytest.approx(stats.fisher_exact(want.to_numpy()).pvalue)
+    (d, c), (b, a) = want.to_numpy()
+    rr = float(found.loc["RR (diabetes=1 vs 0, outcome=1)", "value"])
+    assert rr == pytest.approx((a / (a + b)) / (c / (c + d)))

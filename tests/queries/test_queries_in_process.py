@@ -103,8 +103,9 @@ def test_crosstab_matches_pandas_and_scipy(sites: list[pd.DataFrame]) -> None:
     assert (cells == table.to_numpy()).all()
     chi2, p, dof, _ = stats.chi2_contingency(table.to_numpy(), correction=False)
     assert result.extra["chi2"] == pytest.approx(chi2) and result.extra["p_value"] == pytest.approx(p)
-    a, b, c, d = table.to_numpy().ravel()
-    assert result.extra["odds_ratio"]["estimate"] == pytest.approx(a * d / (b * c))
+    (f0, f1), (m0, m1) = table.to_numpy()  # exposure sex=M against F, outcome diabetes=1
+    odds = next(m for m in result.extra["measures"] if m["measure"] == "OR")
+    assert odds["label"] == "OR (sex=M vs F, diabetes=1)" and odds["estimate"] == pytest.approx(m1 * f0 / (m0 * f1))
 
 
 def test_crosstab_with_a_small_interior_cell_releases_no_cells_nor_statistics() -> None:
