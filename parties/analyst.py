@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from parties.client import ConsortiumClient, ConsortiumError, JobResult
 from queries.engine import finish_result, predict_cost, rebuild_plan
-from queries.errors import QueryError, SchemaError
+from queries.errors import ModelRefused, QueryError, SchemaError
 from queries.parser import parse
 from queries.plan import Plan
 from queries.result import Result
@@ -66,13 +66,17 @@ def ask(
 def answer_to_stdout(prog: str, get: Callable[[], Result], fmt: str) -> int:
     """Run `get`, print its result as `fmt` (table, csv or json) and return the command's exit code.
 
-    0: answered; 1: the consortium refused or failed (the reason on stderr); 2: a bad query.
+    0: answered; 1: the consortium refused or failed, or refused to fit a model (the reason on
+    stderr); 2: a bad query.
     """
     try:
         result = get()
     except (QueryError, SchemaError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
+    except ModelRefused as exc:
+        print(f"{prog}: the model is refused ({exc.reason}): {exc}", file=sys.stderr)
+        return 1
     except ConsortiumError as exc:
         print(f"{prog}: the query failed: {exc}", file=sys.stderr)
         return 1

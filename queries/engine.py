@@ -22,6 +22,7 @@ from mpc.share import Share
 from protocols.material import KINDS
 from queries import ir, regression
 from queries.cost import stand_ins
+from queries.design import categorical_columns
 from queries.errors import QueryError
 from queries.executor import execute
 from queries.local import prepare
@@ -68,15 +69,21 @@ def finish_result(
     return finish(plan, decoded)
 
 
-def grouping_columns(stmt: ir.Statement) -> tuple[str, ...]:
-    """Columns whose value domains a plan needs (GROUP BY, CROSSTAB, C() terms)."""
+def grouping_columns(stmt: ir.Statement, schema: Schema | None = None) -> tuple[str, ...]:
+    """Columns whose value domains a plan needs (GROUP BY, CROSSTAB, a model's categorical
+    columns: `queries.design.categorical_columns`, which needs the common schema; without it,
+    a model's C() columns only)."""
     inner = stmt.inner if isinstance(stmt, ir.Explain) else stmt
     if isinstance(inner, ir.Select):
         return inner.group_by
     if isinstance(inner, ir.Crosstab):
         return (inner.row, inner.col)
     if isinstance(inner, ir.Regression):
-        return tuple(t.column for t in inner.terms if t.categorical)
+        if schema is None:
+            return inner.categorical
+        known = set(schema.names)
+        wanted = categorical_columns(inner, lambda c: schema.kind(c) if c in known else "unknown")
+        return tuple(c for c in wanted if c in known)  # an unknown column is the plan's error, with its position
     return ()
 
 
@@ -98,7 +105,7 @@ def run_in_process(
     schema = check_schemas([schema_of(f) for f in frames])
     stmt = parse(text)
     inner = stmt.inner if isinstance(stmt, ir.Explain) else stmt
-    group_cols = grouping_columns(inner)
+    group_cols = grouping_columns(inner, schema)
     plan = plan_query(text, schema, local_domains(frames, group_cols), min_cell, release_zero)
     ctxs = make_contexts(len(frames), kinds=KINDS)
     answers = run_parties(
