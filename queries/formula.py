@@ -125,12 +125,13 @@ def _tokens(node: ASTNode | Token, rhs: str, position: str = "term") -> Iterable
         return
     symbol = node.operator.symbol
     if symbol not in OPERATORS:
-        raise FormulaError(f"the operator '{symbol}' is not supported in a model formula", _first_offset(node))
+        raise FormulaError(f"the operator '{symbol}' is not supported in a model formula",
+                           max(_first_offset(node), 0))
     if symbol == "**":
         left, right = node.args
         if not (isinstance(right, Token) and right.kind is Token.Kind.VALUE and right.token.isdigit()
                 and 1 <= int(right.token) <= MAX_POWER):
-            raise FormulaError(f"'**' needs a whole number from 1 to {MAX_POWER}", _first_offset(right))
+            raise FormulaError(f"'**' needs a whole number from 1 to {MAX_POWER}", max(_first_offset(right), 0))
         yield from _tokens(left, rhs)
         yield right, "power"
         return
@@ -139,10 +140,11 @@ def _tokens(node: ASTNode | Token, rhs: str, position: str = "term") -> Iterable
 
 
 def _first_offset(node: ASTNode | Token) -> int:
+    """Where the text a node covers starts (its first token that comes from the text)."""
     if isinstance(node, Token):
-        return node.source_start or 0
-    offsets = [_first_offset(a) for a in node.args]
-    return min([o for o in offsets if o] or [0])
+        return node.source_start if node.source_start is not None else -1
+    offsets = [o for o in (_first_offset(a) for a in node.args) if o >= 0]
+    return min(offsets) if offsets else -1
 
 
 def _unique(items: list[str]) -> tuple[str, ...]:
