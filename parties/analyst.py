@@ -29,7 +29,8 @@ def ask(
     timeout_s: float = 0.0,
     call_timeout_s: float = 600.0,
 ) -> tuple[Result, Plan, JobResult]:
-    """Run one query over the consortium; raises QueryError on a bad query (before any node is asked).
+    """Run one query over the consortium; raises QueryError on a bad query (before any node is asked),
+    and a model's refusal as its `ModelRefused` (with `.job` and `.plan` of the run that refused).
 
     `timeout_s`: the longest a party waits for one peer message (0: the nodes' setting);
     `call_timeout_s`: the longest the analyst waits for the whole answer.
@@ -58,7 +59,11 @@ def ask(
         return Result(["plan"], [[line] for line in lines], [False] * len(lines), {"cost": plan.cost}), plan, job
     shares = next(iter(job.outcomes.values())).shares
     outputs = [(total, share.frac, share.ring.bits) for total, share in zip(job.ring_outputs(), shares)]
-    result = finish_result(plan, outputs, public)
+    try:
+        result = finish_result(plan, outputs, public)
+    except ModelRefused as refusal:
+        refusal.job, refusal.plan = job, plan  # type: ignore[attr-defined]  # the run that refused
+        raise
     result.extra["cost"] = public.get("mpc_cost", {})
     return result, plan, job
 

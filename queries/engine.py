@@ -23,7 +23,7 @@ from protocols.material import KINDS
 from queries import ir, regression
 from queries.cost import stand_ins
 from queries.design import categorical_columns
-from queries.errors import QueryError
+from queries.errors import ModelRefused, QueryError
 from queries.executor import execute
 from queries.local import prepare
 from queries.parser import parse, with_position
@@ -101,7 +101,10 @@ def local_domains(frames: Sequence[pd.DataFrame], columns: Sequence[str]) -> dic
 def run_in_process(
     frames: Sequence[pd.DataFrame], text: str, min_cell: int = 5, release_zero: bool = True
 ) -> tuple[Result, Plan]:
-    """Run a query over n in-process parties (one frame each) and return the analyst's result."""
+    """Run a query over n in-process parties (one frame each) and return the analyst's result.
+
+    A model the parties refuse raises its `ModelRefused`, with `.plan` holding the plan and
+    the cost counters of the refused run."""
     schema = check_schemas([schema_of(f) for f in frames])
     stmt = parse(text)
     inner = stmt.inner if isinstance(stmt, ir.Explain) else stmt
@@ -120,7 +123,11 @@ def run_in_process(
         for party in shares[1:]:
             total = first.ring.add(total, party[i].data)
         outputs.append((total, first.frac, first.ring.bits))
-    return finish_result(plan, outputs, answers[0][1]), replace(plan, cost=cost)
+    try:
+        return finish_result(plan, outputs, answers[0][1]), replace(plan, cost=cost)
+    except ModelRefused as refusal:
+        refusal.plan = replace(plan, cost=cost)  # type: ignore[attr-defined]  # what the refused run cost
+        raise
 
 
 def rebuild_plan(public: Mapping[str, Any]) -> Plan:
