@@ -106,3 +106,19 @@ def test_pooled_local_releases_no_single_patients_value(tmp_path: Path) -> None:
     assert "187" not in allowed.stdout
     maximum = _pooled("local", *data, "SELECT MAX(sbp)")
     assert maximum.returncode == 1 and "policy does not release extremes" in maximum.stderr
+
+
+@pytest.mark.network
+def test_a_refused_model_exits_non_zero_with_the_reason(tmp_path: Path) -> None:
+    """LOGISTIC on an outcome coded 1/2: refused in MPC, the reason on stderr, nothing on stdout, exit 1."""
+    made = _pooled("synth", "--rows", "300", "--parties", "2", "--out", str(tmp_path), "--seed", "5")
+    assert made.returncode == 0, made.stderr
+    files = sorted(tmp_path.glob("site_*.csv"))
+    for f in files:
+        table = pd.read_csv(f)
+        table["outcome"] = table["outcome"] + 1
+        table.to_csv(f, index=False)
+    data = [arg for f in files for arg in ("--data", str(f))]
+    run = _pooled("local", *data, "--format", "json", "LOGISTIC outcome ~ age + C(sex)")
+    assert run.returncode == 1 and run.stdout == ""
+    assert "the model is refused (outcome_not_binary)" in run.stderr and "coded 0/1" in run.stderr
