@@ -34,6 +34,9 @@ NUMPY_FUNCTIONS = frozenset({"log", "log2", "log10", "log1p", "exp", "expm1", "s
 
 OPERATORS = frozenset({"+", "-", "*", ":", "/", "**"})
 MAX_POWER = 16
+MAX_TERMS = 256
+"""A formula expanding to more terms is refused before formulaic expands it (a**-expansion of
+many columns would otherwise exhaust a node's memory)."""
 
 _STOP = re.compile(r"(?i)(?<![A-Za-z0-9_.])(WHERE|MAXITER|TOL)(?![A-Za-z0-9_])")
 _MARKER = "\u29db"  # formulaic's highlight of the span at fault in a syntax error
@@ -115,6 +118,7 @@ def analyse(rhs: str) -> FormulaFacts:
             raise FormulaError(f"'{token.token}' is not allowed in a model formula", offset)
     if not terms:
         raise FormulaError("a model needs at least one covariate after '~'", 0)
+    patsy_terms(tree)  # refuses an expansion beyond MAX_TERMS
     return FormulaFacts(_unique(columns), _unique(in_c), _unique(outside), tuple(dict.fromkeys(references)))
 
 
@@ -332,11 +336,16 @@ def patsy_terms(node: ASTNode | Token) -> list[Key]:
 
 
 def _interaction(left: list[Key], right: list[Key]) -> list[Key]:
+    if len(left) * len(right) > MAX_TERMS * MAX_TERMS:
+        raise FormulaError(f"the formula expands to more than {MAX_TERMS} terms", 0)
     return _dedupe([a | b for a in left for b in right])
 
 
 def _dedupe(terms: list[Key]) -> list[Key]:
-    return list(dict.fromkeys(terms))
+    unique = list(dict.fromkeys(terms))
+    if len(unique) > MAX_TERMS:
+        raise FormulaError(f"the formula expands to more than {MAX_TERMS} terms", 0)
+    return unique
 
 
 def term_order(tree: ASTNode | Token, keys: list[Key], categorical: Callable[[str], bool]) -> list[int]:

@@ -30,6 +30,9 @@ SEARCH_BITS = 4
 """Bits of the answer each step of the exact order-statistic search settles (a 16-way search)."""
 
 SEARCH_STEPS = 64 // SEARCH_BITS
+
+MAX_DESIGN_COLUMNS = 500
+"""Columns a model's design may have (categorical interactions multiply their levels)."""
 """Steps of that search over the 64-bit order-preserving image of the values."""
 
 
@@ -294,6 +297,8 @@ def _(stmt: ir.Regression, schema: Schema, domains: dict[str, tuple[ir.Value, ..
     levels = tuple((c, tuple(domains[c])) for c in wanted)
     names = build(stmt, dict(levels)).names
     p = len(names)
+    if p > MAX_DESIGN_COLUMNS:
+        raise QueryError(f"the model's design has {p} columns; at most {MAX_DESIGN_COLUMNS} are supported")
     binary = stmt.kind == "LOGISTIC"
     steps = [
         "complete cases: rows with NULL in the outcome or any column the formula reads are dropped (local); "

@@ -39,7 +39,15 @@ from protocols.sharing import share_inputs
 from protocols.truncation import truncate
 from queries import ir
 from queries.design import Design, build, complete_cases, local_matrix
-from queries.errors import Collinear, ModelRefused, NoEstimate, NotConverged, OutcomeNotBinary, refusal_error
+from queries.errors import (
+    Collinear,
+    ModelRefused,
+    NoEstimate,
+    NotConverged,
+    OutcomeNotBinary,
+    QueryError,
+    refusal_error,
+)
 from queries.model_checks import check_levels, check_model
 from queries.plan import Plan, outcome_coding, outcome_levels
 from queries.result import Result
@@ -71,6 +79,9 @@ def _design(ctx: PartyContext, plan: Plan, frame: pd.DataFrame) -> tuple[Design,
     design = build(stmt, covariate_levels)
     rows = complete_cases(stmt, frame, design.columns)
     x, keep, counts = local_matrix(design, rows)
+    if not np.isfinite(x).all():  # statsmodels refuses these too ("exog contains inf or nans")
+        raise QueryError("a transformed value at this party is infinite (e.g. np.log of 0); "
+                         "exclude those rows with WHERE")
     if design.levels:
         kept = check_levels(ctx, plan, design, counts)
         if kept != dict(design.levels):

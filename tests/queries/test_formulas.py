@@ -142,6 +142,7 @@ DOMAINS = {"sex": ("F", "M"), "k": (0, 1, 2)}
         ("LINEAR y ~ C(sex, Sum)", 12, "Treatment(level)"),
         ("LINEAR y ~ age + y", 18, "also appears on the right"),
         ("LINEAR y ~ WHERE age > 1", 12, "at least one covariate"),
+        ("LINEAR y ~ (age + bmi + k + sex + a + b + c + d + e + f)**9", 12, "more than 256 terms"),
     ],
 )
 def test_formula_errors_name_the_position(text: str, position: int, fragment: str) -> None:
@@ -179,3 +180,13 @@ def test_explain_lists_the_design_in_statsmodels_order() -> None:
     assert plan.terms == ("C(sex)[F]", "C(sex)[M]", "C(k, Treatment(2))[T.0]", "C(k, Treatment(2))[T.1]", "age",
                           "age:C(sex)[T.M]")
     assert "design (6 columns): C(sex)[F], C(sex)[M]" in plan.text()
+
+
+def test_an_infinite_transformed_value_fails_with_a_clear_error() -> None:
+    sites = [s.assign(bmi=s.bmi.fillna(20.0)) for s in split(cohort(200, seed=8), 2, seed=8)]
+    sites[1].loc[3, "bmi"] = 0.0
+    with pytest.raises(QueryError, match="infinite .e.g. np.log of 0."):
+        run_in_process(sites, "LINEAR sbp ~ np.log(bmi)")
+    result, _ = run_in_process(sites, "LINEAR sbp ~ np.log(bmi) WHERE bmi > 0")
+    pooled = pd.concat(sites)
+    assert result.extra["model"]["n"] == int((pooled.sbp.notna() & (pooled.bmi > 0)).sum())
