@@ -153,10 +153,11 @@ def local_matrix(design: Design, rows: pd.DataFrame) -> tuple[np.ndarray, np.nda
         warnings.simplefilter("ignore")
         matrix = design.spec.get_model_matrix(table, context=CONTEXT, na_action="ignore")
     x = np.asarray(matrix, dtype=np.float64).reshape(len(rows), len(design.names))
-    keep = ~np.isnan(x).any(axis=1)
+    keep = np.asarray(~np.isnan(x).any(axis=1), dtype=bool)
     counts = [np.bincount(code[keep & (code >= 0)], minlength=len(design.levels[c]))
               for c, code in zip(design.levels, codes)]
-    return x[keep], keep, np.concatenate(counts).astype(np.float64) if counts else np.zeros(0)
+    per_level: np.ndarray = np.concatenate(counts).astype(np.float64) if counts else np.zeros(0)
+    return x[keep], keep, per_level
 
 
 def _flat_levels(design: Design) -> list[tuple[str, ir.Value]]:

@@ -200,10 +200,12 @@ def _callee(node: ast.Call) -> str:
 
 def _treatment(node: ast.expr, offset: int) -> object:
     """The level of Treatment(level) / Treatment(reference=level) / Treatment() (None)."""
-    ok = isinstance(node, ast.Call) and _callee(node) == "Treatment"
-    args = list(node.args) + [k.value for k in node.keywords if k.arg == "reference"] if ok else []  # type: ignore[union-attr]
-    if not ok or len(args) > 1 or any(k.arg != "reference" for k in node.keywords):  # type: ignore[union-attr]
+    if not isinstance(node, ast.Call) or _callee(node) != "Treatment" or any(k.arg != "reference"
+                                                                            for k in node.keywords):
         raise FormulaError("the second argument of C() must be Treatment(level)", offset)
+    args = list(node.args) + [k.value for k in node.keywords]
+    if len(args) > 1:
+        raise FormulaError("Treatment() takes one level: a string or a number", offset)
     if not args:
         return None
     value = _constant(args[0])

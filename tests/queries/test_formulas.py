@@ -190,3 +190,36 @@ def test_an_infinite_transformed_value_fails_with_a_clear_error() -> None:
     result, _ = run_in_process(sites, "LINEAR sbp ~ np.log(bmi) WHERE bmi > 0")
     pooled = pd.concat(sites)
     assert result.extra["model"]["n"] == int((pooled.sbp.notna() & (pooled.bmi > 0)).sum())
+
+
+NAMES_ONLY = [
+    "x + C(a)", "C(a) + x - 1", "x*C(a)", "a + b + x:b", "I(x/10) + np.log(np.abs(x))", 'C(a, Treatment("q")) + x',
+    "C(a, Treatment('q')) + x", "C(a):C(b)", "x:C(a) - 1", "a:b + x", "x + z + x:z + C(k)", "a*b",
+    "x + C(a) + C(b) - 1", "np.log(x) + I(x**2)", "(x+z+a)**2", "z + x:z + x", "C(a):x", "a:x + a", "np.log(x):a",
+    "a/b", "x/a", "(a+b)**2 - 1", "a + x + a:x - 1", "(x + z + a + b)**3", "I((x-1)*2) + I(-x)", "a*b*x",
+    "x:z:a + a", "0 + a + x", "C(k, Treatment(2)):x + C(k, Treatment(2))", "x + I(x ** 2) + I(x ** 3)",
+    "np.exp(z) + np.sqrt(x) + np.log1p(x)", 'C(a, Treatment(reference="r"))*C(b)',
+]
+
+
+@pytest.mark.parametrize("formula", NAMES_ONLY)
+def test_design_names_and_order_match_statsmodels(formula: str) -> None:
+    """The plan's design columns (made before any row is read) are statsmodels' columns, in its order."""
+    import warnings
+
+    from queries.engine import grouping_columns, local_domains
+    from queries.table import normalize_frame, schema_of
+
+    rng = np.random.default_rng(0)
+    n = 60
+    raw = pd.DataFrame({"y": rng.normal(size=n), "x": rng.uniform(1, 3, n), "z": rng.normal(size=n),
+                        "a": rng.choice(["p", "q", "r"], n), "b": rng.choice(["u", "v"], n),
+                        "k": rng.integers(0, 3, n)})
+    frame = normalize_frame(raw)
+    schema = schema_of(frame)
+    text = f"LINEAR y ~ {formula}"
+    plan = plan_query(text, schema, local_domains([frame], grouping_columns(parse(text), schema)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = list(smf.ols(f"y ~ {formula}", raw).fit().params.index)
+    assert list(plan.terms) == want
