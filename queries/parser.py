@@ -105,7 +105,7 @@ class _Parser:
         t = self.tok
         if t.kind == "end":
             return "the end of the query"
-        if t.kind in ("string", "number"):
+        if t.kind in ("string", "number", "formula"):
             return f"a {t.kind}"  # never echo literal values back
         return f"'{t.text}'"
 

@@ -73,6 +73,9 @@ def test_errors_never_echo_literal_values() -> None:
     with pytest.raises(QueryError) as info:
         parse("SELECT COUNT(*) WHERE name = 'Alice Smith' 'extra'")
     assert "Alice" not in str(info.value)
+    with pytest.raises(QueryError) as info:
+        parse("SELECT COUNT(*) ~ 'Alice Smith'")  # everything after '~' is a formula token
+    assert "Alice" not in str(info.value)
 
 
 def test_empty_and_duplicate_names() -> None:
