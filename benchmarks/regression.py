@@ -24,6 +24,8 @@ from sklearn.datasets import load_breast_cancer
 
 from benchmarks import core
 from queries.engine import run_in_process
+from queries.errors import ModelRefused
+from queries.result import Result
 from queries.table import normalize_frame
 
 SECTION = "## Regression (issue 5)"
@@ -42,19 +44,24 @@ def run_case(columns: list[str]) -> dict[str, Any]:
     sites, pooled = _sites(columns)
     query = "LOGISTIC y ~ " + " + ".join(pooled.columns[:-1])
     start = time.perf_counter()
-    result, plan = run_in_process(sites, query)
+    result: Result | None = None
+    try:
+        result, plan = run_in_process(sites, query)
+        model = result.extra.get("model")
+    except ModelRefused as refusal:
+        plan, model = refusal.plan, {"refused": str(refusal)}  # type: ignore[attr-defined]
     seconds = time.perf_counter() - start
     row: dict[str, Any] = {
         "features": len(columns),
         "seconds": seconds,
         "rounds": plan.cost["rounds"],
         "bytes_sent_per_party": plan.cost["bytes_sent"],
-        "model": result.extra.get("model"),
+        "model": model,
     }
     try:
         ref = sm.Logit(pooled["y"], sm.add_constant(pooled[pooled.columns[:-1]])).fit(disp=0)
         row["statsmodels_iterations"] = int(ref.mle_retvals["iterations"])
-        if result.columns[0] == "term":
+        if result is not None:
             table = result.to_pandas()
             row["coef_max_rel_error"] = float(np.max(np.abs(table.coef.values / ref.params.values - 1)))
             row["se_max_rel_error"] = float(np.max(np.abs(table.std_err.values / ref.bse.values - 1)))
@@ -73,14 +80,18 @@ def run_synthetic(rows_per_party: int) -> dict[str, Any]:
 
     sites = [cohort(rows_per_party, seed=200 + i) for i in range(3)]
     start = time.perf_counter()
-    result, plan = run_in_process(sites, SYNTHETIC)
+    try:
+        result, plan = run_in_process(sites, SYNTHETIC)
+        model = result.extra.get("model")
+    except ModelRefused as refusal:
+        plan, model = refusal.plan, {"refused": str(refusal)}  # type: ignore[attr-defined]
     seconds = time.perf_counter() - start
     row = {
         "case": f"synthetic 3 x {rows_per_party:,}",
         "seconds": seconds,
         "rounds": plan.cost["rounds"],
         "bytes_sent_per_party": plan.cost["bytes_sent"],
-        "model": result.extra.get("model"),
+        "model": model,
     }
     print(row, flush=True)
     return row

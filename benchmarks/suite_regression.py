@@ -41,6 +41,7 @@ from benchmarks.framework import BenchOptions, Row, Task
 from benchmarks.suite_micro import ConsortiumSession, guarded_tasks, party_names, peer_row, pooled_row, run_jobs
 from parties.analyst import ask
 from parties.client import JobResult
+from queries.errors import ModelRefused
 from queries.plaintext import logit_newton, logit_standard_errors
 from queries.result import Result
 
@@ -115,16 +116,16 @@ def reference_fit(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray | None, np.n
 
 
 # -- Pooled --------------------------------------------------------------------------------------------
-def fitted_facts(result: Result, features: int) -> dict[str, Any]:
+def fitted_facts(result: Result | ModelRefused, features: int) -> dict[str, Any]:
     """Iterations, errors against the reference and training accuracy of a fitted result; the refusal if refused."""
-    model = dict(result.extra.get("model") or {})
     frame = pooled_frame()
     x = np.column_stack([np.ones(len(frame)), frame[columns(features)].to_numpy(np.float64)])
     y = frame[OUTCOME].to_numpy(np.float64)
     ref_coef, ref_se, reference = reference_fit(x, y)
     facts: dict[str, Any] = {"features": features, "rows": len(frame), "reference": reference}
-    if result.columns == ["refused"]:
-        return {**facts, "refused": str(result.rows[0][0])}
+    if isinstance(result, ModelRefused):
+        return {**facts, "refused": str(result)}
+    model = dict(result.extra.get("model") or {})
     table = result.to_pandas()
     terms = list(table["term"])
     if terms != ["Intercept", *columns(features)]:
@@ -147,15 +148,19 @@ def measure_pooled(session: ConsortiumSession, features: int, repeat: int, warmu
     """Pooled's row: the query asked `repeat` times after `warmup`; a refusal is timed once and reported."""
     client = session.client()
     text = query(features)
-    last: list[Result] = []
+    last: list[Result | ModelRefused] = []
 
     def once() -> JobResult:
-        result, _, job = ask(client, session.names, text)
+        try:
+            result, _, job = ask(client, session.names, text)
+        except ModelRefused as refusal:  # the nodes ran and refused: time the run, record the reason
+            last[:] = [refusal]
+            return refusal.job  # type: ignore[attr-defined, no-any-return]
         last[:] = [result]
         return job
 
     first = once()  # the warm-up, or with warmup=0 the first timed run
-    if last[0].columns == ["refused"]:
+    if isinstance(last[0], ModelRefused):
         runs = [first]
     elif warmup:
         runs = run_jobs(once, repeat, warmup - 1)

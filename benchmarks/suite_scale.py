@@ -109,25 +109,28 @@ def newton_fit(frame: pd.DataFrame, features: int) -> np.ndarray:
 
 def features_row(features: int, repeat: int) -> Row:
     from queries.engine import run_in_process
+    from queries.errors import ModelRefused
 
     frames, _ = logistic_frames(features, 3, FEATURE_ROWS)
     text = "LOGISTIC y ~ " + " + ".join(f"x{i}" for i in range(1, features + 1))
-    seconds, last = [], None
+    seconds: list[float] = []
+    result, refused = None, None
     for _ in range(repeat):
         t0 = time.perf_counter()
-        last = run_in_process(frames, text)
+        try:
+            result, plan = run_in_process(frames, text)
+        except ModelRefused as refusal:
+            refused, plan = refusal, refusal.plan  # type: ignore[attr-defined]
         seconds.append(time.perf_counter() - t0)
-    assert last is not None
-    result, plan = last
     want = newton_fit(pd.concat(frames, ignore_index=True), features)
-    table = result.to_pandas()
+    model = result.extra.get("model", {}) if result is not None else {}
     extra: dict[str, Any] = {"axis": "features", "rows_per_party": FEATURE_ROWS, "transport": "in-process threads",
-                             "iterations": result.extra.get("model", {}).get("iterations")}
+                             "iterations": model.get("iterations")}
     error = None
-    if "coef" in table.columns:
-        error = float(np.abs(table["coef"].to_numpy(float) - want).max())
+    if result is not None:
+        error = float(np.abs(result.to_pandas()["coef"].to_numpy(float) - want).max())
     else:
-        extra["refused"] = str(table.iloc[0, 0])
+        extra["refused"] = str(refused)
     cost = plan.cost or {}
     median, spread = median_spread(seconds)
     return Row("scale", "logistic", "pooled", 3, features, 0.0, median, spread, repeat, cost.get("bytes_sent"),

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from parties.client import ConsortiumClient, ConsortiumError, JobResult
 from queries.engine import finish_result, predict_cost, rebuild_plan
-from queries.errors import QueryError, SchemaError
+from queries.errors import ModelRefused, QueryError, SchemaError
 from queries.parser import parse
 from queries.plan import Plan
 from queries.result import Result, explain_result
@@ -30,7 +30,8 @@ def ask(
     call_timeout_s: float = 600.0,
     yates: bool = False,
 ) -> tuple[Result, Plan, JobResult]:
-    """Run one query over the consortium; raises QueryError on a bad query (before any node is asked).
+    """Run one query over the consortium; raises QueryError on a bad query (before any node is asked),
+    and a model's refusal as its `ModelRefused` (with `.job` and `.plan` of the run that refused).
 
     `timeout_s`: the longest a party waits for one peer message (0: the nodes' setting);
     `call_timeout_s`: the longest the analyst waits for the whole answer; `yates`: a CROSSTAB's
@@ -59,7 +60,11 @@ def ask(
         return explain_result(plan), plan, job
     shares = next(iter(job.outcomes.values())).shares
     outputs = [(total, share.frac, share.ring.bits) for total, share in zip(job.ring_outputs(), shares)]
-    result = finish_result(plan, outputs, public, yates)
+    try:
+        result = finish_result(plan, outputs, public, yates)
+    except ModelRefused as refusal:
+        refusal.job, refusal.plan = job, plan  # type: ignore[attr-defined]  # the run that refused
+        raise
     result.extra["cost"] = public.get("mpc_cost", {})
     return result, plan, job
 
@@ -67,13 +72,17 @@ def ask(
 def answer_to_stdout(prog: str, get: Callable[[], Result], fmt: str) -> int:
     """Run `get`, print its result as `fmt` (table, csv or json) and return the command's exit code.
 
-    0: answered; 1: the consortium refused or failed (the reason on stderr); 2: a bad query.
+    0: answered; 1: the consortium refused or failed, or refused to fit a model (the reason on
+    stderr); 2: a bad query.
     """
     try:
         result = get()
     except (QueryError, SchemaError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
+    except ModelRefused as exc:
+        print(f"{prog}: the model is refused ({exc.reason}): {exc}", file=sys.stderr)
+        return 1
     except ConsortiumError as exc:
         print(f"{prog}: the query failed: {exc}", file=sys.stderr)
         return 1

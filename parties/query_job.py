@@ -74,7 +74,6 @@ def agree(
     """
     stmt = parse(text)
     names = list(roster) or [str(p) for p in range(ctx.n)]
-    cols = grouping_columns(stmt)
     mine: dict[str, Any] = {
         "request": request_digest(stmt, analyst, names, ctx.session, asked_min_cell),
         "schema": schema_of(frame).to_json(),
@@ -92,6 +91,7 @@ def agree(
     k = max(int(info["min_cell"]) for info in everyone)
     fraction = min(float(info["param_fraction"]) for info in everyone)  # the strictest site's
     zeros = all(bool(info["release_zero"]) for info in everyone)
+    cols = grouping_columns(stmt, schema)  # a model's categorical columns depend on the schema
     for col in cols:
         schema.kind(col)  # an unknown grouping column is a clear error before any MPC step
     domains = union_domains(ctx, frame, cols) if cols else {}

@@ -12,8 +12,9 @@ statement:
   bytes and dealer material grow with those sizes. Given the parties' row counts, the
   stand-ins have as many (all-NULL) rows and the prediction is exact; without them it
   assumes tables of at most 64 rows and says so ("slots_per_party").
-* LINEAR: tables that pass the refusal checks (enough complete cases, every dummy level
-  with at least k rows). The fit's steps do not depend on the values, so the prediction is
+* LINEAR: tables that pass the refusal checks (enough complete cases, every level with at
+  least k rows; numeric values between 1 and 2, so that np.log and np.sqrt are defined).
+  The fit's steps do not depend on the values, so the prediction is
   exact — unless the real data is refused, which costs less.
 * LOGISTIC: the same tables; the real cost also grows with the number of Newton
   iterations and with each party's row count (padded to a power of two, at least 64), so
@@ -48,17 +49,10 @@ def null_frame(schema: Schema, rows: int) -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series([pd.NA] * rows, dtype=_DTYPES[kind]) for name, kind in schema.columns})
 
 
-def _levels(plan: Plan, column: str) -> list[str]:
-    prefix = f"C({column})[T."
-    return [name[len(prefix) : -1] for name in plan.terms if name.startswith(prefix)]
-
-
 def stand_in_rows(plan: Plan, parties: int) -> int:
     """Rows per party of a model's stand-in tables: a power of two, at least 64, with every
-    dummy level at least 2k times per party and enough complete cases for the parameters."""
-    stmt = plan.statement
-    assert isinstance(stmt, ir.Regression)
-    values = max([len(_levels(plan, t.column)) + 1 for t in stmt.terms if t.categorical] + [1])
+    level at least 2k times per party and enough complete cases for the parameters."""
+    values = max([len(levels) for _, levels in plan.levels] + [1])
     needed = max(64, 2 * plan.min_cell * values, math.ceil(len(plan.terms) / (plan.param_fraction * parties)) + 1)
     return 1 << math.ceil(math.log2(needed))
 
@@ -66,20 +60,14 @@ def stand_in_rows(plan: Plan, parties: int) -> int:
 def _column(plan: Plan, name: str, kind: str, rows: int, rng: np.random.Generator) -> pd.Series:
     stmt = plan.statement
     assert isinstance(stmt, ir.Regression)
-    if any(t.categorical and t.column == name for t in stmt.terms):
-        named = _levels(plan, name)
-        levels: list[object]
-        if kind == "int":
-            ints = [int(v) for v in named]
-            levels = [*ints, min(ints) - 1]  # the reference level: any value not a dummy
-        else:
-            levels = [*named, "\0reference"]
+    levels = dict(plan.levels).get(name)
+    if levels:
         return pd.Series(rng.permutation(np.resize(np.array(levels, dtype=object), rows)), dtype=_DTYPES[kind])
     if kind == "category":
         return pd.Series(["x"] * rows, dtype="string")
-    if kind == "int":
-        return pd.Series(rng.integers(0, 2, rows), dtype="Int64")
-    return pd.Series(rng.normal(0.0, 1.0, rows), dtype="Float64")
+    if kind == "int" or (name == stmt.outcome and stmt.kind == "LOGISTIC"):
+        return pd.Series(rng.integers(0, 2, rows), dtype=_DTYPES[kind])
+    return pd.Series(rng.uniform(1.0, 2.0, rows), dtype="Float64")  # positive: np.log and np.sqrt are defined
 
 
 def stand_ins(

@@ -22,7 +22,8 @@ from mpc.share import Share
 from protocols.material import KINDS
 from queries import ir, regression
 from queries.cost import stand_ins
-from queries.errors import QueryError, SchemaError
+from queries.design import categorical_columns
+from queries.errors import ModelRefused, QueryError, SchemaError
 from queries.executor import execute
 from queries.local import prepare
 from queries.parser import parse, with_position
@@ -80,15 +81,21 @@ def finish_result(
     return finish(plan, decoded, yates)
 
 
-def grouping_columns(stmt: ir.Statement) -> tuple[str, ...]:
-    """Columns whose value domains a plan needs (GROUP BY, CROSSTAB, C() terms)."""
+def grouping_columns(stmt: ir.Statement, schema: Schema | None = None) -> tuple[str, ...]:
+    """Columns whose value domains a plan needs (GROUP BY, CROSSTAB, a model's categorical
+    columns: `queries.design.categorical_columns`, which needs the common schema; without it,
+    a model's C() columns only)."""
     inner = stmt.inner if isinstance(stmt, ir.Explain) else stmt
     if isinstance(inner, ir.Select):
         return inner.group_by
     if isinstance(inner, ir.Crosstab):
         return (inner.row, inner.col)
     if isinstance(inner, ir.Regression):
-        return tuple(t.column for t in inner.terms if t.categorical)
+        if schema is None:
+            return inner.categorical
+        known = set(schema.names)
+        wanted = categorical_columns(inner, lambda c: schema.kind(c) if c in known else "unknown")
+        return tuple(c for c in wanted if c in known)  # an unknown column is the plan's error, with its position
     return ()
 
 
@@ -107,16 +114,19 @@ def run_in_process(
     frames: Sequence[pd.DataFrame], text: str, min_cell: int = 5, release_zero: bool = True, yates: bool = False
 ) -> tuple[Result, Plan]:
     """Run a query over n in-process parties (one frame each) and return the analyst's result
-    (`yates`: as in `finish_result`)."""
+    (`yates`: as in `finish_result`).
+
+    A model the parties refuse raises its `ModelRefused`, with `.plan` holding the plan and
+    the cost counters of the refused run."""
     schema = check_schemas([schema_of(f) for f in frames])
     stmt = parse(text)
     inner = stmt.inner if isinstance(stmt, ir.Explain) else stmt
-    group_cols = grouping_columns(inner)
-    for col in group_cols:
+    for col in sorted(ir.statement_columns(inner)):
         try:
             schema.kind(col)  # a column absent at some party: the message names it, as at the nodes
         except SchemaError as exc:
             raise QueryError(str(exc), name=col) from None
+    group_cols = grouping_columns(inner, schema)
     plan = plan_query(text, schema, local_domains(frames, group_cols), min_cell, release_zero)
     ctxs = make_contexts(len(frames), kinds=KINDS)
     answers = run_parties(
@@ -131,7 +141,11 @@ def run_in_process(
         for party in shares[1:]:
             total = first.ring.add(total, party[i].data)
         outputs.append((total, first.frac, first.ring.bits))
-    return finish_result(plan, outputs, answers[0][1], yates), replace(plan, cost=cost)
+    try:
+        return finish_result(plan, outputs, answers[0][1], yates), replace(plan, cost=cost)
+    except ModelRefused as refusal:
+        refusal.plan = replace(plan, cost=cost)  # type: ignore[attr-defined]  # what the refused run cost
+        raise
 
 
 def rebuild_plan(public: Mapping[str, Any]) -> Plan:

@@ -25,3 +25,66 @@ class QueryError(ValueError):
 
 class SchemaError(ValueError):
     """The parties' tables disagree, or a query names a column that does not exist."""
+
+
+class ModelRefused(Exception):
+    """The consortium declines to fit a LINEAR or LOGISTIC model; the message is all it releases.
+
+    Each reason is its own subclass with a stable `reason` code, which the nodes send to the
+    analyst with the message (`refusal_error` rebuilds the exception from the two).
+    """
+
+    reason = "refused"
+
+
+class OutcomeNotBinary(ModelRefused):
+    """LOGISTIC needs a 0/1 (or boolean, or two-level categorical) outcome."""
+
+    reason = "outcome_not_binary"
+
+
+class TooFewCases(ModelRefused):
+    """Fewer complete cases than the minimum cell size."""
+
+    reason = "too_few_cases"
+
+
+class TooManyParameters(ModelRefused):
+    """More parameters than the allowed fraction of the complete cases."""
+
+    reason = "too_many_parameters"
+
+
+class RareLevel(ModelRefused):
+    """A level (or a cell of categorical interactions) has fewer complete cases than the minimum."""
+
+    reason = "rare_level"
+
+
+class Collinear(ModelRefused):
+    """LINEAR: X'X is singular (collinear covariates)."""
+
+    reason = "collinear"
+
+
+class NoEstimate(ModelRefused):
+    """LOGISTIC: the information matrix is singular (perfect separation or collinear covariates)."""
+
+    reason = "no_estimate"
+
+
+class NotConverged(ModelRefused):
+    """LOGISTIC: Newton-Raphson did not converge within MAXITER iterations."""
+
+    reason = "not_converged"
+
+
+REFUSALS: dict[str, type[ModelRefused]] = {
+    cls.reason: cls
+    for cls in (OutcomeNotBinary, TooFewCases, TooManyParameters, RareLevel, Collinear, NoEstimate, NotConverged)
+}
+
+
+def refusal_error(reason: str, message: str) -> ModelRefused:
+    """The exception for a refusal `reason` code (ModelRefused itself for an unknown code)."""
+    return REFUSALS.get(reason, ModelRefused)(message)

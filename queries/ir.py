@@ -103,19 +103,15 @@ class Crosstab:
 
 
 @dataclass(frozen=True)
-class Term:
-    """A model term: a numeric column, or C(col) for a categorical one."""
-
-    column: str
-    categorical: bool = False
-
-
-@dataclass(frozen=True)
 class Regression:
+    """LINEAR or LOGISTIC `outcome ~ formula`: the right-hand side as written (a statsmodels
+    formula, read by formulaic: `queries.formula`), with the columns it reads."""
+
     kind: str  # LINEAR or LOGISTIC
     outcome: str
-    terms: tuple[Term, ...]
-    intercept: bool = True
+    formula: str
+    columns: tuple[str, ...] = ()  # every column the formula reads, in order of first mention
+    categorical: tuple[str, ...] = ()  # columns inside C(...)
     where: Condition | None = None
     maxiter: int = 35
     tol: float = 1e-8
@@ -149,4 +145,4 @@ def statement_columns(stmt: Statement) -> set[str]:
         return cols | condition_columns(stmt.where)
     if isinstance(stmt, Crosstab):
         return {stmt.row, stmt.col} | condition_columns(stmt.where)
-    return {stmt.outcome} | {t.column for t in stmt.terms} | condition_columns(stmt.where)
+    return {stmt.outcome} | set(stmt.columns) | condition_columns(stmt.where)

@@ -1,4 +1,8 @@
-"""Tokens of the query language, each with its 1-based position in the text."""
+"""Tokens of the query language, each with its 1-based position in the text.
+
+A model's formula (everything after `~` up to WHERE, MAXITER, TOL or the end) is one
+`formula` token: its grammar is formulaic's, not this language's (`queries.formula`).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 from queries.errors import QueryError
+from queries.formula import formula_end
 
 KEYWORDS = frozenset(
     """SELECT AS FROM WHERE GROUP BY AND OR NOT IN BETWEEN IS NULL CROSSTAB EXPLAIN LINEAR LOGISTIC
@@ -27,7 +32,7 @@ _TOKEN = re.compile(
 
 @dataclass(frozen=True)
 class Token:
-    kind: str  # keyword, ident, number, string, op, end
+    kind: str  # keyword, ident, number, string, op, formula, end
     text: str
     pos: int
     value: object = None
@@ -58,6 +63,18 @@ def tokenize(text: str) -> list[Token]:
                 tokens.append(Token("ident", raw, i + 1, raw))
         elif kind == "op":
             tokens.append(Token("op", "!=" if raw == "<>" else raw, i + 1))
+            if raw == "~":
+                i = _formula(text, m.end(), tokens)
+                continue
         i = m.end()
     tokens.append(Token("end", "", len(text) + 1))
     return tokens
+
+
+def _formula(text: str, start: int, tokens: list[Token]) -> int:
+    """Append the formula that starts at `start` as one token; return where it ends."""
+    end = formula_end(text, start)
+    raw = text[start:end]
+    lead = len(raw) - len(raw.lstrip())
+    tokens.append(Token("formula", raw.strip(), start + lead + 1, raw.strip()))
+    return end

@@ -4,18 +4,23 @@
     select     := SELECT aggregate [AS name] {, aggregate [AS name]} [FROM name] [WHERE cond]
                   [GROUP BY name {, name}]
     crosstab   := CROSSTAB name BY name [WHERE cond]
-    regression := (LINEAR | LOGISTIC) name ~ term {(+ term | - 1)} [WHERE cond] [MAXITER n] [TOL t]
+    regression := (LINEAR | LOGISTIC) name ~ formula [WHERE cond] [MAXITER n] [TOL t]   (options in any order)
     cond       := and {OR and};  and := not {AND not};  not := NOT not | ( cond ) | predicate
     predicate  := name op literal | name [NOT] IN ( literal {, literal} )
                 | name [NOT] BETWEEN literal AND literal | name IS [NOT] NULL
 
-Keywords are case-insensitive; an error names the position of the offending token.
+Keywords are case-insensitive; an error names the position of the offending token. A
+`formula` is a statsmodels (patsy) formula, parsed by formulaic and checked by
+`queries.formula`; its errors point into it.
 """
 
 from __future__ import annotations
 
+import re
+
 from queries import ir
 from queries.errors import QueryError
+from queries.formula import FormulaError, analyse
 from queries.lexer import Token, tokenize
 
 _FUNCS_ONE_COLUMN = {"SUM", "AVG", "VAR", "STDDEV", "MIN", "MAX", "MEDIAN"}
@@ -27,7 +32,18 @@ def locate(text: str, name: str) -> int | None:
     for tok in tokenize(text):
         if tok.kind == "ident" and tok.value == name:
             return tok.pos
+        if tok.kind == "formula":
+            found = _in_formula(tok.text, name)
+            if found is not None:
+                return tok.pos + found
     return None
+
+
+def _in_formula(formula: str, name: str) -> int | None:
+    """0-based offset of column `name` in a formula (not inside quotes, not after a dot)."""
+    quoted = re.sub(r"'[^']*'|\"[^\"]*\"", lambda m: " " * len(m.group()), formula)
+    m = re.search(rf"(?<![\w.`]){re.escape(name)}(?![\w`])", quoted)
+    return m.start() if m else None
 
 
 def with_position(error: QueryError, text: str) -> QueryError:
@@ -89,7 +105,7 @@ class _Parser:
         t = self.tok
         if t.kind == "end":
             return "the end of the query"
-        if t.kind in ("string", "number"):
+        if t.kind in ("string", "number", "formula"):
             return f"a {t.kind}"  # never echo literal values back
         return f"'{t.text}'"
 
@@ -191,39 +207,27 @@ class _Parser:
 
     def regression(self) -> ir.Regression:
         kind = self.advance().text
+        outcome_tok = self.tok
         outcome = self.name("the outcome column")
         self.op("~")
-        terms: list[ir.Term] = []
-        starts: list[Token] = []
-        intercept = True
-        sign = "+"
-        while True:
-            if sign == "-":
-                tok = self.tok
-                if self.tok.kind == "number" and self.tok.value == 1:
-                    self.advance()
-                    intercept = False
-                else:
-                    raise self.error("only '- 1' (no intercept) may follow a minus sign", tok)
-            elif self.tok.kind == "number" and self.tok.value == 1:
-                self.advance()
-            else:
-                starts.append(self.tok)
-                terms.append(self.term())
-            if self.at_op("+", "-"):
-                sign = self.advance().text
-                continue
-            break
-        if not terms:
-            raise self.error("a model needs at least one covariate")
-        seen = {outcome}
-        for t, start in zip(terms, starts):
-            if t.column in seen:
-                raise self.error("a column appears twice in the model", start)
-            seen.add(t.column)
-        where = self.where()
+        ftok = self.advance()
+        assert ftok.kind == "formula"  # the lexer makes everything after '~' one formula token
+        try:
+            facts = analyse(ftok.text)
+        except FormulaError as exc:
+            raise QueryError(exc.message, ftok.pos + exc.offset, self.text) from None
+        if outcome in facts.columns:
+            at = _in_formula(ftok.text, outcome)
+            raise QueryError(f"the outcome {outcome!r} also appears on the right of '~'",
+                             outcome_tok.pos if at is None else ftok.pos + at, self.text)
+        where: ir.Condition | None = None
         maxiter, tol = 35, 1e-8
-        while self.at_keyword("MAXITER", "TOL"):
+        while self.at_keyword("WHERE", "MAXITER", "TOL"):
+            if self.at_keyword("WHERE"):
+                if where is not None:
+                    raise self.error("WHERE appears twice")
+                where = self.where()
+                continue
             word = self.advance().text
             if kind != "LOGISTIC":
                 raise self.error(f"{word} applies to LOGISTIC only", self.tokens[self.i - 1])
@@ -237,16 +241,7 @@ class _Parser:
                 if not 0 < float(value) < 1:
                     raise self.error("TOL must be between 0 and 1", tok)
                 tol = float(value)
-        return ir.Regression(kind, outcome, tuple(terms), intercept, where, maxiter, tol)
-
-    def term(self) -> ir.Term:
-        if self.tok.kind == "ident" and str(self.tok.value) == "C" and self.tokens[self.i + 1].text == "(":
-            self.advance()
-            self.op("(")
-            col = self.name()
-            self.op(")")
-            return ir.Term(col, True)
-        return ir.Term(self.name("a covariate"))
+        return ir.Regression(kind, outcome, ftok.text, facts.columns, facts.in_c, where, maxiter, tol)
 
     # -- conditions -------------------------------------------------------------------------------
     def where(self) -> ir.Condition | None:

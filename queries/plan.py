@@ -17,7 +17,9 @@ from functools import singledispatch
 
 from queries import ir
 from queries.crosstab_rule import rule_text as crosstab_rule_text
+from queries.design import build, categorical_columns
 from queries.errors import QueryError, SchemaError
+from queries.formula import analyse
 from queries.order_keys import key_bits
 from queries.table import Schema
 
@@ -27,6 +29,9 @@ Measure = tuple[str, ...]
 
 SEARCH_BITS = 2
 """Bits of the answer each step of the secret order-statistic search settles (a 4-way search)."""
+
+MAX_DESIGN_COLUMNS = 500
+"""Columns a model's design may have (categorical interactions multiply their levels)."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,7 @@ class Plan:
     explain: bool = False
     cost: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
     terms: tuple[str, ...] = ()  # regression: the design's column names, in order
+    levels: tuple[tuple[str, tuple[ir.Value, ...]], ...] = ()  # regression: agreed levels of categorical columns
     param_fraction: float = 0.33  # regression: at most this many parameters per complete case
     integer_columns: tuple[str, ...] = ()  # read columns of integer kind: their SUM, MIN, MAX are integers
     release_zero: bool = True
@@ -70,6 +76,12 @@ class Plan:
         lines = [f"plan for: {_describe(self.statement)}"]
         grouping = ", ".join(self.group_columns) if self.group_columns else "(no grouping: one group)"
         lines.append(f"groups: {self.groups} — {grouping}")
+        if isinstance(self.statement, ir.Regression):
+            lines.append(f"model: {self.statement.outcome} ~ {self.statement.formula}")
+            lines.append(f"design ({len(self.terms)} columns): {', '.join(self.terms)}")
+            coding = outcome_coding(self)
+            if coding:
+                lines.append(f"outcome coding: {coding}")
         lines.append("local, at each party, in plaintext:")
         lines.append(f"  filter rows: {'WHERE condition' if _where(self.statement) is not None else 'all rows'}")
         for m in self.measures:
@@ -105,6 +117,27 @@ class Plan:
                     "the cost grows with both)"
                 )
         return "\n".join(lines)
+
+
+def outcome_levels(plan: Plan) -> tuple[ir.Value, ...] | None:
+    """A LOGISTIC model's categorical outcome levels (coded 0, 1 in this order), or None."""
+    stmt = plan.statement
+    if isinstance(stmt, ir.Regression) and stmt.kind == "LOGISTIC":
+        return dict(plan.levels).get(stmt.outcome)
+    return None
+
+
+def outcome_coding(plan: Plan) -> str | None:
+    """How a LOGISTIC outcome is read: "1 = 'yes', 0 = 'no'" for a categorical one, "0/1" otherwise."""
+    stmt = plan.statement
+    if not isinstance(stmt, ir.Regression) or stmt.kind != "LOGISTIC":
+        return None
+    levels = outcome_levels(plan)
+    if levels is None:
+        return "0/1 (the outcome's values)"
+    if len(levels) != 2:
+        return f"none: {stmt.outcome!r} has {len(levels)} levels, LOGISTIC needs two"
+    return f"1 = {levels[1]!r}, 0 = {levels[0]!r} (its levels in sorted order)"
 
 
 def _describe(stmt: ir.Statement) -> str:
@@ -261,48 +294,62 @@ def _(stmt: ir.Select, schema: Schema, domains: dict[str, tuple[ir.Value, ...]],
 @compile_statement.register
 def _(stmt: ir.Regression, schema: Schema, domains: dict[str, tuple[ir.Value, ...]], min_cell: int) -> Plan:
     _check_columns(stmt, schema)
-    names = design_names(stmt, schema, domains)
+    kinds = schema.kind
+    if stmt.kind == "LINEAR" and kinds(stmt.outcome) == "category":
+        raise QueryError(f"the outcome {stmt.outcome!r} of LINEAR must be numeric", name=stmt.outcome)
+    facts = analyse(stmt.formula)
+    for col in facts.in_c:
+        if kinds(col) == "float":
+            raise QueryError(f"C({col}) needs a categorical or integer column; {col!r} holds decimals", name=col)
+        if kinds(col) == "int" and col in facts.outside_c:
+            raise QueryError(f"{col!r} is used both as a number and inside C(); use one", name=col)
+    wanted = categorical_columns(stmt, kinds)
+    for col in wanted:
+        if col not in domains:
+            raise QueryError(f"no domain is known for {col!r}", name=col)
+        if not domains[col]:
+            raise QueryError(f"{col!r} has no values at any party", name=col)
+    for col, level in facts.references:
+        if _plain(level) not in domains[col]:
+            raise QueryError(f"the reference level named in Treatment() is not a level of {col!r}", name=col)
+    levels = tuple((c, tuple(domains[c])) for c in wanted)
+    names = build(stmt, dict(levels)).names
     p = len(names)
+    if p > MAX_DESIGN_COLUMNS:
+        raise QueryError(f"the model's design has {p} columns; at most {MAX_DESIGN_COLUMNS} are supported")
+    binary = stmt.kind == "LOGISTIC"
     steps = [
-        "complete cases: rows with NULL in any model column are dropped (local)",
-        f"refusal checks in MPC: complete cases >= {min_cell}, parameters ({p}) <= fraction x complete cases, "
-        f"every dummy level >= {min_cell} rows (one batched comparison; only the yes/no is opened)",
+        "complete cases: rows with NULL in the outcome or any column the formula reads are dropped (local); "
+        "design matrix by formulaic, with the agreed levels",
     ]
+    if any(c != stmt.outcome for c, _ in levels):
+        steps.append(f"levels in MPC: complete cases per level of each categorical column; a level with none is "
+                     f"dropped (as statsmodels does; only if zeros are released), one with 1..{min_cell - 1} refuses "
+                     "the model (one batched comparison; only those bits are opened)")
+    steps.append(
+        f"refusal checks in MPC: complete cases >= {min_cell}, parameters ({p}) <= fraction x complete cases, "
+        f"every category indicator column (level or cell) >= {min_cell} rows"
+        + (", every outcome 0 or 1" if binary else "")
+        + " (one batched comparison; only the yes/no bits are opened)"
+    )
+    steps.append("public column scales: the power of two above each design column's pooled maximum |x| "
+                 + ("(opened)" if binary else "and the outcome's (opened); columns are divided by them"))
     if stmt.kind == "LINEAR":
         steps += ["local: X'X, X'y, y'y per party; secure sum (one round)",
                   "Jacobi scaling by secure reciprocals; (X'X)^-1 by Newton-Schulz; coefficients, RSS and TSS",
-                  "release to the analyst: coefficients, diag (X'X)^-1, RSS, TSS, n"]
+                  "release to the analyst: coefficients, diag (X'X)^-1, RSS, TSS, n (unscaled by the public powers of "
+                  "two)"]
     else:
-        steps += ["public column scales: the power of two above each covariate's pooled maximum |x| (opened)",
-                  "each party publishes its rows masked once (padded to a power of two); outcomes secret-shared",
+        steps += ["each party publishes its rows masked once (padded to a power of two); outcomes secret-shared",
                   f"Newton-Raphson (IRLS), at most {stmt.maxiter} iterations: per-row sigmoid in Z_2^64, gradient and "
                   "Hessian by owned-matrix products, lift to Z_2^128, Newton-Schulz inverse; one convergence bit "
                   "opened per iteration",
                   "release to the analyst: coefficients, diag of the inverse information, log-likelihood"]
-    for t in stmt.terms:
-        if t.categorical and schema.kind(t.column) != "category" and schema.kind(t.column) != "int":
-            raise QueryError(f"C({t.column}) needs a categorical or integer column", name=t.column)
-        if not t.categorical and schema.kind(t.column) == "category":
-            raise QueryError(f"{t.column!r} is categorical: write C({t.column})", name=t.column)
-    if schema.kind(stmt.outcome) == "category":
-        raise QueryError(f"the outcome {stmt.outcome!r} must be numeric", name=stmt.outcome)
-    return Plan(stmt, (), ((),), (), (), (), min_cell, tuple(steps), terms=tuple(names))
+    return Plan(stmt, (), ((),), (), (), (), min_cell, tuple(steps), terms=tuple(names), levels=levels)
 
 
-def design_names(stmt: ir.Regression, schema: Schema, domains: dict[str, tuple[ir.Value, ...]]) -> list[str]:
-    """Column names of the design matrix: intercept, covariates, treatment dummies (first level dropped)."""
-    names = ["Intercept"] if stmt.intercept else []
-    for t in stmt.terms:
-        if t.categorical:
-            levels = domains.get(t.column)
-            if levels is None:
-                raise QueryError(f"no domain is known for {t.column!r}", name=t.column)
-            if len(levels) < 2:
-                raise QueryError(f"C({t.column}) needs at least two levels", name=t.column)
-            names += [f"C({t.column})[T.{v}]" for v in levels[1:]]
-        else:
-            names.append(t.column)
-    return names
+def _plain(value: object) -> object:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 @compile_statement.register

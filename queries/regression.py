@@ -1,10 +1,15 @@
 """LINEAR and LOGISTIC models: the local design matrix, the MPC fit, and the coefficient table.
 
-Each party builds its own design matrix from its complete cases (an intercept, numeric
-covariates, treatment dummies of C(col) with the first sorted level as reference, as in
-R and statsmodels). Before any fit, the parties check in MPC that there are at least k
-complete cases, no more parameters than a fraction of them, and at least k rows in every
-level used as a dummy; only the yes/no is opened, and a refusal releases nothing else.
+Each party builds the model's design matrix from its own complete cases with formulaic
+(`queries.design`: statsmodels' formula language, terms and names, with the levels all
+parties agreed on). Before any fit the parties run the checks of `queries.model_checks`
+in MPC (only their bits are opened); a refusal releases its message and nothing else, and
+the analyst receives it as a `queries.errors.ModelRefused` subclass.
+
+Both models divide every design column (and LINEAR its outcome) by a public power of two
+at or above its pooled maximum |x| (`_scales`: only the exponent is opened), so that values
+of any magnitude (an income of 1e7, a fraction of 1e-3) sit in the same fixed-point range;
+the analyst multiplies the released coefficients and standard errors back, exactly.
 
 LINEAR adds the parties' X'X, X'y, y'y in shares and solves (protocols.regression.ols).
 LOGISTIC runs Newton-Raphson to convergence on the rows (protocols.logistic). The table is
@@ -22,9 +27,8 @@ import pandas as pd
 from scipy import stats
 
 from mpc.context import PartyContext
-from mpc.share import Share, concat
+from mpc.share import Share
 from protocols import logistic
-from protocols.aggregate import secure_sum
 from protocols.arith import add_public
 from protocols.compare import ltz
 from protocols.division import divide
@@ -34,87 +38,91 @@ from protocols.select import maximum
 from protocols.sharing import share_inputs
 from protocols.truncation import truncate
 from queries import ir
-from queries.conditions import keep_rows
-from queries.plan import Plan
+from queries.design import Design, build, complete_cases, local_matrix
+from queries.errors import (
+    Collinear,
+    ModelRefused,
+    NoEstimate,
+    NotConverged,
+    OutcomeNotBinary,
+    QueryError,
+    refusal_error,
+)
+from queries.model_checks import check_levels, check_model
+from queries.plan import Plan, outcome_coding, outcome_levels
 from queries.result import Result
 from queries.table import numeric
 
 SCALE_EXPONENTS = tuple(range(-8, 41))
-"""Candidate public scales 2^e for a covariate's pooled maximum |x|."""
+"""Candidate public scales 2^e for a column's pooled maximum |x|."""
 
 
-class ModelRefused(Exception):
-    """The consortium declines to fit the model; the message is the only thing released."""
-
-
-def design(plan: Plan, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """This party's complete-case design matrix and outcome (float64)."""
+def _outcome(plan: Plan, rows: pd.DataFrame) -> np.ndarray:
+    """The outcome as float64; a LOGISTIC categorical outcome is 1 for its second level, 0 for its first."""
     stmt = plan.statement
     assert isinstance(stmt, ir.Regression)
-    kept = frame[keep_rows(frame, stmt.where)]
-    cols = [stmt.outcome] + [t.column for t in stmt.terms]
-    kept = kept[kept[cols].notna().all(axis=1)]
-    parts = [np.ones((len(kept), 1))] if stmt.intercept else []
-    for t in stmt.terms:
-        if t.categorical:
-            levels = [n.split("[T.", 1)[1][:-1] for n in plan.terms if n.startswith(f"C({t.column})[T.")]
-            values = kept[t.column].astype(str).to_numpy()
-            parts.append(np.stack([(values == lv).astype(np.float64) for lv in levels], axis=1))
-        else:
-            parts.append(numeric(kept, t.column)[:, None])
-    x = np.hstack(parts) if parts else np.zeros((len(kept), 0))
-    return x, numeric(kept, stmt.outcome)
+    levels = outcome_levels(plan)
+    if levels is None:
+        return numeric(rows, stmt.outcome)
+    return (rows[stmt.outcome].astype(str).to_numpy() == str(levels[1])).astype(np.float64)
 
 
-def _dummy_columns(plan: Plan) -> list[int]:
-    return [i for i, name in enumerate(plan.terms) if name.startswith("C(")]
-
-
-def check_refusals(ctx: PartyContext, plan: Plan, x: np.ndarray) -> Share:
-    """Open, to the parties, whether the model must be refused; raise ModelRefused with the reason.
-
-    Returns [n] (pooled complete cases, precise ring) for later use.
-    """
-    fp = ctx.precise
-    dummies = _dummy_columns(plan)
-    local = np.concatenate([[len(x)], x[:, dummies].sum(axis=0) if dummies else []])
-    totals = secure_sum(ctx, fp.encode(local), fp.ring, fp.frac)
-    n = totals[:1]
-    p = len(plan.terms)
-    checks = [add_public(ctx, n, -float(plan.min_cell)), add_public(ctx, n, -p / plan.param_fraction)]
-    if dummies:
-        checks.append(add_public(ctx, totals[1:], -float(plan.min_cell)))
-    bits = open_arith(ctx, [ltz(ctx, concat(checks))], "model-refusal")[0]
-    flags = [int(v) for v in np.ravel(bits)]
-    if flags[0]:
-        raise ModelRefused(f"fewer than {plan.min_cell} complete cases")
-    if flags[1]:
-        raise ModelRefused(f"{p} parameters is more than {plan.param_fraction:g} of the complete cases")
-    if any(flags[2:]):
-        raise ModelRefused(f"a level used as a dummy has fewer than {plan.min_cell} rows")
-    return n
+def _design(ctx: PartyContext, plan: Plan, frame: pd.DataFrame) -> tuple[Design, np.ndarray, np.ndarray, Share]:
+    """The design after the level checks, this party's X and y, and [n]; raises ModelRefused."""
+    stmt = plan.statement
+    assert isinstance(stmt, ir.Regression)
+    levels = outcome_levels(plan)
+    if levels is not None and len(levels) != 2:
+        raise OutcomeNotBinary(f"LOGISTIC needs a 0/1 outcome or a categorical with two levels; "
+                               f"{stmt.outcome!r} has {len(levels)} levels")
+    covariate_levels = {c: v for c, v in plan.levels if c != stmt.outcome}
+    design = build(stmt, covariate_levels)
+    rows = complete_cases(stmt, frame, design.columns)
+    x, keep, counts = local_matrix(design, rows)
+    if not np.isfinite(x).all():  # statsmodels refuses these too ("exog contains inf or nans")
+        raise QueryError("a transformed value at this party is infinite (e.g. np.log of 0); "
+                         "exclude those rows with WHERE")
+    if design.levels:
+        kept = check_levels(ctx, plan, design, counts)
+        if kept != dict(design.levels):
+            design = build(stmt, {**covariate_levels, **kept})
+            x, keep, _ = local_matrix(design, rows)
+    y = _outcome(plan, rows)[keep]
+    n = check_model(ctx, plan, design, x, y)
+    return design, x, y, n
 
 
 def execute(ctx: PartyContext, plan: Plan, frame: pd.DataFrame) -> tuple[list[Share], dict[str, Any]]:
     """This party's shares of the released values and the public facts of the fit."""
     stmt = plan.statement
     assert isinstance(stmt, ir.Regression)
-    x, y = design(plan, frame)
     try:
-        n = check_refusals(ctx, plan, x)
+        design, x, y, n = _design(ctx, plan, frame)
     except ModelRefused as refusal:
-        return [], {"refused": str(refusal)}
+        return [], {"refused": str(refusal), "refusal": refusal.reason}
+    facts: dict[str, Any] = {"terms": list(design.names)}
+    dropped = {c: [v for v in levels if v not in design.levels.get(c, ())] for c, levels in plan.levels
+               if c != stmt.outcome}
+    if any(dropped.values()):
+        facts["dropped_levels"] = {c: v for c, v in dropped.items() if v}
     if stmt.kind == "LINEAR":
-        return _linear(ctx, plan, x, y, n)
-    return _logistic(ctx, plan, x, y, n)
+        shares, public = _linear(ctx, x, y, n, design.constant)
+    else:
+        shares, public = _logistic(ctx, plan, x, y, n)
+    return shares, {**facts, **public}
 
 
 def _linear(
-    ctx: PartyContext, plan: Plan, x: np.ndarray, y: np.ndarray, n: Share
+    ctx: PartyContext, x: np.ndarray, y: np.ndarray, n: Share, centered: bool
 ) -> tuple[list[Share], dict[str, Any]]:
+    """Shares of [coef, diag (X'X)^-1, RSS, TSS, n] on the scaled columns. TSS is about the mean
+    when the design spans a constant, else y'y (statsmodels' uncentered R^2 without one)."""
     fp = ctx.precise
     p = x.shape[1]
-    local = np.concatenate([(x.T @ x).ravel(), x.T @ y, [y @ y, y.sum()]])
+    exps = _scales(ctx, np.hstack([x, y[:, None]]))
+    xs, ys = x / np.exp2(exps[:-1]), y / np.exp2(exps[-1])
+    public = {"scales": [int(e) for e in exps[:-1]], "outcome_scale": int(exps[-1])}
+    local = np.concatenate([(xs.T @ xs).ravel(), xs.T @ ys, [ys @ ys, ys.sum()]])
     total = None
     for s in share_inputs(ctx, fp.encode(local), fp.ring, fp.frac, "moments"):
         total = s if total is None else total + s
@@ -122,10 +130,14 @@ def _linear(
     xtx, xty, yty, sy = total[: p * p].reshape(p, p), total[p * p : p * p + p], total[-2:-1], total[-1:]
     fit = ols(ctx, xtx, xty, yty)
     if not fit.converged:
-        return [], {"refused": "the covariates are collinear (X'X is singular)"}
-    mean_y = divide(ctx, sy, n, y_bound=float(2**44))
-    tss = yty - truncate(ctx, _mul(ctx, mean_y, sy), fp.frac)
-    return [fit.coef, fit.inverse_diag, fit.rss, tss, n], {}
+        refusal = Collinear("the covariates are collinear (X'X is singular)")
+        return [], {**public, "refused": str(refusal), "refusal": refusal.reason}
+    if centered:
+        mean_y = divide(ctx, sy, n, y_bound=float(2**44))
+        tss = yty - truncate(ctx, _mul(ctx, mean_y, sy), fp.frac)
+    else:
+        tss = yty
+    return [fit.coef, fit.inverse_diag, fit.rss, tss, n], public
 
 
 def _mul(ctx: PartyContext, a: Share, b: Share) -> Share:
@@ -174,12 +186,15 @@ def _logistic(
     fit = logistic.fit(ctx, data, maxiter=stmt.maxiter, tol=stmt.tol)
     public = {"iterations": fit.iterations, "converged": fit.converged, "scales": [int(e) for e in exps],
               "padded_rows": sum(everyone)}
+    refusal: ModelRefused | None = None
     if fit.singular:
-        return [], {**public, "refused": "no maximum likelihood estimate: the information matrix is singular "
-                    "(perfect separation or collinear covariates)"}
-    if not fit.converged:
-        return [], {**public, "refused": f"did not converge in {fit.iterations} iterations "
-                    "(possible quasi-separation); nothing is released"}
+        refusal = NoEstimate("no maximum likelihood estimate: the information matrix is singular "
+                             "(perfect separation or collinear covariates)")
+    elif not fit.converged:
+        refusal = NotConverged(f"did not converge in {fit.iterations} iterations (possible quasi-separation); "
+                               "nothing is released")
+    if refusal is not None:
+        return [], {**public, "refused": str(refusal), "refusal": refusal.reason}
     return [fit.coef, fit.inverse_diag, fit.loglik, n], public
 
 
@@ -188,11 +203,18 @@ def finish(plan: Plan, opened: list[np.ndarray], public: dict[str, Any]) -> Resu
     stmt = plan.statement
     assert isinstance(stmt, ir.Regression)
     if "refused" in public:
-        return Result(["refused"], [[public["refused"]]], [True], {"model": {"refused": public["refused"]}})
-    names = list(plan.terms)
+        raise refusal_error(str(public.get("refusal", "")), str(public["refused"]))
+    names = list(public.get("terms", plan.terms))
     p = len(names)
+    scale = np.exp2(np.array(public["scales"], dtype=np.float64))
+    about: dict[str, Any] = {"formula": f"{stmt.outcome} ~ {stmt.formula}"}
+    if public.get("dropped_levels"):
+        about["dropped_levels"] = public["dropped_levels"]  # no complete cases: absent from the design
     if stmt.kind == "LINEAR":
         coef, idiag, rss, tss, n = opened
+        out = 2.0 ** int(public["outcome_scale"])  # undo the public powers of two, exactly
+        coef, idiag = coef * out / scale, idiag / scale**2
+        rss, tss = rss * out**2, tss * out**2
         n_used = int(round(float(n[0])))
         df = n_used - p
         sigma2 = float(rss[0]) / df
@@ -201,13 +223,12 @@ def finish(plan: Plan, opened: list[np.ndarray], public: dict[str, Any]) -> Resu
         pvals = 2 * stats.t.sf(np.abs(stat), df)
         crit = stats.t.ppf(0.975, df)
         model = {"n": n_used, "df_resid": df, "r_squared": 1 - float(rss[0]) / float(tss[0]),
-                 "residual_std_error": math.sqrt(sigma2)}
+                 "residual_std_error": math.sqrt(sigma2), **about}
         columns = ["term", "coef", "std_err", "t", "p_value", "ci_low", "ci_high"]
         rows = [[names[j], coef[j], se[j], stat[j], pvals[j], coef[j] - crit * se[j], coef[j] + crit * se[j]]
                 for j in range(p)]
     else:
         coef, idiag, ll, n = opened
-        scale = np.exp2(np.array(public["scales"], dtype=np.float64))
         coef = coef / scale
         se = np.sqrt(np.clip(idiag, 0, None)) / scale
         stat = coef / se
@@ -217,7 +238,7 @@ def finish(plan: Plan, opened: list[np.ndarray], public: dict[str, Any]) -> Resu
         # Each zero padding row (x = 0, y = 0) added -log 2 to the sum; the count of them is public once n is.
         loglik = float(ll[0]) + math.log(2.0) * (int(public["padded_rows"]) - n_used)
         model = {"n": n_used, "iterations": public["iterations"], "converged": public["converged"],
-                 "log_likelihood": loglik}
+                 "log_likelihood": loglik, "outcome_coding": outcome_coding(plan), **about}
         columns = ["term", "coef", "std_err", "z", "p_value", "ci_low", "ci_high", "odds_ratio", "or_ci_low",
                    "or_ci_high"]
         rows = []

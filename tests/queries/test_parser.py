@@ -28,9 +28,12 @@ def test_crosstab_regression_and_explain() -> None:
     )
     reg = parse("LOGISTIC outcome ~ age + C(smoking) - 1 WHERE sex != 'M' MAXITER 50 TOL 1e-8")
     assert reg == ir.Regression(
-        "LOGISTIC", "outcome", (ir.Term("age"), ir.Term("smoking", True)), False,
+        "LOGISTIC", "outcome", "age + C(smoking) - 1", ("age", "smoking"), ("smoking",),
         ir.Compare("sex", "!=", "M"), 50, 1e-8,
     )
+    options_first = parse("LOGISTIC outcome ~ age:np.log(bmi) MAXITER 50 WHERE sex != 'M'")
+    assert isinstance(options_first, ir.Regression) and options_first.maxiter == 50
+    assert options_first.formula == "age:np.log(bmi)" and options_first.where == ir.Compare("sex", "!=", "M")
     explained = parse("EXPLAIN LINEAR sbp ~ age + bmi")
     assert isinstance(explained, ir.Explain) and isinstance(explained.inner, ir.Regression)
 
@@ -51,7 +54,7 @@ def test_negative_numbers_and_quoted_names() -> None:
         ("SELEC x", 1, "expected SELECT"),
         ("SELECT COUNT(*) WHERE age = 'secret' )", 38, "after the end"),
         ("SELECT foo(x)", 8, "expected an aggregate"),
-        ("LINEAR y ~ x + 2", 16, "expected a covariate"),
+        ("LINEAR y ~ x + 2", 16, "a number alone is not a term"),
         ("SELECT count(*) where a @ 1", 25, "unexpected character"),
         ("SELECT QUANTILE(x, 1.5)", 20, "between 0 and 1"),
         ("LINEAR y ~ x MAXITER 5", 14, "LOGISTIC only"),
@@ -69,6 +72,9 @@ def test_errors_name_the_position(text: str, position: int, fragment: str) -> No
 def test_errors_never_echo_literal_values() -> None:
     with pytest.raises(QueryError) as info:
         parse("SELECT COUNT(*) WHERE name = 'Alice Smith' 'extra'")
+    assert "Alice" not in str(info.value)
+    with pytest.raises(QueryError) as info:
+        parse("SELECT COUNT(*) ~ 'Alice Smith'")  # everything after '~' is a formula token
     assert "Alice" not in str(info.value)
 
 

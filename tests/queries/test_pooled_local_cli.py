@@ -136,3 +136,19 @@ def test_crosstab_csv_with_yates_through_pooled_local(tmp_path: Path) -> None:
     (d, c), (b, a) = want.to_numpy()
     rr = float(found.loc["RR (diabetes=1 vs 0, outcome=1)", "value"])
     assert rr == pytest.approx((a / (a + b)) / (c / (c + d)))
+
+
+@pytest.mark.network
+def test_a_refused_model_exits_non_zero_with_the_reason(tmp_path: Path) -> None:
+    """LOGISTIC on an outcome coded 1/2: refused in MPC, the reason on stderr, nothing on stdout, exit 1."""
+    made = _pooled("synth", "--rows", "300", "--parties", "2", "--out", str(tmp_path), "--seed", "5")
+    assert made.returncode == 0, made.stderr
+    files = sorted(tmp_path.glob("site_*.csv"))
+    for f in files:
+        table = pd.read_csv(f)
+        table["outcome"] = table["outcome"] + 1
+        table.to_csv(f, index=False)
+    data = [arg for f in files for arg in ("--data", str(f))]
+    run = _pooled("local", *data, "--format", "json", "LOGISTIC outcome ~ age + C(sex)")
+    assert run.returncode == 1 and run.stdout == ""
+    assert "the model is refused (outcome_not_binary)" in run.stderr and "coded 0/1" in run.stderr

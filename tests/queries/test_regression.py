@@ -8,6 +8,17 @@ import pytest
 import statsmodels.formula.api as smf
 
 from queries.engine import run_in_process
+from queries.errors import (
+    Collinear,
+    ModelRefused,
+    NoEstimate,
+    NotConverged,
+    OutcomeNotBinary,
+    RareLevel,
+    TooFewCases,
+    TooManyParameters,
+    refusal_error,
+)
 from queries.synth import cohort, split
 from queries.table import normalize_frame
 
@@ -61,16 +72,16 @@ def test_logistic_matches_statsmodels(parties: int) -> None:
 
 def test_too_few_complete_cases_is_refused_with_the_reason_only() -> None:
     sites = split(cohort(60, seed=1), 2, seed=1)
-    result, _ = run_in_process(sites, "LINEAR sbp ~ age WHERE age > 88", min_cell=5)
-    assert result.columns == ["refused"]
-    assert "fewer than 5 complete cases" in result.rows[0][0]
+    with pytest.raises(TooFewCases, match="fewer than 5 complete cases") as info:
+        run_in_process(sites, "LINEAR sbp ~ age WHERE age > 88", min_cell=5)
+    assert info.value.reason == "too_few_cases" and isinstance(info.value, ModelRefused)
 
 
 def test_too_many_parameters_is_refused() -> None:
     rng = np.random.default_rng(3)
     sites = [normalize_frame(pd.DataFrame(rng.normal(size=(6, 6)), columns=list("yabcde"))) for _ in range(2)]
-    result, _ = run_in_process(sites, "LINEAR y ~ a + b + c + d + e", min_cell=3)  # 6 parameters, 12 rows
-    assert "6 parameters is more than 0.33 of the complete cases" in result.rows[0][0]
+    with pytest.raises(TooManyParameters, match="6 parameters is more than 0.33 of the complete cases"):
+        run_in_process(sites, "LINEAR y ~ a + b + c + d + e", min_cell=3)  # 6 parameters, 12 rows
 
 
 def test_a_rare_dummy_level_is_refused() -> None:
@@ -78,21 +89,56 @@ def test_a_rare_dummy_level_is_refused() -> None:
     def site(n: int, rare: int) -> pd.DataFrame:
         group = ["common"] * (n - rare) + ["rare"] * rare
         return normalize_frame(pd.DataFrame({"y": rng.normal(size=n), "x": rng.normal(size=n), "g": group}))
-    result, _ = run_in_process([site(60, 1), site(60, 2)], "LINEAR y ~ x + C(g)", min_cell=5)
-    assert "level" in result.rows[0][0]
+    with pytest.raises(RareLevel, match="a level of 'g' has fewer than 5 complete cases"):
+        run_in_process([site(60, 1), site(60, 2)], "LINEAR y ~ x + C(g)", min_cell=5)
 
 
-def test_perfect_separation_is_reported_not_printed() -> None:
+def test_a_rare_cell_of_two_categoricals_is_refused() -> None:
+    rng = np.random.default_rng(2)
+    def site(n: int) -> pd.DataFrame:
+        a = rng.choice(["p", "q"], n)
+        b = np.where(a == "q", "u", rng.choice(["u", "v"], n))  # the cell (q, v) is empty
+        b[:2] = "v"
+        a[:2] = "q"  # ... but for two rows per site
+        return normalize_frame(pd.DataFrame({"y": rng.normal(size=n), "a": a, "b": b}))
+    with pytest.raises(RareLevel, match="a level or a cell of categorical terms"):
+        run_in_process([site(60), site(60)], "LINEAR y ~ C(a) * C(b)", min_cell=5)
+
+
+def test_collinear_covariates_are_refused() -> None:
+    sites = split(cohort(300, seed=2), 2, seed=2)
+    with pytest.raises(Collinear, match="collinear"):
+        run_in_process(sites, "LINEAR sbp ~ age + I(2 * age + 1)")
+
+
+def test_perfect_separation_is_refused() -> None:
     rng = np.random.default_rng(1)
     def site(n: int) -> pd.DataFrame:
         x = rng.normal(size=n)
         return normalize_frame(pd.DataFrame({"x": x, "z": rng.normal(size=n), "y": (x > 0).astype(int)}))
-    result, _ = run_in_process([site(80), site(70)], "LOGISTIC y ~ x + z")
-    assert result.columns == ["refused"]
-    assert "separation" in result.rows[0][0] or "converge" in result.rows[0][0]
+    with pytest.raises((NoEstimate, NotConverged), match="separation"):
+        run_in_process([site(80), site(70)], "LOGISTIC y ~ x + z")
 
 
-def test_non_convergence_is_reported() -> None:
+def test_non_convergence_is_refused() -> None:
     sites = split(cohort(800, seed=4), 2, seed=4)
-    result, _ = run_in_process(sites, "LOGISTIC outcome ~ age + bmi MAXITER 2")
-    assert result.columns == ["refused"] and "did not converge in 2 iterations" in result.rows[0][0]
+    with pytest.raises(NotConverged, match="did not converge in 2 iterations"):
+        run_in_process(sites, "LOGISTIC outcome ~ age + bmi MAXITER 2")
+
+
+@pytest.mark.parametrize(
+    ("recode", "fragment"),
+    [
+        (lambda f: f.assign(outcome=f.outcome + 1), "has other values"),  # coded 1/2
+        (lambda f: f.assign(outcome=f.bmi), "has other values"),  # continuous
+        (lambda f: f.assign(outcome=f.smoking), "has 3 levels"),  # a 3-level categorical
+    ],
+    ids=["coded-1-2", "continuous", "three-levels"],
+)
+def test_logistic_needs_a_binary_outcome(recode: object, fragment: str) -> None:
+    sites = [recode(s) for s in split(cohort(300, seed=6), 2, seed=6)]  # type: ignore[operator]
+    with pytest.raises(OutcomeNotBinary) as info:
+        run_in_process(sites, "LOGISTIC outcome ~ age + C(sex)")
+    assert fragment in str(info.value) and "0/1" in str(info.value)
+    assert info.value.reason == "outcome_not_binary"
+    assert refusal_error("outcome_not_binary", "m").__class__ is OutcomeNotBinary
