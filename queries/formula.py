@@ -90,6 +90,8 @@ def parse_tree(rhs: str) -> ASTNode | Token:
         shown = text.rsplit("\n", 1)[-1]
         offset = shown.index(_MARKER) if _MARKER in shown else 0
         raise FormulaError(f"bad formula: {message}", offset) from None
+    except SyntaxError as exc:  # formulaic reads some tokens as Python and lets its SyntaxError through
+        raise FormulaError(f"bad formula: {exc.msg}", max(0, (exc.offset or 1) - 1)) from None
 
 
 def analyse(rhs: str) -> FormulaFacts:

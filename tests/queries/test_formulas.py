@@ -134,6 +134,7 @@ DOMAINS = {"sex": ("F", "M"), "k": (0, 1, 2)}
     [
         ("LINEAR y ~ age + I(__import__('os').getcwd())", 18, "only columns, numbers"),
         ("LINEAR y ~ age + os.system('ls')", 18, "'os.system' is not allowed"),
+        ("LINEAR y ~ __import__('os').system('ls')", 12, "bad formula"),
         ("LINEAR y ~ age | bmi", 12, "operator '|'"),
         ("LINEAR y ~ .", 12, "operator '.'"),
         ("LINEAR y ~ age + 2", 18, "a number alone"),
