@@ -34,7 +34,10 @@ def add_public_encoded(ctx: PartyContext, x: Share, encoded: Any) -> Share:
     """[x] + c for c already encoded as ring elements at x's scale."""
     if not ctx.is_leader:
         return x
-    value = x.ring.constant(int(encoded)) if np.isscalar(encoded) else x.ring.reduce(np.asarray(encoded))
+    if np.isscalar(encoded):
+        value = x.ring.constant(int(np.asarray(encoded).item()))
+    else:
+        value = x.ring.reduce(np.asarray(encoded))
     return Share(x.ring.add(x.data, value), x.ring, x.frac)
 
 

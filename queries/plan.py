@@ -248,7 +248,9 @@ def _(stmt: ir.Select, schema: Schema, domains: dict[str, tuple[ir.Value, ...]],
         if agg.func == "COUNT":
             if x is not None:
                 need(("n", x))
-        elif agg.func == "SUM":
+            continue
+        assert x is not None  # every aggregate but COUNT(*) reads a column
+        if agg.func == "SUM":
             need(("n", x), ("s", x))
         elif agg.func == "AVG":
             need(("n", x), ("s", x))
@@ -262,6 +264,7 @@ def _(stmt: ir.Select, schema: Schema, domains: dict[str, tuple[ir.Value, ...]],
             )
         elif agg.func == "CORR":
             y = agg.column2
+            assert y is not None
             need(*[(op, x, y) for op in ("pn", "px", "py", "pmx", "pmy", "pm2x", "pm2y", "pcxy")])
             steps.append(
                 f"{agg.name}: secure divisions, parallel-axis (co)variances, inverse square roots and products"
@@ -271,7 +274,7 @@ def _(stmt: ir.Select, schema: Schema, domains: dict[str, tuple[ir.Value, ...]],
             extremes.append((agg.func.lower(), x))
             steps.append(f"{agg.name}: secure {agg.func.lower()} of the parties' local extremes")
         elif agg.func == "QUANTILE":
-            assert agg.q is not None and x is not None
+            assert agg.q is not None
             need(("n", x))
             quantiles.append((x, agg.q))
             bits = key_bits(schema.kind(x) == "int")
