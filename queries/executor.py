@@ -28,10 +28,12 @@ from queries.crosstab import crosstab
 from queries.errors import QueryError
 from queries.local import COUNT_OPS, PER_PARTY_OPS, LocalData, extremes, partials
 from queries.plan import Plan
+from queries.scaling import ROOT_BOUND, exponents, exact_sums, unscale
 from queries.quantiles import quantiles
 
 SUM_BOUND = float(2**44)
-"""Largest pooled count or sum of squares the divisions and roots accept (real units)."""
+"""Largest pooled count the divisions accept (their divisors are counts, below 2^44 by
+`queries.scaling.MAX_ROWS`); the quotients, scaled means and variances, stay below 2^37."""
 
 
 def _encode(fixed: FixedPoint, values: np.ndarray, frac: int | None = None) -> np.ndarray:
@@ -47,19 +49,34 @@ def _encode(fixed: FixedPoint, values: np.ndarray, frac: int | None = None) -> n
         ) from None
 
 
-def _share_partials(ctx: PartyContext, plan: Plan, local: LocalData) -> tuple[dict, list[dict]]:
-    """Every party's partials, shared in one round: the totals of summed measures, and each
-    party's own shares of its counts and local means (for the parallel-axis rule).
+def _share_partials(
+    ctx: PartyContext, plan: Plan, local: LocalData, scales: dict[str, int]
+) -> tuple[dict, list[dict], dict]:
+    """Every party's partials, shared in one round: the totals of summed measures, each
+    party's own shares of its counts and local means (for the parallel-axis rule), and the
+    exact pooled SUM of each summed column.
 
-    Counts are input as integers (frac 0) and lifted exactly to the fixed-point scale for
-    the totals, so a party's count can multiply a fixed-point value without truncation.
+    Columns in `scales` enter the moment partials as x 2^-s (`queries.scaling`). Counts are
+    input as integers (frac 0) and lifted exactly to the fixed-point scale for the totals,
+    so a party's count can multiply a fixed-point value without truncation. The SUMs are
+    sum round(x 2^40) computed exactly (`queries.scaling.exact_sums`), read at 40 bits.
     """
     fp = ctx.precise
-    mine = partials(plan, local)
+    mine = partials(plan, local, scales)
     counts = [j for j, m in enumerate(plan.measures) if m[0] in COUNT_OPS]
     encoded = _encode(fp, mine)
     if counts:
         encoded[counts] = _encode(fp, np.rint(mine[counts]).astype(np.int64), 0)
+    summed = [m for m in plan.measures if m[0] == "s"]
+    limit = 1 << (fp.ring.bits - 3)
+    exact = []
+    for m in summed:
+        row = exact_sums(local, m[1], fp.frac)
+        if any(abs(v) * ctx.n >= limit for v in row):
+            raise QueryError(f"SUM({m[1]}): a site's sum is beyond the supported range (±2^85 over all sites)")
+        exact.append(fp.ring.reduce(np.array(row, dtype=object)))
+    if exact:
+        encoded = np.concatenate([encoded, np.stack(exact).astype(encoded.dtype)])
     inputs = share_inputs(ctx, encoded, fp.ring, 0, "partials")
     ring = fp.ring
     per_party: list[dict] = []
@@ -76,7 +93,15 @@ def _share_partials(ctx: PartyContext, plan: Plan, local: LocalData) -> tuple[di
         for own in per_party[1:]:
             total = total + own[m]
         totals[m] = _as_fixed(ctx, total) if m[0] in COUNT_OPS else total
-    return totals, per_party
+    sums: dict = {}
+    base = len(plan.measures)
+    for j, m in enumerate(summed):
+        parts = [Share(share.data[base + j], ring, fp.frac) for share in inputs]
+        total = parts[0]
+        for part in parts[1:]:
+            total = total + part
+        sums[m] = total
+    return totals, per_party, sums
 
 
 def _flags(ctx: PartyContext, below: list[tuple[Share, float]], zero: list[Share]) -> tuple[list[Share], list[Share]]:
@@ -193,7 +218,8 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     """
     stmt = plan.statement
     assert isinstance(stmt, ir.Select)
-    t, per_party = _share_partials(ctx, plan, local)
+    scales = exponents(ctx, plan, local)
+    t, per_party, sums = _share_partials(ctx, plan, local, scales)
     rows = t[("rows",)]
     empty, hidden, null_of, quantile_hidden = _thresholds(ctx, plan, t)
 
@@ -270,7 +296,11 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     variances = dict(zip(var_i, nonneg[: len(var_i)]))
     roots_i = [i for i in var_i if stmt.aggregates[i].func == "STDDEV"]
     roots = dict(zip(roots_i, _batched(ctx, sqrt, [variances[i] for i in roots_i])))
-    inv = dict(zip(rs_in, _batched(ctx, rsqrt, [_plus_tiny(ctx, v) for v in nonneg[len(var_i) :]])))
+    # The inverse roots are taken of v 2^-CORR_SHIFT (the same shares read with more fractional
+    # bits), so that they are near 1 where their resolution is relative; the product below
+    # takes the 2^-CORR_SHIFT back in its last truncation.
+    shifted = [_plus_tiny(ctx, v).with_frac(fp_frac + CORR_SHIFT) for v in nonneg[len(var_i) :]]
+    inv = dict(zip(rs_in, _batched(ctx, rsqrt, shifted, ROOT_BOUND / 2.0**CORR_SHIFT)))
     # corr = cov / (sd_x sd_y); as in pandas it is NULL where either variance is zero, so the
     # NULL flag becomes 1 - (1 - [n < 2])(1 - [v_x ~ 0])(1 - [v_y ~ 0]), its products batched
     # into the rounds of the two products of the formula.
@@ -286,7 +316,8 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
         [(h, inv[(i, "syy")]) for h, i in zip(half, corr_i)]
         + [(not_bit(ctx, null_of[i]), a) for i, a in zip(corr_i, first_round[len(corr_i) :])],
     )
-    corr = dict(zip(corr_i, truncate_many(ctx, second_round[: len(corr_i)], fp_frac) if corr_i else []))
+    corr_prods = [p.with_frac(p.frac + CORR_SHIFT) for p in second_round[: len(corr_i)]]
+    corr = dict(zip(corr_i, truncate_many(ctx, corr_prods, fp_frac + CORR_SHIFT) if corr_i else []))
     for i, defined in zip(corr_i, second_round[len(corr_i) :]):
         null_of[i] = not_bit(ctx, defined)
 
@@ -301,7 +332,7 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
         if agg.func == "COUNT":
             values.append(t[("n", agg.column)] if agg.column else rows)
         elif agg.func == "SUM":
-            values.append(t[("s", agg.column)])
+            values.append(sums[("s", agg.column)])
         elif agg.func == "AVG":
             values.append(first[(i, "mean")])
         elif agg.func == "VAR":
@@ -314,6 +345,12 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
             values.append(ext[(agg.func.lower(), agg.column)])
         else:
             values.append(quant[(agg.column, agg.q)])
+    # Back from the columns' scales: mean x 2^s, variance x 4^s, sd x 2^s (CORR is scale-free).
+    powers = {"AVG": 1, "STDDEV": 1, "VAR": 2}
+    back = [i for i, agg in enumerate(stmt.aggregates) if agg.func in powers]
+    unscaled = unscale(ctx, [(values[i], powers[stmt.aggregates[i].func] * scales[stmt.aggregates[i].column]) for i in back])
+    for i, v in zip(back, unscaled):
+        values[i] = v
     keep = {i: not_bit(ctx, hidden[i]) for i in range(len(values))}
     with_null = sorted(null_of)
     both = dict(zip(with_null, mul_many(ctx, [(keep[i], not_bit(ctx, null_of[i])) for i in with_null])))
@@ -330,15 +367,19 @@ def _divide_all(ctx: PartyContext, nums: list[Share], dens: list[Share]) -> list
     return split_like(out, nums)
 
 
-def _batched(ctx: PartyContext, fn: object, xs: list[Share]) -> list[Share]:
+def _batched(ctx: PartyContext, fn: object, xs: list[Share], bound: float = ROOT_BOUND) -> list[Share]:
     if not xs:
         return []
-    out = fn(ctx, concat(xs), y_bound=SUM_BOUND)  # type: ignore[operator]
+    out = fn(ctx, concat(xs), y_bound=bound)  # type: ignore[operator]
     return split_like(out, xs)
 
 
+CORR_SHIFT = 36
+"""CORR's inverse roots are of v 2^-36 (scaled variances v <= 2^37), so near 1 and precise."""
+
 ZERO_VARIANCE = 2.0**-36
-"""A pooled variance below this (about 1.5e-11) counts as zero: CORR is then NULL, as in pandas."""
+"""A scaled pooled variance (`queries.scaling`) below this counts as zero: CORR is then NULL, as in
+pandas. With the column scaled to max |x'| in (2^17, 2^18], that is a variance below ~2^-70 max x^2."""
 
 
 def _relu_all(ctx: PartyContext, xs: list[Share], skip: int) -> tuple[list[Share], list[Share]]:

@@ -10,12 +10,14 @@ here leaves the party except through secret sharing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from queries.conditions import keep_rows
+from queries.errors import QueryError
 from queries.plan import Measure, Plan
 from queries.table import numeric
 
@@ -75,23 +77,29 @@ def _centred(local: LocalData, a: np.ndarray, b: np.ndarray, mask: np.ndarray) -
     return _per_group(local, da * db, mask)
 
 
-def measure(local: LocalData, m: Measure) -> np.ndarray:
+def measure(local: LocalData, m: Measure, scales: Mapping[str, int] | None = None) -> np.ndarray:
     """One measure per group over this party's kept rows: a count, a sum, a local mean, or a
-    sum of squares / cross products centred on the local means (two passes, in float64)."""
+    sum of squares / cross products centred on the local means (two passes, in float64).
+    A column with a scale s in `scales` is used as x 2^-s (exact in float64)."""
     op = m[0]
+    scales = scales or {}
+
+    def values(col: str) -> np.ndarray:
+        return np.ldexp(numeric(local.frame, col), -scales.get(col, 0))
+
     ones = np.ones(len(local.frame))
     if op == "rows":
         return _per_group(local, ones, ones.astype(bool))
     if op == "n":
         present = local.frame[m[1]].notna().to_numpy()
         return _per_group(local, ones, present)
-    x = numeric(local.frame, m[1])
+    x = values(m[1])
     if op in ("s", "mean", "m2"):
         present = ~np.isnan(x)
         if op == "s":
             return _per_group(local, x, present)
         return _local_mean(local, x, present) if op == "mean" else _centred(local, x, x, present)
-    y = numeric(local.frame, m[2])
+    y = values(m[2])
     both = ~np.isnan(x) & ~np.isnan(y)
     if op in ("pn", "px", "py"):
         return _per_group(local, np.where(both, {"pn": ones, "px": x, "py": y}[op], 0.0), both)
@@ -101,10 +109,10 @@ def measure(local: LocalData, m: Measure) -> np.ndarray:
     return _centred(local, a, b, both)
 
 
-def partials(plan: Plan, local: LocalData) -> np.ndarray:
+def partials(plan: Plan, local: LocalData, scales: Mapping[str, int] | None = None) -> np.ndarray:
     """All measures, measure-major: shape (len(plan.measures), groups). This is the party's
     whole input to MPC for the plan's pooled aggregates (besides extremes and quantile keys)."""
-    return np.stack([measure(local, m) for m in plan.measures]) if plan.measures else np.zeros((0, plan.groups))
+    return np.stack([measure(local, m, scales) for m in plan.measures]) if plan.measures else np.zeros((0, plan.groups))
 
 
 def local_partials(plan: Plan, frame: pd.DataFrame) -> np.ndarray:
@@ -119,6 +127,8 @@ def extremes(plan: Plan, local: LocalData) -> np.ndarray:
     for kind, col in plan.extremes:
         x = numeric(local.frame, col)
         present = ~np.isnan(x)
+        if np.any(np.abs(x[present]) >= EXTREME_SENTINEL):
+            raise QueryError(f"{kind.upper()}({col}): values beyond 2^80 in absolute value are not supported")
         fill = EXTREME_SENTINEL if kind == "min" else -EXTREME_SENTINEL
         vals = np.full(local.groups, fill)
         func = np.minimum if kind == "min" else np.maximum
