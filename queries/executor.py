@@ -28,8 +28,8 @@ from queries.crosstab import crosstab
 from queries.errors import QueryError
 from queries.local import COUNT_OPS, PER_PARTY_OPS, LocalData, extremes, partials
 from queries.plan import Plan
-from queries.scaling import ROOT_BOUND, exponents, exact_sums, unscale
 from queries.quantiles import quantiles
+from queries.scaling import ROOT_BOUND, exact_sums, exponents, unscale
 
 SUM_BOUND = float(2**44)
 """Largest pooled count the divisions accept (their divisors are counts, below 2^44 by
@@ -307,9 +307,7 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     corr_i = [i for i, agg in enumerate(stmt.aggregates) if agg.func == "CORR"]
     flat_x = [not_bit(ctx, z) for z in flat[0::2]]
     flat_y = [not_bit(ctx, z) for z in flat[1::2]]
-    first_round = mul_many(
-        ctx, [(scaled[(i, "sxy")], inv[(i, "sxx")]) for i in corr_i] + list(zip(flat_x, flat_y))
-    )
+    first_round = mul_many(ctx, [(scaled[(i, "sxy")], inv[(i, "sxx")]) for i in corr_i] + list(zip(flat_x, flat_y)))
     half = truncate_many(ctx, first_round[: len(corr_i)], fp_frac) if corr_i else []
     second_round = mul_many(
         ctx,
@@ -348,7 +346,8 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     # Back from the columns' scales: mean x 2^s, variance x 4^s, sd x 2^s (CORR is scale-free).
     powers = {"AVG": 1, "STDDEV": 1, "VAR": 2}
     back = [i for i, agg in enumerate(stmt.aggregates) if agg.func in powers]
-    unscaled = unscale(ctx, [(values[i], powers[stmt.aggregates[i].func] * scales[stmt.aggregates[i].column]) for i in back])
+    exps = [powers[stmt.aggregates[i].func] * scales[("one", stmt.aggregates[i].column or "")] for i in back]
+    unscaled = unscale(ctx, [(values[i], k) for i, k in zip(back, exps)])
     for i, v in zip(back, unscaled):
         values[i] = v
     keep = {i: not_bit(ctx, hidden[i]) for i in range(len(values))}
@@ -417,5 +416,3 @@ def _extremes(ctx: PartyContext, plan: Plan, local: LocalData) -> dict[tuple[str
         value = best[j]
         out[(kind, col)] = value if kind == "min" else -value
     return out
-
-

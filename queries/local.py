@@ -77,15 +77,21 @@ def _centred(local: LocalData, a: np.ndarray, b: np.ndarray, mask: np.ndarray) -
     return _per_group(local, da * db, mask)
 
 
-def measure(local: LocalData, m: Measure, scales: Mapping[str, int] | None = None) -> np.ndarray:
+PAIR_OPS = frozenset({"pn", "px", "py", "pmx", "pmy", "pm2x", "pm2y", "pcxy"})
+"""Measures over the rows where both columns of a CORR are present."""
+
+
+def measure(local: LocalData, m: Measure, scales: Mapping[tuple[str, str], int] | None = None) -> np.ndarray:
     """One measure per group over this party's kept rows: a count, a sum, a local mean, or a
     sum of squares / cross products centred on the local means (two passes, in float64).
-    A column with a scale s in `scales` is used as x 2^-s (exact in float64)."""
+    A column with a scale s in `scales` is used as x 2^-s (exact in float64); the scales are
+    keyed ("one", column) for a column's own moments and ("pair", column) for CORR's."""
     op = m[0]
     scales = scales or {}
+    kind = "pair" if op in PAIR_OPS else "one"
 
     def values(col: str) -> np.ndarray:
-        return np.ldexp(numeric(local.frame, col), -scales.get(col, 0))
+        return np.ldexp(numeric(local.frame, col), -scales.get((kind, col), 0))
 
     ones = np.ones(len(local.frame))
     if op == "rows":
@@ -109,7 +115,7 @@ def measure(local: LocalData, m: Measure, scales: Mapping[str, int] | None = Non
     return _centred(local, a, b, both)
 
 
-def partials(plan: Plan, local: LocalData, scales: Mapping[str, int] | None = None) -> np.ndarray:
+def partials(plan: Plan, local: LocalData, scales: Mapping[tuple[str, str], int] | None = None) -> np.ndarray:
     """All measures, measure-major: shape (len(plan.measures), groups). This is the party's
     whole input to MPC for the plan's pooled aggregates (besides extremes and quantile keys)."""
     return np.stack([measure(local, m, scales) for m in plan.measures]) if plan.measures else np.zeros((0, plan.groups))

@@ -71,8 +71,13 @@ def _local_max(local: LocalData, col: str) -> float:
     return float(np.abs(x).max()) if len(x) else 0.0
 
 
-def exponents(ctx: PartyContext, plan: Plan, local: LocalData) -> dict[str, int]:
-    """The public scale s per scaled column (x is used as x 2^-s); see the module docstring.
+def exponents(ctx: PartyContext, plan: Plan, local: LocalData) -> dict[tuple[str, str], int]:
+    """The public scales s per scaled column (x is used as x 2^-s); see the module docstring.
+
+    ("pair", col): e - HEADROOM, for CORR, which is scale-free and so never scaled back;
+    ("one", col): max(0, e - HEADROOM), for AVG, VAR and STDDEV, scaled back by `unscale`
+    with a left shift (a column is scaled down, never up, so the rounds and dealer requests
+    do not depend on the data).
 
     Raises QueryError, the same at every party and before anything is released, when a
     column's values are beyond what its aggregates support.
@@ -101,7 +106,8 @@ def exponents(ctx: PartyContext, plan: Plan, local: LocalData) -> dict[str, int]
             raise QueryError(
                 f"VAR/STDDEV({col}): values beyond 2^{VAR_LIMIT} (~2.2e12) in absolute value are not supported"
             )
-        out[col] = e - HEADROOM
+        out[("pair", col)] = e - HEADROOM
+        out[("one", col)] = max(0, e - HEADROOM)
     return out
 
 
@@ -109,8 +115,9 @@ def unscale(ctx: PartyContext, items: list[tuple[Share, int]]) -> list[Share]:
     """[v 2^k] for each (v at the precise scale, k), in one round of truncations.
 
     k >= 0: shift left by k + 1 and truncate one bit; k < 0: read v as having 40 - k
-    fractional bits and truncate by -k. Always one truncation, so the rounds do not depend
-    on the data; the error is one unit of 2^-40 (real units).
+    fractional bits and truncate by -k. The queries use k >= 0 only: one truncation by one
+    bit, so the rounds and dealer requests do not depend on the data; the error is one unit
+    of 2^-40 (real units).
     """
     if not items:
         return []
