@@ -54,7 +54,7 @@ def _share_partials(
 ) -> tuple[dict, list[dict], dict]:
     """Every party's partials, shared in one round: the totals of summed measures, each
     party's own shares of its counts and local means (for the parallel-axis rule), and the
-    exact pooled SUM of each summed column.
+    exact pooled SUM of each summed column (an integer column's at frac 0, so exact at any size).
 
     Columns in `scales` enter the moment partials as x 2^-s (`queries.scaling`). Counts are
     input as integers (frac 0) and lifted exactly to the fixed-point scale for the totals,
@@ -71,9 +71,9 @@ def _share_partials(
     limit = 1 << (fp.ring.bits - 3)
     exact = []
     for m in summed:
-        row = exact_sums(local, m[1], fp.frac)
+        row = exact_sums(local, m[1], _sum_frac(plan, m[1], fp.frac))
         if any(abs(v) * ctx.n >= limit for v in row):
-            raise QueryError(f"SUM({m[1]}): a site's sum is beyond the supported range (±2^85 over all sites)")
+            raise QueryError(f"SUM({m[1]}): a site's sum is beyond the supported range")
         exact.append(fp.ring.reduce(np.array(row, dtype=object)))
     if exact:
         encoded = np.concatenate([encoded, np.stack(exact).astype(encoded.dtype)])
@@ -96,12 +96,18 @@ def _share_partials(
     sums: dict = {}
     base = len(plan.measures)
     for j, m in enumerate(summed):
-        parts = [Share(share.data[base + j], ring, fp.frac) for share in inputs]
+        parts = [Share(share.data[base + j], ring, _sum_frac(plan, m[1], fp.frac)) for share in inputs]
         total = parts[0]
         for part in parts[1:]:
             total = total + part
         sums[m] = total
     return totals, per_party, sums
+
+
+def _sum_frac(plan: Plan, column: str, frac: int) -> int:
+    """Fractional bits of a column's exact SUM: 0 for an integer column (released as an exact
+    integer), else the precise scale."""
+    return 0 if column in plan.integer_columns else frac
 
 
 def _flags(ctx: PartyContext, below: list[tuple[Share, float]], zero: list[Share]) -> tuple[list[Share], list[Share]]:
@@ -237,7 +243,12 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     nums, dens, owners = [], [], []
     for i, agg in enumerate(stmt.aggregates):
         x, y = agg.column, agg.column2
-        if agg.func in ("AVG", "VAR", "STDDEV"):
+        if agg.func == "AVG" and scales[("avg", x)] == 0:
+            exact = sums[("s", x)]  # the exact sum: the mean keeps the absolute resolution 2^-40
+            nums.append(exact if exact.frac else _as_fixed(ctx, exact))
+            dens.append(t[("n", x)] + _as_fixed(ctx, null_of[i]))
+            owners.append((i, "mean"))
+        elif agg.func in ("AVG", "VAR", "STDDEV"):
             nums.append(t[("s", x)])
             dens.append(t[("n", x)] + _as_fixed(ctx, null_of[i]) if agg.func == "AVG" else safe[i])
             owners.append((i, "mean"))
@@ -346,7 +357,8 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     # Back from the columns' scales: mean x 2^s, variance x 4^s, sd x 2^s (CORR is scale-free).
     powers = {"AVG": 1, "STDDEV": 1, "VAR": 2}
     back = [i for i, agg in enumerate(stmt.aggregates) if agg.func in powers]
-    exps = [powers[stmt.aggregates[i].func] * scales[("one", stmt.aggregates[i].column or "")] for i in back]
+    kinds = {"AVG": "avg", "STDDEV": "one", "VAR": "one"}
+    exps = [powers[a.func] * scales[(kinds[a.func], a.column or "")] for a in (stmt.aggregates[i] for i in back)]
     unscaled = unscale(ctx, [(values[i], k) for i, k in zip(back, exps)])
     for i, v in zip(back, unscaled):
         values[i] = v
@@ -403,9 +415,8 @@ def _extremes(ctx: PartyContext, plan: Plan, local: LocalData) -> dict[tuple[str
     if not plan.extremes:
         return {}
     fp = ctx.precise
-    mine = extremes(plan, local)
-    signs = np.array([1.0 if kind == "min" else -1.0 for kind, _ in plan.extremes])[:, None]
-    inputs = share_inputs(ctx, _encode(fp, mine * signs), fp.ring, fp.frac, "extremes")
+    rows = [_encode(fp, row if kind == "min" else -row) for row, (kind, _) in zip(extremes(plan, local), plan.extremes)]
+    inputs = share_inputs(ctx, np.stack(rows), fp.ring, fp.frac, "extremes")
     while len(inputs) > 1:
         half = len(inputs) // 2
         merged = split_like(minimum(ctx, concat(inputs[:half]), concat(inputs[half : 2 * half])), inputs[:half])

@@ -127,8 +127,10 @@ def local_partials(plan: Plan, frame: pd.DataFrame) -> np.ndarray:
     return partials(plan, prepare(plan, frame))
 
 
-def extremes(plan: Plan, local: LocalData) -> np.ndarray:
-    """Local minimum / maximum per group for each (kind, column); a sentinel where empty."""
+def extremes(plan: Plan, local: LocalData) -> list[np.ndarray]:
+    """Local minimum / maximum per group for each (kind, column); a sentinel where empty.
+
+    Integer columns give Python ints (exact beyond float64's 2^53), others float64."""
     out = []
     for kind, col in plan.extremes:
         x = numeric(local.frame, col)
@@ -136,8 +138,17 @@ def extremes(plan: Plan, local: LocalData) -> np.ndarray:
         if np.any(np.abs(x[present]) >= EXTREME_SENTINEL):
             raise QueryError(f"{kind.upper()}({col}): values beyond 2^80 in absolute value are not supported")
         fill = EXTREME_SENTINEL if kind == "min" else -EXTREME_SENTINEL
+        if col in plan.integer_columns:
+            best: list[int] = [int(fill)] * local.groups
+            pick = min if kind == "min" else max
+            series = local.frame[col]
+            ints = series[series.notna()].astype(object) if series.dtype != object else series[series.notna()]
+            for g, v in zip(local.group[series.notna().to_numpy()], ints):
+                best[int(g)] = pick(best[int(g)], int(v))
+            out.append(np.array(best, dtype=object))
+            continue
         vals = np.full(local.groups, fill)
         func = np.minimum if kind == "min" else np.maximum
         func.at(vals, local.group[present], x[present])
         out.append(vals)
-    return np.stack(out) if out else np.zeros((0, local.groups))
+    return out

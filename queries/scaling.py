@@ -42,6 +42,10 @@ CANDIDATES = tuple(range(-30, 63))
 HEADROOM = 18
 """Scaled values satisfy |x 2^-s| <= 2^18."""
 
+AVG_EXACT = 38
+"""Up to max |x| <= 2^38, AVG divides the exact pooled SUM (its quotient stays below the
+division's 2^39): the mean keeps the absolute resolution 2^-40 however large the column."""
+
 VAR_LIMIT = 41
 """VAR and STDDEV need max |x| <= 2^41 ~ 2.2e12 (the variance, up to 2^83, must fit 2^85)."""
 
@@ -75,9 +79,9 @@ def exponents(ctx: PartyContext, plan: Plan, local: LocalData) -> dict[tuple[str
     """The public scales s per scaled column (x is used as x 2^-s); see the module docstring.
 
     ("pair", col): e - HEADROOM, for CORR, which is scale-free and so never scaled back;
-    ("one", col): max(0, e - HEADROOM), for AVG, VAR and STDDEV, scaled back by `unscale`
-    with a left shift (a column is scaled down, never up, so the rounds and dealer requests
-    do not depend on the data).
+    ("one", col): max(0, e - HEADROOM), for VAR and STDDEV, scaled back by `unscale` with a
+    left shift (a column is scaled down, never up, so the rounds and dealer requests do not
+    depend on the data); ("avg", col): 0 (AVG from the exact SUM) up to AVG_EXACT, else as "one".
 
     Raises QueryError, the same at every party and before anything is released, when a
     column's values are beyond what its aggregates support.
@@ -108,6 +112,7 @@ def exponents(ctx: PartyContext, plan: Plan, local: LocalData) -> dict[tuple[str
             )
         out[("pair", col)] = e - HEADROOM
         out[("one", col)] = max(0, e - HEADROOM)
+        out[("avg", col)] = 0 if e <= AVG_EXACT else max(0, e - HEADROOM)
     return out
 
 
