@@ -388,9 +388,11 @@ def _batched(ctx: PartyContext, fn: object, xs: list[Share], bound: float = ROOT
 CORR_SHIFT = 36
 """CORR's inverse roots are of v 2^-36 (scaled variances v <= 2^37), so near 1 and precise."""
 
-ZERO_VARIANCE = 2.0**-36
-"""A scaled pooled variance (`queries.scaling`) below this counts as zero: CORR is then NULL, as in
-pandas. With the column scaled to max |x'| in (2^17, 2^18], that is a variance below ~2^-70 max x^2."""
+ZERO_VARIANCE = 2.0**-10
+"""A scaled pooled variance v' (`queries.scaling`: max |x'| in (2^17, 2^18]) below this counts as
+zero: CORR is then NULL, as in pandas for a constant column. v' carries an absolute error of a
+few units of 2^-40, so above this CORR is within ~1e-8; below it (a variance below ~2^-45 max
+x^2, sd below ~1.7e-7 max |x|) it is withheld rather than imprecise."""
 
 
 def _relu_all(ctx: PartyContext, xs: list[Share], skip: int) -> tuple[list[Share], list[Share]]:

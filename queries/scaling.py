@@ -36,7 +36,7 @@ from queries.local import LocalData
 from queries.plan import Plan
 from queries.table import numeric
 
-CANDIDATES = tuple(range(-30, 63))
+CANDIDATES = tuple(range(-60, 63))
 """Candidate exponents e with max |x| <= 2^e; beyond 2^62 ~ 4.6e18 the column is refused."""
 
 HEADROOM = 18
