@@ -91,7 +91,7 @@ def exponents(ctx: PartyContext, plan: Plan, local: LocalData) -> dict[tuple[str
         return {}
     if len(local.frame) >= MAX_ROWS:
         raise QueryError(f"a site has {len(local.frame)} rows; at most 2^40 are supported")
-    fp = ctx.precise
+    fp = ctx.fixed  # the bits' sums are at most the number of parties: Z_2^64 suffices
     bits = np.array([[1 if _local_max(local, c) > 2.0**e else 0 for e in CANDIDATES] for c in cols], dtype=np.int64)
     inputs = share_inputs(ctx, fp.encode(bits, 0), fp.ring, 0, "scale-bits")
     total = inputs[0]

@@ -146,6 +146,14 @@ def _consortium(draw: st.DrawFn) -> tuple[list[pd.DataFrame], float]:
 @given(_consortium())
 def test_select_aggregates_match_numpy_over_magnitudes(case: tuple[list[pd.DataFrame], float]) -> None:
     frames, scale = case
-    result, _ = run_in_process(frames, QUERY, min_cell=1)
     want, flat = _reference(frames)
+    largest = max(
+        float(np.nanmax(np.abs(f.x.astype("Float64").to_numpy(dtype=float, na_value=np.nan)), initial=0.0))
+        for f in frames
+    )
+    if largest > 2.0**41:  # VAR and STDDEV refuse before anything is released
+        with pytest.raises(QueryError, match=r"VAR/STDDEV\(x\)"):
+            run_in_process(frames, QUERY, min_cell=1)
+        return
+    result, _ = run_in_process(frames, QUERY, min_cell=1)
     _check(result.rows[0], want, flat, scale)
