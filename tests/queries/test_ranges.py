@@ -94,6 +94,12 @@ def test_variance_beyond_the_supported_range_is_refused_naming_the_column() -> N
     assert result.rows[0][1] == pytest.approx(1.0, abs=1e-9)
 
 
+def test_extremes_beyond_their_sentinel_are_refused() -> None:
+    frames = _frames([{"x": [2.0**81], "y": [1.0]}, {"x": [1.0], "y": [2.0]}])
+    with pytest.raises(QueryError, match=r"MAX\(x\).*2\^80"):
+        run_in_process(frames, "SELECT MAX(x)", min_cell=1)
+
+
 def test_values_beyond_every_scale_are_refused() -> None:
     frames = _frames([{"x": [1e19], "y": [1.0]}, {"x": [1.0], "y": [2.0]}])
     with pytest.raises(QueryError, match=r"column x"):
