@@ -215,7 +215,9 @@ def private_union(
         got = _attempt(ctx, encoded, salt + b"/" + str(attempt).encode(), bits, limbs)
         if got is not None:
             return {c: tuple(sorted(decode_value(raw) for raw in vals)) for c, vals in zip(columns, got)}  # type: ignore[type-var]
-    raise SchemaError("the grouping columns have too many distinct values to form their union; declare their domains")
+    raise SchemaError(
+        "the grouping columns have too many distinct values to form their union; declare their domains"
+    )
 
 
 def union_domains(

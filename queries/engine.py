@@ -144,13 +144,8 @@ def run_in_process(
 def rebuild_plan(public: Mapping[str, Any]) -> Plan:
     """The analyst's copy of the plan, from the public facts the nodes returned."""
     domains = {c: tuple(v) for c, v in public["domains"].items()}
-    plan = plan_query(
-        public["query"],
-        Schema.from_json(public["schema"]),
-        domains,
-        int(public["min_cell"]),
-        bool(public.get("release_zero", True)),
-    )
+    plan = plan_query(public["query"], Schema.from_json(public["schema"]), domains, int(public["min_cell"]),
+                      bool(public.get("release_zero", True)))
     return replace(plan, param_fraction=float(public.get("param_fraction", plan.param_fraction)))
 
 

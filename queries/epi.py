@@ -46,10 +46,8 @@ def crosstab_statistics(
         chi2, p, dof, expected = stats.chi2_contingency(live, correction=yates)
         out.update(chi2=float(chi2), df=int(dof), p_value=float(p), chi2_test=_chi2_name(yates, int(dof)))
         if (expected < 5).any():
-            notes.append(
-                "chi-square: an expected count is below 5, the approximation is poor; "
-                "Fisher's exact test is exact for 2 x 2"
-            )
+            notes.append("chi-square: an expected count is below 5, the approximation is poor; "
+                         "Fisher's exact test is exact for 2 x 2")
     else:
         notes.append("chi-square: needs at least two non-empty rows and two non-empty columns")
     if cells.shape == (2, 2):
@@ -96,15 +94,8 @@ def _measures(
         return f"not estimable: the cell {named} is 0" if len(found) == 1 else f"not estimable: the cells {named} are 0"
 
     def entry(name: str, method: str, est: float | None, lo: float | None, hi: float | None, note: str = "") -> dict:
-        item = {
-            "measure": name,
-            "label": f"{name} {tag}",
-            "estimate": est,
-            "ci_low": lo,
-            "ci_high": hi,
-            "ci_method": method,
-            **facts,
-        }
+        item = {"measure": name, "label": f"{name} {tag}", "estimate": est, "ci_low": lo, "ci_high": hi,
+                "ci_method": method, **facts}
         if note:
             item["note"] = note
         return item

@@ -33,7 +33,8 @@ from queries.scaling import ROOT_BOUND, exact_sums, exponents, unscale
 
 SUM_BOUND = float(2**44)
 """Largest pooled count the divisions accept (their divisors are counts, below 2^44 by
-`queries.scaling.MAX_ROWS`); the quotients, scaled means and variances, stay below 2^37."""
+`queries.scaling.MAX_ROWS`); the quotients (means up to 2^38, scaled variances up to 2^37)
+stay below the division's 2^39."""
 
 
 def _encode(fixed: FixedPoint, values: np.ndarray, frac: int | None = None) -> np.ndarray:
@@ -50,7 +51,7 @@ def _encode(fixed: FixedPoint, values: np.ndarray, frac: int | None = None) -> n
 
 
 def _share_partials(
-    ctx: PartyContext, plan: Plan, local: LocalData, scales: dict[str, int]
+    ctx: PartyContext, plan: Plan, local: LocalData, scales: dict[tuple[str, str], int]
 ) -> tuple[dict, list[dict], dict]:
     """Every party's partials, shared in one round: the totals of summed measures, each
     party's own shares of its counts and local means (for the parallel-axis rule), and the
@@ -318,7 +319,9 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     corr_i = [i for i, agg in enumerate(stmt.aggregates) if agg.func == "CORR"]
     flat_x = [not_bit(ctx, z) for z in flat[0::2]]
     flat_y = [not_bit(ctx, z) for z in flat[1::2]]
-    first_round = mul_many(ctx, [(scaled[(i, "sxy")], inv[(i, "sxx")]) for i in corr_i] + list(zip(flat_x, flat_y)))
+    first_round = mul_many(
+        ctx, [(scaled[(i, "sxy")], inv[(i, "sxx")]) for i in corr_i] + list(zip(flat_x, flat_y))
+    )
     half = truncate_many(ctx, first_round[: len(corr_i)], fp_frac) if corr_i else []
     second_round = mul_many(
         ctx,

@@ -138,14 +138,14 @@ def extremes(plan: Plan, local: LocalData) -> list[np.ndarray]:
         if np.any(np.abs(x[present]) >= EXTREME_SENTINEL):
             raise QueryError(f"{kind.upper()}({col}): values beyond 2^80 in absolute value are not supported")
         fill = EXTREME_SENTINEL if kind == "min" else -EXTREME_SENTINEL
-        if col in plan.integer_columns:
-            best: list[int] = [int(fill)] * local.groups
-            pick = min if kind == "min" else max
-            series = local.frame[col]
-            ints = series[series.notna()].astype(object) if series.dtype != object else series[series.notna()]
-            for g, v in zip(local.group[series.notna().to_numpy()], ints):
-                best[int(g)] = pick(best[int(g)], int(v))
-            out.append(np.array(best, dtype=object))
+        series = local.frame[col]
+        if col in plan.integer_columns and series.dtype != object:
+            ints = series.to_numpy(dtype=np.int64, na_value=0)[present]
+            info = np.iinfo(np.int64)
+            best = np.full(local.groups, info.max if kind == "min" else info.min, dtype=np.int64)
+            (np.minimum if kind == "min" else np.maximum).at(best, local.group[present], ints)
+            seen = np.bincount(local.group[present], minlength=local.groups) > 0
+            out.append(np.array([int(b) if s else int(fill) for b, s in zip(best, seen)], dtype=object))
             continue
         vals = np.full(local.groups, fill)
         func = np.minimum if kind == "min" else np.maximum

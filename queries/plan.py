@@ -253,14 +253,7 @@ def _(stmt: ir.Select, schema: Schema, domains: dict[str, tuple[ir.Value, ...]],
     keys = group_keys(stmt.group_by, domains, null_group=True)
     integers = tuple(sorted(c for c in ir.statement_columns(stmt) if schema.kind(c) == "int"))
     return Plan(
-        stmt,
-        stmt.group_by,
-        keys,
-        tuple(measures),
-        tuple(extremes),
-        tuple(quantiles),
-        min_cell,
-        tuple(steps),
+        stmt, stmt.group_by, keys, tuple(measures), tuple(extremes), tuple(quantiles), min_cell, tuple(steps),
         integer_columns=integers,
     )
 
@@ -276,20 +269,16 @@ def _(stmt: ir.Regression, schema: Schema, domains: dict[str, tuple[ir.Value, ..
         f"every dummy level >= {min_cell} rows (one batched comparison; only the yes/no is opened)",
     ]
     if stmt.kind == "LINEAR":
-        steps += [
-            "local: X'X, X'y, y'y per party; secure sum (one round)",
-            "Jacobi scaling by secure reciprocals; (X'X)^-1 by Newton-Schulz; coefficients, RSS and TSS",
-            "release to the analyst: coefficients, diag (X'X)^-1, RSS, TSS, n",
-        ]
+        steps += ["local: X'X, X'y, y'y per party; secure sum (one round)",
+                  "Jacobi scaling by secure reciprocals; (X'X)^-1 by Newton-Schulz; coefficients, RSS and TSS",
+                  "release to the analyst: coefficients, diag (X'X)^-1, RSS, TSS, n"]
     else:
-        steps += [
-            "public column scales: the power of two above each covariate's pooled maximum |x| (opened)",
-            "each party publishes its rows masked once (padded to a power of two); outcomes secret-shared",
-            f"Newton-Raphson (IRLS), at most {stmt.maxiter} iterations: per-row sigmoid in Z_2^64, gradient and "
-            "Hessian by owned-matrix products, lift to Z_2^128, Newton-Schulz inverse; one convergence bit "
-            "opened per iteration",
-            "release to the analyst: coefficients, diag of the inverse information, log-likelihood",
-        ]
+        steps += ["public column scales: the power of two above each covariate's pooled maximum |x| (opened)",
+                  "each party publishes its rows masked once (padded to a power of two); outcomes secret-shared",
+                  f"Newton-Raphson (IRLS), at most {stmt.maxiter} iterations: per-row sigmoid in Z_2^64, gradient and "
+                  "Hessian by owned-matrix products, lift to Z_2^128, Newton-Schulz inverse; one convergence bit "
+                  "opened per iteration",
+                  "release to the analyst: coefficients, diag of the inverse information, log-likelihood"]
     for t in stmt.terms:
         if t.categorical and schema.kind(t.column) != "category" and schema.kind(t.column) != "int":
             raise QueryError(f"C({t.column}) needs a categorical or integer column", name=t.column)

@@ -76,11 +76,8 @@ def quantiles(
     keys, member = _slot_keys(plan, local, stats, slots[ctx.rank])
     low = np.array([int(v) & ((1 << 64) - 1) for v in lo.data], dtype=np.uint64)  # a share mod 2^64
     one = np.uint64(1 if ctx.is_leader else 0)
-    ranks = Share(
-        np.concatenate([low[k * g : (k + 1) * g] + one * np.uint64(j) for k in range(len(stats)) for j in (1, 2)]),
-        RING64,
-        0,
-    )
+    ranks = Share(np.concatenate([low[k * g : (k + 1) * g] + one * np.uint64(j) for k in range(len(stats))
+                                  for j in (1, 2)]), RING64, 0)
     bits = select_ranks(ctx, layout, owner_bits(layout, keys, member), ranks)
     values = _decode(ctx, bits, integer)
     out = _interpolate(ctx, values, w, [col in plan.integer_columns for col, _ in stats], g)

@@ -172,24 +172,14 @@ def _logistic(
     everyone = [int(b.decode()) for b in ctx.all_to_all(str(rows).encode(), "row-buckets")]
     data = logistic.setup(ctx, xs, ys, everyone)
     fit = logistic.fit(ctx, data, maxiter=stmt.maxiter, tol=stmt.tol)
-    public = {
-        "iterations": fit.iterations,
-        "converged": fit.converged,
-        "scales": [int(e) for e in exps],
-        "padded_rows": sum(everyone),
-    }
+    public = {"iterations": fit.iterations, "converged": fit.converged, "scales": [int(e) for e in exps],
+              "padded_rows": sum(everyone)}
     if fit.singular:
-        return [], {
-            **public,
-            "refused": "no maximum likelihood estimate: the information matrix is singular "
-            "(perfect separation or collinear covariates)",
-        }
+        return [], {**public, "refused": "no maximum likelihood estimate: the information matrix is singular "
+                    "(perfect separation or collinear covariates)"}
     if not fit.converged:
-        return [], {
-            **public,
-            "refused": f"did not converge in {fit.iterations} iterations "
-            "(possible quasi-separation); nothing is released",
-        }
+        return [], {**public, "refused": f"did not converge in {fit.iterations} iterations "
+                    "(possible quasi-separation); nothing is released"}
     return [fit.coef, fit.inverse_diag, fit.loglik, n], public
 
 
@@ -210,17 +200,11 @@ def finish(plan: Plan, opened: list[np.ndarray], public: dict[str, Any]) -> Resu
         stat = coef / se
         pvals = 2 * stats.t.sf(np.abs(stat), df)
         crit = stats.t.ppf(0.975, df)
-        model = {
-            "n": n_used,
-            "df_resid": df,
-            "r_squared": 1 - float(rss[0]) / float(tss[0]),
-            "residual_std_error": math.sqrt(sigma2),
-        }
+        model = {"n": n_used, "df_resid": df, "r_squared": 1 - float(rss[0]) / float(tss[0]),
+                 "residual_std_error": math.sqrt(sigma2)}
         columns = ["term", "coef", "std_err", "t", "p_value", "ci_low", "ci_high"]
-        rows = [
-            [names[j], coef[j], se[j], stat[j], pvals[j], coef[j] - crit * se[j], coef[j] + crit * se[j]]
-            for j in range(p)
-        ]
+        rows = [[names[j], coef[j], se[j], stat[j], pvals[j], coef[j] - crit * se[j], coef[j] + crit * se[j]]
+                for j in range(p)]
     else:
         coef, idiag, ll, n = opened
         scale = np.exp2(np.array(public["scales"], dtype=np.float64))
@@ -232,29 +216,14 @@ def finish(plan: Plan, opened: list[np.ndarray], public: dict[str, Any]) -> Resu
         n_used = int(round(float(n[0])))
         # Each zero padding row (x = 0, y = 0) added -log 2 to the sum; the count of them is public once n is.
         loglik = float(ll[0]) + math.log(2.0) * (int(public["padded_rows"]) - n_used)
-        model = {
-            "n": n_used,
-            "iterations": public["iterations"],
-            "converged": public["converged"],
-            "log_likelihood": loglik,
-        }
-        columns = [
-            "term",
-            "coef",
-            "std_err",
-            "z",
-            "p_value",
-            "ci_low",
-            "ci_high",
-            "odds_ratio",
-            "or_ci_low",
-            "or_ci_high",
-        ]
+        model = {"n": n_used, "iterations": public["iterations"], "converged": public["converged"],
+                 "log_likelihood": loglik}
+        columns = ["term", "coef", "std_err", "z", "p_value", "ci_low", "ci_high", "odds_ratio", "or_ci_low",
+                   "or_ci_high"]
         rows = []
         for j in range(p):
             lo, hi = coef[j] - crit * se[j], coef[j] + crit * se[j]
-            rows.append(
-                [names[j], coef[j], se[j], stat[j], pvals[j], lo, hi, math.exp(coef[j]), math.exp(lo), math.exp(hi)]
-            )
+            rows.append([names[j], coef[j], se[j], stat[j], pvals[j], lo, hi, math.exp(coef[j]), math.exp(lo),
+                         math.exp(hi)])
     rows = [[r[0]] + [float(v) for v in r[1:]] for r in rows]
     return Result(columns, rows, [False] * len(rows), {"model": model})

@@ -81,9 +81,8 @@ def _values_text(result: Result, digits: int | None) -> str:
         values = [row[c] for row in result.rows]
         floats = [v for v in values if isinstance(v, float)]
         shown = _pandas_floats(values) if floats and digits is None else [sig(v, digits or 4) for v in values]
-        columns.append(
-            ["suppressed" if flags[r][c] else "NULL" if v is None else s for r, (v, s) in enumerate(zip(values, shown))]
-        )
+        columns.append(["suppressed" if flags[r][c] else "NULL" if v is None else s
+                        for r, (v, s) in enumerate(zip(values, shown))])
     frame = pd.DataFrame(dict(enumerate(columns)), dtype=object)
     frame.columns = result.columns
     if not result.rows:
@@ -93,21 +92,17 @@ def _values_text(result: Result, digits: int | None) -> str:
 
 def _pandas_floats(values: list[Any]) -> list[str]:
     """Each value's text in pandas' rendering of the column (its float format, common decimals)."""
-    series = pd.Series(
-        [float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else math.nan for v in values], dtype=float
-    )
+    series = pd.Series([float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else math.nan
+                        for v in values], dtype=float)
     texts = series.to_string(index=False, header=False).splitlines()
-    return [
-        t.strip() if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v) for v, t in zip(values, texts)
-    ]
+    return [t.strip() if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
+            for v, t in zip(values, texts)]
 
 
 def _suppression_lines(result: Result) -> list[str]:
     if result.kind == "crosstab" and "suppressed_parts" in result.extra:
-        return [
-            f"suppressed: {', '.join(result.extra['suppressed_parts'])} (the crosstab rule: a count below the "
-            "minimum cell size hides every cell and statistic, and the margins that would reveal it)"
-        ]
+        return [f"suppressed: {', '.join(result.extra['suppressed_parts'])} (the crosstab rule: a count below the "
+                "minimum cell size hides every cell and statistic, and the margins that would reveal it)"]
     count = sum(sum(f) for f in result.cell_suppressed)
     if count:
         return [f"({count} value(s) suppressed: fewer contributing rows than the minimum cell size)"]
@@ -119,9 +114,8 @@ def _suppression_lines(result: Result) -> list[str]:
 def _crosstab_lines(extra: dict[str, Any]) -> list[str]:
     lines = []
     if "chi2" in extra:
-        lines.append(
-            f"{extra['chi2_test']}: chi2 = {sig(extra['chi2'])}, df = {extra['df']}, p = {sig(extra['p_value'])}"
-        )
+        lines.append(f"{extra['chi2_test']}: chi2 = {sig(extra['chi2'])}, df = {extra['df']}, "
+                     f"p = {sig(extra['p_value'])}")
     if "fisher_exact_p" in extra:
         lines.append(f"Fisher's exact test (two-sided): p = {sig(extra['fisher_exact_p'])}")
     for m in extra.get("measures", []):
@@ -130,10 +124,8 @@ def _crosstab_lines(extra: dict[str, Any]) -> list[str]:
         elif m["ci_low"] is None:
             lines.append(f"{m['label']}: {sig(m['estimate'])} ({m['note']})")
         else:
-            lines.append(
-                f"{m['label']}: {sig(m['estimate'])} (95% CI {sig(m['ci_low'])} to {sig(m['ci_high'])}, "
-                f"{m['ci_method']})"
-            )
+            lines.append(f"{m['label']}: {sig(m['estimate'])} (95% CI {sig(m['ci_low'])} to {sig(m['ci_high'])}, "
+                         f"{m['ci_method']})")
     lines += [f"note: {n}" for n in extra.get("notes", [])]
     if "statistics" in extra:
         lines.append(f"statistics: {extra['statistics']}")

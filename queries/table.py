@@ -162,8 +162,7 @@ def check_schemas(schemas: Sequence[Schema], parties: Sequence[str] | None = Non
     seen = list(dict.fromkeys(name for s in schemas for name in s.names))
     missing = tuple(
         (col, tuple(names[i] for i, s in enumerate(schemas) if col not in s.names))
-        for col in seen
-        if col not in everywhere
+        for col in seen if col not in everywhere
     )
     merged = []
     for name in (n for n in seen if n in everywhere):
