@@ -22,9 +22,17 @@ def _frames(parts: list[dict[str, list]]) -> list[pd.DataFrame]:
     return [normalize_frame(pd.DataFrame(p)) for p in parts]
 
 
-def _reference(frames: list[pd.DataFrame]) -> tuple[list, bool]:
+def _exponent(largest: float) -> int:
+    """The scale exponent queries.scaling opens: the least e >= -60 with largest <= 2^e."""
+    e = -60
+    while largest > 2.0**e:
+        e += 1
+    return e
+
+
+def _reference(frames: list[pd.DataFrame], maxima: dict | None = None) -> tuple[list, bool]:
     """numpy/pandas' values, and whether CORR may be withheld: a variance of its rows below
-    2^-40 of the column's largest square (the documented zero threshold is ~2^-45)."""
+    2^-8 4^(e - 18), four times the documented threshold (docs/protocols.md)."""
     pooled = pd.concat(frames, ignore_index=True)
     x = pd.Series(pooled.x.astype("Float64").to_numpy(dtype=float, na_value=np.nan))
     y = pd.Series(pooled.y.astype("Float64").to_numpy(dtype=float, na_value=np.nan))
@@ -33,7 +41,10 @@ def _reference(frames: list[pd.DataFrame]) -> tuple[list, bool]:
     flat = False
     if both.sum() >= 2 and x[both].std() > 0 and y[both].std() > 0:
         corr = x[both].corr(y[both])
-        flat = any(c[both].var() < 2**-40 * c.abs().max() ** 2 for c in (x, y))
+        top = maxima or {"x": x.abs().max(), "y": y.abs().max()}
+        flat = any(
+            c[both].var() < 4.0 ** (_exponent(float(top[name])) - 18) * 2**-8 for name, c in (("x", x), ("y", y))
+        )
     return [len(pooled), int(x.notna().sum()), x.sum(), x.mean(), x.var(), x.std(), corr], flat
 
 
@@ -100,6 +111,15 @@ def test_extremes_beyond_their_sentinel_are_refused() -> None:
         run_in_process(frames, "SELECT MAX(x)", min_cell=1)
 
 
+def test_sites_beyond_the_counts_bound_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import queries.scaling
+
+    monkeypatch.setattr(queries.scaling, "MAX_ROWS", 3)  # stands for 2^40 rows
+    frames = _frames([{"x": [1.0, 2.0, 3.0], "y": [1.0, 2.0, 3.0]}, {"x": [1.0], "y": [2.0]}])
+    with pytest.raises(QueryError, match=r"rows; at most 2\^40"):
+        run_in_process(frames, "SELECT AVG(x)", min_cell=1)
+
+
 def test_values_beyond_every_scale_are_refused() -> None:
     frames = _frames([{"x": [1e19], "y": [1.0]}, {"x": [1.0], "y": [2.0]}])
     with pytest.raises(QueryError, match=r"column x"):
@@ -136,13 +156,14 @@ def _column(draw: st.DrawFn, n: int, scale: float) -> list:
 def _consortium(draw: st.DrawFn) -> tuple[list[pd.DataFrame], float]:
     scale = 10.0 ** draw(st.integers(-6, 12))
     sizes = draw(st.lists(st.integers(1, 7), min_size=2, max_size=3))
-    parts = []
-    for n in sizes:
-        parts.append({"x": _column(draw, n, scale), "y": _column(draw, n, 1.0)})
     frames = []
-    for p in parts:
-        frame = pd.DataFrame(p).astype(float)
-        frames.append(normalize_frame(frame))
+    for n in sizes:
+        part = {
+            "g": draw(st.lists(st.sampled_from(["a", "b"]), min_size=n, max_size=n)),
+            "x": _column(draw, n, scale),
+            "y": _column(draw, n, 1.0),
+        }
+        frames.append(normalize_frame(pd.DataFrame(part).astype({"x": float, "y": float})))
     for col in ("x", "y"):
         assume(any(f[col].notna().any() for f in frames))
     return frames, scale
@@ -152,7 +173,6 @@ def _consortium(draw: st.DrawFn) -> tuple[list[pd.DataFrame], float]:
 @given(_consortium())
 def test_select_aggregates_match_numpy_over_magnitudes(case: tuple[list[pd.DataFrame], float]) -> None:
     frames, scale = case
-    want, flat = _reference(frames)
     largest = max(
         float(np.nanmax(np.abs(f.x.astype("Float64").to_numpy(dtype=float, na_value=np.nan)), initial=0.0))
         for f in frames
@@ -161,5 +181,11 @@ def test_select_aggregates_match_numpy_over_magnitudes(case: tuple[list[pd.DataF
         with pytest.raises(QueryError, match=r"VAR/STDDEV\(x\)"):
             run_in_process(frames, QUERY, min_cell=1)
         return
-    result, _ = run_in_process(frames, QUERY, min_cell=1)
-    _check(result.rows[0], want, flat, scale)
+    pooled = pd.concat(frames, ignore_index=True)
+    maxima = {c: pooled[c].astype("Float64").abs().max() for c in ("x", "y")}
+    result, _ = run_in_process(frames, QUERY + " GROUP BY g", min_cell=1)
+    got = {row[0]: row[1:] for row in result.rows}
+    assert set(got) == set(pooled.g)
+    for key, rows in pooled.groupby("g"):
+        want, flat = _reference([rows], maxima)
+        _check(got[key], want, flat, scale)
