@@ -12,7 +12,9 @@ column's largest |x| over all kept rows.
 2. The bits are shared and added: B(e) = sum_p b_p(e); one batched zero test gives
    [B(e) == 0] = [max |x| <= 2^e] for every column and candidate.
 3. Only the number of passing candidates is opened (they are a suffix): e = the least
-   passing candidate, s = e - HEADROOM.
+   passing candidate, s = e - HEADROOM for CORR (scale-free: columns of tiny values are
+   scaled up), max(0, e - HEADROOM) for VAR and STDDEV (scaled down only, so scaling back is
+   a left shift), and for AVG 0 up to AVG_EXACT (it divides the exact SUM), else as VAR.
 
 With |x'| <= 2^18: |mean'| <= 2^18, sample variance' <= 2 (2^18)^2 = 2^37, centred sums
 <= n 2^37 < 2^85 for n < 2^44. VAR and STDDEV are scaled back by 4^s and 2^s, so they are
@@ -53,7 +55,7 @@ ROOT_BOUND = float(2**38)
 """Bound on a scaled variance (at most 2^37 plus rounding) given to the roots."""
 
 MAX_ROWS = 2**40
-"""A party's kept rows must stay below this, so that pooled counts stay below 2^44."""
+"""A party's table must have fewer rows, so that pooled counts stay below 2^44 (up to 16 sites)."""
 
 
 def scaled_columns(plan: Plan) -> dict[str, set[str]]:
