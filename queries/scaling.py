@@ -55,7 +55,7 @@ ROOT_BOUND = float(2**38)
 """Bound on a scaled variance (at most 2^37 plus rounding) given to the roots."""
 
 MAX_ROWS = 2**40
-"""A party's table must have fewer rows, so that pooled counts stay below 2^44 (up to 16 sites)."""
+"""A party's kept rows must stay below this, so that pooled counts stay below 2^44 (up to 16 sites)."""
 
 
 def scaled_columns(plan: Plan) -> dict[str, set[str]]:
@@ -158,8 +158,8 @@ def exact_sums(local: LocalData, col: str, frac: int) -> list[int]:
     v = np.round(x[present] * 2.0**frac)
     if len(v) and not np.isfinite(v).all():
         raise QueryError(f"SUM({col}): an infinite value")
-    if len(v) and np.abs(v).max() >= 2.0**100:
-        raise QueryError(f"SUM({col}): values beyond 2^{100 - frac} are not supported")
+    if len(v) and np.abs(v).max() >= 2.0**124:
+        raise QueryError(f"SUM({col}): values beyond 2^{124 - frac} in absolute value are not supported")
     groups = local.group[present]
     totals = [0] * local.groups
     rest = v

@@ -120,6 +120,14 @@ def test_sites_beyond_the_counts_bound_are_refused(monkeypatch: pytest.MonkeyPat
         run_in_process(frames, "SELECT AVG(x)", min_cell=1)
 
 
+def test_float_sums_are_exact_sums_of_the_fixed_point_values() -> None:
+    values = [[1e20, 0.5, -3e19], [2.0**-40, 1e20]]
+    frames = _frames([{"x": v, "y": [1.0] * len(v)} for v in values])
+    result, _ = run_in_process(frames, "SELECT SUM(x)", min_cell=1)
+    exact = sum(int(x * 2**40) for v in values for x in v) / 2**40  # each value is a multiple of 2^-40
+    assert result.rows[0][0] == exact
+
+
 def test_values_beyond_every_scale_are_refused() -> None:
     frames = _frames([{"x": [1e19], "y": [1.0]}, {"x": [1.0], "y": [2.0]}])
     with pytest.raises(QueryError, match=r"column x"):
