@@ -244,7 +244,7 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     nums, dens, owners = [], [], []
     for i, agg in enumerate(stmt.aggregates):
         x, y = agg.column, agg.column2
-        if agg.func == "AVG" and scales[("avg", x)] == 0:
+        if agg.func == "AVG" and scales[("avg", x or "")] == 0:
             exact = sums[("s", x)]  # the exact sum: the mean keeps the absolute resolution 2^-40
             nums.append(exact if exact.frac else _as_fixed(ctx, exact))
             dens.append(t[("n", x)] + _as_fixed(ctx, null_of[i]))

@@ -102,7 +102,7 @@ def exponents(ctx: PartyContext, plan: Plan, local: LocalData) -> dict[tuple[str
     passing = is_zero(ctx, total)
     sums = Share(passing.ring.sum(passing.data, axis=1), passing.ring, 0)
     (opened,) = open_arith(ctx, [sums], "scales")
-    out: dict[str, int] = {}
+    out: dict[tuple[str, str], int] = {}
     for (col, funcs), count in zip(cols.items(), opened):
         c = int(count)
         if c == 0:
@@ -163,17 +163,12 @@ def exact_sums(local: LocalData, col: str, frac: int) -> list[int]:
     groups = local.group[present]
     totals = [0] * local.groups
     rest = v
-    for limb in range(4):
-        if limb < 3:
-            high = np.floor(rest / 2.0**30)
-            digit = (rest - high * 2.0**30).astype(np.int64)
-        else:
-            high, digit = None, rest.astype(np.int64)
+    for limb in range(4):  # three 30-bit digits in [0, 2^30), then the signed rest (below 2^34)
+        high = np.floor(rest / 2.0**30) if limb < 3 else np.zeros_like(rest)
+        digit = (rest - high * 2.0**30).astype(np.int64)
         acc = np.zeros(local.groups, dtype=np.int64)
         np.add.at(acc, groups, digit)
         for g in range(local.groups):
             totals[g] += int(acc[g]) << (30 * limb)
-        if high is None:
-            break
         rest = high
     return totals
