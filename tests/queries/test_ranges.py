@@ -95,6 +95,14 @@ def test_integer_sums_beyond_float64_are_exact() -> None:
     assert isinstance(result.rows[0][0], int)
 
 
+def test_integer_sums_with_nulls_by_group_are_exact() -> None:
+    first = pd.DataFrame({"x": pd.array([2**60 + 1, None, 5], dtype="Int64"), "g": ["a", "b", "a"]})
+    second = pd.DataFrame({"x": pd.array([2**59 + 3, 7], dtype="Int64"), "g": ["b", "b"]})
+    frames = [normalize_frame(first), normalize_frame(second)]
+    result, _ = run_in_process(frames, "SELECT SUM(x), MIN(x), MAX(x), COUNT(x) GROUP BY g", min_cell=1)
+    assert result.rows == [["a", 2**60 + 6, 5, 2**60 + 1, 2], ["b", 2**59 + 10, 7, 2**59 + 3, 2]]
+
+
 def test_variance_beyond_the_supported_range_is_refused_naming_the_column() -> None:
     frames = _frames([{"x": [1e13, 2e13], "y": [1.0, 2.0]}, {"x": [3e13], "y": [3.0]}])
     with pytest.raises(QueryError, match=r"VAR/STDDEV\(x\).*2\^41"):
