@@ -78,6 +78,13 @@ def finish_result(
         result.extra["model"] = {"outcome": stmt.outcome, "method": method, **result.extra.get("model", {})}
         result.kind = "model"
         return result
+    for i, agg in enumerate(stmt.aggregates if isinstance(stmt, ir.Select) else ()):
+        values, frac, bits = outputs[1 + i]
+        if agg.func == "SUM" and frac == 0 and bits == 128:
+            decoded[1 + i] = PRECISE.ring.to_signed(np.asarray(values))  # exact integers, beyond float64's 2^53
+        elif agg.func in ("MIN", "MAX") and agg.column in plan.integer_columns and bits == 128:
+            signed = PRECISE.ring.to_signed(np.asarray(values))
+            decoded[1 + i] = np.array([(int(v) + (1 << (frac - 1))) >> frac for v in signed.ravel()], dtype=object)
     return finish(plan, decoded, yates)
 
 

@@ -29,9 +29,12 @@ from queries.errors import QueryError
 from queries.local import COUNT_OPS, PER_PARTY_OPS, LocalData, extremes, partials
 from queries.plan import Plan
 from queries.quantiles import quantiles
+from queries.scaling import ROOT_BOUND, exact_sums, exponents, unscale
 
 SUM_BOUND = float(2**44)
-"""Largest pooled count or sum of squares the divisions and roots accept (real units)."""
+"""Largest pooled count the divisions accept (their divisors are counts, below 2^44 by
+`queries.scaling.MAX_ROWS`); the quotients (means up to 2^38, scaled variances up to 2^37)
+stay below the division's 2^39."""
 
 
 def _encode(fixed: FixedPoint, values: np.ndarray, frac: int | None = None) -> np.ndarray:
@@ -47,19 +50,34 @@ def _encode(fixed: FixedPoint, values: np.ndarray, frac: int | None = None) -> n
         ) from None
 
 
-def _share_partials(ctx: PartyContext, plan: Plan, local: LocalData) -> tuple[dict, list[dict]]:
-    """Every party's partials, shared in one round: the totals of summed measures, and each
-    party's own shares of its counts and local means (for the parallel-axis rule).
+def _share_partials(
+    ctx: PartyContext, plan: Plan, local: LocalData, scales: dict[tuple[str, str], int]
+) -> tuple[dict, list[dict], dict]:
+    """Every party's partials, shared in one round: the totals of summed measures, each
+    party's own shares of its counts and local means (for the parallel-axis rule), and the
+    exact pooled SUM of each summed column (an integer column's at frac 0, so exact at any size).
 
-    Counts are input as integers (frac 0) and lifted exactly to the fixed-point scale for
-    the totals, so a party's count can multiply a fixed-point value without truncation.
+    Columns in `scales` enter the moment partials as x 2^-s (`queries.scaling`). Counts are
+    input as integers (frac 0) and lifted exactly to the fixed-point scale for the totals,
+    so a party's count can multiply a fixed-point value without truncation. The SUMs are
+    sum round(x 2^40) computed exactly (`queries.scaling.exact_sums`), read at 40 bits.
     """
     fp = ctx.precise
-    mine = partials(plan, local)
+    mine = partials(plan, local, scales)
     counts = [j for j, m in enumerate(plan.measures) if m[0] in COUNT_OPS]
     encoded = _encode(fp, mine)
     if counts:
         encoded[counts] = _encode(fp, np.rint(mine[counts]).astype(np.int64), 0)
+    summed = [m for m in plan.measures if m[0] == "s"]
+    limit = 1 << (fp.ring.bits - 3)
+    exact = []
+    for m in summed:
+        row = exact_sums(local, m[1], _sum_frac(plan, m[1], fp.frac))
+        if any(abs(v) * ctx.n >= limit for v in row):
+            raise QueryError(f"SUM({m[1]}): a site's sum is beyond the supported range")
+        exact.append(fp.ring.reduce(np.array(row, dtype=object)))
+    if exact:
+        encoded = np.concatenate([encoded, np.stack(exact).astype(encoded.dtype)])
     inputs = share_inputs(ctx, encoded, fp.ring, 0, "partials")
     ring = fp.ring
     per_party: list[dict] = []
@@ -76,7 +94,21 @@ def _share_partials(ctx: PartyContext, plan: Plan, local: LocalData) -> tuple[di
         for own in per_party[1:]:
             total = total + own[m]
         totals[m] = _as_fixed(ctx, total) if m[0] in COUNT_OPS else total
-    return totals, per_party
+    sums: dict = {}
+    base = len(plan.measures)
+    for j, m in enumerate(summed):
+        parts = [Share(share.data[base + j], ring, _sum_frac(plan, m[1], fp.frac)) for share in inputs]
+        total = parts[0]
+        for part in parts[1:]:
+            total = total + part
+        sums[m] = total
+    return totals, per_party, sums
+
+
+def _sum_frac(plan: Plan, column: str, frac: int) -> int:
+    """Fractional bits of a column's exact SUM: 0 for an integer column (released as an exact
+    integer), else the precise scale."""
+    return 0 if column in plan.integer_columns else frac
 
 
 def _flags(ctx: PartyContext, below: list[tuple[Share, float]], zero: list[Share]) -> tuple[list[Share], list[Share]]:
@@ -193,7 +225,8 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     """
     stmt = plan.statement
     assert isinstance(stmt, ir.Select)
-    t, per_party = _share_partials(ctx, plan, local)
+    scales = exponents(ctx, plan, local)
+    t, per_party, sums = _share_partials(ctx, plan, local, scales)
     rows = t[("rows",)]
     empty, hidden, null_of, quantile_hidden = _thresholds(ctx, plan, t)
 
@@ -211,7 +244,12 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     nums, dens, owners = [], [], []
     for i, agg in enumerate(stmt.aggregates):
         x, y = agg.column, agg.column2
-        if agg.func in ("AVG", "VAR", "STDDEV"):
+        if agg.func == "AVG" and scales[("avg", x or "")] == 0:
+            exact = sums[("s", x)]  # the exact sum: the mean keeps the absolute resolution 2^-40
+            nums.append(exact if exact.frac else _as_fixed(ctx, exact))
+            dens.append(t[("n", x)] + _as_fixed(ctx, null_of[i]))
+            owners.append((i, "mean"))
+        elif agg.func in ("AVG", "VAR", "STDDEV"):
             nums.append(t[("s", x)])
             dens.append(t[("n", x)] + _as_fixed(ctx, null_of[i]) if agg.func == "AVG" else safe[i])
             owners.append((i, "mean"))
@@ -270,7 +308,11 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     variances = dict(zip(var_i, nonneg[: len(var_i)]))
     roots_i = [i for i in var_i if stmt.aggregates[i].func == "STDDEV"]
     roots = dict(zip(roots_i, _batched(ctx, sqrt, [variances[i] for i in roots_i])))
-    inv = dict(zip(rs_in, _batched(ctx, rsqrt, [_plus_tiny(ctx, v) for v in nonneg[len(var_i) :]])))
+    # The inverse roots are taken of v 2^-CORR_SHIFT (the same shares read with more fractional
+    # bits), so that they are near 1 where their resolution is relative; the product below
+    # takes the 2^-CORR_SHIFT back in its last truncation.
+    shifted = [_plus_tiny(ctx, v).with_frac(fp_frac + CORR_SHIFT) for v in nonneg[len(var_i) :]]
+    inv = dict(zip(rs_in, _batched(ctx, rsqrt, shifted, ROOT_BOUND / 2.0**CORR_SHIFT)))
     # corr = cov / (sd_x sd_y); as in pandas it is NULL where either variance is zero, so the
     # NULL flag becomes 1 - (1 - [n < 2])(1 - [v_x ~ 0])(1 - [v_y ~ 0]), its products batched
     # into the rounds of the two products of the formula.
@@ -286,7 +328,8 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
         [(h, inv[(i, "syy")]) for h, i in zip(half, corr_i)]
         + [(not_bit(ctx, null_of[i]), a) for i, a in zip(corr_i, first_round[len(corr_i) :])],
     )
-    corr = dict(zip(corr_i, truncate_many(ctx, second_round[: len(corr_i)], fp_frac) if corr_i else []))
+    corr_prods = [p.with_frac(p.frac + CORR_SHIFT) for p in second_round[: len(corr_i)]]
+    corr = dict(zip(corr_i, truncate_many(ctx, corr_prods, fp_frac + CORR_SHIFT) if corr_i else []))
     for i, defined in zip(corr_i, second_round[len(corr_i) :]):
         null_of[i] = not_bit(ctx, defined)
 
@@ -301,7 +344,7 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
         if agg.func == "COUNT":
             values.append(t[("n", agg.column)] if agg.column else rows)
         elif agg.func == "SUM":
-            values.append(t[("s", agg.column)])
+            values.append(sums[("s", agg.column)])
         elif agg.func == "AVG":
             values.append(first[(i, "mean")])
         elif agg.func == "VAR":
@@ -314,6 +357,14 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
             values.append(ext[(agg.func.lower(), agg.column)])
         else:
             values.append(quant[(agg.column, agg.q)])
+    # Back from the columns' scales: mean x 2^s, variance x 4^s, sd x 2^s (CORR is scale-free).
+    powers = {"AVG": 1, "STDDEV": 1, "VAR": 2}
+    back = [i for i, agg in enumerate(stmt.aggregates) if agg.func in powers]
+    kinds = {"AVG": "avg", "STDDEV": "one", "VAR": "one"}
+    exps = [powers[a.func] * scales[(kinds[a.func], a.column or "")] for a in (stmt.aggregates[i] for i in back)]
+    unscaled = unscale(ctx, [(values[i], k) for i, k in zip(back, exps)])
+    for i, v in zip(back, unscaled):
+        values[i] = v
     keep = {i: not_bit(ctx, hidden[i]) for i in range(len(values))}
     with_null = sorted(null_of)
     both = dict(zip(with_null, mul_many(ctx, [(keep[i], not_bit(ctx, null_of[i])) for i in with_null])))
@@ -330,15 +381,21 @@ def _divide_all(ctx: PartyContext, nums: list[Share], dens: list[Share]) -> list
     return split_like(out, nums)
 
 
-def _batched(ctx: PartyContext, fn: object, xs: list[Share]) -> list[Share]:
+def _batched(ctx: PartyContext, fn: object, xs: list[Share], bound: float = ROOT_BOUND) -> list[Share]:
     if not xs:
         return []
-    out = fn(ctx, concat(xs), y_bound=SUM_BOUND)  # type: ignore[operator]
+    out = fn(ctx, concat(xs), y_bound=bound)  # type: ignore[operator]
     return split_like(out, xs)
 
 
-ZERO_VARIANCE = 2.0**-36
-"""A pooled variance below this (about 1.5e-11) counts as zero: CORR is then NULL, as in pandas."""
+CORR_SHIFT = 36
+"""CORR's inverse roots are of v 2^-36 (scaled variances v <= 2^37), so near 1 and precise."""
+
+ZERO_VARIANCE = 2.0**-10
+"""A scaled pooled variance v' (`queries.scaling`: max |x'| in (2^17, 2^18]) below this counts as
+zero: CORR is then NULL, as in pandas for a constant column. v' carries an absolute error of a
+few units of 2^-40, so above this CORR is within ~1e-8; below it (a variance below ~2^-45 max
+x^2, sd below ~1.7e-7 max |x|) it is withheld rather than imprecise."""
 
 
 def _relu_all(ctx: PartyContext, xs: list[Share], skip: int) -> tuple[list[Share], list[Share]]:
@@ -363,9 +420,8 @@ def _extremes(ctx: PartyContext, plan: Plan, local: LocalData) -> dict[tuple[str
     if not plan.extremes:
         return {}
     fp = ctx.precise
-    mine = extremes(plan, local)
-    signs = np.array([1.0 if kind == "min" else -1.0 for kind, _ in plan.extremes])[:, None]
-    inputs = share_inputs(ctx, _encode(fp, mine * signs), fp.ring, fp.frac, "extremes")
+    rows = [_encode(fp, row if kind == "min" else -row) for row, (kind, _) in zip(extremes(plan, local), plan.extremes)]
+    inputs = share_inputs(ctx, np.stack(rows), fp.ring, fp.frac, "extremes")
     while len(inputs) > 1:
         half = len(inputs) // 2
         merged = split_like(minimum(ctx, concat(inputs[:half]), concat(inputs[half : 2 * half])), inputs[:half])
@@ -376,5 +432,3 @@ def _extremes(ctx: PartyContext, plan: Plan, local: LocalData) -> dict[tuple[str
         value = best[j]
         out[(kind, col)] = value if kind == "min" else -value
     return out
-
-

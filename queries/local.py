@@ -10,12 +10,14 @@ here leaves the party except through secret sharing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from queries.conditions import keep_rows
+from queries.errors import QueryError
 from queries.plan import Measure, Plan
 from queries.table import numeric
 
@@ -75,23 +77,35 @@ def _centred(local: LocalData, a: np.ndarray, b: np.ndarray, mask: np.ndarray) -
     return _per_group(local, da * db, mask)
 
 
-def measure(local: LocalData, m: Measure) -> np.ndarray:
+PAIR_OPS = frozenset({"pn", "px", "py", "pmx", "pmy", "pm2x", "pm2y", "pcxy"})
+"""Measures over the rows where both columns of a CORR are present."""
+
+
+def measure(local: LocalData, m: Measure, scales: Mapping[tuple[str, str], int] | None = None) -> np.ndarray:
     """One measure per group over this party's kept rows: a count, a sum, a local mean, or a
-    sum of squares / cross products centred on the local means (two passes, in float64)."""
+    sum of squares / cross products centred on the local means (two passes, in float64).
+    A column with a scale s in `scales` is used as x 2^-s (exact in float64); the scales are
+    keyed ("one", column) for a column's own moments and ("pair", column) for CORR's."""
     op = m[0]
+    scales = scales or {}
+    kind = "pair" if op in PAIR_OPS else "one"
+
+    def values(col: str) -> np.ndarray:
+        return np.ldexp(numeric(local.frame, col), -scales.get((kind, col), 0))
+
     ones = np.ones(len(local.frame))
     if op == "rows":
         return _per_group(local, ones, ones.astype(bool))
     if op == "n":
         present = local.frame[m[1]].notna().to_numpy()
         return _per_group(local, ones, present)
-    x = numeric(local.frame, m[1])
+    x = values(m[1])
     if op in ("s", "mean", "m2"):
         present = ~np.isnan(x)
         if op == "s":
             return _per_group(local, x, present)
         return _local_mean(local, x, present) if op == "mean" else _centred(local, x, x, present)
-    y = numeric(local.frame, m[2])
+    y = values(m[2])
     both = ~np.isnan(x) & ~np.isnan(y)
     if op in ("pn", "px", "py"):
         return _per_group(local, np.where(both, {"pn": ones, "px": x, "py": y}[op], 0.0), both)
@@ -101,10 +115,10 @@ def measure(local: LocalData, m: Measure) -> np.ndarray:
     return _centred(local, a, b, both)
 
 
-def partials(plan: Plan, local: LocalData) -> np.ndarray:
+def partials(plan: Plan, local: LocalData, scales: Mapping[tuple[str, str], int] | None = None) -> np.ndarray:
     """All measures, measure-major: shape (len(plan.measures), groups). This is the party's
     whole input to MPC for the plan's pooled aggregates (besides extremes and quantile keys)."""
-    return np.stack([measure(local, m) for m in plan.measures]) if plan.measures else np.zeros((0, plan.groups))
+    return np.stack([measure(local, m, scales) for m in plan.measures]) if plan.measures else np.zeros((0, plan.groups))
 
 
 def local_partials(plan: Plan, frame: pd.DataFrame) -> np.ndarray:
@@ -113,15 +127,28 @@ def local_partials(plan: Plan, frame: pd.DataFrame) -> np.ndarray:
     return partials(plan, prepare(plan, frame))
 
 
-def extremes(plan: Plan, local: LocalData) -> np.ndarray:
-    """Local minimum / maximum per group for each (kind, column); a sentinel where empty."""
+def extremes(plan: Plan, local: LocalData) -> list[np.ndarray]:
+    """Local minimum / maximum per group for each (kind, column); a sentinel where empty.
+
+    Integer columns give Python ints (exact beyond float64's 2^53), others float64."""
     out = []
     for kind, col in plan.extremes:
         x = numeric(local.frame, col)
         present = ~np.isnan(x)
+        if np.any(np.abs(x[present]) >= EXTREME_SENTINEL):
+            raise QueryError(f"{kind.upper()}({col}): values beyond 2^80 in absolute value are not supported")
         fill = EXTREME_SENTINEL if kind == "min" else -EXTREME_SENTINEL
+        series = local.frame[col]
+        if col in plan.integer_columns and series.dtype != object:
+            ints = series.to_numpy(dtype=np.int64, na_value=0)[present]
+            info = np.iinfo(np.int64)
+            best = np.full(local.groups, info.max if kind == "min" else info.min, dtype=np.int64)
+            (np.minimum if kind == "min" else np.maximum).at(best, local.group[present], ints)
+            seen = np.bincount(local.group[present], minlength=local.groups) > 0
+            out.append(np.array([int(b) if s else int(fill) for b, s in zip(best, seen)], dtype=object))
+            continue
         vals = np.full(local.groups, fill)
         func = np.minimum if kind == "min" else np.maximum
         func.at(vals, local.group[present], x[present])
         out.append(vals)
-    return np.stack(out) if out else np.zeros((0, local.groups))
+    return out

@@ -145,5 +145,5 @@ def test_extremes_match_pandas(frame: pd.DataFrame) -> None:
     got = extremes(plan, local)
     grouped = frame.groupby("g")
     np.testing.assert_allclose(got[0][:3], grouped.x.min().to_numpy(dtype=float))  # [3]: the empty NULL group
-    np.testing.assert_allclose(got[1][:3], grouped.i.max().to_numpy(dtype=float))
+    np.testing.assert_allclose(np.asarray(got[1][:3], dtype=float), grouped.i.max().to_numpy(dtype=float))
     assert local.table_rows == len(frame)

@@ -1,0 +1,174 @@
+"""Public power-of-two scales for the columns of AVG, VAR, STDDEV and CORR, and exact sums.
+
+The protocols that form means, variances and correlations need their inputs in range: a
+quotient below 2^39 (`protocols.division`), a root's argument below `ROOT_BOUND`
+(`protocols.roots`). Every party therefore scales such a column by a public 2^-s before
+computing its moment partials (exact in float64), so that every scaled |x| <= 2^HEADROOM,
+and the results are scaled back in MPC (`unscale`). Only the exponent is opened to the
+parties, as for LOGISTIC (`queries.regression._scales`): the power of two above the
+column's largest |x| over all kept rows.
+
+1. Each party p forms the bits b_p(e) = [max_p |x| > 2^e] for every candidate e.
+2. The bits are shared and added: B(e) = sum_p b_p(e); one batched zero test gives
+   [B(e) == 0] = [max |x| <= 2^e] for every column and candidate.
+3. Only the number of passing candidates is opened (they are a suffix): e = the least
+   passing candidate, s = e - HEADROOM for CORR (scale-free: columns of tiny values are
+   scaled up), max(0, e - HEADROOM) for VAR and STDDEV (scaled down only, so scaling back is
+   a left shift), and for AVG 0 up to AVG_EXACT (it divides the exact SUM), else as VAR.
+
+With |x'| <= 2^18: |mean'| <= 2^18, sample variance' <= 2 (2^18)^2 = 2^37, centred sums
+<= n 2^37 < 2^85 for n < 2^44. VAR and STDDEV are scaled back by 4^s and 2^s, so they are
+refused when e > VAR_LIMIT (|x| above 2^41 ~ 2.2e12: the variance would not fit the
+released fixed point). CORR needs no scaling back.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mpc.context import PartyContext
+from mpc.share import Share
+from protocols.compare import is_zero
+from protocols.opening import open_arith
+from protocols.sharing import share_inputs
+from protocols.truncation import truncate_each
+from queries import ir
+from queries.errors import QueryError
+from queries.local import LocalData
+from queries.plan import Plan
+from queries.table import numeric
+
+CANDIDATES = tuple(range(-60, 63))
+"""Candidate exponents e with max |x| <= 2^e; beyond 2^62 ~ 4.6e18 the column is refused."""
+
+HEADROOM = 18
+"""Scaled values satisfy |x 2^-s| <= 2^18."""
+
+AVG_EXACT = 38
+"""Up to max |x| <= 2^38, AVG divides the exact pooled SUM (its quotient stays below the
+division's 2^39): the mean keeps the absolute resolution 2^-40 however large the column."""
+
+VAR_LIMIT = 41
+"""VAR and STDDEV need max |x| <= 2^41 ~ 2.2e12 (the variance, up to 2^83, must fit 2^85)."""
+
+ROOT_BOUND = float(2**38)
+"""Bound on a scaled variance (at most 2^37 plus rounding) given to the roots."""
+
+MAX_ROWS = 2**40
+"""A party's kept rows must stay below this, so that pooled counts stay below 2^44 (up to 16 sites)."""
+
+
+def scaled_columns(plan: Plan) -> dict[str, set[str]]:
+    """Each column of an AVG, VAR, STDDEV or CORR, with the functions that use it."""
+    stmt = plan.statement
+    assert isinstance(stmt, ir.Select)
+    out: dict[str, set[str]] = {}
+    for agg in stmt.aggregates:
+        if agg.func in ("AVG", "VAR", "STDDEV", "CORR"):
+            for col in (agg.column, agg.column2):
+                if col:
+                    out.setdefault(col, set()).add(agg.func)
+    return dict(sorted(out.items()))
+
+
+def _local_max(local: LocalData, col: str) -> float:
+    x = numeric(local.frame, col)
+    x = x[~np.isnan(x)]
+    return float(np.abs(x).max()) if len(x) else 0.0
+
+
+def exponents(ctx: PartyContext, plan: Plan, local: LocalData) -> dict[tuple[str, str], int]:
+    """The public scales s per scaled column (x is used as x 2^-s); see the module docstring.
+
+    ("pair", col): e - HEADROOM, for CORR, which is scale-free and so never scaled back;
+    ("one", col): max(0, e - HEADROOM), for VAR and STDDEV, scaled back by `unscale` with a
+    left shift (a column is scaled down, never up, so the rounds and dealer requests do not
+    depend on the data); ("avg", col): 0 (AVG from the exact SUM) up to AVG_EXACT, else as "one".
+
+    Raises QueryError, the same at every party and before anything is released, when a
+    column's values are beyond what its aggregates support.
+    """
+    cols = scaled_columns(plan)
+    if not cols:
+        return {}
+    if len(local.frame) >= MAX_ROWS:
+        raise QueryError(f"a site has {len(local.frame)} rows; at most 2^40 are supported")
+    fp = ctx.fixed  # the bits' sums are at most the number of parties: Z_2^64 suffices
+    bits = np.array([[1 if _local_max(local, c) > 2.0**e else 0 for e in CANDIDATES] for c in cols], dtype=np.int64)
+    inputs = share_inputs(ctx, fp.encode(bits, 0), fp.ring, 0, "scale-bits")
+    total = inputs[0]
+    for share in inputs[1:]:
+        total = total + share
+    passing = is_zero(ctx, total)
+    sums = Share(passing.ring.sum(passing.data, axis=1), passing.ring, 0)
+    (opened,) = open_arith(ctx, [sums], "scales")
+    out: dict[tuple[str, str], int] = {}
+    for (col, funcs), count in zip(cols.items(), opened):
+        c = int(count)
+        if c == 0:
+            raise QueryError(f"column {col}: values beyond 2^{CANDIDATES[-1]} (~4.6e18) are not supported")
+        e = CANDIDATES[len(CANDIDATES) - c]
+        if e > VAR_LIMIT and funcs & {"VAR", "STDDEV"}:
+            raise QueryError(
+                f"VAR/STDDEV({col}): values beyond 2^{VAR_LIMIT} (~2.2e12) in absolute value are not supported"
+            )
+        out[("pair", col)] = e - HEADROOM
+        out[("one", col)] = max(0, e - HEADROOM)
+        out[("avg", col)] = 0 if e <= AVG_EXACT else max(0, e - HEADROOM)
+    return out
+
+
+def unscale(ctx: PartyContext, items: list[tuple[Share, int]]) -> list[Share]:
+    """[v 2^k] for each (v at the precise scale, k), in one round of truncations.
+
+    k >= 0: shift left by k + 1 and truncate one bit; k < 0: read v as having 40 - k
+    fractional bits and truncate by -k. The queries use k >= 0 only: one truncation by one
+    bit, so the rounds and dealer requests do not depend on the data; the error is one unit
+    of 2^-40 (real units).
+    """
+    if not items:
+        return []
+    f = ctx.precise.frac
+    prepared = []
+    for v, k in items:
+        if k >= 0:
+            prepared.append((Share(v.ring.lshift(v.data, k + 1), v.ring, f + 1), 1))
+        else:
+            prepared.append((Share(v.data, v.ring, f - k), -k))
+    return truncate_each(ctx, prepared)
+
+
+def exact_sums(local: LocalData, col: str, frac: int) -> list[int]:
+    """Per group: sum of round(x 2^frac) over the non-null rows, exactly (Python integers).
+
+    Integer columns are summed as integers (so SUM of int64 values is exact); float columns
+    from the exact float64 value of x 2^frac, rounded, split into 30-bit limbs summed in int64.
+    """
+    series = local.frame[col]
+    if series.dtype.kind in "iu" or str(series.dtype) in ("Int64", "Int32", "UInt64", "Int16", "Int8"):
+        present = series.notna().to_numpy()
+        values = series.to_numpy(dtype=np.int64, na_value=0)[present]
+        groups = local.group[present]
+        low, high = np.zeros(local.groups, dtype=np.int64), np.zeros(local.groups, dtype=np.int64)
+        np.add.at(low, groups, values & ((1 << 31) - 1))
+        np.add.at(high, groups, values >> 31)
+        return [((int(h) << 31) + int(lo)) << frac for h, lo in zip(high, low)]
+    x = numeric(local.frame, col)
+    present = ~np.isnan(x)
+    v = np.round(x[present] * 2.0**frac)
+    if len(v) and not np.isfinite(v).all():
+        raise QueryError(f"SUM({col}): an infinite value")
+    if len(v) and np.abs(v).max() >= 2.0**124:
+        raise QueryError(f"SUM({col}): values beyond 2^{124 - frac} in absolute value are not supported")
+    groups = local.group[present]
+    totals = [0] * local.groups
+    rest = v
+    for limb in range(4):  # three 30-bit digits in [0, 2^30), then the signed rest (below 2^34)
+        high = np.floor(rest / 2.0**30) if limb < 3 else np.zeros_like(rest)
+        digit = (rest - high * 2.0**30).astype(np.int64)
+        acc = np.zeros(local.groups, dtype=np.int64)
+        np.add.at(acc, groups, digit)
+        for g in range(local.groups):
+            totals[g] += int(acc[g]) << (30 * limb)
+        rest = high
+    return totals

@@ -1,0 +1,207 @@
+"""SELECT aggregates over wide magnitudes: right (to the stated precision) or refused, never wrong.
+
+Columns of AVG, VAR, STDDEV and CORR are scaled by a public power of two (queries/scaling.py);
+SUMs are exact (integer columns: exact integers)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from queries.engine import run_in_process
+from queries.errors import QueryError
+from queries.table import normalize_frame
+
+QUERY = "SELECT COUNT(*), COUNT(x), SUM(x), AVG(x), VAR(x), STDDEV(x), CORR(x, y)"
+
+
+def _frames(parts: list[dict[str, list]]) -> list[pd.DataFrame]:
+    return [normalize_frame(pd.DataFrame(p)) for p in parts]
+
+
+def _exponent(largest: float) -> int:
+    """The scale exponent queries.scaling opens: the least e >= -60 with largest <= 2^e."""
+    e = -60
+    while largest > 2.0**e:
+        e += 1
+    return e
+
+
+def _reference(frames: list[pd.DataFrame], maxima: dict | None = None) -> tuple[list, bool]:
+    """numpy/pandas' values, and whether CORR may be withheld: a variance of its rows below
+    2^-8 4^(e - 18), four times the documented threshold (docs/protocols.md)."""
+    pooled = pd.concat(frames, ignore_index=True)
+    x = pd.Series(pooled.x.astype("Float64").to_numpy(dtype=float, na_value=np.nan))
+    y = pd.Series(pooled.y.astype("Float64").to_numpy(dtype=float, na_value=np.nan))
+    both = x.notna() & y.notna()
+    corr = None
+    flat = False
+    if both.sum() >= 2 and x[both].std() > 0 and y[both].std() > 0:
+        corr = x[both].corr(y[both])
+        top = maxima or {"x": x.abs().max(), "y": y.abs().max()}
+        flat = any(
+            c[both].var() < 4.0 ** (_exponent(float(top[name])) - 18) * 2**-8 for name, c in (("x", x), ("y", y))
+        )
+    return [len(pooled), int(x.notna().sum()), x.sum(), x.mean(), x.var(), x.std(), corr], flat
+
+
+def _check(got: list, want: list, flat: bool, scale: float) -> None:
+    count_all, count_x, total, mean, var, sd, corr = got
+    assert count_all == want[0] and count_x == want[1]
+    assert total == pytest.approx(want[2], rel=1e-12, abs=count_x * 2**-40 + 1e-300)
+    if want[6] is None:
+        assert corr is None
+    elif corr is not None or not flat:
+        assert corr == pytest.approx(want[6], rel=1e-7, abs=1e-8)
+    if want[1] == 0:
+        assert mean is None and var is None and sd is None
+        return
+    # means: 1e-11 relative or a few units of 2^-40; variances: 1e-9 relative or the absolute
+    # resolution of the scaled variance, ~2^-72 max x^2 (docs/protocols.md)
+    assert mean == pytest.approx(want[3], rel=1e-11, abs=4 * 2**-40)
+    if want[1] < 2:
+        assert var is None and sd is None
+        return
+    var_floor = 16 * 2**-40 + 2**-68 * scale**2
+    assert var == pytest.approx(want[4], rel=1e-9, abs=var_floor)
+    assert sd == pytest.approx(want[5], rel=1e-9, abs=np.sqrt(var_floor))
+
+
+def test_variance_of_hospital_costs_in_the_tens_of_millions() -> None:
+    # x = 1e7 .. 1e8 over two sites: the variance (9.2e14) is beyond the roots' unscaled range
+    frames = _frames(
+        [
+            {"x": [1e7 * k for k in range(1, 6)], "y": list(range(5))},
+            {"x": [1e7 * k for k in range(6, 11)], "y": list(range(5))},
+        ]
+    )
+    result, _ = run_in_process(frames, "SELECT VAR(x), STDDEV(x), CORR(x, y), AVG(x)", min_cell=1)
+    pooled = pd.concat(frames).astype(float)
+    var, sd, corr, mean = result.rows[0]
+    assert var == pytest.approx(pooled.x.var(), rel=1e-12)
+    assert sd == pytest.approx(pooled.x.std(), rel=1e-11)
+    assert corr == pytest.approx(pooled.x.corr(pooled.y), rel=1e-10)
+    assert mean == pytest.approx(pooled.x.mean(), rel=1e-12)
+
+
+def test_integer_sums_beyond_float64_are_exact() -> None:
+    big = [2**60 + 1, 2**59 + 3, -(2**58) + 5]
+    frames = _frames([{"x": big[:2], "y": [1, 2]}, {"x": big[2:], "y": [3]}])
+    result, _ = run_in_process(frames, "SELECT SUM(x), MIN(x), MAX(x)", min_cell=1)
+    assert result.rows[0] == [sum(big), min(big), max(big)]
+    assert isinstance(result.rows[0][0], int)
+
+
+def test_integer_sums_with_nulls_by_group_are_exact() -> None:
+    first = pd.DataFrame({"x": pd.array([2**60 + 1, None, 5], dtype="Int64"), "g": ["a", "b", "a"]})
+    second = pd.DataFrame({"x": pd.array([2**59 + 3, 7], dtype="Int64"), "g": ["b", "b"]})
+    frames = [normalize_frame(first), normalize_frame(second)]
+    result, _ = run_in_process(frames, "SELECT SUM(x), MIN(x), MAX(x), COUNT(x) GROUP BY g", min_cell=1)
+    assert result.rows == [["a", 2**60 + 6, 5, 2**60 + 1, 2], ["b", 2**59 + 10, 7, 2**59 + 3, 2]]
+
+
+def test_variance_beyond_the_supported_range_is_refused_naming_the_column() -> None:
+    frames = _frames([{"x": [1e13, 2e13], "y": [1.0, 2.0]}, {"x": [3e13], "y": [3.0]}])
+    with pytest.raises(QueryError, match=r"VAR/STDDEV\(x\).*2\^41"):
+        run_in_process(frames, "SELECT VAR(x)", min_cell=1)
+    # AVG and CORR of the same column are in range
+    result, _ = run_in_process(frames, "SELECT AVG(x), CORR(x, y)", min_cell=1)
+    assert result.rows[0][0] == pytest.approx(2e13, rel=1e-13)
+    assert result.rows[0][1] == pytest.approx(1.0, abs=1e-9)
+
+
+def test_extremes_beyond_their_sentinel_are_refused() -> None:
+    frames = _frames([{"x": [2.0**81], "y": [1.0]}, {"x": [1.0], "y": [2.0]}])
+    with pytest.raises(QueryError, match=r"MAX\(x\).*2\^80"):
+        run_in_process(frames, "SELECT MAX(x)", min_cell=1)
+
+
+def test_sites_beyond_the_counts_bound_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import queries.scaling
+
+    monkeypatch.setattr(queries.scaling, "MAX_ROWS", 3)  # stands for 2^40 rows
+    frames = _frames([{"x": [1.0, 2.0, 3.0], "y": [1.0, 2.0, 3.0]}, {"x": [1.0], "y": [2.0]}])
+    with pytest.raises(QueryError, match=r"rows; at most 2\^40"):
+        run_in_process(frames, "SELECT AVG(x)", min_cell=1)
+
+
+def test_float_sums_are_exact_sums_of_the_fixed_point_values() -> None:
+    values = [[1e20, 0.5, -3e19], [2.0**-40, 1e20]]
+    frames = _frames([{"x": v, "y": [1.0] * len(v)} for v in values])
+    result, _ = run_in_process(frames, "SELECT SUM(x)", min_cell=1)
+    exact = sum(int(x * 2**40) for v in values for x in v) / 2**40  # each value is a multiple of 2^-40
+    assert result.rows[0][0] == exact
+
+
+def test_values_beyond_every_scale_are_refused() -> None:
+    frames = _frames([{"x": [1e19], "y": [1.0]}, {"x": [1.0], "y": [2.0]}])
+    with pytest.raises(QueryError, match=r"column x"):
+        run_in_process(frames, "SELECT AVG(x)", min_cell=1)
+
+
+def test_a_group_of_small_values_beside_large_ones_stays_in_range() -> None:
+    # the scale follows the column's largest |x|; the small group's variance keeps ~2^-70 max^2
+    frames = _frames(
+        [
+            {"g": ["a", "a", "b", "b"], "x": [1e9, 3e9, 1.0, 2.0], "y": [1.0, 2.0, 3.0, 5.0]},
+            {"g": ["a", "b"], "x": [2e9, 4.0], "y": [0.5, 1.0]},
+        ]
+    )
+    result, _ = run_in_process(frames, "SELECT VAR(x), AVG(x) GROUP BY g", min_cell=1)
+    rows = {r[0]: r[1:] for r in result.rows}
+    assert rows["a"][0] == pytest.approx(1e18, rel=1e-12)
+    assert rows["b"][0] == pytest.approx(np.var([1.0, 2.0, 4.0], ddof=1), abs=2**-68 * 4e9**2)
+    assert rows["b"][1] == pytest.approx(7 / 3, rel=1e-12)
+
+
+def _column(draw: st.DrawFn, n: int, scale: float) -> list:
+    values = draw(
+        st.lists(
+            st.one_of(st.none(), st.integers(-4, 4).map(float), st.floats(-1.0, 1.0, allow_nan=False)),
+            min_size=n,
+            max_size=n,
+        )
+    )
+    return [None if v is None else v * scale for v in values]
+
+
+@st.composite
+def _consortium(draw: st.DrawFn) -> tuple[list[pd.DataFrame], float]:
+    scale = 10.0 ** draw(st.integers(-6, 12))
+    sizes = draw(st.lists(st.integers(1, 7), min_size=2, max_size=3))
+    frames = []
+    for n in sizes:
+        part = {
+            "g": draw(st.lists(st.sampled_from(["a", "b"]), min_size=n, max_size=n)),
+            "x": _column(draw, n, scale),
+            "y": _column(draw, n, 1.0),
+        }
+        frames.append(normalize_frame(pd.DataFrame(part).astype({"x": float, "y": float})))
+    for col in ("x", "y"):
+        assume(any(f[col].notna().any() for f in frames))
+    return frames, scale
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_consortium())
+def test_select_aggregates_match_numpy_over_magnitudes(case: tuple[list[pd.DataFrame], float]) -> None:
+    frames, scale = case
+    largest = max(
+        float(np.nanmax(np.abs(f.x.astype("Float64").to_numpy(dtype=float, na_value=np.nan)), initial=0.0))
+        for f in frames
+    )
+    if largest > 2.0**41:  # VAR and STDDEV refuse before anything is released
+        with pytest.raises(QueryError, match=r"VAR/STDDEV\(x\)"):
+            run_in_process(frames, QUERY, min_cell=1)
+        return
+    pooled = pd.concat(frames, ignore_index=True)
+    maxima = {c: pooled[c].astype("Float64").abs().max() for c in ("x", "y")}
+    result, _ = run_in_process(frames, QUERY + " GROUP BY g", min_cell=1)
+    got = {row[0]: row[1:] for row in result.rows}
+    assert set(got) == set(pooled.g)
+    for key, rows in pooled.groupby("g"):
+        want, flat = _reference([rows], maxima)
+        _check(got[key], want, flat, scale)
