@@ -354,8 +354,10 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
         elif agg.func == "CORR":
             values.append(corr[i])
         elif agg.func in ("MIN", "MAX"):
+            assert agg.column is not None
             values.append(ext[(agg.func.lower(), agg.column)])
         else:
+            assert agg.column is not None and agg.q is not None
             values.append(quant[(agg.column, agg.q)])
     # Back from the columns' scales: mean x 2^s, variance x 4^s, sd x 2^s (CORR is scale-free).
     powers = {"AVG": 1, "STDDEV": 1, "VAR": 2}
