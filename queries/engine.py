@@ -25,6 +25,7 @@ from queries.cost import stand_ins
 from queries.design import categorical_columns
 from queries.errors import ModelRefused, QueryError, SchemaError
 from queries.executor import execute
+from queries.floats import floated
 from queries.local import prepare
 from queries.parser import parse, with_position
 from queries.plan import Plan, compile_statement
@@ -78,7 +79,14 @@ def finish_result(
         result.extra["model"] = {"outcome": stmt.outcome, "method": method, **result.extra.get("model", {})}
         result.kind = "model"
         return result
-    for i, agg in enumerate(stmt.aggregates if isinstance(stmt, ir.Select) else ()):
+    aggregates = stmt.aggregates if isinstance(stmt, ir.Select) else ()
+    floats_i = [i for i, agg in enumerate(aggregates) if floated(agg.func)]
+    if floats_i:  # VAR and STDDEV: mantissa 2^exponent, exact in float64 (`queries.floats`)
+        m = len(aggregates)
+        for i, exps in zip(floats_i, decoded[1 + 3 * m :]):
+            decoded[1 + i] = np.ldexp(decoded[1 + i], np.rint(exps).astype(np.int64))
+        decoded = decoded[: 1 + 3 * m]
+    for i, agg in enumerate(aggregates):
         values, frac, bits = outputs[1 + i]
         if agg.func == "SUM" and frac == 0 and bits == 128:
             decoded[1 + i] = PRECISE.ring.to_signed(np.asarray(values))  # exact integers, beyond float64's 2^53

@@ -26,6 +26,7 @@ from protocols.truncation import truncate_many
 from queries import ir
 from queries.crosstab import crosstab
 from queries.errors import QueryError
+from queries.floats import floated, normalise
 from queries.local import COUNT_OPS, PER_PARTY_OPS, LocalData, extremes, partials
 from queries.plan import Plan
 from queries.quantiles import quantiles
@@ -217,7 +218,8 @@ def _thresholds(
 
 
 def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
-    """Shares of [empty, value_1..m, null_1..m, hidden_1..m] per group (`queries.result.finish`).
+    """Shares of [empty, value_1..m, null_1..m, hidden_1..m, exponents] per group (`queries.result.finish`):
+    VAR and STDDEV values are mantissas, their exponents follow in order (`queries.floats`).
 
     Each released number is kept only if it has at least k contributing rows (`_thresholds`);
     a suppressed or NULL value is multiplied by zero in MPC, and a NULL flag is released only
@@ -359,21 +361,28 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
         else:
             assert agg.column is not None and agg.q is not None
             values.append(quant[(agg.column, agg.q)])
-    # Back from the columns' scales: mean x 2^s, variance x 4^s, sd x 2^s (CORR is scale-free).
-    powers = {"AVG": 1, "STDDEV": 1, "VAR": 2}
-    back = [i for i, agg in enumerate(stmt.aggregates) if agg.func in powers]
-    kinds = {"AVG": "avg", "STDDEV": "one", "VAR": "one"}
-    exps = [powers[a.func] * scales[(kinds[a.func], a.column or "")] for a in (stmt.aggregates[i] for i in back)]
-    unscaled = unscale(ctx, [(values[i], k) for i, k in zip(back, exps)])
+    # Back from the columns' scales: a mean x 2^s by a left shift (CORR is scale-free); VAR and
+    # STDDEV as mantissa and exponent (`queries.floats`), their scales 4^s and 2^s in the exponent.
+    back = [i for i, agg in enumerate(stmt.aggregates) if agg.func == "AVG"]
+    unscaled = unscale(ctx, [(values[i], scales[("avg", stmt.aggregates[i].column or "")]) for i in back])
     for i, v in zip(back, unscaled):
         values[i] = v
+    floats_i = [i for i, agg in enumerate(stmt.aggregates) if floated(agg.func)]
+    powers = {"VAR": 2, "STDDEV": 1}
+    shifts = [powers[stmt.aggregates[i].func] * scales[("one", stmt.aggregates[i].column or "")] for i in floats_i]
+    pairs = normalise(ctx, [(values[i], k) for i, k in zip(floats_i, shifts)], ROOT_BOUND)
+    for i, (mantissa, _) in zip(floats_i, pairs):
+        values[i] = mantissa
     keep = {i: not_bit(ctx, hidden[i]) for i in range(len(values))}
     with_null = sorted(null_of)
     both = dict(zip(with_null, mul_many(ctx, [(keep[i], not_bit(ctx, null_of[i])) for i in with_null])))
-    released = mul_many(ctx, [(v, both.get(i, keep[i])) for i, v in enumerate(values)])
+    gated = [(v, both.get(i, keep[i])) for i, v in enumerate(values)]
+    gated += [(x, both.get(i, keep[i])) for i, (_, x) in zip(floats_i, pairs)]
+    released = mul_many(ctx, gated)
     zeros = Share(rows.ring.zeros((plan.groups,)), rows.ring, 0)
     nulls = [keep[i] - both[i] if i in both else zeros for i in range(len(values))]  # null and not hidden
-    return [empty, *released, *nulls, *(hidden[i] for i in range(len(values)))]
+    m = len(values)
+    return [empty, *released[:m], *nulls, *(hidden[i] for i in range(m)), *released[m:]]
 
 
 def _divide_all(ctx: PartyContext, nums: list[Share], dens: list[Share]) -> list[Share]:

@@ -13,13 +13,13 @@ column's largest |x| over all kept rows.
    [B(e) == 0] = [max |x| <= 2^e] for every column and candidate.
 3. Only the number of passing candidates is opened (they are a suffix): e = the least
    passing candidate, s = e - HEADROOM for CORR (scale-free: columns of tiny values are
-   scaled up), max(0, e - HEADROOM) for VAR and STDDEV (scaled down only, so scaling back is
-   a left shift), and for AVG 0 up to AVG_EXACT (it divides the exact SUM), else as VAR.
+   scaled up) and for VAR and STDDEV (released as mantissa and exponent, the exponent
+   carrying the scale exactly: `queries.floats`), and for AVG 0 up to AVG_EXACT (it divides
+   the exact SUM), else e - HEADROOM > 20, scaled back by a left shift.
 
 With |x'| <= 2^18: |mean'| <= 2^18, sample variance' <= 2 (2^18)^2 = 2^37, centred sums
-<= n 2^37 < 2^85 for n < 2^44. VAR and STDDEV are scaled back by 4^s and 2^s, so they are
-refused when e > VAR_LIMIT (|x| above 2^41 ~ 2.2e12: the variance would not fit the
-released fixed point). CORR needs no scaling back.
+<= n 2^37 < 2^85 for n < 2^44. VAR and STDDEV are refused when e > VAR_LIMIT (|x| above
+2^41 ~ 2.2e12). CORR needs no scaling back.
 """
 
 from __future__ import annotations
@@ -81,9 +81,11 @@ def exponents(ctx: PartyContext, plan: Plan, local: LocalData) -> dict[tuple[str
     """The public scales s per scaled column (x is used as x 2^-s); see the module docstring.
 
     ("pair", col): e - HEADROOM, for CORR, which is scale-free and so never scaled back;
-    ("one", col): max(0, e - HEADROOM), for VAR and STDDEV, scaled back by `unscale` with a
-    left shift (a column is scaled down, never up, so the rounds and dealer requests do not
-    depend on the data); ("avg", col): 0 (AVG from the exact SUM) up to AVG_EXACT, else as "one".
+    ("one", col): e - HEADROOM, for VAR and STDDEV (columns of tiny values are scaled up), whose
+    results are released as (mantissa, exponent) with the scale added to the exponent
+    (`queries.floats`); ("avg", col): 0 (AVG from the exact SUM) up to AVG_EXACT, else as "one",
+    scaled back by `unscale` with a left shift (so the rounds and dealer requests do not
+    depend on the data).
 
     Raises QueryError, the same at every party and before anything is released, when a
     column's values are beyond what its aggregates support.
@@ -113,8 +115,8 @@ def exponents(ctx: PartyContext, plan: Plan, local: LocalData) -> dict[tuple[str
                 f"VAR/STDDEV({col}): values beyond 2^{VAR_LIMIT} (~2.2e12) in absolute value are not supported"
             )
         out[("pair", col)] = e - HEADROOM
-        out[("one", col)] = max(0, e - HEADROOM)
-        out[("avg", col)] = 0 if e <= AVG_EXACT else max(0, e - HEADROOM)
+        out[("one", col)] = e - HEADROOM
+        out[("avg", col)] = 0 if e <= AVG_EXACT else e - HEADROOM
     return out
 
 

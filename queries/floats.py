@@ -1,0 +1,53 @@
+"""Released values as (mantissa, exponent): full relative precision at any magnitude.
+
+A fixed-point value with 40 fractional bits has the absolute resolution 2^-40, so a small
+variance would reach the analyst with few significant bits, and scaling one back from a
+column's public scale 2^s (s < 0) would shift its low bits away. Instead the parties
+normalise such values on shares, as the divisions do for their divisors
+(`protocols.normalize`), and release two shares per value, nothing being opened to them:
+
+1. The leading one p of each value's raw integer y (2^p <= y < 2^(p+1)), secretly, for
+   every value of every group in one call (`protocols.normalize.exponent`).
+2. The public table S(p) = 2^(K - p) (one round) and y S (one round of products): read
+   with K + 1 fractional bits it is the mantissa y 2^-(p+1) in [1/2, 1), every bit of y
+   kept (no truncation, so no rounding error is added).
+3. The exponent E = p + 1 - 40 + k as an integer share (local: `Exponent.linear`), k the
+   value's public power of two (the column's scale, applied exactly here).
+
+The analyst reconstructs mantissa · 2^E in float64 (`queries.engine.finish_result`). The
+exponent tells the analyst nothing beyond the value itself. A zero value gives mantissa 0.
+Rounds: the exponent's (8 bits, 7 leading one, 1 digits at the queries' bound), 1 table, 1 product.
+"""
+
+from __future__ import annotations
+
+from mpc.context import PartyContext
+from mpc.share import Share, concat, split_like
+from protocols.arith import add_public
+from protocols.beaver import mul_many
+from protocols.normalize import exponent, tables
+
+
+def normalise(ctx: PartyContext, items: list[tuple[Share, int]], bound: float) -> list[tuple[Share, Share]]:
+    """(mantissa, exponent) shares of v 2^k for each (v, k): v >= 0 below `bound` at the precise
+    scale, k a public integer; mantissa in [1/2, 1) (0 for v = 0) with K + 1 ~ 80 fractional bits, exponent
+    an integer share. All values batched; see the module docstring."""
+    if not items:
+        return []
+    values = [v for v, _ in items]
+    flat = concat(values)
+    ring, f = flat.ring, flat.frac
+    e = exponent(ctx, flat, bound)
+    k_top = e.top - 1
+    (s_tab,) = tables(ctx, e, [lambda p: 1 << (k_top - p)])
+    (ys,) = mul_many(ctx, [(Share(flat.data.ravel(), ring, 0), s_tab)])
+    mantissa = ys.with_frac(k_top + 1)  # y 2^(K - p) / 2^(K + 1): y's bits, shifted, none lost
+    powers = e.linear(ctx, lambda p: p + 1 - f)
+    mantissas = split_like(mantissa.reshape(*flat.shape), values)
+    exps = split_like(powers.reshape(*flat.shape), values)
+    return [(m, add_public(ctx, x, float(k))) for m, x, (_, k) in zip(mantissas, exps, items)]
+
+
+def floated(func: str) -> bool:
+    """Whether an aggregate is released as (mantissa, exponent)."""
+    return func in ("VAR", "STDDEV")
