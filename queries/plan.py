@@ -261,6 +261,7 @@ def _(stmt: ir.Select, schema: Schema, domains: dict[str, tuple[ir.Value, ...]],
                 f"{agg.name}: secure division sum / count, centred sum of squares by the parallel-axis rule "
                 "(sum of local ones + local count * (local mean - mean)^2), secure division by (count - 1)"
                 + (", secure square root" if agg.func == "STDDEV" else "")
+                + "; released as mantissa and exponent (leading one found on shares, nothing opened)"
             )
         elif agg.func == "CORR":
             y = agg.column2

@@ -43,6 +43,7 @@ COSTED = {
     "cost_select_avg": "SELECT COUNT(*), AVG(bmi) GROUP BY sex",
     "cost_crosstab": "CROSSTAB sex BY diabetes",
     "cost_select_median": "SELECT COUNT(*), MEDIAN(sbp) GROUP BY sex",
+    "cost_select_var": "SELECT VAR(bmi), STDDEV(sbp) GROUP BY sex",
 }
 
 
