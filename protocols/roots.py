@@ -52,8 +52,13 @@ def _half_exponent(e: Exponent, p: int) -> int:
     return (p + 1 - e.y_frac - _parity(e, p)) // 2
 
 
-def _root(ctx: PartyContext, y: Share, y_bound: float | None, inverse: bool) -> Share:
-    """[sqrt(y)] or [1/sqrt(y)]; see the module docstring.
+def _root(
+    ctx: PartyContext, y: Share, y_bound: float | None, inverse: bool, normalised: bool = False
+) -> tuple[Share, Share, Exponent]:
+    """([sqrt(y)] or [1/sqrt(y)], y S, the exponent); see the module docstring.
+
+    `normalised` (sqrt only): the first value is sqrt(m') instead, in [1/sqrt(2), sqrt(2)),
+    the table T is not applied (`sqrt_normalised`); the rounds are the same.
 
     1. Exponent of y; tables (one round): S(p) = 2^(K - p + pi), S_b(p) = round(b_pi 2^g) S(p),
        and the result's scale T(p) = 2^(k(p) - k_min) (sqrt) or 2^(k_max - k(p) + 1) (1/sqrt,
@@ -78,15 +83,11 @@ def _root(ctx: PartyContext, y: Share, y_bound: float | None, inverse: bool) -> 
         scale_spec, scale_shift = (lambda p: 1 << (k_max - _half_exponent(e, p) + 1)), k_max
     else:
         scale_spec, scale_shift = (lambda p: 1 << (_half_exponent(e, p) - k_min)), -k_min
-    s_tab, sb_tab, t_tab = tables(
-        ctx,
-        e,
-        [
-            lambda p: 1 << (k_top - p + _parity(e, p)),
-            lambda p: slopes[_parity(e, p)] << (k_top - p + _parity(e, p)),
-            scale_spec,
-        ],
-    )
+    specs = [
+        lambda p: 1 << (k_top - p + _parity(e, p)),
+        lambda p: slopes[_parity(e, p)] << (k_top - p + _parity(e, p)),
+    ]
+    s_tab, sb_tab, *rest = tables(ctx, e, specs if normalised else [*specs, scale_spec])
     flat_y = Share(y.data.ravel(), ring, 0)
     ys, ysb = products(ctx, [(flat_y, s_tab), (flat_y, sb_tab)])
     m, bm = truncate_each(ctx, to_frac([(ys, k_top + 1, f), (ysb, k_top + 1 + g_bits, f)]))
@@ -98,13 +99,18 @@ def _root(ctx: PartyContext, y: Share, y_bound: float | None, inverse: bool) -> 
     steps = _steps(ring)
     for step in range(steps):
         last = step == steps - 1
-        if last:
-            gh, z = products(ctx, [(g, h), (h if inverse else g, t_tab)])
+        if last and normalised:
+            (gh,) = products(ctx, [(g, h)])
+            (r,) = truncate_each(ctx, [(gh, f)])
+            z = g
+        elif last:
+            gh, z = products(ctx, [(g, h), (h if inverse else g, rest[0])])
             r, z = truncate_each(ctx, [(gh, f)] + to_frac([(z.with_frac(0), f + scale_shift, f)]))
+        if last:
             r = add_public(ctx, -r, 0.5)
             (zr,) = products(ctx, [(z, r)])
             (zr,) = truncate_each(ctx, [(zr, f)])
-            return (z + zr).reshape(*y.shape)
+            return (z + zr).reshape(*y.shape), ys, e
         (gh,) = products(ctx, [(g, h)])
         (gh,) = truncate_each(ctx, [(gh, f)])
         r = add_public(ctx, -gh, 0.5)
@@ -116,9 +122,27 @@ def _root(ctx: PartyContext, y: Share, y_bound: float | None, inverse: bool) -> 
 
 def sqrt(ctx: PartyContext, y: Share, y_bound: float | None = None) -> Share:
     """[sqrt(y)] at the ring's frac for 0 < y < y_bound."""
-    return _root(ctx, y, y_bound, inverse=False)
+    return _root(ctx, y, y_bound, inverse=False)[0]
 
 
 def rsqrt(ctx: PartyContext, y: Share, y_bound: float | None = None) -> Share:
     """[1/sqrt(y)] at the ring's frac for 0 < y < y_bound."""
-    return _root(ctx, y, y_bound, inverse=True)
+    return _root(ctx, y, y_bound, inverse=True)[0]
+
+
+def sqrt_normalised(
+    ctx: PartyContext, y: Share, y_bound: float | None = None
+) -> tuple[tuple[Share, Share], tuple[Share, Share]]:
+    """y and sqrt(y) as (mantissa, integer exponent) shares, in the rounds of `sqrt`; nothing opened.
+
+    With E = p + 1 - f_y and pi = E mod 2 (the module docstring): y = m' 2^(E - pi) with
+    m' = y S / 2^(K + 1) in [1/2, 2), returned unrounded (y S read with K + 1 fractional
+    bits), and sqrt(y) = sqrt(m') 2^((E - pi) / 2), sqrt(m') at the ring's frac, where its
+    relative precision is that of the ring's resolution. Both exponents are affine in p's
+    digits (even radix), so local. A zero y gives zero mantissas.
+    """
+    root, ys, e = _root(ctx, y, y_bound, inverse=False, normalised=True)
+    k_top = e.top - 1
+    y_exp = e.linear(ctx, lambda p: p + 1 - e.y_frac - _parity(e, p)).reshape(*y.shape)
+    root_exp = e.linear(ctx, lambda p: _half_exponent(e, p)).reshape(*y.shape)
+    return (ys.with_frac(k_top + 1).reshape(*y.shape), y_exp), (root, root_exp)

@@ -19,14 +19,14 @@ from protocols.arith import add_public
 from protocols.beaver import mul_many
 from protocols.compare import is_zero, ltz, not_bit
 from protocols.division import divide
-from protocols.roots import rsqrt, sqrt
+from protocols.roots import rsqrt
 from protocols.select import minimum
 from protocols.sharing import share_inputs
 from protocols.truncation import truncate_many
 from queries import ir
 from queries.crosstab import crosstab
 from queries.errors import QueryError
-from queries.floats import floated, normalise
+from queries.floats import floated, spreads
 from queries.local import COUNT_OPS, PER_PARTY_OPS, LocalData, extremes, partials
 from queries.plan import Plan
 from queries.quantiles import quantiles
@@ -308,8 +308,11 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     rs_in = [(i, name) for i, agg in moments if agg.func == "CORR" for name in ("sxx", "syy")]
     nonneg, flat = _relu_all(ctx, [scaled[(i, "ss")] for i in var_i] + [scaled[k] for k in rs_in], len(var_i))
     variances = dict(zip(var_i, nonneg[: len(var_i)]))
-    roots_i = [i for i in var_i if stmt.aggregates[i].func == "STDDEV"]
-    roots = dict(zip(roots_i, _batched(ctx, sqrt, [variances[i] for i in roots_i])))
+    # VAR and STDDEV as (mantissa, exponent), their scales 4^s and 2^s added to the exponents
+    # (`queries.floats`): relative precision at any magnitude, nothing opened.
+    is_root = [stmt.aggregates[i].func == "STDDEV" for i in var_i]
+    shifts = [(1 if root else 2) * scales[("one", stmt.aggregates[i].column or "")] for i, root in zip(var_i, is_root)]
+    spread = dict(zip(var_i, spreads(ctx, [variances[i] for i in var_i], is_root, shifts, ROOT_BOUND)))
     # The inverse roots are taken of v 2^-CORR_SHIFT (the same shares read with more fractional
     # bits), so that they are near 1 where their resolution is relative; the product below
     # takes the 2^-CORR_SHIFT back in its last truncation.
@@ -349,10 +352,8 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
             values.append(sums[("s", agg.column)])
         elif agg.func == "AVG":
             values.append(first[(i, "mean")])
-        elif agg.func == "VAR":
-            values.append(variances[i])
-        elif agg.func == "STDDEV":
-            values.append(roots[i])
+        elif agg.func in ("VAR", "STDDEV"):
+            values.append(spread[i][0])  # the mantissa; the exponent follows the hidden flags
         elif agg.func == "CORR":
             values.append(corr[i])
         elif agg.func in ("MIN", "MAX"):
@@ -361,23 +362,18 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
         else:
             assert agg.column is not None and agg.q is not None
             values.append(quant[(agg.column, agg.q)])
-    # Back from the columns' scales: a mean x 2^s by a left shift (CORR is scale-free); VAR and
-    # STDDEV as mantissa and exponent (`queries.floats`), their scales 4^s and 2^s in the exponent.
+    # Back from the columns' scales: a mean x 2^s by a left shift (CORR is scale-free; VAR and
+    # STDDEV carry theirs in their exponents).
     back = [i for i, agg in enumerate(stmt.aggregates) if agg.func == "AVG"]
     unscaled = unscale(ctx, [(values[i], scales[("avg", stmt.aggregates[i].column or "")]) for i in back])
     for i, v in zip(back, unscaled):
         values[i] = v
     floats_i = [i for i, agg in enumerate(stmt.aggregates) if floated(agg.func)]
-    powers = {"VAR": 2, "STDDEV": 1}
-    shifts = [powers[stmt.aggregates[i].func] * scales[("one", stmt.aggregates[i].column or "")] for i in floats_i]
-    pairs = normalise(ctx, [(values[i], k) for i, k in zip(floats_i, shifts)], ROOT_BOUND)
-    for i, (mantissa, _) in zip(floats_i, pairs):
-        values[i] = mantissa
     keep = {i: not_bit(ctx, hidden[i]) for i in range(len(values))}
     with_null = sorted(null_of)
     both = dict(zip(with_null, mul_many(ctx, [(keep[i], not_bit(ctx, null_of[i])) for i in with_null])))
     gated = [(v, both.get(i, keep[i])) for i, v in enumerate(values)]
-    gated += [(x, both.get(i, keep[i])) for i, (_, x) in zip(floats_i, pairs)]
+    gated += [(spread[i][1], both.get(i, keep[i])) for i in floats_i]
     released = mul_many(ctx, gated)
     zeros = Share(rows.ring.zeros((plan.groups,)), rows.ring, 0)
     nulls = [keep[i] - both[i] if i in both else zeros for i in range(len(values))]  # null and not hidden

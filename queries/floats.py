@@ -14,6 +14,9 @@ normalise such values on shares, as the divisions do for their divisors
 3. The exponent E = p + 1 - 40 + k as an integer share (local: `Exponent.linear`), k the
    value's public power of two (the column's scale, applied exactly here).
 
+With a standard deviation among the values, the square root's own normalisation serves
+instead (`spreads`), so STDDEV and VAR cost no round beyond the square root.
+
 The analyst reconstructs mantissa · 2^E in float64 (`queries.engine.finish_result`). The
 exponent tells the analyst nothing beyond the value itself. A zero value gives mantissa 0.
 Rounds: the exponent's (8 bits, 7 leading one, 1 digits at the queries' bound), 1 table, 1 product.
@@ -26,6 +29,7 @@ from mpc.share import Share, concat, split_like
 from protocols.arith import add_public
 from protocols.beaver import mul_many
 from protocols.normalize import exponent, tables
+from protocols.roots import sqrt_normalised
 
 
 def normalise(ctx: PartyContext, items: list[tuple[Share, int]], bound: float) -> list[tuple[Share, Share]]:
@@ -46,6 +50,26 @@ def normalise(ctx: PartyContext, items: list[tuple[Share, int]], bound: float) -
     mantissas = split_like(mantissa.reshape(*flat.shape), values)
     exps = split_like(powers.reshape(*flat.shape), values)
     return [(m, add_public(ctx, x, float(k))) for m, x, (_, k) in zip(mantissas, exps, items)]
+
+
+def spreads(
+    ctx: PartyContext, variances: list[Share], roots: list[bool], shifts: list[int], bound: float
+) -> list[tuple[Share, Share]]:
+    """(mantissa, exponent) of each variance v (roots[j] False) or of its square root (True),
+    times the public 2^shifts[j]. With a root among them, one normalised square root of all
+    the variances gives both (`protocols.roots.sqrt_normalised`: the rounds of a square root,
+    none added); otherwise `normalise`."""
+    if not variances:
+        return []
+    if not any(roots):
+        return normalise(ctx, list(zip(variances, shifts)), bound)
+    (vm, ve), (rm, re) = sqrt_normalised(ctx, concat(variances), bound)
+    parts = zip(*(split_like(x, variances) for x in (vm, ve, rm, re)))
+    out = []
+    for (v_m, v_e, r_m, r_e), root, k in zip(parts, roots, shifts):
+        mantissa, exp = (r_m, r_e) if root else (v_m, v_e)
+        out.append((mantissa, add_public(ctx, exp, float(k))))
+    return out
 
 
 def floated(func: str) -> bool:
