@@ -40,3 +40,26 @@ def test_roots_keep_shape() -> None:
     y = np.array([[4.0, 9.0], [0.25, 1e4]])
     got, _ = run_protocol(2, sqrt, deal(FAST, y, 2))
     assert np.all(np.abs(got - np.sqrt(y).ravel()) <= 2**-17 * np.sqrt(y).ravel() + 6 * FAST.resolution)
+
+
+def test_sqrt_normalised_gives_both_as_mantissa_and_exponent() -> None:
+    from mpc.share import Share
+    from protocols.roots import sqrt_normalised
+
+    y = PRECISE.decode(PRECISE.encode(np.array([0.0, 3 * 2.0**-40, 1e-9, 0.75, 1.0, 2.0, 12345.678, 2.0**37])))
+    fracs: list[int] = []
+
+    def both(ctx, x):  # type: ignore[no-untyped-def]
+        (vm, ve), (rm, re) = sqrt_normalised(ctx, x, y_bound=2.0**38)
+        fracs[:] = [vm.frac, ve.frac, rm.frac, re.frac]
+        return Share(np.concatenate([vm.data, ve.data, rm.data, re.data]), vm.ring, 0)
+
+    raw, spent = run_protocol(3, both, deal(PRECISE, y, 3), reveal_as="int")
+    signed = [int(v) - (1 << 128) if int(v) >= 1 << 127 else int(v) for v in raw]
+    vm, ve, rm, re = ([v / 2**f for v in signed[k * len(y) : (k + 1) * len(y)]] for k, f in enumerate(fracs))
+    assert fracs[1] == fracs[3] == 0
+    assert [m * 2.0**e for m, e in zip(vm, ve)] == list(y)  # the variance's bits, none lost
+    assert all(0.5 <= m < 2 for m in vm[1:]) and all(0.7 < m < 1.42 for m in rm[1:])
+    roots = np.array([m * 2.0**e for m, e in zip(rm, re)])
+    assert roots[0] == 0 and np.all(np.abs(roots[1:] / np.sqrt(y[1:]) - 1) <= 2.0**-37)
+    assert spent.rounds == 33  # those of sqrt

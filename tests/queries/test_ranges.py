@@ -282,3 +282,14 @@ def test_a_tiny_column_is_scaled_up_not_rounded_away() -> None:
     result, _ = run_in_process(frames, "SELECT VAR(x), STDDEV(x)", min_cell=1)
     assert result.rows[0][0] == pytest.approx(2.5e-18, rel=1e-9)
     assert result.rows[0][1] == pytest.approx(np.sqrt(2.5e-18), rel=1e-9)
+
+
+def test_a_variance_asked_alone_is_normalised_by_itself() -> None:
+    # without a STDDEV there is no square root to share its normalisation (queries.floats.normalise)
+    rng = np.random.default_rng(3)
+    parts = [1e-6 * (1 + 1e-3 * rng.standard_normal(n)) for n in (40, 25)]
+    frames = [normalize_frame(pd.DataFrame({"x": p, "g": (["a", "b"] * len(p))[: len(p)]})) for p in parts]
+    result, _ = run_in_process(frames, "SELECT VAR(x) GROUP BY g", min_cell=1)
+    pooled = pd.concat(frames, ignore_index=True)
+    for key, var in result.rows:
+        assert var == pytest.approx(pooled.x[pooled.g == key].var(), rel=1e-9)
