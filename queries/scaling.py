@@ -18,8 +18,8 @@ column's largest |x| over all kept rows.
    the exact SUM), else e - HEADROOM > 20, scaled back by a left shift.
 
 With |x'| <= 2^18: |mean'| <= 2^18, sample variance' <= 2 (2^18)^2 = 2^37, centred sums
-<= n 2^37 < 2^85 for n < 2^44. VAR and STDDEV are refused when e > VAR_LIMIT (|x| above
-2^41 ~ 2.2e12). CORR needs no scaling back.
+<= n 2^37 < 2^85 for n < 2^44. VAR and STDDEV carry their scale in a released exponent, so
+they have no bound of their own; CORR needs no scaling back.
 """
 
 from __future__ import annotations
@@ -47,9 +47,6 @@ HEADROOM = 18
 AVG_EXACT = 38
 """Up to max |x| <= 2^38, AVG divides the exact pooled SUM (its quotient stays below the
 division's 2^39): the mean keeps the absolute resolution 2^-40 however large the column."""
-
-VAR_LIMIT = 41
-"""VAR and STDDEV need max |x| <= 2^41 ~ 2.2e12 (the variance, up to 2^83, must fit 2^85)."""
 
 ROOT_BOUND = float(2**38)
 """Bound on a scaled variance (at most 2^37 plus rounding) given to the roots."""
@@ -105,15 +102,11 @@ def exponents(ctx: PartyContext, plan: Plan, local: LocalData) -> dict[tuple[str
     sums = Share(passing.ring.sum(passing.data, axis=1), passing.ring, 0)
     (opened,) = open_arith(ctx, [sums], "scales")
     out: dict[tuple[str, str], int] = {}
-    for (col, funcs), count in zip(cols.items(), opened):
+    for col, count in zip(cols, opened):
         c = int(count)
         if c == 0:
             raise QueryError(f"column {col}: values beyond 2^{CANDIDATES[-1]} (~4.6e18) are not supported")
         e = CANDIDATES[len(CANDIDATES) - c]
-        if e > VAR_LIMIT and funcs & {"VAR", "STDDEV"}:
-            raise QueryError(
-                f"VAR/STDDEV({col}): values beyond 2^{VAR_LIMIT} (~2.2e12) in absolute value are not supported"
-            )
         out[("pair", col)] = e - HEADROOM
         out[("one", col)] = e - HEADROOM
         out[("avg", col)] = 0 if e <= AVG_EXACT else e - HEADROOM
