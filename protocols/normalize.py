@@ -72,11 +72,13 @@ def lanes_for(ring: Ring, y_frac: int, y_bound: float) -> int:
     return max(lanes, 2)
 
 
-def exponent(ctx: PartyContext, y: Share, y_bound: float, even_radix: bool = False) -> Exponent:
+def exponent(ctx: PartyContext, y: Share, y_bound: float, even_radix: bool = False, signed: bool = False) -> Exponent:
     """The leading one of each positive y < y_bound, as radix digits. 1 + ceil(log2 L) + 1 rounds after the bits.
 
     1. Bits of y (XOR-shared, bit-sliced), then the one-hot of its highest set bit among the
-       L = log2(y_bound) + f_y + 1 lowest.
+       L = log2(y_bound) + f_y + 1 lowest. `signed` (|y| < y_bound): one more bit, the sign
+       (bit L of y's two's complement), is XORed into the others (local), so the leading one
+       is that of |y| (of |y| - 1 for negative y: y 2^-(p+1) then lies in [-1, -1/2]).
     2. One-hots of a = p mod R and b = p div R: row a is the XOR of rows a, R + a, 2R + a, ...;
        row b the XOR of rows R b .. R b + R - 1 (local).
     3. Both to additive shares with daBits (one round).
@@ -85,7 +87,11 @@ def exponent(ctx: PartyContext, y: Share, y_bound: float, even_radix: bool = Fal
     lanes = lanes_for(ring, y.frac, y_bound)
     radix = _radix(lanes, even_radix)
     flat = Share(y.data.ravel(), ring, y.frac)
-    onehot = leading_one_rows(ctx, decompose_rows(ctx, flat, lanes))
+    if signed:
+        rows = decompose_rows(ctx, flat, lanes + 1)
+        onehot = leading_one_rows(ctx, rows[:lanes] ^ rows[lanes])
+    else:
+        onehot = leading_one_rows(ctx, decompose_rows(ctx, flat, lanes))
     blocks = -(-lanes // radix)
     padded = np.zeros((blocks * radix, onehot.shape[1]), dtype=np.uint64)
     padded[:lanes] = onehot

@@ -26,11 +26,11 @@ from protocols.truncation import truncate_many
 from queries import ir
 from queries.crosstab import crosstab
 from queries.errors import QueryError
-from queries.floats import floated, spreads
+from queries.floats import floated, releases
 from queries.local import COUNT_OPS, PER_PARTY_OPS, LocalData, extremes, partials
 from queries.plan import Plan
 from queries.quantiles import quantiles
-from queries.scaling import ROOT_BOUND, exact_sums, exponents, unscale
+from queries.scaling import ROOT_BOUND, exact_sums, exponents
 
 SUM_BOUND = float(2**44)
 """Largest pooled count the divisions accept (their divisors are counts, below 2^44 by
@@ -219,7 +219,7 @@ def _thresholds(
 
 def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     """Shares of [empty, value_1..m, null_1..m, hidden_1..m, exponents] per group (`queries.result.finish`):
-    VAR and STDDEV values are mantissas, their exponents follow in order (`queries.floats`).
+    AVG, VAR and STDDEV values are mantissas, their exponents follow in order (`queries.floats`).
 
     Each released number is kept only if it has at least k contributing rows (`_thresholds`);
     a suppressed or NULL value is multiplied by zero in MPC, and a NULL flag is released only
@@ -308,11 +308,15 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     rs_in = [(i, name) for i, agg in moments if agg.func == "CORR" for name in ("sxx", "syy")]
     nonneg, flat = _relu_all(ctx, [scaled[(i, "ss")] for i in var_i] + [scaled[k] for k in rs_in], len(var_i))
     variances = dict(zip(var_i, nonneg[: len(var_i)]))
-    # VAR and STDDEV as (mantissa, exponent), their scales 4^s and 2^s added to the exponents
-    # (`queries.floats`): relative precision at any magnitude, nothing opened.
+    # AVG, VAR and STDDEV as (mantissa, exponent), their scales 2^s, 4^s and 2^s added to the
+    # exponents (`queries.floats`): relative precision at any magnitude, nothing opened.
+    avg_i = [i for i, agg in enumerate(stmt.aggregates) if agg.func == "AVG"]
     is_root = [stmt.aggregates[i].func == "STDDEV" for i in var_i]
-    shifts = [(1 if root else 2) * scales[("one", stmt.aggregates[i].column or "")] for i, root in zip(var_i, is_root)]
-    spread = dict(zip(var_i, spreads(ctx, [variances[i] for i in var_i], is_root, shifts, ROOT_BOUND)))
+    col = [stmt.aggregates[i].column or "" for i in range(len(stmt.aggregates))]
+    mean_items = [(first[(i, "mean")], scales[("avg", col[i])]) for i in avg_i]
+    var_items = [(variances[i], (1 if r else 2) * scales[("one", col[i])]) for i, r in zip(var_i, is_root)]
+    mean_out, var_out = releases(ctx, mean_items, var_items, is_root, ROOT_BOUND)
+    floats = dict(zip(avg_i + var_i, mean_out + var_out))
     # The inverse roots are taken of v 2^-CORR_SHIFT (the same shares read with more fractional
     # bits), so that they are near 1 where their resolution is relative; the product below
     # takes the 2^-CORR_SHIFT back in its last truncation.
@@ -350,10 +354,8 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
             values.append(t[("n", agg.column)] if agg.column else rows)
         elif agg.func == "SUM":
             values.append(sums[("s", agg.column)])
-        elif agg.func == "AVG":
-            values.append(first[(i, "mean")])
-        elif agg.func in ("VAR", "STDDEV"):
-            values.append(spread[i][0])  # the mantissa; the exponent follows the hidden flags
+        elif agg.func in ("AVG", "VAR", "STDDEV"):
+            values.append(floats[i][0])  # the mantissa; the exponent follows the hidden flags
         elif agg.func == "CORR":
             values.append(corr[i])
         elif agg.func in ("MIN", "MAX"):
@@ -362,18 +364,12 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
         else:
             assert agg.column is not None and agg.q is not None
             values.append(quant[(agg.column, agg.q)])
-    # Back from the columns' scales: a mean x 2^s by a left shift (CORR is scale-free; VAR and
-    # STDDEV carry theirs in their exponents).
-    back = [i for i, agg in enumerate(stmt.aggregates) if agg.func == "AVG"]
-    unscaled = unscale(ctx, [(values[i], scales[("avg", stmt.aggregates[i].column or "")]) for i in back])
-    for i, v in zip(back, unscaled):
-        values[i] = v
     floats_i = [i for i, agg in enumerate(stmt.aggregates) if floated(agg.func)]
     keep = {i: not_bit(ctx, hidden[i]) for i in range(len(values))}
     with_null = sorted(null_of)
     both = dict(zip(with_null, mul_many(ctx, [(keep[i], not_bit(ctx, null_of[i])) for i in with_null])))
     gated = [(v, both.get(i, keep[i])) for i, v in enumerate(values)]
-    gated += [(spread[i][1], both.get(i, keep[i])) for i in floats_i]
+    gated += [(floats[i][1], both.get(i, keep[i])) for i in floats_i]
     released = mul_many(ctx, gated)
     zeros = Share(rows.ring.zeros((plan.groups,)), rows.ring, 0)
     nulls = [keep[i] - both[i] if i in both else zeros for i in range(len(values))]  # null and not hidden

@@ -14,8 +14,10 @@ normalise such values on shares, as the divisions do for their divisors
 3. The exponent E = p + 1 - 40 + k as an integer share (local: `Exponent.linear`), k the
    value's public power of two (the column's scale, applied exactly here).
 
-With a standard deviation among the values, the square root's own normalisation serves
-instead (`spreads`), so STDDEV and VAR cost no round beyond the square root.
+Means (AVG) may be negative: their leading one is that of |y|, the sign bit XORed into the
+others before the search (`exponent(signed=True)`, no extra round). With a standard
+deviation among the values, the square root's own normalisation serves the variances
+(`releases`), so STDDEV and VAR cost no round beyond the square root.
 
 The analyst reconstructs mantissa · 2^E in float64 (`queries.engine.finish_result`). The
 exponent tells the analyst nothing beyond the value itself. A zero value gives mantissa 0.
@@ -32,16 +34,19 @@ from protocols.normalize import exponent, tables
 from protocols.roots import sqrt_normalised
 
 
-def normalise(ctx: PartyContext, items: list[tuple[Share, int]], bound: float) -> list[tuple[Share, Share]]:
-    """(mantissa, exponent) shares of v 2^k for each (v, k): v >= 0 below `bound` at the precise
-    scale, k a public integer; mantissa in [1/2, 1) (0 for v = 0) with K + 1 ~ 80 fractional bits, exponent
-    an integer share. All values batched; see the module docstring."""
+def normalise(
+    ctx: PartyContext, items: list[tuple[Share, int]], bound: float, signed: bool = False
+) -> list[tuple[Share, Share]]:
+    """(mantissa, exponent) shares of v 2^k for each (v, k): v at the precise scale, 0 <= v < bound
+    (|v| < bound if `signed`), k a public integer; mantissa in [1/2, 1) ((-1, -1/2] for negative v,
+    0 for v = 0) with K + 1 ~ 80 fractional bits, exponent an integer share. All values batched;
+    see the module docstring."""
     if not items:
         return []
     values = [v for v, _ in items]
     flat = concat(values)
     ring, f = flat.ring, flat.frac
-    e = exponent(ctx, flat, bound)
+    e = exponent(ctx, flat, bound, signed=signed)
     k_top = e.top - 1
     (s_tab,) = tables(ctx, e, [lambda p: 1 << (k_top - p)])
     (ys,) = mul_many(ctx, [(Share(flat.data.ravel(), ring, 0), s_tab)])
@@ -52,26 +57,32 @@ def normalise(ctx: PartyContext, items: list[tuple[Share, int]], bound: float) -
     return [(m, add_public(ctx, x, float(k))) for m, x, (_, k) in zip(mantissas, exps, items)]
 
 
-def spreads(
-    ctx: PartyContext, variances: list[Share], roots: list[bool], shifts: list[int], bound: float
-) -> list[tuple[Share, Share]]:
-    """(mantissa, exponent) of each variance v (roots[j] False) or of its square root (True),
-    times the public 2^shifts[j]. With a root among them, one normalised square root of all
-    the variances gives both (`protocols.roots.sqrt_normalised`: the rounds of a square root,
-    none added); otherwise `normalise`."""
-    if not variances:
-        return []
+def releases(
+    ctx: PartyContext,
+    means: list[tuple[Share, int]],
+    variances: list[tuple[Share, int]],
+    roots: list[bool],
+    bound: float,
+) -> tuple[list[tuple[Share, Share]], list[tuple[Share, Share]]]:
+    """(mantissa, exponent) of each mean m 2^k (any sign) and of each variance v 2^k (roots[j]
+    False) or its square root sqrt(v) 2^k (True); every |value| below `bound` before the 2^k.
+
+    With a root among them, one normalised square root of all the variances gives the
+    variances and roots (`protocols.roots.sqrt_normalised`: the rounds of a square root) and
+    the means are normalised on their own; otherwise one signed normalisation takes all.
+    """
     if not any(roots):
-        return normalise(ctx, list(zip(variances, shifts)), bound)
-    (vm, ve), (rm, re) = sqrt_normalised(ctx, concat(variances), bound)
-    parts = zip(*(split_like(x, variances) for x in (vm, ve, rm, re)))
-    out = []
-    for (v_m, v_e, r_m, r_e), root, k in zip(parts, roots, shifts):
+        out = normalise(ctx, means + variances, bound, signed=bool(means))
+        return out[: len(means)], out[len(means) :]
+    (vm, ve), (rm, re) = sqrt_normalised(ctx, concat([v for v, _ in variances]), bound)
+    parts = zip(*(split_like(x, [v for v, _ in variances]) for x in (vm, ve, rm, re)))
+    spread = []
+    for (v_m, v_e, r_m, r_e), root, (_, k) in zip(parts, roots, variances):
         mantissa, exp = (r_m, r_e) if root else (v_m, v_e)
-        out.append((mantissa, add_public(ctx, exp, float(k))))
-    return out
+        spread.append((mantissa, add_public(ctx, exp, float(k))))
+    return normalise(ctx, means, bound, signed=True), spread
 
 
 def floated(func: str) -> bool:
     """Whether an aggregate is released as (mantissa, exponent)."""
-    return func in ("VAR", "STDDEV")
+    return func in ("AVG", "VAR", "STDDEV")

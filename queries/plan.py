@@ -254,7 +254,10 @@ def _(stmt: ir.Select, schema: Schema, domains: dict[str, tuple[ir.Value, ...]],
             need(("n", x), ("s", x))
         elif agg.func == "AVG":
             need(("n", x), ("s", x))
-            steps.append(f"{agg.name}: secure division sum / count")
+            steps.append(
+                f"{agg.name}: secure division sum / count; released as mantissa and exponent (leading one found on "
+                "shares, nothing opened)"
+            )
         elif agg.func in ("VAR", "STDDEV"):
             need(("n", x), ("s", x), ("mean", x), ("m2", x))
             steps.append(

@@ -4,7 +4,8 @@ The protocols that form means, variances and correlations need their inputs in r
 quotient below 2^39 (`protocols.division`), a root's argument below `ROOT_BOUND`
 (`protocols.roots`). Every party therefore scales such a column by a public 2^-s before
 computing its moment partials (exact in float64), so that every scaled |x| <= 2^HEADROOM,
-and the results are scaled back in MPC (`unscale`). Only the exponent is opened to the
+and the results carry the scale back in their released exponents (`queries.floats`; CORR
+is scale-free). Only the exponent is opened to the
 parties, as for LOGISTIC (`queries.regression._scales`): the power of two above the
 column's largest |x| over all kept rows.
 
@@ -13,13 +14,13 @@ column's largest |x| over all kept rows.
    [B(e) == 0] = [max |x| <= 2^e] for every column and candidate.
 3. Only the number of passing candidates is opened (they are a suffix): e = the least
    passing candidate, s = e - HEADROOM for CORR (scale-free: columns of tiny values are
-   scaled up) and for VAR and STDDEV (released as mantissa and exponent, the exponent
-   carrying the scale exactly: `queries.floats`), and for AVG 0 up to AVG_EXACT (it divides
-   the exact SUM), else e - HEADROOM > 20, scaled back by a left shift.
+   scaled up) and for VAR and STDDEV, and for AVG 0 from HEADROOM up to AVG_EXACT (it
+   divides the exact SUM, whose resolution 2^-40 is then finer than 2^(s - 40)), else
+   e - HEADROOM (so columns of tiny values are scaled up).
 
 With |x'| <= 2^18: |mean'| <= 2^18, sample variance' <= 2 (2^18)^2 = 2^37, centred sums
-<= n 2^37 < 2^85 for n < 2^44. VAR and STDDEV carry their scale in a released exponent, so
-they have no bound of their own; CORR needs no scaling back.
+<= n 2^37 < 2^85 for n < 2^44. AVG, VAR and STDDEV carry their scale in a released
+exponent, so they have no bound of their own.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from mpc.share import Share
 from protocols.compare import is_zero
 from protocols.opening import open_arith
 from protocols.sharing import share_inputs
-from protocols.truncation import truncate_each
 from queries import ir
 from queries.errors import QueryError
 from queries.local import LocalData
@@ -80,9 +80,8 @@ def exponents(ctx: PartyContext, plan: Plan, local: LocalData) -> dict[tuple[str
     ("pair", col): e - HEADROOM, for CORR, which is scale-free and so never scaled back;
     ("one", col): e - HEADROOM, for VAR and STDDEV (columns of tiny values are scaled up), whose
     results are released as (mantissa, exponent) with the scale added to the exponent
-    (`queries.floats`); ("avg", col): 0 (AVG from the exact SUM) up to AVG_EXACT, else as "one",
-    scaled back by `unscale` with a left shift (so the rounds and dealer requests do not
-    depend on the data).
+    (`queries.floats`); ("avg", col): 0 (AVG from the exact SUM) for HEADROOM <= e <= AVG_EXACT,
+    else as "one", released the same way.
 
     Raises QueryError, the same at every party and before anything is released, when a
     column's values are beyond what its aggregates support.
@@ -109,28 +108,8 @@ def exponents(ctx: PartyContext, plan: Plan, local: LocalData) -> dict[tuple[str
         e = CANDIDATES[len(CANDIDATES) - c]
         out[("pair", col)] = e - HEADROOM
         out[("one", col)] = e - HEADROOM
-        out[("avg", col)] = 0 if e <= AVG_EXACT else e - HEADROOM
+        out[("avg", col)] = 0 if HEADROOM <= e <= AVG_EXACT else e - HEADROOM
     return out
-
-
-def unscale(ctx: PartyContext, items: list[tuple[Share, int]]) -> list[Share]:
-    """[v 2^k] for each (v at the precise scale, k), in one round of truncations.
-
-    k >= 0: shift left by k + 1 and truncate one bit; k < 0: read v as having 40 - k
-    fractional bits and truncate by -k. The queries use k >= 0 only: one truncation by one
-    bit, so the rounds and dealer requests do not depend on the data; the error is one unit
-    of 2^-40 (real units).
-    """
-    if not items:
-        return []
-    f = ctx.precise.frac
-    prepared = []
-    for v, k in items:
-        if k >= 0:
-            prepared.append((Share(v.ring.lshift(v.data, k + 1), v.ring, f + 1), 1))
-        else:
-            prepared.append((Share(v.data, v.ring, f - k), -k))
-    return truncate_each(ctx, prepared)
 
 
 def exact_sums(local: LocalData, col: str, frac: int) -> list[int]:

@@ -116,9 +116,9 @@ def test_the_analyst_gets_no_null_flag_for_a_suppressed_value() -> None:
                          contexts=make_contexts(2, kinds=KINDS))
     opened = [PRECISE.decode(s0.ring.add(s0.data, s1.data), s0.frac) if s0.ring.bits == 128
               else s0.ring.add(s0.data, s1.data) for s0, s1 in zip(*shares)]
-    empty, var, avg, var_null, avg_null, var_hidden, avg_hidden, var_exponent = (
+    empty, var, avg, var_null, avg_null, var_hidden, avg_hidden, var_exponent, avg_exponent = (
         np.rint(np.asarray(o, dtype=float))[:2] for o in opened  # groups x, y (the third: the empty NULL group)
     )
     assert list(var_hidden) == [1, 0] and list(var_null) == [0, 0]  # group x: 1 sbp; a NULL flag would say n < 2
     assert list(avg_hidden) == [0, 0] and list(avg_null) == [1, 0]  # 0 chol values: a released zero, so NULL
-    assert var[0] == 0 and var_exponent[0] == 0 and avg[0] == 0 and list(empty) == [0, 0]
+    assert var[0] == 0 and var_exponent[0] == 0 and avg[0] == 0 and avg_exponent[0] == 0 and list(empty) == [0, 0]

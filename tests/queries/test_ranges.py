@@ -59,8 +59,9 @@ def _check(got: list, want: list, flat: bool, largest: float) -> None:
     if want[1] == 0:
         assert mean is None and var is None and sd is None
         return
-    # means: 1e-11 relative or a few units of 2^-40
-    assert mean == pytest.approx(want[3], rel=1e-11, abs=4 * 2**-40)
+    # means: 1e-11 relative or a few units of 2^-40, and of 2^-58 max |x| for scaled columns
+    # (max |x| below 2^18 or beyond 2^38: docs/protocols.md)
+    assert mean == pytest.approx(want[3], rel=1e-11, abs=4 * 2**-40 + 2**-56 * largest)
     if want[1] < 2:
         assert var is None and sd is None
         return
@@ -296,3 +297,18 @@ def test_a_variance_asked_alone_is_normalised_by_itself() -> None:
     pooled = pd.concat(frames, ignore_index=True)
     for key, var in result.rows:
         assert var == pytest.approx(pooled.x[pooled.g == key].var(), rel=1e-9)
+
+
+@pytest.mark.parametrize("size", [1e-6, -1e-6, 3e-12, 1e12, -4e15])
+def test_means_keep_their_digits_at_every_magnitude(size: float) -> None:
+    rng = np.random.default_rng(5)
+    parts = [size * (3 + rng.standard_normal(n)) for n in (150, 60)]
+    frames = [normalize_frame(pd.DataFrame({"x": p})) for p in parts]
+    result, _ = run_in_process(frames, "SELECT AVG(x)", min_cell=1)
+    assert result.rows[0][0] == pytest.approx(np.concatenate(parts).mean(), rel=1e-11)
+
+
+def test_a_mean_near_zero_of_a_tiny_column_is_within_its_scale() -> None:
+    frames = _frames([{"x": [1e-7, -1e-7 + 1e-15], "y": [1.0, 2.0]}, {"x": [3e-15], "y": [3.0]}])
+    result, _ = run_in_process(frames, "SELECT AVG(x)", min_cell=1)
+    assert result.rows[0][0] == pytest.approx(4e-15 / 3, rel=1e-6)  # within 2^-58 max |x|
