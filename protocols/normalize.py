@@ -64,6 +64,16 @@ class Exponent:
         return Share(out, ring, 0)
 
 
+def offsets(ctx: PartyContext, e: Exponent, fn: Callable[[int], int], extra: Sequence[int]) -> Share:
+    """[fn(p) + extra_j] for each element j with y_j != 0, and [0] where y_j = 0 (local).
+
+    fn affine in b, as for `Exponent.linear`; extra are public integers per element. A zero
+    y has no leading one, so its exponent stays 0 whatever extra_j is: a released exponent of
+    a zero reveals no public scale."""
+    nonzero = e.linear(ctx, lambda p: 1)
+    return e.linear(ctx, fn) + nonzero.scale_int(np.array([int(k) for k in extra], dtype=object))
+
+
 def lanes_for(ring: Ring, y_frac: int, y_bound: float) -> int:
     """Bit positions of y_raw to consider for 0 < y < y_bound."""
     lanes = int(math.ceil(math.log2(y_bound))) + y_frac + 1

@@ -26,12 +26,16 @@ roots); Markstein, "Software division and square root using Goldschmidt's algori
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
+
 from mpc.context import PartyContext
 from mpc.ring import Ring
 from mpc.share import Share
 from protocols.arith import add_public, fixed_for
 from protocols.division import default_bound, to_frac
-from protocols.normalize import Exponent, exponent, tables
+from protocols.normalize import Exponent, exponent, offsets, tables
 from protocols.products import products
 from protocols.truncation import truncate_each
 
@@ -131,18 +135,20 @@ def rsqrt(ctx: PartyContext, y: Share, y_bound: float | None = None) -> Share:
 
 
 def sqrt_normalised(
-    ctx: PartyContext, y: Share, y_bound: float | None = None
+    ctx: PartyContext, y: Share, y_bound: float | None = None, scales: Sequence[int] | None = None
 ) -> tuple[tuple[Share, Share], tuple[Share, Share]]:
-    """y and sqrt(y) as (mantissa, integer exponent) shares, in the rounds of `sqrt`; nothing opened.
+    """y 4^s and sqrt(y) 2^s as (mantissa, integer exponent) shares, in the rounds of `sqrt`;
+    nothing opened. `scales`: public integers s per element (default 0).
 
     With E = p + 1 - f_y and pi = E mod 2 (the module docstring): y = m' 2^(E - pi) with
     m' = y S / 2^(K + 1) in [1/2, 2), returned unrounded (y S read with K + 1 fractional
     bits), and sqrt(y) = sqrt(m') 2^((E - pi) / 2), sqrt(m') at the ring's frac, where its
     relative precision is that of the ring's resolution. Both exponents are affine in p's
-    digits (even radix), so local. A zero y gives zero mantissas.
+    digits (even radix), so local. A zero y gives zero mantissas and exponents (whatever s).
     """
     root, ys, e = _root(ctx, y, y_bound, inverse=False, normalised=True)
     k_top = e.top - 1
-    y_exp = e.linear(ctx, lambda p: p + 1 - e.y_frac - _parity(e, p)).reshape(*y.shape)
-    root_exp = e.linear(ctx, lambda p: _half_exponent(e, p)).reshape(*y.shape)
+    s = list(scales) if scales is not None else [0] * int(np.prod(y.shape))
+    y_exp = offsets(ctx, e, lambda p: p + 1 - e.y_frac - _parity(e, p), [2 * k for k in s]).reshape(*y.shape)
+    root_exp = offsets(ctx, e, lambda p: _half_exponent(e, p), s).reshape(*y.shape)
     return (ys.with_frac(k_top + 1).reshape(*y.shape), y_exp), (root, root_exp)

@@ -314,7 +314,7 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     is_root = [stmt.aggregates[i].func == "STDDEV" for i in var_i]
     col = [stmt.aggregates[i].column or "" for i in range(len(stmt.aggregates))]
     mean_items = [(first[(i, "mean")], scales[("avg", col[i])]) for i in avg_i]
-    var_items = [(variances[i], (1 if r else 2) * scales[("one", col[i])]) for i, r in zip(var_i, is_root)]
+    var_items = [(variances[i], scales[("one", col[i])]) for i in var_i]  # v 4^s, sd 2^s
     mean_out, var_out = releases(ctx, mean_items, var_items, is_root, ROOT_BOUND)
     floats = dict(zip(avg_i + var_i, mean_out + var_out))
     # The inverse roots are taken of v 2^-CORR_SHIFT (the same shares read with more fractional

@@ -11,8 +11,9 @@ normalise such values on shares, as the divisions do for their divisors
 2. The public table S(p) = 2^(K - p) (one round) and y S (one round of products): read
    with K + 1 fractional bits it is the mantissa y 2^-(p+1) in [1/2, 1), every bit of y
    kept (no truncation, so no rounding error is added).
-3. The exponent E = p + 1 - 40 + k as an integer share (local: `Exponent.linear`), k the
-   value's public power of two (the column's scale, applied exactly here).
+3. The exponent E = p + 1 - 40 + k as an integer share (local: `protocols.normalize.offsets`),
+   k the value's public power of two (the column's scale, applied exactly here); a zero
+   value keeps mantissa 0 and exponent 0, so no scale is ever shown to the analyst.
 
 Means (AVG) may be negative: their leading one is that of |y|, the sign bit XORed into the
 others before the search (`exponent(signed=True)`, no extra round). With a standard
@@ -20,7 +21,7 @@ deviation among the values, the square root's own normalisation serves the varia
 (`releases`), so STDDEV and VAR cost no round beyond the square root.
 
 The analyst reconstructs mantissa · 2^E in float64 (`queries.engine.finish_result`). The
-exponent tells the analyst nothing beyond the value itself. A zero value gives mantissa 0.
+exponent tells the analyst nothing beyond the value itself.
 Rounds: the exponent's (8 bits, 7 leading one, 1 digits at the queries' bound), 1 table, 1 product.
 """
 
@@ -28,9 +29,8 @@ from __future__ import annotations
 
 from mpc.context import PartyContext
 from mpc.share import Share, concat, split_like
-from protocols.arith import add_public
 from protocols.beaver import mul_many
-from protocols.normalize import exponent, tables
+from protocols.normalize import exponent, offsets, tables
 from protocols.roots import sqrt_normalised
 
 
@@ -51,10 +51,11 @@ def normalise(
     (s_tab,) = tables(ctx, e, [lambda p: 1 << (k_top - p)])
     (ys,) = mul_many(ctx, [(Share(flat.data.ravel(), ring, 0), s_tab)])
     mantissa = ys.with_frac(k_top + 1)  # y 2^(K - p) / 2^(K + 1): y's bits, shifted, none lost
-    powers = e.linear(ctx, lambda p: p + 1 - f)
+    extra = [k for v, k in items for _ in range(v.data.size)]
+    powers = offsets(ctx, e, lambda p: p + 1 - f, extra)  # a zero keeps exponent 0: no scale shown
     mantissas = split_like(mantissa.reshape(*flat.shape), values)
     exps = split_like(powers.reshape(*flat.shape), values)
-    return [(m, add_public(ctx, x, float(k))) for m, x, (_, k) in zip(mantissas, exps, items)]
+    return list(zip(mantissas, exps))
 
 
 def releases(
@@ -64,22 +65,21 @@ def releases(
     roots: list[bool],
     bound: float,
 ) -> tuple[list[tuple[Share, Share]], list[tuple[Share, Share]]]:
-    """(mantissa, exponent) of each mean m 2^k (any sign) and of each variance v 2^k (roots[j]
-    False) or its square root sqrt(v) 2^k (True); every |value| below `bound` before the 2^k.
+    """(mantissa, exponent) of each mean m 2^k (any sign) and of each variance v 4^k (roots[j]
+    False) or its square root sqrt(v) 2^k (True); every |value| below `bound` before the scale.
 
     With a root among them, one normalised square root of all the variances gives the
     variances and roots (`protocols.roots.sqrt_normalised`: the rounds of a square root) and
     the means are normalised on their own; otherwise one signed normalisation takes all.
     """
     if not any(roots):
-        out = normalise(ctx, means + variances, bound, signed=bool(means))
+        out = normalise(ctx, means + [(v, 2 * k) for v, k in variances], bound, signed=bool(means))
         return out[: len(means)], out[len(means) :]
-    (vm, ve), (rm, re) = sqrt_normalised(ctx, concat([v for v, _ in variances]), bound)
-    parts = zip(*(split_like(x, [v for v, _ in variances]) for x in (vm, ve, rm, re)))
-    spread = []
-    for (v_m, v_e, r_m, r_e), root, (_, k) in zip(parts, roots, variances):
-        mantissa, exp = (r_m, r_e) if root else (v_m, v_e)
-        spread.append((mantissa, add_public(ctx, exp, float(k))))
+    shares = [v for v, _ in variances]
+    scales = [k for v, k in variances for _ in range(v.data.size)]
+    (vm, ve), (rm, re) = sqrt_normalised(ctx, concat(shares), bound, scales)
+    parts = zip(*(split_like(x, shares) for x in (vm, ve, rm, re)))
+    spread = [(r_m, r_e) if root else (v_m, v_e) for (v_m, v_e, r_m, r_e), root in zip(parts, roots)]
     return normalise(ctx, means, bound, signed=True), spread
 
 

@@ -312,3 +312,24 @@ def test_a_mean_near_zero_of_a_tiny_column_is_within_its_scale() -> None:
     frames = _frames([{"x": [1e-7, -1e-7 + 1e-15], "y": [1.0, 2.0]}, {"x": [3e-15], "y": [3.0]}])
     result, _ = run_in_process(frames, "SELECT AVG(x)", min_cell=1)
     assert result.rows[0][0] == pytest.approx(4e-15 / 3, rel=1e-6)  # within 2^-58 max |x|
+
+
+@pytest.mark.parametrize("query", ["SELECT VAR(x), AVG(z)", "SELECT VAR(x), STDDEV(x), AVG(z)"])
+def test_a_zero_value_releases_exponent_zero_not_the_column_scale(monkeypatch: pytest.MonkeyPatch, query: str) -> None:
+    # a constant column's variance and a mean of exactly 0: the column scales (2^-20 here) must not show
+    import queries.engine
+
+    seen: list = []
+    real = queries.engine.finish_result
+
+    def spy(plan: object, outputs: list, *rest: object) -> object:
+        seen.append(outputs)
+        return real(plan, outputs, *rest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(queries.engine, "finish_result", spy)
+    frames = _frames([{"x": [1e-6, 1e-6], "z": [1e-6, -1e-6]}, {"x": [1e-6], "z": [0.0]}])
+    result, _ = run_in_process(frames, query, min_cell=1)
+    assert result.rows[0][0] == 0 and result.rows[0][-1] == 0
+    m = len(result.rows[0])
+    exponents = seen[0][1 + 3 * m :]
+    assert len(exponents) == m and all(int(np.asarray(e[0])[0]) == 0 for e in exponents)
