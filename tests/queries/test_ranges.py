@@ -257,7 +257,8 @@ def test_variances_of_groups_of_different_magnitudes(sizes: dict[str, float]) ->
     _spread_case(lambda rng, g: sizes[g] * (3 + rng.standard_normal()), tuple(sizes))
 
 
-def test_suppressed_and_null_variances_release_zero_mantissa_and_exponent(monkeypatch: pytest.MonkeyPatch) -> None:
+def _record_outputs(monkeypatch: pytest.MonkeyPatch) -> list:
+    """The reconstructed outputs the analyst's `finish_result` receives, one list per query."""
     import queries.engine
 
     seen: list = []
@@ -268,6 +269,11 @@ def test_suppressed_and_null_variances_release_zero_mantissa_and_exponent(monkey
         return real(plan, outputs, *rest)  # type: ignore[arg-type]
 
     monkeypatch.setattr(queries.engine, "finish_result", spy)
+    return seen
+
+
+def test_suppressed_and_null_variances_release_zero_mantissa_and_exponent(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = _record_outputs(monkeypatch)
     frames = _frames([{"g": ["a"] * 6 + ["b", "c", "c"], "x": [1e-7 * k for k in range(6)] + [3.0, 5.0, None]}])
     frames.append(_frames([{"g": ["a", "b"], "x": [2e-7, 4.0]}])[0])
     result, _ = run_in_process(frames, "SELECT VAR(x), STDDEV(x) GROUP BY g", min_cell=3)
@@ -317,16 +323,7 @@ def test_a_mean_near_zero_of_a_tiny_column_is_within_its_scale() -> None:
 @pytest.mark.parametrize("query", ["SELECT VAR(x), AVG(z)", "SELECT VAR(x), STDDEV(x), AVG(z)"])
 def test_a_zero_value_releases_exponent_zero_not_the_column_scale(monkeypatch: pytest.MonkeyPatch, query: str) -> None:
     # a constant column's variance and a mean of exactly 0: the column scales (2^-20 here) must not show
-    import queries.engine
-
-    seen: list = []
-    real = queries.engine.finish_result
-
-    def spy(plan: object, outputs: list, *rest: object) -> object:
-        seen.append(outputs)
-        return real(plan, outputs, *rest)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(queries.engine, "finish_result", spy)
+    seen = _record_outputs(monkeypatch)
     frames = _frames([{"x": [1e-6, 1e-6], "z": [1e-6, -1e-6]}, {"x": [1e-6], "z": [0.0]}])
     result, _ = run_in_process(frames, query, min_cell=1)
     assert result.rows[0][0] == 0 and result.rows[0][-1] == 0
