@@ -24,7 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from parties.audit import AuditLog, released
+from parties.audit import AuditLog
+from parties.audit_entry import released
 from parties.jobs import Job
 from parties.policy import Decision, QueryCounter, SitePolicy
 from parties.records import JobCall, JobOutcome
