@@ -21,7 +21,7 @@ import grpc
 import numpy as np
 
 from mpc.fixedpoint import FixedPoint
-from mpc.share import Share
+from mpc.share import reconstruct
 from mpc.stats import CommStats
 from parties import messages
 from parties.certs import Identity
@@ -59,15 +59,7 @@ class JobResult:
 
     def ring_outputs(self) -> list[np.ndarray]:
         """The opened outputs as ring elements (the sum of every party's shares)."""
-        parts = [o.shares for o in self.outcomes.values()]
-        totals = []
-        for i in range(len(parts[0])):
-            first: Share = parts[0][i]
-            total = first.data
-            for p in parts[1:]:
-                total = first.ring.add(total, p[i].data)
-            totals.append(total)
-        return totals
+        return [reconstruct(output) for output in zip(*(o.shares for o in self.outcomes.values()), strict=True)]
 
     def outputs(self) -> list[np.ndarray]:
         """Opened outputs decoded: floats for fixed-point shares, int64/ints for frac 0."""
