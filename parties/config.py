@@ -89,6 +89,8 @@ class DataSettings:
 
 @dataclass(frozen=True)
 class NodeSettings:
+    """A party node's configuration (`node-<party>.toml`); `source` is the file it was read from."""
+
     source: Path
     name: str
     listen: str
@@ -120,6 +122,8 @@ class NodeSettings:
 
 @dataclass(frozen=True)
 class DealerSettings:
+    """The dealer's configuration (`dealer.toml`); `source` is the file it was read from."""
+
     source: Path
     listen: str
     tls: TlsFiles
@@ -128,6 +132,8 @@ class DealerSettings:
 
 @dataclass(frozen=True)
 class AnalystSettings:
+    """An analyst's configuration (`analyst-<name>.toml`); `source` is the file it was read from."""
+
     source: Path
     name: str
     tls: TlsFiles

@@ -59,6 +59,7 @@ class JobFailure:
     """Why a job failed at one node; `party` names the failed party for peer failures."""
 
     kind: str
+    """peer_failure (another party failed), invalid (the call was refused) or error."""
     party: str
     message: str
 
