@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
+from functools import cached_property
 from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
@@ -57,12 +58,20 @@ class ChunkLayout:
                 raise TypeError(f"{descriptor.full_name}.{name} has type {by_name[name].type}, expected {kind}")
         return ChunkLayout(**{f.name: by_name[f.name].number for f in fields(ChunkLayout)})
 
+    @cached_property
+    def keys(self) -> tuple[bytes, bytes, bytes, bytes, bytes]:
+        """The encoded keys (field number and wire type) of session, src, tag, total_bytes and data."""
+        return (_key(self.session, _LENGTH), _key(self.src, _LENGTH), _key(self.tag, _LENGTH),
+                _key(self.total_bytes, _VARINT), _key(self.data, _LENGTH))
+
 
 LAYOUT = ChunkLayout.of(pb.PeerChunk.DESCRIPTOR)
 """The layout of pooled.proto's `PeerChunk`, which every node speaks."""
 
 
 def _varint(n: int) -> bytes:
+    if n < 0x80:
+        return bytes((n,))
     out = bytearray()
     while True:
         low, n = n & 0x7F, n >> 7
@@ -76,9 +85,7 @@ def _varint(n: int) -> bytes:
 def _read_varint(buf: memoryview, pos: int) -> tuple[int, int]:
     value = shift = 0
     while True:
-        if pos >= len(buf):
-            raise ValueError("truncated message chunk")
-        byte = buf[pos]
+        byte = buf[pos]  # IndexError past the end: `message_from_wire` reports a truncated chunk
         pos += 1
         value |= (byte & 0x7F) << shift
         if not byte & 0x80:
@@ -90,11 +97,6 @@ def _key(number: int, wire: int) -> bytes:
     return _varint(number << 3 | wire)
 
 
-def _text(number: int, value: str) -> bytes:
-    raw = value.encode()
-    return b"".join((_key(number, _LENGTH), _varint(len(raw)), raw))
-
-
 def message_to_wire(
     session: str, src: str, tag: str, payload: bytes | memoryview, *, layout: ChunkLayout = LAYOUT
 ) -> Iterator[bytes]:
@@ -104,12 +106,13 @@ def message_to_wire(
     appended as key, length and the payload slice, the only copy of those bytes.
     """
     view = memoryview(payload).cast("B")
-    header = b"".join((_text(layout.session, session), _text(layout.src, src), _text(layout.tag, tag),
-                       _key(layout.total_bytes, _VARINT), _varint(len(view))))
+    session_key, src_key, tag_key, total_key, data_key = layout.keys
+    texts = session.encode(), src.encode(), tag.encode()
+    header = b"".join((session_key, _varint(len(texts[0])), texts[0], src_key, _varint(len(texts[1])), texts[1],
+                       tag_key, _varint(len(texts[2])), texts[2], total_key, _varint(len(view))))
     if not len(view):
         yield header
         return
-    data_key = _key(layout.data, _LENGTH)
     for pos in range(0, len(view), CHUNK_BYTES):
         piece = view[pos : pos + CHUNK_BYTES]
         yield b"".join((header if pos == 0 else b"", data_key, _varint(len(piece)), piece))
@@ -134,31 +137,36 @@ def message_from_wire(chunks: Iterable[bytes], *, layout: ChunkLayout = LAYOUT) 
     for raw in chunks:
         buf = memoryview(raw)
         pos = 0
-        while pos < len(buf):
-            key, pos = _read_varint(buf, pos)
-            number, wire = key >> 3, key & 7
-            if wire == _VARINT and number == layout.total_bytes:
-                value, pos = _read_varint(buf, pos)
-                head.setdefault(number, value)
-            elif wire == _LENGTH and (number == layout.data or number in texts):
-                size, pos = _read_varint(buf, pos)
-                if pos + size > len(buf):
-                    raise ValueError("truncated message chunk")
-                if number == layout.data:
-                    parts.append(buf[pos : pos + size])
+        try:
+            while pos < len(buf):
+                key, pos = _read_varint(buf, pos)
+                number, wire = key >> 3, key & 7
+                if wire == _LENGTH:
+                    size, pos = _read_varint(buf, pos)
+                    end = pos + size
+                    if end > len(buf):
+                        raise ValueError("truncated message chunk")
+                    if number == layout.data:
+                        parts.append(buf[pos:end])
+                    elif number in texts:
+                        head.setdefault(number, bytes(buf[pos:end]).decode())
+                    else:
+                        raise ValueError(f"unexpected field {number} (wire type {wire}) in a message chunk")
+                    pos = end
+                elif wire == _VARINT and number == layout.total_bytes:
+                    value, pos = _read_varint(buf, pos)
+                    head.setdefault(number, value)
                 else:
-                    head.setdefault(number, bytes(buf[pos : pos + size]).decode())
-                pos += size
-            else:
-                raise ValueError(f"unexpected field {number} (wire type {wire}) in a message chunk")
+                    raise ValueError(f"unexpected field {number} (wire type {wire}) in a message chunk")
+        except IndexError:
+            raise ValueError("truncated message chunk") from None
     if not head:
         raise ValueError("empty message stream")
     total = int(head.get(layout.total_bytes, 0))
     data = bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
     if len(data) != total:
         raise ValueError(f"stream ended after {len(data)} of {total} bytes")
-    session, src, tag = (str(head.get(n, "")) for n in texts)
-    return PeerMessage(session, src, tag, data)
+    return PeerMessage(head.get(layout.session, ""), head.get(layout.src, ""), head.get(layout.tag, ""), data)
 
 
 def delivered_to_wire(nbytes: int) -> bytes:
