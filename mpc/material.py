@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from mpc.registry import extended
 from mpc.ring import Ring
 
 Domain = Literal["arith", "xor"]
@@ -202,12 +203,7 @@ CORE_KINDS: Mapping[str, MaterialKind] = MappingProxyType(
 
 def with_kinds(base: Mapping[str, MaterialKind], *extra: MaterialKind) -> Mapping[str, MaterialKind]:
     """A new read-only table: `base` plus `extra` kinds (names must be new)."""
-    table = dict(base)
-    for kind in extra:
-        if kind.name in table:
-            raise ValueError(f"material kind {kind.name!r} is defined twice")
-        table[kind.name] = kind
-    return MappingProxyType(table)
+    return extended(base, extra, "material kind")
 
 
 def lookup(kinds: Mapping[str, MaterialKind], name: str) -> MaterialKind:

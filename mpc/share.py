@@ -4,11 +4,13 @@ The secret is the sum of all parties' shares in the ring; `frac` records how man
 fractional bits the encoded secret carries (0 for integers), so protocols can tell when
 a product needs truncating. Shares combine locally (addition, subtraction, negation,
 multiplication by a public integer) with no communication; anything that needs the other
-parties lives in `protocols/`.
+parties lives in `protocols/`. `reconstruct` adds up every party's share of one secret:
+what the analyst does with the released outputs, and what tests do to check a protocol.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,3 +88,21 @@ def split_like(flat: Share, like: list[Share]) -> list[Share]:
         out.append(Share(flat.data[pos : pos + s.size].reshape(s.shape), flat.ring, flat.frac))
         pos += s.size
     return out
+
+
+def reconstruct(shares: Sequence[Share]) -> np.ndarray:
+    """The secret behind every party's share of it: their sum in the ring, as ring elements.
+
+    Decode the result with `FixedPoint.decode` (frac > 0) or `Ring.to_signed` (frac 0).
+    ValueError if there are no shares or they differ in ring, scale or shape.
+    """
+    if not shares:
+        raise ValueError("nothing to reconstruct: no shares given")
+    first = shares[0]
+    total = first.data
+    for s in shares[1:]:
+        first._check(s)
+        if s.shape != first.shape:
+            raise ValueError(f"cannot add shares of shapes {first.shape} and {s.shape}")
+        total = first.ring.add(total, s.data)
+    return total

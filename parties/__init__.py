@@ -1,7 +1,10 @@
 """Everything that touches the network, the disk or the command line (the top layer).
 
 proto/          pooled.proto (source of truth) and its checked-in generated code
-codec           protobuf <-> domain types; the only module that touches protobuf objects
+records         plain dataclasses the services exchange (job calls and answers, aborts, seeds)
+array_stream    named arrays as ArraysChunk streams of at most 1 MiB
+peer_wire       party-to-party messages as hand-built PeerChunks (field numbers from the descriptor)
+messages        protobuf messages <-> records for the dealer and node services
 certs, tls      consortium CA and member certificates; mutual TLS, caller identity, roles
 mailbox         a node's receive buffer, keyed by (session, source, tag)
 grpc_transport  mpc.transport.Transport over gRPC: chunked async sends, failure detection

@@ -21,11 +21,12 @@ import grpc
 import numpy as np
 
 from mpc.fixedpoint import FixedPoint
-from mpc.share import Share
+from mpc.share import reconstruct
 from mpc.stats import CommStats
-from parties import codec
+from parties import messages
 from parties.certs import Identity
 from parties.proto import pooled_pb2_grpc as rpc
+from parties.records import JobCall, JobFailure, JobOutcome, NodeInfo
 from parties.tls import TlsMaterial
 
 
@@ -53,20 +54,12 @@ class JobResult:
     """What a job returned: each party's outcome, and the reconstructed outputs."""
 
     session: str
-    outcomes: dict[str, codec.JobOutcome]
+    outcomes: dict[str, JobOutcome]
     seconds: float  # wall time of the whole call, as the analyst saw it
 
     def ring_outputs(self) -> list[np.ndarray]:
         """The opened outputs as ring elements (the sum of every party's shares)."""
-        parts = [o.shares for o in self.outcomes.values()]
-        totals = []
-        for i in range(len(parts[0])):
-            first: Share = parts[0][i]
-            total = first.data
-            for p in parts[1:]:
-                total = first.ring.add(total, p[i].data)
-            totals.append(total)
-        return totals
+        return [reconstruct(output) for output in zip(*(o.shares for o in self.outcomes.values()), strict=True)]
 
     def outputs(self) -> list[np.ndarray]:
         """Opened outputs decoded: floats for fixed-point shares, int64/ints for frac 0."""
@@ -109,8 +102,8 @@ class ConsortiumClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def status(self, party: str, timeout_s: float = 5.0) -> codec.NodeInfo:
-        return codec.node_info_from_pb(self._stubs[party].Status(codec.empty(), timeout=timeout_s))
+    def status(self, party: str, timeout_s: float = 5.0) -> NodeInfo:
+        return messages.node_info_from_pb(self._stubs[party].Status(messages.empty(), timeout=timeout_s))
 
     def run(
         self,
@@ -124,13 +117,13 @@ class ConsortiumClient:
     ) -> JobResult:
         """Run `job` on every node of `roster` (default: all, in the order given) and collect shares."""
         names = list(roster or self.parties)
-        call = codec.JobCall(session or uuid.uuid4().hex, job, dict(params or {}), names, peer_timeout_s)
-        request = codec.job_call_to_pb(call)
+        call = JobCall(session or uuid.uuid4().hex, job, dict(params or {}), names, peer_timeout_s)
+        request = messages.job_call_to_pb(call)
         calls = {name: self._stubs[name].RunJob(request, timeout=call_timeout_s) for name in names}
 
-        def collect(name: str) -> codec.JobOutcome | codec.JobFailure | grpc.RpcError:
+        def collect(name: str) -> JobOutcome | JobFailure | grpc.RpcError:
             try:
-                return codec.outcome_from_chunks(calls[name])
+                return messages.outcome_from_chunks(calls[name])
             except grpc.RpcError as err:
                 return err
 
@@ -151,10 +144,10 @@ class ConsortiumClient:
                 for fut in done:
                     name = pending.pop(fut)
                     answers[name] = fut.result()
-                    if deadline is None and not isinstance(answers[name], codec.JobOutcome):
+                    if deadline is None and not isinstance(answers[name], JobOutcome):
                         deadline = time.monotonic() + self._grace_s
         seconds = time.perf_counter() - start
-        outcomes = {n: a for n, a in answers.items() if isinstance(a, codec.JobOutcome)}
+        outcomes = {n: a for n, a in answers.items() if isinstance(a, JobOutcome)}
         if len(outcomes) == len(names):
             return JobResult(call.session, {n: outcomes[n] for n in names}, seconds)
         raise _blame(answers)
@@ -186,7 +179,7 @@ def _blame(answers: Mapping[str, Any]) -> ConsortiumError:
         elif isinstance(answer, _Silent):
             failures[name] = answer.message
             absent.append(name)
-        elif isinstance(answer, codec.JobFailure):
+        elif isinstance(answer, JobFailure):
             failures[name] = f"{answer.kind}: {answer.message}"
             if answer.kind == "peer_failure":
                 blamed[answer.party] += 1

@@ -22,9 +22,10 @@ import grpc
 from mpc.dealer import CorrectionFetcher
 from mpc.errors import PeerFailure
 from mpc.material import MaterialKind, MaterialRequest, Secrets, correction_bytes, lookup
-from parties import codec
+from parties import array_stream, messages
 from parties.certs import Identity
 from parties.proto import pooled_pb2_grpc as rpc
+from parties.records import SeedGrant
 from parties.tls import DEFAULT_KEEPALIVE, Keepalive, TlsMaterial
 
 
@@ -51,22 +52,22 @@ class DealerClient:
             raise DealerError(f"dealer {method}: {err.code().name}: {err.details()}") from None
 
     def open_session(self, session: str, roster: list[str]) -> None:
-        self._unary("OpenSession", codec.session_spec(session, roster))
+        self._unary("OpenSession", messages.session_spec(session, roster))
 
     def close_session(self, session: str) -> None:
-        self._unary("CloseSession", codec.session_ref(session))
+        self._unary("CloseSession", messages.session_ref(session))
 
-    def seed(self, session: str) -> codec.SeedGrant:
-        return codec.seed_from_pb(self._unary("GetSeed", codec.session_ref(session)))  # type: ignore[arg-type]
+    def seed(self, session: str) -> SeedGrant:
+        return messages.seed_from_pb(self._unary("GetSeed", messages.session_ref(session)))  # type: ignore[arg-type]
 
     def announce(self, address: str) -> None:
-        self._unary("Announce", codec.announcement(address))
+        self._unary("Announce", messages.announcement(address))
 
     def directory(self) -> dict[str, str]:
-        return codec.directory_from_pb(self._unary("Lookup", codec.empty()))  # type: ignore[arg-type]
+        return messages.directory_from_pb(self._unary("Lookup", messages.empty()))  # type: ignore[arg-type]
 
     def stats(self) -> dict[str, int]:
-        return codec.dealer_stats_from_pb(self._unary("Stats", codec.empty()))  # type: ignore[arg-type]
+        return messages.dealer_stats_from_pb(self._unary("Stats", messages.empty()))  # type: ignore[arg-type]
 
     def correction(
         self, session: str, counter: int, request: MaterialRequest, kinds: Mapping[str, MaterialKind]
@@ -75,13 +76,13 @@ class DealerClient:
         expected = {c.name: c for c in lookup(kinds, request.kind).derived(request.params)}
         try:
             stream = self._stub.Correction(
-                codec.correction_request(session, counter, request.to_json()), timeout=self._timeout_s
+                messages.correction_request(session, counter, request.to_json()), timeout=self._timeout_s
             )
-            arrays = codec.arrays_from_chunks(stream)
+            arrays = array_stream.arrays_from_chunks(stream)
         except grpc.RpcError as err:
             why = f"{err.code().name}: {err.details()}"
             raise PeerFailure("dealer", f"no correction for request {counter}: {why}") from None
-        secrets = codec.wire_to_secrets(arrays)
+        secrets = array_stream.wire_to_secrets(arrays)
         if set(secrets) != set(expected):
             raise PeerFailure("dealer", f"sent components {sorted(secrets)}, expected {sorted(expected)}")
         return secrets

@@ -24,9 +24,10 @@ import grpc
 from mpc.dealer import DealerEngine
 from mpc.material import MaterialKind, MaterialRequest, Secrets, lookup
 from mpc.prg import fresh_seed
-from parties import codec
+from parties import array_stream, messages
 from parties.certs import Identity
 from parties.proto import pooled_pb2_grpc as rpc
+from parties.records import SeedGrant
 from parties.tls import DEFAULT_KEEPALIVE, Keepalive, Rules, TlsMaterial, bind, caller_identity, make_server
 
 SERVICE = "/pooled.v1.Dealer/"
@@ -106,7 +107,7 @@ class DealerDesk:
         for sid in [s for s, v in self._sessions.items() if now - v.last_used > self._ttl_s]:
             del self._sessions[sid]
 
-    def seed_for(self, session: str, party: str) -> codec.SeedGrant:
+    def seed_for(self, session: str, party: str) -> SeedGrant:
         """`party`'s seed and rank; PermissionError if it is not in the session's roster."""
         s = self._get(session)
         if party not in s.roster:
@@ -114,9 +115,9 @@ class DealerDesk:
         rank = s.roster.index(party)
         with self._lock:
             self._counts["seeds_handed_out"] += 1
-        return codec.SeedGrant(s.seeds[rank], rank, len(s.roster))
+        return SeedGrant(s.seeds[rank], rank, len(s.roster))
 
-    def correction(self, session: str, party: str, counter: int, request_json: str) -> list[codec.WireArray]:
+    def correction(self, session: str, party: str, counter: int, request_json: str) -> list[array_stream.WireArray]:
         """The last party's derived shares of request `counter` (refused to anyone else)."""
         s = self._get(session)
         if party != s.roster[-1]:
@@ -124,7 +125,7 @@ class DealerDesk:
         request = MaterialRequest.from_json(request_json)
         components = lookup(self._kinds, request.kind).derived(request.params)
         secrets: Secrets = s.engine.correction(counter, request)
-        arrays = codec.secrets_to_wire(secrets, components)
+        arrays = array_stream.secrets_to_wire(secrets, components)
         with self._lock:
             self._counts["corrections"] += 1
             self._counts["correction_bytes"] += sum(a.nbytes for a in arrays)
@@ -163,35 +164,35 @@ class DealerServicer(rpc.DealerServicer):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
 
     def OpenSession(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
-        session, roster = codec.session_spec_from_pb(request)
+        session, roster = messages.session_spec_from_pb(request)
         self._call(context, lambda: self._desk.open_session(session, roster))
-        return codec.empty()
+        return messages.empty()
 
     def CloseSession(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
-        self._desk.close_session(codec.session_of(request))
-        return codec.empty()
+        self._desk.close_session(messages.session_of(request))
+        return messages.empty()
 
     def GetSeed(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         who = caller_identity(context)
-        grant = self._call(context, lambda: self._desk.seed_for(codec.session_of(request), who.name))
-        return codec.seed_to_pb(grant)
+        grant = self._call(context, lambda: self._desk.seed_for(messages.session_of(request), who.name))
+        return messages.seed_to_pb(grant)
 
     def Correction(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:  # noqa: N802
         who = caller_identity(context)
-        session, counter, request_json = codec.correction_request_from_pb(request)
+        session, counter, request_json = messages.correction_request_from_pb(request)
         arrays = self._call(context, lambda: self._desk.correction(session, who.name, counter, request_json))
-        yield from codec.arrays_to_chunks(arrays)
+        yield from array_stream.arrays_to_chunks(arrays)
 
     def Announce(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         who = caller_identity(context)
-        self._call(context, lambda: self._desk.announce(who.name, codec.announced_address(request)))
-        return codec.empty()
+        self._call(context, lambda: self._desk.announce(who.name, messages.announced_address(request)))
+        return messages.empty()
 
     def Lookup(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
-        return codec.directory_to_pb(self._desk.directory())
+        return messages.directory_to_pb(self._desk.directory())
 
     def Stats(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
-        return codec.dealer_stats_to_pb(self._desk.stats())
+        return messages.dealer_stats_to_pb(self._desk.stats())
 
 
 def serve_dealer(

@@ -24,10 +24,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from parties import codec
-from parties.audit import AuditLog, released
+from parties.audit import AuditLog
+from parties.audit_entry import released
 from parties.jobs import Job
 from parties.policy import Decision, QueryCounter, SitePolicy
+from parties.records import JobCall, JobOutcome
 
 MAX_ELEMENTS = 10_000_000
 """The most elements one input of a non-query job may have (80 MB as ring elements)."""
@@ -35,7 +36,7 @@ MAX_ELEMENTS = 10_000_000
 _ALLOWED = "allowed by site policy"
 
 
-def analyst_of(call: codec.JobCall) -> str:
+def analyst_of(call: JobCall) -> str:
     """Who asks: set by the node from the caller's certificate, never from the request."""
     return str(call.params.get("_analyst", "unknown"))
 
@@ -88,7 +89,7 @@ class JobGate:
     counter: QueryCounter = field(default_factory=QueryCounter)
     max_elements: int = MAX_ELEMENTS
 
-    def admit(self, job: Job, call: codec.JobCall) -> Decision:
+    def admit(self, job: Job, call: JobCall) -> Decision:
         """Decide on `job`, count it if allowed, and log the decision (the query job: allowed, untouched)."""
         if job.checks_policy:
             return Decision(True, "the job applies the site policy itself")
@@ -100,13 +101,13 @@ class JobGate:
                               decision="allow" if verdict.allowed else "refuse", reason=verdict.reason)
         return verdict
 
-    def unknown(self, call: codec.JobCall, reason: str) -> None:
+    def unknown(self, call: JobCall, reason: str) -> None:
         """Log the refusal of a job this node does not run."""
         if self.audit is not None:
             self.audit.append(analyst_of(call), "decision", session=call.session, job=call.job,
                               decision="refuse", reason=reason)
 
-    def released(self, job: Job, call: codec.JobCall, outcome: codec.JobOutcome) -> None:
+    def released(self, job: Job, call: JobCall, outcome: JobOutcome) -> None:
         """Log what this node is about to send the analyst: the shapes of its shares and the cost."""
         if job.checks_policy or self.audit is None:
             return
@@ -115,7 +116,7 @@ class JobGate:
         self.audit.append(analyst_of(call), "release", session=call.session, job=job.name, released=what,
                           cost=cost, outcome="ok")
 
-    def failed(self, job: Job, call: codec.JobCall, exc: BaseException, aborted: bool) -> None:
+    def failed(self, job: Job, call: JobCall, exc: BaseException, aborted: bool) -> None:
         """Log a job that failed here after it was admitted (`aborted`: another party stopped it)."""
         if job.checks_policy or self.audit is None:
             return

@@ -37,10 +37,11 @@ import grpc
 
 from mpc.errors import PeerFailure
 from mpc.transport import Transport
-from parties import codec
+from parties import messages, peer_wire
 from parties.certs import Identity
 from parties.mailbox import Mailbox
 from parties.proto import pooled_pb2_grpc as rpc
+from parties.records import AbortInfo
 from parties.tls import DEFAULT_KEEPALIVE, Keepalive, TlsMaterial
 
 
@@ -82,28 +83,28 @@ class PeerLinks:
         self._channels[party] = channel
         self._stubs[party] = rpc.PeerExchangeStub(channel)
         self._senders[party] = channel.stream_unary(
-            codec.PEER_SEND_METHOD, request_serializer=None, response_deserializer=codec.delivered_from_wire
+            peer_wire.PEER_SEND_METHOD, request_serializer=None, response_deserializer=peer_wire.delivered_from_wire
         )
         self._single[party] = channel.unary_unary(
-            codec.PEER_SEND_ONE_METHOD, request_serializer=None, response_deserializer=codec.delivered_from_wire
+            peer_wire.PEER_SEND_ONE_METHOD, request_serializer=None, response_deserializer=peer_wire.delivered_from_wire
         )
 
     def stub(self, party: str) -> rpc.PeerExchangeStub:
-        """Stub for Abort and Ping (protobuf messages built by `codec`)."""
+        """Stub for Abort and Ping (protobuf messages built by `parties.messages`)."""
         with self._lock:
             if party not in self._stubs:
                 self._connect(party)
             return self._stubs[party]
 
     def sender(self, party: str) -> grpc.StreamUnaryMultiCallable:
-        """Send, fed with pre-serialized chunks from `codec.message_to_wire`."""
+        """Send, fed with pre-serialized chunks from `peer_wire.message_to_wire`."""
         with self._lock:
             if party not in self._senders:
                 self._connect(party)
             return self._senders[party]
 
     def single(self, party: str) -> grpc.UnaryUnaryMultiCallable:
-        """SendOne, fed with one pre-serialized chunk from `codec.message_to_wire_one`."""
+        """SendOne, fed with one pre-serialized chunk from `peer_wire.message_to_wire_one`."""
         with self._lock:
             if party not in self._single:
                 self._connect(party)
@@ -193,12 +194,12 @@ class GrpcTransport(Transport):
     def send(self, dst: int, tag: str, payload: bytes) -> None:
         if dst == self._rank or not 0 <= dst < len(self._roster):
             raise ValueError(f"cannot send to rank {dst}")
-        one = codec.message_to_wire_one(self._session, self._links.me, tag, payload)
+        one = peer_wire.message_to_wire_one(self._session, self._links.me, tag, payload)
         try:
             if one is not None:  # most rounds: a unary call, no request-stream thread
                 call = self._links.single(self._roster[dst]).future(one, timeout=self._settings.send_timeout_s)
             else:
-                chunks = codec.message_to_wire(self._session, self._links.me, tag, payload)
+                chunks = peer_wire.message_to_wire(self._session, self._links.me, tag, payload)
                 call = self._links.sender(self._roster[dst]).future(chunks, timeout=self._settings.send_timeout_s)
         except Exception as exc:  # noqa: BLE001 - address lookup or channel creation failed
             self._fail_send(PeerFailure(self._roster[dst], f"cannot reach it: {exc}"))
@@ -261,7 +262,7 @@ class GrpcTransport(Transport):
             err = call.exception()
             if err is None:
                 probe.last_ok, probe.refusals = now, 0
-                found = codec.ping_abort(call.result(), self._session, name)
+                found = messages.ping_abort(call.result(), self._session, name)
                 if found is not None:
                     self._mailbox.abort(found)
                     self._raise_if_failed()
@@ -274,13 +275,13 @@ class GrpcTransport(Transport):
         if now - probe.last_ok >= s.liveness_s:
             raise PeerFailure(name, f"stopped answering (no reply to pings for {s.liveness_s:.0f} s)")
         if probe.pending is None:
-            ping = self._links.stub(name).Ping.future(codec.ping_request(self._session), timeout=s.probe_timeout_s)
+            ping = self._links.stub(name).Ping.future(messages.ping_request(self._session), timeout=s.probe_timeout_s)
             probe.pending = ping
 
     # -- ending ------------------------------------------------------------------------------------
     def abort(self, reason: str, culprit: str | None = None) -> None:
         """Give up the session here and tell every peer (best effort, bounded wait)."""
-        info = codec.AbortInfo(self._session, self._links.me, culprit or self._links.me, reason)
+        info = AbortInfo(self._session, self._links.me, culprit or self._links.me, reason)
         self._mailbox.abort(info)
         with self._lock:
             for _, call in self._sends:
@@ -291,7 +292,7 @@ class GrpcTransport(Transport):
                 continue
             try:
                 stub = self._links.stub(name)
-                notices.append(stub.Abort.future(codec.abort_to_pb(info), timeout=self._settings.abort_timeout_s))
+                notices.append(stub.Abort.future(messages.abort_to_pb(info), timeout=self._settings.abort_timeout_s))
             except Exception:  # noqa: BLE001,S112 - a peer we cannot reach cannot be told
                 continue
         _wait_all(notices, self._settings.abort_timeout_s + 0.5)

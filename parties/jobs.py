@@ -25,13 +25,13 @@ import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
 from mpc.context import PartyContext
 from mpc.material import MaterialRequest
+from mpc.registry import extended
 from mpc.share import Share
 from protocols.aggregate import secure_sum
 from protocols.beaver import fixed_matmul, fixed_mul
@@ -90,12 +90,7 @@ def simple_job(
 
 def with_jobs(base: Mapping[str, Job], *extra: Job) -> Mapping[str, Job]:
     """A new read-only registry: `base` plus `extra` jobs (names must be new)."""
-    table = dict(base)
-    for job in extra:
-        if job.name in table:
-            raise ValueError(f"job {job.name!r} is defined twice")
-        table[job.name] = job
-    return MappingProxyType(table)
+    return extended(base, extra, "job")
 
 
 # -- demo data ------------------------------------------------------------------------------------
@@ -126,8 +121,9 @@ def _repeat_size(params: dict[str, Any]) -> int:
 
 
 # -- product: party 0's vector times party 1's --------------------------------------------------
-def _fixed_mul_plan(size: int) -> list[MaterialRequest]:
-    """What `protocols.beaver.fixed_mul` asks of the dealer for a vector of `size`."""
+def _fixed_mul_plan(params: dict[str, Any], n: int) -> list[MaterialRequest]:
+    """What `protocols.beaver.fixed_mul` asks of the dealer for two vectors of `params["size"]`."""
+    size = _size(params)
     return [
         MaterialRequest("triple", {"shape": [size], "ring": 64}),
         MaterialRequest("trunc", {"shape": [size], "f": 20, "ring": 64}),
@@ -230,43 +226,25 @@ def _bench_open_prepare(ctx: PartyContext, params: dict[str, Any], site: SiteDat
     return _public_shares(ctx, lambda: bench_inputs(seed, size), shapes=[(size,)])
 
 
+def _repeat_plan(params: dict[str, Any], n: int) -> list[MaterialRequest]:
+    return _fixed_mul_plan(params, n) * int(params.get("repeat", 1))
+
+
 def core_jobs() -> Mapping[str, Job]:
     """The demo computations and the core-protocol benchmarks (only on nodes started with `--bench-jobs`)."""
     return with_jobs(
         {},
-        Job(
-            "product",
-            _product_prepare,
-            _product_compute,
-            "fixed-point x*y, x private to party 0, y to party 1",
-            lambda params, n: _fixed_mul_plan(_size(params)),
-            elements=_size,
-        ),
+        Job("product", _product_prepare, _product_compute, "fixed-point x*y, x private to party 0, y to party 1",
+            _fixed_mul_plan, elements=_size),
         Job("secure_sum", _sum_prepare, _sum_compute, "elementwise sum of every party's private vector",
             elements=_size),
-        Job(
-            "bench_mul",
-            _bench_mul_prepare,
-            _bench_mul_compute,
-            "fixed_mul of two public vectors (benchmark)",
-            lambda params, n: _fixed_mul_plan(_size(params)),
-            elements=_size,
-        ),
-        Job(
-            "repeat_mul",
-            _repeat_prepare,
-            _repeat_compute,
-            "fixed_mul repeated `repeat` times (long-running, for failure tests)",
-            lambda params, n: _fixed_mul_plan(_size(params)) * int(params.get("repeat", 1)),
-            elements=_repeat_size,
-        ),
-        Job(
-            "bench_matmul",
-            _bench_matmul_prepare,
-            _bench_matmul_compute,
-            "fixed_matmul rows x cols by cols x 1 (benchmark)",
-            _matmul_plan,
-            elements=lambda params: _size(params, "rows") * _size(params, "cols"),
-        ),
+        Job("bench_mul", _bench_mul_prepare, _bench_mul_compute, "fixed_mul of two public vectors (benchmark)",
+            _fixed_mul_plan, elements=_size),
+        Job("repeat_mul", _repeat_prepare, _repeat_compute,
+            "fixed_mul repeated `repeat` times (long-running, for failure tests)", _repeat_plan,
+            elements=_repeat_size),
+        Job("bench_matmul", _bench_matmul_prepare, _bench_matmul_compute,
+            "fixed_matmul rows x cols by cols x 1 (benchmark)", _matmul_plan,
+            elements=lambda params: _size(params, "rows") * _size(params, "cols")),
         Job("bench_open", _bench_open_prepare, _bench_open_compute, "open one vector (benchmark)", elements=_size),
     )

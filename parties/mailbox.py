@@ -15,7 +15,7 @@ import threading
 import time
 from collections import OrderedDict
 
-from parties.codec import AbortInfo, PeerMessage
+from parties.records import AbortInfo, PeerMessage
 
 
 class DuplicateMessage(ValueError):

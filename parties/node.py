@@ -31,7 +31,7 @@ from mpc.context import PartyContext
 from mpc.dealer import CorrectionFetcher, SeededMaterial
 from mpc.errors import PeerFailure
 from mpc.pairs import agree_pair_seeds
-from parties import codec, peer_service
+from parties import messages, peer_service
 from parties.certs import CertFiles
 from parties.dealer_client import DealerClient, DealerError, Prefetcher
 from parties.gate import JobGate
@@ -39,6 +39,7 @@ from parties.grpc_transport import GrpcTransport, LinkSettings, PeerLinks
 from parties.jobs import Job, SiteData
 from parties.mailbox import Mailbox
 from parties.proto import pooled_pb2_grpc as rpc
+from parties.records import JobCall, JobFailure, JobOutcome, NodeInfo
 from parties.tls import Rules, TlsMaterial, bind, caller_identity, make_server
 from protocols.material import KINDS
 
@@ -135,24 +136,24 @@ class Node:
             raise LookupError(f"no address known for party {party}")
         return known
 
-    def info(self) -> codec.NodeInfo:
-        return codec.NodeInfo(str(self._tls.identity), self.address, sorted(self._jobs), self._mailbox.open_sessions)
+    def info(self) -> NodeInfo:
+        return NodeInfo(str(self._tls.identity), self.address, sorted(self._jobs), self._mailbox.open_sessions)
 
     # -- jobs -------------------------------------------------------------------------------------
-    def run_job(self, call: codec.JobCall) -> codec.JobOutcome | codec.JobFailure:
+    def run_job(self, call: JobCall) -> JobOutcome | JobFailure:
         """Run `call` as this party in a new session (see the module docstring)."""
         me = self.name
         if me not in call.roster or len(set(call.roster)) != len(call.roster) or len(call.roster) < 2:
             reason = f"roster {call.roster} must list {me} and at least two distinct parties"
-            return codec.JobFailure("invalid", me, reason)
+            return JobFailure("invalid", me, reason)
         expected = self._config.roster
         if expected is not None and tuple(call.roster) != expected:
             reason = f"roster {list(call.roster)} is not this consortium's {list(expected)} (in rank order)"
-            return codec.JobFailure("invalid", me, reason)
+            return JobFailure("invalid", me, reason)
         try:
             self._mailbox.open_session(call.session)
         except ValueError as exc:
-            return codec.JobFailure("invalid", me, str(exc))
+            return JobFailure("invalid", me, str(exc))
         # The roster the node was called with, for the job's session binding (never the analyst's claim).
         call = replace(call, params={**call.params, "_roster": list(call.roster)})
         rank, n = call.roster.index(me), len(call.roster)
@@ -166,7 +167,7 @@ class Node:
             reason = refusal or f"unknown job {call.job!r}"
             transport.abort(reason)
             self._mailbox.close_session(call.session)
-            return codec.JobFailure("invalid", me, reason)
+            return JobFailure("invalid", me, reason)
         try:
             outcome = self._run(job, call, rank, n, transport)
             self._gate.released(job, call, outcome)  # no audit line, no shares
@@ -174,20 +175,20 @@ class Node:
         except PeerFailure as exc:
             transport.abort(exc.reason, culprit=exc.party)
             self._tell(job, call, exc, aborted=True)
-            return codec.JobFailure("peer_failure", exc.party, str(exc))
+            return JobFailure("peer_failure", exc.party, str(exc))
         except DealerError as exc:
             transport.abort(str(exc), culprit="dealer")
             self._tell(job, call, exc, aborted=True)
-            return codec.JobFailure("peer_failure", "dealer", str(exc))
+            return JobFailure("peer_failure", "dealer", str(exc))
         except Exception as exc:  # noqa: BLE001 - reported to the analyst and the peers
             reason = f"{type(exc).__name__}: {exc}"
             transport.abort(reason)
             self._tell(job, call, exc, aborted=False)
-            return codec.JobFailure("error", me, reason)
+            return JobFailure("error", me, reason)
         finally:
             self._mailbox.close_session(call.session)
 
-    def _refusal(self, job: Job | None, call: codec.JobCall) -> str | None:
+    def _refusal(self, job: Job | None, call: JobCall) -> str | None:
         """Why this node will not run `call` (None: it will): an unknown job, or its gate's refusal (logged)."""
         try:
             if job is None:
@@ -199,7 +200,7 @@ class Node:
         except Exception as exc:  # noqa: BLE001 - e.g. an audit log that cannot be written: fail closed
             return f"{self.name} cannot admit the job: {type(exc).__name__}: {exc}"
 
-    def _tell(self, job: Job, call: codec.JobCall, exc: BaseException, aborted: bool) -> None:
+    def _tell(self, job: Job, call: JobCall, exc: BaseException, aborted: bool) -> None:
         """Tell the gate (it logs the failure) and the job's failure hook; neither may hide the job's own failure."""
         log = logging.getLogger(__name__)
         try:
@@ -212,7 +213,7 @@ class Node:
             except Exception:  # noqa: BLE001
                 log.exception("the failure hook of job %s failed", job.name)
 
-    def _run(self, job: Job, call: codec.JobCall, rank: int, n: int, transport: GrpcTransport) -> codec.JobOutcome:
+    def _run(self, job: Job, call: JobCall, rank: int, n: int, transport: GrpcTransport) -> JobOutcome:
         self._dealer.open_session(call.session, call.roster)
         grant = self._dealer.seed(call.session)
         if (grant.rank, grant.n) != (rank, n):
@@ -237,8 +238,8 @@ class Node:
                 prefetcher.close()
 
     def _compute(
-        self, job: Job, call: codec.JobCall, rank: int, n: int, transport: GrpcTransport, material: SeededMaterial
-    ) -> codec.JobOutcome:
+        self, job: Job, call: JobCall, rank: int, n: int, transport: GrpcTransport, material: SeededMaterial
+    ) -> JobOutcome:
         ctx = PartyContext(rank, n, transport, material, call.session)
         t0 = time.perf_counter()
         prepared = job.prepare(ctx, call.params, self._site)
@@ -251,7 +252,7 @@ class Node:
         shares, public = answer if isinstance(answer, tuple) else (answer, {})
         t3 = time.perf_counter()
         transport.close()
-        return codec.JobOutcome(rank, shares, ctx.stats, t1 - t0, t3 - t2, public)
+        return JobOutcome(rank, shares, ctx.stats, t1 - t0, t3 - t2, public)
 
 
 class NodeServicer(rpc.NodeServicer):
@@ -263,7 +264,7 @@ class NodeServicer(rpc.NodeServicer):
     def RunJob(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:  # noqa: N802
         analyst = caller_identity(context)
         try:
-            call = codec.job_call_from_pb(request)
+            call = messages.job_call_from_pb(request)
         except ValueError as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"bad job request: {exc}")
         # Who asks is what the certificate says, never what the request claims.
@@ -271,10 +272,10 @@ class NodeServicer(rpc.NodeServicer):
         if not call.session:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a job needs a session id")
         outcome = self._node.run_job(call)
-        if isinstance(outcome, codec.JobFailure):
-            yield from codec.failure_to_chunks(outcome)
+        if isinstance(outcome, JobFailure):
+            yield from messages.failure_to_chunks(outcome)
         else:
-            yield from codec.outcome_to_chunks(outcome)
+            yield from messages.outcome_to_chunks(outcome)
 
     def Status(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
-        return codec.node_info_to_pb(self._node.info())
+        return messages.node_info_to_pb(self._node.info())

@@ -2,7 +2,7 @@
 
 A party may only speak for itself: a message or an abort whose claimed source is not
 the party named in the caller's certificate is refused with PERMISSION_DENIED.
-Message chunks arrive as raw bytes and are parsed by `codec.message_from_wire`, which
+Message chunks arrive as raw bytes and are parsed by `peer_wire.message_from_wire`, which
 saves a copy of every payload byte compared with protobuf objects.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import grpc
 
-from parties import codec
+from parties import messages, peer_wire
 from parties.mailbox import DuplicateMessage, Mailbox
 from parties.tls import caller_identity, require
 
@@ -27,7 +27,7 @@ class PeerExchangeServicer:
     def Send(self, request_iterator: Iterator[bytes], context: grpc.ServicerContext) -> int:  # noqa: N802
         who = caller_identity(context)
         try:
-            message = codec.message_from_wire(request_iterator)
+            message = peer_wire.message_from_wire(request_iterator)
         except ValueError as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         require(context, message.src == who.name, f"{who} may not send as party {message.src!r}")
@@ -42,17 +42,17 @@ class PeerExchangeServicer:
 
     def Abort(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         who = caller_identity(context)
-        info = codec.abort_from_pb(request)
+        info = messages.abort_from_pb(request)
         require(context, info.src == who.name, f"{who} may not abort as party {info.src!r}")
         self._mailbox.abort(info)
-        return codec.empty()
+        return messages.empty()
 
     def Ping(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
-        return codec.ping_reply(self._mailbox.aborted(codec.ping_session(request)))
+        return messages.ping_reply(self._mailbox.aborted(messages.ping_session(request)))
 
 
 def add_to_server(servicer: PeerExchangeServicer, server: grpc.Server) -> None:
-    wire = codec.peer_exchange_wire()
+    wire = peer_wire.peer_exchange_wire()
     handlers = {
         "Send": grpc.stream_unary_rpc_method_handler(servicer.Send, *wire["Send"]),
         "SendOne": grpc.unary_unary_rpc_method_handler(servicer.SendOne, *wire["SendOne"]),

@@ -27,7 +27,8 @@ import pandas as pd
 
 from mpc.context import PartyContext
 from mpc.share import Share
-from parties.audit import AuditLog, HeadError, released
+from parties.audit import AuditLog, HeadError
+from parties.audit_entry import released
 from parties.binding import check_agreement, plan_digest, request_digest
 from parties.jobs import Job, SiteData
 from parties.policy import QueryCounter, SitePolicy, decide

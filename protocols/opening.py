@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from mpc.context import PartyContext
-from mpc.share import Share
+from mpc.share import Share, reconstruct
 
 
 def open_arith(ctx: PartyContext, shares: Sequence[Share], label: str = "open") -> list[np.ndarray]:
@@ -54,11 +54,9 @@ def open_mixed(
     opened_shares = []
     for s in shares:
         size = s.ring.nbytes(s.shape)
-        total = s.data
-        for rank, data in enumerate(received):
-            if rank != ctx.rank:
-                total = s.ring.add(total, s.ring.from_bytes(data[pos : pos + size], s.shape))
-        opened_shares.append(total)
+        theirs = [s.ring.from_bytes(data[pos : pos + size], s.shape) for rank, data in enumerate(received)
+                  if rank != ctx.rank]
+        opened_shares.append(reconstruct([s, *(Share(t, s.ring, s.frac) for t in theirs)]))
         pos += size
     return opened_words, opened_shares
 

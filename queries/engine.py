@@ -18,7 +18,7 @@ import pandas as pd
 from mpc.context import PartyContext
 from mpc.fixedpoint import FAST, PRECISE
 from mpc.inprocess import make_contexts, run_parties
-from mpc.share import Share
+from mpc.share import Share, reconstruct
 from protocols.material import KINDS
 from queries import ir, regression
 from queries.cost import stand_ins
@@ -150,12 +150,7 @@ def run_in_process(
     shares = [a[0] for a in answers]
     per_party = [c.stats.as_dict() for c in ctxs]
     cost = {key: max(d[key] for d in per_party) for key in per_party[0]}
-    outputs = []
-    for i, first in enumerate(shares[0]):
-        total = first.data
-        for party in shares[1:]:
-            total = first.ring.add(total, party[i].data)
-        outputs.append((total, first.frac, first.ring.bits))
+    outputs = [(reconstruct(output), output[0].frac, output[0].ring.bits) for output in zip(*shares, strict=True)]
     try:
         return finish_result(plan, outputs, answers[0][1], yates), replace(plan, cost=cost)
     except ModelRefused as refusal:

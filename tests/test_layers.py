@@ -54,6 +54,23 @@ def test_only_parties_imports_grpc_or_protobuf() -> None:
     assert not offenders, offenders
 
 
+def test_only_the_wire_modules_build_protobuf_messages() -> None:
+    """Servicers and clients go through the conversions; only these import the generated messages."""
+    wire = {"parties/array_stream.py", "parties/peer_wire.py", "parties/messages.py"}
+    users = set()
+    for p in _modules("parties"):
+        if p.parent.name == "proto":  # the generated service module itself
+            continue
+        tree = ast.parse(p.read_text(), filename=str(p))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "parties.proto":
+                if any(alias.name == "pooled_pb2" for alias in node.names):
+                    users.add(str(p.relative_to(ROOT)))
+            elif isinstance(node, ast.Import) and any(a.name == "parties.proto.pooled_pb2" for a in node.names):
+                users.add(str(p.relative_to(ROOT)))
+    assert users == wire, sorted(users ^ wire)
+
+
 def test_no_torch_in_the_engine() -> None:
     offenders = [
         str(p.relative_to(ROOT)) for pkg in LAYERS for p in _modules(pkg) if {"torch", "crypten"} & _imports(p)

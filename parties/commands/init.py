@@ -60,7 +60,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from parties.certs import CA_CERT, CA_KEY, create_consortium
-    from parties.config import DEALER_FILE, analyst_file, node_file, write_consortium_configs
+    from parties.commands.init_files import DEALER_FILE, analyst_file, node_file, write_consortium_configs
 
     out: Path = args.out
     if not 1 <= args.base_port <= 65535 - len(args.parties) - 1:

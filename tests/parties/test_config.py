@@ -10,18 +10,15 @@ from pathlib import Path
 import pytest
 
 from parties.certs import CertFiles, Identity, create_consortium
-from parties.config import (
+from parties.commands.init_files import (
     BASE_PORT,
     DEALER_FILE,
-    ConfigError,
     analyst_file,
     compose_hosts,
-    load_analyst,
-    load_dealer,
-    load_node,
     node_file,
     write_consortium_configs,
 )
+from parties.config import ConfigError, load_analyst, load_dealer, load_node
 from parties.policy import SitePolicy
 
 PARTIES = ["hospital-a", "hospital-b", "hospital-c"]

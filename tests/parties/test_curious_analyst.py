@@ -19,10 +19,11 @@ from typing import Any
 
 import pytest
 
-from parties import codec
+from parties import messages
 from parties.audit import read_entries
 from parties.client import ConsortiumClient
 from parties.config import load_analyst
+from parties.records import JobCall, JobFailure, JobOutcome
 from parties.tls import TlsMaterial
 from tests.parties.deployment import Deployment
 
@@ -46,8 +47,8 @@ def _split_session(d: Deployment, params_by_party: Mapping[str, dict[str, Any]])
         stubs = client._stubs  # the attack needs the raw per-node call
 
         def one(party: str) -> Any:
-            call = codec.JobCall(session, "query", params_by_party[party], roster)
-            return codec.outcome_from_chunks(stubs[party].RunJob(codec.job_call_to_pb(call), timeout=120))
+            call = JobCall(session, "query", params_by_party[party], roster)
+            return messages.outcome_from_chunks(stubs[party].RunJob(messages.job_call_to_pb(call), timeout=120))
 
         with ThreadPoolExecutor(len(roster)) as pool:
             answers = dict(zip(roster, pool.map(one, roster)))
@@ -58,7 +59,7 @@ def _split_session(d: Deployment, params_by_party: Mapping[str, dict[str, Any]])
 def _assert_stopped_everywhere(d: Deployment, answers: dict[str, Any], what: str) -> None:
     session = answers.pop("_session")
     for party, answer in answers.items():
-        assert isinstance(answer, codec.JobFailure), f"{party} answered {answer}"
+        assert isinstance(answer, JobFailure), f"{party} answered {answer}"
         assert what in answer.message or answer.kind == "peer_failure", (party, answer)
     assert any(what in a.message for a in answers.values())
     for party in PARTIES:
@@ -92,7 +93,7 @@ def test_the_same_query_written_differently_is_one_request(deployment: Deploymen
     asks["hospital-b"] = {"query": "select   count( * )\n group by sex", "min_cell": 0}
     answers = _split_session(deployment, asks)
     answers.pop("_session")
-    assert all(isinstance(a, codec.JobOutcome) for a in answers.values()), answers
+    assert all(isinstance(a, JobOutcome) for a in answers.values()), answers
     assert len({a.public["binding"] for a in answers.values()}) == 1
 
 

@@ -8,7 +8,7 @@ import pytest
 from mpc.dealer import SeededMaterial
 from mpc.material import MaterialRequest
 from mpc.ring import RING64
-from parties import codec
+from parties import array_stream
 from parties.dealer_service import DealerDesk, UnknownSession
 from protocols.material import KINDS
 
@@ -17,7 +17,7 @@ ROSTER = ["a", "b", "c"]
 
 def _material(desk: DealerDesk, session: str) -> list[SeededMaterial]:
     def fetch(counter: int, request: MaterialRequest) -> dict[str, np.ndarray]:
-        return codec.wire_to_secrets(desk.correction(session, "c", counter, request.to_json()))
+        return array_stream.wire_to_secrets(desk.correction(session, "c", counter, request.to_json()))
 
     out = []
     for rank, name in enumerate(ROSTER):

@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from parties.certs import create_consortium
-from parties.config import compose_hosts, load_analyst, load_dealer, load_node, write_consortium_configs
+from parties.commands.init_files import compose_hosts, write_consortium_configs
+from parties.config import load_analyst, load_dealer, load_node
 
 yaml = pytest.importorskip("yaml")  # the `test` extra installs pyyaml
 

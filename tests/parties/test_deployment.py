@@ -114,14 +114,14 @@ def test_a_certificate_from_another_ca_cannot_even_connect(deployment: Deploymen
 def test_the_analyst_may_not_talk_to_the_dealer(deployment: Deployment) -> None:
     import grpc
 
-    from parties import codec
+    from parties import messages
     from parties.certs import Identity
     from parties.proto import pooled_pb2_grpc as rpc
 
     tls = TlsMaterial.load(load_analyst(deployment.analyst_file("alice")).tls.cert_files)
     with tls.channel(f"127.0.0.1:{deployment.base_port}", Identity.dealer()) as channel:
         with pytest.raises(grpc.RpcError) as info:
-            rpc.DealerStub(channel).Lookup(codec.empty(), timeout=10)
+            rpc.DealerStub(channel).Lookup(messages.empty(), timeout=10)
     assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 

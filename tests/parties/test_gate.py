@@ -11,7 +11,6 @@ import pytest
 from mpc.ring import Ring
 from mpc.share import Share
 from mpc.stats import CommStats
-from parties import codec
 from parties.audit import AuditLog, read_entries, verify
 from parties.bench_jobs import bench_op_job
 from parties.commands.node import registry
@@ -19,17 +18,18 @@ from parties.gate import MAX_ELEMENTS, JobGate, decide_job, size_problem
 from parties.jobs import Job, core_jobs
 from parties.policy import QueryCounter, SitePolicy
 from parties.query_job import query_job
+from parties.records import JobCall, JobOutcome
 
 LISTED = SitePolicy(max_queries_per_day=2, analysts={"alice": frozenset({"counts"})})
 
 
-def _call(job: str, analyst: str = "alice", session: str = "s1", **params: Any) -> codec.JobCall:
-    return codec.JobCall(session, job, {**params, "_analyst": analyst}, ["a", "b"])
+def _call(job: str, analyst: str = "alice", session: str = "s1", **params: Any) -> JobCall:
+    return JobCall(session, job, {**params, "_analyst": analyst}, ["a", "b"])
 
 
-def _outcome(size: int) -> codec.JobOutcome:
+def _outcome(size: int) -> JobOutcome:
     ring = Ring(64)
-    return codec.JobOutcome(0, [Share(ring.zeros((size,)), ring, 20)], CommStats(bytes_sent=8 * size), 0.0, 0.25)
+    return JobOutcome(0, [Share(ring.zeros((size,)), ring, 20)], CommStats(bytes_sent=8 * size), 0.0, 0.25)
 
 
 def test_every_core_and_benchmark_job_declares_its_size_and_only_the_query_polices_itself() -> None:

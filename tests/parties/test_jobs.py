@@ -10,6 +10,7 @@ import pytest
 from mpc.context import PartyContext
 from mpc.inprocess import make_contexts, run_parties
 from mpc.material import MaterialRequest, Secrets
+from mpc.share import reconstruct
 from parties.jobs import Job, SiteData, bench_inputs, core_jobs, private_vector, simple_job, with_jobs
 from protocols.material import KINDS
 
@@ -40,12 +41,7 @@ def _run(job: Job, n: int, params: dict[str, Any]) -> tuple[list[np.ndarray], li
         return job.compute(ctx, job.prepare(ctx, params, SiteData(NAMES[ctx.rank])))
 
     per_party = run_parties(n, program, contexts=ctxs)
-    outputs = []
-    for i, first in enumerate(per_party[0]):
-        total = first.data
-        for shares in per_party[1:]:
-            total = first.ring.add(total, shares[i].data)
-        outputs.append(ctxs[0].fixed.decode(total, first.frac))
+    outputs = [ctxs[0].fixed.decode(reconstruct(output), output[0].frac) for output in zip(*per_party, strict=True)]
     return outputs, [c.material for c in ctxs], ctxs[0].stats.rounds  # type: ignore[misc]
 
 

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from parties.codec import AbortInfo, PeerMessage
 from parties.mailbox import DuplicateMessage, Mailbox
+from parties.records import AbortInfo, PeerMessage
 
 
 def test_messages_are_kept_per_session_source_and_tag() -> None:

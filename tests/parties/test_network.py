@@ -14,12 +14,13 @@ import grpc
 import numpy as np
 import pytest
 
-from parties import codec
+from parties import messages, peer_wire
 from parties.certs import CertFiles, Identity, create_consortium
 from parties.client import ConsortiumClient, ConsortiumError
 from parties.jobs import private_vector
 from parties.local import LocalConsortium
 from parties.proto import pooled_pb2_grpc as rpc
+from parties.records import AbortInfo, JobCall
 from parties.tls import TlsMaterial
 
 pytestmark = pytest.mark.network
@@ -85,9 +86,9 @@ def test_the_dealer_counts_its_traffic(consortium: LocalConsortium, client: Cons
     tls = _tls(consortium, Identity.party("a"))
     with tls.channel(consortium.dealer_address, Identity.dealer()) as channel:
         stub = rpc.DealerStub(channel)
-        before = codec.dealer_stats_from_pb(stub.Stats(codec.empty(), timeout=5))
+        before = messages.dealer_stats_from_pb(stub.Stats(messages.empty(), timeout=5))
         client.run("product", {"size": 1000, "seed": 1})
-        after = codec.dealer_stats_from_pb(stub.Stats(codec.empty(), timeout=5))
+        after = messages.dealer_stats_from_pb(stub.Stats(messages.empty(), timeout=5))
     assert after["sessions_opened"] == before["sessions_opened"] + 1
     assert after["corrections"] == before["corrections"] + 2
     assert after["correction_bytes"] == before["correction_bytes"] + 24_000
@@ -106,7 +107,7 @@ def _node_stub(
 def test_a_node_cannot_pass_for_another(consortium: LocalConsortium) -> None:
     tls = _tls(consortium, Identity.analyst("analyst"))
     with tls.channel(consortium.addresses["a"], Identity.party("b")) as channel, pytest.raises(grpc.RpcError) as err:
-        rpc.NodeStub(channel).Status(codec.empty(), timeout=5)
+        rpc.NodeStub(channel).Status(messages.empty(), timeout=5)
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE  # a's certificate does not name b.party.pooled
 
 
@@ -114,7 +115,7 @@ def test_a_client_without_a_certificate_is_refused(consortium: LocalConsortium) 
     ca = (consortium.certs_dir / "ca.pem").read_bytes()
     channel, stub = _node_stub(consortium, grpc.ssl_channel_credentials(root_certificates=ca))
     with channel, pytest.raises(grpc.RpcError) as err:
-        stub.Status(codec.empty(), timeout=5)
+        stub.Status(messages.empty(), timeout=5)
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
@@ -124,16 +125,16 @@ def test_a_certificate_from_another_ca_is_refused(consortium: LocalConsortium, t
     ca = (consortium.certs_dir / "ca.pem").read_bytes()
     channel, stub = _node_stub(consortium, grpc.ssl_channel_credentials(ca, key, cert))
     with channel, pytest.raises(grpc.RpcError) as err:
-        stub.Status(codec.empty(), timeout=5)
+        stub.Status(messages.empty(), timeout=5)
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
 def _send_as(lc: LocalConsortium, identity: Identity, claimed_src: str, to: str = "c") -> grpc.RpcError:
     tls = _tls(lc, identity)
     with tls.channel(lc.addresses[to], Identity.party(to)) as channel:
-        send = channel.stream_unary(codec.PEER_SEND_METHOD, response_deserializer=codec.delivered_from_wire)
+        send = channel.stream_unary(peer_wire.PEER_SEND_METHOD, response_deserializer=peer_wire.delivered_from_wire)
         with pytest.raises(grpc.RpcError) as err:
-            send(codec.message_to_wire("forged", claimed_src, "forged/1/x", b"hello"), timeout=5)
+            send(peer_wire.message_to_wire("forged", claimed_src, "forged/1/x", b"hello"), timeout=5)
     return err.value
 
 
@@ -144,7 +145,7 @@ def test_a_party_cannot_speak_for_another(consortium: LocalConsortium) -> None:
     tls = _tls(consortium, Identity.party("a"))
     with tls.channel(consortium.addresses["c"], Identity.party("c")) as channel:
         with pytest.raises(grpc.RpcError) as abort_err:
-            rpc.PeerExchangeStub(channel).Abort(codec.abort_to_pb(codec.AbortInfo("s", "b", "b", "x")), timeout=5)
+            rpc.PeerExchangeStub(channel).Abort(messages.abort_to_pb(AbortInfo("s", "b", "b", "x")), timeout=5)
     assert abort_err.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
@@ -153,7 +154,7 @@ def test_an_analyst_cannot_pose_as_a_party_and_a_party_cannot_run_jobs(consortiu
     assert err.code() == grpc.StatusCode.PERMISSION_DENIED
     tls = _tls(consortium, Identity.party("a"))
     with tls.channel(consortium.addresses["b"], Identity.party("b")) as channel:
-        request = codec.job_call_to_pb(codec.JobCall("s-x", "product", {"size": 3}, NAMES))
+        request = messages.job_call_to_pb(JobCall("s-x", "product", {"size": 3}, NAMES))
         with pytest.raises(grpc.RpcError) as job_err:
             list(rpc.NodeStub(channel).RunJob(request, timeout=5))
     assert job_err.value.code() == grpc.StatusCode.PERMISSION_DENIED
@@ -169,17 +170,17 @@ def test_the_dealer_gives_seeds_and_corrections_only_to_their_owners(consortium:
     ch_x, as_analyst = dealer(Identity.analyst("analyst"))
     with ch_a, ch_b, ch_x:
         with pytest.raises(grpc.RpcError) as err:  # the analyst never talks to the dealer
-            as_analyst.OpenSession(codec.session_spec("abc", NAMES), timeout=5)
+            as_analyst.OpenSession(messages.session_spec("abc", NAMES), timeout=5)
         assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
-        as_b.OpenSession(codec.session_spec("only-bc", ["b", "c"]), timeout=5)
-        as_b.OpenSession(codec.session_spec("abc", NAMES), timeout=5)
-        for stub, request in ((as_a, codec.session_ref("only-bc")), (as_analyst, codec.session_ref("abc"))):
+        as_b.OpenSession(messages.session_spec("only-bc", ["b", "c"]), timeout=5)
+        as_b.OpenSession(messages.session_spec("abc", NAMES), timeout=5)
+        for stub, request in ((as_a, messages.session_ref("only-bc")), (as_analyst, messages.session_ref("abc"))):
             with pytest.raises(grpc.RpcError) as err:
                 stub.GetSeed(request, timeout=5)
             assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
-        assert codec.seed_from_pb(as_a.GetSeed(codec.session_ref("abc"), timeout=5)).rank == 0
+        assert messages.seed_from_pb(as_a.GetSeed(messages.session_ref("abc"), timeout=5)).rank == 0
         triple = '{"kind": "triple", "params": {"ring": 64, "shape": [2]}}'
         with pytest.raises(grpc.RpcError) as err:
-            list(as_a.Correction(codec.correction_request("abc", 0, triple), timeout=5))
+            list(as_a.Correction(messages.correction_request("abc", 0, triple), timeout=5))
         assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
         assert "only the last party" in err.value.details()

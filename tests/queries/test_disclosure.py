@@ -105,6 +105,7 @@ def test_the_analyst_gets_no_null_flag_for_a_suppressed_value() -> None:
     """VAR of one value is NULL (n < 2); inside a suppressed cell even that fact is withheld."""
     from mpc.fixedpoint import PRECISE
     from mpc.inprocess import make_contexts, run_parties
+    from mpc.share import reconstruct
     from protocols.material import KINDS
     from queries.engine import local_domains, plan_query, run_party
     from queries.table import check_schemas, schema_of
@@ -114,8 +115,8 @@ def test_the_analyst_gets_no_null_flag_for_a_suppressed_value() -> None:
     plan = plan_query(query, check_schemas([schema_of(f) for f in sites]), local_domains(sites, ("g",)), 5)
     shares = run_parties(2, lambda ctx, frame: run_party(ctx, plan, frame), args=sites,
                          contexts=make_contexts(2, kinds=KINDS))
-    opened = [PRECISE.decode(s0.ring.add(s0.data, s1.data), s0.frac) if s0.ring.bits == 128
-              else s0.ring.add(s0.data, s1.data) for s0, s1 in zip(*shares)]
+    opened = [PRECISE.decode(reconstruct(o), o[0].frac) if o[0].ring.bits == 128 else reconstruct(o)
+              for o in zip(*shares)]
     empty, var, avg, var_null, avg_null, var_hidden, avg_hidden, var_exponent, avg_exponent = (
         np.rint(np.asarray(o, dtype=float))[:2] for o in opened  # groups x, y (the third: the empty NULL group)
     )
