@@ -1,4 +1,4 @@
-"""Measured accuracy of the nonlinear protocols over the ranges issue 3 sets, in both rings.
+"""Measured accuracy of the nonlinear protocols over their target ranges, in both rings.
 
 Three in-process parties (same code path as the nodes); many points per range, ends
 included; errors against numpy on the values the parties actually hold (the decoded
@@ -19,21 +19,42 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.framework import ROOT, write_section
 from mpc.context import PartyContext
 from mpc.fixedpoint import FAST, PRECISE, FixedPoint
+from mpc.inprocess import run_parties
 from mpc.share import Share
 from protocols.compare import is_zero, ltz
 from protocols.convert import extend_ring
 from protocols.division import divide, reciprocal
 from protocols.exp_log import exp, log
+from protocols.material import KINDS
 from protocols.opening import reveal
 from protocols.roots import rsqrt, sqrt
 from protocols.select import absolute, clip, select
+from protocols.sharing import split
 from protocols.sigmoid import sigmoid
-from tests.support import deal, rounds_of, run_on_shares
 
-ROOT = Path(__file__).resolve().parents[1]
 SECTION = "## Nonlinear protocols and their accuracy"
+
+
+def deal(fixed: FixedPoint, values: Any, n: int, frac: int | None = None) -> list[Share]:
+    """Encode `values` (with `frac` fractional bits, default the ring's) and split them into n random shares."""
+    f = fixed.frac if frac is None else frac
+    return [Share(p, fixed.ring, f) for p in split(fixed.ring, fixed.encode(np.asarray(values), f), n)]
+
+
+def run_on_shares(n: int, program: Callable[..., Any], *dealt: list[Share]) -> list[Any]:
+    """program(ctx, *this party's shares) on n in-process parties (`mpc.inprocess`); results by rank."""
+    per_party = [tuple(d[r] for d in dealt) for r in range(n)]
+    return run_parties(n, lambda ctx, args: program(ctx, *args), args=per_party, kinds=KINDS)
+
+
+def rounds_of(ctx: PartyContext, step: Callable[[], Any]) -> tuple[Any, int]:
+    """`step()` and the number of rounds it took on this party."""
+    before = ctx.stats.rounds
+    out = step()
+    return out, ctx.stats.rounds - before
 
 
 def _points(fp: FixedPoint, lo: float, hi: float, n: int, log_scale: bool) -> np.ndarray:
@@ -79,7 +100,7 @@ def measure(fast_n: int, precise_n: int) -> list[dict[str, Any]]:
         big = np.abs(want) >= floor
         return rel(got[big], want[big])
 
-    # division: integer counts y in [1, 1e7], quotients in [1e-4, 1e6] (the issue's target, Z_2^128)
+    # division: integer counts y in [1, 1e7], quotients in [1e-4, 1e6] (target 1e-5 relative, Z_2^128)
     rng = np.random.default_rng(5)
     y = np.round(np.exp(rng.uniform(0, np.log(1e7), precise_n)))
     q = np.exp(rng.uniform(np.log(1e-4), np.log(1e6), precise_n))
@@ -279,18 +300,6 @@ def markdown(rows: list[dict[str, Any]], cost_rows: list[dict[str, Any]], comman
     return "\n".join(lines + ["", EXPLANATION])
 
 
-def write(doc: Path, section: str) -> None:
-    """Replace this section (up to the next "## " heading) or, if absent, append it at the end."""
-    text = doc.read_text() if doc.exists() else ""
-    start = text.find(SECTION)
-    if start < 0:
-        doc.write_text(text.rstrip("\n") + ("\n\n" if text else "") + section.rstrip("\n") + "\n")
-        return
-    nxt = text.find("\n## ", start + len(SECTION))
-    rest = "" if nxt < 0 else text[nxt + 1 :]
-    doc.write_text(text[:start] + section.rstrip("\n") + "\n" + ("\n" + rest if rest else ""))
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fast-points", type=int, default=100_000)
@@ -299,7 +308,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     command = "python -m benchmarks.accuracy " + shlex.join(sys.argv[1:] if argv is None else argv)
     rows = measure(args.fast_points, args.precise_points)
-    write(args.doc, markdown(rows, costs(), command.strip()))
+    write_section(args.doc, markdown(rows, costs(), command.strip()), heading=SECTION)
 
 
 if __name__ == "__main__":
