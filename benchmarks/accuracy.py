@@ -24,6 +24,7 @@ from mpc.context import PartyContext
 from mpc.fixedpoint import FAST, PRECISE, FixedPoint
 from mpc.inprocess import run_parties
 from mpc.share import Share
+from mpc.stats import CommStats
 from protocols.compare import is_zero, ltz
 from protocols.convert import extend_ring
 from protocols.division import divide, reciprocal
@@ -38,23 +39,27 @@ from protocols.sigmoid import sigmoid
 SECTION = "## Nonlinear protocols and their accuracy"
 
 
-def deal(fixed: FixedPoint, values: Any, n: int, frac: int | None = None) -> list[Share]:
-    """Encode `values` (with `frac` fractional bits, default the ring's) and split them into n random shares."""
-    f = fixed.frac if frac is None else frac
-    return [Share(p, fixed.ring, f) for p in split(fixed.ring, fixed.encode(np.asarray(values), f), n)]
+def on_parties(n: int, fp: FixedPoint, fn: Callable[..., Share], *inputs: tuple[np.ndarray, int | None],
+               opened: bool = True) -> list[tuple[np.ndarray | None, CommStats]]:
+    """`fn(ctx, *shares)` on n in-process parties (`mpc.inprocess.run_parties`).
 
+    Each input is (values, fractional bits or None for the ring's), encoded and split into n
+    random additive shares. Per party: the opened output (None unless `opened`) and the
+    rounds, bytes and dealer material `fn` cost that party (the opening not included).
+    """
+    dealt = []
+    for values, frac in inputs:
+        f = fp.frac if frac is None else frac
+        dealt.append([Share(p, fp.ring, f) for p in split(fp.ring, fp.encode(np.asarray(values), f), n)])
 
-def run_on_shares(n: int, program: Callable[..., Any], *dealt: list[Share]) -> list[Any]:
-    """program(ctx, *this party's shares) on n in-process parties (`mpc.inprocess`); results by rank."""
+    def program(ctx: PartyContext, shares: tuple[Share, ...]) -> tuple[np.ndarray | None, CommStats]:
+        before = ctx.stats.snapshot()
+        out = fn(ctx, *shares)
+        spent = ctx.stats.since(before)
+        return (reveal(ctx, out) if opened else None), spent
+
     per_party = [tuple(d[r] for d in dealt) for r in range(n)]
-    return run_parties(n, lambda ctx, args: program(ctx, *args), args=per_party, kinds=KINDS)
-
-
-def rounds_of(ctx: PartyContext, step: Callable[[], Any]) -> tuple[Any, int]:
-    """`step()` and the number of rounds it took on this party."""
-    before = ctx.stats.rounds
-    out = step()
-    return out, ctx.stats.rounds - before
+    return run_parties(n, program, args=per_party, kinds=KINDS)
 
 
 def _points(fp: FixedPoint, lo: float, hi: float, n: int, log_scale: bool) -> np.ndarray:
@@ -64,12 +69,12 @@ def _points(fp: FixedPoint, lo: float, hi: float, n: int, log_scale: bool) -> np
     return fp.decode(fp.encode(pts))
 
 
-def _run(fn: Callable[[PartyContext, Share], Share], fp: FixedPoint, x: np.ndarray) -> tuple[np.ndarray, int]:
-    def program(ctx: PartyContext, xs: Share) -> tuple[np.ndarray, int]:
-        out, rounds = rounds_of(ctx, lambda: fn(ctx, xs))
-        return reveal(ctx, out), rounds
-
-    return run_on_shares(3, program, deal(fp, x, 3))[0]
+def _run(fn: Callable[..., Share], fp: FixedPoint, x: np.ndarray, *more: tuple[np.ndarray, int | None],
+         x_frac: int | None = None) -> tuple[np.ndarray, int]:
+    """The opened output of `fn` on 3 parties and its rounds; `more` are further inputs (values, frac)."""
+    got, spent = on_parties(3, fp, fn, (x, x_frac), *more)[0]
+    assert got is not None
+    return got, spent.rounds
 
 
 def measure(fast_n: int, precise_n: int) -> list[dict[str, Any]]:
@@ -106,12 +111,12 @@ def measure(fast_n: int, precise_n: int) -> list[dict[str, Any]]:
     q = np.exp(rng.uniform(np.log(1e-4), np.log(1e6), precise_n))
     y[:4], q[:4] = [1, 1e7, 1, 1e7], [1e-4, 1e6, 1e6, 1e-4]
     x = PRECISE.decode(PRECISE.encode(q * y))
-    got, r = _run2(lambda c, a, b: divide(c, a, b, y_bound=2**24), PRECISE, x, y, 0)
+    got, r = _run(lambda c, a, b: divide(c, a, b, y_bound=2**24), PRECISE, x, (y, 0))
     add("x / y", PRECISE, "y in [1, 1e7] (integer), x/y in [1e-4, 1e6]", "max rel", rel(got, x / y), "1e-5", r)
     yf = np.round(np.exp(rng.uniform(0, np.log(1e6), fast_n)))
     qf = np.exp(rng.uniform(np.log(1e-3), np.log(1e6), fast_n)) * rng.choice([-1, 1], fast_n)
     xf = np.round(qf * yf)
-    got, r = _run2(lambda c, a, b: divide(c, a, b, y_bound=2**20), FAST, xf, yf, 0, 0)
+    got, r = _run(lambda c, a, b: divide(c, a, b, y_bound=2**20), FAST, xf, (yf, 0), x_frac=0)
     add("x / y", FAST, "integers, y in [1, 1e6], |x/y| in [1e-3, 1e6]", "max abs", absolute(got, xf / yf), "-", r)
     add("x / y", FAST, "same, where |x/y| >= 1", "max rel", rel_above(got, xf / yf, 1.0), "-", r)
     for fp, n, hi, floor in ((FAST, fast_n, 2.0**19.9, 1.0), (PRECISE, precise_n, 2.0**39.9, 1e-6)):
@@ -156,21 +161,6 @@ def measure(fast_n: int, precise_n: int) -> list[dict[str, Any]]:
     got, r = _run(log, FAST, ysf)
     add("log", FAST, "[1e-2, 1e5]", "max abs", absolute(got, np.log(ysf)), "-", r)
     return rows
-
-
-def _run2(
-    fn: Callable[[PartyContext, Share, Share], Share],
-    fp: FixedPoint,
-    x: np.ndarray,
-    y: np.ndarray,
-    y_frac: int,
-    x_frac: int | None = None,
-) -> tuple[np.ndarray, int]:
-    def program(ctx: PartyContext, xs: Share, ys: Share) -> tuple[np.ndarray, int]:
-        out, rounds = rounds_of(ctx, lambda: fn(ctx, xs, ys))
-        return reveal(ctx, out), rounds
-
-    return run_on_shares(3, program, deal(fp, x, 3, x_frac), deal(fp, y, 3, y_frac))[0]
 
 
 def _ring(fp: FixedPoint) -> str:
@@ -253,12 +243,7 @@ def costs() -> list[dict[str, Any]]:
                 continue
             x = _points(fp, lo, hi, size, False)
 
-            def program(ctx: PartyContext, xs: Share, fn: Any = fn) -> Any:
-                before = ctx.stats.snapshot()
-                fn(ctx, xs)
-                return ctx.stats.since(before)
-
-            spent = run_on_shares(2, program, deal(fp, x, 2))
+            spent = [cost for _, cost in on_parties(2, fp, fn, (x, None), opened=False)]
             key = _ring(fp)
             row[key] = (spent[0].rounds, spent[0].bytes_sent / size, sum(s.dealer_bytes for s in spent) / size)
         rows.append(row)
