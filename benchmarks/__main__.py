@@ -3,9 +3,9 @@
 Also reachable as `pooled bench ...` from a source checkout. Runs the chosen suites'
 tasks one after another under a progress bar, prints every result row as it is
 measured, keeps `OUT/results.json` and `OUT/results.csv` current, and at the end
-regenerates the "Benchmark command" section of docs/benchmarks.md with its tables and
+regenerates the "Benchmark results" section of docs/benchmarks.md with its tables and
 plots (unless `--no-doc`). `--quick` runs every code path on small sizes: a smoke test,
-not a measurement.
+not a measurement. Needs the `bench` extra (`pip install -e '.[bench]'`).
 """
 
 from __future__ import annotations
@@ -89,9 +89,12 @@ def collect(options: BenchOptions) -> list[Task]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from tqdm import tqdm
-
     options = options_from(argv)
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        raise SystemExit("python -m benchmarks: tqdm is missing; install the bench extra: "
+                         "pip install -e '.[bench]'") from None
     if options.peers:
         from benchmarks.peers import PEERS, available
 

@@ -1,4 +1,4 @@
-"""Measured accuracy of the nonlinear protocols over the ranges issue 3 sets, in both rings.
+"""Measured accuracy of the nonlinear protocols over their target ranges, in both rings.
 
 Three in-process parties (same code path as the nodes); many points per range, ends
 included; errors against numpy on the values the parties actually hold (the decoded
@@ -19,21 +19,47 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.framework import ROOT, write_section
 from mpc.context import PartyContext
 from mpc.fixedpoint import FAST, PRECISE, FixedPoint
+from mpc.inprocess import run_parties
 from mpc.share import Share
+from mpc.stats import CommStats
 from protocols.compare import is_zero, ltz
 from protocols.convert import extend_ring
 from protocols.division import divide, reciprocal
 from protocols.exp_log import exp, log
+from protocols.material import KINDS
 from protocols.opening import reveal
 from protocols.roots import rsqrt, sqrt
 from protocols.select import absolute, clip, select
+from protocols.sharing import split
 from protocols.sigmoid import sigmoid
-from tests.support import deal, rounds_of, run_on_shares
 
-ROOT = Path(__file__).resolve().parents[1]
 SECTION = "## Nonlinear protocols and their accuracy"
+
+
+def on_parties(n: int, fp: FixedPoint, fn: Callable[..., Share], *inputs: tuple[np.ndarray, int | None],
+               opened: bool = True) -> list[tuple[np.ndarray | None, CommStats]]:
+    """`fn(ctx, *shares)` on n in-process parties (`mpc.inprocess.run_parties`).
+
+    Each input is (values, fractional bits or None for the ring's), encoded and split into n
+    random additive shares. Per party: the opened output (None unless `opened`) and the
+    rounds, bytes and dealer material `fn` cost that party (the opening not included).
+    """
+    dealt = []
+    for values, frac in inputs:
+        f = fp.frac if frac is None else frac
+        dealt.append([Share(p, fp.ring, f) for p in split(fp.ring, fp.encode(np.asarray(values), f), n)])
+
+    def program(ctx: PartyContext, shares: tuple[Share, ...]) -> tuple[np.ndarray | None, CommStats]:
+        before = ctx.stats.snapshot()
+        out = fn(ctx, *shares)
+        spent = ctx.stats.since(before)
+        return (reveal(ctx, out) if opened else None), spent
+
+    per_party = [tuple(d[r] for d in dealt) for r in range(n)]
+    return run_parties(n, program, args=per_party, kinds=KINDS)
 
 
 def _points(fp: FixedPoint, lo: float, hi: float, n: int, log_scale: bool) -> np.ndarray:
@@ -43,12 +69,12 @@ def _points(fp: FixedPoint, lo: float, hi: float, n: int, log_scale: bool) -> np
     return fp.decode(fp.encode(pts))
 
 
-def _run(fn: Callable[[PartyContext, Share], Share], fp: FixedPoint, x: np.ndarray) -> tuple[np.ndarray, int]:
-    def program(ctx: PartyContext, xs: Share) -> tuple[np.ndarray, int]:
-        out, rounds = rounds_of(ctx, lambda: fn(ctx, xs))
-        return reveal(ctx, out), rounds
-
-    return run_on_shares(3, program, deal(fp, x, 3))[0]
+def _run(fn: Callable[..., Share], fp: FixedPoint, x: np.ndarray, *more: tuple[np.ndarray, int | None],
+         x_frac: int | None = None) -> tuple[np.ndarray, int]:
+    """The opened output of `fn` on 3 parties and its rounds; `more` are further inputs (values, frac)."""
+    got, spent = on_parties(3, fp, fn, (x, x_frac), *more)[0]
+    assert got is not None
+    return got, spent.rounds
 
 
 def measure(fast_n: int, precise_n: int) -> list[dict[str, Any]]:
@@ -79,18 +105,18 @@ def measure(fast_n: int, precise_n: int) -> list[dict[str, Any]]:
         big = np.abs(want) >= floor
         return rel(got[big], want[big])
 
-    # division: integer counts y in [1, 1e7], quotients in [1e-4, 1e6] (the issue's target, Z_2^128)
+    # division: integer counts y in [1, 1e7], quotients in [1e-4, 1e6] (target 1e-5 relative, Z_2^128)
     rng = np.random.default_rng(5)
     y = np.round(np.exp(rng.uniform(0, np.log(1e7), precise_n)))
     q = np.exp(rng.uniform(np.log(1e-4), np.log(1e6), precise_n))
     y[:4], q[:4] = [1, 1e7, 1, 1e7], [1e-4, 1e6, 1e6, 1e-4]
     x = PRECISE.decode(PRECISE.encode(q * y))
-    got, r = _run2(lambda c, a, b: divide(c, a, b, y_bound=2**24), PRECISE, x, y, 0)
+    got, r = _run(lambda c, a, b: divide(c, a, b, y_bound=2**24), PRECISE, x, (y, 0))
     add("x / y", PRECISE, "y in [1, 1e7] (integer), x/y in [1e-4, 1e6]", "max rel", rel(got, x / y), "1e-5", r)
     yf = np.round(np.exp(rng.uniform(0, np.log(1e6), fast_n)))
     qf = np.exp(rng.uniform(np.log(1e-3), np.log(1e6), fast_n)) * rng.choice([-1, 1], fast_n)
     xf = np.round(qf * yf)
-    got, r = _run2(lambda c, a, b: divide(c, a, b, y_bound=2**20), FAST, xf, yf, 0, 0)
+    got, r = _run(lambda c, a, b: divide(c, a, b, y_bound=2**20), FAST, xf, (yf, 0), x_frac=0)
     add("x / y", FAST, "integers, y in [1, 1e6], |x/y| in [1e-3, 1e6]", "max abs", absolute(got, xf / yf), "-", r)
     add("x / y", FAST, "same, where |x/y| >= 1", "max rel", rel_above(got, xf / yf, 1.0), "-", r)
     for fp, n, hi, floor in ((FAST, fast_n, 2.0**19.9, 1.0), (PRECISE, precise_n, 2.0**39.9, 1e-6)):
@@ -135,21 +161,6 @@ def measure(fast_n: int, precise_n: int) -> list[dict[str, Any]]:
     got, r = _run(log, FAST, ysf)
     add("log", FAST, "[1e-2, 1e5]", "max abs", absolute(got, np.log(ysf)), "-", r)
     return rows
-
-
-def _run2(
-    fn: Callable[[PartyContext, Share, Share], Share],
-    fp: FixedPoint,
-    x: np.ndarray,
-    y: np.ndarray,
-    y_frac: int,
-    x_frac: int | None = None,
-) -> tuple[np.ndarray, int]:
-    def program(ctx: PartyContext, xs: Share, ys: Share) -> tuple[np.ndarray, int]:
-        out, rounds = rounds_of(ctx, lambda: fn(ctx, xs, ys))
-        return reveal(ctx, out), rounds
-
-    return run_on_shares(3, program, deal(fp, x, 3, x_frac), deal(fp, y, 3, y_frac))[0]
 
 
 def _ring(fp: FixedPoint) -> str:
@@ -232,12 +243,7 @@ def costs() -> list[dict[str, Any]]:
                 continue
             x = _points(fp, lo, hi, size, False)
 
-            def program(ctx: PartyContext, xs: Share, fn: Any = fn) -> Any:
-                before = ctx.stats.snapshot()
-                fn(ctx, xs)
-                return ctx.stats.since(before)
-
-            spent = run_on_shares(2, program, deal(fp, x, 2))
+            spent = [cost for _, cost in on_parties(2, fp, fn, (x, None), opened=False)]
             key = _ring(fp)
             row[key] = (spent[0].rounds, spent[0].bytes_sent / size, sum(s.dealer_bytes for s in spent) / size)
         rows.append(row)
@@ -279,18 +285,6 @@ def markdown(rows: list[dict[str, Any]], cost_rows: list[dict[str, Any]], comman
     return "\n".join(lines + ["", EXPLANATION])
 
 
-def write(doc: Path, section: str) -> None:
-    """Replace this section (up to the next "## " heading) or, if absent, append it at the end."""
-    text = doc.read_text() if doc.exists() else ""
-    start = text.find(SECTION)
-    if start < 0:
-        doc.write_text(text.rstrip("\n") + ("\n\n" if text else "") + section.rstrip("\n") + "\n")
-        return
-    nxt = text.find("\n## ", start + len(SECTION))
-    rest = "" if nxt < 0 else text[nxt + 1 :]
-    doc.write_text(text[:start] + section.rstrip("\n") + "\n" + ("\n" + rest if rest else ""))
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fast-points", type=int, default=100_000)
@@ -299,7 +293,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     command = "python -m benchmarks.accuracy " + shlex.join(sys.argv[1:] if argv is None else argv)
     rows = measure(args.fast_points, args.precise_points)
-    write(args.doc, markdown(rows, costs(), command.strip()))
+    write_section(args.doc, markdown(rows, costs(), command.strip()), heading=SECTION)
 
 
 if __name__ == "__main__":

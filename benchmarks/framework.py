@@ -23,12 +23,24 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "bench"
 DEFAULT_DOC = ROOT / "docs" / "benchmarks.md"
+RESULTS_HEADING = "## Benchmark results"
+"""Heading of the section of docs/benchmarks.md that `python -m benchmarks` generates (and rewrites)."""
 SYSTEMS = ("pooled", "crypten", "mpyc", "pandas", "statsmodels")
+SINGLE_THREAD_ENV: dict[str, str] = {
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "NUMEXPR_NUM_THREADS": "1",
+}
+"""One compute thread per process: Pooled's nodes and the peers' parties alike, so the comparison is thread
+for thread."""
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -86,17 +98,21 @@ class Task:
     run: Callable[[], list[Row]]
 
 
-def timed_runs(fn: Callable[[], Any], repeat: int, warmup: int = 1) -> tuple[list[float], Any]:
-    """Wall-clock seconds of `repeat` calls of `fn` after `warmup` untimed ones, and the last result."""
-    result = None
+def timed_runs(fn: Callable[[], _T], repeat: int, warmup: int = 1) -> tuple[list[float], list[_T]]:
+    """`warmup` untimed calls of `fn` (connections, buffers, caches), then `repeat` timed ones.
+
+    Returns the timed calls' wall-clock seconds and their results, in order. Jobs over a
+    consortium also carry the nodes' own compute time (`JobResult.compute_seconds`), which
+    the suites report where the analyst's round trip should not count.
+    """
     for _ in range(warmup):
-        result = fn()
-    seconds = []
+        fn()
+    seconds, results = [], []
     for _ in range(repeat):
         t0 = time.perf_counter()
-        result = fn()
+        results.append(fn())
         seconds.append(time.perf_counter() - t0)
-    return seconds, result
+    return seconds, results
 
 
 def median_spread(seconds: Sequence[float]) -> tuple[float, float]:
@@ -211,3 +227,18 @@ def load_report(path: Path) -> dict[str, Any]:
     report = json.loads(path.read_text())
     report["rows"] = [Row(**r) for r in report["rows"]]
     return report
+
+
+def write_section(doc: Path, section: str, heading: str = RESULTS_HEADING) -> None:
+    """Replace the section of `doc` that starts at `heading` (up to the next "## ") with `section`.
+
+    The section is appended when `doc` has no such heading; the rest of the file stays byte-identical.
+    """
+    text = doc.read_text() if doc.exists() else ""
+    start = text.find(heading)
+    if start < 0:
+        text = text.rstrip("\n") + ("\n\n" if text else "") + section
+    else:
+        nxt = text.find("\n## ", start + len(heading))
+        text = text[:start] + section + ("" if nxt < 0 else "\n" + text[nxt + 1 :])
+    doc.write_text(text)

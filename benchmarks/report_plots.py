@@ -89,16 +89,27 @@ def _mb(r: Row) -> float | None:
     return None if r.bytes_per_party is None else r.bytes_per_party / 1e6
 
 
+def _two_panels(pts: list[Row], x: Callable[[Row], float | None], xlabel: str, logx: bool,
+                panels: tuple[tuple[Callable[[Row], float | None], str], tuple[Callable[[Row], float | None], str]],
+                title: str, path: Path) -> Path:
+    """One figure, two line plots against the same x: each panel is (y of a row, y label)."""
+    fig, axes = _figure(2)
+    for ax, (y, ylabel) in zip(axes, panels):
+        _lines(ax, _series(pts, x, y), xlabel, ylabel, logx=logx)
+        if not logx:
+            ax.set_xticks(sorted({v for r in pts if (v := x(r)) is not None}))
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
 def scale_rows(rows: list[Row], path: Path) -> Path | None:
     """Seconds and MPC MB per party against rows per party (log x): how the local/MPC split scales."""
     pts = _axis(rows, "rows")
     if not pts:
         return None
-    fig, (left, right) = _figure(2)
-    _lines(left, _series(pts, lambda r: r.size, lambda r: r.seconds), "rows per party", "seconds", logx=True)
-    _lines(right, _series(pts, lambda r: r.size, _mb), "rows per party", "MPC MB sent per party", logx=True)
-    fig.suptitle("Scale: rows per party")
-    return _save(fig, path)
+    return _two_panels(pts, lambda r: r.size, "rows per party", True,
+                       ((lambda r: r.seconds, "seconds"), (_mb, "MPC MB sent per party")),
+                       "Scale: rows per party", path)
 
 
 def scale_parties(rows: list[Row], path: Path) -> Path | None:
@@ -106,13 +117,8 @@ def scale_parties(rows: list[Row], path: Path) -> Path | None:
     pts = _axis(rows, "parties")
     if not pts:
         return None
-    fig, (left, right) = _figure(2)
-    _lines(left, _series(pts, lambda r: r.parties, _mb), "parties", "MB sent per party")
-    _lines(right, _series(pts, lambda r: r.parties, lambda r: r.seconds), "parties", "seconds")
-    for ax in (left, right):
-        ax.set_xticks(sorted({r.parties for r in pts}))
-    fig.suptitle("Scale: parties")
-    return _save(fig, path)
+    return _two_panels(pts, lambda r: r.parties, "parties", False,
+                       ((_mb, "MB sent per party"), (lambda r: r.seconds, "seconds")), "Scale: parties", path)
 
 
 def scale_features(rows: list[Row], path: Path) -> Path | None:

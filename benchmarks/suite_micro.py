@@ -1,11 +1,11 @@
 """The `micro` suite of `python -m benchmarks`: Pooled's core operations over real processes, peers interleaved.
 
 For each party count: multiply (1e6 elements), comparison, sigmoid and reciprocal (1e5)
-and sum (1e6); `--quick` runs 1e4 elements once. Pooled runs as in `benchmarks.core` and
-`benchmarks.nonlinear`: one `LocalConsortium` (dealer + one process per party, gRPC with
-mutual TLS on 127.0.0.1) per party count, reused by all its operations; time is the median
-over repetitions, after a warm-up, of the slowest party's compute phase; the counters are
-the parties' own `CommStats`. With `--peers`, each Pooled operation is followed by the same
+and sum (1e6); `--quick` runs 1e4 elements once. Pooled runs on one `LocalConsortium`
+(dealer + one process per party, gRPC with mutual TLS on 127.0.0.1) per party count,
+reused by all its operations (`benchmarks.consortia`); time is the median over
+repetitions, after a warm-up, of the slowest party's compute phase; the counters are the
+parties' own `CommStats`. With `--peers`, each Pooled operation is followed by the same
 operation in CrypTen (with its trusted third party) and then MPyC, so that the systems are
 measured next to each other under the same load rather than in separate blocks.
 
@@ -19,161 +19,31 @@ outputs (comparison), max relative error (reciprocal).
 MPyC computes on Python integers and is far slower here, so it runs at the sizes its
 harness recommends (`mpyc_bench.DEFAULT_SIZES`, a tenth of them with `--quick`); its row
 says the size it measured and the report compares time per element.
-
-This module also holds what the regression suite shares with it: `ConsortiumSession` (one
-consortium started lazily and always stopped), `guarded_tasks`, `pooled_row`, `peer_row`.
 """
 
 from __future__ import annotations
 
-import atexit
-import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmarks import core
-from benchmarks.framework import BenchOptions, Row, Task, median_spread
+from benchmarks.consortia import ConsortiumSession, guarded_tasks, party_names
+from benchmarks.framework import BenchOptions, Row, Task, timed_runs
+from benchmarks.rows import ERROR_KINDS, peer_row, pooled_row
 from parties.bench_jobs import OPS, op_inputs
-from parties.client import ConsortiumClient, JobResult
-from parties.jobs import private_vector
-from parties.local import FAST_MALLOC_ENV, LocalConsortium
+from parties.jobs import bench_inputs, private_vector
 
 SUITE = "micro"
 QUICK_SIZE = 10_000
 RING_BYTES = 8
 """Bytes of one element of Z_2^64, the ring every benchmark job computes in."""
-BYTES_COUNTED = "payload"
-"""What `CommStats.bytes_sent` counts: `PartyContext.exchange` adds len(payload) of each message before it
-reaches the transport, so protobuf headers, gRPC/HTTP2 framing and TLS records are not included."""
-NODE_ENV = {**FAST_MALLOC_ENV, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-            "NUMEXPR_NUM_THREADS": "1"}
-"""The nodes' environment: LocalConsortium's malloc tuning, and one compute thread per process as the peers'
-processes have (`benchmarks.peers._procs.single_thread_env`), so the comparison is thread for thread."""
-ERROR_KINDS = {"abs": "max absolute error", "mismatch": "wrong outputs (count)", "rel": "max relative error"}
-
-
-# -- one consortium per party count -------------------------------------------------------------------
-def party_names(n: int) -> list[str]:
-    """The parties' names: `benchmarks.core`'s "a".."e" for up to five, "p0".. beyond."""
-    return core.NAMES[:n] if n <= len(core.NAMES) else [f"p{i}" for i in range(n)]
-
-
-class ConsortiumSession:
-    """One `LocalConsortium` and its analyst client, shared by the tasks of one party count.
-
-    Starting dealer and nodes costs seconds, so the first task that needs them starts them
-    and the others reuse them; `close` stops every process (by PID, in `LocalConsortium.stop`).
-    `guarded_tasks` closes the session after the group's last task and whenever a task
-    raises; an atexit hook covers an interrupted run. `setup`, if given, writes the nodes'
-    data files into a fresh directory before the start and returns {party: path}.
-    """
-
-    def __init__(self, names: Sequence[str], setup: Callable[[Path], dict[str, Path]] | None = None) -> None:
-        self.names = list(names)
-        self._setup = setup
-        self._consortium: LocalConsortium | None = None
-        self._client: ConsortiumClient | None = None
-        self._datadir: Path | None = None
-
-    @property
-    def started(self) -> bool:
-        return self._consortium is not None
-
-    def client(self) -> ConsortiumClient:
-        """The analyst client, starting the consortium on first use."""
-        if self._client is None:
-            atexit.register(self.close)
-            try:
-                data = None
-                if self._setup is not None:
-                    self._datadir = Path(tempfile.mkdtemp(prefix="pooled-bench-data-"))
-                    data = self._setup(self._datadir)
-                self._consortium = LocalConsortium(self.names, data=data, env=NODE_ENV, bench_jobs=True)
-                self._consortium.start()
-                self._client = self._consortium.client()
-            except BaseException:
-                self.close()
-                raise
-        return self._client
-
-    def close(self) -> None:
-        """Stop the processes and remove the data files (idempotent)."""
-        atexit.unregister(self.close)
-        client, consortium, datadir = self._client, self._consortium, self._datadir
-        self._client, self._consortium, self._datadir = None, None, None
-        try:
-            if client is not None:
-                client.close()
-        finally:
-            if consortium is not None:
-                consortium.stop()
-            if datadir is not None:
-                shutil.rmtree(datadir, ignore_errors=True)
-
-
-def guarded_tasks(session: ConsortiumSession, tasks: Sequence[Task]) -> list[Task]:
-    """`tasks` such that `session` is closed after the last one, and at once if any of them raises.
-
-    The benchmark command stops at a task's exception, so the group's last task would never
-    run: closing on the error is what guarantees the teardown.
-    """
-
-    def run(task: Task, last: bool) -> list[Row]:
-        try:
-            rows = task.run()
-        except BaseException:
-            session.close()
-            raise
-        if last:
-            session.close()
-        return rows
-
-    return [Task(t.label, partial(run, t, i == len(tasks) - 1)) for i, t in enumerate(tasks)]
 
 
 # -- Pooled ------------------------------------------------------------------------------------------
-def run_jobs(run: Callable[[], JobResult], repeat: int, warmup: int = 1) -> list[JobResult]:
-    """`warmup` untimed calls (connections, buffers, caches), then the `repeat` results to report."""
-    for _ in range(warmup):
-        run()
-    return [run() for _ in range(repeat)]
-
-
-def pooled_row(suite: str, case: str, parties: int, size: int | None, runs: Sequence[JobResult],
-               error: float | None = None, **extra: Any) -> Row:
-    """A Pooled row from timed jobs: median and spread of the slowest party's compute phase, the last run's
-    counters (max over parties; dealer bytes summed over parties, as `benchmarks.core` reports them)."""
-    seconds, spread = median_spread([r.compute_seconds for r in runs])
-    stats = [o.stats for o in runs[-1].outcomes.values()]
-    return Row(
-        suite=suite,
-        case=case,
-        system="pooled",
-        parties=parties,
-        size=size,
-        seconds=seconds,
-        spread=spread,
-        runs=len(runs),
-        bytes_per_party=max(s.bytes_sent for s in stats),
-        messages_per_party=max(s.messages_sent for s in stats),
-        rounds=max(s.rounds for s in stats),
-        dealer_bytes=sum(s.dealer_bytes for s in stats),
-        error=error,
-        extra={
-            "end_to_end_seconds": median_spread([r.seconds for r in runs])[0],
-            "bytes_counted": BYTES_COUNTED,
-            **extra,
-        },
-    )
-
-
 @dataclass(frozen=True)
 class MicroOp:
     """One operation of the suite: Pooled's job and parameters, the peers' op name, how errors are measured."""
@@ -197,11 +67,11 @@ class MicroOp:
             return OPS[self.case][1](op_inputs(self.case, self.size, self.seed))
         if self.job == "secure_sum":
             return np.sum([private_vector(self.seed, name, self.size) for name in names], axis=0)
-        return core._expected(self.job, self.params())
+        return bench_inputs(self.seed, self.size) * bench_inputs(self.seed + 1, self.size)  # bench_mul
 
 
 def micro_ops(quick: bool) -> list[MicroOp]:
-    """The suite's operations at the issue's sizes (or QUICK_SIZE)."""
+    """The suite's operations: 1e6 elements for multiply and sum, 1e5 for the others (QUICK_SIZE with --quick)."""
     big, small = (QUICK_SIZE, QUICK_SIZE) if quick else (1_000_000, 100_000)
     return [
         MicroOp("multiply", "bench_mul", big, "mul", "abs", 1),
@@ -249,17 +119,12 @@ def wire_bytes_per_party(names: Sequence[str], params: dict[str, Any]) -> dict[s
     their own front and are left out. The total over the parties' fronts, divided by the
     number of parties, is the wire bytes per party (the protocol is symmetric).
     """
-    from benchmarks.wan import DelayRelay
-
-    with (
-        DelayRelay(0) as relay,
-        LocalConsortium(names, relay=relay, env=NODE_ENV, bench_jobs=True) as consortium,
-        consortium.client() as client,
-    ):
+    with ConsortiumSession(names, relay_rtt_ms=0.0) as session:
+        client = session.client()
         client.run("bench_mul", params)  # warm-up: connections and TLS handshakes are not counted
 
         def sent() -> int:
-            fronts = relay.stats()["fronts"]
+            fronts = session.relay.stats()["fronts"]
             return sum(fronts[n]["bytes_to_target"] + fronts[n]["bytes_to_client"] for n in names if n in fronts)
 
         before = sent()
@@ -273,7 +138,7 @@ def measure_pooled(session: ConsortiumSession, op: MicroOp, repeat: int, warmup:
     """Pooled's row for `op`: timed jobs over the session's consortium, checked against numpy."""
     client = session.client()
     n = len(session.names)
-    runs = run_jobs(lambda: client.run(op.job, op.params()), repeat, warmup)
+    _, runs = timed_runs(lambda: client.run(op.job, op.params()), repeat, warmup)
     got = runs[-1].outputs()[0]
     want = op.expected(session.names)
     extra: dict[str, Any] = {"job": op.job, "error_kind": ERROR_KINDS[op.error],
@@ -287,60 +152,6 @@ def measure_pooled(session: ConsortiumSession, op: MicroOp, repeat: int, warmup:
 
 
 # -- peers ---------------------------------------------------------------------------------------------
-PEER_ERROR_KEYS = {"abs": "max_abs_error", "mismatch": "mismatches", "rel": "max_rel_error"}
-
-
-def peer_row(suite: str, case: str, peer: str, parties: int, size: int | None, error: str | None,
-             call: Callable[[], dict[str, Any]]) -> Row:
-    """A peer's row from `call()` (a `run_peer` result); a `PeerRunError` becomes a row with extra["failed"].
-
-    The peer's whole result dict is kept in `extra`. CrypTen's "rounds" are communication calls,
-    not rounds in Pooled's sense, and MPyC has none, so `rounds` stays empty for peers. For
-    "sum" the harnesses time the inputs' sharing (it is the protocol), so its bytes and
-    messages are added to the operation's, as Pooled's `secure_sum` counts its sharing round.
-    """
-    from benchmarks.peers._procs import PeerRunError
-
-    try:
-        result = call()
-    except PeerRunError as exc:
-        text = str(exc)
-        return Row(suite=suite, case=case, system=peer, parties=parties, size=size,
-                   extra={"failed": text if len(text) <= 2000 else text[:1000] + " ... " + text[-1000:]})
-    per_party = result.get("bytes_per_party")
-    messages = result.get("messages_per_party")
-    extra = dict(result)
-    if result.get("op") == "sum":
-        per_party = _plus(per_party, result.get("input_bytes_per_party"))
-        messages = _plus(messages, result.get("input_messages_per_party"))
-        extra["counters_include_input"] = True
-    value = None
-    if error is not None:
-        extra["error_kind"] = ERROR_KINDS[error]
-        value = result.get(PEER_ERROR_KEYS[error])
-    return Row(
-        suite=suite,
-        case=case,
-        system=peer,
-        parties=parties,
-        size=int(result.get("size", size or 0)) or size,
-        seconds=result.get("seconds_median"),
-        spread=result.get("seconds_spread"),
-        runs=int(result.get("repeats", 0)),
-        bytes_per_party=max(per_party) if per_party else None,
-        messages_per_party=max(messages) if messages else None,
-        error=None if value is None else float(value),
-        extra=extra,
-    )
-
-
-def _plus(a: Sequence[int] | None, b: Sequence[int] | None) -> list[int] | None:
-    """Elementwise sum of two per-party counter lists (either may be missing)."""
-    if a is None or b is None:
-        return list(a) if a is not None else (list(b) if b is not None else None)
-    return [x + y for x, y in zip(a, b)]
-
-
 def peer_rows(suite: str, case: str, peer: str, parties: int, size: int | None, error: str | None,
               call: Callable[[], dict[str, Any]]) -> list[Row]:
     """`peer_row` as a task's list of rows."""
@@ -398,7 +209,7 @@ def party_tasks(parties: int, ops: Sequence[MicroOp], repeat: int, peers: dict[s
             call = partial(run_peer, peer, op.peer_op, parties, size, repeat)
             group.append(Task(f"micro {parties}p {op.case} {peer}",
                               partial(peer_rows, SUITE, op.case, peer, parties, size, op.error, call)))
-    return guarded_tasks(session, group)
+    return guarded_tasks(session.close, group)
 
 
 def tasks(options: BenchOptions) -> list[Task]:

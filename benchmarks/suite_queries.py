@@ -14,22 +14,19 @@ the same files) and statsmodels give the plaintext times.
 
 from __future__ import annotations
 
-import atexit
-import shutil
-import tempfile
-import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from benchmarks.consortia import NAMES, Pool
+from benchmarks.consortia import ConsortiumSession, Scratch, cohort_files, guarded_tasks, party_names
 from benchmarks.costmodel import Calibration, calibrate, check_prediction, measured_cost, predict_seconds
-from benchmarks.framework import BenchOptions, Row, Task, median_spread
+from benchmarks.framework import BenchOptions, Row, Task, median_spread, timed_runs
 from parties.analyst import ask
 from queries.engine import predict_cost
-from queries.synth import cohort
 from queries.table import Schema
 
 
@@ -53,68 +50,47 @@ on a busy 2-core machine, so the baseline gets more repetitions than Pooled's `-
 QUICK_ROWS = {"big": 2_000, "small": 600}
 
 
-def _pandas_seconds(files: list[Path], case: Case) -> float:
-    start = time.perf_counter()
+def _pandas(files: list[Path], case: Case) -> None:
     frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
     if case.name == "cohort count":
         int(((frame.age >= 50) & (frame.diabetes == 1)).sum())
     else:
         frame.groupby(["sex", "smoking"]).sbp.agg(["size", "mean", "var"])
-    return time.perf_counter() - start
 
 
-def _statsmodels_seconds(files: list[Path]) -> float | None:
+def _statsmodels(files: list[Path]) -> bool:
+    """Fit the logistic case's model with statsmodels; False when statsmodels is not installed."""
     try:
         import statsmodels.formula.api as smf
     except ImportError:
-        return None
-    start = time.perf_counter()
+        return False
     frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True).dropna()
     smf.logit("diabetes ~ age + bmi + sbp + C(smoking) + C(sex)", frame).fit(disp=0)
-    return time.perf_counter() - start
+    return True
 
 
-class _Data:
-    """Synthetic Parquet files per (rows, parties), written once per run."""
+class Group:
+    """The consortium one (parties, RTT, data size) shares, and its calibration (measured once, on first use)."""
 
-    def __init__(self) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="pooled-bench-queries-"))
-        self._files: dict[tuple[int, int], list[Path]] = {}
-        atexit.register(self.remove)
+    def __init__(self, session: ConsortiumSession, rtt_ms: float) -> None:
+        self.session, self.rtt_ms = session, rtt_ms
+        self._calibration: Calibration | None = None
 
-    def files(self, rows: int, parties: int) -> list[Path]:
-        if (rows, parties) not in self._files:
-            out = []
-            for i in range(parties):
-                path = self.root / f"{rows}-{parties}-{i}.parquet"
-                cohort(rows, seed=100 + i).to_parquet(path)
-                out.append(path)
-            self._files[(rows, parties)] = out
-        return self._files[(rows, parties)]
-
-    def remove(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
+    def calibration(self) -> Calibration:
+        if self._calibration is None:
+            self._calibration = calibrate(self.session.client(), self.session.names, self.rtt_ms)
+        return self._calibration
 
 
-def measure(pool: Pool, data: _Data, case: Case, parties: int, rtt_ms: float, rows: int, repeat: int,
-            calibrations: dict[tuple[int, float, str], Calibration]) -> list[Row]:
-    files = data.files(rows, parties)
-    names = list(NAMES[:parties])
-    key = f"queries-{case.data}"
-    _, client = pool.get(parties, rtt_ms, dict(zip(names, files)), key=key)
-    if (parties, rtt_ms, key) not in calibrations:
-        calibrations[(parties, rtt_ms, key)] = calibrate(client, names, rtt_ms)
-    calib = calibrations[(parties, rtt_ms, key)]
-    timed_runs = 1 if (not case.exact and rtt_ms > 0) else repeat
-    if timed_runs > 1 or rtt_ms == 0:
-        ask(client, names, case.text)  # warm-up (connections, page cache)
-    seconds, last = [], None
-    for _ in range(timed_runs):
-        t0 = time.perf_counter()
-        last = ask(client, names, case.text)
-        seconds.append(time.perf_counter() - t0)
-    assert last is not None
-    result, plan, job = last
+def measure(group: Group, data: Callable[[], Mapping[str, Path]], case: Case, rows: int, repeat: int) -> list[Row]:
+    """Pooled's row for `case` on the group's consortium (with the cost model's check), and the plaintext row."""
+    session, rtt_ms = group.session, group.rtt_ms
+    client, names, parties = session.client(), session.names, len(session.names)
+    calib = group.calibration()
+    runs = 1 if (not case.exact and rtt_ms > 0) else repeat
+    warmup = 1 if (runs > 1 or rtt_ms == 0) else 0  # connections, page cache
+    seconds, results = timed_runs(lambda: ask(client, names, case.text), runs, warmup)
+    result, plan, job = results[-1]
     measured = measured_cost([o.public["mpc_cost"] for o in job.outcomes.values()])
     predicted = predict_cost(plan, Schema.from_json(next(iter(job.outcomes.values())).public["schema"]), parties)
     if case.exact:
@@ -136,43 +112,39 @@ def measure(pool: Pool, data: _Data, case: Case, parties: int, rtt_ms: float, ro
     }
     if not case.exact:
         extra["iterations"] = result.extra.get("model", {}).get("iterations")
-    rows_out = [Row("queries", case.name, "pooled", parties, rows, rtt_ms, median, spread, timed_runs,
+    rows_out = [Row("queries", case.name, "pooled", parties, rows, rtt_ms, median, spread, runs,
                     measured["bytes_sent"], measured["messages_sent"], measured["rounds"],
                     measured.get("dealer_bytes"), extra=extra)]
     if rtt_ms == 0:
-        if case.exact:
-            _pandas_seconds(files, case)  # warm-up: page cache, pyarrow's thread pool
-            plain = [_pandas_seconds(files, case) for _ in range(max(repeat, PLAIN_REPEAT))]
+        files = list(data().values())
+        plain_extra = {"includes": "reading the parties' Parquet files"}
+        if case.exact:  # the warm-up fills the page cache and starts pyarrow's thread pool
+            plain, _ = timed_runs(lambda: _pandas(files, case), max(repeat, PLAIN_REPEAT))
             m, s = median_spread(plain)
             rows_out.append(Row("queries", case.name, "pandas", parties, rows, 0.0, m, s, len(plain),
-                                extra={"includes": "reading the parties' Parquet files"}))
+                                extra=plain_extra))
         else:
-            sm = _statsmodels_seconds(files)
-            if sm is not None:
-                rows_out.append(Row("queries", case.name, "statsmodels", parties, rows, 0.0, sm, 0.0, 1,
-                                    extra={"includes": "reading the parties' Parquet files"}))
+            plain, fitted = timed_runs(lambda: _statsmodels(files), 1, warmup=0)
+            if fitted[0]:
+                rows_out.append(Row("queries", case.name, "statsmodels", parties, rows, 0.0, plain[0], 0.0, 1,
+                                    extra=plain_extra))
     return rows_out
 
 
 def tasks(options: BenchOptions) -> list[Task]:
-    pool, data = Pool(), _Data()
-    calibrations: dict[tuple[int, float, str], Calibration] = {}
+    """Per party count and RTT: one consortium for the cases on many rows, one for those on few."""
+    scratch = Scratch("pooled-bench-queries-")
     rows_for = QUICK_ROWS if options.quick else ROWS
     repeat = 1 if options.quick else options.repeat
-    plan = [(n, rtt, case) for n in options.parties for rtt in options.wan_rtt_ms for case in CASES]
     out: list[Task] = []
-    for i, (n, rtt, case) in enumerate(plan):
-        nxt = plan[i + 1] if i + 1 < len(plan) else None
-
-        def run(n: int = n, rtt: float = rtt, case: Case = case, nxt: Any = nxt) -> list[Row]:
-            try:
-                return measure(pool, data, case, n, rtt, rows_for[case.data], repeat, calibrations)
-            finally:
-                if nxt is None or nxt[:2] != (n, rtt) or nxt[2].data != case.data:
-                    pool.release(n, rtt, key=f"queries-{case.data}")
-                if nxt is None:
-                    pool.close_all()
-                    data.remove()
-
-        out.append(Task(f"queries {case.name} {n}p rtt {rtt:g}", run))
-    return out
+    for n in options.parties:
+        names = party_names(n)
+        for rtt in options.wan_rtt_ms:
+            for kind, rows in rows_for.items():
+                data = partial(scratch.files, f"{rows}-{n}p", partial(cohort_files, names=names, rows=rows, seed=100))
+                session = ConsortiumSession(names, data=data, relay_rtt_ms=rtt if rtt > 0 else None)
+                group = Group(session, rtt)
+                out += guarded_tasks(session.close, [
+                    Task(f"queries {case.name} {n}p rtt {rtt:g}", partial(measure, group, data, case, rows, repeat))
+                    for case in CASES if case.data == kind])
+    return guarded_tasks(scratch.remove, out)

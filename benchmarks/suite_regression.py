@@ -1,7 +1,7 @@
 """The `regression` suite of `python -m benchmarks`: LOGISTIC on breast_cancer over real processes, CrypTen beside it.
 
-sklearn's breast_cancer (569 rows), standardized and named as in `benchmarks.regression`
-(spaces in column names become underscores), split in contiguous blocks over the parties;
+sklearn's breast_cancer (569 rows), standardized (`benchmarks.references.breast_cancer_frame`:
+spaces in column names become underscores), split in contiguous blocks over the parties;
 each party's block is its own Parquet file, read by its own node process
 (`LocalConsortium(data=...)`), and the analyst asks `LOGISTIC y ~ ...` through
 `parties.analyst.ask`, as a user would. One consortium per party count serves both
@@ -27,49 +27,29 @@ reports no coefficients to compare). MPyC has no logistic regression here.
 from __future__ import annotations
 
 import sys
-import warnings
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from benchmarks import regression
-from benchmarks.framework import BenchOptions, Row, Task
-from benchmarks.suite_micro import ConsortiumSession, guarded_tasks, party_names, peer_row, pooled_row, run_jobs
+from benchmarks.consortia import ConsortiumSession, Scratch, guarded_tasks, party_names
+from benchmarks.framework import BenchOptions, Row, Task, timed_runs
+from benchmarks.references import OUTCOME, breast_cancer_frame, columns, reference_fit
+from benchmarks.rows import peer_row, pooled_row
 from parties.analyst import ask
 from parties.client import JobResult
 from queries.errors import ModelRefused
-from queries.plaintext import logit_newton, logit_standard_errors
 from queries.result import Result
 
 SUITE = "regression"
 CASE = "breast_cancer LOGISTIC"
-OUTCOME = "y"
-
-
-def feature_names(features: int) -> list[str]:
-    """breast_cancer's column names for the 10 `mean ...` features or all 30, as sklearn spells them."""
-    from sklearn.datasets import load_breast_cancer
-
-    names = list(load_breast_cancer().feature_names)
-    if features == 10:
-        return [n for n in names if n.startswith("mean ")]
-    if features == 30:
-        return names
-    raise ValueError(f"features must be 10 or 30, got {features}")
-
-
-def pooled_frame() -> pd.DataFrame:
-    """All 30 features standardized, underscores for spaces, and `y`: `benchmarks.regression`'s pooled table."""
-    return regression._sites(feature_names(30))[1]
 
 
 def write_sites(directory: Path, names: Sequence[str]) -> dict[str, Path]:
-    """Each party's contiguous block of rows as `<name>.parquet` in `directory`."""
-    frame = pooled_frame()
+    """Each party's contiguous block of `breast_cancer_frame()` rows as `<name>.parquet` in `directory`."""
+    frame = breast_cancer_frame()
     files = {}
     for name, idx in zip(names, np.array_split(np.arange(len(frame)), len(names))):
         path = directory / f"{name}.parquet"
@@ -78,47 +58,14 @@ def write_sites(directory: Path, names: Sequence[str]) -> dict[str, Path]:
     return files
 
 
-def columns(features: int) -> list[str]:
-    return [c.replace(" ", "_") for c in feature_names(features)]
-
-
 def query(features: int) -> str:
     return f"LOGISTIC {OUTCOME} ~ " + " + ".join(columns(features))
-
-
-# -- the plaintext reference ------------------------------------------------------------------------
-def newton_logit(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(coefficients, standard errors) of the float64 Newton fit: the reference when statsmodels is absent.
-
-    Raises numpy.linalg.LinAlgError (singular Hessian) or ArithmeticError (no convergence).
-    """
-    beta = logit_newton(x, y, max_iter=100, strict=True)
-    return beta, logit_standard_errors(x, beta)
-
-
-def reference_fit(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None, str]:
-    """(coefficients, standard errors, what computed them) on the pooled rows; None and the reason on failure."""
-    try:
-        import statsmodels.api as sm
-    except ImportError:
-        sm = None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # separation makes statsmodels and numpy warn before they fail
-        try:
-            if sm is not None:
-                fit = sm.Logit(y, x).fit(disp=0)
-                return np.asarray(fit.params), np.asarray(fit.bse), "statsmodels Logit"
-            coef, se = newton_logit(x, y)
-            return coef, se, "plaintext float64 Newton fit (statsmodels not importable)"
-        except Exception as exc:  # noqa: BLE001 - the reference's own failure is part of the record
-            what = "statsmodels Logit" if sm is not None else "plaintext float64 Newton fit"
-            return None, None, f"{what} failed: {type(exc).__name__}: {exc}"
 
 
 # -- Pooled --------------------------------------------------------------------------------------------
 def fitted_facts(result: Result | ModelRefused, features: int) -> dict[str, Any]:
     """Iterations, errors against the reference and training accuracy of a fitted result; the refusal if refused."""
-    frame = pooled_frame()
+    frame = breast_cancer_frame()
     x = np.column_stack([np.ones(len(frame)), frame[columns(features)].to_numpy(np.float64)])
     y = frame[OUTCOME].to_numpy(np.float64)
     ref_coef, ref_se, reference = reference_fit(x, y)
@@ -163,9 +110,9 @@ def measure_pooled(session: ConsortiumSession, features: int, repeat: int, warmu
     if isinstance(last[0], ModelRefused):
         runs = [first]
     elif warmup:
-        runs = run_jobs(once, repeat, warmup - 1)
+        runs = timed_runs(once, repeat, warmup - 1)[1]
     else:
-        runs = [first, *run_jobs(once, repeat - 1, 0)]
+        runs = [first, *timed_runs(once, repeat - 1, 0)[1]]
     facts = fitted_facts(last[0], features)
     return [pooled_row(SUITE, CASE, len(session.names), features, runs, facts.get("coef_error"), **facts)]
 
@@ -195,14 +142,16 @@ def tasks(options: BenchOptions) -> list[Task]:
     if options.peers:
         print(f"[{SUITE}] mpyc has no logistic regression: no MPyC rows", file=sys.stderr)
     out: list[Task] = []
+    scratch = Scratch("pooled-bench-regression-")
     for n in options.parties:
         names = party_names(n)
-        session = ConsortiumSession(names, setup=partial(write_sites, names=names))
+        data = partial(scratch.files, f"{n}p", partial(write_sites, names=names))
+        session = ConsortiumSession(names, data=data)
         group = []
         for features in feature_sets:
             label = f"regression {n}p {features}f"
             group.append(Task(f"{label} pooled", partial(measure_pooled, session, features, repeat, warmup)))
             if crypten:
                 group.append(Task(f"{label} crypten", partial(measure_crypten, n, features, repeat)))
-        out += guarded_tasks(session, group)
-    return out
+        out += guarded_tasks(session.close, group)
+    return guarded_tasks(scratch.remove, out)

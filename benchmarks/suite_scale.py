@@ -15,22 +15,17 @@
 
 from __future__ import annotations
 
-import atexit
-import shutil
-import tempfile
-import time
-from pathlib import Path
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from benchmarks.consortia import NAMES, ONE_THREAD
-from benchmarks.framework import BenchOptions, Row, Task, median_spread
+from benchmarks.consortia import ConsortiumSession, Scratch, cohort_files, guarded_tasks, party_names
+from benchmarks.framework import BenchOptions, Row, Task, median_spread, timed_runs
+from benchmarks.references import newton_logit
+from benchmarks.rows import pooled_row
 from parties.analyst import ask
-from parties.local import LocalConsortium
-from queries.plaintext import logit_newton
-from queries.synth import cohort
 
 GROUPED = "SELECT COUNT(*), AVG(sbp), VAR(sbp) GROUP BY sex, smoking"
 ROWS = (10_000, 100_000, 1_000_000, 10_000_000)
@@ -39,52 +34,33 @@ FEATURES = (5, 10, 20, 40)
 FEATURE_ROWS = 2_000
 
 
-def _files(root: Path, rows: int, parties: int) -> list[Path]:
-    out = []
-    for i in range(parties):
-        path = root / f"scale-{rows}-{parties}-{i}.parquet"
-        if not path.exists():
-            cohort(rows, seed=300 + i).to_parquet(path)
-        out.append(path)
-    return out
-
-
-def grouped_row(root: Path, rows: int, parties: int, repeat: int, axis: str) -> Row:
-    files = _files(root, rows, parties)
-    names = list(NAMES[:parties])
-    with LocalConsortium(names, env=ONE_THREAD, data=dict(zip(names, files))) as lc, lc.client() as client:
-        ask(client, names, GROUPED)
-        seconds, compute, last = [], [], None
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            last = ask(client, names, GROUPED)
-            seconds.append(time.perf_counter() - t0)
-            compute.append(last[2].compute_seconds)
-    assert last is not None
-    job = last[2]
+def grouped_row(scratch: Scratch, rows: int, parties: int, repeat: int, axis: str) -> Row:
+    """The grouped aggregate over `parties` real processes holding `rows` synthetic rows each."""
+    names = party_names(parties)
+    data = partial(scratch.files, f"{rows}-{parties}p", partial(cohort_files, names=names, rows=rows, seed=300))
+    with ConsortiumSession(names, data=data) as session:
+        client = session.client()
+        seconds, results = timed_runs(lambda: ask(client, names, GROUPED), repeat)
+    job = results[-1][2]
     mpc = [o.public["mpc_cost"] for o in job.outcomes.values()]
     median, spread = median_spread(seconds)
     sent = [m["bytes_sent"] for m in mpc]
+    # The node's job holds reading its file and the local grouping, so they are not split out here.
+    compute = float(np.median([r[2].compute_seconds for r in results]))
     return Row("scale", "grouped stats", "pooled", parties, rows, 0.0, median, spread, repeat,
                max(sent), max(m["messages_sent"] for m in mpc), max(m["rounds"] for m in mpc),
                max(m["dealer_bytes"] for m in mpc),
-               extra={"axis": axis, "compute_seconds": float(np.median(compute)), "bytes_total": sum(sent),
+               extra={"axis": axis, "compute_seconds": compute, "bytes_total": sum(sent),
                       "note": "compute = slowest node's query job: reading its file, local pass, agreement, MPC"})
-    # (the file read and local grouping are inside the node's job, so they are not split out here)
 
 
 def mul_row(parties: int, size: int, repeat: int) -> Row:
-    names = list(NAMES[:parties])
-    with LocalConsortium(names, env=ONE_THREAD, bench_jobs=True) as lc, lc.client() as client:
-        params = {"size": size, "seed": 3}
-        client.run("bench_mul", params)
-        runs = [client.run("bench_mul", params) for _ in range(repeat)]
-    stats = [o.stats for o in runs[-1].outcomes.values()]
-    median, spread = median_spread([r.compute_seconds for r in runs])
-    return Row("scale", f"multiply {size:.0e}".replace("e+0", "e"), "pooled", parties, size, 0.0, median, spread,
-               repeat, max(s.bytes_sent for s in stats), max(s.messages_sent for s in stats),
-               max(s.rounds for s in stats), sum(s.dealer_bytes for s in stats),
-               extra={"axis": "parties", "bytes_total": sum(s.bytes_sent for s in stats)})
+    """A `size`-element multiplication over `parties` real processes."""
+    with ConsortiumSession(party_names(parties)) as session:
+        client = session.client()
+        _, runs = timed_runs(lambda: client.run("bench_mul", {"size": size, "seed": 3}), repeat)
+    return pooled_row("scale", f"multiply {size:.0e}".replace("e+0", "e"), parties, size, runs, axis="parties",
+                      bytes_total=sum(o.stats.bytes_sent for o in runs[-1].outcomes.values()))
 
 
 def logistic_frames(features: int, parties: int, rows: int, seed: int = 11) -> tuple[list[pd.DataFrame], np.ndarray]:
@@ -102,9 +78,9 @@ def logistic_frames(features: int, parties: int, rows: int, seed: int = 11) -> t
 
 
 def newton_fit(frame: pd.DataFrame, features: int) -> np.ndarray:
-    """The plaintext reference: a float64 Newton fit of the pooled rows."""
+    """The plaintext reference: the coefficients of `benchmarks.references.newton_logit` on the pooled rows."""
     x = np.column_stack([np.ones(len(frame)), frame[[f"x{i}" for i in range(1, features + 1)]].to_numpy(float)])
-    return logit_newton(x, frame["y"].to_numpy(float), tol=1e-12)
+    return newton_logit(x, frame["y"].to_numpy(float))[0]
 
 
 def features_row(features: int, repeat: int) -> Row:
@@ -113,24 +89,25 @@ def features_row(features: int, repeat: int) -> Row:
 
     frames, _ = logistic_frames(features, 3, FEATURE_ROWS)
     text = "LOGISTIC y ~ " + " + ".join(f"x{i}" for i in range(1, features + 1))
-    seconds: list[float] = []
-    result, refused = None, None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
+
+    def fit() -> tuple[Any, Any]:
         try:
-            result, plan = run_in_process(frames, text)
+            return run_in_process(frames, text)
         except ModelRefused as refusal:
-            refused, plan = refusal, refusal.plan  # type: ignore[attr-defined]
-        seconds.append(time.perf_counter() - t0)
-    want = newton_fit(pd.concat(frames, ignore_index=True), features)
-    model = result.extra.get("model", {}) if result is not None else {}
+            return refusal, refusal.plan  # type: ignore[attr-defined]
+
+    seconds, fits = timed_runs(fit, repeat, warmup=0)
+    result, plan = fits[-1]
+    refused = isinstance(result, ModelRefused)
+    model = {} if refused else result.extra.get("model", {})
     extra: dict[str, Any] = {"axis": "features", "rows_per_party": FEATURE_ROWS, "transport": "in-process threads",
                              "iterations": model.get("iterations")}
     error = None
-    if result is not None:
-        error = float(np.abs(result.to_pandas()["coef"].to_numpy(float) - want).max())
+    if refused:
+        extra["refused"] = str(result)
     else:
-        extra["refused"] = str(refused)
+        want = newton_fit(pd.concat(frames, ignore_index=True), features)
+        error = float(np.abs(result.to_pandas()["coef"].to_numpy(float) - want).max())
     cost = plan.cost or {}
     median, spread = median_spread(seconds)
     return Row("scale", "logistic", "pooled", 3, features, 0.0, median, spread, repeat, cost.get("bytes_sent"),
@@ -138,18 +115,17 @@ def features_row(features: int, repeat: int) -> Row:
 
 
 def tasks(options: BenchOptions) -> list[Task]:
-    root = Path(tempfile.mkdtemp(prefix="pooled-bench-scale-"))
-    atexit.register(shutil.rmtree, root, True)
+    scratch = Scratch("pooled-bench-scale-")
     repeat = 1 if options.quick else options.repeat
     rows = (1_000, 10_000) if options.quick else ROWS
     parties = (2, 3) if options.quick else PARTIES
     features = (5,) if options.quick else FEATURES
     mul_size = 10_000 if options.quick else 100_000
-    out = [Task(f"scale rows {r:.0e}", lambda r=r: [grouped_row(root, r, 3, 1 if r >= 10**7 else repeat, "rows")])
+    out = [Task(f"scale rows {r:.0e}", lambda r=r: [grouped_row(scratch, r, 3, 1 if r >= 10**7 else repeat, "rows")])
            for r in rows]
     for n in parties:
         out.append(Task(f"scale parties {n} multiply", lambda n=n: [mul_row(n, mul_size, repeat)]))
         out.append(Task(f"scale parties {n} grouped",
-                        lambda n=n: [grouped_row(root, rows[0] if options.quick else 10_000, n, repeat, "parties")]))
+                        lambda n=n: [grouped_row(scratch, rows[0] if options.quick else 10_000, n, repeat, "parties")]))
     out += [Task(f"scale features {k}", lambda k=k: [features_row(k, 1 if k >= 40 else repeat)]) for k in features]
-    return out
+    return guarded_tasks(scratch.remove, out)

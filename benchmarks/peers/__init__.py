@@ -1,4 +1,4 @@
-"""Peer frameworks measured on this machine next to Pooled: CrypTen 0.4.1 and MPyC 0.11 (issue 7).
+"""Peer frameworks measured on this machine next to Pooled: CrypTen 0.4.1 and MPyC 0.11.
 
 An optional part of the benchmarks: nothing in Pooled's engine or default tests imports it.
 Install the peers with `bash benchmarks/peers/setup.sh` (or `pip install -e '.[peers]'`

@@ -7,10 +7,10 @@ line; `--out FILE` also appends it to FILE.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from benchmarks.peers import ALIASES, PEERS, run_peer
+from benchmarks.peers._procs import print_row
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -33,11 +33,7 @@ def main(argv: list[str] | None = None) -> None:
         options["provider"] = args.provider
     if args.timeout:
         options["timeout"] = args.timeout
-    line = json.dumps(run_peer(args.peer, args.op, args.parties, args.size, args.repeats, **options))
-    print(line, flush=True)
-    if args.out:
-        with args.out.open("a") as f:
-            f.write(line + "\n")
+    print_row(run_peer(args.peer, args.op, args.parties, args.size, args.repeats, **options), args.out)
 
 
 if __name__ == "__main__":

@@ -1,27 +1,33 @@
 """Starting, bounding and reaping the peer frameworks' party processes (loopback only).
 
 Both peers run one OS process per party (CrypTen: one per rank plus the trusted third
-party; MPyC: one per `-I` index). This module holds what the two launchers share:
-ephemeral ports on 127.0.0.1, the single-thread environment, a run with a deadline that
-kills every process group it started, and the parsing of the JSON line each worker
-prints after a fixed marker.
+party; MPyC: one per `-I` index). This module holds what the two launchers and their
+workers share: ephemeral ports on 127.0.0.1, the single-thread environment, a run with a
+deadline that kills every process group it started, the JSON line each worker prints
+after a fixed marker and its summary over the parties, and the operations' inputs,
+numpy oracles and error measures.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from benchmarks.framework import SINGLE_THREAD_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 MARK = "POOLED-PEER-RESULT "
@@ -54,9 +60,7 @@ def free_ports(count: int) -> list[int]:
 
 def single_thread_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The parent's environment with one compute thread per process and the repo importable."""
-    env = dict(os.environ)
-    for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
-        env[key] = "1"
+    env = {**os.environ, **SINGLE_THREAD_ENV}
     env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra or {})
@@ -181,3 +185,101 @@ def errors(got: np.ndarray, want: np.ndarray, kind: str) -> dict[str, Any]:
 def emit(result: dict[str, Any]) -> None:
     """Worker side: print the result line the launcher looks for."""
     print(MARK + json.dumps(result), flush=True)
+
+
+def run_workers(label: str, commands: dict[str, tuple[list[str], dict[str, str]]], workers: Sequence[str],
+                timeout: float, repeats: int, **head: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Run a peer's processes (`run_all`) and start its row from the result lines of `workers`.
+
+    The row holds `head` (what ran), one compute thread per party, per repetition the
+    slowest worker's time with the median and spread (max - min) over repetitions, the
+    first worker's errors (`ERROR_KEYS`) and the 1-minute load average before and after.
+    Returns the row and the workers' results, in order; raises PeerRunError if a worker
+    printed no result.
+    """
+    load_before = os.getloadavg()[0]
+    done = run_all(commands, timeout)
+    found = [done[w].result() for w in workers]
+    results = [r for r in found if r is not None]
+    if len(results) < len(found):
+        raise PeerRunError(f"{label} printed no result:\n" + "\n".join(f.tail() for f in done.values()))
+    slowest = [max(r["seconds"][i] for r in results) for i in range(repeats)]
+    slowest_io = [max(r["seconds_with_input"][i] for r in results) for i in range(repeats)]
+    row = {
+        **head,
+        "repeats": repeats,
+        "threads_per_party": 1,
+        "seconds_median": statistics.median(slowest),
+        "seconds_spread": max(slowest) - min(slowest),
+        "seconds_runs": slowest,
+        "seconds_with_input_median": statistics.median(slowest_io),
+        **copy_keys(results[0], ERROR_KEYS),
+        "load_average_1min": [load_before, os.getloadavg()[0]],
+    }
+    return row, results
+
+
+ERROR_KEYS = ("max_abs_error", "max_rel_error", "mismatches", "wrong_outputs", "max_abs_error_excluding_wrong",
+              "max_rel_error_excluding_wrong")
+"""The keys of `errors`' result, copied from the first worker into a peer's row."""
+
+
+def copy_keys(source: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+    return {k: source[k] for k in keys if k in source}
+
+
+def cli_parser(description: str, ops: Sequence[str], repeats: int) -> argparse.ArgumentParser:
+    """The options both harnesses' command lines share: --ops, --parties, --repeats, --out."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--ops", default=",".join(ops))
+    parser.add_argument("--parties", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=repeats)
+    parser.add_argument("--out", type=Path, help="also append the JSON lines to this file")
+    return parser
+
+
+def print_row(row: dict[str, Any], out: Path | None) -> None:
+    """Print a peer's row as one JSON line; also append it to `out` if given."""
+    line = json.dumps(row)
+    print(line, flush=True)
+    if out is not None:
+        with out.open("a") as f:
+            f.write(line + "\n")
+
+
+# -- the operations, shared by both peers' workers -----------------------------------------------------
+def peer_inputs(op: str, size: int, parties: int, seed: int,
+                reciprocal_range: Sequence[float]) -> dict[int, np.ndarray]:
+    """Each owner's private vector (every process can derive them; only the owner uses its own)."""
+
+    def draw(owner: int, lo: float, hi: float) -> np.ndarray:
+        return np.random.default_rng([seed, owner]).uniform(lo, hi, size)
+
+    if op in ("mul", "lt"):
+        return {0: draw(0, -100, 100), 1: draw(1, -100, 100)}
+    if op == "sigmoid":
+        return {0: draw(0, -40, 40)}
+    if op == "reciprocal":
+        lo, hi = reciprocal_range
+        return {0: draw(0, lo, hi)}
+    if op == "sum":
+        return {r: draw(r, -100, 100) for r in range(parties)}
+    raise ValueError(f"unknown op {op!r}")
+
+
+def total(shared: Sequence[Any]) -> Any:
+    """The sum of the inputs, with the peer's own addition."""
+    out = shared[0]
+    for s in shared[1:]:
+        out = out + s
+    return out
+
+
+ORACLES: dict[str, tuple[Callable[[list[np.ndarray]], np.ndarray], str]] = {
+    "mul": (lambda v: v[0] * v[1], "abs"),
+    "lt": (lambda v: (v[0] < v[1]).astype(np.float64), "mismatch"),
+    "sigmoid": (lambda v: 1 / (1 + np.exp(-v[0])), "abs"),
+    "reciprocal": (lambda v: 1 / v[0], "rel"),
+    "sum": (lambda v: np.sum(v, axis=0), "abs"),
+}
+"""op -> (numpy oracle on the owners' inputs in owner order, error measure for `errors`)."""

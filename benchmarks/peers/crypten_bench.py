@@ -1,4 +1,4 @@
-"""CrypTen 0.4.1 measured on this machine: the peer side of issue 7's comparison.
+"""CrypTen 0.4.1 measured on this machine, next to Pooled (one of the two peer frameworks).
 
 `run(op, parties, size, repeats)` starts `parties` CrypTen ranks plus, by default, the
 trusted third party (`mpc.provider: TTP`, an extra process: CrypTen's default "trusted
@@ -28,15 +28,19 @@ Run: `python -m benchmarks.peers.crypten_bench [--ops mul,lt,...] [--parties 3] 
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import statistics
 import sys
-from pathlib import Path
 from typing import Any
 
-from benchmarks.peers._procs import LOOPBACK, PeerRunError, free_ports, run_all, single_thread_env
+from benchmarks.peers._procs import (
+    LOOPBACK,
+    cli_parser,
+    copy_keys,
+    free_ports,
+    print_row,
+    run_workers,
+    single_thread_env,
+)
 
 VERSION = "0.4.1"
 OPS = ("mul", "lt", "sigmoid", "reciprocal", "sum", "logreg")
@@ -49,6 +53,8 @@ exp by 8 squarings) the relative error grows with x (single process: about 0.2% 
 exp of the initial guess overflows.
 Pooled's own benchmark uses [1, 1000]; pass `reciprocal_range` to measure other ranges."""
 LOGREG_EPOCHS = 30
+LOGREG_KEYS = ("train_accuracy", "plaintext_same_training_accuracy", "epochs", "lr", "rows")
+"""What rank 0 reports of a logistic-regression training, copied into the row (its errors: `ERROR_KEYS`)."""
 
 
 def run(
@@ -95,64 +101,24 @@ def run(
     commands = {f"rank{r}": (argv, {**base, "RANK": str(r)}) for r in range(parties)}
     if provider == "TTP":
         commands["ttp"] = (argv, {**base, "RANK": str(parties)})
-    load_before = os.getloadavg()[0]
-    done = run_all(commands, timeout if timeout is not None else _default_timeout(op, size, repeats))
-    ranks = [done[f"rank{r}"].result() for r in range(parties)]
-    if any(r is None for r in ranks):
-        raise PeerRunError("a CrypTen rank printed no result:\n" + "\n".join(f.tail() for f in done.values()))
-    row = summarize(op, parties, size, repeats, provider, ranks)  # type: ignore[arg-type]
-    row["load_average_1min"] = [load_before, os.getloadavg()[0]]
-    if op == "reciprocal":
-        row["input_range"] = job["reciprocal_range"]
-    return row
-
-
-def summarize(
-    op: str, parties: int, size: int, repeats: int, provider: str, ranks: list[dict[str, Any]]
-) -> dict[str, Any]:
-    """One row: per repetition the slowest rank's time, then median and spread; rank 0's accuracy."""
-    slowest = [max(r["seconds"][i] for r in ranks) for i in range(repeats)]
-    slowest_io = [max(r["seconds_with_input"][i] for r in ranks) for i in range(repeats)]
-    first = ranks[0]
-    row: dict[str, Any] = {
-        "peer": "crypten",
-        "version": VERSION,
-        "op": op,
-        "parties": parties,
-        "provider": provider,
-        "processes": parties + (provider == "TTP"),
-        "size": size,
-        "repeats": repeats,
-        "threads_per_party": 1,
-        "seconds_median": statistics.median(slowest),
-        "seconds_spread": max(slowest) - min(slowest),
-        "seconds_runs": slowest,
-        "seconds_with_input_median": statistics.median(slowest_io),
-        "rounds_per_party": [r["comm_op"]["rounds"] for r in ranks],
-        "bytes_per_party": [r["comm_op"]["bytes"] for r in ranks],
-        "bytes_total_estimate": sum(r["comm_op"]["bytes"] for r in ranks) // 2,
-        "input_rounds_per_party": [r["comm_input"]["rounds"] for r in ranks],
-        "input_bytes_per_party": [r["comm_input"]["bytes"] for r in ranks],
-        "decode_bug_misses": first["decode_bug_misses"],
-        "decode_fixed": True,
-    }
-    for key in (
-        "max_abs_error",
-        "max_rel_error",
-        "mismatches",
-        "wrong_outputs",
-        "max_abs_error_excluding_wrong",
-        "max_rel_error_excluding_wrong",
-        "train_accuracy",
-        "plaintext_same_training_accuracy",
-        "epochs",
-        "lr",
-        "rows",
-    ):
-        if key in first:
-            row[key] = first[key]
+    timeout = timeout if timeout is not None else _default_timeout(op, size, repeats)
+    row, ranks = run_workers("a CrypTen rank", commands, [f"rank{r}" for r in range(parties)], timeout, repeats,
+                             peer="crypten", version=VERSION, op=op, parties=parties, provider=provider,
+                             processes=len(commands), size=size)
+    row.update(
+        rounds_per_party=[r["comm_op"]["rounds"] for r in ranks],
+        bytes_per_party=[r["comm_op"]["bytes"] for r in ranks],
+        bytes_total_estimate=sum(r["comm_op"]["bytes"] for r in ranks) // 2,
+        input_rounds_per_party=[r["comm_input"]["rounds"] for r in ranks],
+        input_bytes_per_party=[r["comm_input"]["bytes"] for r in ranks],
+        decode_bug_misses=ranks[0]["decode_bug_misses"],
+        decode_fixed=True,
+        **copy_keys(ranks[0], LOGREG_KEYS),
+    )
     if op == "logreg":
         row["features"] = size
+    if op == "reciprocal":
+        row["input_range"] = job["reciprocal_range"]
     return row
 
 
@@ -162,24 +128,15 @@ def _default_timeout(op: str, size: int, repeats: int) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ops", default="mul,lt,sigmoid,reciprocal,sum,logreg")
-    parser.add_argument("--parties", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser = cli_parser(__doc__.splitlines()[0], OPS, repeats=5)
     parser.add_argument("--provider", default="TTP", choices=["TTP", "TFP"])
     parser.add_argument("--features", default="10,30", help="logreg feature sets (10 and/or 30)")
-    parser.add_argument("--out", type=Path, help="also append the JSON lines to this file")
     args = parser.parse_args(argv)
     for op in args.ops.split(","):
         sizes = [int(f) for f in args.features.split(",")] if op == "logreg" else [DEFAULT_SIZES[op]]
         for size in sizes:
             reps = min(args.repeats, 3) if op == "logreg" else args.repeats
-            row = run(op, args.parties, size, reps, provider=args.provider)
-            line = json.dumps(row)
-            print(line, flush=True)
-            if args.out:
-                with args.out.open("a") as f:
-                    f.write(line + "\n")
+            print_row(run(op, args.parties, size, reps, provider=args.provider), args.out)
 
 
 if __name__ == "__main__":

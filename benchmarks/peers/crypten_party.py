@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.peers._procs import emit, errors
+from benchmarks.peers._procs import ORACLES, emit, errors, peer_inputs, total
 
 JOB_ENV = "POOLED_PEER_JOB"
 LOGREG_LR = 1.0
@@ -79,38 +79,14 @@ def _exact(z: Any) -> tuple[np.ndarray, int]:
     return exact, int(np.count_nonzero(np.abs(buggy - exact) > 0.5))
 
 
-def _inputs(op: str, size: int, n: int, seed: int, reciprocal_range: tuple[float, float]) -> dict[int, np.ndarray]:
-    """Each owner's private vector (every process can derive them; only the owner uses its own)."""
-
-    def draw(owner: int, lo: float, hi: float) -> np.ndarray:
-        return np.random.default_rng([seed, owner]).uniform(lo, hi, size)
-
-    if op in ("mul", "lt"):
-        return {0: draw(0, -100, 100), 1: draw(1, -100, 100)}
-    if op == "sigmoid":
-        return {0: draw(0, -40, 40)}
-    if op == "reciprocal":
-        return {0: draw(0, *reciprocal_range)}
-    if op == "sum":
-        return {r: draw(r, -100, 100) for r in range(n)}
-    raise ValueError(f"unknown op {op!r}")
-
-
-OPS: dict[str, tuple[Callable[[list[Any]], Any], Callable[[list[np.ndarray]], np.ndarray], str]] = {
-    "mul": (lambda a: a[0] * a[1], lambda v: v[0] * v[1], "abs"),
-    "lt": (lambda a: a[0] < a[1], lambda v: (v[0] < v[1]).astype(np.float64), "mismatch"),
-    "sigmoid": (lambda a: a[0].sigmoid(), lambda v: 1 / (1 + np.exp(-v[0])), "abs"),
-    "reciprocal": (lambda a: a[0].reciprocal(), lambda v: 1 / v[0], "rel"),
-    "sum": (lambda a: _total(a), lambda v: np.sum(v, axis=0), "abs"),
+OPS: dict[str, Callable[[list[Any]], Any]] = {
+    "mul": lambda a: a[0] * a[1],
+    "lt": lambda a: a[0] < a[1],
+    "sigmoid": lambda a: a[0].sigmoid(),
+    "reciprocal": lambda a: a[0].reciprocal(),
+    "sum": total,
 }
-"""op -> (CrypTen computation on the shared inputs, numpy oracle, error measure)."""
-
-
-def _total(shared: list[Any]) -> Any:
-    out = shared[0]
-    for s in shared[1:]:
-        out = out + s
-    return out
+"""op -> CrypTen computation on the shared inputs (oracles and error measures: `_procs.ORACLES`)."""
 
 
 class Party:
@@ -140,10 +116,18 @@ class Party:
         return out, {"rounds": int(stats["rounds"]), "bytes": int(stats["bytes"])}
 
 
+def _result(p: Party, op_times: list[float], io_times: list[float], op_stats: dict[str, Any],
+            input_stats: dict[str, Any], decode_misses: int, **more: Any) -> dict[str, Any]:
+    """This rank's result line: timings, CrypTen's counters, the original decode's misses, and `more`."""
+    return {"rank": p.rank, "seconds": op_times, "seconds_with_input": io_times, "comm_op": op_stats,
+            "comm_input": input_stats, "decode_bug_misses": decode_misses, **more}
+
+
 def measure_op(p: Party, job: dict[str, Any]) -> dict[str, Any]:
     op, size, repeats = job["op"], int(job["size"]), int(job["repeats"])
-    compute, oracle, measure = OPS[op]
-    values = _inputs(op, size, p.n, int(job["seed"]), tuple(job["reciprocal_range"]))
+    compute = OPS[op]
+    oracle, measure = ORACLES[op]
+    values = peer_inputs(op, size, p.n, int(job["seed"]), job["reciprocal_range"])
     owners = sorted(values)
 
     def share_all() -> list[Any]:
@@ -164,16 +148,7 @@ def measure_op(p: Party, job: dict[str, Any]) -> dict[str, Any]:
     z, op_stats = p.counted(lambda: compute(shared))
     got, decode_misses = _exact(z)
     want = oracle([values[r] for r in owners])
-    out: dict[str, Any] = {
-        "rank": p.rank,
-        "seconds": op_times,
-        "seconds_with_input": io_times,
-        "comm_op": op_stats,
-        "comm_input": input_stats,
-        "decode_bug_misses": decode_misses,
-    }
-    out.update(errors(got, want, measure))
-    return out
+    return _result(p, op_times, io_times, op_stats, input_stats, decode_misses, **errors(got, want, measure))
 
 
 def breast_cancer(features: int) -> tuple[np.ndarray, np.ndarray]:
@@ -234,19 +209,9 @@ def measure_logreg(p: Party, job: dict[str, Any]) -> dict[str, Any]:
     with crypten.no_grad():
         prob, decode_misses = _exact(model(xe))
     plain = _plain_logreg(torch, x, y, epochs, lr, seed)
-    return {
-        "rank": p.rank,
-        "seconds": op_times,
-        "seconds_with_input": io_times,
-        "comm_op": op_stats,
-        "comm_input": input_stats,
-        "decode_bug_misses": decode_misses,
-        "epochs": epochs,
-        "lr": lr,
-        "rows": len(x),
-        "train_accuracy": float(np.mean((prob[:, 0] > 0.5) == (y > 0.5))),
-        "plaintext_same_training_accuracy": plain,
-    }
+    return _result(p, op_times, io_times, op_stats, input_stats, decode_misses, epochs=epochs, lr=lr, rows=len(x),
+                   train_accuracy=float(np.mean((prob[:, 0] > 0.5) == (y > 0.5))),
+                   plaintext_same_training_accuracy=plain)
 
 
 def _plain_logreg(torch: Any, x: np.ndarray, y: np.ndarray, epochs: int, lr: float, seed: int) -> float:

@@ -1,4 +1,4 @@
-"""MPyC 0.11 measured on this machine: the second peer of issue 7's comparison.
+"""MPyC 0.11 measured on this machine, next to Pooled (one of the two peer frameworks).
 
 `run(op, parties, size, repeats)` starts `parties` MPyC processes
 (`benchmarks.peers.mpyc_party`, `-M<parties> -I <i>`, one `-P 127.0.0.1:<free port>` per
@@ -9,9 +9,9 @@ messages each party sent, and the error against numpy.
 
 Sizes: MPyC computes on Python integers (gmpy2, numpy object arrays of field elements) and
 is CPU-bound here: on this 2-core machine a 10,000-element product takes seconds and a
-2,000-element sigmoid tens of seconds. The issue's sizes (1e6 multiply and sum, 1e5 for
-the rest) are therefore run at DEFAULT_SIZES, and the row says so (`scaled_from`) and adds
-`extrapolated_seconds` = median x issue size / size, a linear extrapolation (fair for
+2,000-element sigmoid tens of seconds. Pooled's sizes (POOLED_SIZES: 1e6 multiply and sum,
+1e5 for the rest) are therefore run at DEFAULT_SIZES, and the row says so (`scaled_from`)
+and adds `extrapolated_seconds` = median x Pooled's size / size, a linear extrapolation (fair for
 these element-wise, compute-bound operations; it is not a measurement).
 
 What MPyC cannot do here: it has no exp, sigmoid or logistic-regression training (the
@@ -28,19 +28,15 @@ Run: `python -m benchmarks.peers.mpyc_bench [--ops mul,lt,...] [--parties 3] [--
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import statistics
 import sys
-from pathlib import Path
 from typing import Any
 
-from benchmarks.peers._procs import LOOPBACK, PeerRunError, free_ports, run_all, single_thread_env
+from benchmarks.peers._procs import LOOPBACK, cli_parser, free_ports, print_row, run_workers, single_thread_env
 
 VERSION = "0.11"
 OPS = ("mul", "lt", "sigmoid", "reciprocal", "sum")
-ISSUE_SIZES = {"mul": 1_000_000, "lt": 100_000, "sigmoid": 100_000, "reciprocal": 100_000, "sum": 1_000_000}
+POOLED_SIZES = {"mul": 1_000_000, "lt": 100_000, "sigmoid": 100_000, "reciprocal": 100_000, "sum": 1_000_000}
 DEFAULT_SIZES = {"mul": 10_000, "lt": 10_000, "sigmoid": 2_000, "reciprocal": 2_000, "sum": 100_000}
 RECIPROCAL_RANGE = (1.0, 100.0)
 """Same inputs as CrypTen's default reciprocal benchmark (see `crypten_bench.RECIPROCAL_RANGE`)."""
@@ -78,74 +74,32 @@ def run(
     addresses = [a for p in ports for a in ("-P", f"{LOOPBACK}:{p}")]
     argv = [sys.executable, "-m", "benchmarks.peers.mpyc_party", "-M", str(parties)]
     commands = {f"party{i}": ([*argv, "-I", str(i), *addresses, "--no-log"], env) for i in range(parties)}
-    load_before = os.getloadavg()[0]
-    done = run_all(commands, timeout if timeout is not None else 120.0 + size * 1e-3 * (repeats + 2))
-    results = [done[f"party{i}"].result() for i in range(parties)]
-    if any(r is None for r in results):
-        raise PeerRunError("an MPyC party printed no result:\n" + "\n".join(f.tail() for f in done.values()))
-    row = summarize(op, parties, size, repeats, results, job)  # type: ignore[arg-type]
-    row["load_average_1min"] = [load_before, os.getloadavg()[0]]
-    return row
-
-
-def summarize(
-    op: str, parties: int, size: int, repeats: int, results: list[dict[str, Any]], job: dict[str, Any]
-) -> dict[str, Any]:
-    slowest = [max(r["seconds"][i] for r in results) for i in range(repeats)]
-    slowest_io = [max(r["seconds_with_input"][i] for r in results) for i in range(repeats)]
+    timeout = timeout if timeout is not None else 120.0 + size * 1e-3 * (repeats + 2)
+    row, results = run_workers("an MPyC party", commands, list(commands), timeout, repeats, peer="mpyc",
+                               version=VERSION, op=op, parties=parties, processes=parties)
     first = results[0]
-    row: dict[str, Any] = {
-        "peer": "mpyc",
-        "version": VERSION,
-        "op": op,
-        "parties": parties,
-        "processes": parties,
-        "threshold": first["threshold"],
-        "secfxp": f"SecFxp(l={BIT_LENGTH}, f={FRAC_LENGTH}), field of {first['field_bits']} bits",
-        "size": size,
-        "repeats": repeats,
-        "threads_per_party": 1,
-        "seconds_median": statistics.median(slowest),
-        "seconds_spread": max(slowest) - min(slowest),
-        "seconds_runs": slowest,
-        "seconds_with_input_median": statistics.median(slowest_io),
-        "messages_per_party": [r["comm_op"]["messages"] for r in results],
-        "bytes_per_party": [r["comm_op"]["bytes"] for r in results],
-        "bytes_total": sum(r["comm_op"]["bytes"] for r in results),
-        "input_messages_per_party": [r["comm_input"]["messages"] for r in results],
-        "input_bytes_per_party": [r["comm_input"]["bytes"] for r in results],
-    }
-    if size != ISSUE_SIZES[op]:
-        row["scaled_from"] = ISSUE_SIZES[op]
-        row["extrapolated_seconds"] = row["seconds_median"] * ISSUE_SIZES[op] / size
-    for key in (
-        "max_abs_error",
-        "max_rel_error",
-        "mismatches",
-        "wrong_outputs",
-        "max_abs_error_excluding_wrong",
-        "max_rel_error_excluding_wrong",
-    ):
-        if key in first:
-            row[key] = first[key]
+    row.update(
+        threshold=first["threshold"],
+        secfxp=f"SecFxp(l={BIT_LENGTH}, f={FRAC_LENGTH}), field of {first['field_bits']} bits",
+        size=size,
+        messages_per_party=[r["comm_op"]["messages"] for r in results],
+        bytes_per_party=[r["comm_op"]["bytes"] for r in results],
+        bytes_total=sum(r["comm_op"]["bytes"] for r in results),
+        input_messages_per_party=[r["comm_input"]["messages"] for r in results],
+        input_bytes_per_party=[r["comm_input"]["bytes"] for r in results],
+    )
+    if size != POOLED_SIZES[op]:
+        row["scaled_from"] = POOLED_SIZES[op]
+        row["extrapolated_seconds"] = row["seconds_median"] * POOLED_SIZES[op] / size
     if op == "reciprocal":
         row["input_range"] = job["reciprocal_range"]
     return row
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ops", default=",".join(OPS))
-    parser.add_argument("--parties", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", type=Path, help="also append the JSON lines to this file")
-    args = parser.parse_args(argv)
+    args = cli_parser(__doc__.splitlines()[0], OPS, repeats=3).parse_args(argv)
     for op in args.ops.split(","):
-        line = json.dumps(run(op, args.parties, None, args.repeats))
-        print(line, flush=True)
-        if args.out:
-            with args.out.open("a") as f:
-                f.write(line + "\n")
+        print_row(run(op, args.parties, None, args.repeats), args.out)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ import numpy as np
 from mpyc import asyncoro
 from mpyc.runtime import mpc
 
-from benchmarks.peers._procs import LOOPBACK, emit, errors
+from benchmarks.peers._procs import LOOPBACK, ORACLES, emit, errors, peer_inputs, total
 
 JOB_ENV = "POOLED_PEER_JOB"
 _sent = {"messages": 0}
@@ -64,37 +64,14 @@ def sigmoid(x: Any) -> Any:
     return r + s * (1 - 2 * r)
 
 
-def _total(shared: list[Any]) -> Any:
-    out = shared[0]
-    for s in shared[1:]:
-        out = out + s
-    return out
-
-
 OPS: dict[str, Any] = {
-    "mul": (lambda a: a[0] * a[1], lambda v: v[0] * v[1], "abs"),
-    "lt": (lambda a: a[0] < a[1], lambda v: (v[0] < v[1]).astype(np.float64), "mismatch"),
-    "sigmoid": (lambda a: sigmoid(a[0]), lambda v: 1 / (1 + np.exp(-v[0])), "abs"),
-    "reciprocal": (lambda a: 1 / a[0], lambda v: 1 / v[0], "rel"),
-    "sum": (_total, lambda v: np.sum(v, axis=0), "abs"),
+    "mul": lambda a: a[0] * a[1],
+    "lt": lambda a: a[0] < a[1],
+    "sigmoid": lambda a: sigmoid(a[0]),
+    "reciprocal": lambda a: 1 / a[0],
+    "sum": total,
 }
-
-
-def _inputs(job: dict[str, Any], m: int) -> dict[int, np.ndarray]:
-    op, size, seed = job["op"], int(job["size"]), int(job["seed"])
-
-    def draw(owner: int, lo: float, hi: float) -> np.ndarray:
-        return np.random.default_rng([seed, owner]).uniform(lo, hi, size)
-
-    if op in ("mul", "lt"):
-        return {0: draw(0, -100, 100), 1: draw(1, -100, 100)}
-    if op == "sigmoid":
-        return {0: draw(0, -40, 40)}
-    if op == "reciprocal":
-        return {0: draw(0, *job["reciprocal_range"])}
-    if op == "sum":
-        return {r: draw(r, -100, 100) for r in range(m)}
-    raise ValueError(f"unknown op {op!r}")
+"""op -> MPyC computation on the shared inputs (oracles and error measures: `_procs.ORACLES`)."""
 
 
 def _bytes_sent() -> int:
@@ -104,8 +81,9 @@ def _bytes_sent() -> int:
 async def measure(job: dict[str, Any]) -> dict[str, Any]:
     secfxp = mpc.SecFxp(int(job["bit_length"]), int(job["frac_length"]))
     m, pid = len(mpc.parties), mpc.pid
-    compute, oracle, kind = OPS[job["op"]]
-    values = _inputs(job, m)
+    compute = OPS[job["op"]]
+    oracle, kind = ORACLES[job["op"]]
+    values = peer_inputs(job["op"], int(job["size"]), m, int(job["seed"]), job["reciprocal_range"])
     owners = sorted(values)
 
     async def share_all() -> list[Any]:

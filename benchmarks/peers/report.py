@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shlex
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks import framework
 from benchmarks.peers import run_peer
 from benchmarks.peers._procs import ROOT
 from benchmarks.peers.mpyc_bench import DEFAULT_SIZES as MPYC_SIZES
@@ -32,20 +31,16 @@ NAMES = {"mul": "multiply", "lt": "comparison (x < y)", "sigmoid": "sigmoid", "r
 
 
 def machine() -> dict[str, Any]:
-    model = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
+    """The machine (`benchmarks.framework.machine`) and the peers' package versions."""
+    from importlib import metadata
+
     versions = {}
     for dist in ("torch", "crypten", "mpyc", "gmpy2", "numpy"):
         try:
-            from importlib import metadata
-
             versions[dist] = metadata.version(dist)
-        except Exception:  # noqa: BLE001 - a missing package is recorded, not fatal
+        except metadata.PackageNotFoundError:  # a missing package is recorded, not fatal
             versions[dist] = None
-    return {"nproc": os.cpu_count(), "cpu": model, "python": platform.python_version(), **versions}
+    return {**framework.machine(), **versions}
 
 
 def measure(repeats: int, logreg_repeats: int) -> list[dict[str, Any]]:
@@ -110,8 +105,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"{logreg[0]['lr'] if logreg else '-'}), 30 epochs. *Plaintext* is the same initialisation and training "
         "in float64 PyTorch. TFP rows (CrypTen's trusted first party, not our threat model) are there only to "
         "show where the time goes: each epoch makes about 230 communication calls per party, and each costs "
-        "several milliseconds with 4 processes on 2 cores. Issue 5 quotes about 14 s for CrypTen-TTP on 30 "
-        "features; compare with the TTP rows measured here.",
+        "several milliseconds with 4 processes on 2 cores.",
         "",
         "| provider | features | seconds (median) | spread | runs | comm. calls per party | MB per party | "
         "training accuracy | plaintext same training |",
@@ -129,7 +123,7 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "### MPyC 0.11 (3 parties, Shamir threshold 1, SecFxp(32, 16))",
         "",
-        "| operation | elements run | seconds (median) | spread | issue's size | linear extrapolation (s) | "
+        "| operation | elements run | seconds (median) | spread | Pooled's size | linear extrapolation (s) | "
         "messages per party | MB per party | error vs numpy |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
@@ -170,11 +164,11 @@ def markdown(report: dict[str, Any]) -> str:
         "about 255 on, where the exp of its initial guess overflows; Pooled's benchmark uses [1, 1000]. "
         "Other ranges: `run_peer(..., reciprocal_range=(lo, hi))`.",
         "- **MPyC sizes.** MPyC computes on Python integers and is CPU-bound: its rows run at the sizes shown, "
-        "and the extrapolation to the issue's size is linear, not measured. MPyC has no exp/sigmoid (the harness "
+        "and the extrapolation to Pooled's size is linear, not measured. MPyC has no exp/sigmoid (the harness "
         "writes CrypTen's recipe with MPyC's comparison, products and reciprocal) and no model training, so there "
         "is no MPyC logistic regression. Its 3-party threshold is 1 (honest majority, no dealer); with 2 parties "
         "it would be 0 (no privacy), so only 3 parties are reported.",
-        f"- **Noise.** Other helpers' jobs may share this 2-core machine: the 1-minute load average, which also "
+        f"- **Noise.** Other jobs may share this 2-core machine: the 1-minute load average, which also "
         f"counts the peer's own 3-4 processes, ranged {min(loads):.1f}-{max(loads):.1f} over the rows (each row "
         "records it before and after). Latency-bound work (the logistic regression: thousands of small calls) "
         "suffers most. Compare peers with Pooled in the same invocation.",
@@ -196,18 +190,6 @@ def _error(r: dict[str, Any]) -> str:
     )
 
 
-def write_section(doc: Path, section: str) -> None:
-    """Replace this file's section in `doc` (or append it); other sections stay as they are."""
-    text = doc.read_text() if doc.exists() else "# Benchmarks\n"
-    start = text.find(SECTION)
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        nxt = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + ("" if nxt < 0 else "\n" + text[nxt + 1 :])
-    doc.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -226,7 +208,7 @@ def main(argv: list[str] | None = None) -> None:
         report["results"] = measure(args.repeats, args.logreg_repeats)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2) + "\n")
-    write_section(args.doc, markdown(report))
+    framework.write_section(args.doc, markdown(report), heading=SECTION)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the peer frameworks of issue 7's comparison: CrypTen 0.4.1 and MPyC 0.11.
+# Install the peer frameworks Pooled's benchmarks compare with: CrypTen 0.4.1 and MPyC 0.11.
 #
 # Idempotent: each step is skipped when the right version is already installed.
 # `pip install crypten` fails as published (it requires the long-dead `sklearn` package),

@@ -50,6 +50,8 @@ def test_queries_suite_checks_explain_and_models_seconds(tmp_path: Path) -> None
         assert row.extra["prediction_check"] == "exact"
         assert all(p == m for p, m in row.extra["check"].values())
         assert row.rounds == row.extra["predicted"]["rounds"] and row.extra["predicted_seconds"] > 0
+    for row in pooled.values():  # every round sends one message to each of the 2 peers
+        assert row.messages_per_party == 2 * row.rounds
     assert pooled["logistic"].extra["iterations"] >= 3
     assert {r.system for r in rows} >= {"pandas"}
 
@@ -63,5 +65,10 @@ def test_scale_suite_mpc_cost_is_flat_in_rows_and_bytes_grow_with_parties(tmp_pa
     mul = sorted((r for r in rows if r.extra["axis"] == "parties" and r.case.startswith("multiply")),
                  key=lambda r: r.parties)
     assert [r.parties for r in mul] == [2, 3] and mul[1].bytes_per_party == 2 * mul[0].bytes_per_party
+    assert [(r.rounds, r.messages_per_party) for r in mul] == [(2, 2), (2, 4)]  # one message per peer and round
+    grouped = sorted((r for r in rows if r.extra["axis"] == "parties" and r.case == "grouped stats"),
+                     key=lambda r: r.parties)
+    assert [r.parties for r in grouped] == [2, 3] and grouped[0].rounds == grouped[1].rounds  # flat in parties
+    assert [r.messages_per_party for r in grouped] == [grouped[0].rounds, 2 * grouped[0].rounds]
     (logistic,) = [r for r in rows if r.extra["axis"] == "features"]
     assert logistic.error is not None and logistic.error < 1e-3

@@ -48,7 +48,7 @@ def test_crypten_multiply_three_parties_with_ttp(crypten) -> None:  # noqa: ANN0
     row = run_peer("crypten", "multiply", parties=3, size=2000, repeats=2, timeout=50)
     assert row["provider"] == "TTP" and row["processes"] == 4
     assert row["max_abs_error"] < 1e-2  # 16 fractional bits, products up to 1e4
-    assert len(row["seconds_runs"]) == 2 and 0 < row["seconds_median"] < 10
+    assert len(row["seconds_runs"]) == 2
     # Beaver multiplication: the two ranks besides 0 each make 2 communication calls
     # (open e and d); rank 0 also talks to the TTP.
     assert row["rounds_per_party"][1:] == [2, 2]

@@ -1,4 +1,4 @@
-"""The generated "Benchmark command (issue 7)" section: tables, ratios, targets, plots, and nothing else touched.
+"""The generated "Benchmark results" section: tables, ratios, targets, plots, and nothing else touched.
 
 A hand-made report with rows of every suite (a failed peer, a missing peer, a peer measured
 at a smaller size, a refused regression, an EXPLAIN mismatch) is written into a temporary
@@ -15,20 +15,21 @@ from typing import Any
 import pytest
 
 from benchmarks import report_docs, report_plots
+from benchmarks.framework import RESULTS_HEADING as SECTION
 from benchmarks.framework import Row
-from benchmarks.report_docs import SECTION, main, write_docs
+from benchmarks.report_docs import main, write_docs
 
 HAS_MPL = importlib.util.find_spec("matplotlib") is not None
 
 OTHER = """# Benchmarks
 
-## Core protocols (issue 2)
+## A section before
 
 | parties | case |
 |---:|---|
 | 3 | mul 1e6 |
 
-## Benchmark command (issue 7)
+## Benchmark results
 
 stale text from an older run
 
