@@ -32,6 +32,7 @@ from mpc.share import Share, concat, split_like
 from protocols.beaver import mul_many
 from protocols.normalize import exponent, offsets, tables
 from protocols.roots import sqrt_normalised
+from queries.aggregates import STAGES
 
 
 def normalise(
@@ -84,5 +85,5 @@ def releases(
 
 
 def floated(func: str) -> bool:
-    """Whether an aggregate is released as (mantissa, exponent)."""
-    return func in ("AVG", "VAR", "STDDEV")
+    """Whether an aggregate is released as (mantissa, exponent) (`queries.aggregates.STAGES`)."""
+    return STAGES[func].release is not None
