@@ -20,11 +20,11 @@ from protocols.beaver import mul_many
 from protocols.compare import is_zero, ltz, not_bit
 from protocols.select import minimum
 from protocols.sharing import share_inputs
-from queries import ir
+from queries import group_scales, ir
 from queries.aggregates import count_key, stages
 from queries.crosstab import crosstab
 from queries.errors import QueryError
-from queries.floats import releases
+from queries.floats import releases, settle
 from queries.local import COUNT_OPS, PER_PARTY_OPS, LocalData, extremes, partials
 from queries.moments import centred_sums, correlations, divide_all, spreads
 from queries.plan import Plan
@@ -47,10 +47,11 @@ def _encode(fixed: FixedPoint, values: np.ndarray, frac: int | None = None) -> n
 
 def _share_partials(
     ctx: PartyContext, plan: Plan, local: LocalData, scales: dict[tuple[str, str], int]
-) -> tuple[dict, list[dict], dict]:
+) -> tuple[dict, list[dict], dict, group_scales.Shared]:
     """Every party's partials, shared in one round: the totals of summed measures, each
-    party's own shares of its counts and local means (for the parallel-axis rule), and the
-    exact pooled SUM of each summed column (an integer column's at frac 0, so exact at any size).
+    party's own shares of its counts and local means (for the parallel-axis rule), the
+    exact pooled SUM of each summed column (an integer column's at frac 0, so exact at any size),
+    and the candidates of the VAR and STDDEV columns' group scales (`queries.group_scales`).
 
     Columns in `scales` enter the moment partials as x 2^-s (`queries.scaling`). Counts are
     input as integers (frac 0) and lifted exactly to the fixed-point scale for the totals,
@@ -73,6 +74,11 @@ def _share_partials(
         exact.append(fp.ring.reduce(np.array(row, dtype=object)))
     if exact:
         encoded = np.concatenate([encoded, np.stack(exact).astype(encoded.dtype)])
+    bits, candidates = group_scales.local_inputs(plan, local, scales)
+    rows = [len(encoded), len(encoded) + len(bits), len(encoded) + len(bits) + len(candidates)]
+    if rows[-1] > rows[0]:
+        more = [_encode(fp, bits, 0), _encode(fp, candidates)]
+        encoded = np.concatenate([encoded, *(m.astype(encoded.dtype) for m in more)])
     inputs = share_inputs(ctx, encoded, fp.ring, 0, "partials")
     ring = fp.ring
     per_party: list[dict] = []
@@ -97,7 +103,12 @@ def _share_partials(
         for part in parts[1:]:
             total = total + part
         sums[m] = total
-    return totals, per_party, sums
+    groups = group_scales.gather(
+        plan,
+        [Share(share.data[rows[0] : rows[1]], ring, 0) for share in inputs],
+        [Share(share.data[rows[1] : rows[2]], ring, fp.frac) for share in inputs],
+    )
+    return totals, per_party, sums, groups
 
 
 def _sum_frac(plan: Plan, column: str, frac: int) -> int:
@@ -114,7 +125,8 @@ def _flags(ctx: PartyContext, below: list[tuple[Share, float]], zero: list[Share
         lt_out = split_like(ltz(ctx, concat(shifted)), shifted)
     eq_out: list[Share] = []
     if zero:
-        eq_out = split_like(is_zero(ctx, concat(zero)), zero)
+        same = [z.with_frac(zero[0].frac) for z in zero]  # a zero test reads no scale
+        eq_out = split_like(is_zero(ctx, concat(same)), zero)
     return lt_out, eq_out
 
 
@@ -140,9 +152,10 @@ def _quantile_floor(q: float, k: int) -> float:
 
 
 def _thresholds(
-    ctx: PartyContext, plan: Plan, t: dict
-) -> tuple[Share, dict[int, Share], dict[int, Share], dict[tuple[str, float], Share]]:
-    """Every disclosure flag of a SELECT, from one batched comparison and one batched zero test.
+    ctx: PartyContext, plan: Plan, t: dict, more_zeros: list[Share]
+) -> tuple[Share, dict[int, Share], dict[int, Share], dict[tuple[str, float], Share], list[Share]]:
+    """Every disclosure flag of a SELECT, from one batched comparison and one batched zero test
+    (which also takes `more_zeros`: [x == 0] for each, returned last).
 
     Per aggregate i with contributing count c_i (`queries.aggregates.count_key`), k the minimum
     cell size and z = 1 if zeros are released:
@@ -167,7 +180,8 @@ def _thresholds(
         elif stages(agg).null == "single":
             spots[i] = len(below)
             below.append((t[count_key(agg)], 1.5))
-    lts, eqs = _flags(ctx, below, [t[key] for key in keys])
+    lts, eqs = _flags(ctx, below, [t[key] for key in keys] + more_zeros)
+    eqs, more = eqs[: len(keys)], eqs[len(keys) :]
     small = dict(zip(keys, lts))
     zero = dict(zip(keys, eqs))
 
@@ -192,7 +206,7 @@ def _thresholds(
     rows = ("rows",)
     g = plan.groups
     empty = zero[rows] if plan.release_zero else Share(t[rows].ring.zeros((g,)), t[rows].ring, 0)
-    return empty, hidden, null, quantile_hidden
+    return empty, hidden, null, quantile_hidden, more
 
 
 def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
@@ -208,29 +222,34 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     assert isinstance(stmt, ir.Select)
     aggs = list(enumerate(stmt.aggregates))
     scales = exponents(ctx, plan, local)
-    t, per_party, sums = _share_partials(ctx, plan, local, scales)
+    t, per_party, sums, candidates = _share_partials(ctx, plan, local, scales)
     rows = t[("rows",)]
-    empty, hidden, null_of, quantile_hidden = _thresholds(ctx, plan, t)
+    empty, hidden, null_of, quantile_hidden, zs = _thresholds(ctx, plan, t, group_scales.zero_tests(candidates))
 
     # Denominators: where an aggregate is NULL its count n is replaced, so every division is
     # defined: n + z for "empty" (z = [n == 0]); n + z (2 - n) for "single" (z = [n < 2]),
-    # so that n - 1 >= 1. Exact (z is an integer bit), one batched round of products.
+    # so that n - 1 >= 1. Exact (z is an integer bit), one batched round of products, which
+    # also aligns the VAR and STDDEV columns' candidates to their group scales.
     moments = [(i, agg) for i, agg in aggs if stages(agg).centred]
-    fixes = mul_many(ctx, [(null_of[i], add_public(ctx, -t[count_key(agg)], 2.0)) for i, agg in moments])
+    fix_pairs = [(null_of[i], add_public(ctx, -t[count_key(agg)], 2.0)) for i, agg in moments]
+    align, shifts = group_scales.align_pairs(ctx, candidates, zs)
+    fixes = mul_many(ctx, fix_pairs + align)
     safe = {i: t[count_key(agg)] + fix for (i, agg), fix in zip(moments, fixes)}
+    grouped = group_scales.aligned(candidates, fixes[len(fix_pairs) :], shifts)
+    at_group = {**t, **grouped.totals}  # AVG, VAR and STDDEV read their columns at the group scales
+    per_group = [dict(own) for own in per_party]
+    for column, means in grouped.means.items():
+        for own, mean in zip(per_group, means):
+            own[("mean", column)] = mean
 
-    # First divisions: the means (AVG of a column with scale 0 from its exact sum, so that the
-    # mean keeps the absolute resolution 2^-40).
+    # First divisions: the means (AVG, VAR and STDDEV at their group scales).
     nums, dens, owners = [], [], []
     for i, agg in aggs:
         x, y, rule = agg.column, agg.column2, stages(agg)
         if rule.pairwise:
             nums += [t[("px", x, y)], t[("py", x, y)]]
-        elif rule.release == "mean" and scales[("avg", x or "")] == 0:
-            exact = sums[("s", x)]
-            nums.append(exact if exact.frac else _as_fixed(ctx, exact))
         elif rule.means:
-            nums.append(t[("s", x)])
+            nums.append(at_group[("s", x)])
         if rule.means:
             den = safe[i] if rule.null == "single" else t[count_key(agg)] + _as_fixed(ctx, null_of[i])
             dens += [den] * len(rule.means)
@@ -238,15 +257,15 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     first = dict(zip(owners, divide_all(ctx, nums, dens)))
 
     # Centred sums, (co)variances, and the floating-point release of AVG, VAR and STDDEV with
-    # their scales 2^s, 4^s and 2^s added to the exponents (`queries.floats`).
-    centred = centred_sums(ctx, moments, per_party, t, first)
+    # their scales 2^(s - c), 4^(s - c) and 2^(s - c) added to the exponents (`queries.floats`).
+    centred = centred_sums(ctx, moments, per_group, at_group, first)
     variances, corr_parts = spreads(ctx, moments, centred, safe)
     col = {i: agg.column or "" for i, agg in aggs}
     avg_i = [i for i, agg in aggs if stages(agg).release == "mean"]
     var_i = list(variances)
     is_root = [stages(stmt.aggregates[i]).release == "root" for i in var_i]
-    mean_items = [(first[(i, "mean")], scales[("avg", col[i])]) for i in avg_i]
-    var_items = [(variances[i], scales[("one", col[i])]) for i in var_i]  # v 4^s, sd 2^s
+    mean_items = [(first[(i, "mean")], scales[("one", col[i])], grouped.shifts[col[i]]) for i in avg_i]
+    var_items = [(variances[i], scales[("one", col[i])], grouped.shifts[col[i]]) for i in var_i]
     mean_out, var_out = releases(ctx, mean_items, var_items, is_root, ROOT_BOUND)
     floats = dict(zip(avg_i + var_i, mean_out + var_out))
     corr = correlations(ctx, corr_parts, null_of)
@@ -260,7 +279,7 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     picks = {
         "count": lambda i, agg: t[count_key(agg)] if agg.column else rows,
         "sum": lambda i, agg: sums[("s", agg.column)],
-        "float": lambda i, agg: floats[i][0],  # the mantissa; the exponent follows the hidden flags
+        "float": lambda i, agg: floats[i].mantissa,  # the exponent follows the hidden flags
         "corr": lambda i, agg: corr[i],
         "extreme": lambda i, agg: ext[(agg.func.lower(), agg.column)],
         "quantile": lambda i, agg: quant[(agg.column, agg.q)],
@@ -269,9 +288,17 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     floats_i = [i for i, agg in aggs if stages(agg).release]
     keep = {i: not_bit(ctx, hidden[i]) for i in range(len(values))}
     with_null = sorted(null_of)
-    both = dict(zip(with_null, mul_many(ctx, [(keep[i], not_bit(ctx, null_of[i])) for i in with_null])))
+    pending = [(a, b) for i in floats_i for a, b, _ in floats[i].pending]  # `queries.floats.releases`
+    first_round = mul_many(ctx, [(keep[i], not_bit(ctx, null_of[i])) for i in with_null] + pending)
+    both = dict(zip(with_null, first_round))
+    pos = len(with_null)
+    for i in floats_i:
+        count = len(floats[i].pending)
+        floats[i] = settle(floats[i], first_round[pos : pos + count])
+        values[i] = floats[i].mantissa
+        pos += count
     gated = [(v, both.get(i, keep[i])) for i, v in enumerate(values)]
-    gated += [(floats[i][1], both.get(i, keep[i])) for i in floats_i]
+    gated += [(floats[i].exponent, both.get(i, keep[i])) for i in floats_i]
     released = mul_many(ctx, gated)
     zeros = Share(rows.ring.zeros((plan.groups,)), rows.ring, 0)
     nulls = [keep[i] - both[i] if i in both else zeros for i in range(len(values))]  # null and not hidden
