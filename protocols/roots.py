@@ -146,9 +146,19 @@ def sqrt_normalised(
     relative precision is that of the ring's resolution. Both exponents are affine in p's
     digits (even radix), so local. A zero y gives zero mantissas and exponents (whatever s).
     """
+    value, root, _ = sqrt_normalised_nonzero(ctx, y, y_bound, scales)
+    return value, root
+
+
+def sqrt_normalised_nonzero(
+    ctx: PartyContext, y: Share, y_bound: float | None = None, scales: Sequence[int] | None = None
+) -> tuple[tuple[Share, Share], tuple[Share, Share], Share]:
+    """`sqrt_normalised`, and [y != 0] as an integer share (local: the sum of p's one-hot digits),
+    for callers that add secret terms to the exponents of nonzero values only."""
     root, ys, e = _root(ctx, y, y_bound, inverse=False, normalised=True)
     k_top = e.top - 1
     s = list(scales) if scales is not None else [0] * int(np.prod(y.shape))
     y_exp = offsets(ctx, e, lambda p: p + 1 - e.y_frac - _parity(e, p), [2 * k for k in s]).reshape(*y.shape)
     root_exp = offsets(ctx, e, lambda p: _half_exponent(e, p), s).reshape(*y.shape)
-    return (ys.with_frac(k_top + 1).reshape(*y.shape), y_exp), (root, root_exp)
+    nonzero = e.linear(ctx, lambda p: 1).reshape(*y.shape)
+    return (ys.with_frac(k_top + 1).reshape(*y.shape), y_exp), (root, root_exp), nonzero

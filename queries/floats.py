@@ -27,20 +27,48 @@ Rounds: the exponent's (8 bits, 7 leading one, 1 digits at the queries' bound), 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from mpc.context import PartyContext
+from mpc.prg import random_ring_elements
 from mpc.share import Share, concat, split_like
 from protocols.beaver import mul_many
 from protocols.normalize import exponent, offsets, tables
-from protocols.roots import sqrt_normalised
+from protocols.roots import sqrt_normalised_nonzero
+from queries.aggregates import STAGES
+
+MANTISSA_BITS = 48
+"""A variance's mantissa is released with its bits below 2^-48 randomised (`releases`)."""
+
+
+@dataclass(frozen=True)
+class Floating:
+    """A value released as (mantissa, exponent), with products still to add before the release:
+    each (a, b, to_exponent) adds a b to the exponent (True) or to the mantissa (False)."""
+
+    mantissa: Share
+    exponent: Share
+    pending: tuple[tuple[Share, Share, bool], ...] = ()
+
+
+def settle(value: Floating, products: list[Share]) -> Floating:
+    """`value` with its pending products (in order) added."""
+    mantissa, exp = value.mantissa, value.exponent
+    for (_, _, to_exponent), prod in zip(value.pending, products):
+        if to_exponent:
+            exp = exp + prod
+        else:
+            mantissa = mantissa + prod
+    return Floating(mantissa, exp)
 
 
 def normalise(
     ctx: PartyContext, items: list[tuple[Share, int]], bound: float, signed: bool = False
-) -> list[tuple[Share, Share]]:
-    """(mantissa, exponent) shares of v 2^k for each (v, k): v at the precise scale, 0 <= v < bound
-    (|v| < bound if `signed`), k a public integer; mantissa in [1/2, 1) ((-1, -1/2] for negative v,
-    0 for v = 0) with K + 1 ~ 80 fractional bits, exponent an integer share. All values batched;
-    see the module docstring."""
+) -> list[tuple[Share, Share, Share]]:
+    """(mantissa, exponent, [v != 0]) shares of v 2^k for each (v, k): v at the precise scale,
+    0 <= v < bound (|v| < bound if `signed`), k a public integer; mantissa in [1/2, 1) ((-1, -1/2]
+    for negative v, 0 for v = 0) with K + 1 ~ 80 fractional bits, exponent an integer share. All
+    values batched; see the module docstring."""
     if not items:
         return []
     values = [v for v, _ in items]
@@ -53,36 +81,61 @@ def normalise(
     mantissa = ys.with_frac(k_top + 1)  # y 2^(K - p) / 2^(K + 1): y's bits, shifted, none lost
     extra = [k for v, k in items for _ in range(v.data.size)]
     powers = offsets(ctx, e, lambda p: p + 1 - f, extra)  # a zero keeps exponent 0: no scale shown
-    mantissas = split_like(mantissa.reshape(*flat.shape), values)
-    exps = split_like(powers.reshape(*flat.shape), values)
-    return list(zip(mantissas, exps))
+    nonzero = e.linear(ctx, lambda p: 1)
+    parts = [split_like(x.reshape(*flat.shape), values) for x in (mantissa, powers, nonzero)]
+    return list(zip(*parts))
+
+
+def _noise(ctx: PartyContext, mantissa: Share) -> Share:
+    """This party's uniform addend below 2^-MANTISSA_BITS of the mantissa's scale: the parties'
+    sum is uniform modulo that power of two, whichever party adds it."""
+    ring, width = mantissa.ring, mantissa.frac - MANTISSA_BITS
+    raw = random_ring_elements(ring, mantissa.shape)
+    return Share(ring.rshift_logical(raw, ring.bits - width), ring, mantissa.frac)
 
 
 def releases(
     ctx: PartyContext,
-    means: list[tuple[Share, int]],
-    variances: list[tuple[Share, int]],
+    means: list[tuple[Share, int, Share]],
+    variances: list[tuple[Share, int, Share]],
     roots: list[bool],
     bound: float,
-) -> tuple[list[tuple[Share, Share]], list[tuple[Share, Share]]]:
-    """(mantissa, exponent) of each mean m 2^k (any sign) and of each variance v 4^k (roots[j]
-    False) or its square root sqrt(v) 2^k (True); every |value| below `bound` before the scale.
+) -> tuple[list[Floating], list[Floating]]:
+    """(mantissa, exponent) of each mean m 2^(k - c) (any sign) and of each variance v 4^(k - c)
+    (roots[j] False) or its square root sqrt(v) 2^(k - c); every |value| below `bound` before
+    the scale, k public, c a secret integer share per element (`queries.group_scales`).
 
     With a root among them, one normalised square root of all the variances gives the
     variances and roots (`protocols.roots.sqrt_normalised`: the rounds of a square root) and
     the means are normalised on their own; otherwise one signed normalisation takes all.
+    The secret c enters as a pending product -c [v != 0] (-2c for a variance), so that a
+    zero keeps exponent 0. A mean's or variance's mantissa (the fixed-point value's bits,
+    shifted) would show by its trailing zeros how many bits that has, i.e. the group's scale
+    2^c, so each party adds a uniform addend below 2^-MANTISSA_BITS of it, where it is nonzero
+    (another pending product): its low bits are then uniform.
     """
+    mean_items = [(v, k) for v, k, _ in means]
     if not any(roots):
-        out = normalise(ctx, means + [(v, 2 * k) for v, k in variances], bound, signed=bool(means))
-        return out[: len(means)], out[len(means) :]
-    shares = [v for v, _ in variances]
-    scales = [k for v, k in variances for _ in range(v.data.size)]
-    (vm, ve), (rm, re) = sqrt_normalised(ctx, concat(shares), bound, scales)
-    parts = zip(*(split_like(x, shares) for x in (vm, ve, rm, re)))
-    spread = [(r_m, r_e) if root else (v_m, v_e) for (v_m, v_e, r_m, r_e), root in zip(parts, roots)]
-    return normalise(ctx, means, bound, signed=True), spread
+        out = normalise(ctx, mean_items + [(v, 2 * k) for v, k, _ in variances], bound, signed=bool(means))
+        firsts = [(m, e, nz, False) for m, e, nz in out[: len(means)]]
+        spread = [(m, e, nz, False) for m, e, nz in out[len(means) :]]
+    else:
+        shares = [v for v, _, _ in variances]
+        scales = [k for v, k, _ in variances for _ in range(v.data.size)]
+        (vm, ve), (rm, re), nz = sqrt_normalised_nonzero(ctx, concat(shares), bound, scales)
+        parts = zip(*(split_like(x, shares) for x in (vm, ve, rm, re, nz)))
+        spread = [(r_m, r_e, n, True) if root else (v_m, v_e, n, False) for (v_m, v_e, r_m, r_e, n), root in
+                  zip(parts, roots)]
+        firsts = [(m, e, nz, False) for m, e, nz in normalise(ctx, mean_items, bound, signed=True)]
+    shifts = [c.scale_int(-1) for _, _, c in means] + [c.scale_int(-1 if root else -2) for (_, _, c), root in
+                                                       zip(variances, roots)]
+    released = []
+    for (m, e, nz, root), c in zip(firsts + spread, shifts):
+        pending = [(c, nz, True)] if root else [(c, nz, True), (_noise(ctx, m), nz, False)]
+        released.append(Floating(m, e, tuple(pending)))
+    return released[: len(means)], released[len(means) :]
 
 
 def floated(func: str) -> bool:
-    """Whether an aggregate is released as (mantissa, exponent)."""
-    return func in ("AVG", "VAR", "STDDEV")
+    """Whether an aggregate is released as (mantissa, exponent) (`queries.aggregates.STAGES`)."""
+    return STAGES[func].release is not None

@@ -5,7 +5,8 @@ quotient below 2^39 (`protocols.division`), a root's argument below `ROOT_BOUND`
 (`protocols.roots`). Every party therefore scales such a column by a public 2^-s before
 computing its moment partials (exact in float64), so that every scaled |x| <= 2^HEADROOM,
 and the results carry the scale back in their released exponents (`queries.floats`; CORR
-is scale-free). Only the exponent is opened to the
+is scale-free); AVG, VAR and STDDEV refine it per group with a secret scale below it
+(`queries.group_scales`). Only the exponent is opened to the
 parties, as for LOGISTIC (`queries.regression._scales`): the power of two above the
 column's largest |x| over all kept rows.
 
@@ -13,10 +14,7 @@ column's largest |x| over all kept rows.
 2. The bits are shared and added: B(e) = sum_p b_p(e); one batched zero test gives
    [B(e) == 0] = [max |x| <= 2^e] for every column and candidate.
 3. Only the number of passing candidates is opened (they are a suffix): e = the least
-   passing candidate, s = e - HEADROOM for CORR (scale-free: columns of tiny values are
-   scaled up) and for VAR and STDDEV, and for AVG 0 from HEADROOM up to AVG_EXACT (it
-   divides the exact SUM, whose resolution 2^-40 is then finer than 2^(s - 40)), else
-   e - HEADROOM (so columns of tiny values are scaled up).
+   passing candidate, s = e - HEADROOM (so columns of tiny values are scaled up).
 
 With |x'| <= 2^18: |mean'| <= 2^18, sample variance' <= 2 (2^18)^2 = 2^37, centred sums
 <= n 2^37 < 2^85 for n < 2^44. AVG, VAR and STDDEV carry their scale in a released
@@ -43,10 +41,6 @@ CANDIDATES = tuple(range(-60, 63))
 
 HEADROOM = 18
 """Scaled values satisfy |x 2^-s| <= 2^18."""
-
-AVG_EXACT = 38
-"""Up to max |x| <= 2^38, AVG divides the exact pooled SUM (its quotient stays below the
-division's 2^39): the mean keeps the absolute resolution 2^-40 however large the column."""
 
 ROOT_BOUND = float(2**38)
 """Bound on a scaled variance (at most 2^37 plus rounding) given to the roots."""
@@ -78,10 +72,9 @@ def exponents(ctx: PartyContext, plan: Plan, local: LocalData) -> dict[tuple[str
     """The public scales s per scaled column (x is used as x 2^-s); see the module docstring.
 
     ("pair", col): e - HEADROOM, for CORR, which is scale-free and so never scaled back;
-    ("one", col): e - HEADROOM, for VAR and STDDEV (columns of tiny values are scaled up), whose
-    results are released as (mantissa, exponent) with the scale added to the exponent
-    (`queries.floats`); ("avg", col): 0 (AVG from the exact SUM) for HEADROOM <= e <= AVG_EXACT,
-    else as "one", released the same way.
+    ("one", col): e - HEADROOM, for AVG, VAR and STDDEV (columns of tiny values are scaled up),
+    the top of their group scales (`queries.group_scales`), whose results are released as
+    (mantissa, exponent) with the scales added to the exponent (`queries.floats`).
 
     Raises QueryError, the same at every party and before anything is released, when a
     column's values are beyond what its aggregates support.
@@ -108,7 +101,6 @@ def exponents(ctx: PartyContext, plan: Plan, local: LocalData) -> dict[tuple[str
         e = CANDIDATES[len(CANDIDATES) - c]
         out[("pair", col)] = e - HEADROOM
         out[("one", col)] = e - HEADROOM
-        out[("avg", col)] = 0 if HEADROOM <= e <= AVG_EXACT else e - HEADROOM
     return out
 
 

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from mpc.fixedpoint import PRECISE
 from queries.engine import run_in_process
 from queries.errors import QueryError
 from queries.table import normalize_frame
@@ -330,3 +331,99 @@ def test_a_zero_value_releases_exponent_zero_not_the_column_scale(monkeypatch: p
     m = len(result.rows[0])
     exponents = seen[0][1 + 3 * m :]
     assert len(exponents) == m and all(int(np.asarray(e[0])[0]) == 0 for e in exponents)
+
+
+@st.composite
+def _groups_apart(draw: st.DrawFn) -> list[pd.DataFrame]:
+    """Two or three sites; groups "big" and "small" of one column 1e6 .. 1e12 apart in magnitude
+    (values up to 1e12), each with a spread of ~1e-3 of its mean (variance ~1e-6 mean^2)."""
+    apart = draw(st.integers(6, 12))
+    small = 10.0 ** draw(st.integers(-6, 12 - apart)) * draw(st.sampled_from([1.0, -1.0, 0.37]))
+    sizes = {"big": small * 10.0**apart * draw(st.sampled_from([1.0, -3.0])), "small": small}
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    frames = []
+    for n in draw(st.lists(st.integers(3, 30), min_size=2, max_size=3)):
+        g = rng.choice(["big", "small"], n)
+        x = np.array([sizes[k] for k in g]) * (1 + 2e-3 * rng.standard_normal(n))
+        frames.append(normalize_frame(pd.DataFrame({"g": g, "x": x})))
+    pooled = pd.concat(frames)
+    assume(all((pooled.g == k).sum() >= 3 for k in sizes))
+    return frames
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_groups_apart())
+def test_groups_far_apart_in_one_column_keep_their_own_precision(frames: list[pd.DataFrame]) -> None:
+    # each group has its own secret scale (queries/group_scales.py): the other group's magnitude does not matter
+    result, _ = run_in_process(frames, "SELECT AVG(x), VAR(x), STDDEV(x) GROUP BY g", min_cell=1)
+    pooled = pd.concat(frames, ignore_index=True)
+    for key, mean, var, sd in result.rows:
+        x = pooled.x[pooled.g == key].to_numpy()
+        assert mean == pytest.approx(np.mean(x), rel=1e-9)
+        assert np.var(x, ddof=1) >= 1e-6 * np.mean(x) ** 2 / 4  # the regime the precision is promised for
+        assert var == pytest.approx(np.var(x, ddof=1), rel=1e-9)
+        assert sd == pytest.approx(np.std(x, ddof=1), rel=1e-9)
+
+
+def _record_openings(monkeypatch: pytest.MonkeyPatch) -> tuple[list, list]:
+    """Party 0's opening labels, in order, and the values of the one opening not masked (the column scales)."""
+    import queries.scaling
+    from mpc.context import PartyContext
+
+    labels: list = []
+    scales: list = []
+    real_all, real_open = PartyContext.all_to_all, queries.scaling.open_arith
+
+    def all_to_all(self: PartyContext, payload: bytes, label: str) -> list[bytes]:
+        if self.rank == 0:
+            labels.append((label, len(payload)))
+        return real_all(self, payload, label)
+
+    def open_scales(ctx: PartyContext, shares: list, label: str) -> list:
+        out = real_open(ctx, shares, label)
+        if ctx.rank == 0:
+            scales.append([int(v) for v in np.asarray(out[0]).ravel()])
+        return out
+
+    monkeypatch.setattr(PartyContext, "all_to_all", all_to_all)
+    monkeypatch.setattr(queries.scaling, "open_arith", open_scales)
+    return labels, scales
+
+
+def test_group_scales_open_nothing_and_the_exponent_tells_only_the_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    # group b at 2^-10 and at 2^-34 of group a's magnitude: the parties see the same openings (sizes
+    # and labels; only the column scale is opened unmasked, and it is the same), and the analyst gets
+    # exponents that follow from the values alone and mantissas whose low bits are not a run of zeros
+    labels, scales = _record_openings(monkeypatch)
+    seen = _record_outputs(monkeypatch)
+    rng = np.random.default_rng(11)
+    base = 1 + 1e-5 * rng.standard_normal(12)  # variances of 1e-10 mean^2: short fixed-point values
+    query = "SELECT AVG(x), VAR(x), STDDEV(x), VAR(y) GROUP BY g"
+    for shift in (10, 34):
+        x = np.where(np.arange(12) % 2 == 0, 1e6 * base, np.ldexp(1e6 * base, -shift))
+        g = np.where(np.arange(12) % 2 == 0, "a", "b")
+        frames = _frames([{"g": g[:7], "x": x[:7], "y": [5.0] * 7}, {"g": g[7:], "x": x[7:], "y": [5.0] * 5}])
+        result, _ = run_in_process(frames, query, min_cell=1)
+        for key, mean, var, sd, flat in result.rows:
+            want = x[g == key]
+            assert mean == pytest.approx(np.mean(want), rel=1e-12) and flat == 0
+            assert var == pytest.approx(np.var(want, ddof=1), rel=1e-6)  # 1e-10 mean^2: a few units of 2^-74 max^2
+            assert sd == pytest.approx(np.std(want, ddof=1), rel=1e-6)
+    assert labels[: len(labels) // 2] == labels[len(labels) // 2 :]
+    assert scales[0] == scales[1]
+    for outputs in seen:
+        m = 4
+        for i in range(m):
+            mantissas = np.asarray(outputs[1 + i][0]).ravel()
+            exps = np.asarray(outputs[1 + 3 * m + i][0]).ravel()
+            frac = outputs[1 + i][1]
+            for raw, e in zip(mantissas, exps):
+                signed = PRECISE.ring.to_signed(np.array([raw], dtype=object))[0]
+                exp = int(PRECISE.ring.to_signed(np.array([e], dtype=object))[0])
+                if i == 3 or signed == 0:  # VAR(y) of a constant column, or an empty group: zero, exponent 0
+                    assert signed == 0 and exp == 0
+                    continue
+                value = signed / 2.0**frac
+                assert 0.5 <= abs(value) < 2 and (abs(value) < 1 or i in (1, 2))
+                trailing = (int(signed) & -int(signed)).bit_length() - 1
+                assert trailing < 20  # the addend's trailing zeros, not the group scale's

@@ -1,0 +1,182 @@
+"""Pooled second moments on shares: centred sums, (co)variances and correlations of a SELECT.
+
+The executor (`queries.executor`) hands over the pooled means and every party's own shares
+of its count, local means and the summed local centred sums; this module combines them by
+the parallel-axis rule, divides by n - 1 and forms CORR. Every stage batches all groups and
+aggregates into one call of each protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+from mpc.context import PartyContext
+from mpc.share import Share, concat, split_like
+from protocols.arith import add_public
+from protocols.beaver import mul_many
+from protocols.compare import ltz, not_bit
+from protocols.division import divide
+from protocols.roots import rsqrt
+from protocols.truncation import truncate_many
+from queries import ir
+from queries.aggregates import stages
+from queries.scaling import ROOT_BOUND
+
+SUM_BOUND = float(2**44)
+"""Largest pooled count the divisions accept (their divisors are counts, below 2^44 by
+`queries.scaling.MAX_ROWS`); the quotients (means up to 2^38, scaled variances up to 2^37)
+stay below the division's 2^39."""
+
+CORR_SHIFT = 36
+"""CORR's inverse roots are of v 2^-36 (scaled variances v <= 2^37), so near 1 and precise."""
+
+ZERO_VARIANCE = 2.0**-10
+"""A scaled pooled variance v' (`queries.scaling`: max |x'| in (2^17, 2^18]) below this counts as
+zero: CORR is then NULL, as in pandas for a constant column. v' carries an absolute error of a
+few units of 2^-40, so above this CORR is within ~1e-8; below it (a variance below ~2^-45 max
+x^2, sd below ~1.7e-7 max |x|) it is withheld rather than imprecise."""
+
+Moments = Sequence[tuple[int, ir.Aggregate]]
+"""The aggregates with centred sums (VAR, STDDEV, CORR), with their positions in the SELECT."""
+
+CorrParts = tuple[Share, Share, Share, Share, Share]
+"""Per CORR: (cov, v_x, v_y, [v_x ~ 0], [v_y ~ 0]), from `spreads`."""
+
+
+def divide_all(ctx: PartyContext, nums: list[Share], dens: list[Share]) -> list[Share]:
+    """Every quotient nums[j] / dens[j] in one batched division (divisors below SUM_BOUND)."""
+    if not nums:
+        return []
+    out = divide(ctx, concat(nums), concat(dens), y_bound=SUM_BOUND)
+    return split_like(out, nums)
+
+
+def fmul(ctx: PartyContext, pairs: list[tuple[Share, Share]]) -> list[Share]:
+    """Fixed-point products at the precise scale, batched (two rounds)."""
+    if not pairs:
+        return []
+    return truncate_many(ctx, mul_many(ctx, pairs), ctx.precise.frac)
+
+
+def centred_sums(
+    ctx: PartyContext, moments: Moments, per_party: list[dict], t: Mapping, means: Mapping[tuple[int, str], Share]
+) -> dict[tuple[int, str], Share]:
+    """Pooled centred sums by the parallel-axis rule (Chan, Golub & LeVeque, 1979).
+
+    M = sum_p M_p + sum_p n_p (m_p - m)^2 (and the same for cross products), from every
+    party p's local mean m_p and local centred sum M_p. Unlike sum x^2 - (sum x)^2 / n, this
+    keeps its precision when the mean is large against the spread. Three rounds: squares,
+    their truncation, and the product with each party's integer count.
+    """
+    pairs, keys = [], []
+    for i, agg in moments:
+        x, y = agg.column, agg.column2
+        for own in per_party:
+            if stages(agg).pairwise:
+                dx = own[("pmx", x, y)] - means[(i, "mx")]
+                dy = own[("pmy", x, y)] - means[(i, "my")]
+                pairs += [(dx, dx), (dy, dy), (dx, dy)]
+                keys += [(i, name, own[("pn", x, y)]) for name in ("sxx", "syy", "sxy")]
+            else:
+                d = own[("mean", x)] - means[(i, "mean")]
+                pairs.append((d, d))
+                keys.append((i, "ss", own[("n", x)]))
+    weighted = mul_many(ctx, [(n_p, sq) for (_, _, n_p), sq in zip(keys, fmul(ctx, pairs))])
+    centred: dict[tuple[int, str], Share] = {}
+    for i, agg in moments:
+        x, y = agg.column, agg.column2
+        if stages(agg).pairwise:
+            for name, op in (("sxx", "pm2x"), ("syy", "pm2y"), ("sxy", "pcxy")):
+                centred[(i, name)] = t[(op, x, y)]
+        else:
+            centred[(i, "ss")] = t[("m2", x)]
+    for (i, name, _), w in zip(keys, weighted):
+        centred[(i, name)] = centred[(i, name)] + w
+    return centred
+
+
+def spreads(
+    ctx: PartyContext, moments: Moments, centred: Mapping[tuple[int, str], Share], safe: Mapping[int, Share]
+) -> tuple[dict[int, Share], dict[int, CorrParts]]:
+    """(Co)variances: each centred sum divided by n - 1 (one batched division), then one
+    batched comparison for max(v, 0) and for CORR's flat-variance test.
+
+    Returns the variance of each VAR and STDDEV, and per CORR (cov, v_x, v_y, [v_x ~ 0], [v_y ~ 0]).
+    CORR uses the variances rather than the centred sums, so that its range limit (variances
+    below SUM_BOUND) does not shrink as the rows grow.
+    """
+    nums, dens, owners = [], [], []
+    for i, agg in moments:
+        n_minus_1 = add_public(ctx, safe[i], -1.0)
+        for name in stages(agg).centred:
+            nums.append(centred[(i, name)])
+            dens.append(n_minus_1)
+            owners.append((i, name))
+    scaled = dict(zip(owners, divide_all(ctx, nums, dens)))
+    var_i = [i for i, agg in moments if not stages(agg).pairwise]
+    corr_i = [i for i, agg in moments if stages(agg).pairwise]
+    flat_in = [scaled[(i, name)] for i in corr_i for name in ("sxx", "syy")]
+    nonneg, flat = _relu_all(ctx, [scaled[(i, "ss")] for i in var_i] + flat_in, len(var_i))
+    variances = dict(zip(var_i, nonneg[: len(var_i)]))
+    pos = nonneg[len(var_i) :]
+    corr = {
+        i: (scaled[(i, "sxy")], pos[2 * j], pos[2 * j + 1], flat[2 * j], flat[2 * j + 1]) for j, i in enumerate(corr_i)
+    }
+    return variances, corr
+
+
+def correlations(
+    ctx: PartyContext, parts: Mapping[int, CorrParts], null_of: dict[int, Share]
+) -> dict[int, Share]:
+    """corr = cov / (sd_x sd_y) per CORR, from `spreads`; its NULL flag updated in `null_of`.
+
+    The inverse roots are taken of v 2^-CORR_SHIFT (the same shares read with more fractional
+    bits), so that they are near 1 where their resolution is relative; the product takes the
+    2^-CORR_SHIFT back in its last truncation. As in pandas CORR is NULL where either variance
+    is zero, so the NULL flag becomes 1 - (1 - [n < 2])(1 - [v_x ~ 0])(1 - [v_y ~ 0]), its
+    products batched into the rounds of the two products of the formula.
+    """
+    if not parts:
+        return {}
+    fp_frac = ctx.precise.frac
+    corr_i = list(parts)
+    roots_in = [v for i in corr_i for v in parts[i][1:3]]
+    shifted = [_plus_tiny(ctx, v).with_frac(fp_frac + CORR_SHIFT) for v in roots_in]
+    inv = _batched(ctx, rsqrt, shifted, ROOT_BOUND / 2.0**CORR_SHIFT)
+    flat_x = [not_bit(ctx, parts[i][3]) for i in corr_i]
+    flat_y = [not_bit(ctx, parts[i][4]) for i in corr_i]
+    first_round = mul_many(ctx, [(parts[i][0], inv[2 * j]) for j, i in enumerate(corr_i)] + list(zip(flat_x, flat_y)))
+    half = truncate_many(ctx, first_round[: len(corr_i)], fp_frac)
+    second_round = mul_many(
+        ctx,
+        [(h, inv[2 * j + 1]) for j, h in enumerate(half)]
+        + [(not_bit(ctx, null_of[i]), a) for i, a in zip(corr_i, first_round[len(corr_i) :])],
+    )
+    corr_prods = [p.with_frac(p.frac + CORR_SHIFT) for p in second_round[: len(corr_i)]]
+    corr = dict(zip(corr_i, truncate_many(ctx, corr_prods, fp_frac + CORR_SHIFT)))
+    for i, defined in zip(corr_i, second_round[len(corr_i) :]):
+        null_of[i] = not_bit(ctx, defined)
+    return corr
+
+
+def _batched(ctx: PartyContext, fn: Callable[..., Share], xs: list[Share], bound: float) -> list[Share]:
+    if not xs:
+        return []
+    return split_like(fn(ctx, concat(xs), y_bound=bound), xs)
+
+
+def _relu_all(ctx: PartyContext, xs: list[Share], skip: int) -> tuple[list[Share], list[Share]]:
+    """max(x, 0) for each x (rounding can leave a variance a hair below zero), and
+    [x < ZERO_VARIANCE] for each x after the first `skip`, from one batched comparison."""
+    if not xs:
+        return [], []
+    flat = concat(xs)
+    tested = [add_public(ctx, x, -ZERO_VARIANCE) for x in xs[skip:]]
+    signs = split_like(ltz(ctx, concat([flat, *tested])), [flat, *tested])
+    (fixed,) = mul_many(ctx, [(flat, not_bit(ctx, signs[0]))])  # x times an integer bit: exact
+    return split_like(fixed, xs), signs[1:]
+
+
+def _plus_tiny(ctx: PartyContext, x: Share) -> Share:
+    """x + 2^-40, so that a zero variance gives a finite inverse root (CORR is then NULL)."""
+    return add_public(ctx, x, 2.0**-40)
