@@ -22,7 +22,8 @@ The construction:
   party's word *is* its XOR share of u, so making u costs nothing, and u is uniform to
   anyone who misses a single party's word.
 * Bits i >= B, where T_B = 0 (p_B < 2^-65), are left out: `laplace_distance` bounds the
-  total variation distance this and the rounding of T_i leave (below 2^-56 for every t).
+  total variation distance this and the rounding of T_i leave: at most (B + 1) 2^-64,
+  below 2^-58 for every t accepted in Z_2^64 (t <= 2^48, B <= 54).
 
 Every coin of every element of a call is decided in one comparator circuit (six levels:
 `protocols.circuits.borrow_out_gates` on 64 rows) and converted to an additive bit with a
