@@ -16,7 +16,7 @@ The construction:
 * The binary digits of a geometric variable are independent: q^k = prod_i (q^(2^i))^(b_i)
   for k = sum_i 2^i b_i, so bit i is 1 with probability p_i = q^(2^i) / (1 + q^(2^i)).
 * A coin of bias p_i is [u < T_i] for a uniform 64-bit u and the public integer
-  T_i = round(p_i 2^64), computed exactly (`decimal`, 60 digits) — never in floats.
+  T_i = round(p_i 2^64), computed exactly (`decimal`, 40 digits) — never in floats.
 * u is the XOR of one uniform 64-bit word from every party, drawn from that party's own
   operating-system randomness (never from the seed it shares with the dealer). Each
   party's word *is* its XOR share of u, so making u costs nothing, and u is uniform to
@@ -60,7 +60,7 @@ UNIFORM_BITS = 64
 ROUNDS = math.ceil(math.log2(UNIFORM_BITS)) + 1
 """Rounds of one call of `discrete_laplace`: the comparator's levels and the conversion."""
 _CUTOFF = Decimal(100)  # exp(-100) < 2^-144: a coin this unlikely has T = 0 without computing exp
-_DIGITS = 60
+_DIGITS = 40
 
 WordSource = Callable[[tuple[int, ...]], np.ndarray]
 """A party's supply of uniform uint64 words (its contribution), given the shape wanted."""
@@ -91,8 +91,8 @@ def scale_for(sensitivity: Any, epsilon: Any, frac: int = 0) -> np.ndarray:
 def bit_thresholds(t: float) -> list[int]:
     """T_i = round(2^64 q^(2^i) / (1 + q^(2^i))) for i = 0 .. B-1, q = exp(-1/t); T_B = 0.
 
-    Exact decimal arithmetic (60 digits): p_i is within 10^-55 of its true value before
-    rounding, so T_i is the correctly rounded integer except in a tie at 10^-55.
+    Decimal arithmetic with 40 digits: p_i 2^64 is within 10^-18 of its true value, so T_i
+    is the correctly rounded integer unless the true value is that close to a half-integer.
     """
     out: list[int] = []
     with localcontext() as dec:
@@ -133,17 +133,31 @@ def laplace_distance(t: float) -> float:
         return float(2 * (rounding + tail))
 
 
+def _coins(t: Any, size: int) -> int:
+    """Coins of one call: two geometrics of B bits per value, B the largest of the call."""
+    if size == 0:
+        return 0
+    return 2 * max(laplace_bits(float(s)) for s in np.unique(_scales(t, size))) * size
+
+
+_AND_ROWS = 2 * UNIFORM_BITS - 3  # the comparator tree on 64 rows: 64 + 32 + 16 + 8 + 4 + 1
+
+
 def laplace_bytes(t: Any, size: int) -> int:
     """Bytes one party sends each peer for `discrete_laplace(ctx, t, size, ...)`.
 
-    Per 64 coins (one word of every row): 125 ANDs of the comparator tree (64 + 32 + 16 +
-    8 + 4 + 1 rows), two opened words each, and one word for the conversion.
+    Per 64 coins (one word of every row): 125 ANDs of the comparator tree, two opened words
+    each, and one word for the conversion.
     """
-    if size == 0:
-        return 0
-    scales = _scales(t, size)
-    coins = 2 * max(laplace_bits(float(s)) for s in np.unique(scales)) * size
-    return (2 * (2 * UNIFORM_BITS - 3) + 1) * 8 * lanes(coins)
+    coins = _coins(t, size)
+    return (2 * _AND_ROWS + 1) * 8 * lanes(coins) if coins else 0
+
+
+def laplace_dealer_bytes(t: Any, size: int, ring: Ring) -> int:
+    """Bytes the dealer sends the last party for the same call: one AND-triple word per gate
+    word, one ring element per coin (the daBits' additive halves)."""
+    coins = _coins(t, size)
+    return _AND_ROWS * 8 * lanes(coins) + coins * ring.element_bytes if coins else 0
 
 
 def _scales(t: Any, size: int) -> np.ndarray:

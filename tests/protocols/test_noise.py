@@ -30,6 +30,7 @@ from protocols.noise import (
     discrete_laplace,
     laplace_bits,
     laplace_bytes,
+    laplace_dealer_bytes,
     laplace_distance,
     scale_for,
     seeded_words,
@@ -94,10 +95,11 @@ def test_the_draws_follow_the_exact_discrete_laplace_at_three_scales_in_one_call
 @pytest.mark.parametrize("n", [2, 3, 5])
 @pytest.mark.parametrize("ring", [RING64, RING128], ids=["z64", "z128"])
 def test_seven_rounds_whatever_the_size_and_the_bytes_laplace_bytes_says(n: int, ring: Ring) -> None:
-    for size, t in ((1, 2.0**20), (700, np.linspace(0.5, 2.0**30, 700))):
+    for size, t in ((1, 2.0**20), (700, np.repeat(np.geomspace(0.5, 2.0**30, 7), 100))):
         draws, spent = _draw(n, t, size, ring)
         assert {s.rounds for s in spent} == {ROUNDS} == {7}
         assert {s.bytes_sent for s in spent} == {laplace_bytes(t, size) * (n - 1)}
+        assert spent[-1].dealer_bytes == laplace_dealer_bytes(t, size, ring)
         assert np.all(np.abs(draws) < 2 ** (max(laplace_bits(float(v)) for v in np.ravel(t)) + 1))
     assert laplace_bytes(2.0**20, 1) == 2008 and laplace_bytes(2.0**20, 64) == 2008 * 52
 
