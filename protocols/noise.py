@@ -231,3 +231,14 @@ def discrete_laplace(
     g1 = ring.sum(ring.mul(bits[0], weights), axis=0)
     g2 = ring.sum(ring.mul(bits[1], weights), axis=0)
     return Share(ring.sub(g1, g2), ring, 0)
+
+
+def add_laplace(ctx: PartyContext, x: Share, t: Any, *, source: WordSource = fresh_words) -> Share:
+    """[x + Z]: x with discrete Laplace noise of scale t (in x's encoded units: one unit is
+    2^-frac) added to every element, at x's scale. 7 rounds (`discrete_laplace`).
+
+    The noise lands on x's own grid: to release x with noise on a coarser grid, truncate x
+    to that grid first, or the bits below the grid are released exactly.
+    """
+    z = discrete_laplace(ctx, t, x.size, x.ring, source=source)
+    return Share(x.ring.add(x.data, z.data.reshape(x.shape)), x.ring, x.frac)

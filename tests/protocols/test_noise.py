@@ -17,6 +17,7 @@ from scipy import stats
 
 from mpc.context import PartyContext
 from mpc.dealer import DealerEngine, SeededMaterial
+from mpc.fixedpoint import FAST
 from mpc.inprocess import InProcessNetwork, make_contexts, run_parties
 from mpc.ring import RING64, RING128, Ring
 from mpc.share import Share, reconstruct
@@ -26,6 +27,7 @@ from protocols.material import KINDS
 from protocols.noise import (
     ROUNDS,
     WordSource,
+    add_laplace,
     bit_thresholds,
     discrete_laplace,
     laplace_bits,
@@ -36,6 +38,7 @@ from protocols.noise import (
     seeded_words,
 )
 from protocols.opening import open_arith
+from tests.support import deal
 
 SCALES = (0.7, 3.0, 12.0)
 
@@ -281,3 +284,18 @@ def test_no_values_no_rounds_and_the_scale_for_a_release() -> None:
         scale_for(1.0, 0.0)
     with pytest.raises(ValueError, match="sensitivity must be a positive"):
         scale_for(-1.0, 1.0)
+
+
+def test_add_laplace_adds_the_same_noise_at_the_value_s_scale() -> None:
+    """x + Z at x's scale; with the same contributions Z is exactly what discrete_laplace draws."""
+    values = np.array([[1.5, -2.25], [1000.0, 0.0]])
+    dealt = deal(FAST, values, 3)
+    t = scale_for(1.0, 2.0, frac=FAST.frac)  # noise of spread ~ 1/2 in real units
+    sources = [seeded_words(_seed("add", r)) for r in range(3)]
+    noisy = run_parties(3, lambda ctx, x: add_laplace(ctx, x, t, source=sources[ctx.rank]), kinds=KINDS,
+                        args=dealt)
+    assert {(s.frac, s.shape) for s in noisy} == {(FAST.frac, (2, 2))}
+    added = FAST.ring.to_signed(reconstruct(noisy)) - FAST.ring.to_signed(reconstruct(dealt))
+    again = [seeded_words(_seed("add", r)) for r in range(3)]
+    assert np.array_equal(added.ravel(), _draw(3, t, 4, RING64, again)[0])
+    assert np.all(added != 0) and np.all(np.abs(FAST.decode(reconstruct(noisy), FAST.frac) - values) < 40)
