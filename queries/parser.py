@@ -155,7 +155,8 @@ def condition(text: str, start: int, end: int, tables: frozenset[str]) -> e.Expr
     statements = [s for s in _sqlglot(prefix + text[start:end], source) if s is not None]
     node = statements[0] if len(statements) == 1 else None
     if not isinstance(node, exp.Select) or any(v for k, v in node.args.items() if k not in ("expressions", "where")):
-        raise QueryError("only a condition may follow WHERE here", start + 1, text)
+        first = start + len(text[start:end]) - len(text[start:end].lstrip())
+        raise QueryError("only a condition may follow WHERE here", first + 1, text)
     return ExprCompiler(source, "WHERE", _IN_WHERE, tables=tables).compile(node.args["where"].this)
 
 

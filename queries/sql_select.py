@@ -79,7 +79,8 @@ class _Builder:
         if isinstance(node, exp.Distinct):
             reason = ("COUNT(DISTINCT ...) is not supported: it would reveal which values each site holds"
                       if func == "COUNT" else f"{func}(DISTINCT ...) is not supported")
-            raise self.source.error(reason, node)
+            parent = node.parent
+            raise self.source.error(reason, parent if isinstance(parent, exp.Expression) else node)
         if isinstance(node, exp.Star):
             raise self.source.error(f"{func}(*) is not an aggregate; COUNT(*) counts rows", node)
         value = self.compiler(f"{func}'s argument", "an aggregate inside an aggregate is not supported").compile(node)
@@ -98,7 +99,7 @@ class _Builder:
     def aggregate(self, node: exp.Expression, alias: str | None) -> ir.Aggregate:  # noqa: C901
         """One aggregate call (`node` satisfies `is_aggregate`)."""
         pos = self.source.pos(node)
-        name = str(node.name if isinstance(node, exp.Anonymous) else node.key).upper()
+        name = describe_agg(node)
         if isinstance(node, exp.WithinGroup):
             inner, order = node.this, node.expression
             keys = order.expressions if isinstance(order, exp.Order) else []
@@ -144,14 +145,20 @@ class _Builder:
 
 
 def describe_agg(node: exp.Expression) -> str:
-    return str(node.name if isinstance(node, exp.Anonymous) else node.key).upper()
+    """An aggregate's name as SQL spells it."""
+    if isinstance(node, exp.Anonymous):
+        return str(node.name).upper()
+    return node.sql_name() if isinstance(node, exp.Func) else str(node.key).upper()
 
 
 def compile_select(node: exp.Select, source: Source, allow_having: bool = False) -> ir.Select:
     """`node` as an `ir.Select`; QueryError with the position of anything refused."""
     for key, message in _CLAUSES.items():
-        if node.args.get(key):
-            raise source.error(message, node.args[key] if isinstance(node.args[key], exp.Expression) else None)
+        value = node.args.get(key)
+        if value:
+            at = value[0] if isinstance(value, list) else value
+            pos = source.pos(at) if isinstance(at, exp.Expression) else None
+            raise source.error(message, pos=pos or (source.pos(node.expressions[0]) if node.expressions else None))
     allowed = {"expressions", "from_", "where", "group", "having", "order", "limit", "offset", "kind"}
     unknown = [k for k, v in node.args.items() if v and k not in allowed]
     if unknown or node.args.get("kind"):
@@ -269,7 +276,8 @@ def _output(b: _Builder, items: list[_Item], keys: list[tuple[str, e.Expr]]) -> 
         else:
             assert item.key is not None
             out.append(ir.Output(item.alias or keys[item.key][0], "group", item.key))
-            pos = b.source.pos(item.node)
+            alias = item.node.args.get("alias") if isinstance(item.node, exp.Alias) else None
+            pos = b.source.pos(alias) if isinstance(alias, exp.Expression) else None
             if item.alias and pos is not None:
                 b.mentions.append((item.alias, pos))
         if out[-1].name in {o.name for o in out[:-1]}:
