@@ -6,7 +6,7 @@ and expressions in the SELECT list (in any position), `FROM table`, `WHERE`, `GR
 (the analyst applies them to the released rows). A grouping column that the SELECT list
 does not show comes first in the result, so that every row says which group it is.
 
-Refused, each with the reason: `SELECT *`, `DISTINCT`, joins, subqueries, WITH, UNION (at
+Refused, each with the reason: `SELECT *`, `DISTINCT` (or no aggregate at all), joins, subqueries, WITH, UNION (at
 the statement level, `queries.parser`), window functions, `COUNT(DISTINCT ...)`, aggregates
 in WHERE or GROUP BY, expressions over aggregates, columns neither grouped nor aggregated.
 HAVING is compiled into the IR (its aggregates join the statement's, hidden from the result)
@@ -173,6 +173,8 @@ def compile_select(node: exp.Select, source: Source, allow_having: bool = False)
     keys = _group_keys(b, node, items)
     output = _output(b, items, keys)
     aggregates = [item.aggregate for item in items if item.aggregate is not None]
+    if not aggregates:
+        raise source.error("a SELECT releases aggregates: add one (COUNT(*), AVG(x), ...)", node.expressions[0])
     having = None
     if node.args.get("having") is not None:
         having = _having(b, node.args["having"], aggregates)

@@ -46,6 +46,7 @@ REFUSED = [
     ("SELECT sex, COUNT(*) GROUP BY sex HAVING COUNT(*) > 5", "HAVING is not supported yet", "COUNT(*) > 5"),
     ("SELECT AVG(age) * 2", "an expression over aggregates", "AVG"),
     ("SELECT DISTINCT sex FROM cohort", "SELECT DISTINCT", "sex"),
+    ("SELECT sex FROM cohort GROUP BY sex", "a SELECT releases aggregates", "sex FROM"),
     ("WITH a AS (SELECT 1) SELECT COUNT(*) FROM a", "WITH is not supported", "a AS"),
     ("SELECT sex, COUNT(*) GROUP BY sex ORDER BY age", "ORDER BY sorts the released rows", "age"),
     ("SELECT sex, COUNT(*) GROUP BY sex ORDER BY AVG(age)", "ORDER BY sorts the released rows", "AVG"),
