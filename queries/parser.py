@@ -116,10 +116,11 @@ def _parse_error(exc: ParseError, sql: str, source: Source) -> QueryError:
     end = sum(len(row) + 1 for row in sql.split("\n")[: line - 1]) + col  # 0-based index after the token
     begin = max(end - len(highlight), 0)
     if description.startswith("Required keyword") or description.startswith("Expected"):
-        after = _SPACE_AFTER.match(sql, end)
-        nxt = sql[after.end():].split(None, 1)[0] if after and sql[after.end():].strip() else ""
-        return QueryError(f"expected a number, a string or an expression after {_token(highlight)}, found "
-                          f"{_token(nxt)}", source.offset + (after.end() if after else end) + 1, source.text)
+        if sql[end:].strip():  # sqlglot stopped at the token where a value was missing
+            return QueryError(f"expected a number, a string or an expression, found {_token(highlight)}",
+                              source.offset + begin + 1, source.text)
+        return QueryError(f"expected a number, a string or an expression after {_token(highlight)}, found the end "
+                          "of the query", source.offset + end + 1, source.text)
     pos = source.offset + begin + 1
     before = sql[:begin].split()
     if before and before[-1].upper() in ("GROUP", "ORDER") and highlight.upper() != "BY":
@@ -133,7 +134,6 @@ def _parse_error(exc: ParseError, sql: str, source: Source) -> QueryError:
     return QueryError(f"unexpected {_token(highlight)}", pos, source.text)
 
 
-_SPACE_AFTER = re.compile(r"\s*")
 _FOREIGN = frozenset("@$#^&?[]{}`\\")
 """Characters that are no part of the query language (DuckDB gives some of them a meaning)."""
 

@@ -120,7 +120,7 @@ class _Builder:
         if type(node) in _ONE or (isinstance(node, exp.Anonymous) and name in _ANONYMOUS):
             func = _ONE.get(type(node)) or _ANONYMOUS[name]
             args = node.expressions if isinstance(node, exp.Anonymous) else [node.this]
-            if len(args) != 1 or (not isinstance(node, exp.Anonymous) and len(node.args) > 1
+            if len(args) != 1 or (not isinstance(node, exp.Anonymous)
                                   and any(v for k, v in node.args.items() if k != "this")):
                 raise self.source.error(f"{func} takes one argument", node)
             column = self.argument(args[0], func)

@@ -50,7 +50,7 @@ def _join_numbers(a: str, b: str) -> str:
 
 
 class Checker:
-    """Types of expressions over the columns of `schema` (plus any `extra` columns, by type)."""
+    """Types of expressions over the columns of `schema`; errors carry `text` for their caret."""
 
     def __init__(self, schema: Schema, text: str | None = None) -> None:
         self.schema = schema

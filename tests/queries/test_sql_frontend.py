@@ -195,3 +195,21 @@ def test_plans_of_two_spellings_bind_equal_and_positions_stay_out_of_the_stateme
     assert plan_digest(a, "alice", ["a"], "s") == plan_digest(b, "alice", ["a"], "s")
     assert a.statement == b.statement and hash(a.statement) == hash(b.statement)
     assert "pos" not in repr(a.statement) and "mentions" not in repr(a.statement)
+
+
+@pytest.mark.parametrize(("text", "fragment", "at"), [
+    ("SELECT COUNT(*)\nFROM cohort\nWHERE agee > 1 AND\n  sex @ 2", "unexpected character '@'", "@ 2"),
+    ("EXPLAIN\n  SELECT COUNT(*)\n  WHERE nope = 1", "unknown column 'nope'", "nope"),
+    ("EXPLAIN SELECT AVG(sex)", "AVG needs a numeric column", "sex)"),
+    ("SELECT COUNT(*) WHERE age > GROUP BY sex", "expected a number, a string or an expression", "GROUP BY"),
+    ("SELECT AVG(age + ) FROM t", "found ')'", ")"),
+])
+def test_positions_count_every_character_of_the_text(text: str, fragment: str, at: str) -> None:
+    with pytest.raises(QueryError) as info:
+        plan_query(text, SCHEMA, DOMAINS)
+    error = info.value
+    assert fragment in error.message
+    assert error.text is not None and error.position is not None
+    assert error.text[error.position - 1 :].startswith(at)
+    line = error.text[: error.position - 1].rsplit("\n", 1)[-1]
+    assert error.render().splitlines()[-1] == "  " + " " * len(line) + "^"
