@@ -113,10 +113,10 @@ def evaluate(
     kept = frame.iloc[rows]
     if not values:
         return kept
-    extra = pd.DataFrame({name: v.to_numpy() for name, v in values.items()}, index=kept.index)
+    kept = kept.copy()
     for name, v in values.items():
-        extra[name] = extra[name].astype(v.dtype)
-    return pd.concat([kept, extra], axis=1)
+        kept[name] = v.array  # by position: the index is never aligned
+    return kept
 
 
 def with_derived(
@@ -129,10 +129,9 @@ def with_derived(
     rows, values = select_rows(frame, where, derived, kinds)
     out = frame.copy()
     for name, v in values.items():
-        full = pd.Series(pd.NA, index=range(len(frame)), dtype=v.dtype)
-        full.iloc[rows] = v.to_numpy()
-        out[name] = full.to_numpy()
-        out[name] = out[name].astype(v.dtype)
+        full = pd.array([pd.NA] * len(frame), dtype=v.dtype)
+        full[rows] = v.array
+        out[name] = full
     return out
 
 
