@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from parties.client import ConsortiumClient, ConsortiumError, JobResult
+from queries import ir
 from queries.engine import finish_result, predict_cost, rebuild_plan
 from queries.errors import ModelRefused, QueryError, SchemaError
 from queries.parser import parse
@@ -29,15 +30,17 @@ def ask(
     timeout_s: float = 0.0,
     call_timeout_s: float = 600.0,
     yates: bool = False,
+    stmt: ir.Statement | None = None,
 ) -> tuple[Result, Plan, JobResult]:
     """Run one query over the consortium; raises QueryError on a bad query (before any node is asked),
     and a model's refusal as its `ModelRefused` (with `.job` and `.plan` of the run that refused).
 
     `timeout_s`: the longest a party waits for one peer message (0: the nodes' setting);
     `call_timeout_s`: the longest the analyst waits for the whole answer; `yates`: a CROSSTAB's
-    chi-square with Yates' continuity correction (computed here, from the released counts).
+    chi-square with Yates' continuity correction (computed here, from the released counts);
+    `stmt`: `text` already parsed (parsed here otherwise).
     """
-    parse(text)
+    stmt = stmt if stmt is not None else parse(text)
     job = client.run(
         "query",
         {"query": text, "min_cell": min_cell},
@@ -54,7 +57,7 @@ def ask(
         first = next(iter(bindings.values()))
         odd = sorted(name for name, b in bindings.items() if b != first)
         raise ConsortiumError(odd[0], "the nodes answered for different plans; the result is discarded", {})
-    plan = rebuild_plan(public)
+    plan = rebuild_plan(public, stmt)
     if plan.explain:
         plan = replace(plan, cost=predict_cost(plan, Schema.from_json(public["schema"]), len(roster)))
         return explain_result(plan), plan, job

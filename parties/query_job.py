@@ -32,8 +32,9 @@ from parties.audit_entry import released
 from parties.binding import check_agreement, plan_digest, request_digest
 from parties.jobs import Job, SiteData
 from parties.policy import QueryCounter, SitePolicy, decide
+from queries import ir
 from queries.domains import union_domains
-from queries.engine import grouping_columns, plan_query, run_party_with_facts
+from queries.engine import check_query, domain_frame, grouping_columns, plan_query, run_party_with_facts
 from queries.parser import parse
 from queries.plan import Plan
 from queries.table import Schema, check_schemas, conform, load_table, schema_of
@@ -58,6 +59,7 @@ def agree(
     roster: Sequence[str] = (),
     asked_min_cell: int = 0,
     audit: AuditLog | None = None,
+    stmt: ir.Statement | None = None,
 ) -> tuple[Plan, dict[str, Any]]:
     """Exchange metadata with the other parties, bind the session to one plan, and compile it.
 
@@ -71,9 +73,10 @@ def agree(
        the session.
 
     With `audit`, the metadata carries this node's signed audit head, and the other parties'
-    heads are checked and recorded in `audit` (`AuditLog.record_peer_heads`).
+    heads are checked and recorded in `audit` (`AuditLog.record_peer_heads`). `stmt`: `text`
+    already parsed (parsed here otherwise).
     """
-    stmt = parse(text)
+    stmt = stmt if stmt is not None else parse(text)
     names = list(roster) or [str(p) for p in range(ctx.n)]
     mine: dict[str, Any] = {
         "request": request_digest(stmt, analyst, names, ctx.session, asked_min_cell),
@@ -92,11 +95,10 @@ def agree(
     k = max(int(info["min_cell"]) for info in everyone)
     fraction = min(float(info["param_fraction"]) for info in everyone)  # the strictest site's
     zeros = all(bool(info["release_zero"]) for info in everyone)
+    check_query(stmt, schema)  # an unknown column or a type error is a clear error before any data is read
     cols = grouping_columns(stmt, schema)  # a model's categorical columns depend on the schema
-    for col in cols:
-        schema.kind(col)  # an unknown grouping column is a clear error before any MPC step
-    domains = union_domains(ctx, frame, cols) if cols else {}
-    plan = replace(plan_query(text, schema, domains, k, zeros), param_fraction=fraction)
+    domains = union_domains(ctx, domain_frame(stmt, schema, frame), cols) if cols else {}
+    plan = replace(plan_query(stmt, schema, domains, k, zeros), param_fraction=fraction)
     binding = plan_digest(plan, analyst, names, ctx.session)
     digests = [b.decode() for b in ctx.all_to_all(binding.encode(), "plan-binding")]
     check_agreement(digests, names, ctx.rank, "plans")
@@ -140,6 +142,7 @@ class _Prepared:
     """A query admitted at this site, with its table read: what `compute` needs."""
 
     text: str
+    stmt: ir.Statement
     frame: pd.DataFrame
     terms: SiteTerms
     analyst: str
@@ -209,11 +212,11 @@ def query_job(policy: SitePolicy | None = None, audit: AuditLog | None = None,
             frame = conform(frame, kinds, domains)
         terms = SiteTerms(max(rules.min_cell, asked), rules.max_param_fraction, rules.release_zero)
         roster = tuple(str(p) for p in params.get("_roster", ()))
-        return _Prepared(text, frame, terms, analyst, asked, roster)
+        return _Prepared(text, stmt, frame, terms, analyst, asked, roster)
 
     def compute(ctx: PartyContext, job: _Prepared) -> tuple[list[Share], dict[str, Any]]:
         plan, public = agree(ctx, job.text, job.frame, job.terms, analyst=job.analyst, roster=job.roster,
-                             asked_min_cell=job.asked_min_cell, audit=audit)
+                             asked_min_cell=job.asked_min_cell, audit=audit, stmt=job.stmt)
         pending.settle(ctx.session)  # every site admitted it and bound it to this plan: it counts
         binding = {"binding": public["binding"]}
         if plan.explain:

@@ -126,9 +126,12 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).strip().split("\n", 1)[0][:200]
 
 
-def complete_cases(stmt: ir.Regression, frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
-    """The rows that pass WHERE and have a value in the outcome and every column the formula reads."""
-    kept = frame[keep_rows(frame, stmt.where)]
+def complete_cases(
+    stmt: ir.Regression, frame: pd.DataFrame, columns: tuple[str, ...], kinds: Mapping[str, str] | None = None
+) -> pd.DataFrame:
+    """The rows that pass WHERE (its columns read as the agreed `kinds`) and have a value in the
+    outcome and every column the formula reads."""
+    kept = frame[keep_rows(frame, stmt.where, kinds)]
     cols = list(dict.fromkeys([stmt.outcome, *columns]))
     return kept[kept[cols].notna().all(axis=1)]
 

@@ -21,31 +21,69 @@ from mpc.inprocess import make_contexts, run_parties
 from mpc.share import Share, reconstruct
 from protocols.material import KINDS
 from queries import ir, regression
+from queries.arrange import arrange
 from queries.cost import stand_ins
 from queries.design import categorical_columns
-from queries.errors import ModelRefused, QueryError, SchemaError
+from queries.errors import ModelRefused, QueryError
+from queries.evaluate import derived_of, with_derived
 from queries.executor import execute
 from queries.floats import floated
 from queries.local import prepare
-from queries.parser import parse, with_position
+from queries.parser import parse
 from queries.plan import Plan, compile_statement
 from queries.quantiles import slots_for
 from queries.result import Result, finish
 from queries.table import Schema, check_schemas, schema_of
+from queries.typecheck import check_statement
 
 Domains = Mapping[str, tuple[ir.Value, ...]]
 
 
-def plan_query(text: str, schema: Schema, domains: Domains, min_cell: int = 5, release_zero: bool = True) -> Plan:
-    """Parse and compile; raises QueryError with a position on bad input."""
+def plan_query(
+    query: str | ir.Statement, schema: Schema, domains: Domains, min_cell: int = 5, release_zero: bool = True
+) -> Plan:
+    """Compile a parsed statement (or parse the text first); raises QueryError with a position
+    on bad input."""
     if min_cell < 1:
         raise QueryError("the minimum cell size must be at least 1")
-    stmt = parse(text)
+    stmt = parse(query) if isinstance(query, str) else query
     try:
         plan = compile_statement(stmt, schema, dict(domains), min_cell)
     except QueryError as exc:
-        raise with_position(exc, text) from None
+        raise positioned(exc, stmt) from None
     return replace(plan, release_zero=release_zero)
+
+
+def positioned(error: QueryError, stmt: ir.Statement) -> QueryError:
+    """`error` with the statement's text, and the position of the name it blames when it has none
+    (the first mention the parser recorded)."""
+    if error.position is not None and error.text is not None:
+        return error
+    position = error.position if error.position is not None else (
+        ir.position_of(stmt, error.name) if error.name is not None else None)
+    return QueryError(error.message, position, error.text or ir.source_text(stmt) or None, error.name)
+
+
+def check_query(stmt: ir.Statement, schema: Schema) -> dict[str, str]:
+    """Check a statement against the agreed schema before any data is read (unknown columns,
+    types): the plan kinds of its derived columns; QueryError with a position otherwise."""
+    try:
+        return check_statement(stmt, schema)
+    except QueryError as exc:
+        raise positioned(exc, stmt) from None
+
+
+def domain_frame(stmt: ir.Statement, schema: Schema, frame: pd.DataFrame) -> pd.DataFrame:
+    """This party's table with the statement's derived grouping columns added, for forming the
+    grouping domains: their values on the rows the WHERE keeps, NULL elsewhere."""
+    inner = stmt.inner if isinstance(stmt, ir.Explain) else stmt
+    derived_kinds = check_query(stmt, schema)
+    groups = grouping_columns(inner, schema)
+    derived = derived_of(inner, derived_kinds, only=groups)
+    if not derived:
+        return frame
+    kinds = {c: schema.kind(c) for c in ir.statement_columns(inner)} | derived_kinds
+    return with_derived(frame, getattr(inner, "where", None), derived, kinds)
 
 
 def run_party(ctx: PartyContext, plan: Plan, frame: pd.DataFrame) -> list[Share]:
@@ -93,7 +131,7 @@ def finish_result(
         elif agg.func in ("MIN", "MAX") and agg.column in plan.integer_columns and bits == 128:
             signed = PRECISE.ring.to_signed(np.asarray(values))
             decoded[1 + i] = np.array([(int(v) + (1 << (frac - 1))) >> frac for v in signed.ravel()], dtype=object)
-    return finish(plan, decoded, yates)
+    return arrange(finish(plan, decoded, yates), stmt)
 
 
 def grouping_columns(stmt: ir.Statement, schema: Schema | None = None) -> tuple[str, ...]:
@@ -126,7 +164,8 @@ def local_domains(frames: Sequence[pd.DataFrame], columns: Sequence[str]) -> dic
 
 
 def run_in_process(
-    frames: Sequence[pd.DataFrame], text: str, min_cell: int = 5, release_zero: bool = True, yates: bool = False
+    frames: Sequence[pd.DataFrame], query: str | ir.Statement, min_cell: int = 5, release_zero: bool = True,
+    yates: bool = False,
 ) -> tuple[Result, Plan]:
     """Run a query over n in-process parties (one frame each) and return the analyst's result
     (`yates`: as in `finish_result`).
@@ -134,15 +173,12 @@ def run_in_process(
     A model the parties refuse raises its `ModelRefused`, with `.plan` holding the plan and
     the cost counters of the refused run."""
     schema = check_schemas([schema_of(f) for f in frames])
-    stmt = parse(text)
+    stmt = parse(query) if isinstance(query, str) else query
     inner = stmt.inner if isinstance(stmt, ir.Explain) else stmt
-    for col in sorted(ir.statement_columns(inner)):
-        try:
-            schema.kind(col)  # a column absent at some party: the message names it, as at the nodes
-        except SchemaError as exc:
-            raise QueryError(str(exc), name=col) from None
+    check_query(stmt, schema)  # a column absent at some party: the message names it, as at the nodes
     group_cols = grouping_columns(inner, schema)
-    plan = plan_query(text, schema, local_domains(frames, group_cols), min_cell, release_zero)
+    views = [domain_frame(stmt, schema, f) for f in frames]
+    plan = plan_query(stmt, schema, local_domains(views, group_cols), min_cell, release_zero)
     ctxs = make_contexts(len(frames), kinds=KINDS)
     answers = run_parties(
         len(frames), lambda ctx, frame: run_party_with_facts(ctx, plan, frame), args=list(frames), contexts=ctxs
@@ -158,10 +194,12 @@ def run_in_process(
         raise
 
 
-def rebuild_plan(public: Mapping[str, Any]) -> Plan:
-    """The analyst's copy of the plan, from the public facts the nodes returned."""
+def rebuild_plan(public: Mapping[str, Any], stmt: ir.Statement | None = None) -> Plan:
+    """The analyst's copy of the plan, from the public facts the nodes returned (`stmt`: the
+    query the analyst sent, already parsed)."""
     domains = {c: tuple(v) for c, v in public["domains"].items()}
-    plan = plan_query(public["query"], Schema.from_json(public["schema"]), domains, int(public["min_cell"]),
+    query = stmt if stmt is not None and ir.source_text(stmt) == public["query"] else public["query"]
+    plan = plan_query(query, Schema.from_json(public["schema"]), domains, int(public["min_cell"]),
                       bool(public.get("release_zero", True)))
     return replace(plan, param_fraction=float(public.get("param_fraction", plan.param_fraction)))
 

@@ -17,10 +17,17 @@ class QueryError(ValueError):
         self.name = name  # the column or result name at fault, so a position can be found for it
 
     def render(self) -> str:
-        """The message with the query and a caret under the problem."""
+        """The message with the query and a caret under the problem (for a query of several
+        lines, the line of the problem, named by its number)."""
         if self.position is None or self.text is None:
             return str(self)
-        return f"{self}\n  {self.text}\n  {' ' * (self.position - 1)}^"
+        if "\n" not in self.text:
+            return f"{self}\n  {self.text}\n  {' ' * (self.position - 1)}^"
+        start = self.text.rfind("\n", 0, self.position - 1) + 1
+        end = self.text.find("\n", start)
+        line = self.text[start : end if end >= 0 else len(self.text)]
+        number = self.text.count("\n", 0, start) + 1
+        return f"{self} (line {number})\n  {line}\n  {' ' * (self.position - 1 - start)}^"
 
 
 class SchemaError(ValueError):

@@ -1,76 +1,49 @@
 """The frozen intermediate representation of a query: what it means, not how it runs.
 
-The parser builds these nodes; the compiler turns them into a `Plan`. Every node is an
-immutable dataclass, so a parsed query can be hashed (the audit log records a plan hash)
-and compared in tests.
+The parser (`queries.parser`, with sqlglot for SQL) builds these nodes; the compiler turns
+them into a `Plan`. Every node is an immutable dataclass, so a parsed query can be hashed
+(the audit log records a plan hash; the session binding hashes the statement's repr) and
+compared in tests. Positions in the query text and the text itself ride along for error
+messages but are left out of equality, hashing and repr: two spellings of one query that
+differ only in case or spacing are the same statement.
+
+Row expressions (WHERE, derived columns) are `queries.expr` trees. A SELECT's grouping
+expressions and aggregate arguments that are not plain columns become `Derived` columns,
+named by their canonical text (`queries.sql_text`), which every party computes from its own
+rows before anything else; from there on they are columns like the table's.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from queries.expr import And, Between, Column, Compare, Expr, InList, IsNull, Literal, Not, Or, columns_of
+
+__all__ = ["And", "Between", "Column", "Compare", "Expr", "InList", "IsNull", "Literal", "Not", "Or"]
 
 Value = int | float | str
-
-
-# -- conditions -------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Compare:
-    column: str
-    op: str  # one of = != < <= > >=
-    value: Value
-
-
-@dataclass(frozen=True)
-class InList:
-    column: str
-    values: tuple[Value, ...]
-
-
-@dataclass(frozen=True)
-class Between:
-    column: str
-    low: Value
-    high: Value
-
-
-@dataclass(frozen=True)
-class IsNull:
-    column: str
-    negated: bool = False
-
-
-@dataclass(frozen=True)
-class And:
-    left: Condition
-    right: Condition
-
-
-@dataclass(frozen=True)
-class Or:
-    left: Condition
-    right: Condition
-
-
-@dataclass(frozen=True)
-class Not:
-    inner: Condition
-
-
-Condition = Compare | InList | Between | IsNull | And | Or | Not
+Condition = Expr
 
 AGGREGATES = ("COUNT", "SUM", "AVG", "VAR", "STDDEV", "MIN", "MAX", "MEDIAN", "QUANTILE", "CORR")
+Mentions = tuple[tuple[str, int], ...]
+
+
+def _hidden(default: object) -> object:
+    return field(default=default, compare=False, repr=False)
 
 
 # -- statements --------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Aggregate:
-    """One aggregate: `func` over `column` (None for COUNT(*)), a second column for CORR, q for QUANTILE."""
+    """One aggregate: `func` over `column` (None for COUNT(*)), a second column for CORR, q for QUANTILE.
+    A column is a table column or a `Derived` one, by name."""
 
     func: str
     column: str | None = None
     column2: str | None = None
     q: float | None = None
     alias: str | None = None
+    pos: int | None = _hidden(None)  # type: ignore[assignment]
 
     @property
     def name(self) -> str:
@@ -89,17 +62,58 @@ class Aggregate:
 
 
 @dataclass(frozen=True)
+class Derived:
+    """A column each party computes from its own rows: `expr`, named by its canonical text."""
+
+    name: str
+    expr: Expr
+
+
+@dataclass(frozen=True)
+class Output:
+    """A column of a SELECT's result, in SELECT order: its name, and what it shows — grouping
+    column `index` of `group_by` ("group") or aggregate `index` of `aggregates` ("aggregate")."""
+
+    name: str
+    source: str
+    index: int
+
+
+@dataclass(frozen=True)
+class OrderKey:
+    """ORDER BY one result column (by its name); applied by the analyst to the released rows."""
+
+    column: str
+    descending: bool = False
+    nulls_first: bool = False
+
+
+@dataclass(frozen=True)
 class Select:
     aggregates: tuple[Aggregate, ...]
-    where: Condition | None = None
+    where: Expr | None = None
     group_by: tuple[str, ...] = ()
+    derived: tuple[Derived, ...] = ()
+    output: tuple[Output, ...] = ()
+    """The result's columns in SELECT order; empty: the grouping columns, then the aggregates."""
+    order_by: tuple[OrderKey, ...] = ()
+    limit: int | None = None
+    offset: int = 0
+    having: Expr | None = None
+    """Over result names (an aggregate hidden from the result is in `aggregates`, not in `output`)."""
+    source: str | None = None  # the table named in FROM
+    text: str = _hidden("")  # type: ignore[assignment]
+    mentions: Mentions = _hidden(())  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
 class Crosstab:
     row: str
     col: str
-    where: Condition | None = None
+    where: Expr | None = None
+    source: str | None = None
+    text: str = _hidden("")  # type: ignore[assignment]
+    mentions: Mentions = _hidden(())  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -112,9 +126,12 @@ class Regression:
     formula: str
     columns: tuple[str, ...] = ()  # every column the formula reads, in order of first mention
     categorical: tuple[str, ...] = ()  # columns inside C(...)
-    where: Condition | None = None
+    where: Expr | None = None
     maxiter: int = 35
     tol: float = 1e-8
+    source: str | None = None
+    text: str = _hidden("")  # type: ignore[assignment]
+    mentions: Mentions = _hidden(())  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -125,24 +142,40 @@ class Explain:
 Statement = Select | Crosstab | Regression | Explain
 
 
-def condition_columns(cond: Condition | None) -> set[str]:
+def condition_columns(cond: Expr | None) -> set[str]:
     """Every column a condition reads."""
-    if cond is None:
-        return set()
-    if isinstance(cond, (And, Or)):
-        return condition_columns(cond.left) | condition_columns(cond.right)
-    if isinstance(cond, Not):
-        return condition_columns(cond.inner)
-    return {cond.column}
+    return set(columns_of(cond))
+
+
+def derived_names(stmt: Statement) -> set[str]:
+    """The names of a statement's derived columns (not table columns)."""
+    inner = stmt.inner if isinstance(stmt, Explain) else stmt
+    return {d.name for d in inner.derived} if isinstance(inner, Select) else set()
 
 
 def statement_columns(stmt: Statement) -> set[str]:
-    """Every column a statement reads (for per-site column policies)."""
+    """Every table column a statement reads (for per-site column policies and the schema check),
+    including those read by its derived columns."""
     if isinstance(stmt, Explain):
         return statement_columns(stmt.inner)
     if isinstance(stmt, Select):
-        cols = {c for a in stmt.aggregates for c in a.columns} | set(stmt.group_by)
-        return cols | condition_columns(stmt.where)
+        derived = {d.name for d in stmt.derived}
+        named = {c for a in stmt.aggregates for c in a.columns} | set(stmt.group_by)
+        read = {c for d in stmt.derived for c in columns_of(d.expr)}
+        return (named - derived) | read | condition_columns(stmt.where)
     if isinstance(stmt, Crosstab):
         return {stmt.row, stmt.col} | condition_columns(stmt.where)
     return {stmt.outcome} | set(stmt.columns) | condition_columns(stmt.where)
+
+
+def source_text(stmt: Statement) -> str:
+    """The query text a statement was parsed from ("" if it was built in code)."""
+    return source_text(stmt.inner) if isinstance(stmt, Explain) else stmt.text
+
+
+def position_of(stmt: Statement, name: str) -> int | None:
+    """The position of the first mention of a column, derived column or result name in the
+    query (recorded by the parser; None if it has none)."""
+    if isinstance(stmt, Explain):
+        return position_of(stmt.inner, name)
+    return next((pos for n, pos in stmt.mentions if n == name), None)

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from queries.conditions import keep_rows
 from queries.errors import QueryError
+from queries.evaluate import plan_rows
 from queries.plan import Measure, Plan
 from queries.table import numeric
 
@@ -34,10 +34,11 @@ class LocalData:
 
 
 def prepare(plan: Plan, frame: pd.DataFrame) -> LocalData:
-    """Filter by WHERE and assign each row to its group. A NULL grouping value goes to the
-    column's NULL level where the plan has one (SELECT: as pandas' groupby(dropna=False)) and
-    is dropped otherwise (CROSSTAB, as pandas' crosstab); a value outside the domain is dropped."""
-    kept = frame[keep_rows(frame, getattr(plan.statement, "where", None))]
+    """Filter by WHERE, compute the derived columns (`queries.evaluate`) and assign each row to
+    its group. A NULL grouping value goes to the column's NULL level where the plan has one
+    (SELECT: as pandas' groupby(dropna=False)) and is dropped otherwise (CROSSTAB, as pandas'
+    crosstab); a value outside the domain is dropped."""
+    kept = plan_rows(plan, frame)
     group = np.zeros(len(kept), dtype=np.int64)
     valid = np.ones(len(kept), dtype=bool)
     stride = 1

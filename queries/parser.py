@@ -1,42 +1,184 @@
-"""A recursive-descent parser from query text to the frozen IR of `queries.ir`.
+"""From query text to the frozen IR of `queries.ir`: SQL through sqlglot, and Pooled's own heads.
 
     statement  := EXPLAIN statement | select | crosstab | regression
-    select     := SELECT aggregate [AS name] {, aggregate [AS name]} [FROM name] [WHERE cond]
-                  [GROUP BY name {, name}]
-    crosstab   := CROSSTAB name BY name [WHERE cond]
-    regression := (LINEAR | LOGISTIC) name ~ formula [WHERE cond] [MAXITER n] [TOL t]   (options in any order)
-    cond       := and {OR and};  and := not {AND not};  not := NOT not | ( cond ) | predicate
-    predicate  := name op literal | name [NOT] IN ( literal {, literal} )
-                | name [NOT] BETWEEN literal AND literal | name IS [NOT] NULL
+    select     := a standard SQL SELECT (`queries.sql_select` says what is accepted)
+    crosstab   := CROSSTAB name BY name [FROM name] [WHERE condition]
+    regression := (LINEAR | LOGISTIC) name ~ formula [FROM name] [WHERE condition] [MAXITER n] [TOL t]
+                  (FROM, WHERE and the options in any order)
 
-Keywords are case-insensitive; an error names the position of the offending token. A
-`formula` is a statsmodels (patsy) formula, parsed by formulaic and checked by
-`queries.formula`; its errors point into it.
+A SELECT is parsed by sqlglot (DuckDB's dialect) and compiled by `queries.sql_select`; a
+condition after WHERE is any SQL row expression (`queries.sql_expr`), the same in all three.
+Keywords are case-insensitive, column names are not. Every error names the position of the
+offending token (1-based, in the whole text) and never echoes a literal. A `formula` is a
+statsmodels (patsy) formula, parsed by formulaic and checked by `queries.formula`; its errors
+point into it. A query is parsed once per process: the statement keeps its text and the
+positions of what it mentions, for the errors found later (`ir.position_of`).
 """
 
 from __future__ import annotations
 
 import re
 
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+
+from queries import expr as e
 from queries import ir
 from queries.errors import QueryError
-from queries.formula import FormulaError, analyse
-from queries.lexer import Token, tokenize
+from queries.formula import FormulaError, analyse, formula_end
+from queries.lexer import Token, next_token
+from queries.sql_expr import ExprCompiler, Source
+from queries.sql_select import compile_select
 
-_FUNCS_ONE_COLUMN = {"SUM", "AVG", "VAR", "STDDEV", "MIN", "MAX", "MEDIAN"}
-_COMPARISONS = {"=", "!=", "<", "<=", ">", ">="}
+DIALECT = "duckdb"
+_WORD = re.compile(r"\s*([A-Za-z_]+|\(|)")
+_IN_WHERE = "aggregates cannot be used in WHERE: it chooses rows before they are grouped"
 
 
-def locate(text: str, name: str) -> int | None:
-    """The position of the first mention of a column (or result) name in a query, if any."""
-    for tok in tokenize(text):
-        if tok.kind == "ident" and tok.value == name:
-            return tok.pos
-        if tok.kind == "formula":
-            found = _in_formula(tok.text, name)
-            if found is not None:
-                return tok.pos + found
-    return None
+def parse(text: str, allow_having: bool = False) -> ir.Statement:
+    """Parse one statement; raises QueryError with a position on bad input. HAVING is refused
+    unless `allow_having` (see `queries.sql_select`)."""
+    if not text.strip():
+        raise QueryError("empty query", 1, text)
+    return _statement(text, 0, allow_having)
+
+
+def _statement(text: str, start: int, allow_having: bool) -> ir.Statement:
+    m = _WORD.match(text, start)
+    assert m is not None
+    word, at = m.group(1).upper(), m.start(1)
+    if word == "EXPLAIN":
+        inner = _statement(text, m.end(1), allow_having)
+        if isinstance(inner, ir.Explain):
+            raise QueryError("EXPLAIN EXPLAIN is not a query", _WORD.match(text, m.end(1)).start(1) + 1, text)  # type: ignore[union-attr]
+        return ir.Explain(inner)
+    if word in ("SELECT", "WITH", "("):
+        return _select(text, at, allow_having)
+    if word in ("CROSSTAB", "LINEAR", "LOGISTIC"):
+        return _Head(text, at).statement()
+    found = f"'{word}'" if word else "the end of the query" if at >= len(text) else f"'{text[at]}'"
+    raise QueryError(f"expected SELECT, CROSSTAB, LINEAR, LOGISTIC or EXPLAIN, found {found}", at + 1, text)
+
+
+def _select(text: str, start: int, allow_having: bool) -> ir.Select:
+    source = Source(text, start)
+    statements = [s for s in _sqlglot(text[start:], source) if s is not None]
+    if len(statements) != 1:
+        semicolon = text.find(";", start)
+        raise QueryError("one statement at a time", semicolon + 1 if semicolon >= 0 else None, text)
+    node = statements[0]
+    if isinstance(node, (exp.Union, exp.Intersect, exp.Except)):
+        raise source.error("UNION, INTERSECT and EXCEPT are not supported: a query releases one table of aggregates",
+                           node.right if isinstance(node.right, exp.Expression) else node)
+    if not isinstance(node, exp.Select):
+        raise QueryError("expected a SELECT statement", start + 1, text)
+    if not node.expressions:
+        raise QueryError("expected an aggregate or a grouping column after SELECT", len(text.rstrip()) + 1, text)
+    return compile_select(node, source, allow_having)
+
+
+def _sqlglot(sql: str, source: Source) -> list[exp.Expression | None]:
+    """sqlglot's statements of `sql`, its errors as QueryError in `source`'s positions."""
+    try:
+        return list(sqlglot.parse(sql, read=DIALECT))  # type: ignore[arg-type]
+    except TokenError:
+        raise QueryError("a string or a quoted name is not closed", _unclosed(sql, source), source.text) from None
+    except ParseError as exc:
+        raise _parse_error(exc, sql, source) from None
+
+
+def _unclosed(sql: str, source: Source) -> int | None:
+    quote, at = "", -1
+    for i, ch in enumerate(sql):
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote, at = ch, i
+    return source.offset + at + 1 if quote else None
+
+
+def _token(raw: str) -> str:
+    """How an error names a token: never a literal's value."""
+    if not raw:
+        return "the end of the query"
+    if raw[0] in "'$" or raw[0].isdigit():
+        return "a string" if raw[0] in "'$" else "a number"
+    return f"'{raw}'"
+
+
+def _parse_error(exc: ParseError, sql: str, source: Source) -> QueryError:
+    info = exc.errors[0] if exc.errors else {}
+    description = str(info.get("description") or "")
+    highlight = str(info.get("highlight") or "")
+    line, col = int(info.get("line") or 1), int(info.get("col") or 1)
+    end = sum(len(row) + 1 for row in sql.split("\n")[: line - 1]) + col  # 0-based index after the token
+    begin = max(end - len(highlight), 0)
+    if description.startswith("Required keyword") or description.startswith("Expected"):
+        if sql[end:].strip():  # sqlglot stopped at the token where a value was missing
+            return QueryError(f"expected a number, a string or an expression, found {_token(highlight)}",
+                              source.offset + begin + 1, source.text)
+        return QueryError(f"expected a number, a string or an expression after {_token(highlight)}, found the end "
+                          "of the query", source.offset + end + 1, source.text)
+    pos = source.offset + begin + 1
+    before = sql[:begin].split()
+    if before and before[-1].upper() in ("GROUP", "ORDER") and highlight.upper() != "BY":
+        return QueryError(f"expected BY after {before[-1].upper()}, found {_token(highlight)}", pos, source.text)
+    if description.startswith("Expecting )"):
+        return QueryError(f"expected ')', found {_token(highlight)}", pos, source.text)
+    if len(highlight) == 1 and highlight in _FOREIGN:
+        return QueryError(f"unexpected character {highlight!r}", pos, source.text)
+    if begin > 0 and _parses(sql[:begin]):
+        return QueryError(f"unexpected {_token(highlight)} after the end of the statement", pos, source.text)
+    return QueryError(f"unexpected {_token(highlight)}", pos, source.text)
+
+
+_FOREIGN = frozenset("@$#^&?[]{}`\\")
+"""Characters that are no part of the query language (DuckDB gives some of them a meaning)."""
+
+
+def _parses(sql: str) -> bool:
+    try:
+        sqlglot.parse(sql, read=DIALECT)
+        return True
+    except (ParseError, TokenError):
+        return False
+
+
+def condition(text: str, start: int, end: int, tables: frozenset[str]) -> e.Expr:
+    """The SQL condition in text[start:end] (after a WHERE), compiled; positions are in `text`."""
+    if not text[start:end].strip():
+        raise QueryError("expected a condition after WHERE", end + 1, text)
+    prefix = "SELECT 1 WHERE "
+    source = Source(text, start - len(prefix))
+    statements = [s for s in _sqlglot(prefix + text[start:end], source) if s is not None]
+    node = statements[0] if len(statements) == 1 else None
+    if not isinstance(node, exp.Select) or any(v for k, v in node.args.items() if k not in ("expressions", "where")):
+        first = start + len(text[start:end]) - len(text[start:end].lstrip())
+        raise QueryError("only a condition may follow WHERE here", first + 1, text)
+    return ExprCompiler(source, "WHERE", _IN_WHERE, tables=tables).compile(node.args["where"].this)
+
+
+def condition_end(text: str, start: int) -> int:
+    """Where a model's WHERE condition starting at `start` ends: at MAXITER n, TOL t or FROM
+    outside brackets, or at the end of the text."""
+    try:
+        tokens = sqlglot.Dialect.get_or_raise(DIALECT).tokenize(text[start:])
+    except TokenError:
+        return len(text)
+    depth = 0
+    for i, tok in enumerate(tokens):
+        if tok.text == "(":
+            depth += 1
+        elif tok.text == ")":
+            depth -= 1
+        elif depth == 0 and tok.text.upper() == "FROM":
+            return start + tok.start
+        elif depth == 0 and tok.text.upper() in ("MAXITER", "TOL") and i + 1 < len(tokens) and \
+                tokens[i + 1].token_type.name == "NUMBER":
+            return start + tok.start
+    return len(text)
 
 
 def _in_formula(formula: str, name: str) -> int | None:
@@ -46,154 +188,89 @@ def _in_formula(formula: str, name: str) -> int | None:
     return m.start() if m else None
 
 
-def with_position(error: QueryError, text: str) -> QueryError:
-    """`error` with the position of the name it blames, when it has none yet."""
-    if error.position is not None or error.name is None:
-        return error
-    return QueryError(error.message, locate(text, error.name), text, error.name)
+class _Head:
+    """CROSSTAB and the models: their own words token by token, then FROM/WHERE/options."""
 
-
-def parse(text: str) -> ir.Statement:
-    """Parse one statement; raises QueryError with a position on bad input."""
-    if not text.strip():
-        raise QueryError("empty query", 1, text)
-    return _Parser(text).statement_to_end()
-
-
-class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, start: int) -> None:
         self.text = text
-        self.tokens = tokenize(text)
-        self.i = 0
-
-    # -- helpers --------------------------------------------------------------------------------
-    @property
-    def tok(self) -> Token:
-        return self.tokens[self.i]
+        self.tok = next_token(text, start)
+        self.source: str | None = None
+        self.where: e.Expr | None = None
+        self.mentions: list[tuple[str, int]] = []
 
     def error(self, message: str, tok: Token | None = None) -> QueryError:
-        t = tok or self.tok
-        return QueryError(message, t.pos, self.text)
+        return QueryError(message, (tok or self.tok).pos, self.text)
 
     def advance(self) -> Token:
         t = self.tok
-        self.i += 1
+        self.tok = next_token(self.text, t.end)
         return t
+
+    def jump(self, i: int) -> None:
+        self.tok = next_token(self.text, i)
 
     def at_keyword(self, *words: str) -> bool:
         return self.tok.kind == "keyword" and self.tok.text in words
 
-    def at_op(self, *ops: str) -> bool:
-        return self.tok.kind == "op" and self.tok.text in ops
+    def describe(self) -> str:
+        t = self.tok
+        if t.kind == "end":
+            return "the end of the query"
+        if t.kind in ("string", "number"):
+            return f"a {t.kind}"  # never echo literal values back
+        return f"'{t.text}'"
 
     def keyword(self, word: str) -> Token:
         if not self.at_keyword(word):
             raise self.error(f"expected {word}, found {self.describe()}")
         return self.advance()
 
-    def op(self, symbol: str) -> Token:
-        if not self.at_op(symbol):
-            raise self.error(f"expected '{symbol}', found {self.describe()}")
-        return self.advance()
-
     def name(self, what: str = "a column name") -> str:
         if self.tok.kind != "ident":
             raise self.error(f"expected {what}, found {self.describe()}")
-        return str(self.advance().value)
+        tok = self.advance()
+        self.mentions.append((str(tok.value), tok.pos))
+        return str(tok.value)
 
-    def describe(self) -> str:
-        t = self.tok
-        if t.kind == "end":
-            return "the end of the query"
-        if t.kind in ("string", "number", "formula"):
-            return f"a {t.kind}"  # never echo literal values back
-        return f"'{t.text}'"
+    def number(self) -> int | float:
+        negative = self.tok.kind == "op" and self.tok.text == "-"
+        if negative:
+            self.advance()
+        if self.tok.kind != "number":
+            raise self.error(f"expected a number, found {self.describe()}")
+        value = self.advance().value
+        assert isinstance(value, (int, float))
+        return -value if negative else value
 
-    # -- statements ---------------------------------------------------------------------------------
-    def statement_to_end(self) -> ir.Statement:
-        stmt = self.statement()
+    def tail(self, end_of_where: bool) -> bool:
+        """Read a FROM or a WHERE if one is next; `end_of_where`: the condition may be followed by options."""
+        if self.at_keyword("FROM"):
+            if self.source is not None:
+                raise self.error("FROM appears twice")
+            self.advance()
+            self.source = self.name("a table name")
+            self.mentions.pop()
+            return True
+        if self.at_keyword("WHERE"):
+            if self.where is not None:
+                raise self.error("WHERE appears twice")
+            start = self.advance().end
+            stop = condition_end(self.text, start) if end_of_where else len(self.text)
+            tables = frozenset({self.source}) if self.source else frozenset()
+            self.where = condition(self.text, start, stop, tables)
+            self.mentions.extend(e.mentions(self.where))
+            self.jump(stop)
+            return True
+        return False
+
+    def finish(self) -> None:
         if self.tok.kind != "end":
             raise self.error(f"unexpected {self.describe()} after the end of the statement")
-        return stmt
 
     def statement(self) -> ir.Statement:
-        if self.at_keyword("EXPLAIN"):
-            self.advance()
-            inner = self.statement()
-            if isinstance(inner, ir.Explain):
-                raise self.error("EXPLAIN EXPLAIN is not a query")
-            return ir.Explain(inner)
-        if self.at_keyword("SELECT"):
-            return self.select()
         if self.at_keyword("CROSSTAB"):
             return self.crosstab()
-        if self.at_keyword("LINEAR", "LOGISTIC"):
-            return self.regression()
-        raise self.error(f"expected SELECT, CROSSTAB, LINEAR, LOGISTIC or EXPLAIN, found {self.describe()}")
-
-    def select(self) -> ir.Select:
-        self.keyword("SELECT")
-        starts = [self.tok]
-        aggs = [self.aggregate()]
-        while self.at_op(","):
-            self.advance()
-            starts.append(self.tok)
-            aggs.append(self.aggregate())
-        if self.at_keyword("FROM"):
-            self.advance()
-            self.name("a table name")
-        where = self.where()
-        group: list[str] = []
-        if self.at_keyword("GROUP"):
-            self.advance()
-            self.keyword("BY")
-            group.append(self.name())
-            while self.at_op(","):
-                self.advance()
-                group.append(self.name())
-        seen: set[str] = set()
-        for a, start in zip(aggs, starts):
-            if a.name in seen:
-                raise self.error(f"two result columns are named {a.name!r}; use AS", start)
-            seen.add(a.name)
-        return ir.Select(tuple(aggs), where, tuple(group))
-
-    def aggregate(self) -> ir.Aggregate:
-        tok = self.tok
-        if tok.kind != "ident" or str(tok.value).upper() not in ir.AGGREGATES:
-            raise self.error(f"expected an aggregate ({', '.join(ir.AGGREGATES)}), found {self.describe()}")
-        func = str(self.advance().value).upper()
-        self.op("(")
-        column = column2 = None
-        q = None
-        if func == "COUNT":
-            if self.at_op("*"):
-                self.advance()
-            else:
-                column = self.name()
-        elif func == "QUANTILE":
-            column = self.name()
-            self.op(",")
-            qt = self.tok
-            q = float(self.number())
-            if not 0.0 <= q <= 1.0:
-                raise self.error("a quantile must be between 0 and 1", qt)
-        elif func == "CORR":
-            column = self.name()
-            self.op(",")
-            column2 = self.name()
-        else:
-            assert func in _FUNCS_ONE_COLUMN
-            column = self.name()
-        self.op(")")
-        alias = None
-        if self.at_keyword("AS"):
-            self.advance()
-            alias = self.name("a result name")
-        if func == "MEDIAN":
-            func, q = "QUANTILE", 0.5
-            alias = alias or f"median({column})"
-        return ir.Aggregate(func, column, column2, q, alias)
+        return self.regression()
 
     def crosstab(self) -> ir.Crosstab:
         self.keyword("CROSSTAB")
@@ -203,37 +280,46 @@ class _Parser:
         col = self.name()
         if row == col:
             raise self.error("a crosstab needs two different columns", col_tok)
-        return ir.Crosstab(row, col, self.where())
+        while self.tail(end_of_where=False):
+            pass
+        self.finish()
+        return ir.Crosstab(row, col, self.where, self.source, self.text, self._mentions())
 
     def regression(self) -> ir.Regression:
         kind = self.advance().text
         outcome_tok = self.tok
         outcome = self.name("the outcome column")
-        self.op("~")
-        ftok = self.advance()
-        assert ftok.kind == "formula"  # the lexer makes everything after '~' one formula token
+        if not (self.tok.kind == "op" and self.tok.text == "~"):
+            raise self.error(f"expected '~', found {self.describe()}")
+        start = self.tok.end
+        end = formula_end(self.text, start)
+        raw = self.text[start:end]
+        formula, pos = raw.strip(), start + len(raw) - len(raw.lstrip()) + 1
         try:
-            facts = analyse(ftok.text)
+            facts = analyse(formula)
         except FormulaError as exc:
-            raise QueryError(exc.message, ftok.pos + exc.offset, self.text) from None
+            raise QueryError(exc.message, pos + exc.offset, self.text) from None
+        for col in facts.columns:
+            at = _in_formula(formula, col)
+            if at is not None:
+                self.mentions.append((col, pos + at))
         if outcome in facts.columns:
-            at = _in_formula(ftok.text, outcome)
+            at = _in_formula(formula, outcome)
             raise QueryError(f"the outcome {outcome!r} also appears on the right of '~'",
-                             outcome_tok.pos if at is None else ftok.pos + at, self.text)
-        where: ir.Condition | None = None
+                             outcome_tok.pos if at is None else pos + at, self.text)
+        self.jump(end)
         maxiter, tol = 35, 1e-8
-        while self.at_keyword("WHERE", "MAXITER", "TOL"):
-            if self.at_keyword("WHERE"):
-                if where is not None:
-                    raise self.error("WHERE appears twice")
-                where = self.where()
+        while True:
+            if self.tail(end_of_where=True):
                 continue
-            word = self.advance().text
+            if not self.at_keyword("MAXITER", "TOL"):
+                break
+            word_tok = self.advance()
             if kind != "LOGISTIC":
-                raise self.error(f"{word} applies to LOGISTIC only", self.tokens[self.i - 1])
+                raise self.error(f"{word_tok.text} applies to LOGISTIC only", word_tok)
             tok = self.tok
             value = self.number()
-            if word == "MAXITER":
+            if word_tok.text == "MAXITER":
                 if not isinstance(value, int) or not 1 <= value <= 200:
                     raise self.error("MAXITER must be an integer from 1 to 200", tok)
                 maxiter = value
@@ -241,89 +327,9 @@ class _Parser:
                 if not 0 < float(value) < 1:
                     raise self.error("TOL must be between 0 and 1", tok)
                 tol = float(value)
-        return ir.Regression(kind, outcome, ftok.text, facts.columns, facts.in_c, where, maxiter, tol)
+        self.finish()
+        return ir.Regression(kind, outcome, formula, facts.columns, facts.in_c, self.where, maxiter, tol, self.source,
+                             self.text, self._mentions())
 
-    # -- conditions -------------------------------------------------------------------------------
-    def where(self) -> ir.Condition | None:
-        if not self.at_keyword("WHERE"):
-            return None
-        self.advance()
-        return self.condition()
-
-    def condition(self) -> ir.Condition:
-        left = self.conjunction()
-        while self.at_keyword("OR"):
-            self.advance()
-            left = ir.Or(left, self.conjunction())
-        return left
-
-    def conjunction(self) -> ir.Condition:
-        left = self.negation()
-        while self.at_keyword("AND"):
-            self.advance()
-            left = ir.And(left, self.negation())
-        return left
-
-    def negation(self) -> ir.Condition:
-        if self.at_keyword("NOT"):
-            self.advance()
-            return ir.Not(self.negation())
-        if self.at_op("("):
-            self.advance()
-            inner = self.condition()
-            self.op(")")
-            return inner
-        return self.predicate()
-
-    def predicate(self) -> ir.Condition:
-        column = self.name()
-        if self.at_op(*_COMPARISONS):
-            op = self.advance().text
-            return ir.Compare(column, op, self.literal())
-        negated = False
-        if self.at_keyword("NOT"):
-            self.advance()
-            negated = True
-            if not self.at_keyword("IN", "BETWEEN"):
-                raise self.error(f"expected IN or BETWEEN after NOT, found {self.describe()}")
-        if self.at_keyword("IN"):
-            self.advance()
-            self.op("(")
-            values = [self.literal()]
-            while self.at_op(","):
-                self.advance()
-                values.append(self.literal())
-            self.op(")")
-            cond: ir.Condition = ir.InList(column, tuple(values))
-            return ir.Not(cond) if negated else cond
-        if self.at_keyword("BETWEEN"):
-            self.advance()
-            low = self.literal()
-            self.keyword("AND")
-            cond = ir.Between(column, low, self.literal())
-            return ir.Not(cond) if negated else cond
-        if self.at_keyword("IS"):
-            self.advance()
-            is_not = False
-            if self.at_keyword("NOT"):
-                self.advance()
-                is_not = True
-            self.keyword("NULL")
-            return ir.IsNull(column, is_not)
-        raise self.error(f"expected a comparison, IN, BETWEEN or IS NULL after the column, found {self.describe()}")
-
-    def literal(self) -> ir.Value:
-        if self.tok.kind == "string":
-            return str(self.advance().value)
-        return self.number()
-
-    def number(self) -> int | float:
-        negative = False
-        if self.at_op("-"):
-            self.advance()
-            negative = True
-        if self.tok.kind != "number":
-            raise self.error(f"expected a number, found {self.describe()}")
-        value = self.advance().value
-        assert isinstance(value, (int, float))
-        return -value if negative else value
+    def _mentions(self) -> ir.Mentions:
+        return tuple(sorted(self.mentions, key=lambda m: m[1]))

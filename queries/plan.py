@@ -18,10 +18,11 @@ from functools import singledispatch
 from queries import ir
 from queries.crosstab_rule import rule_text as crosstab_rule_text
 from queries.design import build, categorical_columns
-from queries.errors import QueryError, SchemaError
+from queries.errors import QueryError
 from queries.formula import analyse
 from queries.order_keys import key_bits
 from queries.table import Schema
+from queries.typecheck import check_statement
 
 Measure = tuple[str, ...]
 """(op, column[, column2]): rows | n x | s x | mean x | m2 x | pn x y | px x y | py x y | pmx x y | pmy x y
@@ -53,6 +54,8 @@ class Plan:
     integer_columns: tuple[str, ...] = ()  # read columns of integer kind: their SUM, MIN, MAX are integers
     release_zero: bool = True
     """Whether a count of 0 is released as 0 (every site must allow it); False: 0 is suppressed like 1..k-1."""
+    kinds: tuple[tuple[str, str], ...] = ()
+    """The agreed kind of every column the parties' local evaluation reads, derived columns included."""
 
     @property
     def groups(self) -> int:
@@ -84,6 +87,8 @@ class Plan:
                 lines.append(f"outcome coding: {coding}")
         lines.append("local, at each party, in plaintext:")
         lines.append(f"  filter rows: {'WHERE condition' if _where(self.statement) is not None else 'all rows'}")
+        if isinstance(self.statement, ir.Select) and self.statement.derived:
+            lines.append("  per row, by DuckDB: " + ", ".join(d.name for d in self.statement.derived))
         for m in self.measures:
             lines.append(f"  per group: {_measure_text(m)}")
         for kind, col in self.extremes:
@@ -98,6 +103,9 @@ class Plan:
         for step in self.mpc_steps:
             lines.append(f"  {step}")
         lines.append(f"disclosure: {self.disclosure_rule()} (decided in MPC)")
+        after = _after_release(self.statement)
+        if after:
+            lines.append(f"at the analyst, on the released rows: {after}")
         if with_cost and self.cost:
             c = self.cost
             lines.append(
@@ -148,6 +156,22 @@ def _where(stmt: ir.Statement) -> ir.Condition | None:
     return getattr(stmt, "where", None)
 
 
+def _after_release(stmt: ir.Statement) -> str:
+    """ORDER BY and LIMIT, which the analyst applies to the released rows (`queries.arrange`)."""
+    if not isinstance(stmt, ir.Select):
+        return ""
+    parts = []
+    if stmt.order_by:
+        keys = [f"{k.column}{' DESC' if k.descending else ''}{' NULLS FIRST' if k.nulls_first else ''}"
+                for k in stmt.order_by]
+        parts.append("ORDER BY " + ", ".join(keys))
+    if stmt.limit is not None:
+        parts.append(f"LIMIT {stmt.limit}")
+    if stmt.offset:
+        parts.append(f"OFFSET {stmt.offset}")
+    return " ".join(parts)
+
+
 def _measure_text(m: Measure) -> str:
     names = {
         "rows": "row count",
@@ -179,38 +203,13 @@ def group_keys(
     return tuple(itertools.product(*levels)) if columns else ((),)
 
 
-def _check_columns(stmt: ir.Statement, schema: Schema) -> None:
-    for col in sorted(ir.statement_columns(stmt)):
-        if col not in schema.names:
-            try:
-                schema.check_present(col)
-            except SchemaError as exc:
-                raise QueryError(str(exc), name=col) from None
-            raise QueryError(f"unknown column {col!r}", name=col)
-    _check_literals(getattr(stmt, "where", None), schema)
-
-
-def _check_literals(cond: ir.Condition | None, schema: Schema) -> None:
-    """Categorical columns compare with strings, numeric ones with numbers (never echoing the literal)."""
-    if cond is None or isinstance(cond, ir.IsNull):
-        return
-    if isinstance(cond, (ir.And, ir.Or)):
-        _check_literals(cond.left, schema)
-        _check_literals(cond.right, schema)
-        return
-    if isinstance(cond, ir.Not):
-        _check_literals(cond.inner, schema)
-        return
-    if isinstance(cond, ir.Compare):
-        values: tuple[ir.Value, ...] = (cond.value,)
-    elif isinstance(cond, ir.InList):
-        values = cond.values
-    else:
-        values = (cond.low, cond.high)
-    text = schema.kind(cond.column) == "category"
-    if any(isinstance(v, str) != text for v in values):
-        kind, literal = ("categorical", "a string") if text else ("numeric", "a number")
-        raise QueryError(f"column {cond.column!r} is {kind}; compare it with {literal}", name=cond.column)
+def _check(stmt: ir.Statement, schema: Schema) -> tuple[Schema, tuple[tuple[str, str], ...]]:
+    """The schema with the statement's derived columns added, and the kinds of every column the
+    parties' local evaluation reads (`queries.typecheck.check_statement` checks the statement)."""
+    derived = check_statement(stmt, schema)
+    extended = Schema(schema.columns + tuple(derived.items()), schema.missing)
+    read = sorted(ir.statement_columns(stmt))
+    return extended, tuple((c, schema.kind(c)) for c in read) + tuple(derived.items())
 
 
 @singledispatch
@@ -225,7 +224,9 @@ def _(stmt: ir.Explain, schema: Schema, domains: dict[str, tuple[ir.Value, ...]]
 
 @compile_statement.register
 def _(stmt: ir.Select, schema: Schema, domains: dict[str, tuple[ir.Value, ...]], min_cell: int) -> Plan:
-    _check_columns(stmt, schema)
+    if stmt.having is not None:
+        raise QueryError("HAVING is not supported yet: the groups it drops must be decided inside MPC")
+    schema, kinds = _check(stmt, schema)
     measures: list[Measure] = [("rows",)]
     extremes: list[tuple[str, str]] = []
     quantiles: list[tuple[str, float]] = []
@@ -291,16 +292,17 @@ def _(stmt: ir.Select, schema: Schema, domains: dict[str, tuple[ir.Value, ...]],
             )
     steps.append("release: suppressed and NULL values are multiplied by zero in MPC; shares go to the analyst")
     keys = group_keys(stmt.group_by, domains, null_group=True)
-    integers = tuple(sorted(c for c in ir.statement_columns(stmt) if schema.kind(c) == "int"))
+    read = ir.statement_columns(stmt) | ir.derived_names(stmt)
+    integers = tuple(sorted(c for c in read if schema.kind(c) == "int"))
     return Plan(
         stmt, stmt.group_by, keys, tuple(measures), tuple(extremes), tuple(quantiles), min_cell, tuple(steps),
-        integer_columns=integers,
+        integer_columns=integers, kinds=kinds,
     )
 
 
 @compile_statement.register
 def _(stmt: ir.Regression, schema: Schema, domains: dict[str, tuple[ir.Value, ...]], min_cell: int) -> Plan:
-    _check_columns(stmt, schema)
+    _, read = _check(stmt, schema)
     kinds = schema.kind
     if stmt.kind == "LINEAR" and kinds(stmt.outcome) == "category":
         raise QueryError(f"the outcome {stmt.outcome!r} of LINEAR must be numeric", name=stmt.outcome)
@@ -352,7 +354,7 @@ def _(stmt: ir.Regression, schema: Schema, domains: dict[str, tuple[ir.Value, ..
                   "Hessian by owned-matrix products, lift to Z_2^128, Newton-Schulz inverse; one convergence bit "
                   "opened per iteration",
                   "release to the analyst: coefficients, diag of the inverse information, log-likelihood"]
-    return Plan(stmt, (), ((),), (), (), (), min_cell, tuple(steps), terms=tuple(names), levels=levels)
+    return Plan(stmt, (), ((),), (), (), (), min_cell, tuple(steps), terms=tuple(names), levels=levels, kinds=read)
 
 
 def _plain(value: object) -> object:
@@ -361,7 +363,7 @@ def _plain(value: object) -> object:
 
 @compile_statement.register
 def _(stmt: ir.Crosstab, schema: Schema, domains: dict[str, tuple[ir.Value, ...]], min_cell: int) -> Plan:
-    _check_columns(stmt, schema)
+    _, read = _check(stmt, schema)
     keys = group_keys((stmt.row, stmt.col), domains)
     steps = (
         "secure sum of every party's cell counts, as integers in Z_2^64",
@@ -373,4 +375,4 @@ def _(stmt: ir.Crosstab, schema: Schema, domains: dict[str, tuple[ir.Value, ...]
         "four suppression bits, never which number is small; chi-square, odds ratio and relative risk are "
         "computed from released cells only",
     )
-    return Plan(stmt, (stmt.row, stmt.col), keys, (("rows",),), (), (), min_cell, steps)
+    return Plan(stmt, (stmt.row, stmt.col), keys, (("rows",),), (), (), min_cell, steps, kinds=read)

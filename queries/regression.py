@@ -77,7 +77,7 @@ def _design(ctx: PartyContext, plan: Plan, frame: pd.DataFrame) -> tuple[Design,
                                f"{stmt.outcome!r} has {len(levels)} levels")
     covariate_levels = {c: v for c, v in plan.levels if c != stmt.outcome}
     design = build(stmt, covariate_levels)
-    rows = complete_cases(stmt, frame, design.columns)
+    rows = complete_cases(stmt, frame, design.columns, dict(plan.kinds))
     x, keep, counts = local_matrix(design, rows)
     if not np.isfinite(x).all():  # statsmodels refuses these too ("exog contains inf or nans")
         raise QueryError("a transformed value at this party is infinite (e.g. np.log of 0); "

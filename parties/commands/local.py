@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"pooled local: no such file: {path}", file=sys.stderr)
             return 2
     try:
-        parse(args.query)
+        stmt = parse(args.query)
     except QueryError as exc:
         print(f"pooled local: {exc.render()}", file=sys.stderr)
         return 2
@@ -51,6 +51,6 @@ def run(args: argparse.Namespace) -> int:
     def get() -> Result:
         with LocalConsortium(names, data=dict(zip(names, args.data)), node_args=node_args) as consortium:
             with consortium.client() as client:
-                return ask(client, names, args.query, min_cell=args.min_cell, yates=args.yates)[0]
+                return ask(client, names, args.query, min_cell=args.min_cell, yates=args.yates, stmt=stmt)[0]
 
     return answer_to_stdout("pooled local", get, args.format)

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from queries.result import Result
 
     try:
-        parse(args.query)
+        stmt = parse(args.query)
     except QueryError as exc:
         print(f"pooled query: {exc.render()}", file=sys.stderr)
         return 2
@@ -51,6 +51,6 @@ def run(args: argparse.Namespace) -> int:
     def get() -> Result:
         with ConsortiumClient(tls, dict(settings.parties)) as client:
             return ask(client, settings.roster, args.query, min_cell=args.min_cell, call_timeout_s=args.timeout,
-                       yates=args.yates)[0]
+                       yates=args.yates, stmt=stmt)[0]
 
     return answer_to_stdout("pooled query", get, args.format)

@@ -53,7 +53,7 @@ def test_negative_numbers_and_quoted_names() -> None:
         ("SELECT AVG(age) GROUP sex", 23, "expected BY"),
         ("SELEC x", 1, "expected SELECT"),
         ("SELECT COUNT(*) WHERE age = 'secret' )", 38, "after the end"),
-        ("SELECT foo(x)", 8, "expected an aggregate"),
+        ("SELECT foo(x)", 8, "unknown function 'foo'"),
         ("LINEAR y ~ x + 2", 16, "a number alone is not a term"),
         ("SELECT count(*) where a @ 1", 25, "unexpected character"),
         ("SELECT QUANTILE(x, 1.5)", 20, "between 0 and 1"),
