@@ -40,7 +40,7 @@ def runs_python(args: Any) -> bool:
     return program == sys.executable or Path(program).name.startswith("python")
 
 
-def _refusing_popen(nodeid: str) -> type[subprocess.Popen]:
+def refusing_popen(nodeid: str) -> type[subprocess.Popen]:
     real = subprocess.Popen
 
     class RefusingPopen(real):  # type: ignore[valid-type, misc]
@@ -62,7 +62,7 @@ def _guarded(item: pytest.Item) -> Iterator[None]:
         yield
         return
     real = subprocess.Popen
-    subprocess.Popen = _refusing_popen(item.nodeid)  # type: ignore[misc]
+    subprocess.Popen = refusing_popen(item.nodeid)  # type: ignore[misc]
     try:
         yield
     finally:
