@@ -2,8 +2,12 @@
 Hypothesis draws the same examples on every CI run.
 
 The lanes (markers registered in pyproject.toml):
-- `python -m pytest`: everything, on as many workers as the machine has cores (pytest-xdist);
+- `python -m pytest`: everything, on as many workers as the machine has cores (pytest-xdist,
+  `-n auto --dist loadgroup` in pyproject.toml; `-n 0` runs in this process);
 - `python -m pytest -m "not network and not bench"`: the fast lane, in-process tests only.
+
+The tests of one file that start processes run on one worker (an `xdist_group` per file),
+so a consortium that a module's fixture starts is started once; the rest spread test by test.
 
 A test starts a Python process only if it carries one of `PROCESS_MARKERS`: while any other
 test sets up or runs, `subprocess.Popen` of a Python interpreter fails the test with the
@@ -77,3 +81,10 @@ def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     yield from _guarded(item)
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(item.get_closest_marker(m) for m in PROCESS_MARKERS):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))

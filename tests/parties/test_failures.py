@@ -15,12 +15,21 @@ from typing import Any
 
 import pytest
 
+from parties import codec
+from parties.certs import CertFiles, Identity
 from parties.client import ConsortiumError
 from parties.local import LocalConsortium
+from parties.proto import pooled_pb2_grpc as rpc
+from parties.tls import TlsMaterial
 
 pytestmark = pytest.mark.network
 NAMES = ["a", "b", "c"]
 LONG_JOB = ("repeat_mul", {"size": 50_000, "repeat": 400})  # tens of seconds if nothing fails
+
+
+def _corrections(stub: rpc.DealerStub) -> int:
+    """How many corrections the dealer has handed out so far."""
+    return codec.dealer_stats_from_pb(stub.Stats(codec.empty(), timeout=5))["corrections"]
 
 
 def test_a_dead_dealer_is_named() -> None:
@@ -34,12 +43,17 @@ def test_a_dead_dealer_is_named() -> None:
                 outcome["error"] = err
             outcome["at"] = time.monotonic()
 
-        thread = threading.Thread(target=run)
-        thread.start()
-        deadline = time.monotonic() + 60
-        while not all(client.status(p).running_sessions for p in NAMES):
-            assert time.monotonic() < deadline, "the job never started everywhere"
-            time.sleep(0.05)
+        client.run("product", {"size": 10})  # every node has looked up its peers at the dealer
+        tls = TlsMaterial.load(CertFiles.in_dir(lc.certs_dir, Identity.party("a")))
+        with tls.channel(lc.dealer_address, Identity.dealer()) as channel:
+            stub = rpc.DealerStub(channel)
+            before = _corrections(stub)
+            thread = threading.Thread(target=run)
+            thread.start()
+            deadline = time.monotonic() + 60
+            while _corrections(stub) == before:  # the long job is past its set-up, drawing on the dealer
+                assert time.monotonic() < deadline, "the job never reached its multiplications"
+                time.sleep(0.02)
         os.kill(lc.pid("dealer"), signal.SIGKILL)
         hit = time.monotonic()
         thread.join(60)
