@@ -6,8 +6,9 @@ The lanes (markers registered in pyproject.toml):
   `-n auto --dist loadgroup` in pyproject.toml; `-n 0` runs in this process);
 - `python -m pytest -m "not network and not bench"`: the fast lane, in-process tests only.
 
-The tests of one file that start processes run on one worker (an `xdist_group` per file),
-so a consortium that a module's fixture starts is started once; the rest spread test by test.
+The tests of a file that share a module-scoped fixture and start processes run on one worker
+(an `xdist_group` per file), so a consortium that the fixture starts is started once; the
+rest spread test by test.
 
 A test starts a Python process only if it carries one of `PROCESS_MARKERS`: while any other
 test sets up or runs, `subprocess.Popen` of a Python interpreter fails the test with the
@@ -40,11 +41,14 @@ def runs_python(args: Any) -> bool:
     argv = [args] if isinstance(args, str | bytes | os.PathLike) else list(args)
     if not argv:
         return False
-    program = os.fsdecode(argv[0]).split()[0] if isinstance(args, str | bytes) else os.fsdecode(argv[0])
+    program = os.fsdecode(argv[0])
+    if isinstance(args, str | bytes):  # a command line: its first word
+        program = (program.split() or [""])[0]
     return program == sys.executable or Path(program).name.startswith("python")
 
 
 def refusing_popen(nodeid: str) -> type[subprocess.Popen]:
+    """subprocess.Popen as the test `nodeid` without a process marker gets it: refusing Python."""
     real = subprocess.Popen
 
     class RefusingPopen(real):  # type: ignore[valid-type, misc]
@@ -83,8 +87,16 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     yield from _guarded(item)
 
 
+def _shares_a_module_fixture(item: pytest.Item) -> bool:
+    """Whether the test uses a module-scoped fixture of its own file (a consortium started once for it)."""
+    file = item.nodeid.split("::")[0]
+    infos = getattr(item, "_fixtureinfo", None)
+    defs = [] if infos is None else [d for ds in infos.name2fixturedefs.values() for d in ds]
+    return any(d.scope == "module" and d.baseid == file for d in defs)
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if any(item.get_closest_marker(m) for m in PROCESS_MARKERS):
+        if any(item.get_closest_marker(m) for m in PROCESS_MARKERS) and _shares_a_module_fixture(item):
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
