@@ -1,15 +1,17 @@
 """Test support: a consortium written by `pooled init` and run from its TOML files as real processes.
 
-`Deployment` runs `pooled init` into a temporary directory on a free block of loopback
-ports, starts the dealer and every node with `--config` (each its own process, watching
-its parent), and stops them by PID. Nodes can be killed, frozen, thawed and restarted by
-name, and queries asked through the `pooled query` command or, where the command itself is
-not under test, through the Python client with the same analyst's file (`ask`: no process
-to start).
+`Deployment` runs `pooled init` (in this process: it starts nothing) into a temporary
+directory on a free block of loopback ports, starts the dealer and every node with
+`--config` (each its own process, watching its parent), and stops them by PID. Nodes can
+be killed, frozen, thawed and restarted by name, and queries asked through the `pooled
+query` command or, where the command itself is not under test, through the Python client
+with the same analyst's file (`ask`: no process to start).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import random
 import signal
@@ -70,6 +72,19 @@ def pooled(*args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[st
                           timeout=timeout, env=env(), cwd=ROOT)
 
 
+def pooled_here(*args: str) -> str:
+    """Run one `pooled` command that starts nothing (init, certs) in this process; its output.
+    RuntimeError if it fails."""
+    from parties.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    if code != 0:
+        raise RuntimeError(f"pooled {args[0]} failed: {err.getvalue()}")
+    return out.getvalue()
+
+
 class Deployment:
     """`pooled init` + dealer + nodes from their TOML files (use as a context manager)."""
 
@@ -78,10 +93,8 @@ class Deployment:
         self.parties = list(parties)
         self.analysts = list(analysts)
         self.base_port = free_port_block(len(self.parties) + 1)
-        done = pooled("init", "--parties", ",".join(self.parties), "--analysts", ",".join(self.analysts),
-                      "--out", str(workdir), "--base-port", str(self.base_port), "--synthetic-rows", str(rows))
-        if done.returncode != 0:
-            raise RuntimeError(f"pooled init failed: {done.stderr}")
+        pooled_here("init", "--parties", ",".join(self.parties), "--analysts", ",".join(self.analysts),
+                    "--out", str(workdir), "--base-port", str(self.base_port), "--synthetic-rows", str(rows))
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.forced: list[str] = []
 
