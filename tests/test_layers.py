@@ -1,4 +1,5 @@
 """The package layering holds: imports point down only, and only parties/ speaks gRPC.
+The test lanes hold too: a test that starts a Python process must carry a process marker.
 
 parties/ -> queries/ -> protocols/ -> mpc/
 """
@@ -76,3 +77,13 @@ def test_no_torch_in_the_engine() -> None:
         str(p.relative_to(ROOT)) for pkg in LAYERS for p in _modules(pkg) if {"torch", "crypten"} & _imports(p)
     ]
     assert not offenders, offenders
+
+
+def test_a_test_without_a_process_marker_cannot_start_python() -> None:
+    """tests/conftest.py swaps this Popen in while an unmarked test runs: the fast lane stays in-process."""
+    from tests.conftest import refusing_popen, runs_python
+
+    assert runs_python([sys.executable, "-m", "parties", "node"]) and runs_python("python3 -c pass")
+    assert not runs_python(["fc-list", ":"]) and not runs_python([])
+    with pytest.raises(pytest.fail.Exception, match="carries none of the markers network, bench, peers, subprocess"):
+        refusing_popen("tests/x.py::test_x")([sys.executable, "-c", "pass"])

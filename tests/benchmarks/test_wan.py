@@ -1,9 +1,11 @@
 """The WAN relay (benchmarks/wan.py) delays each direction by rtt/2, pipelines, stays bounded.
 
 An echo server on 127.0.0.1 (ephemeral port) stands behind the relay for the timing and
-throughput tests; the last tests run a real 3-party consortium through it. Lower bounds
-on delays are asserted strictly (the relay must never be early), upper bounds loosely
-(the machine is shared and noisy).
+throughput tests (threads in this process: no child process); the last test runs a real
+3-party consortium through it. Lower bounds on delays are asserted strictly (the relay
+must never be early). Upper bounds only tell a right relay from a wrong one, with the
+margin between them as wide as the test allows, on the fastest of several tries: the
+machine is shared, and load only ever adds time.
 """
 
 from __future__ import annotations
@@ -17,12 +19,10 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from benchmarks.wan import DelayRelay, loopback_target
+from benchmarks.wan import CHUNK_BYTES, DelayRelay, loopback_target
 from parties.client import JobResult
 from parties.jobs import bench_inputs
 from parties.local import LocalConsortium
-
-pytestmark = pytest.mark.network
 
 
 class EchoServer:
@@ -78,25 +78,32 @@ def _recv_exactly(sock: socket.socket, n: int) -> bytes:
     return b"".join(parts)
 
 
+def _round_trips(sock: socket.socket, count: int) -> list[float]:
+    """Seconds of `count` one-byte round trips, one after the other."""
+    times = []
+    for i in range(count):
+        t0 = time.perf_counter()
+        sock.sendall(bytes([i]))
+        assert _recv_exactly(sock, 1) == bytes([i])
+        times.append(time.perf_counter() - t0)
+    return times
+
+
 def test_each_round_trip_takes_the_rtt(echo: EchoServer) -> None:
-    with DelayRelay(60) as relay:
+    rtt = 0.200
+    with DelayRelay(rtt * 1000) as relay:
         address = relay.front("echo")
         assert relay.front("echo") == address and address.startswith("127.0.0.1:")
         relay.connect("echo", echo.address)
         with _dial(address) as sock:
-            times = []
-            for i in range(5):
-                t0 = time.perf_counter()
-                sock.sendall(bytes([i]))
-                assert _recv_exactly(sock, 1) == bytes([i])
-                times.append(time.perf_counter() - t0)
+            times = _round_trips(sock, 4)
             sock.shutdown(socket.SHUT_WR)  # half-close: the EOF comes back through the relay
             assert sock.recv(1) == b""
         stats = relay.stats()
-    assert min(times) >= 0.060, times
-    assert max(times) < 0.060 + 0.150, times
+    assert min(times) >= rtt, times  # rtt/2 each way, never early
+    assert min(times) < 2 * rtt, times  # not a whole rtt each way (that would be >= 2 rtt every time)
     assert stats["accepted"] == 1 and stats["refused"] == 0
-    assert stats["bytes_to_target"] == stats["bytes_to_client"] == 5
+    assert stats["bytes_to_target"] == stats["bytes_to_client"] == 4
     assert stats["fronts"]["echo"]["target"] == echo.address
 
 
@@ -109,8 +116,8 @@ def test_connections_before_connect_wait_for_it(echo: EchoServer) -> None:
 
 
 def test_throughput_is_not_bound_by_the_rtt(echo: EchoServer) -> None:
-    payload = os.urandom(8 << 20)
-    with DelayRelay(100) as relay:
+    payload, rtt = os.urandom(8 << 20), 1.0
+    with DelayRelay(rtt * 1000) as relay:
         address = relay.front("echo")
         relay.connect("echo", echo.address)
         with _dial(address) as sock:
@@ -122,9 +129,12 @@ def test_throughput_is_not_bound_by_the_rtt(echo: EchoServer) -> None:
             sender.join()
         stats = relay.stats()
     assert back == payload
-    # Stop-and-wait would pay 100 ms per chunk (dozens of chunks); a delay line pays it about once.
-    assert 0.100 <= seconds < 2.0, seconds
     assert stats["bytes_to_target"] == stats["bytes_to_client"] == len(payload)
+    # A delay line pays the rtt about once (rtt/2 each way). Stop-and-wait would pay rtt/2 per
+    # chunk of at most CHUNK_BYTES in each direction: 64 chunks, 32 s at least. Half of that
+    # leaves the copying 15 s on a loaded machine.
+    stop_and_wait = 2 * (len(payload) // CHUNK_BYTES) * rtt / 2
+    assert rtt <= seconds < stop_and_wait / 2, seconds
 
 
 def test_no_delay_forwards_at_once(echo: EchoServer) -> None:
@@ -132,10 +142,10 @@ def test_no_delay_forwards_at_once(echo: EchoServer) -> None:
         address = relay.front("echo")
         relay.connect("echo", echo.address)
         with _dial(address) as sock:
-            t0 = time.perf_counter()
-            sock.sendall(b"x")
-            assert _recv_exactly(sock, 1) == b"x"
-            assert time.perf_counter() - t0 < 0.05
+            times = _round_trips(sock, 5)
+    # A loopback round trip takes well under a millisecond; a relay that held bytes back
+    # (Nagle's algorithm against delayed ACKs: 40 ms, or a polling loop) would pay it every time.
+    assert min(times) < 0.030, times
 
 
 @pytest.mark.parametrize("address", ["10.0.0.1:80", "192.168.1.2:9000", "example.org:443", "[::1]:80", "127.0.0.1"])
@@ -181,12 +191,16 @@ def test_connections_beyond_the_bound_are_refused_and_close_stops_the_thread(ech
 
 
 def test_the_relay_stops_after_its_lifetime() -> None:
-    relay = DelayRelay(0, lifetime_s=0.3)
+    lifetime = 1.0
+    relay = DelayRelay(0, lifetime_s=lifetime)
     with relay:
+        t0 = time.monotonic()
         relay.front("x")
         assert relay.running
-        time.sleep(0.6)
+        while relay.running and time.monotonic() - t0 < lifetime + 30:
+            time.sleep(0.05)
         assert not relay.running
+        assert time.monotonic() - t0 >= lifetime  # not before its time
         with pytest.raises(RuntimeError):
             relay.front("y")
 
@@ -197,23 +211,20 @@ def _open(lc: LocalConsortium, size: int) -> JobResult:
         return client.run("bench_open", {"size": size, "seed": 3})
 
 
+@pytest.mark.network
 def test_a_consortium_through_a_40ms_relay_pays_the_delay_per_round() -> None:
     size, rtt = 1000, 0.040
     with DelayRelay(rtt * 1000) as relay:
         with LocalConsortium(("a", "b", "c"), relay=relay, bench_jobs=True) as lc:
             slow = _open(lc, size)
         stats = relay.stats()
-    with LocalConsortium(("a", "b", "c"), bench_jobs=True) as lc:
-        fast = _open(lc, size)
-    for result in (slow, fast):
-        assert np.abs(result.outputs()[0] - bench_inputs(3, size)).max() < 1e-6
+    assert np.abs(slow.outputs()[0] - bench_inputs(3, size)).max() < 1e-6
     rounds = max(slow.stats(p).rounds for p in ("a", "b", "c"))
     assert rounds == 1
     # Every round waits for at least one message to cross a link: a one-way delay, rtt/2.
     # (The slowest party usually pays the whole RTT: it leaves the barrier before the
     # compute phase first and then waits for the others' messages, which start rtt/2 later.)
     assert slow.compute_seconds >= rounds * rtt / 2, slow.compute_seconds
-    assert slow.compute_seconds > fast.compute_seconds
     # Every link went through the relay: the dealer and both peers of each party.
     fronts = stats["fronts"]
     assert set(fronts) == {"dealer", "a", "b", "c"}

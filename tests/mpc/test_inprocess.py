@@ -29,7 +29,7 @@ def test_a_failing_party_makes_the_others_fail_fast() -> None:
     start = time.monotonic()
     with pytest.raises(RuntimeError, match="disk on fire"):
         run_parties(3, program)
-    assert time.monotonic() - start < 5
+    assert time.monotonic() - start < 30  # the others are told at once, well before their 60 s receive timeout
 
 
 def test_a_silent_party_times_out_with_its_name() -> None:

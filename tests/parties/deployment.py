@@ -1,14 +1,17 @@
 """Test support: a consortium written by `pooled init` and run from its TOML files as real processes.
 
-`Deployment` runs `pooled init` into a temporary directory on a free block of loopback
-ports, starts the dealer and every node with `--config` (each its own process, watching
-its parent), and stops them by PID. Nodes can be killed, frozen, thawed and restarted by
-name, and queries asked through the `pooled query` command or the Python client with an
-analyst's configuration file.
+`Deployment` runs `pooled init` (in this process: it starts nothing) into a temporary
+directory on a free block of loopback ports, starts the dealer and every node with
+`--config` (each its own process, watching its parent), and stops them by PID. Nodes can
+be killed, frozen, thawed and restarted by name, and queries asked through the `pooled
+query` command or, where the command itself is not under test, through the Python client
+with the same analyst's file (`ask`: no process to start).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import random
 import signal
@@ -19,17 +22,27 @@ import time
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tomli_w
 
 import parties
 
+if TYPE_CHECKING:
+    from queries.result import Result
+
 ROOT = Path(parties.__file__).resolve().parent.parent
 
 
 def free_port_block(count: int, low: int = 20000, high: int = 32000, tries: int = 200) -> int:
-    """A base port such that base .. base+count-1 are all free on 127.0.0.1 (below the ephemeral range)."""
+    """A base port such that base .. base+count-1 are all free on 127.0.0.1 (below the ephemeral range).
+
+    Under pytest-xdist each worker draws from its own slice of the range, so that two workers
+    never settle on overlapping blocks between checking the ports and starting the nodes."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    span = (high - low) // workers
+    low, high = low + worker * span, low + (worker + 1) * span
     for _ in range(tries):
         base = random.randrange(low, high - count)
         socks = []
@@ -59,6 +72,19 @@ def pooled(*args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[st
                           timeout=timeout, env=env(), cwd=ROOT)
 
 
+def pooled_here(*args: str) -> str:
+    """Run one `pooled` command that starts nothing (init, certs) in this process; its output.
+    RuntimeError if it fails."""
+    from parties.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    if code != 0:
+        raise RuntimeError(f"pooled {args[0]} failed: {err.getvalue()}")
+    return out.getvalue()
+
+
 class Deployment:
     """`pooled init` + dealer + nodes from their TOML files (use as a context manager)."""
 
@@ -67,10 +93,8 @@ class Deployment:
         self.parties = list(parties)
         self.analysts = list(analysts)
         self.base_port = free_port_block(len(self.parties) + 1)
-        done = pooled("init", "--parties", ",".join(self.parties), "--analysts", ",".join(self.analysts),
-                      "--out", str(workdir), "--base-port", str(self.base_port), "--synthetic-rows", str(rows))
-        if done.returncode != 0:
-            raise RuntimeError(f"pooled init failed: {done.stderr}")
+        pooled_here("init", "--parties", ",".join(self.parties), "--analysts", ",".join(self.analysts),
+                    "--out", str(workdir), "--base-port", str(self.base_port), "--synthetic-rows", str(rows))
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.forced: list[str] = []
 
@@ -176,6 +200,19 @@ class Deployment:
         self, analyst: str, text: str, *extra: str, timeout: float = 120.0
     ) -> subprocess.CompletedProcess[str]:
         return pooled("query", "--config", str(self.analyst_file(analyst)), *extra, text, timeout=timeout)
+
+    def ask(self, analyst: str, text: str) -> Result:
+        """What `pooled query` does, from this process: one query with an analyst's file through the
+        Python client. A refusal or failure raises (ConsortiumError, QueryError) with the reason
+        the command would print."""
+        from parties.analyst import ask
+        from parties.client import ConsortiumClient
+        from parties.config import load_analyst
+        from parties.tls import TlsMaterial
+
+        settings = load_analyst(self.analyst_file(analyst))
+        with ConsortiumClient(TlsMaterial.load(settings.tls.cert_files), dict(settings.parties)) as client:
+            return ask(client, settings.roster, text)[0]
 
     def query_process(self, analyst: str, text: str) -> subprocess.Popen[str]:
         """`pooled query` started in the background (the caller waits for it)."""

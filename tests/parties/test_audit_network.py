@@ -42,8 +42,7 @@ def test_a_log_rewritten_after_the_fact_is_caught_by_the_heads_its_peers_hold(tm
     queries = ["SELECT COUNT(*)", "SELECT COUNT(*) GROUP BY sex", "SELECT COUNT(*) WHERE age >= 50", "SELECT COUNT(*)"]
     with d:
         for q in queries:
-            done = d.query_cli("alice", q)
-            assert done.returncode == 0, done.stderr
+            d.ask("alice", q)
     audit, certs = d.dir / "audit", d.dir / "certs"
     for p in parties:
         ok = pooled("audit", "verify", str(d.audit_file(p)), "--peers", str(audit), "--certs", str(certs))
@@ -72,7 +71,7 @@ def test_a_log_rewritten_after_the_fact_is_caught_by_the_heads_its_peers_hold(tm
 def test_a_log_edited_while_its_node_runs_stops_that_node_before_it_reads_anything(tmp_path: Path) -> None:
     d = Deployment(tmp_path / "consortium", ["s1", "s2"], ["alice"], rows=400)
     with d:
-        assert d.query_cli("alice", "SELECT COUNT(*)").returncode == 0
+        d.ask("alice", "SELECT COUNT(*)")
         log = d.audit_file("s1")
         entries = list(read_entries(log))
         _rechain(log, entries[:-1])  # the last entry dropped, the chain recomputed

@@ -14,6 +14,7 @@ from parties.cli import COMMANDS, build_parser, main
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.subprocess  # a fresh interpreter: this one has imported everything already
 def test_importing_the_cli_loads_no_grpc_or_numpy() -> None:
     code = (
         "import sys, parties.cli; parties.cli.build_parser(); "

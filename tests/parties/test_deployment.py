@@ -24,7 +24,7 @@ from parties.certs import create_consortium
 from parties.client import ConsortiumClient, ConsortiumError
 from parties.config import load_analyst
 from parties.tls import TlsMaterial
-from tests.parties.deployment import Deployment, pooled
+from tests.parties.deployment import Deployment, pooled, pooled_here
 
 PARTIES = ["hospital-a", "hospital-b", "hospital-c"]
 LONG_QUERY = "LOGISTIC diabetes ~ age + bmi + sbp + C(smoking) + C(sex)"  # ~1,000 rounds: several seconds
@@ -35,9 +35,8 @@ pytestmark = pytest.mark.network
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     d = Deployment(tmp_path_factory.mktemp("consortium"), PARTIES, ["alice", "bob"])
     d.edit_policy("hospital-c", analysts={"alice": ["counts", "statistics", "regression"], "bob": ["counts"]})
-    done = pooled("certs", "--out", str(d.dir / "certs"), "--ca-key", str(d.dir / "ca-private" / "ca.key"),
-                  "--analysts", "eve")  # same CA, listed at no site
-    assert done.returncode == 0, done.stderr
+    pooled_here("certs", "--out", str(d.dir / "certs"), "--ca-key", str(d.dir / "ca-private" / "ca.key"),
+                "--analysts", "eve")  # same CA, listed at no site
     eve = d.analyst_file("eve")
     eve.write_text(d.analyst_file("bob").read_text().replace('"bob"', '"eve"').replace("analyst-bob", "analyst-eve"))
     with d:
@@ -84,8 +83,7 @@ def test_an_analyst_without_the_role_is_refused_by_that_site_with_its_reason(dep
     assert "hospital-c refuses: analyst 'bob' lacks the 'statistics' role" in done.stderr
     refusal = [e for e in _session_entries(deployment, "hospital-c", "SELECT AVG(bmi)") if e["event"] == "decision"]
     assert refusal and refusal[-1]["decision"] == "refuse" and "statistics" in refusal[-1]["reason"]
-    ok = deployment.query_cli("bob", "SELECT COUNT(*)")  # counts are bob's role everywhere
-    assert ok.returncode == 0, ok.stderr
+    assert deployment.ask("bob", "SELECT COUNT(*)").rows  # counts are bob's role everywhere
 
 
 def test_an_analyst_listed_nowhere_is_refused_and_logged(deployment: Deployment) -> None:
@@ -160,11 +158,21 @@ def test_twenty_sequential_and_five_concurrent_queries(deployment: Deployment, p
             assert got[k] == pytest.approx(want[k], rel=1e-9), key
 
 
+def _wait_until_running(d: Deployment) -> None:
+    """Return once every node runs a session (the query is in its MPC part everywhere)."""
+    client, _ = _client(d, "alice")
+    with client:
+        deadline = time.monotonic() + 60
+        while not all(client.status(p).running_sessions for p in PARTIES):
+            assert time.monotonic() < deadline, "the query never started everywhere"
+            time.sleep(0.02)
+
+
 @pytest.mark.parametrize("fault", ["kill -9", "SIGSTOP"])
 def test_a_node_lost_mid_query_fails_it_everywhere_within_ten_seconds(deployment: Deployment, fault: str) -> None:
     victim = "hospital-b"
     asking = deployment.query_process("alice", LONG_QUERY)
-    time.sleep(2.0)  # well inside the MPC part (the model takes several seconds)
+    _wait_until_running(deployment)
     assert asking.poll() is None, "the query should still be running"
     hit = time.monotonic()
     if fault == "kill -9":
@@ -172,27 +180,40 @@ def test_a_node_lost_mid_query_fails_it_everywhere_within_ten_seconds(deployment
     else:
         deployment.signal(victim, signal.SIGSTOP)
     try:
-        out, err = asking.communicate(timeout=30)
+        out, err = asking.communicate(timeout=60)
         waited = time.monotonic() - hit
         assert asking.returncode == 1, (out, err)
-        assert waited <= 10.0, f"the analyst waited {waited:.1f} s"
+        assert waited <= 10.0, f"the analyst waited {waited:.1f} s"  # the nodes' liveness limit is 3 s
         assert f"party {victim} failed" in err
+        if fault == "SIGSTOP":  # found by the liveness pings, not by a timeout
+            assert "stopped answering" in err, err
         assert "coef" not in out  # no partial result
-        for party in ("hospital-a", "hospital-c"):  # the others aborted and logged it
-            time.sleep(0.2)
-            last = list(read_entries(deployment.audit_file(party)))[-1]
+        for party in ("hospital-a", "hospital-c"):  # the others aborted and logged it, naming the victim
+            _, entries = _last_session(deployment, party, LONG_QUERY)
+            last = entries[-1]
             assert last["event"] in ("abort", "failure") and victim in last["error"], last
     finally:
         if fault == "kill -9":
             deployment.start_node(victim)  # the node that comes back serves the next query
         else:
             deployment.signal(victim, signal.SIGCONT)
-    again = deployment.query_cli("alice", "SELECT COUNT(*)")
-    assert again.returncode == 0, again.stderr
+    assert deployment.ask("alice", "SELECT COUNT(*)").rows[0][0] > 0
+
+
+def _last_session(d: Deployment, party: str, query: str) -> tuple[str, list[dict]]:
+    """The last session of `query` in a node's audit log, and its entries, once its outcome is written."""
+    deadline = time.monotonic() + 30
+    while True:
+        entries = list(read_entries(d.audit_file(party)))
+        session = [e["session"] for e in entries if e.get("query") == query][-1]
+        mine = [e for e in entries if e.get("session") == session]
+        if mine[-1]["event"] in ("release", "abort", "failure") or time.monotonic() > deadline:
+            return session, mine
+        time.sleep(0.05)
 
 
 def test_a_tampered_audit_line_is_found(deployment: Deployment, tmp_path: Path) -> None:
-    assert deployment.query_cli("bob", "SELECT COUNT(*) GROUP BY sex").returncode == 0
+    deployment.ask("bob", "SELECT COUNT(*) GROUP BY sex")
     log = deployment.audit_file("hospital-a").read_text().splitlines()
     copy = tmp_path / "audit.jsonl"
     line = next(i for i, text in enumerate(log) if '"analyst": "bob"' in text)
@@ -215,41 +236,37 @@ def test_a_node_refuses_a_roster_that_is_not_its_consortium(deployment: Deployme
         client.run("query", {"query": "SELECT COUNT(*)"}, roster=list(reversed(roster)))
 
 
-def test_the_daily_limit_is_kept_across_a_restart(tmp_path: Path) -> None:
-    d = Deployment(tmp_path / "small", ["s1", "s2"], ["alice"], rows=400)
-    d.edit_policy("s2", max_queries_per_day=2)
-    with d:
-        for _ in range(2):
-            assert d.query_cli("alice", "SELECT COUNT(*)").returncode == 0
-        refused = d.query_cli("alice", "SELECT COUNT(*)")
-        assert refused.returncode == 1 and "reached this site's limit of 2 queries per day" in refused.stderr
-        d.kill("s2")
-        d.start_node("s2")  # counts come back from the audit log
-        again = d.query_cli("alice", "SELECT COUNT(*)")
-        assert again.returncode == 1 and "limit of 2" in again.stderr
-
-
 def test_a_slow_node_within_the_deadline_only_slows_the_query(deployment: Deployment) -> None:
+    """A node frozen for 1 s mid-query (unanswered pings for about half of it), a third of the
+    nodes' 3 s liveness limit: the answer comes, whole, and no site aborts."""
+    query = "SELECT MEDIAN(sbp), QUANTILE(bmi, 0.9) GROUP BY sex"  # hundreds of rounds
     client, roster = _client(deployment, "alice")
     with client:
-        ask(client, roster, "SELECT COUNT(*)")  # every connection is up before the node is frozen
         answer: dict[str, object] = {}
 
         def run() -> None:
             try:
-                answer["result"] = ask(client, roster, "SELECT MEDIAN(sbp) GROUP BY sex")[0]
+                answer["result"] = ask(client, roster, query)[0]
             except Exception as exc:  # noqa: BLE001 - reported below
                 answer["error"] = exc
 
         asking = threading.Thread(target=run)
         asking.start()
-        time.sleep(0.5)
+        _wait_until_running(deployment)
         deployment.signal("hospital-c", signal.SIGSTOP)
-        time.sleep(1.5)  # below the nodes' 3 s liveness limit
-        deployment.signal("hospital-c", signal.SIGCONT)
-        asking.join(60)
+        try:
+            time.sleep(1.0)
+            frozen_mid_query = asking.is_alive()
+        finally:
+            deployment.signal("hospital-c", signal.SIGCONT)
+        asking.join(120)
+    assert frozen_mid_query, "the query ended before the node was frozen: nothing was shown"
     assert "error" not in answer, answer.get("error")
-    assert answer["result"].columns == ["sex", "median(sbp)"]  # type: ignore[attr-defined]
+    assert answer["result"].columns == ["sex", "median(sbp)", "quantile(bmi, 0.9)"]  # type: ignore[attr-defined]
+    for party in PARTIES:  # every site released; none aborted
+        _, entries = _last_session(deployment, party, query)
+        events = [e["event"] for e in entries]
+        assert "release" in events and not {"abort", "failure"} & set(events), (party, events)
 
 
 def test_a_declared_schema_is_enforced_with_a_clear_error(tmp_path: Path) -> None:
@@ -259,9 +276,8 @@ def test_a_declared_schema_is_enforced_with_a_clear_error(tmp_path: Path) -> Non
     d.edit("s1", "data", schema=kinds, domains={"smoking": ["never", "former", "current"]})
     d.edit("s2", "data", schema={**kinds, "sex": "int"})  # wrong: sex holds F and M
     with d:
-        done = d.query_cli("alice", "SELECT AVG(age)")
-        assert done.returncode == 1 and "'sex' is declared int but holds category" in done.stderr
+        with pytest.raises(ConsortiumError, match="'sex' is declared int but holds category"):
+            d.ask("alice", "SELECT AVG(age)")
     d.edit("s2", "data", schema=kinds)
     with d:
-        done = d.query_cli("alice", "SELECT AVG(age), COUNT(*) GROUP BY smoking")
-        assert done.returncode == 0, done.stderr
+        assert d.ask("alice", "SELECT AVG(age), COUNT(*) GROUP BY smoking").rows

@@ -10,6 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from queries.synth import write_synthetic
+
 
 def _pooled(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "parties", *args], capture_output=True, text=True, timeout=timeout)
@@ -35,22 +37,23 @@ def test_synth_then_local_matches_pandas(tmp_path: Path) -> None:
     assert body["suppressed"] == [False, False]
 
 
-@pytest.mark.network
-def test_bad_query_exits_non_zero_with_the_position(tmp_path: Path) -> None:
+def test_bad_query_exits_non_zero_with_the_position(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Checked before any process starts: the command's own code, run in this process."""
+    from parties.cli import main
+
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
     for p in (a, b):
         p.write_text("x\n1\n2\n")
-    run = _pooled("local", "--data", str(a), "--data", str(b), "SELECT AVG(x) WHERE x >")
-    assert run.returncode == 2
-    assert "position 24" in run.stderr and "^" in run.stderr
-    missing = _pooled("local", "--data", str(a), "--data", str(tmp_path / "nope.csv"), "SELECT COUNT(*)")
-    assert missing.returncode == 2 and "no such file" in missing.stderr
+    assert main(["local", "--data", str(a), "--data", str(b), "SELECT AVG(x) WHERE x >"]) == 2
+    err = capsys.readouterr().err
+    assert "position 24" in err and "^" in err
+    assert main(["local", "--data", str(a), "--data", str(tmp_path / "nope.csv"), "SELECT COUNT(*)"]) == 2
+    assert "no such file" in capsys.readouterr().err
 
 
 @pytest.mark.network
 def test_python_api_local_consortium_query(tmp_path: Path) -> None:
     from parties.local import LocalConsortium
-    from queries.synth import write_synthetic
 
     files = write_synthetic(400, 2, tmp_path, seed=9)
     sites = dict(zip(["h1", "h2"], files))
@@ -66,9 +69,7 @@ def test_python_api_local_consortium_query(tmp_path: Path) -> None:
 def test_logistic_through_pooled_local_matches_statsmodels(tmp_path: Path) -> None:
     import statsmodels.formula.api as smf
 
-    made = _pooled("synth", "--rows", "1500", "--parties", "2", "--out", str(tmp_path), "--seed", "8")
-    assert made.returncode == 0, made.stderr
-    files = sorted(tmp_path.glob("site_*.csv"))
+    files = write_synthetic(1500, 2, tmp_path, seed=8)  # what `pooled synth` writes
     data = [arg for f in files for arg in ("--data", str(f))]
     run = _pooled("local", *data, "--format", "json", "LOGISTIC outcome ~ age + bmi + C(smoking)", timeout=300)
     assert run.returncode == 0, run.stderr
@@ -85,9 +86,7 @@ def test_logistic_through_pooled_local_matches_statsmodels(tmp_path: Path) -> No
 @pytest.mark.network
 def test_pooled_local_releases_no_single_patients_value(tmp_path: Path) -> None:
     """Five rows match the condition but only one has an sbp (a patient's 187.5): nothing reveals it."""
-    made = _pooled("synth", "--rows", "400", "--parties", "2", "--out", str(tmp_path), "--seed", "6")
-    assert made.returncode == 0, made.stderr
-    files = sorted(tmp_path.glob("site_*.csv"))
+    files = write_synthetic(400, 2, tmp_path, seed=6)  # what `pooled synth` writes
     for f, sbps in zip(files, (["187.5", "", ""], ["", ""])):
         table = pd.read_csv(f)
         extra = table.iloc[: len(sbps)].copy()
@@ -97,15 +96,14 @@ def test_pooled_local_releases_no_single_patients_value(tmp_path: Path) -> None:
     data = [arg for f in files for arg in ("--data", str(f))]
     query = "SELECT COUNT(*), AVG(sbp), MIN(sbp), MEDIAN(sbp) WHERE age > 100"
     refused = _pooled("local", *data, query)
-    assert refused.returncode == 1 and "allow_extremes = false" in refused.stderr and refused.stdout == ""
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert "policy does not release extremes" in refused.stderr and "allow_extremes = false" in refused.stderr
     allowed = _pooled("local", *data, "--allow-extremes", "--format", "json", query)
     assert allowed.returncode == 0, allowed.stderr
     body = json.loads(allowed.stdout)
     assert body["rows"] == [[5, None, None, None]]
     assert body["suppressed_cells"] == [[False, True, True, True]]
     assert "187" not in allowed.stdout
-    maximum = _pooled("local", *data, "SELECT MAX(sbp)")
-    assert maximum.returncode == 1 and "policy does not release extremes" in maximum.stderr
 
 
 @pytest.mark.network
@@ -116,9 +114,7 @@ def test_crosstab_csv_with_yates_through_pooled_local(tmp_path: Path) -> None:
 
     from scipy import stats
 
-    made = _pooled("synth", "--rows", "800", "--parties", "2", "--out", str(tmp_path), "--seed", "5")
-    assert made.returncode == 0, made.stderr
-    files = sorted(tmp_path.glob("site_*.csv"))
+    files = write_synthetic(800, 2, tmp_path, seed=5)  # what `pooled synth` writes
     data = [arg for f in files for arg in ("--data", str(f))]
     run = _pooled("local", *data, "--yates", "--format", "csv", "CROSSTAB diabetes BY outcome")
     assert run.returncode == 0, run.stderr
@@ -141,9 +137,7 @@ def test_crosstab_csv_with_yates_through_pooled_local(tmp_path: Path) -> None:
 @pytest.mark.network
 def test_a_refused_model_exits_non_zero_with_the_reason(tmp_path: Path) -> None:
     """LOGISTIC on an outcome coded 1/2: refused in MPC, the reason on stderr, nothing on stdout, exit 1."""
-    made = _pooled("synth", "--rows", "300", "--parties", "2", "--out", str(tmp_path), "--seed", "5")
-    assert made.returncode == 0, made.stderr
-    files = sorted(tmp_path.glob("site_*.csv"))
+    files = write_synthetic(300, 2, tmp_path, seed=5)  # what `pooled synth` writes
     for f in files:
         table = pd.read_csv(f)
         table["outcome"] = table["outcome"] + 1

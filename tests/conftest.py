@@ -1,0 +1,102 @@
+"""Suite-wide rules: every test that starts a Python process says so with a marker, and
+Hypothesis draws the same examples on every CI run.
+
+The lanes (markers registered in pyproject.toml):
+- `python -m pytest`: everything, on as many workers as the machine has cores (pytest-xdist,
+  `-n auto --dist loadgroup` in pyproject.toml; `-n 0` runs in this process);
+- `python -m pytest -m "not network and not bench"`: the fast lane, in-process tests only.
+
+The tests of a file that share a module-scoped fixture and start processes run on one worker
+(an `xdist_group` per file), so a consortium that the fixture starts is started once; the
+rest spread test by test.
+
+A test starts a Python process only if it carries one of `PROCESS_MARKERS`: while any other
+test sets up or runs, `subprocess.Popen` of a Python interpreter fails the test with the
+reason, so a consortium (LocalConsortium, `pooled init` + `pooled node`, `pooled local`) can
+never slip into the fast lane unmarked. Other programs (e.g. matplotlib asking fc-list for
+fonts) are not affected.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import settings
+
+PROCESS_MARKERS = ("network", "bench", "peers", "subprocess")
+
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
+
+
+def runs_python(args: Any) -> bool:
+    """Whether Popen `args` (a string or a sequence) start a Python interpreter."""
+    argv = [args] if isinstance(args, str | bytes | os.PathLike) else list(args)
+    if not argv:
+        return False
+    program = os.fsdecode(argv[0])
+    if isinstance(args, str | bytes):  # a command line: its first word
+        program = (program.split() or [""])[0]
+    return program == sys.executable or Path(program).name.startswith("python")
+
+
+def refusing_popen(nodeid: str) -> type[subprocess.Popen]:
+    """subprocess.Popen as the test `nodeid` without a process marker gets it: refusing Python."""
+    real = subprocess.Popen
+
+    class RefusingPopen(real):  # type: ignore[valid-type, misc]
+        def __init__(self, args: Any, *rest: Any, **kwargs: Any) -> None:
+            if runs_python(args):
+                pytest.fail(
+                    f"{nodeid} starts a Python process ({args!r}) but carries none of the markers "
+                    f"{', '.join(PROCESS_MARKERS)}: mark it (network for real nodes over gRPC) so the fast lane "
+                    "stays in-process",
+                    pytrace=False,
+                )
+            super().__init__(args, *rest, **kwargs)
+
+    return RefusingPopen
+
+
+def _guarded(item: pytest.Item) -> Iterator[None]:
+    if any(item.get_closest_marker(m) for m in PROCESS_MARKERS):
+        yield
+        return
+    real = subprocess.Popen
+    subprocess.Popen = refusing_popen(item.nodeid)  # type: ignore[misc]
+    try:
+        yield
+    finally:
+        subprocess.Popen = real  # type: ignore[misc]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    yield from _guarded(item)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    yield from _guarded(item)
+
+
+def _shares_a_module_fixture(item: pytest.Item) -> bool:
+    """Whether the test uses a module-scoped fixture of its own file (a consortium started once for it)."""
+    file = item.nodeid.split("::")[0]
+    infos = getattr(item, "_fixtureinfo", None)
+    defs = [] if infos is None else [d for ds in infos.name2fixturedefs.values() for d in ds]
+    return any(d.scope == "module" and d.baseid == file for d in defs)
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(item.get_closest_marker(m) for m in PROCESS_MARKERS) and _shares_a_module_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
