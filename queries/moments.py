@@ -37,8 +37,8 @@ ZERO_VARIANCE = 2.0**-10
 |x'| in (2^17, 2^18]) below this counts as zero: CORR is then NULL, as in pandas for a constant
 column. v' carries an absolute error of a few units of 2^-40, so above this CORR is within
 ~1e-8; below it (a variance below 2^-46 .. 2^-44 of the group's largest x^2, an sd below
-~1.2e-7 of its largest |x|: near-constant values, whatever the other groups) it is withheld
-rather than imprecise."""
+1.2e-7 .. 2.4e-7 of its largest |x|: near-constant values, whatever the other groups) it is
+withheld rather than imprecise."""
 
 Moments = Sequence[tuple[int, ir.Aggregate]]
 """The aggregates with centred sums (VAR, STDDEV, CORR), with their positions in the SELECT."""
