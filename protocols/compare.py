@@ -27,9 +27,17 @@ from mpc.context import PartyContext
 from mpc.ring import Ring
 from mpc.share import Share
 from protocols.arith import add_public
-from protocols.bits import masked, rows_of
-from protocols.boolean import row_to_arith
-from protocols.circuits import Circuit, all_ones, borrow_out_gates, generate_propagate, run_circuits
+from protocols.bits import PendingRowsToArith, masked, rows_of
+from protocols.boolean import from_opened_bit, row_to_arith, unpack_lanes
+from protocols.circuits import (
+    Circuit,
+    all_ones,
+    all_ones_gates,
+    borrow_out_gates,
+    generate_propagate,
+    run_circuits,
+)
+from protocols.opening import open_xor
 
 
 def _to_arith(ctx: PartyContext, bit: np.ndarray, x: Share, mat: Mapping[str, np.ndarray]) -> Share:
@@ -82,6 +90,26 @@ def is_zero(ctx: PartyContext, x: Share) -> Share:
     c, mat = masked(ctx, x, "cmp-open")
     same = mat["r_bits"] ^ ~rows_of(x.ring, c) if ctx.is_leader else mat["r_bits"]
     return _to_arith(ctx, all_ones(ctx, same, "eqz-level"), x, mat)
+
+
+def is_zero_and_all(ctx: PartyContext, x: Share, rows: np.ndarray, count: int) -> tuple[Share, Share]:
+    """[x == 0] (`is_zero`), and the AND of the XOR-shared bit-sliced `rows` (w rows of
+    lanes(count) words: one bit of each of `count` elements per row) as additive 0/1 shares
+    in x's ring, in the rounds of `is_zero` alone while ceil(log2 w) <= ceil(log2 k).
+
+    1. Open c = x + r, as `is_zero`.
+    2. The AND tree over NOT (c XOR r) and the AND tree over `rows`, their levels side by side.
+    3. Both result rows to additive shares with daBits, in one opening.
+    Each element of `rows` costs the peers 2 (w - 1) + 1 bits: no masked ring element is opened.
+    """
+    c, mat = masked(ctx, x, "cmp-open")
+    same = mat["r_bits"] ^ ~rows_of(x.ring, c) if ctx.is_leader else mat["r_bits"]
+    eq, every = run_circuits(ctx, [all_ones_gates(same), all_ones_gates(rows)], "eqz-level")
+    pending = PendingRowsToArith.begin(ctx, every[None], count, x.ring)
+    opened = open_xor(ctx, [eq ^ mat["s"], *pending.words()], "b2a")
+    zero = from_opened_bit(ctx, unpack_lanes(opened[0], x.size), x.ring, mat["s_arith"])
+    every_arith = pending.finish(ctx, opened[1:])
+    return Share(zero.reshape(x.shape), x.ring, 0), Share(every_arith.data[0], x.ring, 0)
 
 
 def less_than(ctx: PartyContext, x: Share, y: Share) -> Share:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mpc.context import PartyContext
+from mpc.prg import random_ring_elements
 from mpc.ring import Ring
 from mpc.share import Share
 from protocols.beaver import mul_many
@@ -165,3 +166,64 @@ def tables(ctx: PartyContext, e: Exponent, specs: Sequence[Callable[[int], int]]
         hi = Share(_weighted(ring, e.hi.data, hi_vals), ring, 0)
         pairs.append((lo, hi))
     return mul_many(ctx, pairs)
+
+
+@dataclass(frozen=True)
+class Blur:
+    """Uniform bits below a normalised value's last place, so that the mantissa y S (y's bits
+    shifted up, `tables`) does not show by its trailing zeros how many bits y has.
+
+    With F = `bits`, K = top - 1 and P the largest multiple of the radix at most F + 1 (so that
+    [p < P] is a table), each party draws, per element, u below 2^F, w below 2^K and v below
+    2^(K - P), and the mantissa becomes
+        M = (y 2^F + u) S + w [p < P] + v [y != 0],   read with F more fractional bits.
+    1. Below y's last place (bit K - p + F of M) lie u's F bits, then for p < P w's K bits
+       (K - p + F >= K: w stays below y), for p >= P v's K - P >= K - p bits. The parties'
+       sums of u, w and v are uniform modulo 2^F, 2^K and 2^(K - P), so are those bits,
+       whichever party drew them; which of w or v fills them does not show.
+    2. S, [p < P] and [y != 0] are 0 where y is: a zero stays exactly zero.
+    3. y moves by less than n_sites units of its last place (u), and by a relative
+       n_sites 2^-(F + P + 1) at most (v).
+    Cost: the table [p < P] in the tables' round; u, w, v, [p < P] and [y != 0] opened in the
+    round of y S (`protocols.products`, S opened once).
+    """
+
+    bits: int
+
+    def cut(self, e: Exponent) -> int:
+        """P: [p < P] gates w."""
+        return e.radix * ((self.bits + 1) // e.radix)
+
+    def gate(self, e: Exponent) -> Callable[[int], int]:
+        """The table [p < P] (T_lo = 1, T_hi(b) = [R b < P]: it factorises over p's digits)."""
+        cut = self.cut(e)
+        if cut < 1:
+            raise ValueError(f"{self.bits} bits of blur are fewer than the exponent's radix {e.radix}")
+        return lambda p: 1 if p < cut else 0
+
+    def check(self, e: Exponent, spare: int = 0) -> None:
+        """|M| < (2^(p + 1) + 16) 2^(F + K - p + spare) <= 9 2^(top + F + spare) with up to 16 parties'
+        draws must stay below 2^(k - 1) (`spare`: 1 where S carries a parity bit, as for roots)."""
+        if e.top + self.bits + spare + 5 > e.ring.bits:
+            raise ValueError(f"a {e.top}-bit mantissa leaves no room for {self.bits} bits of blur")
+
+    def pairs(
+        self, ctx: PartyContext, e: Exponent, y_raw: Share, s_tab: Share, gate: Share
+    ) -> list[tuple[Share, Share]]:
+        """The products of the round of y S: (y, S), (u, S), (w, [p < P]), (v, [y != 0]), with
+        this party's draws u, w, v (local, no message)."""
+        ring, n, k_top = y_raw.ring, y_raw.size, e.top - 1
+
+        def draw(width: int) -> Share:
+            return Share(ring.rshift_logical(random_ring_elements(ring, (n,)), ring.bits - width), ring, 0)
+
+        nonzero = e.linear(ctx, lambda p: 1)
+        return [(y_raw, s_tab), (draw(self.bits), s_tab), (draw(k_top), gate),
+                (draw(k_top - self.cut(e)), nonzero)]
+
+    def mantissa(self, products: Sequence[Share]) -> Share:
+        """M from the four products of `pairs` (raw; read it with K + 1 + F fractional bits)."""
+        ys, us, wg, vn = products
+        ring = ys.ring
+        out = ring.add(ring.lshift(ys.data, self.bits), us.data)
+        return Share(ring.add(ring.add(out, wg.data), vn.data), ring, 0)

@@ -14,8 +14,10 @@ products is the multiplication-with-shared-masks form used e.g. for matrix tripl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 from mpc.context import PartyContext
 from mpc.material import Component, MaterialKind, MaterialRequest, Secrets
@@ -55,26 +57,57 @@ def products(ctx: PartyContext, pairs: Sequence[tuple[Share, Share]]) -> list[Sh
     """
     if not pairs:
         return []
-    operands: list[Share] = []
-    index: dict[int, int] = {}
-    for x, y in pairs:
-        for s in (x, y):
-            if id(s) not in index:
-                index[id(s)] = len(operands)
-                operands.append(s)
-    ring, size = operands[0].ring, operands[0].size
-    if any(s.ring != ring or s.size != size for s in operands):
+    if not PendingProducts.fits(pairs):
         return mul_many(ctx, pairs)
-    ids = [(index[id(x)], index[id(y)]) for x, y in pairs]
-    mat = ctx.dealer(
-        MaterialRequest("product_masks", {"n": size, "operands": len(operands), "pairs": ids, "ring": ring.bits})
-    )
-    masks = [mat[f"a{i}"] for i in range(len(operands))]
-    opened = open_arith(ctx, [Share(ring.sub(s.data.ravel(), a), ring) for s, a in zip(operands, masks)], "products")
-    out = []
-    for k, ((i, j), (x, y)) in enumerate(zip(ids, pairs)):
-        z = ring.add(mat[f"c{k}"], ring.add(ring.mul(opened[i], masks[j]), ring.mul(opened[j], masks[i])))
-        if ctx.is_leader:
-            z = ring.add(z, ring.mul(opened[i], opened[j]))
-        out.append(Share(z.reshape(x.shape), ring, x.frac + y.frac))
-    return out
+    pending = PendingProducts.begin(ctx, pairs)
+    return pending.finish(ctx, open_arith(ctx, pending.shares(), "products"))
+
+
+class PendingProducts:
+    """`products` in two halves, for protocols that open other values in the same round:
+    `begin` takes the masks, `shares` are what to open, `finish` takes their openings."""
+
+    def __init__(self, pairs: Sequence[tuple[Share, Share]], operands: list[Share], ids: list[tuple[int, int]],
+                 mat: Mapping[str, np.ndarray]) -> None:
+        self._pairs, self._operands, self._ids, self._mat = list(pairs), operands, ids, mat
+
+    @staticmethod
+    def fits(pairs: Sequence[tuple[Share, Share]]) -> bool:
+        """Whether every operand has the same number of elements and ring (else use `mul_many`)."""
+        first = pairs[0][0]
+        return all(s.ring == first.ring and s.size == first.size for pair in pairs for s in pair)
+
+    @staticmethod
+    def begin(ctx: PartyContext, pairs: Sequence[tuple[Share, Share]]) -> PendingProducts:
+        if not PendingProducts.fits(pairs):
+            raise ValueError("products of operands of different sizes or rings: use mul_many")
+        operands: list[Share] = []
+        index: dict[int, int] = {}
+        for x, y in pairs:
+            for s in (x, y):
+                if id(s) not in index:
+                    index[id(s)] = len(operands)
+                    operands.append(s)
+        ring, size = operands[0].ring, operands[0].size
+        ids = [(index[id(x)], index[id(y)]) for x, y in pairs]
+        mat = ctx.dealer(
+            MaterialRequest("product_masks", {"n": size, "operands": len(operands), "pairs": ids, "ring": ring.bits})
+        )
+        return PendingProducts(pairs, operands, ids, mat)
+
+    def shares(self) -> list[Share]:
+        """The masked operands to open: x_i - a_i."""
+        ring = self._operands[0].ring
+        return [Share(ring.sub(s.data.ravel(), self._mat[f"a{i}"]), ring) for i, s in enumerate(self._operands)]
+
+    def finish(self, ctx: PartyContext, opened: Sequence[np.ndarray]) -> list[Share]:
+        """The products (scale: the sum of the factors' scales) from the opened d_i."""
+        ring = self._operands[0].ring
+        masks = [self._mat[f"a{i}"] for i in range(len(self._operands))]
+        out = []
+        for k, ((i, j), (x, y)) in enumerate(zip(self._ids, self._pairs)):
+            z = ring.add(self._mat[f"c{k}"], ring.add(ring.mul(opened[i], masks[j]), ring.mul(opened[j], masks[i])))
+            if ctx.is_leader:
+                z = ring.add(z, ring.mul(opened[i], opened[j]))
+            out.append(Share(z.reshape(x.shape), ring, x.frac + y.frac))
+        return out

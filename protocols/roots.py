@@ -35,7 +35,7 @@ from mpc.ring import Ring
 from mpc.share import Share
 from protocols.arith import add_public, fixed_for
 from protocols.division import default_bound, to_frac
-from protocols.normalize import Exponent, exponent, offsets, tables
+from protocols.normalize import Blur, Exponent, exponent, offsets, tables
 from protocols.products import products
 from protocols.truncation import truncate_each
 
@@ -57,12 +57,15 @@ def _half_exponent(e: Exponent, p: int) -> int:
 
 
 def _root(
-    ctx: PartyContext, y: Share, y_bound: float | None, inverse: bool, normalised: bool = False
+    ctx: PartyContext, y: Share, y_bound: float | None, inverse: bool, normalised: bool = False,
+    blur: Blur | None = None,
 ) -> tuple[Share, Share, Exponent]:
     """([sqrt(y)] or [1/sqrt(y)], y S, the exponent); see the module docstring.
 
     `normalised` (sqrt only): the first value is sqrt(m') instead, in [1/sqrt(2), sqrt(2)),
-    the table T is not applied (`sqrt_normalised`); the rounds are the same.
+    the table T is not applied (`sqrt_normalised`); the rounds are the same. With `blur`
+    (normalised only), the second value is y S with F = blur.bits more bits, uniform below y's
+    last place (`protocols.normalize.Blur`: its table and products in the same rounds).
 
     1. Exponent of y; tables (one round): S(p) = 2^(K - p + pi), S_b(p) = round(b_pi 2^g) S(p),
        and the result's scale T(p) = 2^(k(p) - k_min) (sqrt) or 2^(k_max - k(p) + 1) (1/sqrt,
@@ -91,9 +94,17 @@ def _root(
         lambda p: 1 << (k_top - p + _parity(e, p)),
         lambda p: slopes[_parity(e, p)] << (k_top - p + _parity(e, p)),
     ]
+    if blur is not None:
+        blur.check(e, spare=1)
+        specs.append(blur.gate(e))
     s_tab, sb_tab, *rest = tables(ctx, e, specs if normalised else [*specs, scale_spec])
     flat_y = Share(y.data.ravel(), ring, 0)
-    ys, ysb = products(ctx, [(flat_y, s_tab), (flat_y, sb_tab)])
+    if blur is None:
+        ys, ysb = products(ctx, [(flat_y, s_tab), (flat_y, sb_tab)])
+        released = ys
+    else:
+        ysb, *blurred = products(ctx, [(flat_y, sb_tab), *blur.pairs(ctx, e, flat_y, s_tab, rest[0])])
+        ys, released = blurred[0], blur.mantissa(blurred)
     m, bm = truncate_each(ctx, to_frac([(ys, k_top + 1, f), (ysb, k_top + 1 + g_bits, f)]))
     fixed = fixed_for(ctx, y)
     starts = {par: int(fixed.encode(a)) for par, (a, _) in _START.items()}
@@ -114,7 +125,7 @@ def _root(
             r = add_public(ctx, -r, 0.5)
             (zr,) = products(ctx, [(z, r)])
             (zr,) = truncate_each(ctx, [(zr, f)])
-            return (z + zr).reshape(*y.shape), ys, e
+            return (z + zr).reshape(*y.shape), released, e
         (gh,) = products(ctx, [(g, h)])
         (gh,) = truncate_each(ctx, [(gh, f)])
         r = add_public(ctx, -gh, 0.5)
@@ -151,12 +162,16 @@ def sqrt_normalised(
 
 
 def sqrt_normalised_nonzero(
-    ctx: PartyContext, y: Share, y_bound: float | None = None, scales: Sequence[int] | None = None
+    ctx: PartyContext, y: Share, y_bound: float | None = None, scales: Sequence[int] | None = None,
+    blur: Blur | None = None,
 ) -> tuple[tuple[Share, Share], tuple[Share, Share], Share]:
     """`sqrt_normalised`, and [y != 0] as an integer share (local: the sum of p's one-hot digits),
-    for callers that add secret terms to the exponents of nonzero values only."""
-    root, ys, e = _root(ctx, y, y_bound, inverse=False, normalised=True)
-    k_top = e.top - 1
+    for callers that add secret terms to the exponents of nonzero values only.
+
+    `blur`: y's mantissa gets blur.bits more fractional bits, uniform below y's last place
+    (`protocols.normalize.Blur`), in the same rounds; the root is that of y."""
+    root, ys, e = _root(ctx, y, y_bound, inverse=False, normalised=True, blur=blur)
+    k_top = e.top - 1 + (blur.bits if blur is not None else 0)
     s = list(scales) if scales is not None else [0] * int(np.prod(y.shape))
     y_exp = offsets(ctx, e, lambda p: p + 1 - e.y_frac - _parity(e, p), [2 * k for k in s]).reshape(*y.shape)
     root_exp = offsets(ctx, e, lambda p: _half_exponent(e, p), s).reshape(*y.shape)

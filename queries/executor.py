@@ -16,10 +16,13 @@ from mpc.errors import EncodingError
 from mpc.fixedpoint import FixedPoint
 from mpc.share import Share, concat, split_like
 from protocols.arith import add_public
-from protocols.beaver import mul_many
-from protocols.compare import is_zero, ltz, not_bit
+from protocols.beaver import PendingMul, mul_many
+from protocols.boolean import lanes, pack_lanes
+from protocols.compare import is_zero, is_zero_and_all, ltz, not_bit
+from protocols.opening import open_arith
+from protocols.products import PendingProducts, products
 from protocols.select import minimum
-from protocols.sharing import share_inputs
+from protocols.sharing import share_inputs, share_words
 from queries import group_scales, ir
 from queries.aggregates import count_key, stages
 from queries.crosstab import crosstab
@@ -51,7 +54,8 @@ def _share_partials(
     """Every party's partials, shared in one round: the totals of summed measures, each
     party's own shares of its counts and local means (for the parallel-axis rule), the
     exact pooled SUM of each summed column (an integer column's at frac 0, so exact at any size),
-    and the candidates of the VAR and STDDEV columns' group scales (`queries.group_scales`).
+    and the candidates of the AVG, VAR, STDDEV and CORR columns' group scales with their bits
+    (`queries.group_scales`; the bits XOR-shared from the pairwise seeds, no message).
 
     Columns in `scales` enter the moment partials as x 2^-s (`queries.scaling`). Counts are
     input as integers (frac 0) and lifted exactly to the fixed-point scale for the totals,
@@ -75,11 +79,11 @@ def _share_partials(
     if exact:
         encoded = np.concatenate([encoded, np.stack(exact).astype(encoded.dtype)])
     bits, candidates = group_scales.local_inputs(plan, local, scales)
-    rows = [len(encoded), len(encoded) + len(bits), len(encoded) + len(bits) + len(candidates)]
-    if rows[-1] > rows[0]:
-        more = [_encode(fp, bits, 0), _encode(fp, candidates)]
-        encoded = np.concatenate([encoded, *(m.astype(encoded.dtype) for m in more)])
+    rows = [len(encoded), len(encoded) + len(candidates)]
+    if len(candidates):
+        encoded = np.concatenate([encoded, _encode(fp, candidates).astype(encoded.dtype)])
     inputs = share_inputs(ctx, encoded, fp.ring, 0, "partials")
+    words = share_words(ctx, pack_lanes(bits), [(lanes(bits.size),)] * ctx.n, "scale-bits") if bits.size else []
     ring = fp.ring
     per_party: list[dict] = []
     for share in inputs:
@@ -104,9 +108,7 @@ def _share_partials(
             total = total + part
         sums[m] = total
     groups = group_scales.gather(
-        plan,
-        [Share(share.data[rows[0] : rows[1]], ring, 0) for share in inputs],
-        [Share(share.data[rows[1] : rows[2]], ring, fp.frac) for share in inputs],
+        plan, words, [Share(share.data[rows[0] : rows[1]], ring, fp.frac) for share in inputs], plan.groups
     )
     return totals, per_party, sums, groups
 
@@ -117,17 +119,21 @@ def _sum_frac(plan: Plan, column: str, frac: int) -> int:
     return 0 if column in plan.integer_columns else frac
 
 
-def _flags(ctx: PartyContext, below: list[tuple[Share, float]], zero: list[Share]) -> tuple[list[Share], list[Share]]:
-    """[x < c] for each (x, c) and [x == 0] for each x, each kind in one batched call."""
+def _flags(
+    ctx: PartyContext, below: list[tuple[Share, float]], zero: list[Share], scaled: group_scales.Shared
+) -> tuple[list[Share], list[Share], Share]:
+    """[x < c] for each (x, c) and [x == 0] for each x, each kind in one batched call; the zero
+    test also runs the group scales' AND tree (`queries.group_scales`, step 2) in its rounds."""
     lt_out: list[Share] = []
     if below:
         shifted = [add_public(ctx, x, -c) for x, c in below]
         lt_out = split_like(ltz(ctx, concat(shifted)), shifted)
-    eq_out: list[Share] = []
-    if zero:
-        same = [z.with_frac(zero[0].frac) for z in zero]  # a zero test reads no scale
-        eq_out = split_like(is_zero(ctx, concat(same)), zero)
-    return lt_out, eq_out
+    same = concat([z.with_frac(zero[0].frac) for z in zero])  # a zero test reads no scale
+    if scaled.count:
+        eq, above = is_zero_and_all(ctx, same, scaled.rows, scaled.count)
+    else:
+        eq, above = is_zero(ctx, same), Share(same.ring.zeros((0,)), same.ring, 0)
+    return lt_out, split_like(eq, zero), above
 
 
 def _as_fixed(ctx: PartyContext, bit: Share) -> Share:
@@ -152,10 +158,10 @@ def _quantile_floor(q: float, k: int) -> float:
 
 
 def _thresholds(
-    ctx: PartyContext, plan: Plan, t: dict, more_zeros: list[Share]
-) -> tuple[Share, dict[int, Share], dict[int, Share], dict[tuple[str, float], Share], list[Share]]:
+    ctx: PartyContext, plan: Plan, t: dict, scaled: group_scales.Shared
+) -> tuple[Share, dict[int, Share], dict[int, Share], dict[tuple[str, float], Share], Share]:
     """Every disclosure flag of a SELECT, from one batched comparison and one batched zero test
-    (which also takes `more_zeros`: [x == 0] for each, returned last).
+    (which also gives the group scales' z(j), returned last: `queries.group_scales`, step 2).
 
     Per aggregate i with contributing count c_i (`queries.aggregates.count_key`), k the minimum
     cell size and z = 1 if zeros are released:
@@ -180,8 +186,7 @@ def _thresholds(
         elif stages(agg).null == "single":
             spots[i] = len(below)
             below.append((t[count_key(agg)], 1.5))
-    lts, eqs = _flags(ctx, below, [t[key] for key in keys] + more_zeros)
-    eqs, more = eqs[: len(keys)], eqs[len(keys) :]
+    lts, eqs, more = _flags(ctx, below, [t[key] for key in keys], scaled)
     small = dict(zip(keys, lts))
     zero = dict(zip(keys, eqs))
 
@@ -224,30 +229,27 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     scales = exponents(ctx, plan, local)
     t, per_party, sums, candidates = _share_partials(ctx, plan, local, scales)
     rows = t[("rows",)]
-    empty, hidden, null_of, quantile_hidden, zs = _thresholds(ctx, plan, t, group_scales.zero_tests(candidates))
+    empty, hidden, null_of, quantile_hidden, zs = _thresholds(ctx, plan, t, candidates)
 
     # Denominators: where an aggregate is NULL its count n is replaced, so every division is
     # defined: n + z for "empty" (z = [n == 0]); n + z (2 - n) for "single" (z = [n < 2]),
     # so that n - 1 >= 1. Exact (z is an integer bit), one batched round of products, which
-    # also aligns the VAR and STDDEV columns' candidates to their group scales.
+    # also aligns the AVG, VAR, STDDEV and CORR columns' candidates to their group scales.
     moments = [(i, agg) for i, agg in aggs if stages(agg).centred]
     fix_pairs = [(null_of[i], add_public(ctx, -t[count_key(agg)], 2.0)) for i, agg in moments]
-    align, shifts = group_scales.align_pairs(ctx, candidates, zs)
-    fixes = mul_many(ctx, fix_pairs + align)
+    align, shifts = group_scales.align_pairs(ctx, candidates, zs, plan.groups)
+    fixes, picked = _one_round(ctx, fix_pairs, align)
     safe = {i: t[count_key(agg)] + fix for (i, agg), fix in zip(moments, fixes)}
-    grouped = group_scales.aligned(candidates, fixes[len(fix_pairs) :], shifts)
-    at_group = {**t, **grouped.totals}  # AVG, VAR and STDDEV read their columns at the group scales
-    per_group = [dict(own) for own in per_party]
-    for column, means in grouped.means.items():
-        for own, mean in zip(per_group, means):
-            own[("mean", column)] = mean
+    grouped = group_scales.aligned(candidates, picked, shifts, ctx.n)
+    at_group = {**t, **grouped.totals}  # the scaled columns are read at their group scales
+    per_group = [{**own, **mine} for own, mine in zip(per_party, grouped.per_party)]
 
-    # First divisions: the means (AVG, VAR and STDDEV at their group scales).
+    # First divisions: the means (AVG, VAR, STDDEV and CORR at their group scales).
     nums, dens, owners = [], [], []
     for i, agg in aggs:
         x, y, rule = agg.column, agg.column2, stages(agg)
         if rule.pairwise:
-            nums += [t[("px", x, y)], t[("py", x, y)]]
+            nums += [at_group[("px", x, y)], at_group[("py", x, y)]]
         elif rule.means:
             nums.append(at_group[("s", x)])
         if rule.means:
@@ -304,6 +306,21 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     nulls = [keep[i] - both[i] if i in both else zeros for i in range(len(values))]  # null and not hidden
     m = len(values)
     return [empty, *released[:m], *nulls, *(hidden[i] for i in range(m)), *released[m:]]
+
+
+def _one_round(
+    ctx: PartyContext, pairs: list[tuple[Share, Share]], shared: list[tuple[Share, Share]]
+) -> tuple[list[Share], list[Share]]:
+    """The products of `pairs` (`mul_many`) and of `shared`, whose operands have one size and
+    repeat (`protocols.products`: each distinct operand opened once), in one round."""
+    if not shared:
+        return mul_many(ctx, pairs), []
+    if not pairs:
+        return [], products(ctx, shared)
+    plain, reused = PendingMul.begin(ctx, pairs), PendingProducts.begin(ctx, shared)
+    mine, theirs = plain.shares(), reused.shares()
+    opened = open_arith(ctx, mine + theirs, "beaver")
+    return plain.finish(ctx, opened[: len(mine)]), reused.finish(ctx, opened[len(mine) :])
 
 
 def _extremes(ctx: PartyContext, plan: Plan, local: LocalData) -> dict[tuple[str, str], Share]:

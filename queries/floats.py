@@ -8,12 +8,17 @@ normalise such values on shares, as the divisions do for their divisors
 
 1. The leading one p of each value's raw integer y (2^p <= y < 2^(p+1)), secretly, for
    every value of every group in one call (`protocols.normalize.exponent`).
-2. The public table S(p) = 2^(K - p) (one round) and y S (one round of products): read
-   with K + 1 fractional bits it is the mantissa y 2^-(p+1) in [1/2, 1), every bit of y
-   kept (no truncation, so no rounding error is added).
+2. The public table S(p) = 2^(K - p) (one round) and (y 2^F + u) S (one round of products,
+   S opened once): read with K + 1 + F fractional bits it is the mantissa y 2^-(p+1) in
+   [1/2, 1), every bit of y kept (no truncation), followed by F bits of u, the parties' sum
+   of uniform draws below 2^F (`NOISE_BITS`): below the value's last place they are uniform,
+   so the mantissa's length does not show how many bits y has at its (secret) scale. S is 0
+   where y is, and so is u S: a zero stays exactly zero.
 3. The exponent E = p + 1 - 40 + k as an integer share (local: `protocols.normalize.offsets`),
    k the value's public power of two (the column's scale, applied exactly here); a zero
    value keeps mantissa 0 and exponent 0, so no scale is ever shown to the analyst.
+4. Each party adds a uniform addend below 2^-(F + 1) of the mantissa, where the value is
+   nonzero (`releases`): with the F bits of u, every bit below y's last place is uniform.
 
 Means (AVG) may be negative: their leading one is that of |y|, the sign bit XORed into the
 others before the search (`exponent(signed=True)`, no extra round). With a standard
@@ -30,15 +35,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mpc.context import PartyContext
-from mpc.prg import random_ring_elements
 from mpc.share import Share, concat, split_like
-from protocols.beaver import mul_many
-from protocols.normalize import exponent, offsets, tables
+from protocols.normalize import Blur, exponent, offsets, tables
+from protocols.products import products
 from protocols.roots import sqrt_normalised_nonzero
 from queries.aggregates import STAGES
 
-MANTISSA_BITS = 48
-"""A variance's mantissa is released with its bits below 2^-48 randomised (`releases`)."""
+NOISE_BITS = 42
+"""F: every mantissa carries F uniform bits below the value's last place, and a uniform addend
+below 2^-(F + 1) of it (a relative change below n_sites 2^-43); the mantissa, of K + 1 ~ 80 bits
+for the queries' bound, must fit the ring with F + 6 bits to spare."""
 
 
 @dataclass(frozen=True)
@@ -67,31 +73,27 @@ def normalise(
 ) -> list[tuple[Share, Share, Share]]:
     """(mantissa, exponent, [v != 0]) shares of v 2^k for each (v, k): v at the precise scale,
     0 <= v < bound (|v| < bound if `signed`), k a public integer; mantissa in [1/2, 1) ((-1, -1/2]
-    for negative v, 0 for v = 0) with K + 1 ~ 80 fractional bits, exponent an integer share. All
-    values batched; see the module docstring."""
+    for negative v, 0 for v = 0; up to n_sites 2^-p beyond, p y's leading one, from the noise)
+    with K + 1 + F ~ 122 fractional bits, F uniform below y's last place; exponent an integer
+    share. All values batched; see the module docstring, steps 1-3."""
     if not items:
         return []
     values = [v for v, _ in items]
     flat = concat(values)
     ring, f = flat.ring, flat.frac
     e = exponent(ctx, flat, bound, signed=signed)
+    blur = Blur(NOISE_BITS)
+    blur.check(e)
     k_top = e.top - 1
-    (s_tab,) = tables(ctx, e, [lambda p: 1 << (k_top - p)])
-    (ys,) = mul_many(ctx, [(Share(flat.data.ravel(), ring, 0), s_tab)])
-    mantissa = ys.with_frac(k_top + 1)  # y 2^(K - p) / 2^(K + 1): y's bits, shifted, none lost
+    s_tab, gate = tables(ctx, e, [lambda p: 1 << (k_top - p), blur.gate(e)])
+    # (y 2^F + u) 2^(K - p) / 2^(K + 1 + F): y's bits, shifted, none lost, then uniform ones
+    raw = blur.mantissa(products(ctx, blur.pairs(ctx, e, Share(flat.data.ravel(), ring, 0), s_tab, gate)))
+    mantissa = raw.with_frac(k_top + 1 + NOISE_BITS)
     extra = [k for v, k in items for _ in range(v.data.size)]
     powers = offsets(ctx, e, lambda p: p + 1 - f, extra)  # a zero keeps exponent 0: no scale shown
     nonzero = e.linear(ctx, lambda p: 1)
     parts = [split_like(x.reshape(*flat.shape), values) for x in (mantissa, powers, nonzero)]
     return list(zip(*parts))
-
-
-def _noise(ctx: PartyContext, mantissa: Share) -> Share:
-    """This party's uniform addend below 2^-MANTISSA_BITS of the mantissa's scale: the parties'
-    sum is uniform modulo that power of two, whichever party adds it."""
-    ring, width = mantissa.ring, mantissa.frac - MANTISSA_BITS
-    raw = random_ring_elements(ring, mantissa.shape)
-    return Share(ring.rshift_logical(raw, ring.bits - width), ring, mantissa.frac)
 
 
 def releases(
@@ -111,8 +113,11 @@ def releases(
     The secret c enters as a pending product -c [v != 0] (-2c for a variance), so that a
     zero keeps exponent 0. A mean's or variance's mantissa (the fixed-point value's bits,
     shifted) would show by its trailing zeros how many bits that has, i.e. the group's scale
-    2^c, so each party adds a uniform addend below 2^-MANTISSA_BITS of it, where it is nonzero
-    (another pending product): its low bits are then uniform.
+    2^c: it carries NOISE_BITS uniform bits below the value's last place (`normalise`; for the
+    variances, `sqrt_normalised_nonzero`'s `noise`), and each party adds a uniform addend below
+    2^-(NOISE_BITS + 1) of it where it is nonzero (another pending product), so that every bit
+    below the value's own is uniform, however few bits the value has at its group's scale.
+    A root's mantissa is computed (`protocols.roots`), not shifted, and needs neither.
     """
     mean_items = [(v, k) for v, k, _ in means]
     if not any(roots):
@@ -121,8 +126,9 @@ def releases(
         spread = [(m, e, nz, False) for m, e, nz in out[len(means) :]]
     else:
         shares = [v for v, _, _ in variances]
+        flat = concat(shares)
         scales = [k for v, k, _ in variances for _ in range(v.data.size)]
-        (vm, ve), (rm, re), nz = sqrt_normalised_nonzero(ctx, concat(shares), bound, scales)
+        (vm, ve), (rm, re), nz = sqrt_normalised_nonzero(ctx, flat, bound, scales, blur=Blur(NOISE_BITS))
         parts = zip(*(split_like(x, shares) for x in (vm, ve, rm, re, nz)))
         spread = [(r_m, r_e, n, True) if root else (v_m, v_e, n, False) for (v_m, v_e, r_m, r_e, n), root in
                   zip(parts, roots)]
@@ -130,9 +136,8 @@ def releases(
     shifts = [c.scale_int(-1) for _, _, c in means] + [c.scale_int(-1 if root else -2) for (_, _, c), root in
                                                        zip(variances, roots)]
     released = []
-    for (m, e, nz, root), c in zip(firsts + spread, shifts):
-        pending = [(c, nz, True)] if root else [(c, nz, True), (_noise(ctx, m), nz, False)]
-        released.append(Floating(m, e, tuple(pending)))
+    for (m, e, nz, _), c in zip(firsts + spread, shifts):
+        released.append(Floating(m, e, ((c, nz, True),)))
     return released[: len(means)], released[len(means) :]
 
 

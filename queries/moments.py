@@ -1,7 +1,8 @@
 """Pooled second moments on shares: centred sums, (co)variances and correlations of a SELECT.
 
 The executor (`queries.executor`) hands over the pooled means and every party's own shares
-of its count, local means and the summed local centred sums; this module combines them by
+of its count, local means (and, for CORR, the factors of its centred cross sum) and the summed
+local centred sums, at the groups' own scales (`queries.group_scales`); this module combines them by
 the parallel-axis rule, divides by n - 1 and forms CORR. Every stage batches all groups and
 aggregates into one call of each protocol.
 """
@@ -16,6 +17,7 @@ from protocols.arith import add_public
 from protocols.beaver import mul_many
 from protocols.compare import ltz, not_bit
 from protocols.division import divide
+from protocols.products import products
 from protocols.roots import rsqrt
 from protocols.truncation import truncate_many
 from queries import ir
@@ -31,10 +33,12 @@ CORR_SHIFT = 36
 """CORR's inverse roots are of v 2^-36 (scaled variances v <= 2^37), so near 1 and precise."""
 
 ZERO_VARIANCE = 2.0**-10
-"""A scaled pooled variance v' (`queries.scaling`: max |x'| in (2^17, 2^18]) below this counts as
-zero: CORR is then NULL, as in pandas for a constant column. v' carries an absolute error of a
-few units of 2^-40, so above this CORR is within ~1e-8; below it (a variance below ~2^-45 max
-x^2, sd below ~1.7e-7 max |x|) it is withheld rather than imprecise."""
+"""A pooled variance v' at its group's own scale (`queries.group_scales`: the group's largest
+|x'| in (2^17, 2^18]) below this counts as zero: CORR is then NULL, as in pandas for a constant
+column. v' carries an absolute error of a few units of 2^-40, so above this CORR is within
+~1e-8; below it (a variance below 2^-46 .. 2^-44 of the group's largest x^2, an sd below
+1.2e-7 .. 2.4e-7 of its largest |x|: near-constant values, whatever the other groups) it is
+withheld rather than imprecise."""
 
 Moments = Sequence[tuple[int, ir.Aggregate]]
 """The aggregates with centred sums (VAR, STDDEV, CORR), with their positions in the SELECT."""
@@ -51,13 +55,6 @@ def divide_all(ctx: PartyContext, nums: list[Share], dens: list[Share]) -> list[
     return split_like(out, nums)
 
 
-def fmul(ctx: PartyContext, pairs: list[tuple[Share, Share]]) -> list[Share]:
-    """Fixed-point products at the precise scale, batched (two rounds)."""
-    if not pairs:
-        return []
-    return truncate_many(ctx, mul_many(ctx, pairs), ctx.precise.frac)
-
-
 def centred_sums(
     ctx: PartyContext, moments: Moments, per_party: list[dict], t: Mapping, means: Mapping[tuple[int, str], Share]
 ) -> dict[tuple[int, str], Share]:
@@ -65,33 +62,44 @@ def centred_sums(
 
     M = sum_p M_p + sum_p n_p (m_p - m)^2 (and the same for cross products), from every
     party p's local mean m_p and local centred sum M_p. Unlike sum x^2 - (sum x)^2 / n, this
-    keeps its precision when the mean is large against the spread. Three rounds: squares,
-    their truncation, and the product with each party's integer count.
+    keeps its precision when the mean is large against the spread. CORR's columns have scales
+    of their own per group (`queries.group_scales`), so a party's cross sum M_xy,p, at the
+    product of both, enters as n_p a_p b_p with a_p = r_p sd_x,p at x's scale and b_p = sd_y,p
+    at y's. Three rounds: the products (each distinct operand opened once), their truncation
+    (a_p b_p and dx dy added first), and the product with each party's integer count.
     """
-    pairs, keys = [], []
+    pairs: list[tuple[Share, Share]] = []
+    slots: list[tuple[int, str, int]] = []
     for i, agg in moments:
         x, y = agg.column, agg.column2
-        for own in per_party:
+        for p, own in enumerate(per_party):
             if stages(agg).pairwise:
                 dx = own[("pmx", x, y)] - means[(i, "mx")]
                 dy = own[("pmy", x, y)] - means[(i, "my")]
-                pairs += [(dx, dx), (dy, dy), (dx, dy)]
-                keys += [(i, name, own[("pn", x, y)]) for name in ("sxx", "syy", "sxy")]
+                pairs += [(dx, dx), (dy, dy), (dx, dy), (own[("rsx", x, y)], own[("sy", x, y)])]
+                slots += [(i, "sxx", p), (i, "syy", p), (i, "sxy", p), (i, "sxy", p)]
             else:
                 d = own[("mean", x)] - means[(i, "mean")]
                 pairs.append((d, d))
-                keys.append((i, "ss", own[("n", x)]))
-    weighted = mul_many(ctx, [(n_p, sq) for (_, _, n_p), sq in zip(keys, fmul(ctx, pairs))])
+                slots.append((i, "ss", p))
+    raw: dict[tuple[int, str, int], Share] = {}
+    for slot, prod in zip(slots, products(ctx, pairs)):
+        raw[slot] = raw[slot] + prod if slot in raw else prod
+    squares = truncate_many(ctx, list(raw.values()), ctx.precise.frac)
+    counts = []
+    for i, _, p in raw:
+        agg = dict(moments)[i]
+        counts.append(per_party[p][("pn", agg.column, agg.column2) if stages(agg).pairwise else ("n", agg.column)])
+    weighted = products(ctx, list(zip(counts, squares)))
     centred: dict[tuple[int, str], Share] = {}
     for i, agg in moments:
         x, y = agg.column, agg.column2
         if stages(agg).pairwise:
-            for name, op in (("sxx", "pm2x"), ("syy", "pm2y"), ("sxy", "pcxy")):
-                centred[(i, name)] = t[(op, x, y)]
+            centred[(i, "sxx")], centred[(i, "syy")] = t[("pm2x", x, y)], t[("pm2y", x, y)]
         else:
             centred[(i, "ss")] = t[("m2", x)]
-    for (i, name, _), w in zip(keys, weighted):
-        centred[(i, name)] = centred[(i, name)] + w
+    for (i, name, _), w in zip(raw, weighted):
+        centred[(i, name)] = centred[(i, name)] + w if (i, name) in centred else w
     return centred
 
 

@@ -8,19 +8,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mpc.context import PartyContext
-from mpc.fixedpoint import FAST, FixedPoint
+from mpc.fixedpoint import FAST, PRECISE, FixedPoint
 from mpc.share import Share
+from protocols.boolean import pack_lanes
 from protocols.compare import (
     equal_public,
     greater_equal,
     greater_equal_public,
     is_zero,
+    is_zero_and_all,
     less_than,
     less_than_public,
     ltz,
 )
 from protocols.opening import reveal_int
-from protocols.sharing import split
+from protocols.sharing import share_words, split
 from tests.protocols.nonlinear_support import PARTIES, RINGS, run_protocol
 from tests.support import deal, run_on_shares
 
@@ -60,6 +62,36 @@ def test_equality_to_zero_is_exact(n: int, fp: FixedPoint) -> None:
     got, spent = run_protocol(n, is_zero, _share_raw(fp, vals, n), "int")
     assert list(got) == [int(v == 0) for v in vals]
     assert spent.rounds == (8 if fp.ring.native else 9)
+
+
+@pytest.mark.parametrize("n", PARTIES)
+def test_an_and_over_the_parties_rides_in_the_rounds_of_a_zero_test(n: int) -> None:
+    # each party's private bits, XOR-shared from the pairwise seeds; their AND beside [x == 0]
+    fp = PRECISE
+    vals = _raw_values(fp, 40, n) + [0] * 5
+    rng = np.random.default_rng(n)
+    count = 150
+    bits = rng.random((n, count)) < 0.8  # most ANDs are 0, some 1
+    bits[:, :10] = True
+
+    def program(ctx: PartyContext, x: Share) -> tuple[list[int], list[int], int, int]:
+        words = share_words(ctx, pack_lanes(bits[ctx.rank]), [(pack_lanes(bits[0]).size,)] * ctx.n)
+        before, sent = ctx.stats.rounds, ctx.stats.bytes_sent
+        zero, every = is_zero_and_all(ctx, x, np.stack(words), count)
+        rounds, spent = ctx.stats.rounds - before, ctx.stats.bytes_sent - sent
+        return [int(v) for v in reveal_int(ctx, zero)], [int(v) for v in reveal_int(ctx, every)], rounds, spent
+
+    def alone(ctx: PartyContext, x: Share) -> int:
+        before = ctx.stats.bytes_sent
+        is_zero(ctx, x)
+        return ctx.stats.bytes_sent - before
+
+    zero, every, rounds, spent = run_on_shares(n, program, _share_raw(fp, vals, n))[0]
+    assert zero == [int(v == 0) for v in vals]
+    assert every == [int(b) for b in bits.all(axis=0)]
+    assert rounds == 9  # those of is_zero in Z_2^128: the AND tree over n rows is shallower
+    extra = spent - run_on_shares(n, alone, _share_raw(fp, vals, n))[0]
+    assert extra <= (n - 1) * (2 * (n - 1) + 1) * 3 * 8  # 2 (n - 1) + 1 bits per element and peer (3 words)
 
 
 @settings(max_examples=20, deadline=None)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
+import pytest
 
 from mpc.fixedpoint import PRECISE
 from mpc.share import Share
 from protocols.beaver import mul_many
-from protocols.normalize import exponent, tables
+from protocols.normalize import Blur, exponent, tables
+from protocols.products import products
+from protocols.sharing import split
 from tests.protocols.nonlinear_support import run_protocol
 from tests.support import deal
 
@@ -30,3 +35,49 @@ def test_signed_exponent_normalises_values_of_either_sign() -> None:
     assert [m * 2.0**e for m, e in zip(mantissas, exps)] == list(y)  # exact: y's bits, shifted
     assert all(0.5 <= abs(m) <= 1 for m in mantissas[:-1]) and mantissas[-1] == 0
     assert spent.rounds == 16  # bits and leading one of 62 lanes (61 and the sign), digits, table, product
+
+
+def _trailing_zeros(v: int) -> int:
+    return (v & -v).bit_length() - 1
+
+
+def test_blur_fills_every_bit_below_the_values_last_place() -> None:
+    # short values (few bits at their scale) and long ones; a zero stays exactly zero
+    raw_y = [0, 1, 3, -5, 2**20 + 1, -(2**30), 2**60 + 7, -(2**70) + 1]
+    fracs: list[int] = []
+    blur = Blur(42)
+
+    def blurred(ctx, x):  # type: ignore[no-untyped-def]
+        e = exponent(ctx, x, 2.0**38, signed=True)
+        blur.check(e)
+        s_tab, gate = tables(ctx, e, [lambda p: 1 << (e.top - 1 - p), blur.gate(e)])
+        m = blur.mantissa(products(ctx, blur.pairs(ctx, e, Share(x.data, x.ring, 0), s_tab, gate)))
+        fracs[:] = [e.top + blur.bits]
+        return Share(np.concatenate([m.data, e.linear(ctx, lambda p: p + 1 - x.frac).data]), x.ring, 0)
+
+    def plain(ctx, x):  # type: ignore[no-untyped-def]
+        e = exponent(ctx, x, 2.0**38, signed=True)
+        (s_tab,) = tables(ctx, e, [lambda p: 1 << (e.top - 1 - p)])
+        return mul_many(ctx, [(Share(x.data, x.ring, 0), s_tab)])[0]
+
+    elements = PRECISE.ring.reduce(np.array(raw_y, dtype=object))
+    shares = [Share(p, PRECISE.ring, 40) for p in split(PRECISE.ring, elements, 3)]
+    raw, spent = run_protocol(3, blurred, shares, reveal_as="int")
+    _, unblurred = run_protocol(3, plain, shares, reveal_as="int")
+    signed = [int(v) - (1 << 128) if int(v) >= 1 << 127 else int(v) for v in raw]
+    mantissas, exps = signed[: len(raw_y)], signed[len(raw_y) :]
+    assert mantissas[0] == 0 and exps[0] == 0
+    for y, m, e in zip(raw_y[1:], mantissas[1:], exps[1:]):
+        value = Fraction(m, 2 ** fracs[0]) * Fraction(2) ** (e + 40)  # in units of y's last place
+        assert abs(value - y) < 3 + Fraction(abs(y), 2**80)  # at most n_sites units, plus the relative addend
+        assert _trailing_zeros(m) < 24  # uniform low bits: without the blur, K - p + F zeros
+    assert spent.rounds == unblurred.rounds  # the gate's table and the draws' products ride along
+
+
+def test_blur_without_room_in_the_ring_is_refused() -> None:
+    def too_wide(ctx, x):  # type: ignore[no-untyped-def]
+        Blur(60).check(exponent(ctx, x, 2.0**38))
+        return x
+
+    with pytest.raises(ValueError, match="no room"):
+        run_protocol(2, too_wide, deal(PRECISE, np.array([1.0]), 2))

@@ -63,3 +63,30 @@ def test_sqrt_normalised_gives_both_as_mantissa_and_exponent() -> None:
     roots = np.array([m * 2.0**e for m, e in zip(rm, re)])
     assert roots[0] == 0 and np.all(np.abs(roots[1:] / np.sqrt(y[1:]) - 1) <= 2.0**-37)
     assert spent.rounds == 33  # those of sqrt
+
+
+def test_a_blurred_normalised_square_root_keeps_its_rounds_and_root() -> None:
+    # the variance's mantissa gets uniform bits below its last place (protocols.normalize.Blur);
+    # the root is untouched and no round is added
+    from mpc.share import Share
+    from protocols.normalize import Blur
+    from protocols.roots import sqrt_normalised_nonzero
+
+    y = PRECISE.decode(PRECISE.encode(np.array([0.0, 3 * 2.0**-40, 5 * 2.0**-30, 0.75, 12345.678, 2.0**37])))
+    fracs: list[int] = []
+
+    def both(ctx, x):  # type: ignore[no-untyped-def]
+        (vm, ve), (rm, re), nz = sqrt_normalised_nonzero(ctx, x, 2.0**38, blur=Blur(42))
+        fracs[:] = [vm.frac, rm.frac]
+        return Share(np.concatenate([vm.data, ve.data, rm.data, re.data, nz.data]), vm.ring, 0)
+
+    raw, spent = run_protocol(3, both, deal(PRECISE, y, 3), reveal_as="int")
+    signed = [int(v) - (1 << 128) if int(v) >= 1 << 127 else int(v) for v in raw]
+    vm, ve, rm, re, nz = (signed[k * len(y) : (k + 1) * len(y)] for k in range(5))
+    assert vm[0] == ve[0] == rm[0] == re[0] == nz[0] == 0 and nz[1:] == [1] * (len(y) - 1)
+    values = np.array([m / 2.0 ** fracs[0] * 2.0**e for m, e in zip(vm, ve)])
+    assert np.all(np.abs(values - y) <= 3 * 2.0**-40 + 2.0**-80 * y)  # at most n_sites units of 2^-40
+    assert all((m & -m).bit_length() - 1 < 24 for m in vm[1:])  # without the blur: 42 or more zeros
+    roots = np.array([m / 2.0 ** fracs[1] * 2.0**e for m, e in zip(rm, re)])
+    assert np.all(np.abs(roots[1:] / np.sqrt(y[1:]) - 1) <= 2.0**-37)
+    assert spent.rounds == 33  # those of sqrt

@@ -31,9 +31,10 @@ def _exponent(largest: float) -> int:
     return e
 
 
-def _reference(frames: list[pd.DataFrame], maxima: dict | None = None) -> tuple[list, bool]:
+def _reference(frames: list[pd.DataFrame]) -> tuple[list, bool]:
     """numpy/pandas' values, and whether CORR may be withheld: a variance of its rows below
-    2^-8 4^(e - 18), four times the documented threshold (docs/protocols.md)."""
+    2^-8 4^(e - 18), four times the documented threshold, 2^e the power of two above the
+    largest |x| of those rows in the group (docs/protocols.md)."""
     pooled = pd.concat(frames, ignore_index=True)
     x = pd.Series(pooled.x.astype("Float64").to_numpy(dtype=float, na_value=np.nan))
     y = pd.Series(pooled.y.astype("Float64").to_numpy(dtype=float, na_value=np.nan))
@@ -42,9 +43,8 @@ def _reference(frames: list[pd.DataFrame], maxima: dict | None = None) -> tuple[
     flat = False
     if both.sum() >= 2 and x[both].std() > 0 and y[both].std() > 0:
         corr = x[both].corr(y[both])
-        top = maxima or {"x": x.abs().max(), "y": y.abs().max()}
         flat = any(
-            c[both].var() < 4.0 ** (_exponent(float(top[name])) - 18) * 2**-8 for name, c in (("x", x), ("y", y))
+            c[both].var() < 4.0 ** (_exponent(float(c[both].abs().max())) - 18) * 2**-8 for c in (x, y)
         )
     return [len(pooled), int(x.notna().sum()), x.sum(), x.mean(), x.var(), x.std(), corr], flat
 
@@ -212,12 +212,11 @@ def test_select_aggregates_match_numpy_over_magnitudes(case: tuple[list[pd.DataF
         for f in frames
     )
     pooled = pd.concat(frames, ignore_index=True)
-    maxima = {c: pooled[c].astype("Float64").abs().max() for c in ("x", "y")}
     result, _ = run_in_process(frames, QUERY + " GROUP BY g", min_cell=1)
     got = {row[0]: row[1:] for row in result.rows}
     assert set(got) == set(pooled.g)
     for key, rows in pooled.groupby("g"):
-        want, flat = _reference([rows], maxima)
+        want, flat = _reference([rows])
         _check(got[key], want, flat, largest)
 
 
@@ -365,6 +364,66 @@ def test_groups_far_apart_in_one_column_keep_their_own_precision(frames: list[pd
         assert sd == pytest.approx(np.std(x, ddof=1), rel=1e-9)
 
 
+@st.composite
+def _pairs_apart(draw: st.DrawFn) -> list[pd.DataFrame]:
+    """Two or three sites; groups "big" and "small" whose x are 1e6 .. 1e12 apart in magnitude and
+    whose y have magnitudes of their own (1e-6 .. 1e12), each with a spread of ~2e-3 of its mean
+    and a correlation of either sign between them."""
+    apart = draw(st.integers(6, 12))
+    small = 10.0 ** draw(st.integers(-6, 12 - apart)) * draw(st.sampled_from([1.0, -1.0, 0.37]))
+    xs = {"big": small * 10.0**apart * draw(st.sampled_from([1.0, -3.0])), "small": small}
+    ys = {k: 10.0 ** draw(st.integers(-6, 12)) * draw(st.sampled_from([1.0, -2.0])) for k in xs}
+    rho = {k: draw(st.sampled_from([-0.9, -0.5, 0.3, 0.8, 0.99])) for k in xs}
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    frames = []
+    for n in draw(st.lists(st.integers(3, 30), min_size=2, max_size=3)):
+        g = rng.choice(["big", "small"], n)
+        a, b = rng.standard_normal(n), rng.standard_normal(n)
+        r = np.array([rho[k] for k in g])
+        x = np.array([xs[k] for k in g]) * (1 + 2e-3 * a)
+        y = np.array([ys[k] for k in g]) * (1 + 2e-3 * (r * a + np.sqrt(1 - r**2) * b))
+        frames.append(normalize_frame(pd.DataFrame({"g": g, "x": x, "y": y})))
+    pooled = pd.concat(frames)
+    assume(all((pooled.g == k).sum() >= 3 for k in xs))
+    return frames
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_pairs_apart())
+def test_correlations_of_groups_far_apart_keep_their_own_precision(frames: list[pd.DataFrame]) -> None:
+    # CORR's columns get a secret scale per group too, over the rows where both are present
+    result, _ = run_in_process(frames, "SELECT CORR(x, y), CORR(y, x) AS yx GROUP BY g", min_cell=1)
+    pooled = pd.concat(frames, ignore_index=True)
+    for key, corr, swapped in result.rows:
+        rows = pooled[pooled.g == key]
+        want = rows.x.corr(rows.y)
+        assert corr == pytest.approx(want, rel=1e-9, abs=1e-12)
+        assert swapped == pytest.approx(want, rel=1e-9, abs=1e-12)
+
+
+def test_corr_is_null_only_for_a_constant_group_whatever_the_others() -> None:
+    # a group of values ~1 with sd 1e-4 beside one of ~1e9, y only where both are present at the
+    # group's own scale; a constant group is NULL as in pandas; a NULL y leaves x's row out
+    rng = np.random.default_rng(4)
+    n = 12
+    small = 1 + 1e-4 * rng.standard_normal(n)
+    frames = _frames(
+        [
+            {"g": ["big"] * n + ["small"] * n + ["flat"] * 4,
+             "x": list(1e9 * (1 + rng.random(n))) + list(small) + [2.5] * 4,
+             "y": list(rng.standard_normal(n)) + list(3 * small + 1e-4 * rng.standard_normal(n)) + [1.0, 2, 3, 4]},
+            {"g": ["small", "small", "flat"], "x": [1e12, 1.0001, 2.5], "y": [None, 3.0, 5.0]},
+        ]
+    )
+    result, _ = run_in_process(frames, "SELECT CORR(x, y) GROUP BY g", min_cell=1)
+    pooled = pd.concat(frames, ignore_index=True).astype({"x": float, "y": float})
+    got = dict(result.rows)
+    assert got["flat"] is None
+    for key in ("big", "small"):
+        rows = pooled[pooled.g == key]
+        assert got[key] == pytest.approx(rows.x.corr(rows.y), rel=1e-9)
+
+
 def _record_openings(monkeypatch: pytest.MonkeyPatch) -> tuple[list, list]:
     """Party 0's opening labels, in order, and the values of the one opening not masked (the column scales)."""
     import queries.scaling
@@ -390,40 +449,59 @@ def _record_openings(monkeypatch: pytest.MonkeyPatch) -> tuple[list, list]:
     return labels, scales
 
 
+def _longest_zero_run(value: int, below: int) -> int:
+    """The longest run of 0 bits in |value| below its top `below` bits."""
+    bits = bin(abs(value))[2 + below :]
+    return max((len(run) for run in bits.split("1")), default=0)
+
+
 def test_group_scales_open_nothing_and_the_exponent_tells_only_the_value(monkeypatch: pytest.MonkeyPatch) -> None:
     # group b at 2^-10 and at 2^-34 of group a's magnitude: the parties see the same openings (sizes
-    # and labels; only the column scale is opened unmasked, and it is the same), and the analyst gets
-    # exponents that follow from the values alone and mantissas whose low bits are not a run of zeros
+    # and labels; only the column scales are opened unmasked, and they are the same), and the analyst
+    # gets exponents that follow from the values alone and mantissas whose bits below the value's own
+    # are uniform, also where the value has few bits at its group's scale: a variance of 2^-60 of
+    # the group's max^2 (near-constant values) and a mean of ~2^-40 of its max |x|
     labels, scales = _record_openings(monkeypatch)
     seen = _record_outputs(monkeypatch)
     rng = np.random.default_rng(11)
-    base = 1 + 1e-5 * rng.standard_normal(12)  # variances of 1e-10 mean^2: short fixed-point values
-    query = "SELECT AVG(x), VAR(x), STDDEV(x), VAR(y) GROUP BY g"
+    near = 1 + 2.0**-30 * rng.standard_normal(12)
+    signs = np.where(np.arange(12) % 4 < 2, 1.0, -1.0)
+    around = signs * (1 + 2.0**-38 * (np.arange(12) < 2))  # per group sum 2^-38: mean ~2^-40.6 of max |z|
+    spread = 1 + 0.1 * rng.standard_normal(12)
+    query = "SELECT AVG(z), VAR(x), STDDEV(x), AVG(x), VAR(y), CORR(w, z) GROUP BY g"
     for shift in (10, 34):
-        x = np.where(np.arange(12) % 2 == 0, 1e6 * base, np.ldexp(1e6 * base, -shift))
-        g = np.where(np.arange(12) % 2 == 0, "a", "b")
-        frames = _frames([{"g": g[:7], "x": x[:7], "y": [5.0] * 7}, {"g": g[7:], "x": x[7:], "y": [5.0] * 5}])
-        result, _ = run_in_process(frames, query, min_cell=1)
-        for key, mean, var, sd, flat in result.rows:
-            want = x[g == key]
-            assert mean == pytest.approx(np.mean(want), rel=1e-12) and flat == 0
-            assert var == pytest.approx(np.var(want, ddof=1), rel=1e-6)  # 1e-10 mean^2: a few units of 2^-74 max^2
-            assert sd == pytest.approx(np.std(want, ddof=1), rel=1e-6)
+        a = np.arange(12) % 2 == 0
+        g = np.where(a, "a", "b")
+        x = np.where(a, 1e6 * near, np.ldexp(1e6 * near, -shift))
+        z = np.where(a, 1e6 * around, np.ldexp(1e6 * around, -shift))
+        w = np.where(a, 1e6 * spread, np.ldexp(1e6 * spread, -shift))
+        parts = [{"g": g[k], "x": x[k], "z": z[k], "w": w[k], "y": [5.0] * len(g[k])} for k in (np.s_[:7], np.s_[7:])]
+        result, _ = run_in_process(_frames(parts), query, min_cell=1)
+        for key, mean_z, var, sd, mean_x, flat, corr in result.rows:
+            xs, zs, ws = x[g == key], z[g == key], w[g == key]
+            top = float(np.abs(xs).max())
+            assert mean_z == pytest.approx(np.mean(zs), rel=1e-3, abs=4 * 2**-58 * float(np.abs(zs).max()))
+            assert var == pytest.approx(np.var(xs, ddof=1), rel=1e-3, abs=4 * 2**-74 * top**2) and flat == 0
+            assert sd == pytest.approx(np.std(xs, ddof=1), rel=1e-3, abs=2**-36 * top)
+            assert mean_x == pytest.approx(np.mean(xs), rel=1e-12)
+            assert corr == pytest.approx(pd.Series(ws).corr(pd.Series(zs)), rel=1e-9, abs=1e-12)
     assert labels[: len(labels) // 2] == labels[len(labels) // 2 :]
     assert scales[0] == scales[1]
+    assert all(int(v) != 0 for outputs in seen for v in np.asarray(outputs[1][0]).ravel()[:2])  # AVG(z): the corner
+    floated = [0, 1, 2, 3, 4]  # AVG, VAR, STDDEV, AVG, VAR: their exponents follow, in order
     for outputs in seen:
-        m = 4
-        for i in range(m):
+        m = 6
+        for pos, i in enumerate(floated):
             mantissas = np.asarray(outputs[1 + i][0]).ravel()
-            exps = np.asarray(outputs[1 + 3 * m + i][0]).ravel()
+            exps = np.asarray(outputs[1 + 3 * m + pos][0]).ravel()
             frac = outputs[1 + i][1]
             for raw, e in zip(mantissas, exps):
-                signed = PRECISE.ring.to_signed(np.array([raw], dtype=object))[0]
+                signed = int(PRECISE.ring.to_signed(np.array([raw], dtype=object))[0])
                 exp = int(PRECISE.ring.to_signed(np.array([e], dtype=object))[0])
-                if i == 3 or signed == 0:  # VAR(y) of a constant column, or an empty group: zero, exponent 0
+                if i == 4 or signed == 0:  # VAR(y) of a constant column, or an empty group: zero, exponent 0
                     assert signed == 0 and exp == 0
                     continue
-                value = signed / 2.0**frac
-                assert 0.5 <= abs(value) < 2 and (abs(value) < 1 or i in (1, 2))
-                trailing = (int(signed) & -int(signed)).bit_length() - 1
-                assert trailing < 20  # the addend's trailing zeros, not the group scale's
+                assert 0.5 - 2**-20 <= abs(signed) / 2.0**frac < (2 if i in (1, 2) else 1 + 2**-20)  # VAR beside a root
+                if i != 2:  # a root's mantissa is computed, not the fixed-point value's bits shifted
+                    # no run of zeros below the value's bits: without the blur, 30 or more
+                    assert _longest_zero_run(signed, 8) < 24, (i, bin(signed))
