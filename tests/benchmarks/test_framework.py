@@ -71,6 +71,7 @@ def test_the_command_without_tqdm_says_which_extra_to_install(monkeypatch: pytes
         command.main(["--suite", "micro", "--no-doc"])
 
 
+@pytest.mark.subprocess
 def test_peer_row_takes_the_slowest_worker_per_repetition_and_the_first_workers_errors() -> None:
     from benchmarks.peers._procs import MARK, PeerRunError, run_workers
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from parties import codec
+from parties import messages
 from parties.certs import CertFiles, Identity
 from parties.client import ConsortiumError
 from parties.local import LocalConsortium
@@ -29,7 +29,7 @@ LONG_JOB = ("repeat_mul", {"size": 50_000, "repeat": 400})  # tens of seconds if
 
 def _corrections(stub: rpc.DealerStub) -> int:
     """How many corrections the dealer has handed out so far."""
-    return codec.dealer_stats_from_pb(stub.Stats(codec.empty(), timeout=5))["corrections"]
+    return messages.dealer_stats_from_pb(stub.Stats(messages.empty(), timeout=5))["corrections"]
 
 
 def test_a_dead_dealer_is_named() -> None:
