@@ -11,7 +11,8 @@ them in the mailbox.
 A stream that ends after it was up (its first, empty, frame arrived) may have lost
 messages: `on_broken` is told, and fails every open session that involves the peer;
 partial messages are dropped with the stream, never delivered. The thread then opens a
-new stream, after `retry_s`, as long as some session wants one. A frame that cannot be
+new stream, after `retry_s`, as long as some session wants one; a stream that cannot be
+opened is tried again after a delay that doubles up to `max_retry_s`. A frame that cannot be
 parsed, or chunks that do not fit together, end the stream the same way; a second message
 under the same tag fails that session here, naming the peer.
 """
@@ -51,6 +52,7 @@ class Inlet:
         on_broken: BrokenHandler,
         describe: Callable[[BaseException], str] = str,
         retry_s: float = 0.2,
+        max_retry_s: float = 2.0,
     ) -> None:
         self.me, self.peer = me, peer
         self._mailbox = mailbox
@@ -59,6 +61,7 @@ class Inlet:
         self._on_broken = on_broken
         self._describe = describe
         self._retry_s = retry_s
+        self._max_retry_s = max_retry_s
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._call: StreamCall | None = None
@@ -88,6 +91,7 @@ class Inlet:
             thread.join(timeout_s)
 
     def _run(self) -> None:
+        delay = 0.0
         while True:
             self._wake.clear()
             if self._closed:
@@ -97,11 +101,15 @@ class Inlet:
                 continue
             live, reason = self._read()
             self.up.clear()
+            self._wake.clear()  # sessions that wanted the stream while it was up do not cut the delay short
             if self._closed:
                 return
             if live:
                 self._on_broken(self.peer, reason)
-            self._wake.wait(self._retry_s)
+                delay = self._retry_s
+            else:  # not reached (yet): try again, less and less often
+                delay = min(2 * delay, self._max_retry_s) if delay else self._retry_s
+            self._wake.wait(delay)
 
     def _read(self) -> tuple[bool, str]:
         """Open a stream and read it to its end: (whether it was up, why it ended)."""

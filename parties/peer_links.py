@@ -81,12 +81,20 @@ class PeerLinks:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the node is stopping")
-            if party not in self._channels:
-                address = self._resolve(party)
-                channel = self._tls.channel(address, Identity.party(party), self._keepalive, STREAM_OPTIONS)
-                self._channels[party] = channel
-                self._stubs[party] = rpc.PeerExchangeStub(channel)
-            return self._channels[party]
+            if party in self._channels:
+                return self._channels[party]
+        address = self._resolve(party)  # may ask the dealer: not under the lock every send takes
+        channel = self._tls.channel(address, Identity.party(party), self._keepalive, STREAM_OPTIONS)
+        with self._lock:
+            if self._closed or party in self._channels:
+                extra, channel = channel, self._channels.get(party)
+                extra.close()
+                if channel is None:
+                    raise RuntimeError("the node is stopping")
+                return channel
+            self._channels[party] = channel
+            self._stubs[party] = rpc.PeerExchangeStub(channel)
+            return channel
 
     def stub(self, party: str) -> rpc.PeerExchangeStub:
         """Stub for Abort and Ping (protobuf messages built by `parties.messages`)."""
