@@ -91,7 +91,7 @@ class Outbox:
                 return
             self._streams += 1
             me = self._streams
-            lost = self._end_stream("it opened a new stream") if self._stream else None
+            lost = self._end_stream("it opened a new stream to us") if self._stream else None
             self._stream = me
             self._cond.notify_all()  # the stream it replaces stops
         if lost:
@@ -131,7 +131,7 @@ class Outbox:
             if self._stream != stream:
                 return  # replaced by a newer stream, which already reported this one
             self._stream = 0
-            lost = self._end_stream("the stream broke")
+            lost = self._end_stream("our stream to it ended")
             self._cond.notify_all()
         self._on_lost(self.peer, *lost)
 

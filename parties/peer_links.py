@@ -9,7 +9,7 @@ them from the `Mailbox`.
 Sessions `join` with their roster and a failure hook and `leave` when they end. The links
 route what goes wrong on a stream to the sessions it concerns:
 * our stream to a peer ended: each open session that wrote to it may have lost messages,
-  and is told the peer did not take them (`on_failure`, raised by its next `recv`);
+  and is told so (`on_failure`, raised by its next `recv` or its `close`);
 * the peer's stream to us ended: each open session that involves the peer may have lost
   messages from it, and is told so.
 Either way the stream is opened again for later sessions (an Outbox takes the peer's next
@@ -155,13 +155,13 @@ class PeerLinks:
         with self._lock:
             hooks = [self._sessions[s].on_failure for s in sessions if s in self._sessions]
         for hook in hooks:
-            hook(PeerFailure(peer, f"did not take our messages: {reason}"), True)
+            hook(PeerFailure(peer, f"{reason}: our messages to it may be lost"), True)
 
     def _broken(self, peer: str, reason: str) -> None:
         with self._lock:
             hooks = [m.on_failure for m in self._sessions.values() if peer in m.peers]
         for hook in hooks:
-            hook(PeerFailure(peer, f"its stream to this party broke, messages may be lost ({reason})"), False)
+            hook(PeerFailure(peer, f"its stream to us ended ({reason}): its messages may be lost"), False)
 
     def close(self) -> None:
         """Stop every stream and close the channels (the node is stopping)."""

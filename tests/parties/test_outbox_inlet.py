@@ -75,7 +75,7 @@ def test_a_stream_that_ends_reports_its_sessions_and_drops_only_started_messages
     next(stream), next(stream)  # the first half of s1's message went out
     box.put("s2", "t", b"waits")
     calls.end()  # the connection broke
-    assert lost == [("b", {"s1"}, "the stream broke")]
+    assert lost == [("b", {"s1"}, "our stream to it ended")]
     assert next(stream, None) is None
     again = box.serve(_Calls().add)
     assert next(again) == HELLO
@@ -90,7 +90,7 @@ def test_a_new_stream_from_the_peer_replaces_the_old_one() -> None:
     next(old)
     new = box.serve(_Calls().add)
     assert next(new) == HELLO
-    assert lost == [("b", {"s1"}, "it opened a new stream")]
+    assert lost == [("b", {"s1"}, "it opened a new stream to us")]
     assert next(old, None) is None
     box.put("s2", "t", b"y")
     assert _tags(next(new)) == [("s2", "t", 0)]
@@ -110,7 +110,7 @@ def test_an_ended_session_is_not_reported_and_an_aborted_one_sends_nothing_more(
     assert box.drained("aborted")
     assert _tags(next(stream)) == [("kept", "t", 0)]
     calls.end()
-    assert lost == [("b", {"kept"}, "the stream broke")]
+    assert lost == [("b", {"kept"}, "our stream to it ended")]
 
 
 def test_a_closed_outbox_ends_its_stream_and_refuses_messages() -> None:

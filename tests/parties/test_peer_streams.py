@@ -137,10 +137,10 @@ def test_a_stream_that_breaks_fails_its_sessions_at_both_ends_and_later_sessions
         assert next(other) == b""
         with pytest.raises(PeerFailure) as at_a:
             a.recv(1, "never")
-        assert at_a.value.party == "b" and "did not take our messages" in str(at_a.value)
+        assert at_a.value.party == "b" and "our messages to it may be lost" in str(at_a.value)
         with pytest.raises(PeerFailure) as at_b:
             b.recv(0, "never")
-        assert at_b.value.party == "a" and "stream to this party broke" in str(at_b.value)
+        assert at_b.value.party == "a" and "its stream to us ended" in str(at_b.value)
         other.cancel()
     a.abort("lost")
     b.abort("lost")
