@@ -3,12 +3,14 @@
 proto/          pooled.proto (source of truth) and its checked-in generated code
 records         plain dataclasses the services exchange (job calls and answers, aborts, seeds)
 array_stream    named arrays as ArraysChunk streams of at most 1 MiB
-peer_wire       party-to-party messages as hand-built PeerChunks (field numbers from the descriptor)
+peer_wire       party-to-party messages as hand-built PeerChunks in PeerFrames (field numbers from the descriptors)
 messages        protobuf messages <-> records for the dealer and node services
 certs, tls      consortium CA and member certificates; mutual TLS, caller identity, roles
 mailbox         a node's receive buffer, keyed by (session, source, tag)
-grpc_transport  mpc.transport.Transport over gRPC: chunked async sends, failure detection
-peer_service    PeerExchange servicer (party -> party messages, aborts, pings)
+outbox, inlet   both ends of the one long-lived stream per ordered pair of parties
+peer_links      a node's channels, outboxes and inlets, and which sessions a broken stream fails
+grpc_transport  mpc.transport.Transport over the peer streams: queued sends, failure detection
+peer_service    PeerExchange servicer (a party's stream of messages, aborts, pings)
 dealer_service  the dealer: per-session seeds, corrections for the last party, registry
 dealer_client   a node's side of the dealer, with prefetching of planned material
 jobs            the explicit registry of named computations a node runs

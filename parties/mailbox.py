@@ -1,7 +1,8 @@
 """A node's receive buffer: every message from a peer, until the session asks for it.
 
-The PeerExchange servicer puts each reassembled message here under (session, source,
-tag); a session's transport takes it out when its protocol reaches that step. A message
+Each peer's `Inlet` (parties/inlet.py) puts the messages it reassembles from that peer's
+stream here under (session, source, tag); a session's transport takes one out when its
+protocol reaches that step. A message
 may arrive before its session has started at this node (a faster peer got the job
 first), so messages of unknown sessions are kept, and dropped only if no session claims
 them within `orphan_ttl_s`. Messages of a session that has ended are dropped on arrival.

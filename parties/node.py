@@ -44,8 +44,7 @@ from parties.tls import Rules, TlsMaterial, bind, caller_identity, make_server
 from protocols.material import KINDS
 
 RULES: Rules = {
-    "/pooled.v1.PeerExchange/Send": frozenset({"party"}),
-    "/pooled.v1.PeerExchange/SendOne": frozenset({"party"}),
+    "/pooled.v1.PeerExchange/Stream": frozenset({"party"}),
     "/pooled.v1.PeerExchange/Abort": frozenset({"party"}),
     "/pooled.v1.PeerExchange/Ping": frozenset({"party"}),
     "/pooled.v1.Node/RunJob": frozenset({"analyst"}),
@@ -84,7 +83,7 @@ class Node:
         self._site = SiteData(self.name, config.data_dir, config.data_file)
         self._mailbox = Mailbox()
         self._dealer = DealerClient(self._tls, config.dealer, keepalive=config.links.keepalive)
-        self._links = PeerLinks(self._tls, self._address_of, config.links.keepalive)
+        self._links = PeerLinks(self._tls, self._address_of, self._mailbox, config.links.keepalive)
         self._lock = threading.Lock()
         self._directory: dict[str, str] = dict(config.peers)
         self._server: grpc.Server | None = None
@@ -103,7 +102,7 @@ class Node:
         """
         config = self._config
         server = make_server(self._tls, RULES, max_workers=config.max_workers, keepalive=config.links.keepalive)
-        peer_service.add_to_server(peer_service.PeerExchangeServicer(self._mailbox), server)
+        peer_service.add_to_server(peer_service.PeerExchangeServicer(self._mailbox, self._links), server)
         rpc.add_NodeServicer_to_server(NodeServicer(self), server)
         port = bind(server, self._tls, self._config.listen)
         server.start()
@@ -118,9 +117,9 @@ class Node:
         return self.address
 
     def stop(self, grace_s: float = 1.0) -> None:
+        self._links.close()  # first: it ends the peers' streams, which would otherwise hold the server for grace_s
         if self._server is not None:
             self._server.stop(grace_s).wait(grace_s + 1.0)
-        self._links.close()
         self._dealer.close()
 
     def _address_of(self, party: str) -> str:

@@ -1,9 +1,10 @@
-"""The PeerExchange service: a thin adapter from gRPC calls to a node's `Mailbox`.
+"""The PeerExchange service: thin adapters from gRPC calls to a node's `PeerLinks` and `Mailbox`.
 
-A party may only speak for itself: a message or an abort whose claimed source is not
-the party named in the caller's certificate is refused with PERMISSION_DENIED.
-Message chunks arrive as raw bytes and are parsed by `peer_wire.message_from_wire`, which
-saves a copy of every payload byte compared with protobuf objects.
+`Stream` serves the caller its own messages: the caller's name is read from its mutual-TLS
+certificate, never from the request, so a party can only receive what is addressed to it,
+and a message's source is always the party whose certificate the stream's server
+presented. `Abort` is refused with PERMISSION_DENIED when its claimed source is not the
+caller. `Ping` answers whether a session was aborted here.
 """
 
 from __future__ import annotations
@@ -14,31 +15,21 @@ from typing import Any
 import grpc
 
 from parties import messages, peer_wire
-from parties.mailbox import DuplicateMessage, Mailbox
+from parties.mailbox import Mailbox
+from parties.peer_links import PeerLinks
 from parties.tls import caller_identity, require
 
 SERVICE = "pooled.v1.PeerExchange"
 
 
 class PeerExchangeServicer:
-    def __init__(self, mailbox: Mailbox) -> None:
+    def __init__(self, mailbox: Mailbox, links: PeerLinks) -> None:
         self._mailbox = mailbox
+        self._links = links
 
-    def Send(self, request_iterator: Iterator[bytes], context: grpc.ServicerContext) -> int:  # noqa: N802
+    def Stream(self, request: Any, context: grpc.ServicerContext) -> Iterator[bytes]:  # noqa: N802
         who = caller_identity(context)
-        try:
-            message = peer_wire.message_from_wire(request_iterator)
-        except ValueError as exc:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        require(context, message.src == who.name, f"{who} may not send as party {message.src!r}")
-        try:
-            self._mailbox.put(message)
-        except DuplicateMessage as exc:
-            context.abort(grpc.StatusCode.ALREADY_EXISTS, str(exc))
-        return len(message.payload)
-
-    def SendOne(self, request: bytes, context: grpc.ServicerContext) -> int:  # noqa: N802
-        return self.Send(iter((request,)), context)
+        yield from self._links.outbox(who.name).serve(context.add_callback)
 
     def Abort(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         who = caller_identity(context)
@@ -54,8 +45,7 @@ class PeerExchangeServicer:
 def add_to_server(servicer: PeerExchangeServicer, server: grpc.Server) -> None:
     wire = peer_wire.peer_exchange_wire()
     handlers = {
-        "Send": grpc.stream_unary_rpc_method_handler(servicer.Send, *wire["Send"]),
-        "SendOne": grpc.unary_unary_rpc_method_handler(servicer.SendOne, *wire["SendOne"]),
+        "Stream": grpc.unary_stream_rpc_method_handler(servicer.Stream, *wire["Stream"]),
         "Abort": grpc.unary_unary_rpc_method_handler(servicer.Abort, *wire["Abort"]),
         "Ping": grpc.unary_unary_rpc_method_handler(servicer.Ping, *wire["Ping"]),
     }

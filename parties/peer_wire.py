@@ -1,26 +1,30 @@
-"""The party-to-party wire format: one tagged message as serialized `PeerChunk`s, by hand.
+"""The party-to-party wire format: tagged messages as hand-built `PeerChunk`s inside `PeerFrames`.
 
 Messages between parties carry most of a computation's bytes, so they skip protobuf's
-message objects: `message_to_wire` writes each chunk as protobuf wire format directly
-(key, length, bytes per field), copying each payload byte once, and `message_from_wire`
-parses chunks back into a `PeerMessage` without protobuf's copy. What it writes is an
-ordinary `PeerChunk` to protobuf, and it reads protobuf's own encoding too.
+message objects. `OutgoingMessage` cuts a message into chunks of at most `CHUNK_BYTES` of
+payload, and `frames_to_wire` writes any number of chunks (of several messages) as one
+serialized `PeerFrames`, copying each payload byte once. `frames_from_wire` parses one back
+into `Chunk`s without protobuf's copy, and a `Reassembler` per stream turns chunks into
+`PeerMessage`s, handing a message over only once all its bytes are there. What this writes is
+an ordinary `PeerFrames` to protobuf, and it reads protobuf's own encoding too.
+
+Every chunk names its message (session, tag), so chunks of different messages may
+interleave on one stream; the first (offset 0) gives the message's size, and each later
+one its offset, which must be where the previous one ended. The source is not on the wire:
+it is the party whose certificate the stream's server presented.
 
 The field numbers are not written here: `ChunkLayout.of` reads them, with their types,
-from the generated descriptor of `PeerChunk`, so this format follows pooled.proto. A field
-that is missing or has another type stops the import with a message naming it, and a chunk
-holding a field the layout does not know is refused rather than misread.
-
-A payload above `CHUNK_BYTES` is cut into several chunks (for `Send`, a stream); one that
-fits in one chunk goes by the unary `SendOne`.
+from the generated descriptors of `PeerChunk` and `PeerFrames`, so this format follows
+pooled.proto. A field that is missing or has another type stops the import with a message
+naming it, and a chunk holding a field the layout does not know is refused rather than misread.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
@@ -28,45 +32,51 @@ from parties.array_stream import CHUNK_BYTES
 from parties.proto import pooled_pb2 as pb
 from parties.records import PeerMessage
 
-PEER_SEND_METHOD = "/pooled.v1.PeerExchange/Send"
-PEER_SEND_ONE_METHOD = "/pooled.v1.PeerExchange/SendOne"
+PEER_STREAM_METHOD = "/pooled.v1.PeerExchange/Stream"
+STREAM_REQUEST = pb.Empty().SerializeToString()
+"""The request that opens a stream (the caller's identity comes from its certificate)."""
 
 _VARINT, _LENGTH = 0, 2  # protobuf wire types
-_TYPES = {"session": FieldDescriptor.TYPE_STRING, "src": FieldDescriptor.TYPE_STRING,
-          "tag": FieldDescriptor.TYPE_STRING, "total_bytes": FieldDescriptor.TYPE_UINT64,
+_TYPES = {"session": FieldDescriptor.TYPE_STRING, "tag": FieldDescriptor.TYPE_STRING,
+          "total_bytes": FieldDescriptor.TYPE_UINT64, "offset": FieldDescriptor.TYPE_UINT64,
           "data": FieldDescriptor.TYPE_BYTES}
 
 
 @dataclass(frozen=True)
 class ChunkLayout:
-    """The field numbers of a `PeerChunk`, as its descriptor gives them."""
+    """The field numbers of a `PeerChunk` and of `PeerFrames.chunks`, as their descriptors give them."""
 
     session: int
-    src: int
     tag: int
     total_bytes: int
+    offset: int
     data: int
+    chunks: int
 
     @staticmethod
-    def of(descriptor: Descriptor) -> ChunkLayout:
-        """The layout of `descriptor`; TypeError names a field that is missing or of another type."""
-        by_name = descriptor.fields_by_name
+    def of(chunk: Descriptor, frames: Descriptor) -> ChunkLayout:
+        """The layout of `chunk` inside `frames`; TypeError names a field that is missing or of another type."""
+        by_name = chunk.fields_by_name
         for name, kind in _TYPES.items():
             if name not in by_name:
-                raise TypeError(f"{descriptor.full_name} has no field {name!r}, which the peer wire format needs")
+                raise TypeError(f"{chunk.full_name} has no field {name!r}, which the peer wire format needs")
             if by_name[name].type != kind:
-                raise TypeError(f"{descriptor.full_name}.{name} has type {by_name[name].type}, expected {kind}")
-        return ChunkLayout(**{f.name: by_name[f.name].number for f in fields(ChunkLayout)})
+                raise TypeError(f"{chunk.full_name}.{name} has type {by_name[name].type}, expected {kind}")
+        repeated = frames.fields_by_name.get("chunks")
+        if repeated is None or repeated.message_type is None or repeated.message_type.full_name != chunk.full_name:
+            raise TypeError(f"{frames.full_name} has no repeated field 'chunks' of {chunk.full_name}")
+        return ChunkLayout(by_name["session"].number, by_name["tag"].number, by_name["total_bytes"].number,
+                           by_name["offset"].number, by_name["data"].number, repeated.number)
 
     @cached_property
-    def keys(self) -> tuple[bytes, bytes, bytes, bytes, bytes]:
-        """The encoded keys (field number and wire type) of session, src, tag, total_bytes and data."""
-        return (_key(self.session, _LENGTH), _key(self.src, _LENGTH), _key(self.tag, _LENGTH),
-                _key(self.total_bytes, _VARINT), _key(self.data, _LENGTH))
+    def keys(self) -> tuple[bytes, bytes, bytes, bytes, bytes, bytes]:
+        """The encoded keys (field number and wire type) of session, tag, total_bytes, offset, data and chunks."""
+        return (_key(self.session, _LENGTH), _key(self.tag, _LENGTH), _key(self.total_bytes, _VARINT),
+                _key(self.offset, _VARINT), _key(self.data, _LENGTH), _key(self.chunks, _LENGTH))
 
 
-LAYOUT = ChunkLayout.of(pb.PeerChunk.DESCRIPTOR)
-"""The layout of pooled.proto's `PeerChunk`, which every node speaks."""
+LAYOUT = ChunkLayout.of(pb.PeerChunk.DESCRIPTOR, pb.PeerFrames.DESCRIPTOR)
+"""The layout of pooled.proto's `PeerChunk` and `PeerFrames`, which every node speaks."""
 
 
 def _varint(n: int) -> bytes:
@@ -85,7 +95,7 @@ def _varint(n: int) -> bytes:
 def _read_varint(buf: memoryview, pos: int) -> tuple[int, int]:
     value = shift = 0
     while True:
-        byte = buf[pos]  # IndexError past the end: `message_from_wire` reports a truncated chunk
+        byte = buf[pos]  # IndexError past the end: the parsers report a truncated frame
         pos += 1
         value |= (byte & 0x7F) << shift
         if not byte & 0x80:
@@ -97,94 +107,184 @@ def _key(number: int, wire: int) -> bytes:
     return _varint(number << 3 | wire)
 
 
-def message_to_wire(
-    session: str, src: str, tag: str, payload: bytes | memoryview, *, layout: ChunkLayout = LAYOUT
-) -> Iterator[bytes]:
-    """A message as serialized `PeerChunk`s of at most CHUNK_BYTES of payload each.
+# -- sending ---------------------------------------------------------------------------------------
+class OutgoingMessage:
+    """One message on its way out, cut into chunks of at most `chunk_bytes` of payload, in order."""
 
-    The first carries session, src, tag and total_bytes; every chunk's data field is
-    appended as key, length and the payload slice, the only copy of those bytes.
+    __slots__ = ("session", "tag", "size", "_view", "_pos", "_started", "_head", "_keys", "_chunk_bytes")
+
+    def __init__(self, session: str, tag: str, payload: bytes | memoryview, *, layout: ChunkLayout = LAYOUT,
+                 chunk_bytes: int = CHUNK_BYTES) -> None:
+        self.session, self.tag = session, tag
+        self._view = memoryview(payload).cast("B")
+        self.size = len(self._view)
+        self._pos = 0
+        self._started = False
+        self._keys = layout.keys
+        name, step = session.encode(), tag.encode()
+        self._head = b"".join((self._keys[0], _varint(len(name)), name, self._keys[1], _varint(len(step)), step))
+        self._chunk_bytes = chunk_bytes
+
+    @property
+    def started(self) -> bool:
+        """Some chunk has been written."""
+        return self._started
+
+    @property
+    def done(self) -> bool:
+        """Every chunk has been written (an empty message is one chunk)."""
+        return self._started and self._pos >= self.size
+
+    @property
+    def next_bytes(self) -> int:
+        """Payload bytes of the next chunk."""
+        return min(self._chunk_bytes, self.size - self._pos)
+
+    def write_chunk(self, parts: list[bytes | memoryview]) -> int:
+        """Append the next chunk, as an entry of `PeerFrames.chunks`, to `parts`; its size on the wire."""
+        _, _, total_key, offset_key, data_key, chunks_key = self._keys
+        pos = self._pos
+        piece = self._view[pos : pos + self._chunk_bytes]
+        where = total_key + _varint(self.size) if pos == 0 else offset_key + _varint(pos)
+        data_len = _varint(len(piece))
+        body = len(self._head) + len(where) + len(data_key) + len(data_len) + len(piece)
+        lead = chunks_key + _varint(body)
+        parts.extend((lead, self._head, where, data_key, data_len, piece))
+        self._pos, self._started = pos + len(piece), True
+        return len(lead) + body
+
+
+def frames_to_wire(parts: list[bytes | memoryview]) -> bytes:
+    """A serialized `PeerFrames` from what `OutgoingMessage.write_chunk` appended (the payload's one copy)."""
+    return b"".join(parts)
+
+
+def message_to_wire(session: str, tag: str, payload: bytes | memoryview, *, layout: ChunkLayout = LAYOUT,
+                    chunk_bytes: int = CHUNK_BYTES) -> list[bytes]:
+    """A whole message as serialized `PeerFrames`, one chunk each (for tests and tools)."""
+    message = OutgoingMessage(session, tag, payload, layout=layout, chunk_bytes=chunk_bytes)
+    frames = []
+    while not message.done:
+        parts: list[bytes | memoryview] = []
+        message.write_chunk(parts)
+        frames.append(frames_to_wire(parts))
+    return frames
+
+
+# -- receiving -------------------------------------------------------------------------------------
+class Chunk(NamedTuple):
+    """A piece of a message as read from the wire; `data` is a view into the received frame."""
+
+    session: str
+    tag: str
+    total_bytes: int
+    offset: int
+    data: memoryview
+
+
+def frames_from_wire(raw: bytes, *, layout: ChunkLayout = LAYOUT) -> list[Chunk]:
+    """The chunks of one serialized `PeerFrames`, without protobuf's copy of their data.
+
+    ValueError for a truncated frame or a field that is not in `layout`.
     """
-    view = memoryview(payload).cast("B")
-    session_key, src_key, tag_key, total_key, data_key = layout.keys
-    texts = session.encode(), src.encode(), tag.encode()
-    header = b"".join((session_key, _varint(len(texts[0])), texts[0], src_key, _varint(len(texts[1])), texts[1],
-                       tag_key, _varint(len(texts[2])), texts[2], total_key, _varint(len(view))))
-    if not len(view):
-        yield header
-        return
-    for pos in range(0, len(view), CHUNK_BYTES):
-        piece = view[pos : pos + CHUNK_BYTES]
-        yield b"".join((header if pos == 0 else b"", data_key, _varint(len(piece)), piece))
+    buf = memoryview(raw)
+    chunks = []
+    pos = 0
+    try:
+        while pos < len(buf):
+            key, pos = _read_varint(buf, pos)
+            if key != (layout.chunks << 3 | _LENGTH):
+                raise ValueError(f"unexpected field {key >> 3} (wire type {key & 7}) in a peer frame")
+            size, pos = _read_varint(buf, pos)
+            end = pos + size
+            if end > len(buf):
+                raise ValueError("truncated peer frame")
+            chunks.append(_chunk(buf[pos:end], layout))
+            pos = end
+    except IndexError:
+        raise ValueError("truncated peer frame") from None
+    return chunks
 
 
-def message_to_wire_one(session: str, src: str, tag: str, payload: bytes | memoryview) -> bytes | None:
-    """The message as one serialized `PeerChunk` if it fits one chunk (for `SendOne`), else None."""
-    if len(memoryview(payload).cast("B")) > CHUNK_BYTES:
-        return None
-    chunks = list(message_to_wire(session, src, tag, payload))
-    return chunks[0] if len(chunks) == 1 else None
+def _chunk(buf: memoryview, layout: ChunkLayout) -> Chunk:
+    texts: dict[int, str] = {}
+    numbers = {layout.total_bytes: 0, layout.offset: 0}
+    data = buf[0:0]
+    pos = 0
+    while pos < len(buf):
+        key, pos = _read_varint(buf, pos)
+        number, wire = key >> 3, key & 7
+        if wire == _LENGTH:
+            size, pos = _read_varint(buf, pos)
+            end = pos + size
+            if end > len(buf):
+                raise ValueError("truncated message chunk")
+            if number == layout.data:
+                data = buf[pos:end]
+            elif number in (layout.session, layout.tag):
+                texts[number] = bytes(buf[pos:end]).decode()
+            else:
+                raise ValueError(f"unexpected field {number} (wire type {wire}) in a message chunk")
+            pos = end
+        elif wire == _VARINT and number in numbers:
+            numbers[number], pos = _read_varint(buf, pos)
+        else:
+            raise ValueError(f"unexpected field {number} (wire type {wire}) in a message chunk")
+    return Chunk(texts.get(layout.session, ""), texts.get(layout.tag, ""), numbers[layout.total_bytes],
+                 numbers[layout.offset], data)
 
 
-def message_from_wire(chunks: Iterable[bytes], *, layout: ChunkLayout = LAYOUT) -> PeerMessage:
-    """Undo `message_to_wire` (or parse any serialized `PeerChunk` stream) without protobuf's copy.
+class Reassembler:
+    """Rebuilds the messages of one stream from `src`; a message is handed over only when complete.
 
-    ValueError for a truncated or short stream, or a field that is not in `layout`.
+    ValueError when the chunks do not fit together (a piece out of place, a message started
+    twice, more bytes than announced): the stream cannot be trusted after that.
     """
-    texts = (layout.session, layout.src, layout.tag)
-    head: dict[int, Any] = {}
-    parts: list[memoryview] = []
-    for raw in chunks:
-        buf = memoryview(raw)
-        pos = 0
-        try:
-            while pos < len(buf):
-                key, pos = _read_varint(buf, pos)
-                number, wire = key >> 3, key & 7
-                if wire == _LENGTH:
-                    size, pos = _read_varint(buf, pos)
-                    end = pos + size
-                    if end > len(buf):
-                        raise ValueError("truncated message chunk")
-                    if number == layout.data:
-                        parts.append(buf[pos:end])
-                    elif number in texts:
-                        head.setdefault(number, bytes(buf[pos:end]).decode())
-                    else:
-                        raise ValueError(f"unexpected field {number} (wire type {wire}) in a message chunk")
-                    pos = end
-                elif wire == _VARINT and number == layout.total_bytes:
-                    value, pos = _read_varint(buf, pos)
-                    head.setdefault(number, value)
-                else:
-                    raise ValueError(f"unexpected field {number} (wire type {wire}) in a message chunk")
-        except IndexError:
-            raise ValueError("truncated message chunk") from None
-    if not head:
-        raise ValueError("empty message stream")
-    total = int(head.get(layout.total_bytes, 0))
-    data = bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
-    if len(data) != total:
-        raise ValueError(f"stream ended after {len(data)} of {total} bytes")
-    return PeerMessage(head.get(layout.session, ""), head.get(layout.src, ""), head.get(layout.tag, ""), data)
+
+    def __init__(self, src: str) -> None:
+        self.src = src
+        self._partial: dict[tuple[str, str], tuple[int, list[memoryview], int]] = {}
+
+    @property
+    def incomplete(self) -> int:
+        """Messages started but not finished (dropped with the stream if it ends)."""
+        return len(self._partial)
+
+    def feed(self, chunk: Chunk) -> PeerMessage | None:
+        """The message `chunk` completes, if it does."""
+        key = (chunk.session, chunk.tag)
+        got = len(chunk.data)
+        if chunk.offset == 0:
+            if key in self._partial:
+                raise ValueError(f"message {chunk.tag!r} of session {chunk.session!r} started twice")
+            if got == chunk.total_bytes:
+                return PeerMessage(chunk.session, self.src, chunk.tag, bytes(chunk.data))
+            if got > chunk.total_bytes or not got:
+                raise ValueError(f"first piece of {chunk.tag!r} has {got} of {chunk.total_bytes} bytes")
+            self._partial[key] = (chunk.total_bytes, [chunk.data], got)
+            return None
+        partial = self._partial.get(key)
+        if partial is None or partial[2] != chunk.offset or not got:
+            raise ValueError(f"piece of {chunk.tag!r} at offset {chunk.offset} does not follow what came before")
+        total, parts, have = partial
+        parts.append(chunk.data)
+        have += got
+        if have < total:
+            self._partial[key] = (total, parts, have)
+            return None
+        del self._partial[key]
+        if have > total:
+            raise ValueError(f"message {chunk.tag!r} has more than the {total} bytes announced")
+        return PeerMessage(chunk.session, self.src, chunk.tag, b"".join(parts))
 
 
-def delivered_to_wire(nbytes: int) -> bytes:
-    return pb.Delivered(bytes=nbytes).SerializeToString()
-
-
-def delivered_from_wire(raw: bytes) -> int:
-    return int(pb.Delivered.FromString(raw).bytes)
-
-
-def peer_exchange_wire() -> dict[str, tuple[Callable[[bytes], Any] | None, Callable[[Any], bytes]]]:
+def peer_exchange_wire() -> dict[str, tuple[Callable[[bytes], Any] | None, Callable[[Any], bytes] | None]]:
     """(request deserializer, response serializer) of each PeerExchange method, for the server.
 
-    Send's requests stay raw bytes, for `message_from_wire`.
+    Stream's replies are serialized `PeerFrames` already (`frames_to_wire`).
     """
     return {
-        "Send": (None, delivered_to_wire),
-        "SendOne": (None, delivered_to_wire),
+        "Stream": (pb.Empty.FromString, None),
         "Abort": (pb.AbortNotice.FromString, pb.Empty.SerializeToString),
         "Ping": (pb.PingRequest.FromString, pb.PingReply.SerializeToString),
     }

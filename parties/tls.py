@@ -17,7 +17,7 @@ that it is the member they meant to reach (`<name>.party.pooled`, `dealer.pooled
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent import futures
 from dataclasses import dataclass
 from typing import Any
@@ -94,10 +94,13 @@ class TlsMaterial:
     def server_credentials(self) -> grpc.ServerCredentials:
         return grpc.ssl_server_credentials([(self.key, self.cert)], root_certificates=self.ca, require_client_auth=True)
 
-    def channel(self, address: str, target: Identity, keepalive: Keepalive = DEFAULT_KEEPALIVE) -> grpc.Channel:
+    def channel(
+        self, address: str, target: Identity, keepalive: Keepalive = DEFAULT_KEEPALIVE,
+        extra_options: Sequence[tuple[str, Any]] = (),
+    ) -> grpc.Channel:
         """A mutual-TLS channel to `address`, which must present `target`'s certificate."""
         creds = grpc.ssl_channel_credentials(self.ca, private_key=self.key, certificate_chain=self.cert)
-        return grpc.secure_channel(address, creds, options=channel_options(target, keepalive))
+        return grpc.secure_channel(address, creds, options=channel_options(target, keepalive) + list(extra_options))
 
 
 def _prop(context: grpc.ServicerContext, name: str) -> list[bytes]:

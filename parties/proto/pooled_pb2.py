@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0cpooled.proto\x12\tpooled.v1\"\x07\n\x05\x45mpty\"[\n\x0b\x41rrayHeader\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05shape\x18\x02 \x03(\x03\x12\x11\n\tring_bits\x18\x03 \x01(\r\x12\x0e\n\x06\x64omain\x18\x04 \x01(\t\x12\x0c\n\x04\x66rac\x18\x05 \x01(\r\"Y\n\x0b\x41rraysChunk\x12\'\n\x07headers\x18\x01 \x03(\x0b\x32\x16.pooled.v1.ArrayHeader\x12\x13\n\x0btotal_bytes\x18\x02 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"Y\n\tPeerChunk\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0b\n\x03src\x18\x02 \x01(\t\x12\x0b\n\x03tag\x18\x03 \x01(\t\x12\x13\n\x0btotal_bytes\x18\x04 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x05 \x01(\x0c\"\x1a\n\tDelivered\x12\r\n\x05\x62ytes\x18\x01 \x01(\x04\"L\n\x0b\x41\x62ortNotice\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0b\n\x03src\x18\x02 \x01(\t\x12\x0f\n\x07\x63ulprit\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\x1e\n\x0bPingRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\"=\n\tPingReply\x12\x0f\n\x07\x61\x62orted\x18\x01 \x01(\x08\x12\x0f\n\x07\x63ulprit\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\".\n\x0bSessionSpec\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0e\n\x06roster\x18\x02 \x03(\t\"\x1d\n\nSessionRef\x12\x0f\n\x07session\x18\x01 \x01(\t\"2\n\tSeedReply\x12\x0c\n\x04seed\x18\x01 \x01(\x0c\x12\x0c\n\x04rank\x18\x02 \x01(\r\x12\t\n\x01n\x18\x03 \x01(\r\"K\n\x11\x43orrectionRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0f\n\x07\x63ounter\x18\x02 \x01(\x04\x12\x14\n\x0crequest_json\x18\x03 \x01(\t\"\x1f\n\x0c\x41nnouncement\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\"u\n\tDirectory\x12\x36\n\taddresses\x18\x01 \x03(\x0b\x32#.pooled.v1.Directory.AddressesEntry\x1a\x30\n\x0e\x41\x64\x64ressesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x86\x01\n\x0b\x44\x65\x61lerStats\x12\x15\n\ropen_sessions\x18\x01 \x01(\x04\x12\x17\n\x0fsessions_opened\x18\x02 \x01(\x04\x12\x18\n\x10seeds_handed_out\x18\x03 \x01(\x04\x12\x13\n\x0b\x63orrections\x18\x04 \x01(\x04\x12\x18\n\x10\x63orrection_bytes\x18\x05 \x01(\x04\"b\n\nJobRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0b\n\x03job\x18\x02 \x01(\t\x12\x13\n\x0bparams_json\x18\x03 \x01(\t\x12\x0e\n\x06roster\x18\x04 \x03(\t\x12\x11\n\ttimeout_s\x18\x05 \x01(\x01\"8\n\x08JobError\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\r\n\x05party\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"\xfc\x01\n\x08JobStats\x12\x12\n\nbytes_sent\x18\x01 \x01(\x04\x12\x16\n\x0e\x62ytes_received\x18\x02 \x01(\x04\x12\x15\n\rmessages_sent\x18\x03 \x01(\x04\x12\x19\n\x11messages_received\x18\x04 \x01(\x04\x12\x0e\n\x06rounds\x18\x05 \x01(\x04\x12\x17\n\x0f\x64\x65\x61ler_requests\x18\x06 \x01(\x04\x12\x14\n\x0c\x64\x65\x61ler_bytes\x18\x07 \x01(\x04\x12\x17\n\x0fprepare_seconds\x18\x08 \x01(\x01\x12\x17\n\x0f\x63ompute_seconds\x18\t \x01(\x01\x12\x0c\n\x04rank\x18\n \x01(\r\x12\x13\n\x0bpublic_json\x18\x0b \x01(\t\"z\n\x08JobChunk\x12\"\n\x05\x65rror\x18\x01 \x01(\x0b\x32\x13.pooled.v1.JobError\x12\"\n\x05stats\x18\x02 \x01(\x0b\x32\x13.pooled.v1.JobStats\x12&\n\x06shares\x18\x03 \x01(\x0b\x32\x16.pooled.v1.ArraysChunk\"W\n\nNodeStatus\x12\x10\n\x08identity\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0c\n\x04jobs\x18\x03 \x03(\t\x12\x18\n\x10running_sessions\x18\x04 \x01(\r2\xe4\x01\n\x0cPeerExchange\x12\x34\n\x04Send\x12\x14.pooled.v1.PeerChunk\x1a\x14.pooled.v1.Delivered(\x01\x12\x35\n\x07SendOne\x12\x14.pooled.v1.PeerChunk\x1a\x14.pooled.v1.Delivered\x12\x31\n\x05\x41\x62ort\x12\x16.pooled.v1.AbortNotice\x1a\x10.pooled.v1.Empty\x12\x34\n\x04Ping\x12\x16.pooled.v1.PingRequest\x1a\x14.pooled.v1.PingReply2\x94\x03\n\x06\x44\x65\x61ler\x12\x37\n\x0bOpenSession\x12\x16.pooled.v1.SessionSpec\x1a\x10.pooled.v1.Empty\x12\x37\n\x0c\x43loseSession\x12\x15.pooled.v1.SessionRef\x1a\x10.pooled.v1.Empty\x12\x36\n\x07GetSeed\x12\x15.pooled.v1.SessionRef\x1a\x14.pooled.v1.SeedReply\x12\x44\n\nCorrection\x12\x1c.pooled.v1.CorrectionRequest\x1a\x16.pooled.v1.ArraysChunk0\x01\x12\x35\n\x08\x41nnounce\x12\x17.pooled.v1.Announcement\x1a\x10.pooled.v1.Empty\x12\x30\n\x06Lookup\x12\x10.pooled.v1.Empty\x1a\x14.pooled.v1.Directory\x12\x31\n\x05Stats\x12\x10.pooled.v1.Empty\x1a\x16.pooled.v1.DealerStats2q\n\x04Node\x12\x36\n\x06RunJob\x12\x15.pooled.v1.JobRequest\x1a\x13.pooled.v1.JobChunk0\x01\x12\x31\n\x06Status\x12\x10.pooled.v1.Empty\x1a\x15.pooled.v1.NodeStatusb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0cpooled.proto\x12\tpooled.v1\"\x07\n\x05\x45mpty\"[\n\x0b\x41rrayHeader\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05shape\x18\x02 \x03(\x03\x12\x11\n\tring_bits\x18\x03 \x01(\r\x12\x0e\n\x06\x64omain\x18\x04 \x01(\t\x12\x0c\n\x04\x66rac\x18\x05 \x01(\r\"Y\n\x0b\x41rraysChunk\x12\'\n\x07headers\x18\x01 \x03(\x0b\x32\x16.pooled.v1.ArrayHeader\x12\x13\n\x0btotal_bytes\x18\x02 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"g\n\tPeerChunk\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0b\n\x03tag\x18\x03 \x01(\t\x12\x13\n\x0btotal_bytes\x18\x04 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x05 \x01(\x0c\x12\x0e\n\x06offset\x18\x06 \x01(\x04J\x04\x08\x02\x10\x03R\x03src\"2\n\nPeerFrames\x12$\n\x06\x63hunks\x18\x01 \x03(\x0b\x32\x14.pooled.v1.PeerChunk\"L\n\x0b\x41\x62ortNotice\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0b\n\x03src\x18\x02 \x01(\t\x12\x0f\n\x07\x63ulprit\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\x1e\n\x0bPingRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\"=\n\tPingReply\x12\x0f\n\x07\x61\x62orted\x18\x01 \x01(\x08\x12\x0f\n\x07\x63ulprit\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\".\n\x0bSessionSpec\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0e\n\x06roster\x18\x02 \x03(\t\"\x1d\n\nSessionRef\x12\x0f\n\x07session\x18\x01 \x01(\t\"2\n\tSeedReply\x12\x0c\n\x04seed\x18\x01 \x01(\x0c\x12\x0c\n\x04rank\x18\x02 \x01(\r\x12\t\n\x01n\x18\x03 \x01(\r\"K\n\x11\x43orrectionRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0f\n\x07\x63ounter\x18\x02 \x01(\x04\x12\x14\n\x0crequest_json\x18\x03 \x01(\t\"\x1f\n\x0c\x41nnouncement\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\"u\n\tDirectory\x12\x36\n\taddresses\x18\x01 \x03(\x0b\x32#.pooled.v1.Directory.AddressesEntry\x1a\x30\n\x0e\x41\x64\x64ressesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x86\x01\n\x0b\x44\x65\x61lerStats\x12\x15\n\ropen_sessions\x18\x01 \x01(\x04\x12\x17\n\x0fsessions_opened\x18\x02 \x01(\x04\x12\x18\n\x10seeds_handed_out\x18\x03 \x01(\x04\x12\x13\n\x0b\x63orrections\x18\x04 \x01(\x04\x12\x18\n\x10\x63orrection_bytes\x18\x05 \x01(\x04\"b\n\nJobRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0b\n\x03job\x18\x02 \x01(\t\x12\x13\n\x0bparams_json\x18\x03 \x01(\t\x12\x0e\n\x06roster\x18\x04 \x03(\t\x12\x11\n\ttimeout_s\x18\x05 \x01(\x01\"8\n\x08JobError\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\r\n\x05party\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"\xfc\x01\n\x08JobStats\x12\x12\n\nbytes_sent\x18\x01 \x01(\x04\x12\x16\n\x0e\x62ytes_received\x18\x02 \x01(\x04\x12\x15\n\rmessages_sent\x18\x03 \x01(\x04\x12\x19\n\x11messages_received\x18\x04 \x01(\x04\x12\x0e\n\x06rounds\x18\x05 \x01(\x04\x12\x17\n\x0f\x64\x65\x61ler_requests\x18\x06 \x01(\x04\x12\x14\n\x0c\x64\x65\x61ler_bytes\x18\x07 \x01(\x04\x12\x17\n\x0fprepare_seconds\x18\x08 \x01(\x01\x12\x17\n\x0f\x63ompute_seconds\x18\t \x01(\x01\x12\x0c\n\x04rank\x18\n \x01(\r\x12\x13\n\x0bpublic_json\x18\x0b \x01(\t\"z\n\x08JobChunk\x12\"\n\x05\x65rror\x18\x01 \x01(\x0b\x32\x13.pooled.v1.JobError\x12\"\n\x05stats\x18\x02 \x01(\x0b\x32\x13.pooled.v1.JobStats\x12&\n\x06shares\x18\x03 \x01(\x0b\x32\x16.pooled.v1.ArraysChunk\"W\n\nNodeStatus\x12\x10\n\x08identity\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0c\n\x04jobs\x18\x03 \x03(\t\x12\x18\n\x10running_sessions\x18\x04 \x01(\r2\xac\x01\n\x0cPeerExchange\x12\x33\n\x06Stream\x12\x10.pooled.v1.Empty\x1a\x15.pooled.v1.PeerFrames0\x01\x12\x31\n\x05\x41\x62ort\x12\x16.pooled.v1.AbortNotice\x1a\x10.pooled.v1.Empty\x12\x34\n\x04Ping\x12\x16.pooled.v1.PingRequest\x1a\x14.pooled.v1.PingReply2\x94\x03\n\x06\x44\x65\x61ler\x12\x37\n\x0bOpenSession\x12\x16.pooled.v1.SessionSpec\x1a\x10.pooled.v1.Empty\x12\x37\n\x0c\x43loseSession\x12\x15.pooled.v1.SessionRef\x1a\x10.pooled.v1.Empty\x12\x36\n\x07GetSeed\x12\x15.pooled.v1.SessionRef\x1a\x14.pooled.v1.SeedReply\x12\x44\n\nCorrection\x12\x1c.pooled.v1.CorrectionRequest\x1a\x16.pooled.v1.ArraysChunk0\x01\x12\x35\n\x08\x41nnounce\x12\x17.pooled.v1.Announcement\x1a\x10.pooled.v1.Empty\x12\x30\n\x06Lookup\x12\x10.pooled.v1.Empty\x1a\x14.pooled.v1.Directory\x12\x31\n\x05Stats\x12\x10.pooled.v1.Empty\x1a\x16.pooled.v1.DealerStats2q\n\x04Node\x12\x36\n\x06RunJob\x12\x15.pooled.v1.JobRequest\x1a\x13.pooled.v1.JobChunk0\x01\x12\x31\n\x06Status\x12\x10.pooled.v1.Empty\x1a\x15.pooled.v1.NodeStatusb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,45 +40,45 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ARRAYSCHUNK']._serialized_start=129
   _globals['_ARRAYSCHUNK']._serialized_end=218
   _globals['_PEERCHUNK']._serialized_start=220
-  _globals['_PEERCHUNK']._serialized_end=309
-  _globals['_DELIVERED']._serialized_start=311
-  _globals['_DELIVERED']._serialized_end=337
-  _globals['_ABORTNOTICE']._serialized_start=339
-  _globals['_ABORTNOTICE']._serialized_end=415
-  _globals['_PINGREQUEST']._serialized_start=417
-  _globals['_PINGREQUEST']._serialized_end=447
-  _globals['_PINGREPLY']._serialized_start=449
-  _globals['_PINGREPLY']._serialized_end=510
-  _globals['_SESSIONSPEC']._serialized_start=512
-  _globals['_SESSIONSPEC']._serialized_end=558
-  _globals['_SESSIONREF']._serialized_start=560
-  _globals['_SESSIONREF']._serialized_end=589
-  _globals['_SEEDREPLY']._serialized_start=591
-  _globals['_SEEDREPLY']._serialized_end=641
-  _globals['_CORRECTIONREQUEST']._serialized_start=643
-  _globals['_CORRECTIONREQUEST']._serialized_end=718
-  _globals['_ANNOUNCEMENT']._serialized_start=720
-  _globals['_ANNOUNCEMENT']._serialized_end=751
-  _globals['_DIRECTORY']._serialized_start=753
-  _globals['_DIRECTORY']._serialized_end=870
-  _globals['_DIRECTORY_ADDRESSESENTRY']._serialized_start=822
-  _globals['_DIRECTORY_ADDRESSESENTRY']._serialized_end=870
-  _globals['_DEALERSTATS']._serialized_start=873
-  _globals['_DEALERSTATS']._serialized_end=1007
-  _globals['_JOBREQUEST']._serialized_start=1009
-  _globals['_JOBREQUEST']._serialized_end=1107
-  _globals['_JOBERROR']._serialized_start=1109
-  _globals['_JOBERROR']._serialized_end=1165
-  _globals['_JOBSTATS']._serialized_start=1168
-  _globals['_JOBSTATS']._serialized_end=1420
-  _globals['_JOBCHUNK']._serialized_start=1422
-  _globals['_JOBCHUNK']._serialized_end=1544
-  _globals['_NODESTATUS']._serialized_start=1546
-  _globals['_NODESTATUS']._serialized_end=1633
-  _globals['_PEEREXCHANGE']._serialized_start=1636
-  _globals['_PEEREXCHANGE']._serialized_end=1864
-  _globals['_DEALER']._serialized_start=1867
-  _globals['_DEALER']._serialized_end=2271
-  _globals['_NODE']._serialized_start=2273
-  _globals['_NODE']._serialized_end=2386
+  _globals['_PEERCHUNK']._serialized_end=323
+  _globals['_PEERFRAMES']._serialized_start=325
+  _globals['_PEERFRAMES']._serialized_end=375
+  _globals['_ABORTNOTICE']._serialized_start=377
+  _globals['_ABORTNOTICE']._serialized_end=453
+  _globals['_PINGREQUEST']._serialized_start=455
+  _globals['_PINGREQUEST']._serialized_end=485
+  _globals['_PINGREPLY']._serialized_start=487
+  _globals['_PINGREPLY']._serialized_end=548
+  _globals['_SESSIONSPEC']._serialized_start=550
+  _globals['_SESSIONSPEC']._serialized_end=596
+  _globals['_SESSIONREF']._serialized_start=598
+  _globals['_SESSIONREF']._serialized_end=627
+  _globals['_SEEDREPLY']._serialized_start=629
+  _globals['_SEEDREPLY']._serialized_end=679
+  _globals['_CORRECTIONREQUEST']._serialized_start=681
+  _globals['_CORRECTIONREQUEST']._serialized_end=756
+  _globals['_ANNOUNCEMENT']._serialized_start=758
+  _globals['_ANNOUNCEMENT']._serialized_end=789
+  _globals['_DIRECTORY']._serialized_start=791
+  _globals['_DIRECTORY']._serialized_end=908
+  _globals['_DIRECTORY_ADDRESSESENTRY']._serialized_start=860
+  _globals['_DIRECTORY_ADDRESSESENTRY']._serialized_end=908
+  _globals['_DEALERSTATS']._serialized_start=911
+  _globals['_DEALERSTATS']._serialized_end=1045
+  _globals['_JOBREQUEST']._serialized_start=1047
+  _globals['_JOBREQUEST']._serialized_end=1145
+  _globals['_JOBERROR']._serialized_start=1147
+  _globals['_JOBERROR']._serialized_end=1203
+  _globals['_JOBSTATS']._serialized_start=1206
+  _globals['_JOBSTATS']._serialized_end=1458
+  _globals['_JOBCHUNK']._serialized_start=1460
+  _globals['_JOBCHUNK']._serialized_end=1582
+  _globals['_NODESTATUS']._serialized_start=1584
+  _globals['_NODESTATUS']._serialized_end=1671
+  _globals['_PEEREXCHANGE']._serialized_start=1674
+  _globals['_PEEREXCHANGE']._serialized_end=1846
+  _globals['_DEALER']._serialized_start=1849
+  _globals['_DEALER']._serialized_end=2253
+  _globals['_NODE']._serialized_start=2255
+  _globals['_NODE']._serialized_end=2368
 # @@protoc_insertion_point(module_scope)

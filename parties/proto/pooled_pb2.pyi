@@ -35,24 +35,24 @@ class ArraysChunk(_message.Message):
     def __init__(self, headers: _Optional[_Iterable[_Union[ArrayHeader, _Mapping]]] = ..., total_bytes: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class PeerChunk(_message.Message):
-    __slots__ = ("session", "src", "tag", "total_bytes", "data")
+    __slots__ = ("session", "tag", "total_bytes", "data", "offset")
     SESSION_FIELD_NUMBER: _ClassVar[int]
-    SRC_FIELD_NUMBER: _ClassVar[int]
     TAG_FIELD_NUMBER: _ClassVar[int]
     TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
     session: str
-    src: str
     tag: str
     total_bytes: int
     data: bytes
-    def __init__(self, session: _Optional[str] = ..., src: _Optional[str] = ..., tag: _Optional[str] = ..., total_bytes: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
+    offset: int
+    def __init__(self, session: _Optional[str] = ..., tag: _Optional[str] = ..., total_bytes: _Optional[int] = ..., data: _Optional[bytes] = ..., offset: _Optional[int] = ...) -> None: ...
 
-class Delivered(_message.Message):
-    __slots__ = ("bytes",)
-    BYTES_FIELD_NUMBER: _ClassVar[int]
-    bytes: int
-    def __init__(self, bytes: _Optional[int] = ...) -> None: ...
+class PeerFrames(_message.Message):
+    __slots__ = ("chunks",)
+    CHUNKS_FIELD_NUMBER: _ClassVar[int]
+    chunks: _containers.RepeatedCompositeFieldContainer[PeerChunk]
+    def __init__(self, chunks: _Optional[_Iterable[_Union[PeerChunk, _Mapping]]] = ...) -> None: ...
 
 class AbortNotice(_message.Message):
     __slots__ = ("session", "src", "culprit", "reason")

@@ -34,15 +34,10 @@ class PeerExchangeStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.Send = channel.stream_unary(
-                '/pooled.v1.PeerExchange/Send',
-                request_serializer=pooled__pb2.PeerChunk.SerializeToString,
-                response_deserializer=pooled__pb2.Delivered.FromString,
-                _registered_method=True)
-        self.SendOne = channel.unary_unary(
-                '/pooled.v1.PeerExchange/SendOne',
-                request_serializer=pooled__pb2.PeerChunk.SerializeToString,
-                response_deserializer=pooled__pb2.Delivered.FromString,
+        self.Stream = channel.unary_stream(
+                '/pooled.v1.PeerExchange/Stream',
+                request_serializer=pooled__pb2.Empty.SerializeToString,
+                response_deserializer=pooled__pb2.PeerFrames.FromString,
                 _registered_method=True)
         self.Abort = channel.unary_unary(
                 '/pooled.v1.PeerExchange/Abort',
@@ -59,16 +54,10 @@ class PeerExchangeStub:
 class PeerExchangeServicer:
     """Missing associated documentation comment in .proto file."""
 
-    def Send(self, request_iterator, context):
-        """One tagged message, streamed in chunks.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def SendOne(self, request, context):
-        """One tagged message that fits one chunk: a plain unary call, without the stream's
-        per-call request thread (most MPC rounds carry a few KB; this halves their latency).
+    def Stream(self, request, context):
+        """Every message this party sends the caller (identity from its certificate), for as long
+        as the call lasts: one long-lived stream per ordered pair of parties, opened by the
+        receiver. The first reply is empty and says the stream is up.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -91,15 +80,10 @@ class PeerExchangeServicer:
 
 def add_PeerExchangeServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'Send': grpc.stream_unary_rpc_method_handler(
-                    servicer.Send,
-                    request_deserializer=pooled__pb2.PeerChunk.FromString,
-                    response_serializer=pooled__pb2.Delivered.SerializeToString,
-            ),
-            'SendOne': grpc.unary_unary_rpc_method_handler(
-                    servicer.SendOne,
-                    request_deserializer=pooled__pb2.PeerChunk.FromString,
-                    response_serializer=pooled__pb2.Delivered.SerializeToString,
+            'Stream': grpc.unary_stream_rpc_method_handler(
+                    servicer.Stream,
+                    request_deserializer=pooled__pb2.Empty.FromString,
+                    response_serializer=pooled__pb2.PeerFrames.SerializeToString,
             ),
             'Abort': grpc.unary_unary_rpc_method_handler(
                     servicer.Abort,
@@ -123,7 +107,7 @@ class PeerExchange:
     """Missing associated documentation comment in .proto file."""
 
     @staticmethod
-    def Send(request_iterator,
+    def Stream(request,
             target,
             options=(),
             channel_credentials=None,
@@ -133,39 +117,12 @@ class PeerExchange:
             wait_for_ready=None,
             timeout=None,
             metadata=None):
-        return grpc.experimental.stream_unary(
-            request_iterator,
-            target,
-            '/pooled.v1.PeerExchange/Send',
-            pooled__pb2.PeerChunk.SerializeToString,
-            pooled__pb2.Delivered.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def SendOne(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
+        return grpc.experimental.unary_stream(
             request,
             target,
-            '/pooled.v1.PeerExchange/SendOne',
-            pooled__pb2.PeerChunk.SerializeToString,
-            pooled__pb2.Delivered.FromString,
+            '/pooled.v1.PeerExchange/Stream',
+            pooled__pb2.Empty.SerializeToString,
+            pooled__pb2.PeerFrames.FromString,
             options,
             channel_credentials,
             insecure,

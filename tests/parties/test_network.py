@@ -129,29 +129,35 @@ def test_a_certificate_from_another_ca_is_refused(consortium: LocalConsortium, t
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
-def _send_as(lc: LocalConsortium, identity: Identity, claimed_src: str, to: str = "c") -> grpc.RpcError:
-    tls = _tls(lc, identity)
-    with tls.channel(lc.addresses[to], Identity.party(to)) as channel:
-        send = channel.stream_unary(peer_wire.PEER_SEND_METHOD, response_deserializer=peer_wire.delivered_from_wire)
-        with pytest.raises(grpc.RpcError) as err:
-            send(peer_wire.message_to_wire("forged", claimed_src, "forged/1/x", b"hello"), timeout=5)
-    return err.value
+def _open_stream(lc: LocalConsortium, identity: Identity, at: str = "c") -> tuple[grpc.Channel, Iterator[bytes]]:
+    channel = _tls(lc, identity).channel(lc.addresses[at], Identity.party(at))
+    return channel, channel.unary_stream(peer_wire.PEER_STREAM_METHOD)(peer_wire.STREAM_REQUEST, timeout=5)
 
 
-def test_a_party_cannot_speak_for_another(consortium: LocalConsortium) -> None:
-    err = _send_as(consortium, Identity.party("a"), claimed_src="b")
-    assert err.code() == grpc.StatusCode.PERMISSION_DENIED
-    assert "pooled://party/a may not send as party 'b'" in err.details()
+def test_a_party_cannot_speak_for_another(consortium: LocalConsortium, client: ConsortiumClient) -> None:
+    # Messages carry no source: a node's stream to a party is named by the caller's certificate,
+    # so the caller gets its own messages (the stream opens with an empty frame) and nothing else.
+    channel, stream = _open_stream(consortium, Identity.party("a"))
+    with channel:
+        assert next(stream) == b""
+        stream.cancel()
     tls = _tls(consortium, Identity.party("a"))
     with tls.channel(consortium.addresses["c"], Identity.party("c")) as channel:
         with pytest.raises(grpc.RpcError) as abort_err:
             rpc.PeerExchangeStub(channel).Abort(messages.abort_to_pb(AbortInfo("s", "b", "b", "x")), timeout=5)
     assert abort_err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "pooled://party/a may not abort as party 'b'" in abort_err.value.details()
+    # node a opens its own stream to c again for the next session
+    result = client.run("product", {"size": 10, "seed": 4})
+    expected = private_vector(4, "a", 10) * private_vector(4, "b", 10)
+    assert np.abs(result.outputs()[0] - expected).max() < 1e-3
 
 
 def test_an_analyst_cannot_pose_as_a_party_and_a_party_cannot_run_jobs(consortium: LocalConsortium) -> None:
-    err = _send_as(consortium, Identity.analyst("analyst"), claimed_src="analyst")
-    assert err.code() == grpc.StatusCode.PERMISSION_DENIED
+    channel, stream = _open_stream(consortium, Identity.analyst("analyst"))
+    with channel, pytest.raises(grpc.RpcError) as err:
+        next(stream)
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     tls = _tls(consortium, Identity.party("a"))
     with tls.channel(consortium.addresses["b"], Identity.party("b")) as channel:
         request = messages.job_call_to_pb(JobCall("s-x", "product", {"size": 3}, NAMES))

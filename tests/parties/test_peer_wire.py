@@ -9,73 +9,127 @@ import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 from parties.array_stream import CHUNK_BYTES
-from parties.peer_wire import LAYOUT, ChunkLayout, message_from_wire, message_to_wire, message_to_wire_one
+from parties.peer_wire import (
+    LAYOUT,
+    ChunkLayout,
+    OutgoingMessage,
+    Reassembler,
+    frames_from_wire,
+    frames_to_wire,
+    message_to_wire,
+)
 from parties.proto import pooled_pb2 as pb
+from parties.records import PeerMessage
 
 _F = descriptor_pb2.FieldDescriptorProto
-_KINDS = {"session": _F.TYPE_STRING, "src": _F.TYPE_STRING, "tag": _F.TYPE_STRING,
-          "total_bytes": _F.TYPE_UINT64, "data": _F.TYPE_BYTES}
+_KINDS = {"session": _F.TYPE_STRING, "tag": _F.TYPE_STRING, "total_bytes": _F.TYPE_UINT64,
+          "offset": _F.TYPE_UINT64, "data": _F.TYPE_BYTES}
 
 
-def _chunk_class(numbers: dict[str, int], **retype: int) -> Any:
-    """A `PeerChunk` message class with other field numbers (or types), as another .proto would make it."""
+def _classes(numbers: dict[str, int], chunks: int = 1, **retype: int) -> tuple[Any, Any]:
+    """`PeerChunk` and `PeerFrames` classes with other field numbers (or types), as another .proto would make them."""
     file = descriptor_pb2.FileDescriptorProto(name="other.proto", package="other", syntax="proto3")
     message = file.message_type.add(name="PeerChunk")
     for name, number in numbers.items():
         message.field.add(name=name, number=number, type=retype.get(name, _KINDS[name]), label=_F.LABEL_OPTIONAL)
+    frames = file.message_type.add(name="PeerFrames")
+    frames.field.add(name="chunks", number=chunks, type=_F.TYPE_MESSAGE, type_name=".other.PeerChunk",
+                     label=_F.LABEL_REPEATED)
     pool = descriptor_pool.DescriptorPool()
     pool.Add(file)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("other.PeerChunk"))
+    get = message_factory.GetMessageClass
+    return get(pool.FindMessageTypeByName("other.PeerChunk")), get(pool.FindMessageTypeByName("other.PeerFrames"))
+
+
+def _reassemble(frames: list[bytes], src: str = "a") -> list[PeerMessage]:
+    box = Reassembler(src)
+    out = [box.feed(chunk) for frame in frames for chunk in frames_from_wire(frame)]
+    assert box.incomplete == 0
+    return [m for m in out if m is not None]
 
 
 def test_the_field_numbers_are_the_generated_descriptors() -> None:
     fields = pb.PeerChunk.DESCRIPTOR.fields_by_name
-    assert LAYOUT == ChunkLayout(*(fields[n].number for n in ("session", "src", "tag", "total_bytes", "data")))
+    numbers = [fields[n].number for n in ("session", "tag", "total_bytes", "offset", "data")]
+    assert LAYOUT == ChunkLayout(*numbers, pb.PeerFrames.DESCRIPTOR.fields_by_name["chunks"].number)
 
 
 @pytest.mark.parametrize("size", [0, 1, 1 << 20, (1 << 20) + 1, 3_000_000])
 def test_peer_messages_round_trip_and_are_valid_protobuf(size: int) -> None:
     payload = np.random.default_rng(size).bytes(size)
-    wire = list(message_to_wire("sess", "a", "sess/3/beaver", payload))
+    wire = message_to_wire("sess", "sess/3/beaver", payload)
     assert len(wire) == max(1, -(-size // CHUNK_BYTES))
-    # protobuf reads the hand-built chunks as the same message...
-    parsed = [pb.PeerChunk.FromString(w) for w in wire]
-    assert parsed[0].session == "sess" and parsed[0].src == "a" and parsed[0].tag == "sess/3/beaver"
-    assert parsed[0].total_bytes == size and b"".join(p.data for p in parsed) == payload
+    # protobuf reads the hand-built frames as the same message...
+    parsed = [pb.PeerFrames.FromString(w).chunks[0] for w in wire]
+    assert parsed[0].session == "sess" and parsed[0].tag == "sess/3/beaver" and parsed[0].total_bytes == size
+    assert [p.offset for p in parsed] == list(range(0, max(size, 1), CHUNK_BYTES))
+    assert b"".join(p.data for p in parsed) == payload
     # ...and the fast parser reads protobuf's own encoding too.
-    msg = message_from_wire(p.SerializeToString() for p in parsed)
-    assert (msg.session, msg.src, msg.tag, msg.payload) == ("sess", "a", "sess/3/beaver", payload)
-    assert message_from_wire(wire).payload == payload
-    one = message_to_wire_one("sess", "a", "t", payload)
-    assert (one is None) == (size > CHUNK_BYTES)
+    (msg,) = _reassemble([pb.PeerFrames(chunks=[p]).SerializeToString() for p in parsed], src="b")
+    assert msg == PeerMessage("sess", "b", "sess/3/beaver", payload)
+    assert _reassemble(wire)[0].payload == payload
+
+
+def test_chunks_of_several_messages_share_a_frame_and_interleave() -> None:
+    big = OutgoingMessage("s1", "big", bytes(range(256)) * 10, chunk_bytes=1000)
+    small = OutgoingMessage("s2", "t", b"x")
+    frames = []
+    while not big.done:
+        parts: list[bytes | memoryview] = []
+        size = big.write_chunk(parts)
+        if not small.done:
+            size += small.write_chunk(parts)
+        assert size == sum(len(p) for p in parts)
+        frames.append(frames_to_wire(parts))
+    assert len(pb.PeerFrames.FromString(frames[0]).chunks) == 2
+    messages = _reassemble(frames)
+    assert [(m.session, m.tag) for m in messages] == [("s2", "t"), ("s1", "big")]
+    assert messages[1].payload == bytes(range(256)) * 10
 
 
 def test_a_renumbered_chunk_follows_its_descriptor_and_is_refused_by_another() -> None:
-    other = _chunk_class({"session": 7, "src": 3, "tag": 1, "total_bytes": 12, "data": 2})
-    layout = ChunkLayout.of(other.DESCRIPTOR)
-    assert layout == ChunkLayout(session=7, src=3, tag=1, total_bytes=12, data=2)
-    wire = list(message_to_wire("s", "b", "s/1/x", b"payload", layout=layout))
-    parsed = other.FromString(wire[0])
-    assert (parsed.session, parsed.src, parsed.tag, parsed.total_bytes, parsed.data) == ("s", "b", "s/1/x", 7,
-                                                                                        b"payload")
-    assert message_from_wire([parsed.SerializeToString()], layout=layout).payload == b"payload"
-    with pytest.raises(ValueError, match="unexpected field 7"):
-        message_from_wire(wire)  # read with pooled.proto's numbers: refused, not misread
+    chunk, frames = _classes({"session": 7, "tag": 1, "total_bytes": 12, "offset": 3, "data": 2}, chunks=9)
+    layout = ChunkLayout.of(chunk.DESCRIPTOR, frames.DESCRIPTOR)
+    assert layout == ChunkLayout(session=7, tag=1, total_bytes=12, offset=3, data=2, chunks=9)
+    (wire,) = message_to_wire("s", "s/1/x", b"payload", layout=layout)
+    parsed = frames.FromString(wire).chunks[0]
+    assert (parsed.session, parsed.tag, parsed.total_bytes, parsed.data) == ("s", "s/1/x", 7, b"payload")
+    assert frames_from_wire(frames(chunks=[parsed]).SerializeToString(), layout=layout)[0].data == b"payload"
+    with pytest.raises(ValueError, match="unexpected field 9"):
+        frames_from_wire(wire)  # read with pooled.proto's numbers: refused, not misread
 
 
 def test_a_missing_or_retyped_field_fails_loudly() -> None:
+    chunk, frames = _classes({"session": 1, "tag": 3, "total_bytes": 4, "offset": 6})
     with pytest.raises(TypeError, match="has no field 'data'"):
-        ChunkLayout.of(_chunk_class({"session": 1, "src": 2, "tag": 3, "total_bytes": 4}).DESCRIPTOR)
-    retyped = _chunk_class({"session": 1, "src": 2, "tag": 3, "total_bytes": 4, "data": 5}, total_bytes=_F.TYPE_STRING)
+        ChunkLayout.of(chunk.DESCRIPTOR, frames.DESCRIPTOR)
+    chunk, frames = _classes({"session": 1, "tag": 3, "total_bytes": 4, "offset": 6, "data": 5},
+                             total_bytes=_F.TYPE_STRING)
     with pytest.raises(TypeError, match="total_bytes has type"):
-        ChunkLayout.of(retyped.DESCRIPTOR)
+        ChunkLayout.of(chunk.DESCRIPTOR, frames.DESCRIPTOR)
+    with pytest.raises(TypeError, match="no repeated field 'chunks'"):
+        ChunkLayout.of(pb.PeerChunk.DESCRIPTOR, pb.Empty.DESCRIPTOR)
 
 
-def test_short_and_truncated_peer_messages_are_refused() -> None:
-    wire = list(message_to_wire("s", "a", "t", bytes(3 << 20)))
-    with pytest.raises(ValueError, match="stream ended"):
-        message_from_wire(wire[:2])
+def test_truncated_frames_are_refused() -> None:
+    (wire,) = message_to_wire("s", "t", bytes(100))
     with pytest.raises(ValueError, match="truncated"):
-        message_from_wire([wire[0][:100]])
-    with pytest.raises(ValueError, match="empty message stream"):
-        message_from_wire([])
+        frames_from_wire(wire[:50])
+    with pytest.raises(ValueError, match="truncated"):
+        frames_from_wire(wire[:1])
+
+
+def test_pieces_that_do_not_fit_together_are_refused_and_partial_messages_never_delivered() -> None:
+    first, second, third = (frames_from_wire(w)[0] for w in message_to_wire("s", "t", bytes(3000), chunk_bytes=1000))
+    box = Reassembler("a")
+    assert box.feed(first) is None and box.incomplete == 1  # a stream that ends here delivers nothing
+    with pytest.raises(ValueError, match="started twice"):
+        box.feed(first)
+    with pytest.raises(ValueError, match="does not follow"):
+        box.feed(third)
+    with pytest.raises(ValueError, match="does not follow"):
+        Reassembler("a").feed(second)  # a piece of a message that never started
+    assert box.feed(second) is None
+    assert box.feed(third) == PeerMessage("s", "a", "t", bytes(3000))
+    (empty,) = frames_from_wire(message_to_wire("s", "u", b"")[0])
+    assert Reassembler("a").feed(empty) == PeerMessage("s", "a", "u", b"")
