@@ -2,9 +2,13 @@
 site's own SQL over its files.
 
 Each statement runs on a fresh DuckDB connection (no state shared between queries) that can
-read only the dataset's own file (`allowed_paths`) or, for a site's own SQL, the files under
-its directory (`allowed_directories`), with every other file and the network switched off
-(`enable_external_access`) and no extension loaded. The file is read by DuckDB's own readers
+read only the dataset's own file (`allowed_paths`), with every other file and the network
+switched off (`enable_external_access`) and no extension loaded; a database file is opened
+read-only. A site's own SQL over its files (`query`, written by the site, never by an
+analyst) reads the files it names, relative to the site's configuration directory
+(`file_search_path`). The analyst's query never reaches DuckDB as text: what runs around
+the dataset is printed from the checked statement (`queries.pushdown`), whose grammar has no
+table functions, so it cannot name a file. The file is read by DuckDB's own readers
 (`read_csv(..., header = true, sample_size = -1)`: every row is sniffed for the column types;
 `read_parquet`), never row by row in Python, and only the columns and rows the plan needs
 reach pandas.
@@ -137,10 +141,10 @@ class DuckDBSource(SqlSource):
                else duckdb.connect(config=config))
         if self._files:
             con.execute(f"SET allowed_paths = [{', '.join(_literal(str(f)) for f in self._files)}]")
-        if self._directory is not None:
-            con.execute(f"SET allowed_directories = [{_literal(str(self._directory))}]")
-            con.execute(f"SET file_search_path = {_literal(str(self._directory))}")
-        con.execute("SET enable_external_access = false")
+        if self._directory is not None:  # the site's own SQL names its files (DuckDB checks access before
+            con.execute(f"SET file_search_path = {_literal(str(self._directory))}")  # resolving a relative name)
+        else:
+            con.execute("SET enable_external_access = false")
         con.execute("SET error_on_division_by_zero = false")
         return con
 
