@@ -5,7 +5,8 @@ Each statement runs on a fresh DuckDB connection (no state shared between querie
 read only the dataset's own file (`allowed_paths`), with every other file and the network
 switched off (`enable_external_access`) and no extension loaded; a database file is opened
 read-only. A site's own SQL over its files (`query`, written by the site, never by an
-analyst) reads the files it names, relative to the site's configuration directory
+analyst) reads the CSV and Parquet files of its directory as tables named after their stems
+(person.csv is `person`), and the files it names, relative to that directory
 (`file_search_path`). The analyst's query never reaches DuckDB as text: what runs around
 the dataset is printed from the checked statement (`queries.pushdown`), whose grammar has no
 table functions, so it cannot name a file. The file is read by DuckDB's own readers
@@ -21,6 +22,7 @@ column without a single value is "empty" (it agrees with any kind, as a table re
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -37,6 +39,7 @@ from queries.table import Schema
 INTEGERS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
             "UHUGEINT", "BOOLEAN")
 FLOATS = ("FLOAT", "DOUBLE", "REAL", "DECIMAL")
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 SUFFIXES = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
@@ -65,6 +68,14 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _reader(path: Path) -> str | None:
+    """DuckDB's reader of a CSV or Parquet file (None for another kind of file)."""
+    kind = SUFFIXES.get(path.suffix.lower())
+    if kind == "csv":
+        return f"read_csv({_literal(str(path))}, header = true, sample_size = -1)"
+    return f"read_parquet({_literal(str(path))})" if kind == "parquet" else None
+
+
 class DuckDBSource(SqlSource):
     """A dataset that embedded DuckDB reads: a file, a database's table, or a query over files."""
 
@@ -88,10 +99,8 @@ class DuckDBSource(SqlSource):
         kind = SUFFIXES.get(p.suffix.lower())
         if kind is None:
             raise SourceError(f"unsupported data file type {p.suffix!r} (use .csv or .parquet)")
-        if kind == "csv":
-            relation = f"read_csv({_literal(str(p))}, header = true, sample_size = -1)"
-        else:
-            relation = f"read_parquet({_literal(str(p))})"
+        relation = _reader(p)
+        assert relation is not None
         return DuckDBSource(name or p.stem, relation, str(p), files=(p,), sniffed=kind == "csv")
 
     @staticmethod
@@ -103,12 +112,13 @@ class DuckDBSource(SqlSource):
 
     @staticmethod
     def query(sql: str, name: str, directory: Path, database: Path | None = None) -> DuckDBSource:
-        """A site's own SQL (DuckDB's dialect): over the files under `directory` (relative paths
-        are read from there), or over a DuckDB database's tables."""
+        """A site's own SQL (DuckDB's dialect): over the files in `directory` (each CSV or Parquet
+        file there is a table named after its stem: person.csv is `person`; other relative paths
+        are read from there too), or over a DuckDB database's tables."""
         where = f"{database} (a query)" if database is not None else f"a query over files in {directory}"
         return DuckDBSource(name, f"({sql}) AS {quote('dataset')}", where,
                             database=database.expanduser().resolve() if database is not None else None,
-                            directory=directory.resolve())
+                            directory=directory.resolve() if database is None else None)
 
     @staticmethod
     def from_url(url: str, name: str | None = None) -> DuckDBSource:
@@ -143,6 +153,10 @@ class DuckDBSource(SqlSource):
             con.execute(f"SET allowed_paths = [{', '.join(_literal(str(f)) for f in self._files)}]")
         if self._directory is not None:  # the site's own SQL names its files (DuckDB checks access before
             con.execute(f"SET file_search_path = {_literal(str(self._directory))}")  # resolving a relative name)
+            for path in sorted(self._directory.iterdir()):
+                reader = _reader(path)
+                if reader is not None and NAME.match(path.stem):
+                    con.execute(f"CREATE VIEW {quote(path.stem)} AS SELECT * FROM {reader}")
         else:
             con.execute("SET enable_external_access = false")
         con.execute("SET error_on_division_by_zero = false")
