@@ -4,8 +4,11 @@
     url = "postgresql://pooled_reader@db.hospital-a.org:5432/clinic"
     [datasets.cohort]                       # FROM cohort
     table = "public.cohort"                 # a table or a view of the database
-    [datasets.diabetics]
-    query = \"\"\"SELECT p.person_id, p.year_of_birth, ... FROM person p JOIN condition_occurrence c ...\"\"\"
+    [datasets.diabetes]
+    query = \"\"\"SELECT p.person_id, ... FROM person p WHERE EXISTS (SELECT 1 FROM condition_occurrence c ...)\"\"\"
+    [datasets.local_view]                   # the site's own SQL over its own files, in embedded DuckDB
+    query = "SELECT * FROM person"
+    files = "data/omop"                     # each CSV or Parquet file there is a table: person.csv is `person`
     [datasets.registry]
     file = "data/registry.parquet"          # a CSV or Parquet file (relative to this file)
     [datasets.registry.schema]              # optional, as [data.schema]; [datasets.NAME.domains] too
@@ -13,11 +16,12 @@
 
 Each dataset is exactly one of `file`, `table` or `query`; a `table` or `query` reads the
 `[database]` (PostgreSQL, or `duckdb:///path/file.duckdb`), or the dataset's own `database`
-URL; a `query` without any database runs in embedded DuckDB over the files next to this
-configuration (`queries.source_duckdb.DuckDBSource.query`). The one-file `[data] path` is
-still a dataset, named after the file's stem, and the default for a query without FROM;
-without it, a site with one dataset makes that one the default. Put no password in a URL
-kept in a file: libpq reads PGPASSWORD, PGPASSFILE or ~/.pgpass (docs/deployment.md).
+URL; a `query` with `files` (or without any database) runs in embedded DuckDB over the CSV
+and Parquet files of that directory (default: this configuration's directory;
+`queries.source_duckdb.DuckDBSource.query`). The one-file `[data] path` is still a dataset,
+named after the file's stem, and the default for a query without FROM; without it, a site
+with one dataset makes that one the default. Put no password in a URL kept in a file: libpq
+reads PGPASSWORD, PGPASSFILE or ~/.pgpass (docs/deployment.md).
 
 Nothing here connects to a database: `datasets_of` only builds the sources, which connect
 when a query reads them.
@@ -51,7 +55,7 @@ class DatasetSettings:
     database: str | None = None
     """The database URL a `table` or `query` reads (the dataset's own, else `[database] url`)."""
     directory: Path = Path(".")
-    """The configuration file's directory (a DuckDB `query` reads files from there)."""
+    """Where a `query` without a database reads its files (`files`, else the configuration's directory)."""
     schema: Mapping[str, str] | None = None
     domains: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -69,7 +73,7 @@ def read_datasets(r: Any, check_files: bool, schema_of: Any) -> tuple[DatasetSet
             raise r.error(where, "a dataset's name is a plain identifier (letters, digits, _), as FROM names it")
         if not isinstance(entry, dict):
             raise r.error(where, f"must be a table, got {type(entry).__name__}")
-        r.only(entry, where, ("file", "table", "query", "database", "schema", "domains"))
+        r.only(entry, where, ("file", "table", "query", "database", "files", "schema", "domains"))
         given = [k for k in ("file", "table", "query") if k in entry]
         if len(given) != 1:
             raise r.error(where, "give exactly one of file, table or query")
@@ -82,9 +86,17 @@ def read_datasets(r: Any, check_files: bool, schema_of: Any) -> tuple[DatasetSet
         text = {k: r.value(entry, where, k, str, check=lambda v: None if v.strip() else "must not be empty")
                 for k in ("table", "query") if k in entry}
         file = r.path_value(entry, where, "file", check_files) if "file" in entry else None
+        directory = r.base
+        if "files" in entry:  # the site's own SQL over these files, whatever [database] says
+            if "query" not in entry or "database" in entry:
+                raise r.error(f"{where}.files", "only a query without a database reads a directory of files")
+            url = None
+            directory = r.path_value(entry, where, "files", must_exist=False)
+            if check_files and not directory.is_dir():
+                raise r.error(f"{where}.files", f"no such directory: {directory}")
         schema, domains = schema_of(r, where)
         out.append(DatasetSettings(name, file, text.get("table"), text.get("query"),
-                                   url if "file" not in entry else None, r.base, schema, domains))
+                                   url if "file" not in entry else None, directory, schema, domains))
     return tuple(out)
 
 
