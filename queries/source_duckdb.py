@@ -10,9 +10,10 @@ analyst) reads the CSV and Parquet files of its directory as tables named after 
 (`file_search_path`). The analyst's query never reaches DuckDB as text: what runs around
 the dataset is printed from the checked statement (`queries.pushdown`), whose grammar has no
 table functions, so it cannot name a file. The file is read by DuckDB's own readers
-(`read_csv(..., header = true, sample_size = -1)`: every row is sniffed for the column types;
-`read_parquet`), never row by row in Python, and only the columns and rows the plan needs
-reach pandas.
+(`read_csv(..., header = true)`, its column types sniffed from the first rows; `read_parquet`),
+never row by row in Python, and only the columns and rows the plan needs reach pandas. A CSV's
+schema is read with a count of every column's values, which reads every row: a later row that
+does not fit the sniffed types fails there, as one error naming the file and not the value.
 
 Column kinds: DuckDB's integer and boolean types are `int`, FLOAT, DOUBLE and DECIMAL are
 `float`, everything else (VARCHAR, DATE, TIMESTAMP, ...) is `category`, read as text (a date
@@ -61,7 +62,9 @@ def _kind(exc: duckdb.Error) -> str:
     words = type(exc).__name__.removesuffix("Exception")
     return {"IO": "the file cannot be opened or parsed", "InvalidInput": "the file cannot be parsed",
             "Catalog": "no such table or column", "Binder": "no such table or column",
-            "Permission": "access refused", "Parser": "its SQL does not parse"}.get(words, f"{words} error")
+            "Permission": "access refused", "Parser": "its SQL does not parse",
+            "Conversion": "a row does not fit the column types sniffed from the file's first rows"}.get(
+                words, f"{words} error")
 
 
 def _literal(text: str) -> str:
@@ -72,7 +75,7 @@ def _reader(path: Path) -> str | None:
     """DuckDB's reader of a CSV or Parquet file (None for another kind of file)."""
     kind = SUFFIXES.get(path.suffix.lower())
     if kind == "csv":
-        return f"read_csv({_literal(str(path))}, header = true, sample_size = -1)"
+        return f"read_csv({_literal(str(path))}, header = true)"
     return f"read_parquet({_literal(str(path))})" if kind == "parquet" else None
 
 
@@ -90,6 +93,7 @@ class DuckDBSource(SqlSource):
         self._files = tuple(files)
         self._directory = directory
         self._sniffed = sniffed  # a CSV: kinds are guessed from the text, so a column with no value is "empty"
+        self._known: tuple[tuple[tuple[int, int], ...], Schema] | None = None  # the files' (mtime, size), schema
 
     # -- construction ----------------------------------------------------------------------------
     @staticmethod
@@ -180,6 +184,16 @@ class DuckDBSource(SqlSource):
         return QueryError(f"evaluating the query on this party's rows failed: {reason}")
 
     def schema(self) -> Schema:
+        """The columns and kinds; for a file, read again only when the file changed (its time or size)."""
+        stamp = tuple((s.st_mtime_ns, s.st_size) for s in (f.stat() for f in self._files if f.is_file()))
+        known = self._known
+        if self._files and known is not None and known[0] == stamp:
+            return known[1]
+        found = self._read_schema()
+        self._known = (stamp, found)
+        return found
+
+    def _read_schema(self) -> Schema:
         con = self._connect()
         try:
             described = con.sql(f"DESCRIBE SELECT * FROM {self.relation}").fetchall()

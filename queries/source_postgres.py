@@ -8,10 +8,13 @@ password is best left out of the URL: libpq reads PGPASSWORD, PGPASSFILE or ~/.p
 
 Each call opens one read-only transaction (`read_only`), runs one statement and closes. The
 statement is the plan's pushed down into PostgreSQL's dialect (`queries.pushdown`), so the
-database filters the rows and computes the derived columns; the kept rows come back by
-`COPY (...) TO STDOUT (FORMAT csv)` and are parsed by Arrow's CSV reader (no Python loop over
-rows). Column kinds: smallint, integer, bigint and boolean are `int`; real, double precision
-and numeric are `float`; everything else (text, varchar, date, timestamp, ...) is `category`,
+database filters the rows and computes the derived columns; the kept rows come back as a
+few values of CSV text built by the server (`_as_csv`: one per 65,536 rows), parsed by Arrow's
+CSV reader, so no row is handled in Python. The session prints dates as ISO and doubles
+exactly (`DateStyle`, `extra_float_digits`), whatever the server's defaults.
+
+Column kinds: smallint, integer, bigint and boolean are `int`; real, double precision and
+numeric are `float`; everything else (text, varchar, date, timestamp, ...) is `category`,
 read as text compared byte by byte (COLLATE "C"). A boolean is read through INTEGER
 (PostgreSQL has no cast from boolean to bigint).
 
@@ -42,6 +45,24 @@ _DATA_ERRORS = {
     "22003": "a value is out of range (an integer overflow or an impossible date)",
     "22008": "a value is out of range (an integer overflow or an impossible date)",
 }
+
+
+CHUNK_ROWS = 65536
+"""Rows per text value of `_as_csv`'s result (a PostgreSQL text value holds at most 1 GB)."""
+
+
+def _as_csv(sql: str, names: Sequence[str], types: Sequence[pa.DataType]) -> str:
+    """`sql`'s result as a few rows of CSV text, each holding up to CHUNK_ROWS rows: NULL an empty
+    field, text quoted. Built by the server and parsed by Arrow, so no row is handled in Python."""
+    fields = []
+    for name, t in zip(names, types):
+        if pa.types.is_string(t):
+            fields.append(f"COALESCE('\"' || replace({name}, '\"', '\"\"') || '\"', '')")
+        else:
+            fields.append(f"COALESCE(CAST({name} AS TEXT), '')")
+    line = " || ',' || ".join(fields)
+    return (f"SELECT string_agg(line, E'\\n') FROM (SELECT {line} AS line, (row_number() OVER ()) / {CHUNK_ROWS} "
+            f"AS chunk FROM ({sql}) AS q({', '.join(names)})) AS lines GROUP BY chunk")
 
 
 class PostgresSource(SqlSource):
@@ -107,6 +128,8 @@ class PostgresSource(SqlSource):
             raise SourceError(f"{self.describe()}: cannot connect to the database at {self.host}:{self.port} "
                               f"as {self.user!r}: {self._scrub(str(exc))}") from None
         conn.read_only = True
+        with conn.cursor() as cur:  # text as the other sources print it: ISO dates, doubles to the last bit
+            cur.execute("SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET extra_float_digits = 3")
         return conn
 
     def _failure(self, exc: Exception) -> Exception:
@@ -123,22 +146,21 @@ class PostgresSource(SqlSource):
     def run(self, sql: str, types: Sequence[pa.DataType]) -> pa.Table:
         import psycopg
 
-        buffer = io.BytesIO()
+        names = [f"r{i}" for i in range(len(types))]
         with self._connect() as conn:
             try:
-                with conn.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)") as copy:
-                    for block in copy:
-                        buffer.write(block)
+                with conn.cursor() as cur:
+                    cur.execute(_as_csv(sql, names, types))  # type: ignore[arg-type]
+                    chunks = [str(row[0]) for row in cur.fetchall()]
             except psycopg.Error as exc:
                 raise self._failure(exc) from None
             conn.rollback()
-        names = [f"r{i}" for i in range(len(types))]
-        buffer.seek(0)
-        if not buffer.getbuffer().nbytes:
+        if not chunks:
             return pa.table({n: pa.array([], type=t) for n, t in zip(names, types)})
         return pacsv.read_csv(
-            buffer,
+            io.BytesIO("\n".join(chunks).encode()),
             read_options=pacsv.ReadOptions(column_names=names),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False),
             convert_options=pacsv.ConvertOptions(column_types=dict(zip(names, types)), null_values=[""],
                                                  strings_can_be_null=True, quoted_strings_can_be_null=False),
         )

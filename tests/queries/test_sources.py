@@ -122,6 +122,14 @@ def test_a_file_that_does_not_parse_is_one_error_that_quotes_no_value(tmp_path: 
     assert "secretvalue" not in str(info.value) and "bad.parquet" in str(info.value)
 
 
+def test_a_late_csv_row_that_breaks_its_column_type_is_named_without_its_value(tmp_path: Path) -> None:
+    rows = "".join(f"{i},a\n" for i in range(30000))  # beyond DuckDB's sniffing sample
+    (tmp_path / "late.csv").write_text("x,y\n" + rows + "secret2.5,b\n")
+    with pytest.raises(SourceError, match="does not fit the column types") as info:
+        open_source(tmp_path / "late.csv").schema()
+    assert "secret" not in str(info.value)
+
+
 def test_a_failure_on_the_rows_is_a_query_error_without_values(files: list[Path]) -> None:
     with pytest.raises(QueryError, match="could not be converted") as info:
         run_in_process([open_source(p) for p in files], "SELECT SUM(CAST(name AS INTEGER)) AS s FROM cohort",
@@ -174,3 +182,12 @@ def test_normalised_frames_and_files_agree_on_kinds(files: list[Path], frames: l
 
     for path, frame in zip(files, frames):
         assert open_source(path).schema() == schema_of(normalize_frame(frame))
+
+
+def test_a_files_schema_is_read_again_when_the_file_changes(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("x\n1\n")
+    source = open_source(path)
+    assert source.schema().columns == (("x", "int"),)
+    path.write_text("x,y\n1,a\n2,b\n")  # another size
+    assert source.schema().columns == (("x", "int"), ("y", "category"))
