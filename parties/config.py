@@ -21,7 +21,7 @@ A node's file (`node-<party>.toml`):
     hospital-b = "b.example.org:50052"
     hospital-c = "c.example.org:50053"
     [data]
-    path = "data/hospital-a/table.csv"     # CSV or Parquet
+    path = "data/hospital-a/table.csv"     # CSV or Parquet: the dataset "table", read without FROM
     [data.schema]                          # optional: declared kinds (int, float, category)
     sex = "category"
     [data.domains]                         # optional: declared category values
@@ -32,6 +32,10 @@ A node's file (`node-<party>.toml`):
     alice = ["counts", "statistics", "regression"]
     [audit]
     path = "audit/hospital-a.audit.jsonl"
+
+A node may also declare `[database]` and `[datasets]` (tables, views or queries of a
+PostgreSQL database, files, a site's own SQL: `parties.datasets_config`), which a query's
+FROM names; `[data]` is then optional.
 
 The order of `[peers]` defines the parties' ranks (rank 0 first; the last rank receives
 the dealer's corrections) and must be identical in every node's file and in every
@@ -53,6 +57,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from parties.certs import CertFiles, Identity, identity_of
+from parties.datasets_config import DatasetSettings, read_datasets
 from parties.policy import PolicyError, SitePolicy
 
 DATA_KINDS = ("int", "float", "category")  # as queries.table.KINDS
@@ -98,9 +103,12 @@ class NodeSettings:
     tls: TlsFiles
     peers: Mapping[str, str]
     """Every party -> the address its peers dial, in rank order (this node included)."""
-    data: DataSettings
+    data: DataSettings | None
+    """The one-file `[data]` (None when only `[datasets]` are declared)."""
     policy: SitePolicy
     audit: Path
+    datasets: tuple[DatasetSettings, ...] = ()
+    """The `[datasets]`, each read through `[database]` or its own file (`parties.datasets_config`)."""
 
     @property
     def roster(self) -> tuple[str, ...]:
@@ -264,7 +272,7 @@ def load_node(path: str | Path, check_files: bool = True) -> NodeSettings:
     """A party node's configuration. `check_files`: the TLS files and the data file must exist,
     and the certificate must name this party."""
     r = _Reader(Path(path).resolve())
-    r.only(r.doc, "", ("node", "tls", "peers", "data", "policy", "audit"))
+    r.only(r.doc, "", ("node", "tls", "peers", "data", "datasets", "database", "policy", "audit"))
     node = r.table("node")
     r.only(node, "node", ("name", "listen", "dealer"))
     name = r.value(node, "node", "name", str, check=name_problem)
@@ -274,7 +282,10 @@ def load_node(path: str | Path, check_files: bool = True) -> NodeSettings:
     peers = r.roster("peers")
     if name not in peers:
         raise r.error("peers", f"must list this node ({name!r}) too: its position there is its rank")
-    data = _data(r, check_files)
+    datasets = read_datasets(r, check_files, _declared)
+    if "data" not in r.doc and not datasets:
+        raise r.error("data", "missing table (or declare [datasets])")
+    data = _data(r, check_files) if "data" in r.doc else None
     try:
         policy = SitePolicy.from_table(r.table("policy", required=False), f"{r.path}: policy")
     except PolicyError as exc:
@@ -282,7 +293,7 @@ def load_node(path: str | Path, check_files: bool = True) -> NodeSettings:
     audit = r.table("audit")
     r.only(audit, "audit", ("path",))
     return NodeSettings(r.path, name, listen, dealer, tls, MappingProxyType(peers), data, policy,
-                        r.path_value(audit, "audit", "path", must_exist=False))
+                        r.path_value(audit, "audit", "path", must_exist=False), datasets)
 
 
 def _data(r: _Reader, check_files: bool) -> DataSettings:
@@ -291,23 +302,29 @@ def _data(r: _Reader, check_files: bool) -> DataSettings:
     path = r.path_value(t, "data", "path", check_files)
     if path.suffix.lower() not in (".csv", ".txt", ".parquet", ".pq"):
         raise r.error("data.path", f"must be a .csv or .parquet file, got {path.name!r}")
+    schema, domains = _declared(r, "data")
+    return DataSettings(path, schema, domains)
+
+
+def _declared(r: _Reader, where: str) -> tuple[Mapping[str, str] | None, Mapping[str, tuple[str, ...]]]:
+    """A dataset's declared `schema` and `domains` (under `where`: "data" or "datasets.NAME")."""
     schema = None
-    if "schema" in t:
-        raw = r.table("data.schema")
+    if "schema" in r.table(where):
+        raw = r.table(f"{where}.schema")
         for col in raw:
-            r.value(raw, "data.schema", col, str,
+            r.value(raw, f"{where}.schema", col, str,
                     check=lambda k: None if k in DATA_KINDS else f"kind must be one of {', '.join(DATA_KINDS)}")
         schema = MappingProxyType(dict(raw))
     domains: dict[str, tuple[str, ...]] = {}
-    for col, values in r.table("data.domains", required=False).items():
+    for col, values in r.table(f"{where}.domains", required=False).items():
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values) or not values:
-            raise r.error(f"data.domains.{col}", "must be a non-empty list of category values (strings)")
+            raise r.error(f"{where}.domains.{col}", "must be a non-empty list of category values (strings)")
         if len(set(values)) != len(values):
-            raise r.error(f"data.domains.{col}", "lists a value twice")
+            raise r.error(f"{where}.domains.{col}", "lists a value twice")
         if schema is not None and schema.get(col) != "category":
-            raise r.error(f"data.domains.{col}", "a domain is declared only for a column of kind 'category'")
+            raise r.error(f"{where}.domains.{col}", "a domain is declared only for a column of kind 'category'")
         domains[col] = tuple(values)
-    return DataSettings(path, schema, MappingProxyType(domains))
+    return schema, MappingProxyType(domains)
 
 
 def load_dealer(path: str | Path, check_files: bool = True) -> DealerSettings:

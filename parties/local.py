@@ -2,11 +2,11 @@
 
 `LocalConsortium` is a context manager. On entry it writes certificates into a working
 directory (keys mode 0600, the CA key in its own `ca-private/`), starts the dealer, then
-every node (`python -m parties node ...`), each on 127.0.0.1 with an ephemeral port read
-back from its port file, and waits until all are serving. On exit it stops every process
-it started, by PID: SIGTERM, then SIGKILL after a timeout. Processes also watch their
-parent and stop if the launcher dies. This backs the demos, `pooled local`, the network
-tests and the benchmarks.
+every node (`python -m parties node ...`; its `--data` a file or a database URL: `data`), each
+on 127.0.0.1 with an ephemeral port read back from its port file, and waits until all are
+serving. On exit it stops every process it started, by PID: SIGTERM, then SIGKILL after a
+timeout. Processes also watch their parent and stop if the launcher dies. This backs the
+demos, `pooled local`, the network tests and the benchmarks.
 
 Its nodes run queries only, like deployed ones; `bench_jobs=True` starts them with
 `--bench-jobs`, adding the demo and benchmark jobs (`product`, `secure_sum`,
@@ -96,7 +96,7 @@ class LocalConsortium:
         self._startup_timeout_s = startup_timeout_s
         self._stop_timeout_s = stop_timeout_s
         self._node_args = list(node_args)
-        self._data = {name: Path(path).resolve() for name, path in (data or {}).items()}
+        self._data = {name: _data_arg(path) for name, path in (data or {}).items()}
         self._audit_dir = Path(audit_dir).resolve() if audit_dir is not None else None
         self._env = dict(FAST_MALLOC_ENV if env is None else env)
         self._relay = relay
@@ -242,6 +242,12 @@ class LocalConsortium:
         with self.client() as client:
             result, _, _ = ask(client, self.party_names, text, min_cell=min_cell, yates=yates)
         return result
+
+
+def _data_arg(data: str | Path) -> str:
+    """A node's --data: a file's absolute path, or a database URL as given."""
+    text = str(data)
+    return text if "://" in text else str(Path(text).resolve())
 
 
 def _signal(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:

@@ -20,10 +20,7 @@ import json
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
-
-import pandas as pd
 
 from mpc.context import PartyContext
 from mpc.share import Share
@@ -33,11 +30,13 @@ from parties.binding import check_agreement, plan_digest, request_digest
 from parties.jobs import Job, SiteData
 from parties.policy import QueryCounter, SitePolicy, decide
 from queries import ir
-from queries.domains import union_domains
-from queries.engine import check_query, domain_frame, grouping_columns, plan_query, run_party_with_facts
+from queries.declared import Declared
+from queries.domains import union_values
+from queries.engine import check_query, grouping_columns, local_values, plan_query, run_party_with_facts
 from queries.parser import parse
 from queries.plan import Plan
-from queries.table import Schema, check_schemas, conform, load_table, schema_of
+from queries.sources import Datasets, Source, SourceError, open_source
+from queries.table import Schema, check_schemas
 
 
 @dataclass(frozen=True)
@@ -52,7 +51,7 @@ class SiteTerms:
 def agree(
     ctx: PartyContext,
     text: str,
-    frame: pd.DataFrame,
+    data: Source,
     terms: SiteTerms,
     *,
     analyst: str = "unknown",
@@ -60,6 +59,7 @@ def agree(
     asked_min_cell: int = 0,
     audit: AuditLog | None = None,
     stmt: ir.Statement | None = None,
+    schema: Schema | None = None,
 ) -> tuple[Plan, dict[str, Any]]:
     """Exchange metadata with the other parties, bind the session to one plan, and compile it.
 
@@ -74,13 +74,14 @@ def agree(
 
     With `audit`, the metadata carries this node's signed audit head, and the other parties'
     heads are checked and recorded in `audit` (`AuditLog.record_peer_heads`). `stmt`: `text`
-    already parsed (parsed here otherwise).
+    already parsed (parsed here otherwise). `data`: the dataset the query reads here; `schema`:
+    its schema, if already read (read here otherwise).
     """
     stmt = stmt if stmt is not None else parse(text)
     names = list(roster) or [str(p) for p in range(ctx.n)]
     mine: dict[str, Any] = {
         "request": request_digest(stmt, analyst, names, ctx.session, asked_min_cell),
-        "schema": schema_of(frame).to_json(),
+        "schema": (schema if schema is not None else data.schema()).to_json(),
         "min_cell": terms.min_cell,
         "param_fraction": terms.param_fraction,
         "release_zero": terms.release_zero,
@@ -91,20 +92,20 @@ def agree(
     check_agreement([str(info.get("request")) for info in everyone], names, ctx.rank, "requests")
     if audit is not None:
         audit.record_peer_heads(analyst, ctx.session, _peer_heads(everyone, ctx.rank, names))
-    schema = check_schemas([Schema.from_json(info["schema"]) for info in everyone], names)
+    common = check_schemas([Schema.from_json(info["schema"]) for info in everyone], names)
     k = max(int(info["min_cell"]) for info in everyone)
     fraction = min(float(info["param_fraction"]) for info in everyone)  # the strictest site's
     zeros = all(bool(info["release_zero"]) for info in everyone)
-    check_query(stmt, schema)  # an unknown column or a type error is a clear error before any data is read
-    cols = grouping_columns(stmt, schema)  # a model's categorical columns depend on the schema
-    domains = union_domains(ctx, domain_frame(stmt, schema, frame), cols) if cols else {}
-    plan = replace(plan_query(stmt, schema, domains, k, zeros), param_fraction=fraction)
+    check_query(stmt, common)  # an unknown column or a type error is a clear error before any data is read
+    cols = grouping_columns(stmt, common)  # a model's categorical columns depend on the schema
+    domains = union_values(ctx, local_values(data, stmt, common)) if cols else {}
+    plan = replace(plan_query(stmt, common, domains, k, zeros), param_fraction=fraction)
     binding = plan_digest(plan, analyst, names, ctx.session)
     digests = [b.decode() for b in ctx.all_to_all(binding.encode(), "plan-binding")]
     check_agreement(digests, names, ctx.rank, "plans")
     public = {
         "query": text,
-        "schema": schema.to_json(),
+        "schema": common.to_json(),
         "domains": {c: list(v) for c, v in domains.items()},
         "min_cell": k,
         "param_fraction": fraction,
@@ -139,11 +140,12 @@ class PolicyRefusal(Exception):
 
 @dataclass(frozen=True)
 class _Prepared:
-    """A query admitted at this site, with its table read: what `compute` needs."""
+    """A query admitted at this site, with its dataset picked and its schema read: what `compute` needs."""
 
     text: str
     stmt: ir.Statement
-    frame: pd.DataFrame
+    source: Source
+    schema: Schema
     terms: SiteTerms
     analyst: str
     asked_min_cell: int
@@ -172,7 +174,7 @@ class _Admitted:
 
 def query_job(policy: SitePolicy | None = None, audit: AuditLog | None = None,
               counter: QueryCounter | None = None, kinds: Mapping[str, str] | None = None,
-              domains: Mapping[str, Sequence[str]] | None = None) -> Job:
+              domains: Mapping[str, Sequence[str]] | None = None, datasets: Datasets | None = None) -> Job:
     """The job registered as "query": this site checks its policy, logs, then takes part.
 
     The policy decision comes first, from the analyst's certificate identity (set by the
@@ -181,9 +183,12 @@ def query_job(policy: SitePolicy | None = None, audit: AuditLog | None = None,
     per analyst (default: seeded from `audit`, so a restart keeps the count); deciding and
     counting is one atomic step, so concurrent queries cannot overrun the daily limit, and a
     query that never ran is refunded (module docstring). Every decision, release, failure
-    and refund is written to `audit` (when given). `kinds` and `domains` are the site's
-    declared schema (`[data.schema]`, `[data.domains]`): the table is checked and converted
-    against them each time it is read (`queries.table.conform`).
+    and refund is written to `audit` (when given). `datasets`: the site's named datasets
+    (`queries.sources.Datasets`); without them, the node's one data file is the dataset, with
+    `kinds` and `domains` its declared schema (`[data.schema]`, `[data.domains]`), checked
+    each time it is read (`queries.declared`). A query's FROM picks the dataset; a name the site
+    does not have fails here, before anything is read, and so does a dataset that cannot be
+    reached (its error names the file or the database host, never a password).
     """
     rules = policy or SitePolicy()
     today = counter or (QueryCounter.from_audit(audit.path) if audit is not None else QueryCounter())
@@ -205,18 +210,23 @@ def query_job(policy: SitePolicy | None = None, audit: AuditLog | None = None,
         if not verdict.allowed:
             raise PolicyRefusal(f"{site.party} refuses: {verdict.reason}")
         pending.add(ctx.session)
-        if site.data_file is None:
-            raise ValueError(f"party {site.party} has no table (start the node with --data or [data] path)")
-        frame = _load(site.data_file)
-        if kinds is not None or domains:
-            frame = conform(frame, kinds, domains)
+        data = datasets
+        if data is None:
+            if site.data_file is None:
+                raise ValueError(f"party {site.party} has no table (start the node with --data or [data] path)")
+            data = Datasets.of(Declared(open_source(site.data_file), kinds, domains))
+        try:
+            source = data.pick(stmt)
+            schema = source.schema()
+        except SourceError as exc:
+            raise SourceError(f"{site.party}: {exc}") from None
         terms = SiteTerms(max(rules.min_cell, asked), rules.max_param_fraction, rules.release_zero)
         roster = tuple(str(p) for p in params.get("_roster", ()))
-        return _Prepared(text, stmt, frame, terms, analyst, asked, roster)
+        return _Prepared(text, stmt, source, schema, terms, analyst, asked, roster)
 
     def compute(ctx: PartyContext, job: _Prepared) -> tuple[list[Share], dict[str, Any]]:
-        plan, public = agree(ctx, job.text, job.frame, job.terms, analyst=job.analyst, roster=job.roster,
-                             asked_min_cell=job.asked_min_cell, audit=audit, stmt=job.stmt)
+        plan, public = agree(ctx, job.text, job.source, job.terms, analyst=job.analyst, roster=job.roster,
+                             asked_min_cell=job.asked_min_cell, audit=audit, stmt=job.stmt, schema=job.schema)
         pending.settle(ctx.session)  # every site admitted it and bound it to this plan: it counts
         binding = {"binding": public["binding"]}
         if plan.explain:
@@ -225,7 +235,7 @@ def query_job(policy: SitePolicy | None = None, audit: AuditLog | None = None,
                               cost={}, **binding)
             return [], public
         before = ctx.stats.snapshot()
-        shares, facts = run_party_with_facts(ctx, plan, job.frame)
+        shares, facts = run_party_with_facts(ctx, plan, job.source)
         public.update(facts)
         public["mpc_cost"] = ctx.stats.since(before).as_dict()
         if audit is not None:
@@ -256,7 +266,3 @@ def _asked_min_cell(params: Mapping[str, Any]) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < 0:
         raise ValueError(f"min_cell must be a whole number >= 0, got {value!r}")
     return int(value)
-
-
-def _load(path: Path) -> pd.DataFrame:
-    return load_table(path)

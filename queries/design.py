@@ -131,7 +131,11 @@ def complete_cases(
 ) -> pd.DataFrame:
     """The rows that pass WHERE (its columns read as the agreed `kinds`) and have a value in the
     outcome and every column the formula reads."""
-    kept = frame[keep_rows(frame, stmt.where, kinds)]
+    return complete(stmt, frame[keep_rows(frame, stmt.where, kinds)], columns)
+
+
+def complete(stmt: ir.Regression, kept: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    """Of the rows the WHERE kept, those with a value in the outcome and every column the formula reads."""
     cols = list(dict.fromkeys([stmt.outcome, *columns]))
     return kept[kept[cols].notna().all(axis=1)]
 

@@ -229,11 +229,22 @@ def union_domains(
 ) -> Domains:
     """Domains of `columns`: the declared ones as given, the others by `private_union` of this
     party's `local_values` (salt: the session by default, so every query draws fresh buckets)."""
+    return union_values(ctx, {c: local_values(frame, c) for c in dict.fromkeys(columns)}, declared, salt)
+
+
+def union_values(
+    ctx: PartyContext,
+    local: Mapping[str, Sequence[Value]],
+    declared: Mapping[str, Sequence[Value]] | None = None,
+    salt: bytes | None = None,
+) -> Domains:
+    """As `union_domains`, from this party's distinct values of each column (`local`, e.g. read
+    by a data source: `queries.sources.Source.values`)."""
     declared = declared or {}
-    wanted = [c for c in dict.fromkeys(columns) if c not in declared]
+    wanted = [c for c in local if c not in declared]
     found = (
-        private_union(ctx, {c: local_values(frame, c) for c in wanted}, ctx.session.encode() if salt is None else salt)
+        private_union(ctx, {c: tuple(local[c]) for c in wanted}, ctx.session.encode() if salt is None else salt)
         if wanted
         else {}
     )
-    return {c: tuple(declared[c]) if c in declared else found[c] for c in dict.fromkeys(columns)}
+    return {c: tuple(declared[c]) if c in declared else found[c] for c in local}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -25,15 +25,15 @@ from queries.arrange import arrange
 from queries.cost import stand_ins
 from queries.design import categorical_columns
 from queries.errors import ModelRefused, QueryError
-from queries.evaluate import derived_of, with_derived
 from queries.executor import execute
 from queries.floats import floated
-from queries.local import prepare
+from queries.local import group_rows
 from queries.parser import parse
 from queries.plan import Plan, compile_statement
 from queries.quantiles import slots_for
 from queries.result import Result, finish
-from queries.table import Schema, check_schemas, schema_of
+from queries.sources import Datasets, FrameSource, Source
+from queries.table import Schema, check_schemas
 from queries.typecheck import check_statement
 
 Domains = Mapping[str, tuple[ir.Value, ...]]
@@ -73,30 +73,44 @@ def check_query(stmt: ir.Statement, schema: Schema) -> dict[str, str]:
         raise positioned(exc, stmt) from None
 
 
-def domain_frame(stmt: ir.Statement, schema: Schema, frame: pd.DataFrame) -> pd.DataFrame:
-    """This party's table with the statement's derived grouping columns added, for forming the
-    grouping domains: their values on the rows the WHERE keeps, NULL elsewhere."""
+Data: TypeAlias = pd.DataFrame | Source | Datasets
+"""A party's data: a table in memory, one data source, or a site's named datasets (FROM picks one)."""
+
+
+def source_of(data: Data, stmt: ir.Statement) -> Source:
+    """The source a statement reads from a party's data; SourceError for a FROM the site does not have."""
+    if isinstance(data, pd.DataFrame):
+        return FrameSource(data)
+    return Datasets.of(data).pick(stmt)
+
+
+def local_values(source: Source, stmt: ir.Statement, schema: Schema) -> dict[str, tuple[ir.Value, ...]]:
+    """This party's values of the statement's grouping columns, for forming their domains: a table
+    column's over all its rows, a derived column's on the rows the WHERE keeps (read by the source)."""
     inner = stmt.inner if isinstance(stmt, ir.Explain) else stmt
     derived_kinds = check_query(stmt, schema)
     groups = grouping_columns(inner, schema)
-    derived = derived_of(inner, derived_kinds, only=groups)
-    if not derived:
-        return frame
+    if not groups:
+        return {}
     kinds = {c: schema.kind(c) for c in ir.statement_columns(inner)} | derived_kinds
-    return with_derived(frame, getattr(inner, "where", None), derived, kinds)
+    return source.values(inner, kinds, groups)
 
 
-def run_party(ctx: PartyContext, plan: Plan, frame: pd.DataFrame) -> list[Share]:
+def run_party(ctx: PartyContext, plan: Plan, data: Data) -> list[Share]:
     """A party's whole part: local pushdown on its own rows, then the MPC steps."""
-    shares, _ = run_party_with_facts(ctx, plan, frame)
+    shares, _ = run_party_with_facts(ctx, plan, data)
     return shares
 
 
-def run_party_with_facts(ctx: PartyContext, plan: Plan, frame: pd.DataFrame) -> tuple[list[Share], dict[str, Any]]:
-    """As `run_party`, plus the public facts the run produced (a model's iterations, a refusal)."""
+def run_party_with_facts(ctx: PartyContext, plan: Plan, data: Data) -> tuple[list[Share], dict[str, Any]]:
+    """As `run_party`, plus the public facts the run produced (a model's iterations, a refusal).
+
+    The WHERE and the derived columns run in the data's own engine (`Source.rows`); only the
+    kept rows and the columns the plan reads reach the MPC steps."""
+    rows = source_of(data, plan.statement).rows(plan)
     if isinstance(plan.statement, ir.Regression):
-        return regression.execute(ctx, plan, frame)
-    return execute(ctx, plan, prepare(plan, frame)), {}
+        return regression.execute(ctx, plan, rows.frame)
+    return execute(ctx, plan, group_rows(plan, rows.frame, rows.table_rows)), {}
 
 
 def finish_result(
@@ -164,24 +178,24 @@ def local_domains(frames: Sequence[pd.DataFrame], columns: Sequence[str]) -> dic
 
 
 def run_in_process(
-    frames: Sequence[pd.DataFrame], query: str | ir.Statement, min_cell: int = 5, release_zero: bool = True,
+    frames: Sequence[Data], query: str | ir.Statement, min_cell: int = 5, release_zero: bool = True,
     yates: bool = False,
 ) -> tuple[Result, Plan]:
-    """Run a query over n in-process parties (one frame each) and return the analyst's result
-    (`yates`: as in `finish_result`).
+    """Run a query over n in-process parties (one frame, data source or set of datasets each) and
+    return the analyst's result (`yates`: as in `finish_result`).
 
     A model the parties refuse raises its `ModelRefused`, with `.plan` holding the plan and
     the cost counters of the refused run."""
-    schema = check_schemas([schema_of(f) for f in frames])
     stmt = parse(query) if isinstance(query, str) else query
-    inner = stmt.inner if isinstance(stmt, ir.Explain) else stmt
+    sources = [source_of(f, stmt) for f in frames]  # an unknown dataset fails before anything is read
+    schema = check_schemas([s.schema() for s in sources])
     check_query(stmt, schema)  # a column absent at some party: the message names it, as at the nodes
-    group_cols = grouping_columns(inner, schema)
-    views = [domain_frame(stmt, schema, f) for f in frames]
-    plan = plan_query(stmt, schema, local_domains(views, group_cols), min_cell, release_zero)
-    ctxs = make_contexts(len(frames), kinds=KINDS)
+    found = [local_values(s, stmt, schema) for s in sources]
+    domains = {c: tuple(sorted(set().union(*(f[c] for f in found)))) for c in (found[0] if found else {})}
+    plan = plan_query(stmt, schema, domains, min_cell, release_zero)
+    ctxs = make_contexts(len(sources), kinds=KINDS)
     answers = run_parties(
-        len(frames), lambda ctx, frame: run_party_with_facts(ctx, plan, frame), args=list(frames), contexts=ctxs
+        len(sources), lambda ctx, source: run_party_with_facts(ctx, plan, source), args=sources, contexts=ctxs
     )
     shares = [a[0] for a in answers]
     per_party = [c.stats.as_dict() for c in ctxs]

@@ -35,10 +35,16 @@ class LocalData:
 
 def prepare(plan: Plan, frame: pd.DataFrame) -> LocalData:
     """Filter by WHERE, compute the derived columns (`queries.evaluate`) and assign each row to
-    its group. A NULL grouping value goes to the column's NULL level where the plan has one
-    (SELECT: as pandas' groupby(dropna=False)) and is dropped otherwise (CROSSTAB, as pandas'
-    crosstab); a value outside the domain is dropped."""
-    kept = plan_rows(plan, frame)
+    its group (`group_rows`)."""
+    return group_rows(plan, plan_rows(plan, frame), len(frame))
+
+
+def group_rows(plan: Plan, kept: pd.DataFrame, table_rows: int) -> LocalData:
+    """Assign each row the plan keeps (WHERE applied, derived columns computed: by a data source,
+    `queries.sources`) to its group. A NULL grouping value goes to the column's NULL level where
+    the plan has one (SELECT: as pandas' groupby(dropna=False)) and is dropped otherwise
+    (CROSSTAB, as pandas' crosstab); a value outside the domain is dropped. `table_rows`: the
+    rows of the whole table, before the WHERE."""
     group = np.zeros(len(kept), dtype=np.int64)
     valid = np.ones(len(kept), dtype=bool)
     stride = 1
@@ -52,7 +58,7 @@ def prepare(plan: Plan, frame: pd.DataFrame) -> LocalData:
         valid &= codes >= 0
         group += np.maximum(codes, 0) * stride
         stride *= len(domain)
-    return LocalData(kept[valid], group[valid], plan.groups, len(frame))
+    return LocalData(kept[valid], group[valid], plan.groups, table_rows)
 
 
 def _per_group(local: LocalData, values: np.ndarray, mask: np.ndarray) -> np.ndarray:

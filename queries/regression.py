@@ -38,7 +38,7 @@ from protocols.select import maximum
 from protocols.sharing import share_inputs
 from protocols.truncation import truncate
 from queries import ir
-from queries.design import Design, build, complete_cases, local_matrix
+from queries.design import Design, build, complete, local_matrix
 from queries.errors import (
     Collinear,
     ModelRefused,
@@ -67,8 +67,9 @@ def _outcome(plan: Plan, rows: pd.DataFrame) -> np.ndarray:
     return (rows[stmt.outcome].astype(str).to_numpy() == str(levels[1])).astype(np.float64)
 
 
-def _design(ctx: PartyContext, plan: Plan, frame: pd.DataFrame) -> tuple[Design, np.ndarray, np.ndarray, Share]:
-    """The design after the level checks, this party's X and y, and [n]; raises ModelRefused."""
+def _design(ctx: PartyContext, plan: Plan, kept: pd.DataFrame) -> tuple[Design, np.ndarray, np.ndarray, Share]:
+    """The design after the level checks, this party's X and y, and [n], from the rows the WHERE
+    kept (`kept`); raises ModelRefused."""
     stmt = plan.statement
     assert isinstance(stmt, ir.Regression)
     levels = outcome_levels(plan)
@@ -77,7 +78,7 @@ def _design(ctx: PartyContext, plan: Plan, frame: pd.DataFrame) -> tuple[Design,
                                f"{stmt.outcome!r} has {len(levels)} levels")
     covariate_levels = {c: v for c, v in plan.levels if c != stmt.outcome}
     design = build(stmt, covariate_levels)
-    rows = complete_cases(stmt, frame, design.columns, dict(plan.kinds))
+    rows = complete(stmt, kept, design.columns)
     x, keep, counts = local_matrix(design, rows)
     if not np.isfinite(x).all():  # statsmodels refuses these too ("exog contains inf or nans")
         raise QueryError("a transformed value at this party is infinite (e.g. np.log of 0); "
@@ -92,12 +93,13 @@ def _design(ctx: PartyContext, plan: Plan, frame: pd.DataFrame) -> tuple[Design,
     return design, x, y, n
 
 
-def execute(ctx: PartyContext, plan: Plan, frame: pd.DataFrame) -> tuple[list[Share], dict[str, Any]]:
-    """This party's shares of the released values and the public facts of the fit."""
+def execute(ctx: PartyContext, plan: Plan, kept: pd.DataFrame) -> tuple[list[Share], dict[str, Any]]:
+    """This party's shares of the released values and the public facts of the fit, from the rows
+    its WHERE kept (`queries.sources.Source.rows`)."""
     stmt = plan.statement
     assert isinstance(stmt, ir.Regression)
     try:
-        design, x, y, n = _design(ctx, plan, frame)
+        design, x, y, n = _design(ctx, plan, kept)
     except ModelRefused as refusal:
         return [], {"refused": str(refusal), "refusal": refusal.reason}
     facts: dict[str, Any] = {"terms": list(design.names)}

@@ -6,7 +6,9 @@ It names a derived column (`AVG(weight / (height * height))` reads the column
 "weight / (height * height)") and appears in EXPLAIN. `duckdb(expr, names)` is the same
 expression for DuckDB: every column renamed through `names` and quoted, every composite
 operand parenthesised (so precedence never depends on the dialect), float literals written
-as DOUBLE (never DECIMAL).
+as DOUBLE (never DECIMAL), `/` dividing as DOUBLE and every divisor guarded by NULLIF(divisor, 0),
+so a division by zero is NULL in DuckDB and in every dialect the SQL is transpiled to
+(`queries.pushdown`).
 """
 
 from __future__ import annotations
@@ -123,6 +125,11 @@ class _Printer:
             return f"-({inner})" if inner.startswith("-") else f"-{inner}"
         if isinstance(e, Arith):
             p = _PREC[e.op]
+            if self.duck and e.op in ("/", "//", "%"):  # a zero divisor gives NULL in every dialect
+                left, right = self.show(e.left), self.show(e.right)
+                if e.op == "/":
+                    return f"CAST({left} AS DOUBLE) / NULLIF(CAST({right} AS DOUBLE), 0)"
+                return f"({left}) {e.op} NULLIF({right}, 0)"
             return f"{self.sub(e.left, p)} {e.op} {self.sub(e.right, p, strict=True)}"
         if isinstance(e, Compare):
             return f"{self.sub(e.left, cmp, True)} {e.op} {self.sub(e.right, cmp, True)}"

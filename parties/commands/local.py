@@ -1,5 +1,11 @@
 """`pooled local`: run one query over a consortium started on this machine, one party per --data.
 
+Each --data is a CSV or Parquet file or a PostgreSQL table
+(postgresql://USER@HOST:PORT/DB?table=NAME; the password from PGPASSWORD or ~/.pgpass), and
+several may follow one --data: `--data a.csv b.parquet postgresql://...`. A file's dataset is
+named after its stem and a database's after its table, for FROM; a query without FROM reads
+each party's one dataset.
+
 Real processes (a dealer and one node per data file) talk gRPC over mutual TLS on
 127.0.0.1; the analyst's client reconstructs the result, prints it, and every process is
 stopped before the command returns.
@@ -15,15 +21,22 @@ from typing import Any
 
 def register(sub: Any) -> None:
     p = sub.add_parser("local", help="run a query over a local consortium, one party per --data", description=__doc__)
-    p.add_argument("--data", type=Path, action="append", required=True, help="a party's CSV or Parquet table")
+    p.add_argument("--data", action="extend", nargs="+", required=True, metavar="FILE_OR_URL",
+                   help="parties' tables: CSV or Parquet files, or postgresql://USER@HOST:PORT/DB?table=NAME")
     p.add_argument("--min-cell", type=int, default=5, help="minimum cell size (each party's; the largest applies)")
     p.add_argument("--allow-extremes", action="store_true",
                    help="every site releases MIN, MAX and QUANTILE at 0 or 1 (refused by default)")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
     p.add_argument("--yates", action="store_true",
                    help="CROSSTAB: chi-square with Yates' continuity correction (default: uncorrected Pearson)")
-    p.add_argument("query", help='the query, e.g. "SELECT COUNT(*), AVG(bmi) GROUP BY sex"')
+    p.add_argument("query", nargs="?", help='the query, e.g. "SELECT COUNT(*), AVG(bmi) GROUP BY sex" '
+                   "(it may also come last after the --data items)")
     p.set_defaults(run=run)
+
+
+def _is_data(item: str) -> bool:
+    """Whether an item after --data names a table (a URL, or a file name with a table's suffix)."""
+    return "://" in item or Path(item).suffix.lower() in (".csv", ".txt", ".tsv", ".parquet", ".pq")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,13 +46,27 @@ def run(args: argparse.Namespace) -> int:
     from queries.parser import parse
     from queries.result import Result
 
+    if args.query is None and args.data and not _is_data(args.data[-1]):
+        args.query = args.data.pop()  # `--data a.csv b.csv "SELECT ..."`: the last item is the query
+    if args.query is None:
+        print("pooled local: give the query", file=sys.stderr)
+        return 2
     if len(args.data) < 2:
         print("pooled local: give at least two --data files (one per party)", file=sys.stderr)
         return 2
-    for path in args.data:
-        if not path.exists():
-            print(f"pooled local: no such file: {path}", file=sys.stderr)
+    for spec in args.data:
+        if "://" not in spec and not Path(spec).exists():
+            print(f"pooled local: no such file: {spec}", file=sys.stderr)
             return 2
+        if spec.startswith(("postgresql://", "postgres://")):
+            from queries.source_postgres import PostgresSource
+            from queries.sources import SourceError
+
+            try:
+                PostgresSource.from_url(spec)  # a malformed URL fails here, before any process starts
+            except SourceError as exc:
+                print(f"pooled local: {exc}", file=sys.stderr)
+                return 2
     try:
         stmt = parse(args.query)
     except QueryError as exc:

@@ -46,7 +46,8 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--port-file", type=Path, help="write the bound host:port here once serving")
     p.add_argument("--data-dir", type=Path, help="where this party's data lives")
-    p.add_argument("--data", type=Path, help="this party's table (CSV or Parquet) for queries")
+    p.add_argument("--data", help="this party's table for queries: a CSV or Parquet file, or "
+                                  "postgresql://USER@HOST:PORT/DB?table=NAME (password from PGPASSWORD or ~/.pgpass)")
     p.add_argument("--min-cell", type=int, default=5, help="this site's minimum cell size (without --policy)")
     p.add_argument("--max-param-fraction", type=float, default=0.33, help="max model parameters per complete case")
     p.add_argument("--allow-extremes", action="store_true",
@@ -97,14 +98,17 @@ def _signer(files: Any) -> Any:
     return HeadSigner.from_pem(key, cert, ca)
 
 
-def _from_flags(args: argparse.Namespace) -> tuple[Any, Any, Any, argparse.Namespace, Any, Any]:
+def _from_flags(args: argparse.Namespace) -> tuple[Any, Any, Any, argparse.Namespace, Any]:
     """NodeConfig, policy and audit log from the command line (the local consortium and tests)."""
     from parties.audit import AuditLog
     from parties.certs import CertFiles, Identity
     from parties.grpc_transport import LinkSettings
     from parties.node import NodeConfig
     from parties.policy import SitePolicy
+    from queries.sources import Datasets, open_source
 
+    datasets = Datasets.of(open_source(args.data)) if args.data else None
+    url = bool(args.data) and "://" in args.data
     config = NodeConfig(
         certs=CertFiles.in_dir(args.certs, Identity.party(args.name)),
         dealer=args.dealer,
@@ -112,7 +116,7 @@ def _from_flags(args: argparse.Namespace) -> tuple[Any, Any, Any, argparse.Names
         advertise_host=args.advertise_host,
         peers=dict(args.peer),
         data_dir=args.data_dir,
-        data_file=args.data,
+        data_file=Path(args.data) if args.data and not url else None,
         links=LinkSettings(recv_timeout_s=args.recv_timeout, liveness_s=args.liveness),
     )
     signer = _signer(config.certs)
@@ -123,13 +127,14 @@ def _from_flags(args: argparse.Namespace) -> tuple[Any, Any, Any, argparse.Names
                         allow_extremes=args.allow_extremes, release_zero=not args.no_release_zero)
     )
     audit = AuditLog.open(args.audit, args.name, signer=signer) if args.audit else None
-    return config, policy, audit, args, None, None
+    return config, policy, audit, args, datasets
 
 
-def _from_config(args: argparse.Namespace) -> tuple[Any, Any, Any, argparse.Namespace, Any, Any]:
+def _from_config(args: argparse.Namespace) -> tuple[Any, Any, Any, argparse.Namespace, Any]:
     """NodeConfig, policy and audit log from the node's TOML file (flags may override the listen address)."""
     from parties.audit import AuditError, AuditLog
     from parties.config import ConfigError, load_node
+    from parties.datasets_config import datasets_of
     from parties.grpc_transport import LinkSettings
     from parties.node import NodeConfig
 
@@ -140,7 +145,7 @@ def _from_config(args: argparse.Namespace) -> tuple[Any, Any, Any, argparse.Name
         listen=args.listen or s.listen,
         advertise_host=args.advertise_host,
         peers=s.others,
-        data_file=s.data.path,
+        data_file=s.data.path if s.data is not None else None,
         links=LinkSettings(recv_timeout_s=args.recv_timeout, liveness_s=args.liveness),
         roster=s.roster,
     )
@@ -149,12 +154,10 @@ def _from_config(args: argparse.Namespace) -> tuple[Any, Any, Any, argparse.Name
         audit = AuditLog.open(s.audit, s.name, signer=signer)
     except AuditError as exc:
         raise ConfigError(f"{s.source}: audit.path: {exc}") from exc
-    return config, s.policy, audit, args, s.data.schema, s.data.domains
+    return config, s.policy, audit, args, datasets_of(s.datasets, s.data)
 
 
-def _serve(
-    config: Any, policy: Any, audit: Any, args: argparse.Namespace, kinds: Any = None, domains: Any = None
-) -> int:
+def _serve(config: Any, policy: Any, audit: Any, args: argparse.Namespace, datasets: Any = None) -> int:
     from parties.certs import Identity
     from parties.dealer_client import DealerError
     from parties.gate import JobGate
@@ -164,7 +167,7 @@ def _serve(
     from parties.query_job import query_job
 
     counter = QueryCounter.from_audit(audit.path) if audit is not None else QueryCounter()
-    query = query_job(policy, audit, counter=counter, kinds=kinds, domains=domains)
+    query = query_job(policy, audit, counter=counter, datasets=datasets)
     try:
         node = Node(config, registry(query, bench=args.bench_jobs), JobGate(policy, audit, counter))
         address = node.start()

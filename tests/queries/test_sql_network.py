@@ -18,7 +18,8 @@ def test_a_derived_grouping_column_through_real_nodes(tmp_path: Path) -> None:
     frames = [_site(120, 11), _site(100, 12)]
     files = {}
     for name, frame in zip(("a", "b"), frames):
-        files[name] = tmp_path / f"{name}.csv"
+        (tmp_path / name).mkdir()
+        files[name] = tmp_path / name / "cohort.csv"  # the dataset "cohort" at each site: FROM cohort
         frame.to_csv(files[name], index=False)
     pooled = pd.concat([pd.read_csv(f) for f in files.values()], ignore_index=True)
     query = ("SELECT CASE WHEN age >= 55 THEN 'older' ELSE 'younger' END AS band, COUNT(*) AS n, "

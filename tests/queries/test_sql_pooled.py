@@ -108,7 +108,8 @@ CASES = [
     ("SELECT CASE WHEN visits > 2 THEN 'many' WHEN visits >= 0 THEN 'few' END AS load, COUNT(*) AS n "
      "FROM cohort GROUP BY load ORDER BY load", None, True),
     ("SELECT sex, COUNT(*) AS n FROM cohort WHERE visits / (visits - visits) > 0 OR age > 80 GROUP BY sex",
-     None, False),
+     "SELECT sex, COUNT(*) AS n FROM cohort WHERE visits / NULLIF(visits - visits, 0) > 0 OR age > 80 GROUP BY sex",
+     False),  # a division by zero is NULL at every site (DuckDB's own 1.0 / 0 is infinity)
 ]
 
 
