@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from queries import ir
+from queries.offset import offset_columns
 from queries.plan import Plan
 from queries.table import Schema
 
@@ -68,6 +69,8 @@ def _column(plan: Plan, name: str, kind: str, rows: int, rng: np.random.Generato
         return pd.Series(rng.permutation(np.resize(np.array(levels, dtype=object), rows)), dtype=_DTYPES[kind])
     if kind == "category":
         return pd.Series(["x"] * rows, dtype="string")
+    if kind == "int" and name in offset_columns(stmt.offset):
+        return pd.Series(rng.integers(1, 3, rows), dtype=_DTYPES[kind])  # positive: an exposure
     if kind == "int" or (name == stmt.outcome and stmt.kind in ("LOGISTIC", "POISSON")):
         return pd.Series(rng.integers(0, 2, rows), dtype=_DTYPES[kind])
     return pd.Series(rng.uniform(1.0, 2.0, rows), dtype="Float64")  # positive: np.log and np.sqrt are defined
