@@ -127,10 +127,10 @@ def local_sums(x: np.ndarray, y: np.ndarray, offset: np.ndarray, scale: int) -> 
     o = offset - scale * math.log(2.0)
     exposure = np.exp(o)
     rate = max(float(ys.sum()), 2.0**-scale / 2) / float(exposure.sum())
-    mu0 = (ys + rate * exposure) / 2.0
-    z0 = np.log(mu0) - o + (ys - mu0) / mu0
+    mu0 = np.maximum((ys + rate * exposure) / 2.0, 1e-300)
+    weighted_z0 = mu0 * (np.log(mu0) - o) + (ys - mu0)  # mu0 z0, without dividing by a tiny mu0
     constants = [float(np.sum(y * offset - gammaln(y + 1.0))), -2.0 * float(y.sum())]
-    return np.concatenate([x.T @ ys, constants, ((x * mu0[:, None]).T @ x).ravel(), x.T @ (mu0 * z0)])
+    return np.concatenate([x.T @ ys, constants, ((x * mu0[:, None]).T @ x).ravel(), x.T @ weighted_z0])
 
 
 def setup(
@@ -149,7 +149,7 @@ def setup(
     padded[:n_real] = x
     x_hi, x_lo = split_bits(padded)
     z_hi, z_lo = split_bits(np.round(pairwise_products(padded) * 2.0 ** (2 * X_FRAC)) / 2.0 ** (2 * X_FRAC))
-    layout = Layout.of(p, list(rows))
+    layout = Layout(p, list(rows))
     mine = {ctx.rank: fixed.encode(np.hstack([x_hi, x_lo, z_hi, z_lo]), X_FRAC)}
     shapes = {r: (rows[r], layout.width) for r in range(ctx.n)}
     layout = layout.with_matrices(publish_masked(ctx, list(range(ctx.n)), mine, shapes, "poisson-M", fixed.ring,

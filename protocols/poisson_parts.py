@@ -38,10 +38,6 @@ class Layout:
     rows: list[int]
     matrices: list[OwnedMatrix] = field(default_factory=list)
 
-    @staticmethod
-    def of(p: int, rows: list[int]) -> Layout:
-        return Layout(p, rows)
-
     def with_matrices(self, matrices: list[OwnedMatrix]) -> Layout:
         return replace(self, matrices=matrices)
 

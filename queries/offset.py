@@ -26,9 +26,10 @@ from formulaic.parser.types import ASTNode, Token
 from queries.formula import FormulaError, arith_columns, numpy_function, parse_tree
 from queries.table import numeric
 
-OFFSET_BOUND = 1024.0
-"""An offset's largest magnitude (the log of an exposure is far below: log(1e300) = 691); larger
-values are refused rather than let past the fixed-point range of the linear predictor."""
+OFFSET_BOUND = 512.0
+"""An offset's largest magnitude (the log of an exposure is far below: log(1e200) = 461); larger
+values are refused rather than let past float64's exp (e^709) in the start of the fit or the
+fixed-point range of the linear predictor."""
 
 
 @dataclass(frozen=True)
