@@ -17,6 +17,8 @@ Ranges and errors (Z_2^128 / Z_2^64):
 * exp: x in (-22, 22) / (-16, 11.8); below the range, down to -2^45 / -2^21 (where
   x log2(e) still fits the ring), the result is 0; relative error ~1e-11 / ~4e-6 plus
   one unit of the output's resolution. Rounds: 21 / 18 (20 / 17 with all extra output bits).
+  `exp_capped` returns min(exp(x), cap) and the bits [exp(x) >= cap] in the same rounds,
+  for inputs that may lie above the range.
 * log: 0 < y < y_bound (2^40 / 2^20 by default); absolute error below 6 units of the
   resolution (~5e-12 / ~6e-6), which is a relative error below 1e-4 wherever
   |log y| > 1e-7 (Z_2^128). Rounds: 30 / 24 at the default bound.
@@ -51,7 +53,13 @@ def _exp_settings(ring: Ring) -> tuple[int, int, int]:
 
 
 def exp2_parts(ctx: PartyContext, u: Share) -> Share:
-    """[2^u * 2^O] at u's frac (O from `_exp_settings`): see the module docstring.
+    """[2^u * 2^O] at u's frac (O from `_exp_settings`): see the module docstring."""
+    return _exp2(ctx, u, None)[0]
+
+
+def _exp2(ctx: PartyContext, u: Share, cap: np.ndarray | None) -> tuple[Share, Share | None]:
+    """[2^u * 2^O] at u's frac, and with a cap (exponents, one per element) [min(2^u, 2^cap) * 2^O]
+    and the bits [u >= cap].
 
     1. Open u + O + r; from it, in the same circuit rounds, the bits of u + O below f + b
        (`protocols.bits.low_bits`: n = bits f .. f + b - 1, phi = the rest) and its sign
@@ -60,6 +68,9 @@ def exp2_parts(ctx: PartyContext, u: Share) -> Share:
     3. Side by side, level by level: the powers of t = 2 phi - 1 (products, truncations) and
        the integer product of the factors 1 + n_j (2^(2^j) - 1) and 1 - sign (no truncation).
     4. 2^phi = sum_j a_j t^j (Chebyshev; one truncation), times that product (one round).
+    With a cap, step 1 also gives [u < cap] (the sign of the same c less the public cap + O,
+    in the same circuit); it joins the factors of step 3 (eight factors still take three
+    levels), and (1 - [u < cap]) 2^cap is added locally: no extra round.
     """
     ring = u.ring
     f = u.frac
@@ -68,9 +79,16 @@ def exp2_parts(ctx: PartyContext, u: Share) -> Share:
     flat = Share(shifted.data.ravel(), ring, f)
     n = flat.size
     c, mat = masked(ctx, flat, "exp-open")
+    tops = [c]
+    if cap is not None:
+        cap = np.broadcast_to(np.asarray(cap, dtype=np.float64), (n,))
+        if not (np.all(cap + offset < 1 << nbits) and np.all(cap + offset + f < ring.bits - 2)):
+            raise ValueError(f"exp's cap must be below 2^{min((1 << nbits) - offset, ring.bits - 2 - offset - f)}")
+        tops.append(ring.sub(c, ring.reduce(np.array([int(round(v * (1 << f))) for v in cap + offset],
+                                                      dtype=object))))
     low, sign = run_circuits(
         ctx,
-        [low_bits(ctx, rows_of(ring, c), mat["r_bits"], f + nbits), sign_gates(ctx, ring, [c], mat["r_bits"])],
+        [low_bits(ctx, rows_of(ring, c), mat["r_bits"], f + nbits), sign_gates(ctx, ring, tops, mat["r_bits"])],
         "exp-level",
     )
     digits = rows_to_arith(ctx, np.concatenate([low[f : f + nbits], sign]), n, ring)
@@ -82,6 +100,9 @@ def exp2_parts(ctx: PartyContext, u: Share) -> Share:
     t = add_public(ctx, phi.scale_int(2), -1.0)  # t = 2 phi - 1 in [-1, 1)
     factors = [_factor(ctx, bj, j) for j, bj in enumerate(b)]
     factors.append(not_bit(ctx, Share(digits.data[nbits], ring, 0)))  # 0 below the range
+    under = Share(digits.data[nbits + 1], ring, 0) if cap is not None else None
+    if under is not None:
+        factors.append(under)  # 0 at or above the cap
     powers = [t]  # powers[j - 1] = t^j
     while len(powers) < degree or len(factors) > 1:
         have = len(powers)
@@ -99,7 +120,13 @@ def exp2_parts(ctx: PartyContext, u: Share) -> Share:
     (poly,) = truncate_each(ctx, [(Share(acc, ring, 2 * f), f)])
     poly = add_public(ctx, poly, coeffs[0])
     (value,) = products(ctx, [(poly, factors[0])])
-    return Share(value.data.reshape(u.shape), ring, f)
+    if under is None:
+        return Share(value.data.reshape(u.shape), ring, f), None
+    assert cap is not None
+    above = not_bit(ctx, under)
+    ceiling = np.array([int(round(2.0 ** (v + offset) * (1 << f))) for v in cap], dtype=object)
+    value = value + Share(ring.mul(above.data, ring.reduce(ceiling)), ring, f)
+    return Share(value.data.reshape(u.shape), ring, f), Share(above.data.reshape(u.shape), ring, 0)
 
 
 def _factor(ctx: PartyContext, bj: Share, j: int) -> Share:
@@ -117,14 +144,34 @@ def exp(ctx: PartyContext, x: Share, out_frac: int | None = None) -> Share:
     Internally exp(x) is held with f + O fractional bits; asking for more than the
     ring's frac (up to f + O) keeps tiny results precise.
     """
+    return _exp(ctx, x, out_frac, None)[0]
+
+
+def exp_capped(
+    ctx: PartyContext, x: Share, cap: float | np.ndarray, out_frac: int | None = None
+) -> tuple[Share, Share]:
+    """[min(exp(x), cap)] and the bits [exp(x) >= cap], in the rounds of `exp`.
+
+    `cap` (public, one value or one per element) lets a caller whose inputs may run above
+    exp's range (a Newton iterate far from the optimum) keep every result bounded, and learn
+    — by opening what it chooses of the bits — whether any value reached it. ln(cap) must be
+    below 11.8 in Z_2^64 and 22 in Z_2^128 (the ranges of the module docstring).
+    """
+    value, above = _exp(ctx, x, out_frac, np.log2(np.asarray(cap, dtype=np.float64)))
+    assert above is not None
+    return value, above
+
+
+def _exp(ctx: PartyContext, x: Share, out_frac: int | None, cap: np.ndarray | None) -> tuple[Share, Share | None]:
     fixed = fixed_for(ctx, x)
     offset, _, _ = _exp_settings(x.ring)
     u = truncate(ctx, mul_public(ctx, x, math.log2(math.e)), fixed.frac)
-    raw = exp2_parts(ctx, u).with_frac(u.frac + offset)
+    parts, above = _exp2(ctx, u, None if cap is None else np.broadcast_to(cap, (u.size,)))
+    raw = parts.with_frac(u.frac + offset)
     target = fixed.frac if out_frac is None else out_frac
     if not fixed.frac <= target <= raw.frac:
         raise ValueError(f"exp can return between {fixed.frac} and {raw.frac} fractional bits")
-    return truncate(ctx, raw, raw.frac - target) if raw.frac > target else raw
+    return (truncate(ctx, raw, raw.frac - target) if raw.frac > target else raw), above
 
 
 def log(ctx: PartyContext, y: Share, y_bound: float | None = None) -> Share:

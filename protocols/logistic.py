@@ -164,7 +164,7 @@ def _gradient_and_hessian(ctx: PartyContext, data: LogisticData, mu: Share, etas
     return g, h[: h.size // 2]  # the high part of Z is precise enough to steer Newton
 
 
-def _lift(ctx: PartyContext, x: Share) -> Share:
+def lift(ctx: PartyContext, x: Share) -> Share:
     """A fast-ring share into the precise ring at the precise frac."""
     big = extend_ring(ctx, x)
     target = ctx.precise.frac
@@ -173,7 +173,7 @@ def _lift(ctx: PartyContext, x: Share) -> Share:
     return truncate(ctx, big, big.frac - target) if big.frac > target else big
 
 
-def _symmetric(h_flat: Share, p: int) -> Share:
+def symmetric(h_flat: Share, p: int) -> Share:
     ring = h_flat.ring
     out = ring.zeros((p, p))
     for i, (j, k) in enumerate(pair_index(p)):
@@ -182,7 +182,7 @@ def _symmetric(h_flat: Share, p: int) -> Share:
     return Share(out, ring, h_flat.frac)
 
 
-def _to_fast(ctx: PartyContext, beta: Share) -> Share:
+def to_fast(ctx: PartyContext, beta: Share) -> Share:
     """Precise-ring coefficients to fast-ring shares at the fast frac (shares reduce mod 2^64)."""
     down = truncate(ctx, beta, beta.frac - ctx.fixed.frac)
     return Share(ctx.fixed.ring.reduce(down.data), ctx.fixed.ring, ctx.fixed.frac)
@@ -205,11 +205,11 @@ def fit(
     inv_a = a = d = None
     while iterations < maxiter:
         iterations += 1
-        etas, mu = _fitted(ctx, data, _to_fast(ctx, beta))
+        etas, mu = _fitted(ctx, data, to_fast(ctx, beta))
         g, h = _gradient_and_hessian(ctx, data, mu, etas)
-        lifted = _lift(ctx, concat([g, h]))
+        lifted = lift(ctx, concat([g, h]))
         g_big, h_big = lifted[:p], lifted[p:]
-        hmat = _symmetric(h_big, p)
+        hmat = symmetric(h_big, p)
         d, a = scaled_system(ctx, hmat)
         if iterations <= COLD_ITERATIONS or inv_a is None:
             start = precise.encode(np.eye(p) / p) if ctx.is_leader else precise.ring.zeros((p, p))
@@ -244,7 +244,7 @@ def _final_pass(
     fast, precise = ctx.fixed, ctx.precise
     f = fast.frac
     p = data.p
-    etas = owned_matvec_many(ctx, [(om, _to_fast(ctx, beta), False) for om in data.x], "logit-final-eta")
+    etas = owned_matvec_many(ctx, [(om, to_fast(ctx, beta), False) for om in data.x], "logit-final-eta")
     etas = truncate_many(ctx, etas, X_FRAC)
     eta = concat(etas)
     abs_eta = absolute(ctx, eta)
@@ -275,9 +275,9 @@ def _final_pass(
         by_lo = by_lo + extra
     q = by_hi.size // 2
     # H = Z_hi' w_hi + 2^-EXTRA (Z_hi' w_lo + Z_lo' w_hi), the last product being negligible.
-    lifted = _lift(ctx, concat([by_hi[:q], by_lo[:q] + by_hi[q:]]))
+    lifted = lift(ctx, concat([by_hi[:q], by_lo[:q] + by_hi[q:]]))
     low = truncate(ctx, lifted[q:].with_frac(precise.frac + EXTRA_BITS), EXTRA_BITS)
-    hmat = _symmetric(lifted[:q] + low, p)
+    hmat = symmetric(lifted[:q] + low, p)
     d, a = scaled_system(ctx, hmat)
     inv_a = newton_schulz(ctx, a, inv_a, WARM_STEPS + 3)
     singular = not residual_is_small(ctx, a, inv_a, 1e-6)

@@ -19,6 +19,9 @@ statement:
 * LOGISTIC: the same tables; the real cost also grows with the number of Newton
   iterations and with each party's row count (padded to a power of two, at least 64), so
   the prediction is an estimate, reported with the iterations and rows it assumed.
+* POISSON: the same tables (counts 0 and 1, positive offsets). Its Newton iterations are a
+  fixed schedule (MAXITER), so the rounds are exact — unless the real data is refused; the
+  bytes and dealer material grow with each party's padded row count, reported as assumed.
 
 Stand-in values come from numpy's seeded generator: simulation, not cryptography.
 """
@@ -33,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from queries import ir
+from queries.offset import offset_columns
 from queries.plan import Plan
 from queries.table import Schema
 
@@ -65,7 +69,9 @@ def _column(plan: Plan, name: str, kind: str, rows: int, rng: np.random.Generato
         return pd.Series(rng.permutation(np.resize(np.array(levels, dtype=object), rows)), dtype=_DTYPES[kind])
     if kind == "category":
         return pd.Series(["x"] * rows, dtype="string")
-    if kind == "int" or (name == stmt.outcome and stmt.kind == "LOGISTIC"):
+    if kind == "int" and name in offset_columns(stmt.offset):
+        return pd.Series(rng.integers(1, 3, rows), dtype=_DTYPES[kind])  # positive: an exposure
+    if kind == "int" or (name == stmt.outcome and stmt.kind in ("LOGISTIC", "POISSON")):
         return pd.Series(rng.integers(0, 2, rows), dtype=_DTYPES[kind])
     return pd.Series(rng.uniform(1.0, 2.0, rows), dtype="Float64")  # positive: np.log and np.sqrt are defined
 

@@ -30,6 +30,7 @@ from queries import ir
 from queries.conditions import keep_rows
 from queries.errors import QueryError
 from queries.formula import analyse, parse_tree, spaced, term_order
+from queries.offset import offset_columns
 from queries.table import numeric
 
 CONTEXT: dict[str, Any] = {"np": np}
@@ -44,9 +45,10 @@ class Design:
     names: tuple[str, ...]  # design columns, as statsmodels names them
     indicators: tuple[bool, ...]  # column is a product of category indicators (0/1 by construction)
     levels: Mapping[str, tuple[ir.Value, ...]]  # categorical columns and their levels, in order
-    columns: tuple[str, ...]  # columns the right-hand side reads
+    columns: tuple[str, ...]  # columns the right-hand side reads (the offset's too)
     spec: Any = field(repr=False)  # formulaic's ModelSpec
     constant: bool = True  # the columns span a constant: an intercept, or a fully coded categorical term
+    offset: str | None = None  # POISSON: the offset's code (`queries.offset`)
 
 
 def categorical_columns(stmt: ir.Regression, kinds: Callable[[str], str]) -> tuple[str, ...]:
@@ -97,7 +99,8 @@ def build(stmt: ir.Regression, levels: Mapping[str, tuple[ir.Value, ...]]) -> De
         indicator += [pure] * len(item.columns)
         constant |= item.term.degree == 0 or (pure and not any("[T." in c for c in item.columns))
     used = {c: tuple(levels[c]) for c in facts.columns if c in levels}
-    return Design(tuple(spec.column_names), tuple(indicator), used, facts.columns, spec, constant)
+    columns = tuple(dict.fromkeys(facts.columns + offset_columns(stmt.offset)))
+    return Design(tuple(spec.column_names), tuple(indicator), used, columns, spec, constant, stmt.offset)
 
 
 def _patsy_named(term: Term, formula: str) -> Term:

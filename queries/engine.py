@@ -127,7 +127,8 @@ def finish_result(
     stmt = plan.statement
     if isinstance(stmt, ir.Regression):
         result = regression.finish(plan, decoded, dict(public or {}))
-        method = "OLS (least squares)" if stmt.kind == "LINEAR" else "Logit (MLE, Newton-Raphson)"
+        method = {"LINEAR": "OLS (least squares)", "LOGISTIC": "Logit (MLE, Newton-Raphson)",
+                  "POISSON": "Poisson GLM, log link (MLE, Newton-Raphson)"}[stmt.kind]
         result.extra["model"] = {"outcome": stmt.outcome, "method": method, **result.extra.get("model", {})}
         result.kind = "model"
         return result
@@ -223,7 +224,8 @@ def predict_cost(plan: Plan, schema: Schema, parties: int, rows: Sequence[int] |
 
     Runs the plan's MPC steps in-process on stand-in tables (`queries.cost`): exact for
     SELECT, CROSSTAB and LINEAR; for LOGISTIC an estimate, with the Newton iterations and
-    rows per party it assumed added as "iterations" and "rows_per_party". A SELECT with
+    rows per party it assumed added as "iterations" and "rows_per_party"; for POISSON exact in
+    rounds (a fixed schedule of "fixed_iterations"), its bytes for "rows_per_party". A SELECT with
     MEDIAN/QUANTILE is exact given each party's table `rows`; without them its bytes are an
     estimate for tables of at most 64 rows, flagged by "slots_per_party". The metadata
     exchange before the MPC steps is not included.
@@ -236,7 +238,10 @@ def predict_cost(plan: Plan, schema: Schema, parties: int, rows: Sequence[int] |
     per_party = [c.stats.as_dict() for c in ctxs]
     cost = {key: max(d[key] for d in per_party) for key in per_party[0]}
     facts = answers[0][1]
-    if "iterations" in facts:
+    stmt = plan.statement
+    if isinstance(stmt, ir.Regression) and stmt.kind == "POISSON":
+        cost.update(fixed_iterations=stmt.maxiter, rows_per_party=len(frames[0]))
+    elif "iterations" in facts:
         cost.update(iterations=int(facts["iterations"]), rows_per_party=len(frames[0]))
     if plan.quantiles and rows is None:
         cost.update(slots_per_party=slots_for(0))

@@ -35,7 +35,7 @@ class SchemaError(ValueError):
 
 
 class ModelRefused(Exception):
-    """The consortium declines to fit a LINEAR or LOGISTIC model; the message is all it releases.
+    """The consortium declines to fit a LINEAR, LOGISTIC or POISSON model; the message is all it releases.
 
     Each reason is its own subclass with a stable `reason` code, which the nodes send to the
     analyst with the message (`refusal_error` rebuilds the exception from the two).
@@ -48,6 +48,24 @@ class OutcomeNotBinary(ModelRefused):
     """LOGISTIC needs a 0/1 (or boolean, or two-level categorical) outcome."""
 
     reason = "outcome_not_binary"
+
+
+class OutcomeNotCount(ModelRefused):
+    """POISSON needs a count outcome: non-negative whole numbers."""
+
+    reason = "outcome_not_count"
+
+
+class OffsetNotPositive(ModelRefused):
+    """POISSON: the offset is not defined at some complete case (the log of an exposure of 0 or less)."""
+
+    reason = "offset_not_positive"
+
+
+class OutOfRange(ModelRefused):
+    """POISSON: a count, or a fitted count, beyond the fixed-point range of the fit (the message names the bound)."""
+
+    reason = "out_of_range"
 
 
 class TooFewCases(ModelRefused):
@@ -69,26 +87,28 @@ class RareLevel(ModelRefused):
 
 
 class Collinear(ModelRefused):
-    """LINEAR: X'X is singular (collinear covariates)."""
+    """LINEAR, POISSON: X'X (X'WX) is singular (collinear covariates)."""
 
     reason = "collinear"
 
 
 class NoEstimate(ModelRefused):
-    """LOGISTIC: the information matrix is singular (perfect separation or collinear covariates)."""
+    """LOGISTIC, POISSON: the information matrix is singular (separation, a level without events, collinear
+    covariates)."""
 
     reason = "no_estimate"
 
 
 class NotConverged(ModelRefused):
-    """LOGISTIC: Newton-Raphson did not converge within MAXITER iterations."""
+    """LOGISTIC, POISSON: Newton-Raphson did not converge within MAXITER iterations."""
 
     reason = "not_converged"
 
 
 REFUSALS: dict[str, type[ModelRefused]] = {
     cls.reason: cls
-    for cls in (OutcomeNotBinary, TooFewCases, TooManyParameters, RareLevel, Collinear, NoEstimate, NotConverged)
+    for cls in (OutcomeNotBinary, OutcomeNotCount, OffsetNotPositive, OutOfRange, TooFewCases, TooManyParameters,
+                RareLevel, Collinear, NoEstimate, NotConverged)
 }
 
 

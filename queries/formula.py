@@ -191,6 +191,14 @@ def _check_factor(code: str, offset: int, columns: list[str], in_c: list[str], o
         offset)
 
 
+def numpy_function(node: ast.Call, bare: bool = False) -> str | None:
+    """The numpy function a call names (np.log(...), or with `bare` also log(...)), or None."""
+    name = _callee(node)
+    if name.startswith("np.") and name[3:] in NUMPY_FUNCTIONS:
+        return name[3:]
+    return name if bare and name in NUMPY_FUNCTIONS else None
+
+
 def _callee(node: ast.Call) -> str:
     f = node.func
     if isinstance(f, ast.Name):
@@ -228,7 +236,15 @@ def _constant(node: ast.expr) -> object:
 _ARITH = (ast.Add, ast.Sub, ast.Mult, ast.Div)
 
 
-def _arith(node: ast.expr, offset: int, columns: list[str], outside: list[str]) -> None:
+def arith_columns(node: ast.expr, offset: int, bare_calls: bool = False) -> list[str]:
+    """The columns arithmetic `node` reads, after checking it as inside I() (`bare_calls`: f(...)
+    is accepted as np.f(...) too, as an offset() writes log(x)); FormulaError otherwise."""
+    columns: list[str] = []
+    _arith(node, offset, columns, [], bare_calls)
+    return columns
+
+
+def _arith(node: ast.expr, offset: int, columns: list[str], outside: list[str], bare: bool = False) -> None:
     """Columns, numbers, + - * /, ** by a small whole number, unary minus and np.f(...)."""
     if isinstance(node, ast.Name):
         if node.id in ("C", "I", "np", "Treatment"):
@@ -239,19 +255,19 @@ def _arith(node: ast.expr, offset: int, columns: list[str], outside: list[str]) 
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
             raise FormulaError("only numbers may appear in arithmetic", offset)
     elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        _arith(node.operand, offset, columns, outside)
+        _arith(node.operand, offset, columns, outside, bare)
     elif isinstance(node, ast.BinOp) and isinstance(node.op, _ARITH):
-        _arith(node.left, offset, columns, outside)
-        _arith(node.right, offset, columns, outside)
+        _arith(node.left, offset, columns, outside, bare)
+        _arith(node.right, offset, columns, outside, bare)
     elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
         power = _constant(node.right)
         if not isinstance(power, (int, float)) or isinstance(power, bool) or abs(power) > MAX_POWER:
             raise FormulaError(f"a power must be a number from -{MAX_POWER} to {MAX_POWER}", offset)
-        _arith(node.left, offset, columns, outside)
-    elif isinstance(node, ast.Call) and _callee(node).startswith("np.") and _callee(node)[3:] in NUMPY_FUNCTIONS:
+        _arith(node.left, offset, columns, outside, bare)
+    elif isinstance(node, ast.Call) and numpy_function(node, bare) is not None:
         if len(node.args) != 1 or node.keywords:
             raise FormulaError(f"{_callee(node)}() takes one argument", offset)
-        _arith(node.args[0], offset, columns, outside)
+        _arith(node.args[0], offset, columns, outside, bare)
     else:
         raise FormulaError("only columns, numbers, + - * / **, and np functions may appear in arithmetic", offset)
 

@@ -118,10 +118,11 @@ class Crosstab:
 
 @dataclass(frozen=True)
 class Regression:
-    """LINEAR or LOGISTIC `outcome ~ formula`: the right-hand side as written (a statsmodels
-    formula, read by formulaic: `queries.formula`), with the columns it reads."""
+    """LINEAR, LOGISTIC or POISSON `outcome ~ formula`: the right-hand side as written (a statsmodels
+    formula, read by formulaic: `queries.formula`) but for a POISSON offset(...) term, whose code
+    is `offset` (`queries.offset`), with the columns both read."""
 
-    kind: str  # LINEAR or LOGISTIC
+    kind: str  # LINEAR, LOGISTIC or POISSON
     outcome: str
     formula: str
     columns: tuple[str, ...] = ()  # every column the formula reads, in order of first mention
@@ -132,6 +133,12 @@ class Regression:
     source: str | None = None
     text: str = _hidden("")  # type: ignore[assignment]
     mentions: Mentions = _hidden(())  # type: ignore[assignment]
+    offset: str | None = None  # POISSON: the code inside offset(...), e.g. "np.log(person_years)"
+
+    def model_text(self) -> str:
+        """`outcome ~ formula`, with the offset term as written."""
+        tail = f" + offset({self.offset})" if self.offset else ""
+        return f"{self.outcome} ~ {self.formula}{tail}"
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Tokens of the heads of CROSSTAB, LINEAR and LOGISTIC, each with its 1-based position in the text.
+"""Tokens of the heads of CROSSTAB, LINEAR, LOGISTIC and POISSON, each with its 1-based position in the text.
 
 Only the words before a FROM or WHERE are read this way, one token at a time
 (`next_token`), so the parser can hand the rest to sqlglot; a model's formula (after `~`,
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from queries.errors import QueryError
 
-KEYWORDS = frozenset("SELECT AS FROM WHERE GROUP BY CROSSTAB EXPLAIN LINEAR LOGISTIC MAXITER TOL".split())
+KEYWORDS = frozenset("SELECT AS FROM WHERE GROUP BY CROSSTAB EXPLAIN LINEAR LOGISTIC POISSON MAXITER TOL".split())
 
 _TOKEN = re.compile(
     r"""

@@ -11,7 +11,10 @@ released (`queries.regression` sends it to the analyst).
    level); a level with 1..k-1 refuses the model.
 2. `check_model`: complete cases n >= k; parameters p <= fraction x n; every category
    indicator column (a level, or a cell of an interaction of categorical factors) >= k rows;
-   for LOGISTIC, every outcome 0 or 1 (the count of other values is compared with 1/2).
+   for LOGISTIC, every outcome 0 or 1 (the count of other values is compared with 1/2); for
+   POISSON, every outcome a whole number >= 0, with an offset the offset defined at every
+   complete case (finite: the log of a positive exposure; `queries.offset.defined`), and at
+   least one event in every category indicator column (else the MLE does not exist).
 """
 
 from __future__ import annotations
@@ -28,8 +31,17 @@ from protocols.compare import ltz
 from protocols.opening import open_arith
 from queries import ir
 from queries.design import Design
-from queries.errors import OutcomeNotBinary, RareLevel, TooFewCases, TooManyParameters
+from queries.errors import (
+    NoEstimate,
+    OffsetNotPositive,
+    OutcomeNotBinary,
+    OutcomeNotCount,
+    RareLevel,
+    TooFewCases,
+    TooManyParameters,
+)
 from queries.formula import analyse
+from queries.offset import OFFSET_BOUND, log_argument
 from queries.plan import Plan
 
 
@@ -73,33 +85,62 @@ def check_levels(ctx: PartyContext, plan: Plan, design: Design, counts: np.ndarr
     return kept
 
 
-def check_model(ctx: PartyContext, plan: Plan, design: Design, x: np.ndarray, y: np.ndarray) -> Share:
-    """Raise the first refusal that applies; return [n] (pooled complete cases, precise ring)."""
+def check_model(
+    ctx: PartyContext, plan: Plan, design: Design, x: np.ndarray, y: np.ndarray, bad_offsets: int = 0
+) -> Share:
+    """Raise the first refusal that applies; return [n] (pooled complete cases, precise ring).
+    `bad_offsets`: this party's complete cases whose offset is not defined (POISSON)."""
     stmt = plan.statement
     assert isinstance(stmt, ir.Regression)
     k = plan.min_cell
     flagged = [j for j, pure in enumerate(design.indicators) if pure]
-    binary = stmt.kind == "LOGISTIC"
-    bad = float(np.count_nonzero((y != 0) & (y != 1))) if binary else 0.0
-    local = np.concatenate([[len(x)], x[:, flagged].sum(axis=0) if flagged else [], [bad] if binary else []])
+    bad: list[float] = []  # counts of rows that refuse the model, each compared with 1/2
+    if stmt.kind == "LOGISTIC":
+        bad.append(float(np.count_nonzero((y != 0) & (y != 1))))
+    elif stmt.kind == "POISSON":
+        bad.append(float(np.count_nonzero((y < 0) | (y != np.floor(y)))))
+        if design.offset is not None:
+            bad.append(float(bad_offsets))
+    events = (x[:, flagged] * y[:, None]).sum(axis=0) if stmt.kind == "POISSON" and flagged else np.zeros(0)
+    local = np.concatenate([[len(x)], x[:, flagged].sum(axis=0) if flagged else [], events, bad])
     totals = _totals(ctx, local)
     n = totals[:1]
     p = len(design.names)
     checks = [add_public(ctx, n, -float(k)), add_public(ctx, n, -p / plan.param_fraction)]
     if flagged:
         checks.append(add_public(ctx, totals[1 : 1 + len(flagged)], -float(k)))
-    if binary:
-        checks.append(add_public(ctx, -totals[-1:], 0.5))  # [0.5 - bad < 0]: some outcome is neither 0 nor 1
+    if len(events):
+        checks.append(add_public(ctx, totals[1 + len(flagged) : 1 + 2 * len(flagged)], -0.5))  # no event
+    if bad:
+        checks.append(add_public(ctx, -totals[len(local) - len(bad) :], 0.5))  # [0.5 - bad < 0]: some row is bad
     flags = _open_below(ctx, checks, "model-refusal")
-    if binary and flags[-1]:
+    refused = flags[len(flags) - len(bad) :]
+    if stmt.kind == "LOGISTIC" and refused[0]:
         raise OutcomeNotBinary(
             f"LOGISTIC needs an outcome coded 0/1 (or boolean, or a categorical with two levels); "
             f"{stmt.outcome!r} has other values"
         )
+    if stmt.kind == "POISSON" and refused[0]:
+        raise OutcomeNotCount(f"POISSON needs a count outcome (whole numbers 0, 1, 2, ...); {stmt.outcome!r} has "
+                              "negative or fractional values")
+    if stmt.kind == "POISSON" and design.offset is not None and refused[1]:
+        raise OffsetNotPositive(_offset_message(design.offset))
     if flags[0]:
         raise TooFewCases(f"fewer than {k} complete cases")
     if flags[1]:
         raise TooManyParameters(f"{p} parameters is more than {plan.param_fraction:g} of the complete cases")
     if any(flags[2 : 2 + len(flagged)]):
         raise RareLevel(f"a level or a cell of categorical terms has fewer than {k} complete cases")
+    if any(flags[2 + len(flagged) : 2 + len(flagged) + len(events)]):
+        raise NoEstimate("no maximum likelihood estimate: a level or a cell of categorical terms has no events "
+                         "(its rate ratio would be 0)")
     return n
+
+
+def _offset_message(code: str) -> str:
+    exposure = log_argument(code)
+    if exposure is not None:
+        return (f"the exposure {exposure} in offset({code}) must be positive at every complete case (the log of 0 or "
+                "less is undefined); exclude those rows with WHERE")
+    return (f"offset({code}) must be a finite number below {OFFSET_BOUND:g} in magnitude at every complete case; "
+            "exclude the other rows with WHERE")

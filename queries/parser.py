@@ -3,16 +3,17 @@
     statement  := EXPLAIN statement | select | crosstab | regression
     select     := a standard SQL SELECT (`queries.sql_select` says what is accepted)
     crosstab   := CROSSTAB name BY name [FROM name] [WHERE condition]
-    regression := (LINEAR | LOGISTIC) name ~ formula [FROM name] [WHERE condition] [MAXITER n] [TOL t]
-                  (FROM, WHERE and the options in any order)
+    regression := (LINEAR | LOGISTIC | POISSON) name ~ formula [FROM name] [WHERE condition] [MAXITER n] [TOL t]
+                  (FROM, WHERE and the options in any order; MAXITER and TOL not for LINEAR)
 
 A SELECT is parsed by sqlglot (DuckDB's dialect) and compiled by `queries.sql_select`; a
 condition after WHERE is any SQL row expression (`queries.sql_expr`), the same in all three.
 Keywords are case-insensitive, column names are not. Every error names the position of the
 offending token (1-based, in the whole text) and never echoes a literal. A `formula` is a
 statsmodels (patsy) formula, parsed by formulaic and checked by `queries.formula`; its errors
-point into it. A query is parsed once per process: the statement keeps its text and the
-positions of what it mentions, for the errors found later (`ir.position_of`).
+point into it; a POISSON formula may add one offset(...) term (`queries.offset`). A query is
+parsed once per process: the statement keeps its text and the positions of what it mentions,
+for the errors found later (`ir.position_of`).
 """
 
 from __future__ import annotations
@@ -28,10 +29,14 @@ from queries import ir
 from queries.errors import QueryError
 from queries.formula import FormulaError, analyse, formula_end
 from queries.lexer import Token, next_token
+from queries.offset import split_offset
 from queries.sql_expr import ExprCompiler, Source
 from queries.sql_select import compile_select
 
 DIALECT = "duckdb"
+DEFAULT_ITERATIONS = {"LOGISTIC": 35, "POISSON": 10}
+"""MAXITER when the query does not say: LOGISTIC's most iterations, POISSON's fixed schedule
+(`protocols.poisson`: every iteration runs, so the count reveals nothing)."""
 _WORD = re.compile(r"\s*([A-Za-z_]+|\(|)")
 _IN_WHERE = "aggregates cannot be used in WHERE: it chooses rows before they are grouped"
 
@@ -55,10 +60,10 @@ def _statement(text: str, start: int, allow_having: bool) -> ir.Statement:
         return ir.Explain(inner)
     if word in ("SELECT", "WITH", "("):
         return _select(text, at, allow_having)
-    if word in ("CROSSTAB", "LINEAR", "LOGISTIC"):
+    if word in ("CROSSTAB", "LINEAR", "LOGISTIC", "POISSON"):
         return _Head(text, at).statement()
     found = f"'{word}'" if word else "the end of the query" if at >= len(text) else f"'{text[at]}'"
-    raise QueryError(f"expected SELECT, CROSSTAB, LINEAR, LOGISTIC or EXPLAIN, found {found}", at + 1, text)
+    raise QueryError(f"expected SELECT, CROSSTAB, LINEAR, LOGISTIC, POISSON or EXPLAIN, found {found}", at + 1, text)
 
 
 def _select(text: str, start: int, allow_having: bool) -> ir.Select:
@@ -296,27 +301,31 @@ class _Head:
         raw = self.text[start:end]
         formula, pos = raw.strip(), start + len(raw) - len(raw.lstrip()) + 1
         try:
-            facts = analyse(formula)
+            cut = split_offset(formula)
+            facts = analyse(cut.spaced)
         except FormulaError as exc:
             raise QueryError(exc.message, pos + exc.offset, self.text) from None
-        for col in facts.columns:
+        if cut.code is not None and kind != "POISSON":
+            raise QueryError("offset() applies to POISSON only", pos + cut.at, self.text)
+        columns = tuple(dict.fromkeys(facts.columns + cut.columns))
+        for col in columns:
             at = _in_formula(formula, col)
             if at is not None:
                 self.mentions.append((col, pos + at))
-        if outcome in facts.columns:
+        if outcome in columns:
             at = _in_formula(formula, outcome)
             raise QueryError(f"the outcome {outcome!r} also appears on the right of '~'",
                              outcome_tok.pos if at is None else pos + at, self.text)
         self.jump(end)
-        maxiter, tol = 35, 1e-8
+        maxiter, tol = DEFAULT_ITERATIONS.get(kind, 35), 1e-8
         while True:
             if self.tail(end_of_where=True):
                 continue
             if not self.at_keyword("MAXITER", "TOL"):
                 break
             word_tok = self.advance()
-            if kind != "LOGISTIC":
-                raise self.error(f"{word_tok.text} applies to LOGISTIC only", word_tok)
+            if kind == "LINEAR":
+                raise self.error(f"{word_tok.text} applies to LOGISTIC and POISSON only", word_tok)
             tok = self.tok
             value = self.number()
             if word_tok.text == "MAXITER":
@@ -328,8 +337,8 @@ class _Head:
                     raise self.error("TOL must be between 0 and 1", tok)
                 tol = float(value)
         self.finish()
-        return ir.Regression(kind, outcome, formula, facts.columns, facts.in_c, self.where, maxiter, tol, self.source,
-                             self.text, self._mentions())
+        return ir.Regression(kind, outcome, cut.design, columns, facts.in_c, self.where, maxiter, tol, self.source,
+                             self.text, self._mentions(), offset=cut.code)
 
     def _mentions(self) -> ir.Mentions:
         return tuple(sorted(self.mentions, key=lambda m: m[1]))

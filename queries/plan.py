@@ -20,6 +20,7 @@ from queries.crosstab_rule import rule_text as crosstab_rule_text
 from queries.design import build, categorical_columns
 from queries.errors import QueryError
 from queries.formula import analyse
+from queries.offset import offset_columns
 from queries.order_keys import key_bits
 from queries.table import Schema
 from queries.typecheck import check_statement
@@ -80,7 +81,7 @@ class Plan:
         grouping = ", ".join(self.group_columns) if self.group_columns else "(no grouping: one group)"
         lines.append(f"groups: {self.groups} — {grouping}")
         if isinstance(self.statement, ir.Regression):
-            lines.append(f"model: {self.statement.outcome} ~ {self.statement.formula}")
+            lines.append(f"model: {self.statement.model_text()}")
             lines.append(f"design ({len(self.terms)} columns): {', '.join(self.terms)}")
             coding = outcome_coding(self)
             if coding:
@@ -118,6 +119,11 @@ class Plan:
                     f"  (an estimate for tables of at most {c['slots_per_party']} rows: the quantile search's bytes "
                     "and dealer material grow with each party's table rows rounded up to a power of two; its rounds "
                     "do not)"
+                )
+            if "fixed_iterations" in c:
+                lines.append(
+                    f"  (rounds exact: a fixed schedule of {c['fixed_iterations']} Newton iterations; bytes and dealer "
+                    f"material for {c['rows_per_party']} rows per party, growing with each party's rows)"
                 )
             if "iterations" in c:
                 lines.append(
@@ -304,8 +310,11 @@ def _(stmt: ir.Select, schema: Schema, domains: dict[str, tuple[ir.Value, ...]],
 def _(stmt: ir.Regression, schema: Schema, domains: dict[str, tuple[ir.Value, ...]], min_cell: int) -> Plan:
     _, read = _check(stmt, schema)
     kinds = schema.kind
-    if stmt.kind == "LINEAR" and kinds(stmt.outcome) == "category":
-        raise QueryError(f"the outcome {stmt.outcome!r} of LINEAR must be numeric", name=stmt.outcome)
+    if stmt.kind in ("LINEAR", "POISSON") and kinds(stmt.outcome) == "category":
+        raise QueryError(f"the outcome {stmt.outcome!r} of {stmt.kind} must be numeric", name=stmt.outcome)
+    for col in offset_columns(stmt.offset):
+        if kinds(col) == "category":
+            raise QueryError(f"offset() needs numeric columns; {col!r} is categorical", name=col)
     facts = analyse(stmt.formula)
     for col in facts.in_c:
         if kinds(col) == "float":
@@ -326,10 +335,11 @@ def _(stmt: ir.Regression, schema: Schema, domains: dict[str, tuple[ir.Value, ..
     p = len(names)
     if p > MAX_DESIGN_COLUMNS:
         raise QueryError(f"the model's design has {p} columns; at most {MAX_DESIGN_COLUMNS} are supported")
-    binary = stmt.kind == "LOGISTIC"
+    binary, counts = stmt.kind == "LOGISTIC", stmt.kind == "POISSON"
     steps = [
         "complete cases: rows with NULL in the outcome or any column the formula reads are dropped (local); "
-        "design matrix by formulaic, with the agreed levels",
+        "design matrix by formulaic, with the agreed levels"
+        + (f"; the offset {stmt.offset} per row" if stmt.offset else ""),
     ]
     if any(c != stmt.outcome for c, _ in levels):
         steps.append(f"levels in MPC: complete cases per level of each categorical column; a level with none is "
@@ -339,6 +349,8 @@ def _(stmt: ir.Regression, schema: Schema, domains: dict[str, tuple[ir.Value, ..
         f"refusal checks in MPC: complete cases >= {min_cell}, parameters ({p}) <= fraction x complete cases, "
         f"every category indicator column (level or cell) >= {min_cell} rows"
         + (", every outcome 0 or 1" if binary else "")
+        + (", every outcome a whole number >= 0, an event in every category indicator column" if counts else "")
+        + (", the offset defined at every complete case" if stmt.offset else "")
         + " (one batched comparison; only the yes/no bits are opened)"
     )
     steps.append("public column scales: the power of two above each design column's pooled maximum |x| "
@@ -348,12 +360,22 @@ def _(stmt: ir.Regression, schema: Schema, domains: dict[str, tuple[ir.Value, ..
                   "Jacobi scaling by secure reciprocals; (X'X)^-1 by Newton-Schulz; coefficients, RSS and TSS",
                   "release to the analyst: coefficients, diag (X'X)^-1, RSS, TSS, n (unscaled by the public powers of "
                   "two)"]
-    else:
+    elif binary:
         steps += ["each party publishes its rows masked once (padded to a power of two); outcomes secret-shared",
                   f"Newton-Raphson (IRLS), at most {stmt.maxiter} iterations: per-row sigmoid in Z_2^64, gradient and "
                   "Hessian by owned-matrix products, lift to Z_2^128, Newton-Schulz inverse; one convergence bit "
                   "opened per iteration",
                   "release to the analyst: coefficients, diag of the inverse information, log-likelihood"]
+    else:
+        steps += ["each party publishes its rows masked once (padded to a power of two); local sums X'y and the "
+                  "weighted least squares of statsmodels' IRLS start added in shares and solved (one bit opened: "
+                  "collinear covariates)",
+                  f"Newton-Raphson, a fixed {stmt.maxiter} iterations (no bit opened between them): per-row exp in "
+                  "Z_2^64 capped at the fixed-point range, score and information by owned-matrix products, lift to "
+                  "Z_2^128, Newton-Schulz inverse",
+                  "a last Newton step in Z_2^128 (per-row exp at 40 fractional bits); opened: a fitted count at the "
+                  "range's cap (refused), a Pearson term beyond range (Pearson withheld), converged, singular",
+                  "release to the analyst: coefficients, diag of the inverse information, log-likelihood, Pearson chi2"]
     return Plan(stmt, (), ((),), (), (), (), min_cell, tuple(steps), terms=tuple(names), levels=levels, kinds=read)
 
 

@@ -1,4 +1,4 @@
-"""LINEAR and LOGISTIC models: the local design matrix, the MPC fit, and the coefficient table.
+"""LINEAR, LOGISTIC and POISSON models: the local design matrix, the MPC fit, and the coefficient table.
 
 Each party builds the model's design matrix from its own complete cases with formulaic
 (`queries.design`: statsmodels' formula language, terms and names, with the levels all
@@ -12,9 +12,10 @@ of any magnitude (an income of 1e7, a fraction of 1e-3) sit in the same fixed-po
 the analyst multiplies the released coefficients and standard errors back, exactly.
 
 LINEAR adds the parties' X'X, X'y, y'y in shares and solves (protocols.regression.ols).
-LOGISTIC runs Newton-Raphson to convergence on the rows (protocols.logistic). The table is
+LOGISTIC runs Newton-Raphson to convergence on the rows (protocols.logistic); POISSON a fixed
+schedule of Newton steps with an offset (`queries.poisson`, protocols.poisson). The table is
 built by the analyst from the released values (statsmodels' conventions: t and the t
-distribution for OLS, z and the normal for Logit).
+distribution for OLS, z and the normal for Logit and the Poisson GLM).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from protocols.regression import ols
 from protocols.select import maximum
 from protocols.sharing import share_inputs
 from protocols.truncation import truncate
-from queries import ir
+from queries import ir, poisson
 from queries.design import Design, build, complete, local_matrix
 from queries.errors import (
     Collinear,
@@ -49,6 +50,7 @@ from queries.errors import (
     refusal_error,
 )
 from queries.model_checks import check_levels, check_model
+from queries.offset import defined, offset_values
 from queries.plan import Plan, outcome_coding, outcome_levels
 from queries.result import Result
 from queries.table import numeric
@@ -67,9 +69,11 @@ def _outcome(plan: Plan, rows: pd.DataFrame) -> np.ndarray:
     return (rows[stmt.outcome].astype(str).to_numpy() == str(levels[1])).astype(np.float64)
 
 
-def _design(ctx: PartyContext, plan: Plan, kept: pd.DataFrame) -> tuple[Design, np.ndarray, np.ndarray, Share]:
-    """The design after the level checks, this party's X and y, and [n], from the rows the WHERE
-    kept (`kept`); raises ModelRefused."""
+def _design(
+    ctx: PartyContext, plan: Plan, kept: pd.DataFrame
+) -> tuple[Design, np.ndarray, np.ndarray, np.ndarray, Share]:
+    """The design after the level checks, this party's X, y and offsets (zeros without one), and [n],
+    from the rows the WHERE kept (`kept`); raises ModelRefused."""
     stmt = plan.statement
     assert isinstance(stmt, ir.Regression)
     levels = outcome_levels(plan)
@@ -89,8 +93,10 @@ def _design(ctx: PartyContext, plan: Plan, kept: pd.DataFrame) -> tuple[Design, 
             design = build(stmt, {**covariate_levels, **kept})
             x, keep, _ = local_matrix(design, rows)
     y = _outcome(plan, rows)[keep]
-    n = check_model(ctx, plan, design, x, y)
-    return design, x, y, n
+    offset = offset_values(design.offset, rows)[keep] if design.offset is not None else np.zeros(len(y))
+    usable = defined(offset)
+    n = check_model(ctx, plan, design, x, y, int(np.count_nonzero(~usable)))
+    return design, x, y, offset, n
 
 
 def execute(ctx: PartyContext, plan: Plan, kept: pd.DataFrame) -> tuple[list[Share], dict[str, Any]]:
@@ -99,7 +105,7 @@ def execute(ctx: PartyContext, plan: Plan, kept: pd.DataFrame) -> tuple[list[Sha
     stmt = plan.statement
     assert isinstance(stmt, ir.Regression)
     try:
-        design, x, y, n = _design(ctx, plan, kept)
+        design, x, y, offset, n = _design(ctx, plan, kept)
     except ModelRefused as refusal:
         return [], {"refused": str(refusal), "refusal": refusal.reason}
     facts: dict[str, Any] = {"terms": list(design.names)}
@@ -109,6 +115,9 @@ def execute(ctx: PartyContext, plan: Plan, kept: pd.DataFrame) -> tuple[list[Sha
         facts["dropped_levels"] = {c: v for c, v in dropped.items() if v}
     if stmt.kind == "LINEAR":
         shares, public = _linear(ctx, x, y, n, design.constant)
+    elif stmt.kind == "POISSON":
+        exps = _scales(ctx, np.hstack([x, y[:, None]]))
+        shares, public = poisson.fit(ctx, plan, x, y, offset, n, exps, _buckets(ctx, len(x)))
     else:
         shares, public = _logistic(ctx, plan, x, y, n)
     return shares, {**facts, **public}
@@ -171,6 +180,11 @@ def _padded(rows: int) -> int:
     return max(64, 1 << max(0, math.ceil(math.log2(max(rows, 1)))))
 
 
+def _buckets(ctx: PartyContext, rows: int) -> list[int]:
+    """Every party's row count padded to a power of two (at least 64): all that the parties learn of it."""
+    return [int(b.decode()) for b in ctx.all_to_all(str(_padded(rows)).encode(), "row-buckets")]
+
+
 def _logistic(
     ctx: PartyContext, plan: Plan, x: np.ndarray, y: np.ndarray, n: Share
 ) -> tuple[list[Share], dict[str, Any]]:
@@ -183,7 +197,7 @@ def _logistic(
     xs[: len(x)] = scaled
     ys = np.zeros(rows)
     ys[: len(y)] = y
-    everyone = [int(b.decode()) for b in ctx.all_to_all(str(rows).encode(), "row-buckets")]
+    everyone = _buckets(ctx, len(x))
     data = logistic.setup(ctx, xs, ys, everyone)
     fit = logistic.fit(ctx, data, maxiter=stmt.maxiter, tol=stmt.tol)
     public = {"iterations": fit.iterations, "converged": fit.converged, "scales": [int(e) for e in exps],
@@ -204,6 +218,8 @@ def finish(plan: Plan, opened: list[np.ndarray], public: dict[str, Any]) -> Resu
     """The coefficient table, as statsmodels prints it, from the released values."""
     stmt = plan.statement
     assert isinstance(stmt, ir.Regression)
+    if stmt.kind == "POISSON":
+        return poisson.finish(plan, opened, public)
     if "refused" in public:
         raise refusal_error(str(public.get("refusal", "")), str(public["refused"]))
     names = list(public.get("terms", plan.terms))

@@ -4,9 +4,9 @@ Table text (`table_text`): the values as pandas prints them, a withheld value as
 "suppressed" and a NULL as "NULL"; then, by kind of result:
 - CROSSTAB: the chi-square named by its kind, Fisher's exact p, and each OR, RR, RD with
   the levels it compares and its 95% CI, 4 significant digits;
-- LINEAR / LOGISTIC: a header block as statsmodels prints one (outcome, method, n,
-  iterations, log-likelihood or R-squared, converged, and any other key of
-  extra["model"]), then the coefficient table, 4 significant digits;
+- LINEAR / LOGISTIC / POISSON: a header block as statsmodels prints one (outcome, method, n,
+  iterations, log-likelihood or R-squared, converged, POISSON's Pearson chi2 and chi2 / df, and
+  any other key of extra["model"]), then the coefficient table, 4 significant digits;
 - EXPLAIN: the plan's lines as they are, left-aligned.
 
 CSV (`csv_text`): the result table with integers as integers and floats at full precision,
@@ -43,6 +43,8 @@ MODEL_LABELS = {
     "log_likelihood": "Log-Likelihood",
     "r_squared": "R-squared",
     "residual_std_error": "Residual Std. Error",
+    "pearson_chi2": "Pearson chi2",
+    "dispersion": "Pearson chi2 / df",
 }
 """extra["model"] keys in the order and with the names of the header block; other keys follow as they are."""
 

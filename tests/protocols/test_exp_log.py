@@ -1,5 +1,6 @@
 """exp and log: the issue's 1e-4 relative targets in Z_2^128 (exp over [-20, 10] with extra output
-bits, log over [1e-4, 1e8]), the documented errors in Z_2^64, saturation below exp's range, rounds."""
+bits, log over [1e-4, 1e8]), the documented errors in Z_2^64, saturation below exp's range and at a
+cap above it, rounds."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 
 from mpc.fixedpoint import FAST, PRECISE, FixedPoint
-from protocols.exp_log import exp, log
+from protocols.exp_log import exp, exp_capped, log
 from tests.protocols.nonlinear_support import PARTIES, RINGS, points, run_protocol
 from tests.support import deal
 
@@ -32,6 +33,25 @@ def test_exp_in_the_fast_ring_and_below_its_range() -> None:
     below = np.array([-17.0, -30.0, -1000.0, -(2.0**21)])  # x log2(e) must still fit the ring
     got, _ = run_protocol(3, exp, deal(FAST, below, 3))
     assert np.all(got == 0.0)
+
+
+@pytest.mark.parametrize("fp", RINGS)
+def test_exp_capped_stops_at_the_cap_in_the_rounds_of_exp(fp: FixedPoint) -> None:
+    """min(exp(x), cap) and [exp(x) >= cap] over inputs far above exp's range (which would wrap)."""
+    x = points(fp, -15.0 if fp.ring.native else -20.0, 60.0, 300, seed=4)
+    caps = np.where(np.arange(x.size) % 2 == 0, np.exp(3.0), 2.0**10)  # one cap per element
+    x = x[np.abs(x - np.log(caps)) > 1e-5]  # not on the boundary itself
+    caps = np.where(np.arange(x.size) % 2 == 0, np.exp(3.0), 2.0**10)
+    frac = fp.frac + 20
+    got, spent = run_protocol(3, lambda ctx, v: exp_capped(ctx, v, caps, out_frac=frac)[0], deal(fp, x, 3))
+    want = np.minimum(np.exp(x), caps)
+    assert np.all(np.abs(got - want) <= (1e-5 if fp.ring.native else 1e-10) * want + 2.0**-frac)
+    _, plain = run_protocol(3, lambda ctx, v: exp(ctx, v, out_frac=frac), deal(fp, x, 3))
+    assert spent.rounds == plain.rounds
+    bits, _ = run_protocol(3, lambda ctx, v: exp_capped(ctx, v, caps)[1], deal(fp, x, 3), reveal_as="int")
+    assert [int(b) for b in bits] == [int(v) for v in x >= np.log(caps)]
+    with pytest.raises(ValueError, match="cap must be below"):
+        run_protocol(2, lambda ctx, v: exp_capped(ctx, v, 2.0**40)[0], deal(fp, x[:4], 2))
 
 
 @pytest.mark.parametrize("n", PARTIES)

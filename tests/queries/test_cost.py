@@ -45,6 +45,19 @@ def test_logistic_prediction_is_a_labelled_estimate(sites: list[pd.DataFrame]) -
     assert "an estimate: " in replace(plan, cost=predicted).text()
 
 
+@pytest.mark.parametrize("offset", ["np.log(bmi)", "log(age)"], ids=["float-exposure", "integer-exposure"])
+def test_poisson_prediction_is_exact_in_rounds(sites: list[pd.DataFrame], offset: str) -> None:
+    """A fixed schedule of Newton iterations: the stand-ins' rounds are the real run's, whatever the data
+    (the stand-ins' exposures are positive, of either kind)."""
+    query = f"POISSON outcome ~ sbp + C(smoking) + offset({offset}) WHERE sex = 'F' MAXITER 4"
+    result, plan = run_in_process(sites, query)
+    assert result.extra["model"]["converged"]
+    predicted = predict_cost(plan, check_schemas([schema_of(s) for s in sites]), len(sites))
+    assert predicted["rounds"] == plan.cost["rounds"] and predicted["fixed_iterations"] == 4
+    assert predicted["rows_per_party"] == 64 and predicted["bytes_sent"] < plan.cost["bytes_sent"]  # 128 rows here
+    assert "rounds exact: a fixed schedule of 4 Newton iterations" in replace(plan, cost=predicted).text()
+
+
 def test_stand_ins_pass_the_refusal_rules_by_construction(sites: list[pd.DataFrame]) -> None:
     schema = check_schemas([schema_of(s) for s in sites])
     plan = plan_query("LINEAR sbp ~ C(smoking) + C(diabetes)", schema, {"smoking": ("a", "b", "c"), "diabetes": (0, 1)},

@@ -1,5 +1,6 @@
 """LINEAR and LOGISTIC formulas mean what statsmodels.formula.api means: the same terms, in the
-same order, with the same names, and the same coefficients and standard errors on the pooled rows."""
+same order, with the same names, and the same coefficients and standard errors on the pooled rows;
+a POISSON offset() is cut out of the design."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import statsmodels.formula.api as smf
 from queries import ir
 from queries.engine import plan_query, run_in_process
 from queries.errors import QueryError, RareLevel
+from queries.offset import offset_columns
 from queries.parser import parse
 from queries.synth import cohort, split
 from queries.table import Schema
@@ -224,3 +226,20 @@ def test_design_names_and_order_match_statsmodels(formula: str) -> None:
         warnings.simplefilter("ignore")
         want = list(smf.ols(f"y ~ {formula}", raw).fit().params.index)
     assert list(plan.terms) == want
+
+
+@pytest.mark.parametrize(
+    ("formula", "design", "code"),
+    [
+        ("smoker + C(agegroup) + offset(np.log(person_years))", "smoker + C(agegroup)", "np.log(person_years)"),
+        ("offset(log(py)) + a", "a", "log(py)"),
+        ("a + offset( np.log(py) ) + b - 1", "a + b - 1", "np.log(py)"),
+        ("a + offset(py / 1000)", "a", "py / 1000"),
+    ],
+)
+def test_an_offset_is_cut_out_of_the_design(formula: str, design: str, code: str) -> None:
+    stmt = parse(f"POISSON y ~ {formula}")
+    assert isinstance(stmt, ir.Regression)
+    assert (stmt.formula, stmt.offset) == (design, code)
+    assert stmt.model_text() == f"y ~ {design} + offset({code})"
+    assert set(offset_columns(code)) <= set(stmt.columns)  # the policy sees the exposure column

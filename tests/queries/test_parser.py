@@ -57,7 +57,7 @@ def test_negative_numbers_and_quoted_names() -> None:
         ("LINEAR y ~ x + 2", 16, "a number alone is not a term"),
         ("SELECT count(*) where a @ 1", 25, "unexpected character"),
         ("SELECT QUANTILE(x, 1.5)", 20, "between 0 and 1"),
-        ("LINEAR y ~ x MAXITER 5", 14, "LOGISTIC only"),
+        ("LINEAR y ~ x MAXITER 5", 14, "LOGISTIC and POISSON only"),
         ("CROSSTAB a BY a", 15, "two different columns"),
     ],
 )

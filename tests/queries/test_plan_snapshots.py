@@ -37,6 +37,7 @@ PLANS = {
     "crosstab": "CROSSTAB smoking BY outcome WHERE NOT sex = 'M'",
     "explain_linear": "EXPLAIN LINEAR sbp ~ age + bmi + C(smoking)",
     "logistic": "LOGISTIC outcome ~ age + C(sex) MAXITER 20 TOL 1e-6",
+    "poisson": "EXPLAIN POISSON outcome ~ age + C(sex) + offset(np.log(bmi)) WHERE diabetes = 1 MAXITER 8",
 }
 
 COSTED = {
@@ -44,6 +45,7 @@ COSTED = {
     "cost_crosstab": "CROSSTAB sex BY diabetes",
     "cost_select_median": "SELECT COUNT(*), MEDIAN(sbp) GROUP BY sex",
     "cost_select_var": "SELECT VAR(bmi), STDDEV(sbp) GROUP BY sex",
+    "cost_poisson": "POISSON outcome ~ age + C(smoking) + offset(log(bmi)) MAXITER 6",
 }
 
 

@@ -146,3 +146,43 @@ def test_a_refused_model_exits_non_zero_with_the_reason(tmp_path: Path) -> None:
     run = _pooled("local", *data, "--format", "json", "LOGISTIC outcome ~ age + C(sex)")
     assert run.returncode == 1 and run.stdout == ""
     assert "the model is refused (outcome_not_binary)" in run.stderr and "coded 0/1" in run.stderr
+
+
+@pytest.mark.network
+def test_poisson_through_pooled_local_matches_statsmodels(tmp_path: Path) -> None:
+    """Real processes: incidence rates with an offset; a zero exposure refuses with exit code 1."""
+    import numpy as np
+    import statsmodels.api as sm
+    import statsmodels.formula.api as smf
+
+    rng = np.random.default_rng(12)
+    files = []
+    for i, n in enumerate((260, 140)):
+        age = rng.choice(["40-59", "60-79", "80+"], n)
+        smoker = rng.integers(0, 2, n)
+        years = rng.uniform(100, 3000, n).round(1)
+        rate = np.exp(-6 + 0.4 * smoker + np.select([age == "60-79", age == "80+"], [0.9, 1.7], 0.0))
+        frame = pd.DataFrame({"deaths": rng.poisson(rate * years), "smoker": smoker, "agegroup": age,
+                              "person_years": years})
+        files.append(tmp_path / f"site_{i}.csv")
+        frame.to_csv(files[-1], index=False)
+    data = [arg for f in files for arg in ("--data", str(f))]
+    query = "POISSON deaths ~ smoker + C(agegroup) + offset(np.log(person_years))"
+    run = _pooled("local", *data, "--format", "json", query, timeout=300)
+    assert run.returncode == 0, run.stderr
+    body = json.loads(run.stdout)
+    assert body["columns"][:4] == ["term", "coef", "std_err", "z"] and "irr" in body["columns"]
+    pooled = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+    ref = smf.glm("deaths ~ smoker + C(agegroup)", data=pooled, family=sm.families.Poisson(),
+                  offset=np.log(pooled.person_years)).fit(tol=1e-12)
+    for term, coef, se, *_ in body["rows"]:
+        assert coef == pytest.approx(ref.params[term], rel=1e-6)
+        assert se == pytest.approx(ref.bse[term], rel=1e-6)
+    assert body["model"]["n"] == len(pooled) and body["model"]["converged"]
+    assert body["model"]["dispersion"] == pytest.approx(ref.pearson_chi2 / ref.df_resid, rel=1e-4)
+    table = pd.read_csv(files[1])
+    table.loc[0, "person_years"] = 0.0
+    table.to_csv(files[1], index=False)
+    refused = _pooled("local", *data, query, timeout=300)
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert "refused (offset_not_positive)" in refused.stderr and "person_years" in refused.stderr
