@@ -5,24 +5,26 @@ fetch the last party's corrections (as a `mpc.dealer.CorrectionFetcher`), announ
 node's address and look up the others'. A dealer that cannot be reached during a
 computation surfaces as `PeerFailure("dealer", ...)`, like any other failed party.
 
-`Prefetcher` takes the dealer off the critical path when a job knows in advance which
-material it will ask for (its material plan): the last party fetches the planned
-corrections in a background thread from the start of the session, so they are (mostly)
-ready by the time the protocol asks. A request that differs from the plan is fetched
-on demand as usual, so a wrong plan costs time, never correctness.
+`CorrectionStream` takes the dealer off the critical path: the last party opens one stream
+per session, sends the job's material plan (what it will ask for, when the job knows), and
+the dealer computes those corrections ahead and streams them back, batched, so they are
+(mostly) ready by the time the protocol asks, at no per-request call.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import grpc
 
 from mpc.dealer import CorrectionFetcher
 from mpc.errors import PeerFailure
-from mpc.material import MaterialKind, MaterialRequest, Secrets, correction_bytes, lookup
-from parties import array_stream, messages
+from mpc.material import MaterialKind, MaterialRequest, Secrets, lookup
+from parties import array_stream, dealer_wire, messages
 from parties.certs import Identity
 from parties.proto import pooled_pb2_grpc as rpc
 from parties.records import SeedGrant
@@ -39,7 +41,7 @@ class DealerClient:
     ) -> None:
         self._channel = tls.channel(address, Identity.dealer(), keepalive)
         self._stub = rpc.DealerStub(self._channel)
-        self._timeout_s = timeout_s
+        self.timeout_s = timeout_s
         self.address = address
 
     def close(self) -> None:
@@ -47,7 +49,7 @@ class DealerClient:
 
     def _unary(self, method: str, request: object, timeout_s: float | None = None) -> object:
         try:
-            return getattr(self._stub, method)(request, timeout=timeout_s or self._timeout_s)
+            return getattr(self._stub, method)(request, timeout=timeout_s or self.timeout_s)
         except grpc.RpcError as err:
             raise DealerError(f"dealer {method}: {err.code().name}: {err.details()}") from None
 
@@ -76,7 +78,7 @@ class DealerClient:
         expected = {c.name: c for c in lookup(kinds, request.kind).derived(request.params)}
         try:
             stream = self._stub.Correction(
-                messages.correction_request(session, counter, request.to_json()), timeout=self._timeout_s
+                messages.correction_request(session, counter, request.to_json()), timeout=self.timeout_s
             )
             arrays = array_stream.arrays_from_chunks(stream)
         except grpc.RpcError as err:
@@ -87,6 +89,10 @@ class DealerClient:
             raise PeerFailure("dealer", f"sent components {sorted(secrets)}, expected {sorted(expected)}")
         return secrets
 
+    def correction_stream(self, asks: Iterator[Any]) -> Any:
+        """Open a `Corrections` stream sending `asks`; no deadline, it lasts the session (see `CorrectionStream`)."""
+        return self._stub.Corrections(asks)
+
     def fetcher(self, session: str, kinds: Mapping[str, MaterialKind]) -> CorrectionFetcher:
         """A `CorrectionFetcher` for `mpc.dealer.SeededMaterial` in `session`."""
 
@@ -96,11 +102,21 @@ class DealerClient:
         return fetch
 
 
-class Prefetcher:
-    """Fetches the last party's planned corrections ahead of need, in order, in one thread.
+class CorrectionStream:
+    """The last party's corrections for one session, over one long-lived stream from the dealer.
 
-    At most `max_bytes` of fetched-but-unused corrections are held (always at least one).
-    `fetch` is the `CorrectionFetcher` to give `mpc.dealer.SeededMaterial`.
+    Opening it sends the dealer the session's material plan (every request the job will make,
+    in order); the dealer computes those corrections ahead of need and streams them back, many
+    to a message, while a reader thread here files them by request number. A request past the
+    plan is asked for on the same stream as it comes up. A request that differs from the plan
+    at its number is fetched on its own (`DealerClient.correction`) and the planned one dropped,
+    so a wrong plan costs time, never correctness.
+
+    At most `max_bytes` of received-but-unused planned corrections are held (always at least
+    one); past that the reader stops reading and gRPC's flow control holds the dealer back.
+    Once the stream fails, every later `fetch` fails too, naming the dealer, even for
+    corrections already received: a dead dealer ends the query at once. `fetch` is the
+    `CorrectionFetcher` to give `mpc.dealer.SeededMaterial`.
     """
 
     def __init__(
@@ -115,58 +131,112 @@ class Prefetcher:
         self._session = session
         self._kinds = kinds
         self._plan = [r.to_json() for r in plan]
-        self._sizes = [correction_bytes(kinds, r) for r in plan]
-        self._requests = list(plan)
         self._max_bytes = max_bytes
         self._cond = threading.Condition()
-        self._ready: dict[int, Secrets | BaseException] = {}
+        self._ready: dict[int, tuple[Secrets, int]] = {}
+        self._unwanted: set[int] = set()
+        self._asked: set[int] = set()  # requests past the plan, asked for and not yet taken
         self._held = 0
+        self._failure: PeerFailure | None = None
         self._stopped = False
         self.hits = 0
         self.misses = 0
-        self._thread = threading.Thread(target=self._run, name=f"prefetch-{session[:8]}", daemon=True)
+        self._outgoing: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        for msg in dealer_wire.asks_to_pb(session, list(enumerate(self._plan))):
+            self._outgoing.put(msg)
+        self._call = dealer.correction_stream(self._asks())
+        self._thread = threading.Thread(target=self._read, name=f"corrections-{session[:8]}", daemon=True)
         self._thread.start()
 
-    def _run(self) -> None:
-        for counter, request in enumerate(self._requests):
-            with self._cond:
-                while not self._stopped and self._ready and self._held + self._sizes[counter] > self._max_bytes:
-                    self._cond.wait()
-                if self._stopped:
-                    return
-            got: Secrets | BaseException
-            try:
-                got = self._dealer.correction(self._session, counter, request, self._kinds)
-            except BaseException as exc:  # noqa: BLE001 - handed to whoever asks for it
-                got = exc
-            with self._cond:
-                if self._stopped:
-                    return
-                self._ready[counter] = got
-                self._held += self._sizes[counter]
-                self._cond.notify_all()
+    def _asks(self) -> Iterator[Any]:
+        while (msg := self._outgoing.get()) is not None:
+            yield msg
+
+    def _read(self) -> None:
+        assembler = dealer_wire.Assembler()
+        try:
+            for frame in self._call:
+                for counter, arrays in assembler.add(frame):
+                    self._file(counter, array_stream.wire_to_secrets(arrays), sum(a.nbytes for a in arrays))
+            why = "the dealer ended the correction stream"
+        except grpc.RpcError as err:
+            why = f"correction stream: {err.code().name}: {err.details()}"
+        except ValueError as err:
+            why = f"correction stream: {err}"
+        with self._cond:
+            if not self._stopped:
+                self._failure = PeerFailure("dealer", why)
+            self._cond.notify_all()
+
+    def _file(self, counter: int, secrets: Secrets, size: int) -> None:
+        with self._cond:
+            if counter in self._unwanted:
+                self._unwanted.discard(counter)
+                return
+            self._ready[counter] = (secrets, size)
+            self._held += size
+            self._cond.notify_all()
+            while not self._stopped and not self._asked and len(self._ready) > 1 and self._held > self._max_bytes:
+                self._cond.wait()
+
+    @property
+    def failure(self) -> PeerFailure | None:
+        """Why the stream failed (None while it is up); every fetch raises it from then on."""
+        with self._cond:
+            return self._failure
 
     def fetch(self, counter: int, request: MaterialRequest) -> Secrets:
-        if counter < len(self._plan) and self._plan[counter] == request.to_json():
+        wanted = request.to_json()
+        if counter < len(self._plan) and self._plan[counter] != wanted:
             with self._cond:
-                while counter not in self._ready and not self._stopped:
-                    self._cond.wait()
-                got = self._ready.pop(counter, None)
-                if got is not None:
-                    self._held -= self._sizes[counter]
+                self._unwanted.add(counter)
+                dropped = self._ready.pop(counter, None)
+                if dropped is not None:
+                    self._unwanted.discard(counter)
+                    self._held -= dropped[1]
                     self._cond.notify_all()
-            if isinstance(got, BaseException):
-                raise got
-            if got is not None:
-                self.hits += 1
-                return got
-        self.misses += 1
-        return self._dealer.correction(self._session, counter, request, self._kinds)
+            self.misses += 1
+            return self._dealer.correction(self._session, counter, request, self._kinds)
+        if counter >= len(self._plan):
+            with self._cond:
+                self._asked.add(counter)
+                self._cond.notify_all()
+            self._outgoing.put(next(dealer_wire.asks_to_pb(self._session, [(counter, wanted)])))
+            self.misses += 1
+        else:
+            self.hits += 1
+        secrets = self._take(counter)
+        expected = {c.name for c in lookup(self._kinds, request.kind).derived(request.params)}
+        if set(secrets) != expected:
+            raise PeerFailure("dealer", f"sent components {sorted(secrets)}, expected {sorted(expected)}")
+        return secrets
+
+    def _take(self, counter: int) -> Secrets:
+        deadline = time.monotonic() + self._dealer.timeout_s
+        with self._cond:
+            while True:
+                if self._failure is not None:
+                    raise self._failure
+                if self._stopped:
+                    raise PeerFailure("dealer", f"the correction stream was closed before request {counter}")
+                if counter in self._ready:
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise PeerFailure("dealer", f"no correction for request {counter} in {self._dealer.timeout_s:g} s")
+                self._cond.wait(left)
+            secrets, size = self._ready.pop(counter)
+            self._held -= size
+            self._asked.discard(counter)
+            self._cond.notify_all()
+            return secrets
 
     def close(self) -> None:
-        """Stop prefetching and drop what was not used."""
+        """Stop the stream and drop what was not used."""
         with self._cond:
             self._stopped = True
             self._ready.clear()
             self._held = 0
             self._cond.notify_all()
+        self._outgoing.put(None)
+        self._call.cancel()

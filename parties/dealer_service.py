@@ -8,11 +8,17 @@ party of the session's roster. Sessions expire after `ttl_s` without use. The de
 keeps the address registry through which nodes started on ephemeral ports find each
 other, and counts what it hands out.
 
-`DealerServicer` is the thin gRPC adapter; `serve_dealer` runs it with mutual TLS.
+`DealerServicer` is the thin gRPC adapter; `serve_dealer` runs it with mutual TLS. Its
+`Corrections` stream serves one session's last party for the whole session: the party
+sends the numbers of the requests it will need (its material plan up front, so the dealer
+computes ahead of the protocol) and the dealer streams the corrections back in order,
+packing whatever is ready into one message (`parties.dealer_wire`).
 """
 
 from __future__ import annotations
 
+import functools
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -24,7 +30,8 @@ import grpc
 from mpc.dealer import DealerEngine
 from mpc.material import MaterialKind, MaterialRequest, Secrets, lookup
 from mpc.prg import fresh_seed
-from parties import array_stream, messages
+from parties import array_stream, dealer_wire, messages
+from parties.array_stream import CHUNK_BYTES
 from parties.certs import Identity
 from parties.proto import pooled_pb2_grpc as rpc
 from parties.records import SeedGrant
@@ -36,10 +43,13 @@ RULES: Rules = {
     SERVICE + "CloseSession": frozenset({"party"}),
     SERVICE + "GetSeed": frozenset({"party"}),
     SERVICE + "Correction": frozenset({"party"}),
+    SERVICE + "Corrections": frozenset({"party"}),
     SERVICE + "Announce": frozenset({"party"}),
     SERVICE + "Lookup": frozenset({"party"}),
     SERVICE + "Stats": frozenset({"party", "dealer"}),
 }
+DEALER_WORKERS = 128
+"""Server threads: every running query's last party holds one for its correction stream."""
 
 
 class UnknownSession(KeyError):
@@ -183,6 +193,27 @@ class DealerServicer(rpc.DealerServicer):
         arrays = self._call(context, lambda: self._desk.correction(session, who.name, counter, request_json))
         yield from array_stream.arrays_to_chunks(arrays)
 
+    def Corrections(self, request_iterator: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:  # noqa: N802
+        """Corrections in the order asked, each frame packing what is ready (see the module docstring)."""
+        who = caller_identity(context)
+        asks = _AskReader(request_iterator, context)
+        while True:
+            ask = asks.next(block=True)
+            if ask is None:
+                if asks.failure is not None:
+                    context.abort(grpc.StatusCode.INVALID_ARGUMENT, asks.failure)
+                return
+            batch: list[Any] = []
+            size = 0
+            while ask is not None:
+                session, counter, request_json = ask
+                answer = functools.partial(self._desk.correction, session, who.name, counter, request_json)
+                arrays = self._call(context, answer)
+                batch.extend(dealer_wire.pieces(counter, arrays))
+                size += sum(a.nbytes for a in arrays)
+                ask = asks.next(block=False) if size < CHUNK_BYTES else None
+            yield from dealer_wire.frames(batch)
+
     def Announce(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         who = caller_identity(context)
         self._call(context, lambda: self._desk.announce(who.name, messages.announced_address(request)))
@@ -193,6 +224,46 @@ class DealerServicer(rpc.DealerServicer):
 
     def Stats(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         return messages.dealer_stats_to_pb(self._desk.stats())
+
+
+class _AskReader:
+    """Reads a correction stream's asks in a thread of its own, so answers flow while asks arrive."""
+
+    def __init__(self, requests: Iterator[Any], context: grpc.ServicerContext) -> None:
+        self._queue: queue.SimpleQueue[tuple[str, int, str] | None] = queue.SimpleQueue()
+        self._session: str | None = None
+        self.failure: str | None = None
+        self.ended = False
+        context.add_callback(lambda: self._queue.put(None))  # the call ended: stop answering
+        threading.Thread(target=self._read, args=(requests,), name="dealer-asks", daemon=True).start()
+
+    def _read(self, requests: Iterator[Any]) -> None:
+        try:
+            for msg in requests:
+                session, asks = dealer_wire.asks_from_pb(msg)
+                if self._session is None:
+                    self._session = session
+                elif session and session != self._session:
+                    self.failure = f"a correction stream serves one session ({self._session!r}), not {session!r}"
+                    return
+                for counter, request_json in asks:
+                    self._queue.put((self._session, counter, request_json))
+        except grpc.RpcError:
+            pass  # the call ended; the callback stops the answers
+        finally:
+            self._queue.put(None)
+
+    def next(self, block: bool) -> tuple[str, int, str] | None:
+        """The next ask; None at the end of the asks (`ended`) or, with block=False, when none is waiting."""
+        if self.ended:
+            return None
+        try:
+            got = self._queue.get(block=block)
+        except queue.Empty:
+            return None
+        if got is None:
+            self.ended = True
+        return got
 
 
 def serve_dealer(
@@ -206,7 +277,7 @@ def serve_dealer(
     if tls.identity.role != "dealer":
         raise ValueError(f"the dealer must run with the dealer's certificate, not {tls.identity}")
     desk = DealerDesk(kinds, ttl_s)
-    server = make_server(tls, RULES, keepalive=keepalive)
+    server = make_server(tls, RULES, max_workers=DEALER_WORKERS, keepalive=keepalive)
     rpc.add_DealerServicer_to_server(DealerServicer(desk), server)
     port = bind(server, tls, listen)
     server.start()

@@ -33,7 +33,7 @@ from mpc.errors import PeerFailure
 from mpc.pairs import agree_pair_seeds
 from parties import messages, peer_service
 from parties.certs import CertFiles
-from parties.dealer_client import DealerClient, DealerError, Prefetcher
+from parties.dealer_client import CorrectionStream, DealerClient, DealerError
 from parties.gate import JobGate
 from parties.grpc_transport import GrpcTransport, LinkSettings, PeerLinks
 from parties.jobs import Job, SiteData
@@ -217,15 +217,12 @@ class Node:
         grant = self._dealer.seed(call.session)
         if (grant.rank, grant.n) != (rank, n):
             raise DealerError(f"dealer placed this party at {grant.rank} of {grant.n}, expected {rank} of {n}")
-        prefetcher = None
+        corrections = None
         fetch: CorrectionFetcher | None = None
         if rank == n - 1:
             plan = job.plan(call.params, n) if job.plan is not None else []
-            if plan:
-                prefetcher = Prefetcher(self._dealer, call.session, KINDS, plan)
-                fetch = prefetcher.fetch
-            else:
-                fetch = self._dealer.fetcher(call.session, KINDS)
+            corrections = CorrectionStream(self._dealer, call.session, KINDS, plan)
+            fetch = corrections.fetch
         material: SeededMaterial | None = None
         try:
             material = SeededMaterial(rank, n, grant.seed, call.session, KINDS, fetch)
@@ -233,8 +230,8 @@ class Node:
         finally:
             if material is not None:
                 material.close()
-            if prefetcher is not None:
-                prefetcher.close()
+            if corrections is not None:
+                corrections.close()
 
     def _compute(
         self, job: Job, call: JobCall, rank: int, n: int, transport: GrpcTransport, material: SeededMaterial

@@ -116,6 +116,38 @@ class CorrectionRequest(_message.Message):
     request_json: str
     def __init__(self, session: _Optional[str] = ..., counter: _Optional[int] = ..., request_json: _Optional[str] = ...) -> None: ...
 
+class CorrectionAsks(_message.Message):
+    __slots__ = ("session", "asks")
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    ASKS_FIELD_NUMBER: _ClassVar[int]
+    session: str
+    asks: _containers.RepeatedCompositeFieldContainer[CorrectionAsk]
+    def __init__(self, session: _Optional[str] = ..., asks: _Optional[_Iterable[_Union[CorrectionAsk, _Mapping]]] = ...) -> None: ...
+
+class CorrectionAsk(_message.Message):
+    __slots__ = ("counter", "request_json")
+    COUNTER_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_JSON_FIELD_NUMBER: _ClassVar[int]
+    counter: int
+    request_json: str
+    def __init__(self, counter: _Optional[int] = ..., request_json: _Optional[str] = ...) -> None: ...
+
+class CorrectionPiece(_message.Message):
+    __slots__ = ("counter", "chunk", "last")
+    COUNTER_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    LAST_FIELD_NUMBER: _ClassVar[int]
+    counter: int
+    chunk: ArraysChunk
+    last: bool
+    def __init__(self, counter: _Optional[int] = ..., chunk: _Optional[_Union[ArraysChunk, _Mapping]] = ..., last: _Optional[bool] = ...) -> None: ...
+
+class CorrectionFrames(_message.Message):
+    __slots__ = ("pieces",)
+    PIECES_FIELD_NUMBER: _ClassVar[int]
+    pieces: _containers.RepeatedCompositeFieldContainer[CorrectionPiece]
+    def __init__(self, pieces: _Optional[_Iterable[_Union[CorrectionPiece, _Mapping]]] = ...) -> None: ...
+
 class Announcement(_message.Message):
     __slots__ = ("address",)
     ADDRESS_FIELD_NUMBER: _ClassVar[int]

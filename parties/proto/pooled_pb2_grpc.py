@@ -217,6 +217,11 @@ class DealerStub:
                 request_serializer=pooled__pb2.CorrectionRequest.SerializeToString,
                 response_deserializer=pooled__pb2.ArraysChunk.FromString,
                 _registered_method=True)
+        self.Corrections = channel.stream_stream(
+                '/pooled.v1.Dealer/Corrections',
+                request_serializer=pooled__pb2.CorrectionAsks.SerializeToString,
+                response_deserializer=pooled__pb2.CorrectionFrames.FromString,
+                _registered_method=True)
         self.Announce = channel.unary_unary(
                 '/pooled.v1.Dealer/Announce',
                 request_serializer=pooled__pb2.Announcement.SerializeToString,
@@ -264,6 +269,15 @@ class DealerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Corrections(self, request_iterator, context):
+        """The last party's correction stream for one session: it sends the numbers of the
+        requests it will need (its plan first, then any others as they come up); the dealer
+        computes them in order and streams them back, batching what is ready.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Announce(self, request, context):
         """Address registry: parties announce where they serve and look each other up.
         """
@@ -305,6 +319,11 @@ def add_DealerServicer_to_server(servicer, server):
                     servicer.Correction,
                     request_deserializer=pooled__pb2.CorrectionRequest.FromString,
                     response_serializer=pooled__pb2.ArraysChunk.SerializeToString,
+            ),
+            'Corrections': grpc.stream_stream_rpc_method_handler(
+                    servicer.Corrections,
+                    request_deserializer=pooled__pb2.CorrectionAsks.FromString,
+                    response_serializer=pooled__pb2.CorrectionFrames.SerializeToString,
             ),
             'Announce': grpc.unary_unary_rpc_method_handler(
                     servicer.Announce,
@@ -430,6 +449,33 @@ class Dealer:
             '/pooled.v1.Dealer/Correction',
             pooled__pb2.CorrectionRequest.SerializeToString,
             pooled__pb2.ArraysChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Corrections(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/pooled.v1.Dealer/Corrections',
+            pooled__pb2.CorrectionAsks.SerializeToString,
+            pooled__pb2.CorrectionFrames.FromString,
             options,
             channel_credentials,
             insecure,
