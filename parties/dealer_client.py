@@ -21,7 +21,6 @@ from typing import Any
 
 import grpc
 
-from mpc.dealer import CorrectionFetcher
 from mpc.errors import PeerFailure
 from mpc.material import MaterialKind, MaterialRequest, Secrets, lookup
 from parties import array_stream, dealer_wire, messages
@@ -92,14 +91,6 @@ class DealerClient:
     def correction_stream(self, asks: Iterator[Any]) -> Any:
         """Open a `Corrections` stream sending `asks`; no deadline, it lasts the session (see `CorrectionStream`)."""
         return self._stub.Corrections(asks)
-
-    def fetcher(self, session: str, kinds: Mapping[str, MaterialKind]) -> CorrectionFetcher:
-        """A `CorrectionFetcher` for `mpc.dealer.SeededMaterial` in `session`."""
-
-        def fetch(counter: int, request: MaterialRequest) -> Secrets:
-            return self.correction(session, counter, request, kinds)
-
-        return fetch
 
 
 class CorrectionStream:
