@@ -18,7 +18,7 @@ from mpc.share import Share, concat, split_like
 from protocols.arith import add_public
 from protocols.beaver import PendingMul, mul_many
 from protocols.boolean import lanes, pack_lanes
-from protocols.compare import is_zero, is_zero_and_all, ltz, not_bit
+from protocols.compare import not_bit, signs_and_zeros
 from protocols.opening import open_arith
 from protocols.products import PendingProducts, products
 from protocols.select import minimum
@@ -122,18 +122,16 @@ def _sum_frac(plan: Plan, column: str, frac: int) -> int:
 def _flags(
     ctx: PartyContext, below: list[tuple[Share, float]], zero: list[Share], scaled: group_scales.Shared
 ) -> tuple[list[Share], list[Share], Share]:
-    """[x < c] for each (x, c) and [x == 0] for each x, each kind in one batched call; the zero
-    test also runs the group scales' AND tree (`queries.group_scales`, step 2) in its rounds."""
-    lt_out: list[Share] = []
-    if below:
-        shifted = [add_public(ctx, x, -c) for x, c in below]
-        lt_out = split_like(ltz(ctx, concat(shifted)), shifted)
+    """[x < c] for each (x, c) and [x == 0] for each x, each kind batched and both kinds side by
+    side in the same rounds (`protocols.compare.signs_and_zeros`); the zero test's rounds also run
+    the group scales' AND tree (`queries.group_scales`, step 2)."""
+    shifted = [add_public(ctx, x, -c) for x, c in below]
     same = concat([z.with_frac(zero[0].frac) for z in zero])  # a zero test reads no scale
-    if scaled.count:
-        eq, above = is_zero_and_all(ctx, same, scaled.rows, scaled.count)
-    else:
-        eq, above = is_zero(ctx, same), Share(same.ring.zeros((0,)), same.ring, 0)
-    return lt_out, split_like(eq, zero), above
+    rows = scaled.rows if scaled.count else None
+    lt, eq, above = signs_and_zeros(ctx, concat(shifted), same, rows, scaled.count)
+    if above is None:
+        above = Share(same.ring.zeros((0,)), same.ring, 0)
+    return split_like(lt, shifted), split_like(eq, zero), above
 
 
 def _as_fixed(ctx: PartyContext, bit: Share) -> Share:
@@ -158,10 +156,10 @@ def _quantile_floor(q: float, k: int) -> float:
 
 
 def _thresholds(
-    ctx: PartyContext, plan: Plan, t: dict, scaled: group_scales.Shared
-) -> tuple[Share, dict[int, Share], dict[int, Share], dict[tuple[str, float], Share], Share]:
-    """Every disclosure flag of a SELECT, from one batched comparison and one batched zero test
-    (which also gives the group scales' z(j), returned last: `queries.group_scales`, step 2).
+    ctx: PartyContext, plan: Plan, t: dict, scaled: group_scales.Shared, signs: list[Share]
+) -> tuple[Share, dict[int, Share], dict[int, Share], dict[tuple[str, float], Share], Share, list[Share]]:
+    """Every disclosure flag of a SELECT, from one batched comparison and one batched zero test run side by side
+    (which also gives the group scales' z(j): `queries.group_scales`, step 2).
 
     Per aggregate i with contributing count c_i (`queries.aggregates.count_key`), k the minimum
     cell size and z = 1 if zeros are released:
@@ -169,8 +167,10 @@ def _thresholds(
     2. hidden_i = small_i - z zero_i: suppressed (1..k-1 contributors, or 0 when zeros are not released).
     3. null_i (before the variances' own test), by the aggregate's null rule: [c_i == 0] ("empty":
        AVG, MIN, MAX, QUANTILE), [c_i < 2] ("single": VAR, STDDEV, CORR, whose flat variance is added later).
-    Returns (empty, hidden, null, quantile_hidden): `empty` = [rows == 0] (all zeros when zeros are
-    not released, so an empty group looks like a suppressed one), and the search's flag per (column, q).
+    Returns (empty, hidden, null, quantile_hidden, z, [x < 0] per x of `signs`): `empty` = [rows == 0]
+    (all zeros when zeros are not released, so an empty group looks like a suppressed one), and the
+    search's flag per (column, q). The sign tests of `signs` (other steps' independent comparisons,
+    at the precise ring) join the batched comparison.
     """
     stmt = plan.statement
     assert isinstance(stmt, ir.Select)
@@ -186,7 +186,10 @@ def _thresholds(
         elif stages(agg).null == "single":
             spots[i] = len(below)
             below.append((t[count_key(agg)], 1.5))
+    extra = len(below)
+    below += [(x.with_frac(t[("rows",)].frac), 0.0) for x in signs]
     lts, eqs, more = _flags(ctx, below, [t[key] for key in keys], scaled)
+    lts, extra_signs = lts[:extra], lts[extra:]
     small = dict(zip(keys, lts))
     zero = dict(zip(keys, eqs))
 
@@ -211,7 +214,7 @@ def _thresholds(
     rows = ("rows",)
     g = plan.groups
     empty = zero[rows] if plan.release_zero else Share(t[rows].ring.zeros((g,)), t[rows].ring, 0)
-    return empty, hidden, null, quantile_hidden, more
+    return empty, hidden, null, quantile_hidden, more, extra_signs
 
 
 def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
@@ -229,16 +232,25 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     scales = exponents(ctx, plan, local)
     t, per_party, sums, candidates = _share_partials(ctx, plan, local, scales)
     rows = t[("rows",)]
-    empty, hidden, null_of, quantile_hidden, zs = _thresholds(ctx, plan, t, candidates)
+    ext_in = _extreme_inputs(ctx, plan, local)
+    ext_pairs = _extreme_pairs(ext_in)  # the first level of the extremes' tree
+    empty, hidden, null_of, quantile_hidden, zs, ext_lt = _thresholds(
+        ctx, plan, t, candidates, [a - b for a, b in ext_pairs]
+    )
 
     # Denominators: where an aggregate is NULL its count n is replaced, so every division is
     # defined: n + z for "empty" (z = [n == 0]); n + z (2 - n) for "single" (z = [n < 2]),
     # so that n - 1 >= 1. Exact (z is an integer bit), one batched round of products, which
-    # also aligns the AVG, VAR, STDDEV and CORR columns' candidates to their group scales.
+    # also aligns the AVG, VAR, STDDEV and CORR columns' candidates to their group scales and
+    # takes the selections of the extremes' first level (`protocols.select.minimum`).
     moments = [(i, agg) for i, agg in aggs if stages(agg).centred]
     fix_pairs = [(null_of[i], add_public(ctx, -t[count_key(agg)], 2.0)) for i, agg in moments]
+    fix_pairs += [(bit, a - b) for bit, (a, b) in zip(ext_lt, ext_pairs)]
     align, shifts = group_scales.align_pairs(ctx, candidates, zs, plan.groups)
     fixes, picked = _one_round(ctx, fix_pairs, align)
+    fixes, ext_picked = fixes[: len(moments)], fixes[len(moments) :]
+    firsts = ext_in[: len(ext_in) // 2]
+    ext_level = [s for (a, b), d in zip(ext_pairs, ext_picked) for s in split_like(b + d.with_frac(a.frac), firsts)]
     safe = {i: t[count_key(agg)] + fix for (i, agg), fix in zip(moments, fixes)}
     grouped = group_scales.aligned(candidates, picked, shifts, ctx.n)
     at_group = {**t, **grouped.totals}  # the scaled columns are read at their group scales
@@ -273,7 +285,7 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     corr = correlations(ctx, corr_parts, null_of)
 
     # Extremes and quantiles.
-    ext = _extremes(ctx, plan, local)
+    ext = _extremes(ctx, plan, ext_level + ext_in[2 * len(firsts) :])
     counts = {c: t[("n", c)] for c, _ in plan.quantiles}
     quant = quantiles(ctx, plan, local, counts, quantile_hidden)
 
@@ -323,13 +335,32 @@ def _one_round(
     return plain.finish(ctx, opened[: len(mine)]), reused.finish(ctx, opened[len(mine) :])
 
 
-def _extremes(ctx: PartyContext, plan: Plan, local: LocalData) -> dict[tuple[str, str], Share]:
-    """Secure min/max across parties of the local extremes, every (kind, column) batched."""
+def _extreme_inputs(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
+    """Every party's local extremes, shared (no round: `protocols.sharing.share_inputs`), one
+    Share per party holding every (kind, column); a max enters negated, so all are minima."""
     if not plan.extremes:
-        return {}
+        return []
     fp = ctx.precise
     rows = [_encode(fp, row if kind == "min" else -row) for row, (kind, _) in zip(extremes(plan, local), plan.extremes)]
-    inputs = share_inputs(ctx, np.stack(rows), fp.ring, fp.frac, "extremes")
+    return share_inputs(ctx, np.stack(rows), fp.ring, fp.frac, "extremes")
+
+
+def _extreme_pairs(inputs: list[Share]) -> list[tuple[Share, Share]]:
+    """The first level of the minimum tree over the parties' inputs: (a, b) pairs, concatenated
+    (party j against party half + j); an odd input left over joins the next level."""
+    half = len(inputs) // 2
+    if not half:
+        return []
+    return [(concat(inputs[:half]), concat(inputs[half : 2 * half]))]
+
+
+def _extremes(ctx: PartyContext, plan: Plan, level: list[Share]) -> dict[tuple[str, str], Share]:
+    """Secure min/max across parties, every (kind, column) batched, from the minimum tree's
+    level after its first (`_extreme_pairs`, whose comparisons run with the disclosure flags
+    and whose selections run in the NULL denominators' product round)."""
+    if not plan.extremes:
+        return {}
+    inputs = level
     while len(inputs) > 1:
         half = len(inputs) // 2
         merged = split_like(minimum(ctx, concat(inputs[:half]), concat(inputs[half : 2 * half])), inputs[:half])

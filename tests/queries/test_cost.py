@@ -25,6 +25,9 @@ def sites() -> list[pd.DataFrame]:
     [
         "CROSSTAB smoking BY diabetes WHERE age > 40",
         "LINEAR sbp ~ age + bmi + C(smoking) + C(diabetes) WHERE sex = 'F'",
+        "SELECT COUNT(*) WHERE age >= 50 AND diabetes = 1",
+        "SELECT COUNT(*), AVG(sbp), VAR(sbp) GROUP BY sex, smoking",
+        "SELECT MIN(bmi), MAX(age), CORR(age, bmi), STDDEV(sbp) GROUP BY sex",
     ],
 )
 def test_prediction_equals_the_counters_of_the_run(sites: list[pd.DataFrame], query: str) -> None:
@@ -55,3 +58,12 @@ def test_stand_ins_pass_the_refusal_rules_by_construction(sites: list[pd.DataFra
     pooled = pd.concat(frames)
     assert pooled.smoking.value_counts().min() >= 40 and set(pooled.diabetes) == {0, 1}  # level 1, reference 0
     assert schema_of(frames[0]) == schema
+
+
+@pytest.mark.parametrize(("query", "rounds"), [
+    ("SELECT COUNT(*) WHERE age >= 50 AND diabetes = 1", 10),  # the flags' sign and zero tests side by side, 1 product
+    ("SELECT MIN(bmi), MAX(age) GROUP BY sex", 22),  # the first level of the minimum tree rides with the flags
+])
+def test_independent_steps_share_their_rounds(sites: list[pd.DataFrame], query: str, rounds: int) -> None:
+    _, plan = run_in_process(sites + sites[:1], query)  # 3 parties: the minimum tree has two levels
+    assert plan.cost["rounds"] == rounds
