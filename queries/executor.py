@@ -9,6 +9,8 @@ the number of groups or aggregates of a kind.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from mpc.context import PartyContext
@@ -31,7 +33,7 @@ from queries.floats import releases, settle
 from queries.local import COUNT_OPS, PER_PARTY_OPS, LocalData, extremes, partials
 from queries.moments import centred_sums, correlations, divide_all, spreads
 from queries.plan import Plan
-from queries.quantiles import quantiles
+from queries.quantiles import quantiles, rank_input
 from queries.scaling import ROOT_BOUND, exact_sums, exponents
 
 
@@ -120,18 +122,21 @@ def _sum_frac(plan: Plan, column: str, frac: int) -> int:
 
 
 def _flags(
-    ctx: PartyContext, below: list[tuple[Share, float]], zero: list[Share], scaled: group_scales.Shared
-) -> tuple[list[Share], list[Share], Share]:
+    ctx: PartyContext, below: list[tuple[Share, float]], zero: list[Share], scaled: group_scales.Shared,
+    bits_of: tuple[Share, list[int]] | None,
+) -> tuple[list[Share], list[Share], Share, Share | None]:
     """[x < c] for each (x, c) and [x == 0] for each x, each kind batched and both kinds side by
-    side in the same rounds (`protocols.compare.signs_and_zeros`); the zero test's rounds also run
-    the group scales' AND tree (`queries.group_scales`, step 2)."""
+    side in the same rounds (`protocols.compare.signs_and_zeros`); those rounds also run the group
+    scales' AND tree (`queries.group_scales`, step 2) and the bit decomposition of `bits_of`
+    (the quantiles' ranks: `queries.quantiles.rank_input`)."""
     shifted = [add_public(ctx, x, -c) for x, c in below]
     same = concat([z.with_frac(zero[0].frac) for z in zero])  # a zero test reads no scale
     rows = scaled.rows if scaled.count else None
-    lt, eq, above = signs_and_zeros(ctx, concat(shifted), same, rows, scaled.count)
+    value, wanted = bits_of if bits_of else (None, [])
+    lt, eq, above, bits = signs_and_zeros(ctx, concat(shifted), same, rows, scaled.count, value, wanted)
     if above is None:
         above = Share(same.ring.zeros((0,)), same.ring, 0)
-    return split_like(lt, shifted), split_like(eq, zero), above
+    return split_like(lt, shifted), split_like(eq, zero), above, bits
 
 
 def _as_fixed(ctx: PartyContext, bit: Share) -> Share:
@@ -155,9 +160,29 @@ def _quantile_floor(q: float, k: int) -> float:
     return float(k) if side <= 0 else min(k / side, float(2**60))
 
 
+class Flags(NamedTuple):
+    """What `_thresholds` computes."""
+
+    empty: Share
+    """[rows == 0] per group (zeros when zeros are not released)"""
+    hidden: dict[int, Share]
+    """per aggregate: suppressed"""
+    null: dict[int, Share]
+    """per aggregate with a null rule: NULL (before the variances' own test)"""
+    quantile_hidden: dict[tuple[str, float], Share]
+    """the quantile search's flag per (column, q)"""
+    scales: Share
+    """the group scales' z(j) (`queries.group_scales`, step 2)"""
+    signs: list[Share]
+    """[x < 0] per x of the `signs` asked for"""
+    rank_bits: Share | None
+    """the quantiles' rank bits (`queries.quantiles.rank_input`), None without quantiles"""
+
+
 def _thresholds(
-    ctx: PartyContext, plan: Plan, t: dict, scaled: group_scales.Shared, signs: list[Share]
-) -> tuple[Share, dict[int, Share], dict[int, Share], dict[tuple[str, float], Share], Share, list[Share]]:
+    ctx: PartyContext, plan: Plan, t: dict, scaled: group_scales.Shared, signs: list[Share],
+    bits_of: tuple[Share, list[int]] | None,
+) -> Flags:
     """Every disclosure flag of a SELECT, from one batched comparison and one batched zero test run side by side
     (which also gives the group scales' z(j): `queries.group_scales`, step 2).
 
@@ -167,10 +192,10 @@ def _thresholds(
     2. hidden_i = small_i - z zero_i: suppressed (1..k-1 contributors, or 0 when zeros are not released).
     3. null_i (before the variances' own test), by the aggregate's null rule: [c_i == 0] ("empty":
        AVG, MIN, MAX, QUANTILE), [c_i < 2] ("single": VAR, STDDEV, CORR, whose flat variance is added later).
-    Returns (empty, hidden, null, quantile_hidden, z, [x < 0] per x of `signs`): `empty` = [rows == 0]
-    (all zeros when zeros are not released, so an empty group looks like a suppressed one), and the
-    search's flag per (column, q). The sign tests of `signs` (other steps' independent comparisons,
-    at the precise ring) join the batched comparison.
+    `empty` = [rows == 0] is all zeros when zeros are not released, so that an empty group looks
+    like a suppressed one. Other steps' independent tests ride in the same rounds: the sign tests
+    of `signs` (at the precise ring) join the batched comparison, and `bits_of`'s bits are
+    decomposed beside it (`_flags`).
     """
     stmt = plan.statement
     assert isinstance(stmt, ir.Select)
@@ -188,7 +213,7 @@ def _thresholds(
             below.append((t[count_key(agg)], 1.5))
     extra = len(below)
     below += [(x.with_frac(t[("rows",)].frac), 0.0) for x in signs]
-    lts, eqs, more = _flags(ctx, below, [t[key] for key in keys], scaled)
+    lts, eqs, more, bits = _flags(ctx, below, [t[key] for key in keys], scaled, bits_of)
     lts, extra_signs = lts[:extra], lts[extra:]
     small = dict(zip(keys, lts))
     zero = dict(zip(keys, eqs))
@@ -214,7 +239,7 @@ def _thresholds(
     rows = ("rows",)
     g = plan.groups
     empty = zero[rows] if plan.release_zero else Share(t[rows].ring.zeros((g,)), t[rows].ring, 0)
-    return empty, hidden, null, quantile_hidden, more, extra_signs
+    return Flags(empty, hidden, null, quantile_hidden, more, extra_signs, bits)
 
 
 def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
@@ -234,8 +259,9 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     rows = t[("rows",)]
     ext_in = _extreme_inputs(ctx, plan, local)
     ext_pairs = _extreme_pairs(ext_in)  # the first level of the extremes' tree
-    empty, hidden, null_of, quantile_hidden, zs, ext_lt = _thresholds(
-        ctx, plan, t, candidates, [a - b for a, b in ext_pairs]
+    counts = {c: t[("n", c)] for c, _ in plan.quantiles}
+    empty, hidden, null_of, quantile_hidden, zs, ext_lt, rank_bits = _thresholds(
+        ctx, plan, t, candidates, [a - b for a, b in ext_pairs], rank_input(ctx, plan, counts)
     )
 
     # Denominators: where an aggregate is NULL its count n is replaced, so every division is
@@ -286,8 +312,7 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
 
     # Extremes and quantiles.
     ext = _extremes(ctx, plan, ext_level + ext_in[2 * len(firsts) :])
-    counts = {c: t[("n", c)] for c, _ in plan.quantiles}
-    quant = quantiles(ctx, plan, local, counts, quantile_hidden)
+    quant = quantiles(ctx, plan, local, rank_bits, quantile_hidden)
 
     # Release: value x (1 - hidden)(1 - null), an integer bit, so exact; two batched product rounds.
     picks = {

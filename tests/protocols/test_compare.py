@@ -110,7 +110,7 @@ def test_signs_and_zeros_run_side_by_side_in_the_rounds_of_one(n: int, with_rows
         words = share_words(ctx, pack_lanes(bits[ctx.rank]), [(pack_lanes(bits[0]).size,)] * ctx.n)
         rows = np.stack(words) if with_rows else None
         before, sent = ctx.stats.rounds, ctx.stats.bytes_sent
-        lt, eq, every = signs_and_zeros(ctx, x, z, rows, count if with_rows else 0)
+        lt, eq, every, _ = signs_and_zeros(ctx, x, z, rows, count if with_rows else 0)
         rounds, spent = ctx.stats.rounds - before, ctx.stats.bytes_sent - sent
         assert lt.shape == x.shape and eq.shape == z.shape and (every is None) == (not with_rows)
         opened = [[int(v) for v in reveal_int(ctx, s)] for s in (lt, eq)]
@@ -130,6 +130,27 @@ def test_signs_and_zeros_run_side_by_side_in_the_rounds_of_one(n: int, with_rows
     assert rounds == 9
     if not with_rows:
         assert spent == run_on_shares(n, apart, *dealt)[0]  # the same messages' contents, fewer rounds
+
+
+@pytest.mark.parametrize("n", PARTIES)
+def test_chosen_bits_of_a_value_ride_in_the_same_rounds(n: int) -> None:
+    # a bit decomposition (as protocols.bits.decompose_rows + rows_to_arith) beside the sign and zero tests
+    fp = PRECISE
+    vals = _raw_values(fp, 40, n + 2)
+    wanted = [0, 1, 5, 63, 64, 100, 126, 127]
+
+    def program(ctx: PartyContext, x: Share, d: Share) -> tuple[list[int], list[list[int]], int]:
+        before = ctx.stats.rounds
+        lt, _, every, bits = signs_and_zeros(ctx, x, x, None, 0, d, wanted)
+        rounds = ctx.stats.rounds - before
+        assert every is None and bits is not None and bits.shape == (len(wanted), d.size)
+        return [int(v) for v in reveal_int(ctx, lt)], [[int(v) for v in reveal_int(ctx, row)] for row in bits], rounds
+
+    lt, bits, rounds = run_on_shares(n, program, _share_raw(fp, vals, n), _share_raw(fp, vals[::-1], n))[0]
+    unsigned = [v % (1 << fp.ring.bits) for v in vals[::-1]]
+    assert lt == [int(v < 0) for v in vals]
+    assert bits == [[(u >> j) & 1 for u in unsigned] for j in wanted]
+    assert rounds == 9  # the borrow prefix over 127 bits has 7 levels, as the comparator
 
 
 @settings(max_examples=20, deadline=None)
