@@ -24,10 +24,11 @@ from typing import Any
 import numpy as np
 
 from mpc.context import PartyContext
+from mpc.material import MaterialRequest
 from mpc.ring import Ring
 from mpc.share import Share
 from protocols.arith import add_public
-from protocols.bits import PendingRowsToArith, masked, rows_of
+from protocols.bits import PendingRowsToArith, low_bits, masked, rows_of
 from protocols.boolean import from_opened_bit, row_to_arith, unpack_lanes
 from protocols.circuits import (
     Circuit,
@@ -37,7 +38,7 @@ from protocols.circuits import (
     generate_propagate,
     run_circuits,
 )
-from protocols.opening import open_xor
+from protocols.opening import open_arith, open_xor
 
 
 def _to_arith(ctx: PartyContext, bit: np.ndarray, x: Share, mat: Mapping[str, np.ndarray]) -> Share:
@@ -110,6 +111,54 @@ def is_zero_and_all(ctx: PartyContext, x: Share, rows: np.ndarray, count: int) -
     zero = from_opened_bit(ctx, unpack_lanes(opened[0], x.size), x.ring, mat["s_arith"])
     every_arith = pending.finish(ctx, opened[1:])
     return Share(zero.reshape(x.shape), x.ring, 0), Share(every_arith.data[0], x.ring, 0)
+
+
+def signs_and_zeros(
+    ctx: PartyContext,
+    x: Share,
+    z: Share,
+    rows: np.ndarray | None = None,
+    count: int = 0,
+    bits_of: Share | None = None,
+    wanted: Sequence[int] = (),
+) -> tuple[Share, Share, Share | None, Share | None]:
+    """[x < 0] (`ltz`), [z == 0] (`is_zero`), given `rows` the AND of their `count` bit-sliced
+    elements (as `is_zero_and_all`), and given `bits_of` the `wanted` bits of it as additive 0/1
+    shares, shape (len(wanted), size) (`protocols.bits.decompose_rows` and `rows_to_arith`): the
+    same protocols run side by side, in the rounds of the deepest alone (9 in Z_2^128 rather
+    than 18, or 27 with the bits).
+
+    1. Open c = x + r, c' = z + r' (and c'' = bits_of + r''), each with its own dealer mask, in one message.
+    2. The comparator circuit on c, the AND tree over NOT (c' XOR r'), the AND tree over `rows`
+       and the borrow prefix of c'' - r'', their levels side by side (`protocols.circuits.run_circuits`).
+    3. Every result row to additive shares with daBits, in one opening.
+    Bytes and dealer material are those of the separate calls (or fewer: the comparison and zero
+    test rows of several calls share words).
+    """
+    ring = z.ring
+    inputs = [x, z] + ([bits_of] if bits_of is not None else [])
+    mats = [ctx.dealer(MaterialRequest("cmp_mask", {"shape": [int(v.size)], "ring": v.ring.bits})) for v in inputs]
+    opened = open_arith(ctx, [Share(v.ring.add(v.data.ravel(), m["r"]), v.ring) for v, m in zip(inputs, mats)],
+                        "cmp-open")
+    mat_x, mat_z = mats[:2]
+    same = mat_z["r_bits"] ^ ~rows_of(ring, opened[1]) if ctx.is_leader else mat_z["r_bits"]
+    circuits = [sign_gates(ctx, x.ring, [opened[0]], mat_x["r_bits"]), all_ones_gates(same)]
+    if rows is not None:
+        circuits.append(all_ones_gates(rows))
+    if bits_of is not None:
+        k = bits_of.ring.bits
+        circuits.append(low_bits(ctx, rows_of(bits_of.ring, opened[2]), mats[2]["r_bits"], k))
+    out = run_circuits(ctx, circuits, "cmp-level")
+    every_rows = PendingRowsToArith.begin(ctx, out[2][None], count, ring) if rows is not None else None
+    chosen = PendingRowsToArith.begin(ctx, out[-1][list(wanted)], bits_of.size, bits_of.ring) if bits_of else None
+    words = [out[0][0] ^ mat_x["s"], out[1] ^ mat_z["s"]]
+    words += [w for p in (every_rows, chosen) if p is not None for w in p.words()]
+    got = open_xor(ctx, words, "b2a")
+    below = from_opened_bit(ctx, unpack_lanes(got[0], x.size), x.ring, mat_x["s_arith"])
+    zero = from_opened_bit(ctx, unpack_lanes(got[1], z.size), ring, mat_z["s_arith"])
+    every = Share(every_rows.finish(ctx, got[2:3]).data[0], ring, 0) if every_rows else None
+    bits = chosen.finish(ctx, got[-1:]) if chosen else None
+    return Share(below.reshape(x.shape), x.ring, 0), Share(zero.reshape(z.shape), ring, 0), every, bits
 
 
 def less_than(ctx: PartyContext, x: Share, y: Share) -> Share:

@@ -9,6 +9,8 @@ the number of groups or aggregates of a kind.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from mpc.context import PartyContext
@@ -18,7 +20,7 @@ from mpc.share import Share, concat, split_like
 from protocols.arith import add_public
 from protocols.beaver import PendingMul, mul_many
 from protocols.boolean import lanes, pack_lanes
-from protocols.compare import is_zero, is_zero_and_all, ltz, not_bit
+from protocols.compare import not_bit, signs_and_zeros
 from protocols.opening import open_arith
 from protocols.products import PendingProducts, products
 from protocols.select import minimum
@@ -31,7 +33,7 @@ from queries.floats import releases, settle
 from queries.local import COUNT_OPS, PER_PARTY_OPS, LocalData, extremes, partials
 from queries.moments import centred_sums, correlations, divide_all, spreads
 from queries.plan import Plan
-from queries.quantiles import quantiles
+from queries.quantiles import quantiles, rank_input
 from queries.scaling import ROOT_BOUND, exact_sums, exponents
 
 
@@ -120,20 +122,21 @@ def _sum_frac(plan: Plan, column: str, frac: int) -> int:
 
 
 def _flags(
-    ctx: PartyContext, below: list[tuple[Share, float]], zero: list[Share], scaled: group_scales.Shared
-) -> tuple[list[Share], list[Share], Share]:
-    """[x < c] for each (x, c) and [x == 0] for each x, each kind in one batched call; the zero
-    test also runs the group scales' AND tree (`queries.group_scales`, step 2) in its rounds."""
-    lt_out: list[Share] = []
-    if below:
-        shifted = [add_public(ctx, x, -c) for x, c in below]
-        lt_out = split_like(ltz(ctx, concat(shifted)), shifted)
+    ctx: PartyContext, below: list[tuple[Share, float]], zero: list[Share], scaled: group_scales.Shared,
+    bits_of: tuple[Share, list[int]] | None,
+) -> tuple[list[Share], list[Share], Share, Share | None]:
+    """[x < c] for each (x, c) and [x == 0] for each x, each kind batched and both kinds side by
+    side in the same rounds (`protocols.compare.signs_and_zeros`); those rounds also run the group
+    scales' AND tree (`queries.group_scales`, step 2) and the bit decomposition of `bits_of`
+    (the quantiles' ranks: `queries.quantiles.rank_input`)."""
+    shifted = [add_public(ctx, x, -c) for x, c in below]
     same = concat([z.with_frac(zero[0].frac) for z in zero])  # a zero test reads no scale
-    if scaled.count:
-        eq, above = is_zero_and_all(ctx, same, scaled.rows, scaled.count)
-    else:
-        eq, above = is_zero(ctx, same), Share(same.ring.zeros((0,)), same.ring, 0)
-    return lt_out, split_like(eq, zero), above
+    rows = scaled.rows if scaled.count else None
+    value, wanted = bits_of if bits_of else (None, [])
+    lt, eq, above, bits = signs_and_zeros(ctx, concat(shifted), same, rows, scaled.count, value, wanted)
+    if above is None:
+        above = Share(same.ring.zeros((0,)), same.ring, 0)
+    return split_like(lt, shifted), split_like(eq, zero), above, bits
 
 
 def _as_fixed(ctx: PartyContext, bit: Share) -> Share:
@@ -157,11 +160,31 @@ def _quantile_floor(q: float, k: int) -> float:
     return float(k) if side <= 0 else min(k / side, float(2**60))
 
 
+class Flags(NamedTuple):
+    """What `_thresholds` computes."""
+
+    empty: Share
+    """[rows == 0] per group (zeros when zeros are not released)"""
+    hidden: dict[int, Share]
+    """per aggregate: suppressed"""
+    null: dict[int, Share]
+    """per aggregate with a null rule: NULL (before the variances' own test)"""
+    quantile_hidden: dict[tuple[str, float], Share]
+    """the quantile search's flag per (column, q)"""
+    scales: Share
+    """the group scales' z(j) (`queries.group_scales`, step 2)"""
+    signs: list[Share]
+    """[x < 0] per x of the `signs` asked for"""
+    rank_bits: Share | None
+    """the quantiles' rank bits (`queries.quantiles.rank_input`), None without quantiles"""
+
+
 def _thresholds(
-    ctx: PartyContext, plan: Plan, t: dict, scaled: group_scales.Shared
-) -> tuple[Share, dict[int, Share], dict[int, Share], dict[tuple[str, float], Share], Share]:
-    """Every disclosure flag of a SELECT, from one batched comparison and one batched zero test
-    (which also gives the group scales' z(j), returned last: `queries.group_scales`, step 2).
+    ctx: PartyContext, plan: Plan, t: dict, scaled: group_scales.Shared, signs: list[Share],
+    bits_of: tuple[Share, list[int]] | None,
+) -> Flags:
+    """Every disclosure flag of a SELECT, from one batched comparison and one batched zero test run side by side
+    (which also gives the group scales' z(j): `queries.group_scales`, step 2).
 
     Per aggregate i with contributing count c_i (`queries.aggregates.count_key`), k the minimum
     cell size and z = 1 if zeros are released:
@@ -169,8 +192,10 @@ def _thresholds(
     2. hidden_i = small_i - z zero_i: suppressed (1..k-1 contributors, or 0 when zeros are not released).
     3. null_i (before the variances' own test), by the aggregate's null rule: [c_i == 0] ("empty":
        AVG, MIN, MAX, QUANTILE), [c_i < 2] ("single": VAR, STDDEV, CORR, whose flat variance is added later).
-    Returns (empty, hidden, null, quantile_hidden): `empty` = [rows == 0] (all zeros when zeros are
-    not released, so an empty group looks like a suppressed one), and the search's flag per (column, q).
+    `empty` = [rows == 0] is all zeros when zeros are not released, so that an empty group looks
+    like a suppressed one. Other steps' independent tests ride in the same rounds: the sign tests
+    of `signs` (at the precise ring) join the batched comparison, and `bits_of`'s bits are
+    decomposed beside it (`_flags`).
     """
     stmt = plan.statement
     assert isinstance(stmt, ir.Select)
@@ -186,7 +211,10 @@ def _thresholds(
         elif stages(agg).null == "single":
             spots[i] = len(below)
             below.append((t[count_key(agg)], 1.5))
-    lts, eqs, more = _flags(ctx, below, [t[key] for key in keys], scaled)
+    extra = len(below)
+    below += [(x.with_frac(t[("rows",)].frac), 0.0) for x in signs]
+    lts, eqs, more, bits = _flags(ctx, below, [t[key] for key in keys], scaled, bits_of)
+    lts, extra_signs = lts[:extra], lts[extra:]
     small = dict(zip(keys, lts))
     zero = dict(zip(keys, eqs))
 
@@ -211,7 +239,7 @@ def _thresholds(
     rows = ("rows",)
     g = plan.groups
     empty = zero[rows] if plan.release_zero else Share(t[rows].ring.zeros((g,)), t[rows].ring, 0)
-    return empty, hidden, null, quantile_hidden, more
+    return Flags(empty, hidden, null, quantile_hidden, more, extra_signs, bits)
 
 
 def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
@@ -229,16 +257,26 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     scales = exponents(ctx, plan, local)
     t, per_party, sums, candidates = _share_partials(ctx, plan, local, scales)
     rows = t[("rows",)]
-    empty, hidden, null_of, quantile_hidden, zs = _thresholds(ctx, plan, t, candidates)
+    ext_in = _extreme_inputs(ctx, plan, local)
+    ext_pairs = _extreme_pairs(ext_in)  # the first level of the extremes' tree
+    counts = {c: t[("n", c)] for c, _ in plan.quantiles}
+    empty, hidden, null_of, quantile_hidden, zs, ext_lt, rank_bits = _thresholds(
+        ctx, plan, t, candidates, [a - b for a, b in ext_pairs], rank_input(ctx, plan, counts)
+    )
 
     # Denominators: where an aggregate is NULL its count n is replaced, so every division is
     # defined: n + z for "empty" (z = [n == 0]); n + z (2 - n) for "single" (z = [n < 2]),
     # so that n - 1 >= 1. Exact (z is an integer bit), one batched round of products, which
-    # also aligns the AVG, VAR, STDDEV and CORR columns' candidates to their group scales.
+    # also aligns the AVG, VAR, STDDEV and CORR columns' candidates to their group scales and
+    # takes the selections of the extremes' first level (`protocols.select.minimum`).
     moments = [(i, agg) for i, agg in aggs if stages(agg).centred]
     fix_pairs = [(null_of[i], add_public(ctx, -t[count_key(agg)], 2.0)) for i, agg in moments]
+    fix_pairs += [(bit, a - b) for bit, (a, b) in zip(ext_lt, ext_pairs)]
     align, shifts = group_scales.align_pairs(ctx, candidates, zs, plan.groups)
     fixes, picked = _one_round(ctx, fix_pairs, align)
+    fixes, ext_picked = fixes[: len(moments)], fixes[len(moments) :]
+    firsts = ext_in[: len(ext_in) // 2]
+    ext_level = [s for (a, b), d in zip(ext_pairs, ext_picked) for s in split_like(b + d.with_frac(a.frac), firsts)]
     safe = {i: t[count_key(agg)] + fix for (i, agg), fix in zip(moments, fixes)}
     grouped = group_scales.aligned(candidates, picked, shifts, ctx.n)
     at_group = {**t, **grouped.totals}  # the scaled columns are read at their group scales
@@ -273,9 +311,8 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     corr = correlations(ctx, corr_parts, null_of)
 
     # Extremes and quantiles.
-    ext = _extremes(ctx, plan, local)
-    counts = {c: t[("n", c)] for c, _ in plan.quantiles}
-    quant = quantiles(ctx, plan, local, counts, quantile_hidden)
+    ext = _extremes(ctx, plan, ext_level + ext_in[2 * len(firsts) :])
+    quant = quantiles(ctx, plan, local, rank_bits, quantile_hidden)
 
     # Release: value x (1 - hidden)(1 - null), an integer bit, so exact; two batched product rounds.
     picks = {
@@ -323,13 +360,32 @@ def _one_round(
     return plain.finish(ctx, opened[: len(mine)]), reused.finish(ctx, opened[len(mine) :])
 
 
-def _extremes(ctx: PartyContext, plan: Plan, local: LocalData) -> dict[tuple[str, str], Share]:
-    """Secure min/max across parties of the local extremes, every (kind, column) batched."""
+def _extreme_inputs(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
+    """Every party's local extremes, shared (no round: `protocols.sharing.share_inputs`), one
+    Share per party holding every (kind, column); a max enters negated, so all are minima."""
     if not plan.extremes:
-        return {}
+        return []
     fp = ctx.precise
     rows = [_encode(fp, row if kind == "min" else -row) for row, (kind, _) in zip(extremes(plan, local), plan.extremes)]
-    inputs = share_inputs(ctx, np.stack(rows), fp.ring, fp.frac, "extremes")
+    return share_inputs(ctx, np.stack(rows), fp.ring, fp.frac, "extremes")
+
+
+def _extreme_pairs(inputs: list[Share]) -> list[tuple[Share, Share]]:
+    """The first level of the minimum tree over the parties' inputs: (a, b) pairs, concatenated
+    (party j against party half + j); an odd input left over joins the next level."""
+    half = len(inputs) // 2
+    if not half:
+        return []
+    return [(concat(inputs[:half]), concat(inputs[half : 2 * half]))]
+
+
+def _extremes(ctx: PartyContext, plan: Plan, level: list[Share]) -> dict[tuple[str, str], Share]:
+    """Secure min/max across parties, every (kind, column) batched, from the minimum tree's
+    level after its first (`_extreme_pairs`, whose comparisons run with the disclosure flags
+    and whose selections run in the NULL denominators' product round)."""
+    if not plan.extremes:
+        return {}
+    inputs = level
     while len(inputs) > 1:
         half = len(inputs) // 2
         merged = split_like(minimum(ctx, concat(inputs[:half]), concat(inputs[half : 2 * half])), inputs[:half])

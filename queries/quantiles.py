@@ -19,7 +19,8 @@ ranks (the caller multiplies their values by zero), so the search needs no hidin
 them. Where lo + 2 exceeds n (h = n - 1 exactly), w is exactly 0 and the bounded
 meaningless x_hi is multiplied by 0.
 
-Cost: 1 round to agree on the slot counts, 9 for the ranks, the search (8 rounds per
+Cost: 1 round to agree on the slot counts, none of their own for the ranks (their bit
+decomposition's 9 rounds run beside the disclosure flags: `rank_input`), the search (8 rounds per
 step of SEARCH_BITS bits: 23 steps for integer columns, 30 otherwise with SEARCH_BITS = 2),
 then 2 rounds for integer columns only, or 5.
 """
@@ -35,7 +36,7 @@ from mpc.ring import RING64, Ring
 from mpc.share import Share, concat
 from protocols.arith import add_public
 from protocols.beaver import mul_many
-from protocols.bits import bit_decompose, lanes_to_arith, rows_to_arith
+from protocols.bits import rows_to_arith
 from protocols.boolean import pack_lanes
 from protocols.lookup import lookup
 from protocols.rank_select import COUNT_BITS, Layout, owner_bits, select_ranks
@@ -57,20 +58,21 @@ def slots_for(rows: int) -> int:
 
 
 def quantiles(
-    ctx: PartyContext, plan: Plan, local: LocalData, counts: dict[str, Share], hidden: dict[tuple[str, float], Share]
+    ctx: PartyContext, plan: Plan, local: LocalData, rank_bits: Share | None, hidden: dict[tuple[str, float], Share]
 ) -> dict[tuple[str, float], Share]:
     """Shares (precise ring, fixed point, one per group) of every (column, q) of the plan.
 
-    `counts[col]`: the pooled non-null count per group (precise ring, fixed point).
+    `rank_bits`: the bits `rank_input` asks for, as additive 0/1 shares (the caller decomposes
+    them beside other tests: `protocols.compare.signs_and_zeros`), None without quantiles.
     `hidden` is not needed: nothing in the search depends on it or reveals it.
     """
     del hidden
     stats = list(dict.fromkeys(plan.quantiles))
-    if not stats:
+    if not stats or rank_bits is None:
         return {}
     g = plan.groups
     slots = _agree_slots(ctx, slots_for(max(local.table_rows, len(local.frame))))
-    lo, w = _ranks(ctx, stats, counts)
+    lo, w = _ranks(ctx, rank_bits)
     integer = [col in plan.integer_columns for col, _ in stats for _ in range(2 * g)]
     layout = Layout(slots, tuple(key_bits(i) for i in integer), SEARCH_BITS)
     keys, member = _slot_keys(plan, local, stats, slots[ctx.rank])
@@ -93,23 +95,31 @@ def _agree_slots(ctx: PartyContext, mine: int) -> tuple[int, ...]:
     return tuple(got)
 
 
-def _ranks(ctx: PartyContext, stats: list[tuple[str, float]], counts: dict[str, Share]) -> tuple[Share, Share]:
-    """lo = floor((n - 1) q) (integers) and w = (n - 1) q - lo to 40 fractional bits (floor),
-    every (column, q) and group concatenated, in Z_2^128. 9 rounds.
+def rank_input(ctx: PartyContext, plan: Plan, counts: dict[str, Share]) -> tuple[Share, list[int]] | None:
+    """Step 1's value, h 2^96 = (n - 1) 2^40 round(q 2^56) for every (column, q) and group
+    concatenated (Z_2^128, exact), and which of its bits lo and w are read from; None without
+    quantiles. `counts[col]`: the pooled non-null count per group (fixed point).
 
-    (n - 1) 2^40 (the count at its fixed-point scale) times round(q 2^56) is h 2^96 exactly,
-    below 2^126 for counts below 2^30: lo is its bits 96..125 and w its bits 56..95.
+    h 2^96 is below 2^126 for counts below 2^30: lo is its bits 96..125 and w its bits 56..95.
     """
+    stats = list(dict.fromkeys(plan.quantiles))
+    if not stats:
+        return None
+    scaled = [add_public(ctx, counts[col], -1.0).scale_int(round(q * 2**_Q_BITS)) for col, q in stats]
+    point = ctx.precise.frac + _Q_BITS
+    return concat(scaled), list(range(point - ctx.precise.frac, point + COUNT_BITS))
+
+
+def _ranks(ctx: PartyContext, bits: Share) -> tuple[Share, Share]:
+    """lo = floor((n - 1) q) (integers) and w = (n - 1) q - lo to 40 fractional bits (floor),
+    every (column, q) and group concatenated, in Z_2^128, from the bits `rank_input` asks for
+    (local: the bit decomposition's 9 rounds run beside the disclosure flags)."""
     fp = ctx.precise
     f = fp.frac
-    scaled = [add_public(ctx, counts[col], -1.0).scale_int(round(q * 2**_Q_BITS)) for col, q in stats]
-    bits = bit_decompose(ctx, concat(scaled))
-    point = f + _Q_BITS
-    lanes = [(pos // 64, pos % 64) for pos in range(point - f, point + COUNT_BITS)]
-    parts = lanes_to_arith(ctx, bits, lanes, fp.ring)
-    weights = fp.ring.reduce(np.array([1 << j for j in range(len(lanes))], dtype=object))
-    w = Share(fp.ring.matmul(parts.data[:, :f], weights[:f]), fp.ring, f)
-    lo = Share(fp.ring.matmul(parts.data[:, f:], weights[:COUNT_BITS]), fp.ring, 0)
+    parts = bits.data.T
+    weights = fp.ring.reduce(np.array([1 << j for j in range(parts.shape[1])], dtype=object))
+    w = Share(fp.ring.matmul(parts[:, :f], weights[:f]), fp.ring, f)
+    lo = Share(fp.ring.matmul(parts[:, f:], weights[:COUNT_BITS]), fp.ring, 0)
     return lo, w
 
 

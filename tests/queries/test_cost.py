@@ -25,12 +25,17 @@ def sites() -> list[pd.DataFrame]:
     [
         "CROSSTAB smoking BY diabetes WHERE age > 40",
         "LINEAR sbp ~ age + bmi + C(smoking) + C(diabetes) WHERE sex = 'F'",
+        "SELECT COUNT(*) WHERE age >= 50 AND diabetes = 1",
+        "SELECT COUNT(*), AVG(sbp), VAR(sbp) GROUP BY sex, smoking",
+        "SELECT MIN(bmi), MAX(age), CORR(age, bmi), STDDEV(sbp) GROUP BY sex",
+        "SELECT COUNT(*), MEDIAN(sbp), QUANTILE(bmi, 0.25) GROUP BY sex",
     ],
 )
 def test_prediction_equals_the_counters_of_the_run(sites: list[pd.DataFrame], query: str) -> None:
     result, plan = run_in_process(sites, query)
     assert "refused" not in result.columns
-    predicted = predict_cost(plan, check_schemas([schema_of(s) for s in sites]), len(sites))
+    schema = check_schemas([schema_of(s) for s in sites])
+    predicted = predict_cost(plan, schema, len(sites), rows=[len(s) for s in sites])  # the quantiles' slots
     assert {k: predicted[k] for k in KEYS} == {k: plan.cost[k] for k in KEYS}
     assert "estimate" not in replace(plan, cost=predicted).text()
 
@@ -68,3 +73,13 @@ def test_stand_ins_pass_the_refusal_rules_by_construction(sites: list[pd.DataFra
     pooled = pd.concat(frames)
     assert pooled.smoking.value_counts().min() >= 40 and set(pooled.diabetes) == {0, 1}  # level 1, reference 0
     assert schema_of(frames[0]) == schema
+
+
+@pytest.mark.parametrize(("query", "rounds"), [
+    ("SELECT COUNT(*) WHERE age >= 50 AND diabetes = 1", 10),  # the flags' sign and zero tests side by side, 1 product
+    ("SELECT MIN(bmi), MAX(age) GROUP BY sex", 22),  # the first level of the minimum tree rides with the flags
+    ("SELECT MEDIAN(sbp) GROUP BY sex", 197),  # so do the quantiles' rank bits: 9 + 1 + 183 + 2 + 2
+])
+def test_independent_steps_share_their_rounds(sites: list[pd.DataFrame], query: str, rounds: int) -> None:
+    _, plan = run_in_process(sites + sites[:1], query)  # 3 parties: the minimum tree has two levels
+    assert plan.cost["rounds"] == rounds
