@@ -20,10 +20,9 @@ from mpc.fixedpoint import FAST, PRECISE
 from mpc.inprocess import make_contexts, run_parties
 from mpc.share import Share, reconstruct
 from protocols.material import KINDS
-from queries import ir, regression
+from queries import ir
 from queries.arrange import arrange
 from queries.cost import stand_ins
-from queries.design import categorical_columns
 from queries.errors import ModelRefused, QueryError
 from queries.evaluate import derived_of, with_derived
 from queries.executor import execute
@@ -95,6 +94,8 @@ def run_party(ctx: PartyContext, plan: Plan, frame: pd.DataFrame) -> list[Share]
 def run_party_with_facts(ctx: PartyContext, plan: Plan, frame: pd.DataFrame) -> tuple[list[Share], dict[str, Any]]:
     """As `run_party`, plus the public facts the run produced (a model's iterations, a refusal)."""
     if isinstance(plan.statement, ir.Regression):
+        from queries import regression  # formulaic and scipy: only for a model
+
         return regression.execute(ctx, plan, frame)
     return execute(ctx, plan, prepare(plan, frame)), {}
 
@@ -112,6 +113,8 @@ def finish_result(
     decoded = [(PRECISE if bits == 128 else FAST).decode(values, frac) for values, frac, bits in outputs]
     stmt = plan.statement
     if isinstance(stmt, ir.Regression):
+        from queries import regression
+
         result = regression.finish(plan, decoded, dict(public or {}))
         method = "OLS (least squares)" if stmt.kind == "LINEAR" else "Logit (MLE, Newton-Raphson)"
         result.extra["model"] = {"outcome": stmt.outcome, "method": method, **result.extra.get("model", {})}
@@ -146,6 +149,8 @@ def grouping_columns(stmt: ir.Statement, schema: Schema | None = None) -> tuple[
     if isinstance(inner, ir.Regression):
         if schema is None:
             return inner.categorical
+        from queries.design import categorical_columns  # formulaic: only for a model
+
         known = set(schema.names)
         wanted = categorical_columns(inner, lambda c: schema.kind(c) if c in known else "unknown")
         return tuple(c for c in wanted if c in known)  # an unknown column is the plan's error, with its position

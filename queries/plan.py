@@ -17,9 +17,7 @@ from functools import singledispatch
 
 from queries import ir
 from queries.crosstab_rule import rule_text as crosstab_rule_text
-from queries.design import build, categorical_columns
 from queries.errors import QueryError
-from queries.formula import analyse
 from queries.order_keys import key_bits
 from queries.table import Schema
 from queries.typecheck import check_statement
@@ -302,6 +300,9 @@ def _(stmt: ir.Select, schema: Schema, domains: dict[str, tuple[ir.Value, ...]],
 
 @compile_statement.register
 def _(stmt: ir.Regression, schema: Schema, domains: dict[str, tuple[ir.Value, ...]], min_cell: int) -> Plan:
+    from queries.design import build, categorical_columns  # formulaic: only when a model is planned
+    from queries.formula import analyse
+
     _, read = _check(stmt, schema)
     kinds = schema.kind
     if stmt.kind == "LINEAR" and kinds(stmt.outcome) == "category":
