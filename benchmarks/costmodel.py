@@ -12,7 +12,8 @@ Seconds. A simple model, calibrated on the same consortium in the same run:
 
     seconds = bytes_sent / bandwidth + rounds x t_round + dealer_requests x rtt
 
-* `bandwidth`: bytes a party sends per second, from opening a 1,000,000-element vector;
+* `bandwidth`: bytes a party sends per second, from opening a 1,000,000-element vector
+  (fewer with `--quick`);
 * `t_round`: the seconds one round costs on these links, from opening one element (this
   includes the emulated delay: a round is one one-way trip, about rtt / 2, plus software);
 * `dealer_requests x rtt`: the last party asks the dealer for each correction, a full round
@@ -52,9 +53,11 @@ class Calibration:
         return asdict(self)
 
 
-def calibrate(client: ConsortiumClient, roster: Sequence[str], rtt_ms: float, repeat: int = 5) -> Calibration:
-    """Measure bandwidth and per-round time on this consortium's links (see the module docstring)."""
-    big = {"size": 1_000_000, "seed": 1}
+def calibrate(client: ConsortiumClient, roster: Sequence[str], rtt_ms: float, repeat: int = 5,
+              size: int = 1_000_000) -> Calibration:
+    """Measure bandwidth and per-round time on this consortium's links (see the module docstring);
+    `size`: the elements of the opening that measures bandwidth."""
+    big = {"size": size, "seed": 1}
     client.run("bench_open", big, roster=list(roster))
     runs = [client.run("bench_open", big, roster=list(roster)) for _ in range(max(2, repeat // 2))]
     sent = max(o.stats.bytes_sent for o in runs[-1].outcomes.values())

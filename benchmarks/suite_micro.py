@@ -1,11 +1,11 @@
 """The `micro` suite of `python -m benchmarks`: Pooled's core operations over real processes, peers interleaved.
 
 For each party count: multiply (1e6 elements), comparison, sigmoid and reciprocal (1e5)
-and sum (1e6); `--quick` runs 1e4 elements once. Pooled runs on one `LocalConsortium`
-(dealer + one process per party, gRPC with mutual TLS on 127.0.0.1) per party count,
-reused by all its operations (`benchmarks.consortia`); time is the median over
-repetitions, after a warm-up, of the slowest party's compute phase; the counters are the
-parties' own `CommStats`. With `--peers`, each Pooled operation is followed by the same
+and sum (1e6); `--quick` runs 1e4 elements once, every party link through a 0-ms relay.
+Pooled runs on one `LocalConsortium` (dealer + one process per party, gRPC with mutual
+TLS on 127.0.0.1) per party count, reused by all its operations (`benchmarks.consortia`);
+time is the median over repetitions, after a warm-up, of the slowest party's compute
+phase; the counters are the parties' own `CommStats`. With `--peers`, each Pooled operation is followed by the same
 operation in CrypTen (with its trusted third party) and then MPyC, so that the systems are
 measured next to each other under the same load rather than in separate blocks.
 
@@ -23,6 +23,7 @@ says the size it measured and the report compares time per element.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -109,7 +110,8 @@ def min_mul_bytes_per_party(parties: int, size: int) -> int:
     return 3 * RING_BYTES * (parties - 1) * size
 
 
-def wire_bytes_per_party(names: Sequence[str], params: dict[str, Any]) -> dict[str, Any]:
+def wire_bytes_per_party(names: Sequence[str], params: dict[str, Any],
+                         relayed: ConsortiumSession | None = None) -> dict[str, Any]:
     """Bytes on the wire of one `bench_mul` between the parties, counted by a 0-ms `DelayRelay`.
 
     `CommStats` counts payload only, so this untimed extra run routes every party-to-party
@@ -117,9 +119,12 @@ def wire_bytes_per_party(names: Sequence[str], params: dict[str, Any]) -> dict[s
     counts the TCP bytes it forwards in both directions: TLS records, HTTP/2 and gRPC
     framing, protobuf headers, acknowledgements and pings included. Dealer links go through
     their own front and are left out. The total over the parties' fronts, divided by the
-    number of parties, is the wire bytes per party (the protocol is symmetric).
+    number of parties, is the wire bytes per party (the protocol is symmetric). `relayed`: a
+    consortium already behind such a relay (`--quick` runs every operation on one); without
+    it, one is started for this run.
     """
-    with ConsortiumSession(names, relay_rtt_ms=0.0) as session:
+    with contextlib.ExitStack() as stack:
+        session = relayed or stack.enter_context(ConsortiumSession(names, relay_rtt_ms=0.0))
         client = session.client()
         client.run("bench_mul", params)  # warm-up: connections and TLS handshakes are not counted
 
@@ -147,7 +152,8 @@ def measure_pooled(session: ConsortiumSession, op: MicroOp, repeat: int, warmup:
         extra["input_range"] = list(OPS[op.case][2])
     if op.case == "multiply":
         extra["min_bytes_per_party"] = min_mul_bytes_per_party(n, op.size)
-        extra.update(wire_bytes_per_party(session.names, op.params()))
+        relayed = session if session.relay_rtt_ms == 0.0 else None
+        extra.update(wire_bytes_per_party(session.names, op.params(), relayed))
     return [pooled_row(SUITE, op.case, n, op.size, runs, measure_error(op.error, got, want), **extra)]
 
 
@@ -195,10 +201,12 @@ def party_tasks(parties: int, ops: Sequence[MicroOp], repeat: int, peers: dict[s
     """One party count's tasks, interleaved: for each op, Pooled, then each peer in `peers` that has it.
 
     The tasks share one consortium, started by the first and stopped by the last (or on an error).
+    With `quick`, its links run through a 0-ms relay, which also counts the wire bytes
+    (`wire_bytes_per_party`), so no second consortium is started for them.
     """
     from benchmarks.peers import run_peer
 
-    session = ConsortiumSession(party_names(parties))
+    session = ConsortiumSession(party_names(parties), relay_rtt_ms=0.0 if quick else None)
     group: list[Task] = []
     for op in ops:
         group.append(Task(f"micro {parties}p {op.case} pooled", partial(measure_pooled, session, op, repeat, 1)))

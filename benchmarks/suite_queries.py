@@ -8,8 +8,10 @@ logistic model (its cost grows with rows; the point here is rounds). Each row re
 analyst's end-to-end seconds (median after a warm-up; the logistic model once per RTT above
 0), the MPC counters per party, EXPLAIN's prediction checked against them
 (`benchmarks.costmodel`: an exact prediction that differs stops the run), and the cost
-model's predicted seconds from a calibration on the same links. At RTT 0, pandas (reading
-the same files) and statsmodels give the plaintext times.
+model's predicted seconds from a calibration on the same links (once per party count and
+RTT). At RTT 0, pandas (reading the same files) and statsmodels give the plaintext times.
+`--quick` is a smoke run: 600 rows per party for every case (one consortium), no warm-up,
+one pandas run, a smaller calibration.
 """
 
 from __future__ import annotations
@@ -46,8 +48,9 @@ CASES = (
 ROWS = {"big": 1_000_000, "small": 2_000}
 PLAIN_REPEAT = 7
 """Timed pandas runs per case at least (after a warm-up): a run takes well under a second and varies a lot
-on a busy 2-core machine, so the baseline gets more repetitions than Pooled's `--repeat`."""
-QUICK_ROWS = {"big": 2_000, "small": 600}
+on a busy 2-core machine, so the baseline gets more repetitions than Pooled's `--repeat` (not with `--quick`)."""
+QUICK_ROWS = {"big": 600, "small": 600}
+"""With `--quick` every case reads the same files, so one consortium per party count and RTT serves them all."""
 
 
 def _pandas(files: list[Path], case: Case) -> None:
@@ -69,26 +72,45 @@ def _statsmodels(files: list[Path]) -> bool:
     return True
 
 
-class Group:
-    """The consortium one (parties, RTT, data size) shares, and its calibration (measured once, on first use)."""
+QUICK_CALIBRATION_SIZE = 100_000
+"""Elements of the bandwidth calibration's opening with `--quick` (1,000,000 otherwise)."""
 
-    def __init__(self, session: ConsortiumSession, rtt_ms: float) -> None:
-        self.session, self.rtt_ms = session, rtt_ms
+
+class Links:
+    """The calibration of one (parties, RTT)'s links: measured once, on the first consortium that asks."""
+
+    def __init__(self, rtt_ms: float, quick: bool) -> None:
+        self.rtt_ms, self.quick = rtt_ms, quick
         self._calibration: Calibration | None = None
 
-    def calibration(self) -> Calibration:
+    def calibration(self, session: ConsortiumSession) -> Calibration:
         if self._calibration is None:
-            self._calibration = calibrate(self.session.client(), self.session.names, self.rtt_ms)
+            size = QUICK_CALIBRATION_SIZE if self.quick else 1_000_000
+            self._calibration = calibrate(session.client(), session.names, self.rtt_ms, size=size)
         return self._calibration
+
+
+@dataclass(frozen=True)
+class Group:
+    """A consortium (parties, RTT, data size), the calibration of its links, and whether to warm up."""
+
+    session: ConsortiumSession
+    links: Links
+    warm: bool = True
+    """A warm-up run before the timed ones (connections, page cache); not with `--quick`."""
+
+    @property
+    def rtt_ms(self) -> float:
+        return self.links.rtt_ms
 
 
 def measure(group: Group, data: Callable[[], Mapping[str, Path]], case: Case, rows: int, repeat: int) -> list[Row]:
     """Pooled's row for `case` on the group's consortium (with the cost model's check), and the plaintext row."""
     session, rtt_ms = group.session, group.rtt_ms
     client, names, parties = session.client(), session.names, len(session.names)
-    calib = group.calibration()
+    calib = group.links.calibration(session)
     runs = 1 if (not case.exact and rtt_ms > 0) else repeat
-    warmup = 1 if (runs > 1 or rtt_ms == 0) else 0  # connections, page cache
+    warmup = 1 if group.warm and (runs > 1 or rtt_ms == 0) else 0  # connections, page cache
     seconds, results = timed_runs(lambda: ask(client, names, case.text), runs, warmup)
     result, plan, job = results[-1]
     measured = measured_cost([o.public["mpc_cost"] for o in job.outcomes.values()])
@@ -119,7 +141,8 @@ def measure(group: Group, data: Callable[[], Mapping[str, Path]], case: Case, ro
         files = list(data().values())
         plain_extra = {"includes": "reading the parties' Parquet files"}
         if case.exact:  # the warm-up fills the page cache and starts pyarrow's thread pool
-            plain, _ = timed_runs(lambda: _pandas(files, case), max(repeat, PLAIN_REPEAT))
+            plain, _ = timed_runs(lambda: _pandas(files, case), max(repeat, PLAIN_REPEAT if group.warm else 1),
+                                  warmup=1 if group.warm else 0)
             m, s = median_spread(plain)
             rows_out.append(Row("queries", case.name, "pandas", parties, rows, 0.0, m, s, len(plain),
                                 extra=plain_extra))
@@ -132,7 +155,8 @@ def measure(group: Group, data: Callable[[], Mapping[str, Path]], case: Case, ro
 
 
 def tasks(options: BenchOptions) -> list[Task]:
-    """Per party count and RTT: one consortium for the cases on many rows, one for those on few."""
+    """Per party count and RTT: one consortium per data size (the cases on many rows, those on few;
+    with `--quick` one size, so one consortium), all calibrated once."""
     scratch = Scratch("pooled-bench-queries-")
     rows_for = QUICK_ROWS if options.quick else ROWS
     repeat = 1 if options.quick else options.repeat
@@ -140,11 +164,12 @@ def tasks(options: BenchOptions) -> list[Task]:
     for n in options.parties:
         names = party_names(n)
         for rtt in options.wan_rtt_ms:
-            for kind, rows in rows_for.items():
+            links = Links(rtt, options.quick)
+            for rows in dict.fromkeys(rows_for.values()):
                 data = partial(scratch.files, f"{rows}-{n}p", partial(cohort_files, names=names, rows=rows, seed=100))
                 session = ConsortiumSession(names, data=data, relay_rtt_ms=rtt if rtt > 0 else None)
-                group = Group(session, rtt)
+                group = Group(session, links, warm=not options.quick)
                 out += guarded_tasks(session.close, [
                     Task(f"queries {case.name} {n}p rtt {rtt:g}", partial(measure, group, data, case, rows, repeat))
-                    for case in CASES if case.data == kind])
+                    for case in CASES if rows_for[case.data] == rows])
     return guarded_tasks(scratch.remove, out)

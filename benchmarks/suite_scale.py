@@ -11,10 +11,15 @@
   from a known logistic model, run in-process (the parties are threads of this process:
   the counters are the network run's, the seconds have no network in them). The error is
   the largest coefficient difference from a float64 Newton fit of the pooled rows.
+
+Each (parties, rows per party) runs on one consortium shared by its tasks (the parties
+axis' multiplication on its grouped aggregate's). `--quick` (a smoke run): 10^3 and 10^4
+rows, 2 and 3 parties, 10^4-element multiplication, 2 covariates on 3 x 300 rows.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -32,15 +37,22 @@ ROWS = (10_000, 100_000, 1_000_000, 10_000_000)
 PARTIES = (2, 3, 5, 8)
 FEATURES = (5, 10, 20, 40)
 FEATURE_ROWS = 2_000
+QUICK_FEATURE_ROWS = 300
+"""`--quick` fits 2 covariates on 3 x 300 rows: the code path, not the curve (tests/queries/test_regression
+checks the fit itself)."""
 
 
-def grouped_row(scratch: Scratch, rows: int, parties: int, repeat: int, axis: str) -> Row:
-    """The grouped aggregate over `parties` real processes holding `rows` synthetic rows each."""
+def consortium(scratch: Scratch, rows: int, parties: int) -> ConsortiumSession:
+    """A consortium (started on first use) of `parties` real processes holding `rows` synthetic rows each."""
     names = party_names(parties)
     data = partial(scratch.files, f"{rows}-{parties}p", partial(cohort_files, names=names, rows=rows, seed=300))
-    with ConsortiumSession(names, data=data) as session:
-        client = session.client()
-        seconds, results = timed_runs(lambda: ask(client, names, GROUPED), repeat)
+    return ConsortiumSession(names, data=data)
+
+
+def grouped_row(session: ConsortiumSession, rows: int, repeat: int, axis: str) -> Row:
+    """The grouped aggregate over the session's consortium, whose parties hold `rows` rows each."""
+    client, names, parties = session.client(), session.names, len(session.names)
+    seconds, results = timed_runs(lambda: ask(client, names, GROUPED), repeat)
     job = results[-1][2]
     mpc = [o.public["mpc_cost"] for o in job.outcomes.values()]
     median, spread = median_spread(seconds)
@@ -54,11 +66,10 @@ def grouped_row(scratch: Scratch, rows: int, parties: int, repeat: int, axis: st
                       "note": "compute = slowest node's query job: reading its file, local pass, agreement, MPC"})
 
 
-def mul_row(parties: int, size: int, repeat: int) -> Row:
-    """A `size`-element multiplication over `parties` real processes."""
-    with ConsortiumSession(party_names(parties)) as session:
-        client = session.client()
-        _, runs = timed_runs(lambda: client.run("bench_mul", {"size": size, "seed": 3}), repeat)
+def mul_row(session: ConsortiumSession, size: int, repeat: int) -> Row:
+    """A `size`-element multiplication over the session's consortium (its data plays no part)."""
+    client, parties = session.client(), len(session.names)
+    _, runs = timed_runs(lambda: client.run("bench_mul", {"size": size, "seed": 3}), repeat)
     return pooled_row("scale", f"multiply {size:.0e}".replace("e+0", "e"), parties, size, runs, axis="parties",
                       bytes_total=sum(o.stats.bytes_sent for o in runs[-1].outcomes.values()))
 
@@ -83,11 +94,11 @@ def newton_fit(frame: pd.DataFrame, features: int) -> np.ndarray:
     return newton_logit(x, frame["y"].to_numpy(float))[0]
 
 
-def features_row(features: int, repeat: int) -> Row:
+def features_row(features: int, repeat: int, rows: int = FEATURE_ROWS) -> Row:
     from queries.engine import run_in_process
     from queries.errors import ModelRefused
 
-    frames, _ = logistic_frames(features, 3, FEATURE_ROWS)
+    frames, _ = logistic_frames(features, 3, rows)
     text = "LOGISTIC y ~ " + " + ".join(f"x{i}" for i in range(1, features + 1))
 
     def fit() -> tuple[Any, Any]:
@@ -100,7 +111,7 @@ def features_row(features: int, repeat: int) -> Row:
     result, plan = fits[-1]
     refused = isinstance(result, ModelRefused)
     model = {} if refused else result.extra.get("model", {})
-    extra: dict[str, Any] = {"axis": "features", "rows_per_party": FEATURE_ROWS, "transport": "in-process threads",
+    extra: dict[str, Any] = {"axis": "features", "rows_per_party": rows, "transport": "in-process threads",
                              "iterations": model.get("iterations")}
     error = None
     if refused:
@@ -115,17 +126,38 @@ def features_row(features: int, repeat: int) -> Row:
 
 
 def tasks(options: BenchOptions) -> list[Task]:
+    """One consortium per (parties, rows per party), shared by every task that measures it (the
+    parties axis' multiplication runs on the grouped aggregate's), stopped after its last task."""
     scratch = Scratch("pooled-bench-scale-")
     repeat = 1 if options.quick else options.repeat
     rows = (1_000, 10_000) if options.quick else ROWS
     parties = (2, 3) if options.quick else PARTIES
-    features = (5,) if options.quick else FEATURES
+    features = (2,) if options.quick else FEATURES
+    feature_rows = QUICK_FEATURE_ROWS if options.quick else FEATURE_ROWS
     mul_size = 10_000 if options.quick else 100_000
-    out = [Task(f"scale rows {r:.0e}", lambda r=r: [grouped_row(scratch, r, 3, 1 if r >= 10**7 else repeat, "rows")])
-           for r in rows]
+    by_parties_rows = rows[0] if options.quick else 10_000
+    groups: dict[tuple[int, int], list[tuple[str, Callable[[ConsortiumSession], Row]]]] = {}
+    for r in rows:
+        groups.setdefault((3, r), []).append(
+            (f"scale rows {r:.0e}", partial(grouped_row, rows=r, repeat=1 if r >= 10**7 else repeat, axis="rows")))
     for n in parties:
-        out.append(Task(f"scale parties {n} multiply", lambda n=n: [mul_row(n, mul_size, repeat)]))
-        out.append(Task(f"scale parties {n} grouped",
-                        lambda n=n: [grouped_row(scratch, rows[0] if options.quick else 10_000, n, repeat, "parties")]))
-    out += [Task(f"scale features {k}", lambda k=k: [features_row(k, 1 if k >= 40 else repeat)]) for k in features]
+        groups.setdefault((n, by_parties_rows), []).extend([
+            (f"scale parties {n} multiply", partial(mul_row, size=mul_size, repeat=repeat)),
+            (f"scale parties {n} grouped", partial(grouped_row, rows=by_parties_rows, repeat=repeat, axis="parties")),
+        ])
+    out: list[Task] = []
+    for (n, r), measures in groups.items():
+        session = consortium(scratch, r, n)
+        out += guarded_tasks(session.close, [Task(label, partial(_one, fn, session)) for label, fn in measures])
+    for k in features:
+        fit = partial(features_row, k, 1 if k >= 40 else repeat, feature_rows)
+        out.append(Task(f"scale features {k}", partial(_listed, fit)))
     return guarded_tasks(scratch.remove, out)
+
+
+def _one(measure: Callable[[ConsortiumSession], Row], session: ConsortiumSession) -> list[Row]:
+    return [measure(session)]
+
+
+def _listed(measure: Callable[[], Row]) -> list[Row]:
+    return [measure()]

@@ -1,12 +1,14 @@
 """A whole consortium on one machine: a dealer and n party nodes as real processes.
 
 `LocalConsortium` is a context manager. On entry it writes certificates into a working
-directory (keys mode 0600, the CA key in its own `ca-private/`), starts the dealer, then
-every node (`python -m parties node ...`; its `--data` a file or a database URL: `data`), each
-on 127.0.0.1 with an ephemeral port read back from its port file, and waits until all are
-serving. On exit it stops every process it started, by PID: SIGTERM, then SIGKILL after a
-timeout. Processes also watch their parent and stop if the launcher dies. This backs the
-demos, `pooled local`, the network tests and the benchmarks.
+directory (keys mode 0600, the CA key in its own `ca-private/`), starts the dealer and every
+node (`python -m parties node ...`; its `--data` a file or a database URL: `data`) at once,
+each on 127.0.0.1 with an ephemeral port read back from its port file, and waits until all
+are serving: each node loads its code while the dealer starts, then reads the dealer's
+address from the dealer's port file (`--dealer-port-file`). On exit it stops every process
+it started, by PID: SIGTERM, then SIGKILL after a timeout. Processes also watch their parent
+and stop if the launcher dies. This backs the demos, `pooled local`, the network tests and
+the benchmarks.
 
 Its nodes run queries only, like deployed ones; `bench_jobs=True` starts them with
 `--bench-jobs`, adding the demo and benchmark jobs (`product`, `secure_sum`,
@@ -149,14 +151,14 @@ class LocalConsortium:
             create_consortium(self.certs_dir, self.party_names, dealer=True, analysts=[self.analyst],
                               ca_key=self.ca_key)
             self._spawn("dealer", ["dealer", "--certs", str(self.certs_dir)])
-            self.dealer_address = self._wait_ready(["dealer"])["dealer"]
             relay = self._relay
-            dealer_for_nodes = self.dealer_address
-            if relay is not None:
-                dealer_for_nodes = relay.front("dealer")
+            dealer_for_nodes = ["--dealer-port-file", str(self._port_file("dealer"))]
+            if relay is not None:  # the relay's front must lead to the dealer before any node dials it
+                self.dealer_address = self._wait_ready(["dealer"])["dealer"]
+                dealer_for_nodes = ["--dealer", relay.front("dealer")]
                 relay.connect("dealer", self.dealer_address)
             for name in self.party_names:
-                args = ["node", "--certs", str(self.certs_dir), "--name", name, "--dealer", dealer_for_nodes]
+                args = ["node", "--certs", str(self.certs_dir), "--name", name, *dealer_for_nodes]
                 if relay is not None:
                     for other in self.party_names:
                         if other != name:
@@ -168,7 +170,9 @@ class LocalConsortium:
                 if self._bench_jobs:
                     args.append("--bench-jobs")
                 self._spawn(name, args + self._node_args)
-            self.addresses = self._wait_ready(self.party_names)
+            ready = self._wait_ready(["dealer", *self.party_names])
+            self.dealer_address = ready.pop("dealer")
+            self.addresses = ready
             if relay is not None:
                 for name in self.party_names:
                     relay.connect(name, self.addresses[name])
@@ -176,8 +180,11 @@ class LocalConsortium:
             self.stop()
             raise
 
+    def _port_file(self, name: str) -> Path:
+        return self.workdir / f"{name}.port"
+
     def _spawn(self, name: str, args: list[str]) -> None:
-        port_file = self.workdir / f"{name}.port"
+        port_file = self._port_file(name)
         port_file.unlink(missing_ok=True)
         log = self.workdir / f"{name}.log"
         env = dict(os.environ)
@@ -199,7 +206,7 @@ class LocalConsortium:
             for name in names:
                 if name in found:
                     continue
-                port_file = self.workdir / f"{name}.port"
+                port_file = self._port_file(name)
                 if port_file.exists():
                     found[name] = port_file.read_text().strip()
                 elif self._procs[name].poll() is not None:

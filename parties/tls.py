@@ -57,8 +57,10 @@ def channel_options(target: Identity, keepalive: Keepalive = DEFAULT_KEEPALIVE) 
         # 120 s, so the first queries after a node came back would fail against a channel
         # still waiting to retry).
         ("grpc.initial_reconnect_backoff_ms", 200),
-        ("grpc.min_reconnect_backoff_ms", 200),
         ("grpc.max_reconnect_backoff_ms", 2000),
+        # gRPC gives each connection attempt (TCP and the TLS handshake) at least this long: at
+        # 200 ms, a handshake with a peer slowed by a loaded machine was cut off (UNAVAILABLE).
+        ("grpc.min_reconnect_backoff_ms", 20_000),
     ]
 
 

@@ -36,7 +36,6 @@ import numpy as np
 import pandas as pd
 
 from queries import ir
-from queries.offset import offset_columns
 from queries.plan import Plan
 from queries.table import Schema
 
@@ -69,6 +68,8 @@ def _column(plan: Plan, name: str, kind: str, rows: int, rng: np.random.Generato
         return pd.Series(rng.permutation(np.resize(np.array(levels, dtype=object), rows)), dtype=_DTYPES[kind])
     if kind == "category":
         return pd.Series(["x"] * rows, dtype="string")
+    from queries.offset import offset_columns  # formulaic: only for a model
+
     if kind == "int" and name in offset_columns(stmt.offset):
         return pd.Series(rng.integers(1, 3, rows), dtype=_DTYPES[kind])  # positive: an exposure
     if kind == "int" or (name == stmt.outcome and stmt.kind in ("LOGISTIC", "POISSON")):

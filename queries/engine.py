@@ -20,10 +20,9 @@ from mpc.fixedpoint import FAST, PRECISE
 from mpc.inprocess import make_contexts, run_parties
 from mpc.share import Share, reconstruct
 from protocols.material import KINDS
-from queries import ir, regression
+from queries import ir
 from queries.arrange import arrange
 from queries.cost import stand_ins
-from queries.design import categorical_columns
 from queries.errors import ModelRefused, QueryError
 from queries.executor import execute
 from queries.floats import floated
@@ -109,6 +108,8 @@ def run_party_with_facts(ctx: PartyContext, plan: Plan, data: Data) -> tuple[lis
     kept rows and the columns the plan reads reach the MPC steps."""
     rows = source_of(data, plan.statement).rows(plan)
     if isinstance(plan.statement, ir.Regression):
+        from queries import regression  # formulaic and scipy: only for a model
+
         return regression.execute(ctx, plan, rows.frame)
     return execute(ctx, plan, group_rows(plan, rows.frame, rows.table_rows)), {}
 
@@ -126,6 +127,8 @@ def finish_result(
     decoded = [(PRECISE if bits == 128 else FAST).decode(values, frac) for values, frac, bits in outputs]
     stmt = plan.statement
     if isinstance(stmt, ir.Regression):
+        from queries import regression
+
         result = regression.finish(plan, decoded, dict(public or {}))
         method = {"LINEAR": "OLS (least squares)", "LOGISTIC": "Logit (MLE, Newton-Raphson)",
                   "POISSON": "Poisson GLM, log link (MLE, Newton-Raphson)"}[stmt.kind]
@@ -161,6 +164,8 @@ def grouping_columns(stmt: ir.Statement, schema: Schema | None = None) -> tuple[
     if isinstance(inner, ir.Regression):
         if schema is None:
             return inner.categorical
+        from queries.design import categorical_columns  # formulaic: only for a model
+
         known = set(schema.names)
         wanted = categorical_columns(inner, lambda c: schema.kind(c) if c in known else "unknown")
         return tuple(c for c in wanted if c in known)  # an unknown column is the plan's error, with its position

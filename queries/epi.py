@@ -29,9 +29,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
-Z95 = float(stats.norm.ppf(0.975))
+Z95 = 1.959963984540054  # scipy.stats.norm.ppf(0.975), written out so that importing this module loads no scipy
 
 
 def crosstab_statistics(
@@ -39,6 +38,8 @@ def crosstab_statistics(
 ) -> dict[str, Any]:
     """chi2, df, p_value, chi2_test; fisher_exact_p (2 x 2); measures (OR, RR, RD per exposure
     level); notes (why a statistic is absent, when one is)."""
+    from scipy import stats  # the analyst's side only, when a crosstab is finished
+
     out: dict[str, Any] = {}
     notes: list[str] = []
     live = cells[cells.sum(axis=1) > 0][:, cells.sum(axis=0) > 0]

@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -73,6 +72,8 @@ def select_rows(
     """The positions of the rows where `where` is true, and each derived column on those rows.
 
     `kinds`: the agreed kind of each table column read (default: the kinds this frame holds)."""
+    import duckdb  # only when there is a WHERE or a derived column to evaluate
+
     read = list(dict.fromkeys(c for x in [where, *(d[1] for d in derived)] for c in columns_of(x)))
     for col in read:
         if col not in frame.columns:

@@ -27,9 +27,7 @@ from sqlglot.errors import ParseError, TokenError
 from queries import expr as e
 from queries import ir
 from queries.errors import QueryError
-from queries.formula import FormulaError, analyse, formula_end
 from queries.lexer import Token, next_token
-from queries.offset import split_offset
 from queries.sql_expr import ExprCompiler, Source
 from queries.sql_select import compile_select
 
@@ -291,6 +289,9 @@ class _Head:
         return ir.Crosstab(row, col, self.where, self.source, self.text, self._mentions())
 
     def regression(self) -> ir.Regression:
+        from queries.formula import FormulaError, analyse, formula_end  # formulaic: only for a model's formula
+        from queries.offset import split_offset
+
         kind = self.advance().text
         outcome_tok = self.tok
         outcome = self.name("the outcome column")

@@ -17,10 +17,7 @@ from functools import singledispatch
 
 from queries import ir
 from queries.crosstab_rule import rule_text as crosstab_rule_text
-from queries.design import build, categorical_columns
 from queries.errors import QueryError
-from queries.formula import analyse
-from queries.offset import offset_columns
 from queries.order_keys import key_bits
 from queries.table import Schema
 from queries.typecheck import check_statement
@@ -308,6 +305,10 @@ def _(stmt: ir.Select, schema: Schema, domains: dict[str, tuple[ir.Value, ...]],
 
 @compile_statement.register
 def _(stmt: ir.Regression, schema: Schema, domains: dict[str, tuple[ir.Value, ...]], min_cell: int) -> Plan:
+    from queries.design import build, categorical_columns  # formulaic: only when a model is planned
+    from queries.formula import analyse
+    from queries.offset import offset_columns
+
     _, read = _check(stmt, schema)
     kinds = schema.kind
     if stmt.kind in ("LINEAR", "POISSON") and kinds(stmt.outcome) == "category":

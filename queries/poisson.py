@@ -21,7 +21,6 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from mpc.context import PartyContext
 from mpc.share import Share
@@ -96,7 +95,9 @@ def fit(
 
 
 def finish(plan: Plan, opened: list[np.ndarray], public: dict[str, Any]) -> Result:
-    """The coefficient table with incidence rate ratios, from the released values."""
+    """The coefficient table with incidence rate ratios, from the released values (at the analyst)."""
+    from scipy import stats  # p-values: only where a model's table is made
+
     stmt = plan.statement
     assert isinstance(stmt, ir.Regression)
     if "refused" in public:

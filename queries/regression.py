@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from mpc.context import PartyContext
 from mpc.share import Share
@@ -215,7 +214,9 @@ def _logistic(
 
 
 def finish(plan: Plan, opened: list[np.ndarray], public: dict[str, Any]) -> Result:
-    """The coefficient table, as statsmodels prints it, from the released values."""
+    """The coefficient table, as statsmodels prints it, from the released values (at the analyst)."""
+    from scipy import stats  # p-values: only where a model's table is made
+
     stmt = plan.statement
     assert isinstance(stmt, ir.Regression)
     if stmt.kind == "POISSON":

@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from parties.certs import CertFiles, Identity, check_private_key
     from parties.config import ConfigError, load_dealer
     from parties.dealer_service import serve_dealer
-    from parties.process import report_ready, wait_for_shutdown, watch_parent
+    from parties.process import exit_now, report_ready, wait_for_shutdown, watch_parent
     from parties.tls import TlsMaterial
     from protocols.material import KINDS
 
@@ -58,4 +58,4 @@ def run(args: argparse.Namespace) -> int:
     report_ready(tls.identity.uri, f"{listen.rsplit(':', 1)[0]}:{port}", args.port_file)
     wait_for_shutdown()
     server.stop(1.0).wait(2.0)
-    return 0
+    exit_now(0)

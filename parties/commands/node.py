@@ -17,13 +17,21 @@ benchmark consortia started from flags; no configuration file can set it, and
 It stops at once, with one line, when its private key is open to group or others
 (`chmod 600 KEY`), when the key is not its certificate's, or when the dealer cannot be
 reached. Its key also signs the head of its audit log with every query (`parties.audit_heads`).
+
+A launcher that starts the dealer and the nodes together passes the dealer's port file
+(`--dealer-port-file`): the node loads its code and keys meanwhile, then waits up to a
+minute for the dealer to write the file before dialing it.
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+DEALER_WAIT_S = 60.0
+"""How long a node started with --dealer-port-file waits for the dealer to write it."""
 
 
 def _peer(text: str) -> tuple[str, str]:
@@ -39,6 +47,10 @@ def register(sub: Any) -> None:
     p.add_argument("--certs", type=Path, help="directory holding ca.pem and this party's key and cert")
     p.add_argument("--name", help="this party's name (its certificate is party-NAME.pem)")
     p.add_argument("--dealer", help="the dealer's host:port")
+    p.add_argument("--dealer-port-file", type=Path,
+                   help="the dealer's --port-file: wait until it is written before dialing the dealer, and dial "
+                        "the address in it unless --dealer or --config names one (a launcher starting the dealer "
+                        "and the nodes together)")
     p.add_argument("--listen", help="host:port to serve on (port 0: pick a free one; default 127.0.0.1:0)")
     p.add_argument("--advertise-host", help="host peers should dial (default: the listen host)")
     p.add_argument(
@@ -75,7 +87,9 @@ def run(args: argparse.Namespace) -> int:
         if flags:
             raise SystemExit(f"pooled node: --config says everything {', '.join(flags)} would; give one or the other")
     else:
-        missing = [f"--{k}" for k in ("certs", "name", "dealer") if not getattr(args, k)]
+        missing = [f"--{k}" for k in ("certs", "name") if not getattr(args, k)]
+        if not (args.dealer or args.dealer_port_file):
+            missing.append("--dealer")
         if missing:
             raise SystemExit(f"pooled node: give --config FILE, or {', '.join(missing)}")
     try:
@@ -111,7 +125,7 @@ def _from_flags(args: argparse.Namespace) -> tuple[Any, Any, Any, argparse.Names
     url = bool(args.data) and "://" in args.data
     config = NodeConfig(
         certs=CertFiles.in_dir(args.certs, Identity.party(args.name)),
-        dealer=args.dealer,
+        dealer=args.dealer or "",  # "": read from --dealer-port-file once the dealer has written it
         listen=args.listen or "127.0.0.1:0",
         advertise_host=args.advertise_host,
         peers=dict(args.peer),
@@ -163,9 +177,17 @@ def _serve(config: Any, policy: Any, audit: Any, args: argparse.Namespace, datas
     from parties.gate import JobGate
     from parties.node import Node
     from parties.policy import QueryCounter
-    from parties.process import report_ready, wait_for_shutdown, watch_parent
+    from parties.process import exit_now, read_port_file, report_ready, wait_for_shutdown, watch_parent
     from parties.query_job import query_job
 
+    if args.exit_with_parent:
+        watch_parent()
+    if args.dealer_port_file is not None:
+        try:
+            address = read_port_file(args.dealer_port_file, DEALER_WAIT_S)
+        except TimeoutError as exc:
+            raise SystemExit(f"pooled node: no dealer: {exc}") from None
+        config = replace(config, dealer=config.dealer or address)
     counter = QueryCounter.from_audit(audit.path) if audit is not None else QueryCounter()
     query = query_job(policy, audit, counter=counter, datasets=datasets)
     try:
@@ -176,12 +198,10 @@ def _serve(config: Any, policy: Any, audit: Any, args: argparse.Namespace, datas
     except DealerError as exc:
         why = " ".join(str(exc).split())
         raise SystemExit(f"pooled node: cannot reach the dealer at {config.dealer}: {why}") from None
-    if args.exit_with_parent:
-        watch_parent()
     report_ready(Identity.party(node.name).uri, address, args.port_file)
     wait_for_shutdown()
     node.stop()
-    return 0
+    exit_now(0)
 
 
 def registry(query: Any, bench: bool = False) -> Any:

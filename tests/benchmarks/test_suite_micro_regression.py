@@ -50,7 +50,7 @@ def _options(tmp_path: Path, suite: str, peers: bool = False) -> BenchOptions:
 def test_micro_quick_measures_every_operation_and_stops_its_processes(tmp_path: Path) -> None:
     before = _children()
     rows = _run(suite_micro.tasks(_options(tmp_path, "micro")))
-    assert _children() <= before  # the consortium (and the wire-count one) are stopped
+    assert _children() <= before  # the consortium (behind the relay that counts wire bytes) is stopped
     by_case = {r.case: r for r in rows}
     assert [r.case for r in rows] == ["multiply", "comparison", "sigmoid", "reciprocal", "sum"]
     for r in rows:

@@ -2,7 +2,8 @@
 
 `Deployment` runs `pooled init` (in this process: it starts nothing) into a temporary
 directory on a free block of loopback ports, starts the dealer and every node with
-`--config` (each its own process, watching its parent), and stops them by PID. Nodes can
+`--config` together (each its own process, watching its parent; the nodes wait for the
+dealer's port file), and stops them by PID. Nodes can
 be killed, frozen, thawed and restarted by name, and queries asked through the `pooled
 query` command or, where the command itself is not under test, through the Python client
 with the same analyst's file (`ask`: no process to start).
@@ -144,14 +145,15 @@ class Deployment:
         return (self.dir / f"{name}.log").read_text(errors="replace")
 
     def start(self) -> None:
+        """The dealer and every node at once: each node waits for the dealer's port file before dialing it."""
         self._spawn("dealer", ["dealer", "--config", str(self.dir / "dealer.toml")])
-        self._wait(["dealer"])
         for p in self.parties:
-            self.start_node(p, wait=False)
-        self._wait(self.parties)
+            self.start_node(p, wait=False, after_dealer=True)
+        self._wait(["dealer", *self.parties])
 
-    def start_node(self, party: str, wait: bool = True) -> None:
-        self._spawn(party, ["node", "--config", str(self.node_file(party)), "--liveness", "3"])
+    def start_node(self, party: str, wait: bool = True, after_dealer: bool = False) -> None:
+        extra = ["--dealer-port-file", str(self.dir / "dealer.port")] if after_dealer else []
+        self._spawn(party, ["node", "--config", str(self.node_file(party)), "--liveness", "3", *extra])
         if wait:
             self._wait([party])
 

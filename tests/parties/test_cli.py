@@ -24,6 +24,22 @@ def test_importing_the_cli_loads_no_grpc_or_numpy() -> None:
     assert out.stdout.strip() == "[]"
 
 
+@pytest.mark.subprocess
+def test_a_node_and_an_analyst_start_without_formulaic_scipy_or_duckdb() -> None:
+    """Model formulas (formulaic), p-values (scipy.stats) and row evaluation (duckdb) load on
+    first use: a node that starts, or an analyst who asks a SELECT, pays for none of them."""
+    modules = ("parties.commands.node", "parties.commands.dealer", "parties.commands.local", "parties.node",
+               "parties.query_job", "parties.gate", "parties.jobs", "parties.bench_jobs", "parties.process",
+               "parties.dealer_service", "parties.analyst", "parties.local", "queries.engine", "queries.result")
+    code = (
+        f"import importlib, sys; [importlib.import_module(m) for m in {modules!r}]; "
+        "from queries.parser import parse; parse('SELECT COUNT(*), AVG(bmi) WHERE age > 40 GROUP BY sex'); "
+        "print(sorted(m for m in ('formulaic', 'scipy', 'duckdb') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_every_listed_command_is_registered() -> None:
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")

@@ -96,3 +96,30 @@ def test_the_interceptor_checks_roles_before_the_handler_runs() -> None:
     assert unknown is not None
     with pytest.raises(_Aborted, match="may not call"):
         unknown.unary_unary(b"r", _Context(_props(b"pooled://analyst/x")))
+
+
+def test_a_tls_handshake_slower_than_the_reconnect_backoff_still_connects(tmp_path: Path) -> None:
+    """On a loaded machine a handshake can take longer than the 200 ms reconnect backoff: the
+    connection attempt is not cut short by it (gRPC gives an attempt `grpc.min_reconnect_backoff_ms`
+    at least). Here a relay in this process delays every byte by 300 ms each way."""
+    from benchmarks.wan import DelayRelay
+    from parties.dealer_client import DealerClient
+    from parties.dealer_service import serve_dealer
+    from parties.tls import TlsMaterial
+    from protocols.material import KINDS
+
+    create_consortium(tmp_path, ["a"], dealer=True, ca_key=tmp_path / "ca-private" / "ca.key")
+    dealer = TlsMaterial.load(CertFiles.in_dir(tmp_path, Identity.dealer()))
+    server, port, _ = serve_dealer(dealer, "127.0.0.1:0", KINDS)
+    try:
+        with DelayRelay(600.0) as relay:
+            front = relay.front("dealer")
+            relay.connect("dealer", f"127.0.0.1:{port}")
+            client = DealerClient(TlsMaterial.load(CertFiles.in_dir(tmp_path, Identity.party("a"))), front,
+                                  timeout_s=20.0)
+            try:
+                assert client.directory() == {}
+            finally:
+                client.close()
+    finally:
+        server.stop(0)

@@ -141,3 +141,9 @@ def test_suppressed_cells_give_no_statistic() -> None:
     result, _ = run_in_process(_sites(table, ["no", "yes"], [0, 1]), "CROSSTAB smoking BY outcome", min_cell=5)
     assert "measures" not in result.extra and "chi2" not in result.extra and "fisher_exact_p" not in result.extra
     assert "withheld" in result.extra["statistics"] and "OR" not in result.to_table()
+
+
+def test_the_95_percent_normal_quantile_written_out_is_scipys() -> None:
+    from queries.epi import Z95
+
+    assert Z95 == float(stats.norm.ppf(0.975))
