@@ -11,6 +11,7 @@ from mpc.context import PartyContext
 from mpc.fixedpoint import FixedPoint
 from mpc.inprocess import run_parties
 from mpc.share import Share
+from mpc.transport import Transport
 from protocols.material import KINDS
 from protocols.sharing import split
 
@@ -33,3 +34,26 @@ def rounds_of(ctx: PartyContext, step: Callable[[], Any]) -> tuple[Any, int]:
     before = ctx.stats.rounds
     out = step()
     return out, ctx.stats.rounds - before
+
+
+class Recorder(Transport):
+    """A transport that keeps every message a party sends: (step/label, destination, payload),
+    for tests that compare what parties see across runs."""
+
+    def __init__(self, inner: Transport) -> None:
+        self.inner = inner
+        self.log: list[tuple[str, int, bytes]] = []
+
+    @property
+    def party_names(self) -> list[str]:
+        return self.inner.party_names
+
+    def send(self, dst: int, tag: str, payload: bytes) -> None:
+        self.log.append((tag.split("/", 1)[1], dst, bytes(payload)))
+        self.inner.send(dst, tag, payload)
+
+    def recv(self, src: int, tag: str) -> bytes:
+        return self.inner.recv(src, tag)
+
+    def abort(self, reason: str) -> None:
+        self.inner.abort(reason)

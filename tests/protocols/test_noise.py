@@ -22,7 +22,6 @@ from mpc.inprocess import InProcessNetwork, make_contexts, run_parties
 from mpc.ring import RING64, RING128, Ring
 from mpc.share import Share, reconstruct
 from mpc.stats import CommStats
-from mpc.transport import Transport
 from protocols.material import KINDS
 from protocols.noise import (
     ROUNDS,
@@ -38,7 +37,7 @@ from protocols.noise import (
     seeded_words,
 )
 from protocols.opening import open_arith
-from tests.support import deal
+from tests.support import Recorder, deal
 
 SCALES = (0.7, 3.0, 12.0)
 
@@ -141,31 +140,9 @@ def test_the_sampled_law_is_within_laplace_distance_of_the_exact_one() -> None:
         assert abs(threshold - reference) <= 0.5 + 1e-14 * reference
 
 
-class _Recorder(Transport):
-    """A transport that keeps every message a party sends: (step/label, destination, payload)."""
-
-    def __init__(self, inner: Transport) -> None:
-        self.inner = inner
-        self.log: list[tuple[str, int, bytes]] = []
-
-    @property
-    def party_names(self) -> list[str]:
-        return self.inner.party_names
-
-    def send(self, dst: int, tag: str, payload: bytes) -> None:
-        self.log.append((tag.split("/", 1)[1], dst, bytes(payload)))
-        self.inner.send(dst, tag, payload)
-
-    def recv(self, src: int, tag: str) -> bytes:
-        return self.inner.recv(src, tag)
-
-    def abort(self, reason: str) -> None:
-        self.inner.abort(reason)
-
-
 def _transcripts(n: int, program: Callable[[PartyContext], Any]) -> list[list[tuple[str, int, bytes]]]:
     ctxs = make_contexts(n, kinds=KINDS)
-    recorders = [_Recorder(c.transport) for c in ctxs]
+    recorders = [Recorder(c.transport) for c in ctxs]
     for c, r in zip(ctxs, recorders):
         c.transport = r
     run_parties(n, program, contexts=ctxs)

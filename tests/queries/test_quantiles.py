@@ -12,7 +12,6 @@ import pytest
 
 from mpc.context import PartyContext
 from mpc.inprocess import make_contexts, run_parties
-from mpc.transport import Transport
 from protocols.material import KINDS
 from protocols.opening import open_arith
 from protocols.sharing import share_inputs
@@ -21,6 +20,7 @@ from queries.engine import local_domains, plan_query, run_in_process, run_party
 from queries.errors import QueryError
 from queries.plan import SEARCH_BITS
 from queries.table import check_schemas, normalize_frame, schema_of
+from tests.support import Recorder
 
 
 def _sites(n: int, seed: int) -> list[pd.DataFrame]:
@@ -128,31 +128,9 @@ def test_round_count_and_a_hidden_group_gets_no_value(monkeypatch: pytest.Monkey
     assert seen == [1 + (8 * float_steps - 1) + 3 + 2] * 2
 
 
-class _Recorder(Transport):
-    """A transport that keeps every message a party sends: (step/label, destination, payload)."""
-
-    def __init__(self, inner: Transport) -> None:
-        self.inner = inner
-        self.log: list[tuple[str, int, bytes]] = []
-
-    @property
-    def party_names(self) -> list[str]:
-        return self.inner.party_names
-
-    def send(self, dst: int, tag: str, payload: bytes) -> None:
-        self.log.append((tag.split("/", 1)[1], dst, bytes(payload)))
-        self.inner.send(dst, tag, payload)
-
-    def recv(self, src: int, tag: str) -> bytes:
-        return self.inner.recv(src, tag)
-
-    def abort(self, reason: str) -> None:
-        self.inner.abort(reason)
-
-
 def _transcripts(frames: list[pd.DataFrame], program: Callable[[PartyContext, pd.DataFrame], Any]) -> list[list]:
     ctxs = make_contexts(len(frames), kinds=KINDS)
-    recorders = [_Recorder(c.transport) for c in ctxs]
+    recorders = [Recorder(c.transport) for c in ctxs]
     for c, r in zip(ctxs, recorders):
         c.transport = r
     run_parties(len(frames), program, args=frames, contexts=ctxs)
