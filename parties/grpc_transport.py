@@ -185,8 +185,11 @@ class GrpcTransport(Transport):
             else:
                 code = err.code() if isinstance(err, grpc.Call) else None
                 probe.refusals = probe.refusals + 1 if code == grpc.StatusCode.UNAVAILABLE else 0
-                if probe.refusals >= 2:
+                if probe.refusals:
+                    # the next ping dials afresh: a channel still in its reconnect backoff refuses at
+                    # once even when the party is back (a restarted node), so only a fresh refusal counts
                     self._links.forget(name)
+                if probe.refusals >= 2:
                     raise PeerFailure(name, f"unreachable ({describe(err)})")
         if now - probe.last_ok >= s.liveness_s:
             raise PeerFailure(name, f"stopped answering (no reply to pings for {s.liveness_s:.0f} s)")
