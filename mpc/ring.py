@@ -136,20 +136,19 @@ class Ring:
     def to_bytes(self, a: np.ndarray) -> bytes:
         if self.native:
             return np.ascontiguousarray(a, dtype=np.uint64).tobytes()
-        flat = [int(v) for v in np.ravel(a)]
-        lo = np.array([v & _M64 for v in flat], dtype=np.uint64)
-        hi = np.array([v >> 64 for v in flat], dtype=np.uint64)
-        return np.stack([lo, hi], axis=1).tobytes() if flat else b""
+        flat = np.ravel(np.asarray(a, dtype=object))
+        if flat.size == 0:
+            return b""
+        lo = (flat & _M64).astype(np.uint64)
+        hi = (flat >> 64).astype(np.uint64)
+        return np.stack([lo, hi], axis=1).tobytes()
 
     def from_bytes(self, data: bytes | memoryview, shape: tuple[int, ...]) -> np.ndarray:
         words = np.frombuffer(data, dtype=np.uint64)
         if self.native:
             return words.reshape(shape).copy()
-        pairs = words.reshape(-1, 2)
-        out = np.empty(len(pairs), dtype=object)
-        for i, (lo, hi) in enumerate(pairs):
-            out[i] = (int(hi) << 64) | int(lo)
-        return out.reshape(shape)
+        pairs = words.reshape(-1, 2).astype(object)
+        return np.asarray((pairs[:, 1] << 64) | pairs[:, 0], dtype=object).reshape(shape)
 
     def from_random_bytes(self, data: bytes, shape: tuple[int, ...]) -> np.ndarray:
         """Uniform ring elements from uniformly random bytes (exactly nbytes(shape))."""
