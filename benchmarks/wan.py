@@ -40,8 +40,9 @@ import ipaddress
 import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, TypeVar
+
+from parties.lifecycle import Lifecycle
 
 CHUNK_BYTES = 256 * 1024
 """Largest read from one socket at a time."""
@@ -153,7 +154,7 @@ class _DelayLine:
                 self._room.set()
 
 
-class DelayRelay:
+class DelayRelay(Lifecycle):
     """TCP forwarders on 127.0.0.1 adding rtt/2 of delay each way (a context manager; see the module docstring).
 
     `front(name)` opens (once) a listener and returns its "127.0.0.1:PORT"; `connect(name,
@@ -187,16 +188,7 @@ class DelayRelay:
         self._thread: threading.Thread | None = None
         self._closed = threading.Event()
 
-    # -- lifecycle --------------------------------------------------------------------------------
-    def __enter__(self) -> DelayRelay:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
+    # -- lifecycle (a `with` block starts and stops it: `parties.lifecycle`) ----------------------
     def start(self) -> None:
         """Start the event loop thread (once)."""
         if self._thread is not None:
@@ -229,7 +221,7 @@ class DelayRelay:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive() and not self._closed.is_set()
 
-    def close(self, timeout_s: float = 5.0) -> None:
+    def stop(self, timeout_s: float = 5.0) -> None:
         """Close every listener and connection and stop the loop thread (joined with a timeout)."""
         thread, loop = self._thread, self._loop
         if thread is None or loop is None:
@@ -238,6 +230,8 @@ class DelayRelay:
             with contextlib.suppress(RuntimeError, TimeoutError):  # loop stopped meanwhile (lifetime over)
                 asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout=timeout_s)
         thread.join(timeout=timeout_s)
+
+    close = stop  # a relay is closed like a socket
 
     async def _shutdown(self) -> None:
         with self._lock:

@@ -93,14 +93,21 @@ class DataSettings:
 
 
 @dataclass(frozen=True)
-class NodeSettings:
-    """A party node's configuration (`node-<party>.toml`); `source` is the file it was read from."""
+class MemberSettings:
+    """What every member's configuration holds: the file it was read from, and the member's TLS files
+    (whose certificate names the member, checked when read)."""
 
     source: Path
+    tls: TlsFiles
+
+
+@dataclass(frozen=True)
+class NodeSettings(MemberSettings):
+    """A party node's configuration (`node-<party>.toml`)."""
+
     name: str
     listen: str
     dealer: str
-    tls: TlsFiles
     peers: Mapping[str, str]
     """Every party -> the address its peers dial, in rank order (this node included)."""
     data: DataSettings | None
@@ -129,22 +136,18 @@ class NodeSettings:
 
 
 @dataclass(frozen=True)
-class DealerSettings:
-    """The dealer's configuration (`dealer.toml`); `source` is the file it was read from."""
+class DealerSettings(MemberSettings):
+    """The dealer's configuration (`dealer.toml`)."""
 
-    source: Path
     listen: str
-    tls: TlsFiles
     session_ttl_s: float = 900.0
 
 
 @dataclass(frozen=True)
-class AnalystSettings:
-    """An analyst's configuration (`analyst-<name>.toml`); `source` is the file it was read from."""
+class AnalystSettings(MemberSettings):
+    """An analyst's configuration (`analyst-<name>.toml`)."""
 
-    source: Path
     name: str
-    tls: TlsFiles
     parties: Mapping[str, str]
     """Every party -> its address, in rank order (the same order as the nodes' [peers])."""
 
@@ -219,10 +222,14 @@ class _Reader:
     def address(self, table: Mapping[str, Any], where: str, key: str) -> str:
         return self.value(table, where, key, str, check=address_problem)
 
-    def tls(self, must_exist: bool) -> TlsFiles:
+    def tls(self, member: Identity, must_exist: bool) -> TlsFiles:
+        """The `[tls]` files; with `must_exist`, they exist and the certificate names `member`."""
         t = self.table("tls")
         self.only(t, "tls", ("ca", "cert", "key"))
-        return TlsFiles(*(self.path_value(t, "tls", k, must_exist) for k in ("ca", "cert", "key")))
+        tls = TlsFiles(*(self.path_value(t, "tls", k, must_exist) for k in ("ca", "cert", "key")))
+        if must_exist:
+            self.identity(tls, member)
+        return tls
 
     def roster(self, key: str) -> dict[str, str]:
         t = self.table(key)
@@ -239,9 +246,7 @@ class _Reader:
             raise self.error(key, f"two parties share the address {dup}")
         return dict(t)
 
-    def identity(self, tls: TlsFiles, expected: Identity, must_exist: bool) -> None:
-        if not must_exist:
-            return
+    def identity(self, tls: TlsFiles, expected: Identity) -> None:
         try:
             found = identity_of(tls.cert.read_bytes())
         except (OSError, ValueError) as exc:
@@ -277,8 +282,7 @@ def load_node(path: str | Path, check_files: bool = True) -> NodeSettings:
     r.only(node, "node", ("name", "listen", "dealer"))
     name = r.value(node, "node", "name", str, check=name_problem)
     listen, dealer = r.address(node, "node", "listen"), r.address(node, "node", "dealer")
-    tls = r.tls(check_files)
-    r.identity(tls, Identity.party(name), check_files)
+    tls = r.tls(Identity.party(name), check_files)
     peers = r.roster("peers")
     if name not in peers:
         raise r.error("peers", f"must list this node ({name!r}) too: its position there is its rank")
@@ -292,7 +296,7 @@ def load_node(path: str | Path, check_files: bool = True) -> NodeSettings:
         raise ConfigError(str(exc)) from exc
     audit = r.table("audit")
     r.only(audit, "audit", ("path",))
-    return NodeSettings(r.path, name, listen, dealer, tls, MappingProxyType(peers), data, policy,
+    return NodeSettings(r.path, tls, name, listen, dealer, MappingProxyType(peers), data, policy,
                         r.path_value(audit, "audit", "path", must_exist=False), datasets)
 
 
@@ -335,9 +339,7 @@ def load_dealer(path: str | Path, check_files: bool = True) -> DealerSettings:
     listen = r.address(dealer, "dealer", "listen")
     ttl: float = r.value(dealer, "dealer", "session_ttl_s", (int, float), default=900.0,
                   check=lambda v: None if v > 0 else "must be positive")
-    tls = r.tls(check_files)
-    r.identity(tls, Identity.dealer(), check_files)
-    return DealerSettings(r.path, listen, tls, float(ttl))
+    return DealerSettings(r.path, r.tls(Identity.dealer(), check_files), listen, float(ttl))
 
 
 def load_analyst(path: str | Path, check_files: bool = True) -> AnalystSettings:
@@ -346,6 +348,5 @@ def load_analyst(path: str | Path, check_files: bool = True) -> AnalystSettings:
     analyst = r.table("analyst")
     r.only(analyst, "analyst", ("name",))
     name = r.value(analyst, "analyst", "name", str, check=name_problem)
-    tls = r.tls(check_files)
-    r.identity(tls, Identity.analyst(name), check_files)
-    return AnalystSettings(r.path, name, tls, MappingProxyType(r.roster("parties")))
+    return AnalystSettings(r.path, r.tls(Identity.analyst(name), check_files), name,
+                           MappingProxyType(r.roster("parties")))

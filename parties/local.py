@@ -40,12 +40,12 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
 
 import parties
 from parties.certs import CA_KEY, CertFiles, Identity, create_consortium
 from parties.client import ConsortiumClient
+from parties.lifecycle import Lifecycle
 from parties.tls import TlsMaterial
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ class Relay(Protocol):
         ...
 
 
-class LocalConsortium:
+class LocalConsortium(Lifecycle):
     """Dealer + party nodes as subprocesses on 127.0.0.1 (use as a context manager)."""
 
     def __init__(
@@ -130,16 +130,7 @@ class LocalConsortium:
     def log(self, name: str) -> str:
         return self._logs[name].read_text(errors="replace")
 
-    # -- lifecycle --------------------------------------------------------------------------------
-    def __enter__(self) -> LocalConsortium:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
+    # -- lifecycle (a `with` block starts and stops it: `parties.lifecycle`) ----------------------
     def start(self) -> None:
         if self._workdir_arg is None:
             self.workdir = Path(tempfile.mkdtemp(prefix="pooled-local-"))

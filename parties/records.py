@@ -1,4 +1,4 @@
-"""What the services exchange, as plain frozen dataclasses (no protobuf in sight).
+"""What the services exchange, as plain frozen dataclasses (`Record`s, no protobuf in sight).
 
 Servicers and clients work with these; `parties.messages` and `parties.peer_wire` turn
 them into protobuf messages and back. Keeping them apart from the conversions lets the
@@ -8,14 +8,23 @@ mailbox, the gate and the node name a job call or an abort without importing the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, dataclass_transform
 
 from mpc.share import Share
 from mpc.stats import CommStats
 
 
-@dataclass(frozen=True)
-class PeerMessage:
+@dataclass_transform(frozen_default=True, field_specifiers=(field,))
+class Record:
+    """The base of every record here: each subclass is made a frozen dataclass of the fields it
+    declares, a value that no receiver can change on its way through the mailbox or the node."""
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        dataclass(frozen=True)(cls)
+
+
+class PeerMessage(Record):
     """One tagged message of a session, as the receiving party sees it."""
 
     session: str
@@ -24,8 +33,7 @@ class PeerMessage:
     payload: bytes
 
 
-@dataclass(frozen=True)
-class AbortInfo:
+class AbortInfo(Record):
     """Why a session was given up: who gave up, whose failure caused it, and the reason."""
 
     session: str
@@ -34,8 +42,7 @@ class AbortInfo:
     reason: str
 
 
-@dataclass(frozen=True)
-class SeedGrant:
+class SeedGrant(Record):
     """A party's seed for one session and its place in the roster."""
 
     seed: bytes
@@ -43,8 +50,7 @@ class SeedGrant:
     n: int
 
 
-@dataclass(frozen=True)
-class JobCall:
+class JobCall(Record):
     """An analyst's request to run a named job in a new session over an ordered roster."""
 
     session: str
@@ -54,8 +60,7 @@ class JobCall:
     timeout_s: float = 0.0
 
 
-@dataclass(frozen=True)
-class JobFailure:
+class JobFailure(Record):
     """Why a job failed at one node; `party` names the failed party for peer failures."""
 
     kind: str
@@ -64,8 +69,7 @@ class JobFailure:
     message: str
 
 
-@dataclass(frozen=True)
-class JobOutcome:
+class JobOutcome(Record):
     """One party's answer to a job: its shares of the outputs and what it spent."""
 
     rank: int
@@ -77,8 +81,7 @@ class JobOutcome:
     """Facts every party computed alike and may tell the analyst (a query's schema and domains)."""
 
 
-@dataclass(frozen=True)
-class NodeInfo:
+class NodeInfo(Record):
     """What a node says about itself: who it is, where it serves, what it runs."""
 
     identity: str

@@ -37,72 +37,57 @@ class SchemaError(ValueError):
 class ModelRefused(Exception):
     """The consortium declines to fit a LINEAR, LOGISTIC or POISSON model; the message is all it releases.
 
-    Each reason is its own subclass with a stable `reason` code, which the nodes send to the
+    Each reason is its own subclass, declared with its stable `reason` code
+    (`class TooFewCases(ModelRefused, reason="too_few_cases")`), which the nodes send to the
     analyst with the message (`refusal_error` rebuilds the exception from the two).
     """
 
     reason = "refused"
 
+    def __init_subclass__(cls, reason: str, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.reason = reason
 
-class OutcomeNotBinary(ModelRefused):
+
+class OutcomeNotBinary(ModelRefused, reason="outcome_not_binary"):
     """LOGISTIC needs a 0/1 (or boolean, or two-level categorical) outcome."""
 
-    reason = "outcome_not_binary"
 
-
-class OutcomeNotCount(ModelRefused):
+class OutcomeNotCount(ModelRefused, reason="outcome_not_count"):
     """POISSON needs a count outcome: non-negative whole numbers."""
 
-    reason = "outcome_not_count"
 
-
-class OffsetNotPositive(ModelRefused):
+class OffsetNotPositive(ModelRefused, reason="offset_not_positive"):
     """POISSON: the offset is not defined at some complete case (the log of an exposure of 0 or less)."""
 
-    reason = "offset_not_positive"
 
-
-class OutOfRange(ModelRefused):
+class OutOfRange(ModelRefused, reason="out_of_range"):
     """POISSON: a count, or a fitted count, beyond the fixed-point range of the fit (the message names the bound)."""
 
-    reason = "out_of_range"
 
-
-class TooFewCases(ModelRefused):
+class TooFewCases(ModelRefused, reason="too_few_cases"):
     """Fewer complete cases than the minimum cell size."""
 
-    reason = "too_few_cases"
 
-
-class TooManyParameters(ModelRefused):
+class TooManyParameters(ModelRefused, reason="too_many_parameters"):
     """More parameters than the allowed fraction of the complete cases."""
 
-    reason = "too_many_parameters"
 
-
-class RareLevel(ModelRefused):
+class RareLevel(ModelRefused, reason="rare_level"):
     """A level (or a cell of categorical interactions) has fewer complete cases than the minimum."""
 
-    reason = "rare_level"
 
-
-class Collinear(ModelRefused):
+class Collinear(ModelRefused, reason="collinear"):
     """LINEAR, POISSON: X'X (X'WX) is singular (collinear covariates)."""
 
-    reason = "collinear"
 
-
-class NoEstimate(ModelRefused):
+class NoEstimate(ModelRefused, reason="no_estimate"):
     """LOGISTIC, POISSON: the information matrix is singular (separation, a level without events, collinear
     covariates)."""
 
-    reason = "no_estimate"
 
-
-class NotConverged(ModelRefused):
+class NotConverged(ModelRefused, reason="not_converged"):
     """LOGISTIC, POISSON: Newton-Raphson did not converge within MAXITER iterations."""
-
-    reason = "not_converged"
 
 
 REFUSALS: dict[str, type[ModelRefused]] = {

@@ -5,9 +5,10 @@ type checker (`queries.typecheck`) checks them against the agreed schema; `queri
 prints them, for people (canonical text, which also names derived columns) and for DuckDB,
 which evaluates them on each party's own rows (`queries.evaluate`).
 
-Every node is a frozen dataclass. A node's `pos` (1-based character in the query text) is
-left out of equality, hashing and repr, so two spellings of one expression are equal and
-a statement's repr (which the session binding hashes) does not depend on spacing.
+Every node is a frozen dataclass (a subclass of `Node`). A node's `pos` (1-based character
+in the query text, a keyword argument) is left out of equality, hashing and repr, so two
+spellings of one expression are equal and a statement's repr (which the session binding
+hashes) does not depend on spacing.
 
 For readable construction (tests, code), plain Python values are accepted: where a node
 expects the expression a predicate is about (`Compare.left`, `InList.expr`, ...), a str is a
@@ -19,175 +20,169 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
+from typing import ClassVar, dataclass_transform
 
 Scalar = int | float | str | bool | None
 """A literal's value; None is SQL's NULL."""
 
 
-def _pos() -> int | None:
-    return field(default=None, compare=False, repr=False)  # type: ignore[no-any-return]
-
-
+@dataclass_transform(frozen_default=True, field_specifiers=(field,))
 @dataclass(frozen=True)
-class Column:
+class Node:
+    """The base of every node: each subclass is made a frozen dataclass with the fields it declares.
+
+    `pos` is keyword-only and left out of equality, hashing and repr. Where a subclass names
+    `_subject`, a plain str in that field is a column and any other plain value a literal;
+    in the fields of `_values`, a plain value is a literal.
+    """
+
+    pos: int | None = field(default=None, compare=False, repr=False, kw_only=True)
+    _subject: ClassVar[str] = ""
+    _values: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        dataclass(frozen=True)(cls)
+
+    def __post_init__(self) -> None:
+        if self._subject:
+            _coerce(self, self._subject, subject=True)
+        for name in self._values:
+            _coerce(self, name, subject=False)
+
+
+class Column(Node):
     name: str
-    pos: int | None = _pos()
 
 
-@dataclass(frozen=True)
-class Literal:
+class Literal(Node):
     value: Scalar
-    pos: int | None = _pos()
 
 
-@dataclass(frozen=True)
-class TypedLiteral:
+class TypedLiteral(Node):
     """DATE 'YYYY-MM-DD' or TIMESTAMP 'YYYY-MM-DD HH:MM:SS' (checked when parsed)."""
 
     type: str  # DATE | TIMESTAMP
     text: str
-    pos: int | None = _pos()
 
 
-@dataclass(frozen=True)
-class Interval:
+class Interval(Node):
     """INTERVAL n unit: `value` a whole number, `unit` one of `INTERVAL_UNITS`."""
 
     value: Expr
     unit: str
-    pos: int | None = _pos()
 
 
-@dataclass(frozen=True)
-class Neg:
+class _Unary(Node):
+    """An operator on one expression."""
+
     inner: Expr
-    pos: int | None = _pos()
 
 
-@dataclass(frozen=True)
-class Arith:
+class Neg(_Unary):
+    """-inner."""
+
+
+class Not(_Unary):
+    """NOT inner."""
+
+
+class _Infix(Node):
+    """An operator between two expressions, by its symbol."""
+
+    left: Expr
+    op: str
+    right: Expr
+
+
+class Arith(_Infix):
     """`left op right` for op in + - * / // % || (/ divides as floating point, // truncates)."""
 
-    left: Expr
-    op: str
-    right: Expr
-    pos: int | None = _pos()
 
-
-@dataclass(frozen=True)
-class Compare:
+class Compare(_Infix):
     """`left op right` for op in = != < <= > >=."""
 
+    _subject = "left"
+    _values = ("right",)
+
+
+class _Connective(Node):
+    """`left AND right` or `left OR right`."""
+
     left: Expr
-    op: str
     right: Expr
-    pos: int | None = _pos()
-
-    def __post_init__(self) -> None:
-        _coerce(self, "left", subject=True)
-        _coerce(self, "right", subject=False)
 
 
-@dataclass(frozen=True)
-class Like:
+class And(_Connective):
+    """Both conditions hold."""
+
+
+class Or(_Connective):
+    """At least one condition holds."""
+
+
+class Like(Node):
     expr: Expr
     pattern: Expr
     ilike: bool = False
-    pos: int | None = _pos()
 
-    def __post_init__(self) -> None:
-        _coerce(self, "expr", subject=True)
-        _coerce(self, "pattern", subject=False)
+    _subject = "expr"
+    _values = ("pattern",)
 
 
-@dataclass(frozen=True)
-class InList:
+class InList(Node):
     expr: Expr
     values: tuple[Expr, ...]
-    pos: int | None = _pos()
+
+    _subject = "expr"
 
     def __post_init__(self) -> None:
-        _coerce(self, "expr", subject=True)
+        super().__post_init__()
         object.__setattr__(self, "values", tuple(_value(v) for v in self.values))
 
 
-@dataclass(frozen=True)
-class Between:
+class Between(Node):
     expr: Expr
     low: Expr
     high: Expr
-    pos: int | None = _pos()
 
-    def __post_init__(self) -> None:
-        _coerce(self, "expr", subject=True)
-        _coerce(self, "low", subject=False)
-        _coerce(self, "high", subject=False)
+    _subject = "expr"
+    _values = ("low", "high")
 
 
-@dataclass(frozen=True)
-class IsNull:
+class IsNull(Node):
     expr: Expr
     negated: bool = False
-    pos: int | None = _pos()
 
-    def __post_init__(self) -> None:
-        _coerce(self, "expr", subject=True)
+    _subject = "expr"
 
 
-@dataclass(frozen=True)
-class And:
-    left: Expr
-    right: Expr
-    pos: int | None = _pos()
-
-
-@dataclass(frozen=True)
-class Or:
-    left: Expr
-    right: Expr
-    pos: int | None = _pos()
-
-
-@dataclass(frozen=True)
-class Not:
-    inner: Expr
-    pos: int | None = _pos()
-
-
-@dataclass(frozen=True)
-class Case:
+class Case(Node):
     """CASE WHEN cond THEN value ... [ELSE default] END (a simple CASE x WHEN v is compiled to x = v)."""
 
     whens: tuple[tuple[Expr, Expr], ...]
     default: Expr | None = None
-    pos: int | None = _pos()
 
 
-@dataclass(frozen=True)
-class Cast:
+class Cast(Node):
     """CAST(expr AS type), type one of `CAST_TYPES`."""
 
     expr: Expr
     type: str
-    pos: int | None = _pos()
 
 
-@dataclass(frozen=True)
-class Extract:
+class Extract(Node):
     """EXTRACT(part FROM expr), part one of `EXTRACT_PARTS`."""
 
     part: str
     expr: Expr
-    pos: int | None = _pos()
 
 
-@dataclass(frozen=True)
-class Func:
+class Func(Node):
     """A scalar function of `queries.typecheck.FUNCTIONS`, by its canonical upper-case name."""
 
     name: str
     args: tuple[Expr, ...]
-    pos: int | None = _pos()
 
 
 Expr = (

@@ -109,51 +109,51 @@ class ExprCompiler:
         if isinstance(node, exp.Column):
             return self.column(node)
         if isinstance(node, (exp.Literal, exp.Boolean, exp.Null)):
-            return e.Literal(self.literal(node), pos)
+            return e.Literal(self.literal(node), pos=pos)
         if isinstance(node, exp.Neg):
             inner = self.compile(node.this)
             if isinstance(inner, e.Literal) and isinstance(inner.value, (int, float)) and inner.value >= 0:
-                return e.Literal(-inner.value, pos)
-            return e.Neg(inner, pos)
+                return e.Literal(-inner.value, pos=pos)
+            return e.Neg(inner, pos=pos)
         if isinstance(node, exp.Not):
             inner = self.compile(node.this)
             if isinstance(inner, e.IsNull):
-                return e.IsNull(inner.expr, not inner.negated, pos)
-            return e.Not(inner, pos)
+                return e.IsNull(inner.expr, not inner.negated, pos=pos)
+            return e.Not(inner, pos=pos)
         if isinstance(node, exp.And):
-            return e.And(self.compile(node.this), self.compile(node.expression), pos)
+            return e.And(self.compile(node.this), self.compile(node.expression), pos=pos)
         if isinstance(node, exp.Or):
-            return e.Or(self.compile(node.this), self.compile(node.expression), pos)
+            return e.Or(self.compile(node.this), self.compile(node.expression), pos=pos)
         if type(node) in _COMPARE:
-            return e.Compare(self.compile(node.this), _COMPARE[type(node)], self.compile(node.expression), pos)
+            return e.Compare(self.compile(node.this), _COMPARE[type(node)], self.compile(node.expression), pos=pos)
         if type(node) in _ARITH:
-            return e.Arith(self.compile(node.this), _ARITH[type(node)], self.compile(node.expression), pos)
+            return e.Arith(self.compile(node.this), _ARITH[type(node)], self.compile(node.expression), pos=pos)
         if isinstance(node, (exp.Like, exp.ILike)):
             if node.args.get("escape"):
                 raise self.error("LIKE ... ESCAPE is not supported", node)
-            like = e.Like(self.compile(node.this), self.compile(node.expression), isinstance(node, exp.ILike), pos)
-            return e.Not(like, pos) if node.args.get("negate") else like
+            like = e.Like(self.compile(node.this), self.compile(node.expression), isinstance(node, exp.ILike), pos=pos)
+            return e.Not(like, pos=pos) if node.args.get("negate") else like
         if isinstance(node, exp.Escape):
             raise self.error("LIKE ... ESCAPE is not supported", node)
         if isinstance(node, exp.In):
             if node.args.get("query") or node.args.get("unnest") or node.args.get("field"):
                 raise self.error(f"a subquery in {self.where} is not supported: a query reads one table", node)
-            return e.InList(self.compile(node.this), tuple(self.compile(v) for v in node.expressions), pos)
+            return e.InList(self.compile(node.this), tuple(self.compile(v) for v in node.expressions), pos=pos)
         if isinstance(node, exp.Between):
             if node.args.get("symmetric"):
                 raise self.error("BETWEEN SYMMETRIC is not supported", node)
             return e.Between(self.compile(node.this), self.compile(node.args["low"]), self.compile(node.args["high"]),
-                             pos)
+                             pos=pos)
         if isinstance(node, exp.Is):
             if not isinstance(node.expression, exp.Null):
                 raise self.error("only IS NULL and IS NOT NULL are supported after IS", node)
-            return e.IsNull(self.compile(node.this), bool(node.args.get("negate")), pos)
+            return e.IsNull(self.compile(node.this), bool(node.args.get("negate")), pos=pos)
         if isinstance(node, exp.Case):
             return self.case(node, pos)
         if isinstance(node, exp.If):
             default = node.args.get("false")
             return e.Case(((self.compile(node.this), self.compile(node.args["true"])),),
-                          None if default is None else self.compile(default), pos)
+                          None if default is None else self.compile(default), pos=pos)
         if isinstance(node, exp.Cast):
             return self.cast(node, pos)
         if isinstance(node, (exp.Extract, exp.Year, exp.Month, exp.Day)):
@@ -179,7 +179,7 @@ class ExprCompiler:
             raise self.error(f"unknown table {table!r}: a query reads one table (the one named in FROM)", node)
         if isinstance(node.this, exp.Star):
             raise self.error(f"'*' is not a value in {self.where}", node)
-        return e.Column(node.name, self.source.pos(node.this) or self.source.pos(node))
+        return e.Column(node.name, pos=self.source.pos(node.this) or self.source.pos(node))
 
     def literal(self, node: exp.Expression) -> e.Scalar:
         if isinstance(node, exp.Null):
@@ -201,10 +201,10 @@ class ExprCompiler:
         for branch in node.args.get("ifs") or []:
             cond = self.compile(branch.this)
             if subject is not None:
-                cond = e.Compare(self.compile(subject), "=", cond, cond.pos)
+                cond = e.Compare(self.compile(subject), "=", cond, pos=cond.pos)
             whens.append((cond, self.compile(branch.args["true"])))
         default = node.args.get("default")
-        return e.Case(tuple(whens), None if default is None else self.compile(default), pos)
+        return e.Case(tuple(whens), None if default is None else self.compile(default), pos=pos)
 
     def cast(self, node: exp.Cast, pos: int | None) -> e.Expr:
         if isinstance(node, exp.TryCast) or any(node.args.get(k) for k in ("format", "action", "default")):
@@ -217,8 +217,8 @@ class ExprCompiler:
                              "boolean, date, timestamp)", node)
         inner = self.compile(node.this)
         if kind in ("DATE", "TIMESTAMP") and isinstance(inner, e.Literal) and isinstance(inner.value, str):
-            return e.TypedLiteral(kind, self.timestamp(inner.value, kind, node), pos)
-        return e.Cast(inner, kind, pos)
+            return e.TypedLiteral(kind, self.timestamp(inner.value, kind, node), pos=pos)
+        return e.Cast(inner, kind, pos=pos)
 
     def timestamp(self, raw: str, kind: str, node: exp.Expression) -> str:
         try:
@@ -238,7 +238,7 @@ class ExprCompiler:
         if part not in e.EXTRACT_PARTS:
             raise self.error(f"EXTRACT of {part.lower()} is not supported (supported: "
                              f"{', '.join(p.lower() for p in e.EXTRACT_PARTS)})", node)
-        return e.Extract(part, self.compile(value), pos)
+        return e.Extract(part, self.compile(value), pos=pos)
 
     def interval(self, node: exp.Interval, pos: int | None) -> e.Expr:
         unit = str(node.args["unit"].name if node.args.get("unit") is not None else "").upper().rstrip("S")
@@ -247,10 +247,10 @@ class ExprCompiler:
         value = node.this
         if isinstance(value, exp.Literal) and value.is_string:
             try:
-                return e.Interval(e.Literal(int(str(value.this).strip()), pos), unit, pos)
+                return e.Interval(e.Literal(int(str(value.this).strip()), pos=pos), unit, pos=pos)
             except ValueError:
                 raise self.error("INTERVAL needs a whole number", node) from None
-        return e.Interval(self.compile(value), unit, pos)
+        return e.Interval(self.compile(value), unit, pos=pos)
 
     def function(self, node: exp.Expression, pos: int | None) -> e.Expr:
         name = str(node.name if isinstance(node, exp.Anonymous) else node.key).upper()
@@ -258,12 +258,12 @@ class ExprCompiler:
             base = node.this
             if node.expression is None or not (isinstance(base, exp.Literal) and base.this in ("2", "10")):
                 raise self.error("LOG(x) differs between SQL dialects; use LN, LOG10 or LOG2", node)
-            return e.Func(f"LOG{base.this}", (self.compile(node.expression),), pos)
+            return e.Func(f"LOG{base.this}", (self.compile(node.expression),), pos=pos)
         if isinstance(node, (exp.TimestampTrunc, exp.DateTrunc)):
             unit = str(node.args["unit"].name).upper() if node.args.get("unit") is not None else ""
             if unit not in _TRUNC_UNITS or node.args.get("zone"):
                 raise self.error(f"DATE_TRUNC needs a unit ({', '.join(u.lower() for u in _TRUNC_UNITS)})", node)
-            return e.Func("DATE_TRUNC", (e.Literal(unit.lower()), self.compile(node.this)), pos)
+            return e.Func("DATE_TRUNC", (e.Literal(unit.lower()), self.compile(node.this)), pos=pos)
         spec = _FUNCS.get(type(node))
         if spec is None:
             if isinstance(node, (exp.Func, exp.Anonymous)):
@@ -281,4 +281,4 @@ class ExprCompiler:
                 args.extend(self.compile(v) for v in value)
             elif value is not None:
                 args.append(self.compile(value))
-        return e.Func(canonical, tuple(args), pos)
+        return e.Func(canonical, tuple(args), pos=pos)

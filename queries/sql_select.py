@@ -296,7 +296,7 @@ def _having(b: _Builder, clause: exp.Having, aggregates: list[ir.Aggregate]) -> 
         if same is None:
             aggregates.append(agg)
             same = agg
-        return e.Column(same.name, b.source.pos(node))
+        return e.Column(same.name, pos=b.source.pos(node))
 
     return ExprCompiler(b.source, "HAVING", "", hook, b.tables).compile(clause.this)
 

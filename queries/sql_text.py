@@ -111,7 +111,6 @@ class _Printer:
         return shown
 
     def show(self, e: Expr) -> str:  # noqa: C901  (one branch per node type)
-        cmp = _PREC["CMP"]
         if isinstance(e, Column):
             return self.column(e.name)
         if isinstance(e, Literal):
@@ -123,31 +122,14 @@ class _Printer:
         if isinstance(e, Neg):
             inner = self.sub(e.inner, _PREC["NEG"])
             return f"-({inner})" if inner.startswith("-") else f"-{inner}"
-        if isinstance(e, Arith):
-            p = _PREC[e.op]
-            if self.duck and e.op in ("/", "//", "%"):  # a zero divisor gives NULL in every dialect
-                left, right = self.show(e.left), self.show(e.right)
-                if e.op == "/":
-                    return f"CAST({left} AS DOUBLE) / NULLIF(CAST({right} AS DOUBLE), 0)"
-                return f"({left}) {e.op} NULLIF({right}, 0)"
-            return f"{self.sub(e.left, p)} {e.op} {self.sub(e.right, p, strict=True)}"
-        if isinstance(e, Compare):
-            return f"{self.sub(e.left, cmp, True)} {e.op} {self.sub(e.right, cmp, True)}"
-        if isinstance(e, Like):
-            return f"{self.sub(e.expr, cmp, True)} {'ILIKE' if e.ilike else 'LIKE'} {self.sub(e.pattern, cmp, True)}"
-        if isinstance(e, InList):
-            return f"{self.sub(e.expr, cmp, True)} IN ({', '.join(self.show(v) for v in e.values)})"
-        if isinstance(e, Between):
-            low, high = self.sub(e.low, cmp, True), self.sub(e.high, cmp, True)
-            return f"{self.sub(e.expr, cmp, True)} BETWEEN {low} AND {high}"
-        if isinstance(e, IsNull):
-            return f"{self.sub(e.expr, cmp, True)} IS {'NOT ' if e.negated else ''}NULL"
-        if isinstance(e, And):
-            return f"{self.sub(e.left, _PREC['AND'])} AND {self.sub(e.right, _PREC['AND'], True)}"
-        if isinstance(e, Or):
-            return f"{self.sub(e.left, _PREC['OR'])} OR {self.sub(e.right, _PREC['OR'], True)}"
         if isinstance(e, Not):
             return f"NOT {self.sub(e.inner, _PREC['NOT'] + 1)}"
+        if isinstance(e, Arith) and self.duck and e.op in ("/", "//", "%"):
+            return self.guarded_division(e)
+        if isinstance(e, (Arith, Compare, And, Or)):
+            return self.infix(e)
+        if isinstance(e, (Like, InList, Between, IsNull)):
+            return f"{self.sub(e.expr, _PREC['CMP'], True)} {self.predicate(e)}"
         if isinstance(e, Case):
             parts = ["CASE"] + [f"WHEN {self.show(c)} THEN {self.show(v)}" for c, v in e.whens]
             if e.default is not None:
@@ -159,3 +141,28 @@ class _Printer:
             return f"EXTRACT({e.part} FROM {self.show(e.expr)})"
         assert isinstance(e, Func)
         return f"{e.name.lower()}({', '.join(self.show(a) for a in e.args)})"
+
+    def infix(self, e: Arith | Compare | And | Or) -> str:
+        """`left op right`. The right operand is parenthesised also at equal precedence (the
+        operators associate to the left), a comparison's left one too (comparisons do not chain)."""
+        p = _prec(e)
+        op = e.op if isinstance(e, (Arith, Compare)) else "AND" if isinstance(e, And) else "OR"
+        return f"{self.sub(e.left, p, strict=isinstance(e, Compare))} {op} {self.sub(e.right, p, strict=True)}"
+
+    def predicate(self, e: Like | InList | Between | IsNull) -> str:
+        """What follows the expression a predicate is about."""
+        cmp = _PREC["CMP"]
+        if isinstance(e, Like):
+            return f"{'ILIKE' if e.ilike else 'LIKE'} {self.sub(e.pattern, cmp, True)}"
+        if isinstance(e, InList):
+            return f"IN ({', '.join(self.show(v) for v in e.values)})"
+        if isinstance(e, Between):
+            return f"BETWEEN {self.sub(e.low, cmp, True)} AND {self.sub(e.high, cmp, True)}"
+        return f"IS {'NOT ' if e.negated else ''}NULL"
+
+    def guarded_division(self, e: Arith) -> str:
+        """A division for DuckDB: a zero divisor gives NULL in every dialect, and / divides as DOUBLE."""
+        left, right = self.show(e.left), self.show(e.right)
+        if e.op == "/":
+            return f"CAST({left} AS DOUBLE) / NULLIF(CAST({right} AS DOUBLE), 0)"
+        return f"({left}) {e.op} NULLIF({right}, 0)"

@@ -228,6 +228,24 @@ def copy_keys(source: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
     return {k: source[k] for k in keys if k in source}
 
 
+def check_run(peer: str, ops: Sequence[str], op: str, parties: int, missing: str = "") -> None:
+    """A ValueError unless `op` is one of the peer's `ops` (`missing` says what it lacks) and there
+    are at least 2 parties."""
+    if op not in ops:
+        raise ValueError(f"{peer} op must be one of {ops}, got {op!r}{missing}")
+    if parties < 2:
+        raise ValueError("need at least 2 parties")
+
+
+def peer_job(op: str, size: int, repeats: int, seed: int, reciprocal_range: tuple[float, float],
+             **settings: Any) -> dict[str, Any]:
+    """What every worker of a run reads (as JSON in POOLED_PEER_JOB): the keys both harnesses
+    share, then the peer's own `settings`."""
+    common = {"op": op, "size": size, "repeats": int(repeats), "seed": seed,
+              "reciprocal_range": [float(v) for v in reciprocal_range]}
+    return {**common, **settings}
+
+
 def cli_parser(description: str, ops: Sequence[str], repeats: int) -> argparse.ArgumentParser:
     """The options both harnesses' command lines share: --ops, --parties, --repeats, --out."""
     parser = argparse.ArgumentParser(description=description)

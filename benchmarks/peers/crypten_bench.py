@@ -34,9 +34,11 @@ from typing import Any
 
 from benchmarks.peers._procs import (
     LOOPBACK,
+    check_run,
     cli_parser,
     copy_keys,
     free_ports,
+    peer_job,
     print_row,
     run_workers,
     single_thread_env,
@@ -70,22 +72,11 @@ def run(
     timeout: float | None = None,
 ) -> dict[str, Any]:
     """Measure one operation in CrypTen with `parties` ranks (+ the TTP if `provider` is "TTP")."""
-    if op not in OPS:
-        raise ValueError(f"CrypTen op must be one of {OPS}, got {op!r}")
-    if parties < 2:
-        raise ValueError("need at least 2 parties")
+    check_run("CrypTen", OPS, op, parties)
     if provider not in ("TTP", "TFP"):
         raise ValueError("provider must be TTP (trusted third party) or TFP (CrypTen's trusted first party)")
     size = int(size if size is not None else (10 if op == "logreg" else DEFAULT_SIZES[op]))
-    job = {
-        "op": op,
-        "size": size,
-        "repeats": int(repeats),
-        "provider": provider,
-        "seed": seed,
-        "epochs": epochs,
-        "reciprocal_range": [float(v) for v in reciprocal_range],
-    }
+    job = peer_job(op, size, repeats, seed, reciprocal_range, provider=provider, epochs=epochs)
     (port,) = free_ports(1)
     base = single_thread_env(
         {

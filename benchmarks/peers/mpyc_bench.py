@@ -32,7 +32,16 @@ import json
 import sys
 from typing import Any
 
-from benchmarks.peers._procs import LOOPBACK, cli_parser, free_ports, print_row, run_workers, single_thread_env
+from benchmarks.peers._procs import (
+    LOOPBACK,
+    check_run,
+    cli_parser,
+    free_ports,
+    peer_job,
+    print_row,
+    run_workers,
+    single_thread_env,
+)
 
 VERSION = "0.11"
 OPS = ("mul", "lt", "sigmoid", "reciprocal", "sum")
@@ -55,20 +64,9 @@ def run(
     timeout: float | None = None,
 ) -> dict[str, Any]:
     """Measure one operation in MPyC with `parties` processes on 127.0.0.1."""
-    if op not in OPS:
-        raise ValueError(f"MPyC op must be one of {OPS}, got {op!r} (no logistic regression in MPyC here)")
-    if parties < 2:
-        raise ValueError("need at least 2 parties")
+    check_run("MPyC", OPS, op, parties, missing=" (no logistic regression in MPyC here)")
     size = int(size if size is not None else DEFAULT_SIZES[op])
-    job = {
-        "op": op,
-        "size": size,
-        "repeats": int(repeats),
-        "seed": seed,
-        "bit_length": BIT_LENGTH,
-        "frac_length": FRAC_LENGTH,
-        "reciprocal_range": [float(v) for v in reciprocal_range],
-    }
+    job = peer_job(op, size, repeats, seed, reciprocal_range, bit_length=BIT_LENGTH, frac_length=FRAC_LENGTH)
     ports = free_ports(parties)
     env = single_thread_env({"POOLED_PEER_JOB": json.dumps(job)})
     addresses = [a for p in ports for a in ("-P", f"{LOOPBACK}:{p}")]

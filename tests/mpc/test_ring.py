@@ -16,27 +16,26 @@ def _arr(ring: Ring, values: list[int]) -> np.ndarray:
     return ring.reduce(np.array(values, dtype=object))
 
 
+def _matches_python(ring: Ring, pairs: list[tuple[int, int]]) -> None:
+    mod = ring.modulus
+    a = _arr(ring, [p[0] for p in pairs])
+    b = _arr(ring, [p[1] for p in pairs])
+    assert [int(v) for v in ring.add(a, b)] == [(x + y) % mod for x, y in pairs]
+    assert [int(v) for v in ring.sub(a, b)] == [(x - y) % mod for x, y in pairs]
+    assert [int(v) for v in ring.mul(a, b)] == [(x * y) % mod for x, y in pairs]
+    assert [int(v) for v in ring.neg(a)] == [(-x) % mod for x, _ in pairs]
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(ints64, ints64), min_size=1, max_size=20))
 def test_ring64_matches_python_modular_arithmetic(pairs: list[tuple[int, int]]) -> None:
-    mod = 2**64
-    a = _arr(RING64, [p[0] for p in pairs])
-    b = _arr(RING64, [p[1] for p in pairs])
-    assert [int(v) for v in RING64.add(a, b)] == [(x + y) % mod for x, y in pairs]
-    assert [int(v) for v in RING64.sub(a, b)] == [(x - y) % mod for x, y in pairs]
-    assert [int(v) for v in RING64.mul(a, b)] == [(x * y) % mod for x, y in pairs]
-    assert [int(v) for v in RING64.neg(a)] == [(-x) % mod for x, _ in pairs]
+    _matches_python(RING64, pairs)
 
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(ints128, ints128), min_size=1, max_size=10))
 def test_ring128_matches_python_modular_arithmetic(pairs: list[tuple[int, int]]) -> None:
-    mod = 2**128
-    a = _arr(RING128, [p[0] for p in pairs])
-    b = _arr(RING128, [p[1] for p in pairs])
-    assert [int(v) for v in RING128.add(a, b)] == [(x + y) % mod for x, y in pairs]
-    assert [int(v) for v in RING128.mul(a, b)] == [(x * y) % mod for x, y in pairs]
-    assert [int(v) for v in RING128.sub(a, b)] == [(x - y) % mod for x, y in pairs]
+    _matches_python(RING128, pairs)
 
 
 @settings(max_examples=40, deadline=None)

@@ -41,3 +41,13 @@ def points(fp: FixedPoint, lo: float, hi: float, count: int, log_scale: bool = F
     pts = np.exp(rng.uniform(np.log(lo), np.log(hi), n)) if log_scale else rng.uniform(lo, hi, n)
     pts[:2] = [lo, hi]
     return fp.decode(fp.encode(pts))
+
+
+def xor_split(rows: np.ndarray, n: int, seed: int) -> list[np.ndarray]:
+    """n random XOR shares of 64-bit rows (what the parties of a boolean protocol hold)."""
+    rng = np.random.default_rng(seed)
+    parts = [rng.integers(0, 2**64, rows.shape, dtype=np.uint64) for _ in range(n - 1)]
+    last = rows.copy()
+    for p in parts:
+        last ^= p
+    return parts + [last]

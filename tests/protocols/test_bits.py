@@ -29,7 +29,7 @@ from protocols.circuits import (
 from protocols.material import KINDS
 from protocols.opening import open_xor, reveal_int
 from protocols.sharing import split
-from tests.protocols.nonlinear_support import PARTIES, RINGS
+from tests.protocols.nonlinear_support import PARTIES, RINGS, xor_split
 from tests.support import rounds_of
 
 
@@ -47,15 +47,6 @@ def test_bit_slicing_round_trips(n: int, words: int, seed: int) -> None:
     assert np.array_equal(unpack_lanes(pack_lanes(bits), n), bits)
 
 
-def _xor_split(rows: np.ndarray, n: int, seed: int) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    parts = [rng.integers(0, 2**64, rows.shape, dtype=np.uint64) for _ in range(n - 1)]
-    last = rows.copy()
-    for p in parts:
-        last ^= p
-    return parts + [last]
-
-
 def _plain_bits(values: np.ndarray, width: int) -> np.ndarray:
     """(width, count) 0/1 matrix of the low bits of unsigned integers."""
     return np.array([[(int(v) >> i) & 1 for v in values] for i in range(width)], dtype=np.int64)
@@ -69,7 +60,7 @@ def test_circuits_match_plaintext(n: int) -> None:
     r = rng.integers(0, 2**width, count, dtype=np.uint64)
     r[:3] = c[:3]  # ties
     c_rows = to_slices(c.reshape(-1, 1))[:width]
-    r_shares = _xor_split(to_slices(r.reshape(-1, 1))[:width], n, n)
+    r_shares = xor_split(to_slices(r.reshape(-1, 1))[:width], n, n)
 
     def program(ctx: PartyContext, r_rows: np.ndarray) -> dict[str, Any]:
         g, p = generate_propagate(ctx, c_rows, r_rows)

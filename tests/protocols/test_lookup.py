@@ -15,17 +15,8 @@ from protocols.boolean import pack_lanes
 from protocols.lookup import lookup
 from protocols.material import KINDS
 from protocols.opening import reveal_int
-from tests.protocols.nonlinear_support import PARTIES, RINGS
+from tests.protocols.nonlinear_support import PARTIES, RINGS, xor_split
 from tests.support import rounds_of
-
-
-def _xor_split(rows: np.ndarray, n: int, seed: int) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    parts = [rng.integers(0, 2**64, rows.shape, dtype=np.uint64) for _ in range(n - 1)]
-    last = rows.copy()
-    for p in parts:
-        last ^= p
-    return parts + [last]
 
 
 @pytest.mark.parametrize("n", PARTIES)
@@ -38,7 +29,7 @@ def test_table_lookup_and_row_conversion(n: int, fp: FixedPoint) -> None:
     tables = [list(range(2**bits)), [int(v) for v in rng.integers(-(2**40), 2**40, 2**bits)]]
     rows = np.stack([pack_lanes((index >> i) & 1) for i in range(bits)])
     flag_rows = np.stack([pack_lanes(f) for f in flags])
-    args = list(zip(_xor_split(rows, n, 1), _xor_split(flag_rows, n, 2)))
+    args = list(zip(xor_split(rows, n, 1), xor_split(flag_rows, n, 2)))
 
     def program(ctx: PartyContext, arg: tuple[np.ndarray, np.ndarray]) -> tuple[Any, ...]:
         idx, fl = arg

@@ -60,32 +60,33 @@ LOGISTIC = [
 ]
 
 
-@pytest.mark.parametrize("formula", LINEAR)
-def test_linear_formula_matches_statsmodels(sites: list[pd.DataFrame], formula: str) -> None:
-    result, plan = run_in_process(sites, f"LINEAR sbp ~ {formula}")
+def _fit_both(sites: list[pd.DataFrame], kind: str, outcome: str, formula: str, rtol: float,
+              atol: float) -> tuple[dict, tuple[str, ...], object]:
+    """Fit `kind outcome ~ formula` in MPC and in statsmodels, check that the terms, coefficients
+    and standard errors agree; the model facts, the plan's terms and statsmodels' fit."""
+    result, plan = run_in_process(sites, f"{kind} {outcome} ~ {formula}")
     stmt = plan.statement
     assert isinstance(stmt, ir.Regression)
-    ref = _reference(sites, "LINEAR", "sbp", formula, stmt.columns)
+    ref = _reference(sites, kind, outcome, formula, stmt.columns)
     table = result.to_pandas()
-    assert list(table.term) == list(ref.params.index) == list(plan.terms)  # type: ignore[attr-defined]
-    np.testing.assert_allclose(table.coef, ref.params, rtol=1e-6, atol=1e-9)  # type: ignore[attr-defined]
-    np.testing.assert_allclose(table.std_err, ref.bse, rtol=1e-6)  # type: ignore[attr-defined]
-    model = result.extra["model"]
+    assert list(table.term) == list(ref.params.index)  # type: ignore[attr-defined]
+    np.testing.assert_allclose(table.coef, ref.params, rtol=rtol, atol=atol)  # type: ignore[attr-defined]
+    np.testing.assert_allclose(table.std_err, ref.bse, rtol=rtol)  # type: ignore[attr-defined]
+    return result.extra["model"], plan.terms, ref
+
+
+@pytest.mark.parametrize("formula", LINEAR)
+def test_linear_formula_matches_statsmodels(sites: list[pd.DataFrame], formula: str) -> None:
+    model, terms, ref = _fit_both(sites, "LINEAR", "sbp", formula, rtol=1e-6, atol=1e-9)
+    assert list(terms) == list(ref.params.index)  # type: ignore[attr-defined]
     assert model["n"] == int(ref.nobs)  # type: ignore[attr-defined]
     assert model["r_squared"] == pytest.approx(ref.rsquared, rel=1e-6)  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("formula", LOGISTIC)
 def test_logistic_formula_matches_statsmodels(sites: list[pd.DataFrame], formula: str) -> None:
-    result, plan = run_in_process(sites, f"LOGISTIC outcome ~ {formula}")
-    stmt = plan.statement
-    assert isinstance(stmt, ir.Regression)
-    ref = _reference(sites, "LOGISTIC", "outcome", formula, stmt.columns)
-    table = result.to_pandas()
-    assert list(table.term) == list(ref.params.index)  # type: ignore[attr-defined]
-    np.testing.assert_allclose(table.coef, ref.params, rtol=1e-4, atol=1e-6)  # type: ignore[attr-defined]
-    np.testing.assert_allclose(table.std_err, ref.bse, rtol=1e-4)  # type: ignore[attr-defined]
-    assert result.extra["model"]["log_likelihood"] == pytest.approx(ref.llf, rel=1e-6)  # type: ignore[attr-defined]
+    model, _, ref = _fit_both(sites, "LOGISTIC", "outcome", formula, rtol=1e-4, atol=1e-6)
+    assert model["log_likelihood"] == pytest.approx(ref.llf, rel=1e-6)  # type: ignore[attr-defined]
 
 
 def test_a_covariate_of_ten_million_is_fitted_exactly() -> None:
