@@ -34,7 +34,7 @@ def machine() -> dict[str, Any]:
     """The machine (`benchmarks.framework.machine`) and the peers' package versions."""
     from importlib import metadata
 
-    versions = {}
+    versions: dict[str, str | None] = {}
     for dist in ("torch", "crypten", "mpyc", "gmpy2", "numpy"):
         try:
             versions[dist] = metadata.version(dist)
