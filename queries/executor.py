@@ -25,7 +25,7 @@ from protocols.opening import open_arith
 from protocols.products import PendingProducts, products
 from protocols.select import minimum
 from protocols.sharing import share_inputs, share_words
-from queries import group_scales, ir
+from queries import group_scales, having_gate, ir
 from queries.aggregates import count_key, stages
 from queries.crosstab import crosstab
 from queries.errors import QueryError
@@ -326,6 +326,10 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     values: list[Share] = [picks[stages(agg).value](i, agg) for i, agg in aggs]
     floats_i = [i for i, agg in aggs if stages(agg).release]
     keep = {i: not_bit(ctx, hidden[i]) for i in range(len(values))}
+    shown = dict(hidden)
+    if stmt.having is not None:  # the groups HAVING drops are released as absent (`queries.having_gate`)
+        grouped = bool(plan.group_columns) and plan.release_zero
+        empty, keep, shown = having_gate.gate(ctx, stmt, grouped, values, floats, hidden, null_of, empty)
     with_null = sorted(null_of)
     pending = [(a, b) for i in floats_i for a, b, _ in floats[i].pending]  # `queries.floats.releases`
     first_round = mul_many(ctx, [(keep[i], not_bit(ctx, null_of[i])) for i in with_null] + pending)
@@ -342,7 +346,7 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     zeros = Share(rows.ring.zeros((plan.groups,)), rows.ring, 0)
     nulls = [keep[i] - both[i] if i in both else zeros for i in range(len(values))]  # null and not hidden
     m = len(values)
-    return [empty, *released[:m], *nulls, *(hidden[i] for i in range(m)), *released[m:]]
+    return [empty, *released[:m], *nulls, *(shown[i] for i in range(m)), *released[m:]]
 
 
 def _one_round(

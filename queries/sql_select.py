@@ -10,7 +10,7 @@ Refused, each with the reason: `SELECT *`, `DISTINCT` (or no aggregate at all), 
 the statement level, `queries.parser`), window functions, `COUNT(DISTINCT ...)`, aggregates
 in WHERE or GROUP BY, expressions over aggregates, columns neither grouped nor aggregated.
 HAVING is compiled into the IR (its aggregates join the statement's, hidden from the result)
-and refused unless `allow_having`: the groups it drops must be decided inside MPC.
+and decided inside MPC (`queries.having`, `queries.having_gate`).
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ def describe_agg(node: exp.Expression) -> str:
     return node.sql_name() if isinstance(node, exp.Func) else str(node.key).upper()
 
 
-def compile_select(node: exp.Select, source: Source, allow_having: bool = False) -> ir.Select:
+def compile_select(node: exp.Select, source: Source) -> ir.Select:
     """`node` as an `ir.Select`; QueryError with the position of anything refused."""
     for key, message in _CLAUSES.items():
         value = node.args.get(key)
@@ -178,9 +178,6 @@ def compile_select(node: exp.Select, source: Source, allow_having: bool = False)
     having = None
     if node.args.get("having") is not None:
         having = _having(b, node.args["having"], aggregates)
-        if not allow_having:
-            raise source.error("HAVING is not supported yet: the groups it drops must be decided inside MPC, so that "
-                               "their numbers are never opened", node.args["having"].this)
     order = _order(b, node, items, output)
     limit, offset = _limit(source, node)
     derived = tuple(ir.Derived(n, v) for n, v in b.derived.items())
