@@ -25,11 +25,12 @@ from protocols.opening import open_arith
 from protocols.products import PendingProducts, products
 from protocols.select import minimum
 from protocols.sharing import share_inputs, share_words
-from queries import group_scales, having_gate, ir
+from queries import group_scales, ir
 from queries.aggregates import count_key, stages
 from queries.crosstab import crosstab
 from queries.errors import QueryError
 from queries.floats import releases, settle
+from queries.having_gate import Having
 from queries.local import COUNT_OPS, PER_PARTY_OPS, LocalData, extremes, partials
 from queries.moments import centred_sums, correlations, divide_all, spreads
 from queries.plan import Plan
@@ -260,9 +261,11 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     ext_in = _extreme_inputs(ctx, plan, local)
     ext_pairs = _extreme_pairs(ext_in)  # the first level of the extremes' tree
     counts = {c: t[("n", c)] for c, _ in plan.quantiles}
+    having = Having(ctx, plan, t, sums)  # HAVING's tests of COUNTs and SUMs ride with the flags (none without)
     empty, hidden, null_of, quantile_hidden, zs, ext_lt, rank_bits = _thresholds(
-        ctx, plan, t, candidates, [a - b for a, b in ext_pairs], rank_input(ctx, plan, counts)
+        ctx, plan, t, candidates, [a - b for a, b in ext_pairs] + having.inputs, rank_input(ctx, plan, counts)
     )
+    having.receive(ext_lt[len(ext_pairs) :])
 
     # Denominators: where an aggregate is NULL its count n is replaced, so every division is
     # defined: n + z for "empty" (z = [n == 0]); n + z (2 - n) for "single" (z = [n < 2]),
@@ -328,8 +331,7 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     keep = {i: not_bit(ctx, hidden[i]) for i in range(len(values))}
     shown = dict(hidden)
     if stmt.having is not None:  # the groups HAVING drops are released as absent (`queries.having_gate`)
-        grouped = bool(plan.group_columns) and plan.release_zero
-        empty, keep, shown = having_gate.gate(ctx, stmt, grouped, values, floats, hidden, null_of, empty)
+        empty, keep, shown = having.gate(values, floats, hidden, null_of, empty)
     with_null = sorted(null_of)
     pending = [(a, b) for i in floats_i for a, b, _ in floats[i].pending]  # `queries.floats.releases`
     first_round = mul_many(ctx, [(keep[i], not_bit(ctx, null_of[i])) for i in with_null] + pending)

@@ -37,7 +37,9 @@ from mpc.share import Share, concat, split_like
 from protocols.beaver import mul_many
 from protocols.compare import ltz
 from queries import having, ir
+from queries.aggregates import count_key, stages
 from queries.floats import Floating
+from queries.plan import Plan
 
 
 @dataclass(eq=False)
@@ -149,73 +151,138 @@ def _encoded(x: Fraction | float, frac: int) -> int:
     return math.floor(Fraction(x) * (1 << frac))
 
 
-def gate(
-    ctx: PartyContext, stmt: ir.Select, grouped: bool, values: list[Share], floats: dict[int, Floating],
-    hidden: dict[int, Share], null_of: dict[int, Share], empty: Share,
-) -> tuple[Share, dict[int, Share], dict[int, Share]]:
-    """(absent, keep_i, shown hidden_i) for the release (module docstring, steps 1-4). `floats`: the
-    AVG, VAR and STDDEV values before their pending products; `grouped`: GROUP BY with zeros released
-    (`empty` is then [rows == 0])."""
-    tree = having.condition(stmt)
-    bits = Bits(ctx, empty)
-    signs = _Signs(ctx)
-    bad: dict[int, Bit] = {}
-    for i in having.aggregates_read(tree):
+class Having:
+    """A SELECT's HAVING at one party, from the partials' round to the release.
+
+    Its exact comparisons of COUNTs and SUMs (known from the partials' round) ride in the
+    disclosure flags' batched comparison (`inputs`, answered by `receive`); the rest run in
+    `gate`'s own batch. Without HAVING it asks for nothing."""
+
+    def __init__(self, ctx: PartyContext, plan: Plan, counts: dict, sums: dict) -> None:
+        self.ctx = ctx
+        self.plan = plan
+        stmt = plan.statement
+        assert isinstance(stmt, ir.Select)
+        self.stmt = stmt
+        self.tree = having.condition(stmt) if stmt.having is not None else None
+        self.early = _Signs(ctx)
+        self.early_leaves: dict[int, tuple[Bit | None, Bit | None]] = {}
+        for leaf in having.leaves(self.tree) if self.tree is not None else []:
+            if isinstance(leaf, having.Fixed) and all(stmt.aggregates[i].func in ("COUNT", "SUM") for i, _ in
+                                                      leaf.terms):
+                known = {i: _early_value(stmt.aggregates[i], counts, sums) for i, _ in leaf.terms}
+                self.early_leaves[id(leaf)] = _fixed_tests(self.early, leaf, known)
+
+    @property
+    def inputs(self) -> list[Share]:
+        """The sign tests to run with the disclosure flags ([x < 0] each)."""
+        return self.early.inputs
+
+    def receive(self, bits: list[Share]) -> None:
+        """The answers to `inputs`, in order."""
+        for bit, share in zip(self.early.bits, bits):
+            bit.share = share
+
+    def gate(
+        self, values: list[Share], floats: dict[int, Floating], hidden: dict[int, Share], null_of: dict[int, Share],
+        empty: Share,
+    ) -> tuple[Share, dict[int, Share], dict[int, Share]]:
+        """(absent, keep_i, shown hidden_i) for the release (module docstring, steps 1-4). `floats`: the
+        AVG, VAR and STDDEV values before their pending products."""
+        assert self.tree is not None
+        ctx, plan, tree = self.ctx, self.plan, self.tree
+        bits = Bits(ctx, empty)
+        signs = _Signs(ctx)
+        rows = bits.of(empty) if plan.group_columns and plan.release_zero else None
+        bad = {i: self._bad(bits, i, hidden, null_of, rows) for i in having.aggregates_read(tree)}
+        leaf_bits = {}
+        for leaf in having.leaves(tree):
+            if isinstance(leaf, having.NullTest):
+                leaf_bits[id(leaf)] = _null_test(bits, leaf, hidden, null_of, rows)
+                continue
+            if isinstance(leaf, having.Fixed):
+                tests = self.early_leaves.get(id(leaf)) or _fixed_tests(signs, leaf, values)
+                cmp, read = _fixed_cmp(leaf, values, *tests), [i for i, _ in leaf.terms]
+            else:
+                cmp, read = _floated(signs, leaf, floats[leaf.agg]), [leaf.agg]
+            known = 1 - bad[read[0]]
+            for i in read[1:]:
+                known = known * (1 - bad[i])
+            t = cmp * known
+            leaf_bits[id(leaf)] = (t, known - t)
+        signs.run()
+        t, f = _kleene(tree, leaf_bits)
+        withheld = [bits.of(hidden[i]) for i in having.aggregates_read(tree)]
+        while len(withheld) > 1:
+            withheld = [a + b - a * b for a, b in zip(withheld[::2], withheld[1::2])] + withheld[len(withheld) // 2 * 2:]
+        shown = withheld[0] * (1 - t - f)
+        m = len(values)
+        ht = [bits.of(hidden[i]) * t for i in range(m)]
+        out = bits.evaluate([t, shown, *ht])
+        t_s, s_s, ht_s = out[0], out[1], out[2:]
+        absent = _plus(ctx, -(t_s + s_s), 1)
+        return absent, {i: t_s - ht_s[i] for i in range(m)}, {i: ht_s[i] + s_s for i in range(m)}
+
+    def _bad(self, bits: Bits, i: int, hidden: dict[int, Share], null_of: dict[int, Share], rows: Bit | None) -> Bit:
+        """[aggregate i is withheld or NULL, or its group empty], exclusive cases added without a product:
+        with zeros released an empty group's counts are released (h = 0), and an "empty" rule's NULL
+        ([count == 0]) excludes the withheld counts 1..k-1; without, [count == 0] is withheld too."""
         h = bits.of(hidden[i])
-        bad[i] = h if i not in null_of else h + bits.of(null_of[i]) - h * bits.of(null_of[i])
-    leaf_bits = {id(leaf): _leaf(ctx, bits, signs, leaf, values, floats, hidden, null_of, bad)
-                 for leaf in having.leaves(tree)}
-    signs.run()
-    t, f = _kleene(tree, leaf_bits)
-    if grouped:
-        rows = bits.of(empty)
-        t, f = t * (1 - rows), f + rows - f * rows
-    withheld = [bits.of(hidden[i]) for i in having.aggregates_read(tree)]
-    while len(withheld) > 1:
-        withheld = [a + b - a * b for a, b in zip(withheld[::2], withheld[1::2])] + withheld[len(withheld) // 2 * 2:]
-    shown = withheld[0] * (1 - t - f)
-    ht = [bits.of(hidden[i]) * t for i in range(len(values))]
-    out = bits.evaluate([t, shown, *ht])
-    t_s, s_s, ht_s = out[0], out[1], out[2:]
-    absent = _plus(ctx, -(t_s + s_s), 1)
-    keep = {i: t_s - ht_s[i] for i in range(len(values))}
-    flags = {i: ht_s[i] + s_s for i in range(len(values))}
-    return absent, keep, flags
+        rule = stages(self.stmt.aggregates[i]).null
+        if i not in null_of:
+            return h + rows if rows is not None else h
+        n = bits.of(null_of[i])
+        if rule == "empty" and i not in self._updated():
+            return h + n if self.plan.release_zero else h
+        return h + n - h * n
+
+    def _updated(self) -> set[int]:
+        """Aggregates whose NULL flag gains a test of its own after the disclosure flags (CORR's flat variance)."""
+        return {i for i, a in enumerate(self.stmt.aggregates) if a.func == "CORR"}
 
 
-def _leaf(
-    ctx: PartyContext, bits: Bits, signs: _Signs, leaf: having.Leaf, values: list[Share],
-    floats: dict[int, Floating], hidden: dict[int, Share], null_of: dict[int, Share], bad: dict[int, Bit],
-) -> tuple[Bit, Bit]:
-    """(T, F) of one leaf."""
-    if isinstance(leaf, having.NullTest):
-        known = 1 - bits.of(hidden[leaf.agg])
-        t = known * bits.of(null_of[leaf.agg]) if leaf.agg in null_of else None
-        if t is None:
-            return (known, _zero(known)) if leaf.negated else (_zero(known), known)
-        return (known - t, t) if leaf.negated else (t, known - t)
-    if isinstance(leaf, having.Fixed):
-        fracs = {i: values[i].frac for i, _ in leaf.terms}
-        ints, lo, hi, op = having.integer_form(leaf, fracs)
-        y = Share(values[0].ring.zeros(values[0].shape), values[0].ring, 0)
-        for i, a in ints:
-            y = y + values[i].with_frac(0).scale_int(a)
-        lt = signs.ask(y, lo) if op in ("<", ">=", "=", "!=") else None
-        le = signs.ask(y, hi) if op in ("<=", ">", "=", "!=") else None
-        cmp = {"<": lt, ">=": 1 - lt if lt else None, "<=": le, ">": 1 - le if le else None}.get(op)
-        if op in ("=", "!="):
-            assert lt is not None and le is not None
-            cmp = le - lt if op == "=" else 1 - le + lt
-        assert cmp is not None
-        read = [i for i, _ in leaf.terms]
+def _early_value(agg: ir.Aggregate, counts: dict, sums: dict) -> Share:
+    return counts[count_key(agg)] if agg.func == "COUNT" else sums[("s", agg.column)]
+
+
+def _fixed_tests(signs: _Signs, leaf: having.Fixed, values: dict[int, Share] | list[Share]
+                 ) -> tuple[Bit | None, Bit | None]:
+    """The sign tests of a `Fixed` leaf: ([Y < lo], [Y < hi]), each asked only if its operator needs it."""
+    fracs = {i: values[i].frac for i, _ in leaf.terms}
+    ints, lo, hi, op = having.integer_form(leaf, fracs)
+    first = values[ints[0][0]]
+    y = Share(first.ring.zeros(first.shape), first.ring, 0)
+    for i, a in ints:
+        y = y + values[i].with_frac(0).scale_int(a)
+    lt = signs.ask(y, lo) if op in ("<", ">=", "=", "!=") else None
+    le = signs.ask(y, hi) if op in ("<=", ">", "=", "!=") else None
+    return lt, le
+
+
+def _fixed_cmp(leaf: having.Fixed, values: list[Share], lt: Bit | None, le: Bit | None) -> Bit:
+    op = having.integer_form(leaf, {i: values[i].frac for i, _ in leaf.terms})[3]
+    if op in ("<", ">="):
+        assert lt is not None
+        return lt if op == "<" else 1 - lt
+    assert le is not None
+    if op in ("<=", ">"):
+        return le if op == "<=" else 1 - le
+    assert lt is not None
+    return le - lt if op == "=" else 1 - le + lt
+
+
+def _null_test(bits: Bits, leaf: having.NullTest, hidden: dict[int, Share], null_of: dict[int, Share],
+               rows: Bit | None) -> tuple[Bit, Bit]:
+    """(T, F) of `v IS [NOT] NULL`: unknown where v is withheld (or its group empty)."""
+    known = 1 - bits.of(hidden[leaf.agg])
+    if rows is not None:
+        known = known - rows  # an empty group's counts are released (not withheld): exclusive
+    if leaf.agg not in null_of:
+        t, f = known - known, known
     else:
-        cmp = _floated(signs, leaf, floats[leaf.agg])
-        read = [leaf.agg]
-    known = 1 - bad[read[0]]
-    for i in read[1:]:
-        known = known * (1 - bad[i])
-    t = cmp * known
-    return t, known - t
+        t = known * bits.of(null_of[leaf.agg])
+        f = known - t
+    return (f, t) if leaf.negated else (t, f)
 
 
 def _zero(like: Bit) -> Bit:
