@@ -289,27 +289,38 @@ def _zero(like: Bit) -> Bit:
     return like - like
 
 
+WINDOW = 2
+"""Exponents within +-WINDOW of c's are decided by the mantissa: a released mantissa lies in [1/8, 4) in
+magnitude whatever its kind (means and variances [1/2, 1), roots [2^-1/2, 2^1/2), variances beside
+a root [1/2, 2)), so beyond the window the exponent alone decides."""
+
+
 def _floated(signs: _Signs, leaf: having.Floated, value: Floating) -> Bit:
-    """[v < c] (or its complement) for v = m 2^E (`queries.floats`), E the exponent with the
-    group's scale added (the pending product's shift, unconditionally: a zero value is told by m)."""
+    """[v < c] (or its complement) for v = m 2^E (`queries.floats`), E the exponent with the group's
+    scale added (the pending product's shift, unconditionally: a zero value is told by m), and
+    c = m_c 2^e_c (m_c in [1/2, 1)): for c > 0, v < c = [v <= 0] + [v > 0]([E < e_c - W] +
+    sum_d [E = e_c + d][m < c 2^-(e_c + d)]) over |d| <= W (`WINDOW`); for c < 0,
+    [v < 0]([E > e_c + W] + the same sum); for c = 0, [v < 0]."""
     m = value.mantissa
     shift = value.pending[0][0] if value.pending else None
     e = value.exponent if shift is None else value.exponent + shift.with_frac(value.exponent.frac)
-    c = leaf.c
+    c = Fraction(leaf.c)
+    quarter = _encoded(Fraction(1, 4), m.frac)
     if c == 0:
-        lt = signs.ask(m, -_encoded(Fraction(1, 4), m.frac))
+        lt = signs.ask(m, -quarter)
     else:
-        mc, ec = np.frexp(c)
-        below_exp = signs.ask(e, int(ec) << e.frac)
-        to_next = signs.ask(e, (int(ec) + 1) << e.frac)
-        same_exp = to_next - below_exp
-        below_mant = signs.ask(m, _encoded(float(mc), m.frac))
+        ec = int(np.frexp(leaf.c)[1])
+        below = [signs.ask(e, (ec + d) << e.frac) for d in range(-WINDOW, WINDOW + 2)]  # [E < e_c + d]
+        window = below[0] - below[0]
+        for j, d in enumerate(range(-WINDOW, WINDOW + 1)):
+            at = below[j + 1] - below[j]  # [E = e_c + d]
+            window = window + at * signs.ask(m, _encoded(c / Fraction(2) ** (ec + d), m.frac))
         if c > 0:
-            non_positive = signs.ask(m, _encoded(Fraction(1, 4), m.frac))
-            lt = non_positive + (1 - non_positive) * (below_exp + same_exp * below_mant)
+            non_positive = signs.ask(m, quarter)
+            lt = non_positive + (1 - non_positive) * (below[0] + window)
         else:
-            negative = signs.ask(m, -_encoded(Fraction(1, 4), m.frac))
-            lt = negative * ((1 - to_next) + same_exp * below_mant)
+            negative = signs.ask(m, -quarter)
+            lt = negative * ((1 - below[-1]) + window)
     return lt if leaf.below else 1 - lt
 
 
