@@ -22,6 +22,7 @@ from sqlglot import exp
 from queries import expr as e
 from queries import ir
 from queries.errors import QueryError
+from queries.having import condition
 from queries.sql_expr import ExprCompiler, Source, is_aggregate
 from queries.sql_text import text as canonical
 
@@ -181,10 +182,13 @@ def compile_select(node: exp.Select, source: Source) -> ir.Select:
     order = _order(b, node, items, output)
     limit, offset = _limit(source, node)
     derived = tuple(ir.Derived(n, v) for n, v in b.derived.items())
-    return ir.Select(
+    stmt = ir.Select(
         tuple(aggregates), where, tuple(name for name, _ in keys), derived, tuple(output), tuple(order), limit, offset,
         having, table, source.text, tuple(sorted(b.mentions, key=_by_pos)),
     )
+    if having is not None:
+        condition(stmt)  # refused before anything is read (the plan checks it again with the column kinds)
+    return stmt
 
 
 def _by_pos(m: tuple[str, int]) -> int:
