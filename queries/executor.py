@@ -329,9 +329,8 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     values: list[Share] = [picks[stages(agg).value](i, agg) for i, agg in aggs]
     floats_i = [i for i, agg in aggs if stages(agg).release]
     keep = {i: not_bit(ctx, hidden[i]) for i in range(len(values))}
-    shown = dict(hidden)
-    if stmt.having is not None:  # the groups HAVING drops are released as absent (`queries.having_gate`)
-        empty, keep, shown = having.gate(values, floats, hidden, null_of, empty)
+    if stmt.having is not None:  # HAVING's outcome gates every value; its flags ride in the last round
+        keep, null_of = having.gate(values, floats, hidden, null_of, empty)
     with_null = sorted(null_of)
     pending = [(a, b) for i in floats_i for a, b, _ in floats[i].pending]  # `queries.floats.releases`
     first_round = mul_many(ctx, [(keep[i], not_bit(ctx, null_of[i])) for i in with_null] + pending)
@@ -344,11 +343,12 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
         pos += count
     gated = [(v, both.get(i, keep[i])) for i, v in enumerate(values)]
     gated += [(floats[i].exponent, both.get(i, keep[i])) for i in floats_i]
-    released = mul_many(ctx, gated)
+    released = mul_many(ctx, gated + having.pairs)
     zeros = Share(rows.ring.zeros((plan.groups,)), rows.ring, 0)
     nulls = [keep[i] - both[i] if i in both else zeros for i in range(len(values))]  # null and not hidden
     m = len(values)
-    return [empty, *released[:m], *nulls, *(shown[i] for i in range(m)), *released[m:]]
+    empty, shown = having.outputs(empty, hidden, released[len(gated) :])  # unchanged without HAVING
+    return [empty, *released[:m], *nulls, *(shown[i] for i in range(m)), *released[m : len(gated)]]
 
 
 def _one_round(

@@ -118,11 +118,10 @@ def integer_form(leaf: Fixed, fracs: dict[int, int]) -> tuple[list[tuple[int, in
     op = leaf.op
     if len(ints) == 1:
         i, a = ints[0]
-        t = -const / a
+        bound = -const / a
         if a < 0:
             op = _FLIP[op]
-        lo, hi = math.ceil(t), math.floor(t) + 1
-        return [(i, 1)], _clamp(lo), _clamp(hi), op
+        return [(i, 1)], _clamp(math.ceil(bound)), _clamp(math.floor(bound) + 1), op
     t = int(-const)
     return ints, _clamp(t), _clamp(t + 1), op
 
@@ -173,10 +172,11 @@ class _Compiler:
         if isinstance(node, e.Compare):
             return self.compare(node.left, node.op, node.right, node)
         if isinstance(node, e.Between):
-            return ("and", self.compare(node.expr, ">=", node.low, node), self.compare(node.expr, "<=", node.high, node))
+            low, high = self.compare(node.expr, ">=", node.low, node), self.compare(node.expr, "<=", node.high, node)
+            return ("and", low, high)
         if isinstance(node, e.InList):
             options = [self.compare(node.expr, "=", v, node) for v in node.values]
-            out = options[0]
+            out: Tree = options[0]
             for other in options[1:]:
                 out = ("or", out, other)
             return out

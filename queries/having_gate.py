@@ -8,20 +8,24 @@ rule] and U = 1 - T - F (unknown: a NULL or a withheld aggregate decides it):
 
 1. Every leaf's comparisons, for all groups, in one batched sign test (`protocols.compare.ltz`):
    a `Fixed` leaf compares the integer sum A_i X_i of the values' encodings with its bounds
-   (`queries.having.integer_form`); a `Floated` leaf v = m 2^E against c = m_c 2^e_c takes
-   [m < +-1/4] (the sign of v), [E < e_c], [E < e_c + 1] and [m < m_c].
-2. Products of bits, level by level (every product of a level in one round, `Bits`):
-   a floating leaf is v < c = [v <= 0] + [v > 0]([E < e_c] + [E = e_c][m < m_c]) for c > 0,
-   [v < 0]([E > e_c] + [E = e_c][m < m_c]) for c < 0; a leaf is known where none of its
-   aggregates is NULL or withheld (k = prod(1 - bad_i)), T = cmp k, F = k - T; three-valued
-   (Kleene) AND: T = T1 T2, F = F1 + F2 - F1 F2; OR the dual; NOT swaps T and F. With GROUP BY
-   and zeros released, the condition is ANDed with [the group has rows] (SQL has no empty groups).
-3. S = W U: the group is shown with every value withheld, its outcome undecided without a
-   withheld value (so nothing about that value shows). Per aggregate i, h_i T in the same round.
-4. The release then gates aggregate i by keep_i = T - h_i T (so a dropped group's values and
-   NULL flags are zero), releases h_i T + S as its suppression flag and 1 - T - S as `empty`
-   (absent): a group the condition drops is released exactly as an empty one, all zeros but
-   for that flag, whatever its values.
+   (`queries.having.integer_form`); a `Floated` leaf v = m 2^E against c = m_c 2^e_c takes the
+   sign of v ([m < +-1/4]), [E < e_c + d] for d in -W..W+1 and [m < c 2^-(e_c + d)] for |d| <= W
+   (`_floated`).
+2. Products of bits, level by level (every product of a level in one round, `Bits`): a leaf is
+   known where none of its aggregates is NULL or withheld, nor (GROUP BY, zeros released) its
+   group empty, k = prod(1 - bad_i); T = k cmp, F = k - T (a floating leaf's k joins its first
+   products: `_floated`); three-valued (Kleene) AND: T = T1 T2, F = F1 + F2 - F1 F2; OR the dual;
+   NOT swaps T and F. An empty group is thus unknown, and absent (SQL has no empty groups).
+3. The release (`queries.executor._select`) gates aggregate i by T (1 - null_i) with null_i =
+   [withheld or NULL] (the product it already takes), so a dropped group's values and NULL flags
+   are zero, and a withheld value's NULL flag says nothing beyond its suppression flag.
+4. In the release's last round, beside the gated values: S = W U (the group is shown with every
+   value withheld: its outcome is undecided without a withheld value, so nothing about that
+   value shows) and h_i T per aggregate. Released: h_i T + S as i's suppression flag and
+   1 - T - S as `empty` (absent). A group the condition drops is released exactly as an empty
+   one, all zeros but for that flag, whatever its values.
+Rounds: the comparisons (none of their own when the condition reads COUNTs and SUMs only,
+`Having.inputs`) and the products of step 2; steps 3 and 4 ride in rounds the release has.
 """
 
 from __future__ import annotations
@@ -167,6 +171,7 @@ class Having:
         self.tree = having.condition(stmt) if stmt.having is not None else None
         self.early = _Signs(ctx)
         self.early_leaves: dict[int, tuple[Bit | None, Bit | None]] = {}
+        self.pairs = []
         for leaf in having.leaves(self.tree) if self.tree is not None else []:
             if isinstance(leaf, having.Fixed) and all(stmt.aggregates[i].func in ("COUNT", "SUM") for i, _ in
                                                       leaf.terms):
@@ -186,55 +191,71 @@ class Having:
     def gate(
         self, values: list[Share], floats: dict[int, Floating], hidden: dict[int, Share], null_of: dict[int, Share],
         empty: Share,
-    ) -> tuple[Share, dict[int, Share], dict[int, Share]]:
-        """(absent, keep_i, shown hidden_i) for the release (module docstring, steps 1-4). `floats`: the
-        AVG, VAR and STDDEV values before their pending products."""
+    ) -> tuple[dict[int, Share], dict[int, Share]]:
+        """Steps 1-3 (module docstring): (keep_i, null_i) for the release, keep_i = T for every aggregate
+        and null_i = [withheld or NULL], so that the release's products T (1 - null_i) gate each value;
+        the products of step 4 wait in `pairs` for the release's last round. `floats`: the AVG, VAR and
+        STDDEV values before their pending products."""
         assert self.tree is not None
         ctx, plan, tree = self.ctx, self.plan, self.tree
         bits = Bits(ctx, empty)
         signs = _Signs(ctx)
         rows = bits.of(empty) if plan.group_columns and plan.release_zero else None
-        bad = {i: self._bad(bits, i, hidden, null_of, rows) for i in having.aggregates_read(tree)}
+        m = len(values)
+        bad = {i: self._bad(bits, i, hidden, null_of) for i in range(m)}
         leaf_bits = {}
         for leaf in having.leaves(tree):
             if isinstance(leaf, having.NullTest):
                 leaf_bits[id(leaf)] = _null_test(bits, leaf, hidden, null_of, rows)
                 continue
+            read = [i for i, _ in leaf.terms] if isinstance(leaf, having.Fixed) else [leaf.agg]
+            known = 1 - self._unknown(bad[read[0]], read[0], null_of, rows)
+            for i in read[1:]:
+                known = known * (1 - self._unknown(bad[i], i, null_of, rows))
             if isinstance(leaf, having.Fixed):
                 tests = self.early_leaves.get(id(leaf)) or _fixed_tests(signs, leaf, values)
-                cmp, read = _fixed_cmp(leaf, values, *tests), [i for i, _ in leaf.terms]
+                t = _fixed_cmp(leaf, values, *tests) * known
             else:
-                cmp, read = _floated(signs, leaf, floats[leaf.agg]), [leaf.agg]
-            known = 1 - bad[read[0]]
-            for i in read[1:]:
-                known = known * (1 - bad[i])
-            t = cmp * known
+                t = _floated(signs, leaf, floats[leaf.agg], known)
             leaf_bits[id(leaf)] = (t, known - t)
         signs.run()
         t, f = _kleene(tree, leaf_bits)
         withheld = [bits.of(hidden[i]) for i in having.aggregates_read(tree)]
-        while len(withheld) > 1:
-            withheld = [a + b - a * b for a, b in zip(withheld[::2], withheld[1::2])] + withheld[len(withheld) // 2 * 2:]
-        shown = withheld[0] * (1 - t - f)
-        m = len(values)
-        ht = [bits.of(hidden[i]) * t for i in range(m)]
-        out = bits.evaluate([t, shown, *ht])
-        t_s, s_s, ht_s = out[0], out[1], out[2:]
-        absent = _plus(ctx, -(t_s + s_s), 1)
-        return absent, {i: t_s - ht_s[i] for i in range(m)}, {i: ht_s[i] + s_s for i in range(m)}
+        while len(withheld) > 1:  # OR, as a tree
+            pairs = zip(withheld[::2], withheld[1::2])
+            withheld = [a + b - a * b for a, b in pairs] + withheld[len(withheld) // 2 * 2 :]
+        out = bits.evaluate([t, 1 - t - f, withheld[0], *(bad[i] for i in range(m))])
+        self.true, unknown, some_withheld, flags = out[0], out[1], out[2], out[3:]
+        self.pairs = [(hidden[i].with_frac(0), self.true) for i in range(m)] + [(some_withheld, unknown)]
+        return {i: self.true for i in range(m)}, dict(enumerate(flags))
 
-    def _bad(self, bits: Bits, i: int, hidden: dict[int, Share], null_of: dict[int, Share], rows: Bit | None) -> Bit:
-        """[aggregate i is withheld or NULL, or its group empty], exclusive cases added without a product:
-        with zeros released an empty group's counts are released (h = 0), and an "empty" rule's NULL
-        ([count == 0]) excludes the withheld counts 1..k-1; without, [count == 0] is withheld too."""
+    pairs: list[tuple[Share, Share]]
+    """Step 4's products h_i T and W U, for the release's last round (none without HAVING)."""
+
+    def outputs(self, empty: Share, hidden: dict[int, Share], products: list[Share]) -> tuple[Share, dict[int, Share]]:
+        """(absent, shown hidden_i) from `pairs`' products (module docstring, step 4); without HAVING,
+        `empty` and `hidden` as they are."""
+        if self.tree is None:
+            return empty, hidden
+        *ht, shown = products
+        absent = _plus(self.ctx, -(self.true + shown), 1)
+        return absent, {i: h + shown for i, h in enumerate(ht)}
+
+    def _bad(self, bits: Bits, i: int, hidden: dict[int, Share], null_of: dict[int, Share]) -> Bit:
+        """[aggregate i is withheld or NULL], exclusive cases added without a product: an "empty"
+        rule's NULL ([count == 0]) is released with zeros (h = 0) and withheld without them."""
         h = bits.of(hidden[i])
-        rule = stages(self.stmt.aggregates[i]).null
         if i not in null_of:
-            return h + rows if rows is not None else h
+            return h
         n = bits.of(null_of[i])
-        if rule == "empty" and i not in self._updated():
+        if stages(self.stmt.aggregates[i]).null == "empty" and i not in self._updated():
             return h + n if self.plan.release_zero else h
         return h + n - h * n
+
+    def _unknown(self, bad: Bit, i: int, null_of: dict[int, Share], rows: Bit | None) -> Bit:
+        """`bad`, or the group is empty (rows: GROUP BY with zeros released, where an empty group's
+        counts are released, h = 0; an aggregate with a NULL rule is NULL there already)."""
+        return bad + rows if rows is not None and i not in null_of else bad
 
     def _updated(self) -> set[int]:
         """Aggregates whose NULL flag gains a test of its own after the disclosure flags (CORR's flat variance)."""
@@ -295,19 +316,20 @@ magnitude whatever its kind (means and variances [1/2, 1), roots [2^-1/2, 2^1/2)
 a root [1/2, 2)), so beyond the window the exponent alone decides."""
 
 
-def _floated(signs: _Signs, leaf: having.Floated, value: Floating) -> Bit:
-    """[v < c] (or its complement) for v = m 2^E (`queries.floats`), E the exponent with the group's
+def _floated(signs: _Signs, leaf: having.Floated, value: Floating, known: Bit) -> Bit:
+    """T = known [v < c] (or known [v >= c]) for v = m 2^E (`queries.floats`), E the exponent with the group's
     scale added (the pending product's shift, unconditionally: a zero value is told by m), and
     c = m_c 2^e_c (m_c in [1/2, 1)): for c > 0, v < c = [v <= 0] + [v > 0]([E < e_c - W] +
     sum_d [E = e_c + d][m < c 2^-(e_c + d)]) over |d| <= W (`WINDOW`); for c < 0,
-    [v < 0]([E > e_c + W] + the same sum); for c = 0, [v < 0]."""
+    [v < 0]([E > e_c + W] + the same sum); for c = 0, [v < 0]. `known` enters the first products
+    (known [v <= 0], known [v < 0]), so that T costs no level beyond [v < c]."""
     m = value.mantissa
     shift = value.pending[0][0] if value.pending else None
     e = value.exponent if shift is None else value.exponent + shift.with_frac(value.exponent.frac)
     c = Fraction(leaf.c)
     quarter = _encoded(Fraction(1, 4), m.frac)
     if c == 0:
-        lt = signs.ask(m, -quarter)
+        t = known * signs.ask(m, -quarter)
     else:
         ec = int(np.frexp(leaf.c)[1])
         below = [signs.ask(e, (ec + d) << e.frac) for d in range(-WINDOW, WINDOW + 2)]  # [E < e_c + d]
@@ -316,12 +338,11 @@ def _floated(signs: _Signs, leaf: having.Floated, value: Floating) -> Bit:
             at = below[j + 1] - below[j]  # [E = e_c + d]
             window = window + at * signs.ask(m, _encoded(c / Fraction(2) ** (ec + d), m.frac))
         if c > 0:
-            non_positive = signs.ask(m, quarter)
-            lt = non_positive + (1 - non_positive) * (below[0] + window)
+            known_non_positive = known * signs.ask(m, quarter)
+            t = known_non_positive + (known - known_non_positive) * (below[0] + window)
         else:
-            negative = signs.ask(m, -quarter)
-            lt = negative * ((1 - below[-1]) + window)
-    return lt if leaf.below else 1 - lt
+            t = (known * signs.ask(m, -quarter)) * ((1 - below[-1]) + window)
+    return t if leaf.below else known - t
 
 
 def _kleene(tree: having.Tree, leaf_bits: dict[int, tuple[Bit, Bit]]) -> tuple[Bit, Bit]:
