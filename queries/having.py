@@ -133,24 +133,31 @@ def _clamp(v: int) -> int:
 
 def describe(stmt: ir.Select, integer_columns: set[str]) -> str:
     """EXPLAIN's step for the HAVING condition."""
-    tree = condition(stmt, integer_columns)
-    found = leaves(tree)
-    fixed = sum(isinstance(leaf, Fixed) for leaf in found)
+    found = leaves(condition(stmt, integer_columns))
+    early = sum(isinstance(leaf, Fixed) and early_leaf(stmt, leaf) for leaf in found)
+    fixed = sum(isinstance(leaf, Fixed) for leaf in found) - early
     floated = sum(isinstance(leaf, Floated) for leaf in found)
     parts = []
-    if fixed:
-        parts.append(f"{fixed} exact comparison(s) of fixed-point aggregates")
-    if floated:
-        parts.append(f"{floated} floating-point comparison(s) (exponents, then mantissas) of AVG/VAR/STDDEV")
-    nulls = len(found) - fixed - floated
+    if early:
+        parts.append(f"{early} exact comparison(s) of COUNT/SUM in the suppression flags' batched comparison")
+    late = [f"{fixed} exact comparison(s) of MIN/MAX/MEDIAN/CORR"] if fixed else []
+    late += [f"{floated} floating-point comparison(s) of AVG/VAR/STDDEV (exponents, then mantissas)"] if floated else []
+    if late:
+        parts.append(" and ".join(late) + " in one batched comparison")
+    nulls = len(found) - early - fixed - floated
     if nulls:
         parts.append(f"{nulls} NULL test(s)")
     return (
-        "HAVING: per group, " + ", ".join(parts) + " in one batched comparison; AND, OR and NOT in three-valued "
-        "logic by products of bits (a NULL aggregate is unknown; one withheld by the disclosure rule, unknown, "
-        "and a group whose outcome it leaves unknown is shown with every value withheld); a group the condition "
-        "drops, or an empty one, is released as absent: every value, NULL and suppression flag times zero"
+        "HAVING: per group, " + "; ".join(parts) + "; AND, OR and NOT in three-valued logic by products of bits "
+        "(a NULL aggregate is unknown; so is one withheld by the disclosure rule, and a group whose outcome it "
+        "leaves unknown is shown with every value withheld); the outcome gates the release, so a group the "
+        "condition drops, or an empty one, is released as absent: every value, NULL and suppression flag zero"
     )
+
+
+def early_leaf(stmt: ir.Select, leaf: Fixed) -> bool:
+    """Whether a `Fixed` leaf reads COUNTs and SUMs only, known from the partials' round."""
+    return all(stmt.aggregates[i].func in ("COUNT", "SUM") for i, _ in leaf.terms)
 
 
 class _Compiler:

@@ -173,8 +173,7 @@ class Having:
         self.early_leaves: dict[int, tuple[Bit | None, Bit | None]] = {}
         self.pairs = []
         for leaf in having.leaves(self.tree) if self.tree is not None else []:
-            if isinstance(leaf, having.Fixed) and all(stmt.aggregates[i].func in ("COUNT", "SUM") for i, _ in
-                                                      leaf.terms):
+            if isinstance(leaf, having.Fixed) and having.early_leaf(stmt, leaf):
                 known = {i: _early_value(stmt.aggregates[i], counts, sums) for i, _ in leaf.terms}
                 self.early_leaves[id(leaf)] = _fixed_tests(self.early, leaf, known)
 
