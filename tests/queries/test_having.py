@@ -55,6 +55,8 @@ CASES = [
     "SELECT g, COUNT(*) AS n FROM cohort GROUP BY g HAVING AVG(x) IS NOT NULL AND COUNT(*) <> 22",
     "SELECT g, AVG(bmi - 30) AS d FROM cohort GROUP BY g HAVING -AVG(bmi - 30) > 3.1 OR AVG(bmi - 30) < -3.5",
     "SELECT g, COUNT(*) AS n FROM cohort GROUP BY g HAVING CORR(age, bmi) > 0.15 OR SUM(age) / 4 >= 1000",
+    "SELECT g, MIN(age) AS lo FROM cohort GROUP BY g HAVING 100 - MIN(age) > 79",  # a negative coefficient
+    "SELECT g, COUNT(*) AS n FROM cohort GROUP BY g HAVING SUM(age) - 50 * COUNT(*) BETWEEN 200 AND 700",
     "SELECT COUNT(*) AS n FROM cohort HAVING COUNT(*) > 100000",
     "SELECT COUNT(*) AS n, AVG(age) AS m FROM cohort HAVING AVG(age) < 1000",
     "SELECT g, AVG(bmi) AS m FROM cohort WHERE age > 200 GROUP BY g HAVING COUNT(*) >= 0",
