@@ -231,3 +231,29 @@ def test_the_parties_messages_do_not_depend_on_the_dropped_group() -> None:
     a1, a2, b1 = _transcripts(base, program), _transcripts(base, program), _transcripts(other, program)
     assert [[(t, d, len(p)) for t, d, p in log] for log in a1] == [[(t, d, len(p)) for t, d, p in log] for log in b1]
     assert _repeated(a1, a2, public=("scales",)) == []  # the columns' public scales (`queries.scaling`)
+
+
+@pytest.mark.parametrize("release_zero", [True, False])
+def test_a_condition_true_wherever_known_changes_nothing(release_zero: bool) -> None:
+    """COUNT(*) >= 0 is true wherever the count is released: the same rows, values and flags as without
+    HAVING, whether zeros are released (an empty group absent) or not (shown as suppressed)."""
+    sites = _threshold_sites()
+    query = "SELECT g, COUNT(*) AS n, AVG(v) AS m, MAX(v) AS hi FROM t GROUP BY g"
+    plain, _ = run_in_process(sites, query, min_cell=5, release_zero=release_zero)
+    having, _ = run_in_process(sites, query + " HAVING COUNT(*) >= 0", min_cell=5, release_zero=release_zero)
+    assert having.cell_flags() == plain.cell_flags()
+    assert [[round(v, 9) if isinstance(v, float) else v for v in row] for row in having.rows] == \
+        [[round(v, 9) if isinstance(v, float) else v for v in row] for row in plain.rows]
+    assert len(plain.rows) == (4 if release_zero else 5)  # a, b, c, d; without zeros, the empty NULL group too
+
+
+def test_rounds_of_having(sites: list[pd.DataFrame]) -> None:
+    """The rounds docs/queries.md quotes: COUNT/SUM comparisons ride with the suppression flags and
+    the flags in the release's last round (2 rounds of products); AVG adds a comparison (9 rounds) and 2."""
+    def rounds(query: str) -> int:
+        return run_in_process(sites, query)[1].cost["rounds"]
+
+    assert rounds("SELECT g, COUNT(*) AS n FROM t GROUP BY g") == 10
+    assert rounds("SELECT g, COUNT(*) AS n FROM t GROUP BY g HAVING COUNT(*) >= 20") == 12
+    assert rounds("SELECT g, COUNT(*) AS n, AVG(x) FROM t GROUP BY g") == 72
+    assert rounds("SELECT g, COUNT(*) AS n, AVG(x) FROM t GROUP BY g HAVING AVG(x) > 5") == 83
