@@ -216,7 +216,10 @@ class _Compiler:
                 raise self.error(f"= and <> are not supported on {name} in HAVING: AVG, VAR and STDDEV are computed "
                                  "to about 1e-13 relative precision, so a tie is not decided; use < or >", at)
             (i, a), = terms.items()
-            c = float(-const / a)
+            try:
+                c = float(-const / a)
+            except OverflowError:
+                raise self.error(f"{name} is compared with a number beyond float64's range", at) from None
             if a < 0:
                 op = _FLIP[op]
             return Floated(i, c, op in ("<", "<="))
