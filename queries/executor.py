@@ -30,6 +30,7 @@ from queries.aggregates import count_key, stages
 from queries.crosstab import crosstab
 from queries.errors import QueryError
 from queries.floats import releases, settle
+from queries.having_gate import Having
 from queries.local import COUNT_OPS, PER_PARTY_OPS, LocalData, extremes, partials
 from queries.moments import centred_sums, correlations, divide_all, spreads
 from queries.plan import Plan
@@ -260,9 +261,11 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     ext_in = _extreme_inputs(ctx, plan, local)
     ext_pairs = _extreme_pairs(ext_in)  # the first level of the extremes' tree
     counts = {c: t[("n", c)] for c, _ in plan.quantiles}
+    having = Having(ctx, plan, t, sums)  # HAVING's tests of COUNTs and SUMs ride with the flags (none without)
     empty, hidden, null_of, quantile_hidden, zs, ext_lt, rank_bits = _thresholds(
-        ctx, plan, t, candidates, [a - b for a, b in ext_pairs], rank_input(ctx, plan, counts)
+        ctx, plan, t, candidates, [a - b for a, b in ext_pairs] + having.inputs, rank_input(ctx, plan, counts)
     )
+    having.receive(ext_lt[len(ext_pairs) :])
 
     # Denominators: where an aggregate is NULL its count n is replaced, so every division is
     # defined: n + z for "empty" (z = [n == 0]); n + z (2 - n) for "single" (z = [n < 2]),
@@ -326,6 +329,8 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     values: list[Share] = [picks[stages(agg).value](i, agg) for i, agg in aggs]
     floats_i = [i for i, agg in aggs if stages(agg).release]
     keep = {i: not_bit(ctx, hidden[i]) for i in range(len(values))}
+    if stmt.having is not None:  # HAVING's outcome gates every value; its flags ride in the last round
+        keep, null_of = having.gate(values, floats, hidden, null_of, empty)
     with_null = sorted(null_of)
     pending = [(a, b) for i in floats_i for a, b, _ in floats[i].pending]  # `queries.floats.releases`
     first_round = mul_many(ctx, [(keep[i], not_bit(ctx, null_of[i])) for i in with_null] + pending)
@@ -338,11 +343,12 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
         pos += count
     gated = [(v, both.get(i, keep[i])) for i, v in enumerate(values)]
     gated += [(floats[i].exponent, both.get(i, keep[i])) for i in floats_i]
-    released = mul_many(ctx, gated)
+    released = mul_many(ctx, gated + having.pairs)
     zeros = Share(rows.ring.zeros((plan.groups,)), rows.ring, 0)
     nulls = [keep[i] - both[i] if i in both else zeros for i in range(len(values))]  # null and not hidden
     m = len(values)
-    return [empty, *released[:m], *nulls, *(hidden[i] for i in range(m)), *released[m:]]
+    empty, shown = having.outputs(empty, hidden, released[len(gated) :])  # unchanged without HAVING
+    return [empty, *released[:m], *nulls, *(shown[i] for i in range(m)), *released[m : len(gated)]]
 
 
 def _one_round(

@@ -39,32 +39,31 @@ _WORD = re.compile(r"\s*([A-Za-z_]+|\(|)")
 _IN_WHERE = "aggregates cannot be used in WHERE: it chooses rows before they are grouped"
 
 
-def parse(text: str, allow_having: bool = False) -> ir.Statement:
-    """Parse one statement; raises QueryError with a position on bad input. HAVING is refused
-    unless `allow_having` (see `queries.sql_select`)."""
+def parse(text: str) -> ir.Statement:
+    """Parse one statement; raises QueryError with a position on bad input."""
     if not text.strip():
         raise QueryError("empty query", 1, text)
-    return _statement(text, 0, allow_having)
+    return _statement(text, 0)
 
 
-def _statement(text: str, start: int, allow_having: bool) -> ir.Statement:
+def _statement(text: str, start: int) -> ir.Statement:
     m = _WORD.match(text, start)
     assert m is not None
     word, at = m.group(1).upper(), m.start(1)
     if word == "EXPLAIN":
-        inner = _statement(text, m.end(1), allow_having)
+        inner = _statement(text, m.end(1))
         if isinstance(inner, ir.Explain):
             raise QueryError("EXPLAIN EXPLAIN is not a query", _WORD.match(text, m.end(1)).start(1) + 1, text)  # type: ignore[union-attr]
         return ir.Explain(inner)
     if word in ("SELECT", "WITH", "("):
-        return _select(text, at, allow_having)
+        return _select(text, at)
     if word in ("CROSSTAB", "LINEAR", "LOGISTIC", "POISSON"):
         return _Head(text, at).statement()
     found = f"'{word}'" if word else "the end of the query" if at >= len(text) else f"'{text[at]}'"
     raise QueryError(f"expected SELECT, CROSSTAB, LINEAR, LOGISTIC, POISSON or EXPLAIN, found {found}", at + 1, text)
 
 
-def _select(text: str, start: int, allow_having: bool) -> ir.Select:
+def _select(text: str, start: int) -> ir.Select:
     source = Source(text, start)
     statements = [s for s in _sqlglot(text[start:], source) if s is not None]
     if len(statements) != 1:
@@ -78,7 +77,7 @@ def _select(text: str, start: int, allow_having: bool) -> ir.Select:
         raise QueryError("expected a SELECT statement", start + 1, text)
     if not node.expressions:
         raise QueryError("expected an aggregate or a grouping column after SELECT", len(text.rstrip()) + 1, text)
-    return compile_select(node, source, allow_having)
+    return compile_select(node, source)
 
 
 def _sqlglot(sql: str, source: Source) -> list[exp.Expression | None]:

@@ -15,7 +15,7 @@ import itertools
 from dataclasses import dataclass, field, replace
 from functools import singledispatch
 
-from queries import ir
+from queries import having, ir
 from queries.crosstab_rule import rule_text as crosstab_rule_text
 from queries.errors import QueryError
 from queries.order_keys import key_bits
@@ -227,8 +227,6 @@ def _(stmt: ir.Explain, schema: Schema, domains: dict[str, tuple[ir.Value, ...]]
 
 @compile_statement.register
 def _(stmt: ir.Select, schema: Schema, domains: dict[str, tuple[ir.Value, ...]], min_cell: int) -> Plan:
-    if stmt.having is not None:
-        raise QueryError("HAVING is not supported yet: the groups it drops must be decided inside MPC")
     schema, kinds = _check(stmt, schema)
     measures: list[Measure] = [("rows",)]
     extremes: list[tuple[str, str]] = []
@@ -293,10 +291,11 @@ def _(stmt: ir.Select, schema: Schema, domains: dict[str, tuple[ir.Value, ...]],
                 "daBits, one batched comparison, the per-slot state updated with AND gates; only masked values are "
                 "opened); the two keys decoded to fixed point and interpolated in MPC"
             )
-    steps.append("release: suppressed and NULL values are multiplied by zero in MPC; shares go to the analyst")
-    keys = group_keys(stmt.group_by, domains, null_group=True)
     read = ir.statement_columns(stmt) | ir.derived_names(stmt)
     integers = tuple(sorted(c for c in read if schema.kind(c) == "int"))
+    steps += [having.describe(stmt, set(integers))] if stmt.having is not None else []
+    steps.append("release: suppressed and NULL values are multiplied by zero in MPC; shares go to the analyst")
+    keys = group_keys(stmt.group_by, domains, null_group=True)
     return Plan(
         stmt, stmt.group_by, keys, tuple(measures), tuple(extremes), tuple(quantiles), min_cell, tuple(steps),
         integer_columns=integers, kinds=kinds,

@@ -116,8 +116,8 @@ def finish(plan: Plan, opened: list[np.ndarray], yates: bool = False) -> Result:
     columns = list(plan.group_columns) + [a.name for a in stmt.aggregates]
     rows, flags, cells = [], [], []
     for gi, key in enumerate(plan.group_keys):
-        if round(empty[gi]) == 1 and plan.group_columns:
-            continue  # pandas' groupby shows no empty groups
+        if round(empty[gi]) == 1 and (plan.group_columns or stmt.having is not None):
+            continue  # pandas' groupby shows no empty groups; HAVING's dropped groups are absent
         row: list[Any] = list(key)
         withheld = [False] * len(key)
         for agg, val, null, hide in zip(stmt.aggregates, values, nulls, hidden):

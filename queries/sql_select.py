@@ -10,7 +10,7 @@ Refused, each with the reason: `SELECT *`, `DISTINCT` (or no aggregate at all), 
 the statement level, `queries.parser`), window functions, `COUNT(DISTINCT ...)`, aggregates
 in WHERE or GROUP BY, expressions over aggregates, columns neither grouped nor aggregated.
 HAVING is compiled into the IR (its aggregates join the statement's, hidden from the result)
-and refused unless `allow_having`: the groups it drops must be decided inside MPC.
+and decided inside MPC (`queries.having`, `queries.having_gate`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from sqlglot import exp
 from queries import expr as e
 from queries import ir
 from queries.errors import QueryError
+from queries.having import condition
 from queries.sql_expr import ExprCompiler, Source, is_aggregate
 from queries.sql_text import text as canonical
 
@@ -151,7 +152,7 @@ def describe_agg(node: exp.Expression) -> str:
     return node.sql_name() if isinstance(node, exp.Func) else str(node.key).upper()
 
 
-def compile_select(node: exp.Select, source: Source, allow_having: bool = False) -> ir.Select:
+def compile_select(node: exp.Select, source: Source) -> ir.Select:
     """`node` as an `ir.Select`; QueryError with the position of anything refused."""
     for key, message in _CLAUSES.items():
         value = node.args.get(key)
@@ -178,16 +179,16 @@ def compile_select(node: exp.Select, source: Source, allow_having: bool = False)
     having = None
     if node.args.get("having") is not None:
         having = _having(b, node.args["having"], aggregates)
-        if not allow_having:
-            raise source.error("HAVING is not supported yet: the groups it drops must be decided inside MPC, so that "
-                               "their numbers are never opened", node.args["having"].this)
     order = _order(b, node, items, output)
     limit, offset = _limit(source, node)
     derived = tuple(ir.Derived(n, v) for n, v in b.derived.items())
-    return ir.Select(
+    stmt = ir.Select(
         tuple(aggregates), where, tuple(name for name, _ in keys), derived, tuple(output), tuple(order), limit, offset,
         having, table, source.text, tuple(sorted(b.mentions, key=_by_pos)),
     )
+    if having is not None:
+        condition(stmt)  # refused before anything is read (the plan checks it again with the column kinds)
+    return stmt
 
 
 def _by_pos(m: tuple[str, int]) -> int:
