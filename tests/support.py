@@ -9,7 +9,7 @@ import numpy as np
 
 from mpc.context import PartyContext
 from mpc.fixedpoint import FixedPoint
-from mpc.inprocess import run_parties
+from mpc.inprocess import make_contexts, run_parties
 from mpc.share import Share
 from mpc.transport import Transport
 from protocols.material import KINDS
@@ -57,3 +57,39 @@ class Recorder(Transport):
 
     def abort(self, reason: str) -> None:
         self.inner.abort(reason)
+
+
+def transcripts(inputs: list[Any], program: Callable[[PartyContext, Any], Any]) -> list[list]:
+    """Every party's messages, (tag, peer, payload) in order, running `program(ctx, inputs[rank])` in process."""
+    ctxs = make_contexts(len(inputs), kinds=KINDS)
+    recorders = [Recorder(c.transport) for c in ctxs]
+    for c, r in zip(ctxs, recorders):
+        c.transport = r
+    run_parties(len(inputs), program, args=inputs, contexts=ctxs)
+    return [r.log for r in recorders]
+
+
+def openings(logs: list[list[tuple[str, int, bytes]]]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per round, what the parties' messages open, read both ways as 64-bit words: their XOR
+    (an opening of XOR shares) and their sum mod 2^64 (the low words of an additive opening)."""
+    rounds: dict[str, list[bytes]] = {}
+    for log in logs:
+        seen = set()
+        for tag, _, payload in log:
+            if tag not in seen:
+                seen.add(tag)
+                rounds.setdefault(tag, []).append(payload)
+    out = {}
+    for tag, payloads in rounds.items():
+        if len(payloads) == len(logs) and len(payloads[0]) % 8 == 0:
+            words = np.stack([np.frombuffer(p, dtype=np.uint64) for p in payloads])
+            out[tag] = np.bitwise_xor.reduce(words, axis=0), words.sum(axis=0, dtype=np.uint64)
+    return out
+
+
+def opened_again(first: list[list], second: list[list], public: tuple[str, ...]) -> list[str]:
+    """Rounds (not of a public label) that open a word equal in two runs on the same data: a
+    masked opening differs from run to run, a value that is a function of the data does not."""
+    a, b = openings(first), openings(second)
+    assert a.keys() == b.keys()
+    return [t for t in a if not t.endswith(public) and any(np.any(x == y) for x, y in zip(a[t], b[t]))]

@@ -15,8 +15,8 @@ from protocols.material import KINDS
 from queries.engine import local_domains, plan_query, predict_cost, run_in_process, run_party
 from queries.errors import QueryError
 from queries.table import check_schemas, normalize_frame, schema_of
-from tests.queries.test_quantiles import _repeated, _transcripts
 from tests.queries.test_sql_pooled import assert_matches, reference
+from tests.support import opened_again, transcripts
 
 LEVELS = ["a", "b", "c", "d", "e"]
 
@@ -229,9 +229,9 @@ def test_the_parties_messages_do_not_depend_on_the_dropped_group() -> None:
     def program(ctx, frame):  # type: ignore[no-untyped-def]
         return run_party(ctx, plan, frame)
 
-    a1, a2, b1 = _transcripts(base, program), _transcripts(base, program), _transcripts(other, program)
+    a1, a2, b1 = transcripts(base, program), transcripts(base, program), transcripts(other, program)
     assert [[(t, d, len(p)) for t, d, p in log] for log in a1] == [[(t, d, len(p)) for t, d, p in log] for log in b1]
-    assert _repeated(a1, a2, public=("scales",)) == []  # the columns' public scales (`queries.scaling`)
+    assert opened_again(a1, a2, public=("scales",)) == []  # the columns' public scales (`queries.scaling`)
 
 
 @pytest.mark.parametrize("release_zero", [True, False])

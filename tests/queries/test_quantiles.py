@@ -3,7 +3,6 @@ that does not depend on the data."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -11,8 +10,6 @@ import pandas as pd
 import pytest
 
 from mpc.context import PartyContext
-from mpc.inprocess import make_contexts, run_parties
-from protocols.material import KINDS
 from protocols.opening import open_arith
 from protocols.sharing import share_inputs
 from queries import executor
@@ -20,7 +17,7 @@ from queries.engine import local_domains, plan_query, run_in_process, run_party
 from queries.errors import QueryError
 from queries.plan import SEARCH_BITS
 from queries.table import check_schemas, normalize_frame, schema_of
-from tests.support import Recorder
+from tests.support import opened_again, openings, transcripts
 
 
 def _sites(n: int, seed: int) -> list[pd.DataFrame]:
@@ -128,41 +125,6 @@ def test_round_count_and_a_hidden_group_gets_no_value(monkeypatch: pytest.Monkey
     assert seen == [1 + (8 * float_steps - 1) + 3 + 2] * 2
 
 
-def _transcripts(frames: list[pd.DataFrame], program: Callable[[PartyContext, pd.DataFrame], Any]) -> list[list]:
-    ctxs = make_contexts(len(frames), kinds=KINDS)
-    recorders = [Recorder(c.transport) for c in ctxs]
-    for c, r in zip(ctxs, recorders):
-        c.transport = r
-    run_parties(len(frames), program, args=frames, contexts=ctxs)
-    return [r.log for r in recorders]
-
-
-def _opened(logs: list[list[tuple[str, int, bytes]]]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per round, what the parties' messages open, read both ways as 64-bit words: their XOR
-    (an opening of XOR shares) and their sum mod 2^64 (the low words of an additive opening)."""
-    rounds: dict[str, list[bytes]] = {}
-    for log in logs:
-        seen = set()
-        for tag, _, payload in log:
-            if tag not in seen:
-                seen.add(tag)
-                rounds.setdefault(tag, []).append(payload)
-    out = {}
-    for tag, payloads in rounds.items():
-        if len(payloads) == len(logs) and len(payloads[0]) % 8 == 0:
-            words = np.stack([np.frombuffer(p, dtype=np.uint64) for p in payloads])
-            out[tag] = np.bitwise_xor.reduce(words, axis=0), words.sum(axis=0, dtype=np.uint64)
-    return out
-
-
-def _repeated(first: list[list], second: list[list], public: tuple[str, ...]) -> list[str]:
-    """Rounds (not of a public label) that open a word equal in two runs on the same data: a
-    masked opening differs from run to run, a value that is a function of the data does not."""
-    a, b = _opened(first), _opened(second)
-    assert a.keys() == b.keys()
-    return [t for t in a if not t.endswith(public) and any(np.any(x == y) for x, y in zip(a[t], b[t]))]
-
-
 def _frames(seed: int, skewed: bool) -> list[pd.DataFrame]:
     rng = np.random.default_rng(seed)
     out = []
@@ -187,10 +149,10 @@ def test_the_parties_transcript_does_not_depend_on_the_data() -> None:
     def program(ctx: PartyContext, frame: pd.DataFrame) -> Any:
         return run_party(ctx, plan, frame)
 
-    a1, a2, b1 = (_transcripts(data[name], program) for name in ("A", "A", "B"))
+    a1, a2, b1 = (transcripts(data[name], program) for name in ("A", "A", "B"))
     assert [[(t, d, len(p)) for t, d, p in log] for log in a1] == [[(t, d, len(p)) for t, d, p in log] for log in b1]
-    assert len(_opened(a1)) > 250
-    assert _repeated(a1, a2, public=("quantile-slots",)) == []
+    assert len(openings(a1)) > 250
+    assert opened_again(a1, a2, public=("quantile-slots",)) == []
 
 
 def test_the_transcript_check_catches_an_unmasked_opening() -> None:
@@ -201,4 +163,4 @@ def test_the_transcript_check_catches_an_unmasked_opening() -> None:
         (count,) = share_inputs(ctx, np.array([len(frame)], dtype=np.uint64), ctx.fixed.ring, 0)[:1]
         return open_arith(ctx, [count], "leak")
 
-    assert _repeated(_transcripts(frames, leaky), _transcripts(frames, leaky), public=()) == ["2/leak"]
+    assert opened_again(transcripts(frames, leaky), transcripts(frames, leaky), public=()) == ["2/leak"]
