@@ -166,10 +166,11 @@ def condition(text: str, start: int, end: int, tables: frozenset[str]) -> e.Expr
     return ExprCompiler(source, "WHERE", _IN_WHERE, tables=tables).compile(node.args["where"].this)
 
 
-def condition_end(text: str, start: int, options: tuple[str, ...] = ("MAXITER", "TOL")) -> int:
-    """Where a WHERE condition starting at `start` ends: at FROM or at an option word followed
-    by a number (a model's MAXITER n, TOL t; SURVIVAL's EVERY w) outside brackets, or at the end
-    of the text."""
+def condition_end(text: str, start: int, options: tuple[str, ...] = ("MAXITER", "TOL"),
+                  stops: tuple[str, ...] = ("FROM",)) -> int:
+    """Where a WHERE condition starting at `start` ends: at a word of `stops` (FROM; SURVIVAL's
+    BY too) or at an option word followed by a number (a model's MAXITER n, TOL t; SURVIVAL's
+    EVERY w) outside brackets, or at the end of the text."""
     try:
         tokens = sqlglot.Dialect.get_or_raise(DIALECT).tokenize(text[start:])
     except TokenError:
@@ -180,7 +181,7 @@ def condition_end(text: str, start: int, options: tuple[str, ...] = ("MAXITER", 
             depth += 1
         elif tok.text == ")":
             depth -= 1
-        elif depth == 0 and tok.text.upper() == "FROM":
+        elif depth == 0 and tok.text.upper() in stops:
             return start + tok.start
         elif depth == 0 and tok.text.upper() in options and i + 1 < len(tokens) and \
                 tokens[i + 1].token_type.name == "NUMBER":
@@ -205,6 +206,7 @@ class _Head:
         self.where: e.Expr | None = None
         self.mentions: list[tuple[str, int]] = []
         self.options: tuple[str, ...] = ("MAXITER", "TOL")
+        self.stops: tuple[str, ...] = ("FROM",)
 
     def error(self, message: str, tok: Token | None = None) -> QueryError:
         return QueryError(message, (tok or self.tok).pos, self.text)
@@ -263,7 +265,7 @@ class _Head:
             if self.where is not None:
                 raise self.error("WHERE appears twice")
             start = self.advance().end
-            stop = condition_end(self.text, start, self.options) if end_of_where else len(self.text)
+            stop = condition_end(self.text, start, self.options, self.stops) if end_of_where else len(self.text)
             tables = frozenset({self.source}) if self.source else frozenset()
             self.where = condition(self.text, start, stop, tables)
             self.mentions.extend(e.mentions(self.where))
@@ -307,7 +309,7 @@ class _Head:
             raise self.error("the time and the event must be two different columns", event_tok)
         group: str | None = None
         every: float | None = None
-        self.options = ("EVERY",)
+        self.options, self.stops = ("EVERY",), ("FROM", "BY")
         while True:
             if self.tail(end_of_where=True):
                 continue

@@ -1,15 +1,22 @@
 """The plan of a SURVIVAL statement: checks against the schema, the groups, and EXPLAIN's steps.
 
 Registered with `queries.plan.compile_statement` (imported by `queries.engine`). The MPC part
-is `queries.survival`; the release rule is `rule_text`.
+is `queries.survival`; the release rule is `rule_text`; EXPLAIN's stand-in tables `stand_ins`.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
 
 from queries import ir
 from queries.errors import QueryError
 from queries.plan import Plan, _check, compile_statement, group_keys
 from queries.table import Schema
+
+_DTYPES = {"int": "Int64", "float": "Float64", "category": "string"}
 
 MAX_GROUPS = 20
 """Levels a SURVIVAL BY column may have: the log-rank test runs one secure reciprocal per group."""
@@ -60,3 +67,29 @@ def _(stmt: ir.Survival, schema: Schema, domains: dict[str, tuple[ir.Value, ...]
                  "(at risk, events, log S, Greenwood's sum), the groups' counts, chi2 and the bits, and computes S, "
                  "its 95% CI (log(-log), as lifelines) and the p-value")
     return Plan(stmt, columns, keys, (), (), (), min_cell, tuple(steps), kinds=read)
+
+
+def stand_ins(plan: Plan, schema: Schema, parties: int) -> tuple[Plan, list[pd.DataFrame]]:
+    """EXPLAIN's stand-in tables (`queries.cost`): per party 64 rows, or 4 k per group if more, every row an
+    event at a time on the 16-point grid, the groups' levels in turn, the WHERE dropped. They pass every check,
+    so the predicted rounds are the real run's (the rounds do not depend on the grid size; the bytes do)."""
+    stmt = plan.statement
+    assert isinstance(stmt, ir.Survival)
+    rows = max(64, 4 * plan.min_cell * plan.groups)
+    rng = np.random.default_rng(0)
+    frames = []
+    for _ in range(parties):
+        points = rng.integers(0, 16, rows)
+        data: dict[str, pd.Series] = {}
+        for name, kind in schema.columns:
+            if name == stmt.time:
+                data[name] = pd.Series(points if kind == "int" else points * stmt.every, dtype=_DTYPES[kind])
+            elif name == stmt.group:
+                levels = np.array([key[0] for key in plan.group_keys], dtype=object)
+                data[name] = pd.Series(np.resize(levels, rows), dtype=_DTYPES[kind])
+            elif kind == "category":
+                data[name] = pd.Series(["x"] * rows, dtype="string")
+            else:
+                data[name] = pd.Series(np.ones(rows, dtype=np.int64), dtype=_DTYPES[kind])
+        frames.append(pd.DataFrame(data))
+    return replace(plan, statement=replace(stmt, where=None)), frames
