@@ -190,3 +190,21 @@ def test_explain_predicts_the_rounds_exactly(query: str, sizes: tuple[int, ...])
     assert predicted["rounds"] == plan.cost["rounds"] and predicted["grid_points"] == 16
     text = replace(plan, cost=predicted).text()
     assert f"{plan.cost['rounds']} rounds" in text and "rounds exact" in text
+
+
+@pytest.mark.network
+def test_survival_through_real_nodes(tmp_path) -> None:  # noqa: ANN001
+    from parties.local import LocalConsortium
+
+    sites = [site(150, 31), site(100, 32)]
+    files = {}
+    for name, frame in zip(("a", "b"), sites):
+        files[name] = tmp_path / f"{name}.csv"
+        frame.to_csv(files[name], index=False)
+    pooled = pd.concat(sites, ignore_index=True)
+    with LocalConsortium(["a", "b"], data=files) as consortium:
+        result = consortium.query("SURVIVAL t, e BY arm", min_cell=5)
+    frame = result.to_pandas()
+    for arm in ("a", "b"):
+        assert_curve(frame[frame.arm == arm], pooled[pooled.arm == arm], 5)
+    assert_logrank(result.extra, pooled)
