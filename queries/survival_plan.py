@@ -55,13 +55,14 @@ def _(stmt: ir.Survival, schema: Schema, domains: dict[str, tuple[ir.Value, ...]
         f"one batched sign and zero test: [events < {min_cell}] per group and grid point, the zero tests of the "
         f"denominators, and per group [patients < {min_cell}], [events < {min_cell}]",
         "Kaplan-Meier per group and grid point: log(n - d) - log n and 1/(n - d) - 1/n by one secure log and one "
-        "secure reciprocal of all counts, summed along the grid (log S and Greenwood's sum)",
+        "secure reciprocal of all counts (one normalisation), summed along the grid (log S and Greenwood's sum)",
     ]
     if len(keys) > 1:
         steps.append(
             f"log-rank across the {len(keys)} groups: observed - expected and its variance matrix by three rounds of "
-            "products on the pooled reciprocals 1/n and 1/(n - 1); chi2 = z'(V + u u')^-1 z by Gaussian elimination "
-            f"({len(keys)} secure reciprocals); withheld (a tree of products of the keep bits) if a group has 1.."
+            "products on the pooled reciprocals 1/n and 1/(n - 1); chi2 = z' V^-1 z over the first "
+            f"{len(keys) - 1} groups (an empty group left out) by Gaussian elimination ({len(keys) - 1} secure "
+            "reciprocals); withheld (a tree of products of the keep bits) if a group has 1.."
             f"{min_cell - 1} patients or events")
     steps.append("release: every value times its released bit (one round); the analyst receives the released steps "
                  "(at risk, events, log S, Greenwood's sum), the groups' counts, chi2 and the bits, and computes S, "

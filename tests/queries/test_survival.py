@@ -119,13 +119,16 @@ def test_a_small_group_suppresses_its_counts_and_withholds_the_logrank_test() ->
     assert "rare" not in set(result.to_pandas().arm)
 
 
-def test_an_empty_group_is_left_out_of_the_logrank_test() -> None:
-    sites = [site(70, 13, ("a", "b", "c")), site(50, 14, ("a", "b", "c"))]
+@pytest.mark.parametrize("gone", ["a", "b", "d"], ids=["first", "middle", "last"])
+def test_an_empty_group_is_left_out_of_the_logrank_test(gone: str) -> None:
+    """A level the WHERE removes has no patients: the test is lifelines' on the other levels, wherever the
+    empty level sits (the last one is the level lifelines' form drops)."""
+    arms = ("a", "b", "c", "d")
+    sites = [site(90, 13, arms), site(70, 14, arms)]
     pooled = pd.concat(sites, ignore_index=True)
-    result, _ = run_in_process(sites, "SURVIVAL t, e BY arm WHERE arm <> 'c'", min_cell=2)
-    kept = pooled[pooled.arm != "c"]
-    assert_logrank(result.extra, kept)
-    assert next(g for g in result.extra["groups"] if g["group"] == "c")["patients"] == 0
+    result, _ = run_in_process(sites, f"SURVIVAL t, e BY arm WHERE arm <> '{gone}'", min_cell=2)
+    assert_logrank(result.extra, pooled[pooled.arm != gone])
+    assert next(g for g in result.extra["groups"] if g["group"] == gone)["patients"] == 0
 
 
 def test_nulls_are_dropped_as_incomplete_cases() -> None:
