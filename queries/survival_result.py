@@ -74,7 +74,8 @@ def finish(plan: Plan, opened: list[np.ndarray], public: dict[str, Any]) -> Resu
                                          f"({grid} points)", "groups": summary}
     if stmt.group:
         extra.update(_logrank(opened[10:], summary, stats))
-    extra["rule"] = (f"steps with fewer than {plan.min_cell} events are not shown (their events are in S at the next "
+    extra["rule"] = ("every step with an event is shown" if plan.min_cell == 1 else
+                     f"steps with fewer than {plan.min_cell} events are not shown (their events are in S at the next "
                      "shown step)")
     return Result(columns, rows, flags, extra, kind="survival")
 

@@ -131,6 +131,24 @@ def test_an_empty_group_is_left_out_of_the_logrank_test(gone: str) -> None:
     assert next(g for g in result.extra["groups"] if g["group"] == gone)["patients"] == 0
 
 
+def test_a_curve_that_reaches_zero_as_lifelines() -> None:
+    """Every patient still at risk at the last time has the event: S = 0 and the CI (0, 0) there."""
+    a = pd.DataFrame({"t": pd.array([1, 2, 2, 3, 3, 3, 4, 4], dtype="Int64"),
+                      "e": pd.array([1, 1, 0, 1, 0, 1, 1, 1], dtype="Int64")})
+    b = pd.DataFrame({"t": pd.array([1, 2, 3, 4], dtype="Int64"), "e": pd.array([0, 1, 1, 1], dtype="Int64")})
+    result, _ = run_in_process([a, b], "SURVIVAL t, e", min_cell=1)
+    frame = result.to_pandas()
+    assert_curve(frame, pd.concat([a, b]), 1)
+    assert frame.survival.iloc[-1] == 0 and frame.ci_lower.iloc[-1] == 0 and frame.ci_upper.iloc[-1] == 0
+
+
+def test_site_policy_sees_survival_as_a_statistic() -> None:
+    from parties.policy import query_kind, role_needed
+
+    stmt = parse("SURVIVAL t, e BY arm WHERE age > 40")
+    assert query_kind(stmt) == "aggregate" and role_needed(stmt) == "statistics"
+
+
 def test_nulls_are_dropped_as_incomplete_cases() -> None:
     sites = [site(60, 15), site(40, 16)]
     holes = [s.copy() for s in sites]
