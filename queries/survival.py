@@ -51,7 +51,7 @@ GRID_EXPONENTS = tuple(range(4, 13))
 def grid_points(times: np.ndarray, every: float) -> np.ndarray:
     """The grid point of each time: ceil(t / w), with t / w rounded to 9 decimals first so that
     a time on a grid line (0.3 with w = 0.1) is not pushed to the next point by rounding."""
-    return np.ceil(np.round(times / every, 9)).astype(np.int64)
+    return np.ceil(np.minimum(np.round(times / every, 9), 2.0**62)).astype(np.int64)  # capped: no int64 overflow
 
 
 def complete_cases(plan: Plan, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -131,6 +131,24 @@ def test_an_empty_group_is_left_out_of_the_logrank_test(gone: str) -> None:
     assert next(g for g in result.extra["groups"] if g["group"] == gone)["patients"] == 0
 
 
+def test_events_at_time_zero_heavy_ties_and_a_group_without_events() -> None:
+    rng = np.random.default_rng(5)
+
+    def tied(rows: int) -> pd.DataFrame:
+        arm = rng.choice(["a", "b", "c"], rows)
+        event = np.where(arm == "c", 0, rng.integers(0, 2, rows))  # group c: every patient censored
+        return pd.DataFrame({"t": pd.array(rng.choice([0, 0, 1, 3, 3, 3, 7, 15], rows), dtype="Int64"),
+                             "e": pd.array(event, dtype="Int64"), "arm": pd.array(arm, dtype="string")})
+
+    sites = [tied(20), tied(7), tied(13)]
+    pooled = pd.concat(sites, ignore_index=True)
+    result, _ = run_in_process(sites, "SURVIVAL t, e BY arm", min_cell=1)
+    frame = result.to_pandas()
+    for arm in ("a", "b", "c"):
+        assert_curve(frame[frame.arm == arm], pooled[pooled.arm == arm], 1)
+    assert_logrank(result.extra, pooled)
+
+
 def test_a_curve_that_reaches_zero_as_lifelines() -> None:
     """Every patient still at risk at the last time has the event: S = 0 and the CI (0, 0) there."""
     a = pd.DataFrame({"t": pd.array([1, 2, 2, 3, 3, 3, 4, 4], dtype="Int64"),
