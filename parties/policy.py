@@ -19,7 +19,7 @@ Roles by query kind (`ROLE_FOR_KIND`):
 
     count      SELECT of COUNT(*) / COUNT(col) only      -> counts
     crosstab   CROSSTAB row BY col                       -> counts
-    aggregate  SELECT with any other aggregate           -> statistics
+    aggregate  SELECT with any other aggregate, SURVIVAL -> statistics
     linear     LINEAR y ~ ...                            -> regression
     logistic   LOGISTIC y ~ ...                          -> regression
     explain    EXPLAIN <query>                           -> no role, but a listed analyst
@@ -217,6 +217,8 @@ def query_kind(stmt: ir.Statement) -> str:
         return "logistic" if stmt.kind.upper() == "LOGISTIC" else "linear"
     if isinstance(stmt, ir.Crosstab):
         return "crosstab"
+    if isinstance(stmt, ir.Survival):
+        return "aggregate"
     assert isinstance(stmt, ir.Select)
     return "count" if all(a.func == "COUNT" for a in stmt.aggregates) else "aggregate"
 

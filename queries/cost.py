@@ -23,6 +23,9 @@ statement:
   fixed schedule (MAXITER), so the rounds are exact — unless the real data is refused; the
   bytes and dealer material grow with each party's padded row count, reported as assumed.
 
+* SURVIVAL: tables that pass its checks, on a 16-point grid (`queries.survival_plan.stand_ins`):
+  the rounds are exact, the bytes those of that grid.
+
 Stand-in values come from numpy's seeded generator: simulation, not cryptography.
 """
 
@@ -82,6 +85,10 @@ def stand_ins(
 ) -> tuple[Plan, list[pd.DataFrame]]:
     """The plan to run for the prediction (a model's WHERE dropped) and one stand-in table per
     party; for a SELECT, `rows` (each party's table rows, if known) sizes all-NULL tables."""
+    if isinstance(plan.statement, ir.Survival):
+        from queries.survival_plan import stand_ins as survival_stand_ins
+
+        return survival_stand_ins(plan, schema, parties)
     if not isinstance(plan.statement, ir.Regression):
         if rows is None:
             return plan, [empty_frame(schema)] * parties

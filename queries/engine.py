@@ -15,6 +15,7 @@ from typing import Any, TypeAlias
 import numpy as np
 import pandas as pd
 
+import queries.survival_plan  # noqa: F401  (registers SURVIVAL with compile_statement)
 from mpc.context import PartyContext
 from mpc.fixedpoint import FAST, PRECISE
 from mpc.inprocess import make_contexts, run_parties
@@ -111,6 +112,10 @@ def run_party_with_facts(ctx: PartyContext, plan: Plan, data: Data) -> tuple[lis
         from queries import regression  # formulaic and scipy: only for a model
 
         return regression.execute(ctx, plan, rows.frame)
+    if isinstance(plan.statement, ir.Survival):
+        from queries import survival
+
+        return survival.execute(ctx, plan, rows.frame)
     return execute(ctx, plan, group_rows(plan, rows.frame, rows.table_rows)), {}
 
 
@@ -126,6 +131,10 @@ def finish_result(
     gains its outcome and method (as statsmodels' header names them) unless it has them."""
     decoded = [(PRECISE if bits == 128 else FAST).decode(values, frac) for values, frac, bits in outputs]
     stmt = plan.statement
+    if isinstance(stmt, ir.Survival):
+        from queries import survival_result
+
+        return survival_result.finish(plan, decoded, dict(public or {}))
     if isinstance(stmt, ir.Regression):
         from queries import regression
 
@@ -161,6 +170,8 @@ def grouping_columns(stmt: ir.Statement, schema: Schema | None = None) -> tuple[
         return inner.group_by
     if isinstance(inner, ir.Crosstab):
         return (inner.row, inner.col)
+    if isinstance(inner, ir.Survival):
+        return (inner.group,) if inner.group else ()
     if isinstance(inner, ir.Regression):
         if schema is None:
             return inner.categorical
@@ -246,6 +257,8 @@ def predict_cost(plan: Plan, schema: Schema, parties: int, rows: Sequence[int] |
     stmt = plan.statement
     if isinstance(stmt, ir.Regression) and stmt.kind == "POISSON":
         cost.update(fixed_iterations=stmt.maxiter, rows_per_party=len(frames[0]))
+    elif isinstance(stmt, ir.Survival) and "grid" in facts:
+        cost.update(grid_points=int(facts["grid"]))
     elif "iterations" in facts:
         cost.update(iterations=int(facts["iterations"]), rows_per_party=len(frames[0]))
     if plan.quantiles and rows is None:

@@ -35,7 +35,8 @@ class SchemaError(ValueError):
 
 
 class ModelRefused(Exception):
-    """The consortium declines to fit a LINEAR, LOGISTIC or POISSON model; the message is all it releases.
+    """The consortium declines to fit a LINEAR, LOGISTIC or POISSON model, or to compute a SURVIVAL
+    curve; the message is all it releases.
 
     Each reason is its own subclass, declared with its stable `reason` code
     (`class TooFewCases(ModelRefused, reason="too_few_cases")`), which the nodes send to the
@@ -62,7 +63,8 @@ class OffsetNotPositive(ModelRefused, reason="offset_not_positive"):
 
 
 class OutOfRange(ModelRefused, reason="out_of_range"):
-    """POISSON: a count, or a fitted count, beyond the fixed-point range of the fit (the message names the bound)."""
+    """POISSON: a count, or a fitted count, beyond the fixed-point range of the fit (the message names the bound);
+    SURVIVAL: a time beyond the largest grid."""
 
 
 class TooFewCases(ModelRefused, reason="too_few_cases"):
@@ -90,10 +92,18 @@ class NotConverged(ModelRefused, reason="not_converged"):
     """LOGISTIC, POISSON: Newton-Raphson did not converge within MAXITER iterations."""
 
 
+class TooFewEvents(ModelRefused, reason="too_few_events"):
+    """SURVIVAL: fewer events in all than the minimum cell size."""
+
+
+class BadSurvivalData(ModelRefused, reason="bad_survival_data"):
+    """SURVIVAL: a negative or infinite time, or an event other than 0 or 1, at some party."""
+
+
 REFUSALS: dict[str, type[ModelRefused]] = {
     cls.reason: cls
     for cls in (OutcomeNotBinary, OutcomeNotCount, OffsetNotPositive, OutOfRange, TooFewCases, TooManyParameters,
-                RareLevel, Collinear, NoEstimate, NotConverged)
+                RareLevel, Collinear, NoEstimate, NotConverged, TooFewEvents, BadSurvivalData)
 }
 
 

@@ -142,11 +142,32 @@ class Regression:
 
 
 @dataclass(frozen=True)
+class Survival:
+    """SURVIVAL time, event [BY group] [EVERY w]: the Kaplan-Meier curve per group on a public time grid
+    of width `every` (a time t counts at the grid point ceil(t / every) every), and with BY the log-rank
+    test across the groups (`queries.survival_plan`)."""
+
+    time: str
+    event: str
+    group: str | None = None
+    every: float = 1.0
+    where: Expr | None = None
+    source: str | None = None
+    text: str = _hidden("")  # type: ignore[assignment]
+    mentions: Mentions = _hidden(())  # type: ignore[assignment]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The columns the curve reads: time, event and the grouping column if any."""
+        return (self.time, self.event) + ((self.group,) if self.group else ())
+
+
+@dataclass(frozen=True)
 class Explain:
     inner: Statement
 
 
-Statement = Select | Crosstab | Regression | Explain
+Statement = Select | Crosstab | Regression | Survival | Explain
 
 
 def condition_columns(cond: Expr | None) -> set[str]:
@@ -172,6 +193,8 @@ def statement_columns(stmt: Statement) -> set[str]:
         return (named - derived) | read | condition_columns(stmt.where)
     if isinstance(stmt, Crosstab):
         return {stmt.row, stmt.col} | condition_columns(stmt.where)
+    if isinstance(stmt, Survival):
+        return set(stmt.columns) | condition_columns(stmt.where)
     return {stmt.outcome} | set(stmt.columns) | condition_columns(stmt.where)
 
 

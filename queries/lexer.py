@@ -1,4 +1,5 @@
-"""Tokens of the heads of CROSSTAB, LINEAR, LOGISTIC and POISSON, each with its 1-based position in the text.
+"""Tokens of the heads of CROSSTAB, SURVIVAL, LINEAR, LOGISTIC and POISSON, each with its 1-based position in
+the text.
 
 Only the words before a FROM or WHERE are read this way, one token at a time
 (`next_token`), so the parser can hand the rest to sqlglot; a model's formula (after `~`,
@@ -12,7 +13,9 @@ from dataclasses import dataclass
 
 from queries.errors import QueryError
 
-KEYWORDS = frozenset("SELECT AS FROM WHERE GROUP BY CROSSTAB EXPLAIN LINEAR LOGISTIC POISSON MAXITER TOL".split())
+KEYWORDS = frozenset(
+    "SELECT AS FROM WHERE GROUP BY CROSSTAB EXPLAIN LINEAR LOGISTIC POISSON MAXITER TOL SURVIVAL EVERY".split()
+)
 
 _TOKEN = re.compile(
     r"""

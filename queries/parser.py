@@ -1,8 +1,10 @@
 """From query text to the frozen IR of `queries.ir`: SQL through sqlglot, and Pooled's own heads.
 
-    statement  := EXPLAIN statement | select | crosstab | regression
+    statement  := EXPLAIN statement | select | crosstab | survival | regression
     select     := a standard SQL SELECT (`queries.sql_select` says what is accepted)
     crosstab   := CROSSTAB name BY name [FROM name] [WHERE condition]
+    survival   := SURVIVAL name , name [BY name] [EVERY number] [FROM name] [WHERE condition]
+                  (BY, EVERY, FROM and WHERE in any order)
     regression := (LINEAR | LOGISTIC | POISSON) name ~ formula [FROM name] [WHERE condition] [MAXITER n] [TOL t]
                   (FROM, WHERE and the options in any order; MAXITER and TOL not for LINEAR)
 
@@ -57,10 +59,11 @@ def _statement(text: str, start: int) -> ir.Statement:
         return ir.Explain(inner)
     if word in ("SELECT", "WITH", "("):
         return _select(text, at)
-    if word in ("CROSSTAB", "LINEAR", "LOGISTIC", "POISSON"):
+    if word in ("CROSSTAB", "SURVIVAL", "LINEAR", "LOGISTIC", "POISSON"):
         return _Head(text, at).statement()
     found = f"'{word}'" if word else "the end of the query" if at >= len(text) else f"'{text[at]}'"
-    raise QueryError(f"expected SELECT, CROSSTAB, LINEAR, LOGISTIC, POISSON or EXPLAIN, found {found}", at + 1, text)
+    raise QueryError(f"expected SELECT, CROSSTAB, SURVIVAL, LINEAR, LOGISTIC, POISSON or EXPLAIN, found {found}",
+                     at + 1, text)
 
 
 def _select(text: str, start: int) -> ir.Select:
@@ -162,9 +165,11 @@ def condition(text: str, start: int, end: int, tables: frozenset[str]) -> e.Expr
     return ExprCompiler(source, "WHERE", _IN_WHERE, tables=tables).compile(node.args["where"].this)
 
 
-def condition_end(text: str, start: int) -> int:
-    """Where a model's WHERE condition starting at `start` ends: at MAXITER n, TOL t or FROM
-    outside brackets, or at the end of the text."""
+def condition_end(text: str, start: int, options: tuple[str, ...] = ("MAXITER", "TOL"),
+                  stops: tuple[str, ...] = ("FROM",)) -> int:
+    """Where a WHERE condition starting at `start` ends: at a word of `stops` (FROM; SURVIVAL's
+    BY too) or at an option word followed by a number (a model's MAXITER n, TOL t; SURVIVAL's
+    EVERY w) outside brackets, or at the end of the text."""
     try:
         tokens = sqlglot.Dialect.get_or_raise(DIALECT).tokenize(text[start:])
     except TokenError:
@@ -175,9 +180,9 @@ def condition_end(text: str, start: int) -> int:
             depth += 1
         elif tok.text == ")":
             depth -= 1
-        elif depth == 0 and tok.text.upper() == "FROM":
+        elif depth == 0 and tok.text.upper() in stops:
             return start + tok.start
-        elif depth == 0 and tok.text.upper() in ("MAXITER", "TOL") and i + 1 < len(tokens) and \
+        elif depth == 0 and tok.text.upper() in options and i + 1 < len(tokens) and \
                 tokens[i + 1].token_type.name == "NUMBER":
             return start + tok.start
     return len(text)
@@ -199,6 +204,8 @@ class _Head:
         self.source: str | None = None
         self.where: e.Expr | None = None
         self.mentions: list[tuple[str, int]] = []
+        self.options: tuple[str, ...] = ("MAXITER", "TOL")
+        self.stops: tuple[str, ...] = ("FROM",)
 
     def error(self, message: str, tok: Token | None = None) -> QueryError:
         return QueryError(message, (tok or self.tok).pos, self.text)
@@ -257,7 +264,7 @@ class _Head:
             if self.where is not None:
                 raise self.error("WHERE appears twice")
             start = self.advance().end
-            stop = condition_end(self.text, start) if end_of_where else len(self.text)
+            stop = condition_end(self.text, start, self.options, self.stops) if end_of_where else len(self.text)
             tables = frozenset({self.source}) if self.source else frozenset()
             self.where = condition(self.text, start, stop, tables)
             self.mentions.extend(e.mentions(self.where))
@@ -272,6 +279,8 @@ class _Head:
     def statement(self) -> ir.Statement:
         if self.at_keyword("CROSSTAB"):
             return self.crosstab()
+        if self.at_keyword("SURVIVAL"):
+            return self.survival()
         return self.regression()
 
     def crosstab(self) -> ir.Crosstab:
@@ -286,6 +295,44 @@ class _Head:
             pass
         self.finish()
         return ir.Crosstab(row, col, self.where, self.source, self.text, self._mentions())
+
+    def survival(self) -> ir.Survival:
+        self.keyword("SURVIVAL")
+        time = self.name("the time column")
+        if not (self.tok.kind == "op" and self.tok.text == ","):
+            raise self.error(f"expected ',' and the event column, found {self.describe()}")
+        self.advance()
+        event_tok = self.tok
+        event = self.name("the event column (1 = event, 0 = censored)")
+        if event == time:
+            raise self.error("the time and the event must be two different columns", event_tok)
+        group: str | None = None
+        every: float | None = None
+        self.options, self.stops = ("EVERY",), ("FROM", "BY")
+        while True:
+            if self.tail(end_of_where=True):
+                continue
+            if self.at_keyword("BY"):
+                if group is not None:
+                    raise self.error("BY appears twice")
+                self.advance()
+                group_tok = self.tok
+                group = self.name("a grouping column")
+                if group in (time, event):
+                    raise self.error("BY needs a column other than the time and the event", group_tok)
+            elif self.at_keyword("EVERY"):
+                if every is not None:
+                    raise self.error("EVERY appears twice")
+                self.advance()
+                tok = self.tok
+                value = float(self.number())
+                if not 0 < value < 2**31:
+                    raise self.error("EVERY needs a positive grid width", tok)
+                every = value
+            else:
+                break
+        self.finish()
+        return ir.Survival(time, event, group, every or 1.0, self.where, self.source, self.text, self._mentions())
 
     def regression(self) -> ir.Regression:
         from queries.formula import FormulaError, analyse, formula_end  # formulaic: only for a model's formula

@@ -66,6 +66,10 @@ class Plan:
         """The threshold rule in words: which counts of contributing rows suppress a released number."""
         if isinstance(self.statement, ir.Crosstab):
             return crosstab_rule_text(self.min_cell, self.release_zero)
+        if isinstance(self.statement, ir.Survival):
+            from queries.survival_plan import rule_text  # the plan's module imports this one
+
+            return rule_text(self.min_cell)
         low = 0 if not self.release_zero else 1
         return f"a number with {low}..{self.min_cell - 1} contributing rows is suppressed"
 
@@ -122,6 +126,9 @@ class Plan:
                     f"  (rounds exact: a fixed schedule of {c['fixed_iterations']} Newton iterations; bytes and dealer "
                     f"material for {c['rows_per_party']} rows per party, growing with each party's rows)"
                 )
+            if "grid_points" in c:
+                lines.append(f"  (rounds exact; bytes and dealer material for a grid of {c['grid_points']} points, "
+                             "growing with the grid the times need)")
             if "iterations" in c:
                 lines.append(
                     f"  (an estimate: {c['iterations']} Newton iterations over {c['rows_per_party']} rows per party; "

@@ -78,6 +78,8 @@ def needed(stmt: ir.Statement) -> tuple[str, ...]:
         return tuple(dict.fromkeys([*inner.group_by, *(c for a in inner.aggregates for c in a.columns)]))
     if isinstance(inner, ir.Crosstab):
         return (inner.row, inner.col)
+    if isinstance(inner, ir.Survival):
+        return inner.columns
     assert isinstance(inner, ir.Regression)
     return tuple(dict.fromkeys([inner.outcome, *inner.columns]))
 

@@ -3,7 +3,7 @@
 Writes a synthetic cohort (never real patients) split over three sites, starts a dealer
 and one node per site on 127.0.0.1 (real processes, mutual TLS), runs a few representative
 queries through the analyst client, and prints each pooled answer next to what pandas or
-a plaintext Newton fit says on the pooled rows — which only this demo, holding every file, can
+a plaintext Newton fit or Kaplan-Meier says on the pooled rows — which only this demo, holding every file, can
 compute. Stops every process on exit.
 """
 
@@ -20,6 +20,7 @@ QUERIES = (
     "SELECT COUNT(*), MEDIAN(age), QUANTILE(chol, 0.9) WHERE diabetes = 1",
     "CROSSTAB smoking BY outcome",
     "LOGISTIC outcome ~ age + bmi + C(smoking)",
+    "SURVIVAL months, died BY smoking EVERY 6",
 )
 
 
@@ -42,6 +43,8 @@ def _reference(query: str, pooled: Any) -> str:
         return f"count {len(sub)}  median(age) {sub.age.median()}  quantile(chol, 0.9) {sub.chol.quantile(0.9):.6f}"
     if query.startswith("CROSSTAB"):
         return pd.crosstab(pooled.smoking, pooled.outcome, margins=True, margins_name="total").to_string()
+    if query.startswith("SURVIVAL"):
+        return _survival_reference(pooled)
     from queries.plaintext import logit_newton
 
     data = pooled.dropna(subset=["outcome", "age", "bmi", "smoking"])
@@ -51,15 +54,35 @@ def _reference(query: str, pooled: Any) -> str:
     return f"{pd.Series(beta, index=names).to_string()}\n(n = {len(data)})"
 
 
+def _survival_reference(pooled: Any) -> str:
+    """Kaplan-Meier S per smoking group at every 6-month grid point with events, in float64."""
+    import numpy as np
+
+    lines = []
+    grid = np.ceil(pooled.months.to_numpy(dtype=float) / 6) * 6
+    for level in sorted(pooled.smoking.unique()):
+        mine = pooled.smoking.to_numpy() == level
+        times, died = grid[mine], pooled.died.to_numpy(dtype=float)[mine]
+        steps = sorted(set(times[died == 1]))
+        s, curve = 1.0, []
+        for t in steps:
+            s *= 1 - died[times == t].sum() / (times >= t).sum()
+            curve.append(f"{t:g}: {s:.6f}")
+        lines.append(f"{level}: " + ", ".join(curve))
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from parties.analyst import ask
     from parties.local import LocalConsortium
-    from queries.synth import write_synthetic
+    from queries.synth import follow_up, write_synthetic
 
     with tempfile.TemporaryDirectory(prefix="pooled-demo-") as tmp:
         files = write_synthetic(args.rows, 3, Path(tmp), args.seed)
+        for i, f in enumerate(files):  # a survival outcome for SURVIVAL
+            follow_up(pd.read_csv(f), args.seed + i).to_csv(f, index=False)
         pooled = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
         names = ["hospital-a", "hospital-b", "hospital-c"]
         sizes = ", ".join(f"{n}: {len(pd.read_csv(f))} rows" for n, f in zip(names, files))

@@ -46,6 +46,7 @@ COSTED = {
     "cost_select_median": "SELECT COUNT(*), MEDIAN(sbp) GROUP BY sex",
     "cost_select_var": "SELECT VAR(bmi), STDDEV(sbp) GROUP BY sex",
     "cost_poisson": "POISSON outcome ~ age + C(smoking) + offset(log(bmi)) MAXITER 6",
+    "cost_survival": "SURVIVAL sbp, outcome BY smoking EVERY 10 WHERE age > 40",
 }
 
 
