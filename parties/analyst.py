@@ -84,7 +84,7 @@ def answer_to_stdout(prog: str, get: Callable[[], Result], fmt: str) -> int:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
     except ModelRefused as exc:
-        print(f"{prog}: the model is refused ({exc.reason}): {exc}", file=sys.stderr)
+        print(f"{prog}: refused ({exc.reason}): {exc}", file=sys.stderr)
         return 1
     except ConsortiumError as exc:
         print(f"{prog}: the query failed: {exc}", file=sys.stderr)

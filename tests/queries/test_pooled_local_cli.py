@@ -145,7 +145,7 @@ def test_a_refused_model_exits_non_zero_with_the_reason(tmp_path: Path) -> None:
     data = [arg for f in files for arg in ("--data", str(f))]
     run = _pooled("local", *data, "--format", "json", "LOGISTIC outcome ~ age + C(sex)")
     assert run.returncode == 1 and run.stdout == ""
-    assert "the model is refused (outcome_not_binary)" in run.stderr and "coded 0/1" in run.stderr
+    assert "refused (outcome_not_binary)" in run.stderr and "coded 0/1" in run.stderr
 
 
 @pytest.mark.network
