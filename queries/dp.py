@@ -106,7 +106,8 @@ class Privacy:
 
     def local_lines(self) -> list[str]:
         """EXPLAIN's lines for what each party computes from its rows under DP."""
-        out = [f"  clamp {c} to [{lo:g}, {hi:g}] (the widest of the sites' declared bounds)" for c, lo, hi in self.bounds]
+        out = [f"  clamp {c} to [{lo:g}, {hi:g}] (the widest of the sites' declared bounds)"
+               for c, lo, hi in self.bounds]
         texts = {"rows": "row count", "n": "count of non-null {0}", "s": "sum of clamped {0}",
                  "q": "sum of squares of clamped {0}", "cell": "row count (each cell)"}
         return out + [f"  per group: {texts[n.stat[0]].format(*n.stat[1:])}" for n in self.noised]
