@@ -1,0 +1,63 @@
+"""Differential privacy in a deployed consortium (`pooled init` + real node processes): one site on dp
+makes the query DP; each site's privacy budget refuses the first query past it, naming the site and
+what is left, before any data is read, and still refuses after the node restarts; `pooled init
+--disclosure dp` writes the policy."""
+
+from __future__ import annotations
+
+import tomllib
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from parties.audit import read_entries
+from parties.budget import BudgetLimits, PrivacyBudget
+from tests.parties.deployment import Deployment, pooled_here
+
+
+@pytest.mark.network
+def test_the_budget_refuses_past_a_sites_limit_and_after_a_restart(tmp_path: Path) -> None:
+    d = Deployment(tmp_path / "dp", ["s1", "s2"], ["alice"], rows=300)
+    d.edit_policy("s1", disclosure="dp", bounds={"bmi": [10, 60]})
+    d.edit_policy("s2", bounds={"bmi": [15, 55]}, epsilon_per_day=1.5)  # s2 is on threshold: s1 makes it DP
+    with d:
+        done = d.query_cli("alice", "SELECT COUNT(*) AS n, AVG(bmi)", "--epsilon", "1")
+        assert done.returncode == 0, done.stderr
+        assert "n_ci95_low" in done.stdout and "avg(bmi)_noise_sd" in done.stdout
+        assert "differential privacy: epsilon 1.000" in done.stdout and "SUM(bmi): epsilon 0.3333, sensitivity 60.00" \
+            in done.stdout  # the widest bounds: [10, 60]
+
+        over = d.query_cli("alice", "SELECT COUNT(*)", "--epsilon", "1")
+        assert over.returncode == 1
+        assert "s2 refuses: analyst 'alice' has epsilon 0.5 left of s2's daily privacy budget" in over.stderr
+        assert "nothing was read or released" in over.stderr and "Traceback" not in over.stderr
+
+        explain = d.query_cli("alice", "EXPLAIN SELECT COUNT(*)", "--epsilon", "0.5")  # shows epsilon, spends none
+        assert explain.returncode == 0 and "epsilon 0.5 for this query" in explain.stdout
+        last = d.query_cli("alice", "SELECT COUNT(*)", "--epsilon", "0.5", "--format", "json")
+        assert last.returncode == 0, last.stderr
+        assert '"noise"' in last.stdout
+
+        d.kill("s2")
+        d.start_node("s2")  # the spending is rebuilt from the audit log
+        after = d.query_cli("alice", "SELECT COUNT(*)", "--epsilon", "0.1")
+        assert after.returncode == 1 and "has epsilon 0 left of s2's daily privacy budget" in after.stderr
+
+    for site in ("s1", "s2"):  # both sites charged the two queries that ran; the refused ones were refunded
+        replayed = PrivacyBudget.from_audit(d.audit_file(site), site, BudgetLimits())
+        assert replayed.spent("alice")[1] == Fraction(3, 2), site
+    s1 = list(read_entries(d.audit_file("s1")))
+    assert len([e for e in s1 if e["event"] == "budget" and e["decision"] == "allow"]) == 4
+    assert len([e for e in s1 if e.get("refunded") is True]) == 2
+    refused = [e for e in read_entries(d.audit_file("s2")) if e["event"] == "budget" and e["decision"] == "refuse"]
+    assert len(refused) == 2 and "cost" not in refused[0]
+
+
+def test_pooled_init_writes_every_sites_dp_policy(tmp_path: Path) -> None:
+    pooled_here("init", "--parties", "a,b", "--analysts", "alice", "--out", str(tmp_path), "--disclosure", "dp",
+                "--epsilon-per-day", "2", "--epsilon-total", "10", "--bound", "bmi=10:60", "--bound", "age=0:120")
+    for party in ("a", "b"):
+        policy = tomllib.loads((tmp_path / f"node-{party}.toml").read_text())["policy"]
+        assert policy["disclosure"] == "dp" and policy["epsilon_per_day"] == 2 and policy["epsilon_total"] == 10
+        assert policy["bounds"] == {"bmi": [10, 60], "age": [0, 120]}
