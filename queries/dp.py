@@ -6,12 +6,16 @@ statement, the agreed epsilon and the pooled declared bounds, which *noised stat
 the parties compute in MPC (`queries.dp_release`) and how the analyst turns them into the
 answer (`queries.dp_finish`: post-processing, which costs no privacy):
 
-    COUNT(*)            rows                     sensitivity 1
-    COUNT(x)            n(x)                     sensitivity 1
-    SUM(x)              s(x) = sum clamp(x)      sensitivity max(|min x|, |max x|)
-    AVG(x)              s(x) / n(x)
-    VAR(x), STDDEV(x)   from n(x), s(x) and q(x) = sum clamp(x)^2 (sensitivity max(min^2, max^2))
-    CROSSTAB r BY c     every cell count         sensitivity 1 (margins are sums of noisy cells)
+    COUNT(*)            rows                        sensitivity 1
+    COUNT(x)            n(x)                        sensitivity 1
+    SUM(x)              s(x) = sum clamp(x)         sensitivity max(|min|, |max|)
+    AVG(x)              m + c(x) / n(x), with c(x) = sum (clamp(x) - m), m = (min + max) / 2:
+                        sensitivity h = (max - min) / 2
+    VAR(x), STDDEV(x)   from n(x), c(x) and c2(x) = sum (clamp(x) - m)^2 (sensitivity h^2)
+    CROSSTAB r BY c     every cell count            sensitivity 1 (margins are sums of noisy cells)
+
+Centring on the middle of the bounds halves the sensitivity of the sum a mean needs (and
+quarters that of the squares), and a variance does not change with the centre.
 
 Neighbouring tables differ by one patient's row at one site. A statistic that several
 aggregates need is noised once and reused. Groups (and CROSSTAB cells) hold disjoint rows,
@@ -44,9 +48,9 @@ MODES = ("threshold", "dp")
 NOISED_FOR: Mapping[str, tuple[str, ...]] = {
     "COUNT": ("n",),
     "SUM": ("s",),
-    "AVG": ("s", "n"),
-    "VAR": ("n", "s", "q"),
-    "STDDEV": ("n", "s", "q"),
+    "AVG": ("c", "n"),
+    "VAR": ("n", "c", "c2"),
+    "STDDEV": ("n", "c", "c2"),
 }
 """The noised statistics each aggregate is computed from (COUNT(*): the rows)."""
 
@@ -55,7 +59,7 @@ Bounds = Mapping[str, tuple[float, float]]
 
 @dataclass(frozen=True)
 class Noised:
-    """One noised statistic, per group: ("rows",), ("n", x), ("s", x), ("q", x) or ("cell",)."""
+    """One noised statistic, per group: ("rows",), ("n", x), ("s", x), ("c", x), ("c2", x) or ("cell",)."""
 
     stat: tuple[str, ...]
     sensitivity: float
@@ -64,7 +68,7 @@ class Noised:
     @property
     def frac(self) -> int:
         """Fractional bits it is summed and noised at (counts: integers)."""
-        return DP_FRAC if self.stat[0] in ("s", "q") else 0
+        return DP_FRAC if self.stat[0] in ("s", "c", "c2") else 0
 
     @property
     def units(self) -> int:
@@ -83,8 +87,8 @@ class Noised:
 
     def label(self) -> str:
         op = self.stat[0]
-        return {"rows": "COUNT(*)", "n": "COUNT({0})", "s": "SUM({0})", "q": "SUM({0}^2)",
-                "cell": "CROSSTAB cell counts"}[op].format(*self.stat[1:])
+        return {"rows": "COUNT(*)", "n": "COUNT({0})", "s": "SUM({0})", "c": "SUM({0} - centre)",
+                "c2": "SUM(({0} - centre)^2)", "cell": "CROSSTAB cell counts"}[op].format(*self.stat[1:])
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,11 @@ class Privacy:
                 return lo, hi
         raise KeyError(column)
 
+    def centre(self, column: str) -> float:
+        """m = (min + max) / 2: the centre the "c" and "c2" statistics of `column` are taken about."""
+        lo, hi = self.bound(column)
+        return (lo + hi) / 2
+
     def index(self, stat: tuple[str, ...]) -> int:
         return [n.stat for n in self.noised].index(stat)
 
@@ -109,7 +118,8 @@ class Privacy:
         out = [f"  clamp {c} to [{lo:g}, {hi:g}] (the widest of the sites' declared bounds)"
                for c, lo, hi in self.bounds]
         texts = {"rows": "row count", "n": "count of non-null {0}", "s": "sum of clamped {0}",
-                 "q": "sum of squares of clamped {0}", "cell": "row count (each cell)"}
+                 "c": "sum of clamped {0} minus the bounds' centre",
+                 "c2": "sum of squares of clamped {0} minus the bounds' centre", "cell": "row count (each cell)"}
         return out + [f"  per group: {texts[n.stat[0]].format(*n.stat[1:])}" for n in self.noised]
 
     def steps(self) -> tuple[str, ...]:
@@ -195,7 +205,8 @@ def plan_privacy(stmt: ir.Statement, epsilon: Any, bounds: Bounds) -> Privacy:
             sens = 1.0
         else:
             lo, hi = used[s[1]]
-            sens = max(abs(lo), abs(hi)) if s[0] == "s" else max(lo * lo, hi * hi)
+            half = (hi - lo) / 2
+            sens = {"s": max(abs(lo), abs(hi)), "c": half, "c2": half * half}[s[0]]
         noised.append(Noised(s, sens, share))
     return Privacy(eps, tuple((c, lo, hi) for c, (lo, hi) in used.items()), tuple(noised))
 

@@ -1,12 +1,13 @@
 """The analyst's side of a DP query: the answer, each number with its noise scale and 95% interval.
 
 Everything here is post-processing of the noisy statistics the parties released
-(`queries.dp_release`), so it costs no privacy. Per group, with N, S, Q the noisy count,
-sum and sum of squares of a column clamped to [lo, hi]:
+(`queries.dp_release`), so it costs no privacy. Per group, with N the noisy count, S the
+noisy sum of a column clamped to [lo, hi], and C, C2 the noisy sums of (clamped - m) and of
+its square, m = (lo + hi) / 2:
 
     COUNT     N (an integer: the noise is integer)       SUM   S
-    AVG       S / N, clamped to [lo, hi]; NULL when N < 1
-    VAR       (Q - S^2 / N) / (N - 1), clamped to [0, (hi - lo)^2 / 4 . N / (N - 1)]; NULL when N < 2
+    AVG       m + C / N, clamped to [lo, hi]; NULL when N < 1
+    VAR       (C2 - C^2 / N) / (N - 1), clamped to [0, (hi - lo)^2 / 4 . N / (N - 1)]; NULL when N < 2
     STDDEV    the square root of VAR
     CROSSTAB  the noisy cells; margins and total their sums; statistics (chi-square, OR, RR, RD)
               from the cells rounded up to 0 (their CIs count sampling error, not the noise)
@@ -80,9 +81,9 @@ def _simulated(values: np.ndarray) -> dict[str, float]:
     return {"noise_sd": float(np.std(finite)), "ci_low": float(low), "ci_high": float(high)}
 
 
-def _avg(n: np.ndarray, s: np.ndarray, lo: float, hi: float) -> np.ndarray:
+def _avg(n: np.ndarray, c: np.ndarray, lo: float, hi: float) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(n >= 1, np.clip(s / np.maximum(n, 1), lo, hi), np.nan)
+        return np.where(n >= 1, np.clip((lo + hi) / 2 + c / np.maximum(n, 1), lo, hi), np.nan)
 
 
 def _var(n: np.ndarray, s: np.ndarray, q: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -130,14 +131,14 @@ def _aggregate(agg: ir.Aggregate, privacy: Privacy, decoded: list[np.ndarray], g
         return shown, _direct(value, noised)
     assert agg.column is not None
     lo, hi = privacy.bound(agg.column)
-    (n, tn), (s, ts) = stat("n"), stat("s")
+    (n, tn), (s, ts) = stat("n"), stat("c")
     sims_n = n - laplace_draws(tn.scale, (DRAWS,), rng)
     sims_s = s - laplace_draws(ts.scale, (DRAWS,), rng) * 2.0**-ts.frac
     if agg.func == "AVG":
         value = float(_avg(np.array(n), np.array(s), lo, hi))
         sims = _avg(sims_n, sims_s, lo, hi)
     else:
-        q, tq = stat("q")
+        q, tq = stat("c2")
         sims_q = q - laplace_draws(tq.scale, (DRAWS,), rng) * 2.0**-tq.frac
         value = float(_var(np.array(n), np.array(s), np.array(q), lo, hi))
         sims = _var(sims_n, sims_s, sims_q, lo, hi)

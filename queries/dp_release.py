@@ -6,8 +6,10 @@ names the noised statistics):
 
 1. Local, in plaintext: each value of a bounded column is clamped to the pooled bounds
    [min, max] (`Privacy.bounds`), then per group: the rows, the non-null counts, the sums
-   of round(clamp(x) 2^16) and of round(clamp(x)^2 2^16) the plan's statistics ask for
-   (CROSSTAB: the cell counts). Integers, so the sensitivities hold exactly.
+   of round(v 2^16) for v = clamp(x), clamp(x) - m or (clamp(x) - m)^2 (m the bounds'
+   centre) that the plan's statistics ask for (CROSSTAB: the cell counts). Each term is
+   an integer within the statistic's sensitivity (clipped to it), so the sensitivities
+   hold exactly.
 2. Every party shares its integer matrix in Z_2^128 (no round with pairwise seeds) and the
    parties add the sharings.
 3. One call of `protocols.noise.discrete_laplace` for every statistic of every group at
@@ -60,7 +62,10 @@ def local_totals(plan: Plan, privacy: Privacy, local: LocalData) -> np.ndarray:
             continue
         lo, hi = privacy.bound(noised.stat[1])
         clamped = np.clip(x[present], lo, hi)
-        units = np.rint(np.ldexp(clamped if op == "s" else clamped * clamped, noised.frac)).astype(np.int64)
+        if op != "s":
+            clamped = clamped - privacy.centre(noised.stat[1])
+        terms = clamped * clamped if op == "c2" else clamped
+        units = np.clip(np.rint(np.ldexp(terms, noised.frac)), -noised.units, noised.units).astype(np.int64)
         if units.size and int(np.abs(units).max()) * units.size >= _LIMIT:
             raise QueryError(f"{noised.label()}: a site's sum is beyond the supported range under dp")
         sums = np.zeros(local.groups, dtype=np.int64)

@@ -96,7 +96,8 @@ def test_the_widest_bounds_of_the_sites_apply() -> None:
 def test_avg_and_stddev_come_from_noisy_moments_with_intervals() -> None:
     frames = _frames(per_group=30, seed=2)
     result, plan = run_in_process(frames, "SELECT AVG(x), STDDEV(x)", epsilon=1.0, bounds=BOUNDS)
-    assert [n.stat for n in plan.privacy.noised] == [("s", "x"), ("n", "x"), ("q", "x")]
+    assert [n.stat for n in plan.privacy.noised] == [("c", "x"), ("n", "x"), ("c2", "x")]
+    assert [n.sensitivity for n in plan.privacy.noised] == [50.0, 1.0, 2500.0]  # centred on 50: half the range
     assert all(n.epsilon == pytest.approx(1 / 3) for n in plan.privacy.noised)  # basic composition, split equally
     clipped = np.clip(pd.concat(frames)["x"], 0, 100)
     avg, sd = result.rows[0]
@@ -194,7 +195,7 @@ def test_explain_shows_epsilon_and_every_noise_scale_and_the_analyst_rebuilds_it
                     {"x": (0.0, 50.0)})
     text = plan.text()
     assert "epsilon 0.8 for this query" in text and "split equally over 2 noised statistic(s)" in text
-    assert "SUM(x): sensitivity 50, epsilon 0.4, discrete Laplace noise of scale 125" in text
+    assert "SUM(x - centre): sensitivity 25, epsilon 0.4, discrete Laplace noise of scale 62.5" in text
     assert "clamp x to [0, 50]" in text and "suppressed" not in text
     public = {"query": "EXPLAIN SELECT g, AVG(x) GROUP BY g", "schema": schema.to_json(), "domains": {"g": ["a", "b"]},
               "min_cell": 5, "privacy": plan.privacy.to_json()}
