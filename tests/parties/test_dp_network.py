@@ -13,7 +13,8 @@ import pytest
 
 from parties.audit import read_entries
 from parties.budget import BudgetLimits, PrivacyBudget
-from tests.parties.deployment import Deployment, pooled_here
+from queries.synth import write_synthetic
+from tests.parties.deployment import Deployment, pooled, pooled_here
 
 
 @pytest.mark.network
@@ -25,8 +26,8 @@ def test_the_budget_refuses_past_a_sites_limit_and_after_a_restart(tmp_path: Pat
         done = d.query_cli("alice", "SELECT COUNT(*) AS n, AVG(bmi)", "--epsilon", "1")
         assert done.returncode == 0, done.stderr
         assert "n_ci95_low" in done.stdout and "avg(bmi)_noise_sd" in done.stdout
-        assert "differential privacy: epsilon 1.000" in done.stdout and "SUM(bmi): epsilon 0.3333, sensitivity 60.00" \
-            in done.stdout  # the widest bounds: [10, 60]
+        assert "differential privacy: epsilon 1.000" in done.stdout
+        assert "SUM(bmi - centre): epsilon 0.3333, sensitivity 25.00" in done.stdout  # the widest bounds: [10, 60]
 
         over = d.query_cli("alice", "SELECT COUNT(*)", "--epsilon", "1")
         assert over.returncode == 1
@@ -61,3 +62,16 @@ def test_pooled_init_writes_every_sites_dp_policy(tmp_path: Path) -> None:
         policy = tomllib.loads((tmp_path / f"node-{party}.toml").read_text())["policy"]
         assert policy["disclosure"] == "dp" and policy["epsilon_per_day"] == 2 and policy["epsilon_total"] == 10
         assert policy["bounds"] == {"bmi": [10, 60], "age": [0, 120]}
+
+
+@pytest.mark.network
+def test_pooled_local_runs_every_site_on_dp_and_refuses_a_column_without_bounds(tmp_path: Path) -> None:
+    files = [str(f) for f in write_synthetic(400, 2, tmp_path / "data", seed=4)]
+    done = pooled("local", "--disclosure", "dp", "--epsilon", "2", "--bound", "sbp=60:250", "--format", "csv",
+                  "--data", *files, "SELECT sex, COUNT(*), AVG(sbp) GROUP BY sex")
+    assert done.returncode == 0, done.stderr
+    header = done.stdout.splitlines()[0]
+    assert header.startswith("sex,count,count_noise_sd,count_ci95_low,count_ci95_high,avg(sbp),avg(sbp)_noise_sd")
+    assert "# privacy epsilon,2.0" in done.stdout
+    refused = pooled("local", "--disclosure", "dp", "--data", *files, "SELECT SUM(bmi)")
+    assert refused.returncode == 1 and "needs bounds declared for 'bmi' at every site" in refused.stderr
