@@ -56,6 +56,9 @@ def run(args: argparse.Namespace) -> int:
     if args.query is None:
         print("pooled local: give the query", file=sys.stderr)
         return 2
+    if args.epsilon is not None and not 0 < args.epsilon < float("inf"):
+        print(f"pooled local: --epsilon must be a positive number, got {args.epsilon!r}", file=sys.stderr)
+        return 2
     if len(args.data) < 2:
         print("pooled local: give at least two --data files (one per party)", file=sys.stderr)
         return 2

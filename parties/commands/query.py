@@ -40,6 +40,9 @@ def run(args: argparse.Namespace) -> int:
     from queries.parser import parse
     from queries.result import Result
 
+    if args.epsilon is not None and not 0 < args.epsilon < float("inf"):
+        print(f"pooled query: --epsilon must be a positive number, got {args.epsilon!r}", file=sys.stderr)
+        return 2
     try:
         stmt = parse(args.query)
     except QueryError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -106,3 +107,15 @@ def test_explain_charges_nothing_and_a_column_without_bounds_is_refused_before_a
     answers = _agree([DP, no_bounds], "SELECT AVG(x)", 1.0, [budget, budget])
     assert all("needs bounds declared for 'x' at every site" in str(a) for a in answers)
     assert budget.spent("alice") == (0, 0)
+
+
+@pytest.mark.parametrize("command", ["local", "query"])
+@pytest.mark.parametrize("epsilon", ["0", "-1", "nan"])
+def test_a_non_positive_epsilon_is_refused_before_anything_starts(
+    command: str, epsilon: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from parties.cli import main
+
+    args = ["--data", "a.csv", "b.csv"] if command == "local" else ["--config", str(tmp_path / "none.toml")]
+    assert main([command, "--epsilon", epsilon, *args, "SELECT COUNT(*)"]) == 2
+    assert f"pooled {command}: --epsilon must be a positive number" in capsys.readouterr().err
