@@ -170,7 +170,7 @@ def check_epsilon(epsilon: Any) -> float:
 def plan_privacy(stmt: ir.Statement, epsilon: Any, bounds: Bounds) -> Privacy:
     """The DP terms of `stmt` (EXPLAIN: of its inner query); QueryError for what DP cannot release.
 
-    1. Only COUNT, SUM, AVG, VAR, STDDEV SELECTs and CROSSTAB are released under DP.
+    1. Only COUNT, SUM, AVG, VAR, STDDEV SELECTs (without HAVING) and CROSSTAB are released under DP.
     2. Every column summed needs pooled bounds (a COUNT(x) needs none).
     3. Distinct noised statistics, in first-use order; epsilon split equally over them.
     """
@@ -182,6 +182,9 @@ def plan_privacy(stmt: ir.Statement, epsilon: Any, bounds: Bounds) -> Privacy:
         kind = getattr(inner, "kind", type(inner).__name__.upper())
         raise QueryError(f"{kind} is not available under disclosure = dp (differential privacy); "
                          "only COUNT, SUM, AVG, VAR, STDDEV and CROSSTAB are")
+    if inner.having is not None:
+        raise QueryError("HAVING is not available under disclosure = dp (differential privacy): filter the noisy "
+                         "rows after the release instead")
     stats: list[tuple[str, ...]] = []
     used: dict[str, tuple[float, float]] = {}
     for agg in inner.aggregates:

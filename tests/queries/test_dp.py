@@ -200,3 +200,13 @@ def test_explain_shows_epsilon_and_every_noise_scale_and_the_analyst_rebuilds_it
     public = {"query": "EXPLAIN SELECT g, AVG(x) GROUP BY g", "schema": schema.to_json(), "domains": {"g": ["a", "b"]},
               "min_cell": 5, "privacy": plan.privacy.to_json()}
     assert rebuild_plan(public).text() == text
+
+
+def test_having_is_refused_under_dp() -> None:
+    import dataclasses
+
+    from queries.expr import Literal
+
+    stmt = dataclasses.replace(parse("SELECT g, COUNT(*) GROUP BY g"), having=Literal(True))
+    with pytest.raises(QueryError, match="HAVING is not available under disclosure = dp"):
+        plan_privacy(stmt, 1.0, {})
