@@ -1,7 +1,8 @@
 """A query's differential privacy terms across the sites: the mode, the epsilon, the bounds, every site's budget.
 
 Each site's policy (`parties.policy`) says its disclosure mode, its default epsilon per
-query, the bounds it declares for numeric columns and its privacy budget per analyst. In
+query and its privacy budget per analyst; the bounds of numeric columns come from its
+policy (`bounds`) or its dataset's declaration (`{ min, max }` in `[data.domains]`). In
 the metadata exchange of a query (`parties.query_job.agree`) every site sends the first
 three (`site_terms`); then every site, from the same facts, decides (`agree_privacy`):
 
@@ -34,12 +35,18 @@ class BudgetRefusal(RuntimeError):
     """A site's privacy budget refuses the query; the message names each refusing site and what is left."""
 
 
-def site_terms(policy: SitePolicy) -> dict[str, Any]:
-    """What this site sends in the metadata exchange about differential privacy."""
+def site_terms(policy: SitePolicy, declared: Mapping[str, tuple[float, float]] | None = None) -> dict[str, Any]:
+    """What this site sends in the metadata exchange about differential privacy. Its bounds: those
+    its policy gives and those the dataset's declaration gives (`queries.declared.Declared.bounds`,
+    `{ min, max }` in `[data.domains]`), the wider where both name a column."""
+    bounds = dict(declared or {})
+    for c, (lo, hi) in policy.bounds.items():
+        old = bounds.get(c, (lo, hi))
+        bounds[c] = (min(lo, old[0]), max(hi, old[1]))
     return {
         "disclosure": policy.disclosure,
         "epsilon_per_query": policy.epsilon_per_query,
-        "bounds": {c: [lo, hi] for c, (lo, hi) in policy.bounds.items()},
+        "bounds": {c: [lo, hi] for c, (lo, hi) in sorted(bounds.items())},
     }
 
 

@@ -241,7 +241,9 @@ def query_job(policy: SitePolicy | None = None, audit: AuditLog | None = None,
             schema = source.schema()
         except SourceError as exc:
             raise SourceError(f"{site.party}: {exc}") from None
-        terms = SiteTerms(max(rules.min_cell, asked), rules.max_param_fraction, rules.release_zero, site_terms(rules))
+        declared = getattr(source, "bounds", None)  # a Declared dataset's numeric ranges
+        terms = SiteTerms(max(rules.min_cell, asked), rules.max_param_fraction, rules.release_zero,
+                          site_terms(rules, declared))
         roster = tuple(str(p) for p in params.get("_roster", ()))
         return _Prepared(text, stmt, source, schema, terms, analyst, asked, roster, site.party, epsilon)
 

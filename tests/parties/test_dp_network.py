@@ -1,5 +1,5 @@
 """Differential privacy in a deployed consortium (`pooled init` + real node processes): one site on dp
-makes the query DP; each site's privacy budget refuses the first query past it, naming the site and
+makes the query DP, with the widest of the bounds the sites declare (policy or data file); each site's privacy budget refuses the first query past it, naming the site and
 what is left, before any data is read, and still refuses after the node restarts; `pooled init
 --disclosure dp` writes the policy."""
 
@@ -21,14 +21,15 @@ from tests.parties.deployment import Deployment, pooled, pooled_here
 def test_the_budget_refuses_past_a_sites_limit_and_after_a_restart(tmp_path: Path) -> None:
     d = Deployment(tmp_path / "dp", ["s1", "s2"], ["alice"], rows=300)
     d.edit_policy("s1", disclosure="dp", bounds={"bmi": [10, 60]})
-    d.edit_policy("s2", bounds={"bmi": [15, 55]}, epsilon_per_day=1.5)  # s2 is on threshold: s1 makes it DP
+    d.edit_policy("s2", epsilon_per_day=1.5)  # s2 is on threshold: s1 makes the query DP
+    d.edit("s2", "data", domains={"bmi": {"min": 5, "max": 55}})  # s2 declares its range with its data
     with d:
         for _ in range(2):  # asking the same query again spends again
             done = d.query_cli("alice", "SELECT COUNT(*) AS n, AVG(bmi)", "--epsilon", "0.5")
             assert done.returncode == 0, done.stderr
             assert "n_ci95_low" in done.stdout and "avg(bmi)_noise_sd" in done.stdout
             assert "differential privacy: epsilon 0.5000" in done.stdout
-            assert "SUM(bmi - centre): epsilon 0.1667, sensitivity 25.00" in done.stdout  # the widest bounds: [10, 60]
+            assert "SUM(bmi - centre): epsilon 0.1667, sensitivity 27.50" in done.stdout  # the widest: [5, 60]
 
         over = d.query_cli("alice", "SELECT COUNT(*)", "--epsilon", "1")
         assert over.returncode == 1
