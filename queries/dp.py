@@ -12,6 +12,8 @@ answer (`queries.dp_finish`: post-processing, which costs no privacy):
     AVG(x)              m + c(x) / n(x), with c(x) = sum (clamp(x) - m), m = (min + max) / 2:
                         sensitivity h = (max - min) / 2
     VAR(x), STDDEV(x)   from n(x), c(x) and c2(x) = sum (clamp(x) - m)^2 (sensitivity h^2)
+    QUANTILE(x, q)      h(x): counts of clamp(x) in 128 equal bins over [min, max]: sensitivity 1
+    (and MEDIAN)        (one row is in one bin); the quantile is read from the noisy cumulative counts
     CROSSTAB r BY c     every cell count            sensitivity 1 (margins are sums of noisy cells)
 
 Centring on the middle of the bounds halves the sensitivity of the sum a mean needs (and
@@ -23,8 +25,8 @@ so one noised statistic over every group costs its epsilon once (parallel compos
 Accounting is basic (sequential) composition: the query's epsilon is split equally over
 its distinct noised statistics, and the query costs that epsilon at every site.
 
-MIN, MAX, MEDIAN, QUANTILE, CORR and the models (LINEAR, LOGISTIC, POISSON) have no DP
-mechanism here: a DP query naming one is refused, naming the mode. A column without
+MIN, MAX, CORR and the models (LINEAR, LOGISTIC, POISSON) have no DP mechanism here: a
+DP query naming one is refused, naming the mode. A column without
 declared bounds is refused, naming the column.
 """
 
@@ -41,6 +43,9 @@ from queries.errors import QueryError
 if TYPE_CHECKING:
     from queries.plan import Plan
 
+HIST_BINS = 128
+"""Equal-width bins over a column's bounds of the noisy histogram a DP QUANTILE (and MEDIAN) is read from."""
+
 DP_FRAC = 16
 """Fractional bits of the clamped values the parties sum under DP: the noise lands on a grid of 2^-16."""
 
@@ -51,6 +56,7 @@ NOISED_FOR: Mapping[str, tuple[str, ...]] = {
     "AVG": ("c", "n"),
     "VAR": ("n", "c", "c2"),
     "STDDEV": ("n", "c", "c2"),
+    "QUANTILE": ("h",),
 }
 """The noised statistics each aggregate is computed from (COUNT(*): the rows)."""
 
@@ -59,11 +65,13 @@ Bounds = Mapping[str, tuple[float, float]]
 
 @dataclass(frozen=True)
 class Noised:
-    """One noised statistic, per group: ("rows",), ("n", x), ("s", x), ("c", x), ("c2", x) or ("cell",)."""
+    """One noised statistic, per group: ("rows",), ("n", x), ("s", x), ("c", x), ("c2", x), ("h", x) or
+    ("cell",); a histogram ("h") has `bins` numbers per group, one row in one bin (so sensitivity 1 in all)."""
 
     stat: tuple[str, ...]
     sensitivity: float
     epsilon: float
+    bins: int = 1
 
     @property
     def frac(self) -> int:
@@ -88,7 +96,8 @@ class Noised:
     def label(self) -> str:
         op = self.stat[0]
         return {"rows": "COUNT(*)", "n": "COUNT({0})", "s": "SUM({0})", "c": "SUM({0} - centre)",
-                "c2": "SUM(({0} - centre)^2)", "cell": "CROSSTAB cell counts"}[op].format(*self.stat[1:])
+                "c2": "SUM(({0} - centre)^2)", "h": f"histogram of {{0}} ({self.bins} bins)",
+                "cell": "CROSSTAB cell counts"}[op].format(*self.stat[1:])
 
 
 @dataclass(frozen=True)
@@ -119,7 +128,9 @@ class Privacy:
                for c, lo, hi in self.bounds]
         texts = {"rows": "row count", "n": "count of non-null {0}", "s": "sum of clamped {0}",
                  "c": "sum of clamped {0} minus the bounds' centre",
-                 "c2": "sum of squares of clamped {0} minus the bounds' centre", "cell": "row count (each cell)"}
+                 "c2": "sum of squares of clamped {0} minus the bounds' centre",
+                 "h": f"count of clamped {{0}} in each of {HIST_BINS} equal bins over its bounds",
+                 "cell": "row count (each cell)"}
         return out + [f"  per group: {texts[n.stat[0]].format(*n.stat[1:])}" for n in self.noised]
 
     def steps(self) -> tuple[str, ...]:
@@ -170,8 +181,9 @@ def check_epsilon(epsilon: Any) -> float:
 def plan_privacy(stmt: ir.Statement, epsilon: Any, bounds: Bounds) -> Privacy:
     """The DP terms of `stmt` (EXPLAIN: of its inner query); QueryError for what DP cannot release.
 
-    1. Only COUNT, SUM, AVG, VAR, STDDEV SELECTs (without HAVING) and CROSSTAB are released under DP.
-    2. Every column summed needs pooled bounds (a COUNT(x) needs none).
+    1. Only COUNT, SUM, AVG, VAR, STDDEV, QUANTILE (MEDIAN) SELECTs (without HAVING) and CROSSTAB
+       are released under DP.
+    2. Every column summed or binned needs pooled bounds (a COUNT(x) needs none).
     3. Distinct noised statistics, in first-use order; epsilon split equally over them.
     """
     eps = check_epsilon(epsilon)
@@ -181,7 +193,7 @@ def plan_privacy(stmt: ir.Statement, epsilon: Any, bounds: Bounds) -> Privacy:
     if not isinstance(inner, ir.Select):
         kind = getattr(inner, "kind", type(inner).__name__.upper())
         raise QueryError(f"{kind} is not available under disclosure = dp (differential privacy); "
-                         "only COUNT, SUM, AVG, VAR, STDDEV and CROSSTAB are")
+                         "only COUNT, SUM, AVG, VAR, STDDEV, MEDIAN, QUANTILE and CROSSTAB are")
     if inner.having is not None:
         raise QueryError("HAVING is not available under disclosure = dp (differential privacy): filter the noisy "
                          "rows after the release instead")
@@ -190,7 +202,8 @@ def plan_privacy(stmt: ir.Statement, epsilon: Any, bounds: Bounds) -> Privacy:
     for agg in inner.aggregates:
         if agg.func not in NOISED_FOR:
             raise QueryError(f"{agg.func} is not available under disclosure = dp (differential privacy); "
-                             "only COUNT, SUM, AVG, VAR, STDDEV and CROSSTAB are", name=agg.column)
+                             "only COUNT, SUM, AVG, VAR, STDDEV, MEDIAN, QUANTILE and CROSSTAB are",
+                             name=agg.column)
         if agg.column is None:
             wanted = [("rows",)]
         else:
@@ -204,13 +217,13 @@ def plan_privacy(stmt: ir.Statement, epsilon: Any, bounds: Bounds) -> Privacy:
     share = eps / len(stats)
     noised = []
     for s in stats:
-        if s[0] in ("rows", "n"):
+        if s[0] in ("rows", "n", "h"):
             sens = 1.0
         else:
             lo, hi = used[s[1]]
             half = (hi - lo) / 2
             sens = {"s": max(abs(lo), abs(hi)), "c": half, "c2": half * half}[s[0]]
-        noised.append(Noised(s, sens, share))
+        noised.append(Noised(s, sens, share, HIST_BINS if s[0] == "h" else 1))
     return Privacy(eps, tuple((c, lo, hi) for c, (lo, hi) in used.items()), tuple(noised))
 
 

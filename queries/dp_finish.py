@@ -9,6 +9,10 @@ its square, m = (lo + hi) / 2:
     AVG       m + C / N, clamped to [lo, hi]; NULL when N < 1
     VAR       (C2 - C^2 / N) / (N - 1), clamped to [0, (hi - lo)^2 / 4 . N / (N - 1)]; NULL when N < 2
     STDDEV    the square root of VAR
+    QUANTILE  from the noisy histogram H of the clamped values (bins of width w over [lo, hi]),
+              the bin where the cumulative count first reaches q . sum H, interpolated linearly
+              inside it; NULL when sum H <= 0 (MEDIAN: q = 0.5); its interval is widened by one
+              bin width on each side, for the binning
     CROSSTAB  the noisy cells; margins and total their sums; statistics (chi-square, OR, RR, RD)
               from the cells rounded up to 0 (their CIs count sampling error, not the noise)
 
@@ -93,6 +97,25 @@ def _var(n: np.ndarray, s: np.ndarray, q: np.ndarray, lo: float, hi: float) -> n
         return np.where(n >= 2, np.clip((q - s * s / m) / (m - 1), 0.0, top), np.nan)
 
 
+def histogram_quantile(hist: np.ndarray, q: float, lo: float, hi: float) -> np.ndarray:
+    """The q-quantile read from noisy bin counts (last axis: the bins over [lo, hi]); NaN when empty.
+
+    The cumulative counts are summed from the noisy counts as they are (unbiased: rounding the
+    many empty bins' noise up to 0 would add phantom rows in the tails); only the interpolation
+    inside the bin found reads its count as at least 0."""
+    counts = np.asarray(hist, dtype=np.float64)
+    bins = counts.shape[-1]
+    cum = np.cumsum(counts, axis=-1)
+    total = cum[..., -1]
+    target = q * total
+    at = np.minimum((cum < target[..., None]).sum(axis=-1), bins - 1)
+    before = np.where(at > 0, np.take_along_axis(cum, np.maximum(at - 1, 0)[..., None], -1)[..., 0], 0.0)
+    inside = np.maximum(np.take_along_axis(counts, at[..., None], -1)[..., 0], 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        part = np.where(inside > 0, np.clip((target - before) / inside, 0.0, 1.0), 0.5)
+    return np.where(total > 0, lo + (at + part) * (hi - lo) / bins, np.nan)
+
+
 def finish(plan: Plan, decoded: list[np.ndarray]) -> Result:
     """The analyst's table from the decoded noisy statistics (one array per `Privacy.noised`, per group)."""
     privacy = plan.privacy
@@ -131,6 +154,16 @@ def _aggregate(agg: ir.Aggregate, privacy: Privacy, decoded: list[np.ndarray], g
         return shown, _direct(value, noised)
     assert agg.column is not None
     lo, hi = privacy.bound(agg.column)
+    if agg.func == "QUANTILE":
+        assert agg.q is not None
+        h = privacy.noised[privacy.index(("h", agg.column))]
+        hist = np.asarray(decoded[privacy.index(("h", agg.column))], dtype=np.float64).reshape(h.bins, -1)[:, g]
+        value = float(histogram_quantile(hist, agg.q, lo, hi))
+        sims = histogram_quantile(hist - laplace_draws(h.scale, (DRAWS, h.bins), rng), agg.q, lo, hi)
+        if not math.isfinite(value):
+            return None, None
+        about, width = _simulated(sims), (hi - lo) / h.bins  # the binning may move it by up to a bin
+        return value, {**about, "ci_low": about["ci_low"] - width, "ci_high": about["ci_high"] + width}
     (n, tn), (s, ts) = stat("n"), stat("c")
     sims_n = n - laplace_draws(tn.scale, (DRAWS,), rng)
     sims_s = s - laplace_draws(ts.scale, (DRAWS,), rng) * 2.0**-ts.frac

@@ -7,7 +7,8 @@ names the noised statistics):
 1. Local, in plaintext: each value of a bounded column is clamped to the pooled bounds
    [min, max] (`Privacy.bounds`), then per group: the rows, the non-null counts, the sums
    of round(v 2^16) for v = clamp(x), clamp(x) - m or (clamp(x) - m)^2 (m the bounds'
-   centre) that the plan's statistics ask for (CROSSTAB: the cell counts). Each term is
+   centre) that the plan's statistics ask for, and a QUANTILE's counts of clamped values in
+   each of 128 equal bins over the bounds (CROSSTAB: the cell counts). Each term is
    an integer within the statistic's sensitivity (clipped to it), so the sensitivities
    hold exactly.
 2. Every party shares its integer matrix in Z_2^128 (no round with pairwise seeds) and the
@@ -62,6 +63,12 @@ def local_totals(plan: Plan, privacy: Privacy, local: LocalData) -> np.ndarray:
             continue
         lo, hi = privacy.bound(noised.stat[1])
         clamped = np.clip(x[present], lo, hi)
+        if op == "h":  # one row per bin: the count of clamped values in it, per group
+            which = np.minimum(((clamped - lo) / (hi - lo) * noised.bins).astype(np.int64), noised.bins - 1)
+            counts = np.zeros((noised.bins, local.groups), dtype=np.int64)
+            np.add.at(counts, (which, local.group[present]), 1)
+            rows += list(counts)
+            continue
         if op != "s":
             clamped = clamped - privacy.centre(noised.stat[1])
         terms = clamped * clamped if op == "c2" else clamped
@@ -75,17 +82,19 @@ def local_totals(plan: Plan, privacy: Privacy, local: LocalData) -> np.ndarray:
 
 
 def release(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
-    """This party's shares of every noised statistic (one Share per statistic, per group), steps 1-3."""
+    """This party's shares of every noised statistic, steps 1-3: one Share per statistic, one value per
+    group (a histogram: bins x groups, bin-major, flattened)."""
     privacy = plan.privacy
     assert privacy is not None
     ring = ctx.precise.ring
     mine = local_totals(plan, privacy, local)
-    stats, groups = mine.shape
+    stats, groups = mine.shape  # a histogram takes `bins` rows
     sharings = share_inputs(ctx, np.array(mine.tolist(), dtype=object), ring, 0, "dp-totals")
     total = sharings[0].data
     for other in sharings[1:]:
         total = ring.add(total, other.data)
-    scales = np.repeat([n.scale for n in privacy.noised], groups)
+    scales = np.repeat([n.scale for n in privacy.noised for _ in range(n.bins)], groups)
     noise = discrete_laplace(ctx, scales, stats * groups, ring, source=word_source(ctx))
     noisy = ring.add(total, noise.data.reshape(stats, groups))
-    return [Share(noisy[i], ring, n.frac) for i, n in enumerate(privacy.noised)]
+    starts = np.cumsum([0] + [n.bins for n in privacy.noised])
+    return [Share(noisy[a:b].reshape(-1), ring, n.frac) for a, b, n in zip(starts, starts[1:], privacy.noised)]

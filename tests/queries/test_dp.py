@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -173,13 +174,14 @@ def test_no_single_partys_randomness_determines_the_noise(monkeypatch: pytest.Mo
 
 @pytest.mark.parametrize(("query", "words"), [
     ("SELECT AVG(y)", "needs bounds declared for 'y' at every site"),
-    ("SELECT MEDIAN(x)", "QUANTILE is not available under disclosure = dp"),
+    ("SELECT MEDIAN(y)", "QUANTILE(y) under disclosure = dp needs bounds declared for 'y'"),
+    ("SELECT CORR(x, y)", "CORR is not available under disclosure = dp"),
     ("SELECT MAX(x)", "MAX is not available under disclosure = dp"),
     ("LINEAR x ~ y", "LINEAR is not available under disclosure = dp"),
 ])
 def test_what_dp_cannot_release_is_refused_naming_the_column_or_mode(query: str, words: str) -> None:
     frames = [pd.DataFrame({"x": [1.0, 2.0], "y": [3.0, 4.0]})] * 2
-    with pytest.raises(QueryError, match=words):
+    with pytest.raises(QueryError, match=re.escape(words)):
         run_in_process(frames, query, epsilon=1.0, bounds=[{"x": (0, 10)}, {"x": (0, 10), "y": (0, 9)}])
 
 
@@ -210,3 +212,27 @@ def test_having_is_refused_under_dp() -> None:
     stmt = dataclasses.replace(parse("SELECT g, COUNT(*) GROUP BY g"), having=Literal(True))
     with pytest.raises(QueryError, match="HAVING is not available under disclosure = dp"):
         plan_privacy(stmt, 1.0, {})
+
+
+def test_a_median_and_a_quantile_come_from_one_noisy_histogram() -> None:
+    rng = np.random.default_rng(7)
+    frames = [pd.DataFrame({"x": rng.normal(27.0, 5.0, 3000)}) for _ in range(3)]
+    result, plan = run_in_process(frames, "SELECT MEDIAN(x), QUANTILE(x, 0.9)", epsilon=1.0,
+                                  bounds=[{"x": (10.0, 60.0)}] * 3)
+    (hist,) = plan.privacy.noised  # one histogram serves both, at the whole epsilon
+    assert hist.stat == ("h", "x") and hist.bins == 128 and hist.epsilon == 1.0
+    both = pd.concat(frames)["x"]
+    width = 50 / 128
+    for value, facts, q in zip(result.rows[0], result.noise[0], (0.5, 0.9)):
+        assert value == pytest.approx(both.quantile(q), abs=width + 0.3)  # the noise moves it ~0.05 (sd)
+        assert facts["ci_low"] < value < facts["ci_high"] and facts["ci_high"] - facts["ci_low"] > 2 * width
+
+
+def test_a_histogram_quantile_reads_the_cumulative_counts() -> None:
+    from queries.dp_finish import histogram_quantile
+
+    hist = np.array([0.0, 10.0, 10.0, 0.0])  # bins of width 1 over [0, 4]
+    assert histogram_quantile(hist, 0.5, 0.0, 4.0) == pytest.approx(2.0)
+    assert histogram_quantile(hist, 0.25, 0.0, 4.0) == pytest.approx(1.5)
+    assert histogram_quantile(np.array([3.0, -1.0, 2.0]), 0.5, 0.0, 3.0) == pytest.approx(2 / 3)  # noise as it is
+    assert np.isnan(histogram_quantile(np.array([3.0, -4.0, 1.0]), 0.5, 0.0, 3.0))  # no rows left: NULL
