@@ -1,7 +1,7 @@
-"""Differential privacy in a deployed consortium (`pooled init` + real node processes): one site on dp
-makes the query DP, with the widest of the bounds the sites declare (policy or data file); each site's privacy budget refuses the first query past it, naming the site and
-what is left, before any data is read, and still refuses after the node restarts; `pooled init
---disclosure dp` writes the policy."""
+"""Differential privacy in a deployed consortium (`pooled init` + real node processes): one site on dp makes the
+query DP, with the widest of the bounds the sites declare (policy or data file); each site's privacy budget
+refuses the first query past it, naming the site and what is left, before any data is read, and still refuses
+after the node restarts; `pooled init --disclosure dp` writes the policy."""
 
 from __future__ import annotations
 
