@@ -268,7 +268,9 @@ def query_job(policy: SitePolicy | None = None, audit: AuditLog | None = None,
         if audit is not None:
             refused = facts.get("refused")
             what = released([list(s.shape) for s in shares], None,
-                            f"shares of {plan.groups} group(s) to the analyst; small cells are suppressed in MPC")
+                            f"shares of {plan.groups} group(s) to the analyst; "
+                            + ("small cells are suppressed in MPC" if plan.privacy is None else
+                               f"noisy statistics (differential privacy, epsilon {plan.privacy.epsilon:g})"))
             audit.release(job.analyst, session=ctx.session, plan_hash=plan.hash(), what=what,
                           cost=public["mpc_cost"], groups=plan.groups, **binding,
                           **({"refused": str(refused)} if refused else {}))
