@@ -257,6 +257,6 @@ def predict_cost(plan: Plan, schema: Schema, parties: int, rows: Sequence[int] |
         cost.update(fixed_iterations=stmt.maxiter, rows_per_party=len(frames[0]))
     elif "iterations" in facts:
         cost.update(iterations=int(facts["iterations"]), rows_per_party=len(frames[0]))
-    if plan.quantiles and rows is None:
+    if plan.quantiles and rows is None and plan.privacy is None:  # under dp a quantile is a fixed histogram
         cost.update(slots_per_party=slots_for(0))
     return cost

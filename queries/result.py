@@ -49,7 +49,8 @@ class Result:
     def to_pandas(self) -> pd.DataFrame:
         """The table as a DataFrame: integer columns stay integers (pandas' nullable Int64 when a
         value is missing); attrs hold `extra`, "suppressed" (per row) and "suppressed_cells" (per
-        row, per column, the frame's shape). `suppressed_mask()` is the latter as a DataFrame."""
+        row, per column, the frame's shape), and under DP "noise" (`noise`). `suppressed_mask()` is
+        "suppressed_cells" as a DataFrame."""
         frame = pd.DataFrame(self.rows, columns=self.columns)
         for c, name in enumerate(self.columns):
             values = [row[c] for row in self.rows if row[c] is not None]
@@ -58,6 +59,8 @@ class Result:
         frame.attrs.update(self.extra)
         frame.attrs["suppressed"] = list(self.suppressed)
         frame.attrs["suppressed_cells"] = self.cell_flags()
+        if self.noise:
+            frame.attrs["noise"] = [list(row) for row in self.noise]
         return frame
 
     def suppressed_mask(self) -> pd.DataFrame:
