@@ -31,6 +31,7 @@ def ask(
     call_timeout_s: float = 600.0,
     yates: bool = False,
     stmt: ir.Statement | None = None,
+    epsilon: float | None = None,
 ) -> tuple[Result, Plan, JobResult]:
     """Run one query over the consortium; raises QueryError on a bad query (before any node is asked),
     and a model's refusal as its `ModelRefused` (with `.job` and `.plan` of the run that refused).
@@ -38,12 +39,13 @@ def ask(
     `timeout_s`: the longest a party waits for one peer message (0: the nodes' setting);
     `call_timeout_s`: the longest the analyst waits for the whole answer; `yates`: a CROSSTAB's
     chi-square with Yates' continuity correction (computed here, from the released counts);
-    `stmt`: `text` already parsed (parsed here otherwise).
+    `stmt`: `text` already parsed (parsed here otherwise); `epsilon`: the privacy parameter this
+    query may spend under differential privacy (None: the sites' default).
     """
     stmt = stmt if stmt is not None else parse(text)
     job = client.run(
         "query",
-        {"query": text, "min_cell": min_cell},
+        {"query": text, "min_cell": min_cell, **({"epsilon": epsilon} if epsilon is not None else {})},
         roster=list(roster),
         session=uuid.uuid4().hex,
         peer_timeout_s=timeout_s,

@@ -10,7 +10,7 @@ Entry schema (`SCHEMA`; `append` checks it and refuses anything that looks like 
     time       str   UTC, ISO 8601 with milliseconds          (always)
     node       str   this party's name                        (always)
     analyst    str   the analyst's certificate name           (always)
-    event      str   decision | release | failure | abort | peer_head   (always)
+    event      str   decision | release | failure | abort | peer_head | budget   (always)
     session    str   the MPC session id
     query      str   the query text as the analyst sent it
     job        str   the job's name, for a job other than a query (`parties.gate`)
@@ -18,7 +18,7 @@ Entry schema (`SCHEMA`; `append` checks it and refuses anything that looks like 
     decision   str   allow | refuse
     reason     str   the policy's reason (what the analyst was told)
     released   str, list of str, or {"shape": [ints] or [[ints]], "suppressed": int, "what": str}
-    cost       {name: int or float}  e.g. rounds, bytes_sent, seconds
+    cost       {name: int or float}  e.g. rounds, bytes_sent, seconds; a budget charge: epsilon
     outcome    str   ok | failed | aborted
     error      str   the failure, as the analyst saw it
     groups     int   number of groups in the plan
@@ -40,7 +40,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-EVENTS = ("decision", "release", "failure", "abort", "peer_head")
+EVENTS = ("decision", "release", "failure", "abort", "peer_head", "budget")
 DECISIONS = ("allow", "refuse")
 OUTCOMES = ("ok", "failed", "aborted")
 FORBIDDEN_KEYS = frozenset({"values", "rows", "data", "shares", "result", "table"})

@@ -6,13 +6,15 @@ aggregates from the difference. Before any data is read, every node therefore de
 digests and all nodes compare them:
 
 1. `request_digest`: the normalised statement (its parsed form, so spacing and case do not
-   matter), the analyst's certificate name, the roster in rank order, the session id and
-   the minimum cell size the analyst asked for. Sent with the metadata exchange (no extra
-   round); a mismatch stops the session before the private union of grouping domains.
+   matter), the analyst's certificate name, the roster in rank order, the session id, the
+   minimum cell size and (under differential privacy) the epsilon the analyst asked for.
+   Sent with the metadata exchange (no extra round); a mismatch stops the session before
+   the private union of grouping domains.
 2. `plan_digest`: the same facts plus the canonical plan every node compiled from the
-   agreed metadata — its text, group keys, design terms — and the effective policy terms
-   (k, parameter fraction, whether zeros are released). One extra round; a mismatch means
-   the nodes would compute different things (or run different code) and stops the session.
+   agreed metadata — its text (with its DP terms: epsilon, bounds, noise scales), group
+   keys, design terms — and the effective policy terms (k, parameter fraction, whether
+   zeros are released). One extra round; a mismatch means the nodes would compute
+   different things (or run different code) and stops the session.
 
 `check_agreement` raises `SessionMismatch`, whose message names the parties that differ and
 never any data; the node aborts the session at every peer and audits the failure.
@@ -38,15 +40,20 @@ def _digest(fields: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def request_digest(stmt: ir.Statement, analyst: str, roster: Sequence[str], session: str, asked_min_cell: int) -> str:
-    """What the analyst asked of this node, independent of how the text was written."""
-    return _digest({
+def request_digest(stmt: ir.Statement, analyst: str, roster: Sequence[str], session: str, asked_min_cell: int,
+                   asked_epsilon: float | None = None) -> str:
+    """What the analyst asked of this node, independent of how the text was written (with the epsilon
+    it asked for, under differential privacy)."""
+    fields = {
         "statement": repr(stmt),
         "analyst": analyst,
         "roster": list(roster),
         "session": session,
         "asked_min_cell": int(asked_min_cell),
-    })
+    }
+    if asked_epsilon is not None:
+        fields["asked_epsilon"] = float(asked_epsilon)
+    return _digest(fields)
 
 
 def plan_digest(plan: Plan, analyst: str, roster: Sequence[str], session: str) -> str:

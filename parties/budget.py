@@ -17,7 +17,7 @@ sums are fractions, so ten queries of 0.1 spend exactly 1.0 and a limit of 1.0 a
 exactly those ten.
 
 Persistence is the node's audit log, as for `parties.policy.QueryCounter`: the decision
-entry of an allowed query carries `cost = {"epsilon": eps}` (`audit_fields`), and a
+or `budget` entry of an allowed charge carries `cost = {"epsilon": eps}` (`audit_fields`), and a
 failure or abort entry with `refunded = true` takes back the charge of its session.
 `PrivacyBudget.from_audit` replays those entries at start, so a restart forgets nothing.
 """
@@ -105,7 +105,8 @@ def charges_from_entries(entries: Iterable[Mapping[str, Any]]) -> list[Charge]:
     for e in entries:
         event, session = e.get("event"), str(e.get("session", ""))
         cost = e.get("cost")
-        if event == "decision" and e.get("decision") == "allow" and isinstance(cost, Mapping) and "epsilon" in cost:
+        charged = event in ("decision", "budget") and e.get("decision") == "allow"
+        if charged and isinstance(cost, Mapping) and "epsilon" in cost:
             spent = exact_epsilon(cost["epsilon"], f"the audit entry of session {session!r}: cost.epsilon")
             earlier = charges.get(session)
             charges[session] = Charge(str(e.get("analyst")), session,

@@ -25,7 +25,8 @@ A node's file (`node-<party>.toml`):
     [data.schema]                          # optional: declared kinds (int, float, category)
     sex = "category"
     [data.domains]                         # optional: declared category values
-    sex = ["F", "M"]
+    sex = ["F", "M"]                       # and numeric ranges (clamped to under dp: queries/dp.py)
+    bmi = { min = 10, max = 80 }
     [policy]                               # this site's rules (see parties/policy.py)
     min_cell = 5
     [policy.analysts]
@@ -49,6 +50,7 @@ This module only reads and checks; `pooled init` writes a consortium's files
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -90,6 +92,8 @@ class DataSettings:
     """Column -> kind (int, float, category), in file order; None: read from the data."""
     domains: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
     """Category column -> its declared values."""
+    bounds: Mapping[str, tuple[float, float]] = field(default_factory=lambda: MappingProxyType({}))
+    """Numeric column -> its declared (min, max) (`{ min = .., max = .. }` in [data.domains])."""
 
 
 @dataclass(frozen=True)
@@ -306,12 +310,15 @@ def _data(r: _Reader, check_files: bool) -> DataSettings:
     path = r.path_value(t, "data", "path", check_files)
     if path.suffix.lower() not in (".csv", ".txt", ".parquet", ".pq"):
         raise r.error("data.path", f"must be a .csv or .parquet file, got {path.name!r}")
-    schema, domains = _declared(r, "data")
-    return DataSettings(path, schema, domains)
+    schema, domains, bounds = _declared(r, "data")
+    return DataSettings(path, schema, domains, bounds)
 
 
-def _declared(r: _Reader, where: str) -> tuple[Mapping[str, str] | None, Mapping[str, tuple[str, ...]]]:
-    """A dataset's declared `schema` and `domains` (under `where`: "data" or "datasets.NAME")."""
+def _declared(r: _Reader, where: str) -> tuple[
+    Mapping[str, str] | None, Mapping[str, tuple[str, ...]], Mapping[str, tuple[float, float]]
+]:
+    """A dataset's declared `schema`, category `domains` and numeric bounds (a `domains` entry
+    `{ min = .., max = .. }`), under `where`: "data" or "datasets.NAME"."""
     schema = None
     if "schema" in r.table(where):
         raw = r.table(f"{where}.schema")
@@ -320,7 +327,11 @@ def _declared(r: _Reader, where: str) -> tuple[Mapping[str, str] | None, Mapping
                     check=lambda k: None if k in DATA_KINDS else f"kind must be one of {', '.join(DATA_KINDS)}")
         schema = MappingProxyType(dict(raw))
     domains: dict[str, tuple[str, ...]] = {}
+    bounds: dict[str, tuple[float, float]] = {}
     for col, values in r.table(f"{where}.domains", required=False).items():
+        if isinstance(values, dict):
+            bounds[col] = _bounds(r, f"{where}.domains.{col}", values, schema.get(col) if schema else None)
+            continue
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values) or not values:
             raise r.error(f"{where}.domains.{col}", "must be a non-empty list of category values (strings)")
         if len(set(values)) != len(values):
@@ -328,7 +339,19 @@ def _declared(r: _Reader, where: str) -> tuple[Mapping[str, str] | None, Mapping
         if schema is not None and schema.get(col) != "category":
             raise r.error(f"{where}.domains.{col}", "a domain is declared only for a column of kind 'category'")
         domains[col] = tuple(values)
-    return schema, MappingProxyType(domains)
+    return schema, MappingProxyType(domains), MappingProxyType(bounds)
+
+
+def _bounds(r: _Reader, key: str, raw: dict[str, Any], kind: str | None) -> tuple[float, float]:
+    """`{ min = .., max = .. }`: a numeric column's declared range, finite, min < max."""
+    numbers = [raw.get(k) for k in ("min", "max")]
+    ok = set(raw) == {"min", "max"} and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in numbers)
+    if not ok or numbers[0] >= numbers[1]:  # type: ignore[operator]
+        raise r.error(key, "a numeric range is { min = .., max = .. }, two finite numbers with min < max")
+    if kind is not None and kind not in ("int", "float"):
+        raise r.error(key, "a range is declared only for a numeric column (int or float)")
+    return float(numbers[0]), float(numbers[1])  # type: ignore[arg-type]
 
 
 def load_dealer(path: str | Path, check_files: bool = True) -> DealerSettings:

@@ -58,11 +58,12 @@ class DatasetSettings:
     """Where a `query` without a database reads its files (`files`, else the configuration's directory)."""
     schema: Mapping[str, str] | None = None
     domains: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    bounds: Mapping[str, tuple[float, float]] = field(default_factory=lambda: MappingProxyType({}))
 
 
 def read_datasets(r: Any, check_files: bool, schema_of: Any) -> tuple[DatasetSettings, ...]:
     """The `[datasets]` of a node's file, read through the config reader `r` (`parties.config`);
-    `schema_of(r, key)` reads a dataset's `schema` and `domains` as `[data.schema]`/`[data.domains]`."""
+    `schema_of(r, key)` reads a dataset's `schema`, `domains` and bounds as `[data.schema]`/`[data.domains]`."""
     database = r.table("database", required=False)
     r.only(database, "database", ("url",))
     default_url = _url(r, database, "database", "url") if "url" in database else None
@@ -94,9 +95,9 @@ def read_datasets(r: Any, check_files: bool, schema_of: Any) -> tuple[DatasetSet
             directory = r.path_value(entry, where, "files", must_exist=False)
             if check_files and not directory.is_dir():
                 raise r.error(f"{where}.files", f"no such directory: {directory}")
-        schema, domains = schema_of(r, where)
+        schema, domains, bounds = schema_of(r, where)
         out.append(DatasetSettings(name, file, text.get("table"), text.get("query"),
-                                   url if "file" not in entry else None, directory, schema, domains))
+                                   url if "file" not in entry else None, directory, schema, domains, bounds))
     return tuple(out)
 
 
@@ -119,12 +120,14 @@ def datasets_of(datasets: tuple[DatasetSettings, ...], data: DataSettings | None
     if data is not None:
         source = open_source(data.path)
         default = source.name
-        sources[source.name] = Declared(source, data.schema, data.domains) if data.schema or data.domains else source
+        declared = data.schema or data.domains or data.bounds
+        sources[source.name] = Declared(source, data.schema, data.domains, data.bounds) if declared else source
     for d in datasets:
         if d.name in sources:
             raise ValueError(f"two datasets are named {d.name!r} ([data] path's is named after its file)")
         source = _source(d)
-        sources[d.name] = Declared(source, d.schema, d.domains) if d.schema or d.domains else source
+        declared = d.schema or d.domains or d.bounds
+        sources[d.name] = Declared(source, d.schema, d.domains, d.bounds) if declared else source
     return Datasets(sources, default)
 
 

@@ -11,6 +11,12 @@ node's configuration (`parties/config.py`), or a file of its own (`pooled node -
     max_param_fraction = 0.33        # most model parameters per complete case
     max_queries_per_day = 200        # per analyst, per UTC day (allowed queries are counted)
     allowed_columns = ["age", "sex"] # optional: the only columns a query may read
+    disclosure = "threshold"         # or "dp": differential privacy (any site on dp makes a query DP)
+    epsilon_per_query = 1.0          # dp: a query's epsilon when the analyst asks none (the smallest applies)
+    epsilon_per_day = 1.0            # optional: each analyst's privacy budget per UTC day (`parties.budget`)
+    epsilon_total = 10.0             # optional: each analyst's privacy budget over all time
+    [bounds]                         # dp: the range this site vouches for each numeric column (the widest applies)
+    bmi = [10, 80]
     [analysts]                       # optional: who may do what; absent = every analyst, every role
     alice = ["counts", "statistics", "regression"]
     bob = ["counts"]
@@ -45,6 +51,7 @@ analyst, seeded from the audit log so a restart does not reset the limit.
 
 from __future__ import annotations
 
+import math
 import threading
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
@@ -55,6 +62,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from parties.audit import admitted_per_day
+from parties.budget import BUDGET_KEYS, BudgetError, BudgetLimits, exact_epsilon
 from queries import ir
 
 ROLES = ("counts", "statistics", "regression")
@@ -68,7 +76,8 @@ ROLE_FOR_KIND: Mapping[str, str | None] = {
 }
 QUERY_KINDS = tuple(ROLE_FOR_KIND)
 _KEYS = ("min_cell", "max_param_fraction", "max_queries_per_day", "allowed_columns", "analysts", "allow_extremes",
-         "release_zero")
+         "release_zero", "disclosure", "epsilon_per_query", "bounds", *BUDGET_KEYS)
+DISCLOSURES = ("threshold", "dp")
 EXTREME_FUNCS = frozenset({"MIN", "MAX"})
 
 
@@ -89,6 +98,14 @@ class SitePolicy:
     """MIN, MAX and QUANTILE at 0 or 1 release single patients' values: refused unless True."""
     release_zero: bool = True
     """A count of 0 is released as 0 (as DataSHIELD does); False: suppressed like 1..k-1."""
+    disclosure: str = "threshold"
+    """"threshold" (minimum cell size) or "dp" (differential privacy: `queries.dp`)."""
+    epsilon_per_query: float = 1.0
+    """Under dp, a query's epsilon when the analyst asks for none (the smallest site's applies)."""
+    budget: BudgetLimits = field(default_factory=BudgetLimits)
+    """Each analyst's epsilon per UTC day and in total at this site (`parties.budget`)."""
+    bounds: Mapping[str, tuple[float, float]] = field(default_factory=lambda: MappingProxyType({}))
+    """Under dp, the [min, max] this site declares for numeric columns (the widest over the sites applies)."""
 
     @staticmethod
     def load(path: str | Path) -> SitePolicy:
@@ -114,9 +131,18 @@ class SitePolicy:
         cols = raw.get("allowed_columns")
         if cols is not None and (not isinstance(cols, list) or not all(isinstance(c, str) for c in cols)):
             raise PolicyError(f"{source}: allowed_columns must be a list of column names")
+        disclosure = raw.get("disclosure", "threshold")
+        if disclosure not in DISCLOSURES:
+            raise PolicyError(f"{source}: disclosure must be one of {', '.join(DISCLOSURES)}, got {disclosure!r}")
+        try:
+            budget = BudgetLimits.from_table(raw, source)
+            per_query = float(exact_epsilon(raw.get("epsilon_per_query", 1.0), f"{source}: epsilon_per_query"))
+        except BudgetError as exc:
+            raise PolicyError(str(exc)) from None
         return SitePolicy(min_cell, float(fraction), per_day, frozenset(cols) if cols is not None else None,
                           _analysts(raw.get("analysts"), source), _bool(raw, "allow_extremes", False, source),
-                          _bool(raw, "release_zero", True, source))
+                          _bool(raw, "release_zero", True, source), disclosure, per_query, budget,
+                          _bounds(raw.get("bounds"), source))
 
     def to_table(self) -> dict[str, Any]:
         """The TOML table this policy loads from (for writing configuration files)."""
@@ -127,6 +153,11 @@ class SitePolicy:
             "allow_extremes": self.allow_extremes,
             "release_zero": self.release_zero,
         }
+        if self.disclosure != "threshold" or self.epsilon_per_query != 1.0:
+            table.update(disclosure=self.disclosure, epsilon_per_query=self.epsilon_per_query)
+        table.update(self.budget.to_table())
+        if self.bounds:
+            table["bounds"] = {c: list(b) for c, b in self.bounds.items()}
         if self.allowed_columns is not None:
             table["allowed_columns"] = sorted(self.allowed_columns)
         if self.analysts is not None:
@@ -146,6 +177,23 @@ def _bool(raw: Mapping[str, Any], key: str, default: bool, source: str) -> bool:
     if not isinstance(value, bool):
         raise PolicyError(f"{source}: {key} must be true or false, got {value!r}")
     return value
+
+
+def _bounds(raw: Any, source: str) -> Mapping[str, tuple[float, float]]:
+    """`bounds = { col = [min, max] }`: finite numbers with min < max."""
+    if raw is None:
+        return MappingProxyType({})
+    if not isinstance(raw, Mapping):
+        raise PolicyError(f"{source}: bounds must be a table of column = [min, max]")
+    table = {}
+    for col, pair in raw.items():
+        ok = isinstance(pair, list) and len(pair) == 2 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in pair)
+        if not ok or pair[0] >= pair[1]:
+            raise PolicyError(f"{source}: bounds.{col} must be [min, max], two finite numbers with min < max, "
+                              f"got {pair!r}")
+        table[str(col)] = (float(pair[0]), float(pair[1]))
+    return MappingProxyType(table)
 
 
 def _analysts(raw: Any, source: str) -> Mapping[str, frozenset[str]] | None:

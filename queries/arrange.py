@@ -36,7 +36,8 @@ def arrange(result: Result, stmt: ir.Statement) -> Result:
     index = index[stmt.offset : stop]
     kept_rows = [rows[i] for i in index]
     kept_flags = [flags[i] for i in index]
-    return Result(names, kept_rows, [any(f) for f in kept_flags], dict(result.extra), kept_flags, result.kind)
+    noise = [[result.noise[i][j] for j in order] for i in index] if result.noise else []
+    return Result(names, kept_rows, [any(f) for f in kept_flags], dict(result.extra), kept_flags, result.kind, noise)
 
 
 def _sorted(index: list[int], values: list[Any], descending: bool, nulls_first: bool) -> list[int]:

@@ -1,12 +1,13 @@
 """A site's declared schema over any data source: the kinds it promises and the category values it allows.
 
-`Declared(source, kinds, domains)` is the source as the site declared it (`[data.schema]`,
-`[data.domains]` of a node's configuration): its schema is the declared one, after checking
-that the dataset has exactly the declared columns and that each converts to its declared kind
-without loss (int -> float, anything -> category, an empty column -> anything, a decimal column
--> int only if every value is whole, counted by the source's own SQL); and no row may hold a
-category value outside its declared domain (also counted in the source). The rows are read
-as the kinds the parties agree on, so nothing is converted in Python. The errors are those of
+`Declared(source, kinds, domains, bounds)` is the source as the site declared it
+(`[data.schema]`, `[data.domains]` of a node's configuration; a numeric column's `{ min, max }`
+there is its declared range, `bounds`, used under differential privacy): its schema is the
+declared one, after checking that the dataset has exactly the declared columns and that each
+converts to its declared kind without loss (int -> float, anything -> category, an empty column
+-> anything, a decimal column -> int only if every value is whole, counted by the source's own
+SQL); and no row may hold a category value outside its declared domain (also counted in the
+source). The rows are read as the kinds the parties agree on, so nothing is converted in Python. The errors are those of
 `queries.table.conform`: they name columns and counts, never a value.
 """
 
@@ -30,11 +31,15 @@ class Declared(Source):
     """`source` with the site's declared kinds and domains (see the module docstring)."""
 
     def __init__(self, source: Source, kinds: Mapping[str, str] | None,
-                 domains: Mapping[str, Sequence[str]] | None = None) -> None:
+                 domains: Mapping[str, Sequence[str]] | None = None,
+                 bounds: Mapping[str, tuple[float, float]] | None = None) -> None:
         self.source = source
         self.name = source.name
         self.kinds = dict(kinds) if kinds is not None else None
         self.domains = {c: tuple(v) for c, v in (domains or {}).items()}
+        self.bounds = {c: (float(lo), float(hi)) for c, (lo, hi) in (bounds or {}).items()}
+        """Numeric column -> the (min, max) the site declares: under differential privacy the
+        parties clamp to the widest of the sites' (`queries.dp`); values outside are clamped, not refused."""
 
     def describe(self) -> str:
         return self.source.describe()

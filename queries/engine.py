@@ -21,7 +21,7 @@ from mpc.fixedpoint import FAST, PRECISE
 from mpc.inprocess import make_contexts, run_parties
 from mpc.share import Share, reconstruct
 from protocols.material import KINDS
-from queries import ir
+from queries import dp, dp_finish, ir
 from queries.arrange import arrange
 from queries.cost import stand_ins
 from queries.errors import ModelRefused, QueryError
@@ -131,6 +131,8 @@ def finish_result(
     gains its outcome and method (as statsmodels' header names them) unless it has them."""
     decoded = [(PRECISE if bits == 128 else FAST).decode(values, frac) for values, frac, bits in outputs]
     stmt = plan.statement
+    if plan.privacy is not None:  # post-processing of the noisy statistics (`queries.dp_finish`)
+        return arrange(dp_finish.finish(plan, decoded), stmt)
     if isinstance(stmt, ir.Survival):
         from queries import survival_result
 
@@ -196,10 +198,11 @@ def local_domains(frames: Sequence[pd.DataFrame], columns: Sequence[str]) -> dic
 
 def run_in_process(
     frames: Sequence[Data], query: str | ir.Statement, min_cell: int = 5, release_zero: bool = True,
-    yates: bool = False,
+    yates: bool = False, epsilon: float | None = None, bounds: Sequence[dp.Bounds] | None = None,
 ) -> tuple[Result, Plan]:
     """Run a query over n in-process parties (one frame, data source or set of datasets each) and
-    return the analyst's result (`yates`: as in `finish_result`).
+    return the analyst's result (`yates`: as in `finish_result`). With `epsilon`: under differential
+    privacy (`queries.dp`), with each party's declared `bounds` (the widest apply).
 
     A model the parties refuse raises its `ModelRefused`, with `.plan` holding the plan and
     the cost counters of the refused run."""
@@ -210,6 +213,8 @@ def run_in_process(
     found = [local_values(s, stmt, schema) for s in sources]
     domains = {c: tuple(sorted(set().union(*(f[c] for f in found)))) for c in (found[0] if found else {})}
     plan = plan_query(stmt, schema, domains, min_cell, release_zero)
+    if epsilon is not None:
+        plan = dp.apply(plan, epsilon, dp.pooled_bounds(list(bounds or [{} for _ in sources])))
     ctxs = make_contexts(len(sources), kinds=KINDS)
     answers = run_parties(
         len(sources), lambda ctx, source: run_party_with_facts(ctx, plan, source), args=sources, contexts=ctxs
@@ -232,7 +237,11 @@ def rebuild_plan(public: Mapping[str, Any], stmt: ir.Statement | None = None) ->
     query = stmt if stmt is not None and ir.source_text(stmt) == public["query"] else public["query"]
     plan = plan_query(query, Schema.from_json(public["schema"]), domains, int(public["min_cell"]),
                       bool(public.get("release_zero", True)))
-    return replace(plan, param_fraction=float(public.get("param_fraction", plan.param_fraction)))
+    plan = replace(plan, param_fraction=float(public.get("param_fraction", plan.param_fraction)))
+    privacy = public.get("privacy")
+    if privacy:
+        plan = dp.apply(plan, privacy["epsilon"], {c: (lo, hi) for c, lo, hi in privacy["bounds"]})
+    return plan
 
 
 def predict_cost(plan: Plan, schema: Schema, parties: int, rows: Sequence[int] | None = None) -> dict[str, int]:
@@ -261,6 +270,6 @@ def predict_cost(plan: Plan, schema: Schema, parties: int, rows: Sequence[int] |
         cost.update(grid_points=int(facts["grid"]))
     elif "iterations" in facts:
         cost.update(iterations=int(facts["iterations"]), rows_per_party=len(frames[0]))
-    if plan.quantiles and rows is None:
+    if plan.quantiles and rows is None and plan.privacy is None:  # under dp a quantile is a fixed histogram
         cost.update(slots_per_party=slots_for(0))
     return cost

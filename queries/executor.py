@@ -25,7 +25,7 @@ from protocols.opening import open_arith
 from protocols.products import PendingProducts, products
 from protocols.select import minimum
 from protocols.sharing import share_inputs, share_words
-from queries import group_scales, ir
+from queries import dp_release, group_scales, ir
 from queries.aggregates import count_key, stages
 from queries.crosstab import crosstab
 from queries.errors import QueryError
@@ -148,6 +148,8 @@ def _as_fixed(ctx: PartyContext, bit: Share) -> Share:
 
 def execute(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     """This party's shares of the released values, in the order `finish` expects."""
+    if plan.privacy is not None:  # differential privacy: noisy statistics instead (`queries.dp_release`)
+        return dp_release.release(ctx, plan, local)
     if isinstance(plan.statement, ir.Crosstab):
         return crosstab(ctx, plan, local)
     return _select(ctx, plan, local)

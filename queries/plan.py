@@ -14,6 +14,7 @@ import hashlib
 import itertools
 from dataclasses import dataclass, field, replace
 from functools import singledispatch
+from typing import TYPE_CHECKING
 
 from queries import having, ir
 from queries.crosstab_rule import rule_text as crosstab_rule_text
@@ -21,6 +22,9 @@ from queries.errors import QueryError
 from queries.order_keys import key_bits
 from queries.table import Schema
 from queries.typecheck import check_statement
+
+if TYPE_CHECKING:
+    from queries.dp import Privacy
 
 Measure = tuple[str, ...]
 """(op, column[, column2]): rows | n x | s x | mean x | m2 x | pn x y | px x y | py x y | pmx x y | pmy x y
@@ -54,6 +58,8 @@ class Plan:
     """Whether a count of 0 is released as 0 (every site must allow it); False: 0 is suppressed like 1..k-1."""
     kinds: tuple[tuple[str, str], ...] = ()
     """The agreed kind of every column the parties' local evaluation reads, derived columns included."""
+    privacy: Privacy | None = None
+    """Differential privacy terms (`queries.dp`); None: the threshold rule applies."""
 
     @property
     def groups(self) -> int:
@@ -91,8 +97,9 @@ class Plan:
         lines.append(f"  filter rows: {'WHERE condition' if _where(self.statement) is not None else 'all rows'}")
         if isinstance(self.statement, ir.Select) and self.statement.derived:
             lines.append("  per row, by DuckDB: " + ", ".join(d.name for d in self.statement.derived))
-        for m in self.measures:
+        for m in self.measures if self.privacy is None else ():
             lines.append(f"  per group: {_measure_text(m)}")
+        lines += self.privacy.local_lines() if self.privacy is not None else []
         for kind, col in self.extremes:
             lines.append(f"  per group: local {kind} of {col}")
         for col in dict.fromkeys(col for col, _ in self.quantiles):
@@ -104,7 +111,7 @@ class Plan:
         lines.append("in MPC, on secret shares:")
         for step in self.mpc_steps:
             lines.append(f"  {step}")
-        lines.append(f"disclosure: {self.disclosure_rule()} (decided in MPC)")
+        lines += self.privacy.lines() if self.privacy else [f"disclosure: {self.disclosure_rule()} (decided in MPC)"]
         after = _after_release(self.statement)
         if after:
             lines.append(f"at the analyst, on the released rows: {after}")

@@ -8,6 +8,9 @@ Table text (`table_text`): the values as pandas prints them, a withheld value as
   iterations, log-likelihood or R-squared, converged, POISSON's Pearson chi2 and chi2 / df, and
   any other key of extra["model"]), then the coefficient table, 4 significant digits;
 - EXPLAIN: the plan's lines as they are, left-aligned.
+Under differential privacy (`Result.noise`), both the text and the CSV show every noisy
+column followed by its noise_sd, ci95_low and ci95_high columns (`with_noise_columns`), and
+the privacy terms (epsilon, accounting, each noised statistic's scale) as statistics lines.
 
 CSV (`csv_text`): the result table with integers as integers and floats at full precision,
 an empty field for a NULL or a withheld value, and a last column `suppressed` naming the
@@ -49,6 +52,36 @@ MODEL_LABELS = {
 """extra["model"] keys in the order and with the names of the header block; other keys follow as they are."""
 
 
+NOISE_COLUMNS = ("noise_sd", "ci95_low", "ci95_high")
+"""Under differential privacy, the columns that follow each noisy value column (`with_noise_columns`)."""
+
+
+def with_noise_columns(result: Result) -> Result:
+    """A DP result with every noisy column followed by NAME_noise_sd, NAME_ci95_low, NAME_ci95_high
+    (its values' noise standard deviation and 95% interval); other results as they are."""
+    from queries.result import Result
+
+    if not result.noise:
+        return result
+    noisy = [c for c in range(len(result.columns)) if any(row[c] is not None for row in result.noise)]
+    columns, rows = [], [[] for _ in result.rows]
+    flags: list[list[bool]] = [[] for _ in result.rows]
+    cells = result.cell_flags()
+    for c, name in enumerate(result.columns):
+        columns.append(name)
+        for r, row in enumerate(result.rows):
+            rows[r].append(row[c])
+            flags[r].append(cells[r][c])
+        if c not in noisy:
+            continue
+        columns += [f"{name}_{suffix}" for suffix in NOISE_COLUMNS]
+        for r, about in enumerate(result.noise):
+            facts = about[c] or {}
+            rows[r] += [facts.get(k) for k in ("noise_sd", "ci_low", "ci_high")]
+            flags[r] += [False] * 3
+    return Result(columns, rows, list(result.suppressed), dict(result.extra), flags, result.kind)
+
+
 def sig(v: Any, digits: int = 4) -> str:
     """A float to `digits` significant digits, trailing zeros kept (ints and non-numbers as they are)."""
     if isinstance(v, bool) or not isinstance(v, (int, float)):
@@ -71,7 +104,9 @@ def table_text(result: Result) -> str:
     if result.kind == "crosstab":
         lines += _crosstab_lines(result.extra)
     else:
-        lines += [f"{key}: {_plain_text(value)}" for key, value in result.extra.items() if key not in SKIPPED]
+        lines += [f"{key}: {_plain_text(value)}" for key, value in result.extra.items()
+                  if key not in SKIPPED and key != "privacy"]
+        lines += _privacy_lines(result.extra["privacy"]) if "privacy" in result.extra else []
     return "\n".join(lines)
 
 
@@ -129,8 +164,19 @@ def _crosstab_lines(extra: dict[str, Any]) -> list[str]:
             lines.append(f"{m['label']}: {sig(m['estimate'])} (95% CI {sig(m['ci_low'])} to {sig(m['ci_high'])}, "
                          f"{m['ci_method']})")
     lines += [f"note: {n}" for n in extra.get("notes", [])]
+    if "privacy" in extra:
+        lines += _privacy_lines(extra["privacy"])
     if "statistics" in extra:
         lines.append(f"statistics: {extra['statistics']}")
+    return lines
+
+
+def _privacy_lines(privacy: dict[str, Any]) -> list[str]:
+    """The DP terms of a result, as a person reads them."""
+    lines = [f"differential privacy: epsilon {sig(privacy['epsilon'])} ({privacy['accounting']}); "
+             f"intervals {privacy['intervals']}"]
+    lines += [f"  {n['statistic']}: epsilon {sig(n['epsilon'])}, sensitivity {sig(n['sensitivity'])}, "
+              f"Laplace scale {sig(n['laplace_scale'])}" for n in privacy["noised"]]
     return lines
 
 
@@ -200,6 +246,10 @@ def statistics_rows(extra: dict[str, Any]) -> list[list[str]]:
                     rows.append([f"{m['label']} note", m["note"], "", ""])
         elif key == "model" and isinstance(value, dict):
             rows += [[k, _csv_scalar(v), "", ""] for k, v in value.items()]
+        elif key == "privacy" and isinstance(value, dict):
+            rows += [[f"privacy {k}", _csv_scalar(v), "", ""] for k, v in value.items() if k != "noised"]
+            rows += [[f"laplace scale of {n['statistic']}", _csv_value(n["laplace_scale"]), "", ""]
+                     for n in value.get("noised", [])]
         elif isinstance(value, list) and all(isinstance(v, str) for v in value):
             rows += [[key, v, "", ""] for v in value]
         else:

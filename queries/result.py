@@ -27,7 +27,7 @@ class Result:
     """The analyst's table. `suppressed[r]`: some value of row r is withheld by the disclosure
     rule; `cell_suppressed[r][c]` (when given): which ones — a withheld value is None in `rows`,
     like a NULL, and only this flag tells the two apart. `kind`: "select", "crosstab", "model"
-    or "plan" (EXPLAIN: one line of the plan per row)."""
+    or "plan" (EXPLAIN: one line of the plan per row). `noise`: a DP result's noise per value."""
 
     columns: list[str]
     rows: list[list[Any]]
@@ -35,6 +35,9 @@ class Result:
     extra: dict[str, Any] = field(default_factory=dict)
     cell_suppressed: list[list[bool]] = field(default_factory=list)
     kind: str = "select"
+    noise: list[list[dict[str, float] | None]] = field(default_factory=list)
+    """Under differential privacy: per row, per column, the value's noise_sd, ci_low and ci_high
+    (None for a key or an exact value); empty otherwise (`queries.dp_finish`)."""
 
     def cell_flags(self) -> list[list[bool]]:
         """Per row, per column: is the value withheld. Without per-value detail, a flagged row
@@ -46,7 +49,8 @@ class Result:
     def to_pandas(self) -> pd.DataFrame:
         """The table as a DataFrame: integer columns stay integers (pandas' nullable Int64 when a
         value is missing); attrs hold `extra`, "suppressed" (per row) and "suppressed_cells" (per
-        row, per column, the frame's shape). `suppressed_mask()` is the latter as a DataFrame."""
+        row, per column, the frame's shape), and under DP "noise" (`noise`). `suppressed_mask()` is
+        "suppressed_cells" as a DataFrame."""
         frame = pd.DataFrame(self.rows, columns=self.columns)
         for c, name in enumerate(self.columns):
             values = [row[c] for row in self.rows if row[c] is not None]
@@ -55,6 +59,8 @@ class Result:
         frame.attrs.update(self.extra)
         frame.attrs["suppressed"] = list(self.suppressed)
         frame.attrs["suppressed_cells"] = self.cell_flags()
+        if self.noise:
+            frame.attrs["noise"] = [list(row) for row in self.noise]
         return frame
 
     def suppressed_mask(self) -> pd.DataFrame:
@@ -68,16 +74,19 @@ class Result:
             "suppressed": self.suppressed,
             "suppressed_cells": self.cell_flags(),
         }
+        if self.noise:
+            body["noise"] = [[_json_tree(v) for v in r] for r in self.noise]
         body.update({k: _json_tree(v) for k, v in self.extra.items()})
         return json.dumps(body)
 
     def to_csv(self) -> str:
-        """CSV with a `suppressed` column and the statistics as trailing "# " comment lines (`queries.render`)."""
-        return render.csv_text(self)
+        """CSV with a `suppressed` column and the statistics as trailing "# " comment lines (`queries.render`);
+        under DP each value column is followed by its noise_sd, ci95_low and ci95_high columns."""
+        return render.csv_text(render.with_noise_columns(self))
 
     def to_table(self) -> str:
-        """The text a person reads (`queries.render`)."""
-        return render.table_text(self)
+        """The text a person reads (`queries.render`); under DP with the noise columns, as the CSV."""
+        return render.table_text(render.with_noise_columns(self))
 
 
 def explain_result(plan: Plan) -> Result:

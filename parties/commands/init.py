@@ -7,6 +7,8 @@ i on --base-port + 1 + i), and is what an operator edits (addresses, policies, d
 to spread the consortium over hosts (docs/deployment.md). With `--synthetic-rows N` each
 site's data path gets a synthetic table (clearly synthetic: never real patient data) so the
 consortium can be tried at once; without it the data directories are left empty.
+`--disclosure dp` (with `--epsilon-per-day`, `--epsilon-total`, `--bound COL=MIN:MAX`)
+writes every site's policy for differential privacy (`parties.commands.privacy_flags`).
 
 The CA's private key goes to OUT/ca-private/ca.key (directory mode 0700), apart from the
 members' material in OUT/certs that every configuration file points into: no node,
@@ -23,6 +25,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 from typing import Any
+
+from parties.commands.privacy_flags import add_site_flags, policy_table
 
 CA_PRIVATE_DIR = "ca-private"
 """Where `pooled init` puts the CA key, relative to its output directory."""
@@ -55,12 +59,14 @@ def register(sub: Any) -> None:
     p.add_argument("--listen-host", help="the host every member binds to (default: its own host; 0.0.0.0 for all)")
     p.add_argument("--synthetic-rows", type=int, default=0,
                    help="write a synthetic table of about N rows in all to each site's data path")
+    add_site_flags(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from parties.certs import CA_CERT, CA_KEY, create_consortium
     from parties.commands.init_files import DEALER_FILE, analyst_file, node_file, write_consortium_configs
+    from parties.policy import PolicyError, SitePolicy
 
     out: Path = args.out
     if not 1 <= args.base_port <= 65535 - len(args.parties) - 1:
@@ -77,10 +83,16 @@ def run(args: argparse.Namespace) -> int:
     existing = [p for p in would_write if p.exists()]
     if existing:
         raise SystemExit(f"pooled init: {existing[0]} exists; not overwriting a consortium (choose another --out)")
+    every_role = {a: ["counts", "statistics", "regression"] for a in args.analysts}
+    try:
+        policy = SitePolicy.from_table({**SitePolicy().to_table(), "analysts": every_role, **policy_table(args)},
+                                       "pooled init")
+    except PolicyError as exc:
+        raise SystemExit(f"pooled init: {exc}") from None
     try:
         certs = create_consortium(out / "certs", args.parties, dealer=True, analysts=args.analysts, ca_key=ca_key)
         written = write_consortium_configs(out, args.parties, args.analysts, certs, hosts=hosts or None,
-                                           listen_host=args.listen_host, base_port=args.base_port)
+                                           listen_host=args.listen_host, base_port=args.base_port, policy=policy)
     except ValueError as exc:
         raise SystemExit(f"pooled init: {exc}") from None
     if args.synthetic_rows:

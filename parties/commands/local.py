@@ -8,7 +8,8 @@ each party's one dataset.
 
 Real processes (a dealer and one node per data file) talk gRPC over mutual TLS on
 127.0.0.1; the analyst's client reconstructs the result, prints it, and every process is
-stopped before the command returns.
+stopped before the command returns. `--disclosure dp --epsilon E --bound COL=MIN:MAX` runs
+every site under differential privacy, the query spending E.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from parties.commands.privacy_flags import add_site_flags, site_args
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser("local", help="run a query over a local consortium, one party per --data", description=__doc__)
@@ -26,6 +29,8 @@ def register(sub: Any) -> None:
     p.add_argument("--min-cell", type=int, default=5, help="minimum cell size (each party's; the largest applies)")
     p.add_argument("--allow-extremes", action="store_true",
                    help="every site releases MIN, MAX and QUANTILE at 0 or 1 (refused by default)")
+    add_site_flags(p)
+    p.add_argument("--epsilon", type=float, help="under --disclosure dp: the epsilon of the query (default 1)")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
     p.add_argument("--yates", action="store_true",
                    help="CROSSTAB: chi-square with Yates' continuity correction (default: uncorrected Pearson)")
@@ -51,6 +56,9 @@ def run(args: argparse.Namespace) -> int:
     if args.query is None:
         print("pooled local: give the query", file=sys.stderr)
         return 2
+    if args.epsilon is not None and not 0 < args.epsilon < float("inf"):
+        print(f"pooled local: --epsilon must be a positive number, got {args.epsilon!r}", file=sys.stderr)
+        return 2
     if len(args.data) < 2:
         print("pooled local: give at least two --data files (one per party)", file=sys.stderr)
         return 2
@@ -74,10 +82,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     names = [f"site{i}" for i in range(1, len(args.data) + 1)]
     node_args = ["--min-cell", str(args.min_cell)] + (["--allow-extremes"] if args.allow_extremes else [])
+    node_args += site_args(args)
 
     def get() -> Result:
         with LocalConsortium(names, data=dict(zip(names, args.data)), node_args=node_args) as consortium:
             with consortium.client() as client:
-                return ask(client, names, args.query, min_cell=args.min_cell, yates=args.yates, stmt=stmt)[0]
+                return ask(client, names, args.query, min_cell=args.min_cell, yates=args.yates, stmt=stmt,
+                           epsilon=args.epsilon)[0]
 
     return answer_to_stdout("pooled local", get, args.format)

@@ -30,6 +30,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from parties.commands.privacy_flags import add_site_flags, policy_table
+
 DEALER_WAIT_S = 60.0
 """How long a node started with --dealer-port-file waits for the dealer to write it."""
 
@@ -66,6 +68,7 @@ def register(sub: Any) -> None:
                    help="release MIN, MAX and QUANTILE at 0 or 1 (one patient's value; refused by default)")
     p.add_argument("--no-release-zero", action="store_true", help="suppress counts of 0 like counts of 1..k-1")
     p.add_argument("--policy", type=Path, help="this site's policy file (TOML)")
+    add_site_flags(p)
     p.add_argument("--audit", type=Path, help="this site's hash-chained audit log (JSON lines)")
     p.add_argument("--recv-timeout", type=float, default=30.0, help="longest wait for one peer message, seconds")
     p.add_argument("--liveness", type=float, default=4.0, help="declare a silent peer dead after this many seconds")
@@ -137,8 +140,10 @@ def _from_flags(args: argparse.Namespace) -> tuple[Any, Any, Any, argparse.Names
     policy = (
         SitePolicy.load(args.policy)
         if args.policy
-        else SitePolicy(min_cell=args.min_cell, max_param_fraction=args.max_param_fraction,
-                        allow_extremes=args.allow_extremes, release_zero=not args.no_release_zero)
+        else SitePolicy.from_table({
+            **SitePolicy(min_cell=args.min_cell, max_param_fraction=args.max_param_fraction,
+                         allow_extremes=args.allow_extremes, release_zero=not args.no_release_zero).to_table(),
+            **policy_table(args)}, "flags")
     )
     audit = AuditLog.open(args.audit, args.name, signer=signer) if args.audit else None
     return config, policy, audit, args, datasets

@@ -2,8 +2,9 @@
 
 Reads the analyst's TOML file (`pooled init` writes `analyst-NAME.toml`: its certificate
 and every party's address in rank order), sends the query to every node over mutual TLS,
-and prints the result the analyst alone reconstructs. The analyst never talks to the
-dealer. A refusal or a failure at any node ends the command with that node's reason.
+and prints the result the analyst alone reconstructs (under differential privacy, each number
+with its noise standard deviation and 95% interval; `--epsilon` sets what the query spends).
+The analyst never talks to the dealer. A refusal or a failure at any node ends the command with that node's reason.
 
 Exit codes: 0 answered, 1 the consortium refused or failed, 2 a bad query or configuration.
 """
@@ -23,6 +24,8 @@ def register(sub: Any) -> None:
     p.add_argument("--yates", action="store_true",
                    help="CROSSTAB: chi-square with Yates' continuity correction (default: uncorrected Pearson)")
     p.add_argument("--min-cell", type=int, default=0, help="ask for a larger minimum cell size than the sites'")
+    p.add_argument("--epsilon", type=float,
+                   help="under differential privacy: the epsilon this query spends (default: the sites' default)")
     p.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds (default 600)")
     p.add_argument("query", help='the query, e.g. "SELECT COUNT(*), AVG(bmi) GROUP BY sex"')
     p.set_defaults(run=run)
@@ -37,6 +40,9 @@ def run(args: argparse.Namespace) -> int:
     from queries.parser import parse
     from queries.result import Result
 
+    if args.epsilon is not None and not 0 < args.epsilon < float("inf"):
+        print(f"pooled query: --epsilon must be a positive number, got {args.epsilon!r}", file=sys.stderr)
+        return 2
     try:
         stmt = parse(args.query)
     except QueryError as exc:
@@ -51,6 +57,6 @@ def run(args: argparse.Namespace) -> int:
     def get() -> Result:
         with ConsortiumClient(tls, dict(settings.parties)) as client:
             return ask(client, settings.roster, args.query, min_cell=args.min_cell, call_timeout_s=args.timeout,
-                       yates=args.yates, stmt=stmt)[0]
+                       yates=args.yates, stmt=stmt, epsilon=args.epsilon)[0]
 
     return answer_to_stdout("pooled query", get, args.format)

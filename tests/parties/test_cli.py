@@ -86,7 +86,7 @@ def test_local_passes_yates_and_format_to_the_analyst(
             return contextlib.nullcontext()
 
     def ask(client: object, names: list[str], text: str, min_cell: int = 0, yates: bool = False,
-            stmt: object = None) -> tuple:
+            stmt: object = None, epsilon: float | None = None) -> tuple:
         asked.append(yates)
         frames = [normalize_frame(pd.read_csv(f)) for f in files]
         return run_in_process(frames, text, min_cell=min_cell, yates=yates)[0], None, None
