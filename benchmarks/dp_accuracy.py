@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -42,7 +43,7 @@ def _frames(seed: int = 0) -> list[pd.DataFrame]:
     return out
 
 
-def measure(epsilons: tuple[float, ...] = EPSILONS) -> list[dict[str, float]]:
+def measure(epsilons: tuple[float, ...] = EPSILONS) -> list[dict[str, Any]]:
     """One row per (query, epsilon): measured RMSE and theoretical sd of the released numbers."""
     frames = _frames()
     both = pd.concat(frames, ignore_index=True)
@@ -66,7 +67,7 @@ def measure(epsilons: tuple[float, ...] = EPSILONS) -> list[dict[str, float]]:
         res, _ = run_in_process(frames, "SELECT g, MEDIAN(x) GROUP BY g", epsilon=eps, bounds=bounds)
         kept = [i for i, r in enumerate(res.rows) if r[0] is not None and r[1] is not None]  # NULL: no rows left
         got = pd.Series({res.rows[i][0]: res.rows[i][1] for i in kept})
-        declared = [res.noise[i][1]["noise_sd"] for i in kept]
+        declared = [res.noise[i][1]["noise_sd"] for i in kept]  # type: ignore[index]  # MEDIAN is noised
         rmse = float(np.sqrt(((got - medians[got.index]) ** 2).mean()))
         rows.append({"query": "MEDIAN", "epsilon": eps, "rmse": rmse,
                      "theory": float(np.sqrt(np.mean(np.square(declared)))), "null": GROUPS - len(kept)})

@@ -205,7 +205,7 @@ def plan_privacy(stmt: ir.Statement, epsilon: Any, bounds: Bounds) -> Privacy:
                              "only COUNT, SUM, AVG, VAR, STDDEV, MEDIAN, QUANTILE and CROSSTAB are",
                              name=agg.column)
         if agg.column is None:
-            wanted = [("rows",)]
+            wanted: list[tuple[str, ...]] = [("rows",)]
         else:
             wanted = [(op, agg.column) for op in NOISED_FOR[agg.func]]
             if agg.func != "COUNT":

@@ -64,7 +64,8 @@ def with_noise_columns(result: Result) -> Result:
     if not result.noise:
         return result
     noisy = [c for c in range(len(result.columns)) if any(row[c] is not None for row in result.noise)]
-    columns, rows = [], [[] for _ in result.rows]
+    columns: list[str] = []
+    rows: list[list[Any]] = [[] for _ in result.rows]
     flags: list[list[bool]] = [[] for _ in result.rows]
     cells = result.cell_flags()
     for c, name in enumerate(result.columns):
