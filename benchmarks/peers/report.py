@@ -107,7 +107,8 @@ def markdown(report: dict[str, Any]) -> str:
         "gradient step); *nn*: `crypten.nn.Linear` + `Sigmoid`, `BCELoss`, autograd and `update_parameters`. "
         "Both start from the same initialisation. *Plaintext* is the same initialisation and training "
         "in float64 PyTorch. TFP rows (CrypTen's trusted first party, not our threat model) are there only to "
-        "show where the time goes: each epoch makes about 230 communication calls per party, and each costs "
+        "show where the time goes: through `crypten.nn` each epoch makes about 230 communication calls per party "
+        "(50 with the tensor API), and each costs "
         "several milliseconds with 4 processes on 2 cores.",
         "",
         "| provider | API | features | seconds (median) | spread | runs | comm. calls per party | MB per party | "
