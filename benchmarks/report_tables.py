@@ -267,16 +267,23 @@ def _extra(r: Row | None, name: str) -> Any:
 def regression(rows: list[Row]) -> tuple[list[str], list[Check]]:
     """Pooled's logistic regression beside CrypTen-TTP's training, errors against statsmodels."""
     pooled = sorted((r for r in rows if r.system == "pooled"), key=lambda r: (r.case, r.parties, r.size or 0))
-    crypten = [r for r in rows if r.system == "crypten"]
+    crypten = [r for r in rows if r.system == "crypten" and r.extra.get("api") == "tensor"]
+    crypten_nn = [r for r in rows if r.system == "crypten" and r.extra.get("api", "nn") == "nn"]  # older rows: nn
     features = any("features" in r.extra for r in rows)
     header = ["case", "parties", "features" if features else "size", "Pooled (s)", "iterations", "accuracy",
-              "coef. error", "s.e. error", "outcome", "CrypTen-TTP (s)", "epochs", "accuracy", "Pooled vs CrypTen-TTP"]
+              "coef. error", "s.e. error", "outcome", "CrypTen-TTP (s)", "epochs", "accuracy", "Pooled vs CrypTen-TTP",
+              "CrypTen-TTP crypten.nn (s)"]
     checks: list[Check] = []
     body = []
+
+    def key(c: Row) -> tuple[object, ...]:
+        return (c.case, c.parties, c.extra.get("features") if features else c.size)
+
     for r in pooled:
         size = r.extra.get("features") if features else r.size
-        peer = next((c for c in crypten if (c.case, c.parties, c.extra.get("features") if features else c.size)
-                     == (r.case, r.parties, size)), None)
+        want = (r.case, r.parties, size)
+        peer = next((c for c in crypten if key(c) == want), None)
+        nn = next((c for c in crypten_nn if key(c) == want), None)
         refused = r.extra.get("refused")
         outcome = ("refused" + (f": {refused}" if isinstance(refused, str) else "")) if refused else "fitted"
         where = f"{r.case}, {r.parties} parties" + (f", {size} features" if features and size else "")
@@ -290,10 +297,15 @@ def regression(rows: list[Row]) -> tuple[list[str], list[Check]]:
                 checks.append(_peer_check("regression", where, r, peer, equiv))
         body.append([r.case, str(r.parties), _num(size), _median_spread(r), _num(_extra(r, "iterations")),
                      _num(_extra(r, "accuracy")), _num(_extra(r, "coef")), _num(_extra(r, "se")), outcome,
-                     cell, _num(_extra(peer, "epochs")), _num(_extra(peer, "accuracy")), speed])
-    lines = _table(header, body, [False, True, True, True, True, True, True, True, False, True, True, True, False])
+                     cell, _num(_extra(peer, "epochs")), _num(_extra(peer, "accuracy")), speed,
+                     _median_spread(nn) if nn is not None else "-"])
+    lines = _table(header, body, [False, True, True, True, True, True, True, True, False, True, True, True, False,
+                                  True])
     note = ("Errors: Pooled's coefficients and standard errors against statsmodels' (max relative). CrypTen-TTP "
-            "trains by gradient descent for a fixed number of epochs and reports no standard errors.")
+            "trains by gradient descent for a fixed number of epochs and reports no standard errors. The comparison "
+            "is with CrypTen written with its tensor operations (encrypted X and w, matmul, sigmoid, a hand-written "
+            "gradient step), as its own examples are; *crypten.nn* is the same training through `crypten.nn` "
+            "modules and autograd.")
     return lines + ["", note], checks
 
 

@@ -117,20 +117,26 @@ def measure_pooled(session: ConsortiumSession, features: int, repeat: int, warmu
     return [pooled_row(SUITE, CASE, len(session.names), features, runs, facts.get("coef_error"), **facts)]
 
 
-def measure_crypten(parties: int, features: int, repeat: int) -> list[Row]:
-    """CrypTen-TTP's 30-epoch gradient-descent training on the same features and parties."""
+def measure_crypten(parties: int, features: int, repeat: int, api: str = "tensor") -> list[Row]:
+    """CrypTen-TTP's 30-epoch gradient-descent training on the same features and parties.
+
+    `api="tensor"` (the comparison): CrypTen's tensor operations, as its examples write a model;
+    `api="nn"`: `crypten.nn` modules with autograd, a second row labelled by `extra["api"]`.
+    """
     from benchmarks.peers import run_peer
 
     row = peer_row(SUITE, CASE, "crypten", parties, features, None,
-                   partial(run_peer, "crypten", "logreg", parties, features, repeat))
+                   partial(run_peer, "crypten", "logreg", parties, features, repeat, api=api))
     row.extra.setdefault("features", features)
+    row.extra.setdefault("api", api)
     row.extra["coef_error_note"] = "the CrypTen harness reports training accuracy only, no coefficients"
     return [row]
 
 
 # -- the suite ---------------------------------------------------------------------------------------
 def tasks(options: BenchOptions) -> list[Task]:
-    """Per party count: 10 features in Pooled then CrypTen-TTP; then 30 (not with --quick)."""
+    """Per party count: 10 features in Pooled, then CrypTen-TTP (tensor API, then crypten.nn); then 30
+    (not with --quick)."""
     from benchmarks.peers import available
 
     repeat = 1 if options.quick else options.repeat
@@ -153,5 +159,6 @@ def tasks(options: BenchOptions) -> list[Task]:
             group.append(Task(f"{label} pooled", partial(measure_pooled, session, features, repeat, warmup)))
             if crypten:
                 group.append(Task(f"{label} crypten", partial(measure_crypten, n, features, repeat)))
+                group.append(Task(f"{label} crypten.nn", partial(measure_crypten, n, features, repeat, "nn")))
         out += guarded_tasks(session.close, group)
     return guarded_tasks(scratch.remove, out)

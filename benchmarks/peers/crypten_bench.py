@@ -16,7 +16,10 @@ Operations (`size` = elements unless stated; inputs uniform, drawn per owner fro
   sum         every rank's private vector in [-100, 100], elementwise total        (abs error)
   logreg      sklearn's breast_cancer, `size` = 10 (`mean ...` features) or 30 (all),
               standardized, rows in contiguous blocks per rank; 30 epochs of full-batch
-              gradient descent (Linear + Sigmoid + BCELoss), training accuracy reported
+              gradient descent, training accuracy reported. `api="tensor"` (default) writes
+              it with CrypTen's tensor operations (encrypted X and w, matmul, sigmoid, a
+              hand-written gradient step), as CrypTen's examples do; `api="nn"` trains
+              `crypten.nn` Linear + Sigmoid + BCELoss with autograd
 
 About the counters: CrypTen counts, per rank, each communication call as a "round" and the
 elements of every send and receive (8 bytes each; its docs say to sum the ranks and halve
@@ -55,7 +58,7 @@ exp by 8 squarings) the relative error grows with x (single process: about 0.2% 
 exp of the initial guess overflows.
 Pooled's own benchmark uses [1, 1000]; pass `reciprocal_range` to measure other ranges."""
 LOGREG_EPOCHS = 30
-LOGREG_KEYS = ("train_accuracy", "plaintext_same_training_accuracy", "epochs", "lr", "rows")
+LOGREG_KEYS = ("train_accuracy", "plaintext_same_training_accuracy", "epochs", "lr", "rows", "api")
 """What rank 0 reports of a logistic-regression training, copied into the row (its errors: `ERROR_KEYS`)."""
 
 
@@ -68,15 +71,18 @@ def run(
     provider: str = "TTP",
     seed: int = 7,
     epochs: int = LOGREG_EPOCHS,
+    api: str = "tensor",
     reciprocal_range: tuple[float, float] = RECIPROCAL_RANGE,
     timeout: float | None = None,
 ) -> dict[str, Any]:
     """Measure one operation in CrypTen with `parties` ranks (+ the TTP if `provider` is "TTP")."""
     check_run("CrypTen", OPS, op, parties)
+    if api not in ("tensor", "nn"):
+        raise ValueError(f"logreg api must be tensor (CrypTen's tensor operations) or nn (crypten.nn), got {api!r}")
     if provider not in ("TTP", "TFP"):
         raise ValueError("provider must be TTP (trusted third party) or TFP (CrypTen's trusted first party)")
     size = int(size if size is not None else (10 if op == "logreg" else DEFAULT_SIZES[op]))
-    job = peer_job(op, size, repeats, seed, reciprocal_range, provider=provider, epochs=epochs)
+    job = peer_job(op, size, repeats, seed, reciprocal_range, provider=provider, epochs=epochs, api=api)
     (port,) = free_ports(1)
     base = single_thread_env(
         {
@@ -122,12 +128,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = cli_parser(__doc__.splitlines()[0], OPS, repeats=5)
     parser.add_argument("--provider", default="TTP", choices=["TTP", "TFP"])
     parser.add_argument("--features", default="10,30", help="logreg feature sets (10 and/or 30)")
+    parser.add_argument("--api", default="tensor", choices=["tensor", "nn"], help="logreg: tensor API or crypten.nn")
     args = parser.parse_args(argv)
     for op in args.ops.split(","):
         sizes = [int(f) for f in args.features.split(",")] if op == "logreg" else [DEFAULT_SIZES[op]]
         for size in sizes:
             reps = min(args.repeats, 3) if op == "logreg" else args.repeats
-            print_row(run(op, args.parties, size, reps, provider=args.provider), args.out)
+            print_row(run(op, args.parties, size, reps, provider=args.provider, api=args.api), args.out)
 
 
 if __name__ == "__main__":

@@ -55,6 +55,18 @@ def test_crypten_multiply_three_parties_with_ttp(crypten) -> None:  # noqa: ANN0
     assert row["bytes_per_party"][1] == row["bytes_per_party"][2] >= 2 * 2000 * 8  # at least e and d
 
 
+def test_crypten_logistic_tensor_api_trains_as_the_nn_one_with_fewer_calls(crypten) -> None:  # noqa: ANN001
+    rows = {api: run_peer("crypten", "logistic", parties=3, size=10, repeats=1, epochs=2, api=api, timeout=120)
+            for api in ("tensor", "nn")}
+    for api, row in rows.items():
+        assert row["api"] == api and row["provider"] == "TTP" and row["epochs"] == 2
+        # same initialisation and steps as float64 PyTorch: the same training accuracy, up to a row or two
+        assert abs(row["train_accuracy"] - row["plaintext_same_training_accuracy"]) <= 2 / 569
+    assert rows["tensor"]["rounds_per_party"][1] < rows["nn"]["rounds_per_party"][1]
+    with pytest.raises(ValueError, match="tensor"):
+        run_peer("crypten", "logistic", parties=3, size=10, repeats=1, api="keras")
+
+
 def test_mpyc_comparison_three_parties() -> None:
     row = run_peer("mpyc", "comparison", parties=3, size=300, repeats=1, timeout=40)
     assert row["threshold"] == 1 and row["mismatches"] == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -120,6 +121,33 @@ def test_the_dealers_part_arrives_in_the_background_and_its_failure_surfaces_on_
         failing["c"]
     with pytest.raises(ValueError, match="shape"):
         wrong["c"]
+    last.close()
+
+
+def test_a_deferred_fetch_asks_at_once_and_is_taken_in_the_reading_thread() -> None:
+    seeds = [fresh_seed() for _ in range(2)]
+    engine = DealerEngine(seeds, "s", CORE_KINDS)
+    asked: list[int] = []
+    taken: list[str] = []
+
+    def defer(counter: int, req: MaterialRequest) -> Callable[[], dict[str, np.ndarray]]:
+        asked.append(counter)
+
+        def take() -> dict[str, np.ndarray]:
+            taken.append(threading.current_thread().name)
+            return engine.correction(counter, req)
+
+        return take
+
+    last = SeededMaterial(1, 2, seeds[1], "s", CORE_KINDS, None, defer)
+    first = SeededMaterial(0, 2, seeds[0], "s", CORE_KINDS, None)
+    req = MaterialRequest("triple", {"shape": [10]})
+    mine, theirs = last.get(req), first.get(req)
+    assert asked == [0] and taken == []  # asked for at once, nothing waited for yet
+    a = RING64.add(mine["a"], theirs["a"])
+    b = RING64.add(mine["b"], theirs["b"])
+    assert np.array_equal(RING64.add(mine["c"], theirs["c"]), RING64.mul(a, b))
+    assert taken == [threading.current_thread().name]  # no fetching thread in between
     last.close()
 
 

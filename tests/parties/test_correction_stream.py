@@ -125,6 +125,22 @@ def test_planned_past_plan_and_mismatched_requests_get_the_engines_corrections(c
         _same(got[counter], _want(dealer.desk, "s1", counter, request))
 
 
+def test_deferred_requests_past_the_plan_are_asked_before_anything_is_taken(certs: Path, dealer: _Dealer) -> None:
+    client = dealer.client(certs, "c")
+    client.open_session("s5", NAMES)
+    plan = [_triple(4)]
+    asked = [_triple(4), _trunc(3), _triple(2)]  # #1 and #2 past the plan: on the stream at once
+    stream = CorrectionStream(client, "s5", KINDS, plan)
+    try:
+        takes = [stream.defer(counter, request) for counter, request in enumerate(asked)]
+        got = [take() for take in reversed(takes)][::-1]  # the last asked is there before the first is read
+    finally:
+        stream.close()
+    assert (stream.hits, stream.misses) == (1, 2)
+    for counter, request in enumerate(asked):
+        _same(got[counter], _want(dealer.desk, "s5", counter, request))
+
+
 def test_a_small_buffer_still_delivers_every_planned_correction(certs: Path, dealer: _Dealer) -> None:
     client = dealer.client(certs, "c")
     client.open_session("s2", NAMES)
