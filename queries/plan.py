@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 Measure = tuple[str, ...]
 """(op, column[, column2]): rows | n x | s x | mean x | m2 x | pn x y | px x y | py x y | pmx x y | pmy x y
-| pm2x x y | pm2y x y | pcxy x y (see `_measure_text`)."""
+| pm2x x y | pm2y x y | pcxy x y (see `queries.plan_text.measure_text`)."""
 
 SEARCH_BITS = 2
 """Bits of the answer each step of the secret order-statistic search settles (a 4-way search)."""
@@ -83,66 +83,10 @@ class Plan:
         return hashlib.sha256(self.text(with_cost=False).encode()).hexdigest()[:16]
 
     def text(self, with_cost: bool = True) -> str:
-        """The EXPLAIN rendering: local steps, MPC steps and the predicted cost."""
-        lines = [f"plan for: {_describe(self.statement)}"]
-        grouping = ", ".join(self.group_columns) if self.group_columns else "(no grouping: one group)"
-        lines.append(f"groups: {self.groups} — {grouping}")
-        if isinstance(self.statement, ir.Regression):
-            lines.append(f"model: {self.statement.model_text()}")
-            lines.append(f"design ({len(self.terms)} columns): {', '.join(self.terms)}")
-            coding = outcome_coding(self)
-            if coding:
-                lines.append(f"outcome coding: {coding}")
-        lines.append("local, at each party, in plaintext:")
-        lines.append(f"  filter rows: {'WHERE condition' if _where(self.statement) is not None else 'all rows'}")
-        if isinstance(self.statement, ir.Select) and self.statement.derived:
-            lines.append("  per row, by DuckDB: " + ", ".join(d.name for d in self.statement.derived))
-        for m in self.measures if self.privacy is None else ():
-            lines.append(f"  per group: {_measure_text(m)}")
-        lines += self.privacy.local_lines() if self.privacy is not None else []
-        for kind, col in self.extremes:
-            lines.append(f"  per group: local {kind} of {col}")
-        for col in dict.fromkeys(col for col, _ in self.quantiles):
-            kind = "integer" if col in self.integer_columns else "compact floating-point"
-            lines.append(
-                f"  per value of {col}: its {key_bits(col in self.integer_columns)}-bit {kind} order key, in slots "
-                "padded to the table's row count rounded up to a power of two (at least 64)"
-            )
-        lines.append("in MPC, on secret shares:")
-        for step in self.mpc_steps:
-            lines.append(f"  {step}")
-        lines += self.privacy.lines() if self.privacy else [f"disclosure: {self.disclosure_rule()} (decided in MPC)"]
-        after = _after_release(self.statement)
-        if after:
-            lines.append(f"at the analyst, on the released rows: {after}")
-        if with_cost and self.cost:
-            c = self.cost
-            lines.append(
-                "predicted cost per party (max over parties): "
-                f"{c['rounds']} rounds, {c['bytes_sent']} bytes sent, {c['messages_sent']} messages, "
-                f"{c['dealer_requests']} dealer requests ({c['dealer_bytes']} bytes of dealer material)"
-            )
-            if "slots_per_party" in c:
-                lines.append(
-                    f"  (an estimate for tables of at most {c['slots_per_party']} rows: the quantile search's bytes "
-                    "and dealer material grow with each party's table rows rounded up to a power of two; its rounds "
-                    "do not)"
-                )
-            if "fixed_iterations" in c:
-                lines.append(
-                    f"  (rounds exact: a fixed schedule of {c['fixed_iterations']} Newton iterations; bytes and dealer "
-                    f"material for {c['rows_per_party']} rows per party, growing with each party's rows)"
-                )
-            if "grid_points" in c:
-                lines.append(f"  (rounds exact; bytes and dealer material for a grid of {c['grid_points']} points, "
-                             "growing with the grid the times need)")
-            if "iterations" in c:
-                lines.append(
-                    f"  (an estimate: {c['iterations']} Newton iterations over {c['rows_per_party']} rows per party; "
-                    "the cost grows with both)"
-                )
-        return "\n".join(lines)
+        """The EXPLAIN rendering: local steps, MPC steps and the predicted cost (`queries.plan_text`)."""
+        from queries.plan_text import render  # the renderer reads this module's Plan
 
+        return render(self, with_cost)
 
 def outcome_levels(plan: Plan) -> tuple[ir.Value, ...] | None:
     """A LOGISTIC model's categorical outcome levels (coded 0, 1 in this order), or None."""
@@ -163,49 +107,6 @@ def outcome_coding(plan: Plan) -> str | None:
     if len(levels) != 2:
         return f"none: {stmt.outcome!r} has {len(levels)} levels, LOGISTIC needs two"
     return f"1 = {levels[1]!r}, 0 = {levels[0]!r} (its levels in sorted order)"
-
-
-def _describe(stmt: ir.Statement) -> str:
-    return type(stmt).__name__.upper()
-
-
-def _where(stmt: ir.Statement) -> ir.Condition | None:
-    return getattr(stmt, "where", None)
-
-
-def _after_release(stmt: ir.Statement) -> str:
-    """ORDER BY and LIMIT, which the analyst applies to the released rows (`queries.arrange`)."""
-    if not isinstance(stmt, ir.Select):
-        return ""
-    parts = []
-    if stmt.order_by:
-        keys = [f"{k.column}{' DESC' if k.descending else ''}{' NULLS FIRST' if k.nulls_first else ''}"
-                for k in stmt.order_by]
-        parts.append("ORDER BY " + ", ".join(keys))
-    if stmt.limit is not None:
-        parts.append(f"LIMIT {stmt.limit}")
-    if stmt.offset:
-        parts.append(f"OFFSET {stmt.offset}")
-    return " ".join(parts)
-
-
-def _measure_text(m: Measure) -> str:
-    names = {
-        "rows": "row count",
-        "n": "count of non-null {0}",
-        "s": "sum of {0}",
-        "mean": "local mean of {0} (shared per party, not summed)",
-        "m2": "sum of squares of {0} about its local mean",
-        "pn": "count of rows with {0} and {1}",
-        "px": "sum of {0} (rows with {1})",
-        "py": "sum of {1} (rows with {0})",
-        "pmx": "local mean of {0} (rows with {1}; shared per party)",
-        "pmy": "local mean of {1} (rows with {0}; shared per party)",
-        "pm2x": "sum of squares of {0} about its local mean (rows with {1})",
-        "pm2y": "sum of squares of {1} about its local mean (rows with {0})",
-        "pcxy": "sum of cross products of {0} and {1} about their local means",
-    }
-    return names[m[0]].format(*m[1:])
 
 
 def group_keys(
