@@ -23,7 +23,7 @@ from typing import Any
 
 from benchmarks import report_plots
 from benchmarks.framework import DEFAULT_DOC, RESULTS_HEADING, Row, load_report, write_section
-from benchmarks.report_tables import Check, micro, queries, regression, scale, targets
+from benchmarks.report_tables import Check, micro, pushdown, queries, regression, scale, targets
 
 
 def _machine(report: dict[str, Any]) -> str:
@@ -69,7 +69,8 @@ def markdown(report: dict[str, Any], doc: Path, out: Path, images: dict[str, str
     checks: list[Check] = []
     suites = {r.suite for r in rows}
     for suite, title, build in (("micro", "Micro operations", micro), ("queries", "Queries", queries),
-                                ("regression", "Logistic regression", regression)):
+                                ("regression", "Logistic regression", regression),
+                                ("pushdown", "Large sites: local pushdown", pushdown)):
         if suite not in suites:
             continue
         table, found = build([r for r in rows if r.suite == suite])
