@@ -38,7 +38,8 @@ def register(sub: Any) -> None:
 
 def _is_data(item: str) -> bool:
     """Whether an item after --data names a table (a URL, or a file name with a table's suffix)."""
-    return "://" in item or Path(item.partition("=")[2] or item).suffix.lower() in (".csv", ".txt", ".tsv", ".parquet", ".pq")
+    path = Path(item.partition("=")[2] or item)  # NAME=FILE names a table too
+    return "://" in item or path.suffix.lower() in (".csv", ".txt", ".tsv", ".parquet", ".pq")
 
 
 def run(args: argparse.Namespace) -> int:
