@@ -33,6 +33,7 @@ from queries.floats import releases, settle
 from queries.local import COUNT_OPS, PER_PARTY_OPS, LocalData, extremes, partials
 from queries.moments import centred_sums, correlations, divide_all, spreads
 from queries.plan import Plan
+from queries.pushdown_partials import sum_columns
 from queries.quantiles import quantiles, rank_input
 from queries.scaling import ROOT_BOUND, exact_sums, exponents
 
@@ -70,7 +71,7 @@ def _share_partials(
     encoded = _encode(fp, mine)
     if counts:
         encoded[counts] = _encode(fp, np.rint(mine[counts]).astype(np.int64), 0)
-    summed = [m for m in plan.measures if m[0] == "s"]
+    summed = [("s", c) for c in sum_columns(plan) if ("s", c) in plan.measures]  # SUM's exact values
     limit = 1 << (fp.ring.bits - 3)
     exact = []
     for m in summed:

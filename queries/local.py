@@ -22,9 +22,6 @@ from queries.errors import QueryError
 from queries.plan import Measure, Plan
 from queries.pushdown_partials import EXTREME_SENTINEL, Stat
 
-__all__ = ["EXTREME_SENTINEL", "LocalData", "extremes", "group_rows", "local_partials", "measure", "partials",
-           "prepare"]
-
 
 @dataclass(frozen=True)
 class LocalData:

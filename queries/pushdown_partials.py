@@ -28,6 +28,7 @@ A NaN counts as NULL, as when rows were read into pandas.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -36,6 +37,9 @@ from sqlglot import exp
 
 from queries import ir
 from queries.pushdown import DIALECTS, Column, Read, quote, rows_sql
+
+if TYPE_CHECKING:
+    from queries.plan import Plan
 
 Stat = tuple
 """A per-group aggregate: ("rows",), ("n"|"sum"|"m2"|"amax"|"min"|"max", c), ("exact", c, frac),
@@ -47,7 +51,14 @@ _HALF = 2**62  # the exact sums' halves: round(x 2^f) = hi 2^62 + lo, |lo| < 2^6
 _ROUND = {"duckdb": "ROUND_EVEN({}, 0)", "postgres": "ROUND({})", "spark": "BROUND({}, 0)", "trino": "ROUND({})"}
 
 
-def stats_of(plan, frac: int) -> tuple[Stat, ...]:  # type: ignore[no-untyped-def]
+def sum_columns(plan: Plan) -> tuple[str, ...]:
+    """The columns of the plan's SUM aggregates, whose exact sums the parties share
+    (`queries.scaling.exact_sums`)."""
+    stmt = plan.statement.inner if isinstance(plan.statement, ir.Explain) else plan.statement
+    return tuple(dict.fromkeys(a.column for a in getattr(stmt, "aggregates", ()) if a.func == "SUM" and a.column))
+
+
+def stats_of(plan: Plan, frac: int) -> tuple[Stat, ...]:
     """Every per-group aggregate the plan's MPC half reads (`queries.local`, `queries.scaling`,
     `queries.group_scales`), `frac` the fixed point's fractional bits of the exact sums."""
     out: dict[Stat, None] = {("rows",): None}
@@ -62,8 +73,6 @@ def stats_of(plan, frac: int) -> tuple[Stat, ...]:  # type: ignore[no-untyped-de
             need(("n", m[1]))
         if op in ("s", "mean"):
             need(("sum", m[1]))
-        if op == "s":
-            need(("amax", m[1]), ("exact", m[1], 0 if m[1] in integers else frac))
         if op == "m2":
             need(("sum", m[1]), ("m2", m[1]))
         if len(m) == 3:
@@ -79,6 +88,8 @@ def stats_of(plan, frac: int) -> tuple[Stat, ...]:  # type: ignore[no-untyped-de
             need(("pamax", x, y), ("pamax", y, x), ("pm2", x, y), ("pm2", y, x), ("pcross", x, y))
     for kind, col in plan.extremes:
         need((kind, col), ("amax", col))
+    for col in sum_columns(plan):
+        need(("amax", col), ("exact", col, 0 if col in integers else frac))
     return tuple(out)
 
 
@@ -173,7 +184,7 @@ def _no_nan(sql: str) -> str:
 Decoded = dict[Stat, np.ndarray]
 
 
-def collect(plan, table: pa.Table, stats: Sequence[Stat]) -> tuple[Decoded, int]:  # type: ignore[no-untyped-def]
+def collect(plan: Plan, table: pa.Table, stats: Sequence[Stat]) -> tuple[Decoded, int]:
     """Each stat per plan group (laid out as `plan.group_keys`) from `partials_sql`'s result, and
     the rows kept in the plan's groups. A group whose values are outside the agreed domains (or
     NULL where the plan has no NULL level) is dropped, as `queries.local.group_rows` drops its rows.
@@ -211,9 +222,11 @@ def collect(plan, table: pa.Table, stats: Sequence[Stat]) -> tuple[Decoded, int]
     return out, kept
 
 
-def _indexer(plan) -> Callable[[tuple], int | None]:  # type: ignore[no-untyped-def]
+def _indexer(plan: Plan) -> Callable[[tuple], int | None]:
     """Group values -> the plan's group index (None: dropped), as `queries.local.group_rows`."""
-    codes, nulls, strides = [], [], []
+    codes: list[dict] = []
+    nulls: list[int | None] = []
+    strides: list[int] = []
     stride = 1
     for pos in reversed(range(len(plan.group_columns))):
         domain = list(dict.fromkeys(k[pos] for k in plan.group_keys))

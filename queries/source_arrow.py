@@ -11,6 +11,7 @@ evaluating is one QueryError naming its kind, never a value.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pyarrow as pa
@@ -20,6 +21,9 @@ from queries.evaluate import _CONFIG, _FAILURES, _arrow, _local_kind
 from queries.pushdown import cast_column
 from queries.sources import Rows, SqlSource
 from queries.table import Schema
+
+if TYPE_CHECKING:
+    from queries.plan import Plan
 
 
 class ArrowSource(SqlSource):
@@ -68,5 +72,5 @@ class ArrowSource(SqlSource):
     def schema(self) -> Schema:
         raise NotImplementedError("an Arrow table in memory is read only through a plan")
 
-    def rows(self, plan) -> Rows:  # type: ignore[no-untyped-def]
+    def rows(self, plan: Plan) -> Rows:
         raise NotImplementedError("an Arrow table in memory gives only a plan's partials")
