@@ -63,3 +63,18 @@ def test_a_division_by_zero_is_null_in_memory_duckdb_and_postgres(pg_db: PgDatab
     else:
         assert first["n"].sum() == 2 * len(frame)  # every row kept: x / 0 IS NULL
         assert first["a"].isna().all() and (first["c"] == 0).all()
+
+
+def test_rows_stream_back_with_quotes_commas_newlines_and_empty_text_apart_from_null(
+        pg_db: PgDatabase) -> None:  # noqa: F811
+    from queries.parser import parse
+
+    texts = ['say "hi"', "a,b", "two\nlines", "", None, "plain"]
+    frame = pd.DataFrame({"s": pd.array(texts, dtype="string"), "x": [1.5, 2.0, 3.25, 4.0, 5.0, None]})
+    source = open_source(pg_db.load(frame, "t"))
+    stmt = parse("SELECT s, COUNT(*) FROM t GROUP BY s")
+    got = source.values(stmt, {"s": "category", "x": "float"}, ["s"])
+    assert got == {"s": tuple(sorted(t for t in texts if t is not None))}
+    plan = _plan("SELECT MEDIAN(x) FROM t", normalize_frame(frame))
+    rows = source.rows(plan).frame
+    assert sorted(rows["x"].dropna().tolist()) == [1.5, 2.0, 3.25, 4.0, 5.0]
