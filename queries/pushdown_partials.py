@@ -20,9 +20,11 @@ Exactness (tests/queries/test_pushdown_partials.py): counts and integer sums are
 engine's 128-bit or NUMERIC sums); the fixed-point SUM of a float column is exact too, as the sum
 of round(x 2^f) (each row rounded half to even, as numpy's `rint`) split into two 62-bit
 halves summed as integers. Float sums are the engine's SUM of DOUBLE (in DuckDB with one thread,
-in row order: the same float64 value as a sequential sum); centred sums are n VAR_POP (DuckDB's
-and PostgreSQL's single-pass updates), within a few units in the last place of a two-pass sum.
-A NaN counts as NULL, as when rows were read into pandas.
+in row order: the same float64 value as a sequential sum; PostgreSQL may add its parallel workers'
+partial sums, so the last bits can differ from run to run there); centred sums are n VAR_POP
+(DuckDB's and PostgreSQL's single-pass updates), within a few units in the last place of a
+two-pass sum: the rounding of any float64 computation over the rows. A NaN counts as NULL, as a
+NaN read into pandas does.
 """
 
 from __future__ import annotations
