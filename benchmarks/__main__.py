@@ -22,6 +22,7 @@ SUITES: dict[str, str] = {
     "queries": "benchmarks.suite_queries",
     "regression": "benchmarks.suite_regression",
     "scale": "benchmarks.suite_scale",
+    "pushdown": "benchmarks.suite_pushdown",
 }
 """Suite name -> module with `tasks(options) -> list[Task]`."""
 

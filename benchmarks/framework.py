@@ -30,7 +30,7 @@ DEFAULT_OUT = ROOT / "benchmarks" / "results" / "bench"
 DEFAULT_DOC = ROOT / "docs" / "benchmarks.md"
 RESULTS_HEADING = "## Benchmark results"
 """Heading of the section of docs/benchmarks.md that `python -m benchmarks` generates (and rewrites)."""
-SYSTEMS = ("pooled", "crypten", "mpyc", "pandas", "statsmodels")
+SYSTEMS = ("pooled", "crypten", "mpyc", "pandas", "statsmodels", "duckdb", "postgresql")
 SINGLE_THREAD_ENV: dict[str, str] = {
     "OMP_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",

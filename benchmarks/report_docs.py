@@ -1,8 +1,10 @@
 """The generated "Benchmark results" section of docs/benchmarks.md, written from a run's report.
 
 `python -m benchmarks` calls `write_docs` at the end of a run; `python -m benchmarks.report_docs
-RESULTS_JSON [--doc docs/benchmarks.md]` regenerates the same section from a saved results.json
-without measuring again (to change the wording, or after editing a row by hand).
+RESULTS_JSON [--doc docs/benchmarks.md] [--also OTHER_JSON ...]` regenerates the same section from
+a saved results.json without measuring again (to change the wording, or after editing a row by
+hand); `--also` adds the rows of other runs (a suite run on its own), each named with its command,
+date and machine (`merge`).
 
 The section (under `benchmarks.framework.RESULTS_HEADING`) holds the exact command, the
 date and machine, one table per suite the report contains (`benchmarks.report_tables`:
@@ -23,7 +25,7 @@ from typing import Any
 
 from benchmarks import report_plots
 from benchmarks.framework import DEFAULT_DOC, RESULTS_HEADING, Row, load_report, write_section
-from benchmarks.report_tables import Check, micro, queries, regression, scale, targets
+from benchmarks.report_tables import Check, micro, pushdown, queries, regression, scale, targets
 
 
 def _machine(report: dict[str, Any]) -> str:
@@ -57,6 +59,9 @@ def markdown(report: dict[str, Any], doc: Path, out: Path, images: dict[str, str
              "edits here are overwritten.",
              "", f"Command: `{report.get('command', '')}`", "",
              f"Date: {report.get('date', 'unknown')}. Machine: {_machine(report)}.", ""]
+    for other in report.get("also", []):
+        lines += [f"Also, for the suite(s) {_list(other.get('suites', []))}: `{other.get('command', '')}`, "
+                  f"{other.get('date', 'unknown')}; machine: {_machine(other)}.", ""]
     if options:
         lines += [f"Options: parties {_list(options.get('parties'))}; RTT {_list(options.get('wan_rtt_ms'))} ms; "
                   f"{options.get('repeat')} timed repetitions per case; "
@@ -69,7 +74,8 @@ def markdown(report: dict[str, Any], doc: Path, out: Path, images: dict[str, str
     checks: list[Check] = []
     suites = {r.suite for r in rows}
     for suite, title, build in (("micro", "Micro operations", micro), ("queries", "Queries", queries),
-                                ("regression", "Logistic regression", regression)):
+                                ("regression", "Logistic regression", regression),
+                                ("pushdown", "Large sites: local pushdown", pushdown)):
         if suite not in suites:
             continue
         table, found = build([r for r in rows if r.suite == suite])
@@ -82,6 +88,22 @@ def markdown(report: dict[str, Any], doc: Path, out: Path, images: dict[str, str
         lines += ["### Scale", "", *scale([r for r in rows if r.suite == "scale"], images)]
     lines += ["### Targets", "", *targets(checks), ""]
     return "\n".join(lines)
+
+
+def merge(report: dict[str, Any], others: list[dict[str, Any]]) -> dict[str, Any]:
+    """`report` with the rows of `others` (runs of other suites) added, their suites' earlier rows
+    replaced; each other run's command, date and machine listed under "also"."""
+    out = dict(report)
+    rows = rows_of(report)
+    also = list(report.get("also", []))
+    for other in others:
+        theirs = rows_of(other)
+        suites = sorted({r.suite for r in theirs})
+        rows = [r for r in rows if r.suite not in suites] + theirs
+        also.append({"suites": suites, "command": other.get("command", ""), "date": other.get("date", ""),
+                     "machine": other.get("machine", {})})
+    out["rows"], out["also"] = rows, also
+    return out
 
 
 def rows_of(report: dict[str, Any]) -> list[Row]:
@@ -109,8 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.report_docs", description=__doc__.splitlines()[0])
     parser.add_argument("results", type=Path, help="a results.json written by python -m benchmarks")
     parser.add_argument("--doc", type=Path, default=DEFAULT_DOC, help="markdown file whose section is rewritten")
+    parser.add_argument("--also", type=Path, nargs="+", default=[], metavar="RESULTS_JSON",
+                        help="results.json files of other runs whose rows (by suite) are added")
     args = parser.parse_args(argv)
-    for path in write_docs(load_report(args.results), args.doc, args.results.parent):
+    report = merge(load_report(args.results), [load_report(p) for p in args.also])
+    for path in write_docs(report, args.doc, args.results.parent):
         print(f"wrote {path}")
     return 0
 

@@ -21,7 +21,7 @@ from typing import Any
 from benchmarks.framework import Row
 
 SYSTEM_LABELS = {"pooled": "Pooled", "crypten": "CrypTen-TTP", "mpyc": "MPyC", "pandas": "pandas",
-                 "statsmodels": "statsmodels"}
+                 "statsmodels": "statsmodels", "duckdb": "DuckDB", "postgresql": "PostgreSQL"}
 
 
 def available() -> bool:

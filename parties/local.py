@@ -243,9 +243,12 @@ class LocalConsortium(Lifecycle):
 
 
 def _data_arg(data: str | Path) -> str:
-    """A node's --data: a file's absolute path, or a database URL as given."""
-    text = str(data)
-    return text if "://" in text else str(Path(text).resolve())
+    """A node's --data: a file's absolute path, or a database URL as given; NAME=... keeps its name."""
+    from queries.sources import named_spec
+
+    name, text = named_spec(str(data))
+    spec = text if "://" in text else str(Path(text).resolve())
+    return f"{name}={spec}" if name else spec
 
 
 def _signal(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:

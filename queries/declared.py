@@ -24,7 +24,10 @@ from queries.sources import Rows, Source
 from queries.table import KINDS, Schema
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from queries.plan import Plan
+    from queries.pushdown_partials import Stat
 
 
 class Declared(Source):
@@ -84,6 +87,9 @@ class Declared(Source):
 
     def rows(self, plan: Plan) -> Rows:
         return self.source.rows(plan)
+
+    def partials(self, plan: Plan, stats: Sequence[Stat]) -> tuple[dict[Stat, np.ndarray], int]:
+        return self.source.partials(plan, stats)
 
     def values(self, stmt: ir.Statement, kinds: Mapping[str, str], columns: Sequence[str]) -> dict[str, tuple]:
         return self.source.values(stmt, kinds, columns)

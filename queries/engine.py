@@ -27,7 +27,6 @@ from queries.cost import stand_ins
 from queries.errors import ModelRefused, QueryError
 from queries.executor import execute
 from queries.floats import floated
-from queries.local import group_rows
 from queries.parser import parse
 from queries.plan import Plan, compile_statement
 from queries.quantiles import slots_for
@@ -105,18 +104,19 @@ def run_party(ctx: PartyContext, plan: Plan, data: Data) -> list[Share]:
 def run_party_with_facts(ctx: PartyContext, plan: Plan, data: Data) -> tuple[list[Share], dict[str, Any]]:
     """As `run_party`, plus the public facts the run produced (a model's iterations, a refusal).
 
-    The WHERE and the derived columns run in the data's own engine (`Source.rows`); only the
-    kept rows and the columns the plan reads reach the MPC steps."""
-    rows = source_of(data, plan.statement).rows(plan)
+    The WHERE, the derived columns and the per-group partials run in the data's own engine
+    (`Source.local`: one GROUP BY statement); rows reach Python only where the plan needs them
+    (a model's design, MEDIAN and QUANTILE keys: `Source.rows`)."""
+    source = source_of(data, plan.statement)
     if isinstance(plan.statement, ir.Regression):
         from queries import regression  # formulaic and scipy: only for a model
 
-        return regression.execute(ctx, plan, rows.frame)
+        return regression.execute(ctx, plan, source.rows(plan).frame)
     if isinstance(plan.statement, ir.Survival):
         from queries import survival
 
-        return survival.execute(ctx, plan, rows.frame)
-    return execute(ctx, plan, group_rows(plan, rows.frame, rows.table_rows)), {}
+        return survival.execute(ctx, plan, source.rows(plan).frame)
+    return execute(ctx, plan, source.local(plan, ctx.precise.frac)), {}
 
 
 def finish_result(

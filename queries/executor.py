@@ -34,6 +34,7 @@ from queries.having_gate import Having
 from queries.local import COUNT_OPS, PER_PARTY_OPS, LocalData, extremes, partials
 from queries.moments import centred_sums, correlations, divide_all, spreads
 from queries.plan import Plan
+from queries.pushdown_partials import sum_columns
 from queries.quantiles import quantiles, rank_input
 from queries.scaling import ROOT_BOUND, exact_sums, exponents
 
@@ -71,13 +72,13 @@ def _share_partials(
     encoded = _encode(fp, mine)
     if counts:
         encoded[counts] = _encode(fp, np.rint(mine[counts]).astype(np.int64), 0)
-    summed = [m for m in plan.measures if m[0] == "s"]
+    summed = [("s", c) for c in sum_columns(plan) if ("s", c) in plan.measures]  # SUM's exact values
     limit = 1 << (fp.ring.bits - 3)
     exact = []
-    for m in summed:
-        row = exact_sums(local, m[1], _sum_frac(plan, m[1], fp.frac))
+    for _, column in summed:
+        row = exact_sums(local, column, _sum_frac(plan, column, fp.frac))
         if any(abs(v) * ctx.n >= limit for v in row):
-            raise QueryError(f"SUM({m[1]}): a site's sum is beyond the supported range")
+            raise QueryError(f"SUM({column}): a site's sum is beyond the supported range")
         exact.append(fp.ring.reduce(np.array(row, dtype=object)))
     if exact:
         encoded = np.concatenate([encoded, np.stack(exact).astype(encoded.dtype)])

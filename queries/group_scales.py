@@ -44,7 +44,6 @@ from queries.aggregates import stages
 from queries.local import LocalData
 from queries.plan import Plan
 from queries.scaling import HEADROOM
-from queries.table import numeric
 
 SPAN = 63
 """D: groups get their own scale down to 2^-63 (~1e-19) of the column's largest |x|."""
@@ -105,21 +104,26 @@ def _exponent(largest: float) -> int:
     return int(a) - 1 if mantissa == 0.5 else int(a)
 
 
-def _own(kind: str, v: np.ndarray, w: np.ndarray | None, side: str) -> float:
-    """A party's value of one kind over its rows v of the group (w: the other column of a CORR)."""
-    mean = v.sum() / len(v)
-    if kind == "s":
-        return float(v.sum())
-    if kind == "mean":
-        return float(mean)
-    if kind == "m2":
-        return float(np.sum((v - mean) ** 2))
-    assert w is not None
-    if side == "y":
-        return float(np.sqrt(np.sum((v - mean) ** 2) / len(v)))
-    other = w - w.sum() / len(w)
-    sd_other = np.sqrt(np.sum(other**2) / len(w))
-    return float(np.sum((v - mean) * other) / len(v) / sd_other) if sd_other > 0 else 0.0
+def _moments(local: LocalData, scaled: Scaled) -> dict[str, np.ndarray]:
+    """Per group, over the set's rows: count "n", largest |x| "amax", and each kind's own value
+    (see `local_inputs`), from the party's per-group aggregates (`queries.pushdown_partials`)."""
+    st, col = local.stats, scaled.column
+    if scaled.pair is None:
+        n, largest, total = st[("n", col)], st[("amax", col)], st[("sum", col)]
+        m2 = st.get(("m2", col), np.zeros(local.groups))
+        other_m2 = cross = np.zeros(local.groups)
+    else:
+        other = scaled.pair[1] if scaled.side == "x" else scaled.pair[0]
+        n, largest = st[("pn", *scaled.pair)], st[("pamax", col, other)]
+        total, m2, other_m2 = st[("psum", col, other)], st[("pm2", col, other)], st[("pm2", other, col)]
+        cross = st[("pcross", *scaled.pair)]
+    rows = np.maximum(np.asarray(n, dtype=np.float64), 1.0)
+    sd_other = np.sqrt(other_m2 / rows)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sd_x = np.where(sd_other > 0, cross / rows / sd_other, 0.0)  # r_p sd_x,p (`_KEYS`)
+    sd = np.sqrt(m2 / rows) if scaled.side == "y" else sd_x
+    return {"n": np.asarray(n), "amax": np.asarray(largest, dtype=np.float64), "s": np.asarray(total),
+            "mean": total / rows, "m2": np.asarray(m2), "sd": sd}
 
 
 def local_inputs(plan: Plan, local: LocalData, scales: dict[tuple[str, str], int]) -> tuple[np.ndarray, np.ndarray]:
@@ -129,25 +133,17 @@ def local_inputs(plan: Plan, local: LocalData, scales: dict[tuple[str, str], int
     bits, values = [], []
     groups = local.groups
     for scaled in sets(plan):
-        x = numeric(local.frame, scaled.column)
-        rows = ~np.isnan(x)
-        partner = None
-        if scaled.pair is not None:
-            partner = numeric(local.frame, scaled.pair[1] if scaled.side == "x" else scaled.pair[0])
-            rows &= ~np.isnan(partner)
+        own = _moments(local, scaled)
         s = scales[("one" if scaled.pair is None else "pair", scaled.column)]
         cand = np.zeros((len(scaled.kinds), SPAN + 1, groups))
         lowest = np.full(groups, SPAN)
         for g in range(groups):
-            mask = rows & (local.group == g)
-            v = x[mask]
-            if not len(v) or not np.abs(v).max() > 0:
+            if not own["n"][g] or not own["amax"][g] > 0:
                 continue  # no value or only zeros: every candidate is 0, and c_p = D
-            c = min(max(s + HEADROOM - _exponent(float(np.abs(v).max())), 0), SPAN)
+            c = min(max(s + HEADROOM - _exponent(float(own["amax"][g])), 0), SPAN)
             lowest[g] = c
-            w = None if partner is None else partner[mask]
             for k, kind in enumerate(scaled.kinds):
-                value = _own(kind, v, w, scaled.side)
+                value = float(own[kind][g])
                 for j in range(c + 1):
                     cand[k, j, g] = np.ldexp(value, -(2 if kind == "m2" else 1) * (s - j))
         bits.append(lowest[None, :] > np.arange(SPAN)[:, None])

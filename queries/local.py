@@ -1,42 +1,44 @@
 """What each party computes from its own rows, in plaintext: the local half of a plan.
 
-`LocalData` is a party's filtered table with every kept row assigned to its group.
-`partials` gives what the plan's measures ask for per group: counts and sums (the parties
-add them in MPC), and local means with sums of squares centred on them (combined in MPC by
-the parallel-axis rule, so pooled variances keep their precision); `extremes` the local
-minima/maxima (the keys of the quantile search are in `queries.order_keys`). Nothing
-here leaves the party except through secret sharing.
+`LocalData` is a party's part for a plan: per-group aggregates computed by its data source's
+engine (`stats`, `queries.pushdown_partials`: one GROUP BY statement, no row reaching Python)
+and, only where a plan needs rows (the order keys of MEDIAN and QUANTILE, `queries.order_keys`),
+its kept rows with each row's group. `partials` gives what the plan's measures ask for per
+group: counts and sums (the parties add them in MPC), and local means with sums of squares
+centred on them (combined in MPC by the parallel-axis rule, so pooled variances keep their
+precision); `extremes` the local minima/maxima. Nothing here leaves the party except through
+secret sharing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from queries.errors import QueryError
-from queries.evaluate import plan_rows
 from queries.plan import Measure, Plan
-from queries.table import numeric
-
-EXTREME_SENTINEL = float(2**80)
-"""Stands for 'no value' in a party's local minimum (+) or maximum (-); never released."""
+from queries.pushdown_partials import EXTREME_SENTINEL, Stat
 
 
 @dataclass(frozen=True)
 class LocalData:
-    frame: pd.DataFrame
-    group: np.ndarray  # group index of each kept row
     groups: int
+    stats: Mapping[Stat, np.ndarray] = field(default_factory=dict)  # per-group aggregates (`queries.pushdown_partials`)
+    kept: int = 0  # rows the plan keeps in its groups
+    frame: pd.DataFrame = field(default_factory=pd.DataFrame)  # the kept rows, only for plans that need rows
+    group: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # group index of each kept row
     table_rows: int = 0  # rows of the party's whole table, before WHERE (sizes the quantile search)
 
 
-def prepare(plan: Plan, frame: pd.DataFrame) -> LocalData:
-    """Filter by WHERE, compute the derived columns (`queries.evaluate`) and assign each row to
-    its group (`group_rows`)."""
-    return group_rows(plan, plan_rows(plan, frame), len(frame))
+def prepare(plan: Plan, frame: pd.DataFrame, frac: int = 40) -> LocalData:
+    """A frame's `LocalData` for the plan: WHERE, derived columns and per-group aggregates run by
+    DuckDB over the frame (`queries.sources.FrameSource`)."""
+    from queries.sources import FrameSource
+
+    return FrameSource(frame).local(plan, frac)
 
 
 def group_rows(plan: Plan, kept: pd.DataFrame, table_rows: int) -> LocalData:
@@ -58,11 +60,7 @@ def group_rows(plan: Plan, kept: pd.DataFrame, table_rows: int) -> LocalData:
         valid &= codes >= 0
         group += np.maximum(codes, 0) * stride
         stride *= len(domain)
-    return LocalData(kept[valid], group[valid], plan.groups, table_rows)
-
-
-def _per_group(local: LocalData, values: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    return np.bincount(local.group[mask], weights=values[mask], minlength=local.groups).astype(np.float64)
+    return LocalData(plan.groups, kept=int(valid.sum()), frame=kept[valid], group=group[valid], table_rows=table_rows)
 
 
 COUNT_OPS = frozenset({"rows", "n", "pn"})
@@ -72,54 +70,49 @@ PER_PARTY_OPS = frozenset({"mean", "pmx", "pmy"})
 """Measures that are not summed across parties (local means); the others are partial sums."""
 
 
-def _local_mean(local: LocalData, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    n = _per_group(local, np.ones(len(x)), mask)
-    return _per_group(local, x, mask) / np.maximum(n, 1.0)
-
-
-def _centred(local: LocalData, a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Per group: sum of (a - mean a)(b - mean b) over the masked rows, means taken locally."""
-    da = np.where(mask, a - _local_mean(local, a, mask)[local.group], 0.0)
-    db = np.where(mask, b - _local_mean(local, b, mask)[local.group], 0.0)
-    return _per_group(local, da * db, mask)
-
-
 PAIR_OPS = frozenset({"pn", "px", "py", "pmx", "pmy", "pm2x", "pm2y", "pcxy"})
 """Measures over the rows where both columns of a CORR are present."""
 
 
 def measure(local: LocalData, m: Measure, scales: Mapping[tuple[str, str], int] | None = None) -> np.ndarray:
-    """One measure per group over this party's kept rows: a count, a sum, a local mean, or a
-    sum of squares / cross products centred on the local means (two passes, in float64).
-    A column with a scale s in `scales` is used as x 2^-s (exact in float64); the scales are
+    """One measure per group over this party's kept rows, from its per-group aggregates: a count,
+    a sum, a local mean, or a sum of squares / cross products centred on the local means. A
+    column with a scale s in `scales` is used as x 2^-s (exact in float64); the scales are
     keyed ("one", column) for a column's own moments and ("pair", column) for CORR's."""
-    op = m[0]
+    op, st = m[0], local.stats
     scales = scales or {}
     kind = "pair" if op in PAIR_OPS else "one"
 
-    def values(col: str) -> np.ndarray:
-        return np.ldexp(numeric(local.frame, col), -scales.get((kind, col), 0))
+    def at(values: np.ndarray, *cols: str) -> np.ndarray:
+        return np.ldexp(np.asarray(values, dtype=np.float64), -sum(scales.get((kind, c), 0) for c in cols))
 
-    ones = np.ones(len(local.frame))
     if op == "rows":
-        return _per_group(local, ones, ones.astype(bool))
+        return np.asarray(st[("rows",)], dtype=np.float64)
     if op == "n":
-        present = local.frame[m[1]].notna().to_numpy()
-        return _per_group(local, ones, present)
-    x = values(m[1])
-    if op in ("s", "mean", "m2"):
-        present = ~np.isnan(x)
-        if op == "s":
-            return _per_group(local, x, present)
-        return _local_mean(local, x, present) if op == "mean" else _centred(local, x, x, present)
-    y = values(m[2])
-    both = ~np.isnan(x) & ~np.isnan(y)
-    if op in ("pn", "px", "py"):
-        return _per_group(local, np.where(both, {"pn": ones, "px": x, "py": y}[op], 0.0), both)
+        return np.asarray(st[("n", m[1])], dtype=np.float64)
+    x = m[1]
+    if op == "s":
+        return at(st[("sum", x)], x)
+    if op == "mean":
+        return at(st[("sum", x)] / np.maximum(st[("n", x)], 1.0), x)
+    if op == "m2":
+        return at(st[("m2", x)], x, x)
+    y = m[2]
+    n = st[("pn", x, y)]
+    if op == "pn":
+        return np.asarray(n, dtype=np.float64)
+    if op in ("px", "py"):
+        col, other = (x, y) if op == "px" else (y, x)
+        return at(st[("psum", col, other)], col)
     if op in ("pmx", "pmy"):
-        return _local_mean(local, x if op == "pmx" else y, both)
-    a, b = {"pm2x": (x, x), "pm2y": (y, y), "pcxy": (x, y)}[op]
-    return _centred(local, a, b, both)
+        col, other = (x, y) if op == "pmx" else (y, x)
+        return at(st[("psum", col, other)] / np.maximum(n, 1.0), col)
+    if op == "pm2x":
+        return at(st[("pm2", x, y)], x, x)
+    if op == "pm2y":
+        return at(st[("pm2", y, x)], y, y)
+    assert op == "pcxy"
+    return at(st[("pcross", x, y)], x, y)
 
 
 def partials(plan: Plan, local: LocalData, scales: Mapping[tuple[str, str], int] | None = None) -> np.ndarray:
@@ -140,22 +133,8 @@ def extremes(plan: Plan, local: LocalData) -> list[np.ndarray]:
     Integer columns give Python ints (exact beyond float64's 2^53), others float64."""
     out = []
     for kind, col in plan.extremes:
-        x = numeric(local.frame, col)
-        present = ~np.isnan(x)
-        if np.any(np.abs(x[present]) >= EXTREME_SENTINEL):
+        largest = local.stats[("amax", col)]
+        if len(largest) and np.max(largest) >= EXTREME_SENTINEL:
             raise QueryError(f"{kind.upper()}({col}): values beyond 2^80 in absolute value are not supported")
-        fill = EXTREME_SENTINEL if kind == "min" else -EXTREME_SENTINEL
-        series = local.frame[col]
-        if col in plan.integer_columns and series.dtype != object:
-            ints = series.to_numpy(dtype=np.int64, na_value=0)[present]
-            info = np.iinfo(np.int64)
-            best = np.full(local.groups, info.max if kind == "min" else info.min, dtype=np.int64)
-            (np.minimum if kind == "min" else np.maximum).at(best, local.group[present], ints)
-            seen = np.bincount(local.group[present], minlength=local.groups) > 0
-            out.append(np.array([int(b) if s else int(fill) for b, s in zip(best, seen)], dtype=object))
-            continue
-        vals = np.full(local.groups, fill)
-        func = np.minimum if kind == "min" else np.maximum
-        func.at(vals, local.group[present], x[present])
-        out.append(vals)
+        out.append(local.stats[(kind, col)])
     return out

@@ -34,7 +34,6 @@ from queries import ir
 from queries.errors import QueryError
 from queries.local import LocalData
 from queries.plan import Plan
-from queries.table import numeric
 
 CANDIDATES = tuple(range(-60, 63))
 """Candidate exponents e with max |x| <= 2^e; beyond 2^62 ~ 4.6e18 the column is refused."""
@@ -63,9 +62,8 @@ def scaled_columns(plan: Plan) -> dict[str, set[str]]:
 
 
 def _local_max(local: LocalData, col: str) -> float:
-    x = numeric(local.frame, col)
-    x = x[~np.isnan(x)]
-    return float(np.abs(x).max()) if len(x) else 0.0
+    largest = local.stats[("amax", col)]
+    return float(np.max(largest)) if len(largest) else 0.0
 
 
 def exponents(ctx: PartyContext, plan: Plan, local: LocalData) -> dict[tuple[str, str], int]:
@@ -82,8 +80,8 @@ def exponents(ctx: PartyContext, plan: Plan, local: LocalData) -> dict[tuple[str
     cols = scaled_columns(plan)
     if not cols:
         return {}
-    if len(local.frame) >= MAX_ROWS:
-        raise QueryError(f"a site has {len(local.frame)} rows; at most 2^40 are supported")
+    if local.kept >= MAX_ROWS:
+        raise QueryError(f"a site has {local.kept} rows; at most 2^40 are supported")
     fp = ctx.fixed  # the bits' sums are at most the number of parties: Z_2^64 suffices
     bits = np.array([[1 if _local_max(local, c) > 2.0**e else 0 for e in CANDIDATES] for c in cols], dtype=np.int64)
     inputs = share_inputs(ctx, fp.encode(bits, 0), fp.ring, 0, "scale-bits")
@@ -107,34 +105,15 @@ def exponents(ctx: PartyContext, plan: Plan, local: LocalData) -> dict[tuple[str
 def exact_sums(local: LocalData, col: str, frac: int) -> list[int]:
     """Per group: sum of round(x 2^frac) over the non-null rows, exactly (Python integers).
 
-    Integer columns are summed as integers (so SUM of int64 values is exact); float columns
-    from the exact float64 value of x 2^frac, rounded, split into 30-bit limbs summed in int64.
-    """
-    series = local.frame[col]
-    if series.dtype.kind in "iu" or str(series.dtype) in ("Int64", "Int32", "UInt64", "Int16", "Int8"):
-        present = series.notna().to_numpy()
-        values = series.to_numpy(dtype=np.int64, na_value=0)[present]
-        groups = local.group[present]
-        low, high = np.zeros(local.groups, dtype=np.int64), np.zeros(local.groups, dtype=np.int64)
-        np.add.at(low, groups, values & ((1 << 31) - 1))
-        np.add.at(high, groups, values >> 31)
-        return [((int(h) << 31) + int(lo)) << frac for h, lo in zip(high, low)]
-    x = numeric(local.frame, col)
-    present = ~np.isnan(x)
-    v = np.round(x[present] * 2.0**frac)
-    if len(v) and not np.isfinite(v).all():
-        raise QueryError(f"SUM({col}): an infinite value")
-    if len(v) and np.abs(v).max() >= 2.0**124:
-        raise QueryError(f"SUM({col}): values beyond 2^{124 - frac} in absolute value are not supported")
-    groups = local.group[present]
-    totals = [0] * local.groups
-    rest = v
-    for limb in range(4):  # three 30-bit digits in [0, 2^30), then the signed rest (below 2^34)
-        high = np.floor(rest / 2.0**30) if limb < 3 else np.zeros_like(rest)
-        digit = (rest - high * 2.0**30).astype(np.int64)
-        acc = np.zeros(local.groups, dtype=np.int64)
-        np.add.at(acc, groups, digit)
-        for g in range(local.groups):
-            totals[g] += int(acc[g]) << (30 * limb)
-        rest = high
-    return totals
+    Computed by the party's engine (`queries.pushdown_partials`: the stat ("exact", col, frac)):
+    an integer column's sum as an integer (frac 0), a float column's as the integer sum of each
+    value's exact float64 x 2^frac rounded half to even. A float column with an infinite value or
+    one at or beyond 2^(124 - frac) is refused."""
+    largest = local.stats.get(("amax", col))
+    if largest is not None and len(largest):
+        top = float(np.max(largest))
+        if not np.isfinite(top):
+            raise QueryError(f"SUM({col}): an infinite value")
+        if top >= 2.0 ** (124 - frac):
+            raise QueryError(f"SUM({col}): values beyond 2^{124 - frac} in absolute value are not supported")
+    return [int(v) for v in local.stats[("exact", col, frac)]]

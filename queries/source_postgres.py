@@ -7,10 +7,11 @@ Other query parameters are libpq's (sslmode, sslrootcert, passfile, connect_time
 password is best left out of the URL: libpq reads PGPASSWORD, PGPASSFILE or ~/.pgpass.
 
 Each call opens one read-only transaction (`read_only`), runs one statement and closes. The
-statement is the plan's pushed down into PostgreSQL's dialect (`queries.pushdown`), so the
-database filters the rows and computes the derived columns; the kept rows come back as a
-few values of CSV text built by the server (`_as_csv`: one per 65,536 rows), parsed by Arrow's
-CSV reader, so no row is handled in Python. The session prints dates as ISO and doubles
+statement is the plan's pushed down into PostgreSQL's dialect (`queries.pushdown`,
+`queries.pushdown_partials`), so the database filters the rows, computes the derived columns
+and, for a SELECT or CROSSTAB, the per-group partials; the result streams back as CSV from
+`COPY (...) TO STDOUT` (allowed to a user with SELECT only, in a read-only transaction),
+read batch by batch by Arrow's CSV reader, so no row is handled in Python. The session prints dates as ISO and doubles
 exactly (`DateStyle`, `extra_float_digits`), whatever the server's defaults.
 
 Column kinds: smallint, integer, bigint and boolean are `int`; real, double precision and
@@ -25,7 +26,9 @@ an error while evaluating names the kind of failure (by SQLSTATE), never a value
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterator, Sequence
+from typing import Any
 from urllib.parse import parse_qs, quote_plus, unquote, urlencode, urlsplit, urlunsplit
 
 import pyarrow as pa
@@ -47,22 +50,38 @@ _DATA_ERRORS = {
 }
 
 
-CHUNK_ROWS = 65536
-"""Rows per text value of `_as_csv`'s result (a PostgreSQL text value holds at most 1 GB)."""
+def _convert_options(names: Sequence[str], types: Sequence[pa.DataType]) -> pacsv.ConvertOptions:
+    return pacsv.ConvertOptions(column_types=dict(zip(names, types)), null_values=[""], strings_can_be_null=True,
+                                quoted_strings_can_be_null=False)
 
 
-def _as_csv(sql: str, names: Sequence[str], types: Sequence[pa.DataType]) -> str:
-    """`sql`'s result as a few rows of CSV text, each holding up to CHUNK_ROWS rows: NULL an empty
-    field, text quoted. Built by the server and parsed by Arrow, so no row is handled in Python."""
-    fields = []
-    for name, t in zip(names, types):
-        if pa.types.is_string(t):
-            fields.append(f"COALESCE('\"' || replace({name}, '\"', '\"\"') || '\"', '')")
-        else:
-            fields.append(f"COALESCE(CAST({name} AS TEXT), '')")
-    line = " || ',' || ".join(fields)
-    return (f"SELECT string_agg(line, E'\\n') FROM (SELECT {line} AS line, (row_number() OVER ()) / {CHUNK_ROWS} "
-            f"AS chunk FROM ({sql}) AS q({', '.join(names)})) AS lines GROUP BY chunk")
+class _Stream(io.RawIOBase):
+    """The blocks of a COPY ... TO STDOUT as a readable binary stream (what Arrow's CSV reader reads)."""
+
+    def __init__(self, blocks: Iterator[bytes]) -> None:
+        self._blocks = blocks
+        self._rest = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._rest:
+            block = next(self._blocks, None)
+            if block is None:
+                return 0
+            self._rest = bytes(block)
+        n = min(len(buffer), len(self._rest))
+        buffer[:n] = self._rest[:n]
+        self._rest = self._rest[n:]
+        return n
+
+
+def _copy_sql(sql: str, names: Sequence[str]) -> str:
+    """`sql`'s result as CSV from COPY ... TO STDOUT: NULL an empty field, text quoted (so an empty
+    text is "" and stays apart from NULL)."""
+    columns = ", ".join(names)
+    return f"COPY (SELECT {columns} FROM ({sql}) AS q({columns})) TO STDOUT (FORMAT csv, FORCE_QUOTE *)"
 
 
 class PostgresSource(SqlSource):
@@ -144,26 +163,28 @@ class PostgresSource(SqlSource):
         return QueryError(f"evaluating the query on this party's rows failed: {reason}")
 
     def run(self, sql: str, types: Sequence[pa.DataType]) -> pa.Table:
+        """One statement's result, streamed by COPY ... TO STDOUT in CSV and read by Arrow's CSV
+        reader batch by batch: no row is handled in Python."""
         import psycopg
 
         names = [f"r{i}" for i in range(len(types))]
+        schema = pa.schema([pa.field(n, t) for n, t in zip(names, types)])
+        batches: list[pa.RecordBatch] = []
         with self._connect() as conn:
             try:
-                with conn.cursor() as cur:
-                    cur.execute(_as_csv(sql, names, types))  # type: ignore[arg-type]
-                    chunks = [str(row[0]) for row in cur.fetchall()]
+                with conn.cursor() as cur, cur.copy(_copy_sql(sql, names)) as copy:  # type: ignore[arg-type]
+                    blocks = iter(copy)
+                    first = next(blocks, None)
+                    if first is not None:
+                        stream = io.BufferedReader(_Stream(itertools.chain([first], blocks)), 1 << 20)
+                        reader = pacsv.open_csv(stream, read_options=pacsv.ReadOptions(column_names=names),
+                                                parse_options=pacsv.ParseOptions(newlines_in_values=True),
+                                                convert_options=_convert_options(names, types))
+                        batches = list(reader)
             except psycopg.Error as exc:
                 raise self._failure(exc) from None
             conn.rollback()
-        if not chunks:
-            return pa.table({n: pa.array([], type=t) for n, t in zip(names, types)})
-        return pacsv.read_csv(
-            io.BytesIO("\n".join(chunks).encode()),
-            read_options=pacsv.ReadOptions(column_names=names),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False),
-            convert_options=pacsv.ConvertOptions(column_types=dict(zip(names, types)), null_values=[""],
-                                                 strings_can_be_null=True, quoted_strings_can_be_null=False),
-        )
+        return pa.Table.from_batches(batches, schema=schema) if batches else schema.empty_table()
 
     # -- schema ----------------------------------------------------------------------------------
     def schema(self) -> Schema:

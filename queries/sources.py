@@ -23,6 +23,7 @@ its rows is a `QueryError` naming the kind of failure and never a value.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -37,9 +38,11 @@ from queries import ir
 from queries.errors import SchemaError
 from queries.evaluate import derived_of, plan_rows, with_derived
 from queries.pushdown import Read, count_sql, read_of, rows_sql, values_reads
+from queries.pushdown_partials import Stat, collect, partials_sql, stats_of
 from queries.table import Schema, schema_of
 
 if TYPE_CHECKING:
+    from queries.local import LocalData
     from queries.plan import Plan
 
 Value = int | float | str
@@ -76,6 +79,25 @@ class Source(ABC):
         kind the parties agreed on (`plan.kinds`)."""
 
     @abstractmethod
+    def partials(self, plan: Plan, stats: Sequence[Stat]) -> tuple[dict[Stat, np.ndarray], int]:
+        """Each of `stats` per plan group, computed by the source's engine (one GROUP BY statement,
+        `queries.pushdown_partials`), and the rows kept in the plan's groups."""
+
+    def local(self, plan: Plan, frac: int = 40) -> LocalData:
+        """This party's `LocalData` for a SELECT or CROSSTAB: its per-group aggregates, and its kept
+        rows only when the plan needs rows (MEDIAN, QUANTILE, and a DP plan, which clamps each value:
+        `queries.dp_release`); `frac`: the fixed point's fractional bits, for the exact sums."""
+        from dataclasses import replace
+
+        from queries.local import LocalData, group_rows
+
+        values, kept = self.partials(plan, stats_of(plan, frac))
+        if not plan.quantiles and plan.privacy is None:
+            return LocalData(plan.groups, values, kept)
+        rows = self.rows(plan)
+        return replace(group_rows(plan, rows.frame, rows.table_rows), stats=values, kept=kept)
+
+    @abstractmethod
     def values(self, stmt: ir.Statement, kinds: Mapping[str, str], columns: Sequence[str]) -> dict[str, tuple]:
         """Each grouping column's distinct non-NULL values, sorted: a table column's over all rows, a
         derived column's on the rows the WHERE keeps (`kinds`: every column's agreed kind)."""
@@ -101,6 +123,11 @@ class FrameSource(Source):
 
     def rows(self, plan: Plan) -> Rows:
         return Rows(plan_rows(plan, self.frame), len(self.frame))
+
+    def partials(self, plan: Plan, stats: Sequence[Stat]) -> tuple[dict[Stat, np.ndarray], int]:
+        from queries.source_arrow import ArrowSource
+
+        return ArrowSource.of(self.frame, read_of(plan).columns).partials(plan, stats)
 
     def values(self, stmt: ir.Statement, kinds: Mapping[str, str], columns: Sequence[str]) -> dict[str, tuple]:
         inner = stmt.inner if isinstance(stmt, ir.Explain) else stmt
@@ -146,6 +173,11 @@ class SqlSource(Source):
         else:
             frame = pd.DataFrame(index=pd.RangeIndex(table.num_rows))
         return Rows(frame, self.count() if plan.quantiles else 0)
+
+    def partials(self, plan: Plan, stats: Sequence[Stat]) -> tuple[dict[Stat, np.ndarray], int]:
+        sql, types = partials_sql(read_of(plan), plan.group_columns, stats, dict(plan.kinds), self.relation,
+                                  self.dialect, self.column)
+        return collect(plan, self.run(sql, types), stats)
 
     def count(self) -> int:
         """The dataset's rows."""
@@ -209,11 +241,32 @@ class Datasets:
         raise SourceError(f"this site has no dataset {name!r}")
 
 
+DATASET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+"""A dataset's name as a query's FROM can write it."""
+
+
+def named_spec(text: str) -> tuple[str | None, str]:
+    """A data argument's (name, file or URL): NAME=FILE_OR_URL names the dataset (FROM NAME),
+    anything else is (None, text). An existing file whose name holds '=' is the file; a URL's
+    own '=' (?table=...) follows its '://'. SourceError for a NAME that is no SQL name."""
+    head, sep, rest = text.partition("=")
+    if not sep or "://" in head or "/" in head or "\\" in head or Path(text).exists():
+        return None, text
+    if not DATASET_NAME.match(head):
+        raise SourceError(f"bad dataset name {head!r} in {text!r}: a name is letters, digits and _, "
+                          "not starting with a digit (NAME=FILE_OR_URL)")
+    if not rest:
+        raise SourceError(f"no file or URL after {head}= in {text!r} (NAME=FILE_OR_URL)")
+    return head, rest
+
+
 def open_source(spec: str | Path, name: str | None = None) -> Source:
     """A source from a file path (.csv, .parquet) or a URL (postgresql://user@host:port/db?table=T
     or ?query=SQL; duckdb:///path/db.duckdb?table=T); named `name`, else after the file's stem or
-    the table (see `queries.source_duckdb`, `queries.source_postgres`)."""
-    text = str(spec)
+    the table (see `queries.source_duckdb`, `queries.source_postgres`); NAME=FILE_OR_URL names it
+    NAME (`named_spec`)."""
+    given, text = named_spec(str(spec))
+    name = name or given
     if text.startswith(("postgresql://", "postgres://")):
         from queries.source_postgres import PostgresSource
 

@@ -3,8 +3,9 @@
 Each --data is a CSV or Parquet file or a PostgreSQL table
 (postgresql://USER@HOST:PORT/DB?table=NAME; the password from PGPASSWORD or ~/.pgpass), and
 several may follow one --data: `--data a.csv b.parquet postgresql://...`. A file's dataset is
-named after its stem and a database's after its table, for FROM; a query without FROM reads
-each party's one dataset.
+named after its stem and a database's after its table, for FROM, unless the item names it:
+`--data cohort=site_1.csv cohort=site_2.csv "SELECT ... FROM cohort"`. A query without FROM
+reads each party's one dataset.
 
 Real processes (a dealer and one node per data file) talk gRPC over mutual TLS on
 127.0.0.1; the analyst's client reconstructs the result, prints it, and every process is
@@ -24,8 +25,9 @@ from parties.commands.privacy_flags import add_site_flags, site_args
 
 def register(sub: Any) -> None:
     p = sub.add_parser("local", help="run a query over a local consortium, one party per --data", description=__doc__)
-    p.add_argument("--data", action="extend", nargs="+", required=True, metavar="FILE_OR_URL",
-                   help="parties' tables: CSV or Parquet files, or postgresql://USER@HOST:PORT/DB?table=NAME")
+    p.add_argument("--data", action="extend", nargs="+", required=True, metavar="[NAME=]FILE_OR_URL",
+                   help="parties' tables: CSV or Parquet files, or postgresql://USER@HOST:PORT/DB?table=NAME; "
+                   "NAME= names the dataset for FROM (default: the file's stem, the table's name)")
     p.add_argument("--min-cell", type=int, default=5, help="minimum cell size (each party's; the largest applies)")
     p.add_argument("--allow-extremes", action="store_true",
                    help="every site releases MIN, MAX and QUANTILE at 0 or 1 (refused by default)")
@@ -41,7 +43,8 @@ def register(sub: Any) -> None:
 
 def _is_data(item: str) -> bool:
     """Whether an item after --data names a table (a URL, or a file name with a table's suffix)."""
-    return "://" in item or Path(item).suffix.lower() in (".csv", ".txt", ".tsv", ".parquet", ".pq")
+    path = Path(item.partition("=")[2] or item)  # NAME=FILE names a table too
+    return "://" in item or path.suffix.lower() in (".csv", ".txt", ".tsv", ".parquet", ".pq")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,13 +65,19 @@ def run(args: argparse.Namespace) -> int:
     if len(args.data) < 2:
         print("pooled local: give at least two --data files (one per party)", file=sys.stderr)
         return 2
-    for spec in args.data:
+    from queries.sources import SourceError, named_spec
+
+    for item in args.data:
+        try:
+            _, spec = named_spec(item)
+        except SourceError as exc:
+            print(f"pooled local: {exc}", file=sys.stderr)
+            return 2
         if "://" not in spec and not Path(spec).exists():
             print(f"pooled local: no such file: {spec}", file=sys.stderr)
             return 2
         if spec.startswith(("postgresql://", "postgres://")):
             from queries.source_postgres import PostgresSource
-            from queries.sources import SourceError
 
             try:
                 PostgresSource.from_url(spec)  # a malformed URL fails here, before any process starts

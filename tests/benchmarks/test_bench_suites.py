@@ -72,3 +72,19 @@ def test_scale_suite_mpc_cost_is_flat_in_rows_and_bytes_grow_with_parties(tmp_pa
     assert [r.messages_per_party for r in grouped] == [grouped[0].rounds, 2 * grouped[0].rounds]
     (logistic,) = [r for r in rows if r.extra["axis"] == "features"]
     assert logistic.error is not None and logistic.error < 1e-3
+
+
+@pytest.mark.network
+def test_pushdown_suite_parquet_sites_against_duckdb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks.suite_pushdown import PG_ENV
+
+    for name in PG_ENV:
+        monkeypatch.delenv(name, raising=False)
+    rows = _run("pushdown", tmp_path)
+    (pooled,) = [r for r in rows if r.case == "parquet grouped stats" and r.system == "pooled"]
+    (duck,) = [r for r in rows if r.case == "parquet grouped stats" and r.system == "duckdb"]
+    assert pooled.size == duck.size == 10_000 and pooled.parties == 3
+    assert pooled.rounds and pooled.messages_per_party == 2 * pooled.rounds
+    assert pooled.error is not None and pooled.error < 1e-9  # against DuckDB on the pooled files
+    (pg,) = [r for r in rows if r.case.startswith("postgresql")]
+    assert pg.extra["failed"] and "POOLED_TEST_PG" in pg.extra["not_measured"]

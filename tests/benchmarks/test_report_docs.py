@@ -299,3 +299,43 @@ def test_cli_regenerates_from_saved_results(doc: Path, tmp_path: Path, capsys: p
     assert "2.50× faster" in text and f"wrote {doc}" in capsys.readouterr().out
     assert "[results.json](../out/results.json)" in text
     assert report_docs.rows_of(_report())[0].case == "multiply"
+
+
+def _pushdown_rows() -> list[Row]:
+    p = "pushdown"
+    return [
+        # 1.2 s end to end within the 1.5 s budget (met), 3.00x DuckDB's plaintext 0.4 s
+        Row(p, "parquet grouped stats", "pooled", 3, size=10_000_000, seconds=1.2, spread=0.1, runs=3,
+            bytes_per_party=300_000, rounds=118, error=1.5e-13),
+        Row(p, "parquet grouped stats", "duckdb", 3, size=10_000_000, seconds=0.4, spread=0.05, runs=3),
+        # 0.6 s against the statement's 0.4 s alone: 1.50x, over the 1.3x budget (0.52 s) by 0.08 s
+        Row(p, "postgresql local phase", "pooled", 1, size=1_000_000, seconds=0.6, spread=0.1, runs=3),
+        Row(p, "postgresql local phase", "postgresql", 1, size=1_000_000, seconds=0.4, spread=0.1, runs=3),
+    ]
+
+
+@pytest.mark.usefixtures("no_plots")
+def test_pushdown_table_ratios_and_targets(doc: Path, tmp_path: Path) -> None:
+    write_docs(_report(_rows() + _pushdown_rows()), doc, tmp_path / "out")
+    section = _section(doc.read_text())
+    assert "### Large sites: local pushdown" in section
+    parquet = _line(section, "| parquet grouped stats | 10,000,000 | 3 |")
+    assert "0.400 ± 0.050 (DuckDB)" in parquet and "3.00×" in parquet and "1.5e-13" in parquet
+    assert "1.50×" in _line(section, "| postgresql local phase | 1,000,000 | 1 |")
+    assert "**met** (1 of 1 met)" in _line(section, "- 3 sites × 10,000,000 Parquet rows")
+    pg = _line(section, "- A PostgreSQL site's local phase within 1.3×")
+    assert "**missed** (0 of 1 met)" in pg
+    assert "missed by 0.08 s (1.15× the 0.52 s budget)" in _line(section, "postgresql local phase, 1,000,000 rows")
+
+
+@pytest.mark.usefixtures("no_plots")
+def test_also_adds_another_runs_suite_and_names_its_command(doc: Path, tmp_path: Path) -> None:
+    main_run, other = tmp_path / "main.json", tmp_path / "other.json"
+    main_run.write_text(json.dumps({**_report(), "rows": [r.as_dict() for r in _rows()]}))
+    other.write_text(json.dumps({"command": "python -m benchmarks --suite pushdown", "date": "2026-11-23T10:00:00+0000",
+                                 "machine": {"nproc": 2}, "rows": [r.as_dict() for r in _pushdown_rows()]}))
+    assert main([str(main_run), "--also", str(other), "--doc", str(doc)]) == 0
+    section = _section(doc.read_text())
+    also = "Also, for the suite(s) pushdown: `python -m benchmarks --suite pushdown`, 2026-11-23T10:00:00+0000"
+    assert also in section
+    assert "### Scale" in section and "### Large sites: local pushdown" in section

@@ -37,6 +37,43 @@ def test_synth_then_local_matches_pandas(tmp_path: Path) -> None:
     assert body["suppressed"] == [False, False]
 
 
+@pytest.mark.network
+def test_data_names_the_dataset_that_from_reads(tmp_path: Path) -> None:
+    made = _pooled("synth", "--rows", "500", "--parties", "2", "--out", str(tmp_path / "cohort"), "--seed", "6")
+    assert made.returncode == 0, made.stderr
+    files = sorted((tmp_path / "cohort").glob("site_*.csv"))
+    data = [arg for f in files for arg in ("--data", f"cohort={f}")]
+    run = _pooled("local", *data, "--format", "json",
+                  "SELECT sex, COUNT(*) AS n, AVG(bmi) FROM cohort WHERE age >= 50 GROUP BY sex")
+    assert run.returncode == 0, run.stderr
+    body = json.loads(run.stdout)
+    pooled = pd.concat([pd.read_csv(f) for f in files])
+    older = pooled[pooled.age >= 50]
+    assert body["columns"] == ["sex", "n", "avg(bmi)"]
+    for sex, n, mean in body["rows"]:
+        assert n == int((older.sex == sex).sum())
+        assert mean == pytest.approx(older[older.sex == sex].bmi.mean(), rel=1e-8)
+    unnamed = _pooled("local", "--data", *(str(f) for f in files), "SELECT COUNT(*) FROM cohort")
+    assert unnamed.returncode != 0 and "no dataset 'cohort'" in unnamed.stderr  # a bare file is named site_1
+
+
+def test_a_bad_dataset_name_is_refused_before_any_process_starts(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from parties.cli import main
+
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    for p in (a, b):
+        p.write_text("x\n1\n2\n")
+    for bad in ("1cohort", "co hort", "co-hort"):
+        assert main(["local", "--data", f"{bad}={a}", "--data", f"cohort={b}", "SELECT COUNT(*) FROM cohort"]) == 2
+        assert f"bad dataset name {bad!r}" in capsys.readouterr().err
+    assert main(["local", "--data", "cohort=", "--data", f"cohort={b}", "SELECT COUNT(*) FROM cohort"]) == 2
+    assert "no file or URL after cohort=" in capsys.readouterr().err
+    assert main(["local", "--data", f"cohort={tmp_path / 'nope.csv'}", "--data", f"cohort={b}",
+                 "SELECT COUNT(*) FROM cohort"]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
 def test_bad_query_exits_non_zero_with_the_position(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Checked before any process starts: the command's own code, run in this process."""
     from parties.cli import main

@@ -1,0 +1,76 @@
+"""A table in memory (a pandas frame's columns as Arrow) answered by embedded DuckDB.
+
+`FrameSource` (tests, `run_in_process`) computes a plan's per-group aggregates with the same
+statement as a file or database source (`queries.pushdown_partials`): the columns the plan
+reads are handed to a fresh DuckDB connection as an Arrow table `t`, renamed c0, c1, ...
+(DuckDB's names are case-insensitive, a frame's are not) and typed by the kinds the parties
+agreed on (`queries.evaluate`), with files and network switched off. A failure while
+evaluating is one QueryError naming its kind, never a value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import pandas as pd
+import pyarrow as pa
+
+from queries.errors import QueryError
+from queries.evaluate import _CONFIG, _FAILURES, _arrow, _local_kind
+from queries.pushdown import cast_column
+from queries.sources import Rows, SqlSource
+from queries.table import Schema
+
+if TYPE_CHECKING:
+    from queries.plan import Plan
+
+
+class ArrowSource(SqlSource):
+    """An Arrow table `t` run by DuckDB; `names` maps each column to its name in `t`."""
+
+    dialect = "duckdb"
+
+    def __init__(self, table: pa.Table, names: dict[str, str]) -> None:
+        self._table = table
+        self._names = names
+
+    @staticmethod
+    def of(frame: pd.DataFrame, columns: Sequence[tuple[str, str]]) -> ArrowSource:
+        """The columns (name, agreed kind) of `frame`, as the kinds agreed; QueryError for a column
+        the frame lacks."""
+        for col, _ in columns:
+            if col not in frame.columns:
+                raise QueryError(f"unknown column {col!r}", name=col)
+        names = {c: f"c{i}" for i, (c, _) in enumerate(columns)}
+        arrays = {names[c]: _arrow(frame[c], kind or _local_kind(frame[c])) for c, kind in columns}
+        table = pa.table(arrays) if arrays else pa.table({"c": pa.nulls(len(frame))})
+        return ArrowSource(table, names)
+
+    @property
+    def relation(self) -> str:
+        return '"t"'
+
+    def column(self, name: str, kind: str) -> str:
+        return cast_column("duckdb")(self._names[name], kind)
+
+    def run(self, sql: str, types: Sequence[pa.DataType]) -> pa.Table:
+        import duckdb
+
+        con = duckdb.connect(config=_CONFIG)
+        try:
+            con.execute("SET error_on_division_by_zero = false")
+            con.register("t", self._table)
+            table = con.sql(sql).to_arrow_table()
+        except duckdb.Error as exc:
+            reason = _FAILURES.get(type(exc).__name__, "an expression could not be evaluated")
+            raise QueryError(f"evaluating the query on this party's rows failed: {reason}") from None
+        finally:
+            con.close()
+        return table.cast(pa.schema([pa.field(f.name, t) for f, t in zip(table.schema, types)]))
+
+    def schema(self) -> Schema:
+        raise NotImplementedError("an Arrow table in memory is read only through a plan")
+
+    def rows(self, plan: Plan) -> Rows:
+        raise NotImplementedError("an Arrow table in memory gives only a plan's partials")
