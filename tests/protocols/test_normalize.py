@@ -34,7 +34,7 @@ def test_signed_exponent_normalises_values_of_either_sign() -> None:
     exps = signed[len(y) :]
     assert [m * 2.0**e for m, e in zip(mantissas, exps)] == list(y)  # exact: y's bits, shifted
     assert all(0.5 <= abs(m) <= 1 for m in mantissas[:-1]) and mantissas[-1] == 0
-    assert spent.rounds == 16  # bits and leading one of 62 lanes (61 and the sign), digits, table, product
+    assert spent.rounds == 10  # bits and leading one of 62 lanes (61 and the sign), digits, table, product
 
 
 def _trailing_zeros(v: int) -> int:
