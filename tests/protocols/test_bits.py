@@ -128,4 +128,5 @@ def test_bit_decomposition_leading_one_and_lanes(fp: FixedPoint) -> None:
     assert [
         sum(int(b) << i for i, b in enumerate(unpack_lanes(row, len(vals))[e] for row in low)) for e in range(len(vals))
     ] == [v & (2**20 - 1) for v in vals]
-    assert (r1, r2, r3, r4) == ((4, 3, 1, 4) if fp.ring.native else (5, 4, 1, 4))  # 1 + ceil(log4 (w - 1)), ceil(log4 w)
+    # bits: 1 + ceil(log4 (w - 1)) rounds; leading one: ceil(log4 w)
+    assert (r1, r2, r3, r4) == ((4, 3, 1, 4) if fp.ring.native else (5, 4, 1, 4))
