@@ -31,7 +31,7 @@ from queries.crosstab import crosstab
 from queries.errors import QueryError
 from queries.floats import releases, settle
 from queries.local import COUNT_OPS, PER_PARTY_OPS, LocalData, extremes, partials
-from queries.moments import centred_sums, correlations, divide_all, spreads
+from queries.moments import centred_sums, correlations, count_total, first_divisions, spread_divisors, spreads
 from queries.plan import Plan
 from queries.quantiles import quantiles, rank_input
 from queries.scaling import ROOT_BOUND, exact_sums, exponents
@@ -264,20 +264,21 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
         ctx, plan, t, candidates, [a - b for a, b in ext_pairs], rank_input(ctx, plan, counts)
     )
 
-    # Denominators: where an aggregate is NULL its count n is replaced, so every division is
+    # Denominators (integer shares): where an aggregate is NULL its count n is replaced, so every division is
     # defined: n + z for "empty" (z = [n == 0]); n + z (2 - n) for "single" (z = [n < 2]),
     # so that n - 1 >= 1. Exact (z is an integer bit), one batched round of products, which
     # also aligns the AVG, VAR, STDDEV and CORR columns' candidates to their group scales and
     # takes the selections of the extremes' first level (`protocols.select.minimum`).
     moments = [(i, agg) for i, agg in aggs if stages(agg).centred]
-    fix_pairs = [(null_of[i], add_public(ctx, -t[count_key(agg)], 2.0)) for i, agg in moments]
+    n_int = {count_key(agg): count_total(per_party, count_key(agg)) for _, agg in aggs if agg.column}
+    fix_pairs = [(null_of[i], add_public(ctx, -n_int[count_key(agg)], 2.0)) for i, agg in moments]
     fix_pairs += [(bit, a - b) for bit, (a, b) in zip(ext_lt, ext_pairs)]
     align, shifts = group_scales.align_pairs(ctx, candidates, zs, plan.groups)
     fixes, picked = _one_round(ctx, fix_pairs, align)
     fixes, ext_picked = fixes[: len(moments)], fixes[len(moments) :]
     firsts = ext_in[: len(ext_in) // 2]
     ext_level = [s for (a, b), d in zip(ext_pairs, ext_picked) for s in split_like(b + d.with_frac(a.frac), firsts)]
-    safe = {i: t[count_key(agg)] + fix for (i, agg), fix in zip(moments, fixes)}
+    safe = {i: n_int[count_key(agg)] + fix for (i, agg), fix in zip(moments, fixes)}
     grouped = group_scales.aligned(candidates, picked, shifts, ctx.n)
     at_group = {**t, **grouped.totals}  # the scaled columns are read at their group scales
     per_group = [{**own, **mine} for own, mine in zip(per_party, grouped.per_party)]
@@ -291,15 +292,16 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
         elif rule.means:
             nums.append(at_group[("s", x)])
         if rule.means:
-            den = safe[i] if rule.null == "single" else t[count_key(agg)] + _as_fixed(ctx, null_of[i])
+            den = safe[i] if rule.null == "single" else n_int[count_key(agg)] + null_of[i]
             dens += [den] * len(rule.means)
         owners += [(i, name) for name in rule.means]
-    first = dict(zip(owners, divide_all(ctx, nums, dens)))
+    means, later = first_divisions(ctx, nums, dens, spread_divisors(ctx, moments, safe))  # n - 1 prepared too
+    first = dict(zip(owners, means))
 
     # Centred sums, (co)variances, and the floating-point release of AVG, VAR and STDDEV with
     # their scales 2^(s - c), 4^(s - c) and 2^(s - c) added to the exponents (`queries.floats`).
     centred = centred_sums(ctx, moments, per_group, at_group, first)
-    variances, corr_parts = spreads(ctx, moments, centred, safe)
+    variances, corr_parts = spreads(ctx, moments, centred, later)
     col = {i: agg.column or "" for i, agg in aggs}
     avg_i = [i for i, agg in aggs if stages(agg).release == "mean"]
     var_i = list(variances)

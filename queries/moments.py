@@ -16,8 +16,8 @@ from mpc.share import Share, concat, split_like
 from protocols.arith import add_public
 from protocols.beaver import mul_many
 from protocols.compare import ltz, not_bit
-from protocols.division import divide
 from protocols.products import products
+from protocols.reciprocal import Prepared, divide_by, normalise_numerator, prepare
 from protocols.roots import rsqrt
 from protocols.truncation import truncate_many
 from queries import ir
@@ -47,12 +47,36 @@ CorrParts = tuple[Share, Share, Share, Share, Share]
 """Per CORR: (cov, v_x, v_y, [v_x ~ 0], [v_y ~ 0]), from `spreads`."""
 
 
-def divide_all(ctx: PartyContext, nums: list[Share], dens: list[Share]) -> list[Share]:
-    """Every quotient nums[j] / dens[j] in one batched division (divisors below SUM_BOUND)."""
+def count_total(per_party: Sequence[Mapping], key: tuple[str, ...]) -> Share:
+    """A pooled count as an integer share (frac 0): the sum of every party's own count."""
+    total = per_party[0][key]
+    for own in per_party[1:]:
+        total = total + own[key]
+    return total
+
+
+def spread_divisors(ctx: PartyContext, moments: Moments, safe: Mapping[int, Share]) -> list[Share]:
+    """The divisors n - 1 of `spreads`, in its order (integer shares; `safe` n, or 2 where n < 2)."""
+    return [add_public(ctx, safe[i], -1.0) for i, agg in moments for _ in stages(agg).centred]
+
+
+def first_divisions(
+    ctx: PartyContext, nums: list[Share], dens: list[Share], later: list[Share]
+) -> tuple[list[Share], Prepared | None]:
+    """nums[j] / dens[j] (the means), and the divisors `later` (of `spreads`) prepared in the same
+    rounds (`protocols.reciprocal.prepare`: 22 rounds, then 2 for the means). Divisors are
+    integer shares in 1 .. SUM_BOUND."""
+    if not nums and not later:
+        return [], None
+    y = concat(dens + later)
+    xs = [concat(nums + [Share(y.ring.zeros((sum(d.size for d in later),)), y.ring, nums[0].frac)])] if nums else []
+    prep, normalised = prepare(ctx, y, SUM_BOUND, xs)
+    head = sum(d.size for d in dens)
+    rest = prep.part(head, y.size) if later else None
     if not nums:
-        return []
-    out = divide(ctx, concat(nums), concat(dens), y_bound=SUM_BOUND)
-    return split_like(out, nums)
+        return [], rest
+    quotients = divide_by(ctx, normalised[0][:head], prep.part(0, head))
+    return split_like(quotients, nums), rest
 
 
 def centred_sums(
@@ -104,23 +128,25 @@ def centred_sums(
 
 
 def spreads(
-    ctx: PartyContext, moments: Moments, centred: Mapping[tuple[int, str], Share], safe: Mapping[int, Share]
+    ctx: PartyContext, moments: Moments, centred: Mapping[tuple[int, str], Share], prep: Prepared | None
 ) -> tuple[dict[int, Share], dict[int, CorrParts]]:
-    """(Co)variances: each centred sum divided by n - 1 (one batched division), then one
-    batched comparison for max(v, 0) and for CORR's flat-variance test.
+    """(Co)variances: each centred sum divided by n - 1 (its divisor prepared by `first_divisions`:
+    4 rounds), then one batched comparison for max(v, 0) and for CORR's flat-variance test.
 
     Returns the variance of each VAR and STDDEV, and per CORR (cov, v_x, v_y, [v_x ~ 0], [v_y ~ 0]).
     CORR uses the variances rather than the centred sums, so that its range limit (variances
     below SUM_BOUND) does not shrink as the rows grow.
     """
-    nums, dens, owners = [], [], []
+    nums, owners = [], []
     for i, agg in moments:
-        n_minus_1 = add_public(ctx, safe[i], -1.0)
         for name in stages(agg).centred:
             nums.append(centred[(i, name)])
-            dens.append(n_minus_1)
             owners.append((i, name))
-    scaled = dict(zip(owners, divide_all(ctx, nums, dens)))
+    if not nums:
+        return {}, {}
+    assert prep is not None
+    flat = concat(nums)
+    scaled = dict(zip(owners, split_like(divide_by(ctx, normalise_numerator(ctx, flat, prep), prep), nums)))
     var_i = [i for i, agg in moments if not stages(agg).pairwise]
     corr_i = [i for i, agg in moments if stages(agg).pairwise]
     flat_in = [scaled[(i, name)] for i in corr_i for name in ("sxx", "syy")]

@@ -3,6 +3,8 @@ both rings, integer and fixed-point operands, negative numerators, round counts.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -11,6 +13,7 @@ from mpc.fixedpoint import FAST, PRECISE, FixedPoint
 from mpc.share import Share
 from protocols.division import divide, reciprocal
 from protocols.opening import reveal
+from protocols.reciprocal import divide_by, normalise_numerator, prepare
 from tests.protocols.nonlinear_support import PARTIES, RINGS, points, run_protocol
 from tests.support import deal, rounds_of, run_on_shares
 
@@ -75,3 +78,26 @@ def test_shapes_and_scales_are_kept() -> None:
 
     got = run_on_shares(2, program, deal(FAST, y, 2))[0]
     assert np.abs(got - 1 / y).max() <= 6 * FAST.resolution
+
+
+@pytest.mark.parametrize("n", PARTIES)
+def test_prepared_divisor_divides_in_two_rounds_to_a_few_units(n: int) -> None:
+    """`protocols.reciprocal`: 22 rounds to prepare integer divisors below 2^44 (numerators given to
+    `prepare` normalised in them), then 2 rounds a division, or 4 for a numerator normalised later;
+    quotients within a relative 1e-13 plus 3 units of 2^-40."""
+    rng = np.random.default_rng(n)
+    y = np.concatenate([rng.integers(1, 2**40, 60), [1, 2, 3, 2**43 + 1]]).astype(float)
+    x = rng.uniform(-1, 1, y.size) * y * np.exp(rng.uniform(np.log(1e-6), np.log(2.0**20), y.size))
+    later = rng.uniform(-1e3, 1e3, y.size)
+
+    def program(ctx: PartyContext, ys: Share, xs: Share, ls: Share) -> tuple[Any, ...]:
+        (prep, (num,)), r1 = rounds_of(ctx, lambda: prepare(ctx, ys, 2.0**44, [xs]))
+        q, r2 = rounds_of(ctx, lambda: divide_by(ctx, num, prep))
+        q2, r3 = rounds_of(ctx, lambda: divide_by(ctx, normalise_numerator(ctx, ls, prep), prep))
+        return reveal(ctx, q), reveal(ctx, q2), (r1, r2, r3)
+
+    q, q2, rounds = run_on_shares(n, program, deal(PRECISE, y, n, 0), deal(PRECISE, x, n), deal(PRECISE, later, n))[0]
+    for got, num in ((q, x), (q2, later)):
+        want = num / y
+        assert np.all(np.abs(got - want) <= 1e-13 * np.abs(want) + 3 * PRECISE.resolution)
+    assert rounds == (22, 2, 4)
