@@ -31,6 +31,7 @@ from mpc.ring import Ring
 from mpc.share import Share
 from protocols.beaver import mul_many
 from protocols.bits import decompose_rows, leading_one_rows, rows_to_arith
+from protocols.boolean import pack_lanes
 
 
 @dataclass(frozen=True)
@@ -83,13 +84,20 @@ def lanes_for(ring: Ring, y_frac: int, y_bound: float) -> int:
     return max(lanes, 2)
 
 
-def exponent(ctx: PartyContext, y: Share, y_bound: float, even_radix: bool = False, signed: bool = False) -> Exponent:
-    """The leading one of each positive y < y_bound, as radix digits. 1 + ceil(log2 L) + 1 rounds after the bits.
+def exponent(
+    ctx: PartyContext, y: Share, y_bound: float, even_radix: bool = False, signed: bool = False,
+    floor: Sequence[bool] | None = None,
+) -> Exponent:
+    """The leading one of each positive y < y_bound, as radix digits. ceil(log4 L) + 1 rounds after the bits.
 
     1. Bits of y (XOR-shared, bit-sliced), then the one-hot of its highest set bit among the
        L = log2(y_bound) + f_y + 1 lowest. `signed` (|y| < y_bound): one more bit, the sign
        (bit L of y's two's complement), is XORed into the others (local), so the leading one
        is that of |y| (of |y| - 1 for negative y: y 2^-(p+1) then lies in [-1, -1/2]).
+       `floor` (|y| < y_bound), per element: a marked element that is negative has no leading
+       one, as if it were 0 (its tables, `linear` and `offsets` are 0): its sign bit is not
+       XORed in but stands above the others in the suffix OR, so that every row below it
+       reads 1 and the one-hot is empty (local; no round).
     2. One-hots of a = p mod R and b = p div R: row a is the XOR of rows a, R + a, 2R + a, ...;
        row b the XOR of rows R b .. R b + R - 1 (local).
     3. Both to additive shares with daBits (one round).
@@ -98,7 +106,13 @@ def exponent(ctx: PartyContext, y: Share, y_bound: float, even_radix: bool = Fal
     lanes = lanes_for(ring, y.frac, y_bound)
     radix = _radix(lanes, even_radix)
     flat = Share(y.data.ravel(), ring, y.frac)
-    if signed:
+    if floor is not None and any(floor):
+        rows = decompose_rows(ctx, flat, lanes + 1)
+        floored = pack_lanes(np.asarray(floor, dtype=bool))
+        sign = rows[lanes]
+        low = rows[:lanes] ^ (sign & ~floored) if signed else rows[:lanes]
+        onehot = leading_one_rows(ctx, np.concatenate([low, (sign & floored)[None]]))[:lanes]
+    elif signed:
         rows = decompose_rows(ctx, flat, lanes + 1)
         onehot = leading_one_rows(ctx, rows[:lanes] ^ rows[lanes])
     else:

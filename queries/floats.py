@@ -32,6 +32,7 @@ Rounds: the exponent's (8 bits, 7 leading one, 1 digits at the queries' bound), 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mpc.context import PartyContext
@@ -69,19 +70,23 @@ def settle(value: Floating, products: list[Share]) -> Floating:
 
 
 def normalise(
-    ctx: PartyContext, items: list[tuple[Share, int]], bound: float, signed: bool = False
+    ctx: PartyContext, items: list[tuple[Share, int]], bound: float, signed: bool = False,
+    floor: Sequence[bool] | None = None,
 ) -> list[tuple[Share, Share, Share]]:
     """(mantissa, exponent, [v != 0]) shares of v 2^k for each (v, k): v at the precise scale,
     0 <= v < bound (|v| < bound if `signed`), k a public integer; mantissa in [1/2, 1) ((-1, -1/2]
     for negative v, 0 for v = 0; up to n_sites 2^-p beyond, p y's leading one, from the noise)
     with K + 1 + F ~ 122 fractional bits, F uniform below y's last place; exponent an integer
-    share. All values batched; see the module docstring, steps 1-3."""
+    share. All values batched; see the module docstring, steps 1-3. `floor`, per item: a negative
+    value (|v| < bound) is released as 0, mantissa and exponent (`protocols.normalize.exponent`),
+    in the same rounds."""
     if not items:
         return []
     values = [v for v, _ in items]
     flat = concat(values)
     ring, f = flat.ring, flat.frac
-    e = exponent(ctx, flat, bound, signed=signed)
+    marks = [mark for (v, _), mark in zip(items, floor or [False] * len(items)) for _ in range(v.data.size)]
+    e = exponent(ctx, flat, bound, signed=signed, floor=marks)
     blur = Blur(NOISE_BITS)
     blur.check(e)
     k_top = e.top - 1
@@ -121,7 +126,9 @@ def releases(
     """
     mean_items = [(v, k) for v, k, _ in means]
     if not any(roots):
-        out = normalise(ctx, mean_items + [(v, 2 * k) for v, k, _ in variances], bound, signed=bool(means))
+        floor = [False] * len(means) + [True] * len(variances)  # a variance a hair below 0 is released as 0
+        out = normalise(ctx, mean_items + [(v, 2 * k) for v, k, _ in variances], bound, signed=bool(means),
+                        floor=floor)
         firsts = [(m, e, nz, False) for m, e, nz in out[: len(means)]]
         spread = [(m, e, nz, False) for m, e, nz in out[len(means) :]]
     else:

@@ -131,7 +131,9 @@ def spreads(
     ctx: PartyContext, moments: Moments, centred: Mapping[tuple[int, str], Share], prep: Prepared | None
 ) -> tuple[dict[int, Share], dict[int, CorrParts]]:
     """(Co)variances: each centred sum divided by n - 1 (its divisor prepared by `first_divisions`:
-    4 rounds), then one batched comparison for max(v, 0) and for CORR's flat-variance test.
+    4 rounds), then one batched comparison for max(v, 0) and for CORR's flat-variance test. Without a
+    STDDEV among them, a VAR's variance skips max(v, 0): its release floors it at 0 in the rounds of
+    its normalisation (`queries.floats.releases`).
 
     Returns the variance of each VAR and STDDEV, and per CORR (cov, v_x, v_y, [v_x ~ 0], [v_y ~ 0]).
     CORR uses the variances rather than the centred sums, so that its range limit (variances
@@ -150,9 +152,13 @@ def spreads(
     var_i = [i for i, agg in moments if not stages(agg).pairwise]
     corr_i = [i for i, agg in moments if stages(agg).pairwise]
     flat_in = [scaled[(i, name)] for i in corr_i for name in ("sxx", "syy")]
-    nonneg, flat = _relu_all(ctx, [scaled[(i, "ss")] for i in var_i] + flat_in, len(var_i))
-    variances = dict(zip(var_i, nonneg[: len(var_i)]))
-    pos = nonneg[len(var_i) :]
+    if any(stages(agg).release == "root" for _, agg in moments):
+        relu_i = var_i
+    else:  # the release's normalisation floors them at 0 (`queries.floats.releases`)
+        relu_i = []
+    nonneg, flat = _relu_all(ctx, [scaled[(i, "ss")] for i in relu_i] + flat_in, len(relu_i))
+    variances = {i: scaled[(i, "ss")] for i in var_i} | dict(zip(relu_i, nonneg[: len(relu_i)]))
+    pos = nonneg[len(relu_i) :]
     corr = {
         i: (scaled[(i, "sxy")], pos[2 * j], pos[2 * j + 1], flat[2 * j], flat[2 * j + 1]) for j, i in enumerate(corr_i)
     }

@@ -37,6 +37,31 @@ def test_signed_exponent_normalises_values_of_either_sign() -> None:
     assert spent.rounds == 10  # bits and leading one of 62 lanes (61 and the sign), digits, table, product
 
 
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_floored_elements_below_zero_have_no_leading_one(signed: bool) -> None:
+    # `floor` marks elements to read as 0 when negative (a variance a hair below 0): no leading one,
+    # so their table, `linear` and `offsets` are 0; the others keep theirs (|y| when signed), same rounds
+    y = PRECISE.decode(PRECISE.encode(np.array([3.0, -3.0, -(2.0**-38), 2.0**-38, -5.0, 7.5, 0.0])))
+    floor = [True, True, True, True, False, False, True]
+    if not signed:
+        y[4] = 5.0
+    fracs: list[int] = []
+
+    def both(ctx, x):  # type: ignore[no-untyped-def]
+        e = exponent(ctx, x, 2.0**20, signed=signed, floor=floor)
+        (s_tab,) = tables(ctx, e, [lambda p: 1 << (e.top - 1 - p)])
+        (ys,) = mul_many(ctx, [(Share(x.data, x.ring, 0), s_tab)])
+        fracs[:] = [e.top]
+        return Share(np.concatenate([ys.data, e.linear(ctx, lambda p: p + 1 - x.frac).data]), x.ring, 0)
+
+    raw, spent = run_protocol(3, both, deal(PRECISE, y, 3), reveal_as="int")
+    got = [int(v) - (1 << 128) if int(v) >= 1 << 127 else int(v) for v in raw]
+    values = [m / 2.0 ** fracs[0] * 2.0**e for m, e in zip(got[: len(y)], got[len(y) :])]
+    assert values == [max(v, 0.0) if mark else v for v, mark in zip(y, floor)]
+    assert [e for e, v, mark in zip(got[len(y) :], y, floor) if mark and v <= 0] == [0, 0, 0]
+    assert spent.rounds == 10  # as the signed normalisation: 62 lanes with the sign
+
 def _trailing_zeros(v: int) -> int:
     return (v & -v).bit_length() - 1
 
