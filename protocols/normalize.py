@@ -30,8 +30,9 @@ from mpc.prg import random_ring_elements
 from mpc.ring import Ring
 from mpc.share import Share
 from protocols.beaver import mul_many
-from protocols.bits import decompose_rows, leading_one_rows, rows_to_arith
+from protocols.bits import decompose_rows, leading_one_rows, low_bits, rows_to_arith
 from protocols.boolean import pack_lanes
+from protocols.circuits import Circuit, suffix_or_gates
 
 
 @dataclass(frozen=True)
@@ -117,15 +118,50 @@ def exponent(
         onehot = leading_one_rows(ctx, rows[:lanes] ^ rows[lanes])
     else:
         onehot = leading_one_rows(ctx, decompose_rows(ctx, flat, lanes))
+    both = rows_to_arith(ctx, _digits(onehot, lanes, radix), flat.size, ring)
+    return _from_digits(both, radix, lanes, y.frac)
+
+
+def _digits(onehot: np.ndarray, lanes: int, radix: int) -> np.ndarray:
+    """Step 2 of `exponent`: the one-hot rows of a = p mod R, then of b = p div R (local XORs)."""
     blocks = -(-lanes // radix)
     padded = np.zeros((blocks * radix, onehot.shape[1]), dtype=np.uint64)
     padded[:lanes] = onehot
     grid = padded.reshape(blocks, radix, -1)
-    digits = np.concatenate([np.bitwise_xor.reduce(grid, axis=0), np.bitwise_xor.reduce(grid, axis=1)])
-    both = rows_to_arith(ctx, digits, flat.size, ring)
-    lo = Share(both.data[:radix], ring, 0)
-    hi = Share(both.data[radix:], ring, 0)
-    return Exponent(lo, hi, radix, lanes, y.frac)
+    return np.concatenate([np.bitwise_xor.reduce(grid, axis=0), np.bitwise_xor.reduce(grid, axis=1)])
+
+
+def _from_digits(both: Share, radix: int, lanes: int, y_frac: int) -> Exponent:
+    ring = both.ring
+    return Exponent(Share(both.data[:radix], ring, 0), Share(both.data[radix:], ring, 0), radix, lanes, y_frac)
+
+
+@dataclass(frozen=True)
+class ExponentJob:
+    """`exponent` of a positive y (unsigned, no floor) in the shape of `protocols.compare.MaskedJob`,
+    so that its rounds ride beside comparisons (`protocols.compare.signs_zeros_and_jobs`): the
+    opening of y + r, the borrow prefix of its bits then the suffix OR as one circuit, the digits'
+    conversion in the comparisons' conversion round. `finish` makes the `Exponent`."""
+
+    value: Share
+    lanes: int
+    radix: int
+
+    @staticmethod
+    def of(y: Share, y_bound: float) -> ExponentJob:
+        lanes = lanes_for(y.ring, y.frac, y_bound)
+        return ExponentJob(Share(y.data.ravel(), y.ring, y.frac), lanes, _radix(lanes, False))
+
+    def gates(self, ctx: PartyContext, opened_rows: np.ndarray, r_bits: np.ndarray) -> Circuit:
+        rows = yield from low_bits(ctx, opened_rows, r_bits, self.lanes)
+        m = yield from suffix_or_gates(ctx, rows)
+        onehot = m.copy()
+        onehot[:-1] ^= m[1:]
+        return _digits(onehot, self.lanes, self.radix)
+
+    def finish(self, converted: Share) -> Exponent:
+        """The exponent from the converted digit rows."""
+        return _from_digits(converted, self.radix, self.lanes, self.value.frac)
 
 
 def _radix(lanes: int, even: bool) -> int:

@@ -37,7 +37,7 @@ from mpc.context import PartyContext
 from mpc.share import Share
 from protocols.arith import add_public, fixed_for
 from protocols.division import default_bound, goldschmidt, normalised_parts, to_frac
-from protocols.normalize import exponent, tables
+from protocols.normalize import Exponent, exponent, tables
 from protocols.products import products
 from protocols.truncation import truncate_each
 
@@ -68,16 +68,19 @@ class Prepared:
                         self.c[start:stop])
 
 
-def prepare(ctx: PartyContext, y: Share, y_bound: float | None = None,
-            numerators: Sequence[Share] = ()) -> tuple[Prepared, list[Share]]:
-    """The prepared divisor y (positive, below `y_bound`; elements of y at 0 give quotients 0), and
-    each numerator (of y's shape) normalised as `normalise_numerator` would, in the same rounds.
+def prepare(ctx: PartyContext, y: Share, y_bound: float | None = None, numerators: Sequence[Share] = (),
+            e: Exponent | None = None) -> tuple[Prepared, list[Share]]:
+    """The prepared divisor y (positive, below `y_bound`), and each numerator (of y's shape)
+    normalised as `normalise_numerator` would, in the same rounds. An element of y at 0, or at -1
+    with a numerator within a few units of 0, gives a meaningless but bounded quotient (for callers
+    that discard it). `e`: y's exponent when already found (`protocols.normalize.ExponentJob`).
 
     1. Exponent and table S, the products y S and x S, their truncations (`protocols.division`).
     2. w by Goldschmidt's reciprocal of m; m w, d = 1 - m w, w d and its truncation to c.
     """
     flat = y.reshape(y.size)
-    e = exponent(ctx, flat, default_bound(y.ring) if y_bound is None else y_bound)
+    if e is None:
+        e = exponent(ctx, flat, default_bound(y.ring) if y_bound is None else y_bound)
     (s_tab,) = tables(ctx, e, [lambda p: 1 << (e.top - 1 - p)])
     nums = [x.reshape(x.size) for x in numerators]
     m, w0, scaled = normalised_parts(ctx, flat, e, s_tab, nums)

@@ -20,7 +20,7 @@ from mpc.share import Share, concat, split_like
 from protocols.arith import add_public
 from protocols.beaver import PendingMul, mul_many
 from protocols.boolean import lanes, pack_lanes
-from protocols.compare import not_bit, signs_and_zeros
+from protocols.compare import MaskedJob, not_bit, signs_zeros_and_jobs
 from protocols.opening import open_arith
 from protocols.products import PendingProducts, products
 from protocols.select import minimum
@@ -31,7 +31,7 @@ from queries.crosstab import crosstab
 from queries.errors import QueryError
 from queries.floats import releases, settle
 from queries.local import COUNT_OPS, PER_PARTY_OPS, LocalData, extremes, partials
-from queries.moments import centred_sums, correlations, count_total, first_divisions, spread_divisors, spreads
+from queries.moments import centred_sums, correlations, divisors, first_divisions, spreads
 from queries.plan import Plan
 from queries.quantiles import quantiles, rank_input
 from queries.scaling import ROOT_BOUND, exact_sums, exponents
@@ -123,20 +123,22 @@ def _sum_frac(plan: Plan, column: str, frac: int) -> int:
 
 def _flags(
     ctx: PartyContext, below: list[tuple[Share, float]], zero: list[Share], scaled: group_scales.Shared,
-    bits_of: tuple[Share, list[int]] | None,
-) -> tuple[list[Share], list[Share], Share, Share | None]:
+    bits_of: tuple[Share, list[int]] | None, jobs: list[MaskedJob],
+) -> tuple[list[Share], list[Share], Share, Share | None, list[Share]]:
     """[x < c] for each (x, c) and [x == 0] for each x, each kind batched and both kinds side by
     side in the same rounds (`protocols.compare.signs_and_zeros`); those rounds also run the group
     scales' AND tree (`queries.group_scales`, step 2) and the bit decomposition of `bits_of`
-    (the quantiles' ranks: `queries.quantiles.rank_input`)."""
+    (the quantiles' ranks: `queries.quantiles.rank_input`) and the `jobs` (the divisors' exponent:
+    `queries.moments.Divisors`)."""
     shifted = [add_public(ctx, x, -c) for x, c in below]
     same = concat([z.with_frac(zero[0].frac) for z in zero])  # a zero test reads no scale
     rows = scaled.rows if scaled.count else None
     value, wanted = bits_of if bits_of else (None, [])
-    lt, eq, above, bits = signs_and_zeros(ctx, concat(shifted), same, rows, scaled.count, value, wanted)
+    lt, eq, above, bits, done = signs_zeros_and_jobs(ctx, concat(shifted), same, rows, scaled.count, value, wanted,
+                                                     jobs)
     if above is None:
         above = Share(same.ring.zeros((0,)), same.ring, 0)
-    return split_like(lt, shifted), split_like(eq, zero), above, bits
+    return split_like(lt, shifted), split_like(eq, zero), above, bits, done
 
 
 def _as_fixed(ctx: PartyContext, bit: Share) -> Share:
@@ -177,11 +179,13 @@ class Flags(NamedTuple):
     """[x < 0] per x of the `signs` asked for"""
     rank_bits: Share | None
     """the quantiles' rank bits (`queries.quantiles.rank_input`), None without quantiles"""
+    jobs: list[Share]
+    """the converted rows of each of `_thresholds`' jobs"""
 
 
 def _thresholds(
     ctx: PartyContext, plan: Plan, t: dict, scaled: group_scales.Shared, signs: list[Share],
-    bits_of: tuple[Share, list[int]] | None,
+    bits_of: tuple[Share, list[int]] | None, jobs: list[MaskedJob],
 ) -> Flags:
     """Every disclosure flag of a SELECT, from one batched comparison and one batched zero test run side by side
     (which also gives the group scales' z(j): `queries.group_scales`, step 2).
@@ -195,7 +199,7 @@ def _thresholds(
     `empty` = [rows == 0] is all zeros when zeros are not released, so that an empty group looks
     like a suppressed one. Other steps' independent tests ride in the same rounds: the sign tests
     of `signs` (at the precise ring) join the batched comparison, and `bits_of`'s bits are
-    decomposed beside it (`_flags`).
+    decomposed beside it, and `jobs` run beside it (`_flags`).
     """
     stmt = plan.statement
     assert isinstance(stmt, ir.Select)
@@ -213,7 +217,7 @@ def _thresholds(
             below.append((t[count_key(agg)], 1.5))
     extra = len(below)
     below += [(x.with_frac(t[("rows",)].frac), 0.0) for x in signs]
-    lts, eqs, more, bits = _flags(ctx, below, [t[key] for key in keys], scaled, bits_of)
+    lts, eqs, more, bits, done = _flags(ctx, below, [t[key] for key in keys], scaled, bits_of, jobs)
     lts, extra_signs = lts[:extra], lts[extra:]
     small = dict(zip(keys, lts))
     zero = dict(zip(keys, eqs))
@@ -239,7 +243,7 @@ def _thresholds(
     rows = ("rows",)
     g = plan.groups
     empty = zero[rows] if plan.release_zero else Share(t[rows].ring.zeros((g,)), t[rows].ring, 0)
-    return Flags(empty, hidden, null, quantile_hidden, more, extra_signs, bits)
+    return Flags(empty, hidden, null, quantile_hidden, more, extra_signs, bits, done)
 
 
 def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
@@ -260,42 +264,35 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     ext_in = _extreme_inputs(ctx, plan, local)
     ext_pairs = _extreme_pairs(ext_in)  # the first level of the extremes' tree
     counts = {c: t[("n", c)] for c, _ in plan.quantiles}
-    empty, hidden, null_of, quantile_hidden, zs, ext_lt, rank_bits = _thresholds(
-        ctx, plan, t, candidates, [a - b for a, b in ext_pairs], rank_input(ctx, plan, counts)
+    dividing = divisors(ctx, aggs, per_party)  # their exponent is found beside the flags
+    job = dividing.job
+    empty, hidden, null_of, quantile_hidden, zs, ext_lt, rank_bits, done = _thresholds(
+        ctx, plan, t, candidates, [a - b for a, b in ext_pairs], rank_input(ctx, plan, counts), [job] if job else []
     )
 
-    # Denominators (integer shares): where an aggregate is NULL its count n is replaced, so every division is
-    # defined: n + z for "empty" (z = [n == 0]); n + z (2 - n) for "single" (z = [n < 2]),
-    # so that n - 1 >= 1. Exact (z is an integer bit), one batched round of products, which
-    # also aligns the AVG, VAR, STDDEV and CORR columns' candidates to their group scales and
-    # takes the selections of the extremes' first level (`protocols.select.minimum`).
+    # One batched round of products aligns the AVG, VAR, STDDEV and CORR columns' candidates to
+    # their group scales and takes the selections of the extremes' first level (`protocols.select.minimum`).
     moments = [(i, agg) for i, agg in aggs if stages(agg).centred]
-    n_int = {count_key(agg): count_total(per_party, count_key(agg)) for _, agg in aggs if agg.column}
-    fix_pairs = [(null_of[i], add_public(ctx, -n_int[count_key(agg)], 2.0)) for i, agg in moments]
-    fix_pairs += [(bit, a - b) for bit, (a, b) in zip(ext_lt, ext_pairs)]
     align, shifts = group_scales.align_pairs(ctx, candidates, zs, plan.groups)
-    fixes, picked = _one_round(ctx, fix_pairs, align)
-    fixes, ext_picked = fixes[: len(moments)], fixes[len(moments) :]
+    ext_picked, picked = _one_round(ctx, [(bit, a - b) for bit, (a, b) in zip(ext_lt, ext_pairs)], align)
     firsts = ext_in[: len(ext_in) // 2]
     ext_level = [s for (a, b), d in zip(ext_pairs, ext_picked) for s in split_like(b + d.with_frac(a.frac), firsts)]
-    safe = {i: n_int[count_key(agg)] + fix for (i, agg), fix in zip(moments, fixes)}
     grouped = group_scales.aligned(candidates, picked, shifts, ctx.n)
     at_group = {**t, **grouped.totals}  # the scaled columns are read at their group scales
     per_group = [{**own, **mine} for own, mine in zip(per_party, grouped.per_party)]
 
-    # First divisions: the means (AVG, VAR, STDDEV and CORR at their group scales).
-    nums, dens, owners = [], [], []
+    # First divisions: the means (AVG, VAR, STDDEV and CORR at their group scales), by the counts
+    # (`queries.moments.Divisors`: a NULL mean's divisor is not replaced, its value is never released).
+    nums, owners = [], []
     for i, agg in aggs:
         x, y, rule = agg.column, agg.column2, stages(agg)
         if rule.pairwise:
             nums += [at_group[("px", x, y)], at_group[("py", x, y)]]
         elif rule.means:
             nums.append(at_group[("s", x)])
-        if rule.means:
-            den = safe[i] if rule.null == "single" else n_int[count_key(agg)] + null_of[i]
-            dens += [den] * len(rule.means)
         owners += [(i, name) for name in rule.means]
-    means, later = first_divisions(ctx, nums, dens, spread_divisors(ctx, moments, safe))  # n - 1 prepared too
+    lead = job.finish(done[0]) if job else None
+    means, later = first_divisions(ctx, nums, dividing, lead)  # n - 1 prepared too
     first = dict(zip(owners, means))
 
     # Centred sums, (co)variances, and the floating-point release of AVG, VAR and STDDEV with

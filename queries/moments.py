@@ -10,18 +10,20 @@ aggregates into one call of each protocol.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from mpc.context import PartyContext
 from mpc.share import Share, concat, split_like
 from protocols.arith import add_public
 from protocols.beaver import mul_many
 from protocols.compare import ltz, not_bit
+from protocols.normalize import Exponent, ExponentJob
 from protocols.products import products
 from protocols.reciprocal import Prepared, divide_by, normalise_numerator, prepare
 from protocols.roots import rsqrt
 from protocols.truncation import truncate_many
 from queries import ir
-from queries.aggregates import stages
+from queries.aggregates import count_key, stages
 from queries.scaling import ROOT_BOUND
 
 SUM_BOUND = float(2**44)
@@ -55,27 +57,49 @@ def count_total(per_party: Sequence[Mapping], key: tuple[str, ...]) -> Share:
     return total
 
 
-def spread_divisors(ctx: PartyContext, moments: Moments, safe: Mapping[int, Share]) -> list[Share]:
-    """The divisors n - 1 of `spreads`, in its order (integer shares; `safe` n, or 2 where n < 2)."""
-    return [add_public(ctx, safe[i], -1.0) for i, agg in moments for _ in stages(agg).centred]
+@dataclass(frozen=True)
+class Divisors:
+    """Every divisor of a SELECT's divisions, an integer share: the pooled count n of each mean
+    (in the executor's order of the means), then n - 1 of each centred sum (in `spreads`' order),
+    known before any flag. Where n is 0 (a mean) or below 2 (a spread) the quotient is NULL and
+    never released, so the divisor need not be replaced: n = 0 and n - 1 in {-1, 0} give bounded
+    quotients (their numerators are sums over no rows) that the release multiplies by 0."""
+
+    y: Share | None
+    means: int
+
+    @property
+    def job(self) -> ExponentJob | None:
+        """Their exponent, to find beside the flags' comparisons (`queries.executor._thresholds`)."""
+        return ExponentJob.of(self.y, SUM_BOUND) if self.y is not None else None
+
+
+def divisors(ctx: PartyContext, aggs: Moments, per_party: Sequence[Mapping]) -> Divisors:
+    """The `Divisors` of the aggregates `aggs` (every aggregate of the SELECT, with its position)."""
+    counts = {key: count_total(per_party, key) for key in dict.fromkeys(count_key(agg) for _, agg in aggs)}
+    means = [counts[count_key(agg)] for _, agg in aggs for _ in stages(agg).means]
+    spread = [add_public(ctx, counts[count_key(agg)], -1.0) for _, agg in aggs for _ in stages(agg).centred]
+    if not means and not spread:
+        return Divisors(None, 0)
+    return Divisors(concat(means + spread), sum(d.size for d in means))
 
 
 def first_divisions(
-    ctx: PartyContext, nums: list[Share], dens: list[Share], later: list[Share]
+    ctx: PartyContext, nums: list[Share], d: Divisors, e: Exponent | None
 ) -> tuple[list[Share], Prepared | None]:
-    """nums[j] / dens[j] (the means), and the divisors `later` (of `spreads`) prepared in the same
-    rounds (`protocols.reciprocal.prepare`: 22 rounds, then 2 for the means). Divisors are
-    integer shares in 1 .. SUM_BOUND."""
-    if not nums and not later:
+    """nums[j] / n (the means), and the divisors n - 1 of `spreads` prepared in the same rounds
+    (`protocols.reciprocal.prepare`, from their exponent `e` found beside the flags: 14 rounds,
+    then 2 for the means)."""
+    if d.y is None:
         return [], None
-    y = concat(dens + later)
-    xs = [concat(nums + [Share(y.ring.zeros((sum(d.size for d in later),)), y.ring, nums[0].frac)])] if nums else []
-    prep, normalised = prepare(ctx, y, SUM_BOUND, xs)
-    head = sum(d.size for d in dens)
-    rest = prep.part(head, y.size) if later else None
+    y = d.y
+    later = y.size - d.means
+    xs = [concat(nums + [Share(y.ring.zeros((later,)), y.ring, nums[0].frac)])] if nums else []
+    prep, normalised = prepare(ctx, y, SUM_BOUND, xs, e)
+    rest = prep.part(d.means, y.size) if later else None
     if not nums:
         return [], rest
-    quotients = divide_by(ctx, normalised[0][:head], prep.part(0, head))
+    quotients = divide_by(ctx, normalised[0][: d.means], prep.part(0, d.means))
     return split_like(quotients, nums), rest
 
 
