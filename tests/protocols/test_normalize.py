@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 
 from mpc.fixedpoint import PRECISE
-from mpc.share import Share
+from mpc.share import Share, reconstruct
 from protocols.beaver import mul_many
-from protocols.normalize import Blur, exponent, tables
+from protocols.compare import signs_zeros_and_jobs
+from protocols.normalize import Blur, ExponentJob, exponent, tables
 from protocols.products import products
 from protocols.sharing import split
 from tests.protocols.nonlinear_support import run_protocol
-from tests.support import deal
+from tests.support import deal, run_on_shares
 
 
 def test_signed_exponent_normalises_values_of_either_sign() -> None:
@@ -106,3 +107,30 @@ def test_blur_without_room_in_the_ring_is_refused() -> None:
 
     with pytest.raises(ValueError, match="no room"):
         run_protocol(2, too_wide, deal(PRECISE, np.array([1.0]), 2))
+
+
+def test_an_exponent_job_rides_in_the_rounds_of_the_flags() -> None:
+    # `ExponentJob` beside `signs_zeros_and_jobs`: the exponent `exponent` finds, in the comparisons'
+    # opening, circuit levels (the borrow prefix then the suffix OR: 3 + 3 at 45 lanes) and conversion
+    counts = np.array([0, 1, 2, 3, 1000, 2**40 + 12345, 2**44 - 1], dtype=np.int64)
+    signs = PRECISE.decode(PRECISE.encode(np.array([-1.0, 2.0, 0.0, -3.5, 1e-9, 7.0, -2.0])))
+
+    def program(ctx, x, y):  # type: ignore[no-untyped-def]
+        job = ExponentJob.of(y, 2.0**44)
+        before = ctx.stats.rounds
+        lt, _, _, _, done = signs_zeros_and_jobs(ctx, x, x, jobs=[job])
+        rounds = ctx.stats.rounds - before
+        e = job.finish(done[0])
+        alone = exponent(ctx, y, 2.0**44)
+        out = [e.linear(ctx, lambda p: p), e.linear(ctx, lambda p: 1), alone.linear(ctx, lambda p: p), lt]
+        return Share(np.concatenate([s.data for s in out]), x.ring, 0), rounds
+
+    dealt = [deal(PRECISE, signs, 3), deal(PRECISE, counts.astype(float), 3, 0)]
+    answers = run_on_shares(3, program, *dealt)
+    got = [int(v) for v in PRECISE.ring.to_signed(reconstruct([share for share, _ in answers]))]
+    rounds = answers[0][1]
+    m = len(counts)
+    assert got[:m] == [int(v).bit_length() - 1 if v else 0 for v in counts] == got[2 * m : 3 * m]
+    assert got[m : 2 * m] == [int(v > 0) for v in counts]
+    assert got[3 * m :] == [int(v < 0) for v in signs]
+    assert rounds == 8  # open, 6 levels, conversion: the comparison alone takes 6
