@@ -189,7 +189,14 @@ def _weighted(ring: Ring, onehot: np.ndarray, weights: Sequence[int]) -> np.ndar
 
 
 def tables(ctx: PartyContext, e: Exponent, specs: Sequence[Callable[[int], int]]) -> list[Share]:
-    """[T(p)] for public integer tables T that factorise over p's digits. One round for all.
+    """[T(p)] for public integer tables T that factorise over p's digits. One round for all: the
+    products of `table_pairs`."""
+    return mul_many(ctx, table_pairs(e, specs))
+
+
+def table_pairs(e: Exponent, specs: Sequence[Callable[[int], int]]) -> list[tuple[Share, Share]]:
+    """The factors whose products are the tables [T(p)] (local), for callers that multiply them in a
+    round of their own products.
 
     Each table must satisfy T(R b + a) T(0) = T(a) T(R b) for every p < L with T(0) != 0
     (checked): then T = T_lo(a) T_hi(b) with T_lo(a) = T(a) / g and T_hi(b) = g T(R b) / T(0),
@@ -215,7 +222,7 @@ def tables(ctx: PartyContext, e: Exponent, specs: Sequence[Callable[[int], int]]
         lo = Share(_weighted(ring, e.lo.data, [v // g for v in lo_vals]), ring, 0)
         hi = Share(_weighted(ring, e.hi.data, hi_vals), ring, 0)
         pairs.append((lo, hi))
-    return mul_many(ctx, pairs)
+    return pairs
 
 
 @dataclass(frozen=True)

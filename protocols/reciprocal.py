@@ -30,7 +30,7 @@ correction step is one Newton-Raphson step for 1/m with the exact residual.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from mpc.context import PartyContext
@@ -69,11 +69,12 @@ class Prepared:
 
 
 def prepare(ctx: PartyContext, y: Share, y_bound: float | None = None, numerators: Sequence[Share] = (),
-            e: Exponent | None = None) -> tuple[Prepared, list[Share]]:
+            e: Exponent | None = None, s_tab: Share | None = None) -> tuple[Prepared, list[Share]]:
     """The prepared divisor y (positive, below `y_bound`), and each numerator (of y's shape)
     normalised as `normalise_numerator` would, in the same rounds. An element of y at 0, or at -1
     with a numerator within a few units of 0, gives a meaningless but bounded quotient (for callers
-    that discard it). `e`: y's exponent when already found (`protocols.normalize.ExponentJob`).
+    that discard it). `e`: y's exponent when already found (`protocols.normalize.ExponentJob`), and
+    `s_tab` its table S when already multiplied (`table_spec`, `protocols.normalize.table_pairs`).
 
     1. Exponent and table S, the products y S and x S, their truncations (`protocols.division`).
     2. w by Goldschmidt's reciprocal of m; m w, d = 1 - m w, w d and its truncation to c.
@@ -81,7 +82,8 @@ def prepare(ctx: PartyContext, y: Share, y_bound: float | None = None, numerator
     flat = y.reshape(y.size)
     if e is None:
         e = exponent(ctx, flat, default_bound(y.ring) if y_bound is None else y_bound)
-    (s_tab,) = tables(ctx, e, [lambda p: 1 << (e.top - 1 - p)])
+    if s_tab is None:
+        (s_tab,) = tables(ctx, e, [table_spec(e)])
     nums = [x.reshape(x.size) for x in numerators]
     m, w0, scaled = normalised_parts(ctx, flat, e, s_tab, nums)
     f = fixed_for(ctx, y).frac
@@ -92,6 +94,11 @@ def prepare(ctx: PartyContext, y: Share, y_bound: float | None = None, numerator
     (c,) = truncate_each(ctx, [(dw, 2 * f - CORRECTION_BITS)])
     shift = e.top  # K + 1
     return Prepared(y.frac, s_tab, shift, m, w, c), [n.reshape(*x.shape) for n, x in zip(scaled, numerators)]
+
+
+def table_spec(e: Exponent) -> Callable[[int], int]:
+    """The table S(p) = 2^(K - p), K = top - 1, that normalises y."""
+    return lambda p: 1 << (e.top - 1 - p)
 
 
 def normalise_numerator(ctx: PartyContext, x: Share, prep: Prepared) -> Share:

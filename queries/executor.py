@@ -21,8 +21,10 @@ from protocols.arith import add_public
 from protocols.beaver import PendingMul, mul_many
 from protocols.boolean import lanes, pack_lanes
 from protocols.compare import MaskedJob, not_bit, signs_zeros_and_jobs
+from protocols.normalize import table_pairs
 from protocols.opening import open_arith
 from protocols.products import PendingProducts, products
+from protocols.reciprocal import table_spec
 from protocols.select import minimum
 from protocols.sharing import share_inputs, share_words
 from queries import group_scales, ir
@@ -271,10 +273,19 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     )
 
     # One batched round of products aligns the AVG, VAR, STDDEV and CORR columns' candidates to
-    # their group scales and takes the selections of the extremes' first level (`protocols.select.minimum`).
+    # their group scales, takes the selections of the extremes' first level (`protocols.select.minimum`)
+    # and the release gates (1 - hidden)(1 - null) of the aggregates whose NULL flags are final (not CORR's).
     moments = [(i, agg) for i, agg in aggs if stages(agg).centred]
+    keep = {i: not_bit(ctx, hidden[i]) for i in range(len(aggs))}
+    early = [i for i in sorted(null_of) if not stages(stmt.aggregates[i]).pairwise]
+    gates = [(keep[i], not_bit(ctx, null_of[i])) for i in early]
+    lead = job.finish(done[0]) if job else None
+    gates += table_pairs(lead, [table_spec(lead)]) if lead else []  # the divisors' table S
     align, shifts = group_scales.align_pairs(ctx, candidates, zs, plan.groups)
-    ext_picked, picked = _one_round(ctx, [(bit, a - b) for bit, (a, b) in zip(ext_lt, ext_pairs)], align)
+    ext_picked, picked = _one_round(ctx, gates + [(bit, a - b) for bit, (a, b) in zip(ext_lt, ext_pairs)], align)
+    both = dict(zip(early, ext_picked))
+    s_tab = ext_picked[len(early)] if lead else None
+    ext_picked = ext_picked[len(early) + (1 if lead else 0) :]
     firsts = ext_in[: len(ext_in) // 2]
     ext_level = [s for (a, b), d in zip(ext_pairs, ext_picked) for s in split_like(b + d.with_frac(a.frac), firsts)]
     grouped = group_scales.aligned(candidates, picked, shifts, ctx.n)
@@ -291,8 +302,7 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
         elif rule.means:
             nums.append(at_group[("s", x)])
         owners += [(i, name) for name in rule.means]
-    lead = job.finish(done[0]) if job else None
-    means, later = first_divisions(ctx, nums, dividing, lead)  # n - 1 prepared too
+    means, later = first_divisions(ctx, nums, dividing, lead, s_tab)  # n - 1 prepared too
     first = dict(zip(owners, means))
 
     # Centred sums, (co)variances, and the floating-point release of AVG, VAR and STDDEV with
@@ -313,7 +323,8 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     ext = _extremes(ctx, plan, ext_level + ext_in[2 * len(firsts) :])
     quant = quantiles(ctx, plan, local, rank_bits, quantile_hidden)
 
-    # Release: value x (1 - hidden)(1 - null), an integer bit, so exact; two batched product rounds.
+    # Release: value x (1 - hidden)(1 - null), an integer bit, so exact; one batched product round (two
+    # with CORR or STDDEV: their NULL flags or exponents need one more).
     picks = {
         "count": lambda i, agg: t[count_key(agg)] if agg.column else rows,
         "sum": lambda i, agg: sums[("s", agg.column)],
@@ -324,11 +335,10 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     }
     values: list[Share] = [picks[stages(agg).value](i, agg) for i, agg in aggs]
     floats_i = [i for i, agg in aggs if stages(agg).release]
-    keep = {i: not_bit(ctx, hidden[i]) for i in range(len(values))}
-    with_null = sorted(null_of)
+    with_null = [i for i in sorted(null_of) if i not in both]  # CORR's: its NULL flag takes the variances
     pending = [(a, b) for i in floats_i for a, b, _ in floats[i].pending]  # `queries.floats.releases`
     first_round = mul_many(ctx, [(keep[i], not_bit(ctx, null_of[i])) for i in with_null] + pending)
-    both = dict(zip(with_null, first_round))
+    both |= dict(zip(with_null, first_round))
     pos = len(with_null)
     for i in floats_i:
         count = len(floats[i].pending)

@@ -71,7 +71,7 @@ def settle(value: Floating, products: list[Share]) -> Floating:
 
 def normalise(
     ctx: PartyContext, items: list[tuple[Share, int]], bound: float, signed: bool = False,
-    floor: Sequence[bool] | None = None,
+    floor: Sequence[bool] | None = None, shifts: Sequence[Share] | None = None,
 ) -> list[tuple[Share, Share, Share]]:
     """(mantissa, exponent, [v != 0]) shares of v 2^k for each (v, k): v at the precise scale,
     0 <= v < bound (|v| < bound if `signed`), k a public integer; mantissa in [1/2, 1) ((-1, -1/2]
@@ -79,7 +79,8 @@ def normalise(
     with K + 1 + F ~ 122 fractional bits, F uniform below y's last place; exponent an integer
     share. All values batched; see the module docstring, steps 1-3. `floor`, per item: a negative
     value (|v| < bound) is released as 0, mantissa and exponent (`protocols.normalize.exponent`),
-    in the same rounds."""
+    in the same rounds. `shifts`, per item: an integer share c (of v's shape) added to the exponent
+    where v is nonzero, c [v != 0], its product in the round of the mantissa's."""
     if not items:
         return []
     values = [v for v, _ in items]
@@ -92,11 +93,17 @@ def normalise(
     k_top = e.top - 1
     s_tab, gate = tables(ctx, e, [lambda p: 1 << (k_top - p), blur.gate(e)])
     # (y 2^F + u) 2^(K - p) / 2^(K + 1 + F): y's bits, shifted, none lost, then uniform ones
-    raw = blur.mantissa(products(ctx, blur.pairs(ctx, e, Share(flat.data.ravel(), ring, 0), s_tab, gate)))
+    nonzero = e.linear(ctx, lambda p: 1)
+    pairs = blur.pairs(ctx, e, Share(flat.data.ravel(), ring, 0), s_tab, gate)
+    if shifts is not None:
+        pairs.append((concat(list(shifts)), nonzero))
+    prods = products(ctx, pairs)
+    raw = blur.mantissa(prods[:4])
     mantissa = raw.with_frac(k_top + 1 + NOISE_BITS)
     extra = [k for v, k in items for _ in range(v.data.size)]
     powers = offsets(ctx, e, lambda p: p + 1 - f, extra)  # a zero keeps exponent 0: no scale shown
-    nonzero = e.linear(ctx, lambda p: 1)
+    if shifts is not None:
+        powers = powers + prods[4]
     parts = [split_like(x.reshape(*flat.shape), values) for x in (mantissa, powers, nonzero)]
     return list(zip(*parts))
 
@@ -115,8 +122,9 @@ def releases(
     With a root among them, one normalised square root of all the variances gives the
     variances and roots (`protocols.roots.sqrt_normalised`: the rounds of a square root) and
     the means are normalised on their own; otherwise one signed normalisation takes all.
-    The secret c enters as a pending product -c [v != 0] (-2c for a variance), so that a
-    zero keeps exponent 0. A mean's or variance's mantissa (the fixed-point value's bits,
+    The secret c enters as the product -c [v != 0] (-2c for a variance), so that a zero keeps
+    exponent 0: without a root in the round of the mantissas' products (`normalise`), with one as
+    a pending product. A mean's or variance's mantissa (the fixed-point value's bits,
     shifted) would show by its trailing zeros how many bits that has, i.e. the group's scale
     2^c: it carries NOISE_BITS uniform bits below the value's last place (`normalise`; for the
     variances, `sqrt_normalised_nonzero`'s `noise`), and each party adds a uniform addend below
@@ -125,23 +133,22 @@ def releases(
     A root's mantissa is computed (`protocols.roots`), not shifted, and needs neither.
     """
     mean_items = [(v, k) for v, k, _ in means]
+    shifts = [c.scale_int(-1) for _, _, c in means] + [c.scale_int(-1 if root else -2) for (_, _, c), root in
+                                                       zip(variances, roots)]
     if not any(roots):
         floor = [False] * len(means) + [True] * len(variances)  # a variance a hair below 0 is released as 0
         out = normalise(ctx, mean_items + [(v, 2 * k) for v, k, _ in variances], bound, signed=bool(means),
-                        floor=floor)
-        firsts = [(m, e, nz, False) for m, e, nz in out[: len(means)]]
-        spread = [(m, e, nz, False) for m, e, nz in out[len(means) :]]
-    else:
-        shares = [v for v, _, _ in variances]
-        flat = concat(shares)
-        scales = [k for v, k, _ in variances for _ in range(v.data.size)]
-        (vm, ve), (rm, re), nz = sqrt_normalised_nonzero(ctx, flat, bound, scales, blur=Blur(NOISE_BITS))
-        parts = zip(*(split_like(x, shares) for x in (vm, ve, rm, re, nz)))
-        spread = [(r_m, r_e, n, True) if root else (v_m, v_e, n, False) for (v_m, v_e, r_m, r_e, n), root in
-                  zip(parts, roots)]
-        firsts = [(m, e, nz, False) for m, e, nz in normalise(ctx, mean_items, bound, signed=True)]
-    shifts = [c.scale_int(-1) for _, _, c in means] + [c.scale_int(-1 if root else -2) for (_, _, c), root in
-                                                       zip(variances, roots)]
+                        floor=floor, shifts=shifts)
+        settled = [Floating(m, e) for m, e, _ in out]
+        return settled[: len(means)], settled[len(means) :]
+    shares = [v for v, _, _ in variances]
+    flat = concat(shares)
+    scales = [k for v, k, _ in variances for _ in range(v.data.size)]
+    (vm, ve), (rm, re), nz = sqrt_normalised_nonzero(ctx, flat, bound, scales, blur=Blur(NOISE_BITS))
+    parts = zip(*(split_like(x, shares) for x in (vm, ve, rm, re, nz)))
+    spread = [(r_m, r_e, n, True) if root else (v_m, v_e, n, False) for (v_m, v_e, r_m, r_e, n), root in
+              zip(parts, roots)]
+    firsts = [(m, e, nz, False) for m, e, nz in normalise(ctx, mean_items, bound, signed=True)]
     released = []
     for (m, e, nz, _), c in zip(firsts + spread, shifts):
         released.append(Floating(m, e, ((c, nz, True),)))

@@ -85,17 +85,17 @@ def divisors(ctx: PartyContext, aggs: Moments, per_party: Sequence[Mapping]) -> 
 
 
 def first_divisions(
-    ctx: PartyContext, nums: list[Share], d: Divisors, e: Exponent | None
+    ctx: PartyContext, nums: list[Share], d: Divisors, e: Exponent | None, s_tab: Share | None
 ) -> tuple[list[Share], Prepared | None]:
     """nums[j] / n (the means), and the divisors n - 1 of `spreads` prepared in the same rounds
-    (`protocols.reciprocal.prepare`, from their exponent `e` found beside the flags: 14 rounds,
-    then 2 for the means)."""
+    (`protocols.reciprocal.prepare`, from their exponent `e` found beside the flags and its table
+    `s_tab` multiplied in the executor's round of products: 13 rounds, then 2 for the means)."""
     if d.y is None:
         return [], None
     y = d.y
     later = y.size - d.means
     xs = [concat(nums + [Share(y.ring.zeros((later,)), y.ring, nums[0].frac)])] if nums else []
-    prep, normalised = prepare(ctx, y, SUM_BOUND, xs, e)
+    prep, normalised = prepare(ctx, y, SUM_BOUND, xs, e, s_tab)
     rest = prep.part(d.means, y.size) if later else None
     if not nums:
         return [], rest
