@@ -23,15 +23,15 @@ and every search an additive count LT = #{member keys with prefix < P} in Z_2^64
    sharing from pairwise seeds: no message). With v_J = eq AND [c_i == J] (XOR of
    neighbouring u's) and x_K = v_(K-1) XOR v_K, the ANDs v_0 AND q_j and x_K AND q_j do
    not depend on this step's outcome, so they ride along with round 1.
-3. (1 + 5 rounds) d_j = [c_j < r] for every j and search: open c_j - r + rho, then the
-   borrow circuit on the low 31 bits (exact while |c_j - r| < 2^31). The chunk of the
-   answer is D = sum_j d_j (the d_j are a thermometer code), so its bits are XORs of d's.
+3. (1 + 3 rounds) d_j = [c_j < r] for every j and search: open c_j - r + rho, then the
+   borrow circuit on the low 31 bits (exact while |c_j - r| < 2^31; `protocols.circuits`: ceil(log4 31)
+   levels). The chunk of the answer is D = sum_j d_j (the d_j are a thermometer code), so its bits are XORs of d's.
 4. (one round) eq' = v_0 XOR sum_K d_(K-1) AND x_K and u'_j = (v_0 AND q_j) XOR
    sum_K d_(K-1) AND (x_K AND q_j) — eq' = eq AND [c_i == D] — with the d's broadcast
    over the slots; in the same message, a daBit turns each d_j into an additive bit for
    LT' = LT + sum_j d_j (U_j - U_(j-1)), whose product finishes in the next round 1.
 
-Rounds: 8 per step, 7 for a search's last. Per slot, search and step, each party sends
+Rounds: 6 per step, 5 for a search's last. Per slot, search and step, each party sends
 every peer M + 4 M (M + 1) bits (9 for B = 1, 51 for B = 2) and the dealer sends the last
 party M daBits (64 bits each) and 2 M (M + 1) AND-triple bits. Slots are padded to a
 public count per party, so sizes reveal nothing about the keys or the groups.
@@ -160,7 +160,7 @@ class _State:
 
 def _sign31_gates(ctx: PartyContext, opened: np.ndarray, r_rows: np.ndarray) -> Circuit:
     """Bit 31 of c - r for public c and shared r (bit rows): the sign of x = c - r when
-    |x| < 2^31. Borrow out of bits 0..30 (five levels), XOR bit 31 of both."""
+    |x| < 2^31. Borrow out of bits 0..30 (three levels), XOR bit 31 of both."""
     c_rows = rows_of(RING64, opened)
     g, p = generate_propagate(ctx, c_rows[:31], r_rows[:31])
     borrow = yield from borrow_out_gates(g, p)
