@@ -26,6 +26,13 @@ from mpc.prg import Prg
 
 CorrectionFetcher = Callable[[int, MaterialRequest], Secrets]
 """Asks the dealer for the last party's derived shares of request number t."""
+DeferredFetcher = Callable[[int, MaterialRequest], Callable[[], Secrets]]
+"""Asks the dealer for request number t without waiting; calling the result waits for the answer.
+
+For a source that already receives corrections in a thread of its own (a stream from the
+dealer): the protocol thread takes each answer when it needs it, with no hand-off through
+a fetching thread.
+"""
 
 
 def _label(session: str, counter: int, kind: str, component: str) -> str:
@@ -94,11 +101,13 @@ class PendingMaterial(Mapping[str, np.ndarray]):
     parties' own instead of adding to it.
     """
 
-    def __init__(self, ready: Secrets, derived: list[Component], pending: Future[Secrets]) -> None:
+    def __init__(
+        self, ready: Secrets, derived: list[Component], pending: Future[Secrets] | Callable[[], Secrets]
+    ) -> None:
         self._ready = ready
         self._derived = derived
         self._names = [c.name for c in derived]
-        self._pending: Future[Secrets] | None = pending
+        self._pending: Callable[[], Secrets] | None = pending.result if isinstance(pending, Future) else pending
 
     def __getitem__(self, name: str) -> np.ndarray:
         if name not in self._ready and self._pending is not None and name in self._names:
@@ -107,7 +116,7 @@ class PendingMaterial(Mapping[str, np.ndarray]):
 
     def _resolve(self) -> None:
         assert self._pending is not None
-        corrections = self._pending.result()
+        corrections = self._pending()
         for comp in self._derived:
             got = corrections[comp.name]
             if tuple(got.shape) != comp.shape:
@@ -130,7 +139,8 @@ class SeededMaterial:
     Every party must make the same requests in the same order — true for any protocol,
     since the program is the same everywhere — so request numbers agree. The last party's
     corrections are asked for in the background (`PendingMaterial`), a few requests at a
-    time; `close` stops asking.
+    time, or, given `defer`, asked for at once and taken when first read, by the protocol's
+    own thread; `close` stops asking.
     """
 
     FETCH_THREADS = 4
@@ -143,14 +153,16 @@ class SeededMaterial:
         session: str,
         kinds: Mapping[str, MaterialKind],
         fetch: CorrectionFetcher | None,
+        defer: DeferredFetcher | None = None,
     ) -> None:
-        if rank == n - 1 and fetch is None:
+        if rank == n - 1 and fetch is None and defer is None:
             raise ValueError("the last party needs a way to reach the dealer")
         self._rank, self._n = rank, n
         self._prg = Prg(seed)
         self._session = session
         self._kinds = kinds
         self._fetch = fetch
+        self._defer = defer
         self._counter = 0
         self._lock = threading.Lock()
         self._fetcher: ThreadPoolExecutor | None = None
@@ -173,9 +185,11 @@ class SeededMaterial:
                 out[comp.name] = _draw(self._prg, self._session, counter, kind.name, comp)
         derived = kind.derived(request.params)
         if self._rank == self._n - 1 and derived:
-            assert self._fetch is not None
             self.requests += 1
             self.bytes_from_dealer += sum(comp.nbytes for comp in derived)
+            if self._defer is not None:
+                return PendingMaterial(out, derived, self._defer(counter, request))
+            assert self._fetch is not None
             return PendingMaterial(out, derived, self._executor().submit(self._fetch, counter, request))
         for comp in derived:
             out[comp.name] = _draw(self._prg, self._session, counter, kind.name, comp)

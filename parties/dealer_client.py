@@ -16,7 +16,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import grpc
@@ -106,8 +106,8 @@ class CorrectionStream:
     At most `max_bytes` of received-but-unused planned corrections are held (always at least
     one); past that the reader stops reading and gRPC's flow control holds the dealer back.
     Once the stream fails, every later `fetch` fails too, naming the dealer, even for
-    corrections already received: a dead dealer ends the query at once. `fetch` is the
-    `CorrectionFetcher` to give `mpc.dealer.SeededMaterial`.
+    corrections already received: a dead dealer ends the query at once. `defer` is the
+    `DeferredFetcher` to give `mpc.dealer.SeededMaterial` (`fetch` the blocking form).
     """
 
     def __init__(
@@ -177,6 +177,14 @@ class CorrectionStream:
             return self._failure
 
     def fetch(self, counter: int, request: MaterialRequest) -> Secrets:
+        """The `mpc.dealer.CorrectionFetcher`: request `counter`'s corrections, waiting for them."""
+        return self.defer(counter, request)()
+
+    def defer(self, counter: int, request: MaterialRequest) -> Callable[[], Secrets]:
+        """The `mpc.dealer.DeferredFetcher`: ask now if the plan did not, and wait only when the result is called.
+
+        The protocol thread takes a correction the reader thread filed, with no thread in between.
+        """
         wanted = request.to_json()
         if counter < len(self._plan) and self._plan[counter] != wanted:
             with self._cond:
@@ -187,7 +195,7 @@ class CorrectionStream:
                     self._held -= dropped[1]
                     self._cond.notify_all()
             self.misses += 1
-            return self._dealer.correction(self._session, counter, request, self._kinds)
+            return lambda: self._dealer.correction(self._session, counter, request, self._kinds)
         if counter >= len(self._plan):
             with self._cond:
                 self._asked.add(counter)
@@ -196,6 +204,9 @@ class CorrectionStream:
             self.misses += 1
         else:
             self.hits += 1
+        return lambda: self._checked(counter, request)
+
+    def _checked(self, counter: int, request: MaterialRequest) -> Secrets:
         secrets = self._take(counter)
         expected = {c.name for c in lookup(self._kinds, request.kind).derived(request.params)}
         if set(secrets) != expected:

@@ -28,7 +28,7 @@ from typing import Any
 import grpc
 
 from mpc.context import PartyContext
-from mpc.dealer import CorrectionFetcher, SeededMaterial
+from mpc.dealer import DeferredFetcher, SeededMaterial
 from mpc.errors import PeerFailure
 from mpc.pairs import agree_pair_seeds
 from parties import messages, peer_service
@@ -218,14 +218,14 @@ class Node:
         if (grant.rank, grant.n) != (rank, n):
             raise DealerError(f"dealer placed this party at {grant.rank} of {grant.n}, expected {rank} of {n}")
         corrections = None
-        fetch: CorrectionFetcher | None = None
+        defer: DeferredFetcher | None = None
         if rank == n - 1:
             plan = job.plan(call.params, n) if job.plan is not None else []
             corrections = CorrectionStream(self._dealer, call.session, KINDS, plan)
-            fetch = corrections.fetch
+            defer = corrections.defer
         material: SeededMaterial | None = None
         try:
-            material = SeededMaterial(rank, n, grant.seed, call.session, KINDS, fetch)
+            material = SeededMaterial(rank, n, grant.seed, call.session, KINDS, None, defer)
             return self._compute(job, call, rank, n, transport, material)
         finally:
             if material is not None:
