@@ -120,8 +120,8 @@ class MaskedJob(Protocol):
 
     value: Share
 
-    def gates(self, ctx: PartyContext, opened_rows: np.ndarray, r_bits: np.ndarray) -> Circuit:
-        """The circuit, given the opened c = value + r as bit rows and r's XOR-shared bit rows."""
+    def gates(self, ctx: PartyContext, opened: np.ndarray, r_bits: np.ndarray) -> Circuit:
+        """The circuit, given the opened c = value + r (ring elements) and r's XOR-shared bit rows."""
         ...
 
 
@@ -180,7 +180,7 @@ def signs_zeros_and_jobs(
         k = bits_of.ring.bits
         circuits.append(low_bits(ctx, rows_of(bits_of.ring, opened[2]), mats[2]["r_bits"], k))
     for job, c, mat in zip(jobs, opened[others:], mats[others:]):
-        circuits.append(job.gates(ctx, rows_of(job.value.ring, c), mat["r_bits"]))
+        circuits.append(job.gates(ctx, c, mat["r_bits"]))
     out = run_circuits(ctx, circuits, "cmp-level")
     job_out = out[len(out) - len(jobs) :]
     out = out[: len(out) - len(jobs)]

@@ -29,10 +29,11 @@ from mpc.context import PartyContext
 from mpc.prg import random_ring_elements
 from mpc.ring import Ring
 from mpc.share import Share
+from protocols import leading
 from protocols.beaver import mul_many
-from protocols.bits import decompose_rows, leading_one_rows, low_bits, rows_to_arith
+from protocols.bits import decompose_rows, leading_one_rows, masked, rows_to_arith
 from protocols.boolean import pack_lanes
-from protocols.circuits import Circuit, suffix_or_gates
+from protocols.circuits import Circuit, run_circuits
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def lanes_for(ring: Ring, y_frac: int, y_bound: float) -> int:
 
 def exponent(
     ctx: PartyContext, y: Share, y_bound: float, even_radix: bool = False, signed: bool = False,
-    floor: Sequence[bool] | None = None,
+    floor: Sequence[bool] | None = None, by_intervals: bool = False, single_block: bool = False,
 ) -> Exponent:
     """The leading one of each positive y < y_bound, as radix digits. ceil(log4 L) + 1 rounds after the bits.
 
@@ -99,15 +100,25 @@ def exponent(
        one, as if it were 0 (its tables, `linear` and `offsets` are 0): its sign bit is not
        XORed in but stands above the others in the suffix OR, so that every row below it
        reads 1 and the one-hot is empty (local; no round).
+       `by_intervals`: the same one-hot from interval tests on y + 2^L (`protocols.leading`):
+       ceil(log4 (L + 1)) + 1 circuit levels instead of the bits' and the suffix OR's, for more bytes.
+       `single_block`: the radix is L, so a = p and the one-hot itself is converted (L + 1 daBits
+       per element rather than R + L / R): every table is then local (`tables`: no round).
     2. One-hots of a = p mod R and b = p div R: row a is the XOR of rows a, R + a, 2R + a, ...;
        row b the XOR of rows R b .. R b + R - 1 (local).
     3. Both to additive shares with daBits (one round).
     """
     ring = y.ring
     lanes = lanes_for(ring, y.frac, y_bound)
-    radix = _radix(lanes, even_radix)
+    radix = lanes + (lanes % 2 if even_radix else 0) if single_block else _radix(lanes, even_radix)
     flat = Share(y.data.ravel(), ring, y.frac)
-    if floor is not None and any(floor):
+    if by_intervals:
+        marks = list(floor) if floor is not None else [False] * flat.size
+        c, mat = masked(ctx, _offset(ctx, flat, lanes), "lead-open")
+        circuit = leading.suffix_or_gates(ctx, c, mat["r_bits"], lanes + 1, leading.bounds(lanes, signed, marks))
+        (m,) = run_circuits(ctx, [circuit], "lead-level")
+        onehot = (m[:-1] ^ m[1:])[:lanes]
+    elif floor is not None and any(floor):
         rows = decompose_rows(ctx, flat, lanes + 1)
         floored = pack_lanes(np.asarray(floor, dtype=bool))
         sign = rows[lanes]
@@ -120,6 +131,13 @@ def exponent(
         onehot = leading_one_rows(ctx, decompose_rows(ctx, flat, lanes))
     both = rows_to_arith(ctx, _digits(onehot, lanes, radix), flat.size, ring)
     return _from_digits(both, radix, lanes, y.frac)
+
+
+def _offset(ctx: PartyContext, flat: Share, lanes: int) -> Share:
+    """z = y + 2^L (party 0 adds it; raw units), so that 0 <= z < 2^(L + 1) for |y| < 2^L."""
+    ring = flat.ring
+    data = ring.add(flat.data, ring.constant(1 << lanes)) if ctx.is_leader else flat.data
+    return Share(data, ring, flat.frac)
 
 
 def _digits(onehot: np.ndarray, lanes: int, radix: int) -> np.ndarray:
@@ -138,30 +156,32 @@ def _from_digits(both: Share, radix: int, lanes: int, y_frac: int) -> Exponent:
 
 @dataclass(frozen=True)
 class ExponentJob:
-    """`exponent` of a positive y (unsigned, no floor) in the shape of `protocols.compare.MaskedJob`,
-    so that its rounds ride beside comparisons (`protocols.compare.signs_zeros_and_jobs`): the
-    opening of y + r, the borrow prefix of its bits then the suffix OR as one circuit, the digits'
-    conversion in the comparisons' conversion round. `finish` makes the `Exponent`."""
+    """`exponent` of y >= 0 (|y| < 2^L) in the shape of `protocols.compare.MaskedJob`, so that its
+    rounds ride beside comparisons (`protocols.compare.signs_zeros_and_jobs`): the opening of
+    y + 2^L + r, the interval tests of `protocols.leading` (ceil(log4 (L + 1)) + 1 levels), the
+    digits' conversion in the comparisons' conversion round. `finish` makes the `Exponent`.
+    Build it with `of` (party 0's value carries the offset 2^L)."""
 
     value: Share
     lanes: int
     radix: int
+    y_frac: int
 
     @staticmethod
-    def of(y: Share, y_bound: float) -> ExponentJob:
+    def of(ctx: PartyContext, y: Share, y_bound: float) -> ExponentJob:
         lanes = lanes_for(y.ring, y.frac, y_bound)
-        return ExponentJob(Share(y.data.ravel(), y.ring, y.frac), lanes, _radix(lanes, False))
+        flat = Share(y.data.ravel(), y.ring, y.frac)
+        return ExponentJob(_offset(ctx, flat, lanes), lanes, _radix(lanes, False), y.frac)
 
-    def gates(self, ctx: PartyContext, opened_rows: np.ndarray, r_bits: np.ndarray) -> Circuit:
-        rows = yield from low_bits(ctx, opened_rows, r_bits, self.lanes)
-        m = yield from suffix_or_gates(ctx, rows)
-        onehot = m.copy()
-        onehot[:-1] ^= m[1:]
-        return _digits(onehot, self.lanes, self.radix)
+    def gates(self, ctx: PartyContext, opened: np.ndarray, r_bits: np.ndarray) -> Circuit:
+        marks = [False] * self.value.size
+        bounds = leading.bounds(self.lanes, False, marks)
+        m = yield from leading.suffix_or_gates(ctx, opened, r_bits, self.lanes + 1, bounds)
+        return _digits((m[:-1] ^ m[1:])[: self.lanes], self.lanes, self.radix)
 
     def finish(self, converted: Share) -> Exponent:
         """The exponent from the converted digit rows."""
-        return _from_digits(converted, self.radix, self.lanes, self.value.frac)
+        return _from_digits(converted, self.radix, self.lanes, self.y_frac)
 
 
 def _radix(lanes: int, even: bool) -> int:
@@ -190,7 +210,14 @@ def _weighted(ring: Ring, onehot: np.ndarray, weights: Sequence[int]) -> np.ndar
 
 def tables(ctx: PartyContext, e: Exponent, specs: Sequence[Callable[[int], int]]) -> list[Share]:
     """[T(p)] for public integer tables T that factorise over p's digits. One round for all: the
-    products of `table_pairs`."""
+    products of `table_pairs`; none for an exponent of one block (`exponent(single_block=True)`),
+    whose one-hot of a = p gives any table as a local sum (its one b digit is [y != 0], which
+    the one-hot already implies)."""
+    if e.hi.shape[0] == 1:
+        for spec in specs:
+            if max(abs(spec(p)) for p in range(e.lanes)) >= 1 << (e.ring.bits - 2):
+                raise ValueError("table entries too large for the ring")
+        return [Share(_weighted(e.ring, e.lo.data, [spec(a) for a in range(e.radix)]), e.ring, 0) for spec in specs]
     return mul_many(ctx, table_pairs(e, specs))
 
 
@@ -231,7 +258,7 @@ class Blur:
     shifted up, `tables`) does not show by its trailing zeros how many bits y has.
 
     With F = `bits`, K = top - 1 and P the largest multiple of the radix at most F + 1 (so that
-    [p < P] is a table), each party draws, per element, u below 2^F, w below 2^K and v below
+    [p < P] is a table; F + 1 for an exponent of one block, where every table is), each party draws, per element, u below 2^F, w below 2^K and v below
     2^(K - P), and the mantissa becomes
         M = (y 2^F + u) S + w [p < P] + v [y != 0],   read with F more fractional bits.
     1. Below y's last place (bit K - p + F of M) lie u's F bits, then for p < P w's K bits
@@ -248,7 +275,9 @@ class Blur:
     bits: int
 
     def cut(self, e: Exponent) -> int:
-        """P: [p < P] gates w."""
+        """P: [p < P] gates w (F + 1 for an exponent of one block, where every table is local)."""
+        if e.hi.shape[0] == 1:
+            return self.bits + 1
         return e.radix * ((self.bits + 1) // e.radix)
 
     def gate(self, e: Exponent) -> Callable[[int], int]:

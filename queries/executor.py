@@ -267,7 +267,7 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     ext_pairs = _extreme_pairs(ext_in)  # the first level of the extremes' tree
     counts = {c: t[("n", c)] for c, _ in plan.quantiles}
     dividing = divisors(ctx, aggs, per_party)  # their exponent is found beside the flags
-    job = dividing.job
+    job = dividing.job(ctx)
     empty, hidden, null_of, quantile_hidden, zs, ext_lt, rank_bits, done = _thresholds(
         ctx, plan, t, candidates, [a - b for a, b in ext_pairs], rank_input(ctx, plan, counts), [job] if job else []
     )

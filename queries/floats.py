@@ -87,7 +87,7 @@ def normalise(
     flat = concat(values)
     ring, f = flat.ring, flat.frac
     marks = [mark for (v, _), mark in zip(items, floor or [False] * len(items)) for _ in range(v.data.size)]
-    e = exponent(ctx, flat, bound, signed=signed, floor=marks)
+    e = exponent(ctx, flat, bound, signed=signed, floor=marks, by_intervals=True, single_block=True)
     blur = Blur(NOISE_BITS)
     blur.check(e)
     k_top = e.top - 1

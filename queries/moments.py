@@ -68,10 +68,9 @@ class Divisors:
     y: Share | None
     means: int
 
-    @property
-    def job(self) -> ExponentJob | None:
+    def job(self, ctx: PartyContext) -> ExponentJob | None:
         """Their exponent, to find beside the flags' comparisons (`queries.executor._thresholds`)."""
-        return ExponentJob.of(self.y, SUM_BOUND) if self.y is not None else None
+        return ExponentJob.of(ctx, self.y, SUM_BOUND) if self.y is not None else None
 
 
 def divisors(ctx: PartyContext, aggs: Moments, per_party: Sequence[Mapping]) -> Divisors:

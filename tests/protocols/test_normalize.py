@@ -111,12 +111,12 @@ def test_blur_without_room_in_the_ring_is_refused() -> None:
 
 def test_an_exponent_job_rides_in_the_rounds_of_the_flags() -> None:
     # `ExponentJob` beside `signs_zeros_and_jobs`: the exponent `exponent` finds, in the comparisons'
-    # opening, circuit levels (the borrow prefix then the suffix OR: 3 + 3 at 45 lanes) and conversion
+    # opening, circuit levels (the interval tests of `protocols.leading`: 3 + 1 at 45 lanes) and conversion
     counts = np.array([0, 1, 2, 3, 1000, 2**40 + 12345, 2**44 - 1], dtype=np.int64)
     signs = PRECISE.decode(PRECISE.encode(np.array([-1.0, 2.0, 0.0, -3.5, 1e-9, 7.0, -2.0])))
 
     def program(ctx, x, y):  # type: ignore[no-untyped-def]
-        job = ExponentJob.of(y, 2.0**44)
+        job = ExponentJob.of(ctx, y, 2.0**44)
         before = ctx.stats.rounds
         lt, _, _, _, done = signs_zeros_and_jobs(ctx, x, x, jobs=[job])
         rounds = ctx.stats.rounds - before
@@ -133,4 +133,33 @@ def test_an_exponent_job_rides_in_the_rounds_of_the_flags() -> None:
     assert got[:m] == [int(v).bit_length() - 1 if v else 0 for v in counts] == got[2 * m : 3 * m]
     assert got[m : 2 * m] == [int(v > 0) for v in counts]
     assert got[3 * m :] == [int(v < 0) for v in signs]
-    assert rounds == 8  # open, 6 levels, conversion: the comparison alone takes 6
+    assert rounds == 6  # open, 4 levels, conversion: the comparison's alone
+
+
+@pytest.mark.parametrize(("signed", "floored"), [(False, False), (True, False), (True, True)])
+def test_the_leading_one_by_intervals_is_the_leading_one_by_bits(signed: bool, floored: bool) -> None:
+    # `exponent(by_intervals=True)` (`protocols.leading`): the same exponent, mantissa and zeros as
+    # the bits and suffix OR, in 2 rounds fewer at 61 lanes (open, 3 + 1 levels, conversion against
+    # open, 3 + 3 levels, conversion)
+    y = PRECISE.decode(PRECISE.encode(np.array([3.0, -3.0, -4.0, 2.0**-38, -(2.0**-38), 1e-9, -123456.789, 0.0,
+                                                 2.0**19, -(2.0**19), 1.0, -1.0])))
+    if not signed:
+        y = np.abs(y)
+    floor = [floored and i % 2 == 1 for i in range(len(y))]
+    seen: list[int] = []
+
+    def both(ctx, x):  # type: ignore[no-untyped-def]
+        out = []
+        for fast in (False, True):
+            before = ctx.stats.rounds
+            e = exponent(ctx, x, 2.0**20, signed=signed, floor=floor, by_intervals=fast)
+            if ctx.rank == 0:
+                seen.append(ctx.stats.rounds - before)
+            out += [e.linear(ctx, lambda p: p), e.linear(ctx, lambda p: 1)]
+        return Share(np.concatenate([s.data for s in out]), x.ring, 0)
+
+    raw, _ = run_protocol(3, both, deal(PRECISE, y, 3), reveal_as="int")
+    got = np.array([int(v) for v in raw], dtype=object).reshape(4, len(y))
+    assert got[0].tolist() == got[2].tolist() and got[1].tolist() == got[3].tolist()
+    assert sum(got[1]) == sum(1 for v, mark in zip(y, floor) if v != 0 and not (mark and v < 0))
+    assert seen == [8, 6]
