@@ -3,22 +3,23 @@
 Every circuit here takes XOR-shared bits in the bit-sliced layout of `protocols.boolean`
 — an array of shape (w, lanes): row i holds bit i (bit 0 the least significant) of every
 element, 64 elements to a word — and spends one round per level; all gates of a level
-travel in one message (`protocols.boolean.and_many`), two bits per AND per peer. The
-comparator and the AND tree halve the number of rows at every level, so their ~2w gates
-cost about w / 2 bytes per element per peer in all; the prefix circuits (Sklansky's
-layout) keep w / 2 to w gates per level.
+travel in one message (`protocols.gates.and_families`: gates of up to four inputs, a bit per
+variable and peer), so a tree over w rows takes ceil(log4 w) levels (`levels`). The comparator
+and the AND tree shrink the number of rows fourfold at every level; the prefix circuits
+(Sklansky's layout in radix 4) update three quarters of the rows per level.
 
 Subtraction c - r of a public c and a shared r, bit by bit, is the common case: bit i
 *generates* a borrow when r_i = 1 and c_i = 0 (g = r AND NOT c) and *propagates* one
 when r_i = c_i (p = NOT (r XOR c)); a span of bits, high part H over low part L, has
-G = G_H XOR (P_H AND G_L) and P = P_H AND P_L (the OR is an XOR: G_H = 1 implies P_H = 0).
+G = G_H XOR (P_H AND G_L) and P = P_H AND P_L (the OR is an XOR: G_H = 1 implies P_H = 0);
+four spans at once: G = G_3 XOR P_3 G_2 XOR P_3 P_2 G_1 XOR P_3 P_2 P_1 G_0, P = P_3 P_2 P_1 P_0.
 The borrow out of the top of the span is [c < r] over those bits.
 
 Each circuit is a generator of its levels (`Circuit`), so that `run_circuits` can run
 independent circuits side by side in the same rounds.
 
 References: Kogge & Stone (1973) and Sklansky, "Conditional-sum addition logic" (1960)
-for the prefix layouts; Damgard et al., TCC 2006, for comparison from a bitwise-shared
+for the prefix layouts (here in radix 4); Damgard et al., TCC 2006, for comparison from a bitwise-shared
 mask.
 """
 

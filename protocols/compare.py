@@ -6,9 +6,10 @@ shared bits of r. Nothing is probabilistic: the sign test is exact for every x i
 (-2^(k-1), 2^(k-1)), so a < b is exact whenever |a - b| < 2^(k-1) (for fixed point
 in Z_2^64 with f = 20, |a - b| < 2^43 ~ 8.8e12).
 
-Rounds: 8 in Z_2^64 (open, 6 circuit levels, bit conversion); 9 in Z_2^128. Bytes per
-element and peer: the masked ring element (k/8), two bits for each of the circuit's ~2k
-ANDs (the tree halves its width every level), one bit for the conversion — 39 in Z_2^64.
+Rounds: 5 in Z_2^64 (open, 3 circuit levels of gates of up to four inputs, bit conversion);
+6 in Z_2^128. Bytes per element and peer: the masked ring element (k/8), a bit for each
+variable of the circuit's gate families (`protocols.gates`: 147 per 64-bit comparator, the tree
+shrinking fourfold every level), one bit for the conversion — 26 in Z_2^64.
 
 References: Damgard, Fitzi, Kiltz, Nielsen, Toft, "Unconditionally Secure Constant-Rounds
 Multi-Party Computation for Equality, Comparison, Bits and Exponentiation", TCC 2006
@@ -52,7 +53,7 @@ def sign_gates(ctx: PartyContext, ring: Ring, cs: Sequence[np.ndarray], r_rows: 
     With c', r' the low k-1 bits: msb(c - r) = msb(c) XOR msb(r) XOR [c' < r'], the last
     term by the comparator tree (`protocols.circuits.borrow_out_gates`) on g = r AND NOT c
     ("r wins here") and p = NOT (r XOR c) ("tie"); the trees for every c share each level.
-    ceil(log2(k - 1)) levels.
+    ceil(log4(k - 1)) levels.
     """
     k = ring.bits
     c_rows = [rows_of(ring, c) for c in cs]
@@ -73,7 +74,7 @@ def ltz(ctx: PartyContext, x: Share) -> Share:
 
     1. Open c = x + r, r a dealer mask with its bits XOR-shared.
     2. msb(x) = msb(c - r) by the comparator circuit of `sign_gates`
-       (ceil(log2(k - 1)) levels, about 2k ANDs per element in all).
+       (ceil(log4(k - 1)) levels of gates of up to four inputs, `protocols.gates`).
     3. Convert the XOR-shared result bit to an additive share with a daBit (one round).
     """
     c, mat = masked(ctx, x, "cmp-open")
@@ -85,7 +86,7 @@ def is_zero(ctx: PartyContext, x: Share) -> Share:
     """[x == 0] as a 0/1 integer share. Exact for every ring element.
 
     1. Open c = x + r; x == 0 exactly when every bit of c XOR r is 0.
-    2. AND tree over the k bits of NOT (c XOR r) (log2 k levels, halving each time).
+    2. AND tree over the k bits of NOT (c XOR r) (ceil(log4 k) levels).
     3. Convert the result bit with a daBit.
     """
     c, mat = masked(ctx, x, "cmp-open")
@@ -96,7 +97,7 @@ def is_zero(ctx: PartyContext, x: Share) -> Share:
 def is_zero_and_all(ctx: PartyContext, x: Share, rows: np.ndarray, count: int) -> tuple[Share, Share]:
     """[x == 0] (`is_zero`), and the AND of the XOR-shared bit-sliced `rows` (w rows of
     lanes(count) words: one bit of each of `count` elements per row) as additive 0/1 shares
-    in x's ring, in the rounds of `is_zero` alone while ceil(log2 w) <= ceil(log2 k).
+    in x's ring, in the rounds of `is_zero` alone while ceil(log4 w) <= ceil(log4 k).
 
     1. Open c = x + r, as `is_zero`.
     2. The AND tree over NOT (c XOR r) and the AND tree over `rows`, their levels side by side.

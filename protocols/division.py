@@ -26,9 +26,9 @@ and of the e's; the iteration's own error is 1.4e-10) plus 6 units of the resolu
 residual step): a relative ~1e-13 plus a few units of the resolution, so a quotient of
 1e-4 is within ~1e-8 relative and one of 1e11 within ~1e-13.
 
-Rounds at the default bound: 25 in Z_2^64 (bits 7, leading one 6, digits 1, table 1,
-normalised values 2, Goldschmidt 2 + 3 x 2), 33 in Z_2^128 (8, 7, 1, 1, 2, 2 + 4 x 2,
-residual 4).
+Rounds at the default bound: 19 in Z_2^64 (bits 4, leading one 3, digits 1, table 1,
+normalised values 2, Goldschmidt 2 + 3 x 2), 27 in Z_2^128 (5, 4, 1, 1, 2, 2 + 4 x 2,
+residual 4). Divisors that serve several divisions: `protocols.reciprocal`.
 
 References: Catrina & Saxena, "Secure Computation with Fixed-Point Numbers", FC 2010
 (normalisation); R. E. Goldschmidt, "Applications of division by convergence", MIT 1964,

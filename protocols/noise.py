@@ -209,7 +209,7 @@ def discrete_laplace(
        i < B (`bit_thresholds`).
     2. Each party draws one uniform 64-bit word per coin from `source` (its own randomness):
        these words are its XOR shares of u, uniform and known to nobody.
-    3. b[j, i, e] = [u < T] for every coin at once (`coin_gates`, 6 rounds).
+    3. b[j, i, e] = [u < T] for every coin at once (`coin_gates`, 3 rounds).
     4. b to additive shares with daBits (`protocols.bits.rows_to_arith`, 1 round).
     5. [Z_e] = sum_i 2^i (b[0, i, e] - b[1, i, e]) (local).
     `source` is for tests: a node always uses `fresh_words`.

@@ -10,7 +10,8 @@ and only R + L / R rows are converted. A public table T(p) that factorises as
 T_lo(a) T_hi(b) — every power 2^(e(p)) with e affine in p, or in p's parity and p — is
 then one product of two local sums: sum_a [a] T_lo(a) times sum_b [b] T_hi(b).
 
-Rounds: bits (7 in Z_2^64, 8 in Z_2^128), suffix OR (ceil(log2 L)), one conversion; the
+Rounds: bits (4 in Z_2^64, 5 in Z_2^128), suffix OR (ceil(log4 L)), one conversion (or the
+opening, ceil(log4 (L + 1)) + 1 levels of interval tests and one conversion: `protocols.leading`); the
 tables take one more round, all tables of a call together.
 
 References: Catrina & Saxena, "Secure Computation with Fixed-Point Numbers", FC 2010 (the
@@ -258,8 +259,8 @@ class Blur:
     shifted up, `tables`) does not show by its trailing zeros how many bits y has.
 
     With F = `bits`, K = top - 1 and P the largest multiple of the radix at most F + 1 (so that
-    [p < P] is a table; F + 1 for an exponent of one block, where every table is), each party draws, per element, u below 2^F, w below 2^K and v below
-    2^(K - P), and the mantissa becomes
+    [p < P] is a table; F + 1 for an exponent of one block, where every table is), each party
+    draws, per element, u below 2^F, w below 2^K and v below 2^(K - P), and the mantissa becomes
         M = (y 2^F + u) S + w [p < P] + v [y != 0],   read with F more fractional bits.
     1. Below y's last place (bit K - p + F of M) lie u's F bits, then for p < P w's K bits
        (K - p + F >= K: w stays below y), for p >= P v's K - P >= K - p bits. The parties'

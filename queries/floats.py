@@ -8,7 +8,8 @@ normalise such values on shares, as the divisions do for their divisors
 
 1. The leading one p of each value's raw integer y (2^p <= y < 2^(p+1)), secretly, for
    every value of every group in one call (`protocols.normalize.exponent`).
-2. The public table S(p) = 2^(K - p) (one round) and (y 2^F + u) S (one round of products,
+2. The public table S(p) = 2^(K - p) (local: the exponent is one block, its one-hot converted)
+   and (y 2^F + u) S (one round of products,
    S opened once): read with K + 1 + F fractional bits it is the mantissa y 2^-(p+1) in
    [1/2, 1), every bit of y kept (no truncation), followed by F bits of u, the parties' sum
    of uniform draws below 2^F (`NOISE_BITS`): below the value's last place they are uniform,
@@ -27,7 +28,8 @@ deviation among the values, the square root's own normalisation serves the varia
 
 The analyst reconstructs mantissa · 2^E in float64 (`queries.engine.finish_result`). The
 exponent tells the analyst nothing beyond the value itself.
-Rounds: the exponent's (8 bits, 7 leading one, 1 digits at the queries' bound), 1 table, 1 product.
+Rounds: the exponent's (the opening, 4 + 1 levels of interval tests at the queries' bound,
+`protocols.leading`; the one-hot converted, so the tables are local), 1 product: 8.
 """
 
 from __future__ import annotations
