@@ -174,9 +174,10 @@ How they work (each module's docstring is the recipe, with the papers and the er
   mask r additively and as XOR-shared bits, plus a daBit. The parties open c = x + r; the
   sign of x is msb(c) XOR msb(r) XOR [c' < r'], the last term a comparator tree over the
   bits in the *bit-sliced* layout (row i = bit i of 64 elements per word, so the tree's
-  words halve every level). **Exact** for every ring element, no probabilistic error;
-  8 rounds and 39 bytes per element and peer in Z_2^64 (9 rounds in Z_2^128). Equality
-  to zero is an AND tree over the bits of NOT (c XOR r), same cost.
+  words shrink every level), with AND gates of up to four inputs (`protocols/gates.py`).
+  **Exact** for every ring element, no probabilistic error; 5 rounds and 26 bytes per element
+  and peer in Z_2^64 (6 rounds in Z_2^128). Equality to zero is an AND tree over the bits of
+  NOT (c XOR r), same rounds.
 * **Normalisation** (`protocols/normalize.py`): the same masked opening and a Sklansky
   borrow prefix give the low bits of y, a suffix OR its leading one p. p is converted to
   arithmetic as two one-hots of its radix digits (p = R b + a: R + L/R daBits instead of
@@ -185,7 +186,8 @@ How they work (each module's docstring is the recipe, with the papers and the er
 * **Reciprocal / division** (`protocols/division.py`): m = y 2^-E in [1/2, 1) and the
   numerator x 2^-E by the table 2^(K - p); Goldschmidt's iteration (two independent
   products per step; 3 steps in Z_2^64, 4 and a residual step in Z_2^128) divides one by
-  the other, so a quotient of 1e-4 keeps the relative precision of one of 1e6.
+  the other, so a quotient of 1e-4 keeps the relative precision of one of 1e6. Divisors
+  that serve several divisions are prepared once (`protocols/reciprocal.py`).
 * **Square roots** (`protocols/roots.py`): normalised with an even exponent (exact
   power-of-two rescaling), per-parity linear start, coupled Goldschmidt iteration for
   sqrt(m) and 1/(2 sqrt(m)).

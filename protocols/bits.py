@@ -4,7 +4,7 @@ Normalising a value (for reciprocal, square root, log) and splitting it into int
 fractional parts (for exp, sigmoid) need its bits. `bit_decompose` opens x masked by a
 dealer mask r whose bits the parties hold XOR-shared, and recomputes x = c - r bit by
 bit: the borrow into every bit comes from a parallel-prefix circuit
-(`protocols.circuits.borrow_prefix`), six rounds in Z_2^64, seven in Z_2^128.
+(`protocols.circuits.borrow_prefix`), three rounds in Z_2^64, four in Z_2^128.
 `leading_one` marks the highest set bit with a suffix OR; `rows_to_arith` and
 `lanes_to_arith` convert chosen bits to additive shares with one opening of daBits.
 
@@ -51,7 +51,7 @@ def rows_of(ring: Ring, values: np.ndarray) -> np.ndarray:
 
 
 def low_bits(ctx: PartyContext, c_rows: np.ndarray, r_rows: np.ndarray, width: int) -> Circuit:
-    """The circuit giving bits 0..width-1 of c - r: ceil(log2(width - 1)) levels.
+    """The circuit giving bits 0..width-1 of c - r: ceil(log4(width - 1)) levels.
 
     Borrow out of every bit by the prefix circuit over (g, p) = (r AND NOT c,
     NOT (r XOR c)) on bits 0..width-2; then bit i = c_i XOR r_i XOR borrow_(i-1).
@@ -71,7 +71,7 @@ def decompose_rows(ctx: PartyContext, x: Share, width: int | None = None) -> np.
 
     1. Open c = x + r (r from the dealer, with its bits XOR-shared).
     2. x = c - r bit by bit (`low_bits`).
-    Rounds: 7 in Z_2^64, 8 in Z_2^128 (fewer for a small width: 1 + ceil(log2(width - 1))).
+    Rounds: 4 in Z_2^64, 5 in Z_2^128 (fewer for a small width: 1 + ceil(log4(width - 1))).
     """
     c, mat = masked(ctx, x)
     circuit = low_bits(ctx, rows_of(x.ring, c), mat["r_bits"], width or x.ring.bits)
@@ -89,7 +89,7 @@ def bit_decompose(ctx: PartyContext, x: Share) -> np.ndarray:
 def leading_one_rows(ctx: PartyContext, rows: np.ndarray) -> np.ndarray:
     """XOR-shared one-hot rows marking each element's highest set bit (none if zero).
 
-    Suffix OR from the top, m_i = OR_{j >= i} x_j (ceil(log2 w) rounds), then the one-hot
+    Suffix OR from the top, m_i = OR_{j >= i} x_j (ceil(log4 w) rounds), then the one-hot
     is m_i XOR m_(i+1).
     """
     m = suffix_or(ctx, rows, "lead-level")
@@ -99,7 +99,7 @@ def leading_one_rows(ctx: PartyContext, rows: np.ndarray) -> np.ndarray:
 
 
 def leading_one(ctx: PartyContext, bits: np.ndarray) -> np.ndarray:
-    """XOR-shared one-hot words marking the highest set bit (all zero if none). 6-7 rounds."""
+    """XOR-shared one-hot words marking the highest set bit (all zero if none). 3-4 rounds."""
     n = bits.shape[0]
     return from_slices(leading_one_rows(ctx, to_slices(bits)), n)
 

@@ -50,11 +50,11 @@ EXTEND_MASK = MaterialKind("extend_mask", _free, _derived, _derive)
 
 
 def extend_ring(ctx: PartyContext, x: Share) -> Share:
-    """[x] in Z_2^128 (same signed value and scale) from [x] in Z_2^64; |x| < 2^62. 8 rounds.
+    """[x] in Z_2^128 (same signed value and scale) from [x] in Z_2^64; |x| < 2^62. 5 rounds.
 
     1. y = x + 2^62 in [0, 2^63); open c = y + r mod 2^64.
     2. Over the integers y = c - r + 2^64 [c < r]; [c < r] by the comparator circuit on the
-       public c and the shared bits of r (`protocols.circuits.borrow_out`, six levels),
+       public c and the shared bits of r (`protocols.circuits.borrow_out`, three levels),
        then a daBit into Z_2^128.
     3. [x]_128 = c - [r]_128 + 2^64 [w]_128 - 2^62.
     """

@@ -26,9 +26,9 @@ and of the e's; the iteration's own error is 1.4e-10) plus 6 units of the resolu
 residual step): a relative ~1e-13 plus a few units of the resolution, so a quotient of
 1e-4 is within ~1e-8 relative and one of 1e11 within ~1e-13.
 
-Rounds at the default bound: 25 in Z_2^64 (bits 7, leading one 6, digits 1, table 1,
-normalised values 2, Goldschmidt 2 + 3 x 2), 33 in Z_2^128 (8, 7, 1, 1, 2, 2 + 4 x 2,
-residual 4).
+Rounds at the default bound: 19 in Z_2^64 (bits 4, leading one 3, digits 1, table 1,
+normalised values 2, Goldschmidt 2 + 3 x 2), 27 in Z_2^128 (5, 4, 1, 1, 2, 2 + 4 x 2,
+residual 4). Divisors that serve several divisions: `protocols.reciprocal`.
 
 References: Catrina & Saxena, "Secure Computation with Fixed-Point Numbers", FC 2010
 (normalisation); R. E. Goldschmidt, "Applications of division by convergence", MIT 1964,
@@ -159,23 +159,34 @@ def _normalised(ctx: PartyContext, y: Share, x: Share | None, y_bound: float | N
     ring = y.ring
     f = fixed_for(ctx, y).frac
     e = exponent(ctx, y, default_bound(ring) if y_bound is None else y_bound)
+    (s_tab,) = tables(ctx, e, [lambda p: 1 << (e.top - 1 - p)])
+    if x is not None:
+        m, w0, (n,) = normalised_parts(ctx, y, e, s_tab, [x])
+        return n, m, w0
+    h = max(0, e.top - f - y.frac)
+    extra = (rescale_up(s_tab, f + h + y.frac - e.top).with_frac(0), f + h, f)
+    m, w0, (n,) = normalised_parts(ctx, y, e, s_tab, [], [extra])
+    return n, m, w0
+
+
+def normalised_parts(
+    ctx: PartyContext, y: Share, e: Exponent, s_tab: Share, nums: Sequence[Share],
+    extra: Sequence[tuple[Share, int, int]] = (),
+) -> tuple[Share, Share, list[Share]]:
+    """(m, w0, [n]) from y's exponent and table S (`_normalised`, step 3): y S and x S for each
+    numerator x in one round of products (S opened once), then m, b m and the n's (and `extra`
+    items for `to_frac`) in one round of truncations."""
+    ring = y.ring
+    f = fixed_for(ctx, y).frac
     k_top = e.top - 1
     g = _start_bits(e)
     a, b = linear_reciprocal_start(0.5, 1.0)
-    (s_tab,) = tables(ctx, e, [lambda p: 1 << (k_top - p)])
-    pairs = [(Share(y.data.ravel(), ring, 0), s_tab)]
-    if x is not None:
-        pairs.append((Share(x.data.ravel(), ring, 0), s_tab))
-    prods = products(ctx, pairs)  # S opened once for y S and x S
+    prods = products(ctx, [(Share(v.data.ravel(), ring, 0), s_tab) for v in [y, *nums]])
     ys = prods[0]
     items = [(ys, k_top + 1, f), (ys.scale_int(int(round(b * (1 << g)))), k_top + 1 + g, f)]
-    if x is None:
-        h = max(0, e.top - f - y.frac)
-        items.append((rescale_up(s_tab, f + h + y.frac - e.top).with_frac(0), f + h, f))
-    else:
-        items.append((prods[1], k_top + 1 + x.frac - y.frac, f))
-    m, bm, n = truncate_each(ctx, to_frac(items))
-    return n, m, add_public(ctx, -bm, a)
+    items += [(p, k_top + 1 + x.frac - y.frac, f) for p, x in zip(prods[1:], nums)]
+    m, bm, *ns = truncate_each(ctx, to_frac(items + list(extra)))
+    return m, add_public(ctx, -bm, a), ns
 
 
 def reciprocal(ctx: PartyContext, y: Share, y_bound: float | None = None) -> Share:

@@ -63,7 +63,7 @@ def _exp2(ctx: PartyContext, u: Share, cap: np.ndarray | None) -> tuple[Share, S
 
     1. Open u + O + r; from it, in the same circuit rounds, the bits of u + O below f + b
        (`protocols.bits.low_bits`: n = bits f .. f + b - 1, phi = the rest) and its sign
-       (`protocols.compare.sign_gates`): 7 rounds in Z_2^64, 8 in Z_2^128.
+       (`protocols.compare.sign_gates`): 4 rounds in Z_2^64, 5 in Z_2^128.
     2. [n_j] and [sign] to arithmetic (one round of daBits).
     3. Side by side, level by level: the powers of t = 2 phi - 1 (products, truncations) and
        the integer product of the factors 1 + n_j (2^(2^j) - 1) and 1 - sign (no truncation).

@@ -9,8 +9,9 @@ from __future__ import annotations
 from mpc.material import CORE_KINDS, with_kinds
 from protocols.bits import DABIT_ROWS
 from protocols.convert import EXTEND_MASK
+from protocols.gates import AND_MONOMIALS
 from protocols.lookup import LUT_MASK
 from protocols.masks import CMP_MASK
 from protocols.products import PRODUCT_MASKS
 
-KINDS = with_kinds(CORE_KINDS, CMP_MASK, DABIT_ROWS, EXTEND_MASK, LUT_MASK, PRODUCT_MASKS)
+KINDS = with_kinds(CORE_KINDS, CMP_MASK, DABIT_ROWS, EXTEND_MASK, LUT_MASK, PRODUCT_MASKS, AND_MONOMIALS)

@@ -25,10 +25,10 @@ The construction:
   total variation distance this and the rounding of T_i leave: at most (B + 1) 2^-64,
   below 2^-58 for every t accepted in Z_2^64 (t <= 2^48, B <= 54).
 
-Every coin of every element of a call is decided in one comparator circuit (six levels:
+Every coin of every element of a call is decided in one comparator circuit (three levels:
 `protocols.circuits.borrow_out_gates` on 64 rows) and converted to an additive bit with a
-daBit (one round): 7 rounds in all, whatever the number of values. A party sends each peer
-2008 bytes per 64 coins (`laplace_bytes`), i.e. about 63 B bytes per value with
+daBit (one round): 4 rounds in all, whatever the number of values. A party sends each peer
+1184 bytes per 64 coins (`laplace_bytes`), i.e. about 37 B bytes per value with
 B ~ log2(45 t) + 1.
 
 References: Ghosh, Roughgarden, Sundararajan, "Universally Utility-Maximizing Privacy
@@ -40,7 +40,6 @@ Differential Privacy", CCS 2019 (a coin of bias p by comparing a joint uniform v
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any
@@ -53,11 +52,11 @@ from mpc.ring import Ring
 from mpc.share import Share
 from protocols.bits import rows_to_arith
 from protocols.boolean import lanes, not_public, to_slices
-from protocols.circuits import Circuit, borrow_out_gates, generate_propagate, run_circuits
+from protocols.circuits import Circuit, borrow_out_gates, borrow_out_words, generate_propagate, levels, run_circuits
 
 UNIFORM_BITS = 64
 """Bits of the uniform value each coin is decided by: its bias is exact to 2^-65."""
-ROUNDS = math.ceil(math.log2(UNIFORM_BITS)) + 1
+ROUNDS = levels(UNIFORM_BITS) + 1
 """Rounds of one call of `discrete_laplace`: the comparator's levels and the conversion."""
 _CUTOFF = Decimal(100)  # exp(-100) < 2^-144: a coin this unlikely has T = 0 without computing exp
 _DIGITS = 40
@@ -140,24 +139,24 @@ def _coins(t: Any, size: int) -> int:
     return 2 * max(laplace_bits(float(s)) for s in np.unique(_scales(t, size))) * size
 
 
-_AND_ROWS = 2 * UNIFORM_BITS - 3  # the comparator tree on 64 rows: 64 + 32 + 16 + 8 + 4 + 1
+_OPENED, _DEALT = borrow_out_words(UNIFORM_BITS)  # the comparator tree on 64 rows, per word of coins
 
 
 def laplace_bytes(t: Any, size: int) -> int:
     """Bytes one party sends each peer for `discrete_laplace(ctx, t, size, ...)`.
 
-    Per 64 coins (one word of every row): 125 ANDs of the comparator tree, two opened words
-    each, and one word for the conversion.
+    Per 64 coins (one word of every row): the opened words of the comparator tree's gates
+    (`protocols.circuits.borrow_out_words`) and one word for the conversion.
     """
     coins = _coins(t, size)
-    return (2 * _AND_ROWS + 1) * 8 * lanes(coins) if coins else 0
+    return (_OPENED + 1) * 8 * lanes(coins) if coins else 0
 
 
 def laplace_dealer_bytes(t: Any, size: int, ring: Ring) -> int:
-    """Bytes the dealer sends the last party for the same call: one AND-triple word per gate
-    word, one ring element per coin (the daBits' additive halves)."""
+    """Bytes the dealer sends the last party for the same call: the gates' dealer words
+    (`protocols.circuits.borrow_out_words`), one ring element per coin (the daBits' additive halves)."""
     coins = _coins(t, size)
-    return _AND_ROWS * 8 * lanes(coins) + coins * ring.element_bytes if coins else 0
+    return _DEALT * 8 * lanes(coins) + coins * ring.element_bytes if coins else 0
 
 
 def _scales(t: Any, size: int) -> np.ndarray:
@@ -204,13 +203,13 @@ def discrete_laplace(
     ctx: PartyContext, t: Any, size: int, ring: Ring, *, source: WordSource = fresh_words
 ) -> Share:
     """[Z] for `size` independent discrete Laplace draws, P(z) ~ exp(-|z| / t), integer
-    shares (frac 0) in `ring`. `t` is a positive scale or one per element. 7 rounds.
+    shares (frac 0) in `ring`. `t` is a positive scale or one per element. 4 rounds.
 
     1. Public thresholds T[j, i, e] = round(2^64 p_i(t_e)) for the two geometrics j, bits
        i < B (`bit_thresholds`).
     2. Each party draws one uniform 64-bit word per coin from `source` (its own randomness):
        these words are its XOR shares of u, uniform and known to nobody.
-    3. b[j, i, e] = [u < T] for every coin at once (`coin_gates`, 6 rounds).
+    3. b[j, i, e] = [u < T] for every coin at once (`coin_gates`, 3 rounds).
     4. b to additive shares with daBits (`protocols.bits.rows_to_arith`, 1 round).
     5. [Z_e] = sum_i 2^i (b[0, i, e] - b[1, i, e]) (local).
     `source` is for tests: a node always uses `fresh_words`.
@@ -235,7 +234,7 @@ def discrete_laplace(
 
 def add_laplace(ctx: PartyContext, x: Share, t: Any, *, source: WordSource = fresh_words) -> Share:
     """[x + Z]: x with discrete Laplace noise of scale t (in x's encoded units: one unit is
-    2^-frac) added to every element, at x's scale. 7 rounds (`discrete_laplace`).
+    2^-frac) added to every element, at x's scale. 4 rounds (`discrete_laplace`).
 
     The noise lands on x's own grid: to release x with noise on a coarser grid, truncate x
     to that grid first, or the bits below the grid are released exactly.

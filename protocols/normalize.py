@@ -10,7 +10,8 @@ and only R + L / R rows are converted. A public table T(p) that factorises as
 T_lo(a) T_hi(b) — every power 2^(e(p)) with e affine in p, or in p's parity and p — is
 then one product of two local sums: sum_a [a] T_lo(a) times sum_b [b] T_hi(b).
 
-Rounds: bits (7 in Z_2^64, 8 in Z_2^128), suffix OR (ceil(log2 L)), one conversion; the
+Rounds: bits (4 in Z_2^64, 5 in Z_2^128), suffix OR (ceil(log4 L)), one conversion (or the
+opening, ceil(log4 (L + 1)) + 1 levels of interval tests and one conversion: `protocols.leading`); the
 tables take one more round, all tables of a call together.
 
 References: Catrina & Saxena, "Secure Computation with Fixed-Point Numbers", FC 2010 (the
@@ -29,8 +30,11 @@ from mpc.context import PartyContext
 from mpc.prg import random_ring_elements
 from mpc.ring import Ring
 from mpc.share import Share
+from protocols import leading
 from protocols.beaver import mul_many
-from protocols.bits import decompose_rows, leading_one_rows, rows_to_arith
+from protocols.bits import decompose_rows, leading_one_rows, masked, rows_to_arith
+from protocols.boolean import pack_lanes
+from protocols.circuits import Circuit, run_circuits
 
 
 @dataclass(frozen=True)
@@ -83,35 +87,102 @@ def lanes_for(ring: Ring, y_frac: int, y_bound: float) -> int:
     return max(lanes, 2)
 
 
-def exponent(ctx: PartyContext, y: Share, y_bound: float, even_radix: bool = False, signed: bool = False) -> Exponent:
-    """The leading one of each positive y < y_bound, as radix digits. 1 + ceil(log2 L) + 1 rounds after the bits.
+def exponent(
+    ctx: PartyContext, y: Share, y_bound: float, even_radix: bool = False, signed: bool = False,
+    floor: Sequence[bool] | None = None, by_intervals: bool = False, single_block: bool = False,
+) -> Exponent:
+    """The leading one of each positive y < y_bound, as radix digits. ceil(log4 L) + 1 rounds after the bits.
 
     1. Bits of y (XOR-shared, bit-sliced), then the one-hot of its highest set bit among the
        L = log2(y_bound) + f_y + 1 lowest. `signed` (|y| < y_bound): one more bit, the sign
        (bit L of y's two's complement), is XORed into the others (local), so the leading one
        is that of |y| (of |y| - 1 for negative y: y 2^-(p+1) then lies in [-1, -1/2]).
+       `floor` (|y| < y_bound), per element: a marked element that is negative has no leading
+       one, as if it were 0 (its tables, `linear` and `offsets` are 0): its sign bit is not
+       XORed in but stands above the others in the suffix OR, so that every row below it
+       reads 1 and the one-hot is empty (local; no round).
+       `by_intervals`: the same one-hot from interval tests on y + 2^L (`protocols.leading`):
+       ceil(log4 (L + 1)) + 1 circuit levels instead of the bits' and the suffix OR's, for more bytes.
+       `single_block`: the radix is L, so a = p and the one-hot itself is converted (L + 1 daBits
+       per element rather than R + L / R): every table is then local (`tables`: no round).
     2. One-hots of a = p mod R and b = p div R: row a is the XOR of rows a, R + a, 2R + a, ...;
        row b the XOR of rows R b .. R b + R - 1 (local).
     3. Both to additive shares with daBits (one round).
     """
     ring = y.ring
     lanes = lanes_for(ring, y.frac, y_bound)
-    radix = _radix(lanes, even_radix)
+    radix = lanes + (lanes % 2 if even_radix else 0) if single_block else _radix(lanes, even_radix)
     flat = Share(y.data.ravel(), ring, y.frac)
-    if signed:
+    if by_intervals:
+        marks = list(floor) if floor is not None else [False] * flat.size
+        c, mat = masked(ctx, _offset(ctx, flat, lanes), "lead-open")
+        circuit = leading.suffix_or_gates(ctx, c, mat["r_bits"], lanes + 1, leading.bounds(lanes, signed, marks))
+        (m,) = run_circuits(ctx, [circuit], "lead-level")
+        onehot = (m[:-1] ^ m[1:])[:lanes]
+    elif floor is not None and any(floor):
+        rows = decompose_rows(ctx, flat, lanes + 1)
+        floored = pack_lanes(np.asarray(floor, dtype=bool))
+        sign = rows[lanes]
+        low = rows[:lanes] ^ (sign & ~floored) if signed else rows[:lanes]
+        onehot = leading_one_rows(ctx, np.concatenate([low, (sign & floored)[None]]))[:lanes]
+    elif signed:
         rows = decompose_rows(ctx, flat, lanes + 1)
         onehot = leading_one_rows(ctx, rows[:lanes] ^ rows[lanes])
     else:
         onehot = leading_one_rows(ctx, decompose_rows(ctx, flat, lanes))
+    both = rows_to_arith(ctx, _digits(onehot, lanes, radix), flat.size, ring)
+    return _from_digits(both, radix, lanes, y.frac)
+
+
+def _offset(ctx: PartyContext, flat: Share, lanes: int) -> Share:
+    """z = y + 2^L (party 0 adds it; raw units), so that 0 <= z < 2^(L + 1) for |y| < 2^L."""
+    ring = flat.ring
+    data = ring.add(flat.data, ring.constant(1 << lanes)) if ctx.is_leader else flat.data
+    return Share(data, ring, flat.frac)
+
+
+def _digits(onehot: np.ndarray, lanes: int, radix: int) -> np.ndarray:
+    """Step 2 of `exponent`: the one-hot rows of a = p mod R, then of b = p div R (local XORs)."""
     blocks = -(-lanes // radix)
     padded = np.zeros((blocks * radix, onehot.shape[1]), dtype=np.uint64)
     padded[:lanes] = onehot
     grid = padded.reshape(blocks, radix, -1)
-    digits = np.concatenate([np.bitwise_xor.reduce(grid, axis=0), np.bitwise_xor.reduce(grid, axis=1)])
-    both = rows_to_arith(ctx, digits, flat.size, ring)
-    lo = Share(both.data[:radix], ring, 0)
-    hi = Share(both.data[radix:], ring, 0)
-    return Exponent(lo, hi, radix, lanes, y.frac)
+    return np.concatenate([np.bitwise_xor.reduce(grid, axis=0), np.bitwise_xor.reduce(grid, axis=1)])
+
+
+def _from_digits(both: Share, radix: int, lanes: int, y_frac: int) -> Exponent:
+    ring = both.ring
+    return Exponent(Share(both.data[:radix], ring, 0), Share(both.data[radix:], ring, 0), radix, lanes, y_frac)
+
+
+@dataclass(frozen=True)
+class ExponentJob:
+    """`exponent` of y >= 0 (|y| < 2^L) in the shape of `protocols.compare.MaskedJob`, so that its
+    rounds ride beside comparisons (`protocols.compare.signs_zeros_and_jobs`): the opening of
+    y + 2^L + r, the interval tests of `protocols.leading` (ceil(log4 (L + 1)) + 1 levels), the
+    digits' conversion in the comparisons' conversion round. `finish` makes the `Exponent`.
+    Build it with `of` (party 0's value carries the offset 2^L)."""
+
+    value: Share
+    lanes: int
+    radix: int
+    y_frac: int
+
+    @staticmethod
+    def of(ctx: PartyContext, y: Share, y_bound: float) -> ExponentJob:
+        lanes = lanes_for(y.ring, y.frac, y_bound)
+        flat = Share(y.data.ravel(), y.ring, y.frac)
+        return ExponentJob(_offset(ctx, flat, lanes), lanes, _radix(lanes, False), y.frac)
+
+    def gates(self, ctx: PartyContext, opened: np.ndarray, r_bits: np.ndarray) -> Circuit:
+        marks = [False] * self.value.size
+        bounds = leading.bounds(self.lanes, False, marks)
+        m = yield from leading.suffix_or_gates(ctx, opened, r_bits, self.lanes + 1, bounds)
+        return _digits((m[:-1] ^ m[1:])[: self.lanes], self.lanes, self.radix)
+
+    def finish(self, converted: Share) -> Exponent:
+        """The exponent from the converted digit rows."""
+        return _from_digits(converted, self.radix, self.lanes, self.y_frac)
 
 
 def _radix(lanes: int, even: bool) -> int:
@@ -139,7 +210,21 @@ def _weighted(ring: Ring, onehot: np.ndarray, weights: Sequence[int]) -> np.ndar
 
 
 def tables(ctx: PartyContext, e: Exponent, specs: Sequence[Callable[[int], int]]) -> list[Share]:
-    """[T(p)] for public integer tables T that factorise over p's digits. One round for all.
+    """[T(p)] for public integer tables T that factorise over p's digits. One round for all: the
+    products of `table_pairs`; none for an exponent of one block (`exponent(single_block=True)`),
+    whose one-hot of a = p gives any table as a local sum (its one b digit is [y != 0], which
+    the one-hot already implies)."""
+    if e.hi.shape[0] == 1:
+        for spec in specs:
+            if max(abs(spec(p)) for p in range(e.lanes)) >= 1 << (e.ring.bits - 2):
+                raise ValueError("table entries too large for the ring")
+        return [Share(_weighted(e.ring, e.lo.data, [spec(a) for a in range(e.radix)]), e.ring, 0) for spec in specs]
+    return mul_many(ctx, table_pairs(e, specs))
+
+
+def table_pairs(e: Exponent, specs: Sequence[Callable[[int], int]]) -> list[tuple[Share, Share]]:
+    """The factors whose products are the tables [T(p)] (local), for callers that multiply them in a
+    round of their own products.
 
     Each table must satisfy T(R b + a) T(0) = T(a) T(R b) for every p < L with T(0) != 0
     (checked): then T = T_lo(a) T_hi(b) with T_lo(a) = T(a) / g and T_hi(b) = g T(R b) / T(0),
@@ -165,7 +250,7 @@ def tables(ctx: PartyContext, e: Exponent, specs: Sequence[Callable[[int], int]]
         lo = Share(_weighted(ring, e.lo.data, [v // g for v in lo_vals]), ring, 0)
         hi = Share(_weighted(ring, e.hi.data, hi_vals), ring, 0)
         pairs.append((lo, hi))
-    return mul_many(ctx, pairs)
+    return pairs
 
 
 @dataclass(frozen=True)
@@ -174,8 +259,8 @@ class Blur:
     shifted up, `tables`) does not show by its trailing zeros how many bits y has.
 
     With F = `bits`, K = top - 1 and P the largest multiple of the radix at most F + 1 (so that
-    [p < P] is a table), each party draws, per element, u below 2^F, w below 2^K and v below
-    2^(K - P), and the mantissa becomes
+    [p < P] is a table; F + 1 for an exponent of one block, where every table is), each party
+    draws, per element, u below 2^F, w below 2^K and v below 2^(K - P), and the mantissa becomes
         M = (y 2^F + u) S + w [p < P] + v [y != 0],   read with F more fractional bits.
     1. Below y's last place (bit K - p + F of M) lie u's F bits, then for p < P w's K bits
        (K - p + F >= K: w stays below y), for p >= P v's K - P >= K - p bits. The parties'
@@ -191,7 +276,9 @@ class Blur:
     bits: int
 
     def cut(self, e: Exponent) -> int:
-        """P: [p < P] gates w."""
+        """P: [p < P] gates w (F + 1 for an exponent of one block, where every table is local)."""
+        if e.hi.shape[0] == 1:
+            return self.bits + 1
         return e.radix * ((self.bits + 1) // e.radix)
 
     def gate(self, e: Exponent) -> Callable[[int], int]:

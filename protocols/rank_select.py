@@ -23,17 +23,19 @@ and every search an additive count LT = #{member keys with prefix < P} in Z_2^64
    sharing from pairwise seeds: no message). With v_J = eq AND [c_i == J] (XOR of
    neighbouring u's) and x_K = v_(K-1) XOR v_K, the ANDs v_0 AND q_j and x_K AND q_j do
    not depend on this step's outcome, so they ride along with round 1.
-3. (1 + 5 rounds) d_j = [c_j < r] for every j and search: open c_j - r + rho, then the
-   borrow circuit on the low 31 bits (exact while |c_j - r| < 2^31). The chunk of the
-   answer is D = sum_j d_j (the d_j are a thermometer code), so its bits are XORs of d's.
+3. (1 + 2 or 3 rounds) d_j = [c_j < r] for every j and search: open c_j - r + rho, then the
+   borrow circuit on the low b bits, 2^b above the number of slots in all (`sign_bit`; exact
+   while |c_j - r| < 2^b, which holds for every member rank; `protocols.circuits`: ceil(log4 b)
+   levels, 2 up to 2^16 slots). The chunk of the answer is D = sum_j d_j (the d_j are a
+   thermometer code), so its bits are XORs of d's.
 4. (one round) eq' = v_0 XOR sum_K d_(K-1) AND x_K and u'_j = (v_0 AND q_j) XOR
    sum_K d_(K-1) AND (x_K AND q_j) — eq' = eq AND [c_i == D] — with the d's broadcast
    over the slots; in the same message, a daBit turns each d_j into an additive bit for
    LT' = LT + sum_j d_j (U_j - U_(j-1)), whose product finishes in the next round 1.
 
-Rounds: 8 per step, 7 for a search's last. Per slot, search and step, each party sends
-every peer M + 4 M (M + 1) bits (9 for B = 1, 51 for B = 2) and the dealer sends the last
-party M daBits (64 bits each) and 2 M (M + 1) AND-triple bits. Slots are padded to a
+Rounds: 5 per step up to 2^16 slots in all (6 beyond), one fewer for a search's last. Per slot,
+search and step, each party sends every peer M + 4 M (M + 1) bits (9 for B = 1, 51 for B = 2)
+and the dealer sends the last party M daBits (64 bits each) and 2 M (M + 1) AND-triple bits. Slots are padded to a
 public count per party, so sizes reveal nothing about the keys or the groups.
 
 References: the bitwise "search by counting below a threshold" is that of Aggarwal,
@@ -158,14 +160,19 @@ class _State:
         return out
 
 
-def _sign31_gates(ctx: PartyContext, opened: np.ndarray, r_rows: np.ndarray) -> Circuit:
-    """Bit 31 of c - r for public c and shared r (bit rows): the sign of x = c - r when
-    |x| < 2^31. Borrow out of bits 0..30 (five levels), XOR bit 31 of both."""
+def sign_bit(layout: Layout) -> int:
+    """b with every count and member rank below 2^b (the slots in all): c - r has its sign in bit b."""
+    return sum(layout.slots).bit_length()
+
+
+def _sign_gates(ctx: PartyContext, opened: np.ndarray, r_rows: np.ndarray, b: int) -> Circuit:
+    """Bit b of c - r for public c and shared r (bit rows): the sign of x = c - r when
+    |x| < 2^b. Borrow out of bits 0..b-1 (ceil(log4 b) levels: 2 up to 2^16 slots), XOR bit b of both."""
     c_rows = rows_of(RING64, opened)
-    g, p = generate_propagate(ctx, c_rows[:31], r_rows[:31])
+    g, p = generate_propagate(ctx, c_rows[:b], r_rows[:b])
     borrow = yield from borrow_out_gates(g, p)
-    top = borrow ^ r_rows[31]
-    return top ^ c_rows[31] if ctx.is_leader else top
+    top = borrow ^ r_rows[b]
+    return top ^ c_rows[b] if ctx.is_leader else top
 
 
 def select_ranks(ctx: PartyContext, layout: Layout, mine: np.ndarray, ranks: Share) -> np.ndarray:
@@ -213,7 +220,7 @@ def select_ranks(ctx: PartyContext, layout: Layout, mine: np.ndarray, ranks: Sha
         flat = (c - ranks.data[act][None, :]).ravel()
         mask = ctx.dealer(MaterialRequest("cmp_mask", {"shape": [int(flat.size)], "ring": 64}))
         (opened,) = open_arith(ctx, [Share(flat + mask["r"], RING64)], "rank-cmp-open")
-        (d_row,) = run_circuits(ctx, [_sign31_gates(ctx, opened, mask["r_bits"])], "rank-cmp-level")
+        (d_row,) = run_circuits(ctx, [_sign_gates(ctx, opened, mask["r_bits"], sign_bit(layout))], "rank-cmp-level")
         d = unpack_lanes(d_row, int(flat.size)).reshape(m, len(act))
         _record_chunk(out, layout, act, t, d)
         if not nxt:

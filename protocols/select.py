@@ -27,17 +27,17 @@ def select(ctx: PartyContext, bit: Share, a: Share, b: Share) -> Share:
 
 
 def maximum(ctx: PartyContext, a: Share, b: Share) -> Share:
-    """Elementwise max: one comparison of a - b, then a select. 9 rounds in Z_2^64."""
+    """Elementwise max: one comparison of a - b, then a select. 6 rounds in Z_2^64."""
     return select(ctx, ltz(ctx, a - b), b, a)
 
 
 def minimum(ctx: PartyContext, a: Share, b: Share) -> Share:
-    """Elementwise min. 9 rounds in Z_2^64."""
+    """Elementwise min. 6 rounds in Z_2^64."""
     return select(ctx, ltz(ctx, a - b), a, b)
 
 
 def absolute(ctx: PartyContext, x: Share) -> Share:
-    """|x| = x - 2 [x < 0] x. 9 rounds in Z_2^64."""
+    """|x| = x - 2 [x < 0] x. 6 rounds in Z_2^64."""
     neg = ltz(ctx, x)
     return x - mul(ctx, neg, x).with_frac(x.frac).scale_int(2)
 

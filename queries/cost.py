@@ -8,7 +8,8 @@ statement:
 
 * SELECT and CROSSTAB: empty tables. Their MPC steps depend on the number of groups only,
   so the prediction is exact — except that MEDIAN/QUANTILE's search handles every party's
-  table rows rounded up to a power of two (at least 64): its rounds are fixed, but its
+  table rows rounded up to a power of two (at least 64): its rounds are fixed up to 2^16
+  such slots in all (one more per search step beyond: `protocols.rank_select.sign_bit`), but its
   bytes and dealer material grow with those sizes. Given the parties' row counts, the
   stand-ins have as many (all-NULL) rows and the prediction is exact; without them it
   assumes tables of at most 64 rows and says so ("slots_per_party").

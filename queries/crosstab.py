@@ -17,8 +17,8 @@ which cell or margin is small. With (lo, k, t) from `queries.crosstab_rule.thres
 4. Release: every number times its part's keep bit (one round: integers times bits,
    exact), with the four bits 1 - keep.
 
-Rounds (`rounds`): 8 (comparison) + min(ceil(log2(r c)), 8) + 1 — 11 for 2 x 2, 13 for
-3 x 3, at most 17 — plus one for step 1 where parties hold no pairwise seeds.
+Rounds (`rounds`): 5 (comparison) + min(ceil(log2(r c)), 5) + 1 — 8 for 2 x 2, 10 for
+3 x 3, at most 11 — plus one for step 1 where parties hold no pairwise seeds.
 
 When no cell is small the analyst shows the margins and total as the sums of the released
 cells (`queries.result`); the margin bits it then also receives are functions of those
@@ -35,14 +35,16 @@ from mpc.context import PartyContext
 from mpc.share import Share, concat, split_like
 from protocols.arith import add_public
 from protocols.beaver import mul_many
+from protocols.circuits import levels
 from protocols.compare import ltz, not_bit
 from protocols.sharing import share_inputs
 from queries.crosstab_rule import thresholds
 from queries.local import LocalData, partials
 from queries.plan import Plan
 
-COMPARE_ROUNDS = 8
-"""Rounds of one batched comparison in Z_2^64 (`protocols.compare`)."""
+COMPARE_ROUNDS = levels(63) + 2
+"""Rounds of one batched comparison in Z_2^64 (`protocols.compare`): the opening, the comparator's
+levels over 63 bits (`protocols.circuits.levels`: 3), the conversion; 5."""
 
 
 def shape(plan: Plan) -> tuple[int, int]:

@@ -35,7 +35,7 @@ Protocol (Z_2^64, all grouping columns batched; B buckets per column, L limbs pe
      [ (number of nonzero d_i) + sum_i lambda_i == 0 ] (two equality tests, one opening).
   7. If the bit is 1, open [E] (one round) and decode; otherwise retry with the next salt and
      bucket count. No value is opened in an attempt that had a collision.
-Rounds per successful attempt: 3 equality tests (8 rounds each in Z_2^64) + n + 4 = 28 + n
+Rounds per successful attempt: 3 equality tests (5 rounds each in Z_2^64) + n + 4 = 19 + n
 (two more without pairwise seeds); an attempt that finds a collision stops one round earlier.
 
 The weights in step 5 follow the usual "first one" prefix; the collision check replaces the

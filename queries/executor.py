@@ -20,9 +20,11 @@ from mpc.share import Share, concat, split_like
 from protocols.arith import add_public
 from protocols.beaver import PendingMul, mul_many
 from protocols.boolean import lanes, pack_lanes
-from protocols.compare import not_bit, signs_and_zeros
+from protocols.compare import MaskedJob, not_bit, signs_zeros_and_jobs
+from protocols.normalize import table_pairs
 from protocols.opening import open_arith
 from protocols.products import PendingProducts, products
+from protocols.reciprocal import table_spec
 from protocols.select import minimum
 from protocols.sharing import share_inputs, share_words
 from queries import dp_release, group_scales, ir
@@ -32,7 +34,7 @@ from queries.errors import QueryError
 from queries.floats import releases, settle
 from queries.having_gate import Having
 from queries.local import COUNT_OPS, PER_PARTY_OPS, LocalData, extremes, partials
-from queries.moments import centred_sums, correlations, divide_all, spreads
+from queries.moments import centred_sums, correlations, divisors, first_divisions, spreads
 from queries.plan import Plan
 from queries.pushdown_partials import sum_columns
 from queries.quantiles import quantiles, rank_input
@@ -125,20 +127,22 @@ def _sum_frac(plan: Plan, column: str, frac: int) -> int:
 
 def _flags(
     ctx: PartyContext, below: list[tuple[Share, float]], zero: list[Share], scaled: group_scales.Shared,
-    bits_of: tuple[Share, list[int]] | None,
-) -> tuple[list[Share], list[Share], Share, Share | None]:
+    bits_of: tuple[Share, list[int]] | None, jobs: list[MaskedJob],
+) -> tuple[list[Share], list[Share], Share, Share | None, list[Share]]:
     """[x < c] for each (x, c) and [x == 0] for each x, each kind batched and both kinds side by
     side in the same rounds (`protocols.compare.signs_and_zeros`); those rounds also run the group
     scales' AND tree (`queries.group_scales`, step 2) and the bit decomposition of `bits_of`
-    (the quantiles' ranks: `queries.quantiles.rank_input`)."""
+    (the quantiles' ranks: `queries.quantiles.rank_input`) and the `jobs` (the divisors' exponent:
+    `queries.moments.Divisors`)."""
     shifted = [add_public(ctx, x, -c) for x, c in below]
     same = concat([z.with_frac(zero[0].frac) for z in zero])  # a zero test reads no scale
     rows = scaled.rows if scaled.count else None
     value, wanted = bits_of if bits_of else (None, [])
-    lt, eq, above, bits = signs_and_zeros(ctx, concat(shifted), same, rows, scaled.count, value, wanted)
+    lt, eq, above, bits, done = signs_zeros_and_jobs(ctx, concat(shifted), same, rows, scaled.count, value, wanted,
+                                                     jobs)
     if above is None:
         above = Share(same.ring.zeros((0,)), same.ring, 0)
-    return split_like(lt, shifted), split_like(eq, zero), above, bits
+    return split_like(lt, shifted), split_like(eq, zero), above, bits, done
 
 
 def _as_fixed(ctx: PartyContext, bit: Share) -> Share:
@@ -181,11 +185,13 @@ class Flags(NamedTuple):
     """[x < 0] per x of the `signs` asked for"""
     rank_bits: Share | None
     """the quantiles' rank bits (`queries.quantiles.rank_input`), None without quantiles"""
+    jobs: list[Share]
+    """the converted rows of each of `_thresholds`' jobs"""
 
 
 def _thresholds(
     ctx: PartyContext, plan: Plan, t: dict, scaled: group_scales.Shared, signs: list[Share],
-    bits_of: tuple[Share, list[int]] | None,
+    bits_of: tuple[Share, list[int]] | None, jobs: list[MaskedJob],
 ) -> Flags:
     """Every disclosure flag of a SELECT, from one batched comparison and one batched zero test run side by side
     (which also gives the group scales' z(j): `queries.group_scales`, step 2).
@@ -199,7 +205,7 @@ def _thresholds(
     `empty` = [rows == 0] is all zeros when zeros are not released, so that an empty group looks
     like a suppressed one. Other steps' independent tests ride in the same rounds: the sign tests
     of `signs` (at the precise ring) join the batched comparison, and `bits_of`'s bits are
-    decomposed beside it (`_flags`).
+    decomposed beside it, and `jobs` run beside it (`_flags`).
     """
     stmt = plan.statement
     assert isinstance(stmt, ir.Select)
@@ -217,7 +223,7 @@ def _thresholds(
             below.append((t[count_key(agg)], 1.5))
     extra = len(below)
     below += [(x.with_frac(t[("rows",)].frac), 0.0) for x in signs]
-    lts, eqs, more, bits = _flags(ctx, below, [t[key] for key in keys], scaled, bits_of)
+    lts, eqs, more, bits, done = _flags(ctx, below, [t[key] for key in keys], scaled, bits_of, jobs)
     lts, extra_signs = lts[:extra], lts[extra:]
     small = dict(zip(keys, lts))
     zero = dict(zip(keys, eqs))
@@ -243,7 +249,7 @@ def _thresholds(
     rows = ("rows",)
     g = plan.groups
     empty = zero[rows] if plan.release_zero else Share(t[rows].ring.zeros((g,)), t[rows].ring, 0)
-    return Flags(empty, hidden, null, quantile_hidden, more, extra_signs, bits)
+    return Flags(empty, hidden, null, quantile_hidden, more, extra_signs, bits, done)
 
 
 def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
@@ -265,47 +271,51 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     ext_pairs = _extreme_pairs(ext_in)  # the first level of the extremes' tree
     counts = {c: t[("n", c)] for c, _ in plan.quantiles}
     having = Having(ctx, plan, t, sums)  # HAVING's tests of COUNTs and SUMs ride with the flags (none without)
-    empty, hidden, null_of, quantile_hidden, zs, ext_lt, rank_bits = _thresholds(
-        ctx, plan, t, candidates, [a - b for a, b in ext_pairs] + having.inputs, rank_input(ctx, plan, counts)
+    dividing = divisors(ctx, aggs, per_party)  # their exponent is found beside the flags
+    job = dividing.job(ctx)
+    empty, hidden, null_of, quantile_hidden, zs, ext_lt, rank_bits, done = _thresholds(
+        ctx, plan, t, candidates, [a - b for a, b in ext_pairs] + having.inputs, rank_input(ctx, plan, counts),
+        [job] if job else [],
     )
     having.receive(ext_lt[len(ext_pairs) :])
 
-    # Denominators: where an aggregate is NULL its count n is replaced, so every division is
-    # defined: n + z for "empty" (z = [n == 0]); n + z (2 - n) for "single" (z = [n < 2]),
-    # so that n - 1 >= 1. Exact (z is an integer bit), one batched round of products, which
-    # also aligns the AVG, VAR, STDDEV and CORR columns' candidates to their group scales and
-    # takes the selections of the extremes' first level (`protocols.select.minimum`).
+    # One batched round of products aligns the AVG, VAR, STDDEV and CORR columns' candidates to
+    # their group scales, takes the selections of the extremes' first level (`protocols.select.minimum`)
+    # and the release gates (1 - hidden)(1 - null) of the aggregates whose NULL flags are final (not CORR's).
     moments = [(i, agg) for i, agg in aggs if stages(agg).centred]
-    fix_pairs = [(null_of[i], add_public(ctx, -t[count_key(agg)], 2.0)) for i, agg in moments]
-    fix_pairs += [(bit, a - b) for bit, (a, b) in zip(ext_lt, ext_pairs)]
+    keep = {i: not_bit(ctx, hidden[i]) for i in range(len(aggs))}
+    early = [i for i in sorted(null_of) if not stages(stmt.aggregates[i]).pairwise and stmt.having is None]
+    gates = [(keep[i], not_bit(ctx, null_of[i])) for i in early]
+    lead = job.finish(done[0]) if job else None
+    gates += table_pairs(lead, [table_spec(lead)]) if lead else []  # the divisors' table S
     align, shifts = group_scales.align_pairs(ctx, candidates, zs, plan.groups)
-    fixes, picked = _one_round(ctx, fix_pairs, align)
-    fixes, ext_picked = fixes[: len(moments)], fixes[len(moments) :]
+    ext_picked, picked = _one_round(ctx, gates + [(bit, a - b) for bit, (a, b) in zip(ext_lt, ext_pairs)], align)
+    both = dict(zip(early, ext_picked))
+    s_tab = ext_picked[len(early)] if lead else None
+    ext_picked = ext_picked[len(early) + (1 if lead else 0) :]
     firsts = ext_in[: len(ext_in) // 2]
     ext_level = [s for (a, b), d in zip(ext_pairs, ext_picked) for s in split_like(b + d.with_frac(a.frac), firsts)]
-    safe = {i: t[count_key(agg)] + fix for (i, agg), fix in zip(moments, fixes)}
     grouped = group_scales.aligned(candidates, picked, shifts, ctx.n)
     at_group = {**t, **grouped.totals}  # the scaled columns are read at their group scales
     per_group = [{**own, **mine} for own, mine in zip(per_party, grouped.per_party)]
 
-    # First divisions: the means (AVG, VAR, STDDEV and CORR at their group scales).
-    nums, dens, owners = [], [], []
+    # First divisions: the means (AVG, VAR, STDDEV and CORR at their group scales), by the counts
+    # (`queries.moments.Divisors`: a NULL mean's divisor is not replaced, its value is never released).
+    nums, owners = [], []
     for i, agg in aggs:
         x, y, rule = agg.column, agg.column2, stages(agg)
         if rule.pairwise:
             nums += [at_group[("px", x, y)], at_group[("py", x, y)]]
         elif rule.means:
             nums.append(at_group[("s", x)])
-        if rule.means:
-            den = safe[i] if rule.null == "single" else t[count_key(agg)] + _as_fixed(ctx, null_of[i])
-            dens += [den] * len(rule.means)
         owners += [(i, name) for name in rule.means]
-    first = dict(zip(owners, divide_all(ctx, nums, dens)))
+    means, later = first_divisions(ctx, nums, dividing, lead, s_tab)  # n - 1 prepared too
+    first = dict(zip(owners, means))
 
     # Centred sums, (co)variances, and the floating-point release of AVG, VAR and STDDEV with
     # their scales 2^(s - c), 4^(s - c) and 2^(s - c) added to the exponents (`queries.floats`).
     centred = centred_sums(ctx, moments, per_group, at_group, first)
-    variances, corr_parts = spreads(ctx, moments, centred, safe)
+    variances, corr_parts = spreads(ctx, moments, centred, later)
     col = {i: agg.column or "" for i, agg in aggs}
     avg_i = [i for i, agg in aggs if stages(agg).release == "mean"]
     var_i = list(variances)
@@ -320,7 +330,8 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     ext = _extremes(ctx, plan, ext_level + ext_in[2 * len(firsts) :])
     quant = quantiles(ctx, plan, local, rank_bits, quantile_hidden)
 
-    # Release: value x (1 - hidden)(1 - null), an integer bit, so exact; two batched product rounds.
+    # Release: value x (1 - hidden)(1 - null), an integer bit, so exact; one batched product round (two
+    # with CORR or STDDEV: their NULL flags or exponents need one more).
     picks = {
         "count": lambda i, agg: t[count_key(agg)] if agg.column else rows,
         "sum": lambda i, agg: sums[("s", agg.column)],
@@ -331,13 +342,12 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     }
     values: list[Share] = [picks[stages(agg).value](i, agg) for i, agg in aggs]
     floats_i = [i for i, agg in aggs if stages(agg).release]
-    keep = {i: not_bit(ctx, hidden[i]) for i in range(len(values))}
     if stmt.having is not None:  # HAVING's outcome gates every value; its flags ride in the last round
         keep, null_of = having.gate(values, floats, hidden, null_of, empty)
-    with_null = sorted(null_of)
+    with_null = [i for i in sorted(null_of) if i not in both]  # CORR's: its NULL flag takes the variances
     pending = [(a, b) for i in floats_i for a, b, _ in floats[i].pending]  # `queries.floats.releases`
     first_round = mul_many(ctx, [(keep[i], not_bit(ctx, null_of[i])) for i in with_null] + pending)
-    both = dict(zip(with_null, first_round))
+    both |= dict(zip(with_null, first_round))
     pos = len(with_null)
     for i in floats_i:
         count = len(floats[i].pending)

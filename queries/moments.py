@@ -10,18 +10,20 @@ aggregates into one call of each protocol.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from mpc.context import PartyContext
 from mpc.share import Share, concat, split_like
 from protocols.arith import add_public
 from protocols.beaver import mul_many
 from protocols.compare import ltz, not_bit
-from protocols.division import divide
+from protocols.normalize import Exponent, ExponentJob
 from protocols.products import products
+from protocols.reciprocal import Prepared, divide_by, normalise_numerator, prepare
 from protocols.roots import rsqrt
 from protocols.truncation import truncate_many
 from queries import ir
-from queries.aggregates import stages
+from queries.aggregates import count_key, stages
 from queries.scaling import ROOT_BOUND
 
 SUM_BOUND = float(2**44)
@@ -47,12 +49,57 @@ CorrParts = tuple[Share, Share, Share, Share, Share]
 """Per CORR: (cov, v_x, v_y, [v_x ~ 0], [v_y ~ 0]), from `spreads`."""
 
 
-def divide_all(ctx: PartyContext, nums: list[Share], dens: list[Share]) -> list[Share]:
-    """Every quotient nums[j] / dens[j] in one batched division (divisors below SUM_BOUND)."""
+def count_total(per_party: Sequence[Mapping], key: tuple[str, ...]) -> Share:
+    """A pooled count as an integer share (frac 0): the sum of every party's own count."""
+    total = per_party[0][key]
+    for own in per_party[1:]:
+        total = total + own[key]
+    return total
+
+
+@dataclass(frozen=True)
+class Divisors:
+    """Every divisor of a SELECT's divisions, an integer share: the pooled count n of each mean
+    (in the executor's order of the means), then n - 1 of each centred sum (in `spreads`' order),
+    known before any flag. Where n is 0 (a mean) or below 2 (a spread) the quotient is NULL and
+    never released, so the divisor need not be replaced: n = 0 and n - 1 in {-1, 0} give bounded
+    quotients (their numerators are sums over no rows) that the release multiplies by 0."""
+
+    y: Share | None
+    means: int
+
+    def job(self, ctx: PartyContext) -> ExponentJob | None:
+        """Their exponent, to find beside the flags' comparisons (`queries.executor._thresholds`)."""
+        return ExponentJob.of(ctx, self.y, SUM_BOUND) if self.y is not None else None
+
+
+def divisors(ctx: PartyContext, aggs: Moments, per_party: Sequence[Mapping]) -> Divisors:
+    """The `Divisors` of the aggregates `aggs` (every aggregate of the SELECT, with its position)."""
+    counts = {key: count_total(per_party, key) for key in dict.fromkeys(count_key(agg) for _, agg in aggs)}
+    means = [counts[count_key(agg)] for _, agg in aggs for _ in stages(agg).means]
+    spread = [add_public(ctx, counts[count_key(agg)], -1.0) for _, agg in aggs for _ in stages(agg).centred]
+    if not means and not spread:
+        return Divisors(None, 0)
+    return Divisors(concat(means + spread), sum(d.size for d in means))
+
+
+def first_divisions(
+    ctx: PartyContext, nums: list[Share], d: Divisors, e: Exponent | None, s_tab: Share | None
+) -> tuple[list[Share], Prepared | None]:
+    """nums[j] / n (the means), and the divisors n - 1 of `spreads` prepared in the same rounds
+    (`protocols.reciprocal.prepare`, from their exponent `e` found beside the flags and its table
+    `s_tab` multiplied in the executor's round of products: 13 rounds, then 2 for the means)."""
+    if d.y is None:
+        return [], None
+    y = d.y
+    later = y.size - d.means
+    xs = [concat(nums + [Share(y.ring.zeros((later,)), y.ring, nums[0].frac)])] if nums else []
+    prep, normalised = prepare(ctx, y, SUM_BOUND, xs, e, s_tab)
+    rest = prep.part(d.means, y.size) if later else None
     if not nums:
-        return []
-    out = divide(ctx, concat(nums), concat(dens), y_bound=SUM_BOUND)
-    return split_like(out, nums)
+        return [], rest
+    quotients = divide_by(ctx, normalised[0][: d.means], prep.part(0, d.means))
+    return split_like(quotients, nums), rest
 
 
 def centred_sums(
@@ -104,29 +151,37 @@ def centred_sums(
 
 
 def spreads(
-    ctx: PartyContext, moments: Moments, centred: Mapping[tuple[int, str], Share], safe: Mapping[int, Share]
+    ctx: PartyContext, moments: Moments, centred: Mapping[tuple[int, str], Share], prep: Prepared | None
 ) -> tuple[dict[int, Share], dict[int, CorrParts]]:
-    """(Co)variances: each centred sum divided by n - 1 (one batched division), then one
-    batched comparison for max(v, 0) and for CORR's flat-variance test.
+    """(Co)variances: each centred sum divided by n - 1 (its divisor prepared by `first_divisions`:
+    4 rounds), then one batched comparison for max(v, 0) and for CORR's flat-variance test. Without a
+    STDDEV among them, a VAR's variance skips max(v, 0): its release floors it at 0 in the rounds of
+    its normalisation (`queries.floats.releases`).
 
     Returns the variance of each VAR and STDDEV, and per CORR (cov, v_x, v_y, [v_x ~ 0], [v_y ~ 0]).
     CORR uses the variances rather than the centred sums, so that its range limit (variances
     below SUM_BOUND) does not shrink as the rows grow.
     """
-    nums, dens, owners = [], [], []
+    nums, owners = [], []
     for i, agg in moments:
-        n_minus_1 = add_public(ctx, safe[i], -1.0)
         for name in stages(agg).centred:
             nums.append(centred[(i, name)])
-            dens.append(n_minus_1)
             owners.append((i, name))
-    scaled = dict(zip(owners, divide_all(ctx, nums, dens)))
+    if not nums:
+        return {}, {}
+    assert prep is not None
+    stacked = concat(nums)
+    scaled = dict(zip(owners, split_like(divide_by(ctx, normalise_numerator(ctx, stacked, prep), prep), nums)))
     var_i = [i for i, agg in moments if not stages(agg).pairwise]
     corr_i = [i for i, agg in moments if stages(agg).pairwise]
     flat_in = [scaled[(i, name)] for i in corr_i for name in ("sxx", "syy")]
-    nonneg, flat = _relu_all(ctx, [scaled[(i, "ss")] for i in var_i] + flat_in, len(var_i))
-    variances = dict(zip(var_i, nonneg[: len(var_i)]))
-    pos = nonneg[len(var_i) :]
+    if any(stages(agg).release == "root" for _, agg in moments):
+        relu_i = var_i
+    else:  # the release's normalisation floors them at 0 (`queries.floats.releases`)
+        relu_i = []
+    nonneg, flat = _relu_all(ctx, [scaled[(i, "ss")] for i in relu_i] + flat_in, len(relu_i))
+    variances = {i: scaled[(i, "ss")] for i in var_i} | dict(zip(relu_i, nonneg[: len(relu_i)]))
+    pos = nonneg[len(relu_i) :]
     corr = {
         i: (scaled[(i, "sxy")], pos[2 * j], pos[2 * j + 1], flat[2 * j], flat[2 * j + 1]) for j, i in enumerate(corr_i)
     }

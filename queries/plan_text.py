@@ -57,7 +57,7 @@ def render(plan: Plan, with_cost: bool = True) -> str:
             lines.append(
                 f"  (an estimate for tables of at most {c['slots_per_party']} rows: the quantile search's bytes "
                 "and dealer material grow with each party's table rows rounded up to a power of two; its rounds "
-                "do not)"
+                "do not, up to 2^16 rows in all (beyond, one more per search step))"
             )
         if "fixed_iterations" in c:
             lines.append(

@@ -20,7 +20,7 @@ them. Where lo + 2 exceeds n (h = n - 1 exactly), w is exactly 0 and the bounded
 meaningless x_hi is multiplied by 0.
 
 Cost: 1 round to agree on the slot counts, none of their own for the ranks (their bit
-decomposition's 9 rounds run beside the disclosure flags: `rank_input`), the search (8 rounds per
+decomposition's 6 rounds run beside the disclosure flags: `rank_input`), the search (5 rounds per
 step of SEARCH_BITS bits: 23 steps for integer columns, 30 otherwise with SEARCH_BITS = 2),
 then 2 rounds for integer columns only, or 5.
 """

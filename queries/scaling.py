@@ -10,11 +10,13 @@ is scale-free); AVG, VAR and STDDEV refine it per group with a secret scale belo
 parties, as for LOGISTIC (`queries.regression._scales`): the power of two above the
 column's largest |x| over all kept rows.
 
-1. Each party p forms the bits b_p(e) = [max_p |x| > 2^e] for every candidate e.
-2. The bits are shared and added: B(e) = sum_p b_p(e); one batched zero test gives
-   [B(e) == 0] = [max |x| <= 2^e] for every column and candidate.
-3. Only the number of passing candidates is opened (they are a suffix): e = the least
-   passing candidate, s = e - HEADROOM (so columns of tiny values are scaled up).
+1. Each party p forms the bits a_p(e) = [max_p |x| <= 2^e] for every candidate e and XOR-shares
+   them (from the pairwise seeds: no message).
+2. An AND tree over the parties gives A(e) = AND_p a_p(e) = [max |x| <= 2^e] for every column
+   and candidate (`protocols.circuits.all_ones_gates`: ceil(log4 n) rounds, one for up to four
+   parties), and A is opened (one round). The passing candidates are a suffix, so A shows no
+   more than the least passing candidate e; s = e - HEADROOM (so columns of tiny values are
+   scaled up). Rounds: 2 for up to four parties.
 
 With |x'| <= 2^18: |mean'| <= 2^18, sample variance' <= 2 (2^18)^2 = 2^37, centred sums
 <= n 2^37 < 2^85 for n < 2^44. AVG, VAR and STDDEV carry their scale in a released
@@ -26,10 +28,10 @@ from __future__ import annotations
 import numpy as np
 
 from mpc.context import PartyContext
-from mpc.share import Share
-from protocols.compare import is_zero
-from protocols.opening import open_arith
-from protocols.sharing import share_inputs
+from protocols.boolean import lanes, pack_lanes, unpack_lanes
+from protocols.circuits import all_ones_gates, run_circuits
+from protocols.opening import open_xor
+from protocols.sharing import share_words
 from queries import ir
 from queries.errors import QueryError
 from queries.local import LocalData
@@ -82,18 +84,15 @@ def exponents(ctx: PartyContext, plan: Plan, local: LocalData) -> dict[tuple[str
         return {}
     if local.kept >= MAX_ROWS:
         raise QueryError(f"a site has {local.kept} rows; at most 2^40 are supported")
-    fp = ctx.fixed  # the bits' sums are at most the number of parties: Z_2^64 suffices
-    bits = np.array([[1 if _local_max(local, c) > 2.0**e else 0 for e in CANDIDATES] for c in cols], dtype=np.int64)
-    inputs = share_inputs(ctx, fp.encode(bits, 0), fp.ring, 0, "scale-bits")
-    total = inputs[0]
-    for share in inputs[1:]:
-        total = total + share
-    passing = is_zero(ctx, total)
-    sums = Share(passing.ring.sum(passing.data, axis=1), passing.ring, 0)
-    (opened,) = open_arith(ctx, [sums], "scales")
+    below = np.array([[_local_max(local, c) <= 2.0**e for e in CANDIDATES] for c in cols], dtype=bool)
+    size = below.size
+    words = share_words(ctx, pack_lanes(below), [(lanes(size),)] * ctx.n, "scale-bits")
+    (every,) = run_circuits(ctx, [all_ones_gates(np.stack(words))], "scale-and")
+    (opened,) = open_xor(ctx, [every], "scales")
+    passing = unpack_lanes(opened, size).reshape(below.shape)
     out: dict[tuple[str, str], int] = {}
-    for col, count in zip(cols, opened):
-        c = int(count)
+    for col, row in zip(cols, passing):
+        c = int(row.sum())
         if c == 0:
             raise QueryError(f"column {col}: values beyond 2^{CANDIDATES[-1]} (~4.6e18) are not supported")
         e = CANDIDATES[len(CANDIDATES) - c]

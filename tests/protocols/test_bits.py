@@ -90,8 +90,8 @@ def test_circuits_match_plaintext(n: int) -> None:
     assert suffix.tolist() == [[int(any(rb[j:, e])) for e in range(count)] for j in range(width)]
     assert list(unpack_lanes(out["all"], count)) == [int(all(rb[:, e])) for e in range(count)]
     assert out["same"] == [True, True]
-    assert out["lt_rounds"] == out["prefix_rounds"] == out["or_rounds"] == out["all_rounds"] == 6
-    assert out["side_by_side_rounds"] == 6
+    assert out["lt_rounds"] == out["prefix_rounds"] == out["or_rounds"] == out["all_rounds"] == 3  # ceil(log4 64)
+    assert out["side_by_side_rounds"] == 3
 
 
 @pytest.mark.parametrize("fp", RINGS)
@@ -119,4 +119,5 @@ def test_bit_decomposition_leading_one_and_lanes(fp: FixedPoint) -> None:
     assert [
         sum(int(b) << i for i, b in enumerate(unpack_lanes(row, len(vals))[e] for row in low)) for e in range(len(vals))
     ] == [v & (2**20 - 1) for v in vals]
-    assert (r1, r2, r3, r4) == ((7, 6, 1, 6) if fp.ring.native else (8, 7, 1, 6))
+    # bits: 1 + ceil(log4 (w - 1)) rounds; leading one: ceil(log4 w)
+    assert (r1, r2, r3, r4) == ((4, 3, 1, 4) if fp.ring.native else (5, 4, 1, 4))

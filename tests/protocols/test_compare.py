@@ -1,4 +1,4 @@
-"""Comparison and equality: exact over the whole ring, 8 rounds in Z_2^64 (9 in Z_2^128), few bytes."""
+"""Comparison and equality: exact over the whole ring, 5 rounds in Z_2^64 (6 in Z_2^128), few bytes."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def test_sign_is_exact_for_every_ring_element(n: int, fp: FixedPoint) -> None:
     vals = _raw_values(fp, 3000 if fp.ring.native else 300, n)
     got, spent = run_protocol(n, ltz, _share_raw(fp, vals, n), "int")
     assert list(got) == [int(v < 0) for v in vals]
-    assert spent.rounds == (8 if fp.ring.native else 9)
+    assert spent.rounds == (5 if fp.ring.native else 6)
     per_element_and_peer = spent.bytes_sent / len(vals) / (n - 1)
     assert per_element_and_peer <= (40 if fp.ring.native else 82)  # ring element + ~2k ANDs + 1 bit
 
@@ -62,7 +62,7 @@ def test_equality_to_zero_is_exact(n: int, fp: FixedPoint) -> None:
     vals += [0] * 20 + [1 << i for i in range(fp.ring.bits)]  # a single set bit anywhere must count
     got, spent = run_protocol(n, is_zero, _share_raw(fp, vals, n), "int")
     assert list(got) == [int(v == 0) for v in vals]
-    assert spent.rounds == (8 if fp.ring.native else 9)
+    assert spent.rounds == (5 if fp.ring.native else 6)
 
 
 @pytest.mark.parametrize("n", PARTIES)
@@ -90,7 +90,7 @@ def test_an_and_over_the_parties_rides_in_the_rounds_of_a_zero_test(n: int) -> N
     zero, every, rounds, spent = run_on_shares(n, program, _share_raw(fp, vals, n))[0]
     assert zero == [int(v == 0) for v in vals]
     assert every == [int(b) for b in bits.all(axis=0)]
-    assert rounds == 9  # those of is_zero in Z_2^128: the AND tree over n rows is shallower
+    assert rounds == 6  # those of is_zero in Z_2^128: the AND tree over n rows is shallower
     extra = spent - run_on_shares(n, alone, _share_raw(fp, vals, n))[0]
     assert extra <= (n - 1) * (2 * (n - 1) + 1) * 3 * 8  # 2 (n - 1) + 1 bits per element and peer (3 words)
 
@@ -127,7 +127,7 @@ def test_signs_and_zeros_run_side_by_side_in_the_rounds_of_one(n: int, with_rows
     assert lt == [int(v < 0) for v in vals]
     assert eq == [int(v == 0) for v in zeros]
     assert every == ([int(b) for b in bits.all(axis=0)] if with_rows else None)
-    assert rounds == 9
+    assert rounds == 6
     if not with_rows:
         assert spent == run_on_shares(n, apart, *dealt)[0]  # the same messages' contents, fewer rounds
 
@@ -150,7 +150,7 @@ def test_chosen_bits_of_a_value_ride_in_the_same_rounds(n: int) -> None:
     unsigned = [v % (1 << fp.ring.bits) for v in vals[::-1]]
     assert lt == [int(v < 0) for v in vals]
     assert bits == [[(u >> j) & 1 for u in unsigned] for j in wanted]
-    assert rounds == 9  # the borrow prefix over 127 bits has 7 levels, as the comparator
+    assert rounds == 6  # the borrow prefix over 127 bits has 4 levels, as the comparator
 
 
 @settings(max_examples=20, deadline=None)

@@ -1,4 +1,4 @@
-"""Ring extension Z_2^64 -> Z_2^128: the same signed integer, exactly, in 8 rounds."""
+"""Ring extension Z_2^64 -> Z_2^128: the same signed integer, exactly, in 5 rounds."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def test_ring_extension_is_exact(n: int) -> None:
     shares = [Share(p, FAST.ring, 20) for p in split(FAST.ring, FAST.ring.reduce(np.array(vals, dtype=object)), n)]
     got, spent = run_protocol(n, extend_ring, shares, "int")
     assert list(got) == vals
-    assert spent.rounds == 8
+    assert spent.rounds == 5
 
 
 def test_ring_extension_keeps_shape_and_scale() -> None:

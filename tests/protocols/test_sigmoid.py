@@ -28,7 +28,7 @@ def test_sigmoid_over_minus_40_to_40_and_beyond(n: int, fp: FixedPoint) -> None:
     got, spent = run_protocol(n, sigmoid, deal(fp, x, n))
     err = np.abs(got - _sigma(x))
     assert err.max() <= (3e-6 if fp.ring.native else 1e-10)
-    assert spent.rounds == (16 if fp.ring.native else 17)
+    assert spent.rounds == (13 if fp.ring.native else 14)
 
 
 def test_piece_tables_interpolate_the_sigmoid() -> None:

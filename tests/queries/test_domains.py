@@ -32,8 +32,8 @@ def test_union_of_every_party_and_rounds(n: int) -> None:
     want_d = tuple(sorted({v for s in sets for v in s["diabetes"]}))
     assert all(g == {"smoking": want_s, "diabetes": want_d} for g in got)
     assert all(isinstance(v, int) for v in got[0]["diabetes"])
-    # one successful attempt: three Z_2^64 equality tests (8 rounds each) + n + 4 (inputs shared by pair seeds)
-    assert stats[0]["rounds"] == 24 + n + 4
+    # one successful attempt: three Z_2^64 equality tests (5 rounds each) + n + 4 (inputs shared by pair seeds)
+    assert stats[0]["rounds"] == 15 + n + 4
 
 
 def test_collisions_are_retried_with_more_buckets_and_never_open_values() -> None:
@@ -42,7 +42,7 @@ def test_collisions_are_retried_with_more_buckets_and_never_open_values() -> Non
     got, stats = _run(sets, bucket_bits=(1, 12))
     assert got[0] == {"g": tuple(sorted(f"v{i}" for i in range(40)))}
     # the first attempt stopped after its collision bit (no value opened): one round fewer
-    assert stats[0]["rounds"] == (24 + 2 + 3) + (24 + 2 + 4)
+    assert stats[0]["rounds"] == (15 + 2 + 3) + (15 + 2 + 4)
 
 
 def test_collision_across_parties_only_is_detected() -> None:

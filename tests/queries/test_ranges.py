@@ -431,7 +431,7 @@ def _record_openings(monkeypatch: pytest.MonkeyPatch) -> tuple[list, list]:
 
     labels: list = []
     scales: list = []
-    real_all, real_open = PartyContext.all_to_all, queries.scaling.open_arith
+    real_all, real_open = PartyContext.all_to_all, queries.scaling.open_xor
 
     def all_to_all(self: PartyContext, payload: bytes, label: str) -> list[bytes]:
         if self.rank == 0:
@@ -445,7 +445,7 @@ def _record_openings(monkeypatch: pytest.MonkeyPatch) -> tuple[list, list]:
         return out
 
     monkeypatch.setattr(PartyContext, "all_to_all", all_to_all)
-    monkeypatch.setattr(queries.scaling, "open_arith", open_scales)
+    monkeypatch.setattr(queries.scaling, "open_xor", open_scales)
     return labels, scales
 
 
