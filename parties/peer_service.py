@@ -9,13 +9,13 @@ caller. `Ping` answers whether a session was aborted here.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
 
 from parties import messages, peer_wire
 from parties.mailbox import Mailbox
-from parties.outbox import Send
 from parties.peer_links import PeerLinks
 from parties.tls import caller_identity, require
 
@@ -27,10 +27,9 @@ class PeerExchangeServicer:
         self._mailbox = mailbox
         self._links = links
 
-    def Stream(self, request: Any, context: grpc.ServicerContext, send: Send) -> None:  # noqa: N802
-        """Non-blocking: hands the call's `send` to the caller's `Outbox` and returns; the call lasts."""
+    def Stream(self, request: Any, context: grpc.ServicerContext) -> Iterator[bytes]:  # noqa: N802
         who = caller_identity(context)
-        self._links.outbox(who.name).serve(send, context.add_callback)
+        yield from self._links.outbox(who.name).serve(context.add_callback)
 
     def Abort(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         who = caller_identity(context)
@@ -45,13 +44,8 @@ class PeerExchangeServicer:
 
 def add_to_server(servicer: PeerExchangeServicer, server: grpc.Server) -> None:
     wire = peer_wire.peer_exchange_wire()
-
-    def stream(request: Any, context: grpc.ServicerContext, send: Send) -> None:
-        servicer.Stream(request, context, send)
-
-    stream.experimental_non_blocking = True  # type: ignore[attr-defined] # gRPC passes `send`, holds no thread
     handlers = {
-        "Stream": grpc.unary_stream_rpc_method_handler(stream, *wire["Stream"]),
+        "Stream": grpc.unary_stream_rpc_method_handler(servicer.Stream, *wire["Stream"]),
         "Abort": grpc.unary_unary_rpc_method_handler(servicer.Abort, *wire["Abort"]),
         "Ping": grpc.unary_unary_rpc_method_handler(servicer.Ping, *wire["Ping"]),
     }

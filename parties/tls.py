@@ -175,13 +175,11 @@ class AuthInterceptor(grpc.ServerInterceptor):
 
 
 def _wrap(handler: grpc.RpcMethodHandler, check: Callable[[grpc.ServicerContext], None]) -> grpc.RpcMethodHandler:
-    def guard(behaviour: Callable[..., Any]) -> Callable[..., Any]:
-        def guarded(request: Any, context: grpc.ServicerContext, *send: Any) -> Any:
+    def guard(behaviour: Callable[[Any, grpc.ServicerContext], Any]) -> Callable[[Any, grpc.ServicerContext], Any]:
+        def guarded(request: Any, context: grpc.ServicerContext) -> Any:
             check(context)
-            return behaviour(request, context, *send)
+            return behaviour(request, context)
 
-        if getattr(behaviour, "experimental_non_blocking", False):  # gRPC passes it a send callback
-            guarded.experimental_non_blocking = True  # type: ignore[attr-defined]
         return guarded
 
     kw = {"request_deserializer": handler.request_deserializer, "response_serializer": handler.response_serializer}
