@@ -100,10 +100,15 @@ class BadSurvivalData(ModelRefused, reason="bad_survival_data"):
     """SURVIVAL: a negative or infinite time, or an event other than 0 or 1, at some party."""
 
 
+class SmallStratum(ModelRefused, reason="small_stratum"):
+    """CROSSTAB ... STRATA: a stratum, or a cell of the table summed over the strata, has fewer rows than the
+    minimum cell size (and more than none, when zeros are released)."""
+
+
 REFUSALS: dict[str, type[ModelRefused]] = {
     cls.reason: cls
     for cls in (OutcomeNotBinary, OutcomeNotCount, OffsetNotPositive, OutOfRange, TooFewCases, TooManyParameters,
-                RareLevel, Collinear, NoEstimate, NotConverged, TooFewEvents, BadSurvivalData)
+                RareLevel, Collinear, NoEstimate, NotConverged, TooFewEvents, BadSurvivalData, SmallStratum)
 }
 
 
