@@ -35,8 +35,8 @@ class SchemaError(ValueError):
 
 
 class ModelRefused(Exception):
-    """The consortium declines to fit a LINEAR, LOGISTIC or POISSON model, or to compute a SURVIVAL
-    curve; the message is all it releases.
+    """The consortium declines to fit a LINEAR, LOGISTIC or POISSON model, to compute a SURVIVAL
+    curve or a stratified CROSSTAB's statistics; the message is all it releases.
 
     Each reason is its own subclass, declared with its stable `reason` code
     (`class TooFewCases(ModelRefused, reason="too_few_cases")`), which the nodes send to the

@@ -18,11 +18,12 @@ from typing import Any
 import numpy as np
 
 from queries import ir
+from queries import strata as mpc_part
 from queries.epi import Z95
 from queries.errors import OutOfRange, SmallStratum
 from queries.plan import Plan
 from queries.result import Result
-from queries.strata import BITS, MAX_ROWS, STATISTICS
+from queries.strata import BITS, STATISTICS
 
 COLUMNS = ["statistic", "estimate", "ci_low", "ci_high", "df", "p_value"]
 
@@ -43,7 +44,7 @@ def finish(plan: Plan, opened: list[np.ndarray]) -> Result:
     value = dict(zip(STATISTICS, (float(v) for v in values)))
     lo = 1 if plan.release_zero else 0
     if bit["too_many_rows"]:
-        raise OutOfRange(f"the stratified table has more than {MAX_ROWS} rows in all; nothing is released")
+        raise OutOfRange(f"the stratified table has more than {mpc_part.MAX_ROWS} rows in all; nothing is released")
     if bit["small_stratum"]:
         raise SmallStratum(f"a stratum of {stmt.strata!r} has {lo}..{plan.min_cell - 1} rows (the minimum cell size "
                            f"is {plan.min_cell}); nothing is released")

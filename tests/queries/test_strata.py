@@ -249,3 +249,28 @@ def test_p_values_are_chi_square_tails() -> None:
     result, _ = run_in_process(sites, QUERY, min_cell=3)
     bd = row(result, "Breslow-Day chi2")
     assert bd[5] == pytest.approx(stats.chi2.sf(bd[1], 2), rel=1e-12)
+
+
+def test_a_refused_query_opens_zeros_and_its_bits_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from queries import strata_result
+
+    seen: list = []
+    finish = strata_result.finish
+    monkeypatch.setattr(strata_result, "finish", lambda plan, opened: seen.append(opened) or finish(plan, opened))
+    sites = [site(300, 5, ("A", "B")), site(100, 6, ("A", "B"))]
+    sites[0].loc[0, "centre"] = "Z"  # a stratum of one row
+    with pytest.raises(SmallStratum):
+        run_in_process(sites, QUERY, min_cell=5)
+    cells, values, count, bits = seen[0]
+    assert not np.any(cells) and not np.any(values) and not np.any(count)
+    assert np.rint(bits).tolist() == [1, 0, 1, 0, 0, 0, 0, 0]
+
+
+def test_more_rows_than_the_range_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from queries import strata
+    from queries.errors import OutOfRange
+
+    monkeypatch.setattr(strata, "MAX_ROWS", 300)
+    sites = [site(200, 51, ("A", "B")), site(150, 52, ("A", "B"))]
+    with pytest.raises(OutOfRange, match="more than 300 rows"):
+        run_in_process(sites, QUERY, min_cell=3)
