@@ -274,3 +274,21 @@ def test_more_rows_than_the_range_are_refused(monkeypatch: pytest.MonkeyPatch) -
     sites = [site(200, 51, ("A", "B")), site(150, 52, ("A", "B"))]
     with pytest.raises(OutOfRange, match="more than 300 rows"):
         run_in_process(sites, QUERY, min_cell=3)
+
+
+def test_one_stratum_gives_the_table_own_ratios_and_no_breslow_day() -> None:
+    sites = [site(200, 61, ("A",)), site(90, 62, ("A",))]
+    result, _ = run_in_process(sites, QUERY, min_cell=3)
+    assert_pooled(result, pd.concat(sites, ignore_index=True), breslow_day=False)
+    assert row(result, "Breslow-Day chi2")[1] is None and result.extra["strata_with_rows"] == 1
+    assert any("at least two strata" in note for note in result.extra["notes"])
+
+
+def test_zeros_withheld_make_a_zero_cell_small_and_withhold_the_tables() -> None:
+    sites = [site(300, 63, ("A", "B", "C")), site(150, 64, ("A", "B", "C"))]
+    sites = [s[~((s.centre == "C") & (s.smoke == 1) & (s.dead == 0))] for s in sites]  # stratum C: b = 0
+    shown, _ = run_in_process(sites, QUERY, min_cell=3)
+    assert isinstance(shown.extra["tables"], list)
+    hidden, _ = run_in_process(sites, QUERY, min_cell=3, release_zero=False)
+    assert isinstance(hidden.extra["tables"], str)
+    assert_pooled(hidden, pd.concat(sites, ignore_index=True))
