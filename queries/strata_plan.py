@@ -48,10 +48,10 @@ def compile_strata(stmt: ir.Crosstab, schema: Schema, domains: dict[str, tuple[i
         "Greenland-Robins' variance terms, E(a) and Var(a) under the null",
         "summed over the strata (local); one batched secure division: OR = sum R / sum S, the RBG variance, "
         "RR and its variance, the Mantel-Haenszel chi2 (no continuity correction)",
-        "Breslow-Day: per stratum the expected a under the pooled OR, the root of a quadratic "
-        "(2 r n1 m1 / (b + sqrt(b^2 + 4 (1 - r) r n1 m1)), stable for every r > 0), by a secure square root and "
-        "a division; its variance by secure reciprocals; the statistic and Tarone's correction (two more secure "
-        "reciprocal/division steps)",
+        "Breslow-Day: per stratum the expected a under the pooled OR, the root of a quadratic divided by 1 + OR "
+        "(its discriminant a sum of three terms >= 0; the roots of the a and the b cell side by side, weighted "
+        "1 - s and s, s = 1/(1 + OR)), by a secure square root and a division; its variance by secure reciprocals; "
+        "the statistic and Tarone's correction (two more secure reciprocal/division steps)",
         "release: every statistic times its keep bit, the cells times theirs (one round); the analyst receives the "
         "statistics, the strata with rows, the tables if released and the bits, never which stratum or cell is "
         "small, and computes the CIs and p-values",

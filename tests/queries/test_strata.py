@@ -292,3 +292,29 @@ def test_zeros_withheld_make_a_zero_cell_small_and_withhold_the_tables() -> None
     hidden, _ = run_in_process(sites, QUERY, min_cell=3, release_zero=False)
     assert isinstance(hidden.extra["tables"], str)
     assert_pooled(hidden, pd.concat(sites, ignore_index=True))
+
+
+def counted(cells: dict[str, list[list[int]]]) -> pd.DataFrame:
+    """A site's rows from its 2 x 2 tables per centre, [[a, b], [c, d]] with a = exposed cases."""
+    parts = []
+    for centre, ((a, b), (c, d)) in cells.items():
+        for e, o, m in ((1, 1, a), (1, 0, b), (0, 1, c), (0, 0, d)):
+            parts.append(pd.DataFrame({"smoke": [e] * m, "dead": [o] * m, "centre": [centre] * m, "age": [50] * m}))
+    frame = pd.concat(parts, ignore_index=True)
+    return frame.astype({"smoke": "Int64", "dead": "Int64", "centre": "string", "age": "Int64"})
+
+
+def test_a_huge_odds_ratio_keeps_breslow_day_in_range() -> None:
+    sites = [counted({"A": [[2000, 1], [1, 2000]], "B": [[1500, 2], [1, 900]]}),
+             counted({"A": [[100, 0], [0, 80]], "C": [[700, 1], [3, 600]]})]
+    result, _ = run_in_process(sites, QUERY, min_cell=1)
+    assert row(result, "OR (Mantel-Haenszel)")[1] > 5e5
+    assert_pooled(result, pd.concat(sites, ignore_index=True))
+
+
+def test_a_tiny_odds_ratio_keeps_breslow_day_precise() -> None:
+    sites = [counted({"A": [[1, 2000], [2000, 1]], "B": [[10, 40], [60, 5]]}),
+             counted({"A": [[0, 100], [80, 0]], "C": [[1, 700], [600, 3]], "B": [[3, 30], [50, 2]]})]
+    result, _ = run_in_process(sites, QUERY, min_cell=1)
+    assert row(result, "OR (Mantel-Haenszel)")[1] < 1e-3
+    assert_pooled(result, pd.concat(sites, ignore_index=True))
