@@ -276,7 +276,7 @@ def test_more_rows_than_the_range_are_refused(monkeypatch: pytest.MonkeyPatch) -
         run_in_process(sites, QUERY, min_cell=3)
 
 
-def test_one_stratum_gives_the_table_own_ratios_and_no_breslow_day() -> None:
+def test_one_stratum_gives_the_tables_own_ratios_and_no_breslow_day() -> None:
     sites = [site(200, 61, ("A",)), site(90, 62, ("A",))]
     result, _ = run_in_process(sites, QUERY, min_cell=3)
     assert_pooled(result, pd.concat(sites, ignore_index=True), breslow_day=False)
