@@ -77,7 +77,7 @@ def crosstab(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
         Share(ring.sum(cells.data).reshape(1), ring, 0),
     ]
     small = _small(ctx, parts, plan.min_cell, plan.release_zero)
-    keep = _keep(ctx, small[:3]) + [not_bit(ctx, small[3])]
+    keep = keep_bits(ctx, small[:3]) + [not_bit(ctx, small[3])]
     spread = concat([Share(np.repeat(bit.data, part.size), ring, 0) for bit, part in zip(keep, parts)])
     (released,) = mul_many(ctx, [(concat(parts), spread)])
     return [released, not_bit(ctx, concat(keep))]
@@ -96,7 +96,7 @@ def _small(ctx: PartyContext, parts: list[Share], k: int, release_zero: bool) ->
     return split_like(flags, parts)
 
 
-def _keep(ctx: PartyContext, groups: list[Share]) -> list[Share]:
+def keep_bits(ctx: PartyContext, groups: list[Share]) -> list[Share]:
     """[no bit of the group is set] for each group of 0/1 shares (1 for an empty group)."""
     groups = [g if g.size else Share(g.ring.zeros((1,)), g.ring, 0) for g in groups]
     longest = max(g.size for g in groups)

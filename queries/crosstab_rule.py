@@ -94,9 +94,13 @@ def release_mask(cells: Any, k: int, release_zero: bool) -> CrosstabRelease:
     return CrosstabRelease(~hidden, rows, cols, total)
 
 
-def rule_text(k: int, release_zero: bool) -> str:
-    """The rule in one line, for EXPLAIN's disclosure line."""
+def rule_text(k: int, release_zero: bool, stratified: bool = False) -> str:
+    """The rule in one line, for EXPLAIN's disclosure line (`stratified`: CROSSTAB ... STRATA, `queries.strata`)."""
     lo, _, t = thresholds(k, release_zero)
+    if stratified:
+        return (f"the pooled statistics are refused if a stratum has {lo}..{k - 1} rows or a cell of the table "
+                f"summed over the strata has {lo}..{k - 1}; the per-stratum tables are released only if no cell of "
+                f"any stratum has {lo}..{k - 1} rows; an estimate that a zero makes undefined is withheld")
     return (
         f"if any cell has {lo}..{k - 1} rows, no cell and no statistic is released, the row margins are "
         f"suppressed together if any has {lo}..{t - 1} rows, the column margins likewise, and the total if it has"

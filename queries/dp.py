@@ -188,6 +188,9 @@ def plan_privacy(stmt: ir.Statement, epsilon: Any, bounds: Bounds) -> Privacy:
     """
     eps = check_epsilon(epsilon)
     inner = stmt.inner if isinstance(stmt, ir.Explain) else stmt
+    if isinstance(inner, ir.Crosstab) and inner.strata:
+        raise QueryError("CROSSTAB ... STRATA is not available under disclosure = dp (differential privacy); "
+                         "a CROSSTAB without STRATA releases noisy cells")
     if isinstance(inner, ir.Crosstab):
         return Privacy(eps, (), (Noised(("cell",), 1.0, eps),))
     if not isinstance(inner, ir.Select):

@@ -15,6 +15,7 @@ from typing import Any, TypeAlias
 import numpy as np
 import pandas as pd
 
+import queries.crosstab_plan  # noqa: F401  (registers CROSSTAB with compile_statement)
 import queries.survival_plan  # noqa: F401  (registers SURVIVAL with compile_statement)
 from mpc.context import PartyContext
 from mpc.fixedpoint import FAST, PRECISE
@@ -116,6 +117,10 @@ def run_party_with_facts(ctx: PartyContext, plan: Plan, data: Data) -> tuple[lis
         from queries import survival
 
         return survival.execute(ctx, plan, source.rows(plan).frame)
+    if isinstance(plan.statement, ir.Crosstab) and plan.statement.strata:
+        from queries import strata
+
+        return strata.execute(ctx, plan, source.local(plan, ctx.precise.frac)), {}
     return execute(ctx, plan, source.local(plan, ctx.precise.frac)), {}
 
 
@@ -137,6 +142,10 @@ def finish_result(
         from queries import survival_result
 
         return survival_result.finish(plan, decoded, dict(public or {}))
+    if isinstance(stmt, ir.Crosstab) and stmt.strata:
+        from queries import strata_result
+
+        return strata_result.finish(plan, decoded)
     if isinstance(stmt, ir.Regression):
         from queries import regression
 
@@ -171,7 +180,7 @@ def grouping_columns(stmt: ir.Statement, schema: Schema | None = None) -> tuple[
     if isinstance(inner, ir.Select):
         return inner.group_by
     if isinstance(inner, ir.Crosstab):
-        return (inner.row, inner.col)
+        return inner.columns
     if isinstance(inner, ir.Survival):
         return (inner.group,) if inner.group else ()
     if isinstance(inner, ir.Regression):

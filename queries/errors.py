@@ -35,8 +35,8 @@ class SchemaError(ValueError):
 
 
 class ModelRefused(Exception):
-    """The consortium declines to fit a LINEAR, LOGISTIC or POISSON model, or to compute a SURVIVAL
-    curve; the message is all it releases.
+    """The consortium declines to fit a LINEAR, LOGISTIC or POISSON model, to compute a SURVIVAL
+    curve or a stratified CROSSTAB's statistics; the message is all it releases.
 
     Each reason is its own subclass, declared with its stable `reason` code
     (`class TooFewCases(ModelRefused, reason="too_few_cases")`), which the nodes send to the
@@ -100,10 +100,15 @@ class BadSurvivalData(ModelRefused, reason="bad_survival_data"):
     """SURVIVAL: a negative or infinite time, or an event other than 0 or 1, at some party."""
 
 
+class SmallStratum(ModelRefused, reason="small_stratum"):
+    """CROSSTAB ... STRATA: a stratum, or a cell of the table summed over the strata, has fewer rows than the
+    minimum cell size (and more than none, when zeros are released)."""
+
+
 REFUSALS: dict[str, type[ModelRefused]] = {
     cls.reason: cls
     for cls in (OutcomeNotBinary, OutcomeNotCount, OffsetNotPositive, OutOfRange, TooFewCases, TooManyParameters,
-                RareLevel, Collinear, NoEstimate, NotConverged, TooFewEvents, BadSurvivalData)
+                RareLevel, Collinear, NoEstimate, NotConverged, TooFewEvents, BadSurvivalData, SmallStratum)
 }
 
 

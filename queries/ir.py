@@ -108,12 +108,21 @@ class Select:
 
 @dataclass(frozen=True)
 class Crosstab:
+    """CROSSTAB row BY col [STRATA s]: with STRATA, a 2 x 2 table per level of s, pooled by
+    Mantel-Haenszel (`queries.strata_plan`)."""
+
     row: str
     col: str
     where: Expr | None = None
     source: str | None = None
     text: str = _hidden("")  # type: ignore[assignment]
     mentions: Mentions = _hidden(())  # type: ignore[assignment]
+    strata: str | None = None
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The columns the table reads: row, column and the strata column if any."""
+        return (self.row, self.col) + ((self.strata,) if self.strata else ())
 
 
 @dataclass(frozen=True)
@@ -192,7 +201,7 @@ def statement_columns(stmt: Statement) -> set[str]:
         read = {c for d in stmt.derived for c in columns_of(d.expr)}
         return (named - derived) | read | condition_columns(stmt.where)
     if isinstance(stmt, Crosstab):
-        return {stmt.row, stmt.col} | condition_columns(stmt.where)
+        return set(stmt.columns) | condition_columns(stmt.where)
     if isinstance(stmt, Survival):
         return set(stmt.columns) | condition_columns(stmt.where)
     return {stmt.outcome} | set(stmt.columns) | condition_columns(stmt.where)

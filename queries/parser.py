@@ -2,7 +2,8 @@
 
     statement  := EXPLAIN statement | select | crosstab | survival | regression
     select     := a standard SQL SELECT (`queries.sql_select` says what is accepted)
-    crosstab   := CROSSTAB name BY name [FROM name] [WHERE condition]
+    crosstab   := CROSSTAB name BY name [STRATA name] [FROM name] [WHERE condition]
+                  (STRATA, FROM and WHERE in any order)
     survival   := SURVIVAL name , name [BY name] [EVERY number] [FROM name] [WHERE condition]
                   (BY, EVERY, FROM and WHERE in any order)
     regression := (LINEAR | LOGISTIC | POISSON) name ~ formula [FROM name] [WHERE condition] [MAXITER n] [TOL t]
@@ -291,10 +292,22 @@ class _Head:
         col = self.name()
         if row == col:
             raise self.error("a crosstab needs two different columns", col_tok)
-        while self.tail(end_of_where=False):
-            pass
+        strata: str | None = None
+        self.options, self.stops = (), ("FROM", "STRATA")
+        while True:
+            if self.tail(end_of_where=True):
+                continue
+            if not self.at_keyword("STRATA"):
+                break
+            if strata is not None:
+                raise self.error("STRATA appears twice")
+            self.advance()
+            strata_tok = self.tok
+            strata = self.name("the strata column")
+            if strata in (row, col):
+                raise self.error("STRATA needs a column other than the two of the table", strata_tok)
         self.finish()
-        return ir.Crosstab(row, col, self.where, self.source, self.text, self._mentions())
+        return ir.Crosstab(row, col, self.where, self.source, self.text, self._mentions(), strata)
 
     def survival(self) -> ir.Survival:
         self.keyword("SURVIVAL")

@@ -71,7 +71,7 @@ class Plan:
     def disclosure_rule(self) -> str:
         """The threshold rule in words: which counts of contributing rows suppress a released number."""
         if isinstance(self.statement, ir.Crosstab):
-            return crosstab_rule_text(self.min_cell, self.release_zero)
+            return crosstab_rule_text(self.min_cell, self.release_zero, self.statement.strata is not None)
         if isinstance(self.statement, ir.Survival):
             from queries.survival_plan import rule_text  # the plan's module imports this one
 
@@ -296,20 +296,3 @@ def _(stmt: ir.Regression, schema: Schema, domains: dict[str, tuple[ir.Value, ..
 
 def _plain(value: object) -> object:
     return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-@compile_statement.register
-def _(stmt: ir.Crosstab, schema: Schema, domains: dict[str, tuple[ir.Value, ...]], min_cell: int) -> Plan:
-    _, read = _check(stmt, schema)
-    keys = group_keys((stmt.row, stmt.col), domains)
-    steps = (
-        "secure sum of every party's cell counts, as integers in Z_2^64",
-        "margins and total: sums of the shared cells (local)",
-        "small cells, margins and total (thresholds in the disclosure line): one batched comparison",
-        "suppression bits of the cells, the row margins and the column margins: a tree of products each, "
-        "every level in one round",
-        "release: every count times its part's keep bit (one round); the analyst receives the kept counts and "
-        "four suppression bits, never which number is small; chi-square, odds ratio and relative risk are "
-        "computed from released cells only",
-    )
-    return Plan(stmt, (stmt.row, stmt.col), keys, (("rows",),), (), (), min_cell, steps, kinds=read)

@@ -77,7 +77,7 @@ def needed(stmt: ir.Statement) -> tuple[str, ...]:
     if isinstance(inner, ir.Select):
         return tuple(dict.fromkeys([*inner.group_by, *(c for a in inner.aggregates for c in a.columns)]))
     if isinstance(inner, ir.Crosstab):
-        return (inner.row, inner.col)
+        return inner.columns
     if isinstance(inner, ir.Survival):
         return inner.columns
     assert isinstance(inner, ir.Regression)

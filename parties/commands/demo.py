@@ -3,8 +3,8 @@
 Writes a synthetic cohort (never real patients) split over three sites, starts a dealer
 and one node per site on 127.0.0.1 (real processes, mutual TLS), runs a few representative
 queries through the analyst client, and prints each pooled answer next to what pandas or
-a plaintext Newton fit or Kaplan-Meier says on the pooled rows — which only this demo, holding every file, can
-compute. Stops every process on exit.
+a plaintext Newton fit, Mantel-Haenszel or Kaplan-Meier says on the pooled rows — which only
+this demo, holding every file, can compute. Stops every process on exit.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ QUERIES = (
     "SELECT COUNT(*), AVG(bmi), STDDEV(sbp) GROUP BY sex",
     "SELECT COUNT(*), MEDIAN(age), QUANTILE(chol, 0.9) WHERE diabetes = 1",
     "CROSSTAB smoking BY outcome",
+    "CROSSTAB diabetes BY outcome STRATA smoking",
     "LOGISTIC outcome ~ age + bmi + C(smoking)",
     "SURVIVAL months, died BY smoking EVERY 6",
 )
@@ -41,6 +42,8 @@ def _reference(query: str, pooled: Any) -> str:
     if query.startswith("SELECT COUNT(*), MEDIAN"):
         sub = pooled[pooled.diabetes == 1]
         return f"count {len(sub)}  median(age) {sub.age.median()}  quantile(chol, 0.9) {sub.chol.quantile(0.9):.6f}"
+    if "STRATA" in query:
+        return _stratified_reference(pooled)
     if query.startswith("CROSSTAB"):
         return pd.crosstab(pooled.smoking, pooled.outcome, margins=True, margins_name="total").to_string()
     if query.startswith("SURVIVAL"):
@@ -52,6 +55,19 @@ def _reference(query: str, pooled: Any) -> str:
     beta = logit_newton(x.astype(float), data.outcome.to_numpy(dtype=float))
     names = ["Intercept", "age", "bmi", "C(smoking)[T.former]", "C(smoking)[T.never]"]
     return f"{pd.Series(beta, index=names).to_string()}\n(n = {len(data)})"
+
+
+def _stratified_reference(pooled: Any) -> str:
+    """Mantel-Haenszel OR and RR of outcome = 1 for diabetes = 1 against 0, over the smoking strata, in float64."""
+    import numpy as np
+
+    t = np.array([[[((g.diabetes == e) & (g.outcome == o)).sum() for o in (1, 0)] for e in (1, 0)]
+                  for _, g in pooled.groupby("smoking")], dtype=float)
+    a, b, c, d = t[:, 0, 0], t[:, 0, 1], t[:, 1, 0], t[:, 1, 1]
+    n = t.sum(axis=(1, 2))
+    odds = np.sum(a * d / n) / np.sum(b * c / n)
+    risk = np.sum(a * (c + d) / n) / np.sum(c * (a + b) / n)
+    return f"OR (Mantel-Haenszel) {odds:.6f}  RR (Mantel-Haenszel) {risk:.6f}"
 
 
 def _survival_reference(pooled: Any) -> str:

@@ -178,9 +178,11 @@ def test_no_single_partys_randomness_determines_the_noise(monkeypatch: pytest.Mo
     ("SELECT CORR(x, y)", "CORR is not available under disclosure = dp"),
     ("SELECT MAX(x)", "MAX is not available under disclosure = dp"),
     ("LINEAR x ~ y", "LINEAR is not available under disclosure = dp"),
+    ("SURVIVAL x, y", "SURVIVAL is not available under disclosure = dp"),
+    ("CROSSTAB x BY y STRATA s", "CROSSTAB ... STRATA is not available under disclosure = dp"),
 ])
 def test_what_dp_cannot_release_is_refused_naming_the_column_or_mode(query: str, words: str) -> None:
-    frames = [pd.DataFrame({"x": [1.0, 2.0], "y": [3.0, 4.0]})] * 2
+    frames = [pd.DataFrame({"x": [1.0, 2.0], "y": [3.0, 4.0], "s": ["a", "b"]})] * 2
     with pytest.raises(QueryError, match=re.escape(words)):
         run_in_process(frames, query, epsilon=1.0, bounds=[{"x": (0, 10)}, {"x": (0, 10), "y": (0, 9)}])
 
