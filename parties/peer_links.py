@@ -146,11 +146,18 @@ class PeerLinks:
             hook(PeerFailure(inlet.peer, f"its connection to us ended ({reason}): its messages may be lost"), False)
 
     def _dial(self, party: str) -> ssl.SSLSocket:
+        """A data socket to `party`, at the port it gives over gRPC (asked afresh on every dial: a
+        restarted node has a new one). A channel that fails the question is dialled afresh once,
+        as it may still be waiting out its reconnect backoff from before the party came back."""
         host = self._resolve(party).rsplit(":", 1)[0]
-        try:
-            reply = self.stub(party).GetDataPort(messages.empty(), timeout=self._stall_s)
-        except grpc.RpcError as exc:
-            raise ConnectionError(f"no data port: {describe(exc)}") from None
+        for attempt in (1, 2):
+            try:
+                reply = self.stub(party).GetDataPort(messages.empty(), timeout=self._stall_s)
+                break
+            except grpc.RpcError as exc:
+                self.forget(party)
+                if attempt == 2 or exc.code() != grpc.StatusCode.UNAVAILABLE:
+                    raise ConnectionError(f"no data port: {describe(exc)}") from None
         return peer_socket.dial(self._client_ctx, host, int(reply.port), Identity.party(party), self._stall_s)
 
     # -- channels ----------------------------------------------------------------------------
