@@ -37,6 +37,7 @@ from benchmarks.framework import BenchOptions, Row, Task, timed_runs
 from benchmarks.rows import ERROR_KINDS, peer_row, pooled_row
 from parties.bench_jobs import OPS, op_inputs
 from parties.jobs import bench_inputs, private_vector
+from parties.local import data_front
 
 SUITE = "micro"
 QUICK_SIZE = 10_000
@@ -116,8 +117,8 @@ def wire_bytes_per_party(names: Sequence[str], params: dict[str, Any],
 
     `CommStats` counts payload only, so this untimed extra run routes every party-to-party
     connection through the benchmarks' relay (`benchmarks.wan`, here with no delay), which
-    counts the TCP bytes it forwards in both directions: TLS records, HTTP/2 and gRPC
-    framing, protobuf headers, acknowledgements and pings included. Dealer links go through
+    counts the TCP bytes it forwards in both directions: TLS records, frame headers,
+    gRPC pings and acknowledgements included. Dealer links go through
     their own front and are left out. The total over the parties' fronts, divided by the
     number of parties, is the wire bytes per party (the protocol is symmetric). `relayed`: a
     consortium already behind such a relay (`--quick` runs every operation on one); without
@@ -130,7 +131,8 @@ def wire_bytes_per_party(names: Sequence[str], params: dict[str, Any],
 
         def sent() -> int:
             fronts = session.relay.stats()["fronts"]
-            return sum(fronts[n]["bytes_to_target"] + fronts[n]["bytes_to_client"] for n in names if n in fronts)
+            links = [f for n in names for f in (n, data_front(n)) if f in fronts]  # gRPC and data sockets
+            return sum(fronts[f]["bytes_to_target"] + fronts[f]["bytes_to_client"] for f in links)
 
         before = sent()
         result = client.run("bench_mul", params)

@@ -7,10 +7,11 @@ peer_wire       party-to-party messages as hand-built PeerChunks in PeerFrames (
 messages        protobuf messages <-> records for the dealer and node services
 certs, tls      consortium CA and member certificates; mutual TLS, caller identity, roles
 mailbox         a node's receive buffer, keyed by (session, source, tag)
-outbox, inlet   both ends of the one long-lived stream per ordered pair of parties
-peer_links      a node's channels, outboxes and inlets, and which sessions a broken stream fails
-grpc_transport  mpc.transport.Transport over the peer streams: queued sends, failure detection
-peer_service    PeerExchange servicer (a party's stream of messages, aborts, pings)
+peer_socket     mutual-TLS data sockets between parties: contexts, identity checks, length-prefixed frames
+outbox, inlet   both ends of the one data socket per ordered pair of parties (written by the sender's thread)
+peer_links      a node's data port, channels, outboxes and inlets, and which sessions a broken socket fails
+grpc_transport  mpc.transport.Transport over the data sockets: direct sends, failure detection over gRPC
+peer_service    PeerExchange servicer (the data port, aborts, pings)
 dealer_service  the dealer: per-session seeds, corrections for the last party, registry
 dealer_client   a node's side of the dealer, with prefetching of planned material
 jobs            the explicit registry of named computations a node runs

@@ -1,34 +1,33 @@
-"""The MPC transport over gRPC with mutual TLS, between real party nodes.
+"""The MPC transport between real party nodes: mutual-TLS data sockets, watched over gRPC.
 
 `GrpcTransport` is one session's view of the node's `PeerLinks` (parties/peer_links.py):
-`send` queues the message in the peer's `Outbox`, whence it leaves on the one long-lived
-stream that peer keeps open to this node, and returns at once; `recv` takes the message
-from the node's `Mailbox`, which the `Inlet` reading each peer's stream fills. A round
-therefore costs no gRPC call, only a frame on an open stream at each end.
+`send` writes the message on the data socket this node keeps to that peer (its `Outbox`),
+from the calling thread; `recv` takes the message from the node's `Mailbox`, which the
+`Inlet` reading each peer's socket to this node fills. A round therefore costs one TLS
+write per peer and a wake-up, and no gRPC call; gRPC carries only the calls that watch
+the peers (Ping, Abort) and find their data ports.
 
 While `recv` waits it watches, in short slices, everything that means the message will
 never come, and raises `PeerFailure` naming the party:
 1. the session was aborted (by a peer's Abort, or found by a probe);
-2. a stream failed: ours to some peer ended with this session's messages on it (also
-   raised by `close`), or a peer's stream to us ended (`PeerLinks` calls `_fail`);
+2. a socket failed: ours to some peer broke with this session's messages on it, or could not
+   be dialled, or took nothing for `liveness_s` (also raised by `close`); or a peer's socket
+   to us ended (`PeerLinks` calls `_fail`);
 3. the awaited peer stops answering liveness pings: refused twice in a row (process
    gone), or no answer for `liveness_s` (frozen, or its connection dropped by keepalive);
 4. nothing arrived within `recv_timeout_s`.
-`abort` drops the session's messages not yet sent and tells every peer the session is
-over so they fail fast instead of timing out. `close` waits until every message of the
-session has been sent, watching the peers it waits for as `recv` does.
+`abort` tells every peer the session is over so they fail fast instead of timing out.
+`close` raises the session's failure, if any: once `send` has returned, the message's bytes
+are with the kernel, so there is nothing left to wait for.
 
-Design notes. The streams are opened by the receiver, as unary-stream calls read in the
-receiving thread (no hand-off through gRPC's channel thread) and served by a thread that
-the sender's server gives each call. Measured on this machine with 3 processes that each
-send 16 bytes to both others and wait for theirs, over mutual TLS, per party and round:
-a unary call per message (what this replaced) 1.4-1.8 ms of CPU; a bidirectional stream
-opened by the sender, its request iterator fed from a queue (gRPC consumes it in a thread
-of its own) 0.48-0.55 ms; this design 0.32-0.41 ms, and 0.39-0.46 ms through the whole
-`GrpcTransport`. A peer's channel state is observed through the pings:
-a channel in TRANSIENT_FAILURE or SHUTDOWN fails them at once, and a connection that
-keepalive dropped fails or stalls them, so one mechanism covers death, a frozen process
-and a cut connection.
+Design notes. Measured on this machine with 3 processes that each send 16 bytes to both
+others and wait for theirs, over mutual TLS, per party and round: a unary gRPC call per
+message 1.4-1.8 ms of CPU; one long-lived gRPC stream per ordered pair 0.39-0.46 ms through
+this transport; a TLS socket per ordered pair written by the sending thread 0.05-0.11 ms
+(`benchmarks/` has the `repeat_mul` job that measures a whole round). A peer's channel state
+is observed through the pings: a channel in TRANSIENT_FAILURE or SHUTDOWN fails them at
+once, and a connection that keepalive dropped fails or stalls them, so one mechanism covers
+death, a frozen process and a cut connection.
 """
 
 from __future__ import annotations
@@ -44,6 +43,7 @@ from mpc.errors import PeerFailure
 from mpc.transport import Transport
 from parties import messages
 from parties.mailbox import Mailbox
+from parties.outbox import LinkError
 from parties.peer_links import PeerLinks, describe
 from parties.records import AbortInfo
 from parties.tls import Keepalive
@@ -56,11 +56,10 @@ class LinkSettings:
     """Deadlines and failure detection of party-to-party links."""
 
     recv_timeout_s: float = 30.0  # longest wait for one message
-    send_timeout_s: float = 60.0  # longest wait, at the session's end, for its messages to be sent
     slice_s: float = 0.1  # how often a waiting recv re-checks failures
     probe_after_s: float = 0.5  # start pinging a peer after waiting this long for it
     probe_timeout_s: float = 1.0  # deadline of one ping
-    liveness_s: float = 4.0  # a peer unanswering for this long is declared dead
+    liveness_s: float = 4.0  # a peer unanswering (or not reading its data socket) this long is declared dead
     abort_timeout_s: float = 2.0
     keepalive: Keepalive = field(default_factory=Keepalive)
 
@@ -123,8 +122,11 @@ class GrpcTransport(Transport):
     def send(self, dst: int, tag: str, payload: bytes) -> None:
         if dst == self._rank or not 0 <= dst < len(self._roster):
             raise ValueError(f"cannot send to rank {dst}")
+        name = self._roster[dst]
         try:
-            self._links.outbox(self._roster[dst]).put(self._session, tag, payload)
+            self._links.outbox(name).put(self._session, tag, payload)
+        except LinkError as exc:
+            self._fail(PeerFailure(name, str(exc)), True)
         except RuntimeError as exc:  # the node is stopping
             self._fail(PeerFailure(self._links.me, str(exc)), True)
 
@@ -202,8 +204,6 @@ class GrpcTransport(Transport):
         """Give up the session here and tell every peer (best effort, bounded wait)."""
         info = AbortInfo(self._session, self._links.me, culprit or self._links.me, reason)
         self._mailbox.abort(info)
-        for name in self._peers:
-            self._links.outbox(name).purge(self._session)
         self._links.leave(self._session)
         notices = []
         for name in self._peers:
@@ -217,32 +217,12 @@ class GrpcTransport(Transport):
         _wait_all(notices, self._settings.abort_timeout_s + 0.5)
 
     def close(self) -> None:
-        """Wait until every message sent has gone out (peers may still need them), then leave the links.
-
-        Raises the session's failure (a stream that lost its messages, a peer that died or
-        froze while messages for it waited) unless the session was aborted.
-        """
+        """Leave the links; raises the session's failure (a socket that lost its messages, a peer
+        that could not be reached) unless the session was aborted."""
         try:
-            self._drain()
+            self._raise_if_failed(receiving=False)
         except PeerFailure:
             if self._mailbox.aborted(self._session) is None:
                 raise
         finally:
             self._links.leave(self._session)
-
-    def _drain(self) -> None:
-        s = self._settings
-        start = time.monotonic()
-        for p, name in enumerate(self._roster):
-            if p == self._rank:
-                continue
-            outbox = self._links.outbox(name)
-            probe = self._fresh_probe(p, start)
-            while not outbox.wait_drained(self._session, s.slice_s):
-                self._raise_if_failed(receiving=False)
-                now = time.monotonic()
-                if now - start >= s.probe_after_s:
-                    self._check_liveness(p, probe, now)
-                if now - start >= s.send_timeout_s:
-                    raise PeerFailure(name, f"took none of our last messages for {s.send_timeout_s:.0f} s")
-        self._raise_if_failed(receiving=False)

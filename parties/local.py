@@ -18,8 +18,10 @@ With a `relay` (any object with `front(name)` and `connect(name, address)`, such
 benchmarks' latency-injecting `benchmarks.wan.DelayRelay`), every party-to-party link and
 every node-to-dealer link goes through the relay: each node is told the relay's front
 for the dealer and for each peer (fixed `--peer` addresses, which the node prefers to the
-dealer's directory), and the fronts are pointed at the real addresses once those are
-known. The analyst still talks to the nodes directly (`addresses` are the real ones), so
+dealer's directory), and to advertise the port of its data front (`data_front(name)`,
+`--advertise-data-port`), which peers dial on the relay's host for their messages to it;
+the fronts are pointed at the real addresses (data ports from each node's Status) once
+those are known. The analyst still talks to the nodes directly (`addresses` are the real ones), so
 a WAN benchmark delays the MPC traffic, not the analyst's request.
 
 Child processes get `MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_` and
@@ -72,6 +74,11 @@ class Relay(Protocol):
     def connect(self, name: str, address: str) -> None:
         """Forward what arrives at `front(name)` to `address`."""
         ...
+
+
+def data_front(name: str) -> str:
+    """The relay front standing for node `name`'s data port."""
+    return f"{name}/data"
 
 
 class LocalConsortium(Lifecycle):
@@ -154,6 +161,7 @@ class LocalConsortium(Lifecycle):
                     for other in self.party_names:
                         if other != name:
                             args += ["--peer", f"{other}={relay.front(other)}"]
+                    args += ["--advertise-data-port", relay.front(data_front(name)).rsplit(":", 1)[1]]
                 if name in self._data:
                     args += ["--data", str(self._data[name])]
                 if self._audit_dir is not None:
@@ -165,8 +173,11 @@ class LocalConsortium(Lifecycle):
             self.dealer_address = ready.pop("dealer")
             self.addresses = ready
             if relay is not None:
-                for name in self.party_names:
-                    relay.connect(name, self.addresses[name])
+                with self.client() as client:
+                    for name in self.party_names:
+                        relay.connect(name, self.addresses[name])
+                        host = self.addresses[name].rsplit(":", 1)[0]
+                        relay.connect(data_front(name), f"{host}:{client.status(name).data_port}")
         except BaseException:
             self.stop()
             raise

@@ -1,7 +1,7 @@
 """A node's receive buffer: every message from a peer, until the session asks for it.
 
 Each peer's `Inlet` (parties/inlet.py) puts the messages it reassembles from that peer's
-stream here under (session, source, tag); a session's transport takes one out when its
+data socket here under (session, source, tag); a session's transport takes one out when its
 protocol reaches that step. A message
 may arrive before its session has started at this node (a faster peer got the job
 first), so messages of unknown sessions are kept, and dropped only if no session claims

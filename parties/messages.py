@@ -23,6 +23,10 @@ def empty() -> pb.Empty:
     return pb.Empty()
 
 
+def data_port(port: int) -> pb.DataPort:
+    return pb.DataPort(port=port)
+
+
 # -- aborts and pings between parties ---------------------------------------------------------
 def abort_to_pb(info: AbortInfo) -> pb.AbortNotice:
     return pb.AbortNotice(session=info.session, src=info.src, culprit=info.culprit, reason=info.reason)
@@ -169,9 +173,10 @@ def outcome_from_chunks(chunks: Iterable[pb.JobChunk]) -> JobOutcome | JobFailur
 
 def node_info_to_pb(info: NodeInfo) -> pb.NodeStatus:
     return pb.NodeStatus(
-        identity=info.identity, address=info.address, jobs=info.jobs, running_sessions=info.running_sessions
+        identity=info.identity, address=info.address, jobs=info.jobs, running_sessions=info.running_sessions,
+        data_port=info.data_port,
     )
 
 
 def node_info_from_pb(msg: pb.NodeStatus) -> NodeInfo:
-    return NodeInfo(msg.identity, msg.address, list(msg.jobs), int(msg.running_sessions))
+    return NodeInfo(msg.identity, msg.address, list(msg.jobs), int(msg.running_sessions), int(msg.data_port))

@@ -1,7 +1,10 @@
 """A party node: a long-running process that computes with its peers when an analyst asks.
 
-The node serves two gRPC services on one mutual-TLS port: PeerExchange (messages from
-the other parties, into its `Mailbox`) and Node (an analyst's `RunJob`). For each job it
+The node serves two gRPC services on one mutual-TLS port: PeerExchange (the other parties'
+pings, aborts, and where to dial its data port) and Node (an analyst's `RunJob`). The
+messages between parties travel on mutual-TLS data sockets (`parties.peer_links`): the node
+accepts its peers' on a data port of its own, next to the gRPC port on the same host (any
+free port unless `data_port` is set), and tells peers which port through GetDataPort. For each job it
 opens a new session: it registers the session's roster with the dealer (idempotent, so
 every node can do it), fetches its own seed, builds a `PartyContext` over a
 `GrpcTransport` for that session, runs the job from its explicit registry, and answers
@@ -44,7 +47,7 @@ from parties.tls import Rules, TlsMaterial, bind, caller_identity, make_server
 from protocols.material import KINDS
 
 RULES: Rules = {
-    "/pooled.v1.PeerExchange/Stream": frozenset({"party"}),
+    "/pooled.v1.PeerExchange/GetDataPort": frozenset({"party"}),
     "/pooled.v1.PeerExchange/Abort": frozenset({"party"}),
     "/pooled.v1.PeerExchange/Ping": frozenset({"party"}),
     "/pooled.v1.Node/RunJob": frozenset({"analyst"}),
@@ -60,6 +63,8 @@ class NodeConfig:
     dealer: str
     listen: str = "127.0.0.1:0"
     advertise_host: str | None = None  # host peers should dial (default: the listen host)
+    data_port: int = 0  # where to accept peers' data sockets, on the listen host (0: any free port)
+    advertise_data_port: int | None = None  # data port peers should dial (a port forward or a relay)
     peers: Mapping[str, str] = field(default_factory=dict)  # fixed peer addresses; others from the dealer
     data_dir: Path | None = None
     data_file: Path | None = None
@@ -83,7 +88,8 @@ class Node:
         self._site = SiteData(self.name, config.data_dir, config.data_file)
         self._mailbox = Mailbox()
         self._dealer = DealerClient(self._tls, config.dealer, keepalive=config.links.keepalive)
-        self._links = PeerLinks(self._tls, self._address_of, self._mailbox, config.links.keepalive)
+        self._links = PeerLinks(self._tls, self._address_of, self._mailbox, config.links.keepalive,
+                                stall_s=config.links.liveness_s)
         self._lock = threading.Lock()
         self._directory: dict[str, str] = dict(config.peers)
         self._server: grpc.Server | None = None
@@ -104,6 +110,8 @@ class Node:
         server = make_server(self._tls, RULES, max_workers=config.max_workers, keepalive=config.links.keepalive)
         peer_service.add_to_server(peer_service.PeerExchangeServicer(self._mailbox, self._links), server)
         rpc.add_NodeServicer_to_server(NodeServicer(self), server)
+        listen_host = self._config.listen.rsplit(":", 1)[0]
+        self._links.listen(listen_host, config.data_port, config.advertise_data_port)
         port = bind(server, self._tls, self._config.listen)
         server.start()
         self._server = server
@@ -117,7 +125,7 @@ class Node:
         return self.address
 
     def stop(self, grace_s: float = 1.0) -> None:
-        self._links.close()  # first: it ends the peers' streams, which would otherwise hold the server for grace_s
+        self._links.close()  # first: its data sockets and channels end at once
         if self._server is not None:
             self._server.stop(grace_s).wait(grace_s + 1.0)
         self._dealer.close()
@@ -136,7 +144,8 @@ class Node:
         return known
 
     def info(self) -> NodeInfo:
-        return NodeInfo(str(self._tls.identity), self.address, sorted(self._jobs), self._mailbox.open_sessions)
+        return NodeInfo(str(self._tls.identity), self.address, sorted(self._jobs), self._mailbox.open_sessions,
+                        self._links.bound_data_port)
 
     # -- jobs -------------------------------------------------------------------------------------
     def run_job(self, call: JobCall) -> JobOutcome | JobFailure:

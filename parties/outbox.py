@@ -1,148 +1,152 @@
-"""A node's messages to one peer, queued for the stream that peer reads them from.
+"""A node's messages to one peer, written by the sending thread on the data socket it dialled.
 
-The peer opens the stream (PeerExchange.Stream) and keeps it for as long as both live;
-`Outbox.serve` is that call's reply generator, run by the server in a thread of its own.
-It writes an empty frame first (the stream is up), then, whenever messages wait, one
-`PeerFrames` of chunks taken round-robin from the waiting messages: each message gives one
-chunk of at most 1 MiB per turn, and small messages share a frame. So a session's small
-message waits behind at most one chunk of each large message in progress, and a round's
-messages that are queued together go in one frame.
+`Outbox.put` writes a message at once, from the thread that sends it: no queue and no
+hand-off to another thread, so a round costs one TLS write per peer. The socket is dialled
+on first use (`dial`, given by `parties.peer_links`) and kept for the node's lifetime.
+Messages are cut into chunks of at most 1 MiB (`parties.peer_wire.OutgoingMessage`), one
+frame each; concurrent sessions take turns chunk by chunk, so a small message waits behind
+at most one chunk of a large one.
 
-The generator is resumed only once gRPC has sent its previous frame, which is when the
-messages that frame finished count as sent (`drained`, for a session's `close`). A stream
-that ends for any reason (the peer died or reconnected, the connection dropped) cannot say
-which of its frames arrived: every open session that wrote to it is reported to `on_lost`,
-and messages it had started are dropped (the receiver discards partial messages with the
-stream). Messages not yet started wait for the peer's next stream.
+A message counts as sent once the kernel has taken its bytes. A write that makes no progress
+for `stall_s` (a frozen peer that stopped reading, a dead link) fails. A socket that breaks
+for any reason (a failed write, the peer closed it or refused our certificate, seen by a
+watcher thread that polls the socket without touching TLS) cannot say which of its frames
+arrived: every open session that wrote to it is reported to `on_lost`, and the next message
+dials afresh. The receiver drops partial messages with the socket.
 """
 
 from __future__ import annotations
 
+import select
+import socket
+import ssl
 import threading
-from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from parties.array_stream import CHUNK_BYTES
-from parties.peer_wire import OutgoingMessage, frames_to_wire
+from parties.peer_socket import write_frame
+from parties.peer_wire import OutgoingMessage
 
 LostHandler = Callable[[str, set[str], str], None]
-"""(peer, sessions that wrote to the stream, why it ended) -> None."""
-HELLO = b""
-"""The first frame of every stream: an empty `PeerFrames`."""
+"""(peer, sessions that wrote to the socket, why it broke) -> None."""
+_HANGUP = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP | getattr(select, "POLLRDHUP", 0)
+
+
+class LinkError(ConnectionError):
+    """The message could not be sent: the peer cannot be reached, or the socket broke."""
+
+
+@dataclass(eq=False)
+class _Link:
+    sock: ssl.SSLSocket
+    used: set[str] = field(default_factory=set)  # sessions that wrote to it
+    broken: bool = False
 
 
 class Outbox:
-    """Messages waiting for `peer`, and the one stream that carries them (thread-safe)."""
+    """The socket that carries this node's messages to `peer` (thread-safe)."""
 
-    def __init__(self, peer: str, on_lost: LostHandler, frame_bytes: int = CHUNK_BYTES) -> None:
+    def __init__(
+        self, peer: str, dial: Callable[[], ssl.SSLSocket], on_lost: LostHandler, stall_s: float,
+        frame_bytes: int = CHUNK_BYTES,
+    ) -> None:
         self.peer = peer
+        self._dial = dial
         self._on_lost = on_lost
+        self._stall_s = stall_s
         self._frame_bytes = frame_bytes
-        self._cond = threading.Condition()
-        self._queue: deque[OutgoingMessage] = deque()
-        self._unsent: dict[str, int] = {}  # session -> its messages not yet completely sent
-        self._used: set[str] = set()  # sessions that wrote to the current stream
-        self._stream = 0  # number of the stream being served, 0 if none
-        self._streams = 0
+        self._write = threading.Lock()  # one writer at a time; held while dialling too
+        self._lock = threading.Lock()  # the state below
+        self._link: _Link | None = None
         self._closed = False
 
-    # -- the sessions' side --------------------------------------------------------------------
+    @property
+    def up(self) -> bool:
+        """A socket to the peer is open (for tests and status)."""
+        with self._lock:
+            return self._link is not None
+
     def put(self, session: str, tag: str, payload: bytes | memoryview) -> None:
-        """Queue a message; RuntimeError once the outbox is closed (the node is stopping)."""
-        message = OutgoingMessage(session, tag, payload)
-        with self._cond:
+        """Write a message; LinkError if it cannot be (the sessions concerned are told), RuntimeError once closed."""
+        message = OutgoingMessage(session, tag, payload, chunk_bytes=self._frame_bytes)
+        while not message.done:
+            with self._write:
+                link = self._current()
+                parts: list[bytes | memoryview] = []
+                message.write_chunk(parts)
+                with self._lock:
+                    link.used.add(session)
+                try:
+                    write_frame(link.sock, parts)
+                    continue
+                except TimeoutError:
+                    reason = f"it took none of our messages for {self._stall_s:g} s"
+                except OSError as exc:
+                    reason = f"our connection to it broke ({exc})"
+            self._break(link, reason)
+            raise LinkError(reason)
+
+    def _current(self) -> _Link:
+        """The open link, dialled if there is none (write lock held)."""
+        with self._lock:
             if self._closed:
                 raise RuntimeError("the node is stopping")
-            self._queue.append(message)
-            self._unsent[session] = self._unsent.get(session, 0) + 1
-            self._cond.notify_all()
+            link = self._link
+        if link is not None and not link.broken:
+            return link
+        try:
+            sock = self._dial()
+        except (OSError, LookupError, RuntimeError) as exc:
+            raise LinkError(f"cannot connect to it ({exc})") from None
+        sock.settimeout(self._stall_s)
+        link = _Link(sock)
+        with self._lock:
+            if self._closed:
+                sock.close()
+                raise RuntimeError("the node is stopping")
+            self._link = link
+        threading.Thread(target=self._watch, args=(link,), name=f"outbox-{self.peer}", daemon=True).start()
+        return link
 
-    def drained(self, session: str) -> bool:
-        """Every message of `session` has been sent (or dropped)."""
-        with self._cond:
-            return not self._unsent.get(session)
+    def _watch(self, link: _Link) -> None:
+        """Wait until the socket hangs up or turns readable (the peer closed or refused it), then break it."""
+        poll = select.poll()
+        try:
+            poll.register(link.sock.fileno(), _HANGUP)
+            poll.poll()
+        except (OSError, ValueError):  # closed meanwhile
+            pass
+        self._break(link, "it closed our connection")
+        with self._write:  # no write is under way: the TLS object can go
+            link.sock.close()
 
-    def wait_drained(self, session: str, timeout_s: float) -> bool:
-        with self._cond:
-            return self._cond.wait_for(lambda: not self._unsent.get(session), timeout_s)
-
-    def purge(self, session: str) -> None:
-        """Drop the messages of an aborted session that have not gone out."""
-        with self._cond:
-            self._queue = deque(m for m in self._queue if m.session != session)
-            self._unsent.pop(session, None)
-            self._cond.notify_all()
+    def _break(self, link: _Link, reason: str, report: bool = True) -> None:
+        with self._lock:
+            if link.broken:
+                return
+            link.broken = True
+            lost, link.used = link.used, set()
+            if self._link is link:
+                self._link = None
+        try:
+            # The TCP socket's own shutdown (SSLSocket's would drop its TLS object under a writer):
+            socket.socket.shutdown(link.sock, socket.SHUT_RDWR)  # wakes the watcher, fails a blocked write
+        except OSError:
+            pass
+        if report and lost:
+            self._on_lost(self.peer, lost, reason)
 
     def forget(self, session: str) -> None:
-        """The session has ended here: a later end of the stream does not concern it."""
-        with self._cond:
-            self._used.discard(session)
-            if not any(m.session == session for m in self._queue):
-                self._unsent.pop(session, None)
-
-    # -- the stream's side ---------------------------------------------------------------------
-    def serve(self, add_callback: Callable[[Callable[[], None]], bool]) -> Iterator[bytes]:
-        """The frames of a new stream to the peer, until it ends or a newer one replaces it.
-
-        `add_callback` registers what to run when the call ends (`grpc.ServicerContext.add_callback`).
-        """
-        with self._cond:
-            if self._closed:
-                return
-            self._streams += 1
-            me = self._streams
-            lost = self._end_stream("it opened a new stream to us") if self._stream else None
-            self._stream = me
-            self._cond.notify_all()  # the stream it replaces stops
-        if lost:
-            self._on_lost(self.peer, *lost)
-        if not add_callback(lambda: self._ended(me)):
-            self._ended(me)
-            return
-        yield HELLO
-        finished: list[OutgoingMessage] = []
-        while True:
-            with self._cond:
-                for message in finished:  # gRPC has sent the frame that finished them
-                    left = self._unsent.get(message.session, 0) - 1
-                    if left > 0:
-                        self._unsent[message.session] = left
-                    elif self._unsent.pop(message.session, None) is not None:
-                        self._cond.notify_all()
-                finished = []
-                while self._stream == me and not self._queue and not self._closed:
-                    self._cond.wait()
-                if self._stream != me or self._closed:
-                    return
-                parts: list[bytes | memoryview] = []
-                size = 0
-                while self._queue and (not parts or size + self._queue[0].next_bytes <= self._frame_bytes):
-                    message = self._queue.popleft()
-                    size += message.write_chunk(parts)
-                    self._used.add(message.session)
-                    if message.done:
-                        finished.append(message)
-                    else:
-                        self._queue.append(message)
-            yield frames_to_wire(parts)
-
-    def _ended(self, stream: int) -> None:
-        with self._cond:
-            if self._stream != stream:
-                return  # replaced by a newer stream, which already reported this one
-            self._stream = 0
-            lost = self._end_stream("our stream to it ended")
-            self._cond.notify_all()
-        self._on_lost(self.peer, *lost)
-
-    def _end_stream(self, reason: str) -> tuple[set[str], str]:
-        """Forget the current stream (lock held): the sessions that wrote to it, and why it ended."""
-        lost, self._used = self._used, set()
-        self._queue = deque(m for m in self._queue if not m.started)
-        return lost, reason
+        """The session has ended here: a later break of the socket does not concern it."""
+        with self._lock:
+            if self._link is not None:
+                self._link.used.discard(session)
 
     def close(self) -> None:
-        """Stop serving (the node is stopping): the stream ends and later `put`s are refused."""
-        with self._cond:
+        """Close the socket (the node is stopping); later `put`s are refused."""
+        with self._lock:
             self._closed = True
-            self._cond.notify_all()
+            link = self._link
+        if link is not None:
+            self._break(link, "the node is stopping", report=False)

@@ -1,15 +1,13 @@
 """The PeerExchange service: thin adapters from gRPC calls to a node's `PeerLinks` and `Mailbox`.
 
-`Stream` serves the caller its own messages: the caller's name is read from its mutual-TLS
-certificate, never from the request, so a party can only receive what is addressed to it,
-and a message's source is always the party whose certificate the stream's server
-presented. `Abort` is refused with PERMISSION_DENIED when its claimed source is not the
-caller. `Ping` answers whether a session was aborted here.
+The messages themselves travel on data sockets (parties/peer_socket.py); over gRPC go only
+the calls that find a peer and watch it. `GetDataPort` says which port to dial for this
+node's data socket. `Abort` is refused with PERMISSION_DENIED when its claimed source is not
+the caller. `Ping` answers whether a session was aborted here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -27,9 +25,8 @@ class PeerExchangeServicer:
         self._mailbox = mailbox
         self._links = links
 
-    def Stream(self, request: Any, context: grpc.ServicerContext) -> Iterator[bytes]:  # noqa: N802
-        who = caller_identity(context)
-        yield from self._links.outbox(who.name).serve(context.add_callback)
+    def GetDataPort(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+        return messages.data_port(self._links.data_port)
 
     def Abort(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         who = caller_identity(context)
@@ -45,7 +42,7 @@ class PeerExchangeServicer:
 def add_to_server(servicer: PeerExchangeServicer, server: grpc.Server) -> None:
     wire = peer_wire.peer_exchange_wire()
     handlers = {
-        "Stream": grpc.unary_stream_rpc_method_handler(servicer.Stream, *wire["Stream"]),
+        "GetDataPort": grpc.unary_unary_rpc_method_handler(servicer.GetDataPort, *wire["GetDataPort"]),
         "Abort": grpc.unary_unary_rpc_method_handler(servicer.Abort, *wire["Abort"]),
         "Ping": grpc.unary_unary_rpc_method_handler(servicer.Ping, *wire["Ping"]),
     }

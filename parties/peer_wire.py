@@ -4,14 +4,14 @@ Messages between parties carry most of a computation's bytes, so they skip proto
 message objects. `OutgoingMessage` cuts a message into chunks of at most `CHUNK_BYTES` of
 payload, and `frames_to_wire` writes any number of chunks (of several messages) as one
 serialized `PeerFrames`, copying each payload byte once. `frames_from_wire` parses one back
-into `Chunk`s without protobuf's copy, and a `Reassembler` per stream turns chunks into
+into `Chunk`s without protobuf's copy, and a `Reassembler` per data socket turns chunks into
 `PeerMessage`s, handing a message over only once all its bytes are there. What this writes is
 an ordinary `PeerFrames` to protobuf, and it reads protobuf's own encoding too.
 
 Every chunk names its message (session, tag), so chunks of different messages may
-interleave on one stream; the first (offset 0) gives the message's size, and each later
+interleave on one socket; the first (offset 0) gives the message's size, and each later
 one its offset, which must be where the previous one ended. The source is not on the wire:
-it is the party whose certificate the stream's server presented.
+it is the party whose client certificate the data socket presented (parties/peer_socket.py).
 
 The field numbers are not written here: `ChunkLayout.of` reads them, with their types,
 from the generated descriptors of `PeerChunk` and `PeerFrames`, so this format follows
@@ -31,10 +31,6 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from parties.array_stream import CHUNK_BYTES
 from parties.proto import pooled_pb2 as pb
 from parties.records import PeerMessage
-
-PEER_STREAM_METHOD = "/pooled.v1.PeerExchange/Stream"
-STREAM_REQUEST = pb.Empty().SerializeToString()
-"""The request that opens a stream (the caller's identity comes from its certificate)."""
 
 _VARINT, _LENGTH = 0, 2  # protobuf wire types
 _TYPES = {"session": FieldDescriptor.TYPE_STRING, "tag": FieldDescriptor.TYPE_STRING,
@@ -182,7 +178,7 @@ class Chunk(NamedTuple):
     data: memoryview
 
 
-def frames_from_wire(raw: bytes, *, layout: ChunkLayout = LAYOUT) -> list[Chunk]:
+def frames_from_wire(raw: bytes | bytearray, *, layout: ChunkLayout = LAYOUT) -> list[Chunk]:
     """The chunks of one serialized `PeerFrames`, without protobuf's copy of their data.
 
     ValueError for a truncated frame or a field that is not in `layout`.
@@ -279,12 +275,9 @@ class Reassembler:
 
 
 def peer_exchange_wire() -> dict[str, tuple[Callable[[bytes], Any] | None, Callable[[Any], bytes] | None]]:
-    """(request deserializer, response serializer) of each PeerExchange method, for the server.
-
-    Stream's replies are serialized `PeerFrames` already (`frames_to_wire`).
-    """
+    """(request deserializer, response serializer) of each PeerExchange method, for the server."""
     return {
-        "Stream": (pb.Empty.FromString, None),
+        "GetDataPort": (pb.Empty.FromString, pb.DataPort.SerializeToString),
         "Abort": (pb.AbortNotice.FromString, pb.Empty.SerializeToString),
         "Ping": (pb.PingRequest.FromString, pb.PingReply.SerializeToString),
     }

@@ -88,3 +88,4 @@ class NodeInfo(Record):
     address: str
     jobs: list[str]
     running_sessions: int
+    data_port: int = 0  # where it accepts its peers' data sockets (the port to open in a firewall)

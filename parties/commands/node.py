@@ -55,6 +55,11 @@ def register(sub: Any) -> None:
                         "and the nodes together)")
     p.add_argument("--listen", help="host:port to serve on (port 0: pick a free one; default 127.0.0.1:0)")
     p.add_argument("--advertise-host", help="host peers should dial (default: the listen host)")
+    p.add_argument("--data-port", type=int, default=0,
+                   help="port for the other parties' data sockets, on the listen host (default: any free port; "
+                        "peers learn it over gRPC)")
+    p.add_argument("--advertise-data-port", type=int,
+                   help="data port peers should dial, if not --data-port's (a port forward or a relay)")
     p.add_argument(
         "--peer", type=_peer, action="append", default=[], help="NAME=HOST:PORT of a peer (else asked of the dealer)"
     )
@@ -131,6 +136,8 @@ def _from_flags(args: argparse.Namespace) -> tuple[Any, Any, Any, argparse.Names
         dealer=args.dealer or "",  # "": read from --dealer-port-file once the dealer has written it
         listen=args.listen or "127.0.0.1:0",
         advertise_host=args.advertise_host,
+        data_port=args.data_port,
+        advertise_data_port=args.advertise_data_port,
         peers=dict(args.peer),
         data_dir=args.data_dir,
         data_file=Path(args.data) if args.data and not url else None,
@@ -163,6 +170,8 @@ def _from_config(args: argparse.Namespace) -> tuple[Any, Any, Any, argparse.Name
         dealer=s.dealer,
         listen=args.listen or s.listen,
         advertise_host=args.advertise_host,
+        data_port=args.data_port,
+        advertise_data_port=args.advertise_data_port,
         peers=s.others,
         data_file=s.data.path if s.data is not None else None,
         links=LinkSettings(recv_timeout_s=args.recv_timeout, liveness_s=args.liveness),

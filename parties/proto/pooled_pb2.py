@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0cpooled.proto\x12\tpooled.v1\"\x07\n\x05\x45mpty\"[\n\x0b\x41rrayHeader\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05shape\x18\x02 \x03(\x03\x12\x11\n\tring_bits\x18\x03 \x01(\r\x12\x0e\n\x06\x64omain\x18\x04 \x01(\t\x12\x0c\n\x04\x66rac\x18\x05 \x01(\r\"Y\n\x0b\x41rraysChunk\x12\'\n\x07headers\x18\x01 \x03(\x0b\x32\x16.pooled.v1.ArrayHeader\x12\x13\n\x0btotal_bytes\x18\x02 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"g\n\tPeerChunk\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0b\n\x03tag\x18\x03 \x01(\t\x12\x13\n\x0btotal_bytes\x18\x04 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x05 \x01(\x0c\x12\x0e\n\x06offset\x18\x06 \x01(\x04J\x04\x08\x02\x10\x03R\x03src\"2\n\nPeerFrames\x12$\n\x06\x63hunks\x18\x01 \x03(\x0b\x32\x14.pooled.v1.PeerChunk\"L\n\x0b\x41\x62ortNotice\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0b\n\x03src\x18\x02 \x01(\t\x12\x0f\n\x07\x63ulprit\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\x1e\n\x0bPingRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\"=\n\tPingReply\x12\x0f\n\x07\x61\x62orted\x18\x01 \x01(\x08\x12\x0f\n\x07\x63ulprit\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\".\n\x0bSessionSpec\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0e\n\x06roster\x18\x02 \x03(\t\"\x1d\n\nSessionRef\x12\x0f\n\x07session\x18\x01 \x01(\t\"2\n\tSeedReply\x12\x0c\n\x04seed\x18\x01 \x01(\x0c\x12\x0c\n\x04rank\x18\x02 \x01(\r\x12\t\n\x01n\x18\x03 \x01(\r\"K\n\x11\x43orrectionRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0f\n\x07\x63ounter\x18\x02 \x01(\x04\x12\x14\n\x0crequest_json\x18\x03 \x01(\t\"I\n\x0e\x43orrectionAsks\x12\x0f\n\x07session\x18\x01 \x01(\t\x12&\n\x04\x61sks\x18\x02 \x03(\x0b\x32\x18.pooled.v1.CorrectionAsk\"6\n\rCorrectionAsk\x12\x0f\n\x07\x63ounter\x18\x01 \x01(\x04\x12\x14\n\x0crequest_json\x18\x02 \x01(\t\"W\n\x0f\x43orrectionPiece\x12\x0f\n\x07\x63ounter\x18\x01 \x01(\x04\x12%\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x16.pooled.v1.ArraysChunk\x12\x0c\n\x04last\x18\x03 \x01(\x08\">\n\x10\x43orrectionFrames\x12*\n\x06pieces\x18\x01 \x03(\x0b\x32\x1a.pooled.v1.CorrectionPiece\"\x1f\n\x0c\x41nnouncement\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\"u\n\tDirectory\x12\x36\n\taddresses\x18\x01 \x03(\x0b\x32#.pooled.v1.Directory.AddressesEntry\x1a\x30\n\x0e\x41\x64\x64ressesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x86\x01\n\x0b\x44\x65\x61lerStats\x12\x15\n\ropen_sessions\x18\x01 \x01(\x04\x12\x17\n\x0fsessions_opened\x18\x02 \x01(\x04\x12\x18\n\x10seeds_handed_out\x18\x03 \x01(\x04\x12\x13\n\x0b\x63orrections\x18\x04 \x01(\x04\x12\x18\n\x10\x63orrection_bytes\x18\x05 \x01(\x04\"b\n\nJobRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0b\n\x03job\x18\x02 \x01(\t\x12\x13\n\x0bparams_json\x18\x03 \x01(\t\x12\x0e\n\x06roster\x18\x04 \x03(\t\x12\x11\n\ttimeout_s\x18\x05 \x01(\x01\"8\n\x08JobError\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\r\n\x05party\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"\xfc\x01\n\x08JobStats\x12\x12\n\nbytes_sent\x18\x01 \x01(\x04\x12\x16\n\x0e\x62ytes_received\x18\x02 \x01(\x04\x12\x15\n\rmessages_sent\x18\x03 \x01(\x04\x12\x19\n\x11messages_received\x18\x04 \x01(\x04\x12\x0e\n\x06rounds\x18\x05 \x01(\x04\x12\x17\n\x0f\x64\x65\x61ler_requests\x18\x06 \x01(\x04\x12\x14\n\x0c\x64\x65\x61ler_bytes\x18\x07 \x01(\x04\x12\x17\n\x0fprepare_seconds\x18\x08 \x01(\x01\x12\x17\n\x0f\x63ompute_seconds\x18\t \x01(\x01\x12\x0c\n\x04rank\x18\n \x01(\r\x12\x13\n\x0bpublic_json\x18\x0b \x01(\t\"z\n\x08JobChunk\x12\"\n\x05\x65rror\x18\x01 \x01(\x0b\x32\x13.pooled.v1.JobError\x12\"\n\x05stats\x18\x02 \x01(\x0b\x32\x13.pooled.v1.JobStats\x12&\n\x06shares\x18\x03 \x01(\x0b\x32\x16.pooled.v1.ArraysChunk\"W\n\nNodeStatus\x12\x10\n\x08identity\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0c\n\x04jobs\x18\x03 \x03(\t\x12\x18\n\x10running_sessions\x18\x04 \x01(\r2\xac\x01\n\x0cPeerExchange\x12\x33\n\x06Stream\x12\x10.pooled.v1.Empty\x1a\x15.pooled.v1.PeerFrames0\x01\x12\x31\n\x05\x41\x62ort\x12\x16.pooled.v1.AbortNotice\x1a\x10.pooled.v1.Empty\x12\x34\n\x04Ping\x12\x16.pooled.v1.PingRequest\x1a\x14.pooled.v1.PingReply2\xdf\x03\n\x06\x44\x65\x61ler\x12\x37\n\x0bOpenSession\x12\x16.pooled.v1.SessionSpec\x1a\x10.pooled.v1.Empty\x12\x37\n\x0c\x43loseSession\x12\x15.pooled.v1.SessionRef\x1a\x10.pooled.v1.Empty\x12\x36\n\x07GetSeed\x12\x15.pooled.v1.SessionRef\x1a\x14.pooled.v1.SeedReply\x12\x44\n\nCorrection\x12\x1c.pooled.v1.CorrectionRequest\x1a\x16.pooled.v1.ArraysChunk0\x01\x12I\n\x0b\x43orrections\x12\x19.pooled.v1.CorrectionAsks\x1a\x1b.pooled.v1.CorrectionFrames(\x01\x30\x01\x12\x35\n\x08\x41nnounce\x12\x17.pooled.v1.Announcement\x1a\x10.pooled.v1.Empty\x12\x30\n\x06Lookup\x12\x10.pooled.v1.Empty\x1a\x14.pooled.v1.Directory\x12\x31\n\x05Stats\x12\x10.pooled.v1.Empty\x1a\x16.pooled.v1.DealerStats2q\n\x04Node\x12\x36\n\x06RunJob\x12\x15.pooled.v1.JobRequest\x1a\x13.pooled.v1.JobChunk0\x01\x12\x31\n\x06Status\x12\x10.pooled.v1.Empty\x1a\x15.pooled.v1.NodeStatusb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0cpooled.proto\x12\tpooled.v1\"\x07\n\x05\x45mpty\"[\n\x0b\x41rrayHeader\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05shape\x18\x02 \x03(\x03\x12\x11\n\tring_bits\x18\x03 \x01(\r\x12\x0e\n\x06\x64omain\x18\x04 \x01(\t\x12\x0c\n\x04\x66rac\x18\x05 \x01(\r\"Y\n\x0b\x41rraysChunk\x12\'\n\x07headers\x18\x01 \x03(\x0b\x32\x16.pooled.v1.ArrayHeader\x12\x13\n\x0btotal_bytes\x18\x02 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"g\n\tPeerChunk\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0b\n\x03tag\x18\x03 \x01(\t\x12\x13\n\x0btotal_bytes\x18\x04 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x05 \x01(\x0c\x12\x0e\n\x06offset\x18\x06 \x01(\x04J\x04\x08\x02\x10\x03R\x03src\"2\n\nPeerFrames\x12$\n\x06\x63hunks\x18\x01 \x03(\x0b\x32\x14.pooled.v1.PeerChunk\"L\n\x0b\x41\x62ortNotice\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0b\n\x03src\x18\x02 \x01(\t\x12\x0f\n\x07\x63ulprit\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\x1e\n\x0bPingRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\"=\n\tPingReply\x12\x0f\n\x07\x61\x62orted\x18\x01 \x01(\x08\x12\x0f\n\x07\x63ulprit\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x18\n\x08\x44\x61taPort\x12\x0c\n\x04port\x18\x01 \x01(\r\".\n\x0bSessionSpec\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0e\n\x06roster\x18\x02 \x03(\t\"\x1d\n\nSessionRef\x12\x0f\n\x07session\x18\x01 \x01(\t\"2\n\tSeedReply\x12\x0c\n\x04seed\x18\x01 \x01(\x0c\x12\x0c\n\x04rank\x18\x02 \x01(\r\x12\t\n\x01n\x18\x03 \x01(\r\"K\n\x11\x43orrectionRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0f\n\x07\x63ounter\x18\x02 \x01(\x04\x12\x14\n\x0crequest_json\x18\x03 \x01(\t\"I\n\x0e\x43orrectionAsks\x12\x0f\n\x07session\x18\x01 \x01(\t\x12&\n\x04\x61sks\x18\x02 \x03(\x0b\x32\x18.pooled.v1.CorrectionAsk\"6\n\rCorrectionAsk\x12\x0f\n\x07\x63ounter\x18\x01 \x01(\x04\x12\x14\n\x0crequest_json\x18\x02 \x01(\t\"W\n\x0f\x43orrectionPiece\x12\x0f\n\x07\x63ounter\x18\x01 \x01(\x04\x12%\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x16.pooled.v1.ArraysChunk\x12\x0c\n\x04last\x18\x03 \x01(\x08\">\n\x10\x43orrectionFrames\x12*\n\x06pieces\x18\x01 \x03(\x0b\x32\x1a.pooled.v1.CorrectionPiece\"\x1f\n\x0c\x41nnouncement\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\"u\n\tDirectory\x12\x36\n\taddresses\x18\x01 \x03(\x0b\x32#.pooled.v1.Directory.AddressesEntry\x1a\x30\n\x0e\x41\x64\x64ressesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x86\x01\n\x0b\x44\x65\x61lerStats\x12\x15\n\ropen_sessions\x18\x01 \x01(\x04\x12\x17\n\x0fsessions_opened\x18\x02 \x01(\x04\x12\x18\n\x10seeds_handed_out\x18\x03 \x01(\x04\x12\x13\n\x0b\x63orrections\x18\x04 \x01(\x04\x12\x18\n\x10\x63orrection_bytes\x18\x05 \x01(\x04\"b\n\nJobRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0b\n\x03job\x18\x02 \x01(\t\x12\x13\n\x0bparams_json\x18\x03 \x01(\t\x12\x0e\n\x06roster\x18\x04 \x03(\t\x12\x11\n\ttimeout_s\x18\x05 \x01(\x01\"8\n\x08JobError\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\r\n\x05party\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"\xfc\x01\n\x08JobStats\x12\x12\n\nbytes_sent\x18\x01 \x01(\x04\x12\x16\n\x0e\x62ytes_received\x18\x02 \x01(\x04\x12\x15\n\rmessages_sent\x18\x03 \x01(\x04\x12\x19\n\x11messages_received\x18\x04 \x01(\x04\x12\x0e\n\x06rounds\x18\x05 \x01(\x04\x12\x17\n\x0f\x64\x65\x61ler_requests\x18\x06 \x01(\x04\x12\x14\n\x0c\x64\x65\x61ler_bytes\x18\x07 \x01(\x04\x12\x17\n\x0fprepare_seconds\x18\x08 \x01(\x01\x12\x17\n\x0f\x63ompute_seconds\x18\t \x01(\x01\x12\x0c\n\x04rank\x18\n \x01(\r\x12\x13\n\x0bpublic_json\x18\x0b \x01(\t\"z\n\x08JobChunk\x12\"\n\x05\x65rror\x18\x01 \x01(\x0b\x32\x13.pooled.v1.JobError\x12\"\n\x05stats\x18\x02 \x01(\x0b\x32\x13.pooled.v1.JobStats\x12&\n\x06shares\x18\x03 \x01(\x0b\x32\x16.pooled.v1.ArraysChunk\"j\n\nNodeStatus\x12\x10\n\x08identity\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0c\n\x04jobs\x18\x03 \x03(\t\x12\x18\n\x10running_sessions\x18\x04 \x01(\r\x12\x11\n\tdata_port\x18\x05 \x01(\r2\xad\x01\n\x0cPeerExchange\x12\x34\n\x0bGetDataPort\x12\x10.pooled.v1.Empty\x1a\x13.pooled.v1.DataPort\x12\x31\n\x05\x41\x62ort\x12\x16.pooled.v1.AbortNotice\x1a\x10.pooled.v1.Empty\x12\x34\n\x04Ping\x12\x16.pooled.v1.PingRequest\x1a\x14.pooled.v1.PingReply2\xdf\x03\n\x06\x44\x65\x61ler\x12\x37\n\x0bOpenSession\x12\x16.pooled.v1.SessionSpec\x1a\x10.pooled.v1.Empty\x12\x37\n\x0c\x43loseSession\x12\x15.pooled.v1.SessionRef\x1a\x10.pooled.v1.Empty\x12\x36\n\x07GetSeed\x12\x15.pooled.v1.SessionRef\x1a\x14.pooled.v1.SeedReply\x12\x44\n\nCorrection\x12\x1c.pooled.v1.CorrectionRequest\x1a\x16.pooled.v1.ArraysChunk0\x01\x12I\n\x0b\x43orrections\x12\x19.pooled.v1.CorrectionAsks\x1a\x1b.pooled.v1.CorrectionFrames(\x01\x30\x01\x12\x35\n\x08\x41nnounce\x12\x17.pooled.v1.Announcement\x1a\x10.pooled.v1.Empty\x12\x30\n\x06Lookup\x12\x10.pooled.v1.Empty\x1a\x14.pooled.v1.Directory\x12\x31\n\x05Stats\x12\x10.pooled.v1.Empty\x1a\x16.pooled.v1.DealerStats2q\n\x04Node\x12\x36\n\x06RunJob\x12\x15.pooled.v1.JobRequest\x1a\x13.pooled.v1.JobChunk0\x01\x12\x31\n\x06Status\x12\x10.pooled.v1.Empty\x1a\x15.pooled.v1.NodeStatusb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -49,44 +49,46 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PINGREQUEST']._serialized_end=485
   _globals['_PINGREPLY']._serialized_start=487
   _globals['_PINGREPLY']._serialized_end=548
-  _globals['_SESSIONSPEC']._serialized_start=550
-  _globals['_SESSIONSPEC']._serialized_end=596
-  _globals['_SESSIONREF']._serialized_start=598
-  _globals['_SESSIONREF']._serialized_end=627
-  _globals['_SEEDREPLY']._serialized_start=629
-  _globals['_SEEDREPLY']._serialized_end=679
-  _globals['_CORRECTIONREQUEST']._serialized_start=681
-  _globals['_CORRECTIONREQUEST']._serialized_end=756
-  _globals['_CORRECTIONASKS']._serialized_start=758
-  _globals['_CORRECTIONASKS']._serialized_end=831
-  _globals['_CORRECTIONASK']._serialized_start=833
-  _globals['_CORRECTIONASK']._serialized_end=887
-  _globals['_CORRECTIONPIECE']._serialized_start=889
-  _globals['_CORRECTIONPIECE']._serialized_end=976
-  _globals['_CORRECTIONFRAMES']._serialized_start=978
-  _globals['_CORRECTIONFRAMES']._serialized_end=1040
-  _globals['_ANNOUNCEMENT']._serialized_start=1042
-  _globals['_ANNOUNCEMENT']._serialized_end=1073
-  _globals['_DIRECTORY']._serialized_start=1075
-  _globals['_DIRECTORY']._serialized_end=1192
-  _globals['_DIRECTORY_ADDRESSESENTRY']._serialized_start=1144
-  _globals['_DIRECTORY_ADDRESSESENTRY']._serialized_end=1192
-  _globals['_DEALERSTATS']._serialized_start=1195
-  _globals['_DEALERSTATS']._serialized_end=1329
-  _globals['_JOBREQUEST']._serialized_start=1331
-  _globals['_JOBREQUEST']._serialized_end=1429
-  _globals['_JOBERROR']._serialized_start=1431
-  _globals['_JOBERROR']._serialized_end=1487
-  _globals['_JOBSTATS']._serialized_start=1490
-  _globals['_JOBSTATS']._serialized_end=1742
-  _globals['_JOBCHUNK']._serialized_start=1744
-  _globals['_JOBCHUNK']._serialized_end=1866
-  _globals['_NODESTATUS']._serialized_start=1868
-  _globals['_NODESTATUS']._serialized_end=1955
-  _globals['_PEEREXCHANGE']._serialized_start=1958
-  _globals['_PEEREXCHANGE']._serialized_end=2130
-  _globals['_DEALER']._serialized_start=2133
-  _globals['_DEALER']._serialized_end=2612
-  _globals['_NODE']._serialized_start=2614
-  _globals['_NODE']._serialized_end=2727
+  _globals['_DATAPORT']._serialized_start=550
+  _globals['_DATAPORT']._serialized_end=574
+  _globals['_SESSIONSPEC']._serialized_start=576
+  _globals['_SESSIONSPEC']._serialized_end=622
+  _globals['_SESSIONREF']._serialized_start=624
+  _globals['_SESSIONREF']._serialized_end=653
+  _globals['_SEEDREPLY']._serialized_start=655
+  _globals['_SEEDREPLY']._serialized_end=705
+  _globals['_CORRECTIONREQUEST']._serialized_start=707
+  _globals['_CORRECTIONREQUEST']._serialized_end=782
+  _globals['_CORRECTIONASKS']._serialized_start=784
+  _globals['_CORRECTIONASKS']._serialized_end=857
+  _globals['_CORRECTIONASK']._serialized_start=859
+  _globals['_CORRECTIONASK']._serialized_end=913
+  _globals['_CORRECTIONPIECE']._serialized_start=915
+  _globals['_CORRECTIONPIECE']._serialized_end=1002
+  _globals['_CORRECTIONFRAMES']._serialized_start=1004
+  _globals['_CORRECTIONFRAMES']._serialized_end=1066
+  _globals['_ANNOUNCEMENT']._serialized_start=1068
+  _globals['_ANNOUNCEMENT']._serialized_end=1099
+  _globals['_DIRECTORY']._serialized_start=1101
+  _globals['_DIRECTORY']._serialized_end=1218
+  _globals['_DIRECTORY_ADDRESSESENTRY']._serialized_start=1170
+  _globals['_DIRECTORY_ADDRESSESENTRY']._serialized_end=1218
+  _globals['_DEALERSTATS']._serialized_start=1221
+  _globals['_DEALERSTATS']._serialized_end=1355
+  _globals['_JOBREQUEST']._serialized_start=1357
+  _globals['_JOBREQUEST']._serialized_end=1455
+  _globals['_JOBERROR']._serialized_start=1457
+  _globals['_JOBERROR']._serialized_end=1513
+  _globals['_JOBSTATS']._serialized_start=1516
+  _globals['_JOBSTATS']._serialized_end=1768
+  _globals['_JOBCHUNK']._serialized_start=1770
+  _globals['_JOBCHUNK']._serialized_end=1892
+  _globals['_NODESTATUS']._serialized_start=1894
+  _globals['_NODESTATUS']._serialized_end=2000
+  _globals['_PEEREXCHANGE']._serialized_start=2003
+  _globals['_PEEREXCHANGE']._serialized_end=2176
+  _globals['_DEALER']._serialized_start=2179
+  _globals['_DEALER']._serialized_end=2658
+  _globals['_NODE']._serialized_start=2660
+  _globals['_NODE']._serialized_end=2773
 # @@protoc_insertion_point(module_scope)

@@ -82,6 +82,12 @@ class PingReply(_message.Message):
     reason: str
     def __init__(self, aborted: _Optional[bool] = ..., culprit: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
+class DataPort(_message.Message):
+    __slots__ = ("port",)
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    port: int
+    def __init__(self, port: _Optional[int] = ...) -> None: ...
+
 class SessionSpec(_message.Message):
     __slots__ = ("session", "roster")
     SESSION_FIELD_NUMBER: _ClassVar[int]
@@ -242,13 +248,15 @@ class JobChunk(_message.Message):
     def __init__(self, error: _Optional[_Union[JobError, _Mapping]] = ..., stats: _Optional[_Union[JobStats, _Mapping]] = ..., shares: _Optional[_Union[ArraysChunk, _Mapping]] = ...) -> None: ...
 
 class NodeStatus(_message.Message):
-    __slots__ = ("identity", "address", "jobs", "running_sessions")
+    __slots__ = ("identity", "address", "jobs", "running_sessions", "data_port")
     IDENTITY_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     JOBS_FIELD_NUMBER: _ClassVar[int]
     RUNNING_SESSIONS_FIELD_NUMBER: _ClassVar[int]
+    DATA_PORT_FIELD_NUMBER: _ClassVar[int]
     identity: str
     address: str
     jobs: _containers.RepeatedScalarFieldContainer[str]
     running_sessions: int
-    def __init__(self, identity: _Optional[str] = ..., address: _Optional[str] = ..., jobs: _Optional[_Iterable[str]] = ..., running_sessions: _Optional[int] = ...) -> None: ...
+    data_port: int
+    def __init__(self, identity: _Optional[str] = ..., address: _Optional[str] = ..., jobs: _Optional[_Iterable[str]] = ..., running_sessions: _Optional[int] = ..., data_port: _Optional[int] = ...) -> None: ...

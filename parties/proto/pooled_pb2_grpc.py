@@ -34,10 +34,10 @@ class PeerExchangeStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.Stream = channel.unary_stream(
-                '/pooled.v1.PeerExchange/Stream',
+        self.GetDataPort = channel.unary_unary(
+                '/pooled.v1.PeerExchange/GetDataPort',
                 request_serializer=pooled__pb2.Empty.SerializeToString,
-                response_deserializer=pooled__pb2.PeerFrames.FromString,
+                response_deserializer=pooled__pb2.DataPort.FromString,
                 _registered_method=True)
         self.Abort = channel.unary_unary(
                 '/pooled.v1.PeerExchange/Abort',
@@ -54,10 +54,9 @@ class PeerExchangeStub:
 class PeerExchangeServicer:
     """Missing associated documentation comment in .proto file."""
 
-    def Stream(self, request, context):
-        """Every message this party sends the caller (identity from its certificate), for as long
-        as the call lasts: one long-lived stream per ordered pair of parties, opened by the
-        receiver. The first reply is empty and says the stream is up.
+    def GetDataPort(self, request, context):
+        """Where to dial the answering party's data socket: each party dials each peer there for
+        the messages it sends it (mutual TLS, one socket per ordered pair of parties).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -80,10 +79,10 @@ class PeerExchangeServicer:
 
 def add_PeerExchangeServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'Stream': grpc.unary_stream_rpc_method_handler(
-                    servicer.Stream,
+            'GetDataPort': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDataPort,
                     request_deserializer=pooled__pb2.Empty.FromString,
-                    response_serializer=pooled__pb2.PeerFrames.SerializeToString,
+                    response_serializer=pooled__pb2.DataPort.SerializeToString,
             ),
             'Abort': grpc.unary_unary_rpc_method_handler(
                     servicer.Abort,
@@ -107,7 +106,7 @@ class PeerExchange:
     """Missing associated documentation comment in .proto file."""
 
     @staticmethod
-    def Stream(request,
+    def GetDataPort(request,
             target,
             options=(),
             channel_credentials=None,
@@ -117,12 +116,12 @@ class PeerExchange:
             wait_for_ready=None,
             timeout=None,
             metadata=None):
-        return grpc.experimental.unary_stream(
+        return grpc.experimental.unary_unary(
             request,
             target,
-            '/pooled.v1.PeerExchange/Stream',
+            '/pooled.v1.PeerExchange/GetDataPort',
             pooled__pb2.Empty.SerializeToString,
-            pooled__pb2.PeerFrames.FromString,
+            pooled__pb2.DataPort.FromString,
             options,
             channel_credentials,
             insecure,

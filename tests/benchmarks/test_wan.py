@@ -225,7 +225,7 @@ def test_a_consortium_through_a_40ms_relay_pays_the_delay_per_round() -> None:
     # (The slowest party usually pays the whole RTT: it leaves the barrier before the
     # compute phase first and then waits for the others' messages, which start rtt/2 later.)
     assert slow.compute_seconds >= rounds * rtt / 2, slow.compute_seconds
-    # Every link went through the relay: the dealer and both peers of each party.
+    # Every link went through the relay: the dealer, and each party's gRPC port and data port.
     fronts = stats["fronts"]
-    assert set(fronts) == {"dealer", "a", "b", "c"}
+    assert set(fronts) == {"dealer", "a", "b", "c", "a/data", "b/data", "c/data"}
     assert all(f["accepted"] >= 1 and f["bytes_to_target"] > 0 for f in fronts.values())

@@ -6,6 +6,7 @@ stops it. Results are compared with numpy; refusals with the exact gRPC status.
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ import grpc
 import numpy as np
 import pytest
 
-from parties import messages, peer_wire
+from parties import messages, peer_socket
 from parties.certs import CertFiles, Identity, create_consortium
 from parties.client import ConsortiumClient, ConsortiumError
 from parties.jobs import private_vector
@@ -129,35 +130,41 @@ def test_a_certificate_from_another_ca_is_refused(consortium: LocalConsortium, t
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
-def _open_stream(lc: LocalConsortium, identity: Identity, at: str = "c") -> tuple[grpc.Channel, Iterator[bytes]]:
-    channel = _tls(lc, identity).channel(lc.addresses[at], Identity.party(at))
-    return channel, channel.unary_stream(peer_wire.PEER_STREAM_METHOD)(peer_wire.STREAM_REQUEST, timeout=5)
+def _dial_data(lc: LocalConsortium, client: ConsortiumClient, identity: Identity, at: str = "c") -> ssl.SSLSocket:
+    """A data socket to node `at` with `identity`'s certificate, at the port its Status gives."""
+    ctx = peer_socket.client_context(_tls(lc, identity))
+    return peer_socket.dial(ctx, "127.0.0.1", client.status(at).data_port, Identity.party(at), 5.0)
 
 
 def test_a_party_cannot_speak_for_another(consortium: LocalConsortium, client: ConsortiumClient) -> None:
-    # Messages carry no source: a node's stream to a party is named by the caller's certificate,
-    # so the caller gets its own messages (the stream opens with an empty frame) and nothing else.
-    channel, stream = _open_stream(consortium, Identity.party("a"))
-    with channel:
-        assert next(stream) == b""
-        stream.cancel()
+    # Messages carry no source: what arrives on a data socket comes from the party its client
+    # certificate names. A socket dialled with a's certificate replaces node a's socket to c.
+    _dial_data(consortium, client, Identity.party("a")).close()
     tls = _tls(consortium, Identity.party("a"))
     with tls.channel(consortium.addresses["c"], Identity.party("c")) as channel:
         with pytest.raises(grpc.RpcError) as abort_err:
             rpc.PeerExchangeStub(channel).Abort(messages.abort_to_pb(AbortInfo("s", "b", "b", "x")), timeout=5)
     assert abort_err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert "pooled://party/a may not abort as party 'b'" in abort_err.value.details()
-    # node a opens its own stream to c again for the next session
+    # node a dials c again for the next session
     result = client.run("product", {"size": 10, "seed": 4})
     expected = private_vector(4, "a", 10) * private_vector(4, "b", 10)
     assert np.abs(result.outputs()[0] - expected).max() < 1e-3
 
 
-def test_an_analyst_cannot_pose_as_a_party_and_a_party_cannot_run_jobs(consortium: LocalConsortium) -> None:
-    channel, stream = _open_stream(consortium, Identity.analyst("analyst"))
-    with channel, pytest.raises(grpc.RpcError) as err:
-        next(stream)
-    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+def test_an_analyst_cannot_pose_as_a_party_and_a_party_cannot_run_jobs(
+    consortium: LocalConsortium, client: ConsortiumClient
+) -> None:
+    sock = _dial_data(consortium, client, Identity.analyst("analyst"))  # TLS 1.3: refused after the handshake
+    sock.settimeout(5.0)
+    with sock, pytest.raises((ssl.SSLError, ConnectionError)) as err:
+        if sock.recv(1) == b"":
+            raise ConnectionError("closed by the node")
+    assert err.value is not None
+    tls = _tls(consortium, Identity.analyst("analyst"))
+    with tls.channel(consortium.addresses["c"], Identity.party("c")) as channel, pytest.raises(grpc.RpcError) as no:
+        rpc.PeerExchangeStub(channel).GetDataPort(messages.empty(), timeout=5)
+    assert no.value.code() == grpc.StatusCode.PERMISSION_DENIED
     tls = _tls(consortium, Identity.party("a"))
     with tls.channel(consortium.addresses["b"], Identity.party("b")) as channel:
         request = messages.job_call_to_pb(JobCall("s-x", "product", {"size": 3}, NAMES))

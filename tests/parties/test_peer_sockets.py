@@ -1,22 +1,23 @@
-"""The gRPC transport between in-process nodes: mutual-TLS servers on 127.0.0.1, one stream per ordered pair.
+"""The transport between in-process nodes: mutual-TLS data sockets on 127.0.0.1, one per ordered pair.
 
-Each `_Node` is what a party node holds for its peers (Mailbox, PeerLinks, the PeerExchange
-server); sessions run their rounds in threads, as jobs do on a node.
+Each `_Node` is what a party node holds for its peers (Mailbox, PeerLinks with its data port,
+the PeerExchange server); sessions run their rounds in threads, as jobs do on a node.
 """
 
 from __future__ import annotations
 
+import ssl
 import threading
+import time
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-import grpc
 import pytest
 
 from mpc.errors import PeerFailure
-from parties import peer_service, peer_wire
+from parties import peer_service, peer_socket, peer_wire
 from parties.certs import CertFiles, Identity, create_consortium
 from parties.grpc_transport import GrpcTransport, LinkSettings, PeerLinks
 from parties.mailbox import Mailbox
@@ -24,13 +25,14 @@ from parties.node import RULES
 from parties.tls import TlsMaterial, bind, make_server
 
 NAMES = ["a", "b", "c"]
-FAST = LinkSettings(recv_timeout_s=10.0, send_timeout_s=10.0)
+FAST = LinkSettings(recv_timeout_s=10.0)
 
 
 class _Node:
     def __init__(self, tls: TlsMaterial, addresses: dict[str, str]) -> None:
         self.mailbox = Mailbox()
         self.links = PeerLinks(tls, addresses.__getitem__, self.mailbox)
+        self.data_port = self.links.listen("127.0.0.1")
         self.server = make_server(tls, RULES, max_workers=16)
         peer_service.add_to_server(peer_service.PeerExchangeServicer(self.mailbox, self.links), self.server)
         self.port = bind(self.server, tls, "127.0.0.1:0")
@@ -123,25 +125,48 @@ def test_an_abort_reaches_the_peers(nodes: dict[str, _Node]) -> None:
         assert err.value.party == "a" and "a refuses" in str(err.value)
 
 
-def test_a_stream_that_breaks_fails_its_sessions_at_both_ends_and_later_sessions_use_a_new_one(
+def _dial(certs: Path, who: Identity, node: _Node, target: str) -> ssl.SSLSocket:
+    """A data socket to `node` (party `target`) with `who`'s certificate."""
+    ctx = peer_socket.client_context(_tls(certs, who))
+    return peer_socket.dial(ctx, "127.0.0.1", node.data_port, Identity.party(target), 5.0)
+
+
+def _refused(sock: ssl.SSLSocket) -> bool:
+    """The server ended the connection without a byte (a TLS 1.3 client learns of its refusal late)."""
+    sock.settimeout(5.0)
+    try:
+        return sock.recv(1) == b""
+    except (ssl.SSLError, ConnectionError):
+        return True
+    finally:
+        sock.close()
+
+
+def _wait(condition: Callable[[], bool], timeout_s: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_a_socket_that_breaks_fails_its_sessions_at_both_ends_and_later_sessions_use_a_new_one(
     nodes: dict[str, _Node], certs: Path
 ) -> None:
     roster = ["a", "b"]
     a, b = nodes["a"].transport("s1", roster, "a"), nodes["b"].transport("s1", roster, "b")
     a.send(1, "t", b"first")
-    assert b.recv(0, "t") == b"first"  # a's stream to b is up
-    a.send(1, "u", b"second")
-    # Someone with b's certificate opens a new stream at a: a's stream to node b ends.
-    with _tls(certs, Identity.party("b")).channel(f"127.0.0.1:{nodes['a'].port}", Identity.party("a")) as channel:
-        other = channel.unary_stream(peer_wire.PEER_STREAM_METHOD)(peer_wire.STREAM_REQUEST, timeout=10)
-        assert next(other) == b""
-        with pytest.raises(PeerFailure) as at_a:
-            a.recv(1, "never")
-        assert at_a.value.party == "b" and "our messages to it may be lost" in str(at_a.value)
-        with pytest.raises(PeerFailure) as at_b:
-            b.recv(0, "never")
-        assert at_b.value.party == "a" and "its stream to us ended" in str(at_b.value)
-        other.cancel()
+    assert b.recv(0, "t") == b"first"  # a's socket to b is up
+    # Someone with a's certificate dials b: it replaces node a's socket, which b closes.
+    other = _dial(certs, Identity.party("a"), nodes["b"], "b")
+    with pytest.raises(PeerFailure) as at_b:
+        b.recv(0, "never")
+    assert at_b.value.party == "a" and "its connection to us ended" in str(at_b.value)
+    with pytest.raises(PeerFailure) as at_a:
+        a.recv(1, "never")
+    assert at_a.value.party == "b" and "our messages to it may be lost" in str(at_a.value)
+    other.close()
     a.abort("lost")
     b.abort("lost")
     a2, b2 = nodes["a"].transport("s2", roster, "a"), nodes["b"].transport("s2", roster, "b")
@@ -160,31 +185,52 @@ def test_a_peer_that_stops_is_named_by_the_next_recv(nodes: dict[str, _Node]) ->
     assert err.value.party == "b"
 
 
-def test_close_waits_until_the_messages_are_sent_and_a_session_ends_cleanly(nodes: dict[str, _Node]) -> None:
+def test_a_large_message_arrives_whole_and_a_session_ends_cleanly(nodes: dict[str, _Node]) -> None:
     roster = ["a", "b"]
     a, b = nodes["a"].transport("s", roster, "a"), nodes["b"].transport("s", roster, "b")
-    a.send(1, "big", bytes(5_000_000))
+    a.send(1, "big", bytes(range(256)) * 20_000)
     a.close()
-    assert nodes["a"].links.outbox("b").drained("s")
-    assert len(b.recv(0, "big")) == 5_000_000
+    assert b.recv(0, "big") == bytes(range(256)) * 20_000
     b.close()
 
 
-def test_a_foreign_certificate_cannot_open_a_stream(nodes: dict[str, _Node], certs: Path, tmp_path: Path) -> None:
+def test_a_message_to_a_party_that_is_gone_fails_the_session_naming_it(nodes: dict[str, _Node]) -> None:
+    roster = ["a", "c"]
+    nodes["c"].stop()
+    a = nodes["a"].transport("s", roster, "a")
+    a.send(1, "t", b"x")  # cannot be dialled: the failure is kept for the next recv or close
+    with pytest.raises(PeerFailure) as err:
+        a.close()
+    assert err.value.party == "c" and "cannot connect" in str(err.value)
+
+
+def test_a_foreign_certificate_is_refused_on_the_data_socket(
+    nodes: dict[str, _Node], certs: Path, tmp_path: Path
+) -> None:
     create_consortium(tmp_path, ["b"], dealer=False)  # same name, another CA
     foreign = _tls(tmp_path, Identity.party("b"))
-    creds = grpc.ssl_channel_credentials((certs / "ca.pem").read_bytes(), foreign.key, foreign.cert)
-    options = [("grpc.ssl_target_name_override", Identity.party("a").dns_name)]
-    with grpc.secure_channel(f"127.0.0.1:{nodes['a'].port}", creds, options=options) as channel:
-        stream = channel.unary_stream(peer_wire.PEER_STREAM_METHOD)(peer_wire.STREAM_REQUEST, timeout=5)
-        with pytest.raises(grpc.RpcError) as err:
-            next(stream)
-    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    ctx = peer_socket.client_context(foreign)
+    ctx.load_verify_locations(cadata=(certs / "ca.pem").read_text())  # it trusts a's CA: only a can refuse
+    a = nodes["a"].transport("s", ["a", "b"], "a")
+    sock = peer_socket.dial(ctx, "127.0.0.1", nodes["a"].data_port, Identity.party("a"), 5.0)
+    frame = peer_wire.message_to_wire("s", "t", b"forged")[0]
+    try:
+        peer_socket.write_frame(sock, [frame])
+    except (ssl.SSLError, ConnectionError):
+        pass  # refused before the write
+    assert _refused(sock)
+    assert not nodes["a"].links.inlet_up("b")
+    assert nodes["a"].mailbox.take("s", "b", "t", 0.2) is None
+    a.abort("done")
 
 
-def test_an_analyst_cannot_open_a_stream(nodes: dict[str, _Node], certs: Path) -> None:
-    with _tls(certs, Identity.analyst("analyst")).channel(f"127.0.0.1:{nodes['a'].port}", Identity.party("a")) as ch:
-        stream = ch.unary_stream(peer_wire.PEER_STREAM_METHOD)(peer_wire.STREAM_REQUEST, timeout=5)
-        with pytest.raises(grpc.RpcError) as err:
-            next(stream)
-    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+@pytest.mark.parametrize("who", [Identity.analyst("analyst"), Identity.party("c")])
+def test_only_the_party_named_is_dialled_and_only_parties_are_accepted(
+    nodes: dict[str, _Node], certs: Path, who: Identity
+) -> None:
+    if who.role == "analyst":  # an analyst's certificate is accepted by TLS, then refused
+        assert _refused(_dial(certs, who, nodes["a"], "a"))
+        assert _wait(lambda: not nodes["a"].links.inlet_up("analyst"))
+    else:  # a dialer that meant to reach c but reached a's port refuses a
+        with pytest.raises((peer_socket.RefusedPeer, ssl.SSLError)):
+            _dial(certs, Identity.party("b"), nodes["a"], who.name)
