@@ -238,3 +238,36 @@ def test_a_histogram_quantile_reads_the_cumulative_counts() -> None:
     assert histogram_quantile(hist, 0.25, 0.0, 4.0) == pytest.approx(1.5)
     assert histogram_quantile(np.array([3.0, -1.0, 2.0]), 0.5, 0.0, 3.0) == pytest.approx(2 / 3)  # noise as it is
     assert np.isnan(histogram_quantile(np.array([3.0, -4.0, 1.0]), 0.5, 0.0, 3.0))  # no rows left: NULL
+
+
+def test_the_differencing_pair_no_longer_reveals_the_patient() -> None:
+    """COUNT(*) over everyone with a bmi minus COUNT(*) WHERE bmi < 44 is 1, and the complement SUMs'
+    difference is that patient's sbp, under the threshold rule; under dp each difference carries two
+    independent noises of the declared scale (one patient with bmi 45 in each of the GROUPS groups: 300
+    attempts in one run)."""
+    rng = np.random.default_rng(7)
+    frames = []
+    for party in range(3):
+        g = np.repeat([f"g{i:03d}" for i in range(GROUPS)], 4)
+        bmi = rng.uniform(18.0, 40.0, g.size).round(1)
+        if party == 0:
+            bmi[::4] = 45.0  # the patient to single out, one per group
+        frames.append(pd.DataFrame({"g": g, "bmi": bmi, "sbp": rng.integers(100, 180, g.size).astype(float)}))
+    patient = frames[0].iloc[::4].set_index("g")["sbp"]
+    bounds = [{"bmi": (10.0, 60.0), "sbp": (80.0, 250.0)}] * 3
+
+    def released(query: str, column: str) -> tuple[pd.Series, float]:
+        result, plan = run_in_process(frames, query, epsilon=1.0, bounds=bounds)
+        (noised,) = plan.privacy.noised
+        return _released(result, column), laplace_sd(noised.scale) / (2**DP_FRAC if noised.stat[0] == "s" else 1)
+
+    everyone, sd = released("SELECT g, COUNT(*) WHERE bmi IS NOT NULL GROUP BY g", "count")
+    below, _ = released("SELECT g, COUNT(*) WHERE bmi < 44 GROUP BY g", "count")
+    noise = (everyone - below - 1).to_numpy()
+    assert np.mean(noise == 0) < 0.5  # the pair's difference is 1 only by chance
+    _dispersion_ok(noise, math.sqrt(2) * sd)
+    total, sd = released("SELECT g, SUM(sbp) WHERE bmi IS NOT NULL GROUP BY g", "sum(sbp)")
+    rest, _ = released("SELECT g, SUM(sbp) WHERE bmi < 44 GROUP BY g", "sum(sbp)")
+    noise = (total - rest - patient).to_numpy()
+    assert sd >= 150 and np.mean(np.abs(noise) < 1) < 0.05  # the sbp is buried in noise of sd ~ 350
+    _dispersion_ok(noise, math.sqrt(2) * sd)
