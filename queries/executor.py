@@ -14,8 +14,6 @@ from typing import NamedTuple
 import numpy as np
 
 from mpc.context import PartyContext
-from mpc.errors import EncodingError
-from mpc.fixedpoint import FixedPoint
 from mpc.share import Share, concat, split_like
 from protocols.arith import add_public
 from protocols.beaver import PendingMul, mul_many
@@ -25,33 +23,20 @@ from protocols.normalize import table_pairs
 from protocols.opening import open_arith
 from protocols.products import PendingProducts, products
 from protocols.reciprocal import table_spec
-from protocols.select import minimum
 from protocols.sharing import share_inputs, share_words
 from queries import dp_release, group_scales, ir
 from queries.aggregates import count_key, stages
 from queries.crosstab import crosstab
 from queries.errors import QueryError
+from queries.extreme_tree import extreme_inputs, extreme_pairs, tree_extremes
 from queries.floats import releases, settle
 from queries.having_gate import Having
-from queries.local import COUNT_OPS, PER_PARTY_OPS, LocalData, extremes, partials
+from queries.local import COUNT_OPS, PER_PARTY_OPS, LocalData, encode_private, partials
 from queries.moments import centred_sums, correlations, divisors, first_divisions, spreads
 from queries.plan import Plan
 from queries.pushdown_partials import sum_columns
 from queries.quantiles import quantiles, rank_input
 from queries.scaling import ROOT_BOUND, exact_sums, exponents
-
-
-def _encode(fixed: FixedPoint, values: np.ndarray, frac: int | None = None) -> np.ndarray:
-    """A party's private values in fixed point; a value out of range fails the query with a
-    message that names no value (EncodingError's own message quotes the largest one, and a
-    failure's message reaches the analyst and the peers)."""
-    try:
-        return fixed.encode(values, frac)
-    except EncodingError:
-        bound = 2.0 ** (fixed.ring.bits - 3 - (fixed.frac if frac is None else frac))
-        raise QueryError(
-            f"a value or partial sum at this party is NaN, infinite or beyond the supported range (±{bound:.3g})"
-        ) from None
 
 
 def _share_partials(
@@ -71,9 +56,9 @@ def _share_partials(
     fp = ctx.precise
     mine = partials(plan, local, scales)
     counts = [j for j, m in enumerate(plan.measures) if m[0] in COUNT_OPS]
-    encoded = _encode(fp, mine)
+    encoded = encode_private(fp, mine)
     if counts:
-        encoded[counts] = _encode(fp, np.rint(mine[counts]).astype(np.int64), 0)
+        encoded[counts] = encode_private(fp, np.rint(mine[counts]).astype(np.int64), 0)
     summed = [("s", c) for c in sum_columns(plan) if ("s", c) in plan.measures]  # SUM's exact values
     limit = 1 << (fp.ring.bits - 3)
     exact = []
@@ -87,7 +72,7 @@ def _share_partials(
     bits, candidates = group_scales.local_inputs(plan, local, scales)
     rows = [len(encoded), len(encoded) + len(candidates)]
     if len(candidates):
-        encoded = np.concatenate([encoded, _encode(fp, candidates).astype(encoded.dtype)])
+        encoded = np.concatenate([encoded, encode_private(fp, candidates).astype(encoded.dtype)])
     inputs = share_inputs(ctx, encoded, fp.ring, 0, "partials")
     words = share_words(ctx, pack_lanes(bits), [(lanes(bits.size),)] * ctx.n, "scale-bits") if bits.size else []
     ring = fp.ring
@@ -267,8 +252,8 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     scales = exponents(ctx, plan, local)
     t, per_party, sums, candidates = _share_partials(ctx, plan, local, scales)
     rows = t[("rows",)]
-    ext_in = _extreme_inputs(ctx, plan, local)
-    ext_pairs = _extreme_pairs(ext_in)  # the first level of the extremes' tree
+    ext_in = extreme_inputs(ctx, plan, local)
+    ext_pairs = extreme_pairs(ext_in)  # the first level of the extremes' tree
     counts = {c: t[("n", c)] for c, _ in plan.quantiles}
     having = Having(ctx, plan, t, sums)  # HAVING's tests of COUNTs and SUMs ride with the flags (none without)
     dividing = divisors(ctx, aggs, per_party)  # their exponent is found beside the flags
@@ -327,7 +312,7 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     corr = correlations(ctx, corr_parts, null_of)
 
     # Extremes and quantiles.
-    ext = _extremes(ctx, plan, ext_level + ext_in[2 * len(firsts) :])
+    ext = tree_extremes(ctx, plan, ext_level + ext_in[2 * len(firsts) :])
     quant = quantiles(ctx, plan, local, rank_bits, quantile_hidden)
 
     # Release: value x (1 - hidden)(1 - null), an integer bit, so exact; one batched product round (two
@@ -377,41 +362,3 @@ def _one_round(
     mine, theirs = plain.shares(), reused.shares()
     opened = open_arith(ctx, mine + theirs, "beaver")
     return plain.finish(ctx, opened[: len(mine)]), reused.finish(ctx, opened[len(mine) :])
-
-
-def _extreme_inputs(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
-    """Every party's local extremes, shared (no round: `protocols.sharing.share_inputs`), one
-    Share per party holding every (kind, column); a max enters negated, so all are minima."""
-    if not plan.extremes:
-        return []
-    fp = ctx.precise
-    rows = [_encode(fp, row if kind == "min" else -row) for row, (kind, _) in zip(extremes(plan, local), plan.extremes)]
-    return share_inputs(ctx, np.stack(rows), fp.ring, fp.frac, "extremes")
-
-
-def _extreme_pairs(inputs: list[Share]) -> list[tuple[Share, Share]]:
-    """The first level of the minimum tree over the parties' inputs: (a, b) pairs, concatenated
-    (party j against party half + j); an odd input left over joins the next level."""
-    half = len(inputs) // 2
-    if not half:
-        return []
-    return [(concat(inputs[:half]), concat(inputs[half : 2 * half]))]
-
-
-def _extremes(ctx: PartyContext, plan: Plan, level: list[Share]) -> dict[tuple[str, str], Share]:
-    """Secure min/max across parties, every (kind, column) batched, from the minimum tree's
-    level after its first (`_extreme_pairs`, whose comparisons run with the disclosure flags
-    and whose selections run in the NULL denominators' product round)."""
-    if not plan.extremes:
-        return {}
-    inputs = level
-    while len(inputs) > 1:
-        half = len(inputs) // 2
-        merged = split_like(minimum(ctx, concat(inputs[:half]), concat(inputs[half : 2 * half])), inputs[:half])
-        inputs = merged + inputs[2 * half :]
-    best = inputs[0]
-    out = {}
-    for j, (kind, col) in enumerate(plan.extremes):
-        value = best[j]
-        out[(kind, col)] = value if kind == "min" else -value
-    return out

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from mpc.errors import EncodingError
+from mpc.fixedpoint import FixedPoint
 from queries.errors import QueryError
 from queries.plan import Measure, Plan
 from queries.pushdown_partials import EXTREME_SENTINEL, Stat
@@ -138,3 +140,16 @@ def extremes(plan: Plan, local: LocalData) -> list[np.ndarray]:
             raise QueryError(f"{kind.upper()}({col}): values beyond 2^80 in absolute value are not supported")
         out.append(local.stats[(kind, col)])
     return out
+
+
+def encode_private(fixed: FixedPoint, values: np.ndarray, frac: int | None = None) -> np.ndarray:
+    """A party's private values in fixed point; a value out of range fails the query with a
+    message that names no value (EncodingError's own message quotes the largest one, and a
+    failure's message reaches the analyst and the peers)."""
+    try:
+        return fixed.encode(values, frac)
+    except EncodingError:
+        bound = 2.0 ** (fixed.ring.bits - 3 - (fixed.frac if frac is None else frac))
+        raise QueryError(
+            f"a value or partial sum at this party is NaN, infinite or beyond the supported range (±{bound:.3g})"
+        ) from None
