@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 NAMES = ("AVG_CI", "PROPORTION", "RATE")
 _SHAPES = {"AVG_CI": "AVG_CI(x)", "PROPORTION": "PROPORTION(condition)", "RATE": "RATE(events, person_time)"}
+_CONDITIONS = (e.Column, e.Compare, e.And, e.Or, e.Not, e.IsNull, e.InList, e.Between, e.Like)
 ONLY_IN_SELECT = ("{kind} may appear only in the SELECT list: HAVING and ORDER BY name its result columns "
                   "(NAME, NAME_ci95_low, NAME_ci95_high)")
 
@@ -54,6 +55,8 @@ def compile_interval(b: _Builder, node: exp.Anonymous, alias: str | None) -> tup
     compiler = b.compiler(f"{kind}'s argument", "an aggregate inside an aggregate is not supported")
     if kind == "PROPORTION":
         cond = compiler.compile(args[0])
+        if not isinstance(cond, _CONDITIONS):  # a column: the type check says whether it is true/false
+            raise b.source.error("PROPORTION needs a condition (true or false), e.g. PROPORTION(sbp > 140)", args[0])
         flag = b.named(e.Case(((cond, e.Literal(1)), (e.Not(cond), e.Literal(0)))))
         name = alias or f"proportion({_text(cond)})"
         return kind, name, [ir.Aggregate("SUM", flag, pos=pos), ir.Aggregate("COUNT", flag, pos=pos)]
