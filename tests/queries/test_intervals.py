@@ -182,4 +182,5 @@ def test_table_json_and_csv() -> None:
     assert csv.splitlines()[2] == "lo,,,,p;p_ci95_low;p_ci95_high"
     frame = pd.read_csv(io.StringIO(csv), comment="#")
     assert list(frame.columns) == ["g", "p", "p_ci95_low", "p_ci95_high", "suppressed"]
-    assert frame.loc[0, "p_ci95_low"] == pytest.approx(low, rel=1e-12) and frame.loc[0, "p_ci95_high"] == pytest.approx(1.0)
+    assert frame.loc[0, "p_ci95_low"] == pytest.approx(low, rel=1e-12)
+    assert frame.loc[0, "p_ci95_high"] == pytest.approx(1.0)
