@@ -3,7 +3,9 @@
 `finish` turns the opened outputs of `queries.executor.execute` into a `Result`: columns,
 rows, suppression flags per row and per value, and for a CROSSTAB its statistics
 (`queries.epi`: chi-square, Fisher's exact test, OR, RR and RD with 95% CIs) — computed
-here, in plaintext, from counts already released. `explain_result` is EXPLAIN's answer.
+here, in plaintext, from counts already released; for a SELECT's AVG_CI, PROPORTION and RATE,
+their estimates and 95% CIs, from aggregates already released (`queries.intervals`).
+`explain_result` is EXPLAIN's answer.
 How a Result is printed as a table or CSV: `queries.render`.
 """
 
