@@ -61,6 +61,15 @@ def poisson_interval(events: float, person_time: float) -> tuple[float | None, f
     return low / person_time, high / person_time
 
 
+METHODS = {"AVG_CI": "Student's t", "PROPORTION": "Wilson", "RATE": "exact Poisson"}
+
+
+def explain_text(stmt: ir.Select) -> str:
+    """EXPLAIN's words for the intervals the analyst computes: each name, method and released parts."""
+    return "; ".join(f"{i.name} and its 95% CI ({METHODS[i.kind]}) from "
+                     + ", ".join(stmt.aggregates[p].name for p in i.parts) for i in stmt.intervals)
+
+
 def estimate(kind: str, parts: list[Any]) -> tuple[Any, Any, Any]:
     """(estimate, ci95_low, ci95_high) of one interval from its parts' released values (no part None)."""
     if kind == "AVG_CI":

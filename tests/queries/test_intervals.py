@@ -14,7 +14,7 @@ import pytest
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
-from queries.engine import predict_cost, run_in_process
+from queries.engine import plan_query, predict_cost, run_in_process
 from queries.errors import QueryError
 from queries.intervals import poisson_interval, t_interval, wilson_interval
 from queries.parser import parse
@@ -184,3 +184,12 @@ def test_table_json_and_csv() -> None:
     assert list(frame.columns) == ["g", "p", "p_ci95_low", "p_ci95_high", "suppressed"]
     assert frame.loc[0, "p_ci95_low"] == pytest.approx(low, rel=1e-12)
     assert frame.loc[0, "p_ci95_high"] == pytest.approx(1.0)
+
+
+def test_explain_names_what_the_analyst_computes_and_from_what() -> None:
+    sites = _edge_sites()
+    schema = check_schemas([schema_of(s) for s in sites])
+    text = plan_query("EXPLAIN SELECT g, AVG_CI(sbp) AS m FROM t GROUP BY g ORDER BY m", schema,
+                      {"g": ("all", "lo")}).text()
+    assert text.splitlines()[-1] == ("at the analyst, on the released rows: m and its 95% CI (Student's t) from "
+                                     "avg(sbp), count(sbp), stddev(sbp); ORDER BY m")
