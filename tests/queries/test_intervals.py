@@ -193,3 +193,18 @@ def test_explain_names_what_the_analyst_computes_and_from_what() -> None:
                       {"g": ("all", "lo")}).text()
     assert text.splitlines()[-1] == ("at the analyst, on the released rows: m and its 95% CI (Student's t) from "
                                      "avg(sbp), count(sbp), stddev(sbp); ORDER BY m")
+
+
+def test_with_having_a_dropped_group_is_absent_and_a_withheld_one_suppressed() -> None:
+    query = "SELECT g, AVG_CI(sbp) AS m, RATE(deaths, py) AS r FROM t GROUP BY g HAVING COUNT(*) >= 7"
+    result, _ = run_in_process(_edge_sites(), query, min_cell=5)
+    got = {row[0]: row[1:] for row in result.rows}
+    assert set(got) == {"all", "lo", "none"} and got["lo"] == [None] * 6  # lo: 3 rows, withheld
+    assert got["none"][3] == pytest.approx(14 / 10.5) and got["all"][:3] == pytest.approx([150.0] * 3)
+
+
+def test_a_negative_event_sum_makes_the_rate_null() -> None:
+    from queries.intervals import estimate
+
+    assert estimate("RATE", [-2, 10.0]) == (None, None, None) and estimate("RATE", [2, -1.0]) == (None, None, None)
+    assert estimate("PROPORTION", [0, 0]) == (None, None, None)
