@@ -1,9 +1,10 @@
 """The analyst's post-processing of a SELECT's released rows: column order and names, ORDER BY, LIMIT.
 
 None of this happens in MPC or at a party: the result (`queries.result.finish`) has the
-grouping columns first, then the aggregates, one row per non-empty group in the order of
-the agreed domains. `arrange` puts the columns in SELECT order under their SELECT names,
-then sorts the rows (ORDER BY) and keeps a slice of them (OFFSET, LIMIT). A value withheld
+grouping columns first, then the aggregates, then each interval's three columns
+(`queries.intervals`), one row per non-empty group in the order of the agreed domains. `arrange`
+puts the columns in SELECT order under their SELECT names, then sorts the rows (ORDER BY) and
+keeps a slice of them (OFFSET, LIMIT). A value withheld
 by the disclosure rule is None, like NULL, and sorts with the NULLs (last unless NULLS
 FIRST); its flag moves with its row. LIMIT only hides released rows from the display: every
 group's numbers were released to the analyst all the same.
@@ -22,8 +23,8 @@ def arrange(result: Result, stmt: ir.Statement) -> Result:
     if not isinstance(stmt, ir.Select) or result.kind != "select":
         return result
     groups = len(stmt.group_by)
-    order = [o.index if o.source == "group" else groups + o.index for o in stmt.output] or list(
-        range(len(result.columns)))
+    after = {"group": 0, "aggregate": groups, "interval": groups + len(stmt.aggregates)}  # `queries.result.finish`
+    order = [after[o.source] + o.index for o in stmt.output] or list(range(len(result.columns)))
     names = [o.name for o in stmt.output] or list(result.columns)
     cells = result.cell_flags()
     rows = [[row[i] for i in order] for row in result.rows]

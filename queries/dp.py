@@ -200,6 +200,10 @@ def plan_privacy(stmt: ir.Statement, epsilon: Any, bounds: Bounds) -> Privacy:
     if inner.having is not None:
         raise QueryError("HAVING is not available under disclosure = dp (differential privacy): filter the noisy "
                          "rows after the release instead")
+    if inner.intervals:  # `queries.intervals`: its interval would ignore the noise
+        raise QueryError(f"{inner.intervals[0].kind} is not available under disclosure = dp (differential "
+                         "privacy): its interval would leave out the noise; each noisy value comes with its own "
+                         "NAME_ci95_low and NAME_ci95_high")
     stats: list[tuple[str, ...]] = []
     used: dict[str, tuple[float, float]] = {}
     for agg in inner.aggregates:

@@ -62,6 +62,18 @@ class Aggregate:
 
 
 @dataclass(frozen=True)
+class Interval:
+    """AVG_CI(x), PROPORTION(condition) or RATE(events, person_time): an estimate and its 95% CI, which
+    the analyst computes from released aggregates (`queries.intervals`); `parts` index the statement's
+    `aggregates` (AVG_CI: AVG, COUNT, STDDEV; PROPORTION: SUM, COUNT of the 0/1 indicator; RATE: the
+    two SUMs over the rows where both are present)."""
+
+    kind: str
+    name: str
+    parts: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class Derived:
     """A column each party computes from its own rows: `expr`, named by its canonical text."""
 
@@ -95,7 +107,8 @@ class Select:
     group_by: tuple[str, ...] = ()
     derived: tuple[Derived, ...] = ()
     output: tuple[Output, ...] = ()
-    """The result's columns in SELECT order; empty: the grouping columns, then the aggregates."""
+    """The result's columns in SELECT order; empty: the grouping columns, then the aggregates.
+    An interval's three columns (estimate, ci95_low, ci95_high) are ("interval", 3 j + part)."""
     order_by: tuple[OrderKey, ...] = ()
     limit: int | None = None
     offset: int = 0
@@ -104,6 +117,8 @@ class Select:
     source: str | None = None  # the table named in FROM
     text: str = _hidden("")  # type: ignore[assignment]
     mentions: Mentions = _hidden(())  # type: ignore[assignment]
+    intervals: tuple[Interval, ...] = ()
+    """AVG_CI, PROPORTION and RATE items: computed by the analyst from hidden `aggregates`."""
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from queries import ir
+from queries import intervals, ir
 from queries.order_keys import key_bits
 from queries.plan import outcome_coding
 
@@ -84,7 +84,8 @@ def _where(stmt: ir.Statement) -> ir.Condition | None:
 
 
 def _after_release(stmt: ir.Statement) -> str:
-    """ORDER BY and LIMIT, which the analyst applies to the released rows (`queries.arrange`)."""
+    """The intervals the analyst computes (`queries.intervals`), then ORDER BY and LIMIT, which the analyst
+    applies to the released rows (`queries.arrange`)."""
     if not isinstance(stmt, ir.Select):
         return ""
     parts = []
@@ -96,7 +97,7 @@ def _after_release(stmt: ir.Statement) -> str:
         parts.append(f"LIMIT {stmt.limit}")
     if stmt.offset:
         parts.append(f"OFFSET {stmt.offset}")
-    return " ".join(parts)
+    return "; ".join(p for p in (intervals.explain_text(stmt), " ".join(parts)) if p)
 
 
 def measure_text(m: Measure) -> str:

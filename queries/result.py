@@ -3,7 +3,9 @@
 `finish` turns the opened outputs of `queries.executor.execute` into a `Result`: columns,
 rows, suppression flags per row and per value, and for a CROSSTAB its statistics
 (`queries.epi`: chi-square, Fisher's exact test, OR, RR and RD with 95% CIs) — computed
-here, in plaintext, from counts already released. `explain_result` is EXPLAIN's answer.
+here, in plaintext, from counts already released; for a SELECT's AVG_CI, PROPORTION and RATE,
+their estimates and 95% CIs, from aggregates already released (`queries.intervals`).
+`explain_result` is EXPLAIN's answer.
 How a Result is printed as a table or CSV: `queries.render`.
 """
 
@@ -17,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from queries import ir, render
+from queries import intervals, ir, render
 from queries.epi import crosstab_statistics
 from queries.plan import Plan
 
@@ -123,6 +125,7 @@ def finish(plan: Plan, opened: list[np.ndarray], yates: bool = False) -> Result:
     empty = opened[0]
     values, nulls, hidden = opened[1 : 1 + m], opened[1 + m : 1 + 2 * m], opened[1 + 2 * m : 1 + 3 * m]
     columns = list(plan.group_columns) + [a.name for a in stmt.aggregates]
+    columns += [f"{i.name}{suffix}" for i in stmt.intervals for suffix in intervals.SUFFIXES]
     rows, flags, cells = [], [], []
     for gi, key in enumerate(plan.group_keys):
         if round(empty[gi]) == 1 and (plan.group_columns or stmt.having is not None):
@@ -138,6 +141,7 @@ def finish(plan: Plan, opened: list[np.ndarray], yates: bool = False) -> Result:
                 row.append(int(round(val[gi])))  # as pandas: integer columns' sums and extremes are integers
             else:
                 row.append(float(val[gi]))
+        intervals.append(stmt, row, withheld, len(key))  # AVG_CI, PROPORTION, RATE: from the values above
         rows.append(row)
         flags.append(any(withheld))
         cells.append(withheld)

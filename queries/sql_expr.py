@@ -18,8 +18,8 @@ from sqlglot import exp
 from queries import expr as e
 from queries.errors import QueryError
 
-AGGREGATE_NAMES = frozenset({"VAR", "VAR_SAMP", "STDEV", "STDDEV"})
-"""Aggregates sqlglot leaves as anonymous functions."""
+AGGREGATE_NAMES = frozenset({"VAR", "VAR_SAMP", "STDEV", "STDDEV", "AVG_CI", "PROPORTION", "RATE"})
+"""Aggregates sqlglot leaves as anonymous functions (AVG_CI, PROPORTION, RATE: `queries.intervals_sql`)."""
 
 _CASTS = {
     "BIGINT": "BIGINT", "INT": "BIGINT", "INTEGER": "BIGINT", "SMALLINT": "BIGINT", "TINYINT": "BIGINT",

@@ -1,6 +1,7 @@
 """A SELECT statement, as sqlglot parsed it, compiled into the frozen `ir.Select`.
 
-Accepted: aggregates (`AGGREGATE_FUNCS`) over columns or row expressions, grouping columns
+Accepted: aggregates (`SUPPORTED`) over columns or row expressions, the interval items AVG_CI,
+PROPORTION and RATE (`queries.intervals_sql`: three result columns each), grouping columns
 and expressions in the SELECT list (in any position), `FROM table`, `WHERE`, `GROUP BY`
 (names, aliases, positions or the expressions themselves), `ORDER BY` and `LIMIT`/`OFFSET`
 (the analyst applies them to the released rows). A grouping column that the SELECT list
@@ -23,10 +24,14 @@ from queries import expr as e
 from queries import ir
 from queries.errors import QueryError
 from queries.having import condition
+from queries.intervals import SUFFIXES
+from queries.intervals_sql import NAMES as INTERVALS
+from queries.intervals_sql import ONLY_IN_SELECT, attach, compile_interval, is_interval
 from queries.sql_expr import ExprCompiler, Source, is_aggregate
 from queries.sql_text import text as canonical
 
-SUPPORTED = "COUNT, SUM, AVG, VAR, STDDEV, MIN, MAX, MEDIAN, QUANTILE, PERCENTILE_CONT, CORR"
+SUPPORTED = ("COUNT, SUM, AVG, VAR, STDDEV, MIN, MAX, MEDIAN, QUANTILE, PERCENTILE_CONT, CORR; in the SELECT list, "
+             "AVG_CI, PROPORTION, RATE")
 _ONE: dict[type, str] = {exp.Sum: "SUM", exp.Avg: "AVG", exp.Min: "MIN", exp.Max: "MAX", exp.Median: "MEDIAN",
         exp.Variance: "VAR", exp.Stddev: "STDDEV", exp.StddevSamp: "STDDEV"}
 _ANONYMOUS = {"VAR": "VAR", "VAR_SAMP": "VAR", "STDEV": "STDDEV", "STDDEV": "STDDEV"}
@@ -52,6 +57,7 @@ class _Item:
     aggregate: ir.Aggregate | None = None
     expr: e.Expr | None = None
     key: int | None = None  # the grouping key it shows
+    interval: tuple[str, str, list[ir.Aggregate]] | None = None  # AVG_CI, PROPORTION, RATE (`queries.intervals_sql`)
 
 
 @dataclass
@@ -139,6 +145,8 @@ class _Builder:
                 raise self.source.error("CORR needs two columns", node)
             return ir.Aggregate("CORR", self.argument(node.this, "CORR"), self.argument(node.expression, "CORR"),
                                 None, alias, pos)
+        if name in INTERVALS:
+            raise self.source.error(ONLY_IN_SELECT.format(kind=name), node)
         if isinstance(node, (exp.VariancePop, exp.StddevPop)):
             raise self.source.error(f"{name} is not supported: VAR and STDDEV are the sample variance and deviation",
                                     node)
@@ -174,6 +182,7 @@ def compile_select(node: exp.Select, source: Source) -> ir.Select:
     keys = _group_keys(b, node, items)
     output = _output(b, items, keys)
     aggregates = [item.aggregate for item in items if item.aggregate is not None]
+    intervals = tuple(attach(*item.interval, aggregates) for item in items if item.interval is not None)
     if not aggregates:
         raise source.error("a SELECT releases aggregates: add one (COUNT(*), AVG(x), ...)", node.expressions[0])
     having = None
@@ -184,7 +193,7 @@ def compile_select(node: exp.Select, source: Source) -> ir.Select:
     derived = tuple(ir.Derived(n, v) for n, v in b.derived.items())
     stmt = ir.Select(
         tuple(aggregates), where, tuple(name for name, _ in keys), derived, tuple(output), tuple(order), limit, offset,
-        having, table, source.text, tuple(sorted(b.mentions, key=_by_pos)),
+        having, table, source.text, tuple(sorted(b.mentions, key=_by_pos)), intervals,
     )
     if having is not None:
         condition(stmt)  # refused before anything is read (the plan checks it again with the column kinds)
@@ -216,6 +225,13 @@ def _item(b: _Builder, node: exp.Expression) -> _Item:
         raise b.source.error("SELECT * is not supported: a query releases aggregates, never rows", inner)
     if isinstance(inner, exp.Filter):
         raise b.source.error("FILTER (WHERE ...) is not supported; put a CASE WHEN inside the aggregate", inner)
+    if is_interval(inner):
+        assert isinstance(inner, exp.Anonymous)
+        found = compile_interval(b, inner, alias)
+        pos = b.source.pos(inner)
+        if pos is not None:
+            b.mentions.append((found[1], pos))
+        return _Item(node, alias, interval=found)
     if is_aggregate(inner):
         agg = b.aggregate(inner, alias)
         if agg.pos is not None:
@@ -271,8 +287,16 @@ def _grouped(b: _Builder, item: _Item, at: exp.Expression) -> e.Expr:
 def _output(b: _Builder, items: list[_Item], keys: list[tuple[str, e.Expr]]) -> list[ir.Output]:
     shown = {item.key for item in items if item.key is not None}
     out = [ir.Output(name, "group", k) for k, (name, _) in enumerate(keys) if k not in shown]
-    n_agg = 0
+    n_agg = n_interval = 0
     for item in items:
+        if item.interval is not None:
+            for part, suffix in enumerate(SUFFIXES):
+                name = f"{item.interval[1]}{suffix}"
+                if name in {o.name for o in out}:
+                    raise b.source.error(f"two result columns are named {name!r}; use AS", item.node)
+                out.append(ir.Output(name, "interval", 3 * n_interval + part))
+            n_interval += 1
+            continue
         if item.aggregate is not None:
             out.append(ir.Output(item.aggregate.name, "aggregate", n_agg))
             n_agg += 1
@@ -307,7 +331,8 @@ def _order(b: _Builder, node: exp.Select, items: list[_Item], output: list[ir.Ou
     if clause is None:
         return []
     names = [o.name for o in output]
-    first_item = len(output) - len(items)  # grouping columns the SELECT list does not show come first
+    widths = [len(SUFFIXES) if item.interval else 1 for item in items]  # an interval shows three columns
+    firsts = [len(output) - sum(widths) + sum(widths[:i]) for i in range(len(items))]  # unshown keys come first
     keys = []
     for ordered in clause.expressions:
         target = ordered.this
@@ -315,7 +340,7 @@ def _order(b: _Builder, node: exp.Select, items: list[_Item], output: list[ir.Ou
             n = int(target.this)
             if not 1 <= n <= len(items):
                 raise b.source.error(f"ORDER BY {n}: the SELECT list has {len(items)} columns", target)
-            name = names[first_item + n - 1]
+            name = names[firsts[n - 1]]
         elif isinstance(target, exp.Column) and not target.table and target.name in names:
             name = target.name
         else:
