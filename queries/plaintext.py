@@ -34,3 +34,21 @@ def logit_standard_errors(x: np.ndarray, beta: np.ndarray) -> np.ndarray:
     """Standard errors of logistic coefficients `beta`: sqrt(diag(H^-1)), H = X' diag(p (1 - p)) X."""
     mu = 1 / (1 + np.exp(-x @ beta))
     return np.sqrt(np.diag(np.linalg.inv(x.T @ (x * (mu * (1 - mu))[:, None]))))
+
+
+def poisson_newton(
+    x: np.ndarray, y: np.ndarray, offset: np.ndarray, tol: float = 1e-10, max_iter: int = 50
+) -> np.ndarray:
+    """Maximum-likelihood Poisson coefficients (log link, `offset` added to the linear predictor)
+    by Newton-Raphson from statsmodels' IRLS start, mu0 = (y + mean(y)) / 2 (x includes the
+    intercept column); a singular information matrix raises numpy.linalg.LinAlgError."""
+    mu = (y + y.mean()) / 2
+    eta = np.log(mu) - offset
+    beta = np.linalg.solve(x.T @ (x * mu[:, None]), x.T @ (mu * eta))  # weighted least squares start
+    for _ in range(max_iter):
+        mu = np.exp(x @ beta + offset)
+        step = np.linalg.solve(x.T @ (x * mu[:, None]), x.T @ (y - mu))
+        beta += step
+        if np.abs(step).max() < tol:
+            break
+    return beta

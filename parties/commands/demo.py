@@ -3,7 +3,7 @@
 Writes a synthetic cohort (never real patients) split over three sites, starts a dealer
 and one node per site on 127.0.0.1 (real processes, mutual TLS), runs a few representative
 queries through the analyst client, and prints each pooled answer next to what pandas or
-a plaintext Newton fit, Mantel-Haenszel or Kaplan-Meier says on the pooled rows — which only
+a plaintext Newton fit (logistic, Poisson), Mantel-Haenszel or Kaplan-Meier says on the pooled rows — which only
 this demo, holding every file, can compute. Stops every process on exit.
 """
 
@@ -22,6 +22,7 @@ QUERIES = (
     "CROSSTAB diabetes BY outcome STRATA smoking",
     "LOGISTIC outcome ~ age + bmi + C(smoking)",
     "SURVIVAL months, died BY smoking EVERY 6",
+    "POISSON died ~ age + C(smoking) + offset(np.log(months))",
 )
 
 
@@ -48,6 +49,8 @@ def _reference(query: str, pooled: Any) -> str:
         return pd.crosstab(pooled.smoking, pooled.outcome, margins=True, margins_name="total").to_string()
     if query.startswith("SURVIVAL"):
         return _survival_reference(pooled)
+    if query.startswith("POISSON"):
+        return _poisson_reference(pooled)
     from queries.plaintext import logit_newton
 
     data = pooled.dropna(subset=["outcome", "age", "bmi", "smoking"])
@@ -68,6 +71,20 @@ def _stratified_reference(pooled: Any) -> str:
     odds = np.sum(a * d / n) / np.sum(b * c / n)
     risk = np.sum(a * (c + d) / n) / np.sum(c * (a + b) / n)
     return f"OR (Mantel-Haenszel) {odds:.6f}  RR (Mantel-Haenszel) {risk:.6f}"
+
+
+def _poisson_reference(pooled: Any) -> str:
+    """Deaths per month of follow-up by age and smoking: the Poisson fit with offset log(months), in float64."""
+    import numpy as np
+    import pandas as pd
+
+    from queries.plaintext import poisson_newton
+
+    data = pooled.dropna(subset=["died", "age", "smoking", "months"])
+    x = np.column_stack([np.ones(len(data)), data.smoking == "former", data.smoking == "never", data.age])
+    beta = poisson_newton(x.astype(float), data.died.to_numpy(dtype=float), np.log(data.months.to_numpy(dtype=float)))
+    names = ["Intercept", "C(smoking)[T.former]", "C(smoking)[T.never]", "age"]
+    return f"{pd.Series(beta, index=names).to_string()}\n(n = {len(data)})"
 
 
 def _survival_reference(pooled: Any) -> str:
