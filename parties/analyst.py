@@ -74,6 +74,19 @@ def ask(
     return result, plan, job
 
 
+def checked_query(prog: str, text: str, epsilon: float | None) -> ir.Statement | None:
+    """The parsed query, or None after one line on stderr for a bad query or a `--epsilon` that is
+    not a positive number: what a command checks before it reaches any party."""
+    if epsilon is not None and not 0 < epsilon < float("inf"):
+        print(f"{prog}: --epsilon must be a positive number, got {epsilon!r}", file=sys.stderr)
+        return None
+    try:
+        return parse(text)
+    except QueryError as exc:
+        print(f"{prog}: {exc.render()}", file=sys.stderr)
+        return None
+
+
 def answer_to_stdout(prog: str, get: Callable[[], Result], fmt: str) -> int:
     """Run `get`, print its result as `fmt` (table, csv or json) and return the command's exit code.
 

@@ -115,7 +115,7 @@ def is_zero_and_all(ctx: PartyContext, x: Share, rows: np.ndarray, count: int) -
 
 
 class MaskedJob(Protocol):
-    """Another protocol of the same shape that can ride in `signs_and_zeros`' rounds: it opens
+    """Another protocol of the same shape that can ride in `signs_zeros_and_jobs`' rounds: it opens
     `value` masked (a `cmp_mask`), runs a circuit on the opened value and the mask's bits, and
     converts the circuit's output rows to additive shares."""
 
@@ -129,18 +129,11 @@ class MaskedJob(Protocol):
         ...
 
 
-def signs_and_zeros(
-    ctx: PartyContext,
-    x: Share,
-    z: Share,
-    rows: np.ndarray | None = None,
-    count: int = 0,
-    bits_of: Share | None = None,
-    wanted: Sequence[int] = (),
-) -> tuple[Share, Share, Share | None, Share | None]:
-    """`signs_zeros_and_jobs` without other jobs."""
-    lt, eq, every, bits, _ = signs_zeros_and_jobs(ctx, x, z, rows, count, bits_of, wanted)
-    return lt, eq, every, bits
+def signs_and_zeros(ctx: PartyContext, x: Share, z: Share) -> tuple[Share, Share]:
+    """[x < 0] and [z == 0] side by side, in the rounds of one (`signs_zeros_and_jobs` with
+    nothing else beside them)."""
+    lt, eq, _, _, _ = signs_zeros_and_jobs(ctx, x, z)
+    return lt, eq
 
 
 def signs_zeros_and_jobs(

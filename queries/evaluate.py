@@ -66,35 +66,53 @@ def _local_kind(series: pd.Series) -> str | None:
     return "float" if pd.api.types.is_float_dtype(series) else "category"
 
 
+def arrow_columns(frame: pd.DataFrame, kinds: Mapping[str, str | None]) -> tuple[dict[str, str], dict[str, pa.Array]]:
+    """The columns of `frame` named in `kinds`, each read as its agreed kind (None: the kind this
+    frame holds), renamed c0, c1, ... (DuckDB's names are case-insensitive, a frame's are not): the
+    new names and the Arrow arrays under them. QueryError for a column the frame lacks."""
+    for col in kinds:
+        if col not in frame.columns:
+            raise QueryError(f"unknown column {col!r}", name=col)
+    names = {c: f"c{i}" for i, c in enumerate(kinds)}
+    return names, {names[c]: _arrow(frame[c], kind or _local_kind(frame[c])) for c, kind in kinds.items()}
+
+
+def run_duckdb(table: pa.Table, sql: str) -> pa.Table:
+    """`sql` over `table`, registered as `t` on a fresh DuckDB connection that reads no file and no
+    network, division by zero giving NULL; a failure is `evaluation_failure`."""
+    import duckdb  # only when there is something to evaluate
+
+    con = duckdb.connect(config=_CONFIG)
+    try:
+        con.execute("SET error_on_division_by_zero = false")
+        con.register("t", table)
+        return con.sql(sql).to_arrow_table()
+    except duckdb.Error as exc:
+        raise evaluation_failure(exc) from None
+    finally:
+        con.close()
+
+
+def evaluation_failure(exc: Exception) -> QueryError:
+    """A DuckDB failure while evaluating a party's rows as one QueryError naming its kind, never a value."""
+    reason = _FAILURES.get(type(exc).__name__, "an expression could not be evaluated")
+    return QueryError(f"evaluating the query on this party's rows failed: {reason}")
+
+
 def select_rows(
     frame: pd.DataFrame, where: Expr | None, derived: Sequence[Derived], kinds: Mapping[str, str] | None = None
 ) -> tuple[np.ndarray, dict[str, pd.Series]]:
     """The positions of the rows where `where` is true, and each derived column on those rows.
 
     `kinds`: the agreed kind of each table column read (default: the kinds this frame holds)."""
-    import duckdb  # only when there is a WHERE or a derived column to evaluate
-
     read = list(dict.fromkeys(c for x in [where, *(d[1] for d in derived)] for c in columns_of(x)))
-    for col in read:
-        if col not in frame.columns:
-            raise QueryError(f"unknown column {col!r}", name=col)
-    names = {c: f"c{i}" for i, c in enumerate(read)}
     agreed = dict(kinds or {})
-    table = pa.table({"_row": pa.array(np.arange(len(frame), dtype=np.int64)),
-                      **{names[c]: _arrow(frame[c], agreed.get(c) or _local_kind(frame[c])) for c in read}})
+    names, arrays = arrow_columns(frame, {c: agreed.get(c) for c in read})
+    table = pa.table({"_row": pa.array(np.arange(len(frame), dtype=np.int64)), **arrays})
     select = ['"_row"'] + [f'CAST({to_duckdb(x, names)} AS {SQL_TYPES[kind]}) AS "d{i}"'
                            for i, (_, x, kind) in enumerate(derived)]
     sql = f"SELECT {', '.join(select)} FROM t" + (f" WHERE {to_duckdb(where, names)}" if where is not None else "")
-    con = duckdb.connect(config=_CONFIG)
-    try:
-        con.execute("SET error_on_division_by_zero = false")
-        con.register("t", table)
-        result = con.sql(sql).to_arrow_table()
-    except duckdb.Error as exc:
-        reason = _FAILURES.get(type(exc).__name__, "an expression could not be evaluated")
-        raise QueryError(f"evaluating the query on this party's rows failed: {reason}") from None
-    finally:
-        con.close()
+    result = run_duckdb(table, sql)
     rows = result.column("_row").to_numpy()
     values = {
         name: result.column(f"d{i}").to_pandas(types_mapper=_PANDAS.get).astype(_ARROW[kind][1])

@@ -115,7 +115,7 @@ def _flags(
     bits_of: tuple[Share, list[int]] | None, jobs: list[MaskedJob],
 ) -> tuple[list[Share], list[Share], Share, Share | None, list[Share]]:
     """[x < c] for each (x, c) and [x == 0] for each x, each kind batched and both kinds side by
-    side in the same rounds (`protocols.compare.signs_and_zeros`); those rounds also run the group
+    side in the same rounds (`protocols.compare.signs_zeros_and_jobs`); those rounds also run the group
     scales' AND tree (`queries.group_scales`, step 2) and the bit decomposition of `bits_of`
     (the quantiles' ranks: `queries.quantiles.rank_input`) and the `jobs` (the divisors' exponent:
     `queries.moments.Divisors`)."""

@@ -17,7 +17,7 @@ learns C_g, nor any party's own exponent:
    CORR the factors of its centred cross product, r_p sd_x,p for x and sd_y,p for y ("sd":
    population sd and correlation, so that n_p r_p sd_x,p sd_y,p is its centred cross sum).
 2. z(j) = AND_p [c_p > j] = [C_g > j] with C_g = min_p c_p: an AND tree over the parties,
-   side by side with the suppression flags' tests (`protocols.compare.signs_and_zeros`;
+   side by side with the suppression flags' tests (`protocols.compare.signs_zeros_and_jobs`;
    no round of its own, 2 (n - 1) + 1 bits per candidate and peer). The one-hot
    u(j) = [C_g == j] = z(j - 1) - z(j) (z(-1) = 1, z(D) = 0) and C_g = sum_j z(j) are local.
 3. Aligned values v = sum_j u(j) V(j), one product per candidate, exact (u is an integer bit),

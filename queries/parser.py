@@ -242,6 +242,20 @@ class _Head:
         self.mentions.append((str(tok.value), tok.pos))
         return str(tok.value)
 
+    def other_name(self, what: str, taken: tuple[str, ...], why: str) -> str:
+        """A column name, refused with `why` (at the name) when it is one of `taken`."""
+        tok = self.tok
+        col = self.name(what)
+        if col in taken:
+            raise self.error(why, tok)
+        return col
+
+    def once(self, word: str, seen: object) -> Token:
+        """Step over clause keyword `word`, refused when the clause was read already (`seen` is set)."""
+        if seen is not None:
+            raise self.error(f"{word} appears twice")
+        return self.advance()
+
     def number(self) -> int | float:
         negative = self.tok.kind == "op" and self.tok.text == "-"
         if negative:
@@ -255,16 +269,12 @@ class _Head:
     def tail(self, end_of_where: bool) -> bool:
         """Read a FROM or a WHERE if one is next; `end_of_where`: the condition may be followed by options."""
         if self.at_keyword("FROM"):
-            if self.source is not None:
-                raise self.error("FROM appears twice")
-            self.advance()
+            self.once("FROM", self.source)
             self.source = self.name("a table name")
             self.mentions.pop()
             return True
         if self.at_keyword("WHERE"):
-            if self.where is not None:
-                raise self.error("WHERE appears twice")
-            start = self.advance().end
+            start = self.once("WHERE", self.where).end
             stop = condition_end(self.text, start, self.options, self.stops) if end_of_where else len(self.text)
             tables = frozenset({self.source}) if self.source else frozenset()
             self.where = condition(self.text, start, stop, tables)
@@ -288,10 +298,7 @@ class _Head:
         self.keyword("CROSSTAB")
         row = self.name()
         self.keyword("BY")
-        col_tok = self.tok
-        col = self.name()
-        if row == col:
-            raise self.error("a crosstab needs two different columns", col_tok)
+        col = self.other_name("a column name", (row,), "a crosstab needs two different columns")
         strata: str | None = None
         self.options, self.stops = (), ("FROM", "STRATA")
         while True:
@@ -299,13 +306,9 @@ class _Head:
                 continue
             if not self.at_keyword("STRATA"):
                 break
-            if strata is not None:
-                raise self.error("STRATA appears twice")
-            self.advance()
-            strata_tok = self.tok
-            strata = self.name("the strata column")
-            if strata in (row, col):
-                raise self.error("STRATA needs a column other than the two of the table", strata_tok)
+            self.once("STRATA", strata)
+            strata = self.other_name("the strata column", (row, col),
+                                     "STRATA needs a column other than the two of the table")
         self.finish()
         return ir.Crosstab(row, col, self.where, self.source, self.text, self._mentions(), strata)
 
@@ -315,10 +318,8 @@ class _Head:
         if not (self.tok.kind == "op" and self.tok.text == ","):
             raise self.error(f"expected ',' and the event column, found {self.describe()}")
         self.advance()
-        event_tok = self.tok
-        event = self.name("the event column (1 = event, 0 = censored)")
-        if event == time:
-            raise self.error("the time and the event must be two different columns", event_tok)
+        event = self.other_name("the event column (1 = event, 0 = censored)", (time,),
+                                "the time and the event must be two different columns")
         group: str | None = None
         every: float | None = None
         self.options, self.stops = ("EVERY",), ("FROM", "BY")
@@ -326,17 +327,11 @@ class _Head:
             if self.tail(end_of_where=True):
                 continue
             if self.at_keyword("BY"):
-                if group is not None:
-                    raise self.error("BY appears twice")
-                self.advance()
-                group_tok = self.tok
-                group = self.name("a grouping column")
-                if group in (time, event):
-                    raise self.error("BY needs a column other than the time and the event", group_tok)
+                self.once("BY", group)
+                group = self.other_name("a grouping column", (time, event),
+                                        "BY needs a column other than the time and the event")
             elif self.at_keyword("EVERY"):
-                if every is not None:
-                    raise self.error("EVERY appears twice")
-                self.advance()
+                self.once("EVERY", every)
                 tok = self.tok
                 value = float(self.number())
                 if not 0 < value < 2**31:

@@ -50,6 +50,12 @@ Stat = tuple
 EXTREME_SENTINEL = float(2**80)
 """Stands for 'no value' in a party's local minimum (+) or maximum (-); never released."""
 _HALF = 2**62  # the exact sums' halves: round(x 2^f) = hi 2^62 + lo, |lo| < 2^62, hi and lo of its sign
+_OVER = {  # the stats that are one aggregate of a column's values: its SQL ({0}: the values) and Arrow type
+    "n": ("COUNT({0})", pa.int64()),
+    "sum": ("SUM({0})", pa.float64()),
+    "m2": ("VAR_POP({0}) * COUNT({0})", pa.float64()),
+    "amax": ("MAX(ABS({0}))", pa.float64()),
+}
 _ROUND = {"duckdb": "ROUND_EVEN({}, 0)", "postgres": "ROUND({})", "spark": "BROUND({}, 0)", "trino": "ROUND({})"}
 
 
@@ -105,14 +111,9 @@ def _aggregates(stat: Stat, x: dict[str, str], i: dict[str, str]) -> list[tuple[
     if op == "rows":
         return [("COUNT(*)", pa.int64())]
     a = x[stat[1]]
-    if op == "n":
-        return [(f"COUNT({a})", pa.int64())]
-    if op == "sum":
-        return [(f"SUM({a})", pa.float64())]
-    if op == "m2":
-        return [(f"VAR_POP({a}) * COUNT({a})", pa.float64())]
-    if op == "amax":
-        return [(f"MAX(ABS({a}))", pa.float64())]
+    if op in _OVER:
+        sql, arrow_type = _OVER[op]
+        return [(sql.format(a), arrow_type)]
     if op in ("min", "max"):
         col = i.get(stat[1], a)
         return [(f"{op.upper()}({col})", pa.int64() if stat[1] in i else pa.float64())]
@@ -126,17 +127,11 @@ def _aggregates(stat: Stat, x: dict[str, str], i: dict[str, str]) -> list[tuple[
                 (f"CAST(SUM(CAST({v} - {hi} * {float(_HALF)!r} AS BIGINT)) AS VARCHAR)", pa.string())]
     b = x[stat[2]]
     on = f"CASE WHEN {b} IS NOT NULL THEN {a} END"  # a over the rows where both are present
-    if op == "pn":
-        return [(f"COUNT(CASE WHEN {a} IS NOT NULL AND {b} IS NOT NULL THEN 1 END)", pa.int64())]
-    if op == "psum":
-        return [(f"SUM({on})", pa.float64())]
-    if op == "pm2":
-        return [(f"VAR_POP({on}) * COUNT({on})", pa.float64())]
-    if op == "pamax":
-        return [(f"MAX(ABS({on}))", pa.float64())]
-    assert op == "pcross"
-    other = f"CASE WHEN {a} IS NOT NULL THEN {b} END"
-    return [(f"COVAR_POP({on}, {other}) * COUNT({on})", pa.float64())]
+    if op == "pcross":
+        other = f"CASE WHEN {a} IS NOT NULL THEN {b} END"
+        return [(f"COVAR_POP({on}, {other}) * COUNT({on})", pa.float64())]
+    sql, arrow_type = _OVER[op.removeprefix("p")]  # pn, psum, pm2, pamax: n, sum, m2, amax over `on`
+    return [(sql.format(on), arrow_type)]
 
 
 def partials_sql(read: Read, groups: Sequence[str], stats: Sequence[Stat], kinds: dict[str, str], relation: str,

@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import pyarrow as pa
 
-from queries.errors import QueryError
-from queries.evaluate import _CONFIG, _FAILURES, _arrow, _local_kind
+from queries.evaluate import arrow_columns, run_duckdb
 from queries.pushdown import cast_column
 from queries.sources import Rows, SqlSource
 from queries.table import Schema
@@ -39,11 +38,7 @@ class ArrowSource(SqlSource):
     def of(frame: pd.DataFrame, columns: Sequence[tuple[str, str]]) -> ArrowSource:
         """The columns (name, agreed kind) of `frame`, as the kinds agreed; QueryError for a column
         the frame lacks."""
-        for col, _ in columns:
-            if col not in frame.columns:
-                raise QueryError(f"unknown column {col!r}", name=col)
-        names = {c: f"c{i}" for i, (c, _) in enumerate(columns)}
-        arrays = {names[c]: _arrow(frame[c], kind or _local_kind(frame[c])) for c, kind in columns}
+        names, arrays = arrow_columns(frame, dict(columns))
         table = pa.table(arrays) if arrays else pa.table({"c": pa.nulls(len(frame))})
         return ArrowSource(table, names)
 
@@ -55,18 +50,7 @@ class ArrowSource(SqlSource):
         return cast_column("duckdb")(self._names[name], kind)
 
     def run(self, sql: str, types: Sequence[pa.DataType]) -> pa.Table:
-        import duckdb
-
-        con = duckdb.connect(config=_CONFIG)
-        try:
-            con.execute("SET error_on_division_by_zero = false")
-            con.register("t", self._table)
-            table = con.sql(sql).to_arrow_table()
-        except duckdb.Error as exc:
-            reason = _FAILURES.get(type(exc).__name__, "an expression could not be evaluated")
-            raise QueryError(f"evaluating the query on this party's rows failed: {reason}") from None
-        finally:
-            con.close()
+        table = run_duckdb(self._table, sql)
         return table.cast(pa.schema([pa.field(f.name, t) for f, t in zip(table.schema, types)]))
 
     def schema(self) -> Schema:

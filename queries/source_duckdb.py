@@ -31,8 +31,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import duckdb
 import pyarrow as pa
 
-from queries.errors import QueryError
-from queries.evaluate import _CONFIG, _FAILURES
+from queries.evaluate import _CONFIG, evaluation_failure
 from queries.pushdown import quote
 from queries.sources import SourceError, SqlSource
 from queries.table import Schema
@@ -180,8 +179,7 @@ class DuckDBSource(SqlSource):
         kind = type(exc).__name__
         if kind in _UNREADABLE:
             return SourceError(f"{self.describe()} cannot be read ({_kind(exc)})")
-        reason = _FAILURES.get(kind, "an expression could not be evaluated")
-        return QueryError(f"evaluating the query on this party's rows failed: {reason}")
+        return evaluation_failure(exc)
 
     def schema(self) -> Schema:
         """The columns and kinds; for a file, read again only when the file changed (its time or size)."""

@@ -135,7 +135,7 @@ def execute(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
     tested = [add_public(ctx, n, -min_cell), add_public(ctx, cells, -min_cell), add_public(ctx, summed, -min_cell),
               add_public(ctx, n, -2), add_public(ctx, _total(n), -MAX_ROWS)]
     zeros = [n, cells, summed, marg] + [_total(s) for s in (ad, bc, an0, cn1, marg)]
-    lt, eq = signs_and_zeros(ctx, concat(tested), concat(zeros))[:2]
+    lt, eq = signs_and_zeros(ctx, concat(tested), concat(zeros))
     lt_n, lt_cells, lt_summed, n_lt2, small_total = split_like(lt, tested)
     z_n, z_cells, z_summed, zm, z_ad, z_bc, z_an0, z_cn1, z_marg = split_like(eq, zeros)
 

@@ -95,7 +95,7 @@ def _grid(ctx: PartyContext, plan: Plan, mine: np.ndarray) -> int | Exception:
     assert total is not None
     k = plan.min_cell
     zeros = total[: 2 + len(GRID_EXPONENTS)]
-    below, zero, _, _ = signs_and_zeros(ctx, add_public(ctx, total[-2:], -k), zeros)
+    below, zero = signs_and_zeros(ctx, add_public(ctx, total[-2:], -k), zeros)
     bits = [int(v) for v in open_arith(ctx, [concat([zero, below])], "survival-checks")[0]]
     ok_time, ok_event, fits, few = bits[0], bits[1], bits[2 : 2 + len(GRID_EXPONENTS)], bits[-2:]
     stmt = plan.statement
@@ -146,8 +146,8 @@ def execute(ctx: PartyContext, plan: Plan, kept: pd.DataFrame) -> tuple[list[Sha
     pooled_n = Share(ring.sum(n.data, axis=0), ring, 0)
     signs = [add_public(ctx, d, -k), add_public(ctx, patients, -k), add_public(ctx, events, -k)]
     zeros = [n, n - d, pooled_n, add_public(ctx, pooled_n, -1), patients, events]
-    below, zero, _, _ = signs_and_zeros(ctx, concat([s.reshape(s.size) for s in signs]),
-                                        concat([z.reshape(z.size) for z in zeros]))
+    below, zero = signs_and_zeros(ctx, concat([s.reshape(s.size) for s in signs]),
+                                 concat([z.reshape(z.size) for z in zeros]))
     small_d, small_p, small_e = split_like(below, [s.reshape(s.size) for s in signs])
     empty, gone, none, single, no_patients, no_events = [
         z.reshape(*like.shape) for z, like in zip(split_like(zero, [z.reshape(z.size) for z in zeros]), zeros)]

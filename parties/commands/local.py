@@ -48,10 +48,8 @@ def _is_data(item: str) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from parties.analyst import answer_to_stdout, ask
+    from parties.analyst import answer_to_stdout, ask, checked_query
     from parties.local import LocalConsortium
-    from queries.errors import QueryError
-    from queries.parser import parse
     from queries.result import Result
 
     if args.query is None and args.data and not _is_data(args.data[-1]):
@@ -59,8 +57,8 @@ def run(args: argparse.Namespace) -> int:
     if args.query is None:
         print("pooled local: give the query", file=sys.stderr)
         return 2
-    if args.epsilon is not None and not 0 < args.epsilon < float("inf"):
-        print(f"pooled local: --epsilon must be a positive number, got {args.epsilon!r}", file=sys.stderr)
+    stmt = checked_query("pooled local", args.query, args.epsilon)
+    if stmt is None:
         return 2
     if len(args.data) < 2:
         print("pooled local: give at least two --data files (one per party)", file=sys.stderr)
@@ -84,11 +82,6 @@ def run(args: argparse.Namespace) -> int:
             except SourceError as exc:
                 print(f"pooled local: {exc}", file=sys.stderr)
                 return 2
-    try:
-        stmt = parse(args.query)
-    except QueryError as exc:
-        print(f"pooled local: {exc.render()}", file=sys.stderr)
-        return 2
     names = [f"site{i}" for i in range(1, len(args.data) + 1)]
     node_args = ["--min-cell", str(args.min_cell)] + (["--allow-extremes"] if args.allow_extremes else [])
     node_args += site_args(args)

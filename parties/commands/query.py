@@ -32,21 +32,14 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from parties.analyst import answer_to_stdout, ask
+    from parties.analyst import answer_to_stdout, ask, checked_query
     from parties.client import ConsortiumClient
     from parties.config import ConfigError, load_analyst
     from parties.tls import TlsMaterial
-    from queries.errors import QueryError
-    from queries.parser import parse
     from queries.result import Result
 
-    if args.epsilon is not None and not 0 < args.epsilon < float("inf"):
-        print(f"pooled query: --epsilon must be a positive number, got {args.epsilon!r}", file=sys.stderr)
-        return 2
-    try:
-        stmt = parse(args.query)
-    except QueryError as exc:
-        print(f"pooled query: {exc.render()}", file=sys.stderr)
+    stmt = checked_query("pooled query", args.query, args.epsilon)
+    if stmt is None:
         return 2
     try:
         settings = load_analyst(args.config)

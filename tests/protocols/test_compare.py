@@ -21,6 +21,7 @@ from protocols.compare import (
     less_than_public,
     ltz,
     signs_and_zeros,
+    signs_zeros_and_jobs,
 )
 from protocols.opening import reveal_int
 from protocols.sharing import share_words, split
@@ -110,7 +111,10 @@ def test_signs_and_zeros_run_side_by_side_in_the_rounds_of_one(n: int, with_rows
         words = share_words(ctx, pack_lanes(bits[ctx.rank]), [(pack_lanes(bits[0]).size,)] * ctx.n)
         rows = np.stack(words) if with_rows else None
         before, sent = ctx.stats.rounds, ctx.stats.bytes_sent
-        lt, eq, every, _ = signs_and_zeros(ctx, x, z, rows, count if with_rows else 0)
+        if with_rows:
+            lt, eq, every, _, _ = signs_zeros_and_jobs(ctx, x, z, rows, count)
+        else:
+            (lt, eq), every = signs_and_zeros(ctx, x, z), None
         rounds, spent = ctx.stats.rounds - before, ctx.stats.bytes_sent - sent
         assert lt.shape == x.shape and eq.shape == z.shape and (every is None) == (not with_rows)
         opened = [[int(v) for v in reveal_int(ctx, s)] for s in (lt, eq)]
@@ -141,7 +145,7 @@ def test_chosen_bits_of_a_value_ride_in_the_same_rounds(n: int) -> None:
 
     def program(ctx: PartyContext, x: Share, d: Share) -> tuple[list[int], list[list[int]], int]:
         before = ctx.stats.rounds
-        lt, _, every, bits = signs_and_zeros(ctx, x, x, None, 0, d, wanted)
+        lt, _, every, bits, _ = signs_zeros_and_jobs(ctx, x, x, None, 0, d, wanted)
         rounds = ctx.stats.rounds - before
         assert every is None and bits is not None and bits.shape == (len(wanted), d.size)
         return [int(v) for v in reveal_int(ctx, lt)], [[int(v) for v in reveal_int(ctx, row)] for row in bits], rounds

@@ -38,11 +38,6 @@ def sites() -> list[pd.DataFrame]:
     return [_site(70, 1), _site(90, 2), _site(60, 3)]
 
 
-@pytest.fixture(scope="module")
-def pooled(sites: list[pd.DataFrame]) -> pd.DataFrame:
-    return pd.concat(sites, ignore_index=True)
-
-
 CASES = [
     "SELECT g, COUNT(*) AS n FROM cohort GROUP BY g HAVING COUNT(*) >= 51",  # c has 51 rows
     "SELECT g, COUNT(*) AS n FROM cohort GROUP BY g HAVING COUNT(*) > 51",

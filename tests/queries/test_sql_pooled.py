@@ -38,11 +38,6 @@ def sites() -> list[pd.DataFrame]:
     return [_site(70, 1), _site(90, 2), _site(60, 3)]
 
 
-@pytest.fixture(scope="module")
-def pooled(sites: list[pd.DataFrame]) -> pd.DataFrame:
-    return pd.concat(sites, ignore_index=True)
-
-
 def reference(pooled: pd.DataFrame, sql: str) -> pd.DataFrame:
     """DuckDB's answer on the pooled rows, with the parties' setting (division by zero is NULL)."""
     con = duckdb.connect()
