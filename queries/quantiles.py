@@ -28,6 +28,7 @@ then 2 rounds for integer columns only, or 5.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -42,7 +43,7 @@ from protocols.lookup import lookup
 from protocols.rank_select import COUNT_BITS, Layout, owner_bits, select_ranks
 from protocols.truncation import truncate_each
 from queries.local import LocalData
-from queries.order_keys import VALUE_BITS, check_range, float_keys, float_scale_tables, int_keys, key_bits
+from queries.order_keys import check_range, float_keys, float_scale_tables, int_keys, int_scale, key_bits
 from queries.plan import SEARCH_BITS, Plan
 from queries.table import numeric
 
@@ -58,13 +59,16 @@ def slots_for(rows: int) -> int:
 
 
 def quantiles(
-    ctx: PartyContext, plan: Plan, local: LocalData, rank_bits: Share | None, hidden: dict[tuple[str, float], Share]
+    ctx: PartyContext, plan: Plan, local: LocalData, rank_bits: Share | None, hidden: dict[tuple[str, float], Share],
+    scales: Mapping[tuple[str, str], int],
 ) -> dict[tuple[str, float], Share]:
     """Shares (precise ring, fixed point, one per group) of every (column, q) of the plan.
 
     `rank_bits`: the bits `rank_input` asks for, as additive 0/1 shares (the caller decomposes
     them beside other tests: `protocols.compare.signs_and_zeros`), None without quantiles.
-    `hidden` is not needed: nothing in the search depends on it or reveals it.
+    `hidden` is not needed: nothing in the search depends on it or reveals it. `scales` holds
+    every quantile column's opened ("bound", col) = e, max |x| <= 2^e (`queries.scaling.exponents`),
+    which sizes its integer order keys and so the number of search steps.
     """
     del hidden
     stats = list(dict.fromkeys(plan.quantiles))
@@ -74,14 +78,15 @@ def quantiles(
     slots = _agree_slots(ctx, slots_for(max(local.table_rows, len(local.frame))))
     lo, w = _ranks(ctx, rank_bits)
     integer = [col in plan.integer_columns for col, _ in stats for _ in range(2 * g)]
-    layout = Layout(slots, tuple(key_bits(i) for i in integer), SEARCH_BITS)
-    keys, member = _slot_keys(plan, local, stats, slots[ctx.rank])
+    bound = [scales[("bound", col)] for col, _ in stats for _ in range(2 * g)]
+    layout = Layout(slots, tuple(key_bits(i, e) for i, e in zip(integer, bound)), SEARCH_BITS)
+    keys, member = _slot_keys(plan, local, stats, slots[ctx.rank], scales)
     low = np.array([int(v) & ((1 << 64) - 1) for v in lo.data], dtype=np.uint64)  # a share mod 2^64
     one = np.uint64(1 if ctx.is_leader else 0)
     ranks = Share(np.concatenate([low[k * g : (k + 1) * g] + one * np.uint64(j) for k in range(len(stats))
                                   for j in (1, 2)]), RING64, 0)
     bits = select_ranks(ctx, layout, owner_bits(layout, keys, member), ranks)
-    values = _decode(ctx, bits, integer)
+    values = _decode(ctx, bits, integer, [int_scale(e) for e in bound])
     out = _interpolate(ctx, values, w, [col in plan.integer_columns for col, _ in stats], g)
     return {key: out[stats.index(key)] for key in plan.quantiles}
 
@@ -124,7 +129,7 @@ def _ranks(ctx: PartyContext, bits: Share) -> tuple[Share, Share]:
 
 
 def _slot_keys(
-    plan: Plan, local: LocalData, stats: list[tuple[str, float]], slots: int
+    plan: Plan, local: LocalData, stats: list[tuple[str, float]], slots: int, scales: Mapping[tuple[str, str], int]
 ) -> tuple[np.ndarray, np.ndarray]:
     """This party's keys and membership per search (stat, lo|hi, group), shape (S, slots)."""
     g = plan.groups
@@ -138,7 +143,10 @@ def _slot_keys(
         check_range(values, col)
         keys = np.zeros(slots, dtype=np.uint64)
         groups = np.full(slots, -1, dtype=np.int64)
-        keys[: values.size] = int_keys(values) if col in plan.integer_columns else float_keys(values)
+        if col in plan.integer_columns:
+            keys[: values.size] = int_keys(values, scales[("bound", col)])
+        else:
+            keys[: values.size] = float_keys(values)
         groups[: values.size] = local.group[present]
         by_column[col] = keys, groups
     keys_out = np.zeros((len(stats) * 2 * g, slots), dtype=np.uint64)
@@ -151,14 +159,14 @@ def _slot_keys(
     return keys_out, member
 
 
-def _decode(ctx: PartyContext, bits: np.ndarray, integer: list[bool]) -> np.ndarray:
+def _decode(ctx: PartyContext, bits: np.ndarray, integer: list[bool], offsets: list[int]) -> np.ndarray:
     """The searched keys' values in Z_2^128, per search: this party's share of the integer x
     for an integer key, of x 2^40 (fixed point) for a float key.
 
-    Integer keys: x = sum 2^j b_j - 2^45 (one round). Float keys (60 bits, sign s on top):
-    the magnitude's bits are b_j XOR NOT s; one lookup on (s, exponent code) gives the
-    signed powers `high` and `low` (`float_scale_tables`) and, in the same round, the
-    mantissa M as an integer; x = (2^52 + M) high + trunc((2^52 + M) low, 54): two more rounds.
+    Integer keys (e + 2 bits, e = offsets[s]): x = sum 2^j b_j - 2^e (one round). Float keys
+    (60 bits, sign s on top): the magnitude's bits are b_j XOR NOT s; one lookup on (s, exponent
+    code) gives the signed powers `high` and `low` (`float_scale_tables`) and, in the same round,
+    the mantissa M as an integer; x = (2^52 + M) high + trunc((2^52 + M) low, 54): two more rounds.
     """
     fp = ctx.precise
     f, ring = fp.frac, fp.ring
@@ -168,17 +176,18 @@ def _decode(ctx: PartyContext, bits: np.ndarray, integer: list[bool]) -> np.ndar
     for s in floats:
         mag[s, :59] ^= bits[s, 59] ^ (np.uint64(1) if ctx.is_leader else np.uint64(0))
     weights = ring.reduce(np.array([1 << j for j in range(52)], dtype=object))
+    width = max((key_bits(True, e) for e, i in zip(offsets, integer) if i), default=1)
     if not floats:
-        rows = np.stack([pack_lanes(mag[:, j]) for j in range(46)])
+        rows = np.stack([pack_lanes(mag[:, j]) for j in range(width)])
         key = rows_to_arith(ctx, rows, count, ring)
-        return _minus_offset(ctx, ring, ring.matmul(key.data.T, weights[:46]))
+        return _minus_offset(ctx, ring, ring.matmul(key.data.T, weights[:width]), offsets)
     index = np.stack([pack_lanes(mag[:, 52 + j]) for j in range(7)] + [pack_lanes(bits[:, 59])])
     convert = np.stack([pack_lanes(mag[:, j]) for j in range(52)])
     high, low = float_scale_tables(f, _FLOAT_SHIFT)
     (t_high, t_low), conv = lookup(ctx, index, count, ring, [high, low], convert=convert)
     assert conv is not None
     mantissa = ring.matmul(conv.data.T, weights)
-    ints = _minus_offset(ctx, ring, ring.matmul(conv.data[:46].T, weights[:46]))
+    ints = _minus_offset(ctx, ring, ring.matmul(conv.data[:width].T, weights[:width]), offsets)
     if ctx.is_leader:
         mantissa = ring.add(mantissa, ring.constant(1 << 52))
     m = Share(mantissa, ring, 0)
@@ -187,9 +196,11 @@ def _decode(ctx: PartyContext, bits: np.ndarray, integer: list[bool]) -> np.ndar
     return np.where(np.array(integer), ints, (a + b).data)
 
 
-def _minus_offset(ctx: PartyContext, ring: Ring, value: np.ndarray) -> np.ndarray:
-    """value - 2^45 (party 0 subtracts)."""
-    return ring.sub(value, ring.constant(1 << VALUE_BITS)) if ctx.is_leader else value
+def _minus_offset(ctx: PartyContext, ring: Ring, value: np.ndarray, offsets: list[int]) -> np.ndarray:
+    """value - 2^e per search (party 0 subtracts)."""
+    if not ctx.is_leader:
+        return value
+    return ring.sub(value, ring.reduce(np.array([1 << e for e in offsets], dtype=object)))
 
 
 def _interpolate(ctx: PartyContext, x: np.ndarray, w: Share, integer: list[bool], g: int) -> list[Share]:
