@@ -43,7 +43,7 @@ from protocols.lookup import lookup
 from protocols.rank_select import COUNT_BITS, Layout, owner_bits, select_ranks
 from protocols.truncation import truncate_each
 from queries.local import LocalData
-from queries.order_keys import check_range, float_keys, float_scale_tables, int_keys, int_scale, key_bits
+from queries.order_keys import VALUE_BITS, check_range, float_keys, float_scale_tables, int_keys, int_scale, key_bits
 from queries.plan import SEARCH_BITS, Plan
 from queries.table import numeric
 
@@ -67,8 +67,8 @@ def quantiles(
     `rank_bits`: the bits `rank_input` asks for, as additive 0/1 shares (the caller decomposes
     them beside other tests: `protocols.compare.signs_and_zeros`), None without quantiles.
     `hidden` is not needed: nothing in the search depends on it or reveals it. `scales` holds
-    every quantile column's opened ("bound", col) = e, max |x| <= 2^e (`queries.scaling.exponents`),
-    which sizes its integer order keys and so the number of search steps.
+    every integer quantile column's opened ("bound", col) = e, max |x| <= 2^e (`queries.scaling.exponents`),
+    which sizes its order keys and so the number of search steps.
     """
     del hidden
     stats = list(dict.fromkeys(plan.quantiles))
@@ -78,7 +78,7 @@ def quantiles(
     slots = _agree_slots(ctx, slots_for(max(local.table_rows, len(local.frame))))
     lo, w = _ranks(ctx, rank_bits)
     integer = [col in plan.integer_columns for col, _ in stats for _ in range(2 * g)]
-    bound = [scales[("bound", col)] for col, _ in stats for _ in range(2 * g)]
+    bound = [scales.get(("bound", col), VALUE_BITS) for col, _ in stats for _ in range(2 * g)]  # floats: unused
     layout = Layout(slots, tuple(key_bits(i, e) for i, e in zip(integer, bound)), SEARCH_BITS)
     keys, member = _slot_keys(plan, local, stats, slots[ctx.rank], scales)
     low = np.array([int(v) & ((1 << 64) - 1) for v in lo.data], dtype=np.uint64)  # a share mod 2^64
