@@ -21,8 +21,9 @@ meaningless x_hi is multiplied by 0.
 
 Cost: 1 round to agree on the slot counts, none of their own for the ranks (their bit
 decomposition's 6 rounds run beside the disclosure flags: `rank_input`), the search (5 rounds per
-step of SEARCH_BITS bits: 23 steps for integer columns, 30 otherwise with SEARCH_BITS = 2),
-then 2 rounds for integer columns only, or 5.
+step of SEARCH_BITS bits: ceil((e + 2) / 2) steps for an integer column whose opened scale is e
+(`queries.scaling.exponents`: 2 rounds before the flags, shared with other columns' scales), at
+most 23; 30 for other columns), then 2 rounds for integer columns only, or 5.
 """
 
 from __future__ import annotations
