@@ -53,21 +53,21 @@ widest integer order key, so that the predicted rounds are an upper bound."""
 
 
 def quantile_scales(plan: Plan, frames: Sequence[pd.DataFrame]) -> dict[str, int]:
-    """Each integer MEDIAN/QUANTILE column's e over the pooled frames (plaintext, no WHERE): what the run
+    """Each MEDIAN/QUANTILE column's e over the pooled frames (plaintext, no WHERE): what the run
     opens when every row is kept (`queries.scaling.exponents`), for exact predictions in tests."""
-    cols = dict.fromkeys(col for col, _ in plan.quantiles if col in plan.integer_columns)
+    cols = dict.fromkeys(col for col, _ in plan.quantiles)
     return {c: scale_of(pd.concat([f[c] for f in frames]).dropna().to_numpy(dtype=float)) for c in cols}
 
 
 def _quantile_stand_ins(
     plan: Plan, schema: Schema, parties: int, rows: Sequence[int] | None, scales: Mapping[str, int]
 ) -> tuple[Plan, list[pd.DataFrame]]:
-    """All-NULL tables but for one row at the first party whose integer MEDIAN/QUANTILE columns have
+    """All-NULL tables but for one row at the first party whose MEDIAN/QUANTILE columns have
     largest |x| in (2^(e-1), 2^e], so that the run opens the same e; WHERE dropped so that it is kept
     (it only filters rows locally)."""
     frames = [null_frame(schema, r) for r in (rows if rows is not None else [0] * parties)]
     first = frames[0] if len(frames[0]) else null_frame(schema, 1)
-    for col in dict.fromkeys(c for c, _ in plan.quantiles if c in plan.integer_columns):
+    for col in dict.fromkeys(c for c, _ in plan.quantiles):
         e = min(scales.get(col, QUANTILE_SCALE), VALUE_BITS)
         value = 2.0**e if e < VALUE_BITS else 2.0**VALUE_BITS - 1
         value = float(value >= 1) * value if col in plan.integer_columns else value  # an integer column: 0 or 2^e

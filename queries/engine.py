@@ -264,7 +264,7 @@ def predict_cost(
     rounds (a fixed schedule of "fixed_iterations"), its bytes for "rows_per_party". A SELECT with
     MEDIAN/QUANTILE is exact given each party's table `rows`; without them its bytes are an
     estimate for tables of at most 64 rows, flagged by "slots_per_party"; and exact given each
-    MEDIAN/QUANTILE integer column's opened scale e (`scales`: max |x| <= 2^e, which sets its
+    MEDIAN/QUANTILE column's opened scale e (`scales`: max |x| <= 2^e, which sets its
     search steps), else an upper bound for the widest keys, flagged by "column_scale". The metadata
     exchange before the MPC steps is not included.
     """
@@ -285,7 +285,7 @@ def predict_cost(
         cost.update(iterations=int(facts["iterations"]), rows_per_party=len(frames[0]))
     if plan.quantiles and rows is None and plan.privacy is None:  # under dp a quantile is a fixed histogram
         cost.update(slots_per_party=slots_for(0))
-    integer_keys = {c for c, _ in plan.quantiles if c in plan.integer_columns}
-    if integer_keys and not integer_keys <= set(scales or {}) and plan.privacy is None:
+    keyed = {c for c, _ in plan.quantiles}
+    if keyed and not keyed <= set(scales or {}) and plan.privacy is None:
         cost.update(column_scale=QUANTILE_SCALE)
     return cost

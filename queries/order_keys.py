@@ -8,6 +8,9 @@ fixed-point value in MPC. The narrower the keys, the fewer search steps, so:
 * integer columns: key = x + 2^e, e + 2 bits, exact, where 2^e is the public power of two
   at or above the column's largest |x| over every party's kept rows (`queries.scaling.exponents`
   opens e; e is taken in [0, 45]): 10 bits for values below 2^8 instead of 46;
+* other numeric columns with e <= 18 (max |x| <= 2^18): a fixed-point key
+  floor(x 2^40) + 2^(e + 40) of e + 42 bits (e taken at least -40), which orders the values
+  as the result's resolution of 2^-40 does: 48 bits for values below 2^6 instead of 60;
 * other numeric columns: a compact floating-point key of 60 bits — sign, a 7-bit
   exponent code and float64's 52 mantissa bits. Values of magnitude below 2^-42
   (2.3e-13, under the result's resolution of 2^-40) count as zero.
@@ -44,8 +47,32 @@ def int_scale(scale: int) -> int:
 
 
 def key_bits(integer: bool, scale: int = VALUE_BITS) -> int:
-    """The key width: e + 2 for integers with max |x| <= 2^e (46 at most, as |x| < 2^45), else 60."""
-    return min(int_scale(scale) + 2, INT_KEY_BITS) if integer else FLOAT_KEY_BITS
+    """The key width for max |x| <= 2^e: e + 2 for integers (46 at most, as |x| < 2^45); for
+    other columns e + 42 with e <= 18 (the fixed-point key), else 60."""
+    if integer:
+        return min(int_scale(scale) + 2, INT_KEY_BITS)
+    e = fixed_scale(scale)
+    return FLOAT_KEY_BITS if e is None else e + FIXED_FRAC + 2
+
+
+FIXED_FRAC = 40
+"""Fractional bits of the fixed-point key (the result's resolution)."""
+
+FIXED_MAX_SCALE = FLOAT_KEY_BITS - FIXED_FRAC - 2
+"""Float columns with max |x| <= 2^18 get the fixed-point key: at most 60 bits, as the float key."""
+
+
+def fixed_scale(scale: int) -> int | None:
+    """The fixed-point key's offset exponent e for a float column's opened scale, None beyond 2^18."""
+    return max(scale, -FIXED_FRAC) if scale <= FIXED_MAX_SCALE else None
+
+
+def fixed_keys(values: np.ndarray, scale: int) -> np.ndarray:
+    """floor(x 2^40) + 2^(e + 40) for |x| <= 2^e, e = `fixed_scale(scale)` (uint64), e + 42 bits."""
+    e = fixed_scale(scale)
+    assert e is not None
+    low = np.floor(np.asarray(values, dtype=np.float64) * 2.0**FIXED_FRAC).astype(np.int64)
+    return (low + (1 << (e + FIXED_FRAC))).astype(np.uint64)
 
 
 def scale_of(values: np.ndarray) -> int:

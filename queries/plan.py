@@ -203,7 +203,9 @@ def _(stmt: ir.Select, schema: Schema, domains: dict[str, tuple[ir.Value, ...]],
                          f"{-(-key_bits(True) // SEARCH_BITS)} (2^e: the opened power of two at or above the largest "
                          f"|{x}|, e taken in [0, 45]; ")
             else:
-                count = f"{-(-key_bits(False) // SEARCH_BITS)} steps of {SEARCH_BITS} bits ("
+                count = (f"ceil((e + 42) / {SEARCH_BITS}) steps of {SEARCH_BITS} bits for e <= 18, else "
+                         f"{-(-key_bits(False) // SEARCH_BITS)} (2^e: the opened power of two at or above the largest "
+                         f"|{x}|, e taken at least -40; ")
             steps.append(
                 f"{agg.name}: ranks floor((count - 1) q) + 1 and + 2 (one bit decomposition); for each, a secret "
                 f"{1 << SEARCH_BITS}-way search over every party's order keys, {count}"

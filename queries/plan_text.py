@@ -35,7 +35,8 @@ def render(plan: Plan, with_cost: bool = True) -> str:
         lines.append(f"  per group: local {kind} of {col}")
     for col in dict.fromkeys(col for col, _ in plan.quantiles):
         key = ("(e + 2)-bit integer order key x + 2^e" if col in plan.integer_columns
-               else f"{key_bits(False)}-bit compact floating-point order key")
+               else "(e + 42)-bit fixed-point order key floor(x 2^40) + 2^(e + 40) for e <= 18, else its "
+               f"{key_bits(False)}-bit compact floating-point order key")
         lines.append(
             f"  per value of {col}: its {key}, in slots padded to the table's row count rounded up to a power "
             "of two (at least 64)"
@@ -62,8 +63,9 @@ def render(plan: Plan, with_cost: bool = True) -> str:
             )
         if "column_scale" in c:
             lines.append(
-                f"  (rounds at most: MEDIAN/QUANTILE of an integer column takes ceil((e + 2) / 2) search steps for "
-                f"the opened 2^e at or above its largest |x|; priced here for e = {c['column_scale']})"
+                f"  (rounds at most: MEDIAN/QUANTILE takes ceil((e + 2) / 2) search steps for an integer column, "
+                f"ceil((e + 42) / 2) for another with e <= 18, for the opened 2^e at or above its largest |x|; "
+                f"priced here for e = {c['column_scale']})"
             )
         if "fixed_iterations" in c:
             lines.append(

@@ -44,7 +44,17 @@ from protocols.lookup import lookup
 from protocols.rank_select import COUNT_BITS, Layout, owner_bits, select_ranks
 from protocols.truncation import truncate_each
 from queries.local import LocalData
-from queries.order_keys import VALUE_BITS, check_range, float_keys, float_scale_tables, int_keys, int_scale, key_bits
+from queries.order_keys import (
+    FIXED_FRAC,
+    check_range,
+    fixed_keys,
+    fixed_scale,
+    float_keys,
+    float_scale_tables,
+    int_keys,
+    int_scale,
+    key_bits,
+)
 from queries.plan import SEARCH_BITS, Plan
 from queries.table import numeric
 
@@ -78,8 +88,8 @@ def quantiles(
     g = plan.groups
     slots = _agree_slots(ctx, slots_for(max(local.table_rows, len(local.frame))))
     lo, w = _ranks(ctx, rank_bits)
+    bound = [scales[("bound", col)] for col, _ in stats for _ in range(2 * g)]
     integer = [col in plan.integer_columns for col, _ in stats for _ in range(2 * g)]
-    bound = [scales.get(("bound", col), VALUE_BITS) for col, _ in stats for _ in range(2 * g)]  # floats: unused
     layout = Layout(slots, tuple(key_bits(i, e) for i, e in zip(integer, bound)), SEARCH_BITS)
     keys, member = _slot_keys(plan, local, stats, slots[ctx.rank], scales)
     low = np.array([int(v) & ((1 << 64) - 1) for v in lo.data], dtype=np.uint64)  # a share mod 2^64
@@ -87,7 +97,8 @@ def quantiles(
     ranks = Share(np.concatenate([low[k * g : (k + 1) * g] + one * np.uint64(j) for k in range(len(stats))
                                   for j in (1, 2)]), RING64, 0)
     bits = select_ranks(ctx, layout, owner_bits(layout, keys, member), ranks)
-    values = _decode(ctx, bits, integer, [int_scale(e) for e in bound])
+    offsets = [_offset(i, e) for i, e in zip(integer, bound)]
+    values = _decode(ctx, bits, offsets, layout.widths)
     out = _interpolate(ctx, values, w, [col in plan.integer_columns for col, _ in stats], g)
     return {key: out[stats.index(key)] for key in plan.quantiles}
 
@@ -144,10 +155,11 @@ def _slot_keys(
         check_range(values, col)
         keys = np.zeros(slots, dtype=np.uint64)
         groups = np.full(slots, -1, dtype=np.int64)
+        e = scales[("bound", col)]
         if col in plan.integer_columns:
-            keys[: values.size] = int_keys(values, scales[("bound", col)])
+            keys[: values.size] = int_keys(values, e)
         else:
-            keys[: values.size] = float_keys(values)
+            keys[: values.size] = float_keys(values) if fixed_scale(e) is None else fixed_keys(values, e)
         groups[: values.size] = local.group[present]
         by_column[col] = keys, groups
     keys_out = np.zeros((len(stats) * 2 * g, slots), dtype=np.uint64)
@@ -160,48 +172,57 @@ def _slot_keys(
     return keys_out, member
 
 
-def _decode(ctx: PartyContext, bits: np.ndarray, integer: list[bool], offsets: list[int]) -> np.ndarray:
-    """The searched keys' values in Z_2^128, per search: this party's share of the integer x
-    for an integer key, of x 2^40 (fixed point) for a float key.
+def _offset(integer: bool, scale: int) -> int | None:
+    """A key's public offset: 2^e for an integer key, 2^(e + 40) for a fixed-point key (its value is
+    x 2^40), None for a floating-point key."""
+    if integer:
+        return 1 << int_scale(scale)
+    e = fixed_scale(scale)
+    return None if e is None else 1 << (e + FIXED_FRAC)
 
-    Integer keys (e + 2 bits, e = offsets[s]): x = sum 2^j b_j - 2^e (one round). Float keys
-    (60 bits, sign s on top): the magnitude's bits are b_j XOR NOT s; one lookup on (s, exponent
-    code) gives the signed powers `high` and `low` (`float_scale_tables`) and, in the same round,
-    the mantissa M as an integer; x = (2^52 + M) high + trunc((2^52 + M) low, 54): two more rounds.
+
+def _decode(ctx: PartyContext, bits: np.ndarray, offsets: list[int | None], widths: tuple[int, ...]) -> np.ndarray:
+    """The searched keys' values in Z_2^128, per search: this party's share of the integer x
+    for an integer key, of x 2^40 (fixed point) for a fixed-point or float key.
+
+    Integer and fixed-point keys (offsets[s] = 2^e or 2^(e + 40)): the key's bits summed, less the
+    offset (one round). Float keys (60 bits, sign s on top; offset None): the magnitude's bits are
+    b_j XOR NOT s; one lookup on (s, exponent code) gives the signed powers `high` and `low`
+    (`float_scale_tables`) and, in the same round, the mantissa M as an integer (and the other
+    keys' bits); x = (2^52 + M) high + trunc((2^52 + M) low, 54): two more rounds.
     """
     fp = ctx.precise
     f, ring = fp.frac, fp.ring
     count = bits.shape[0]
     mag = bits.copy()
-    floats = [s for s in range(count) if not integer[s]]
+    floats = [s for s in range(count) if offsets[s] is None]
     for s in floats:
         mag[s, :59] ^= bits[s, 59] ^ (np.uint64(1) if ctx.is_leader else np.uint64(0))
-    weights = ring.reduce(np.array([1 << j for j in range(52)], dtype=object))
-    width = max((key_bits(True, e) for e, i in zip(offsets, integer) if i), default=1)
+    weights = ring.reduce(np.array([1 << j for j in range(64)], dtype=object))
+    width = max((w for w, o in zip(widths, offsets) if o is not None), default=1)
+    offset = ring.reduce(np.array([o or 0 for o in offsets], dtype=object))
     if not floats:
         rows = np.stack([pack_lanes(mag[:, j]) for j in range(width)])
         key = rows_to_arith(ctx, rows, count, ring)
-        return _minus_offset(ctx, ring, ring.matmul(key.data.T, weights[:width]), offsets)
+        return _minus_offset(ctx, ring, ring.matmul(key.data.T, weights[:width]), offset)
     index = np.stack([pack_lanes(mag[:, 52 + j]) for j in range(7)] + [pack_lanes(bits[:, 59])])
-    convert = np.stack([pack_lanes(mag[:, j]) for j in range(52)])
+    convert = np.stack([pack_lanes(mag[:, j]) for j in range(max(52, width))])
     high, low = float_scale_tables(f, _FLOAT_SHIFT)
     (t_high, t_low), conv = lookup(ctx, index, count, ring, [high, low], convert=convert)
     assert conv is not None
-    mantissa = ring.matmul(conv.data.T, weights)
-    ints = _minus_offset(ctx, ring, ring.matmul(conv.data[:width].T, weights[:width]), offsets)
+    mantissa = ring.matmul(conv.data[:52].T, weights[:52])
+    direct = _minus_offset(ctx, ring, ring.matmul(conv.data[:width].T, weights[:width]), offset)
     if ctx.is_leader:
         mantissa = ring.add(mantissa, ring.constant(1 << 52))
     m = Share(mantissa, ring, 0)
     a, b = mul_many(ctx, [(m, t_high.with_frac(f)), (m, t_low.with_frac(f + _FLOAT_SHIFT))])
     (b,) = truncate_each(ctx, [(b, _FLOAT_SHIFT)])
-    return np.where(np.array(integer), ints, (a + b).data)
+    return np.where(np.array([o is not None for o in offsets]), direct, (a + b).data)
 
 
-def _minus_offset(ctx: PartyContext, ring: Ring, value: np.ndarray, offsets: list[int]) -> np.ndarray:
-    """value - 2^e per search (party 0 subtracts)."""
-    if not ctx.is_leader:
-        return value
-    return ring.sub(value, ring.reduce(np.array([1 << e for e in offsets], dtype=object)))
+def _minus_offset(ctx: PartyContext, ring: Ring, value: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """value - offset per search (party 0 subtracts)."""
+    return ring.sub(value, offset) if ctx.is_leader else value
 
 
 def _interpolate(ctx: PartyContext, x: np.ndarray, w: Share, integer: list[bool], g: int) -> list[Share]:

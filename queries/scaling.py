@@ -1,11 +1,11 @@
-"""Public power-of-two scales for the columns of AVG, VAR, STDDEV, CORR and integer MEDIAN/QUANTILE, and exact sums.
+"""Public power-of-two scales for the columns of AVG, VAR, STDDEV, CORR and MEDIAN/QUANTILE, and exact sums.
 
 The protocols that form means, variances and correlations need their inputs in range: a
 quotient below 2^39 (`protocols.division`), a root's argument below `ROOT_BOUND`
 (`protocols.roots`). Every party therefore scales such a column by a public 2^-s before
 computing its moment partials (exact in float64), so that every scaled |x| <= 2^HEADROOM,
 and the results carry the scale back in their released exponents (`queries.floats`; CORR
-is scale-free), and MEDIAN/QUANTILE size their integer order keys by it (`queries.order_keys`);
+is scale-free), and MEDIAN/QUANTILE size their order keys by it (`queries.order_keys`);
 AVG, VAR and STDDEV refine it per group with a secret scale below it
 (`queries.group_scales`). Only the exponent is opened to the
 parties, as for LOGISTIC (`queries.regression._scales`): the power of two above the
@@ -83,7 +83,7 @@ def exponents(ctx: PartyContext, plan: Plan, local: LocalData) -> dict[tuple[str
     """The public scales s per scaled column (x is used as x 2^-s); see the module docstring.
 
     ("pair", col): e - HEADROOM, for CORR, which is scale-free and so never scaled back;
-    ("bound", col): e itself, for every scaled column and every integer MEDIAN/QUANTILE column (whose
+    ("bound", col): e itself, for every scaled column and every MEDIAN/QUANTILE column (whose
     order keys it sizes: `queries.order_keys.key_bits`; a value beyond their range is refused
     here, at its party, before anything is opened);
     ("one", col): e - HEADROOM, for AVG, VAR and STDDEV (columns of tiny values are scaled up),
@@ -94,7 +94,7 @@ def exponents(ctx: PartyContext, plan: Plan, local: LocalData) -> dict[tuple[str
     column's values are beyond what its aggregates support.
     """
     cols = scaled_columns(plan)
-    keyed = [c for c in dict.fromkeys(col for col, _ in plan.quantiles) if c in plan.integer_columns and c not in cols]
+    keyed = [c for c in dict.fromkeys(col for col, _ in plan.quantiles) if c not in cols]
     if not cols and not keyed:
         return {}
     if local.kept >= MAX_ROWS:

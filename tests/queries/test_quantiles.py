@@ -85,9 +85,12 @@ def test_extreme_magnitudes_ties_and_negative_zero() -> None:
         assert abs(got - w) <= bound, (result.rows[0], want)
 
 
-@pytest.mark.parametrize("values", [[0, 0, 0, 0], [256, -256, 0, 3], [1, -1, 0, 1], [-1, -1, -1, -1]])
-def test_integer_keys_at_the_edges_of_their_opened_scale(values: list[int]) -> None:
-    """Keys x + 2^e of e + 2 bits: |x| = 2^e itself, only zeros (e taken as 0) and all negative."""
+@pytest.mark.parametrize("values", [[0, 0, 0, 0], [256, -256, 0, 3], [1, -1, 0, 1], [-1, -1, -1, -1],
+                                    [0.5, -0.25, 1e-13, -3e-13], [2.0**18, -(2.0**18), 0.1, -0.1],
+                                    [2.0**18 + 1, -7.5, 3.25, 3.25], [-1e-20, 0.0, 1e-20, 0.0]])
+def test_keys_at_the_edges_of_their_opened_scale(values: list[float]) -> None:
+    """Integer keys x + 2^e of e + 2 bits and fixed-point keys floor(x 2^40) + 2^(e + 40) of e + 42
+    bits (e <= 18, else float keys): |x| = 2^e itself, only zeros, all negative, tiny values."""
     a, b = (normalize_frame(pd.DataFrame({"i": part})) for part in (values[:2], values[2:]))
     qs = (0, 0.3, 0.5, 1)
     result, _ = run_in_process([a, b], "SELECT " + ", ".join(f"QUANTILE(i, {q})" for q in qs), min_cell=1)
@@ -131,8 +134,16 @@ def test_round_count_and_a_hidden_group_gets_no_value(monkeypatch: pytest.Monkey
     # opened before them (`queries.scaling.exponents`): no round here
     assert seen == [1 + (5 * integer_steps - 1) + 1 + 1] * 2
     seen.clear()
-    run_in_process([a, b], "SELECT MEDIAN(x), QUANTILE(v, 0.3) GROUP BY g", min_cell=1)
-    float_steps = -(-60 // SEARCH_BITS)  # both searches run side by side; the longer decides
+    result, _ = run_in_process([a, b], "SELECT MEDIAN(x), QUANTILE(v, 0.3) GROUP BY g", min_cell=1)
+    assert result.rows == [["a", 0.5, pytest.approx(3.4)], ["b", 0.5, None]]
+    fixed_steps = -(-(1 + 42) // SEARCH_BITS)  # |x| <= 2^1: fixed-point keys floor(x 2^40) + 2^41
+    # both searches run side by side, the longer decides; keys to values 1; interpolation and truncation
+    assert seen == [1 + (5 * fixed_steps - 1) + 1 + 2] * 2
+    seen.clear()
+    big = [frame.assign(x=frame.x * 2.0**20) for frame in (a, b)]  # beyond 2^18: floating-point keys
+    result, _ = run_in_process(big, "SELECT MEDIAN(x), QUANTILE(v, 0.3) GROUP BY g", min_cell=1)
+    assert result.rows == [["a", 2.0**19, pytest.approx(3.4)], ["b", 2.0**19, None]]
+    float_steps = -(-60 // SEARCH_BITS)
     # float decoding: lookup + mantissa conversion, products, truncation; then interpolation, truncation
     assert seen == [1 + (5 * float_steps - 1) + 3 + 2] * 2
 
@@ -164,7 +175,7 @@ def test_the_parties_transcript_does_not_depend_on_the_data() -> None:
 
     a1, a2, b1 = (transcripts(data[name], program) for name in ("A", "A", "B"))
     assert [[(t, d, len(p)) for t, d, p in log] for log in a1] == [[(t, d, len(p)) for t, d, p in log] for log in b1]
-    assert len(openings(a1)) > 150
+    assert len(openings(a1)) > 100
     assert opened_again(a1, a2, public=("quantile-slots", "scales")) == []
 
 
