@@ -7,8 +7,8 @@ For each (column, q) and group, with n the pooled non-null count (pandas' 'linea
 2. The order statistics at ranks lo + 1 and lo + 2, by `protocols.rank_select` over every
    party's order keys (`queries.order_keys`). Each party fills a public number of slots:
    its table's row count (before WHERE) rounded up to a power of two, at least 64.
-3. The two keys back to fixed point (40 fractional bits), in MPC: an integer key by
-   converting its bits; a float key by a lookup on (sign, exponent code) giving the signed
+3. The two keys back to fixed point (40 fractional bits), in MPC: an integer or fixed-point
+   key by converting its bits; a float key by a lookup on (sign, exponent code) giving the signed
    power of two, times the mantissa, truncated once.
 4. x_lo + w (x_hi - x_lo): the order statistics exact to 40 fractional bits, the
    interpolation within 2^-40 (|x_hi - x_lo| + 2).
@@ -21,9 +21,10 @@ meaningless x_hi is multiplied by 0.
 
 Cost: 1 round to agree on the slot counts, none of their own for the ranks (their bit
 decomposition's 6 rounds run beside the disclosure flags: `rank_input`), the search (5 rounds per
-step of SEARCH_BITS bits: ceil((e + 2) / 2) steps for an integer column whose opened scale is e
-(`queries.scaling.exponents`: 2 rounds before the flags, shared with other columns' scales), at
-most 23; 30 for other columns), then 2 rounds for integer columns only, or 5.
+step of SEARCH_BITS bits: ceil((e + 2) / 2) steps for an integer column, ceil((e + 42) / 2) for a
+fixed-point key (e <= 18), 30 for a float key, where e is the column's opened scale:
+`queries.scaling.exponents`, 2 rounds before the flags, shared with other columns' scales), then
+2 rounds with integer keys only, 3 with a fixed-point key, 5 with a float key.
 """
 
 from __future__ import annotations
