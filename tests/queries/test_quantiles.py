@@ -99,6 +99,20 @@ def test_keys_at_the_edges_of_their_opened_scale(values: list[float]) -> None:
         assert abs(got - pooled.quantile(q)) <= _bound(pooled, q), (values, q, got)
 
 
+def test_integer_fixed_point_and_float_keys_in_one_query() -> None:
+    """The three kinds of keys decoded side by side (the float lookup converts the others' bits too)."""
+    rng = np.random.default_rng(5)
+    frames = [normalize_frame(pd.DataFrame({"i": rng.integers(-300, 300, n), "s": rng.normal(0, 1e3, n),
+                                            "x": rng.normal(0, 1e9, n)})) for n in (30, 17)]
+    qs = (0.1, 0.5, 0.9)
+    query = "SELECT " + ", ".join(f"QUANTILE({c}, {q})" for q in qs for c in "isx")
+    result, _ = run_in_process(frames, query, min_cell=1)
+    pooled = pd.concat(frames)
+    want = [(pooled[c].astype(float).quantile(q), _bound(pooled[c].astype(float), q)) for q in qs for c in "isx"]
+    for got, (w, bound) in zip(result.rows[0], want):
+        assert abs(got - w) <= bound, (result.rows[0], want)
+
+
 def test_a_value_beyond_the_supported_range_refuses_the_query() -> None:
     a = normalize_frame(pd.DataFrame({"x": [1.0, 2.0, 1.5e14]}))
     b = normalize_frame(pd.DataFrame({"x": [3.0, 4.0]}))
