@@ -64,17 +64,22 @@ def _quantile_stand_ins(
 ) -> tuple[Plan, list[pd.DataFrame]]:
     """All-NULL tables but for one row at the first party whose MEDIAN/QUANTILE columns have
     largest |x| in (2^(e-1), 2^e], so that the run opens the same e; WHERE dropped so that it is kept
-    (it only filters rows locally)."""
+    (it only filters rows locally). A derived column (`MEDIAN(sbp * 2)`) becomes that value on every row."""
+    stmt = plan.statement
+    assert isinstance(stmt, ir.Select)
     frames = [null_frame(schema, r) for r in (rows if rows is not None else [0] * parties)]
-    first = frames[0] if len(frames[0]) else null_frame(schema, 1)
+    frames[0] = frames[0] if len(frames[0]) else null_frame(schema, 1)
+    derived = {d.name: d for d in stmt.derived}
     for col in dict.fromkeys(c for c, _ in plan.quantiles):
         e = min(scales.get(col, QUANTILE_SCALE), VALUE_BITS)
         value = 2.0**e if e < VALUE_BITS else 2.0**VALUE_BITS - 1
         value = float(value >= 1) * value if col in plan.integer_columns else value  # an integer column: 0 or 2^e
-        first[col] = pd.Series([value] + [None] * (len(first) - 1), dtype=first[col].dtype)
-    stmt = plan.statement
-    assert isinstance(stmt, ir.Select)
-    return replace(plan, statement=replace(stmt, where=None)), [first, *frames[1:]]
+        if col in derived:  # every row of every party: the same largest |x|
+            derived[col] = replace(derived[col], expr=ir.Literal(int(value) if col in plan.integer_columns else value))
+        else:
+            frames[0][col] = pd.Series([value] + [None] * (len(frames[0]) - 1), dtype=frames[0][col].dtype)
+    stmt = replace(stmt, where=None, derived=tuple(derived.values()))
+    return replace(plan, statement=stmt), frames
 
 
 def empty_frame(schema: Schema) -> pd.DataFrame:
