@@ -94,12 +94,13 @@ def exponents(ctx: PartyContext, plan: Plan, local: LocalData) -> dict[tuple[str
     column's values are beyond what its aggregates support.
     """
     cols = scaled_columns(plan)
-    keyed = [c for c in dict.fromkeys(col for col, _ in plan.quantiles) if c not in cols]
+    ordered = {c: _keyed_max(local, c) for c in dict.fromkeys(col for col, _ in plan.quantiles)}  # range checked
+    keyed = [c for c in ordered if c not in cols]
     if not cols and not keyed:
         return {}
     if local.kept >= MAX_ROWS:
         raise QueryError(f"a site has {local.kept} rows; at most 2^40 are supported")
-    largest = [_local_max(local, c) for c in cols] + [_keyed_max(local, c) for c in keyed]
+    largest = [_local_max(local, c) for c in cols] + [ordered[c] for c in keyed]
     below = np.array([[top <= 2.0**e for e in CANDIDATES] for top in largest], dtype=bool)
     size = below.size
     words = share_words(ctx, pack_lanes(below), [(lanes(size),)] * ctx.n, "scale-bits")

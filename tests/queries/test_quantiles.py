@@ -119,6 +119,8 @@ def test_a_value_beyond_the_supported_range_refuses_the_query() -> None:
     with pytest.raises(QueryError, match=r"beyond the range MEDIAN and QUANTILE support") as err:
         run_in_process([a, b], "SELECT COUNT(*), MEDIAN(x)", min_cell=1)
     assert "1.5e+14" not in str(err.value) and "150000000000000" not in str(err.value)
+    with pytest.raises(QueryError, match=r"beyond the range MEDIAN and QUANTILE support"):
+        run_in_process([a, b], "SELECT AVG(x), MEDIAN(x)", min_cell=1)  # a column scaled for AVG too
 
 
 def _quantile_rounds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
