@@ -33,17 +33,53 @@ Stand-in values come from numpy's seeded generator: simulation, not cryptography
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
 from queries import ir
+from queries.order_keys import VALUE_BITS, scale_of
 from queries.plan import Plan
 from queries.table import Schema
 
 _DTYPES = {"int": "Int64", "float": "Float64", "category": "string"}
+
+
+QUANTILE_SCALE = VALUE_BITS
+"""The column scale a prediction assumes for a MEDIAN/QUANTILE column when none is given: the
+widest integer order key, so that the predicted rounds are an upper bound."""
+
+
+def quantile_scales(plan: Plan, frames: Sequence[pd.DataFrame]) -> dict[str, int]:
+    """Each MEDIAN/QUANTILE column's e over the pooled frames (plaintext, no WHERE): what the run
+    opens when every row is kept (`queries.scaling.exponents`), for exact predictions in tests."""
+    cols = dict.fromkeys(col for col, _ in plan.quantiles)
+    return {c: scale_of(pd.concat([f[c] for f in frames]).dropna().to_numpy(dtype=float)) for c in cols}
+
+
+def _quantile_stand_ins(
+    plan: Plan, schema: Schema, parties: int, rows: Sequence[int] | None, scales: Mapping[str, int]
+) -> tuple[Plan, list[pd.DataFrame]]:
+    """All-NULL tables but for one row at the first party whose MEDIAN/QUANTILE columns have
+    largest |x| in (2^(e-1), 2^e], so that the run opens the same e; WHERE dropped so that it is kept
+    (it only filters rows locally). A derived column (`MEDIAN(sbp * 2)`) becomes that value on every row."""
+    stmt = plan.statement
+    assert isinstance(stmt, ir.Select)
+    frames = [null_frame(schema, r) for r in (rows if rows is not None else [0] * parties)]
+    frames[0] = frames[0] if len(frames[0]) else null_frame(schema, 1)
+    derived = {d.name: d for d in stmt.derived}
+    for col in dict.fromkeys(c for c, _ in plan.quantiles):
+        e = min(scales.get(col, QUANTILE_SCALE), VALUE_BITS)
+        value = 2.0**e if e < VALUE_BITS else 2.0**VALUE_BITS - 1
+        value = float(value >= 1) * value if col in plan.integer_columns else value  # an integer column: 0 or 2^e
+        if col in derived:  # every row of every party: the same largest |x|
+            derived[col] = replace(derived[col], expr=ir.Literal(int(value) if col in plan.integer_columns else value))
+        else:
+            frames[0][col] = pd.Series([value] + [None] * (len(frames[0]) - 1), dtype=frames[0][col].dtype)
+    stmt = replace(stmt, where=None, derived=tuple(derived.values()))
+    return replace(plan, statement=stmt), frames
 
 
 def empty_frame(schema: Schema) -> pd.DataFrame:
@@ -82,15 +118,19 @@ def _column(plan: Plan, name: str, kind: str, rows: int, rng: np.random.Generato
 
 
 def stand_ins(
-    plan: Plan, schema: Schema, parties: int, seed: int = 0, rows: Sequence[int] | None = None
+    plan: Plan, schema: Schema, parties: int, seed: int = 0, rows: Sequence[int] | None = None,
+    scales: Mapping[str, int] | None = None,
 ) -> tuple[Plan, list[pd.DataFrame]]:
     """The plan to run for the prediction (a model's WHERE dropped) and one stand-in table per
-    party; for a SELECT, `rows` (each party's table rows, if known) sizes all-NULL tables."""
+    party; for a SELECT, `rows` (each party's table rows, if known) sizes all-NULL tables, and
+    `scales` gives MEDIAN/QUANTILE columns their opened e (max |x| <= 2^e; `QUANTILE_SCALE` if not given)."""
     if isinstance(plan.statement, ir.Survival):
         from queries.survival_plan import stand_ins as survival_stand_ins
 
         return survival_stand_ins(plan, schema, parties)
     if not isinstance(plan.statement, ir.Regression):
+        if plan.quantiles and plan.privacy is None:
+            return _quantile_stand_ins(plan, schema, parties, rows, scales or {})
         if rows is None:
             return plan, [empty_frame(schema)] * parties
         return plan, [null_frame(schema, r) for r in rows]

@@ -24,7 +24,7 @@ from mpc.share import Share, reconstruct
 from protocols.material import KINDS
 from queries import dp, dp_finish, ir
 from queries.arrange import arrange
-from queries.cost import stand_ins
+from queries.cost import QUANTILE_SCALE, stand_ins
 from queries.errors import ModelRefused, QueryError
 from queries.executor import execute
 from queries.floats import floated
@@ -253,7 +253,9 @@ def rebuild_plan(public: Mapping[str, Any], stmt: ir.Statement | None = None) ->
     return plan
 
 
-def predict_cost(plan: Plan, schema: Schema, parties: int, rows: Sequence[int] | None = None) -> dict[str, int]:
+def predict_cost(
+    plan: Plan, schema: Schema, parties: int, rows: Sequence[int] | None = None, scales: Mapping[str, int] | None = None
+) -> dict[str, int]:
     """Rounds, bytes, messages and dealer material per party (maximum over parties).
 
     Runs the plan's MPC steps in-process on stand-in tables (`queries.cost`): exact for
@@ -261,10 +263,12 @@ def predict_cost(plan: Plan, schema: Schema, parties: int, rows: Sequence[int] |
     rows per party it assumed added as "iterations" and "rows_per_party"; for POISSON exact in
     rounds (a fixed schedule of "fixed_iterations"), its bytes for "rows_per_party". A SELECT with
     MEDIAN/QUANTILE is exact given each party's table `rows`; without them its bytes are an
-    estimate for tables of at most 64 rows, flagged by "slots_per_party". The metadata
+    estimate for tables of at most 64 rows, flagged by "slots_per_party"; and exact given each
+    MEDIAN/QUANTILE column's opened scale e (`scales`: max |x| <= 2^e, which sets its
+    search steps), else an upper bound for the widest keys, flagged by "column_scale". The metadata
     exchange before the MPC steps is not included.
     """
-    run_plan, frames = stand_ins(plan, schema, parties, rows=rows)
+    run_plan, frames = stand_ins(plan, schema, parties, rows=rows, scales=scales)
     ctxs = make_contexts(parties, kinds=KINDS)
     answers = run_parties(
         parties, lambda ctx, frame: run_party_with_facts(ctx, run_plan, frame), args=frames, contexts=ctxs
@@ -281,4 +285,7 @@ def predict_cost(plan: Plan, schema: Schema, parties: int, rows: Sequence[int] |
         cost.update(iterations=int(facts["iterations"]), rows_per_party=len(frames[0]))
     if plan.quantiles and rows is None and plan.privacy is None:  # under dp a quantile is a fixed histogram
         cost.update(slots_per_party=slots_for(0))
+    keyed = {c for c, _ in plan.quantiles}
+    if keyed and not keyed <= set(scales or {}) and plan.privacy is None:
+        cost.update(column_scale=QUANTILE_SCALE)
     return cost

@@ -313,7 +313,7 @@ def _select(ctx: PartyContext, plan: Plan, local: LocalData) -> list[Share]:
 
     # Extremes and quantiles.
     ext = tree_extremes(ctx, plan, ext_level + ext_in[2 * len(firsts) :])
-    quant = quantiles(ctx, plan, local, rank_bits, quantile_hidden)
+    quant = quantiles(ctx, plan, local, rank_bits, quantile_hidden, scales)
 
     # Release: value x (1 - hidden)(1 - null), an integer bit, so exact; one batched product round (two
     # with CORR or STDDEV: their NULL flags or exponents need one more).

@@ -5,7 +5,12 @@ key(x) <= key(y), and ties stay ties. The search (`protocols.rank_select`) finds
 of a rank without anyone learning it, and `queries.quantiles` turns that key back into a
 fixed-point value in MPC. The narrower the keys, the fewer search steps, so:
 
-* integer columns: key = x + 2^45, 46 bits, exact;
+* integer columns: key = x + 2^e, e + 2 bits, exact, where 2^e is the public power of two
+  at or above the column's largest |x| over every party's kept rows (`queries.scaling.exponents`
+  opens e; e is taken in [0, 45]): 10 bits for values below 2^8 instead of 46;
+* other numeric columns with e <= 18 (max |x| <= 2^18): a fixed-point key
+  floor(x 2^40) + 2^(e + 40) of e + 42 bits (e taken at least -40), which orders the values
+  as the result's resolution of 2^-40 does: 48 bits for values below 2^6 instead of 60;
 * other numeric columns: a compact floating-point key of 60 bits — sign, a 7-bit
   exponent code and float64's 52 mantissa bits. Values of magnitude below 2^-42
   (2.3e-13, under the result's resolution of 2^-40) count as zero.
@@ -16,6 +21,8 @@ refuses the query (the message names no value).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -34,8 +41,48 @@ _EXP_BIAS = TINY_BITS + 1  # exponent code E' = e + 43 for |x| = 2^e (1 + M / 2^
 _SIGN = 1 << (FLOAT_KEY_BITS - 1)
 
 
-def key_bits(integer: bool) -> int:
-    return INT_KEY_BITS if integer else FLOAT_KEY_BITS
+def int_scale(scale: int) -> int:
+    """The integer key's offset exponent for an opened column scale e (max |x| <= 2^e): e in [0, 45]."""
+    return min(max(scale, 0), VALUE_BITS)
+
+
+def key_bits(integer: bool, scale: int = VALUE_BITS) -> int:
+    """The key width for max |x| <= 2^e: e + 2 for integers (46 at most, as |x| < 2^45); for
+    other columns e + 42 with e <= 18 (the fixed-point key), else 60."""
+    if integer:
+        return min(int_scale(scale) + 2, INT_KEY_BITS)
+    e = fixed_scale(scale)
+    return FLOAT_KEY_BITS if e is None else e + FIXED_FRAC + 2
+
+
+FIXED_FRAC = 40
+"""Fractional bits of the fixed-point key (the result's resolution)."""
+
+FIXED_MAX_SCALE = FLOAT_KEY_BITS - FIXED_FRAC - 2
+"""Float columns with max |x| <= 2^18 get the fixed-point key: at most 60 bits, as the float key."""
+
+
+def fixed_scale(scale: int) -> int | None:
+    """The fixed-point key's offset exponent e for a float column's opened scale, None beyond 2^18."""
+    return max(scale, -FIXED_FRAC) if scale <= FIXED_MAX_SCALE else None
+
+
+def fixed_keys(values: np.ndarray, scale: int) -> np.ndarray:
+    """floor(x 2^40) + 2^(e + 40) for |x| <= 2^e, e = `fixed_scale(scale)` (uint64), e + 42 bits."""
+    e = fixed_scale(scale)
+    assert e is not None
+    low = np.floor(np.asarray(values, dtype=np.float64) * 2.0**FIXED_FRAC).astype(np.int64)
+    return (low + (1 << (e + FIXED_FRAC))).astype(np.uint64)
+
+
+def scale_of(values: np.ndarray) -> int:
+    """The least e with max |x| <= 2^e (plaintext; what `queries.scaling.exponents` opens for the
+    pooled values, for predictions and tests), -60 for no values or only zeros."""
+    top = float(np.max(np.abs(values))) if len(values) else 0.0
+    if top == 0:
+        return -60
+    fraction, e = math.frexp(top)  # top = fraction 2^e, fraction in [0.5, 1)
+    return max(-60, e - 1 if fraction == 0.5 else e)
 
 
 def check_range(values: np.ndarray, column: str) -> None:
@@ -49,9 +96,10 @@ def check_range(values: np.ndarray, column: str) -> None:
         )
 
 
-def int_keys(values: np.ndarray) -> np.ndarray:
-    """x + 2^45 for integer-valued x with |x| < 2^45 (uint64)."""
-    return (np.asarray(values, dtype=np.float64).astype(np.int64) + (1 << VALUE_BITS)).astype(np.uint64)
+def int_keys(values: np.ndarray, scale: int = VALUE_BITS) -> np.ndarray:
+    """x + 2^e for integer-valued x with |x| <= 2^e and |x| < 2^45, e = `int_scale(scale)` (uint64)."""
+    offset = 1 << int_scale(scale)
+    return (np.asarray(values, dtype=np.float64).astype(np.int64) + offset).astype(np.uint64)
 
 
 def float_keys(values: np.ndarray) -> np.ndarray:
@@ -67,9 +115,9 @@ def float_keys(values: np.ndarray) -> np.ndarray:
     return np.where(negative, np.uint64(_SIGN - 1) - mag, np.uint64(_SIGN) + mag).astype(np.uint64)
 
 
-def from_int_keys(keys: np.ndarray) -> np.ndarray:
+def from_int_keys(keys: np.ndarray, scale: int = VALUE_BITS) -> np.ndarray:
     """Plaintext inverse of `int_keys` (for tests)."""
-    return np.asarray(keys, dtype=np.uint64).astype(np.int64).astype(np.float64) - 2.0**VALUE_BITS
+    return np.asarray(keys, dtype=np.uint64).astype(np.int64).astype(np.float64) - 2.0 ** int_scale(scale)
 
 
 def from_float_keys(keys: np.ndarray) -> np.ndarray:

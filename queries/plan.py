@@ -198,11 +198,18 @@ def _(stmt: ir.Select, schema: Schema, domains: dict[str, tuple[ir.Value, ...]],
             assert agg.q is not None
             need(("n", x))
             quantiles.append((x, agg.q))
-            bits = key_bits(schema.kind(x) == "int")
+            if schema.kind(x) == "int":
+                count = (f"ceil((e + 2) / {SEARCH_BITS}) steps of {SEARCH_BITS} bits, at most "
+                         f"{-(-key_bits(True) // SEARCH_BITS)} (2^e: the opened power of two at or above the largest "
+                         f"|{x}|, e taken in [0, 45]; ")
+            else:
+                count = (f"ceil((e + 42) / {SEARCH_BITS}) steps of {SEARCH_BITS} bits for e <= 18, else "
+                         f"{-(-key_bits(False) // SEARCH_BITS)} (2^e: the opened power of two at or above the largest "
+                         f"|{x}|, e taken at least -40; ")
             steps.append(
                 f"{agg.name}: ranks floor((count - 1) q) + 1 and + 2 (one bit decomposition); for each, a secret "
-                f"{1 << SEARCH_BITS}-way search over every party's order keys, {-(-bits // SEARCH_BITS)} steps of "
-                f"{SEARCH_BITS} bits (per step: pooled counts below {(1 << SEARCH_BITS) - 1} shared thresholds by "
+                f"{1 << SEARCH_BITS}-way search over every party's order keys, {count}"
+                f"per step: pooled counts below {(1 << SEARCH_BITS) - 1} shared thresholds by "
                 "daBits, one batched comparison, the per-slot state updated with AND gates; only masked values are "
                 "opened); the two keys decoded to fixed point and interpolated in MPC"
             )

@@ -34,10 +34,12 @@ def render(plan: Plan, with_cost: bool = True) -> str:
     for kind, col in plan.extremes:
         lines.append(f"  per group: local {kind} of {col}")
     for col in dict.fromkeys(col for col, _ in plan.quantiles):
-        kind = "integer" if col in plan.integer_columns else "compact floating-point"
+        key = ("(e + 2)-bit integer order key x + 2^e" if col in plan.integer_columns
+               else "(e + 42)-bit fixed-point order key floor(x 2^40) + 2^(e + 40) for e <= 18, else its "
+               f"{key_bits(False)}-bit compact floating-point order key")
         lines.append(
-            f"  per value of {col}: its {key_bits(col in plan.integer_columns)}-bit {kind} order key, in slots "
-            "padded to the table's row count rounded up to a power of two (at least 64)"
+            f"  per value of {col}: its {key}, in slots padded to the table's row count rounded up to a power "
+            "of two (at least 64)"
         )
     lines.append("in MPC, on secret shares:")
     for step in plan.mpc_steps:
@@ -58,6 +60,12 @@ def render(plan: Plan, with_cost: bool = True) -> str:
                 f"  (an estimate for tables of at most {c['slots_per_party']} rows: the quantile search's bytes "
                 "and dealer material grow with each party's table rows rounded up to a power of two; its rounds "
                 "do not, up to 2^16 rows in all (beyond, one more per search step))"
+            )
+        if "column_scale" in c:
+            lines.append(
+                f"  (rounds at most: MEDIAN/QUANTILE takes ceil((e + 2) / 2) search steps for an integer column, "
+                f"ceil((e + 42) / 2) for another with e <= 18, for the opened 2^e at or above its largest |x|; "
+                f"priced here for e = {c['column_scale']})"
             )
         if "fixed_iterations" in c:
             lines.append(

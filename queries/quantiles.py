@@ -7,8 +7,8 @@ For each (column, q) and group, with n the pooled non-null count (pandas' 'linea
 2. The order statistics at ranks lo + 1 and lo + 2, by `protocols.rank_select` over every
    party's order keys (`queries.order_keys`). Each party fills a public number of slots:
    its table's row count (before WHERE) rounded up to a power of two, at least 64.
-3. The two keys back to fixed point (40 fractional bits), in MPC: an integer key by
-   converting its bits; a float key by a lookup on (sign, exponent code) giving the signed
+3. The two keys back to fixed point (40 fractional bits), in MPC: an integer or fixed-point
+   key by converting its bits; a float key by a lookup on (sign, exponent code) giving the signed
    power of two, times the mantissa, truncated once.
 4. x_lo + w (x_hi - x_lo): the order statistics exact to 40 fractional bits, the
    interpolation within 2^-40 (|x_hi - x_lo| + 2).
@@ -21,13 +21,16 @@ meaningless x_hi is multiplied by 0.
 
 Cost: 1 round to agree on the slot counts, none of their own for the ranks (their bit
 decomposition's 6 rounds run beside the disclosure flags: `rank_input`), the search (5 rounds per
-step of SEARCH_BITS bits: 23 steps for integer columns, 30 otherwise with SEARCH_BITS = 2),
-then 2 rounds for integer columns only, or 5.
+step of SEARCH_BITS bits: ceil((e + 2) / 2) steps for an integer column, ceil((e + 42) / 2) for a
+fixed-point key (e <= 18), 30 for a float key, where e is the column's opened scale:
+`queries.scaling.exponents`, 2 rounds before the flags, shared with other columns' scales), then
+2 rounds with integer keys only, 3 with a fixed-point key, 5 with a float key.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -42,7 +45,17 @@ from protocols.lookup import lookup
 from protocols.rank_select import COUNT_BITS, Layout, owner_bits, select_ranks
 from protocols.truncation import truncate_each
 from queries.local import LocalData
-from queries.order_keys import VALUE_BITS, check_range, float_keys, float_scale_tables, int_keys, key_bits
+from queries.order_keys import (
+    FIXED_FRAC,
+    check_range,
+    fixed_keys,
+    fixed_scale,
+    float_keys,
+    float_scale_tables,
+    int_keys,
+    int_scale,
+    key_bits,
+)
 from queries.plan import SEARCH_BITS, Plan
 from queries.table import numeric
 
@@ -58,13 +71,16 @@ def slots_for(rows: int) -> int:
 
 
 def quantiles(
-    ctx: PartyContext, plan: Plan, local: LocalData, rank_bits: Share | None, hidden: dict[tuple[str, float], Share]
+    ctx: PartyContext, plan: Plan, local: LocalData, rank_bits: Share | None, hidden: dict[tuple[str, float], Share],
+    scales: Mapping[tuple[str, str], int],
 ) -> dict[tuple[str, float], Share]:
     """Shares (precise ring, fixed point, one per group) of every (column, q) of the plan.
 
     `rank_bits`: the bits `rank_input` asks for, as additive 0/1 shares (the caller decomposes
-    them beside other tests: `protocols.compare.signs_and_zeros`), None without quantiles.
-    `hidden` is not needed: nothing in the search depends on it or reveals it.
+    them beside other tests: `protocols.compare.signs_zeros_and_jobs`), None without quantiles.
+    `hidden` is not needed: nothing in the search depends on it or reveals it. `scales` holds
+    every integer quantile column's opened ("bound", col) = e, max |x| <= 2^e (`queries.scaling.exponents`),
+    which sizes its order keys and so the number of search steps.
     """
     del hidden
     stats = list(dict.fromkeys(plan.quantiles))
@@ -73,15 +89,17 @@ def quantiles(
     g = plan.groups
     slots = _agree_slots(ctx, slots_for(max(local.table_rows, len(local.frame))))
     lo, w = _ranks(ctx, rank_bits)
+    bound = [scales[("bound", col)] for col, _ in stats for _ in range(2 * g)]
     integer = [col in plan.integer_columns for col, _ in stats for _ in range(2 * g)]
-    layout = Layout(slots, tuple(key_bits(i) for i in integer), SEARCH_BITS)
-    keys, member = _slot_keys(plan, local, stats, slots[ctx.rank])
+    layout = Layout(slots, tuple(key_bits(i, e) for i, e in zip(integer, bound)), SEARCH_BITS)
+    keys, member = _slot_keys(plan, local, stats, slots[ctx.rank], scales)
     low = np.array([int(v) & ((1 << 64) - 1) for v in lo.data], dtype=np.uint64)  # a share mod 2^64
     one = np.uint64(1 if ctx.is_leader else 0)
     ranks = Share(np.concatenate([low[k * g : (k + 1) * g] + one * np.uint64(j) for k in range(len(stats))
                                   for j in (1, 2)]), RING64, 0)
     bits = select_ranks(ctx, layout, owner_bits(layout, keys, member), ranks)
-    values = _decode(ctx, bits, integer)
+    offsets = [_offset(i, e) for i, e in zip(integer, bound)]
+    values = _decode(ctx, bits, offsets, layout.widths)
     out = _interpolate(ctx, values, w, [col in plan.integer_columns for col, _ in stats], g)
     return {key: out[stats.index(key)] for key in plan.quantiles}
 
@@ -124,7 +142,7 @@ def _ranks(ctx: PartyContext, bits: Share) -> tuple[Share, Share]:
 
 
 def _slot_keys(
-    plan: Plan, local: LocalData, stats: list[tuple[str, float]], slots: int
+    plan: Plan, local: LocalData, stats: list[tuple[str, float]], slots: int, scales: Mapping[tuple[str, str], int]
 ) -> tuple[np.ndarray, np.ndarray]:
     """This party's keys and membership per search (stat, lo|hi, group), shape (S, slots)."""
     g = plan.groups
@@ -138,7 +156,11 @@ def _slot_keys(
         check_range(values, col)
         keys = np.zeros(slots, dtype=np.uint64)
         groups = np.full(slots, -1, dtype=np.int64)
-        keys[: values.size] = int_keys(values) if col in plan.integer_columns else float_keys(values)
+        e = scales[("bound", col)]
+        if col in plan.integer_columns:
+            keys[: values.size] = int_keys(values, e)
+        else:
+            keys[: values.size] = float_keys(values) if fixed_scale(e) is None else fixed_keys(values, e)
         groups[: values.size] = local.group[present]
         by_column[col] = keys, groups
     keys_out = np.zeros((len(stats) * 2 * g, slots), dtype=np.uint64)
@@ -151,45 +173,57 @@ def _slot_keys(
     return keys_out, member
 
 
-def _decode(ctx: PartyContext, bits: np.ndarray, integer: list[bool]) -> np.ndarray:
-    """The searched keys' values in Z_2^128, per search: this party's share of the integer x
-    for an integer key, of x 2^40 (fixed point) for a float key.
+def _offset(integer: bool, scale: int) -> int | None:
+    """A key's public offset: 2^e for an integer key, 2^(e + 40) for a fixed-point key (its value is
+    x 2^40), None for a floating-point key."""
+    if integer:
+        return 1 << int_scale(scale)
+    e = fixed_scale(scale)
+    return None if e is None else 1 << (e + FIXED_FRAC)
 
-    Integer keys: x = sum 2^j b_j - 2^45 (one round). Float keys (60 bits, sign s on top):
-    the magnitude's bits are b_j XOR NOT s; one lookup on (s, exponent code) gives the
-    signed powers `high` and `low` (`float_scale_tables`) and, in the same round, the
-    mantissa M as an integer; x = (2^52 + M) high + trunc((2^52 + M) low, 54): two more rounds.
+
+def _decode(ctx: PartyContext, bits: np.ndarray, offsets: list[int | None], widths: tuple[int, ...]) -> np.ndarray:
+    """The searched keys' values in Z_2^128, per search: this party's share of the integer x
+    for an integer key, of x 2^40 (fixed point) for a fixed-point or float key.
+
+    Integer and fixed-point keys (offsets[s] = 2^e or 2^(e + 40)): the key's bits summed, less the
+    offset (one round). Float keys (60 bits, sign s on top; offset None): the magnitude's bits are
+    b_j XOR NOT s; one lookup on (s, exponent code) gives the signed powers `high` and `low`
+    (`float_scale_tables`) and, in the same round, the mantissa M as an integer (and the other
+    keys' bits); x = (2^52 + M) high + trunc((2^52 + M) low, 54): two more rounds.
     """
     fp = ctx.precise
     f, ring = fp.frac, fp.ring
     count = bits.shape[0]
     mag = bits.copy()
-    floats = [s for s in range(count) if not integer[s]]
+    floats = [s for s in range(count) if offsets[s] is None]
     for s in floats:
         mag[s, :59] ^= bits[s, 59] ^ (np.uint64(1) if ctx.is_leader else np.uint64(0))
-    weights = ring.reduce(np.array([1 << j for j in range(52)], dtype=object))
+    weights = ring.reduce(np.array([1 << j for j in range(64)], dtype=object))
+    width = max((w for w, o in zip(widths, offsets) if o is not None), default=1)
+    offset = ring.reduce(np.array([o or 0 for o in offsets], dtype=object))
     if not floats:
-        rows = np.stack([pack_lanes(mag[:, j]) for j in range(46)])
+        rows = np.stack([pack_lanes(mag[:, j]) for j in range(width)])
         key = rows_to_arith(ctx, rows, count, ring)
-        return _minus_offset(ctx, ring, ring.matmul(key.data.T, weights[:46]))
+        return _minus_offset(ctx, ring, ring.matmul(key.data.T, weights[:width]), offset)
     index = np.stack([pack_lanes(mag[:, 52 + j]) for j in range(7)] + [pack_lanes(bits[:, 59])])
-    convert = np.stack([pack_lanes(mag[:, j]) for j in range(52)])
+    convert = np.stack([pack_lanes(mag[:, j]) for j in range(max(52, width))])
     high, low = float_scale_tables(f, _FLOAT_SHIFT)
     (t_high, t_low), conv = lookup(ctx, index, count, ring, [high, low], convert=convert)
     assert conv is not None
-    mantissa = ring.matmul(conv.data.T, weights)
-    ints = _minus_offset(ctx, ring, ring.matmul(conv.data[:46].T, weights[:46]))
+    mantissa = ring.matmul(conv.data[:52].T, weights[:52])
+    direct = _minus_offset(ctx, ring, ring.matmul(conv.data[:width].T, weights[:width]), offset)
     if ctx.is_leader:
         mantissa = ring.add(mantissa, ring.constant(1 << 52))
     m = Share(mantissa, ring, 0)
     a, b = mul_many(ctx, [(m, t_high.with_frac(f)), (m, t_low.with_frac(f + _FLOAT_SHIFT))])
     (b,) = truncate_each(ctx, [(b, _FLOAT_SHIFT)])
-    return np.where(np.array(integer), ints, (a + b).data)
+    return np.where(np.array([o is not None for o in offsets]), direct, (a + b).data)
 
 
-def _minus_offset(ctx: PartyContext, ring: Ring, value: np.ndarray) -> np.ndarray:
-    """value - 2^45 (party 0 subtracts)."""
-    return ring.sub(value, ring.constant(1 << VALUE_BITS)) if ctx.is_leader else value
+def _minus_offset(ctx: PartyContext, ring: Ring, value: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """value - offset per search (party 0 subtracts)."""
+    return ring.sub(value, offset) if ctx.is_leader else value
 
 
 def _interpolate(ctx: PartyContext, x: np.ndarray, w: Share, integer: list[bool], g: int) -> list[Share]:

@@ -1,11 +1,12 @@
-"""Public power-of-two scales for the columns of AVG, VAR, STDDEV and CORR, and exact sums.
+"""Public power-of-two scales for the columns of AVG, VAR, STDDEV, CORR and MEDIAN/QUANTILE, and exact sums.
 
 The protocols that form means, variances and correlations need their inputs in range: a
 quotient below 2^39 (`protocols.division`), a root's argument below `ROOT_BOUND`
 (`protocols.roots`). Every party therefore scales such a column by a public 2^-s before
 computing its moment partials (exact in float64), so that every scaled |x| <= 2^HEADROOM,
 and the results carry the scale back in their released exponents (`queries.floats`; CORR
-is scale-free); AVG, VAR and STDDEV refine it per group with a secret scale below it
+is scale-free), and MEDIAN/QUANTILE size their order keys by it (`queries.order_keys`);
+AVG, VAR and STDDEV refine it per group with a secret scale below it
 (`queries.group_scales`). Only the exponent is opened to the
 parties, as for LOGISTIC (`queries.regression._scales`): the power of two above the
 column's largest |x| over all kept rows.
@@ -35,7 +36,9 @@ from protocols.sharing import share_words
 from queries import ir
 from queries.errors import QueryError
 from queries.local import LocalData
+from queries.order_keys import check_range
 from queries.plan import Plan
+from queries.table import numeric
 
 CANDIDATES = tuple(range(-60, 63))
 """Candidate exponents e with max |x| <= 2^e; beyond 2^62 ~ 4.6e18 the column is refused."""
@@ -68,10 +71,21 @@ def _local_max(local: LocalData, col: str) -> float:
     return float(np.max(largest)) if len(largest) else 0.0
 
 
+def _keyed_max(local: LocalData, col: str) -> float:
+    """The largest |x| among the kept values of a MEDIAN/QUANTILE column, refused beyond their range."""
+    x = numeric(local.frame, col)
+    values = x[~np.isnan(x)]
+    check_range(values, col)
+    return float(np.max(np.abs(values))) if values.size else 0.0
+
+
 def exponents(ctx: PartyContext, plan: Plan, local: LocalData) -> dict[tuple[str, str], int]:
     """The public scales s per scaled column (x is used as x 2^-s); see the module docstring.
 
     ("pair", col): e - HEADROOM, for CORR, which is scale-free and so never scaled back;
+    ("bound", col): e itself, for every scaled column and every MEDIAN/QUANTILE column (whose
+    order keys it sizes: `queries.order_keys.key_bits`; a value beyond their range is refused
+    here, at its party, before anything is opened);
     ("one", col): e - HEADROOM, for AVG, VAR and STDDEV (columns of tiny values are scaled up),
     the top of their group scales (`queries.group_scales`), whose results are released as
     (mantissa, exponent) with the scales added to the exponent (`queries.floats`).
@@ -80,24 +94,29 @@ def exponents(ctx: PartyContext, plan: Plan, local: LocalData) -> dict[tuple[str
     column's values are beyond what its aggregates support.
     """
     cols = scaled_columns(plan)
-    if not cols:
+    ordered = {c: _keyed_max(local, c) for c in dict.fromkeys(col for col, _ in plan.quantiles)}  # range checked
+    keyed = [c for c in ordered if c not in cols]
+    if not cols and not keyed:
         return {}
     if local.kept >= MAX_ROWS:
         raise QueryError(f"a site has {local.kept} rows; at most 2^40 are supported")
-    below = np.array([[_local_max(local, c) <= 2.0**e for e in CANDIDATES] for c in cols], dtype=bool)
+    largest = [_local_max(local, c) for c in cols] + [ordered[c] for c in keyed]
+    below = np.array([[top <= 2.0**e for e in CANDIDATES] for top in largest], dtype=bool)
     size = below.size
     words = share_words(ctx, pack_lanes(below), [(lanes(size),)] * ctx.n, "scale-bits")
     (every,) = run_circuits(ctx, [all_ones_gates(np.stack(words))], "scale-and")
     (opened,) = open_xor(ctx, [every], "scales")
     passing = unpack_lanes(opened, size).reshape(below.shape)
     out: dict[tuple[str, str], int] = {}
-    for col, row in zip(cols, passing):
+    for col, row in zip([*cols, *keyed], passing):
         c = int(row.sum())
         if c == 0:
             raise QueryError(f"column {col}: values beyond 2^{CANDIDATES[-1]} (~4.6e18) are not supported")
         e = CANDIDATES[len(CANDIDATES) - c]
-        out[("pair", col)] = e - HEADROOM
-        out[("one", col)] = e - HEADROOM
+        if col in cols:
+            out[("pair", col)] = e - HEADROOM
+            out[("one", col)] = e - HEADROOM
+        out[("bound", col)] = e
     return out
 
 

@@ -7,8 +7,9 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
-from queries.cost import stand_in_rows, stand_ins
+from queries.cost import quantile_scales, stand_in_rows, stand_ins
 from queries.engine import plan_query, predict_cost, run_in_process
+from queries.order_keys import scale_of
 from queries.synth import cohort, split
 from queries.table import check_schemas, schema_of
 
@@ -35,9 +36,30 @@ def test_prediction_equals_the_counters_of_the_run(sites: list[pd.DataFrame], qu
     result, plan = run_in_process(sites, query)
     assert "refused" not in result.columns
     schema = check_schemas([schema_of(s) for s in sites])
-    predicted = predict_cost(plan, schema, len(sites), rows=[len(s) for s in sites])  # the quantiles' slots
+    # the quantiles' slots and the integer columns' opened scales
+    sizes = [len(s) for s in sites]
+    predicted = predict_cost(plan, schema, len(sites), rows=sizes, scales=quantile_scales(plan, sites))
     assert {k: predicted[k] for k in KEYS} == {k: plan.cost[k] for k in KEYS}
     assert "estimate" not in replace(plan, cost=predicted).text()
+
+
+def test_quantile_prediction_is_exact_given_the_opened_scales_and_a_bound_without(sites: list[pd.DataFrame]) -> None:
+    """The search's steps follow each column's opened scale: given it, the prediction is exact (a derived
+    argument and a WHERE included); without it, priced for the widest keys and labelled."""
+    query = "SELECT MEDIAN(sbp * 2) AS m, QUANTILE(bmi, 0.2) WHERE age > 40 GROUP BY sex"
+    result, plan = run_in_process(sites, query)
+    assert "refused" not in result.columns
+    schema = check_schemas([schema_of(s) for s in sites])
+    kept = pd.concat(sites).query("age > 40")
+    scales = {"sbp * 2": scale_of((kept.sbp * 2).dropna().to_numpy(float)),
+              "bmi": scale_of(kept.bmi.dropna().to_numpy(float))}
+    assert scales == {"sbp * 2": 9, "bmi": 6}
+    sizes = [len(s) for s in sites]
+    predicted = predict_cost(plan, schema, len(sites), rows=sizes, scales=scales)
+    assert {k: predicted[k] for k in KEYS} == {k: plan.cost[k] for k in KEYS} and "column_scale" not in predicted
+    bound = predict_cost(plan, schema, len(sites), rows=sizes)
+    assert bound["rounds"] > plan.cost["rounds"] and bound["column_scale"] == 45
+    assert "priced here for e = 45" in replace(plan, cost=bound).text()
 
 
 def test_logistic_prediction_is_a_labelled_estimate(sites: list[pd.DataFrame]) -> None:
@@ -78,7 +100,10 @@ def test_stand_ins_pass_the_refusal_rules_by_construction(sites: list[pd.DataFra
 @pytest.mark.parametrize(("query", "rounds"), [
     ("SELECT COUNT(*) WHERE age >= 50 AND diabetes = 1", 7),  # the flags' sign and zero tests side by side, 1 product
     ("SELECT MIN(bmi), MAX(age) GROUP BY sex", 15),  # the first level of the minimum tree rides with the flags
-    ("SELECT MEDIAN(sbp) GROUP BY sex", 125),  # so do the quantiles' rank bits: 6 + 1 + 114 + 2 + 2
+    # so do the quantiles' rank bits: scales 2 (sbp < 2^8: 10-bit keys, 5 search steps), flags 6,
+    # slot counts 1, the search 24, the keys to values 1 and interpolation 1, the release 2
+    ("SELECT MEDIAN(sbp) GROUP BY sex", 37),
+    ("SELECT MEDIAN(sbp) GROUP BY sex, smoking", 37),  # the target of at most 60
     # scales 2; flags with the divisors' exponent 6; one round of products (group scales, release gates,
     # the divisors' table); the divisors prepared 13 and the means 2; centred sums 3; the variances 4;
     # their release normalised 8 (floored at 0 there); the release 1: the target of at most 40

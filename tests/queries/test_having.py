@@ -12,6 +12,7 @@ import pytest
 from mpc.inprocess import make_contexts, run_parties
 from mpc.share import reconstruct
 from protocols.material import KINDS
+from queries.cost import quantile_scales
 from queries.engine import local_domains, plan_query, predict_cost, run_in_process, run_party
 from queries.errors import QueryError
 from queries.table import check_schemas, normalize_frame, schema_of
@@ -168,7 +169,8 @@ def test_refusals_say_why(sites: list[pd.DataFrame], clause: str, message: str) 
 def test_explain_predicts_the_rounds_exactly(sites: list[pd.DataFrame], query: str) -> None:
     result, plan = run_in_process(sites, query.removeprefix("EXPLAIN "))
     schema = check_schemas([schema_of(s) for s in sites])
-    predicted = predict_cost(plan, schema, len(sites), rows=[len(s) for s in sites])
+    sizes = [len(s) for s in sites]
+    predicted = predict_cost(plan, schema, len(sites), rows=sizes, scales=quantile_scales(plan, sites))
     keys = ("rounds", "bytes_sent", "messages_sent", "dealer_requests", "dealer_bytes")
     assert {k: predicted[k] for k in keys} == {k: plan.cost[k] for k in keys}
     assert any(step.startswith("HAVING: per group") for step in plan.mpc_steps)

@@ -15,11 +15,14 @@ from queries.order_keys import (
     TINY_BITS,
     VALUE_BITS,
     check_range,
+    fixed_keys,
     float_keys,
     float_scale_tables,
     from_float_keys,
     from_int_keys,
     int_keys,
+    key_bits,
+    scale_of,
 )
 
 LIMIT = 2.0**VALUE_BITS
@@ -49,6 +52,37 @@ def test_int_keys_preserve_order_and_invert(values: list[int]) -> None:
     assert int(keys.max()) < 1 << INT_KEY_BITS and int(keys.min()) > 0
     assert np.all(np.diff(x[np.argsort(keys)]) >= 0)
     np.testing.assert_array_equal(from_int_keys(keys), x)
+
+
+@given(st.lists(st.integers(min_value=-(2**45) + 1, max_value=2**45 - 1), min_size=1, max_size=40))
+def test_int_keys_fit_the_width_of_their_opened_scale(values: list[int]) -> None:
+    """With e = the least exponent such that max |x| <= 2^e, the keys x + 2^e fit e + 2 bits (at most 46)."""
+    x = np.array(values, dtype=np.float64)
+    e = scale_of(x)
+    assert np.abs(x).max() <= 2.0**e and (e == -60 or np.abs(x).max() > 2.0 ** (e - 1))
+    keys = int_keys(x, e)
+    assert int(keys.max()) < 1 << key_bits(True, e) and key_bits(True, e) <= INT_KEY_BITS
+    assert np.all(np.diff(x[np.argsort(keys, kind="stable")]) >= 0)
+    np.testing.assert_array_equal(from_int_keys(keys, e), x)
+
+
+@given(st.lists(st.floats(min_value=-(2.0**18), max_value=2.0**18, allow_nan=False), min_size=1, max_size=40))
+def test_fixed_keys_order_as_the_result_resolution_does(values: list[float]) -> None:
+    """Columns with max |x| <= 2^e, e <= 18: floor(x 2^40) + 2^(e + 40) fits e + 42 bits and sorts the values."""
+    x = np.array(values)
+    e = scale_of(x)
+    keys = fixed_keys(x, e)
+    assert int(keys.max()) < 1 << key_bits(False, e) and key_bits(False, e) <= FLOAT_KEY_BITS
+    assert np.all(np.diff(x[np.argsort(keys, kind="stable")]) >= -(2.0**-40))  # ties only below the resolution
+    back = (keys.astype(np.int64) - (1 << (max(e, -40) + 40))) / 2.0**40
+    assert np.all((back <= x) & (x - back <= 2.0**-40))  # the key is x to 40 fractional bits, rounded down
+
+
+def test_scale_of_is_the_power_of_two_at_or_above_the_largest_magnitude() -> None:
+    assert [scale_of(np.array(v)) for v in ([200.0, -3.0], [-256.0], [257.0], [0.0], [], [0.75], [1.0])] == [
+        8, 8, 9, -60, -60, 0, 0]
+    assert [key_bits(True, e) for e in (-60, 0, 8, 44, 45)] == [2, 2, 10, 46, 46]
+    assert [key_bits(False, e) for e in (-60, -40, 6, 18, 19, 45)] == [2, 2, 48, 60, 60, 60]
 
 
 def test_decoding_tables_give_the_value_in_fixed_point() -> None:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from queries.cost import quantile_scales
 from queries.engine import predict_cost, run_in_process
 from queries.errors import QueryError, SchemaError
 from queries.synth import cohort, split
@@ -139,13 +140,18 @@ def test_explain_predicts_the_counters_exactly(sites: list[pd.DataFrame]) -> Non
     query = "SELECT COUNT(*), AVG(bmi), STDDEV(age), MEDIAN(sbp) GROUP BY sex"
     result, plan = run_in_process(sites, query)
     schema = check_schemas([schema_of(s) for s in sites])
-    predicted = predict_cost(plan, schema, len(sites), rows=[len(s) for s in sites])
+    sizes = [len(s) for s in sites]
+    predicted = predict_cost(plan, schema, len(sites), rows=sizes, scales=quantile_scales(plan, sites))
     for key in ("rounds", "bytes_sent", "messages_sent", "dealer_requests", "dealer_bytes"):
         assert predicted[key] == plan.cost[key], key
     text = replace(plan, cost=predicted).text()
     assert f"{predicted['rounds']} rounds, {predicted['bytes_sent']} bytes sent" in text and "in MPC" in text
     assert "estimate" not in text
-    # Without the parties' table sizes the quantile search is priced for 64-row tables, and says so.
+    # Without the parties' table sizes the quantile search is priced for 64-row tables, and says so; without
+    # the opened column scale, for the widest integer keys (sbp < 2^8 here: 5 steps of 5 rounds, not 23).
     guess = predict_cost(plan, schema, len(sites))
-    assert guess["rounds"] == plan.cost["rounds"] and guess["bytes_sent"] < plan.cost["bytes_sent"]
+    assert guess["rounds"] == plan.cost["rounds"] + 18 * 5 and guess["bytes_sent"] < plan.cost["bytes_sent"]
     assert "an estimate for tables of at most 64 rows" in replace(plan, cost=guess).text()
+    assert "rounds at most: MEDIAN/QUANTILE takes" in replace(plan, cost=guess).text()
+    sized = predict_cost(plan, schema, len(sites), scales=quantile_scales(plan, sites))
+    assert sized["rounds"] == plan.cost["rounds"] and "column_scale" not in sized
