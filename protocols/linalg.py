@@ -26,10 +26,8 @@ from mpc.context import PartyContext
 from mpc.share import Share
 from protocols.arith import add_public, fixed_for
 from protocols.beaver import fixed_matmul
-from protocols.compare import is_zero, less_than_public
 from protocols.newton_schulz import newton_schulz_fused
-from protocols.opening import reveal_int
-from protocols.select import absolute
+from protocols.open_sign import all_within
 
 
 def iterations_for(condition: float, p: int, frac: int) -> int:
@@ -59,10 +57,9 @@ def residual_is_small(ctx: PartyContext, a: Share, inv_a: Share, tolerance: floa
     """Open one bit: is every entry of I - A A^-1 below `tolerance` in magnitude?
 
     A singular or nearly singular matrix (perfect separation, collinear covariates) leaves
-    Newton-Schulz far from converged; only this single yes/no bit is revealed.
+    Newton-Schulz far from converged; only this single yes/no bit is revealed
+    (`protocols.open_sign.all_within`).
     """
     p = a.shape[0]
     residual = add_public(ctx, -fixed_matmul(ctx, a, inv_a), np.eye(p))
-    bad = less_than_public(ctx, -absolute(ctx, residual), -tolerance)
-    count = Share(a.ring.sum(bad.data.ravel()), a.ring, 0)
-    return int(reveal_int(ctx, is_zero(ctx, count))) == 1
+    return all_within(ctx, residual, tolerance)

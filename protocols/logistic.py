@@ -48,7 +48,7 @@ from protocols.regression import rescale, scaled_system
 from protocols.select import absolute
 from protocols.sharing import share_from
 from protocols.sigmoid import sigmoid
-from protocols.truncation import truncate, truncate_many
+from protocols.truncation import truncate, truncate_each, truncate_many
 
 X_FRAC = 20
 """Fractional bits of the scaled covariates (|x| <= 1) in the fast ring."""
@@ -210,9 +210,10 @@ def fit(
     converged = False
     iterations = 0
     inv_a = a = d = None
+    beta_fast = Share(ctx.fixed.ring.zeros((p,)), ctx.fixed.ring, ctx.fixed.frac)
     while iterations < maxiter:
         iterations += 1
-        etas, mu = _fitted(ctx, data, to_fast(ctx, beta))
+        etas, mu = _fitted(ctx, data, beta_fast)
         g, h = _gradient_and_hessian(ctx, data, mu, etas)
         lifted = lift(ctx, concat([g, h]))
         g_big, h_big = lifted[:p], lifted[p:]
@@ -229,17 +230,21 @@ def fit(
         delta = fixed_matmul(ctx, inv_a, scaled_g)
         beta = beta + delta
         # Newton decrement g' H^-1 g = g . delta: twice the log-likelihood still to gain.
-        decrement = truncate(ctx, mul(ctx, g_big, delta), precise.frac)
-        total = Share(precise.ring.sum(decrement.data).reshape(1), precise.ring, precise.frac)
+        # Its truncation and the next iteration's fast-ring coefficients share one round.
+        products = mul(ctx, g_big, delta)
+        raw_total = Share(precise.ring.sum(products.data).reshape(1), precise.ring, products.frac)
+        total, down = truncate_each(ctx, [(raw_total, precise.frac), (beta, beta.frac - ctx.fixed.frac)])
+        beta_fast = Share(ctx.fixed.ring.reduce(down.data), ctx.fixed.ring, ctx.fixed.frac)
         if bool(open_less_than_public(ctx, total, tol)[0]):
             converged = True
             break
     assert inv_a is not None and d is not None
-    return _final_pass(ctx, data, beta, d, inv_a, iterations, converged)
+    return _final_pass(ctx, data, beta, beta_fast, d, inv_a, iterations, converged)
 
 
 def _final_pass(
-    ctx: PartyContext, data: LogisticData, beta: Share, d: Share, inv_a: Share, iterations: int, converged: bool
+    ctx: PartyContext, data: LogisticData, beta: Share, beta_fast: Share, d: Share, inv_a: Share, iterations: int,
+    converged: bool,
 ) -> LogisticShares:
     """At the final coefficients: the log-likelihood and a high-precision information matrix.
 
@@ -253,7 +258,7 @@ def _final_pass(
     fast, precise = ctx.fixed, ctx.precise
     f = fast.frac
     p = data.p
-    etas = owned_matvec_many(ctx, [(om, to_fast(ctx, beta), False) for om in data.x], "logit-final-eta")
+    etas = owned_matvec_many(ctx, [(om, beta_fast, False) for om in data.x], "logit-final-eta")
     etas = truncate_many(ctx, etas, X_FRAC)
     eta = concat(etas)
     abs_eta = absolute(ctx, eta)
