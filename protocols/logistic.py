@@ -14,14 +14,20 @@ from overflow and their precision uniform. The caller unscales the coefficients.
 One iteration:
 1. [eta_i] = X_i [beta] for every party's rows      (owned matrix products, 1 round + truncation)
 2. [mu] = sigmoid([eta]);  [w] = [mu](1 - [mu]);  [r] = [y] - [mu]
+   (the first iteration skips 1-2: at beta = 0, mu = 1/2 and w = 1/4 on every row, public)
 3. [g] = sum_i X_i' [r_i];  [H] = sum_i Z_i' [w_i]   (one batched round; Z_i holds the pairwise
    products x_j x_k of each row, so H needs no product of shared values)
-4. Lift g and H into the precise ring; Jacobi-scale H; invert by Newton-Schulz;
-   [delta] = H^-1 [g];  [beta] += [delta]
+4. Lift g and H into the precise ring; Jacobi-scale H: A = D H with d_j = 1/H_jj found once,
+   in the first iteration (a secure reciprocal), and kept: no later weight exceeds the first
+   iteration's 1/4, so A's eigenvalues stay below p; invert A by Newton-Schulz, from I/p in
+   the first iteration and warm from the previous inverse after (`protocols.newton_schulz`:
+   two rounds a step), [delta] = A^-1 D [g] riding in its last round;  [beta] += [delta]
 5. Open one bit: the Newton decrement g' H^-1 g = g . delta (twice the log-likelihood a
-   further step would gain) is below tol. Unlike a bound on the change of the coefficients,
-   it does not depend on their units; the row-level fixed point leaves it a noise floor of
-   about 1e-9, so tol defaults to 1e-8.
+   further step would gain) is below tol (`protocols.open_sign`). Unlike a bound on the change
+   of the coefficients, it does not depend on their units; the row-level fixed point leaves it
+   a noise floor of about 1e-9, so tol defaults to 1e-8. delta's truncation rides in the
+   product's opening (`protocols.trunc_mul`), and the decrement's truncation shares a round
+   with the next iteration's fast-ring coefficients.
 
 Reference: P. McCullagh and J. Nelder, Generalized Linear Models (1989), §4.4 (IRLS);
 the same Newton iteration as statsmodels' Logit.fit(method="newton").
@@ -37,17 +43,19 @@ import numpy as np
 from mpc.context import PartyContext
 from mpc.share import Share, concat, split_like
 from protocols.arith import add_public, rescale_up
-from protocols.beaver import fixed_matmul, fixed_mul, mul
+from protocols.beaver import fixed_mul, mul
 from protocols.convert import extend_ring
 from protocols.division import newton_reciprocal
 from protocols.exp_log import exp, log
 from protocols.linalg import iterations_for, newton_schulz, residual_is_small
+from protocols.newton_schulz import newton_schulz_times
 from protocols.open_sign import open_less_than_public
 from protocols.owned import OwnedMatrix, owned_matvec_many, publish_masked
 from protocols.regression import rescale, scaled_system
 from protocols.select import absolute
 from protocols.sharing import share_from
 from protocols.sigmoid import sigmoid
+from protocols.trunc_mul import truncate_times
 from protocols.truncation import truncate, truncate_each, truncate_many
 
 X_FRAC = 20
@@ -69,7 +77,7 @@ LOOP_STEPS = 5
 inverses only steer the steps: a residual r leaves the inverse off by r^32 (1e-4 from
 r = 3/4, the largest between iterations on breast_cancer), and Newton with an inverse off
 by e converges as fast as exact Newton once e is small; the final pass refines the last
-inverse with WARM_STEPS + 3 steps and checks its residual."""
+inverse with WARM_STEPS steps and checks its residual."""
 
 
 @dataclass(frozen=True)
@@ -148,10 +156,21 @@ def _fitted(ctx: PartyContext, data: LogisticData, beta: Share) -> tuple[list[Sh
     return etas, sigmoid(ctx, concat(etas))
 
 
-def _gradient_and_hessian(ctx: PartyContext, data: LogisticData, mu: Share, etas: list[Share]) -> tuple[Share, Share]:
+def _at_zero(ctx: PartyContext, data: LogisticData, value: float) -> Share:
+    """A public value for every row, as shares (party 0 holds it): mu and w at beta = 0."""
     fixed = ctx.fixed
-    one_minus = add_public(ctx, -mu, 1.0)
-    w = fixed_mul(ctx, mu, one_minus)
+    rows = sum(y.size for y in data.y)
+    const = fixed.encode(np.full(rows, value)) if ctx.is_leader else fixed.ring.zeros((rows,))
+    return Share(const, fixed.ring, fixed.frac)
+
+
+def _gradient_and_hessian(
+    ctx: PartyContext, data: LogisticData, mu: Share, etas: list[Share], w: Share | None = None
+) -> tuple[Share, Share]:
+    """[g] = X'(y - mu) and the upper triangle of [H] = X'WX, w = mu (1 - mu) unless given."""
+    fixed = ctx.fixed
+    if w is None:
+        w = fixed_mul(ctx, mu, add_public(ctx, -mu, 1.0))
     mus = split_like(mu, etas)
     ws = split_like(w, etas)
     resid = [y - m for y, m in zip(data.y, mus)]
@@ -213,25 +232,27 @@ def fit(
     beta_fast = Share(ctx.fixed.ring.zeros((p,)), ctx.fixed.ring, ctx.fixed.frac)
     while iterations < maxiter:
         iterations += 1
-        etas, mu = _fitted(ctx, data, beta_fast)
-        g, h = _gradient_and_hessian(ctx, data, mu, etas)
+        if iterations == 1:  # beta = 0: mu = 1/2 and w = 1/4 on every row, public
+            g, h = _gradient_and_hessian(ctx, data, _at_zero(ctx, data, 0.5), data.y, _at_zero(ctx, data, 0.25))
+        else:
+            etas, mu = _fitted(ctx, data, beta_fast)
+            g, h = _gradient_and_hessian(ctx, data, mu, etas)
         lifted = lift(ctx, concat([g, h]))
         g_big, h_big = lifted[:p], lifted[p:]
         hmat = symmetric(h_big, p)
         if d is None or inv_a is None:
             d, a = scaled_system(ctx, hmat)  # at beta = 0 every weight is 1/4, the largest it can be
+            scaled_g = truncate(ctx, mul(ctx, d, g_big), d.frac)
             start = precise.encode(np.eye(p) / p) if ctx.is_leader else precise.ring.zeros((p, p))
-            inv_a = newton_schulz(ctx, a, Share(start, precise.ring, precise.frac), ns_steps)
+            inv_a, delta_raw = newton_schulz_times(ctx, a, Share(start, precise.ring, precise.frac), ns_steps, scaled_g)
         else:  # the first iteration's scaling, and a warm start from the previous inverse
             a, scaled_g = rescale(ctx, d, hmat, g_big)
-            inv_a = newton_schulz(ctx, a, inv_a, LOOP_STEPS)
-        if iterations == 1:
-            scaled_g = truncate(ctx, mul(ctx, d, g_big), d.frac)
-        delta = fixed_matmul(ctx, inv_a, scaled_g)
+            inv_a, delta_raw = newton_schulz_times(ctx, a, inv_a, LOOP_STEPS, scaled_g)
+        # Newton decrement g' H^-1 g = g . delta: twice the log-likelihood still to gain. The step's
+        # truncation rides with the product's opening; the decrement's truncation and the next
+        # iteration's fast-ring coefficients share one round.
+        delta, products = truncate_times(ctx, delta_raw, delta_raw.frac - precise.frac, g_big)
         beta = beta + delta
-        # Newton decrement g' H^-1 g = g . delta: twice the log-likelihood still to gain.
-        # Its truncation and the next iteration's fast-ring coefficients share one round.
-        products = mul(ctx, g_big, delta)
         raw_total = Share(precise.ring.sum(products.data).reshape(1), precise.ring, products.frac)
         total, down = truncate_each(ctx, [(raw_total, precise.frac), (beta, beta.frac - ctx.fixed.frac)])
         beta_fast = Share(ctx.fixed.ring.reduce(down.data), ctx.fixed.ring, ctx.fixed.frac)
@@ -293,7 +314,7 @@ def _final_pass(
     low = truncate(ctx, lifted[q:].with_frac(precise.frac + EXTRA_BITS), EXTRA_BITS)
     hmat = symmetric(lifted[:q] + low, p)
     a = rescale(ctx, d, hmat)
-    inv_a = newton_schulz(ctx, a, inv_a, WARM_STEPS + 3)
+    inv_a = newton_schulz(ctx, a, inv_a, WARM_STEPS)
     singular = not residual_is_small(ctx, a, inv_a, 1e-6)
     diag = Share(np.array([inv_a.data[j, j] for j in range(p)], dtype=object), precise.ring, inv_a.frac)
     inv_diag = truncate(ctx, mul(ctx, diag, d), precise.frac)

@@ -37,7 +37,7 @@ from mpc.ring import Ring
 from mpc.share import Share
 from protocols.arith import rescale_up
 from protocols.opening import open_arith
-from protocols.truncation import truncate
+from protocols.trunc_mul import opened_truncation
 
 _SQUARE = ("alpha", "r_x", "r_u")
 _DERIVED_SQUARE = ("rho_x", "beta_x", "rho_u", "beta_u", "alpha_rho", "rho_rho")
@@ -81,17 +81,26 @@ NS_STEP = MaterialKind("ns_step", _free, _derived, _derive)
 """One fused Newton-Schulz step: masks for A and both truncations, and their products."""
 
 
-def _opened_truncation(ctx: PartyContext, ring: Ring, c: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
-    """L(c) (public; includes the -2^(k-2-m) offset) and the weights s(c) of r_msb."""
-    k = ring.bits
-    c_msb = ring.msb(c)
-    msb_ring = ring.reduce(c_msb)
-    c_low = ring.sub(c, ring.lshift(msb_ring, k - 1))
-    public = ring.add(ring.rshift_logical(c_low, m), ring.lshift(msb_ring, k - 1 - m))
-    public = ring.sub(public, ring.constant(1 << (k - 2 - m)))
-    # s = 2^(k-1-m) when msb(c) = 1, else -2^(k-1-m)
-    weight = ring.sub(ring.lshift(msb_ring, k - m), ring.constant(1 << (k - 1 - m)))
-    return public, weight
+def _final_free(p: dict[str, Any]) -> list[Component]:
+    n, bits = int(p["p"]), int(p["ring"])
+    return [Component("r_x", "arith", (n, n), bits), Component("b", "arith", (n,), bits)]
+
+
+def _final_derived(p: dict[str, Any]) -> list[Component]:
+    n, bits = int(p["p"]), int(p["ring"])
+    return [Component("rho_x", "arith", (n, n), bits), Component("beta_x", "arith", (n, n), bits),
+            Component("rho_b", "arith", (n,), bits), Component("t_beta_b", "arith", (n, n), bits)]
+
+
+def _final_derive(p: dict[str, Any], s: Secrets) -> Secrets:
+    ring = Ring(int(p["ring"]))
+    t = _trunc_derive({"f": p["f"], "ring": p["ring"]}, {"r": s["r_x"]})
+    return {"rho_x": t["r_shift"], "beta_x": t["r_msb"], "rho_b": ring.matmul(t["r_shift"], s["b"]),
+            "t_beta_b": ring.mul(t["r_msb"], s["b"][None, :])}
+
+
+NS_FINAL = MaterialKind("ns_final", _final_free, _final_derived, _final_derive)
+"""The last truncation of X and a mask for a vector to multiply it by, with their products."""
 
 
 def _weighted(ring: Ring, cube: np.ndarray, weight: np.ndarray, axis: str) -> np.ndarray:
@@ -109,13 +118,13 @@ def _step(ctx: PartyContext, a: Share, x_raw: np.ndarray, m: int) -> np.ndarray:
     lead = ctx.is_leader
     masked_x = ring.add(ring.add(x_raw, offset) if lead else x_raw, mat["r_x"])
     f_open, c_x = open_arith(ctx, [Share(ring.sub(a.data, mat["alpha"]), ring), Share(masked_x, ring)], "ns-x")
-    l_x, s_x = _opened_truncation(ctx, ring, c_x, m)
+    l_x, s_x = opened_truncation(ring, c_x, m)
     mu_x = ring.add(mat["rho_x"], ring.mul(mat["beta_x"], s_x))
     alpha_mu = ring.add(mat["alpha_rho"], _weighted(ring, mat["t_alpha_beta"], s_x, "kj"))
     u = ring.sub(ring.sub(ring.matmul(a.data, l_x), ring.matmul(f_open, mu_x)), alpha_mu)
     masked_u = ring.add(ring.add(u, offset) if lead else u, mat["r_u"])
     (c_u,) = open_arith(ctx, [Share(masked_u, ring)], "ns-u")
-    l_u, s_u = _opened_truncation(ctx, ring, c_u, m)
+    l_u, s_u = opened_truncation(ring, c_u, m)
     mu_u = ring.add(mat["rho_u"], ring.mul(mat["beta_u"], s_u))
     two = ring.reduce(np.eye(p, dtype=np.int64) * 2)
     p_pub = ring.sub(ring.lshift(two, m), l_u)  # 2I at scale m, minus L_U
@@ -129,16 +138,40 @@ def _step(ctx: PartyContext, a: Share, x_raw: np.ndarray, m: int) -> np.ndarray:
     return out
 
 
+def _final(ctx: PartyContext, a: Share, x_raw: np.ndarray, m: int, v: Share) -> tuple[Share, Share]:
+    """[X] = [X_raw >> m] and [X v] (scale m + v.frac) in one round: v's mask rides with X's."""
+    ring = a.ring
+    k, p = ring.bits, a.shape[0]
+    mat = ctx.dealer(MaterialRequest("ns_final", {"p": p, "ring": k, "f": m}))
+    lead = ctx.is_leader
+    masked_x = ring.add(ring.add(x_raw, ring.constant(1 << (k - 2))) if lead else x_raw, mat["r_x"])
+    c_x, f_v = open_arith(ctx, [Share(masked_x, ring), Share(ring.sub(v.data, mat["b"]), ring)], "ns-final")
+    l_x, s_x = opened_truncation(ring, c_x, m)
+    mu_x = ring.add(mat["rho_x"], ring.mul(mat["beta_x"], s_x))
+    mu_b = ring.add(mat["rho_b"], ring.sum(ring.mul(mat["t_beta_b"], s_x), axis=1))
+    xv = ring.sub(ring.sub(ring.matmul(l_x, mat["b"]), ring.matmul(mu_x, f_v)), mu_b)
+    x = ring.neg(mu_x)
+    if lead:
+        xv = ring.add(xv, ring.matmul(l_x, f_v))
+        x = ring.add(x, l_x)
+    return Share(x, ring, m), Share(xv, ring, m + v.frac)
+
+
 def newton_schulz_fused(ctx: PartyContext, a: Share, x0: Share, iterations: int) -> Share:
     """X <- X (2I - A X) `iterations` times from X0 (A and X0 at one scale f). 2 rounds a step, plus 1.
 
-    The steps carry X untruncated; one final truncation returns it at scale f.
+    The steps carry X untruncated; one final truncation returns it at scale f (`newton_schulz_times`).
     """
+    x, _ = newton_schulz_times(ctx, a, x0, iterations, Share(a.ring.zeros((a.shape[0],)), a.ring, 0))
+    return x
+
+
+def newton_schulz_times(ctx: PartyContext, a: Share, x0: Share, iterations: int, v: Share) -> tuple[Share, Share]:
+    """`newton_schulz_fused`'s [X], and [X v] (scale f + v.frac, untruncated) in the same final round."""
     if x0.frac != a.frac:
         raise ValueError("A and X0 must have the same scale")
     m = a.frac
     x_raw = rescale_up(x0, m).data
     for _ in range(iterations):
         x_raw = _step(ctx, a, x_raw, m)
-    return truncate(ctx, Share(x_raw, a.ring, 2 * m), m)
-
+    return _final(ctx, a, x_raw, m, v)

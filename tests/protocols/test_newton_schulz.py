@@ -1,4 +1,5 @@
-"""Fused Newton-Schulz steps: the same inverse as the four-round step, in two rounds a step."""
+"""Fused Newton-Schulz steps (the same inverse as the four-round step, in two rounds a step) and
+`truncate_times`, the one-round truncation and product they are built on."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from protocols.beaver import fixed_matmul
 from protocols.newton_schulz import newton_schulz_fused
 from protocols.opening import reveal
 from protocols.sharing import split
+from protocols.trunc_mul import truncate_times
+from protocols.truncation import truncate
 from tests.support import rounds_of, run_on_shares
 
 
@@ -61,3 +64,29 @@ def test_fused_steps_refuse_mixed_scales() -> None:
     x0 = Share(fp.ring.zeros((2, 2)), fp.ring, fp.frac + 1)
     with pytest.raises(ValueError, match="same scale"):
         newton_schulz_fused(None, a, x0, 1)  # type: ignore[arg-type]  # refused before any round
+
+
+@pytest.mark.parametrize("n", [2, 3])
+@pytest.mark.parametrize("fp", [pytest.param(PRECISE, id="z128"), pytest.param(FAST, id="z64")])
+def test_truncate_times_is_a_truncation_and_a_product_in_one_round(n: int, fp: FixedPoint) -> None:
+    rng = np.random.default_rng(n)
+    x = rng.normal(size=9) * 50
+    y = rng.normal(size=9)
+    raw = [Share(s, fp.ring, 2 * fp.frac) for s in split(fp.ring, fp.encode(x, 2 * fp.frac), n)]
+    ys = [Share(s, fp.ring, fp.frac) for s in split(fp.ring, fp.encode(y), n)]
+
+    def program(ctx: PartyContext, sx: Share, sy: Share) -> tuple[np.ndarray, np.ndarray, int]:
+        (t, prod), rounds = rounds_of(ctx, lambda: truncate_times(ctx, sx, fp.frac, sy))
+        return reveal(ctx, t), reveal(ctx, truncate(ctx, prod, fp.frac)), rounds
+
+    t, prod, rounds = run_on_shares(n, program, raw, ys)[0]
+    ulp = 2.0**-fp.frac
+    assert np.max(np.abs(t - x)) <= 2 * ulp and np.max(np.abs(prod - x * y)) <= 100 * ulp
+    assert rounds == 1
+
+
+def test_truncate_times_refuses_mismatched_operands() -> None:
+    fp = PRECISE
+    with pytest.raises(ValueError, match="one ring and shape"):
+        truncate_times(None, Share(fp.ring.zeros((3,)), fp.ring, 80), 40,  # type: ignore[arg-type]
+                       Share(fp.ring.zeros((2,)), fp.ring, 40))
