@@ -51,7 +51,7 @@ from protocols.linalg import iterations_for, newton_schulz, residual_is_small
 from protocols.newton_schulz import newton_schulz_times
 from protocols.open_sign import open_less_than_public
 from protocols.owned import OwnedMatrix, owned_matvec_many, publish_masked
-from protocols.regression import rescale, scaled_system
+from protocols.regression import jacobi_diagonal, rescale
 from protocols.select import absolute
 from protocols.sharing import share_from
 from protocols.sigmoid import sigmoid
@@ -241,8 +241,8 @@ def fit(
         g_big, h_big = lifted[:p], lifted[p:]
         hmat = symmetric(h_big, p)
         if d is None or inv_a is None:
-            d, a = scaled_system(ctx, hmat)  # at beta = 0 every weight is 1/4, the largest it can be
-            scaled_g = truncate(ctx, mul(ctx, d, g_big), d.frac)
+            d = jacobi_diagonal(ctx, hmat)  # at beta = 0 every weight is 1/4, the largest it can be
+            a, scaled_g = rescale(ctx, d, hmat, g_big)
             start = precise.encode(np.eye(p) / p) if ctx.is_leader else precise.ring.zeros((p, p))
             inv_a, delta_raw = newton_schulz_times(ctx, a, Share(start, precise.ring, precise.frac), ns_steps, scaled_g)
         else:  # the first iteration's scaling, and a warm start from the previous inverse

@@ -57,9 +57,14 @@ def scaled_system(ctx: PartyContext, m: Share) -> tuple[Share, Share]:
     The eigenvalues of A lie in (0, p] whatever the units of the covariates, so the
     Newton-Schulz start X0 = I/p is safe.
     """
-    shift = RECIPROCAL_SHIFT
-    d = reciprocal(ctx, _diag(m).with_frac(m.frac + shift)).with_frac(m.frac + shift)
+    d = jacobi_diagonal(ctx, m)
     return d, rescale(ctx, d, m)
+
+
+def jacobi_diagonal(ctx: PartyContext, m: Share) -> Share:
+    """[d] with d_j = 1/M_jj, held at frac + RECIPROCAL_SHIFT bits (one batched secure reciprocal)."""
+    shift = RECIPROCAL_SHIFT
+    return reciprocal(ctx, _diag(m).with_frac(m.frac + shift)).with_frac(m.frac + shift)
 
 
 @overload
