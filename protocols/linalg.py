@@ -26,9 +26,8 @@ from mpc.context import PartyContext
 from mpc.share import Share
 from protocols.arith import add_public, fixed_for
 from protocols.beaver import fixed_matmul
-from protocols.compare import is_zero, less_than_public
-from protocols.opening import reveal_int
-from protocols.select import absolute
+from protocols.newton_schulz import newton_schulz_fused
+from protocols.open_sign import all_within
 
 
 def iterations_for(condition: float, p: int, frac: int) -> int:
@@ -42,20 +41,14 @@ def iterations_for(condition: float, p: int, frac: int) -> int:
 
 
 def newton_schulz(ctx: PartyContext, a: Share, x0: Share, iterations: int) -> Share:
-    """Iterate X <- X (2I - A X) `iterations` times from X0. Four rounds per step.
+    """Iterate X <- X (2I - A X) `iterations` times from X0. Two rounds per step, plus one.
 
-    1. [AX] = [A] @ [X]             (Beaver matrix product, truncated)
-    2. [T]  = 2I - [AX]             (local)
-    3. [X]  = [X] @ [T]             (Beaver matrix product, truncated)
+    1. [AX] = [A] @ [X]             (matrix product; X's truncation rides in its opening)
+    2. [T]  = 2I - [AX]             (AX's truncation rides in the next opening)
+    3. [X]  = [X] @ [T]             (local, from the dealer's products; see `protocols.newton_schulz`)
     """
     fixed = fixed_for(ctx, a)
-    p = a.shape[0]
-    two_i = 2.0 * np.eye(p)
-    x = x0
-    for _ in range(iterations):
-        ax = fixed_matmul(ctx, a, x)
-        t = add_public(ctx, -ax, two_i)
-        x = fixed_matmul(ctx, x, t)
+    x = newton_schulz_fused(ctx, a, x0, iterations)
     assert x.frac == fixed.frac
     return x
 
@@ -64,10 +57,9 @@ def residual_is_small(ctx: PartyContext, a: Share, inv_a: Share, tolerance: floa
     """Open one bit: is every entry of I - A A^-1 below `tolerance` in magnitude?
 
     A singular or nearly singular matrix (perfect separation, collinear covariates) leaves
-    Newton-Schulz far from converged; only this single yes/no bit is revealed.
+    Newton-Schulz far from converged; only this single yes/no bit is revealed
+    (`protocols.open_sign.all_within`).
     """
     p = a.shape[0]
     residual = add_public(ctx, -fixed_matmul(ctx, a, inv_a), np.eye(p))
-    bad = less_than_public(ctx, -absolute(ctx, residual), -tolerance)
-    count = Share(a.ring.sum(bad.data.ravel()), a.ring, 0)
-    return int(reveal_int(ctx, is_zero(ctx, count))) == 1
+    return all_within(ctx, residual, tolerance)

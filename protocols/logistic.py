@@ -14,14 +14,20 @@ from overflow and their precision uniform. The caller unscales the coefficients.
 One iteration:
 1. [eta_i] = X_i [beta] for every party's rows      (owned matrix products, 1 round + truncation)
 2. [mu] = sigmoid([eta]);  [w] = [mu](1 - [mu]);  [r] = [y] - [mu]
+   (the first iteration skips 1-2: at beta = 0, mu = 1/2 and w = 1/4 on every row, public)
 3. [g] = sum_i X_i' [r_i];  [H] = sum_i Z_i' [w_i]   (one batched round; Z_i holds the pairwise
    products x_j x_k of each row, so H needs no product of shared values)
-4. Lift g and H into the precise ring; Jacobi-scale H; invert by Newton-Schulz;
-   [delta] = H^-1 [g];  [beta] += [delta]
+4. Lift g and H into the precise ring; Jacobi-scale H: A = D H with d_j = 1/H_jj found once,
+   in the first iteration (a secure reciprocal), and kept: no later weight exceeds the first
+   iteration's 1/4, so A's eigenvalues stay below p; invert A by Newton-Schulz, from I/p in
+   the first iteration and warm from the previous inverse after (`protocols.newton_schulz`:
+   two rounds a step), [delta] = A^-1 D [g] riding in its last round;  [beta] += [delta]
 5. Open one bit: the Newton decrement g' H^-1 g = g . delta (twice the log-likelihood a
-   further step would gain) is below tol. Unlike a bound on the change of the coefficients,
-   it does not depend on their units; the row-level fixed point leaves it a noise floor of
-   about 1e-9, so tol defaults to 1e-8.
+   further step would gain) is below tol (`protocols.open_sign`). Unlike a bound on the change
+   of the coefficients, it does not depend on their units; the row-level fixed point leaves it
+   a noise floor of about 1e-9, so tol defaults to 1e-8. delta's truncation rides in the
+   product's opening (`protocols.trunc_mul`), and the decrement's truncation shares a round
+   with the next iteration's fast-ring coefficients.
 
 Reference: P. McCullagh and J. Nelder, Generalized Linear Models (1989), §4.4 (IRLS);
 the same Newton iteration as statsmodels' Logit.fit(method="newton").
@@ -37,32 +43,41 @@ import numpy as np
 from mpc.context import PartyContext
 from mpc.share import Share, concat, split_like
 from protocols.arith import add_public, rescale_up
-from protocols.beaver import fixed_matmul, fixed_mul, mul
-from protocols.compare import less_than_public
+from protocols.beaver import fixed_mul, mul
 from protocols.convert import extend_ring
 from protocols.division import newton_reciprocal
 from protocols.exp_log import exp, log
 from protocols.linalg import iterations_for, newton_schulz, residual_is_small
-from protocols.opening import reveal_int
+from protocols.newton_schulz import newton_schulz_times
+from protocols.open_sign import open_less_than_public
 from protocols.owned import OwnedMatrix, owned_matvec_many, publish_masked
-from protocols.regression import scaled_system
+from protocols.regression import jacobi_diagonal, rescale
 from protocols.select import absolute
 from protocols.sharing import share_from
 from protocols.sigmoid import sigmoid
-from protocols.truncation import truncate, truncate_many
+from protocols.trunc_mul import truncate_times
+from protocols.truncation import truncate, truncate_each, truncate_many
 
 X_FRAC = 20
 """Fractional bits of the scaled covariates (|x| <= 1) in the fast ring."""
 
 COLD_ITERATIONS = 2
-"""Newton iterations whose Hessian is inverted from scratch (the weights move a lot early)."""
+"""POISSON's Newton iterations whose Hessian is inverted from scratch (its weights move a lot
+early; a logistic weight never exceeds its first value, 1/4, see `fit`)."""
 
 EXTRA_BITS = 24
 """Fractional bits beyond the fast ring's 20 kept for the final weights (exp's own margin)."""
 
 WARM_STEPS = 7
-"""Newton-Schulz steps from the previous iteration's inverse; quadratic convergence makes a
-residual of 1/2 into 2^-128 in seven steps, and the final residual is checked anyway."""
+"""Newton-Schulz steps from a previous inverse at full precision; quadratic convergence makes
+a residual of 1/2 into 2^-128 in seven steps, and the final residual is checked anyway."""
+
+LOOP_STEPS = 5
+"""Newton-Schulz steps from the previous iteration's inverse inside the Newton loop. Those
+inverses only steer the steps: a residual r leaves the inverse off by r^32 (1e-4 from
+r = 3/4, the largest between iterations on breast_cancer), and Newton with an inverse off
+by e converges as fast as exact Newton once e is small; the final pass refines the last
+inverse with WARM_STEPS steps and checks its residual."""
 
 
 @dataclass(frozen=True)
@@ -141,10 +156,21 @@ def _fitted(ctx: PartyContext, data: LogisticData, beta: Share) -> tuple[list[Sh
     return etas, sigmoid(ctx, concat(etas))
 
 
-def _gradient_and_hessian(ctx: PartyContext, data: LogisticData, mu: Share, etas: list[Share]) -> tuple[Share, Share]:
+def _at_zero(ctx: PartyContext, data: LogisticData, value: float) -> Share:
+    """A public value for every row, as shares (party 0 holds it): mu and w at beta = 0."""
     fixed = ctx.fixed
-    one_minus = add_public(ctx, -mu, 1.0)
-    w = fixed_mul(ctx, mu, one_minus)
+    rows = sum(y.size for y in data.y)
+    const = fixed.encode(np.full(rows, value)) if ctx.is_leader else fixed.ring.zeros((rows,))
+    return Share(const, fixed.ring, fixed.frac)
+
+
+def _gradient_and_hessian(
+    ctx: PartyContext, data: LogisticData, mu: Share, etas: list[Share], w: Share | None = None
+) -> tuple[Share, Share]:
+    """[g] = X'(y - mu) and the upper triangle of [H] = X'WX, w = mu (1 - mu) unless given."""
+    fixed = ctx.fixed
+    if w is None:
+        w = fixed_mul(ctx, mu, add_public(ctx, -mu, 1.0))
     mus = split_like(mu, etas)
     ws = split_like(w, etas)
     resid = [y - m for y, m in zip(data.y, mus)]
@@ -203,34 +229,43 @@ def fit(
     converged = False
     iterations = 0
     inv_a = a = d = None
+    beta_fast = Share(ctx.fixed.ring.zeros((p,)), ctx.fixed.ring, ctx.fixed.frac)
     while iterations < maxiter:
         iterations += 1
-        etas, mu = _fitted(ctx, data, to_fast(ctx, beta))
-        g, h = _gradient_and_hessian(ctx, data, mu, etas)
+        if iterations == 1:  # beta = 0: mu = 1/2 and w = 1/4 on every row, public
+            g, h = _gradient_and_hessian(ctx, data, _at_zero(ctx, data, 0.5), data.y, _at_zero(ctx, data, 0.25))
+        else:
+            etas, mu = _fitted(ctx, data, beta_fast)
+            g, h = _gradient_and_hessian(ctx, data, mu, etas)
         lifted = lift(ctx, concat([g, h]))
         g_big, h_big = lifted[:p], lifted[p:]
         hmat = symmetric(h_big, p)
-        d, a = scaled_system(ctx, hmat)
-        if iterations <= COLD_ITERATIONS or inv_a is None:
+        if d is None or inv_a is None:
+            d = jacobi_diagonal(ctx, hmat)  # at beta = 0 every weight is 1/4, the largest it can be
+            a, scaled_g = rescale(ctx, d, hmat, g_big)
             start = precise.encode(np.eye(p) / p) if ctx.is_leader else precise.ring.zeros((p, p))
-            inv_a = newton_schulz(ctx, a, Share(start, precise.ring, precise.frac), ns_steps)
-        else:  # warm start: the previous inverse is close once the weights settle
-            inv_a = newton_schulz(ctx, a, inv_a, WARM_STEPS)
-        scaled_g = truncate(ctx, mul(ctx, d, g_big), d.frac)
-        delta = fixed_matmul(ctx, inv_a, scaled_g)
+            inv_a, delta_raw = newton_schulz_times(ctx, a, Share(start, precise.ring, precise.frac), ns_steps, scaled_g)
+        else:  # the first iteration's scaling, and a warm start from the previous inverse
+            a, scaled_g = rescale(ctx, d, hmat, g_big)
+            inv_a, delta_raw = newton_schulz_times(ctx, a, inv_a, LOOP_STEPS, scaled_g)
+        # Newton decrement g' H^-1 g = g . delta: twice the log-likelihood still to gain. The step's
+        # truncation rides with the product's opening; the decrement's truncation and the next
+        # iteration's fast-ring coefficients share one round.
+        delta, products = truncate_times(ctx, delta_raw, delta_raw.frac - precise.frac, g_big)
         beta = beta + delta
-        # Newton decrement g' H^-1 g = g . delta: twice the log-likelihood still to gain.
-        decrement = truncate(ctx, mul(ctx, g_big, delta), precise.frac)
-        total = Share(precise.ring.sum(decrement.data).reshape(1), precise.ring, precise.frac)
-        if int(reveal_int(ctx, less_than_public(ctx, total, tol))[0]) == 1:
+        raw_total = Share(precise.ring.sum(products.data).reshape(1), precise.ring, products.frac)
+        total, down = truncate_each(ctx, [(raw_total, precise.frac), (beta, beta.frac - ctx.fixed.frac)])
+        beta_fast = Share(ctx.fixed.ring.reduce(down.data), ctx.fixed.ring, ctx.fixed.frac)
+        if bool(open_less_than_public(ctx, total, tol)[0]):
             converged = True
             break
-    assert inv_a is not None
-    return _final_pass(ctx, data, beta, inv_a, iterations, converged)
+    assert inv_a is not None and d is not None
+    return _final_pass(ctx, data, beta, beta_fast, d, inv_a, iterations, converged)
 
 
 def _final_pass(
-    ctx: PartyContext, data: LogisticData, beta: Share, inv_a: Share, iterations: int, converged: bool
+    ctx: PartyContext, data: LogisticData, beta: Share, beta_fast: Share, d: Share, inv_a: Share, iterations: int,
+    converged: bool,
 ) -> LogisticShares:
     """At the final coefficients: the log-likelihood and a high-precision information matrix.
 
@@ -244,7 +279,7 @@ def _final_pass(
     fast, precise = ctx.fixed, ctx.precise
     f = fast.frac
     p = data.p
-    etas = owned_matvec_many(ctx, [(om, to_fast(ctx, beta), False) for om in data.x], "logit-final-eta")
+    etas = owned_matvec_many(ctx, [(om, beta_fast, False) for om in data.x], "logit-final-eta")
     etas = truncate_many(ctx, etas, X_FRAC)
     eta = concat(etas)
     abs_eta = absolute(ctx, eta)
@@ -278,8 +313,8 @@ def _final_pass(
     lifted = lift(ctx, concat([by_hi[:q], by_lo[:q] + by_hi[q:]]))
     low = truncate(ctx, lifted[q:].with_frac(precise.frac + EXTRA_BITS), EXTRA_BITS)
     hmat = symmetric(lifted[:q] + low, p)
-    d, a = scaled_system(ctx, hmat)
-    inv_a = newton_schulz(ctx, a, inv_a, WARM_STEPS + 3)
+    a = rescale(ctx, d, hmat)
+    inv_a = newton_schulz(ctx, a, inv_a, WARM_STEPS)
     singular = not residual_is_small(ctx, a, inv_a, 1e-6)
     diag = Share(np.array([inv_a.data[j, j] for j in range(p)], dtype=object), precise.ring, inv_a.frac)
     inv_diag = truncate(ctx, mul(ctx, diag, d), precise.frac)

@@ -12,6 +12,9 @@ from protocols.convert import EXTEND_MASK
 from protocols.gates import AND_MONOMIALS
 from protocols.lookup import LUT_MASK
 from protocols.masks import CMP_MASK
+from protocols.newton_schulz import NS_FINAL, NS_STEP
 from protocols.products import PRODUCT_MASKS
+from protocols.trunc_mul import TRUNC_MUL
 
-KINDS = with_kinds(CORE_KINDS, CMP_MASK, DABIT_ROWS, EXTEND_MASK, LUT_MASK, PRODUCT_MASKS, AND_MONOMIALS)
+KINDS = with_kinds(CORE_KINDS, CMP_MASK, DABIT_ROWS, EXTEND_MASK, LUT_MASK, PRODUCT_MASKS, AND_MONOMIALS,
+                   NS_STEP, NS_FINAL, TRUNC_MUL)

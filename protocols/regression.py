@@ -13,11 +13,12 @@ residual standard error and R^2), and one bit saying the inverse converged.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 
 from mpc.context import PartyContext
-from mpc.share import Share
+from mpc.share import Share, concat
 from protocols.arith import fixed_for
 from protocols.beaver import fixed_matmul, matmul, mul
 from protocols.division import reciprocal
@@ -56,12 +57,34 @@ def scaled_system(ctx: PartyContext, m: Share) -> tuple[Share, Share]:
     The eigenvalues of A lie in (0, p] whatever the units of the covariates, so the
     Newton-Schulz start X0 = I/p is safe.
     """
-    p = m.shape[0]
+    d = jacobi_diagonal(ctx, m)
+    return d, rescale(ctx, d, m)
+
+
+def jacobi_diagonal(ctx: PartyContext, m: Share) -> Share:
+    """[d] with d_j = 1/M_jj, held at frac + RECIPROCAL_SHIFT bits (one batched secure reciprocal)."""
     shift = RECIPROCAL_SHIFT
-    d = reciprocal(ctx, _diag(m).with_frac(m.frac + shift)).with_frac(m.frac + shift)
+    return reciprocal(ctx, _diag(m).with_frac(m.frac + shift)).with_frac(m.frac + shift)
+
+
+@overload
+def rescale(ctx: PartyContext, d: Share, m: Share) -> Share: ...
+@overload
+def rescale(ctx: PartyContext, d: Share, m: Share, v: Share) -> tuple[Share, Share]: ...
+def rescale(ctx: PartyContext, d: Share, m: Share, v: Share | None = None) -> Share | tuple[Share, Share]:
+    """[A] = D [M] for a diagonal [d] found earlier (`scaled_system`), and with `v` also
+    [D v], in the same two rounds.
+
+    Any positive d keeps A similar to the symmetric D^1/2 M D^1/2; its eigenvalues stay
+    below p as long as d_j M_jj <= 1 for every j.
+    """
+    p = m.shape[0]
     d_rows = Share(np.repeat(d.data[:, None], p, axis=1), d.ring, d.frac)
-    a = truncate(ctx, mul(ctx, d_rows, m), d.frac)
-    return d, a
+    if v is None:
+        return truncate(ctx, mul(ctx, d_rows, m), d.frac)
+    flat = concat([d_rows.reshape(p * p), d])
+    both = truncate(ctx, mul(ctx, flat, concat([m.reshape(p * p), v])), d.frac)
+    return both[: p * p].reshape(p, p), both[p * p :]
 
 
 def ols(
