@@ -27,7 +27,7 @@ from parties.tls import TlsMaterial
 from tests.parties.deployment import Deployment, pooled, pooled_here
 
 PARTIES = ["hospital-a", "hospital-b", "hospital-c"]
-LONG_QUERY = "LOGISTIC diabetes ~ age + bmi + sbp + C(smoking) + C(sex)"  # ~1,000 rounds: several seconds
+LONG_QUERY = "LOGISTIC diabetes ~ age + bmi + sbp + C(smoking) + C(sex)"  # several hundred rounds
 pytestmark = pytest.mark.network
 
 
