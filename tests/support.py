@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -93,3 +94,13 @@ def opened_again(first: list[list], second: list[list], public: tuple[str, ...])
     a, b = openings(first), openings(second)
     assert a.keys() == b.keys()
     return [t for t in a if not t.endswith(public) and any(np.any(x == y) for x, y in zip(a[t], b[t]))]
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = 5.0) -> bool:
+    """Poll `condition` every 10 ms until it holds (True) or `timeout_s` passes (False)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True

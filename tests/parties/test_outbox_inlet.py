@@ -10,7 +10,6 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
 from typing import cast
 
 import pytest
@@ -21,6 +20,7 @@ from parties.outbox import LinkError, Outbox
 from parties.peer_socket import FrameReader, write_frame
 from parties.peer_wire import Reassembler, frames_from_wire, message_to_wire
 from parties.records import PeerMessage
+from tests.support import wait_until
 
 Lost = list[tuple[str, set[str], str]]
 
@@ -63,13 +63,6 @@ def _read_messages(sock: socket.socket, count: int) -> tuple[list[PeerMessage], 
     return got, seen
 
 
-def _wait(condition: Callable[[], bool], timeout_s: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 # -- Outbox ----------------------------------------------------------------------------------------
@@ -92,9 +85,9 @@ def test_a_socket_the_peer_closes_reports_the_sessions_that_wrote_to_it_and_the_
     box.put("s2", "t", b"two")
     box.forget("s2")  # ended here: not concerned any more
     dialer.far[0].close()
-    assert _wait(lambda: bool(lost))  # seen by the watcher, without a write
+    assert wait_until(lambda: bool(lost))  # seen by the watcher, without a write
     assert lost == [("b", {"s1"}, "it closed our connection")]
-    assert _wait(lambda: not box.up)
+    assert wait_until(lambda: not box.up)
     box.put("s3", "t", b"three")
     assert len(dialer.far) == 2
     assert [m.payload for m in _read_messages(dialer.far[1], 1)[0]] == [b"three"]
@@ -164,7 +157,7 @@ def test_a_repeated_tag_fails_its_session_naming_the_peer_and_a_stopped_inlet_re
     inlet, far, ended, thread = _inlet(box)
     for _ in range(2):
         write_frame(far, message_to_wire("s", "t", b"x"))  # type: ignore[arg-type]
-    assert _wait(lambda: box.aborted("s") is not None)
+    assert wait_until(lambda: box.aborted("s") is not None)
     info = box.aborted("s")
     assert info is not None and info.culprit == "b" and "second message from b under tag 't'" in info.reason
     inlet.stop()

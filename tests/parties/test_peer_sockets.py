@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ssl
 import threading
-import time
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
@@ -23,6 +22,7 @@ from parties.grpc_transport import GrpcTransport, LinkSettings, PeerLinks
 from parties.mailbox import Mailbox
 from parties.node import RULES
 from parties.tls import TlsMaterial, bind, make_server
+from tests.support import wait_until
 
 NAMES = ["a", "b", "c"]
 FAST = LinkSettings(recv_timeout_s=10.0)
@@ -142,13 +142,6 @@ def _refused(sock: ssl.SSLSocket) -> bool:
         sock.close()
 
 
-def _wait(condition: Callable[[], bool], timeout_s: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def test_a_socket_that_breaks_fails_its_sessions_at_both_ends_and_later_sessions_use_a_new_one(
@@ -230,7 +223,7 @@ def test_only_the_party_named_is_dialled_and_only_parties_are_accepted(
 ) -> None:
     if who.role == "analyst":  # an analyst's certificate is accepted by TLS, then refused
         assert _refused(_dial(certs, who, nodes["a"], "a"))
-        assert _wait(lambda: not nodes["a"].links.inlet_up("analyst"))
+        assert wait_until(lambda: not nodes["a"].links.inlet_up("analyst"))
     else:  # a dialer that meant to reach c but reached a's port refuses a
         with pytest.raises((peer_socket.RefusedPeer, ssl.SSLError)):
             _dial(certs, Identity.party("b"), nodes["a"], who.name)

@@ -26,10 +26,9 @@ QUERY = ("SELECT g, COUNT(*), COUNT(x), SUM(k), SUM(x), VAR(x), CORR(x, y), MIN(
          "FROM t WHERE k > -15 GROUP BY g")
 
 
-@pytest.fixture(scope="module")
-def frame() -> pd.DataFrame:
-    rng = np.random.default_rng(17)
-    n = 3000
+def mixed_frame(seed: int, n: int) -> pd.DataFrame:
+    """Groups with a NULL level, small integers, floats over seven orders of magnitude with NULLs."""
+    rng = np.random.default_rng(seed)
     x = rng.normal(50, 20, n) * 10.0 ** rng.integers(-3, 4, n)
     x[rng.random(n) < 0.1] = np.nan
     return normalize_frame(pd.DataFrame({
@@ -38,6 +37,11 @@ def frame() -> pd.DataFrame:
         "x": x,
         "y": np.where(rng.random(n) < 0.1, np.nan, rng.normal(0, 1, n)),
     }))
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    return mixed_frame(17, 3000)
 
 
 def _plan(text: str, frame: pd.DataFrame) -> Plan:

@@ -13,21 +13,12 @@ from queries.engine import run_in_process
 from queries.sources import FrameSource, open_source
 from queries.table import normalize_frame
 from tests.pg import PgDatabase, pg_db, postgres  # noqa: F401  (fixtures)
-from tests.queries.test_pushdown_partials import QUERY, _plan
+from tests.queries.test_pushdown_partials import QUERY, _plan, mixed_frame
 
 
 @pytest.fixture
 def frame() -> pd.DataFrame:
-    rng = np.random.default_rng(23)
-    n = 400
-    x = rng.normal(50, 20, n) * 10.0 ** rng.integers(-3, 4, n)
-    x[rng.random(n) < 0.1] = np.nan
-    return normalize_frame(pd.DataFrame({
-        "g": rng.choice(np.array(["a", "b", "c", None], dtype=object), n),
-        "k": rng.integers(-20, 20, n),
-        "x": x,
-        "y": np.where(rng.random(n) < 0.1, np.nan, rng.normal(0, 1, n)),
-    }))
+    return mixed_frame(23, 400)
 
 
 def test_postgres_computes_the_stats_of_the_rows_in_memory(pg_db: PgDatabase, frame: pd.DataFrame) -> None:  # noqa: F811
