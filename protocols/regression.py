@@ -44,6 +44,8 @@ class OlsShares:
     inverse_diag: Share
     rss: Share
     converged: bool
+    inverse: Share | None = None  # A^-1 (A = D X'X), kept for a sandwich (`sandwich_diag`); never opened
+    jacobi: Share | None = None  # d, with (X'X)^-1 = A^-1 diag(d)
 
 
 def _diag(m: Share) -> Share:
@@ -114,4 +116,62 @@ def ols(
     fit = truncate(ctx, matmul(ctx, beta.reshape(1, p), xty.reshape(p, 1)), fixed.frac).reshape(1)
     rss = yty.reshape(1) - fit
     inv_diag = truncate(ctx, mul(ctx, _diag(inv_a), d), fixed.frac)  # frac + shift bits
-    return OlsShares(beta, inv_diag, rss, converged)
+    return OlsShares(beta, inv_diag, rss, converged, inv_a, d)
+
+
+SANDWICH_FRAC = 48
+"""Fractional bits of (X'X)^-1 and of the sandwich's products: 8 more than the precise ring's 40,
+with headroom below 2^126 for products of entries up to about 2^15."""
+
+
+def _pairs(p: int) -> list[tuple[int, int]]:
+    """The (j, k) pairs, j <= k, of a symmetric p x p matrix's upper triangle, row by row."""
+    return [(j, k) for j in range(p) for k in range(j, p)]
+
+
+def meat(ctx: PartyContext, beta: Share, a0: Share, a1: Share, a2: Share) -> Share:
+    """[M] = sum_i w_i^2 (y_i - x_i'beta)^2 x_i x_i' (upper triangle, `pair_index` order) from shared moments.
+
+    With q = p(p+1)/2 pairs (a, b), a <= b, and z_i the row's products x_a x_b:
+    a0 = sum w^2 y^2 z (q), a1[k] = sum w^2 y x_k z (p x q), a2[kl] = sum w^2 x_k x_l z (q x q, pairs k <= l).
+    1. [beta_k beta_l] for the pairs, and [beta_k] [a1[k]]          (one batched product, one truncation)
+    2. [M] = a0 - 2 sum_k beta_k a1[k] + sum_kl c_kl beta_k beta_l a2[kl], c = 1 on the diagonal, else 2
+    """
+    p = beta.shape[0]
+    pairs = _pairs(p)
+    q = len(pairs)
+    left = concat([Share(np.array([beta.data[k] for k, _ in pairs], dtype=beta.data.dtype), beta.ring, beta.frac),
+                   Share(np.repeat(beta.data, q), beta.ring, beta.frac)])
+    right = concat([Share(np.array([beta.data[m] for _, m in pairs], dtype=beta.data.dtype), beta.ring, beta.frac),
+                    a1.reshape(p * q)])
+    first = truncate(ctx, mul(ctx, left, right), beta.frac)
+    bb, b_a1 = first[:q], first[q:].reshape(p, q)
+    weights = np.array([1 if k == m else 2 for k, m in pairs], dtype=object)
+    doubled = Share(beta.ring.reduce(np.asarray(bb.data, dtype=object) * weights), bb.ring, bb.frac)
+    rows = Share(np.repeat(doubled.data, q), bb.ring, bb.frac)
+    quad = truncate(ctx, mul(ctx, rows, a2.reshape(q * q)), bb.frac).reshape(q, q)
+    lin = Share(beta.ring.sum(b_a1.data, axis=0), beta.ring, b_a1.frac)
+    square = Share(beta.ring.sum(quad.data, axis=0), beta.ring, quad.frac)
+    return a0 - lin - lin + square
+
+
+def sandwich_diag(ctx: PartyContext, fit: OlsShares, m_pairs: Share) -> Share:
+    """diag((X'X)^-1 M (X'X)^-1) at SANDWICH_FRAC bits, M given as its upper triangle (`meat`).
+
+    1. [(X'X)^-1] = [A^-1] diag([d])                 (one product, one truncation)
+    2. [C] = [(X'X)^-1] [M]                           (one matrix product, one truncation)
+    3. [v_j] = sum_b [C_jb] [(X'X)^-1_bj]             (one product, one truncation)
+    """
+    assert fit.inverse is not None and fit.jacobi is not None
+    inv_a, d = fit.inverse, fit.jacobi
+    p = inv_a.shape[0]
+    d_cols = Share(np.repeat(d.data[None, :], p, axis=0), d.ring, d.frac)
+    inv = truncate(ctx, mul(ctx, inv_a, d_cols), inv_a.frac + d.frac - SANDWICH_FRAC)
+    full = m_pairs.ring.zeros((p, p))
+    for i, (j, k) in enumerate(_pairs(p)):
+        full[j, k] = full[k, j] = m_pairs.data[i]
+    c = truncate(ctx, matmul(ctx, inv, Share(full, m_pairs.ring, m_pairs.frac)), m_pairs.frac)
+    inv_t = Share(np.ascontiguousarray(inv.data.T), inv.ring, inv.frac)
+    prod = mul(ctx, c, inv_t)
+    summed = Share(prod.ring.sum(prod.data, axis=1), prod.ring, prod.frac)
+    return truncate(ctx, summed, SANDWICH_FRAC)

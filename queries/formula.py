@@ -29,6 +29,8 @@ from formulaic.errors import FormulaicError
 from formulaic.parser import DefaultFormulaParser
 from formulaic.parser.types import ASTNode, Token
 
+from queries.weights import clause_at
+
 NUMPY_FUNCTIONS = frozenset({"log", "log2", "log10", "log1p", "exp", "expm1", "sqrt", "abs", "square"})
 """np.<name> a formula may call (elementwise, stateless)."""
 
@@ -61,7 +63,7 @@ class FormulaFacts:
 
 def formula_end(text: str, start: int) -> int:
     """Index in `text` where the formula beginning at `start` ends: at the first FROM, WHERE, MAXITER
-    or TOL outside quotes and brackets, or at the end of the text."""
+    or TOL, or WEIGHT clause (`queries.weights.clause_at`), outside quotes and brackets, or at the end of the text."""
     depth, quote, i = 0, "", start
     while i < len(text):
         ch = text[i]
@@ -75,6 +77,8 @@ def formula_end(text: str, start: int) -> int:
         elif ch in ")]}":
             depth -= 1
         elif depth <= 0 and _STOP.match(text, i) and (i == start or not (text[i - 1].isalnum() or text[i - 1] == "_")):
+            return i
+        elif depth <= 0 and clause_at(text, i):  # WEIGHT w [ROBUST]; a column named weight stays in the formula
             return i
         i += 1
     return len(text)

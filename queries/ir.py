@@ -158,6 +158,8 @@ class Regression:
     text: str = _hidden("")  # type: ignore[assignment]
     mentions: Mentions = _hidden(())  # type: ignore[assignment]
     offset: str | None = None  # POISSON: the code inside offset(...), e.g. "np.log(person_years)"
+    weight: str | None = None  # WEIGHT w: the weight column (`queries.weights`)
+    robust: bool = False  # WEIGHT w ROBUST: inverse-probability weights, HC0 standard errors
 
     def model_text(self) -> str:
         """`outcome ~ formula`, with the offset term as written."""
@@ -219,7 +221,8 @@ def statement_columns(stmt: Statement) -> set[str]:
         return set(stmt.columns) | condition_columns(stmt.where)
     if isinstance(stmt, Survival):
         return set(stmt.columns) | condition_columns(stmt.where)
-    return {stmt.outcome} | set(stmt.columns) | condition_columns(stmt.where)
+    weight = {stmt.weight} if stmt.weight else set()
+    return {stmt.outcome} | set(stmt.columns) | weight | condition_columns(stmt.where)
 
 
 def source_text(stmt: Statement) -> str:

@@ -43,6 +43,8 @@ from queries.errors import (
 from queries.formula import analyse
 from queries.offset import OFFSET_BOUND, log_argument
 from queries.plan import Plan
+from queries.weights import BadWeights
+from queries.weights import message as weight_message
 
 
 def _totals(ctx: PartyContext, local: np.ndarray) -> Share:
@@ -86,10 +88,12 @@ def check_levels(ctx: PartyContext, plan: Plan, design: Design, counts: np.ndarr
 
 
 def check_model(
-    ctx: PartyContext, plan: Plan, design: Design, x: np.ndarray, y: np.ndarray, bad_offsets: int = 0
+    ctx: PartyContext, plan: Plan, design: Design, x: np.ndarray, y: np.ndarray, bad_offsets: int = 0,
+    bad_weights: int | None = None,
 ) -> Share:
     """Raise the first refusal that applies; return [n] (pooled complete cases, precise ring).
-    `bad_offsets`: this party's complete cases whose offset is not defined (POISSON)."""
+    `bad_offsets`: this party's complete cases whose offset is not defined (POISSON); `bad_weights`
+    (WEIGHT): those whose weight is negative or infinite (`queries.weights`)."""
     stmt = plan.statement
     assert isinstance(stmt, ir.Regression)
     k = plan.min_cell
@@ -101,6 +105,8 @@ def check_model(
         bad.append(float(np.count_nonzero((y < 0) | (y != np.floor(y)))))
         if design.offset is not None:
             bad.append(float(bad_offsets))
+    if bad_weights is not None:
+        bad.append(float(bad_weights))
     events = (x[:, flagged] * y[:, None]).sum(axis=0) if stmt.kind == "POISSON" and flagged else np.zeros(0)
     local = np.concatenate([[len(x)], x[:, flagged].sum(axis=0) if flagged else [], events, bad])
     totals = _totals(ctx, local)
@@ -125,6 +131,8 @@ def check_model(
                               "negative or fractional values")
     if stmt.kind == "POISSON" and design.offset is not None and refused[1]:
         raise OffsetNotPositive(_offset_message(design.offset))
+    if bad_weights is not None and refused[-1]:
+        raise BadWeights(weight_message(str(stmt.weight)))
     if flags[0]:
         raise TooFewCases(f"fewer than {k} complete cases")
     if flags[1]:

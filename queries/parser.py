@@ -7,7 +7,8 @@
     survival   := SURVIVAL name , name [BY name] [EVERY number] [FROM name] [WHERE condition]
                   (BY, EVERY, FROM and WHERE in any order)
     regression := (LINEAR | LOGISTIC | POISSON) name ~ formula [FROM name] [WHERE condition] [MAXITER n] [TOL t]
-                  (FROM, WHERE and the options in any order; MAXITER and TOL not for LINEAR)
+                  [WEIGHT name [ROBUST]]
+                  (FROM, WHERE and the options in any order; MAXITER and TOL not for LINEAR; WEIGHT: `queries.weights`)
 
 A SELECT is parsed by sqlglot (DuckDB's dialect) and compiled by `queries.sql_select`; a
 condition after WHERE is any SQL row expression (`queries.sql_expr`), the same in all three.
@@ -33,6 +34,7 @@ from queries.errors import QueryError
 from queries.lexer import Token, next_token
 from queries.sql_expr import ExprCompiler, Source
 from queries.sql_select import compile_select
+from queries.weights import clause_at
 
 DIALECT = "duckdb"
 DEFAULT_ITERATIONS = {"LOGISTIC": 35, "POISSON": 10}
@@ -186,6 +188,8 @@ def condition_end(text: str, start: int, options: tuple[str, ...] = ("MAXITER", 
         elif depth == 0 and tok.text.upper() in options and i + 1 < len(tokens) and \
                 tokens[i + 1].token_type.name == "NUMBER":
             return start + tok.start
+        elif depth == 0 and "MAXITER" in options and clause_at(text, start + tok.start):
+            return start + tok.start  # a model's WEIGHT w [ROBUST]
     return len(text)
 
 
@@ -373,8 +377,18 @@ class _Head:
                              outcome_tok.pos if at is None else pos + at, self.text)
         self.jump(end)
         maxiter, tol = DEFAULT_ITERATIONS.get(kind, 35), 1e-8
+        weight: str | None = None
+        robust = False
         while True:
             if self.tail(end_of_where=True):
+                continue
+            if self.tok.kind == "ident" and self.tok.text.upper() == "WEIGHT" and \
+                    clause_at(self.text, self.tok.pos - 1):
+                self.once("WEIGHT", weight)
+                weight = self.other_name("the weight column", (outcome,), "the weight must not be the outcome")
+                robust = self.tok.kind == "ident" and self.tok.text.upper() == "ROBUST"
+                if robust:
+                    self.advance()
                 continue
             if not self.at_keyword("MAXITER", "TOL"):
                 break
@@ -393,7 +407,7 @@ class _Head:
                 tol = float(value)
         self.finish()
         return ir.Regression(kind, outcome, cut.design, columns, facts.in_c, self.where, maxiter, tol, self.source,
-                             self.text, self._mentions(), offset=cut.code)
+                             self.text, self._mentions(), offset=cut.code, weight=weight, robust=robust)
 
     def _mentions(self) -> ir.Mentions:
         return tuple(sorted(self.mentions, key=lambda m: m[1]))

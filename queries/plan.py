@@ -229,11 +229,16 @@ def _(stmt: ir.Regression, schema: Schema, domains: dict[str, tuple[ir.Value, ..
     from queries.design import build, categorical_columns  # formulaic: only when a model is planned
     from queries.formula import analyse
     from queries.offset import offset_columns
+    from queries.weights import weighted_steps
 
     _, read = _check(stmt, schema)
     kinds = schema.kind
     if stmt.kind in ("LINEAR", "POISSON") and kinds(stmt.outcome) == "category":
         raise QueryError(f"the outcome {stmt.outcome!r} of {stmt.kind} must be numeric", name=stmt.outcome)
+    if stmt.weight and kinds(stmt.weight) == "category":
+        raise QueryError(f"the weight {stmt.weight!r} must be a numeric column", name=stmt.weight)
+    if stmt.weight and stmt.kind != "LINEAR":
+        raise QueryError(f"WEIGHT is supported for LINEAR; {stmt.kind} does not take weights yet", name=stmt.weight)
     for col in offset_columns(stmt.offset):
         if kinds(col) == "category":
             raise QueryError(f"offset() needs numeric columns; {col!r} is categorical", name=col)
@@ -277,7 +282,9 @@ def _(stmt: ir.Regression, schema: Schema, domains: dict[str, tuple[ir.Value, ..
     )
     steps.append("public column scales: the power of two above each design column's pooled maximum |x| "
                  + ("(opened)" if binary else "and the outcome's (opened); columns are divided by them"))
-    if stmt.kind == "LINEAR":
+    if stmt.kind == "LINEAR" and stmt.weight:
+        steps += weighted_steps(stmt)
+    elif stmt.kind == "LINEAR":
         steps += ["local: X'X, X'y, y'y per party; secure sum (one round)",
                   "Jacobi scaling by secure reciprocals; (X'X)^-1 by Newton-Schulz; coefficients, RSS and TSS",
                   "release to the analyst: coefficients, diag (X'X)^-1, RSS, TSS, n (unscaled by the public powers of "

@@ -37,7 +37,7 @@ from protocols.regression import ols
 from protocols.select import maximum
 from protocols.sharing import share_inputs
 from protocols.truncation import truncate
-from queries import ir, poisson
+from queries import ir, poisson, weighted_linear
 from queries.design import Design, build, complete, local_matrix
 from queries.errors import (
     Collinear,
@@ -53,6 +53,7 @@ from queries.offset import defined, offset_values
 from queries.plan import Plan, outcome_coding, outcome_levels
 from queries.result import Result
 from queries.table import numeric
+from queries.weights import bad_count, weight_values
 
 SCALE_EXPONENTS = tuple(range(-8, 41))
 """Candidate public scales 2^e for a column's pooled maximum |x|."""
@@ -70,9 +71,9 @@ def _outcome(plan: Plan, rows: pd.DataFrame) -> np.ndarray:
 
 def _design(
     ctx: PartyContext, plan: Plan, kept: pd.DataFrame
-) -> tuple[Design, np.ndarray, np.ndarray, np.ndarray, Share]:
-    """The design after the level checks, this party's X, y and offsets (zeros without one), and [n],
-    from the rows the WHERE kept (`kept`); raises ModelRefused."""
+) -> tuple[Design, np.ndarray, np.ndarray, np.ndarray, np.ndarray, Share]:
+    """The design after the level checks, this party's X, y, offsets (zeros without one) and weights
+    (ones without WEIGHT), and [n], from the rows the WHERE kept (`kept`); raises ModelRefused."""
     stmt = plan.statement
     assert isinstance(stmt, ir.Regression)
     levels = outcome_levels(plan)
@@ -81,7 +82,9 @@ def _design(
                                f"{stmt.outcome!r} has {len(levels)} levels")
     covariate_levels = {c: v for c, v in plan.levels if c != stmt.outcome}
     design = build(stmt, covariate_levels)
-    rows = complete(stmt, kept, design.columns)
+    rows = complete(stmt, kept, design.columns + ((stmt.weight,) if stmt.weight else ()))
+    if stmt.weight:  # a weight of 0 contributes nothing: the row is not a contributor (`queries.weights`)
+        rows = rows[weight_values(rows, stmt.weight) != 0]
     x, keep, counts = local_matrix(design, rows)
     if not np.isfinite(x).all():  # statsmodels refuses these too ("exog contains inf or nans")
         raise QueryError("a transformed value at this party is infinite (e.g. np.log of 0); "
@@ -94,8 +97,10 @@ def _design(
     y = _outcome(plan, rows)[keep]
     offset = offset_values(design.offset, rows)[keep] if design.offset is not None else np.zeros(len(y))
     usable = defined(offset)
-    n = check_model(ctx, plan, design, x, y, int(np.count_nonzero(~usable)))
-    return design, x, y, offset, n
+    w = weight_values(rows, stmt.weight)[keep] if stmt.weight else np.ones(len(y))
+    bad_weights = bad_count(w) if stmt.weight else None
+    n = check_model(ctx, plan, design, x, y, int(np.count_nonzero(~usable)), bad_weights)
+    return design, x, y, offset, w, n
 
 
 def execute(ctx: PartyContext, plan: Plan, kept: pd.DataFrame) -> tuple[list[Share], dict[str, Any]]:
@@ -104,7 +109,7 @@ def execute(ctx: PartyContext, plan: Plan, kept: pd.DataFrame) -> tuple[list[Sha
     stmt = plan.statement
     assert isinstance(stmt, ir.Regression)
     try:
-        design, x, y, offset, n = _design(ctx, plan, kept)
+        design, x, y, offset, w, n = _design(ctx, plan, kept)
     except ModelRefused as refusal:
         return [], {"refused": str(refusal), "refusal": refusal.reason}
     facts: dict[str, Any] = {"terms": list(design.names)}
@@ -112,7 +117,10 @@ def execute(ctx: PartyContext, plan: Plan, kept: pd.DataFrame) -> tuple[list[Sha
                if c != stmt.outcome}
     if any(dropped.values()):
         facts["dropped_levels"] = {c: v for c, v in dropped.items() if v}
-    if stmt.kind == "LINEAR":
+    if stmt.kind == "LINEAR" and stmt.weight:
+        exps = _scales(ctx, np.hstack([x, y[:, None], w[:, None]]))
+        shares, public = weighted_linear.fit(ctx, x, y, w, n, design.constant, stmt.robust, exps)
+    elif stmt.kind == "LINEAR":
         shares, public = _linear(ctx, x, y, n, design.constant)
     elif stmt.kind == "POISSON":
         exps = _scales(ctx, np.hstack([x, y[:, None]]))
@@ -229,7 +237,9 @@ def finish(plan: Plan, opened: list[np.ndarray], public: dict[str, Any]) -> Resu
     about: dict[str, Any] = {"formula": f"{stmt.outcome} ~ {stmt.formula}"}
     if public.get("dropped_levels"):
         about["dropped_levels"] = public["dropped_levels"]  # no complete cases: absent from the design
-    if stmt.kind == "LINEAR":
+    if stmt.kind == "LINEAR" and stmt.weight:
+        columns, rows, model = weighted_linear.finish(names, opened, public, stmt.robust, about)
+    elif stmt.kind == "LINEAR":
         coef, idiag, rss, tss, n = opened
         out = 2.0 ** int(public["outcome_scale"])  # undo the public powers of two, exactly
         coef, idiag = coef * out / scale, idiag / scale**2

@@ -1,0 +1,82 @@
+"""WEIGHT w [ROBUST] on a model: frequency weights, or inverse-probability weights with robust errors.
+
+    LINEAR y ~ x WEIGHT w            frequency weights: row i stands for w_i identical rows
+    LINEAR y ~ x WEIGHT w ROBUST     inverse-probability (sampling) weights, HC0 sandwich errors
+
+A weight is a numeric column. Rows whose weight is NULL are dropped with the other incomplete
+cases; rows whose weight is 0 are dropped too (they contribute nothing to any fit), so every
+row a model counts (the minimum-cell and parameter checks, the released n) is a contributor,
+never a sum of weights. A negative or infinite weight at any party refuses the model
+(`BadWeights`, decided in MPC with `queries.model_checks`: only that bit is opened).
+
+What is matched (statsmodels):
+* frequency: the fit on the rows repeated w times (integer w), i.e. WLS coefficients with
+  df_resid = sum(w) - p (LINEAR: `OLS` on the repeated rows; GLM(..., freq_weights=w));
+* ROBUST: WLS(y, X, weights=w).fit(cov_type="HC0") for LINEAR, z statistics and the normal
+  distribution, as statsmodels reports under a robust covariance.
+
+This module holds what does not depend on MPC: where the clause sits in the query text, the
+local weight vector of a party, and the refusal.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from queries.errors import ModelRefused
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+_CLAUSE = re.compile(
+    r"(?i)WEIGHT\s+(?:`[^`]*`|\"[^\"]*\"|[A-Za-z_][A-Za-z0-9_]*)\s*(?:ROBUST(?![A-Za-z0-9_]))?\s*"
+    r"(?:$|(?:FROM|WHERE|MAXITER|TOL)(?![A-Za-z0-9_]))"
+)
+
+
+class BadWeights(ModelRefused, reason="bad_weights"):
+    """WEIGHT: a negative or infinite weight at some party."""
+
+
+def clause_at(text: str, i: int) -> bool:
+    """Whether a WEIGHT clause (WEIGHT name [ROBUST], then the end or FROM/WHERE/MAXITER/TOL) starts at
+    index i: the word WEIGHT alone is a column name like any other (`y ~ height + weight`)."""
+    if i > 0 and (text[i - 1].isalnum() or text[i - 1] in "_."):
+        return False
+    return _CLAUSE.match(text, i) is not None
+
+
+def weight_values(rows: pd.DataFrame, column: str) -> np.ndarray:
+    """This party's weights on its complete cases, as float64."""
+    from queries.table import numeric  # pandas: only where rows are read
+
+    return numeric(rows, column)
+
+
+def bad_count(w: np.ndarray) -> int:
+    """Rows whose weight is negative or not finite (NaN has been dropped as NULL before)."""
+    return int(np.count_nonzero(~np.isfinite(w) | (w < 0)))
+
+
+def message(column: str) -> str:
+    return (f"the weight {column!r} must be a finite number >= 0 at every complete case; "
+            "exclude the other rows with WHERE")
+
+
+def weighted_steps(stmt: object) -> list[str]:
+    """EXPLAIN's steps of a weighted LINEAR fit."""
+    robust = bool(getattr(stmt, "robust", False))
+    column = getattr(stmt, "weight", "")
+    return [
+        f"weights {column!r}: rows with NULL or 0 weight dropped (local); a negative or infinite weight refuses the "
+        "model (checked with the refusal checks, one bit); counts are of rows, never of weights",
+        "local: X'WX, X'Wy, y'Wy, sum(w) per party" + (" and the HC0 meat's moments in the coefficients" if robust
+                                                      else "") + "; secure sum (one round)",
+        "Jacobi scaling by secure reciprocals; (X'WX)^-1 by Newton-Schulz; coefficients, weighted RSS and TSS"
+        + ("; the sandwich (X'WX)^-1 M (X'WX)^-1 in shares" if robust else ""),
+        "release to the analyst: coefficients, diag (X'WX)^-1, RSS, TSS, n, sum(w)"
+        + (", diag of the sandwich (HC0)" if robust else "") + " (unscaled by the public powers of two)",
+    ]
