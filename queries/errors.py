@@ -105,11 +105,15 @@ class SmallStratum(ModelRefused, reason="small_stratum"):
     minimum cell size (and more than none, when zeros are released)."""
 
 
+class BadWeights(ModelRefused, reason="bad_weights"):
+    """WEIGHT: a negative or infinite weight at some party (`queries.weights`)."""
+
+
 REFUSALS: dict[str, type[ModelRefused]] = {
     cls.reason: cls
     for cls in (OutcomeNotBinary, OutcomeNotCount, OffsetNotPositive, OutOfRange, TooFewCases, TooManyParameters,
                 RareLevel, Collinear, NoEstimate, NotConverged, TooFewEvents, BadSurvivalData, SmallStratum)
-}
+} | {BadWeights.reason: BadWeights}
 
 
 def refusal_error(reason: str, message: str) -> ModelRefused:

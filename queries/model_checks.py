@@ -32,6 +32,7 @@ from protocols.opening import open_arith
 from queries import ir
 from queries.design import Design
 from queries.errors import (
+    BadWeights,
     NoEstimate,
     OffsetNotPositive,
     OutcomeNotBinary,
@@ -43,7 +44,6 @@ from queries.errors import (
 from queries.formula import analyse
 from queries.offset import OFFSET_BOUND, log_argument
 from queries.plan import Plan
-from queries.weights import BadWeights
 from queries.weights import message as weight_message
 
 

@@ -7,7 +7,7 @@ A weight is a numeric column. Rows whose weight is NULL are dropped with the oth
 cases; rows whose weight is 0 are dropped too (they contribute nothing to any fit), so every
 row a model counts (the minimum-cell and parameter checks, the released n) is a contributor,
 never a sum of weights. A negative or infinite weight at any party refuses the model
-(`BadWeights`, decided in MPC with `queries.model_checks`: only that bit is opened).
+(`queries.errors.BadWeights`, decided in MPC with `queries.model_checks`: only that bit is opened).
 
 What is matched (statsmodels):
 * frequency: the fit on the rows repeated w times (integer w), i.e. WLS coefficients with
@@ -26,8 +26,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from queries.errors import ModelRefused
-
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -35,10 +33,6 @@ _CLAUSE = re.compile(
     r"(?i)WEIGHT\s+(?:`[^`]*`|\"[^\"]*\"|[A-Za-z_][A-Za-z0-9_]*)\s*(?:ROBUST(?![A-Za-z0-9_]))?\s*"
     r"(?:$|(?:FROM|WHERE|MAXITER|TOL)(?![A-Za-z0-9_]))"
 )
-
-
-class BadWeights(ModelRefused, reason="bad_weights"):
-    """WEIGHT: a negative or infinite weight at some party."""
 
 
 def clause_at(text: str, i: int) -> bool:
