@@ -29,6 +29,14 @@ One iteration:
    product's opening (`protocols.trunc_mul`), and the decrement's truncation shares a round
    with the next iteration's fast-ring coefficients.
 
+Weights (`setup(..., w_local=)`, each party's own w_i, scaled by the caller to w <= 1): the rows'
+masked matrix is [X | WX | w] (eta reads its first p columns, the score its next p) and Z holds
+w x_j x_k, so the score is X'W(y - mu) and the information Z'(mu(1 - mu)) at no extra round;
+the final pass adds w' t (t: each row's log-likelihood term) to the information's product.
+With `robust`, the parties also publish W^2 Z, and the final pass forms mu (from its
+1 / (1 + exp(-|eta|)) and the sign of eta), the meat M = (W^2 Z)'(y - mu)^2 and the HC0
+sandwich diag(H^-1 M H^-1) (`protocols.regression.sandwich_diag`).
+
 Reference: P. McCullagh and J. Nelder, Generalized Linear Models (1989), §4.4 (IRLS);
 the same Newton iteration as statsmodels' Logit.fit(method="newton").
 """
@@ -44,6 +52,7 @@ from mpc.context import PartyContext
 from mpc.share import Share, concat, split_like
 from protocols.arith import add_public, rescale_up
 from protocols.beaver import fixed_mul, mul
+from protocols.compare import ltz
 from protocols.convert import extend_ring
 from protocols.division import newton_reciprocal
 from protocols.exp_log import exp, log
@@ -51,7 +60,7 @@ from protocols.linalg import iterations_for, newton_schulz, residual_is_small
 from protocols.newton_schulz import newton_schulz_times
 from protocols.open_sign import open_less_than_public
 from protocols.owned import OwnedMatrix, owned_matvec_many, publish_masked
-from protocols.regression import jacobi_diagonal, rescale
+from protocols.regression import jacobi_diagonal, rescale, sandwich_diag
 from protocols.select import absolute
 from protocols.sharing import share_from
 from protocols.sigmoid import sigmoid
@@ -88,6 +97,8 @@ class LogisticData:
     z: list[OwnedMatrix]
     y: list[Share]
     p: int
+    weighted: bool = False  # x holds [X | WX | w] and z holds W Z
+    z2: list[OwnedMatrix] | None = None  # W^2 Z (high and low parts, `split_products`), for the HC0 meat
 
 
 @dataclass(frozen=True)
@@ -100,6 +111,7 @@ class LogisticShares:
     iterations: int
     converged: bool
     singular: bool
+    sandwich: Share | None = None  # diag(H^-1 M H^-1) (weights with robust errors)
 
 
 def pair_index(p: int) -> list[tuple[int, int]]:
@@ -125,33 +137,54 @@ def split_products(z: np.ndarray) -> np.ndarray:
 
 
 def setup(
-    ctx: PartyContext, x_local: np.ndarray, y_local: np.ndarray, rows: Sequence[int], session_name: str = "logit"
+    ctx: PartyContext, x_local: np.ndarray, y_local: np.ndarray, rows: Sequence[int], session_name: str = "logit",
+    w_local: np.ndarray | None = None, robust: bool = False,
 ) -> LogisticData:
-    """Publish every party's masked X and Z and share every party's y. Two rounds.
+    """Publish every party's masked X and Z and share every party's y. Two rounds (three with `robust`).
 
     `x_local` is this party's scaled design matrix (|x| <= 1, rows[rank] rows); `rows` gives
     every party's row count, which the parties agree on beforehand (padded by the caller
-    so that it reveals only a bucket size; zero rows contribute nothing).
+    so that it reveals only a bucket size; zero rows contribute nothing). `w_local`: this
+    party's weights (0 <= w <= 1, 0 on padding rows); see the module docstring.
     """
     fixed = ctx.fixed
     p = x_local.shape[1]
     owners = [r for r in range(ctx.n) if rows[r] > 0]
-    shapes_x = {r: (rows[r], p) for r in owners}
+    width = p if w_local is None else 2 * p + 1
+    shapes_x = {r: (rows[r], width) for r in owners}
     shapes_z = {r: (rows[r], p * (p + 1)) for r in owners}
-    mine_x = {ctx.rank: fixed.encode(x_local, X_FRAC)}
-    mine_z = {ctx.rank: fixed.encode(split_products(pairwise_products(x_local)), X_FRAC)}
+    z_local = pairwise_products(x_local)
+    if w_local is None:
+        mine_x = {ctx.rank: fixed.encode(x_local, X_FRAC)}
+    else:
+        mine_x = {ctx.rank: fixed.encode(np.hstack([x_local, x_local * w_local[:, None], w_local[:, None]]), X_FRAC)}
+        z_local = z_local * w_local[:, None]
+    mine_z = {ctx.rank: fixed.encode(split_products(z_local), X_FRAC)}
     x = publish_masked(ctx, owners, mine_x, shapes_x, f"{session_name}-X", fixed.ring, X_FRAC)
     z = publish_masked(ctx, owners, mine_z, shapes_z, f"{session_name}-Z", fixed.ring, X_FRAC)
+    z2 = None
+    if robust and w_local is not None:
+        mine_z2 = {ctx.rank: fixed.encode(split_products(z_local * w_local[:, None]), X_FRAC)}
+        shapes_z2 = {r: (rows[r], p * (p + 1)) for r in owners}
+        z2 = publish_masked(ctx, owners, mine_z2, shapes_z2, f"{session_name}-Z2", fixed.ring, X_FRAC)
     y = [
         share_from(ctx, r, fixed.encode(y_local) if r == ctx.rank else None, (rows[r],), fixed.ring, fixed.frac)
         for r in owners
     ]
-    return LogisticData(x, z, y, p)
+    return LogisticData(x, z, y, p, w_local is not None, z2)
+
+
+def _eta_vector(data: LogisticData, beta: Share) -> Share:
+    """beta, padded with zeros to the width of a weighted [X | WX | w] (eta reads X alone)."""
+    if not data.weighted:
+        return beta
+    pad = Share(beta.ring.zeros((data.p + 1,)), beta.ring, beta.frac)
+    return concat([beta, pad])
 
 
 def _fitted(ctx: PartyContext, data: LogisticData, beta: Share) -> tuple[list[Share], Share]:
     """[eta_i] per party and [mu] for all rows (FAST, context frac)."""
-    etas = owned_matvec_many(ctx, [(om, beta, False) for om in data.x], "logit-eta")
+    etas = owned_matvec_many(ctx, [(om, _eta_vector(data, beta), False) for om in data.x], "logit-eta")
     etas = truncate_many(ctx, etas, X_FRAC)
     return etas, sigmoid(ctx, concat(etas))
 
@@ -187,6 +220,8 @@ def _gradient_and_hessian(
     for extra in parts[k + 1 :]:
         h = h + extra
     assert g.frac == h.frac == fixed.frac + X_FRAC
+    if data.weighted:
+        g = g[data.p : 2 * data.p]  # X'W r, from [X | WX | w]' r
     return g, h[: h.size // 2]  # the high part of Z is precise enough to steer Newton
 
 
@@ -279,10 +314,14 @@ def _final_pass(
     fast, precise = ctx.fixed, ctx.precise
     f = fast.frac
     p = data.p
-    etas = owned_matvec_many(ctx, [(om, beta_fast, False) for om in data.x], "logit-final-eta")
+    etas = owned_matvec_many(ctx, [(om, _eta_vector(data, beta_fast), False) for om in data.x], "logit-final-eta")
     etas = truncate_many(ctx, etas, X_FRAC)
     eta = concat(etas)
-    abs_eta = absolute(ctx, eta)
+    if data.z2 is None:
+        abs_eta, neg = absolute(ctx, eta), None
+    else:  # `absolute`, keeping [eta < 0] for the residuals of the HC0 meat
+        neg = ltz(ctx, eta)
+        abs_eta = eta - mul(ctx, neg, eta).with_frac(eta.frac).scale_int(2)
     e_fine = exp(ctx, -abs_eta, out_frac=f + EXTRA_BITS)
     e = truncate(ctx, e_fine, EXTRA_BITS)
     one_plus = add_public(ctx, e, 1.0)
@@ -291,6 +330,7 @@ def _final_pass(
     fit_part = truncate(ctx, mul(ctx, concat(data.y), eta), eta.frac)
     terms = fit_part - softplus
     loglik = Share(terms.ring.sum(terms.data).reshape(1), terms.ring, terms.frac)
+    weighted_terms = [(om, t, True) for om, t in zip(data.x, split_like(terms, etas))] if data.weighted else []
 
     r = newton_reciprocal(ctx, one_plus, 1.0, 2.0, 3)
     r2 = fixed_mul(ctx, r, r)
@@ -299,14 +339,19 @@ def _final_pass(
     w_lo = (w_fine - rescale_up(w_hi, EXTRA_BITS)).with_frac(f)  # the low bits, scaled up by 2^EXTRA_BITS
     his, los = split_like(w_hi, etas), split_like(w_lo, etas)
     parts = owned_matvec_many(
-        ctx, [(om, w, True) for om, w in zip(data.z, his)] + [(om, w, True) for om, w in zip(data.z, los)],
-        "logit-final-hess",
+        ctx, [(om, w, True) for om, w in zip(data.z, his)] + [(om, w, True) for om, w in zip(data.z, los)]
+        + weighted_terms, "logit-final-hess",
     )
     k = len(data.z)
+    if data.weighted:  # w't, the last entry of [X | WX | w]' t
+        total = parts[2 * k][2 * p :]
+        for extra in parts[2 * k + 1 :]:
+            total = total + extra[2 * p :]
+        loglik = truncate(ctx, total, X_FRAC)
     by_hi, by_lo = parts[0], parts[k]  # Z' w_hi and Z' w_lo, each [Z_hi' . | Z_lo' .]
     for extra in parts[1:k]:
         by_hi = by_hi + extra
-    for extra in parts[k + 1 :]:
+    for extra in parts[k + 1 : 2 * k]:
         by_lo = by_lo + extra
     q = by_hi.size // 2
     # H = Z_hi' w_hi + 2^-EXTRA (Z_hi' w_lo + Z_lo' w_hi), the last product being negligible.
@@ -318,4 +363,30 @@ def _final_pass(
     singular = not residual_is_small(ctx, a, inv_a, 1e-6)
     diag = Share(np.array([inv_a.data[j, j] for j in range(p)], dtype=object), precise.ring, inv_a.frac)
     inv_diag = truncate(ctx, mul(ctx, diag, d), precise.frac)
-    return LogisticShares(beta, inv_diag, loglik, iterations, converged, singular)
+    sandwich = _sandwich(ctx, data, r, neg, etas, inv_a, d) if neg is not None else None
+    return LogisticShares(beta, inv_diag, loglik, iterations, converged, singular, sandwich)
+
+
+def _sandwich(
+    ctx: PartyContext, data: LogisticData, recip: Share, neg: Share, etas: list[Share], inv_a: Share, d: Share
+) -> Share:
+    """diag(H^-1 M H^-1) with M = sum_i w_i^2 (y_i - mu_i)^2 x_i x_i' (HC0), at the final coefficients.
+
+    1. [mu] = [recip] + [eta < 0](1 - 2 [recip]), recip = 1 / (1 + exp(-|eta|)) from the final pass
+       (mu = recip for eta >= 0, 1 - recip below);  [r^2] = ([y] - [mu])^2
+    2. [M] = (W^2 Z)' [r^2]   (one owned product; Z's high part plus 2^-EXTRA_BITS its low part, as the
+       information's: a small weight squared leaves few of a row's 20 bits), lifted to the precise ring
+    3. `protocols.regression.sandwich_diag` with H^-1 = A^-1 diag(d)
+    """
+    assert data.z2 is not None
+    flip = mul(ctx, neg, add_public(ctx, -recip.scale_int(2), 1.0)).with_frac(recip.frac)
+    resid = concat(data.y) - (recip + flip)
+    r2 = split_like(fixed_mul(ctx, resid, resid), etas)
+    parts = owned_matvec_many(ctx, [(om, r, True) for om, r in zip(data.z2, r2)], "logit-meat")
+    m = parts[0]
+    for extra in parts[1:]:
+        m = m + extra
+    lifted = lift(ctx, m)
+    q = lifted.size // 2
+    low = truncate(ctx, lifted[q:].with_frac(ctx.precise.frac + EXTRA_BITS), EXTRA_BITS)
+    return sandwich_diag(ctx, inv_a, d, lifted[:q] + low)

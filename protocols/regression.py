@@ -155,15 +155,14 @@ def meat(ctx: PartyContext, beta: Share, a0: Share, a1: Share, a2: Share) -> Sha
     return a0 - lin - lin + square
 
 
-def sandwich_diag(ctx: PartyContext, fit: OlsShares, m_pairs: Share) -> Share:
-    """diag((X'X)^-1 M (X'X)^-1) at SANDWICH_FRAC bits, M given as its upper triangle (`meat`).
+def sandwich_diag(ctx: PartyContext, inv_a: Share, d: Share, m_pairs: Share) -> Share:
+    """diag((X'X)^-1 M (X'X)^-1) at SANDWICH_FRAC bits, from A^-1 and d of a Jacobi-scaled solve
+    ((X'X)^-1 = A^-1 diag(d): `ols`, `protocols.logistic`) and M's upper triangle (`meat`).
 
     1. [(X'X)^-1] = [A^-1] diag([d])                 (one product, one truncation)
     2. [C] = [(X'X)^-1] [M]                           (one matrix product, one truncation)
     3. [v_j] = sum_b [C_jb] [(X'X)^-1_bj]             (one product, one truncation)
     """
-    assert fit.inverse is not None and fit.jacobi is not None
-    inv_a, d = fit.inverse, fit.jacobi
     p = inv_a.shape[0]
     d_cols = Share(np.repeat(d.data[None, :], p, axis=0), d.ring, d.frac)
     inv = truncate(ctx, mul(ctx, inv_a, d_cols), inv_a.frac + d.frac - SANDWICH_FRAC)

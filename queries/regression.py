@@ -126,7 +126,7 @@ def execute(ctx: PartyContext, plan: Plan, kept: pd.DataFrame) -> tuple[list[Sha
         exps = _scales(ctx, np.hstack([x, y[:, None]]))
         shares, public = poisson.fit(ctx, plan, x, y, offset, n, exps, _buckets(ctx, len(x)))
     else:
-        shares, public = _logistic(ctx, plan, x, y, n)
+        shares, public = _logistic(ctx, plan, x, y, n, w if stmt.weight else None)
     return shares, {**facts, **public}
 
 
@@ -193,22 +193,32 @@ def _buckets(ctx: PartyContext, rows: int) -> list[int]:
 
 
 def _logistic(
-    ctx: PartyContext, plan: Plan, x: np.ndarray, y: np.ndarray, n: Share
+    ctx: PartyContext, plan: Plan, x: np.ndarray, y: np.ndarray, n: Share, w: np.ndarray | None = None
 ) -> tuple[list[Share], dict[str, Any]]:
+    """LOGISTIC's fit; with weights `w` (WEIGHT), scaled by a public power of two to w <= 1, which divides
+    the score, the information and the Newton decrement alike (the tolerance follows)."""
     stmt = plan.statement
     assert isinstance(stmt, ir.Regression)
-    exps = _scales(ctx, x)
-    scaled = x / np.exp2(exps)
+    p = x.shape[1]
+    exps = _scales(ctx, x if w is None else np.hstack([x, w[:, None]]))
+    scaled = x / np.exp2(exps[:p])
     rows = _padded(len(x))
-    xs = np.zeros((rows, x.shape[1]))
+    xs = np.zeros((rows, p))
     xs[: len(x)] = scaled
     ys = np.zeros(rows)
     ys[: len(y)] = y
+    ws = None
+    if w is not None:
+        ws = np.zeros(rows)  # padding rows weigh 0
+        ws[: len(w)] = w / np.exp2(exps[p])
     everyone = _buckets(ctx, len(x))
-    data = logistic.setup(ctx, xs, ys, everyone)
-    fit = logistic.fit(ctx, data, maxiter=stmt.maxiter, tol=stmt.tol)
-    public = {"iterations": fit.iterations, "converged": fit.converged, "scales": [int(e) for e in exps],
+    data = logistic.setup(ctx, xs, ys, everyone, w_local=ws, robust=stmt.robust)
+    tol = stmt.tol if w is None else stmt.tol * 2.0 ** -int(exps[p])
+    fit = logistic.fit(ctx, data, maxiter=stmt.maxiter, tol=tol)
+    public = {"iterations": fit.iterations, "converged": fit.converged, "scales": [int(e) for e in exps[:p]],
               "padded_rows": sum(everyone)}
+    if w is not None:
+        public["weight_scale"] = int(exps[p])
     refusal: ModelRefused | None = None
     if fit.singular:
         refusal = NoEstimate("no maximum likelihood estimate: the information matrix is singular "
@@ -218,7 +228,8 @@ def _logistic(
                                "nothing is released")
     if refusal is not None:
         return [], {**public, "refused": str(refusal), "refusal": refusal.reason}
-    return [fit.coef, fit.inverse_diag, fit.loglik, n], public
+    extra = [fit.sandwich] if fit.sandwich is not None else []
+    return [fit.coef, fit.inverse_diag, fit.loglik, n, *extra], public
 
 
 def finish(plan: Plan, opened: list[np.ndarray], public: dict[str, Any]) -> Result:
@@ -257,15 +268,22 @@ def finish(plan: Plan, opened: list[np.ndarray], public: dict[str, Any]) -> Resu
         rows = [[names[j], coef[j], se[j], stat[j], pvals[j], coef[j] - crit * se[j], coef[j] + crit * se[j]]
                 for j in range(p)]
     else:
-        coef, idiag, ll, n = opened
+        coef, idiag, ll, n = opened[:4]
         coef = coef / scale
         se = np.sqrt(np.clip(idiag, 0, None)) / scale
-        stat = coef / se
-        pvals = 2 * stats.norm.sf(np.abs(stat))
-        crit = stats.norm.ppf(0.975)
         n_used = int(round(float(n[0])))
         # Each zero padding row (x = 0, y = 0) added -log 2 to the sum; the count of them is public once n is.
         loglik = float(ll[0]) + math.log(2.0) * (int(public["padded_rows"]) - n_used)
+        if stmt.weight:  # padding rows weigh 0; undo the weights' public power of two
+            wscale = 2.0 ** int(public["weight_scale"])
+            se, loglik = se / math.sqrt(wscale), float(ll[0]) * wscale
+            about["weights"] = "inverse-probability" if stmt.robust else "frequency"
+            if stmt.robust:
+                se = np.sqrt(np.clip(opened[4], 0, None)) / scale
+                about["cov_type"] = "HC0"
+        stat = coef / se
+        pvals = 2 * stats.norm.sf(np.abs(stat))
+        crit = stats.norm.ppf(0.975)
         model = {"n": n_used, "iterations": public["iterations"], "converged": public["converged"],
                  "log_likelihood": loglik, "outcome_coding": outcome_coding(plan), **about}
         columns = ["term", "coef", "std_err", "z", "p_value", "ci_low", "ci_high", "odds_ratio", "or_ci_low",

@@ -79,7 +79,8 @@ def fit(
         a0 = total[base : base + q]
         a1 = total[base + q : base + q + p * q].reshape(p, q)
         a2 = total[base + q + p * q :].reshape(q, q)
-        shares.append(sandwich_diag(ctx, ols_fit, meat(ctx, ols_fit.coef, a0, a1, a2)))
+        assert ols_fit.inverse is not None and ols_fit.jacobi is not None
+        shares.append(sandwich_diag(ctx, ols_fit.inverse, ols_fit.jacobi, meat(ctx, ols_fit.coef, a0, a1, a2)))
     return shares, public
 
 
