@@ -81,7 +81,7 @@ def needed(stmt: ir.Statement) -> tuple[str, ...]:
     if isinstance(inner, ir.Survival):
         return inner.columns
     assert isinstance(inner, ir.Regression)
-    return tuple(dict.fromkeys([inner.outcome, *inner.columns]))
+    return tuple(dict.fromkeys([inner.outcome, *inner.columns, *([inner.weight] if inner.weight else [])]))
 
 
 def read_of(plan: Plan) -> Read:
