@@ -33,6 +33,11 @@ Schedule (fixed: nothing is opened before its end, and the cost does not depend 
    [I - A A^-1 small] (not singular). Released, in shares: beta + delta, diag H^-1, the
    log-likelihood and Pearson's chi2.
 
+Weights (`weighted`): counts w y and offsets offset + log w give the weighted score, information
+and Pearson sum at no cost; with `keep_counts` the last step also forms the HC0 meat
+Z'(y' - mu')^2 (`score` with the squared residuals in place of mu) and the sandwich
+diag(H^-1 M H^-1) (`protocols.regression.sandwich_diag`), whose count scale cancels.
+
 Reference: P. McCullagh and J. Nelder, Generalized Linear Models (1989), §2.5 and §6.2 (IRLS
 for log-linear models, the starting values, Pearson's X^2); statsmodels GLM(family=Poisson()).
 """
@@ -57,7 +62,7 @@ from protocols.logistic import COLD_ITERATIONS, WARM_STEPS, X_FRAC, pairwise_pro
 from protocols.opening import reveal_int
 from protocols.owned import publish_masked
 from protocols.poisson_parts import SPLIT, Layout, eta_fast, eta_precise, halves_fast, halves_precise, moved, score
-from protocols.regression import scaled_system
+from protocols.regression import sandwich_diag, scaled_system
 from protocols.sharing import share_inputs
 from protocols.truncation import truncate
 
@@ -94,6 +99,7 @@ class PoissonData:
     sums: Share  # [X'y' (p) | log-likelihood and Pearson constants (2) | X'W0X (p*p) | X'W0 z0 (p)]
     cap: float  # C: the largest mu' of a row
     scale: int  # S
+    counts: np.ndarray | None = None  # this party's y' (0 on padding rows): kept for the HC0 meat
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,7 @@ class PoissonShares:
     over_cap: bool
     pearson_withheld: bool
     collinear: bool = False
+    sandwich: Share | None = None  # diag(H^-1 M H^-1), M = sum (y - mu)^2 x x' (HC0), when asked for
 
 
 def split_bits(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -116,31 +123,46 @@ def split_bits(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return hi, np.round((v - hi) * 2.0 ** (X_FRAC + SPLIT)) / 2.0**X_FRAC
 
 
-def local_sums(x: np.ndarray, y: np.ndarray, offset: np.ndarray, scale: int) -> np.ndarray:
+def weighted(y: np.ndarray, offset: np.ndarray, w: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Weights w > 0 as a Poisson fit without them: counts w y and offsets offset + log w. Then
+    w mu = exp(eta + offset + log w), so the score X'(w y - w mu), the information Z'(w mu) and
+    Pearson's sum of (w y - w mu)^2 / (w mu) = w (y - mu)^2 / mu are the weighted ones."""
+    return (y, offset) if w is None else (y * w, offset + np.log(w))
+
+
+def local_sums(
+    x: np.ndarray, y: np.ndarray, offset: np.ndarray, scale: int, w: np.ndarray | None = None
+) -> np.ndarray:
     """This party's X'y', its constants of the log-likelihood and Pearson's chi2, and its part of
     the starting system: mu0 = (y' + r e^o) / 2 with r this party's crude rate sum y' / sum e^o
-    (statsmodels' (y + mean y) / 2 when there is no offset), z0 = log mu0 - o + (y' - mu0) / mu0."""
+    (statsmodels' (y + mean y) / 2 when there is no offset), z0 = log mu0 - o + (y' - mu0) / mu0.
+    With weights `w`, on the counts and offsets of `weighted`; the constants are sum w (y offset -
+    log y!) and -2 sum w y."""
     p = x.shape[1]
     if not len(x):
         return np.zeros(p + 2 + p * p + p)
+    ones = np.ones(len(y)) if w is None else w
+    constants = [float(np.sum(ones * (y * offset - gammaln(y + 1.0)))), -2.0 * float(np.sum(ones * y))]
+    y, offset = weighted(y, offset, w)
     ys = y / 2.0**scale
     o = offset - scale * math.log(2.0)
     exposure = np.exp(o)
     rate = max(float(ys.sum()), 2.0**-scale / 2) / float(exposure.sum())
     mu0 = np.maximum((ys + rate * exposure) / 2.0, 1e-300)
     weighted_z0 = mu0 * (np.log(mu0) - o) + (ys - mu0)  # mu0 z0, without dividing by a tiny mu0
-    constants = [float(np.sum(y * offset - gammaln(y + 1.0))), -2.0 * float(y.sum())]
     return np.concatenate([x.T @ ys, constants, ((x * mu0[:, None]).T @ x).ravel(), x.T @ weighted_z0])
 
 
 def setup(
-    ctx: PartyContext, x: np.ndarray, y: np.ndarray, offset: np.ndarray, rows: Sequence[int], scale: int
+    ctx: PartyContext, x: np.ndarray, y: np.ndarray, offset: np.ndarray, rows: Sequence[int], scale: int,
+    w: np.ndarray | None = None, keep_counts: bool = False,
 ) -> PoissonData:
     """Publish every party's masked [X_hi | X_lo | Z_hi | Z_lo] (one round) and add the local sums.
 
     `x`: this party's scaled design (|x| <= 1, on the grid of 2 X_FRAC bits), `y` its counts and
     `offset` its offsets (zeros without one), `rows` every party's row count after padding (zero
-    rows at the end), `scale` S.
+    rows at the end), `scale` S; `w` the weights (> 0) if any (`weighted`); `keep_counts`: keep y' for
+    the HC0 meat.
     """
     fixed, precise = ctx.fixed, ctx.precise
     p = x.shape[1]
@@ -154,15 +176,21 @@ def setup(
     shapes = {r: (rows[r], layout.width) for r in range(ctx.n)}
     layout = layout.with_matrices(publish_masked(ctx, list(range(ctx.n)), mine, shapes, "poisson-M", fixed.ring,
                                                  X_FRAC))
+    sums = local_sums(x, y, offset, scale, w)
+    y, offset = weighted(y, offset, w)
     offsets = np.full(rows[ctx.rank], PAD_OFFSET)
     offsets[:n_real] = offset - scale * math.log(2.0)
     logs = np.full(rows[ctx.rank], NO_EVENT)
     logs[:n_real] = np.where(y > 0, 2.0 * (np.log(np.maximum(y, 1.0)) - scale * math.log(2.0)), NO_EVENT)
     total = None
-    for s in share_inputs(ctx, precise.encode(local_sums(x, y, offset, scale)), precise.ring, precise.frac, "sums"):
+    for s in share_inputs(ctx, precise.encode(sums), precise.ring, precise.frac, "sums"):
         total = s if total is None else total + s
     assert total is not None
-    return PoissonData(layout, offsets, logs, total, ROW_BUDGET / sum(rows), scale)
+    counts = None
+    if keep_counts:
+        counts = np.zeros(rows[ctx.rank])
+        counts[:n_real] = y / 2.0**scale
+    return PoissonData(layout, offsets, logs, total, ROW_BUDGET / sum(rows), scale, counts)
 
 
 def fit(ctx: PartyContext, data: PoissonData, iterations: int, tol: float) -> PoissonShares:
@@ -267,6 +295,12 @@ def _final(ctx: PartyContext, data: PoissonData, beta: Share, inv_a: Share, d: S
     singular = not residual_is_small(ctx, a, inv_a, 1e-6)
     diag = Share(np.array([inv_a.data[j, j] for j in range(p)], dtype=object), ring, inv_a.frac)
     inv_diag = truncate(ctx, mul(ctx, diag, d), precise.frac)
+    sandwich = None
+    if data.counts is not None:  # HC0: M = Z'(y' - mu')^2 at beta (delta is below the fit's tolerance)
+        resid = data.layout.own(ctx, data.counts, mu) - mu
+        _, meat, _ = score(ctx, data.layout, halves_precise(ctx, truncate(ctx, mul(ctx, resid, resid), mu.frac)),
+                           data.sums[:p], [])
+        sandwich = sandwich_diag(ctx, inv_a, d, meat)
 
     # log L at beta + delta = log L at beta + (g . delta) / 2 (to second order), all at DECREMENT_FRAC + 1 bits
     shift = DECREMENT_FRAC + 1 - precise.frac
@@ -277,4 +311,5 @@ def _final(ctx: PartyContext, data: PoissonData, beta: Share, inv_a: Share, d: S
     if not over_pearson:
         chi2 = rescale_up(rescale_up(pearson[0], SPLIT) + pearson[1], shift).scale_int(1 << data.scale)
         stats.append(chi2 + rescale_up(data.sums[p + 1 : p + 2], shift))
-    return PoissonShares(beta + delta, inv_diag, concat(stats), converged, singular, False, bool(over_pearson))
+    return PoissonShares(beta + delta, inv_diag, concat(stats), converged, singular, False, bool(over_pearson),
+                         sandwich=sandwich)

@@ -34,7 +34,7 @@ from queries.errors import QueryError
 from queries.lexer import Token, next_token
 from queries.sql_expr import ExprCompiler, Source
 from queries.sql_select import compile_select
-from queries.weights import clause_at
+from queries.weights import SELECT_WEIGHT, clause_at, select_weight_at
 
 DIALECT = "duckdb"
 DEFAULT_ITERATIONS = {"LOGISTIC": 35, "POISSON": 10}
@@ -70,6 +70,9 @@ def _statement(text: str, start: int) -> ir.Statement:
 
 
 def _select(text: str, start: int) -> ir.Select:
+    weighted = select_weight_at(text, start)
+    if weighted is not None:
+        raise QueryError(SELECT_WEIGHT, weighted + 1, text)
     source = Source(text, start)
     statements = [s for s in _sqlglot(text[start:], source) if s is not None]
     if len(statements) != 1:

@@ -229,7 +229,7 @@ def _(stmt: ir.Regression, schema: Schema, domains: dict[str, tuple[ir.Value, ..
     from queries.design import build, categorical_columns  # formulaic: only when a model is planned
     from queries.formula import analyse
     from queries.offset import offset_columns
-    from queries.weights import logistic_weight_steps, weighted_steps
+    from queries.weights import logistic_weight_steps, poisson_weight_steps, weighted_steps
 
     _, read = _check(stmt, schema)
     kinds = schema.kind
@@ -237,9 +237,6 @@ def _(stmt: ir.Regression, schema: Schema, domains: dict[str, tuple[ir.Value, ..
         raise QueryError(f"the outcome {stmt.outcome!r} of {stmt.kind} must be numeric", name=stmt.outcome)
     if stmt.weight and kinds(stmt.weight) == "category":
         raise QueryError(f"the weight {stmt.weight!r} must be a numeric column", name=stmt.weight)
-    if stmt.weight and stmt.kind == "POISSON":
-        raise QueryError("WEIGHT is supported for LINEAR and LOGISTIC; POISSON does not take weights yet",
-                         name=stmt.weight)
     for col in offset_columns(stmt.offset):
         if kinds(col) == "category":
             raise QueryError(f"offset() needs numeric columns; {col!r} is categorical", name=col)
@@ -298,6 +295,7 @@ def _(stmt: ir.Regression, schema: Schema, domains: dict[str, tuple[ir.Value, ..
                   "opened per iteration",
                   "release to the analyst: coefficients, diag of the inverse information, log-likelihood"]
     else:
+        steps += poisson_weight_steps(stmt) if stmt.weight else []
         steps += ["each party publishes its rows masked once (padded to a power of two); local sums X'y and the "
                   "weighted least squares of statsmodels' IRLS start added in shares and solved (one bit opened: "
                   "collinear covariates)",

@@ -26,6 +26,7 @@ from mpc.context import PartyContext
 from mpc.share import Share
 from protocols import poisson
 from protocols.logistic import X_FRAC
+from protocols.sharing import share_inputs
 from queries import ir
 from queries.errors import Collinear, ModelRefused, NoEstimate, NotConverged, OutOfRange, refusal_error
 from queries.plan import Plan
@@ -49,12 +50,13 @@ def outcome_scale(count_exponent: int, rows: int) -> int:
 
 def fit(
     ctx: PartyContext, plan: Plan, x: np.ndarray, y: np.ndarray, offset: np.ndarray, n: Share, exps: np.ndarray,
-    rows: list[int],
+    rows: list[int], w: np.ndarray | None = None,
 ) -> tuple[list[Share], dict[str, Any]]:
-    """This party's shares of [coef, diag H^-1, log-likelihood (, Pearson chi2), n] and the public facts.
+    """This party's shares of [coef, diag H^-1, log-likelihood (, Pearson chi2), n] and the public facts;
+    with weights `w` (WEIGHT) also sum(w) and, with ROBUST, the HC0 sandwich's diagonal.
 
-    `exps`: the public exponents of the design columns and (last) of the counts; `rows`: every
-    party's padded row count."""
+    `exps`: the public exponents of the design columns and (last) of the counts (weighted: w y);
+    `rows`: every party's padded row count."""
     stmt = plan.statement
     assert isinstance(stmt, ir.Regression)
     total = sum(rows)
@@ -71,7 +73,7 @@ def fit(
     scale = outcome_scale(int(exps[-1]), total)
     grid = 2.0 ** (2 * X_FRAC)  # the covariates are held with 40 fractional bits (two halves)
     scaled = np.round(x / np.exp2(exps[:-1]) * grid) / grid
-    data = poisson.setup(ctx, scaled, y, offset, rows, scale)
+    data = poisson.setup(ctx, scaled, y, offset, rows, scale, w, keep_counts=stmt.robust)
     result = poisson.fit(ctx, data, stmt.maxiter, stmt.tol)
     bound = data.cap * 2.0**scale
     public.update(outcome_scale=scale, converged=result.converged, fitted_bound=bound)
@@ -91,7 +93,15 @@ def fit(
         return [], {**public, "refused": str(refusal), "refusal": refusal.reason}
     if result.pearson_withheld:
         public["pearson_withheld"] = True
-    return [result.coef, result.inverse_diag, result.stats, n], public
+    extra = []
+    if w is not None:
+        fp = ctx.precise
+        total_w = None
+        for s in share_inputs(ctx, fp.encode(np.array([w.sum()])), fp.ring, fp.frac, "weights"):
+            total_w = s if total_w is None else total_w + s
+        assert total_w is not None
+        extra = [total_w] + ([result.sandwich] if result.sandwich is not None else [])
+    return [result.coef, result.inverse_diag, result.stats, n, *extra], public
 
 
 def finish(plan: Plan, opened: list[np.ndarray], public: dict[str, Any]) -> Result:
@@ -105,14 +115,20 @@ def finish(plan: Plan, opened: list[np.ndarray], public: dict[str, Any]) -> Resu
     names = list(public.get("terms", plan.terms))
     p = len(names)
     scale = np.exp2(np.array(public["scales"], dtype=np.float64))
-    coef, idiag, values, n = opened
+    coef, idiag, values, n = opened[:4]
     coef = coef / scale
     se = np.sqrt(np.clip(idiag, 0, None) * 2.0 ** -int(public["outcome_scale"])) / scale
+    weights: dict[str, Any] = {}
+    if stmt.weight:
+        weights = {"weights": "inverse-probability" if stmt.robust else "frequency", "sum_weights": float(opened[4][0])}
+        if stmt.robust:
+            se = np.sqrt(np.clip(opened[5], 0, None)) / scale
+            weights["cov_type"] = "HC0"
     stat = coef / se
     pvals = 2 * stats.norm.sf(np.abs(stat))
     crit = stats.norm.ppf(0.975)
     n_used = int(round(float(n[0])))
-    df = n_used - p
+    df = n_used - p if not stmt.weight or stmt.robust else float(opened[4][0]) - p  # frequency: sum(w) - p
     model: dict[str, Any] = {"n": n_used, "df_resid": df, "iterations": public["iterations"],
                              "converged": public["converged"], "log_likelihood": float(values[0])}
     if len(values) > 1:
@@ -121,6 +137,7 @@ def finish(plan: Plan, opened: list[np.ndarray], public: dict[str, Any]) -> Resu
     else:
         model["pearson_chi2"] = "withheld: a Pearson residual is beyond the fixed-point range"
     model["formula"] = stmt.model_text()
+    model.update(weights)
     if public.get("dropped_levels"):
         model["dropped_levels"] = public["dropped_levels"]
     columns = ["term", "coef", "std_err", "z", "p_value", "ci_low", "ci_high", "irr", "irr_ci_low", "irr_ci_high"]

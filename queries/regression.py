@@ -122,9 +122,10 @@ def execute(ctx: PartyContext, plan: Plan, kept: pd.DataFrame) -> tuple[list[Sha
         shares, public = weighted_linear.fit(ctx, x, y, w, n, design.constant, stmt.robust, exps)
     elif stmt.kind == "LINEAR":
         shares, public = _linear(ctx, x, y, n, design.constant)
-    elif stmt.kind == "POISSON":
-        exps = _scales(ctx, np.hstack([x, y[:, None]]))
-        shares, public = poisson.fit(ctx, plan, x, y, offset, n, exps, _buckets(ctx, len(x)))
+    elif stmt.kind == "POISSON":  # weighted: the counts' scale is that of w y (`protocols.poisson.weighted`)
+        exps = _scales(ctx, np.hstack([x, (y * w)[:, None]]))
+        shares, public = poisson.fit(ctx, plan, x, y, offset, n, exps, _buckets(ctx, len(x)),
+                                     w if stmt.weight else None)
     else:
         shares, public = _logistic(ctx, plan, x, y, n, w if stmt.weight else None)
     return shares, {**facts, **public}

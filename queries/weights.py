@@ -2,6 +2,7 @@
 
     LINEAR y ~ x WEIGHT w            frequency weights: row i stands for w_i identical rows
     LINEAR y ~ x WEIGHT w ROBUST     inverse-probability (sampling) weights, HC0 sandwich errors
+    (LOGISTIC and POISSON alike)
 
 A weight is a numeric column. Rows whose weight is NULL are dropped with the other incomplete
 cases; rows whose weight is 0 are dropped too (they contribute nothing to any fit), so every
@@ -12,11 +13,15 @@ never a sum of weights. A negative or infinite weight at any party refuses the m
 What is matched (statsmodels):
 * frequency: the fit on the rows repeated w times (integer w), i.e. WLS coefficients with
   df_resid = sum(w) - p (LINEAR: `OLS` on the repeated rows; GLM(..., freq_weights=w));
-* ROBUST: WLS(y, X, weights=w).fit(cov_type="HC0") for LINEAR, z statistics and the normal
-  distribution, as statsmodels reports under a robust covariance.
+* ROBUST: WLS(y, X, weights=w).fit(cov_type="HC0") for LINEAR, GLM(..., var_weights=w)
+  .fit(cov_type="HC0") for LOGISTIC and POISSON; z statistics and the normal distribution, as
+  statsmodels reports under a robust covariance.
+
+The fits: `queries.weighted_linear`, `protocols.logistic` (weighted published matrices),
+`protocols.poisson` (`weighted`: counts w y and offsets offset + log w).
 
 This module holds what does not depend on MPC: where the clause sits in the query text, the
-local weight vector of a party, and the refusal.
+local weight vector of a party, the refusal's message and EXPLAIN's steps.
 """
 
 from __future__ import annotations
@@ -33,6 +38,20 @@ _CLAUSE = re.compile(
     r"(?i)WEIGHT\s+(?:`[^`]*`|\"[^\"]*\"|[A-Za-z_][A-Za-z0-9_]*)\s*(?:ROBUST(?![A-Za-z0-9_]))?\s*"
     r"(?:$|(?:FROM|WHERE|MAXITER|TOL)(?![A-Za-z0-9_]))"
 )
+
+
+SELECT_WEIGHT = ("WEIGHT applies to LINEAR, LOGISTIC and POISSON; a SELECT takes no weights (weighted sums are "
+                 "SUM(w * x) and SUM(w))")
+
+_SELECT_TAIL = re.compile(
+    r"(?i)(?<![A-Za-z0-9_.])WEIGHT\s+(?:`[^`]*`|\"[^\"]*\"|[A-Za-z_][A-Za-z0-9_]*)(?:\s+ROBUST)?\s*;?\s*$"
+)
+
+
+def select_weight_at(text: str, start: int) -> int | None:
+    """Where a WEIGHT clause ends a SELECT's text (refused: `SELECT_WEIGHT`), or None."""
+    m = _SELECT_TAIL.search(text, start)
+    return m.start() if m else None
 
 
 def clause_at(text: str, i: int) -> bool:
@@ -84,4 +103,16 @@ def logistic_weight_steps(stmt: object) -> list[str]:
     if getattr(stmt, "robust", False):
         steps.append("robust (HC0): each party also publishes W^2 Z; at the final coefficients mu = sigmoid(eta), the "
                      "meat (W^2 Z)'(y - mu)^2 and the sandwich diag(H^-1 M H^-1) in shares")
+    return steps
+
+
+def poisson_weight_steps(stmt: object) -> list[str]:
+    """EXPLAIN's steps for POISSON's weights (before the fit's own steps)."""
+    column = getattr(stmt, "weight", "")
+    steps = [f"weights {column!r}: rows with NULL or 0 weight dropped (local); a negative or infinite weight refuses "
+             "the model (one bit); each party fits counts w y with offsets offset + log w (the same score, information "
+             "and Pearson chi2 as the weighted ones; no extra round); sum(w) added in shares"]
+    if getattr(stmt, "robust", False):
+        steps.append("robust (HC0): at the final coefficients the meat Z'(y - mu)^2 and the sandwich "
+                     "diag(H^-1 M H^-1) in shares")
     return steps
