@@ -3,7 +3,7 @@ the text.
 
 Only the words before a FROM or WHERE are read this way, one token at a time
 (`next_token`), so the parser can hand the rest to sqlglot; a model's formula (after `~`,
-up to FROM, WHERE, MAXITER, TOL or the end) is cut out whole by `queries.formula.formula_end`.
+up to FROM, WHERE, MAXITER, TOL, a WEIGHT clause or the end) is cut out whole by `queries.formula.formula_end`.
 """
 
 from __future__ import annotations

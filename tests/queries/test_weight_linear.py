@@ -148,3 +148,10 @@ def test_explain_predicts_the_cost_exactly(query: str) -> None:
     base = predict_cost(unweighted, schema, len(sites))
     assert predicted["rounds"] - base["rounds"] == (10 if "ROBUST" in query else 0)
     assert "sum(w)" in plan.text()
+
+
+def test_a_weighted_model_under_differential_privacy_is_refused_naming_the_mode() -> None:
+    sites = _sites(2, seed=9)
+    with pytest.raises(QueryError, match="differential privacy") as info:
+        run_in_process(sites, f"LINEAR {FORMULA} WEIGHT ipw ROBUST", epsilon=1.0)
+    assert "LINEAR" in str(info.value)
