@@ -99,10 +99,11 @@ def logistic_weight_steps(stmt: object) -> list[str]:
     """EXPLAIN's steps for LOGISTIC's weights (before the fit's own steps)."""
     column = getattr(stmt, "weight", "")
     steps = [f"weights {column!r}: rows with NULL or 0 weight dropped (local); a negative or infinite weight refuses "
-             "the model (one bit); each party publishes [X | WX | w] and W Z instead of X and Z (no extra round)"]
+             "the model (one bit); each party publishes [X | WX | w] and W Z instead of X and Z (one more round in "
+             "all: the weighted log-likelihood's truncation)"]
     if getattr(stmt, "robust", False):
-        steps.append("robust (HC0): each party also publishes W^2 Z; at the final coefficients mu = sigmoid(eta), the "
-                     "meat (W^2 Z)'(y - mu)^2 and the sandwich diag(H^-1 M H^-1) in shares")
+        steps.append("robust (HC0): each party also publishes W^2 Z; at the final coefficients mu (from the final "
+                     "pass), the meat (W^2 Z)'(y - mu)^2 and the sandwich diag(H^-1 M H^-1) in shares")
     return steps
 
 
