@@ -44,14 +44,18 @@ SELECT_WEIGHT = ("WEIGHT applies to LINEAR, LOGISTIC and POISSON; a SELECT takes
                  "SUM(w * x) and SUM(w))")
 
 _SELECT_TAIL = re.compile(
-    r"(?i)(?<![A-Za-z0-9_.])WEIGHT\s+(?:`[^`]*`|\"[^\"]*\"|[A-Za-z_][A-Za-z0-9_]*)(?:\s+ROBUST)?\s*;?\s*$"
+    r"(?i)(?<![A-Za-z0-9_.])WEIGHT\s+(`[^`]*`|\"[^\"]*\"|[A-Za-z_][A-Za-z0-9_]*)(?:\s+ROBUST)?\s*;?\s*$"
 )
+_NOT_A_CLAUSE = re.compile(r"(?i)(?:\bBY|[,(=<>+*/-])\s*$")
 
 
 def select_weight_at(text: str, start: int) -> int | None:
-    """Where a WEIGHT clause ends a SELECT's text (refused: `SELECT_WEIGHT`), or None."""
+    """Where a WEIGHT clause ends a SELECT's text (refused: `SELECT_WEIGHT`), or None: not after BY, a comma
+    or an operator, nor before ASC/DESC (`ORDER BY weight DESC` sorts by a column named weight)."""
     m = _SELECT_TAIL.search(text, start)
-    return m.start() if m else None
+    if m is None or m.group(1).upper() in ("ASC", "DESC") or _NOT_A_CLAUSE.search(text[start : m.start()]):
+        return None
+    return m.start()
 
 
 def clause_at(text: str, i: int) -> bool:
