@@ -200,6 +200,9 @@ def plan_privacy(stmt: ir.Statement, epsilon: Any, bounds: Bounds) -> Privacy:
     if inner.having is not None:
         raise QueryError("HAVING is not available under disclosure = dp (differential privacy): filter the noisy "
                          "rows after the release instead")
+    if any(i.kind.startswith("WEIGHT") for i in inner.intervals):  # `queries.weights_select`
+        raise QueryError("WEIGHT is not available under disclosure = dp (differential privacy): its weighted sums "
+                         "have no declared bounds")
     if inner.intervals:  # `queries.intervals`: its interval would ignore the noise
         raise QueryError(f"{inner.intervals[0].kind} is not available under disclosure = dp (differential "
                          "privacy): its interval would leave out the noise; each noisy value comes with its own "

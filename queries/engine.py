@@ -35,6 +35,8 @@ from queries.result import Result, finish
 from queries.sources import Datasets, FrameSource, Source
 from queries.table import Schema, check_schemas
 from queries.typecheck import check_statement
+from queries.weights_select import check_kind as check_weight_kind
+from queries.weights_select import check_local as check_weights
 
 Domains = Mapping[str, tuple[ir.Value, ...]]
 
@@ -68,6 +70,7 @@ def check_query(stmt: ir.Statement, schema: Schema) -> dict[str, str]:
     """Check a statement against the agreed schema before any data is read (unknown columns,
     types): the plan kinds of its derived columns; QueryError with a position otherwise."""
     try:
+        check_weight_kind(stmt, dict(schema.columns))
         return check_statement(stmt, schema)
     except QueryError as exc:
         raise positioned(exc, stmt) from None
@@ -121,7 +124,9 @@ def run_party_with_facts(ctx: PartyContext, plan: Plan, data: Data) -> tuple[lis
         from queries import strata
 
         return strata.execute(ctx, plan, source.local(plan, ctx.precise.frac)), {}
-    return execute(ctx, plan, source.local(plan, ctx.precise.frac)), {}
+    local = source.local(plan, ctx.precise.frac)
+    check_weights(plan.statement, local.stats)  # SELECT ... WEIGHT w: a bad weight fails here, before sharing
+    return execute(ctx, plan, local), {}
 
 
 def finish_result(

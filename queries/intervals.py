@@ -66,12 +66,17 @@ METHODS = {"AVG_CI": "Student's t", "PROPORTION": "Wilson", "RATE": "exact Poiss
 
 def explain_text(stmt: ir.Select) -> str:
     """EXPLAIN's words for the intervals the analyst computes: each name, method and released parts."""
-    return "; ".join(f"{i.name} and its 95% CI ({METHODS[i.kind]}) from "
+    return "; ".join((f"{i.name} and its 95% CI ({METHODS[i.kind]}) from " if i.kind in METHODS else
+                      f"{i.name} ({i.kind.lower()}) from ")
                      + ", ".join(stmt.aggregates[p].name for p in i.parts) for i in stmt.intervals)
 
 
 def estimate(kind: str, parts: list[Any]) -> tuple[Any, Any, Any]:
     """(estimate, ci95_low, ci95_high) of one interval from its parts' released values (no part None)."""
+    if kind not in METHODS:  # SELECT ... WEIGHT w: a weighted aggregate, no interval
+        from queries.weights_select import estimate as weighted
+
+        return weighted(kind, parts)
     if kind == "AVG_CI":
         mean, n, sd = parts
         low, high = t_interval(float(mean), float(sd), int(n)) if sd is not None else (None, None)

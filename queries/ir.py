@@ -119,6 +119,8 @@ class Select:
     mentions: Mentions = _hidden(())  # type: ignore[assignment]
     intervals: tuple[Interval, ...] = ()
     """AVG_CI, PROPORTION and RATE items: computed by the analyst from hidden `aggregates`."""
+    weight: str | None = None
+    """SELECT ... WEIGHT w: the weight column; the aggregates are then weighted (`queries.weights_select`)."""
 
 
 @dataclass(frozen=True)

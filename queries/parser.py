@@ -23,6 +23,7 @@ for the errors found later (`ir.position_of`).
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import sqlglot
 from sqlglot import exp
@@ -34,7 +35,7 @@ from queries.errors import QueryError
 from queries.lexer import Token, next_token
 from queries.sql_expr import ExprCompiler, Source
 from queries.sql_select import compile_select
-from queries.weights import SELECT_WEIGHT, clause_at, select_weight_at
+from queries.weights import clause_at, select_weight_at
 
 DIALECT = "duckdb"
 DEFAULT_ITERATIONS = {"LOGISTIC": 35, "POISSON": 10}
@@ -71,8 +72,14 @@ def _statement(text: str, start: int) -> ir.Statement:
 
 def _select(text: str, start: int) -> ir.Select:
     weighted = select_weight_at(text, start)
-    if weighted is not None:
-        raise QueryError(SELECT_WEIGHT, weighted + 1, text)
+    if weighted is not None:  # SELECT ... WEIGHT w: the SELECT before it, weighted (`queries.weights_select`)
+        from queries.weights_select import weigh
+
+        at, column, column_at, robust = weighted
+        if robust:
+            raise QueryError("ROBUST applies to a model's standard errors; a SELECT takes WEIGHT w alone",
+                             text.upper().rindex("ROBUST") + 1, text)
+        return replace(weigh(_select(text[:at], start), column, column_at + 1), text=text)
     source = Source(text, start)
     statements = [s for s in _sqlglot(text[start:], source) if s is not None]
     if len(statements) != 1:

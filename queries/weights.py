@@ -40,22 +40,22 @@ _CLAUSE = re.compile(
 )
 
 
-SELECT_WEIGHT = ("WEIGHT applies to LINEAR, LOGISTIC and POISSON; a SELECT takes no weights (weighted sums are "
-                 "SUM(w * x) and SUM(w))")
-
 _SELECT_TAIL = re.compile(
-    r"(?i)(?<![A-Za-z0-9_.])WEIGHT\s+(`[^`]*`|\"[^\"]*\"|[A-Za-z_][A-Za-z0-9_]*)(?:\s+ROBUST)?\s*;?\s*$"
+    r"(?i)(?<![A-Za-z0-9_.])WEIGHT\s+(`[^`]*`|\"[^\"]*\"|[A-Za-z_][A-Za-z0-9_]*)(\s+ROBUST)?\s*;?\s*$"
 )
 _NOT_A_CLAUSE = re.compile(r"(?i)(?:\bBY|[,(=<>+*/-])\s*$")
 
 
-def select_weight_at(text: str, start: int) -> int | None:
-    """Where a WEIGHT clause ends a SELECT's text (refused: `SELECT_WEIGHT`), or None: not after BY, a comma
-    or an operator, nor before ASC/DESC (`ORDER BY weight DESC` sorts by a column named weight)."""
+def select_weight_at(text: str, start: int) -> tuple[int, str, int, bool] | None:
+    """A WEIGHT clause ending a SELECT's text: (its start, the column, the column's start, ROBUST or not),
+    or None: not after BY, a comma or an operator, nor before ASC/DESC (`ORDER BY weight DESC` sorts by
+    a column named weight)."""
     m = _SELECT_TAIL.search(text, start)
     if m is None or m.group(1).upper() in ("ASC", "DESC") or _NOT_A_CLAUSE.search(text[start : m.start()]):
         return None
-    return m.start()
+    raw = m.group(1)
+    name = raw[1:-1] if raw[0] in "`\"" else raw
+    return m.start(), name, m.start(1), m.group(2) is not None
 
 
 def clause_at(text: str, i: int) -> bool:

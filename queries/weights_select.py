@@ -1,0 +1,139 @@
+"""SELECT ... WEIGHT w: frequency-weighted COUNT, SUM, AVG, VAR and STDDEV from released weighted sums.
+
+A weighted aggregate is not new MPC work. Like an interval (`queries.intervals_sql`) it is
+compiled into ordinary SUMs over derived columns, hidden from the result and released under the
+disclosure rule, and the analyst computes the value from them (`estimate`). With
+`present` = w > 0 and x present (for COUNT(*): w > 0):
+
+    COUNT   sum of CASE WHEN present THEN w END                                     = sum w
+    SUM     sum of CASE WHEN present THEN w * x END                                 = sum w x
+    AVG     sum w x / sum w
+    VAR     (sum w x^2 - (sum w x)^2 / sum w) / (sum w - 1)   (frequency weights: the rows repeated
+    STDDEV  its square root                                    w times, as DescrStatsW(ddof=1))
+
+Each SUM counts as contributors the rows where its derived column is present, so the minimum
+cell k is a count of rows with w > 0, never a sum of weights: one patient of weight 50 is one
+contributor, and the group is withheld. A hidden COUNT of the rows whose weight is negative or
+infinite lets each party refuse locally before anything is shared (`check_local`): the query
+fails at that party with a clear message, and nothing is released.
+
+Refused with WEIGHT: MIN, MAX, MEDIAN, QUANTILE, CORR, the interval items, HAVING, ROBUST
+(a SELECT has no standard errors to make robust), and differential privacy (`queries.dp`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from queries import expr as e
+from queries import ir
+from queries.errors import QueryError
+from queries.sql_text import text as canonical
+
+KINDS = {"COUNT": "WEIGHTED COUNT", "SUM": "WEIGHTED SUM", "AVG": "WEIGHTED AVG", "VAR": "WEIGHTED VAR",
+         "STDDEV": "WEIGHTED STDDEV"}
+"""The `ir.Interval` kind of each weighted aggregate."""
+
+BAD = "WEIGHT CHECK"
+"""The kind of the hidden count of bad weights (checked at each party, never shown)."""
+
+INFINITE = 1e300
+"""A weight above this is infinite for the check (DuckDB and pandas hold +inf as a float)."""
+
+
+def weigh(stmt: ir.Select, weight: str, pos: int) -> ir.Select:
+    """`stmt` with every aggregate of its SELECT list replaced by its weighted form; QueryError for
+    what cannot be weighted."""
+    if stmt.having is not None:
+        raise QueryError("HAVING is not available with WEIGHT: filter the released rows instead", pos)
+    if stmt.intervals:
+        raise QueryError(f"{stmt.intervals[0].kind} is not available with WEIGHT", pos)
+    w = e.Column(weight)
+    positive = e.Compare(w, ">", e.Literal(0))
+    bad = e.Case(((e.Or(e.Compare(w, "<", e.Literal(0)), e.Compare(w, ">", e.Literal(INFINITE))), e.Literal(1)),))
+    derived = {d.name: d for d in stmt.derived}
+    aggregates: list[ir.Aggregate] = []
+    intervals: list[ir.Interval] = []
+    output: list[ir.Output] = []
+
+    def hidden(func: str, value: e.Expr) -> int:
+        name = canonical(value)
+        derived.setdefault(name, ir.Derived(name, value))
+        agg = ir.Aggregate(func, name, pos=pos)
+        if agg not in aggregates:
+            aggregates.append(agg)
+        return aggregates.index(agg)
+
+    for out in stmt.output or [ir.Output(a.name, "aggregate", i) for i, a in enumerate(stmt.aggregates)]:
+        if out.source != "aggregate":
+            output.append(out)
+            continue
+        agg = stmt.aggregates[out.index]
+        if agg.func not in KINDS:
+            raise QueryError(f"{agg.func} is not available with WEIGHT; COUNT, SUM, AVG, VAR and STDDEV are", agg.pos)
+        x = None if agg.column is None else derived[agg.column].expr if agg.column in derived else e.Column(agg.column)
+        present = positive if x is None else e.And(positive, e.IsNull(x, True))
+        parts = [hidden("SUM", e.Case(((present, w),)))]
+        if x is not None and agg.func != "COUNT":
+            parts.insert(0, hidden("SUM", e.Case(((present, e.Arith(w, "*", x)),))))
+        if agg.func in ("VAR", "STDDEV"):
+            assert x is not None
+            parts.insert(0, hidden("SUM", e.Case(((present, e.Arith(e.Arith(w, "*", x), "*", x)),))))
+        output.append(ir.Output(out.name, "interval", 3 * len(intervals)))
+        intervals.append(ir.Interval(KINDS[agg.func], agg.name, tuple(parts)))
+    check = hidden("COUNT", bad)
+    intervals.append(ir.Interval(BAD, f"bad weights of {weight}", (check,)))
+    group_derived = [d for d in stmt.derived if d.name in stmt.group_by]
+    new_derived = group_derived + [d for name, d in derived.items() if d not in group_derived and
+                                   any(a.column == name for a in aggregates)]
+    mentions = tuple(sorted(set(stmt.mentions) | {(weight, pos)}, key=lambda m: m[1]))
+    return replace(stmt, aggregates=tuple(aggregates), derived=tuple(new_derived), output=tuple(output),
+                   intervals=tuple(intervals), mentions=mentions, weight=weight)
+
+
+def check_kind(stmt: ir.Statement, kinds: Mapping[str, str]) -> None:
+    """A weight must be a numeric column (`kinds`: the agreed kind of each column; an unknown column is
+    left to the schema check)."""
+    inner = stmt.inner if isinstance(stmt, ir.Explain) else stmt
+    if isinstance(inner, ir.Select) and inner.weight and kinds.get(inner.weight, "float") not in ("int", "float"):
+        raise QueryError(f"the weight {inner.weight!r} must be a numeric column", name=inner.weight)
+
+
+def estimate(kind: str, parts: list[Any]) -> tuple[Any, Any, Any]:
+    """A weighted aggregate from its released sums (no part None); no interval (None, None)."""
+    if kind == BAD:
+        return None, None, None
+    values = [float(v) for v in parts]
+    total_w = values[-1]
+    if kind == "WEIGHTED COUNT":
+        return total_w, None, None
+    if kind == "WEIGHTED SUM":
+        return values[0], None, None
+    if total_w <= 0:
+        return None, None, None
+    if kind == "WEIGHTED AVG":
+        return values[0] / total_w, None, None
+    if total_w <= 1:
+        return None, None, None
+    var = max(values[0] - values[1] * values[1] / total_w, 0.0) / (total_w - 1)
+    return (var if kind == "WEIGHTED VAR" else math.sqrt(var)), None, None
+
+
+def check_local(stmt: ir.Statement, stats: Any) -> None:
+    """Refuse at this party, before anything is shared, if it has a negative or infinite weight."""
+    inner = stmt.inner if isinstance(stmt, ir.Explain) else stmt
+    if not isinstance(inner, ir.Select):
+        return
+    for interval in inner.intervals:
+        if interval.kind == BAD:
+            column = inner.aggregates[interval.parts[0]].column
+            counts = stats.get(("n", column))
+            if counts is not None and np.any(np.asarray(counts, dtype=np.float64) > 0):
+                weight = interval.name.removeprefix("bad weights of ")
+                raise QueryError(f"the weight {weight!r} must be a finite number >= 0 in every row; exclude the "
+                                 "other rows with WHERE")
