@@ -1,7 +1,8 @@
 """From query text to the frozen IR of `queries.ir`: SQL through sqlglot, and Pooled's own heads.
 
     statement  := EXPLAIN statement | select | crosstab | survival | regression
-    select     := a standard SQL SELECT (`queries.sql_select` says what is accepted)
+    select     := a standard SQL SELECT (`queries.sql_select` says what is accepted) [WEIGHT name]
+                  (`queries.weights_select`)
     crosstab   := CROSSTAB name BY name [STRATA name] [FROM name] [WHERE condition]
                   (STRATA, FROM and WHERE in any order)
     survival   := SURVIVAL name , name [BY name] [EVERY number] [FROM name] [WHERE condition]

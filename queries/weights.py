@@ -1,4 +1,5 @@
-"""WEIGHT w [ROBUST] on a model: frequency weights, or inverse-probability weights with robust errors.
+"""WEIGHT w [ROBUST] on a model: frequency weights, or inverse-probability weights with robust errors
+(a SELECT's WEIGHT w: `queries.weights_select`).
 
     LINEAR y ~ x WEIGHT w            frequency weights: row i stands for w_i identical rows
     LINEAR y ~ x WEIGHT w ROBUST     inverse-probability (sampling) weights, HC0 sandwich errors
