@@ -17,9 +17,11 @@ def _pooled(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str
 
 
 @pytest.mark.network
-def test_robust_weights_through_pooled_local_match_statsmodels(tmp_path: Path) -> None:
-    """LINEAR ... WEIGHT ipw ROBUST matches WLS + HC0; a negative weight refuses with exit code 1."""
+def test_weights_through_pooled_local_match_statsmodels(tmp_path: Path) -> None:
+    """LINEAR ... WEIGHT ipw ROBUST matches WLS + HC0, a weighted SELECT DescrStatsW; a negative weight
+    refuses with exit code 1."""
     import statsmodels.formula.api as smf
+    from statsmodels.stats.weightstats import DescrStatsW
 
     rng = np.random.default_rng(21)
     files = []
@@ -41,6 +43,16 @@ def test_robust_weights_through_pooled_local_match_statsmodels(tmp_path: Path) -
         assert coef == pytest.approx(ref.params[term], rel=1e-6)
         assert se == pytest.approx(ref.bse[term], rel=1e-6)
     assert body["model"]["n"] == len(pooled) and body["model"]["cov_type"] == "HC0"
+
+    run = _pooled("local", *data, "--format", "json", "SELECT treated, COUNT(*) AS n, AVG(sbp), STDDEV(sbp) "
+                  "GROUP BY treated WEIGHT ipw")
+    assert run.returncode == 0, run.stderr
+    body = json.loads(run.stdout)
+    for treated, n, avg, sd in body["rows"]:
+        group = pooled[pooled.treated == treated]
+        stats = DescrStatsW(group.sbp.to_numpy(), weights=group.ipw.to_numpy(), ddof=1)
+        assert n == pytest.approx(stats.sum_weights) and avg == pytest.approx(stats.mean, rel=1e-9)
+        assert sd == pytest.approx(stats.std, rel=1e-6)
 
     bad = pd.read_csv(files[1])
     bad.loc[0, "ipw"] = -1.0
