@@ -299,6 +299,8 @@ class _Head:
         return False
 
     def finish(self) -> None:
+        if self.tok.kind == "ident" and self.tok.text.upper() == "WEIGHT":
+            raise self.error("WEIGHT applies to SELECT, LINEAR, LOGISTIC and POISSON")
         if self.tok.kind != "end":
             raise self.error(f"unexpected {self.describe()} after the end of the statement")
 

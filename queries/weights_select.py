@@ -10,6 +10,7 @@ disclosure rule, and the analyst computes the value from them (`estimate`). With
     AVG     sum w x / sum w
     VAR     (sum w x^2 - (sum w x)^2 / sum w) / (sum w - 1)   (frequency weights: the rows repeated
     STDDEV  its square root                                    w times, as DescrStatsW(ddof=1))
+    AVG_CI  AVG and Student's t interval with sum(w) - 1 df and sd / sqrt(sum w) (DescrStatsW.tconfint_mean)
 
 Each SUM counts as contributors the rows where its derived column is present, so the minimum
 cell k is a count of rows with w > 0, never a sum of weights: one patient of weight 50 is one
@@ -17,7 +18,7 @@ contributor, and the group is withheld. A hidden COUNT of the rows whose weight 
 infinite lets each party refuse locally before anything is shared (`check_local`): the query
 fails at that party with a clear message, and nothing is released.
 
-Refused with WEIGHT: MIN, MAX, MEDIAN, QUANTILE, CORR, the interval items, HAVING, ROBUST
+Refused with WEIGHT: MIN, MAX, MEDIAN, QUANTILE, CORR, PROPORTION, RATE, HAVING, ROBUST
 (a SELECT has no standard errors to make robust), and differential privacy (`queries.dp`).
 """
 
@@ -36,7 +37,7 @@ from queries.errors import QueryError
 from queries.sql_text import text as canonical
 
 KINDS = {"COUNT": "WEIGHTED COUNT", "SUM": "WEIGHTED SUM", "AVG": "WEIGHTED AVG", "VAR": "WEIGHTED VAR",
-         "STDDEV": "WEIGHTED STDDEV"}
+         "STDDEV": "WEIGHTED STDDEV", "AVG_CI": "WEIGHTED AVG_CI"}
 """The `ir.Interval` kind of each weighted aggregate."""
 
 BAD = "WEIGHT CHECK"
@@ -51,8 +52,9 @@ def weigh(stmt: ir.Select, weight: str, pos: int) -> ir.Select:
     what cannot be weighted."""
     if stmt.having is not None:
         raise QueryError("HAVING is not available with WEIGHT: filter the released rows instead", pos)
-    if stmt.intervals:
-        raise QueryError(f"{stmt.intervals[0].kind} is not available with WEIGHT", pos)
+    for interval in stmt.intervals:
+        if interval.kind != "AVG_CI":
+            raise QueryError(f"{interval.kind} is not available with WEIGHT; AVG_CI is", pos)
     w = e.Column(weight)
     positive = e.Compare(w, ">", e.Literal(0))
     bad = e.Case(((e.Or(e.Compare(w, "<", e.Literal(0)), e.Compare(w, ">", e.Literal(INFINITE))), e.Literal(1)),))
@@ -69,23 +71,32 @@ def weigh(stmt: ir.Select, weight: str, pos: int) -> ir.Select:
             aggregates.append(agg)
         return aggregates.index(agg)
 
-    for out in stmt.output or [ir.Output(a.name, "aggregate", i) for i, a in enumerate(stmt.aggregates)]:
-        if out.source != "aggregate":
-            output.append(out)
-            continue
-        agg = stmt.aggregates[out.index]
-        if agg.func not in KINDS:
-            raise QueryError(f"{agg.func} is not available with WEIGHT; COUNT, SUM, AVG, VAR and STDDEV are", agg.pos)
-        x = None if agg.column is None else derived[agg.column].expr if agg.column in derived else e.Column(agg.column)
+    def weighted(func: str, column: str | None, name: str) -> int:
+        """The index of a new weighted interval of `func` over `column` (None: COUNT(*))."""
+        x = None if column is None else derived[column].expr if column in derived else e.Column(column)
         present = positive if x is None else e.And(positive, e.IsNull(x, True))
         parts = [hidden("SUM", e.Case(((present, w),)))]
-        if x is not None and agg.func != "COUNT":
+        if x is not None and func != "COUNT":
             parts.insert(0, hidden("SUM", e.Case(((present, e.Arith(w, "*", x)),))))
-        if agg.func in ("VAR", "STDDEV"):
+        if func in ("VAR", "STDDEV", "AVG_CI"):
             assert x is not None
             parts.insert(0, hidden("SUM", e.Case(((present, e.Arith(e.Arith(w, "*", x), "*", x)),))))
-        output.append(ir.Output(out.name, "interval", 3 * len(intervals)))
-        intervals.append(ir.Interval(KINDS[agg.func], agg.name, tuple(parts)))
+        intervals.append(ir.Interval(KINDS[func], name, tuple(parts)))
+        return len(intervals) - 1
+
+    moved = {j: weighted("AVG_CI", stmt.aggregates[i.parts[0]].column, i.name) for j, i in enumerate(stmt.intervals)}
+    for out in stmt.output or [ir.Output(a.name, "aggregate", i) for i, a in enumerate(stmt.aggregates)]:
+        if out.source == "interval":  # AVG_CI's column `part` of interval j
+            j, part = divmod(out.index, 3)
+            output.append(ir.Output(out.name, "interval", 3 * moved[j] + part))
+        elif out.source == "aggregate":
+            agg = stmt.aggregates[out.index]
+            if agg.func not in KINDS:
+                raise QueryError(f"{agg.func} is not available with WEIGHT; COUNT, SUM, AVG, VAR, STDDEV and AVG_CI "
+                                 "are", agg.pos)
+            output.append(ir.Output(out.name, "interval", 3 * weighted(agg.func, agg.column, agg.name)))
+        else:
+            output.append(out)
     check = hidden("COUNT", bad)
     intervals.append(ir.Interval(BAD, f"bad weights of {weight}", (check,)))
     group_derived = [d for d in stmt.derived if d.name in stmt.group_by]
@@ -121,6 +132,12 @@ def estimate(kind: str, parts: list[Any]) -> tuple[Any, Any, Any]:
     if total_w <= 1:
         return None, None, None
     var = max(values[0] - values[1] * values[1] / total_w, 0.0) / (total_w - 1)
+    if kind == "WEIGHTED AVG_CI":  # DescrStatsW.tconfint_mean: t with sum(w) - 1 df, sd / sqrt(sum(w))
+        from scipy import stats  # the analyst's side only
+
+        mean = values[1] / total_w
+        half = float(stats.t.ppf(0.975, total_w - 1)) * math.sqrt(var / total_w)
+        return mean, mean - half, mean + half
     return (var if kind == "WEIGHTED VAR" else math.sqrt(var)), None, None
 
 

@@ -9,6 +9,7 @@ from statsmodels.stats.weightstats import DescrStatsW
 
 from queries.engine import predict_cost, run_in_process
 from queries.errors import QueryError
+from queries.parser import parse
 from queries.table import check_schemas, schema_of
 from tests.queries.test_weight_linear import _sites
 
@@ -49,6 +50,20 @@ def test_weighted_aggregates_match_descrstatsw(parties: int) -> None:
         assert row["stddev(chol)"] == pytest.approx(chol.std, rel=1e-6)
 
 
+def test_weighted_avg_ci_matches_descrstatsw_tconfint_mean() -> None:
+    sites = _with_gaps(3, seed=94)
+    result, _ = run_in_process(sites, "SELECT sex, AVG_CI(bmi) AS b, COUNT(*) AS n GROUP BY sex WEIGHT fw")
+    assert list(result.columns) == ["sex", "b", "b_ci95_low", "b_ci95_high", "n"]
+    table = result.to_pandas().set_index("sex")
+    pooled = pd.concat(sites, ignore_index=True)
+    for sex, g in pooled.groupby("sex"):
+        stats = _stats(g.bmi, g.fw)
+        low, high = stats.tconfint_mean()
+        assert table.loc[sex, "b"] == pytest.approx(stats.mean, rel=1e-9)
+        assert table.loc[sex, "b_ci95_low"] == pytest.approx(low, rel=1e-7)
+        assert table.loc[sex, "b_ci95_high"] == pytest.approx(high, rel=1e-7)
+
+
 def test_frequency_weights_equal_the_rows_repeated() -> None:
     sites = _sites(2, seed=95)
     result, _ = run_in_process(sites, "SELECT AVG(sbp), STDDEV(sbp) WEIGHT fw")
@@ -83,13 +98,20 @@ def test_a_negative_or_infinite_weight_fails_the_query(bad: float) -> None:
     ("SELECT MIN(bmi) WEIGHT fw", "MIN is not available with WEIGHT"),
     ("SELECT MEDIAN(bmi) WEIGHT fw", "QUANTILE is not available with WEIGHT"),
     ("SELECT sex, AVG(bmi) AS a GROUP BY sex HAVING a > 20 WEIGHT fw", "HAVING is not available with WEIGHT"),
-    ("SELECT AVG_CI(bmi) WEIGHT fw", "AVG_CI is not available with WEIGHT"),
+    ("SELECT PROPORTION(bmi > 30) WEIGHT fw", "PROPORTION is not available with WEIGHT"),
     ("SELECT AVG(bmi) WEIGHT fw ROBUST", "ROBUST applies to a model"),
     ("SELECT AVG(bmi) WEIGHT sex", "the weight 'sex' must be a numeric column"),
 ])
 def test_what_cannot_be_weighted_is_a_query_error(query: str, message: str) -> None:
     with pytest.raises(QueryError, match=message):
         run_in_process(_sites(2, seed=98), query)
+
+
+def test_crosstab_and_survival_take_no_weight() -> None:
+    with pytest.raises(QueryError, match="WEIGHT applies to SELECT, LINEAR, LOGISTIC and POISSON"):
+        parse("CROSSTAB sex BY smoking WEIGHT fw")
+    with pytest.raises(QueryError, match="WEIGHT applies to SELECT, LINEAR, LOGISTIC and POISSON"):
+        parse("SURVIVAL months, died WEIGHT fw")
 
 
 def test_weight_under_differential_privacy_is_refused_naming_the_mode() -> None:
