@@ -92,8 +92,9 @@ def weigh(stmt: ir.Select, weight: str, pos: int) -> ir.Select:
         elif out.source == "aggregate":
             agg = stmt.aggregates[out.index]
             if agg.func not in KINDS:
-                raise QueryError(f"{agg.func} is not available with WEIGHT; COUNT, SUM, AVG, VAR, STDDEV and AVG_CI "
-                                 "are", agg.pos)
+                func = "MEDIAN and QUANTILE are" if agg.func == "QUANTILE" else f"{agg.func} is"
+                raise QueryError(f"{func} not available with WEIGHT; COUNT, SUM, AVG, VAR, STDDEV and AVG_CI are",
+                                 agg.pos)
             output.append(ir.Output(out.name, "interval", 3 * weighted(agg.func, agg.column, agg.name)))
         else:
             output.append(out)

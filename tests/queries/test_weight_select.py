@@ -96,7 +96,7 @@ def test_a_negative_or_infinite_weight_fails_the_query(bad: float) -> None:
 
 @pytest.mark.parametrize(("query", "message"), [
     ("SELECT MIN(bmi) WEIGHT fw", "MIN is not available with WEIGHT"),
-    ("SELECT MEDIAN(bmi) WEIGHT fw", "QUANTILE is not available with WEIGHT"),
+    ("SELECT MEDIAN(bmi) WEIGHT fw", "MEDIAN and QUANTILE are not available with WEIGHT"),
     ("SELECT sex, AVG(bmi) AS a GROUP BY sex HAVING a > 20 WEIGHT fw", "HAVING is not available with WEIGHT"),
     ("SELECT PROPORTION(bmi > 30) WEIGHT fw", "PROPORTION is not available with WEIGHT"),
     ("SELECT AVG(bmi) WEIGHT fw ROBUST", "ROBUST applies to a model"),
