@@ -60,3 +60,6 @@ def test_weights_through_pooled_local_match_statsmodels(tmp_path: Path) -> None:
     run = _pooled("local", *data, "--format", "json", "LINEAR sbp ~ age + treated WEIGHT ipw ROBUST")
     assert run.returncode == 1 and run.stdout == ""
     assert "refused (bad_weights)" in run.stderr and "'ipw' must be a finite number >= 0" in run.stderr
+    run = _pooled("local", *data, "--format", "json", "SELECT AVG(sbp) WEIGHT ipw")
+    assert run.returncode != 0 and run.stdout == ""
+    assert "the weight 'ipw' must be a finite number >= 0" in run.stderr
