@@ -11,6 +11,8 @@ disclosure rule, and the analyst computes the value from them (`estimate`). With
     VAR     (sum w x^2 - (sum w x)^2 / sum w) / (sum w - 1)   (frequency weights: the rows repeated
     STDDEV  its square root                                    w times, as DescrStatsW(ddof=1))
     AVG_CI  AVG and Student's t interval with sum(w) - 1 df and sd / sqrt(sum w) (DescrStatsW.tconfint_mean)
+    PROPORTION(c)  AVG of its 0/1 indicator and Wilson's interval on sum(w) rows (proportion_confint of
+            the rows repeated w times)
 
 Each SUM counts as contributors the rows where its derived column is present, so the minimum
 cell k is a count of rows with w > 0, never a sum of weights: one patient of weight 50 is one
@@ -18,7 +20,7 @@ contributor, and the group is withheld. A hidden COUNT of the rows whose weight 
 infinite lets each party refuse locally before anything is shared (`check_local`): the query
 fails at that party with a clear message, and nothing is released.
 
-Refused with WEIGHT: MIN, MAX, MEDIAN, QUANTILE, CORR, PROPORTION, RATE, HAVING, ROBUST
+Refused with WEIGHT: MIN, MAX, MEDIAN, QUANTILE, CORR, RATE, HAVING, ROBUST
 (a SELECT has no standard errors to make robust), and differential privacy (`queries.dp`).
 """
 
@@ -37,7 +39,7 @@ from queries.errors import QueryError
 from queries.sql_text import text as canonical
 
 KINDS = {"COUNT": "WEIGHTED COUNT", "SUM": "WEIGHTED SUM", "AVG": "WEIGHTED AVG", "VAR": "WEIGHTED VAR",
-         "STDDEV": "WEIGHTED STDDEV", "AVG_CI": "WEIGHTED AVG_CI"}
+         "STDDEV": "WEIGHTED STDDEV", "AVG_CI": "WEIGHTED AVG_CI", "PROPORTION": "WEIGHTED PROPORTION"}
 """The `ir.Interval` kind of each weighted aggregate."""
 
 BAD = "WEIGHT CHECK"
@@ -53,8 +55,8 @@ def weigh(stmt: ir.Select, weight: str, pos: int) -> ir.Select:
     if stmt.having is not None:
         raise QueryError("HAVING is not available with WEIGHT: filter the released rows instead", pos)
     for interval in stmt.intervals:
-        if interval.kind != "AVG_CI":
-            raise QueryError(f"{interval.kind} is not available with WEIGHT; AVG_CI is", pos)
+        if interval.kind not in KINDS:
+            raise QueryError(f"{interval.kind} is not available with WEIGHT; AVG_CI and PROPORTION are", pos)
     w = e.Column(weight)
     positive = e.Compare(w, ">", e.Literal(0))
     bad = e.Case(((e.Or(e.Compare(w, "<", e.Literal(0)), e.Compare(w, ">", e.Literal(INFINITE))), e.Literal(1)),))
@@ -84,7 +86,7 @@ def weigh(stmt: ir.Select, weight: str, pos: int) -> ir.Select:
         intervals.append(ir.Interval(KINDS[func], name, tuple(parts)))
         return len(intervals) - 1
 
-    moved = {j: weighted("AVG_CI", stmt.aggregates[i.parts[0]].column, i.name) for j, i in enumerate(stmt.intervals)}
+    moved = {j: weighted(i.kind, stmt.aggregates[i.parts[0]].column, i.name) for j, i in enumerate(stmt.intervals)}
     for out in stmt.output or [ir.Output(a.name, "aggregate", i) for i, a in enumerate(stmt.aggregates)]:
         if out.source == "interval":  # AVG_CI's column `part` of interval j
             j, part = divmod(out.index, 3)
@@ -130,6 +132,11 @@ def estimate(kind: str, parts: list[Any]) -> tuple[Any, Any, Any]:
         return None, None, None
     if kind == "WEIGHTED AVG":
         return values[0] / total_w, None, None
+    if kind == "WEIGHTED PROPORTION":  # the rows repeated w times: Wilson's interval on sum(w) rows
+        from queries.intervals import wilson_interval
+
+        low, high = wilson_interval(values[0], total_w)
+        return values[0] / total_w, low, high
     if total_w <= 1:
         return None, None, None
     var = max(values[0] - values[1] * values[1] / total_w, 0.0) / (total_w - 1)

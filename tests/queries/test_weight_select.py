@@ -64,6 +64,18 @@ def test_weighted_avg_ci_matches_descrstatsw_tconfint_mean() -> None:
         assert table.loc[sex, "b_ci95_high"] == pytest.approx(high, rel=1e-7)
 
 
+def test_weighted_proportion_is_wilson_on_the_rows_repeated() -> None:
+    from statsmodels.stats.proportion import proportion_confint
+
+    sites = _sites(2, seed=93)
+    result, _ = run_in_process(sites, "SELECT PROPORTION(bmi > 30) AS obese WEIGHT fw")
+    pooled = pd.concat(sites, ignore_index=True).dropna(subset=["bmi"])
+    repeated = pooled.loc[pooled.index.repeat(pooled.fw.astype(int))]
+    count, nobs = int((repeated.bmi > 30).sum()), len(repeated)
+    low, high = proportion_confint(count, nobs, method="wilson")
+    assert result.rows[0] == pytest.approx([count / nobs, low, high], rel=1e-9)
+
+
 def test_frequency_weights_equal_the_rows_repeated() -> None:
     sites = _sites(2, seed=95)
     result, _ = run_in_process(sites, "SELECT AVG(sbp), STDDEV(sbp) WEIGHT fw")
@@ -98,7 +110,7 @@ def test_a_negative_or_infinite_weight_fails_the_query(bad: float) -> None:
     ("SELECT MIN(bmi) WEIGHT fw", "MIN is not available with WEIGHT"),
     ("SELECT MEDIAN(bmi) WEIGHT fw", "MEDIAN and QUANTILE are not available with WEIGHT"),
     ("SELECT sex, AVG(bmi) AS a GROUP BY sex HAVING a > 20 WEIGHT fw", "HAVING is not available with WEIGHT"),
-    ("SELECT PROPORTION(bmi > 30) WEIGHT fw", "PROPORTION is not available with WEIGHT"),
+    ("SELECT RATE(diabetes, age) WEIGHT fw", "RATE is not available with WEIGHT"),
     ("SELECT AVG(bmi) WEIGHT fw ROBUST", "ROBUST applies to a model"),
     ("SELECT AVG(bmi) WEIGHT sex", "the weight 'sex' must be a numeric column"),
 ])
