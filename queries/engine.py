@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from fractions import Fraction
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -22,7 +23,7 @@ from mpc.fixedpoint import FAST, PRECISE
 from mpc.inprocess import make_contexts, run_parties
 from mpc.share import Share, reconstruct
 from protocols.material import KINDS
-from queries import dp, dp_finish, ir
+from queries import dp, dp_finish, ir, weights_select
 from queries.arrange import arrange
 from queries.cost import QUANTILE_SCALE, stand_ins
 from queries.errors import ModelRefused, QueryError
@@ -167,10 +168,14 @@ def finish_result(
         for i, exps in zip(floats_i, decoded[1 + 3 * m :]):
             decoded[1 + i] = np.ldexp(decoded[1 + i], np.rint(exps).astype(np.int64))
         decoded = decoded[: 1 + 3 * m]
+    exact = weights_select.exact_parts(stmt)
     for i, agg in enumerate(aggregates):
         values, frac, bits = outputs[1 + i]
         if agg.func == "SUM" and frac == 0 and bits == 128:
             decoded[1 + i] = PRECISE.ring.to_signed(np.asarray(values))  # exact integers, beyond float64's 2^53
+        elif i in exact and bits == 128:  # a weighted VAR's sums, read exactly (`queries.weights_select`)
+            signed = PRECISE.ring.to_signed(np.asarray(values))
+            decoded[1 + i] = np.array([Fraction(int(v), 1 << frac) for v in signed.ravel()], dtype=object)
         elif agg.func in ("MIN", "MAX") and agg.column in plan.integer_columns and bits == 128:
             signed = PRECISE.ring.to_signed(np.asarray(values))
             decoded[1 + i] = np.array([(int(v) + (1 << (frac - 1))) >> frac for v in signed.ravel()], dtype=object)

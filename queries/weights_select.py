@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import replace
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -139,14 +140,51 @@ def estimate(kind: str, parts: list[Any]) -> tuple[Any, Any, Any]:
         return values[0] / total_w, low, high
     if total_w <= 1:
         return None, None, None
-    var = max(values[0] - values[1] * values[1] / total_w, 0.0) / (total_w - 1)
+    var = _spread(parts)
     if kind == "WEIGHTED AVG_CI":  # DescrStatsW.tconfint_mean: t with sum(w) - 1 df, sd / sqrt(sum(w))
         from scipy import stats  # the analyst's side only
 
         mean = values[1] / total_w
+        if var is None:
+            return mean, None, None
         half = float(stats.t.ppf(0.975, total_w - 1)) * math.sqrt(var / total_w)
         return mean, mean - half, mean + half
+    if var is None:
+        return None, None, None
     return (var if kind == "WEIGHTED VAR" else math.sqrt(var)), None, None
+
+
+def exact_parts(stmt: ir.Statement) -> set[int]:
+    """The aggregates whose exact values a weighted VAR, STDDEV or AVG_CI needs: sum w x^2 and
+    (sum w x)^2 / sum w nearly cancel when the spread is small beside the mean, so the analyst
+    reads those sums exactly (`queries.engine.finish_result`) rather than rounded to float64."""
+    if not isinstance(stmt, ir.Select) or not stmt.weight:
+        return set()
+    return {i for interval in stmt.intervals if interval.kind in ("WEIGHTED VAR", "WEIGHTED STDDEV",
+                                                                   "WEIGHTED AVG_CI") for i in interval.parts}
+
+
+PRODUCT_ERROR = 2.0**-51
+"""Bound on the relative error that each party's float64 products w x and w x^2 (two roundings each)
+bring to the sums sum w x^2 and (sum w x)^2 / sum w."""
+
+SPREAD_PRECISION = 1e-7
+"""A weighted VAR (STDDEV, AVG_CI) whose bound on its relative error exceeds this is withheld (NULL):
+right or not shown, never silently imprecise."""
+
+
+def _spread(parts: list[Any]) -> float | None:
+    """(sum w x^2 - (sum w x)^2 / sum w) / (sum w - 1), in exact rational arithmetic when the sums
+    are exact (`exact_parts`); None when the parties' float64 products could move it by more than
+    `SPREAD_PRECISION` relative: values whose spread is tiny beside their mean (costs of 1e7 with an sd
+    of 3) cancel in w x^2, so the variance needs the unweighted VAR's centred sums."""
+    squares, total, weights = (Fraction(v) if isinstance(v, Fraction | int) else Fraction(float(v)) for v in parts)
+    centred = squares - total * total / weights
+    if centred == 0:
+        return 0.0
+    if centred < 0 or PRODUCT_ERROR * float(squares) > SPREAD_PRECISION * float(centred):
+        return None
+    return float(centred / (weights - 1))
 
 
 def check_local(stmt: ir.Statement, stats: Any) -> None:

@@ -138,3 +138,27 @@ def test_explain_predicts_the_cost_exactly() -> None:
     predicted = predict_cost(plan, schema, 2, rows=[len(s) for s in sites])
     assert {k: predicted[k] for k in KEYS} == {k: plan.cost[k] for k in KEYS}
     assert "weighted avg" in plan.text()
+
+
+def test_a_weighted_variance_is_exact_or_withheld_at_any_magnitude() -> None:
+    """Costs near 1e7 with an sd of 3: w x^2 in float64 cancels, so VAR is withheld (NULL) rather than
+    off in its fourth digit; the same spread near 100 matches DescrStatsW to 1e-9, and AVG stays."""
+    rng = np.random.default_rng(7)
+
+    def site(rows: int, centre: float) -> pd.DataFrame:
+        return pd.DataFrame({"cost": pd.array(np.round(centre + rng.normal(0, 3, rows), 2)),
+                             "w": pd.array(rng.integers(1, 5, rows), dtype="Int64")})
+
+    for centre, released in ((1e7, False), (100.0, True)):
+        sites = [site(400, centre), site(300, centre)]
+        result, _ = run_in_process(sites, "SELECT AVG(cost) AS mean, VAR(cost), AVG_CI(cost) FROM cohort WEIGHT w")
+        pooled = pd.concat(sites)
+        ref = DescrStatsW(pooled.cost.astype(float), weights=pooled.w.astype(float), ddof=1)
+        row = result.rows[0]
+        assert row[0] == pytest.approx(ref.mean, rel=1e-12)
+        if released:
+            assert row[1] == pytest.approx(ref.var, rel=1e-9)
+            assert row[3:5] == pytest.approx(list(ref.tconfint_mean()), rel=1e-9)
+        else:
+            assert row[1] is None and row[3:5] == [None, None]
+            assert row[2] == pytest.approx(ref.mean, rel=1e-12)
