@@ -31,7 +31,7 @@ from typing import Any
 import grpc
 
 from mpc.context import PartyContext
-from mpc.dealer import DeferredFetcher, SeededMaterial
+from mpc.dealer import DeferredFetcher, PhaseTraces, SeededMaterial
 from mpc.errors import PeerFailure
 from mpc.pairs import agree_pair_seeds
 from parties import messages, peer_service
@@ -88,6 +88,7 @@ class Node:
         self._site = SiteData(self.name, config.data_dir, config.data_file)
         self._mailbox = Mailbox()
         self._dealer = DealerClient(self._tls, config.dealer, keepalive=config.links.keepalive)
+        self._traces = PhaseTraces()  # dealer requests of named phases, sent ahead when a phase recurs
         self._links = PeerLinks(self._tls, self._address_of, self._mailbox, config.links.keepalive,
                                 stall_s=config.links.liveness_s)
         self._lock = threading.Lock()
@@ -234,8 +235,14 @@ class Node:
             defer = corrections.defer
         material: SeededMaterial | None = None
         try:
-            material = SeededMaterial(rank, n, grant.seed, call.session, KINDS, None, defer)
-            return self._compute(job, call, rank, n, transport, material)
+            ahead = corrections.extend if corrections is not None else None
+            material = SeededMaterial(rank, n, grant.seed, call.session, KINDS, None, defer, ahead, self._traces)
+            outcome = self._compute(job, call, rank, n, transport, material)
+            if corrections is None:
+                return outcome
+            # How the last party's corrections came: asked ahead, or when a step needed them (a dealer round trip each).
+            asked = {"dealer_asked_ahead": corrections.hits, "dealer_asked_on_demand": corrections.misses}
+            return replace(outcome, public={**outcome.public, **asked})
         finally:
             if material is not None:
                 material.close()
