@@ -119,7 +119,9 @@ def measure_pooled(session: ConsortiumSession, features: int, repeat: int, warmu
     else:
         runs = [first, *timed_runs(once, repeat - 1, 0)[1]]
     facts = fitted_facts(last[0], features)
-    row = pooled_row(SUITE, CASE, len(session.names), features, runs, facts.get("coef_error"), **facts)
+    last_party = runs[-1].outcomes[session.names[-1]].public  # its dealer requests: asked ahead, or on demand
+    asked = {k: last_party.get(k) for k in ("dealer_asked_ahead", "dealer_asked_on_demand")}
+    row = pooled_row(SUITE, CASE, len(session.names), features, runs, facts.get("coef_error"), **facts, **asked)
     row.rtt_ms = session.relay_rtt_ms or 0.0
     return [row]
 

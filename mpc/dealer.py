@@ -177,6 +177,7 @@ class SeededMaterial:
         self._ahead = ahead
         self._traces = traces if ahead is not None and rank == n - 1 else None
         self._made: list[MaterialRequest] = []  # this session's requests, kept only to trace phases
+        self._marked: tuple[str, int] | None = None  # the phase the last `mark` began: key, first request
         self._counter = 0
         self._lock = threading.Lock()
         self._fetcher: ThreadPoolExecutor | None = None
@@ -230,13 +231,35 @@ class SeededMaterial:
         if self._traces is None:
             yield False
             return
+        start, told = self._begin(key)
+        yield told
+        self._end(key, start)
+
+    def mark(self, key: str | None) -> None:
+        """End the phase the last `mark` began (remembering it) and begin one under `key` (None: none).
+
+        For a loop whose every pass asks for the same material: a mark at the top of the pass
+        remembers the previous pass and tells the dealer this one's at once, without a block to
+        indent. A pass that raises is never ended, so never remembered."""
+        if self._traces is None:
+            return
+        if self._marked is not None:
+            self._end(*self._marked)
+        self._marked = None
+        if key is not None:
+            self._marked = (key, self._begin(key)[0])
+
+    def _begin(self, key: str) -> tuple[int, bool]:
+        assert self._traces is not None and self._ahead is not None
         with self._lock:
             start = self._counter
         known = self._traces.get(key)
         if known is not None:
-            assert self._ahead is not None
             self._ahead(start, known)
-        yield known is not None
+        return start, known is not None
+
+    def _end(self, key: str, start: int) -> None:
+        assert self._traces is not None
         with self._lock:
             made = self._made[start : self._counter]
         self._traces.put(key, made)
@@ -282,3 +305,10 @@ def phase(material: object, key: str) -> contextlib.AbstractContextManager[bool]
     """`material`'s `SeededMaterial.phase(key)`, or nothing (yielding False) for a source without phases."""
     enter = getattr(material, "phase", None)
     return enter(key) if enter is not None else contextlib.nullcontext(False)
+
+
+def mark(material: object, key: str | None) -> None:
+    """`material`'s `SeededMaterial.mark(key)`, or nothing for a source without phases."""
+    marker = getattr(material, "mark", None)
+    if marker is not None:
+        marker(key)

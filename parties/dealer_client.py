@@ -134,6 +134,7 @@ class CorrectionStream:
         self._stopped = False
         self.hits = 0
         self.misses = 0
+        self.wrong = 0  # of the misses: planned, but not what the protocol asked for at that number
         self._outgoing: queue.SimpleQueue[Any] = queue.SimpleQueue()
         for msg in dealer_wire.asks_to_pb(session, sorted(self._plan.items())):
             self._outgoing.put(msg)
@@ -202,6 +203,7 @@ class CorrectionStream:
                     self._unwanted.discard(counter)
                     self._held -= dropped[1]
                 self.misses += 1
+                self.wrong += 1
             else:
                 self.hits += 1
             self._cond.notify_all()

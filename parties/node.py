@@ -241,7 +241,8 @@ class Node:
             if corrections is None:
                 return outcome
             # How the last party's corrections came: asked ahead, or when a step needed them (a dealer round trip each).
-            asked = {"dealer_asked_ahead": corrections.hits, "dealer_asked_on_demand": corrections.misses}
+            asked = {"dealer_asked_ahead": corrections.hits, "dealer_asked_on_demand": corrections.misses,
+                     "dealer_plan_wrong": corrections.wrong}
             return replace(outcome, public={**outcome.public, **asked})
         finally:
             if material is not None:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from mpc.dealer import DealerEngine, PhaseTraces, SeededMaterial, phase
+from mpc.dealer import DealerEngine, PhaseTraces, SeededMaterial, mark, phase
 from mpc.material import CORE_KINDS, MaterialRequest
 from mpc.prg import fresh_seed
 from mpc.ring import RING64, RING128, Ring
@@ -198,3 +198,22 @@ def test_a_known_phase_is_told_ahead_and_only_the_last_party_plans() -> None:
     assert told == [(3, expected[:1]), (1, expected), (3, expected[:1])]  # the phase told ahead the second time only
     with phase(object(), "p"):  # a source without phases: nothing happens
         pass
+
+
+def test_a_marked_pass_is_remembered_at_the_next_mark_and_told_when_it_recurs() -> None:
+    seeds = [fresh_seed() for _ in range(2)]
+    engine = DealerEngine(seeds, "s", CORE_KINDS)
+    told: list[tuple[int, int]] = []
+    last = SeededMaterial(1, 2, seeds[1], "s", CORE_KINDS, engine.correction, None,
+                          lambda start, requests: told.append((start, len(requests))) or len(requests), PhaseTraces())
+    pass_ = [MaterialRequest("triple", {"shape": [3]}), MaterialRequest("trunc", {"shape": [2], "f": 4})]
+    for _ in range(3):
+        mark(last, "pass")
+        for r in pass_:
+            last.get(r)
+    mark(last, None)
+    last.get(pass_[0])  # after the last pass: in no phase
+    mark(last, "pass")
+    assert told == [(2, 2), (4, 2), (7, 2)]  # each pass is remembered at the next mark, which then tells it
+    mark(object(), "pass")  # a source without phases: nothing happens
+    last.close()

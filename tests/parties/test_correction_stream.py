@@ -120,7 +120,7 @@ def test_planned_past_plan_and_mismatched_requests_get_the_engines_corrections(c
         got = [stream.fetch(counter, request) for counter, request in enumerate(asked)]
     finally:
         stream.close()
-    assert (stream.hits, stream.misses) == (3, 3)
+    assert (stream.hits, stream.misses, stream.wrong) == (3, 3, 1)
     for counter, request in enumerate(asked):
         _same(got[counter], _want(dealer.desk, "s1", counter, request))
 

@@ -47,7 +47,7 @@ def test_a_repeated_query_asks_the_dealer_for_everything_ahead(
     last = [job.outcomes["c"].public for _, _, job in runs]
     assert all("dealer_asked_ahead" not in job.outcomes["a"].public for _, _, job in runs)  # only the last party
     assert last[0]["dealer_asked_on_demand"] > 0  # the domain union's material, never seen before
-    assert last[1]["dealer_asked_on_demand"] == 0
+    assert last[1]["dealer_asked_on_demand"] == 0 and last[1]["dealer_plan_wrong"] == 0
     assert last[1]["dealer_asked_ahead"] == last[0]["dealer_asked_ahead"] + last[0]["dealer_asked_on_demand"]
     assert last[1]["dealer_asked_ahead"] > last[1]["mpc_cost"]["dealer_requests"] > 0  # the union's and the plan's
     assert last[0]["mpc_cost"] == last[1]["mpc_cost"]
@@ -55,3 +55,16 @@ def test_a_repeated_query_asks_the_dealer_for_everything_ahead(
     for result, _, _ in runs:
         table = result.to_pandas().set_index(["sex", "smoking"])
         assert table.iloc[:, 0].astype(int).to_dict() == pooled.to_dict()
+
+
+def test_a_logistic_fit_asks_for_its_later_passes_ahead(client: ConsortiumClient) -> None:
+    result, _, job = ask(client, NAMES, "LOGISTIC diabetes ~ age + bmi + sbp")
+    last = job.outcomes["c"].public
+    iterations = int(result.extra["model"]["iterations"])
+    assert iterations >= 4
+    # From the third pass on, each pass's requests are those of the pass before, sent as it starts;
+    # a told request that differed from what the pass asked would count as on demand.
+    ahead, on_demand = last["dealer_asked_ahead"], last["dealer_asked_on_demand"]
+    assert last["dealer_plan_wrong"] == 0 and ahead > 0 and on_demand > 0
+    assert ahead % (iterations - 2) == 0  # the same requests in each pass from the third on
+    assert ahead + on_demand == job.outcomes["c"].stats.dealer_requests
