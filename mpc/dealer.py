@@ -183,6 +183,8 @@ class SeededMaterial:
         self._fetcher: ThreadPoolExecutor | None = None
         self.requests = 0
         self.bytes_from_dealer = 0
+        self.dealer_rtt_s: float | None = None
+        """A round trip to the dealer, as the caller measured it (None: not measured)."""
 
     @property
     def kinds(self) -> Mapping[str, MaterialKind]:

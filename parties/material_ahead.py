@@ -10,9 +10,10 @@ while the parties run their local steps. The list is either
 
 * remembered: the MPC steps run as a phase keyed by the plan (`mpc.dealer.SeededMaterial.phase`),
   so the node keeps the requests a plan made and sends them as the same plan starts again;
-* or, for a plan not seen before, listed by the same stand-in run as EXPLAIN's prediction
-  (`queries.material_plan.material_requests`) in a background thread: the MPC steps do not
-  wait for it, and requests they make before it is sent are asked for one by one.
+* or, for a plan not seen before and a dealer at least `LIST_FROM_RTT_S` away, listed by the
+  same stand-in run as EXPLAIN's prediction (`queries.material_plan.material_requests`) in a
+  background thread: the MPC steps do not wait for it, and requests they make before it is
+  sent are asked for one by one.
 
 The dealer learns nothing new: the same requests, kinds and shapes, in the same session, only
 earlier. Parties 0..n-2, and statements whose material depends on the data
@@ -34,21 +35,30 @@ from queries.material_plan import material_requests, plannable
 from queries.plan import Plan
 from queries.table import Schema
 
+LIST_FROM_RTT_S = 0.005
+"""The dealer round trip (the session's seed call) from which a plan not seen before is listed: below
+it, as on one machine, asking on demand costs less than the listing's CPU."""
+
 
 @contextlib.contextmanager
-def material_ahead(ctx: PartyContext, plan: Plan, schema: Schema) -> Iterator[None]:
-    """Run the block (the plan's MPC steps) with its dealer material sent ahead, where the plan allows."""
+def material_ahead(ctx: PartyContext, plan: Plan, schema: Schema) -> Iterator[threading.Thread | None]:
+    """Run the block (the plan's MPC steps) with its dealer material sent ahead, where the plan allows;
+    yields the thread listing it (None when the plan's requests are remembered, not listed, or not sent)."""
     if not plannable(plan):
-        yield
+        yield None
         return
     digest = hashlib.sha256(schema.to_json().encode()).hexdigest()[:16]
     with phase(ctx.material, f"plan/{ctx.n}/{plan.hash()}/{digest}") as told:
         planner = getattr(ctx.material, "planner", None)
-        tell = planner() if planner is not None and not told else None
+        rtt = getattr(ctx.material, "dealer_rtt_s", None)
+        near = rtt is not None and rtt < LIST_FROM_RTT_S
+        tell = planner() if planner is not None and not told and not near else None
+        lister = None
         if tell is not None:
-            threading.Thread(target=_list_and_tell, args=(plan, schema, ctx.n, tell),
-                             name=f"material-ahead-{ctx.session[:8]}", daemon=True).start()
-        yield
+            lister = threading.Thread(target=_list_and_tell, args=(plan, schema, ctx.n, tell),
+                                      name=f"material-ahead-{ctx.session[:8]}", daemon=True)
+            lister.start()
+        yield lister
 
 
 def _list_and_tell(plan: Plan, schema: Schema, parties: int, tell: Callable[[list[MaterialRequest]], int]) -> None:

@@ -224,7 +224,9 @@ class Node:
 
     def _run(self, job: Job, call: JobCall, rank: int, n: int, transport: GrpcTransport) -> JobOutcome:
         self._dealer.open_session(call.session, call.roster)
+        t0 = time.perf_counter()
         grant = self._dealer.seed(call.session)
+        dealer_rtt_s = time.perf_counter() - t0  # one call: what asking the dealer on demand costs
         if (grant.rank, grant.n) != (rank, n):
             raise DealerError(f"dealer placed this party at {grant.rank} of {grant.n}, expected {rank} of {n}")
         corrections = None
@@ -237,6 +239,7 @@ class Node:
         try:
             ahead = corrections.extend if corrections is not None else None
             material = SeededMaterial(rank, n, grant.seed, call.session, KINDS, None, defer, ahead, self._traces)
+            material.dealer_rtt_s = dealer_rtt_s
             outcome = self._compute(job, call, rank, n, transport, material)
             if corrections is None:
                 return outcome

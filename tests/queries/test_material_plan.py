@@ -1,4 +1,5 @@
-"""A plan's dealer material listed before it runs is exactly what the last party then asks for."""
+"""A plan's dealer material listed before it runs is exactly what the last party then asks for; the
+last party lists it when the dealer is far, in a thread the MPC steps do not wait for."""
 
 from __future__ import annotations
 
@@ -8,6 +9,11 @@ import pytest
 
 import queries.engine as engine
 from mpc.context import PartyContext
+from mpc.dealer import PhaseTraces, SeededMaterial
+from mpc.inprocess import InProcessNetwork
+from mpc.prg import fresh_seed
+from parties.material_ahead import material_ahead
+from protocols.material import KINDS
 from queries.engine import run_in_process, source_of
 from queries.material_plan import _Listing, material_requests, plannable
 from queries.synth import cohort
@@ -56,3 +62,23 @@ def test_the_listed_material_is_what_the_last_party_asks_for(
 def test_material_that_grows_with_the_data_is_not_listed(monkeypatch: pytest.MonkeyPatch, query: str) -> None:
     _, plan, schema = _real_run(monkeypatch, query, [300, 200])
     assert not plannable(plan) and material_requests(plan, schema, 2) is None
+
+
+@pytest.mark.parametrize(("rtt_s", "listed"), [(0.05, True), (0.001, False), (None, True)])
+def test_a_plan_is_listed_for_the_dealer_when_it_is_far(
+    monkeypatch: pytest.MonkeyPatch, rtt_s: float | None, listed: bool
+) -> None:
+    _, plan, schema = _real_run(monkeypatch, "SELECT COUNT(*) GROUP BY sex", [40, 30])
+    told: list[tuple[int, int]] = []
+    material = SeededMaterial(1, 2, fresh_seed(), "s", KINDS, lambda c, r: {}, None,
+                              lambda start, requests: told.append((start, len(requests))) or len(requests),
+                              PhaseTraces())
+    material.dealer_rtt_s = rtt_s
+    ctx = PartyContext(1, 2, InProcessNetwork(2, 5.0).transport(1), material, "s")  # no step runs: only what is told
+    with material_ahead(ctx, plan, schema) as lister:
+        assert (lister is not None) == listed
+        if lister is not None:
+            lister.join(60)
+    assert told == ([(0, len(material_requests(plan, schema, 2) or []))] if listed else [])
+    with material_ahead(ctx, plan, schema) as lister:  # the phase is remembered now (empty: no step ran)
+        assert lister is None
