@@ -23,6 +23,7 @@ SUITES: dict[str, str] = {
     "regression": "benchmarks.suite_regression",
     "scale": "benchmarks.suite_scale",
     "pushdown": "benchmarks.suite_pushdown",
+    "models": "benchmarks.suite_models",
 }
 """Suite name -> module with `tasks(options) -> list[Task]`."""
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from benchmarks import report_plots
 from benchmarks.framework import DEFAULT_DOC, RESULTS_HEADING, Row, load_report, write_section
+from benchmarks.report_models import models, regression_wan
 from benchmarks.report_tables import Check, micro, pushdown, queries, regression, scale, targets
 
 
@@ -75,12 +76,17 @@ def markdown(report: dict[str, Any], doc: Path, out: Path, images: dict[str, str
     suites = {r.suite for r in rows}
     for suite, title, build in (("micro", "Micro operations", micro), ("queries", "Queries", queries),
                                 ("regression", "Logistic regression", regression),
+                                ("models", "Models: 3 × 10,000 rows, 6 parameters", models),
                                 ("pushdown", "Large sites: local pushdown", pushdown)):
         if suite not in suites:
             continue
         table, found = build([r for r in rows if r.suite == suite])
         checks += found
         lines += [f"### {title}", "", *table, ""]
+        if suite == "regression" and any(r.rtt_ms for r in rows if r.suite == suite):
+            far, found = regression_wan([r for r in rows if r.suite == suite])
+            checks += found
+            lines += ["At an emulated RTT (`benchmarks.wan.DelayRelay`), Pooled alone:", "", *far, ""]
         name = {"micro": "micro_peers", "queries": "queries_rtt"}.get(suite)
         if name in images:
             lines += [images[name], ""]
@@ -91,15 +97,17 @@ def markdown(report: dict[str, Any], doc: Path, out: Path, images: dict[str, str
 
 
 def merge(report: dict[str, Any], others: list[dict[str, Any]]) -> dict[str, Any]:
-    """`report` with the rows of `others` (runs of other suites) added, their suites' earlier rows
-    replaced; each other run's command, date and machine listed under "also"."""
+    """`report` with the rows of `others` (runs of other suites, or of a suite at other RTTs) added,
+    the earlier rows of the same suite and RTT replaced; each other run's command, date and machine
+    listed under "also"."""
     out = dict(report)
     rows = rows_of(report)
     also = list(report.get("also", []))
     for other in others:
         theirs = rows_of(other)
         suites = sorted({r.suite for r in theirs})
-        rows = [r for r in rows if r.suite not in suites] + theirs
+        measured = {(r.suite, r.rtt_ms) for r in theirs}
+        rows = [r for r in rows if (r.suite, r.rtt_ms) not in measured] + theirs
         also.append({"suites": suites, "command": other.get("command", ""), "date": other.get("date", ""),
                      "machine": other.get("machine", {})})
     out["rows"], out["also"] = rows, also

@@ -18,6 +18,10 @@ columns its formula names).
   likelihood estimate exists and Pooled refuses the fit; the refusal is the row's outcome
   (extra["refused"]), timed once: there is no fit to repeat.
 
+At each `--wan` RTT above 0, the 10-feature fit runs on a consortium whose links go through
+a `benchmarks.wan.DelayRelay` (once, without warm-up: the point is what the rounds cost; no
+peer rows there); the rows above run only when the RTTs include 0 (the default).
+
 With `--peers`, CrypTen-TTP's usual training (30 epochs of full-batch gradient descent, its
 harness `benchmarks.peers.crypten_bench`) runs right after Pooled on the same features and
 party count: its time and training accuracy (it has no standard errors, and its harness
@@ -92,7 +96,8 @@ def fitted_facts(result: Result | ModelRefused, features: int) -> dict[str, Any]
 
 
 def measure_pooled(session: ConsortiumSession, features: int, repeat: int, warmup: int) -> list[Row]:
-    """Pooled's row: the query asked `repeat` times after `warmup`; a refusal is timed once and reported."""
+    """Pooled's row: the query asked `repeat` times after `warmup`; a refusal is timed once and reported.
+    The row's RTT is the session's relay's."""
     client = session.client()
     text = query(features)
     last: list[Result | ModelRefused] = []
@@ -114,7 +119,11 @@ def measure_pooled(session: ConsortiumSession, features: int, repeat: int, warmu
     else:
         runs = [first, *timed_runs(once, repeat - 1, 0)[1]]
     facts = fitted_facts(last[0], features)
-    return [pooled_row(SUITE, CASE, len(session.names), features, runs, facts.get("coef_error"), **facts)]
+    last_party = runs[-1].outcomes[session.names[-1]].public  # its dealer requests: asked ahead, or on demand
+    asked = {k: last_party.get(k) for k in ("dealer_asked_ahead", "dealer_asked_on_demand")}
+    row = pooled_row(SUITE, CASE, len(session.names), features, runs, facts.get("coef_error"), **facts, **asked)
+    row.rtt_ms = session.relay_rtt_ms or 0.0
+    return [row]
 
 
 def measure_crypten(parties: int, features: int, repeat: int, api: str = "tensor") -> list[Row]:
@@ -154,11 +163,15 @@ def tasks(options: BenchOptions) -> list[Task]:
         data = partial(scratch.files, f"{n}p", partial(write_sites, names=names))
         session = ConsortiumSession(names, data=data)
         group = []
-        for features in feature_sets:
+        for features in feature_sets if 0 in options.wan_rtt_ms else ():
             label = f"regression {n}p {features}f"
             group.append(Task(f"{label} pooled", partial(measure_pooled, session, features, repeat, warmup)))
             if crypten:
                 group.append(Task(f"{label} crypten", partial(measure_crypten, n, features, repeat)))
                 group.append(Task(f"{label} crypten.nn", partial(measure_crypten, n, features, repeat, "nn")))
         out += guarded_tasks(session.close, group)
+        for rtt in (r for r in options.wan_rtt_ms if r > 0):
+            far = ConsortiumSession(names, data=data, relay_rtt_ms=rtt)
+            task = Task(f"regression {n}p 10f pooled rtt {rtt:g}", partial(measure_pooled, far, 10, 1, 0))
+            out += guarded_tasks(far.close, [task])
     return guarded_tasks(scratch.remove, out)

@@ -15,7 +15,10 @@ service in `parties/` wraps the engine, and the in-process runner calls it direc
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -26,6 +29,9 @@ from mpc.prg import Prg
 
 CorrectionFetcher = Callable[[int, MaterialRequest], Secrets]
 """Asks the dealer for the last party's derived shares of request number t."""
+PlanAhead = Callable[[int, list[MaterialRequest]], int]
+"""Tells the dealer the requests numbered t, t + 1, ... before they are made, so it prepares them
+ahead (`parties.dealer_client.CorrectionStream.extend`); returns how many it asked for."""
 DeferredFetcher = Callable[[int, MaterialRequest], Callable[[], Secrets]]
 """Asks the dealer for request number t without waiting; calling the result waits for the answer.
 
@@ -140,7 +146,10 @@ class SeededMaterial:
     since the program is the same everywhere — so request numbers agree. The last party's
     corrections are asked for in the background (`PendingMaterial`), a few requests at a
     time, or, given `defer`, asked for at once and taken when first read, by the protocol's
-    own thread; `close` stops asking.
+    own thread; `close` stops asking. Given `ahead`, the last party can also tell the dealer
+    what it will ask for next (`planner`), so its corrections are on their way before they are
+    asked for; given `traces` too, it remembers the requests of named phases (`phase`) and
+    tells the dealer a known phase's requests as it enters it.
     """
 
     FETCH_THREADS = 4
@@ -154,6 +163,8 @@ class SeededMaterial:
         kinds: Mapping[str, MaterialKind],
         fetch: CorrectionFetcher | None,
         defer: DeferredFetcher | None = None,
+        ahead: PlanAhead | None = None,
+        traces: PhaseTraces | None = None,
     ) -> None:
         if rank == n - 1 and fetch is None and defer is None:
             raise ValueError("the last party needs a way to reach the dealer")
@@ -163,11 +174,17 @@ class SeededMaterial:
         self._kinds = kinds
         self._fetch = fetch
         self._defer = defer
+        self._ahead = ahead
+        self._traces = traces if ahead is not None and rank == n - 1 else None
+        self._made: list[MaterialRequest] = []  # this session's requests, kept only to trace phases
+        self._marked: tuple[str, int] | None = None  # the phase the last `mark` began: key, first request
         self._counter = 0
         self._lock = threading.Lock()
         self._fetcher: ThreadPoolExecutor | None = None
         self.requests = 0
         self.bytes_from_dealer = 0
+        self.dealer_rtt_s: float | None = None
+        """A round trip to the dealer, as the caller measured it (None: not measured)."""
 
     @property
     def kinds(self) -> Mapping[str, MaterialKind]:
@@ -178,6 +195,8 @@ class SeededMaterial:
         with self._lock:
             counter = self._counter
             self._counter += 1
+            if self._traces is not None:
+                self._made.append(request)
         kind = lookup(self._kinds, request.kind)
         out: Secrets = {}
         for comp in kind.free(request.params):
@@ -195,6 +214,58 @@ class SeededMaterial:
             out[comp.name] = _draw(self._prg, self._session, counter, kind.name, comp)
         return out
 
+    def planner(self) -> Callable[[list[MaterialRequest]], int] | None:
+        """Where to send the requests this party will make next, in order, from this point on (None: no
+        dealer to tell, as at parties 0..n-2). Call it before the requests are made; the function it
+        returns may be called later, from any thread (requests made by then are skipped)."""
+        if self._ahead is None or self._rank != self._n - 1:
+            return None
+        with self._lock:
+            start = self._counter
+        return functools.partial(self._ahead, start)
+
+    @contextlib.contextmanager
+    def phase(self, key: str) -> Iterator[bool]:
+        """Remember the requests made inside under `key`, and tell the dealer those remembered for
+        `key` as the phase starts; yields whether it did (no-op, yielding False, but at the last party
+        with `traces`). `key` must name everything the phase's requests depend on; a phase that raises
+        is not remembered."""
+        if self._traces is None:
+            yield False
+            return
+        start, told = self._begin(key)
+        yield told
+        self._end(key, start)
+
+    def mark(self, key: str | None) -> None:
+        """End the phase the last `mark` began (remembering it) and begin one under `key` (None: none).
+
+        For a loop whose every pass asks for the same material: a mark at the top of the pass
+        remembers the previous pass and tells the dealer this one's at once, without a block to
+        indent. A pass that raises is never ended, so never remembered."""
+        if self._traces is None:
+            return
+        if self._marked is not None:
+            self._end(*self._marked)
+        self._marked = None
+        if key is not None:
+            self._marked = (key, self._begin(key)[0])
+
+    def _begin(self, key: str) -> tuple[int, bool]:
+        assert self._traces is not None and self._ahead is not None
+        with self._lock:
+            start = self._counter
+        known = self._traces.get(key)
+        if known is not None:
+            self._ahead(start, known)
+        return start, known is not None
+
+    def _end(self, key: str, start: int) -> None:
+        assert self._traces is not None
+        with self._lock:
+            made = self._made[start : self._counter]
+        self._traces.put(key, made)
+
     def _executor(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._fetcher is None:
@@ -207,3 +278,39 @@ class SeededMaterial:
             fetcher, self._fetcher = self._fetcher, None
         if fetcher is not None:
             fetcher.shutdown(wait=False, cancel_futures=True)
+
+
+class PhaseTraces:
+    """The requests of named phases (`SeededMaterial.phase`), kept across sessions: the last `keep` keys."""
+
+    def __init__(self, keep: int = 256) -> None:
+        self._keep = keep
+        self._lock = threading.Lock()
+        self._traces: OrderedDict[str, list[MaterialRequest]] = OrderedDict()
+
+    def get(self, key: str) -> list[MaterialRequest] | None:
+        with self._lock:
+            found = self._traces.get(key)
+            if found is not None:
+                self._traces.move_to_end(key)
+            return found
+
+    def put(self, key: str, requests: list[MaterialRequest]) -> None:
+        with self._lock:
+            self._traces[key] = list(requests)
+            self._traces.move_to_end(key)
+            while len(self._traces) > self._keep:
+                self._traces.popitem(last=False)
+
+
+def phase(material: object, key: str) -> contextlib.AbstractContextManager[bool]:
+    """`material`'s `SeededMaterial.phase(key)`, or nothing (yielding False) for a source without phases."""
+    enter = getattr(material, "phase", None)
+    return enter(key) if enter is not None else contextlib.nullcontext(False)
+
+
+def mark(material: object, key: str | None) -> None:
+    """`material`'s `SeededMaterial.mark(key)`, or nothing for a source without phases."""
+    marker = getattr(material, "mark", None)
+    if marker is not None:
+        marker(key)

@@ -6,9 +6,10 @@ node's address and look up the others'. A dealer that cannot be reached during a
 computation surfaces as `PeerFailure("dealer", ...)`, like any other failed party.
 
 `CorrectionStream` takes the dealer off the critical path: the last party opens one stream
-per session, sends the job's material plan (what it will ask for, when the job knows), and
-the dealer computes those corrections ahead and streams them back, batched, so they are
-(mostly) ready by the time the protocol asks, at no per-request call.
+per session, sends the job's material plan (what it will ask for, when the job knows, and
+more with `extend` once the job learns it, e.g. a query once its plan is bound), and the
+dealer computes those corrections ahead and streams them back, batched, so they are
+(mostly) ready by the time the protocol asks, at no per-request round trip.
 """
 
 from __future__ import annotations
@@ -121,7 +122,8 @@ class CorrectionStream:
         self._dealer = dealer
         self._session = session
         self._kinds = kinds
-        self._plan = [r.to_json() for r in plan]
+        self._plan: dict[int, str] = {i: r.to_json() for i, r in enumerate(plan)}
+        self._seen = 0  # requests numbered below this were asked for by the protocol: too late to plan
         self._max_bytes = max_bytes
         self._cond = threading.Condition()
         self._ready: dict[int, tuple[Secrets, int]] = {}
@@ -132,8 +134,9 @@ class CorrectionStream:
         self._stopped = False
         self.hits = 0
         self.misses = 0
+        self.wrong = 0  # of the misses: planned, but not what the protocol asked for at that number
         self._outgoing: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        for msg in dealer_wire.asks_to_pb(session, list(enumerate(self._plan))):
+        for msg in dealer_wire.asks_to_pb(session, sorted(self._plan.items())):
             self._outgoing.put(msg)
         self._call = dealer.correction_stream(self._asks())
         self._thread = threading.Thread(target=self._read, name=f"corrections-{session[:8]}", daemon=True)
@@ -186,25 +189,44 @@ class CorrectionStream:
         The protocol thread takes a correction the reader thread filed, with no thread in between.
         """
         wanted = request.to_json()
-        if counter < len(self._plan) and self._plan[counter] != wanted:
-            with self._cond:
+        with self._cond:
+            self._seen = max(self._seen, counter + 1)
+            planned = self._plan.get(counter)
+            if planned is None:
+                self._asked.add(counter)
+                self._outgoing.put(next(dealer_wire.asks_to_pb(self._session, [(counter, wanted)])))
+                self.misses += 1
+            elif planned != wanted:
                 self._unwanted.add(counter)
                 dropped = self._ready.pop(counter, None)
                 if dropped is not None:
                     self._unwanted.discard(counter)
                     self._held -= dropped[1]
-                    self._cond.notify_all()
-            self.misses += 1
+                self.misses += 1
+                self.wrong += 1
+            else:
+                self.hits += 1
+            self._cond.notify_all()
+        if planned is not None and planned != wanted:
             return lambda: self._dealer.correction(self._session, counter, request, self._kinds)
-        if counter >= len(self._plan):
-            with self._cond:
-                self._asked.add(counter)
-                self._cond.notify_all()
-            self._outgoing.put(next(dealer_wire.asks_to_pb(self._session, [(counter, wanted)])))
-            self.misses += 1
-        else:
-            self.hits += 1
         return lambda: self._checked(counter, request)
+
+    def extend(self, start: int, plan: list[MaterialRequest]) -> int:
+        """Plan `plan` as requests `start`, `start` + 1, ...: ask for them now, in one or a few messages.
+
+        Requests the protocol has already asked for (numbered below the highest asked) and
+        requests with nothing for the dealer to send are skipped; returns how many were asked.
+        """
+        with self._cond:
+            if self._stopped or self._failure is not None:
+                return 0
+            asks = [(c, r.to_json()) for c, r in enumerate(plan, start)
+                    if c >= self._seen and c not in self._plan and lookup(self._kinds, r.kind).derived(r.params)]
+            self._plan.update(asks)
+            if asks:
+                for msg in dealer_wire.asks_to_pb(self._session, asks):
+                    self._outgoing.put(msg)
+            return len(asks)
 
     def _checked(self, counter: int, request: MaterialRequest) -> Secrets:
         secrets = self._take(counter)

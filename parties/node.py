@@ -31,7 +31,7 @@ from typing import Any
 import grpc
 
 from mpc.context import PartyContext
-from mpc.dealer import DeferredFetcher, SeededMaterial
+from mpc.dealer import DeferredFetcher, PhaseTraces, SeededMaterial
 from mpc.errors import PeerFailure
 from mpc.pairs import agree_pair_seeds
 from parties import messages, peer_service
@@ -88,6 +88,7 @@ class Node:
         self._site = SiteData(self.name, config.data_dir, config.data_file)
         self._mailbox = Mailbox()
         self._dealer = DealerClient(self._tls, config.dealer, keepalive=config.links.keepalive)
+        self._traces = PhaseTraces()  # dealer requests of named phases, sent ahead when a phase recurs
         self._links = PeerLinks(self._tls, self._address_of, self._mailbox, config.links.keepalive,
                                 stall_s=config.links.liveness_s)
         self._lock = threading.Lock()
@@ -223,7 +224,9 @@ class Node:
 
     def _run(self, job: Job, call: JobCall, rank: int, n: int, transport: GrpcTransport) -> JobOutcome:
         self._dealer.open_session(call.session, call.roster)
+        t0 = time.perf_counter()
         grant = self._dealer.seed(call.session)
+        dealer_rtt_s = time.perf_counter() - t0  # one call: what asking the dealer on demand costs
         if (grant.rank, grant.n) != (rank, n):
             raise DealerError(f"dealer placed this party at {grant.rank} of {grant.n}, expected {rank} of {n}")
         corrections = None
@@ -234,8 +237,16 @@ class Node:
             defer = corrections.defer
         material: SeededMaterial | None = None
         try:
-            material = SeededMaterial(rank, n, grant.seed, call.session, KINDS, None, defer)
-            return self._compute(job, call, rank, n, transport, material)
+            ahead = corrections.extend if corrections is not None else None
+            material = SeededMaterial(rank, n, grant.seed, call.session, KINDS, None, defer, ahead, self._traces)
+            material.dealer_rtt_s = dealer_rtt_s
+            outcome = self._compute(job, call, rank, n, transport, material)
+            if corrections is None:
+                return outcome
+            # How the last party's corrections came: asked ahead, or when a step needed them (a dealer round trip each).
+            asked = {"dealer_asked_ahead": corrections.hits, "dealer_asked_on_demand": corrections.misses,
+                     "dealer_plan_wrong": corrections.wrong}
+            return replace(outcome, public={**outcome.public, **asked})
         finally:
             if material is not None:
                 material.close()

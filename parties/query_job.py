@@ -31,6 +31,7 @@ from parties.audit_entry import released
 from parties.binding import check_agreement, plan_digest, request_digest
 from parties.budget import PrivacyBudget, audit_fields
 from parties.jobs import Job, SiteData
+from parties.material_ahead import material_ahead
 from parties.policy import QueryCounter, SitePolicy, decide
 from parties.privacy_terms import agree_privacy, site_terms
 from queries import ir
@@ -262,7 +263,8 @@ def query_job(policy: SitePolicy | None = None, audit: AuditLog | None = None,
                               cost={}, **binding)
             return [], public
         before = ctx.stats.snapshot()
-        shares, facts = run_party_with_facts(ctx, plan, job.source)
+        with material_ahead(ctx, plan, Schema.from_json(public["schema"])):  # the dealer prepares it all now
+            shares, facts = run_party_with_facts(ctx, plan, job.source)
         public.update(facts)
         public["mpc_cost"] = ctx.stats.since(before).as_dict()
         if audit is not None:

@@ -49,6 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mpc.context import PartyContext
+from mpc.dealer import mark
 from mpc.share import Share, concat, split_like
 from protocols.arith import add_public, rescale_up
 from protocols.beaver import fixed_mul, mul
@@ -265,8 +266,11 @@ def fit(
     iterations = 0
     inv_a = a = d = None
     beta_fast = Share(ctx.fixed.ring.zeros((p,)), ctx.fixed.ring, ctx.fixed.frac)
+    same_pass = f"logistic-pass/{ctx.n}/{p}/{ns_steps}/{ctx.fixed}/{ctx.precise}/" + "/".join(
+        f"{om.owner}:{om.name}:{om.shape}" for om in [*data.x, *data.z])  # what a pass's dealer material depends on
     while iterations < maxiter:
         iterations += 1
+        mark(ctx.material, f"{same_pass}/{min(iterations, 2)}")  # passes 2, 3, ... ask alike: sent ahead
         if iterations == 1:  # beta = 0: mu = 1/2 and w = 1/4 on every row, public
             g, h = _gradient_and_hessian(ctx, data, _at_zero(ctx, data, 0.5), data.y, _at_zero(ctx, data, 0.25))
         else:
@@ -294,6 +298,7 @@ def fit(
         if bool(open_less_than_public(ctx, total, tol)[0]):
             converged = True
             break
+    mark(ctx.material, None)
     assert inv_a is not None and d is not None
     return _final_pass(ctx, data, beta, beta_fast, d, inv_a, iterations, converged)
 

@@ -54,6 +54,7 @@ import numpy as np
 import pandas as pd
 
 from mpc.context import PartyContext
+from mpc.dealer import phase
 from mpc.ring import Ring
 from mpc.share import Share, concat
 from protocols.beaver import mul_many
@@ -166,32 +167,34 @@ def _attempt(
                 continue
             occ[b] = 1
             enc[b] = _to_limbs(raw, limbs)
-    counts = _sum(share_inputs(ctx, occ, ring, 0, "domain-occupancy"))  # step 2
-    (empty,) = open_arith(ctx, [is_zero(ctx, counts)], "domain-buckets")  # step 3
+    with phase(ctx.material, f"domain-buckets/{ctx.n}/{len(encoded)}/{bits}/{limbs}/{ring.bits}"):
+        counts = _sum(share_inputs(ctx, occ, ring, 0, "domain-occupancy"))  # step 2
+        (empty,) = open_arith(ctx, [is_zero(ctx, counts)], "domain-buckets")  # step 3
     live = np.flatnonzero(np.asarray(empty, dtype=np.uint64) == 0)
     m = len(live)
     if m == 0:
         return [[] for _ in encoded]
-    mine = np.concatenate([occ[live], enc[live].ravel(), np.array([clashes], dtype=np.uint64)])
-    inputs = share_inputs(ctx, mine, ring, 0, "domain-values")  # step 4
-    o = [s[:m] for s in inputs]
-    e = [s[m : m + m * limbs] for s in inputs]
-    lam = _sum(s[m * (limbs + 1) :] for s in inputs)
-    weights = [o[0]]  # step 5
-    rest = public(ctx, np.ones(m, dtype=np.uint64), ring, 0) - o[0]
-    for oi in o[1:]:
-        (w,) = mul_many(ctx, [(oi, rest)])
-        weights.append(w)
-        rest = rest - w
-    value = _sum(mul_many(ctx, [(_repeat(w, limbs), ei) for w, ei in zip(weights, e)]))
-    diffs = mul_many(ctx, [(_repeat(oi, limbs), ei - value) for oi, ei in zip(o, e)])  # step 6
-    same = is_zero(ctx, concat(diffs))
-    differing = public(ctx, np.array([same.size], dtype=np.uint64), ring, 0) - Share(
-        ring.sum(same.data).reshape(1), ring, 0
-    )
-    (clean,) = open_arith(ctx, [is_zero(ctx, differing + lam)], "domain-clean")
-    if int(clean[0]) != 1:
-        return None
+    with phase(ctx.material, f"domain-values/{ctx.n}/{m}/{limbs}/{ring.bits}"):
+        mine = np.concatenate([occ[live], enc[live].ravel(), np.array([clashes], dtype=np.uint64)])
+        inputs = share_inputs(ctx, mine, ring, 0, "domain-values")  # step 4
+        o = [s[:m] for s in inputs]
+        e = [s[m : m + m * limbs] for s in inputs]
+        lam = _sum(s[m * (limbs + 1) :] for s in inputs)
+        weights = [o[0]]  # step 5
+        rest = public(ctx, np.ones(m, dtype=np.uint64), ring, 0) - o[0]
+        for oi in o[1:]:
+            (w,) = mul_many(ctx, [(oi, rest)])
+            weights.append(w)
+            rest = rest - w
+        value = _sum(mul_many(ctx, [(_repeat(w, limbs), ei) for w, ei in zip(weights, e)]))
+        diffs = mul_many(ctx, [(_repeat(oi, limbs), ei - value) for oi, ei in zip(o, e)])  # step 6
+        same = is_zero(ctx, concat(diffs))
+        differing = public(ctx, np.array([same.size], dtype=np.uint64), ring, 0) - Share(
+            ring.sum(same.data).reshape(1), ring, 0
+        )
+        (clean,) = open_arith(ctx, [is_zero(ctx, differing + lam)], "domain-clean")
+        if int(clean[0]) != 1:
+            return None
     (opened,) = open_arith(ctx, [value], "domain-open")  # step 7
     words = np.asarray(opened, dtype=np.uint64).reshape(m, limbs)
     out: list[list[bytes]] = [[] for _ in encoded]

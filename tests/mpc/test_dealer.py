@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from mpc.dealer import DealerEngine, SeededMaterial
+from mpc.dealer import DealerEngine, PhaseTraces, SeededMaterial, mark, phase
 from mpc.material import CORE_KINDS, MaterialRequest
 from mpc.prg import fresh_seed
 from mpc.ring import RING64, RING128, Ring
@@ -169,3 +169,51 @@ def test_owned_matrix_products_reuse_the_same_mask(transpose: bool) -> None:
         assert np.array_equal(c, expected)
     assert np.array_equal(first[1]["a"], second[1]["a"])  # persistent mask
     assert not np.array_equal(first[0]["b"], second[0]["b"])  # fresh vector each time
+
+
+def test_a_known_phase_is_told_ahead_and_only_the_last_party_plans() -> None:
+    seeds = [fresh_seed() for _ in range(2)]
+    engine = DealerEngine(seeds, "s", CORE_KINDS)
+    told: list[tuple[int, list[str]]] = []
+
+    def ahead(start: int, requests: list[MaterialRequest]) -> int:
+        told.append((start, [r.to_json() for r in requests]))
+        return len(requests)
+
+    traces = PhaseTraces()
+    reqs = [MaterialRequest("triple", {"shape": [3]}), MaterialRequest("trunc", {"shape": [2], "f": 4})]
+    for session in ("s1", "s2"):
+        last = SeededMaterial(1, 2, seeds[1], session, CORE_KINDS, engine.correction, None, ahead, traces)
+        first = SeededMaterial(0, 2, seeds[0], session, CORE_KINDS, None, None, ahead, traces)
+        assert first.planner() is None
+        last.get(reqs[0])  # outside the phase: not part of it
+        for source in (first, last):
+            with phase(source, "p"):
+                for r in reqs:
+                    source.get(r)
+        tell = last.planner()
+        assert tell is not None and tell(reqs[:1]) == 1
+        last.close()
+    expected = [r.to_json() for r in reqs]
+    assert told == [(3, expected[:1]), (1, expected), (3, expected[:1])]  # the phase told ahead the second time only
+    with phase(object(), "p"):  # a source without phases: nothing happens
+        pass
+
+
+def test_a_marked_pass_is_remembered_at_the_next_mark_and_told_when_it_recurs() -> None:
+    seeds = [fresh_seed() for _ in range(2)]
+    engine = DealerEngine(seeds, "s", CORE_KINDS)
+    told: list[tuple[int, int]] = []
+    last = SeededMaterial(1, 2, seeds[1], "s", CORE_KINDS, engine.correction, None,
+                          lambda start, requests: told.append((start, len(requests))) or len(requests), PhaseTraces())
+    pass_ = [MaterialRequest("triple", {"shape": [3]}), MaterialRequest("trunc", {"shape": [2], "f": 4})]
+    for _ in range(3):
+        mark(last, "pass")
+        for r in pass_:
+            last.get(r)
+    mark(last, None)
+    last.get(pass_[0])  # after the last pass: in no phase
+    mark(last, "pass")
+    assert told == [(2, 2), (4, 2), (7, 2)]  # each pass is remembered at the next mark, which then tells it
+    mark(object(), "pass")  # a source without phases: nothing happens
+    last.close()

@@ -120,7 +120,7 @@ def test_planned_past_plan_and_mismatched_requests_get_the_engines_corrections(c
         got = [stream.fetch(counter, request) for counter, request in enumerate(asked)]
     finally:
         stream.close()
-    assert (stream.hits, stream.misses) == (3, 3)
+    assert (stream.hits, stream.misses, stream.wrong) == (3, 3, 1)
     for counter, request in enumerate(asked):
         _same(got[counter], _want(dealer.desk, "s1", counter, request))
 
@@ -206,3 +206,25 @@ def test_a_stopped_dealer_fails_even_corrections_already_received(certs: Path) -
     finally:
         dealer.stop()
     assert err.value.party == "dealer"
+
+
+def test_an_extended_plan_is_asked_at_once_and_skips_what_the_protocol_already_asked(
+    certs: Path, dealer: _Dealer
+) -> None:
+    client = dealer.client(certs, "c")
+    client.open_session("s7", NAMES)
+    asked = [_triple(4), _trunc(4), _triple(5), _triple(6), _trunc(2)]
+    owned_mask = MaterialRequest("owned_mask", {"shape_a": [2, 2], "owner": 0, "name": "m"})  # nothing to correct
+    stream = CorrectionStream(client, "s7", KINDS, [])
+    try:
+        first = stream.fetch(0, asked[0])  # asked on demand, before any plan
+        assert stream.extend(0, [asked[0], asked[1], owned_mask, asked[2]]) == 2  # #0 asked already, #2 nothing
+        assert stream.extend(4, [asked[3], asked[4]]) == 2
+        got = [first] + [stream.fetch(c, r) for c, r in [(1, asked[1]), (3, asked[2]), (4, asked[3]), (5, asked[4])]]
+    finally:
+        stream.close()
+    assert (stream.hits, stream.misses) == (4, 1)
+    for (counter, request), secrets in zip([(0, asked[0]), (1, asked[1]), (3, asked[2]), (4, asked[3]), (5, asked[4])],
+                                           got, strict=True):
+        _same(secrets, _want(dealer.desk, "s7", counter, request))
+    assert stream.extend(6, [_triple(1)]) == 0  # a closed stream asks for nothing
