@@ -1,11 +1,10 @@
 """The tables and the "Targets" list of the generated benchmark section, computed from result rows.
 
-One function per suite (`micro`, `queries`, `regression`, `scale`) turns that suite's rows
-into markdown table lines; the first three also return the `Check`s their rows allow
-against the targets (Pooled against CrypTen-TTP, bytes against the protocol's minimum,
-aggregates against pandas, EXPLAIN's counters against the measured ones), and `targets`
-turns the checks into the list the section ends with. `benchmarks.report_docs` assembles
-the section.
+One function per suite (`micro`, `queries`, `regression`, `scale`; the models' in `benchmarks.report_models`)
+turns that suite's rows into markdown table lines; the first three also return the `Check`s their rows allow
+against the targets (Pooled against CrypTen-TTP, bytes against the protocol's minimum, aggregates against
+pandas, EXPLAIN's counters against the measured ones), and `targets` turns the checks into the list the
+section ends with. `benchmarks.report_docs` assembles the section.
 """
 
 from __future__ import annotations
