@@ -52,6 +52,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from mpc.context import PartyContext
+from mpc.dealer import mark
 from mpc.share import Share, concat
 from protocols.arith import rescale_up
 from protocols.beaver import fixed_matmul, mul
@@ -203,7 +204,11 @@ def fit(ctx: PartyContext, data: PoissonData, iterations: int, tol: float) -> Po
         return PoissonShares(zero, zero, zero[:1], False, True, False, True, collinear=True)
     d = None
     pearson: list[Share] = []
+    same_pass = f"poisson-pass/{ctx.n}/{p}/{ns_steps}/{ctx.fixed}/{ctx.precise}/" + "/".join(
+        f"{om.owner}:{om.name}:{om.shape}" for om in data.layout.matrices)  # what a pass's dealer material depends on
     for i in range(iterations):
+        phase = "last" if i == iterations - 1 else min(i, COLD_ITERATIONS)  # the warm passes ask alike: sent ahead
+        mark(ctx.material, f"{same_pass}/{phase}")
         eta = eta_fast(ctx, data.layout, to_fast(ctx, beta), data.offsets)
         extra: list[tuple[Share, int]] = []
         if i < iterations - 1:
@@ -226,6 +231,7 @@ def fit(ctx: PartyContext, data: PoissonData, iterations: int, tol: float) -> Po
         else:
             delta, inv_a, d, _ = _newton(ctx, g, h, p, inv_a, WARM_STEPS, d)
         beta = beta + delta
+    mark(ctx.material, None)
     return _final(ctx, data, beta, inv_a, d, pearson, tol)
 
 
