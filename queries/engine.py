@@ -151,7 +151,8 @@ def finish_result(
 
         result = regression.finish(plan, decoded, dict(public or {}))
         method = {"LINEAR": "OLS (least squares)", "LOGISTIC": "Logit (MLE, Newton-Raphson)",
-                  "POISSON": "Poisson GLM, log link (MLE, Newton-Raphson)"}[stmt.kind]
+                  "POISSON": "Poisson GLM, log link (MLE, Newton-Raphson)",
+                  "COX": "Cox proportional hazards (Breslow ties, Newton-Raphson)"}[stmt.kind]
         result.extra["model"] = {"outcome": stmt.outcome, "method": method, **result.extra.get("model", {})}
         result.kind = "model"
         return result

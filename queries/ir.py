@@ -144,9 +144,10 @@ class Crosstab:
 class Regression:
     """LINEAR, LOGISTIC or POISSON `outcome ~ formula`: the right-hand side as written (a statsmodels
     formula, read by formulaic: `queries.formula`) but for a POISSON offset(...) term, whose code
-    is `offset` (`queries.offset`), with the columns both read."""
+    is `offset` (`queries.offset`), with the columns both read. COX `time, event ~ formula`: the
+    outcome is the event column, `time` the time column on the grid of width `every` (`queries.cox`)."""
 
-    kind: str  # LINEAR, LOGISTIC or POISSON
+    kind: str  # LINEAR, LOGISTIC, POISSON or COX
     outcome: str
     formula: str
     columns: tuple[str, ...] = ()  # every column the formula reads, in order of first mention
@@ -158,11 +159,14 @@ class Regression:
     text: str = _hidden("")  # type: ignore[assignment]
     mentions: Mentions = _hidden(())  # type: ignore[assignment]
     offset: str | None = None  # POISSON: the code inside offset(...), e.g. "np.log(person_years)"
+    time: str | None = None  # COX: the time column
+    every: float = 1.0  # COX: the width of the public time grid
 
     def model_text(self) -> str:
-        """`outcome ~ formula`, with the offset term as written."""
+        """`outcome ~ formula`, with the offset term as written (COX: `time, event ~ formula`)."""
         tail = f" + offset({self.offset})" if self.offset else ""
-        return f"{self.outcome} ~ {self.formula}{tail}"
+        head = f"{self.time}, {self.outcome}" if self.time else self.outcome
+        return f"{head} ~ {self.formula}{tail}"
 
 
 @dataclass(frozen=True)
@@ -219,7 +223,7 @@ def statement_columns(stmt: Statement) -> set[str]:
         return set(stmt.columns) | condition_columns(stmt.where)
     if isinstance(stmt, Survival):
         return set(stmt.columns) | condition_columns(stmt.where)
-    return {stmt.outcome} | set(stmt.columns) | condition_columns(stmt.where)
+    return {stmt.outcome} | set(stmt.columns) | ({stmt.time} if stmt.time else set()) | condition_columns(stmt.where)
 
 
 def source_text(stmt: Statement) -> str:

@@ -1,0 +1,244 @@
+"""Cox proportional hazards in MPC: Newton-Raphson on Breslow's partial likelihood over a public time grid.
+
+Every time lies on a public grid of G points (`queries.cox`: j = ceil(t / w)), so Breslow's
+partial likelihood is exact there. At grid point j, with e_i = exp(x_i' beta), the risk set
+R_j = {i: t_i >= j} and d_j the events at j,
+    S0_j = sum_{R_j} e_i,   S1_j = sum_{R_j} e_i x_i,   S2_j = sum_{R_j} e_i x_i x_i',
+    a_j = S1_j / S0_j,      g = sum_{events} x_i - sum_j d_j a_j,
+    H = sum_j d_j (S2_j / S0_j - a_j a_j')          (the information: minus the Hessian).
+
+Who holds what. Party r holds its rows: x_i in the clear and its at-risk matrix R_r
+(rows x G, R_ij = [t_i >= j]), which holds its times. Both are published once, masked by a
+persistent mask only the owner and the dealer know (`protocols.owned`); the rows' covariates
+and their pairwise products W_r = [x_i | x_i x_i'] are secret-shared once (local: pairwise
+seeds). beta, e, S0, S1, S2, g and H stay shared; nothing is opened before the end.
+
+Schedule (fixed, so its cost does not depend on the data):
+0. Shared once: sum_{events} x, d_j and the numbers at risk n_j (local sums), [n_j == 0].
+1. `iterations` Newton steps from beta = 0, each:
+   a. eta = X_r beta per party (owned products, Z_2^128, 40 fractional bits); e = min(exp(eta), C)
+      with C = 2^37 / N (N: all parties' padded rows), so that every sum below fits.
+   b. e and e W by one round of Beaver products, each row's [e | e W] cut to 24 fractional bits
+      and read in Z_2^64 (the sums are below 2^37).
+   c. [S0 | S1 | S2] = sum_r R_r' [e | e W]_r: owned transposed products (one round, Z_2^64,
+      the at-risk matrix is 0/1 so no scale is added), lifted to Z_2^128.
+   d. 1 / S0_j (one secure reciprocal of G values; 1 where nobody is at risk), a_j and
+      S2_j / S0_j, then d_j a_j, d_j S2_j / S0_j and d_j a_j a_j' (three rounds of products).
+   e. The step delta = H^-1 g: Jacobi scaling and Newton-Schulz (from I/p in the first
+      COLD_ITERATIONS steps, warm afterwards), as POISSON's (`protocols.poisson`).
+2. Opened at the end: [some e reached C] (refused: a hazard ratio beyond range, separation),
+   [last decrement g.delta < tol] (converged), [I - A A^-1 small] (not singular).
+   Released, in shares: beta, diag H^-1 (from the last step's information), and the events.
+
+Reference: D. R. Cox, J. R. Stat. Soc. B 34 (1972); N. Breslow, Biometrics 30 (1974) (ties);
+lifelines' CoxPHFitter (Breslow ties, Newton-Raphson) is the oracle of the tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from mpc.context import PartyContext
+from mpc.share import Share, concat
+from protocols.arith import rescale_up
+from protocols.beaver import fixed_matmul, mul, mul_many
+from protocols.compare import is_zero, less_than_public
+from protocols.convert import extend_ring
+from protocols.division import reciprocal
+from protocols.exp_log import exp_capped
+from protocols.linalg import iterations_for, newton_schulz, residual_is_small
+from protocols.logistic import COLD_ITERATIONS, WARM_STEPS, pair_index, pairwise_products, symmetric
+from protocols.opening import reveal_int
+from protocols.owned import OwnedMatrix, owned_matvec_many, publish_masked
+from protocols.regression import scaled_system
+from protocols.sharing import share_inputs
+from protocols.truncation import truncate, truncate_each
+
+SUM_BITS = 37
+"""Sums of e over all rows stay below 2^SUM_BITS (the cap C = 2^SUM_BITS / N)."""
+
+SUM_FRAC = 24
+"""Fractional bits of the row terms e W in the Z_2^64 at-risk products: 2^(SUM_BITS + SUM_FRAC) < 2^62,
+the bound of the lift to Z_2^128."""
+
+MAX_CAP = 2.0**31
+"""Largest cap on e (Z_2^128's exp holds exp(x) for x < 22)."""
+
+CONDITION = 1e7
+"""Condition number the cold Newton-Schulz inversions are sized for (as LOGISTIC's)."""
+
+
+@dataclass(frozen=True)
+class CoxData:
+    """The consortium's rows as this party sees them, and the shared constants."""
+
+    x: list[OwnedMatrix]  # every party's published covariates (Z_2^128, 40 fractional bits)
+    risk: list[OwnedMatrix]  # every party's published at-risk matrix (Z_2^64, integers)
+    w: Share  # [x | x x'] of all rows, shared (Z_2^128, 40 fractional bits)
+    event_sum: Share  # sum of x over the events (p)
+    events: Share  # d_j (integers, G)
+    empty: Share  # [n_j == 0] at the fixed-point scale (G)
+    rows: list[int]
+    cap: float
+
+
+@dataclass(frozen=True)
+class CoxShares:
+    """This party's shares of the released values, and the bits the fit opened."""
+
+    coef: Share
+    inverse_diag: Share
+    events: Share
+    converged: bool
+    singular: bool
+    over_cap: bool
+
+
+def local_constants(x: np.ndarray, points: np.ndarray, event: np.ndarray, grid: int) -> tuple[np.ndarray, np.ndarray]:
+    """This party's sum of x over its events, and per grid point [events, patients at risk] (integers)."""
+    dead = event == 1
+    counts = np.zeros((2, grid), dtype=np.int64)
+    np.add.at(counts[0], points[dead], 1)
+    np.add.at(counts[1], points, 1)
+    counts[1] = np.cumsum(counts[1][::-1])[::-1]
+    return x[dead].sum(axis=0), counts
+
+
+def at_risk(points: np.ndarray, rows: int, grid: int) -> np.ndarray:
+    """R (rows x grid): R_ij = 1 when row i's time point is at or after j; padding rows are never at risk."""
+    out = np.zeros((rows, grid), dtype=np.uint64)
+    out[: len(points)] = (np.arange(grid)[None, :] <= points[:, None]).astype(np.uint64)
+    return out
+
+
+def setup(
+    ctx: PartyContext, x: np.ndarray, points: np.ndarray, event: np.ndarray, rows: Sequence[int], grid: int
+) -> CoxData:
+    """Publish every party's masked covariates and at-risk matrix, share [x | x x'] and the constants.
+
+    `x`: this party's scaled design (|x| <= 1), `points` its rows' grid points (0 .. grid - 1),
+    `event` 0/1, `rows` every party's padded row count (padding rows at the end)."""
+    fixed, precise = ctx.fixed, ctx.precise
+    ring, f = precise.ring, precise.frac
+    n_real, p = x.shape
+    padded = np.zeros((rows[ctx.rank], p))
+    padded[:n_real] = x
+    everyone = list(range(ctx.n))
+    xs = publish_masked(ctx, everyone, {ctx.rank: precise.encode(padded)}, {r: (rows[r], p) for r in everyone},
+                        "cox-X", ring, f)
+    risk = publish_masked(ctx, everyone, {ctx.rank: at_risk(points, rows[ctx.rank], grid)},
+                          {r: (rows[r], grid) for r in everyone}, "cox-R", fixed.ring, 0)
+    start = sum(rows[: ctx.rank])
+    full = np.zeros((sum(rows), p + p * (p + 1) // 2))
+    full[start : start + rows[ctx.rank]] = np.hstack([padded, pairwise_products(padded)])
+    w = _summed(share_inputs(ctx, precise.encode(full), ring, f, "cox-W"))
+    event_sum, counts = local_constants(x, points, event, grid)
+    mine = np.concatenate([precise.encode(event_sum), counts.ravel().astype(object)])
+    consts = _summed(share_inputs(ctx, mine, ring, 0, "cox-constants"))
+    events = consts[p : p + grid]
+    empty = is_zero(ctx, consts[p + grid :])
+    return CoxData(xs, risk, w, consts[:p].with_frac(f), events, rescale_up(empty, f), list(rows),
+                   min(2.0**SUM_BITS / sum(rows), MAX_CAP))
+
+
+def _summed(shares: list[Share]) -> Share:
+    total = shares[0]
+    for s in shares[1:]:
+        total = total + s
+    return total
+
+
+def derivatives(ctx: PartyContext, data: CoxData, beta: Share) -> tuple[Share, Share, Share]:
+    """g, the pairs of H (Z_2^128, 40 bits) at `beta`, and the bits [e_i reached the cap] (step 1a-d)."""
+    precise, fast = ctx.precise, ctx.fixed.ring
+    f = precise.frac
+    p = beta.size
+    q = p * (p + 1) // 2
+    etas = owned_matvec_many(ctx, [(om, beta, False) for om in data.x], "cox-eta")
+    eta = truncate(ctx, concat(etas), f)
+    e, above = exp_capped(ctx, eta, data.cap)
+    ring = e.ring
+    spread = Share(np.repeat(e.data[:, None], p + q, axis=1), ring, f)
+    (ew,) = mul_many(ctx, [(spread, data.w)])
+    terms = Share(np.hstack([ring.lshift(e.data[:, None], f), ew.data]), ring, 2 * f)
+    terms = truncate(ctx, terms, 2 * f - SUM_FRAC)
+    low = Share(fast.reduce(terms.data), fast, SUM_FRAC)
+    pairs = []
+    start = 0
+    for om, r in zip(data.risk, data.rows):
+        block = low[start : start + r]
+        pairs += [(om, Share(np.ascontiguousarray(block.data[:, c]), fast, SUM_FRAC), True) for c in range(1 + p + q)]
+        start += r
+    parts = owned_matvec_many(ctx, pairs, "cox-risk-sets")
+    width = 1 + p + q
+    sums = [_summed([parts[k * width + c] for k in range(len(data.rows))]) for c in range(width)]
+    big = rescale_up(extend_ring(ctx, Share(np.stack([s.data for s in sums]), fast, SUM_FRAC)), f - SUM_FRAC)
+    s0 = big[0] + data.empty
+    inv = reciprocal(ctx, s0)
+    grid = s0.size
+    (ratios,) = mul_many(ctx, [(big[1:], Share(np.broadcast_to(inv.data, (p + q, grid)).copy(), ring, f))])
+    ratios = truncate(ctx, ratios, f)
+    a = ratios[:p]  # S1 / S0; ratios[p:] = S2 / S0
+    d = Share(np.broadcast_to(data.events.data, (p + q, grid)).copy(), ring, 0)
+    index = pair_index(p)
+    left = Share(np.stack([a.data[j] for j, _ in index]), ring, f)
+    right = Share(np.stack([a.data[k] for _, k in index]), ring, f)
+    aa, weighted = mul_many(ctx, [(left, right), (d, ratios)])
+    (aa,) = truncate_each(ctx, [(aa, f)])
+    (daa,) = mul_many(ctx, [(d[p:], aa)])
+    g = data.event_sum - Share(ring.sum(weighted.data[:p], axis=1), ring, f)
+    h = Share(ring.sum(weighted.data[p:], axis=1), ring, f) - Share(ring.sum(daa.data, axis=1), ring, f)
+    return g, h, above
+
+
+def fit(ctx: PartyContext, data: CoxData, iterations: int, tol: float) -> CoxShares:
+    """The fixed schedule of the module docstring."""
+    precise = ctx.precise
+    ring, f = precise.ring, precise.frac
+    p = data.x[0].shape[1]
+    ns_steps = iterations_for(CONDITION, p, f)
+    beta = Share(ring.zeros((p,)), ring, f)
+    inv_a: Share | None = None
+    scale: Share | None = None
+    for i in range(iterations):
+        g, h, above = derivatives(ctx, data, beta)
+        if i < COLD_ITERATIONS:
+            delta, inv_a, scale, a = _newton(ctx, g, h, p, None, ns_steps)
+        else:
+            delta, inv_a, scale, a = _newton(ctx, g, h, p, inv_a, WARM_STEPS, scale)
+        beta = beta + delta
+    decrement = truncate(ctx, mul(ctx, g, delta), f)
+    checks = concat([is_zero(ctx, Share(ring.sum(above.data).reshape(1), ring, 0)),
+                     less_than_public(ctx, Share(ring.sum(decrement.data).reshape(1), ring, f), tol)])
+    inside, small = (int(v) for v in reveal_int(ctx, checks))
+    assert inv_a is not None and scale is not None
+    singular = not residual_is_small(ctx, a, inv_a, 1e-6)
+    diag = Share(np.array([inv_a.data[j, j] for j in range(p)], dtype=object), ring, inv_a.frac)
+    inv_diag = truncate(ctx, mul(ctx, diag, scale), f)
+    total = Share(ring.sum(data.events.data).reshape(1), ring, 0)
+    return CoxShares(beta, inv_diag, total, bool(small), singular, not inside)
+
+
+def _identity_start(ctx: PartyContext, p: int) -> Share:
+    precise = ctx.precise
+    start = precise.encode(np.eye(p) / p) if ctx.is_leader else precise.ring.zeros((p, p))
+    return Share(start, precise.ring, precise.frac)
+
+
+def _newton(
+    ctx: PartyContext, g: Share, h: Share, p: int, inv_a: Share | None, steps: int, d: Share | None = None
+) -> tuple[Share, Share, Share, Share]:
+    """delta = H^-1 g with H from its pairs `h`: Jacobi scaling A = D H (d_j = 1 / H_jj, or the given
+    `d`: a warm start keeps the previous scaling), A^-1 by `steps` of Newton-Schulz from `inv_a` (None:
+    from I/p). Returns delta, A^-1, d and A (POISSON's step, `protocols.poisson`)."""
+    hmat = symmetric(h, p)
+    if d is None:
+        d, a = scaled_system(ctx, hmat)
+    else:
+        a = truncate(ctx, mul(ctx, Share(np.repeat(d.data[:, None], p, axis=1), d.ring, d.frac), hmat), d.frac)
+    inv_a = newton_schulz(ctx, a, _identity_start(ctx, p) if inv_a is None else inv_a, steps)
+    delta = fixed_matmul(ctx, inv_a, truncate(ctx, mul(ctx, d, g), d.frac))
+    return delta, inv_a, d, a
