@@ -278,7 +278,7 @@ def predict_cost(
     cost = {key: max(d[key] for d in per_party) for key in per_party[0]}
     facts = answers[0][1]
     stmt = plan.statement
-    if isinstance(stmt, ir.Regression) and stmt.kind == "POISSON":
+    if isinstance(stmt, ir.Regression) and stmt.kind in ("POISSON", "COX"):
         cost.update(fixed_iterations=stmt.maxiter, rows_per_party=len(frames[0]))
     elif isinstance(stmt, ir.Survival) and "grid" in facts:
         cost.update(grid_points=int(facts["grid"]))
