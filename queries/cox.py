@@ -155,7 +155,8 @@ def execute(ctx: PartyContext, plan: Plan, kept: pd.DataFrame) -> tuple[list[Sha
                              "fit (a covariate pattern that separates events from survivors?); nothing is released")
         if result.singular:
             raise NoEstimate("no maximum partial likelihood estimate: the information matrix is singular "
-                             "(collinear covariates, or a level without events)")
+                             "(collinear covariates, a level without events, or a covariate that separates events "
+                             "from survivors); nothing is released")
         if not result.converged:
             raise NotConverged(f"did not converge in {stmt.maxiter} iterations (COX runs exactly MAXITER Newton "
                                "iterations: raise it; or a covariate separates events from survivors); nothing is "

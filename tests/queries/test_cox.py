@@ -96,3 +96,23 @@ def test_explain_predicts_the_rounds_exactly() -> None:
     predicted = predict_cost(plan, check_schemas([schema_of(f) for f in frames]), len(frames))
     assert predicted["rounds"] == plan.cost["rounds"] and predicted["fixed_iterations"] == 8
     assert "rounds exact" in replace(plan, cost=predicted).text()
+
+
+@pytest.mark.network
+def test_cox_through_real_nodes(tmp_path) -> None:  # noqa: ANN001
+    from parties.local import LocalConsortium
+
+    frames = sites((150, 110), seed=11)
+    files = {}
+    for name, frame in zip(("a", "b"), frames):
+        files[name] = tmp_path / f"{name}.csv"
+        frame.to_csv(files[name], index=False)
+    with LocalConsortium(["a", "b"], data=files) as consortium:
+        result = consortium.query(QUERY, min_cell=5)
+    pooled = pd.concat(frames, ignore_index=True)
+    x = design(pooled)
+    ref = phreg.PHReg(pooled["months"].astype(float).to_numpy(), x.to_numpy(),
+                      status=pooled["died"].astype(float).to_numpy(), ties="breslow").fit()
+    table = result.to_pandas().set_index("term").loc[list(x.columns)]
+    assert_table(table, np.asarray(ref.params), np.asarray(ref.bse))
+    assert result.extra["model"]["method"].startswith("Cox proportional hazards")
