@@ -83,7 +83,8 @@ def test_matches_lifelines_without_tied_times() -> None:
     frames = distinct_times((140, 90, 110), seed=7)
     result, _ = run_in_process(frames, "COX days, died ~ age + C(smoking)")
     pooled = pd.concat(frames, ignore_index=True)
-    x = design(pooled).assign(days=pooled["days"].astype(float).to_numpy(), died=pooled["died"].astype(float).to_numpy())
+    x = design(pooled).assign(days=pooled["days"].astype(float).to_numpy(),
+                              died=pooled["died"].astype(float).to_numpy())
     cph = lifelines.CoxPHFitter(penalizer=0).fit(x, "days", "died")
     table = result.to_pandas().set_index("term").loc[list(cph.params_.index)]
     assert_table(table, cph.params_.to_numpy(), cph.standard_errors_.to_numpy())
