@@ -3,27 +3,31 @@
 Every time lies on a public grid of G points (`queries.cox`: j = ceil(t / w)), so Breslow's
 partial likelihood is exact there. At grid point j, with e_i = exp(x_i' beta), the risk set
 R_j = {i: t_i >= j} and d_j the events at j,
-    S0_j = sum_{R_j} e_i,   S1_j = sum_{R_j} e_i x_i,   S2_j = sum_{R_j} e_i x_i x_i',
-    a_j = S1_j / S0_j,      g = sum_{events} x_i - sum_j d_j a_j,
-    H = sum_j d_j (S2_j / S0_j - a_j a_j')          (the information: minus the Hessian).
+    S0_j = sum_{R_j} e_i,   S1_j = sum_{R_j} e_i x_i,   a_j = S1_j / S0_j,
+    g = sum_{events} x_i - sum_j d_j a_j,
+    H = sum_j d_j (S2_j / S0_j - a_j a_j')          (the information: minus the Hessian),
+with S2_j = sum_{R_j} e_i x_i x_i'. Its first term is a sum over rows: sum_j d_j S2_j / S0_j =
+sum_i e_i L_i x_i x_i' with L_i = sum_{j <= t_i} d_j / S0_j, Breslow's cumulative baseline hazard
+at row i's time; so no per-point S2 is needed (p + 1 risk-set sums, not 1 + p + p(p+1)/2).
 
 Who holds what. Party r holds its rows: x_i in the clear and its at-risk matrix R_r
-(rows x G, R_ij = [t_i >= j]), which holds its times. Both are published once, masked by a
-persistent mask only the owner and the dealer know (`protocols.owned`); the rows' covariates
-and their pairwise products W_r = [x_i | x_i x_i'] are secret-shared once (local: pairwise
-seeds). beta, e, S0, S1, S2, g and H stay shared; nothing is opened before the end.
+(rows x G, R_ij = [t_i >= j]), which holds its times. Both [x | x x'] and R_r are published
+once, masked by a persistent mask only the owner and the dealer know (`protocols.owned`); the
+covariates are also secret-shared once (local: pairwise seeds). beta, e, L, S0, S1, g and H
+stay shared; nothing is opened before the end.
 
 Schedule (fixed, so its cost does not depend on the data):
 0. Shared once: sum_{events} x, d_j and the numbers at risk n_j (local sums), [n_j == 0].
 1. `iterations` Newton steps from beta = 0, each:
    a. eta = X_r beta per party (owned products, Z_2^128, 40 fractional bits); e = min(exp(eta), C)
       with C = 2^37 / N (N: all parties' padded rows), so that every sum below fits.
-   b. e and e W by one round of Beaver products, each row's [e | e W] cut to 24 fractional bits
-      and read in Z_2^64 (the sums are below 2^37).
-   c. [S0 | S1 | S2] = sum_r R_r' [e | e W]_r: owned transposed products (one round, Z_2^64,
-      the at-risk matrix is 0/1 so no scale is added), lifted to Z_2^128.
-   d. 1 / S0_j (one secure reciprocal of G values; 1 where nobody is at risk), a_j and
-      S2_j / S0_j, then d_j a_j, d_j S2_j / S0_j and d_j a_j a_j' (three rounds of products).
+   b. e x_k by one round of products, e opened once (`protocols.products`); each row's [e | e x]
+      cut to 24 fractional bits and read in Z_2^64 (the sums are below 2^37).
+   c. [S0 | S1] = sum_r R_r' [e | e x]_r: owned transposed products (one round, Z_2^64; R is
+      0/1 so no scale is added), lifted to Z_2^128.
+   d. 1 / S0_j (one secure reciprocal of G values; 1 where nobody is at risk); a_j = S1_j / S0_j
+      and h_j = d_j / S0_j; L = R_r h per party (owned products in Z_2^64 at 40 bits, lifted:
+      L < 2^21); d_j a_j a_j', d_j a_j and mu = e L; sum_r Z_r' mu_r by owned transposed products.
    e. The step delta = H^-1 g: Jacobi scaling and Newton-Schulz (from I/p in the first
       COLD_ITERATIONS steps, warm afterwards), as POISSON's (`protocols.poisson`).
 2. Opened at the end: [some e reached C] (refused: a hazard ratio beyond range, separation),
@@ -53,12 +57,16 @@ from protocols.linalg import iterations_for, newton_schulz, residual_is_small
 from protocols.logistic import COLD_ITERATIONS, WARM_STEPS, pair_index, pairwise_products, symmetric
 from protocols.opening import reveal_int
 from protocols.owned import OwnedMatrix, owned_matvec_many, publish_masked
+from protocols.products import products
 from protocols.regression import scaled_system
 from protocols.sharing import share_inputs
 from protocols.truncation import truncate, truncate_each
 
 SUM_BITS = 37
 """Sums of e over all rows stay below 2^SUM_BITS (the cap C = 2^SUM_BITS / N)."""
+
+HAZARD_FRAC = 40
+"""Fractional bits of d_j / S0_j in the Z_2^64 product R h (Breslow's cumulative hazard L_i < 2^21)."""
 
 SUM_FRAC = 24
 """Fractional bits of the row terms e W in the Z_2^64 at-risk products: 2^(SUM_BITS + SUM_FRAC) < 2^62,
@@ -75,9 +83,9 @@ CONDITION = 1e7
 class CoxData:
     """The consortium's rows as this party sees them, and the shared constants."""
 
-    x: list[OwnedMatrix]  # every party's published covariates (Z_2^128, 40 fractional bits)
+    x: list[OwnedMatrix]  # every party's published [x | x x'] (Z_2^128, 40 fractional bits)
     risk: list[OwnedMatrix]  # every party's published at-risk matrix (Z_2^64, integers)
-    w: Share  # [x | x x'] of all rows, shared (Z_2^128, 40 fractional bits)
+    w: Share  # the covariates of all rows, shared, one row per covariate (Z_2^128, 40 fractional bits)
     event_sum: Share  # sum of x over the events (p)
     events: Share  # d_j (integers, G)
     empty: Share  # [n_j == 0] at the fixed-point scale (G)
@@ -127,14 +135,15 @@ def setup(
     padded = np.zeros((rows[ctx.rank], p))
     padded[:n_real] = x
     everyone = list(range(ctx.n))
-    xs = publish_masked(ctx, everyone, {ctx.rank: precise.encode(padded)}, {r: (rows[r], p) for r in everyone},
-                        "cox-X", ring, f)
+    q = p * (p + 1) // 2
+    mine = precise.encode(np.hstack([padded, pairwise_products(padded)]))
+    xs = publish_masked(ctx, everyone, {ctx.rank: mine}, {r: (rows[r], p + q) for r in everyone}, "cox-XZ", ring, f)
     risk = publish_masked(ctx, everyone, {ctx.rank: at_risk(points, rows[ctx.rank], grid)},
                           {r: (rows[r], grid) for r in everyone}, "cox-R", fixed.ring, 0)
     start = sum(rows[: ctx.rank])
-    full = np.zeros((sum(rows), p + p * (p + 1) // 2))
-    full[start : start + rows[ctx.rank]] = np.hstack([padded, pairwise_products(padded)])
-    w = _summed(share_inputs(ctx, precise.encode(full), ring, f, "cox-W"))
+    full = np.zeros((p, sum(rows)))
+    full[:, start : start + rows[ctx.rank]] = padded.T
+    w = _summed(share_inputs(ctx, precise.encode(full), ring, f, "cox-X"))
     event_sum, counts = local_constants(x, points, event, grid)
     mine = np.concatenate([precise.encode(event_sum), counts.ravel().astype(object)])
     consts = _summed(share_inputs(ctx, mine, ring, 0, "cox-constants"))
@@ -157,48 +166,66 @@ def derivatives(ctx: PartyContext, data: CoxData, beta: Share) -> tuple[Share, S
     f = precise.frac
     p = beta.size
     q = p * (p + 1) // 2
-    etas = owned_matvec_many(ctx, [(om, beta, False) for om in data.x], "cox-eta")
-    eta = truncate(ctx, concat(etas), f)
+    ring = beta.ring
+    widened = Share(np.concatenate([beta.data, ring.zeros((q,))]), ring, f)
+    eta = truncate(ctx, concat(owned_matvec_many(ctx, [(om, widened, False) for om in data.x], "cox-eta")), f)
     e, above = exp_capped(ctx, eta, data.cap)
-    ring = e.ring
-    spread = Share(np.repeat(e.data[:, None], p + q, axis=1), ring, f)
-    (ew,) = mul_many(ctx, [(spread, data.w)])
-    terms = Share(np.hstack([ring.lshift(e.data[:, None], f), ew.data]), ring, 2 * f)
-    terms = truncate(ctx, terms, 2 * f - SUM_FRAC)
-    low = Share(fast.reduce(terms.data), fast, SUM_FRAC)
-    pairs = []
-    start = 0
-    for om, r in zip(data.risk, data.rows):
-        block = low[start : start + r]
-        pairs += [(om, Share(np.ascontiguousarray(block.data[:, c]), fast, SUM_FRAC), True) for c in range(1 + p + q)]
-        start += r
-    parts = owned_matvec_many(ctx, pairs, "cox-risk-sets")
-    width = 1 + p + q
-    sums = [_summed([parts[k * width + c] for k in range(len(data.rows))]) for c in range(width)]
+    ex = products(ctx, [(e, data.w[j]) for j in range(p)])
+    terms = Share(np.stack([ring.lshift(e.data, f), *(v.data for v in ex)]), ring, 2 * f)
+    low = _to_fast(ctx, terms, SUM_FRAC)
+    sums = _transposed(ctx, data.risk, data.rows, low, "cox-risk-sets")
     big = rescale_up(extend_ring(ctx, Share(np.stack([s.data for s in sums]), fast, SUM_FRAC)), f - SUM_FRAC)
     s0 = big[0] + data.empty
     inv = reciprocal(ctx, s0)
     grid = s0.size
-    (ratios,) = mul_many(ctx, [(big[1:], Share(np.broadcast_to(inv.data, (p + q, grid)).copy(), ring, f))])
-    ratios = truncate(ctx, ratios, f)
-    a = ratios[:p]  # S1 / S0; ratios[p:] = S2 / S0
-    d = Share(np.broadcast_to(data.events.data, (p + q, grid)).copy(), ring, 0)
+    ratios, h = mul_many(ctx, [(big[1:], Share(np.broadcast_to(inv.data, (p, grid)).copy(), ring, f)),
+                               (data.events, inv)])
+    a = truncate(ctx, ratios, f)  # a_j = S1_j / S0_j
+    # Breslow's cumulative baseline hazard at each row's time: L_i = sum_{j <= t_i} d_j / S0_j = (R h)_i
+    h_fast = _to_fast(ctx, h.reshape(1, grid), HAZARD_FRAC)[0]
+    hazard = concat(owned_matvec_many(ctx, [(om, h_fast, False) for om in data.risk], "cox-hazard"))
+    hazard = rescale_up(extend_ring(ctx, hazard), f - HAZARD_FRAC)
     index = pair_index(p)
     left = Share(np.stack([a.data[j] for j, _ in index]), ring, f)
-    right = Share(np.stack([a.data[k] for _, k in index]), ring, f)
-    aa, weighted = mul_many(ctx, [(left, right), (d, ratios)])
-    (aa,) = truncate_each(ctx, [(aa, f)])
-    (daa,) = mul_many(ctx, [(d[p:], aa)])
-    g = data.event_sum - Share(ring.sum(weighted.data[:p], axis=1), ring, f)
-    h = Share(ring.sum(weighted.data[p:], axis=1), ring, f) - Share(ring.sum(daa.data, axis=1), ring, f)
-    return g, h, above
+    right = Share(np.stack([a.data[m] for _, m in index]), ring, f)
+    d = Share(np.broadcast_to(data.events.data, (p, grid)).copy(), ring, 0)
+    aa, da, mu = mul_many(ctx, [(left, right), (d, a), (e, hazard)])
+    aa, mu = truncate_each(ctx, [(aa, f), (mu, f)])
+    (daa,) = mul_many(ctx, [(Share(np.broadcast_to(data.events.data, (q, grid)).copy(), ring, 0), aa)])
+    # sum_j d_j S2_j / S0_j = sum_i e_i L_i z_i = Z' mu: owned transposed products with the published [x | x x']
+    zmu = _transposed(ctx, data.x, data.rows, mu.reshape(1, mu.size), "cox-information")[0]
+    zmu = truncate(ctx, zmu, f)
+    g = data.event_sum - Share(ring.sum(da.data, axis=1), ring, f)
+    h_pairs = zmu[p:] - Share(ring.sum(daa.data, axis=1), ring, f)
+    return g, h_pairs, above
+
+
+def _to_fast(ctx: PartyContext, x: Share, frac: int) -> Share:
+    """A Z_2^128 share cut to `frac` fractional bits and read in Z_2^64 (its value must fit)."""
+    cut = truncate(ctx, x, x.frac - frac)
+    return Share(ctx.fixed.ring.reduce(cut.data), ctx.fixed.ring, frac)
+
+
+def _transposed(ctx: PartyContext, matrices: list[OwnedMatrix], rows: list[int], columns: Share,
+                label: str) -> list[Share]:
+    """For each row c of `columns` (c, all parties' rows): sum_r M_r' columns[c]_r, in one round."""
+    pairs = []
+    start = 0
+    for om, r in zip(matrices, rows):
+        block = columns.data[:, start : start + r]
+        pairs += [(om, Share(np.ascontiguousarray(block[c]), columns.ring, columns.frac), True)
+                  for c in range(columns.shape[0])]
+        start += r
+    parts = owned_matvec_many(ctx, pairs, label)
+    width = columns.shape[0]
+    return [_summed([parts[k * width + c] for k in range(len(rows))]) for c in range(width)]
 
 
 def fit(ctx: PartyContext, data: CoxData, iterations: int, tol: float) -> CoxShares:
     """The fixed schedule of the module docstring."""
     precise = ctx.precise
     ring, f = precise.ring, precise.frac
-    p = data.x[0].shape[1]
+    p = data.w.shape[0]
     ns_steps = iterations_for(CONDITION, p, f)
     beta = Share(ring.zeros((p,)), ring, f)
     inv_a: Share | None = None
