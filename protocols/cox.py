@@ -54,7 +54,7 @@ from protocols.convert import extend_ring
 from protocols.division import reciprocal
 from protocols.exp_log import exp_capped
 from protocols.linalg import iterations_for, newton_schulz, residual_is_small
-from protocols.logistic import COLD_ITERATIONS, WARM_STEPS, pair_index, pairwise_products, symmetric
+from protocols.logistic import COLD_ITERATIONS, WARM_STEPS, X_FRAC, pair_index, pairwise_products, symmetric
 from protocols.opening import reveal_int
 from protocols.owned import OwnedMatrix, owned_matvec_many, publish_masked
 from protocols.products import products
@@ -67,6 +67,9 @@ SUM_BITS = 37
 
 HAZARD_FRAC = 40
 """Fractional bits of d_j / S0_j in the Z_2^64 product R h (Breslow's cumulative hazard L_i < 2^21)."""
+
+FAST_CAP = 2.0**16
+"""Cap on e in the steps that use Z_2^64's exp (it holds exp(x) for x < 11.8, at 40 fractional bits)."""
 
 SUM_FRAC = 24
 """Fractional bits of the row terms e W in the Z_2^64 at-risk products: 2^(SUM_BITS + SUM_FRAC) < 2^62,
@@ -83,7 +86,8 @@ CONDITION = 1e7
 class CoxData:
     """The consortium's rows as this party sees them, and the shared constants."""
 
-    x: list[OwnedMatrix]  # every party's published [x | x x'] (Z_2^128, 40 fractional bits)
+    x: list[OwnedMatrix]  # every party's published covariates (Z_2^128, 40 fractional bits)
+    z: list[OwnedMatrix]  # every party's published x x' (Z_2^64, X_FRAC fractional bits)
     risk: list[OwnedMatrix]  # every party's published at-risk matrix (Z_2^64, integers)
     w: Share  # the covariates of all rows, shared, one row per covariate (Z_2^128, 40 fractional bits)
     event_sum: Share  # sum of x over the events (p)
@@ -136,8 +140,11 @@ def setup(
     padded[:n_real] = x
     everyone = list(range(ctx.n))
     q = p * (p + 1) // 2
-    mine = precise.encode(np.hstack([padded, pairwise_products(padded)]))
-    xs = publish_masked(ctx, everyone, {ctx.rank: mine}, {r: (rows[r], p + q) for r in everyone}, "cox-XZ", ring, f)
+    z = np.round(pairwise_products(padded) * 2.0**X_FRAC) / 2.0**X_FRAC
+    xs = publish_masked(ctx, everyone, {ctx.rank: precise.encode(padded)}, {r: (rows[r], p) for r in everyone},
+                        "cox-X", ring, f)
+    zs = publish_masked(ctx, everyone, {ctx.rank: fixed.encode(z, X_FRAC)}, {r: (rows[r], q) for r in everyone},
+                        "cox-Z", fixed.ring, X_FRAC)
     risk = publish_masked(ctx, everyone, {ctx.rank: at_risk(points, rows[ctx.rank], grid)},
                           {r: (rows[r], grid) for r in everyone}, "cox-R", fixed.ring, 0)
     start = sum(rows[: ctx.rank])
@@ -149,7 +156,7 @@ def setup(
     consts = _summed(share_inputs(ctx, mine, ring, 0, "cox-constants"))
     events = consts[p : p + grid]
     empty = is_zero(ctx, consts[p + grid :])
-    return CoxData(xs, risk, w, consts[:p].with_frac(f), events, rescale_up(empty, f), list(rows),
+    return CoxData(xs, zs, risk, w, consts[:p].with_frac(f), events, rescale_up(empty, f), list(rows),
                    min(2.0**SUM_BITS / sum(rows), MAX_CAP))
 
 
@@ -160,16 +167,20 @@ def _summed(shares: list[Share]) -> Share:
     return total
 
 
-def derivatives(ctx: PartyContext, data: CoxData, beta: Share) -> tuple[Share, Share, Share]:
-    """g, the pairs of H (Z_2^128, 40 bits) at `beta`, and the bits [e_i reached the cap] (step 1a-d)."""
+def derivatives(ctx: PartyContext, data: CoxData, beta: Share, precise_exp: bool) -> tuple[Share, Share, Share]:
+    """g, the pairs of H (Z_2^128, 40 bits) at `beta`, and the bits [e_i reached the cap] (step 1a-d);
+    e by Z_2^64's exp, lifted, unless `precise_exp` (Z_2^128's)."""
     precise, fast = ctx.precise, ctx.fixed.ring
     f = precise.frac
     p = beta.size
     q = p * (p + 1) // 2
     ring = beta.ring
-    widened = Share(np.concatenate([beta.data, ring.zeros((q,))]), ring, f)
-    eta = truncate(ctx, concat(owned_matvec_many(ctx, [(om, widened, False) for om in data.x], "cox-eta")), f)
-    e, above = exp_capped(ctx, eta, data.cap)
+    eta = concat(owned_matvec_many(ctx, [(om, beta, False) for om in data.x], "cox-eta"))
+    if precise_exp:
+        e, above = exp_capped(ctx, truncate(ctx, eta, f), data.cap)
+    else:
+        e_fast, above = exp_capped(ctx, _to_fast(ctx, eta, X_FRAC), min(data.cap, FAST_CAP), out_frac=f)
+        e = extend_ring(ctx, e_fast)
     ex = products(ctx, [(e, data.w[j]) for j in range(p)])
     terms = Share(np.stack([ring.lshift(e.data, f), *(v.data for v in ex)]), ring, 2 * f)
     low = _to_fast(ctx, terms, SUM_FRAC)
@@ -190,13 +201,15 @@ def derivatives(ctx: PartyContext, data: CoxData, beta: Share) -> tuple[Share, S
     right = Share(np.stack([a.data[m] for _, m in index]), ring, f)
     d = Share(np.broadcast_to(data.events.data, (p, grid)).copy(), ring, 0)
     aa, da, mu = mul_many(ctx, [(left, right), (d, a), (e, hazard)])
-    aa, mu = truncate_each(ctx, [(aa, f), (mu, f)])
+    (aa,) = truncate_each(ctx, [(aa, f)])
+    mu_fast = _to_fast(ctx, mu.reshape(1, mu.size), SUM_FRAC)  # sum_i mu_i is the number of events
     (daa,) = mul_many(ctx, [(Share(np.broadcast_to(data.events.data, (q, grid)).copy(), ring, 0), aa)])
-    # sum_j d_j S2_j / S0_j = sum_i e_i L_i z_i = Z' mu: owned transposed products with the published [x | x x']
-    zmu = _transposed(ctx, data.x, data.rows, mu.reshape(1, mu.size), "cox-information")[0]
-    zmu = truncate(ctx, zmu, f)
+    # sum_j d_j S2_j / S0_j = sum_i e_i L_i x_i x_i' = Z' mu: owned transposed products with the published x x'
+    zmu = _transposed(ctx, data.z, data.rows, mu_fast, "cox-information")[0]
+    zmu = extend_ring(ctx, zmu)
+    zmu = truncate(ctx, zmu, zmu.frac - f)
     g = data.event_sum - Share(ring.sum(da.data, axis=1), ring, f)
-    h_pairs = zmu[p:] - Share(ring.sum(daa.data, axis=1), ring, f)
+    h_pairs = zmu - Share(ring.sum(daa.data, axis=1), ring, f)
     return g, h_pairs, above
 
 
@@ -231,7 +244,7 @@ def fit(ctx: PartyContext, data: CoxData, iterations: int, tol: float) -> CoxSha
     inv_a: Share | None = None
     scale: Share | None = None
     for i in range(iterations):
-        g, h, above = derivatives(ctx, data, beta)
+        g, h, above = derivatives(ctx, data, beta, i == iterations - 1)
         if i < COLD_ITERATIONS:
             delta, inv_a, scale, a = _newton(ctx, g, h, p, None, ns_steps)
         else:
