@@ -32,12 +32,14 @@ def cox_steps(stmt: ir.Regression, kinds: Callable[[str], str], min_cell: int, p
         f"beyond each grid size 2^4 .. 2^12, and events (< {min_cell}?): batched comparisons; only the yes/no bits "
         "are opened (the grid size G: the least power of two holding every time); padded rows x G capped",
         "public column scales: the power of two above each design column's pooled maximum |x| (opened)",
-        "each party publishes its covariates and its rows x G at-risk matrix masked once (padded to a power of "
-        "two); [x | x x'] secret-shared; events and numbers at risk per grid point added in shares",
+        "each party publishes its covariates, their pairwise products and its rows x G at-risk matrix masked once "
+        "(padded to a power of two); the covariates secret-shared; events and numbers at risk per grid point added "
+        "in shares",
         f"Newton-Raphson on Breslow's partial likelihood, a fixed {stmt.maxiter} iterations (no bit opened between "
-        "them): per-row exp(x'beta) in Z_2^128 capped at the fixed-point range; risk-set sums S0, S1, S2 per grid "
-        "point by owned at-risk-matrix products in Z_2^64, lifted to Z_2^128; one secure reciprocal of S0 per "
-        "point; score and information; Newton-Schulz inverse",
+        "them): per-row exp(x'beta) capped at the fixed-point range (Z_2^64, lifted; Z_2^128 in the last); "
+        "risk-set sums S0, S1 per grid point by owned at-risk-matrix products in Z_2^64, lifted to Z_2^128; one "
+        "secure reciprocal of S0 per point; score; information from Breslow's cumulative hazard per row (owned "
+        "products); Newton-Schulz inverse",
         "opened: a relative hazard at the range's cap (refused), converged, singular",
         "release to the analyst: coefficients, diag of the inverse information, events and complete cases "
         "(unscaled by the public powers of two); hazard ratios and CIs computed by the analyst",
