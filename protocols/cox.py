@@ -46,6 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mpc.context import PartyContext
+from mpc.material import MaterialRequest
 from mpc.share import Share, concat
 from protocols.arith import rescale_up
 from protocols.beaver import fixed_matmul, mul, mul_many
@@ -55,7 +56,7 @@ from protocols.division import reciprocal
 from protocols.exp_log import exp_capped
 from protocols.linalg import iterations_for, newton_schulz, residual_is_small
 from protocols.logistic import COLD_ITERATIONS, WARM_STEPS, X_FRAC, pair_index, pairwise_products, symmetric
-from protocols.opening import reveal_int
+from protocols.opening import open_arith, reveal_int
 from protocols.owned import OwnedMatrix, owned_matvec_many, publish_masked
 from protocols.products import products
 from protocols.regression import scaled_system
@@ -221,17 +222,36 @@ def _to_fast(ctx: PartyContext, x: Share, frac: int) -> Share:
 
 def _transposed(ctx: PartyContext, matrices: list[OwnedMatrix], rows: list[int], columns: Share,
                 label: str) -> list[Share]:
-    """For each row c of `columns` (c, all parties' rows): sum_r M_r' columns[c]_r, in one round."""
-    pairs = []
+    """For each row c of `columns` (c, all parties' rows): sum_r M_r' columns[c]_r, in one round.
+
+    `protocols.owned.owned_matvec_many`'s recipe (open d = v - b; [M'v] = E'd + E'[b] + A'd + [c]),
+    with each party's vectors stacked, so that each matrix meets them in one product."""
+    width = columns.shape[0]
+    requests = []
     start = 0
     for om, r in zip(matrices, rows):
+        params = {"owner": om.owner, "name": om.name, "shape_a": list(om.shape), "ring": om.ring.bits,
+                  "transpose": True}
+        mats = [ctx.dealer(MaterialRequest("owned_matvec", params)) for _ in range(width)]
         block = columns.data[:, start : start + r]
-        pairs += [(om, Share(np.ascontiguousarray(block[c]), columns.ring, columns.frac), True)
-                  for c in range(columns.shape[0])]
+        requests.append((om, mats, Share(block.T.copy(), columns.ring, columns.frac)))
         start += r
-    parts = owned_matvec_many(ctx, pairs, label)
-    width = columns.shape[0]
-    return [_summed([parts[k * width + c] for k in range(len(rows))]) for c in range(width)]
+    opened = open_arith(ctx, [Share(v.ring.sub(v.data, np.stack([m["b"] for m in mats], axis=1)), v.ring)
+                              for _, mats, v in requests], label)
+    total: Share | None = None
+    for (om, mats, v), d in zip(requests, opened):
+        ring = om.ring
+        b = np.stack([m["b"] for m in mats], axis=1)
+        z = ring.add(ring.matmul(om.masked.T, b), np.stack([m["c"] for m in mats], axis=1))
+        if ctx.is_leader:
+            z = ring.add(z, ring.matmul(om.masked.T, d))
+        if ctx.rank == om.owner:
+            assert om.mask is not None
+            z = ring.add(z, ring.matmul(om.mask.T, d))
+        part = Share(z, ring, om.frac + v.frac)
+        total = part if total is None else total + part
+    assert total is not None
+    return [total[:, c] for c in range(width)]
 
 
 def fit(ctx: PartyContext, data: CoxData, iterations: int, tol: float) -> CoxShares:
