@@ -49,7 +49,7 @@ from mpc.context import PartyContext
 from mpc.material import MaterialRequest
 from mpc.share import Share, concat
 from protocols.arith import rescale_up
-from protocols.beaver import fixed_matmul, mul, mul_many
+from protocols.beaver import PendingMul, fixed_matmul, mul, mul_many
 from protocols.compare import is_zero, less_than_public
 from protocols.convert import extend_ring
 from protocols.division import reciprocal
@@ -72,6 +72,12 @@ HAZARD_FRAC = 40
 FAST_CAP = 2.0**16
 """Cap on e in the steps that use Z_2^64's exp (it holds exp(x) for x < 11.8, at 40 fractional bits)."""
 
+FAST_E_FRAC = 24
+"""Fractional bits of e in the Z_2^64 steps (e x at 44 bits stays below 2^63 for e < 2^18)."""
+
+FAST_HAZARD_FRAC = 20
+"""Fractional bits of L in the Z_2^64 steps (mu = e L at 44 bits: mu < 2^18; sum mu = the events)."""
+
 SUM_FRAC = 24
 """Fractional bits of the row terms e W in the Z_2^64 at-risk products: 2^(SUM_BITS + SUM_FRAC) < 2^62,
 the bound of the lift to Z_2^128."""
@@ -91,6 +97,7 @@ class CoxData:
     z: list[OwnedMatrix]  # every party's published x x' (Z_2^64, X_FRAC fractional bits)
     risk: list[OwnedMatrix]  # every party's published at-risk matrix (Z_2^64, integers)
     w: Share  # the covariates of all rows, shared, one row per covariate (Z_2^128, 40 fractional bits)
+    w_fast: Share  # the same in Z_2^64 at X_FRAC bits
     event_sum: Share  # sum of x over the events (p)
     events: Share  # d_j (integers, G)
     empty: Share  # [n_j == 0] at the fixed-point scale (G)
@@ -152,12 +159,13 @@ def setup(
     full = np.zeros((p, sum(rows)))
     full[:, start : start + rows[ctx.rank]] = padded.T
     w = _summed(share_inputs(ctx, precise.encode(full), ring, f, "cox-X"))
+    w_fast = _summed(share_inputs(ctx, fixed.encode(full, X_FRAC), fixed.ring, X_FRAC, "cox-X-fast"))
     event_sum, counts = local_constants(x, points, event, grid)
     mine = np.concatenate([precise.encode(event_sum), counts.ravel().astype(object)])
     consts = _summed(share_inputs(ctx, mine, ring, 0, "cox-constants"))
     events = consts[p : p + grid]
     empty = is_zero(ctx, consts[p + grid :])
-    return CoxData(xs, zs, risk, w, consts[:p].with_frac(f), events, rescale_up(empty, f), list(rows),
+    return CoxData(xs, zs, risk, w, w_fast, consts[:p].with_frac(f), events, rescale_up(empty, f), list(rows),
                    min(2.0**SUM_BITS / sum(rows), MAX_CAP))
 
 
@@ -168,23 +176,22 @@ def _summed(shares: list[Share]) -> Share:
     return total
 
 
-def derivatives(ctx: PartyContext, data: CoxData, beta: Share, precise_exp: bool) -> tuple[Share, Share, Share]:
-    """g, the pairs of H (Z_2^128, 40 bits) at `beta`, and the bits [e_i reached the cap] (step 1a-d);
-    e by Z_2^64's exp, lifted, unless `precise_exp` (Z_2^128's)."""
+def derivatives(ctx: PartyContext, data: CoxData, beta: Share, precise_rows: bool) -> tuple[Share, Share, Share]:
+    """g, the pairs of H (Z_2^128, 40 bits) at `beta`, and the bits [e_i reached the cap] (step 1a-d).
+    The row-level values (e, e x, L, mu) are in Z_2^128 when `precise_rows`, else in Z_2^64 (`_fast_rows`)."""
     precise, fast = ctx.precise, ctx.fixed.ring
     f = precise.frac
     p = beta.size
     q = p * (p + 1) // 2
     ring = beta.ring
     eta = concat(owned_matvec_many(ctx, [(om, beta, False) for om in data.x], "cox-eta"))
-    if precise_exp:
+    if precise_rows:
         e, above = exp_capped(ctx, truncate(ctx, eta, f), data.cap)
+        ex = products(ctx, [(e, data.w[j]) for j in range(p)])
+        terms = Share(np.stack([ring.lshift(e.data, f), *(v.data for v in ex)]), ring, 2 * f)
+        low = _to_fast(ctx, terms, SUM_FRAC)
     else:
-        e_fast, above = exp_capped(ctx, _to_fast(ctx, eta, X_FRAC), min(data.cap, FAST_CAP), out_frac=f)
-        e = extend_ring(ctx, e_fast)
-    ex = products(ctx, [(e, data.w[j]) for j in range(p)])
-    terms = Share(np.stack([ring.lshift(e.data, f), *(v.data for v in ex)]), ring, 2 * f)
-    low = _to_fast(ctx, terms, SUM_FRAC)
+        e, above, low = _fast_rows(ctx, data, eta)
     sums = _transposed(ctx, data.risk, data.rows, low, "cox-risk-sets")
     big = rescale_up(extend_ring(ctx, Share(np.stack([s.data for s in sums]), fast, SUM_FRAC)), f - SUM_FRAC)
     s0 = big[0] + data.empty
@@ -194,16 +201,23 @@ def derivatives(ctx: PartyContext, data: CoxData, beta: Share, precise_exp: bool
                                (data.events, inv)])
     a = truncate(ctx, ratios, f)  # a_j = S1_j / S0_j
     # Breslow's cumulative baseline hazard at each row's time: L_i = sum_{j <= t_i} d_j / S0_j = (R h)_i
-    h_fast = _to_fast(ctx, h.reshape(1, grid), HAZARD_FRAC)[0]
+    h_frac = HAZARD_FRAC if precise_rows else FAST_HAZARD_FRAC
+    h_fast = _to_fast(ctx, h.reshape(1, grid), h_frac)[0]
     hazard = concat(owned_matvec_many(ctx, [(om, h_fast, False) for om in data.risk], "cox-hazard"))
-    hazard = rescale_up(extend_ring(ctx, hazard), f - HAZARD_FRAC)
+    if precise_rows:
+        hazard = rescale_up(extend_ring(ctx, hazard), f - HAZARD_FRAC)
     index = pair_index(p)
     left = Share(np.stack([a.data[j] for j, _ in index]), ring, f)
     right = Share(np.stack([a.data[m] for _, m in index]), ring, f)
     d = Share(np.broadcast_to(data.events.data, (p, grid)).copy(), ring, 0)
-    aa, da, mu = mul_many(ctx, [(left, right), (d, a), (e, hazard)])
+    grid_products = PendingMul.begin(ctx, [(left, right), (d, a)])
+    row_product = PendingMul.begin(ctx, [(e, hazard)])
+    opened = open_arith(ctx, grid_products.shares() + row_product.shares(), "cox-products")
+    aa, da = grid_products.finish(ctx, opened[:2])
+    (mu,) = row_product.finish(ctx, opened[2:])
     (aa,) = truncate_each(ctx, [(aa, f)])
-    mu_fast = _to_fast(ctx, mu.reshape(1, mu.size), SUM_FRAC)  # sum_i mu_i is the number of events
+    mu_fast = _to_fast(ctx, mu.reshape(1, mu.size), SUM_FRAC) if precise_rows else \
+        truncate(ctx, mu.reshape(1, mu.size), mu.frac - SUM_FRAC)  # sum_i mu_i is the number of events
     (daa,) = mul_many(ctx, [(Share(np.broadcast_to(data.events.data, (q, grid)).copy(), ring, 0), aa)])
     # sum_j d_j S2_j / S0_j = sum_i e_i L_i x_i x_i' = Z' mu: owned transposed products with the published x x'
     zmu = _transposed(ctx, data.z, data.rows, mu_fast, "cox-information")[0]
@@ -212,6 +226,18 @@ def derivatives(ctx: PartyContext, data: CoxData, beta: Share, precise_exp: bool
     g = data.event_sum - Share(ring.sum(da.data, axis=1), ring, f)
     h_pairs = zmu - Share(ring.sum(daa.data, axis=1), ring, f)
     return g, h_pairs, above
+
+
+def _fast_rows(ctx: PartyContext, data: CoxData, eta: Share) -> tuple[Share, Share, Share]:
+    """(e at FAST_E_FRAC bits, the cap bits, [e | e x] at SUM_FRAC bits), all in Z_2^64: Z_2^64's exp
+    (relative error ~4e-6, capped at FAST_CAP) cut to FAST_E_FRAC bits, and e x by one round of products."""
+    fast = ctx.fixed.ring
+    e40, above = exp_capped(ctx, _to_fast(ctx, eta, X_FRAC), min(data.cap, FAST_CAP), out_frac=2 * X_FRAC)
+    e = truncate(ctx, e40, e40.frac - FAST_E_FRAC)
+    ex = products(ctx, [(e, data.w_fast[j]) for j in range(data.w_fast.shape[0])])
+    cut = truncate(ctx, Share(np.stack([v.data for v in ex]), fast, ex[0].frac), ex[0].frac - SUM_FRAC)
+    low = Share(np.concatenate([fast.lshift(e.data, SUM_FRAC - FAST_E_FRAC)[None, :], cut.data]), fast, SUM_FRAC)
+    return e, above, low
 
 
 def _to_fast(ctx: PartyContext, x: Share, frac: int) -> Share:
