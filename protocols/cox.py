@@ -22,12 +22,16 @@ Schedule (fixed, so its cost does not depend on the data):
    a. eta = X_r beta per party (owned products, Z_2^128, 40 fractional bits); e = min(exp(eta), C)
       with C = 2^37 / N (N: all parties' padded rows), so that every sum below fits.
    b. e x_k by one round of products, e opened once (`protocols.products`); each row's [e | e x]
-      cut to 24 fractional bits and read in Z_2^64 (the sums are below 2^37).
+      at 24 fractional bits in Z_2^64 (the sums are below 2^37).
    c. [S0 | S1] = sum_r R_r' [e | e x]_r: owned transposed products (one round, Z_2^64; R is
       0/1 so no scale is added), lifted to Z_2^128.
    d. 1 / S0_j (one secure reciprocal of G values; 1 where nobody is at risk); a_j = S1_j / S0_j
-      and h_j = d_j / S0_j; L = R_r h per party (owned products in Z_2^64 at 40 bits, lifted:
-      L < 2^21); d_j a_j a_j', d_j a_j and mu = e L; sum_r Z_r' mu_r by owned transposed products.
+      and h_j = d_j / S0_j; L = R_r h per party (owned products in Z_2^64); d_j a_j a_j', d_j a_j
+      and mu = e L; sum_r Z_r' mu_r by owned transposed products (Z_2^64), lifted.
+   The row-level values (e, e x, L, mu) are held in Z_2^64 in every step but the last (Z_2^64's
+   exp, relative error ~4e-6, capped at FAST_CAP; e at 24 fractional bits, L at 20), and in
+   Z_2^128 in the last (its exp ~1e-11; L at 40 bits, below 2^21): the last Newton step, whose
+   convergence is quadratic, removes the cheaper steps' error, and gives the information.
    e. The step delta = H^-1 g: Jacobi scaling and Newton-Schulz (from I/p in the first
       COLD_ITERATIONS steps, warm afterwards), as POISSON's (`protocols.poisson`).
 2. Opened at the end: [some e reached C] (refused: a hazard ratio beyond range, separation),
