@@ -59,7 +59,15 @@ from protocols.convert import extend_ring
 from protocols.division import reciprocal
 from protocols.exp_log import exp_capped
 from protocols.linalg import iterations_for, newton_schulz, residual_is_small
-from protocols.logistic import COLD_ITERATIONS, WARM_STEPS, X_FRAC, pair_index, pairwise_products, symmetric
+from protocols.logistic import (
+    COLD_ITERATIONS,
+    WARM_STEPS,
+    X_FRAC,
+    pair_index,
+    pairwise_products,
+    symmetric,
+    to_fast,
+)
 from protocols.opening import open_arith, reveal_int
 from protocols.owned import OwnedMatrix, owned_matvec_many, publish_masked
 from protocols.products import products
@@ -98,8 +106,10 @@ class CoxData:
     """The consortium's rows as this party sees them, and the shared constants."""
 
     x: list[OwnedMatrix]  # every party's published covariates (Z_2^128, 40 fractional bits)
+    x_fast: list[OwnedMatrix]  # the same in Z_2^64 at X_FRAC bits
     z: list[OwnedMatrix]  # every party's published x x' (Z_2^64, X_FRAC fractional bits)
     risk: list[OwnedMatrix]  # every party's published at-risk matrix (Z_2^64, integers)
+    flipped: dict[str, tuple[np.ndarray, np.ndarray | None]]  # E' and A' of `z` and `risk`, contiguous
     w: Share  # the covariates of all rows, shared, one row per covariate (Z_2^128, 40 fractional bits)
     w_fast: Share  # the same in Z_2^64 at X_FRAC bits
     event_sum: Share  # sum of x over the events (p)
@@ -155,6 +165,8 @@ def setup(
     z = np.round(pairwise_products(padded) * 2.0**X_FRAC) / 2.0**X_FRAC
     xs = publish_masked(ctx, everyone, {ctx.rank: precise.encode(padded)}, {r: (rows[r], p) for r in everyone},
                         "cox-X", ring, f)
+    xs_fast = publish_masked(ctx, everyone, {ctx.rank: fixed.encode(padded, X_FRAC)},
+                             {r: (rows[r], p) for r in everyone}, "cox-X-fast", fixed.ring, X_FRAC)
     zs = publish_masked(ctx, everyone, {ctx.rank: fixed.encode(z, X_FRAC)}, {r: (rows[r], q) for r in everyone},
                         "cox-Z", fixed.ring, X_FRAC)
     risk = publish_masked(ctx, everyone, {ctx.rank: at_risk(points, rows[ctx.rank], grid)},
@@ -169,8 +181,10 @@ def setup(
     consts = _summed(share_inputs(ctx, mine, ring, 0, "cox-constants"))
     events = consts[p : p + grid]
     empty = is_zero(ctx, consts[p + grid :])
-    return CoxData(xs, zs, risk, w, w_fast, consts[:p].with_frac(f), events, rescale_up(empty, f), list(rows),
-                   min(2.0**SUM_BITS / sum(rows), MAX_CAP))
+    flipped = {om.name: (np.ascontiguousarray(om.masked.T), None if om.mask is None else
+                         np.ascontiguousarray(om.mask.T)) for om in [*zs, *risk]}
+    return CoxData(xs, xs_fast, zs, risk, flipped, w, w_fast, consts[:p].with_frac(f), events,
+                   rescale_up(empty, f), list(rows), min(2.0**SUM_BITS / sum(rows), MAX_CAP))
 
 
 def _summed(shares: list[Share]) -> Share:
@@ -188,15 +202,17 @@ def derivatives(ctx: PartyContext, data: CoxData, beta: Share, precise_rows: boo
     p = beta.size
     q = p * (p + 1) // 2
     ring = beta.ring
-    eta = concat(owned_matvec_many(ctx, [(om, beta, False) for om in data.x], "cox-eta"))
     if precise_rows:
+        eta = concat(owned_matvec_many(ctx, [(om, beta, False) for om in data.x], "cox-eta"))
         e, above = exp_capped(ctx, truncate(ctx, eta, f), data.cap)
         ex = products(ctx, [(e, data.w[j]) for j in range(p)])
         terms = Share(np.stack([ring.lshift(e.data, f), *(v.data for v in ex)]), ring, 2 * f)
         low = _to_fast(ctx, terms, SUM_FRAC)
     else:
-        e, above, low = _fast_rows(ctx, data, eta)
-    sums = _transposed(ctx, data.risk, data.rows, low, "cox-risk-sets")
+        beta_fast = to_fast(ctx, beta)
+        eta = concat(owned_matvec_many(ctx, [(om, beta_fast, False) for om in data.x_fast], "cox-eta"))
+        e, above, low = _fast_rows(ctx, data, truncate(ctx, eta, X_FRAC))
+    sums = _transposed(ctx, data, data.risk, low, "cox-risk-sets")
     big = rescale_up(extend_ring(ctx, Share(np.stack([s.data for s in sums]), fast, SUM_FRAC)), f - SUM_FRAC)
     s0 = big[0] + data.empty
     inv = reciprocal(ctx, s0)
@@ -224,7 +240,7 @@ def derivatives(ctx: PartyContext, data: CoxData, beta: Share, precise_rows: boo
         truncate(ctx, mu.reshape(1, mu.size), mu.frac - SUM_FRAC)  # sum_i mu_i is the number of events
     (daa,) = mul_many(ctx, [(Share(np.broadcast_to(data.events.data, (q, grid)).copy(), ring, 0), aa)])
     # sum_j d_j S2_j / S0_j = sum_i e_i L_i x_i x_i' = Z' mu: owned transposed products with the published x x'
-    zmu = _transposed(ctx, data.z, data.rows, mu_fast, "cox-information")[0]
+    zmu = _transposed(ctx, data, data.z, mu_fast, "cox-information")[0]
     zmu = extend_ring(ctx, zmu)
     zmu = truncate(ctx, zmu, zmu.frac - f)
     g = data.event_sum - Share(ring.sum(da.data, axis=1), ring, f)
@@ -233,10 +249,11 @@ def derivatives(ctx: PartyContext, data: CoxData, beta: Share, precise_rows: boo
 
 
 def _fast_rows(ctx: PartyContext, data: CoxData, eta: Share) -> tuple[Share, Share, Share]:
-    """(e at FAST_E_FRAC bits, the cap bits, [e | e x] at SUM_FRAC bits), all in Z_2^64: Z_2^64's exp
-    (relative error ~4e-6, capped at FAST_CAP) cut to FAST_E_FRAC bits, and e x by one round of products."""
+    """From eta in Z_2^64 at X_FRAC bits: (e at FAST_E_FRAC bits, the cap bits, [e | e x] at SUM_FRAC bits),
+    all in Z_2^64: Z_2^64's exp (relative error ~4e-6, capped at FAST_CAP) cut to FAST_E_FRAC bits, and e x
+    by one round of products."""
     fast = ctx.fixed.ring
-    e40, above = exp_capped(ctx, _to_fast(ctx, eta, X_FRAC), min(data.cap, FAST_CAP), out_frac=2 * X_FRAC)
+    e40, above = exp_capped(ctx, eta, min(data.cap, FAST_CAP), out_frac=2 * X_FRAC)
     e = truncate(ctx, e40, e40.frac - FAST_E_FRAC)
     ex = products(ctx, [(e, data.w_fast[j]) for j in range(data.w_fast.shape[0])])
     cut = truncate(ctx, Share(np.stack([v.data for v in ex]), fast, ex[0].frac), ex[0].frac - SUM_FRAC)
@@ -250,7 +267,7 @@ def _to_fast(ctx: PartyContext, x: Share, frac: int) -> Share:
     return Share(ctx.fixed.ring.reduce(cut.data), ctx.fixed.ring, frac)
 
 
-def _transposed(ctx: PartyContext, matrices: list[OwnedMatrix], rows: list[int], columns: Share,
+def _transposed(ctx: PartyContext, data: CoxData, matrices: list[OwnedMatrix], columns: Share,
                 label: str) -> list[Share]:
     """For each row c of `columns` (c, all parties' rows): sum_r M_r' columns[c]_r, in one round.
 
@@ -259,7 +276,7 @@ def _transposed(ctx: PartyContext, matrices: list[OwnedMatrix], rows: list[int],
     width = columns.shape[0]
     requests = []
     start = 0
-    for om, r in zip(matrices, rows):
+    for om, r in zip(matrices, data.rows):
         params = {"owner": om.owner, "name": om.name, "shape_a": list(om.shape), "ring": om.ring.bits,
                   "transpose": True}
         mats = [ctx.dealer(MaterialRequest("owned_matvec", params)) for _ in range(width)]
@@ -272,12 +289,13 @@ def _transposed(ctx: PartyContext, matrices: list[OwnedMatrix], rows: list[int],
     for (om, mats, v), d in zip(requests, opened):
         ring = om.ring
         b = np.stack([m["b"] for m in mats], axis=1)
-        z = ring.add(ring.matmul(om.masked.T, b), np.stack([m["c"] for m in mats], axis=1))
+        e_t, a_t = data.flipped[om.name]
+        z = ring.add(ring.matmul(e_t, b), np.stack([m["c"] for m in mats], axis=1))
         if ctx.is_leader:
-            z = ring.add(z, ring.matmul(om.masked.T, d))
+            z = ring.add(z, ring.matmul(e_t, d))
         if ctx.rank == om.owner:
-            assert om.mask is not None
-            z = ring.add(z, ring.matmul(om.mask.T, d))
+            assert a_t is not None
+            z = ring.add(z, ring.matmul(a_t, d))
         part = Share(z, ring, om.frac + v.frac)
         total = part if total is None else total + part
     assert total is not None
