@@ -28,7 +28,7 @@ Schedule (fixed, so its cost does not depend on the data):
    d. 1 / S0_j (one secure reciprocal of G values; 1 where nobody is at risk); a_j = S1_j / S0_j
       and h_j = d_j / S0_j; L = R_r h per party (owned products in Z_2^64); d_j a_j a_j', d_j a_j
       and mu = e L; sum_r Z_r' mu_r by owned transposed products (Z_2^64), lifted.
-   The row-level values (e, e x, L, mu) are held in Z_2^64 in every step but the last (Z_2^64's
+   The row-level values (eta, e, e x, L, mu) are held in Z_2^64 in every step but the last (Z_2^64's
    exp, relative error ~4e-6, capped at FAST_CAP; e at 24 fractional bits, L at 20), and in
    Z_2^128 in the last (its exp ~1e-11; L at 40 bits, below 2^21): the last Newton step, whose
    convergence is quadratic, removes the cheaper steps' error, and gives the information.
