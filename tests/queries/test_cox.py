@@ -60,6 +60,22 @@ def test_matches_breslow_partial_likelihood_on_tied_months(sizes: tuple[int, ...
     assert model["n"] == len(pooled) and model["events"] == int(pooled["died"].sum()) and model["converged"]
 
 
+def test_six_parameters_with_decimal_and_binary_covariates() -> None:
+    """The benchmark's model: age, sex, smoking (two dummies), bmi (decimals) and diabetes."""
+    frames = sites((400, 250, 300), seed=5)
+    result, _ = run_in_process(frames, "COX months, died ~ age + C(sex) + C(smoking) + bmi + diabetes")
+    pooled = pd.concat(frames, ignore_index=True)
+    x = design(pooled)
+    x["C(sex)[T.M]"] = (pooled["sex"].astype(str).to_numpy() == "M").astype(float)
+    x["bmi"] = pooled["bmi"].astype(float).to_numpy()
+    x["diabetes"] = pooled["diabetes"].astype(float).to_numpy()
+    ref = phreg.PHReg(pooled["months"].astype(float).to_numpy(), x.to_numpy(),
+                      status=pooled["died"].astype(float).to_numpy(), ties="breslow").fit()
+    table = result.to_pandas().set_index("term").loc[list(x.columns)]
+    assert len(result.rows) == 6
+    assert_table(table, np.asarray(ref.params), np.asarray(ref.bse))
+
+
 def distinct_times(sizes: tuple[int, ...], seed: int) -> list[pd.DataFrame]:
     """Follow-up in whole days where no two rows share a time: Breslow's and Efron's likelihoods agree."""
     rng = np.random.default_rng(seed)
