@@ -319,6 +319,7 @@ def fit(ctx: PartyContext, data: CoxData, iterations: int, tol: float) -> CoxSha
             delta, inv_a, scale, a = _newton(ctx, g, h, p, inv_a, WARM_STEPS, scale)
         beta = beta + delta
     decrement = truncate(ctx, mul(ctx, g, delta), f)
+    assert above.ring == ring  # the last step's rows are in Z_2^128
     checks = concat([is_zero(ctx, Share(ring.sum(above.data).reshape(1), ring, 0)),
                      less_than_public(ctx, Share(ring.sum(decrement.data).reshape(1), ring, f), tol)])
     inside, small = (int(v) for v in reveal_int(ctx, checks))
