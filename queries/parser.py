@@ -37,7 +37,7 @@ from queries.sql_expr import ExprCompiler, Source
 from queries.sql_select import compile_select
 
 DIALECT = "duckdb"
-DEFAULT_ITERATIONS = {"LOGISTIC": 35, "POISSON": 10, "COX": 8}
+DEFAULT_ITERATIONS = {"LOGISTIC": 35, "POISSON": 10, "COX": 6}
 """MAXITER when the query does not say: LOGISTIC's most iterations, POISSON's and COX's fixed schedules
 (`protocols.poisson`, `protocols.cox`: every iteration runs, so the count reveals nothing)."""
 _WORD = re.compile(r"\s*([A-Za-z_]+|\(|)")

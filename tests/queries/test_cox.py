@@ -111,7 +111,7 @@ def test_explain_predicts_the_rounds_exactly() -> None:
     frames = sites((90, 70, 60), seed=3)
     _, plan = run_in_process(frames, QUERY + " WHERE age > 25")
     predicted = predict_cost(plan, check_schemas([schema_of(f) for f in frames]), len(frames))
-    assert predicted["rounds"] == plan.cost["rounds"] and predicted["fixed_iterations"] == 8
+    assert predicted["rounds"] == plan.cost["rounds"] and predicted["fixed_iterations"] == 6
     assert "rounds exact" in replace(plan, cost=predicted).text()
 
 
