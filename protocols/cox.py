@@ -50,12 +50,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from mpc.context import PartyContext
-from mpc.material import MaterialRequest
 from mpc.share import Share, concat
 from protocols.arith import rescale_up
 from protocols.beaver import PendingMul, fixed_matmul, mul, mul_many
 from protocols.compare import is_zero, less_than_public
 from protocols.convert import extend_ring
+from protocols.cox_owned import Limbs, cached, owned_products
 from protocols.division import reciprocal
 from protocols.exp_log import exp_capped
 from protocols.linalg import iterations_for, newton_schulz, residual_is_small
@@ -109,7 +109,7 @@ class CoxData:
     x_fast: list[OwnedMatrix]  # the same in Z_2^64 at X_FRAC bits
     z: list[OwnedMatrix]  # every party's published x x' (Z_2^64, X_FRAC fractional bits)
     risk: list[OwnedMatrix]  # every party's published at-risk matrix (Z_2^64, integers)
-    flipped: dict[str, tuple[np.ndarray, np.ndarray | None]]  # E' and A' of `z` and `risk`, contiguous
+    limbs: dict[str, tuple[Limbs, Limbs | None]]  # E and A of `z` and `risk`, as limbs
     w: Share  # the covariates of all rows, shared, one row per covariate (Z_2^128, 40 fractional bits)
     w_fast: Share  # the same in Z_2^64 at X_FRAC bits
     event_sum: Share  # sum of x over the events (p)
@@ -181,9 +181,7 @@ def setup(
     consts = _summed(share_inputs(ctx, mine, ring, 0, "cox-constants"))
     events = consts[p : p + grid]
     empty = is_zero(ctx, consts[p + grid :])
-    flipped = {om.name: (np.ascontiguousarray(om.masked.T), None if om.mask is None else
-                         np.ascontiguousarray(om.mask.T)) for om in [*zs, *risk]}
-    return CoxData(xs, xs_fast, zs, risk, flipped, w, w_fast, consts[:p].with_frac(f), events,
+    return CoxData(xs, xs_fast, zs, risk, cached([*zs, *risk]), w, w_fast, consts[:p].with_frac(f), events,
                    rescale_up(empty, f), list(rows), min(2.0**SUM_BITS / sum(rows), MAX_CAP))
 
 
@@ -223,7 +221,7 @@ def derivatives(ctx: PartyContext, data: CoxData, beta: Share, precise_rows: boo
     # Breslow's cumulative baseline hazard at each row's time: L_i = sum_{j <= t_i} d_j / S0_j = (R h)_i
     h_frac = HAZARD_FRAC if precise_rows else FAST_HAZARD_FRAC
     h_fast = _to_fast(ctx, h.reshape(1, grid), h_frac)[0]
-    hazard = concat(owned_matvec_many(ctx, [(om, h_fast, False) for om in data.risk], "cox-hazard"))
+    hazard = concat(owned_products(ctx, data.limbs, [(om, h_fast) for om in data.risk], False, "cox-hazard"))
     if precise_rows:
         hazard = rescale_up(extend_ring(ctx, hazard), f - HAZARD_FRAC)
     index = pair_index(p)
@@ -269,37 +267,15 @@ def _to_fast(ctx: PartyContext, x: Share, frac: int) -> Share:
 
 def _transposed(ctx: PartyContext, data: CoxData, matrices: list[OwnedMatrix], columns: Share,
                 label: str) -> list[Share]:
-    """For each row c of `columns` (c, all parties' rows): sum_r M_r' columns[c]_r, in one round.
-
-    `protocols.owned.owned_matvec_many`'s recipe (open d = v - b; [M'v] = E'd + E'[b] + A'd + [c]),
-    with each party's vectors stacked, so that each matrix meets them in one product."""
-    width = columns.shape[0]
-    requests = []
+    """For each row c of `columns` (c, all parties' rows): sum_r M_r' columns[c]_r, in one round."""
+    items = []
     start = 0
     for om, r in zip(matrices, data.rows):
-        params = {"owner": om.owner, "name": om.name, "shape_a": list(om.shape), "ring": om.ring.bits,
-                  "transpose": True}
-        mats = [ctx.dealer(MaterialRequest("owned_matvec", params)) for _ in range(width)]
-        block = columns.data[:, start : start + r]
-        requests.append((om, mats, Share(block.T.copy(), columns.ring, columns.frac)))
+        items.append((om, Share(columns.data[:, start : start + r].T.copy(), columns.ring, columns.frac)))
         start += r
-    opened = open_arith(ctx, [Share(v.ring.sub(v.data, np.stack([m["b"] for m in mats], axis=1)), v.ring)
-                              for _, mats, v in requests], label)
-    total: Share | None = None
-    for (om, mats, v), d in zip(requests, opened):
-        ring = om.ring
-        b = np.stack([m["b"] for m in mats], axis=1)
-        e_t, a_t = data.flipped[om.name]
-        z = ring.add(ring.matmul(e_t, b), np.stack([m["c"] for m in mats], axis=1))
-        if ctx.is_leader:
-            z = ring.add(z, ring.matmul(e_t, d))
-        if ctx.rank == om.owner:
-            assert a_t is not None
-            z = ring.add(z, ring.matmul(a_t, d))
-        part = Share(z, ring, om.frac + v.frac)
-        total = part if total is None else total + part
-    assert total is not None
-    return [total[:, c] for c in range(width)]
+    parts = owned_products(ctx, data.limbs, items, True, label)
+    total = _summed(parts)
+    return [total[:, c] for c in range(columns.shape[0])]
 
 
 def fit(ctx: PartyContext, data: CoxData, iterations: int, tol: float) -> CoxShares:
