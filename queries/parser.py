@@ -377,11 +377,11 @@ class _Head:
             at = _in_formula(formula, col)
             if at is not None:
                 self.mentions.append((col, pos + at))
-        for col in (outcome, time):
-            if col is not None and col in columns:
-                at = _in_formula(formula, col)
-                raise QueryError(f"the {'outcome' if col == outcome else 'time'} {col!r} also appears on the right "
-                                 "of '~'", outcome_tok.pos if at is None else pos + at, self.text)
+        for name in (outcome, time):
+            if name is not None and name in columns:
+                where = _in_formula(formula, name)
+                raise QueryError(f"the {'outcome' if name == outcome else 'time'} {name!r} also appears on the right "
+                                 "of '~'", outcome_tok.pos if where is None else pos + where, self.text)
         self.jump(end)
         maxiter, tol = DEFAULT_ITERATIONS.get(kind, 35), 1e-8
         every: float | None = None
