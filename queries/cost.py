@@ -112,7 +112,7 @@ def _column(plan: Plan, name: str, kind: str, rows: int, rng: np.random.Generato
 
     if kind == "int" and (name in offset_columns(stmt.offset) or name == stmt.weight):
         return pd.Series(rng.integers(1, 3, rows), dtype=_DTYPES[kind])  # positive: an exposure, a weight
-    if kind == "int" or (name == stmt.outcome and stmt.kind in ("LOGISTIC", "POISSON")):
+    if kind == "int" or (name == stmt.outcome and stmt.kind in ("LOGISTIC", "POISSON", "COX")):
         return pd.Series(rng.integers(0, 2, rows), dtype=_DTYPES[kind])
     return pd.Series(rng.uniform(1.0, 2.0, rows), dtype="Float64")  # positive: np.log and np.sqrt are defined
 

@@ -157,7 +157,8 @@ def finish_result(
 
         result = regression.finish(plan, decoded, dict(public or {}))
         method = {"LINEAR": "OLS (least squares)", "LOGISTIC": "Logit (MLE, Newton-Raphson)",
-                  "POISSON": "Poisson GLM, log link (MLE, Newton-Raphson)"}[stmt.kind]
+                  "POISSON": "Poisson GLM, log link (MLE, Newton-Raphson)",
+                  "COX": "Cox proportional hazards (Breslow ties, Newton-Raphson)"}[stmt.kind]
         result.extra["model"] = {"outcome": stmt.outcome, "method": method, **result.extra.get("model", {})}
         result.kind = "model"
         return result
@@ -287,7 +288,7 @@ def predict_cost(
     cost = {key: max(d[key] for d in per_party) for key in per_party[0]}
     facts = answers[0][1]
     stmt = plan.statement
-    if isinstance(stmt, ir.Regression) and stmt.kind == "POISSON":
+    if isinstance(stmt, ir.Regression) and stmt.kind in ("POISSON", "COX"):
         cost.update(fixed_iterations=stmt.maxiter, rows_per_party=len(frames[0]))
     elif isinstance(stmt, ir.Survival) and "grid" in facts:
         cost.update(grid_points=int(facts["grid"]))

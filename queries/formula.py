@@ -40,7 +40,7 @@ MAX_TERMS = 256
 """A formula expanding to more terms is refused before formulaic expands it (a**-expansion of
 many columns would otherwise exhaust a node's memory)."""
 
-_STOP = re.compile(r"(?i)(?<![A-Za-z0-9_.])(FROM|WHERE|MAXITER|TOL)(?![A-Za-z0-9_])")
+_STOP = re.compile(r"(?i)(?<![A-Za-z0-9_.])(FROM|WHERE|MAXITER|TOL|EVERY)(?![A-Za-z0-9_])")
 _MARKER = "\u29db"  # formulaic's highlight of the span at fault in a syntax error
 
 
@@ -62,8 +62,9 @@ class FormulaFacts:
 
 
 def formula_end(text: str, start: int) -> int:
-    """Index in `text` where the formula beginning at `start` ends: at the first FROM, WHERE, MAXITER
-    or TOL, or WEIGHT clause (`queries.weights.clause_at`), outside quotes and brackets, or at the end of the text."""
+    """Index in `text` where the formula beginning at `start` ends: at the first FROM, WHERE, MAXITER,
+    TOL or EVERY, or WEIGHT clause (`queries.weights.clause_at`), outside quotes and brackets, or at the end of
+    the text."""
     depth, quote, i = 0, "", start
     while i < len(text):
         ch = text[i]

@@ -146,9 +146,10 @@ class Crosstab:
 class Regression:
     """LINEAR, LOGISTIC or POISSON `outcome ~ formula`: the right-hand side as written (a statsmodels
     formula, read by formulaic: `queries.formula`) but for a POISSON offset(...) term, whose code
-    is `offset` (`queries.offset`), with the columns both read."""
+    is `offset` (`queries.offset`), with the columns both read. COX `time, event ~ formula`: the
+    outcome is the event column, `time` the time column on the grid of width `every` (`queries.cox`)."""
 
-    kind: str  # LINEAR, LOGISTIC or POISSON
+    kind: str  # LINEAR, LOGISTIC, POISSON or COX
     outcome: str
     formula: str
     columns: tuple[str, ...] = ()  # every column the formula reads, in order of first mention
@@ -162,11 +163,14 @@ class Regression:
     offset: str | None = None  # POISSON: the code inside offset(...), e.g. "np.log(person_years)"
     weight: str | None = None  # WEIGHT w: the weight column (`queries.weights`)
     robust: bool = False  # WEIGHT w ROBUST: inverse-probability weights, HC0 standard errors
+    time: str | None = None  # COX: the time column
+    every: float = 1.0  # COX: the width of the public time grid
 
     def model_text(self) -> str:
-        """`outcome ~ formula`, with the offset term as written."""
+        """`outcome ~ formula`, with the offset term as written (COX: `time, event ~ formula`)."""
         tail = f" + offset({self.offset})" if self.offset else ""
-        return f"{self.outcome} ~ {self.formula}{tail}"
+        head = f"{self.time}, {self.outcome}" if self.time else self.outcome
+        return f"{head} ~ {self.formula}{tail}"
 
 
 @dataclass(frozen=True)
@@ -223,8 +227,8 @@ def statement_columns(stmt: Statement) -> set[str]:
         return set(stmt.columns) | condition_columns(stmt.where)
     if isinstance(stmt, Survival):
         return set(stmt.columns) | condition_columns(stmt.where)
-    weight = {stmt.weight} if stmt.weight else set()
-    return {stmt.outcome} | set(stmt.columns) | weight | condition_columns(stmt.where)
+    extra = ({stmt.weight} if stmt.weight else set()) | ({stmt.time} if stmt.time else set())
+    return {stmt.outcome} | set(stmt.columns) | extra | condition_columns(stmt.where)
 
 
 def source_text(stmt: Statement) -> str:

@@ -1,4 +1,4 @@
-"""Tokens of the heads of CROSSTAB, SURVIVAL, LINEAR, LOGISTIC and POISSON, each with its 1-based position in
+"""Tokens of the heads of CROSSTAB, SURVIVAL, LINEAR, LOGISTIC, POISSON and COX, each with its 1-based position in
 the text.
 
 Only the words before a FROM or WHERE are read this way, one token at a time
@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from queries.errors import QueryError
 
 KEYWORDS = frozenset(
-    "SELECT AS FROM WHERE GROUP BY CROSSTAB EXPLAIN LINEAR LOGISTIC POISSON MAXITER TOL SURVIVAL EVERY STRATA".split()
+    "SELECT AS FROM WHERE GROUP BY CROSSTAB EXPLAIN LINEAR LOGISTIC POISSON COX MAXITER TOL SURVIVAL EVERY "
+    "STRATA".split()
 )
 
 _TOKEN = re.compile(

@@ -10,6 +10,8 @@
     regression := (LINEAR | LOGISTIC | POISSON) name ~ formula [FROM name] [WHERE condition] [MAXITER n] [TOL t]
                   [WEIGHT name [ROBUST]]
                   (FROM, WHERE and the options in any order; MAXITER and TOL not for LINEAR; WEIGHT: `queries.weights`)
+    cox        := COX name , name ~ formula [EVERY number] [FROM name] [WHERE condition] [MAXITER n] [TOL t]
+                  (time, event; the clauses in any order)
 
 A SELECT is parsed by sqlglot (DuckDB's dialect) and compiled by `queries.sql_select`; a
 condition after WHERE is any SQL row expression (`queries.sql_expr`), the same in all three.
@@ -39,9 +41,9 @@ from queries.sql_select import compile_select
 from queries.weights import clause_at, select_weight_at
 
 DIALECT = "duckdb"
-DEFAULT_ITERATIONS = {"LOGISTIC": 35, "POISSON": 10}
-"""MAXITER when the query does not say: LOGISTIC's most iterations, POISSON's fixed schedule
-(`protocols.poisson`: every iteration runs, so the count reveals nothing)."""
+DEFAULT_ITERATIONS = {"LOGISTIC": 35, "POISSON": 10, "COX": 6}
+"""MAXITER when the query does not say: LOGISTIC's most iterations, POISSON's and COX's fixed schedules
+(`protocols.poisson`, `protocols.cox`: every iteration runs, so the count reveals nothing)."""
 _WORD = re.compile(r"\s*([A-Za-z_]+|\(|)")
 _IN_WHERE = "aggregates cannot be used in WHERE: it chooses rows before they are grouped"
 
@@ -64,10 +66,10 @@ def _statement(text: str, start: int) -> ir.Statement:
         return ir.Explain(inner)
     if word in ("SELECT", "WITH", "("):
         return _select(text, at)
-    if word in ("CROSSTAB", "SURVIVAL", "LINEAR", "LOGISTIC", "POISSON"):
+    if word in ("CROSSTAB", "SURVIVAL", "LINEAR", "LOGISTIC", "POISSON", "COX"):
         return _Head(text, at).statement()
     found = f"'{word}'" if word else "the end of the query" if at >= len(text) else f"'{text[at]}'"
-    raise QueryError(f"expected SELECT, CROSSTAB, SURVIVAL, LINEAR, LOGISTIC, POISSON or EXPLAIN, found {found}",
+    raise QueryError(f"expected SELECT, CROSSTAB, SURVIVAL, LINEAR, LOGISTIC, POISSON, COX or EXPLAIN, found {found}",
                      at + 1, text)
 
 
@@ -364,8 +366,16 @@ class _Head:
         from queries.offset import split_offset
 
         kind = self.advance().text
+        time: str | None = None
+        if kind == "COX":
+            time = self.name("the time column")
+            if not (self.tok.kind == "op" and self.tok.text == ","):
+                raise self.error(f"expected ',' and the event column, found {self.describe()}")
+            self.advance()
         outcome_tok = self.tok
-        outcome = self.name("the outcome column")
+        outcome = self.name("the event column (1 = event, 0 = censored)") if time else self.name("the outcome column")
+        if time is not None and outcome == time:
+            raise self.error("the time and the event must be two different columns", outcome_tok)
         if not (self.tok.kind == "op" and self.tok.text == "~"):
             raise self.error(f"expected '~', found {self.describe()}")
         start = self.tok.end
@@ -384,19 +394,33 @@ class _Head:
             at = _in_formula(formula, col)
             if at is not None:
                 self.mentions.append((col, pos + at))
-        if outcome in columns:
-            at = _in_formula(formula, outcome)
-            raise QueryError(f"the outcome {outcome!r} also appears on the right of '~'",
-                             outcome_tok.pos if at is None else pos + at, self.text)
+        for name in (outcome, time):
+            if name is not None and name in columns:
+                where = _in_formula(formula, name)
+                raise QueryError(f"the {'outcome' if name == outcome else 'time'} {name!r} also appears on the right "
+                                 "of '~'", outcome_tok.pos if where is None else pos + where, self.text)
         self.jump(end)
         maxiter, tol = DEFAULT_ITERATIONS.get(kind, 35), 1e-8
         weight: str | None = None
         robust = False
+        every: float | None = None
+        if kind == "COX":
+            self.options = ("MAXITER", "TOL", "EVERY")
         while True:
             if self.tail(end_of_where=True):
                 continue
+            if kind == "COX" and self.at_keyword("EVERY"):
+                self.once("EVERY", every)
+                tok = self.tok
+                value = float(self.number())
+                if not 0 < value < 2**31:
+                    raise self.error("EVERY needs a positive grid width", tok)
+                every = value
+                continue
             if self.tok.kind == "ident" and self.tok.text.upper() == "WEIGHT" and \
                     clause_at(self.text, self.tok.pos - 1):
+                if kind == "COX":
+                    raise self.error("WEIGHT applies to SELECT, LINEAR, LOGISTIC and POISSON, not COX")
                 self.once("WEIGHT", weight)
                 weight = self.other_name("the weight column", (outcome,), "the weight must not be the outcome")
                 robust = self.tok.kind == "ident" and self.tok.text.upper() == "ROBUST"
@@ -420,7 +444,8 @@ class _Head:
                 tol = float(value)
         self.finish()
         return ir.Regression(kind, outcome, cut.design, columns, facts.in_c, self.where, maxiter, tol, self.source,
-                             self.text, self._mentions(), offset=cut.code, weight=weight, robust=robust)
+                             self.text, self._mentions(), offset=cut.code, weight=weight, robust=robust, time=time,
+                             every=every or 1.0)
 
     def _mentions(self) -> ir.Mentions:
         return tuple(sorted(self.mentions, key=lambda m: m[1]))

@@ -260,6 +260,12 @@ def _(stmt: ir.Regression, schema: Schema, domains: dict[str, tuple[ir.Value, ..
     p = len(names)
     if p > MAX_DESIGN_COLUMNS:
         raise QueryError(f"the model's design has {p} columns; at most {MAX_DESIGN_COLUMNS} are supported")
+    if stmt.kind == "COX":
+        from queries.cox_plan import cox_steps  # the COX statement's column checks and EXPLAIN steps
+
+        steps = cox_steps(stmt, kinds, min_cell, len(names), any(c != stmt.outcome for c, _ in levels))
+        return Plan(stmt, (), ((),), (), (), (), min_cell, tuple(steps),
+                    terms=tuple(n for n in names if n != "Intercept"), levels=levels, kinds=read)
     binary, counts = stmt.kind == "LOGISTIC", stmt.kind == "POISSON"
     steps = [
         "complete cases: rows with NULL in the outcome or any column the formula reads are dropped (local); "

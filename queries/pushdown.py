@@ -81,7 +81,8 @@ def needed(stmt: ir.Statement) -> tuple[str, ...]:
     if isinstance(inner, ir.Survival):
         return inner.columns
     assert isinstance(inner, ir.Regression)
-    return tuple(dict.fromkeys([inner.outcome, *inner.columns, *([inner.weight] if inner.weight else [])]))
+    return tuple(dict.fromkeys([inner.outcome, *((inner.time,) if inner.time else ()), *inner.columns,
+                                *([inner.weight] if inner.weight else [])]))
 
 
 def read_of(plan: Plan) -> Read:

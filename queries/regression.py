@@ -108,6 +108,10 @@ def execute(ctx: PartyContext, plan: Plan, kept: pd.DataFrame) -> tuple[list[Sha
     its WHERE kept (`queries.sources.Source.rows`)."""
     stmt = plan.statement
     assert isinstance(stmt, ir.Regression)
+    if stmt.kind == "COX":
+        from queries import cox
+
+        return cox.execute(ctx, plan, kept)
     try:
         design, x, y, offset, w, n = _design(ctx, plan, kept)
     except ModelRefused as refusal:
@@ -241,6 +245,10 @@ def finish(plan: Plan, opened: list[np.ndarray], public: dict[str, Any]) -> Resu
     assert isinstance(stmt, ir.Regression)
     if stmt.kind == "POISSON":
         return poisson.finish(plan, opened, public)
+    if stmt.kind == "COX":
+        from queries import cox
+
+        return cox.finish(plan, opened, public)
     if "refused" in public:
         raise refusal_error(str(public.get("refusal", "")), str(public["refused"]))
     names = list(public.get("terms", plan.terms))

@@ -1,0 +1,329 @@
+"""Cox proportional hazards in MPC: Newton-Raphson on Breslow's partial likelihood over a public time grid.
+
+Every time lies on a public grid of G points (`queries.cox`: j = ceil(t / w)), so Breslow's
+partial likelihood is exact there. At grid point j, with e_i = exp(x_i' beta), the risk set
+R_j = {i: t_i >= j} and d_j the events at j,
+    S0_j = sum_{R_j} e_i,   S1_j = sum_{R_j} e_i x_i,   a_j = S1_j / S0_j,
+    g = sum_{events} x_i - sum_j d_j a_j,
+    H = sum_j d_j (S2_j / S0_j - a_j a_j')          (the information: minus the Hessian),
+with S2_j = sum_{R_j} e_i x_i x_i'. Its first term is a sum over rows: sum_j d_j S2_j / S0_j =
+sum_i e_i L_i x_i x_i' with L_i = sum_{j <= t_i} d_j / S0_j, Breslow's cumulative baseline hazard
+at row i's time; so no per-point S2 is needed (p + 1 risk-set sums, not 1 + p + p(p+1)/2).
+
+Who holds what. Party r holds its rows: x_i in the clear and its at-risk matrix R_r
+(rows x G, R_ij = [t_i >= j]), which holds its times. Both [x | x x'] and R_r are published
+once, masked by a persistent mask only the owner and the dealer know (`protocols.owned`); the
+covariates are also secret-shared once (local: pairwise seeds). beta, e, L, S0, S1, g and H
+stay shared; nothing is opened before the end.
+
+Schedule (fixed, so its cost does not depend on the data):
+0. Shared once: sum_{events} x, d_j and the numbers at risk n_j (local sums), [n_j == 0].
+1. `iterations` Newton steps from beta = 0, each:
+   a. eta = X_r beta per party (owned products, Z_2^128, 40 fractional bits); e = min(exp(eta), C)
+      with C = 2^37 / N (N: all parties' padded rows), so that every sum below fits.
+   b. e x_k by one round of products, e opened once (`protocols.products`); each row's [e | e x]
+      at 24 fractional bits in Z_2^64 (the sums are below 2^37).
+   c. [S0 | S1] = sum_r R_r' [e | e x]_r: owned transposed products (one round, Z_2^64; R is
+      0/1 so no scale is added), lifted to Z_2^128.
+   d. 1 / S0_j (one secure reciprocal of G values; 1 where nobody is at risk); a_j = S1_j / S0_j
+      and h_j = d_j / S0_j; L = R_r h per party (owned products in Z_2^64); d_j a_j a_j', d_j a_j
+      and mu = e L; sum_r Z_r' mu_r by owned transposed products (Z_2^64), lifted.
+   The row-level values (eta, e, e x, L, mu) are held in Z_2^64 in every step but the last (Z_2^64's
+   exp, relative error ~4e-6, capped at FAST_CAP; e at 24 fractional bits, L at 20), and in
+   Z_2^128 in the last (its exp ~1e-11; L at 40 bits, below 2^21): the last Newton step, whose
+   convergence is quadratic, removes the cheaper steps' error, and gives the information.
+   e. The step delta = H^-1 g: Jacobi scaling and Newton-Schulz (from I/p in the first
+      COLD_ITERATIONS steps, warm afterwards), as POISSON's (`protocols.poisson`).
+2. Opened at the end: [some e reached C] (refused: a hazard ratio beyond range, separation),
+   [last decrement g.delta < tol] (converged), [I - A A^-1 small] (not singular).
+   Released, in shares: beta, diag H^-1 (from the last step's information), and the events.
+
+Reference: D. R. Cox, J. R. Stat. Soc. B 34 (1972); N. Breslow, Biometrics 30 (1974) (ties);
+lifelines' CoxPHFitter (Breslow ties, Newton-Raphson) is the oracle of the tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from mpc.context import PartyContext
+from mpc.share import Share, concat
+from protocols.arith import rescale_up
+from protocols.beaver import PendingMul, fixed_matmul, mul, mul_many
+from protocols.compare import is_zero, less_than_public
+from protocols.convert import extend_ring
+from protocols.cox_owned import Limbs, cached, owned_products
+from protocols.division import reciprocal
+from protocols.exp_log import exp_capped
+from protocols.linalg import iterations_for, newton_schulz, residual_is_small
+from protocols.logistic import (
+    COLD_ITERATIONS,
+    WARM_STEPS,
+    X_FRAC,
+    pair_index,
+    pairwise_products,
+    symmetric,
+    to_fast,
+)
+from protocols.opening import open_arith, reveal_int
+from protocols.owned import OwnedMatrix, owned_matvec_many, publish_masked
+from protocols.products import products
+from protocols.regression import scaled_system
+from protocols.sharing import share_inputs
+from protocols.truncation import truncate, truncate_each
+
+SUM_BITS = 37
+"""Sums of e over all rows stay below 2^SUM_BITS (the cap C = 2^SUM_BITS / N)."""
+
+HAZARD_FRAC = 40
+"""Fractional bits of d_j / S0_j in the Z_2^64 product R h (Breslow's cumulative hazard L_i < 2^21)."""
+
+FAST_CAP = 2.0**16
+"""Cap on e in the steps that use Z_2^64's exp (it holds exp(x) for x < 11.8, at 40 fractional bits)."""
+
+FAST_E_FRAC = 24
+"""Fractional bits of e in the Z_2^64 steps (e x at 44 bits stays below 2^63 for e < 2^18)."""
+
+FAST_HAZARD_FRAC = 20
+"""Fractional bits of L in the Z_2^64 steps (mu = e L at 44 bits: mu < 2^18; sum mu = the events)."""
+
+SUM_FRAC = 24
+"""Fractional bits of the row terms e W in the Z_2^64 at-risk products: 2^(SUM_BITS + SUM_FRAC) < 2^62,
+the bound of the lift to Z_2^128."""
+
+MAX_CAP = 2.0**31
+"""Largest cap on e (Z_2^128's exp holds exp(x) for x < 22)."""
+
+CONDITION = 1e7
+"""Condition number the cold Newton-Schulz inversions are sized for (as LOGISTIC's)."""
+
+
+@dataclass(frozen=True)
+class CoxData:
+    """The consortium's rows as this party sees them, and the shared constants."""
+
+    x: list[OwnedMatrix]  # every party's published covariates (Z_2^128, 40 fractional bits)
+    x_fast: list[OwnedMatrix]  # the same in Z_2^64 at X_FRAC bits
+    z: list[OwnedMatrix]  # every party's published x x' (Z_2^64, X_FRAC fractional bits)
+    risk: list[OwnedMatrix]  # every party's published at-risk matrix (Z_2^64, integers)
+    limbs: dict[str, tuple[Limbs, Limbs | None]]  # E and A of `z` and `risk`, as limbs
+    w: Share  # the covariates of all rows, shared, one row per covariate (Z_2^128, 40 fractional bits)
+    w_fast: Share  # the same in Z_2^64 at X_FRAC bits
+    event_sum: Share  # sum of x over the events (p)
+    events: Share  # d_j (integers, G)
+    empty: Share  # [n_j == 0] at the fixed-point scale (G)
+    rows: list[int]
+    cap: float
+
+
+@dataclass(frozen=True)
+class CoxShares:
+    """This party's shares of the released values, and the bits the fit opened."""
+
+    coef: Share
+    inverse_diag: Share
+    events: Share
+    converged: bool
+    singular: bool
+    over_cap: bool
+
+
+def local_constants(x: np.ndarray, points: np.ndarray, event: np.ndarray, grid: int) -> tuple[np.ndarray, np.ndarray]:
+    """This party's sum of x over its events, and per grid point [events, patients at risk] (integers)."""
+    dead = event == 1
+    counts = np.zeros((2, grid), dtype=np.int64)
+    np.add.at(counts[0], points[dead], 1)
+    np.add.at(counts[1], points, 1)
+    counts[1] = np.cumsum(counts[1][::-1])[::-1]
+    return x[dead].sum(axis=0), counts
+
+
+def at_risk(points: np.ndarray, rows: int, grid: int) -> np.ndarray:
+    """R (rows x grid): R_ij = 1 when row i's time point is at or after j; padding rows are never at risk."""
+    out = np.zeros((rows, grid), dtype=np.uint64)
+    out[: len(points)] = (np.arange(grid)[None, :] <= points[:, None]).astype(np.uint64)
+    return out
+
+
+def setup(
+    ctx: PartyContext, x: np.ndarray, points: np.ndarray, event: np.ndarray, rows: Sequence[int], grid: int
+) -> CoxData:
+    """Publish every party's masked covariates and at-risk matrix, share [x | x x'] and the constants.
+
+    `x`: this party's scaled design (|x| <= 1), `points` its rows' grid points (0 .. grid - 1),
+    `event` 0/1, `rows` every party's padded row count (padding rows at the end)."""
+    fixed, precise = ctx.fixed, ctx.precise
+    ring, f = precise.ring, precise.frac
+    n_real, p = x.shape
+    padded = np.zeros((rows[ctx.rank], p))
+    padded[:n_real] = x
+    everyone = list(range(ctx.n))
+    q = p * (p + 1) // 2
+    z = np.round(pairwise_products(padded) * 2.0**X_FRAC) / 2.0**X_FRAC
+    xs = publish_masked(ctx, everyone, {ctx.rank: precise.encode(padded)}, {r: (rows[r], p) for r in everyone},
+                        "cox-X", ring, f)
+    xs_fast = publish_masked(ctx, everyone, {ctx.rank: fixed.encode(padded, X_FRAC)},
+                             {r: (rows[r], p) for r in everyone}, "cox-X-fast", fixed.ring, X_FRAC)
+    zs = publish_masked(ctx, everyone, {ctx.rank: fixed.encode(z, X_FRAC)}, {r: (rows[r], q) for r in everyone},
+                        "cox-Z", fixed.ring, X_FRAC)
+    risk = publish_masked(ctx, everyone, {ctx.rank: at_risk(points, rows[ctx.rank], grid)},
+                          {r: (rows[r], grid) for r in everyone}, "cox-R", fixed.ring, 0)
+    start = sum(rows[: ctx.rank])
+    full = np.zeros((p, sum(rows)))
+    full[:, start : start + rows[ctx.rank]] = padded.T
+    w = _summed(share_inputs(ctx, precise.encode(full), ring, f, "cox-X"))
+    w_fast = _summed(share_inputs(ctx, fixed.encode(full, X_FRAC), fixed.ring, X_FRAC, "cox-X-fast"))
+    event_sum, counts = local_constants(x, points, event, grid)
+    mine = np.concatenate([precise.encode(event_sum), counts.ravel().astype(object)])
+    consts = _summed(share_inputs(ctx, mine, ring, 0, "cox-constants"))
+    events = consts[p : p + grid]
+    empty = is_zero(ctx, consts[p + grid :])
+    return CoxData(xs, xs_fast, zs, risk, cached([*zs, *risk]), w, w_fast, consts[:p].with_frac(f), events,
+                   rescale_up(empty, f), list(rows), min(2.0**SUM_BITS / sum(rows), MAX_CAP))
+
+
+def _summed(shares: list[Share]) -> Share:
+    total = shares[0]
+    for s in shares[1:]:
+        total = total + s
+    return total
+
+
+def derivatives(ctx: PartyContext, data: CoxData, beta: Share, precise_rows: bool) -> tuple[Share, Share, Share]:
+    """g, the pairs of H (Z_2^128, 40 bits) at `beta`, and the bits [e_i reached the cap] (step 1a-d).
+    The row-level values (e, e x, L, mu) are in Z_2^128 when `precise_rows`, else in Z_2^64 (`_fast_rows`)."""
+    precise, fast = ctx.precise, ctx.fixed.ring
+    f = precise.frac
+    p = beta.size
+    q = p * (p + 1) // 2
+    ring = beta.ring
+    if precise_rows:
+        eta = concat(owned_matvec_many(ctx, [(om, beta, False) for om in data.x], "cox-eta"))
+        e, above = exp_capped(ctx, truncate(ctx, eta, f), data.cap)
+        ex = products(ctx, [(e, data.w[j]) for j in range(p)])
+        terms = Share(np.stack([ring.lshift(e.data, f), *(v.data for v in ex)]), ring, 2 * f)
+        low = _to_fast(ctx, terms, SUM_FRAC)
+    else:
+        beta_fast = to_fast(ctx, beta)
+        eta = concat(owned_matvec_many(ctx, [(om, beta_fast, False) for om in data.x_fast], "cox-eta"))
+        e, above, low = _fast_rows(ctx, data, truncate(ctx, eta, X_FRAC))
+    sums = _transposed(ctx, data, data.risk, low, "cox-risk-sets")
+    big = rescale_up(extend_ring(ctx, Share(np.stack([s.data for s in sums]), fast, SUM_FRAC)), f - SUM_FRAC)
+    s0 = big[0] + data.empty
+    inv = reciprocal(ctx, s0)
+    grid = s0.size
+    ratios, h = mul_many(ctx, [(big[1:], Share(np.broadcast_to(inv.data, (p, grid)).copy(), ring, f)),
+                               (data.events, inv)])
+    a = truncate(ctx, ratios, f)  # a_j = S1_j / S0_j
+    # Breslow's cumulative baseline hazard at each row's time: L_i = sum_{j <= t_i} d_j / S0_j = (R h)_i
+    h_frac = HAZARD_FRAC if precise_rows else FAST_HAZARD_FRAC
+    h_fast = _to_fast(ctx, h.reshape(1, grid), h_frac)[0]
+    hazard = concat(owned_products(ctx, data.limbs, [(om, h_fast) for om in data.risk], False, "cox-hazard"))
+    if precise_rows:
+        hazard = rescale_up(extend_ring(ctx, hazard), f - HAZARD_FRAC)
+    index = pair_index(p)
+    left = Share(np.stack([a.data[j] for j, _ in index]), ring, f)
+    right = Share(np.stack([a.data[m] for _, m in index]), ring, f)
+    d = Share(np.broadcast_to(data.events.data, (p, grid)).copy(), ring, 0)
+    grid_products = PendingMul.begin(ctx, [(left, right), (d, a)])
+    row_product = PendingMul.begin(ctx, [(e, hazard)])
+    opened = open_arith(ctx, grid_products.shares() + row_product.shares(), "cox-products")
+    aa, da = grid_products.finish(ctx, opened[:2])
+    (mu,) = row_product.finish(ctx, opened[2:])
+    (aa,) = truncate_each(ctx, [(aa, f)])
+    mu_fast = _to_fast(ctx, mu.reshape(1, mu.size), SUM_FRAC) if precise_rows else \
+        truncate(ctx, mu.reshape(1, mu.size), mu.frac - SUM_FRAC)  # sum_i mu_i is the number of events
+    (daa,) = mul_many(ctx, [(Share(np.broadcast_to(data.events.data, (q, grid)).copy(), ring, 0), aa)])
+    # sum_j d_j S2_j / S0_j = sum_i e_i L_i x_i x_i' = Z' mu: owned transposed products with the published x x'
+    zmu = _transposed(ctx, data, data.z, mu_fast, "cox-information")[0]
+    zmu = extend_ring(ctx, zmu)
+    zmu = truncate(ctx, zmu, zmu.frac - f)
+    g = data.event_sum - Share(ring.sum(da.data, axis=1), ring, f)
+    h_pairs = zmu - Share(ring.sum(daa.data, axis=1), ring, f)
+    return g, h_pairs, above
+
+
+def _fast_rows(ctx: PartyContext, data: CoxData, eta: Share) -> tuple[Share, Share, Share]:
+    """From eta in Z_2^64 at X_FRAC bits: (e at FAST_E_FRAC bits, the cap bits, [e | e x] at SUM_FRAC bits),
+    all in Z_2^64: Z_2^64's exp (relative error ~4e-6, capped at FAST_CAP) cut to FAST_E_FRAC bits, and e x
+    by one round of products."""
+    fast = ctx.fixed.ring
+    e40, above = exp_capped(ctx, eta, min(data.cap, FAST_CAP), out_frac=2 * X_FRAC)
+    e = truncate(ctx, e40, e40.frac - FAST_E_FRAC)
+    ex = products(ctx, [(e, data.w_fast[j]) for j in range(data.w_fast.shape[0])])
+    cut = truncate(ctx, Share(np.stack([v.data for v in ex]), fast, ex[0].frac), ex[0].frac - SUM_FRAC)
+    low = Share(np.concatenate([fast.lshift(e.data, SUM_FRAC - FAST_E_FRAC)[None, :], cut.data]), fast, SUM_FRAC)
+    return e, above, low
+
+
+def _to_fast(ctx: PartyContext, x: Share, frac: int) -> Share:
+    """A Z_2^128 share cut to `frac` fractional bits and read in Z_2^64 (its value must fit)."""
+    cut = truncate(ctx, x, x.frac - frac)
+    return Share(ctx.fixed.ring.reduce(cut.data), ctx.fixed.ring, frac)
+
+
+def _transposed(ctx: PartyContext, data: CoxData, matrices: list[OwnedMatrix], columns: Share,
+                label: str) -> list[Share]:
+    """For each row c of `columns` (c, all parties' rows): sum_r M_r' columns[c]_r, in one round."""
+    items = []
+    start = 0
+    for om, r in zip(matrices, data.rows):
+        items.append((om, Share(columns.data[:, start : start + r].T.copy(), columns.ring, columns.frac)))
+        start += r
+    parts = owned_products(ctx, data.limbs, items, True, label)
+    total = _summed(parts)
+    return [total[:, c] for c in range(columns.shape[0])]
+
+
+def fit(ctx: PartyContext, data: CoxData, iterations: int, tol: float) -> CoxShares:
+    """The fixed schedule of the module docstring."""
+    precise = ctx.precise
+    ring, f = precise.ring, precise.frac
+    p = data.w.shape[0]
+    ns_steps = iterations_for(CONDITION, p, f)
+    beta = Share(ring.zeros((p,)), ring, f)
+    inv_a: Share | None = None
+    scale: Share | None = None
+    for i in range(iterations):
+        g, h, above = derivatives(ctx, data, beta, i == iterations - 1)
+        if i < COLD_ITERATIONS:
+            delta, inv_a, scale, a = _newton(ctx, g, h, p, None, ns_steps)
+        else:
+            delta, inv_a, scale, a = _newton(ctx, g, h, p, inv_a, WARM_STEPS, scale)
+        beta = beta + delta
+    decrement = truncate(ctx, mul(ctx, g, delta), f)
+    assert above.ring == ring  # the last step's rows are in Z_2^128
+    checks = concat([is_zero(ctx, Share(ring.sum(above.data).reshape(1), ring, 0)),
+                     less_than_public(ctx, Share(ring.sum(decrement.data).reshape(1), ring, f), tol)])
+    inside, small = (int(v) for v in reveal_int(ctx, checks))
+    assert inv_a is not None and scale is not None
+    singular = not residual_is_small(ctx, a, inv_a, 1e-6)
+    diag = Share(np.array([inv_a.data[j, j] for j in range(p)], dtype=object), ring, inv_a.frac)
+    inv_diag = truncate(ctx, mul(ctx, diag, scale), f)
+    total = Share(ring.sum(data.events.data).reshape(1), ring, 0)
+    return CoxShares(beta, inv_diag, total, bool(small), singular, not inside)
+
+
+def _identity_start(ctx: PartyContext, p: int) -> Share:
+    precise = ctx.precise
+    start = precise.encode(np.eye(p) / p) if ctx.is_leader else precise.ring.zeros((p, p))
+    return Share(start, precise.ring, precise.frac)
+
+
+def _newton(
+    ctx: PartyContext, g: Share, h: Share, p: int, inv_a: Share | None, steps: int, d: Share | None = None
+) -> tuple[Share, Share, Share, Share]:
+    """delta = H^-1 g with H from its pairs `h`: Jacobi scaling A = D H (d_j = 1 / H_jj, or the given
+    `d`: a warm start keeps the previous scaling), A^-1 by `steps` of Newton-Schulz from `inv_a` (None:
+    from I/p). Returns delta, A^-1, d and A (POISSON's step, `protocols.poisson`)."""
+    hmat = symmetric(h, p)
+    if d is None:
+        d, a = scaled_system(ctx, hmat)
+    else:
+        a = truncate(ctx, mul(ctx, Share(np.repeat(d.data[:, None], p, axis=1), d.ring, d.frac), hmat), d.frac)
+    inv_a = newton_schulz(ctx, a, _identity_start(ctx, p) if inv_a is None else inv_a, steps)
+    delta = fixed_matmul(ctx, inv_a, truncate(ctx, mul(ctx, d, g), d.frac))
+    return delta, inv_a, d, a
