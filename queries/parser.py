@@ -362,90 +362,9 @@ class _Head:
         return ir.Survival(time, event, group, every or 1.0, self.where, self.source, self.text, self._mentions())
 
     def regression(self) -> ir.Regression:
-        from queries.formula import FormulaError, analyse, formula_end  # formulaic: only for a model's formula
-        from queries.offset import split_offset
+        from queries.parse_model import regression  # formulaic: only for a model's formula
 
-        kind = self.advance().text
-        time: str | None = None
-        if kind == "COX":
-            time = self.name("the time column")
-            if not (self.tok.kind == "op" and self.tok.text == ","):
-                raise self.error(f"expected ',' and the event column, found {self.describe()}")
-            self.advance()
-        outcome_tok = self.tok
-        outcome = self.name("the event column (1 = event, 0 = censored)") if time else self.name("the outcome column")
-        if time is not None and outcome == time:
-            raise self.error("the time and the event must be two different columns", outcome_tok)
-        if not (self.tok.kind == "op" and self.tok.text == "~"):
-            raise self.error(f"expected '~', found {self.describe()}")
-        start = self.tok.end
-        end = formula_end(self.text, start)
-        raw = self.text[start:end]
-        formula, pos = raw.strip(), start + len(raw) - len(raw.lstrip()) + 1
-        try:
-            cut = split_offset(formula)
-            facts = analyse(cut.spaced)
-        except FormulaError as exc:
-            raise QueryError(exc.message, pos + exc.offset, self.text) from None
-        if cut.code is not None and kind != "POISSON":
-            raise QueryError("offset() applies to POISSON only", pos + cut.at, self.text)
-        columns = tuple(dict.fromkeys(facts.columns + cut.columns))
-        for col in columns:
-            at = _in_formula(formula, col)
-            if at is not None:
-                self.mentions.append((col, pos + at))
-        for name in (outcome, time):
-            if name is not None and name in columns:
-                where = _in_formula(formula, name)
-                raise QueryError(f"the {'outcome' if name == outcome else 'time'} {name!r} also appears on the right "
-                                 "of '~'", outcome_tok.pos if where is None else pos + where, self.text)
-        self.jump(end)
-        maxiter, tol = DEFAULT_ITERATIONS.get(kind, 35), 1e-8
-        weight: str | None = None
-        robust = False
-        every: float | None = None
-        if kind == "COX":
-            self.options = ("MAXITER", "TOL", "EVERY")
-        while True:
-            if self.tail(end_of_where=True):
-                continue
-            if kind == "COX" and self.at_keyword("EVERY"):
-                self.once("EVERY", every)
-                tok = self.tok
-                value = float(self.number())
-                if not 0 < value < 2**31:
-                    raise self.error("EVERY needs a positive grid width", tok)
-                every = value
-                continue
-            if self.tok.kind == "ident" and self.tok.text.upper() == "WEIGHT" and \
-                    clause_at(self.text, self.tok.pos - 1):
-                if kind == "COX":
-                    raise self.error("WEIGHT applies to SELECT, LINEAR, LOGISTIC and POISSON, not COX")
-                self.once("WEIGHT", weight)
-                weight = self.other_name("the weight column", (outcome,), "the weight must not be the outcome")
-                robust = self.tok.kind == "ident" and self.tok.text.upper() == "ROBUST"
-                if robust:
-                    self.advance()
-                continue
-            if not self.at_keyword("MAXITER", "TOL"):
-                break
-            word_tok = self.advance()
-            if kind == "LINEAR":
-                raise self.error(f"{word_tok.text} applies to LOGISTIC and POISSON only", word_tok)
-            tok = self.tok
-            value = self.number()
-            if word_tok.text == "MAXITER":
-                if not isinstance(value, int) or not 1 <= value <= 200:
-                    raise self.error("MAXITER must be an integer from 1 to 200", tok)
-                maxiter = value
-            else:
-                if not 0 < float(value) < 1:
-                    raise self.error("TOL must be between 0 and 1", tok)
-                tol = float(value)
-        self.finish()
-        return ir.Regression(kind, outcome, cut.design, columns, facts.in_c, self.where, maxiter, tol, self.source,
-                             self.text, self._mentions(), offset=cut.code, weight=weight, robust=robust, time=time,
-                             every=every or 1.0)
+        return regression(self)
 
     def _mentions(self) -> ir.Mentions:
         return tuple(sorted(self.mentions, key=lambda m: m[1]))
