@@ -10,7 +10,9 @@ dealer's address from the dealer's port file (`--dealer-port-file`). `prepare()`
 launcher ahead, so that its imports overlap a caller's own checks. On exit it stops every
 process it started, by PID: SIGTERM, then SIGKILL after a timeout, then the launcher.
 Processes also watch their parent (the launcher, which ends with the process that started
-it) and stop if it dies. This backs the demos, `pooled local`, the network tests and the
+it) and stop if it dies. Consortia started one after another (a test session) may share one
+launcher (`launcher`, started with `Launcher.start(child_env(), log)`), so that the code is
+imported once for all of them; its owner closes it. This backs the demos, `pooled local`, the network tests and the
 benchmarks.
 
 Its nodes run queries only, like deployed ones; `bench_jobs=True` starts them with
@@ -101,6 +103,7 @@ class LocalConsortium(Lifecycle):
         audit_dir: str | Path | None = None,
         relay: Relay | None = None,
         bench_jobs: bool = False,
+        launcher: Launcher | None = None,
     ) -> None:
         self.party_names = list(parties)
         self.analyst = analyst
@@ -113,6 +116,9 @@ class LocalConsortium(Lifecycle):
         self._env = dict(FAST_MALLOC_ENV if env is None else env)
         self._relay = relay
         self._bench_jobs = bench_jobs
+        if launcher is not None and env is not None:
+            raise ValueError("a shared launcher's environment is its own: give env to Launcher.start (child_env)")
+        self._shared_launcher = launcher
         self._launcher: Launcher | None = None
         self._procs: dict[str, Child] = {}
         self._logs: dict[str, Path] = {}
@@ -154,7 +160,7 @@ class LocalConsortium(Lifecycle):
         else:
             self.workdir = self._workdir_arg
             self.workdir.mkdir(parents=True, exist_ok=True)
-        self._launcher = Launcher.start(self._child_env(), self.workdir / "launcher.log")
+        self._launcher = self._shared_launcher or Launcher.start(child_env(self._env), self.workdir / "launcher.log")
 
     def start(self) -> None:
         try:
@@ -199,13 +205,6 @@ class LocalConsortium(Lifecycle):
     def _port_file(self, name: str) -> Path:
         return self.workdir / f"{name}.port"
 
-    def _child_env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update(self._env)
-        root = str(Path(parties.__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join([root, env["PYTHONPATH"]]) if env.get("PYTHONPATH") else root
-        return env
-
     def _spawn(self, name: str, args: list[str]) -> None:
         assert self._launcher is not None
         port_file = self._port_file(name)
@@ -248,9 +247,9 @@ class LocalConsortium(Lifecycle):
                 _signal(proc, signal.SIGKILL)
                 proc.wait(timeout=5.0)
         self._procs.clear()
-        if self._launcher is not None:
+        if self._launcher is not None and self._launcher is not self._shared_launcher:
             self._launcher.close(self._stop_timeout_s)
-            self._launcher = None
+        self._launcher = None
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self._own_workdir = False
@@ -271,6 +270,16 @@ class LocalConsortium(Lifecycle):
         with self.client() as client:
             result, _, _ = ask(client, self.party_names, text, min_cell=min_cell, yates=yates)
         return result
+
+
+def child_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a launcher and so of the processes it forks: this process's, with `env`
+    (default `FAST_MALLOC_ENV`) and this checkout first on PYTHONPATH."""
+    out = dict(os.environ)
+    out.update(FAST_MALLOC_ENV if env is None else env)
+    root = str(Path(parties.__file__).resolve().parent.parent)
+    out["PYTHONPATH"] = os.pathsep.join([root, out["PYTHONPATH"]]) if out.get("PYTHONPATH") else root
+    return out
 
 
 def _data_arg(data: str | Path) -> str:

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from parties.jobs import private_vector
 from parties.launcher import Launcher
-from parties.local import FAST_MALLOC_ENV
+from parties.local import LocalConsortium, child_env
 
 
 @pytest.mark.subprocess
 def test_children_report_their_exit_codes_and_output(tmp_path: Path) -> None:
-    env = {**os.environ, **FAST_MALLOC_ENV}
-    launcher = Launcher.start(env, tmp_path / "launcher.log")
+    launcher = Launcher.start(child_env(), tmp_path / "launcher.log")
     try:
         usage = launcher.spawn(["no-such-command"], tmp_path / "usage.log", tmp_path / "usage.exit")
         refused = launcher.spawn(["node"], tmp_path / "node.log", tmp_path / "node.exit")
@@ -39,7 +39,7 @@ def test_a_child_ended_by_a_signal_reports_it(tmp_path: Path) -> None:
     from parties.certs import create_consortium
 
     create_consortium(tmp_path / "certs", ["a", "b"], dealer=True, analysts=[], ca_key=tmp_path / "ca.key")
-    launcher = Launcher.start({**os.environ, **FAST_MALLOC_ENV}, tmp_path / "launcher.log")
+    launcher = Launcher.start(child_env(), tmp_path / "launcher.log")
     try:
         dealer = launcher.spawn(["dealer", "--certs", str(tmp_path / "certs"), "--listen", "127.0.0.1:0",
                                  "--port-file", str(tmp_path / "dealer.port")],
@@ -47,5 +47,26 @@ def test_a_child_ended_by_a_signal_reports_it(tmp_path: Path) -> None:
         assert dealer.poll() is None
         os.kill(dealer.pid, signal.SIGKILL)
         assert dealer.wait(60) == -signal.SIGKILL
+    finally:
+        launcher.close()
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+@pytest.mark.network
+def test_consortia_one_after_another_share_a_launcher(tmp_path: Path) -> None:
+    """Each consortium's processes are the shared launcher's children and answer; it outlives them."""
+    launcher = Launcher.start(child_env(), tmp_path / "launcher.log")
+    try:
+        for names in (["a", "b"], ["c", "d", "e"]):
+            with LocalConsortium(names, bench_jobs=True, launcher=launcher) as lc, lc.client() as client:
+                parents = {_parent(lc.pid(name)) for name in ["dealer", *names]}
+                result = client.run("secure_sum", {"size": 100, "seed": 3}, roster=names)
+                assert abs(result.outputs()[0] - sum(private_vector(3, p, 100) for p in names)).max() < 1e-5
+            assert len(parents) == 1 and parents != {os.getpid()}
+        with pytest.raises(ValueError, match="shared launcher"):
+            LocalConsortium(["a", "b"], launcher=launcher, env={})
     finally:
         launcher.close()
