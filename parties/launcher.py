@@ -25,6 +25,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -143,41 +144,69 @@ def _exists(pid: int) -> bool:
 
 
 # -- the launcher process ----------------------------------------------------------------------------
-def serve(requests: IO[str], answers: IO[str]) -> None:
-    """Import `PRELOAD`, then fork a child per request until `requests` ends (see the module docstring)."""
+def serve(requests: int, answers: IO[str]) -> None:
+    """Import `PRELOAD`, then fork a child per request line read from the file descriptor `requests`
+    until it ends (see the module docstring). One loop waits for a request or a child's end and
+    handles either, so reaping never interrupts the launcher half-way through anything."""
     from parties.cli import COMMANDS
 
     for name in (*COMMANDS, *PRELOAD):
         importlib.import_module(name)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the launching process decides when this one ends
+    wake_r, wake_w = os.pipe()
+    for fd in (wake_r, wake_w):
+        os.set_blocking(fd, False)
+    signal.set_wakeup_fd(wake_w)  # a child's end (SIGCHLD) wakes the loop
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     exit_files: dict[int, str] = {}
+    pending = b""
+    while True:
+        ready, _, _ = select.select([requests, wake_r], [], [])
+        if wake_r in ready:
+            while _read_all(wake_r):
+                pass
+            _reap(exit_files)
+        if requests not in ready:
+            continue
+        chunk = os.read(requests, 1 << 16)
+        if not chunk:
+            return
+        *lines, pending = (pending + chunk).split(b"\n")
+        for line in lines:
+            request = json.loads(line)
+            pid = os.fork()
+            if pid == 0:
+                signal.set_wakeup_fd(-1)
+                for fd in (wake_r, wake_w):
+                    os.close(fd)
+                _child(request["argv"], request["log"])
+            exit_files[pid] = request["exit"]
+            answers.write(json.dumps({"pid": pid}) + "\n")
+            answers.flush()
 
-    def reap(signum: int, frame: object) -> None:
-        while True:  # each ended child's exit file is written before it is reaped, while its pid still exists
-            try:
-                ended = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-            except ChildProcessError:
-                return
-            if ended is None:
-                return
-            path = exit_files.pop(ended.si_pid, None)
-            if path is not None:
-                code = ended.si_status if ended.si_code == os.CLD_EXITED else -ended.si_status
-                Path(f"{path}.tmp").write_text(str(code))
-                os.replace(f"{path}.tmp", path)
-            os.waitpid(ended.si_pid, 0)
 
-    signal.signal(signal.SIGCHLD, reap)
-    for line in requests:
-        request = json.loads(line)
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})  # no reaping before the pid is known
-        pid = os.fork()
-        if pid == 0:
-            _child(request["argv"], request["log"])
-        exit_files[pid] = request["exit"]
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
-        answers.write(json.dumps({"pid": pid}) + "\n")
-        answers.flush()
+def _read_all(fd: int) -> bytes:
+    try:
+        return os.read(fd, 512)
+    except BlockingIOError:
+        return b""
+
+
+def _reap(exit_files: dict[int, str]) -> None:
+    """Write each ended child's exit code to its exit file, then reap it (so its pid exists until then)."""
+    while True:
+        try:
+            ended = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return
+        if ended is None:
+            return
+        path = exit_files.pop(ended.si_pid, None)
+        if path is not None:
+            code = ended.si_status if ended.si_code == os.CLD_EXITED else -ended.si_status
+            Path(f"{path}.tmp").write_text(str(code))
+            os.replace(f"{path}.tmp", path)
+        os.waitpid(ended.si_pid, 0)
 
 
 def _child(argv: list[str], log: str) -> NoReturn:
@@ -186,7 +215,6 @@ def _child(argv: list[str], log: str) -> NoReturn:
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.pthread_sigmask(signal.SIG_SETMASK, set())
         out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
@@ -217,5 +245,5 @@ def _run(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    serve(sys.stdin, sys.stdout)
+    serve(sys.stdin.fileno(), sys.stdout)
     os._exit(0)  # nothing left to write; the interpreter's teardown of what it imported took up to a second

@@ -20,12 +20,14 @@ def test_children_report_their_exit_codes_and_output(tmp_path: Path) -> None:
     launcher = Launcher.start(child_env(), tmp_path / "launcher.log")
     try:
         usage = launcher.spawn(["no-such-command"], tmp_path / "usage.log", tmp_path / "usage.exit")
+        many = [launcher.spawn(["no-such-command"], tmp_path / f"{i}.log", tmp_path / f"{i}.exit") for i in range(16)]
         refused = launcher.spawn(["node"], tmp_path / "node.log", tmp_path / "node.exit")
         synth = launcher.spawn(["synth", "--rows", "40", "--parties", "2", "--out", str(tmp_path / "data")],
                                tmp_path / "synth.log", tmp_path / "synth.exit")
         assert len({usage.pid, refused.pid, synth.pid, os.getpid()}) == 4
         assert usage.wait(60) == 2 and "invalid choice: 'no-such-command'" in (tmp_path / "usage.log").read_text()
         assert refused.wait(60) == 1
+        assert [child.wait(60) for child in many] == [2] * 16  # ending together, each is reaped and reported
         assert "pooled node: give --config FILE" in (tmp_path / "node.log").read_text()
         assert synth.wait(60) == 0 and sorted(p.name for p in (tmp_path / "data").iterdir()) == [
             "site_1.csv", "site_2.csv"]
