@@ -12,8 +12,8 @@ process it started, by PID: SIGTERM, then SIGKILL after a timeout, then the laun
 Processes also watch their parent (the launcher, which ends with the process that started
 it) and stop if it dies. Consortia started one after another (a test session) may share one
 launcher (`launcher`, started with `Launcher.start(child_env(), log)`), so that the code is
-imported once for all of them; its owner closes it. This backs the demos, `pooled local`, the network tests and the
-benchmarks.
+imported once for all of them; its owner closes it. This backs the demos, `pooled local`, the
+network tests and the benchmarks.
 
 Its nodes run queries only, like deployed ones; `bench_jobs=True` starts them with
 `--bench-jobs`, adding the demo and benchmark jobs (`product`, `secure_sum`,
