@@ -3,6 +3,9 @@
 Only the analyst ever adds up the parties' shares of the released values; the nodes see
 nothing of the result. `ask` returns the result table, the plan (with EXPLAIN's predicted
 cost when asked) and the raw job result (timings, per-party counters).
+
+gRPC, the engine and pandas are imported when a query is asked, not with this module, so that
+a command checks its query (`checked_query`) before it loads them or starts anything.
 """
 
 from __future__ import annotations
@@ -11,15 +14,16 @@ import sys
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from parties.client import ConsortiumClient, ConsortiumError, JobResult
 from queries import ir
-from queries.engine import finish_result, predict_cost, rebuild_plan
 from queries.errors import ModelRefused, QueryError, SchemaError
 from queries.parser import parse
-from queries.plan import Plan
-from queries.result import Result, explain_result
-from queries.table import Schema
+
+if TYPE_CHECKING:
+    from parties.client import ConsortiumClient, JobResult
+    from queries.plan import Plan
+    from queries.result import Result
 
 
 def ask(
@@ -42,6 +46,11 @@ def ask(
     `stmt`: `text` already parsed (parsed here otherwise); `epsilon`: the privacy parameter this
     query may spend under differential privacy (None: the sites' default).
     """
+    from parties.client import ConsortiumError
+    from queries.engine import finish_result, predict_cost, rebuild_plan
+    from queries.result import explain_result
+    from queries.table import Schema
+
     stmt = stmt if stmt is not None else parse(text)
     job = client.run(
         "query",
@@ -93,6 +102,8 @@ def answer_to_stdout(prog: str, get: Callable[[], Result], fmt: str) -> int:
     0: answered; 1: the consortium refused or failed, or refused to fit a model (the reason on
     stderr); 2: a bad query.
     """
+    from parties.client import ConsortiumError
+
     try:
         result = get()
     except (QueryError, SchemaError) as exc:

@@ -1,14 +1,19 @@
 """A whole consortium on one machine: a dealer and n party nodes as real processes.
 
-`LocalConsortium` is a context manager. On entry it writes certificates into a working
-directory (keys mode 0600, the CA key in its own `ca-private/`), starts the dealer and every
-node (`python -m parties node ...`; its `--data` a file or a database URL: `data`) at once,
-each on 127.0.0.1 with an ephemeral port read back from its port file, and waits until all
-are serving: each node loads its code while the dealer starts, then reads the dealer's
-address from the dealer's port file (`--dealer-port-file`). On exit it stops every process
-it started, by PID: SIGTERM, then SIGKILL after a timeout. Processes also watch their parent
-and stop if the launcher dies. This backs the demos, `pooled local`, the network tests and
-the benchmarks.
+`LocalConsortium` is a context manager. On entry it starts a launcher (`parties.launcher`: one
+process that imports the dealer's and the nodes' code once, then forks each of them), writes
+certificates into a working directory meanwhile (keys mode 0600, the CA key in its own
+`ca-private/`), starts the dealer and every node (`pooled dealer ...`, `pooled node ...`; a
+node's `--data` a file or a database URL: `data`) at once, each on 127.0.0.1 with an ephemeral
+port read back from its port file, and waits until all are serving: each node reads the
+dealer's address from the dealer's port file (`--dealer-port-file`). `prepare()` starts the
+launcher ahead, so that its imports overlap a caller's own checks. On exit it stops every
+process it started, by PID: SIGTERM, then SIGKILL after a timeout, then the launcher.
+Processes also watch their parent (the launcher, which ends with the process that started
+it) and stop if it dies. Consortia started one after another (a test session) may share one
+launcher (`launcher`, started with `Launcher.start(child_env(), log)`), so that the code is
+imported once for all of them; its owner closes it. This backs the demos, `pooled local`, the
+network tests and the benchmarks.
 
 Its nodes run queries only, like deployed ones; `bench_jobs=True` starts them with
 `--bench-jobs`, adding the demo and benchmark jobs (`product`, `secure_sum`,
@@ -24,11 +29,12 @@ the fronts are pointed at the real addresses (data ports from each node's Status
 those are known. The analyst still talks to the nodes directly (`addresses` are the real ones), so
 a WAN benchmark delays the MPC traffic, not the analyst's request.
 
-Child processes get `MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_` and
-`MALLOC_ARENA_MAX=1` so that glibc keeps freed memory in one heap and reuses it instead
-of returning it to the system: otherwise every fresh 8 MB array (numpy results, gRPC
-buffers in other threads' arenas) costs thousands of page faults, which measured as
-the largest single cost of a 1,000,000-element multiplication on this machine.
+The launcher, and so every process it forks, runs with `MALLOC_MMAP_THRESHOLD_`,
+`MALLOC_TRIM_THRESHOLD_` and `MALLOC_ARENA_MAX=1` (unless `env` says otherwise) so that glibc
+keeps freed memory in one heap and reuses it instead of returning it to the system: otherwise
+every fresh 8 MB array (numpy results, gRPC buffers in other threads' arenas) costs thousands
+of page faults, which measured as the largest single cost of a 1,000,000-element
+multiplication on this machine.
 """
 
 from __future__ import annotations
@@ -37,7 +43,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -46,11 +51,11 @@ from typing import TYPE_CHECKING, Protocol
 
 import parties
 from parties.certs import CA_KEY, CertFiles, Identity, create_consortium
-from parties.client import ConsortiumClient
+from parties.launcher import Child, Launcher
 from parties.lifecycle import Lifecycle
-from parties.tls import TlsMaterial
 
 if TYPE_CHECKING:
+    from parties.client import ConsortiumClient
     from queries.result import Result
 
 FAST_MALLOC_ENV: Mapping[str, str] = {
@@ -98,6 +103,7 @@ class LocalConsortium(Lifecycle):
         audit_dir: str | Path | None = None,
         relay: Relay | None = None,
         bench_jobs: bool = False,
+        launcher: Launcher | None = None,
     ) -> None:
         self.party_names = list(parties)
         self.analyst = analyst
@@ -105,12 +111,16 @@ class LocalConsortium(Lifecycle):
         self._startup_timeout_s = startup_timeout_s
         self._stop_timeout_s = stop_timeout_s
         self._node_args = list(node_args)
-        self._data = {name: _data_arg(path) for name, path in (data or {}).items()}
+        self._data = dict(data or {})  # checked and resolved on start
         self._audit_dir = Path(audit_dir).resolve() if audit_dir is not None else None
         self._env = dict(FAST_MALLOC_ENV if env is None else env)
         self._relay = relay
         self._bench_jobs = bench_jobs
-        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        if launcher is not None and env is not None:
+            raise ValueError("a shared launcher's environment is its own: give env to Launcher.start (child_env)")
+        self._shared_launcher = launcher
+        self._launcher: Launcher | None = None
+        self._procs: dict[str, Child] = {}
         self._logs: dict[str, Path] = {}
         self.addresses: dict[str, str] = {}
         self.dealer_address = ""
@@ -138,14 +148,24 @@ class LocalConsortium(Lifecycle):
         return self._logs[name].read_text(errors="replace")
 
     # -- lifecycle (a `with` block starts and stops it: `parties.lifecycle`) ----------------------
-    def start(self) -> None:
+    def prepare(self) -> None:
+        """Make the working directory and start the launcher, which imports the processes' code
+        meanwhile (`parties.launcher`); nothing is read and nothing listens yet. `start` does this
+        first if it is not done: a caller that checks its input first calls it before the checks."""
+        if self._launcher is not None:
+            return
         if self._workdir_arg is None:
             self.workdir = Path(tempfile.mkdtemp(prefix="pooled-local-"))
             self._own_workdir = True
         else:
             self.workdir = self._workdir_arg
             self.workdir.mkdir(parents=True, exist_ok=True)
+        self._launcher = self._shared_launcher or Launcher.start(child_env(self._env), self.workdir / "launcher.log")
+
+    def start(self) -> None:
         try:
+            self.prepare()
+            data = {name: _data_arg(path) for name, path in self._data.items()}
             create_consortium(self.certs_dir, self.party_names, dealer=True, analysts=[self.analyst],
                               ca_key=self.ca_key)
             self._spawn("dealer", ["dealer", "--certs", str(self.certs_dir)])
@@ -162,8 +182,8 @@ class LocalConsortium(Lifecycle):
                         if other != name:
                             args += ["--peer", f"{other}={relay.front(other)}"]
                     args += ["--advertise-data-port", relay.front(data_front(name)).rsplit(":", 1)[1]]
-                if name in self._data:
-                    args += ["--data", str(self._data[name])]
+                if name in data:
+                    args += ["--data", data[name]]
                 if self._audit_dir is not None:
                     args += ["--audit", str(self._audit_dir / f"{name}.audit.jsonl")]
                 if self._bench_jobs:
@@ -186,19 +206,12 @@ class LocalConsortium(Lifecycle):
         return self.workdir / f"{name}.port"
 
     def _spawn(self, name: str, args: list[str]) -> None:
+        assert self._launcher is not None
         port_file = self._port_file(name)
         port_file.unlink(missing_ok=True)
         log = self.workdir / f"{name}.log"
-        env = dict(os.environ)
-        env.update(self._env)
-        root = str(Path(parties.__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join([root, env["PYTHONPATH"]]) if env.get("PYTHONPATH") else root
-        cmd = [sys.executable, "-m", "parties", *args, "--listen", "127.0.0.1:0", "--port-file", str(port_file)]
-        cmd.append("--exit-with-parent")
-        with open(log, "wb") as out:
-            self._procs[name] = subprocess.Popen(
-                cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
-            )
+        argv = [*args, "--listen", "127.0.0.1:0", "--port-file", str(port_file), "--exit-with-parent"]
+        self._procs[name] = self._launcher.spawn(argv, log, self.workdir / f"{name}.exit")
         self._logs[name] = log
 
     def _wait_ready(self, names: list[str]) -> dict[str, str]:
@@ -217,7 +230,7 @@ class LocalConsortium(Lifecycle):
                 missing = [n for n in names if n not in found]
                 raise LaunchError(f"not ready after {self._startup_timeout_s:.0f} s: {missing}")
             if len(found) < len(names):
-                time.sleep(0.05)
+                time.sleep(0.01)
         return {name: found[name] for name in names}
 
     def stop(self) -> None:
@@ -234,6 +247,9 @@ class LocalConsortium(Lifecycle):
                 _signal(proc, signal.SIGKILL)
                 proc.wait(timeout=5.0)
         self._procs.clear()
+        if self._launcher is not None and self._launcher is not self._shared_launcher:
+            self._launcher.close(self._stop_timeout_s)
+        self._launcher = None
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self._own_workdir = False
@@ -241,6 +257,9 @@ class LocalConsortium(Lifecycle):
     # -- use ----------------------------------------------------------------------------------------
     def client(self) -> ConsortiumClient:
         """An analyst client connected to every node."""
+        from parties.client import ConsortiumClient
+        from parties.tls import TlsMaterial
+
         return ConsortiumClient(TlsMaterial.load(self.analyst_files()), self.addresses)
 
     def query(self, text: str, min_cell: int = 0, yates: bool = False) -> Result:
@@ -253,16 +272,26 @@ class LocalConsortium(Lifecycle):
         return result
 
 
+def child_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a launcher and so of the processes it forks: this process's, with `env`
+    (default `FAST_MALLOC_ENV`) and this checkout first on PYTHONPATH."""
+    out = dict(os.environ)
+    out.update(FAST_MALLOC_ENV if env is None else env)
+    root = str(Path(parties.__file__).resolve().parent.parent)
+    out["PYTHONPATH"] = os.pathsep.join([root, out["PYTHONPATH"]]) if out.get("PYTHONPATH") else root
+    return out
+
+
 def _data_arg(data: str | Path) -> str:
     """A node's --data: a file's absolute path, or a database URL as given; NAME=... keeps its name."""
-    from queries.sources import named_spec
+    from queries.source_names import named_spec
 
     name, text = named_spec(str(data))
     spec = text if "://" in text else str(Path(text).resolve())
     return f"{name}={spec}" if name else spec
 
 
-def _signal(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+def _signal(proc: Child, sig: signal.Signals) -> None:
     try:
         os.kill(proc.pid, sig)
     except ProcessLookupError:

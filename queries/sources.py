@@ -23,7 +23,6 @@ its rows is a `QueryError` naming the kind of failure and never a value.
 
 from __future__ import annotations
 
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -35,10 +34,10 @@ import pandas as pd
 import pyarrow as pa
 
 from queries import ir
-from queries.errors import SchemaError
 from queries.evaluate import derived_of, plan_rows, with_derived
 from queries.pushdown import Read, count_sql, read_of, rows_sql, values_reads
 from queries.pushdown_partials import Stat, collect, partials_sql, stats_of
+from queries.source_names import SourceError, named_spec
 from queries.table import Schema, schema_of
 
 if TYPE_CHECKING:
@@ -48,10 +47,6 @@ if TYPE_CHECKING:
 Value = int | float | str
 ARROW = {"int": pa.int64(), "float": pa.float64(), "category": pa.string()}
 DTYPES = {"int": "Int64", "float": "Float64", "category": "string"}
-
-
-class SourceError(SchemaError):
-    """A dataset cannot be reached or read; names the dataset and where it lives, never a password."""
 
 
 @dataclass(frozen=True)
@@ -239,25 +234,6 @@ class Datasets:
         if self.default is not None and self.sources[self.default].name == "":
             return self.sources[self.default]  # an anonymous table in memory answers to any name
         raise SourceError(f"this site has no dataset {name!r}")
-
-
-DATASET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-"""A dataset's name as a query's FROM can write it."""
-
-
-def named_spec(text: str) -> tuple[str | None, str]:
-    """A data argument's (name, file or URL): NAME=FILE_OR_URL names the dataset (FROM NAME),
-    anything else is (None, text). An existing file whose name holds '=' is the file; a URL's
-    own '=' (?table=...) follows its '://'. SourceError for a NAME that is no SQL name."""
-    head, sep, rest = text.partition("=")
-    if not sep or "://" in head or "/" in head or "\\" in head or Path(text).exists():
-        return None, text
-    if not DATASET_NAME.match(head):
-        raise SourceError(f"bad dataset name {head!r} in {text!r}: a name is letters, digits and _, "
-                          "not starting with a digit (NAME=FILE_OR_URL)")
-    if not rest:
-        raise SourceError(f"no file or URL after {head}= in {text!r} (NAME=FILE_OR_URL)")
-    return head, rest
 
 
 def open_source(spec: str | Path, name: str | None = None) -> Source:

@@ -9,7 +9,9 @@ reads each party's one dataset.
 
 Real processes (a dealer and one node per data file) talk gRPC over mutual TLS on
 127.0.0.1; the analyst's client reconstructs the result, prints it, and every process is
-stopped before the command returns. `--disclosure dp --epsilon E --bound COL=MIN:MAX` runs
+stopped before the command returns. The query and every --data item are checked before any
+process starts; then the processes' code loads in one launcher process (`parties.launcher`)
+while this one loads the analyst's. `--disclosure dp --epsilon E --bound COL=MIN:MAX` runs
 every site under differential privacy, the query spending E.
 """
 
@@ -18,9 +20,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from parties.commands.privacy_flags import add_site_flags, site_args
+
+if TYPE_CHECKING:
+    from queries.result import Result
+
+ANALYST_MODULES = ("parties.client", "queries.engine", "queries.result")
+"""What the analyst's side loads to ask and print, loaded while the consortium's processes start."""
 
 
 def register(sub: Any) -> None:
@@ -48,9 +56,11 @@ def _is_data(item: str) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    import importlib
+
     from parties.analyst import answer_to_stdout, ask, checked_query
     from parties.local import LocalConsortium
-    from queries.result import Result
+    from queries.source_names import SourceError, named_spec
 
     if args.query is None and args.data and not _is_data(args.data[-1]):
         args.query = args.data.pop()  # `--data a.csv b.csv "SELECT ..."`: the last item is the query
@@ -63,8 +73,6 @@ def run(args: argparse.Namespace) -> int:
     if len(args.data) < 2:
         print("pooled local: give at least two --data files (one per party)", file=sys.stderr)
         return 2
-    from queries.sources import SourceError, named_spec
-
     for item in args.data:
         try:
             _, spec = named_spec(item)
@@ -85,11 +93,18 @@ def run(args: argparse.Namespace) -> int:
     names = [f"site{i}" for i in range(1, len(args.data) + 1)]
     node_args = ["--min-cell", str(args.min_cell)] + (["--allow-extremes"] if args.allow_extremes else [])
     node_args += site_args(args)
+    consortium = LocalConsortium(names, data=dict(zip(names, args.data)), node_args=node_args)
 
     def get() -> Result:
-        with LocalConsortium(names, data=dict(zip(names, args.data)), node_args=node_args) as consortium:
+        with consortium:
             with consortium.client() as client:
                 return ask(client, names, args.query, min_cell=args.min_cell, yates=args.yates, stmt=stmt,
                            epsilon=args.epsilon)[0]
 
-    return answer_to_stdout("pooled local", get, args.format)
+    try:
+        consortium.prepare()  # the launcher loads the nodes' code while this process loads the analyst's
+        for module in ANALYST_MODULES:
+            importlib.import_module(module)
+        return answer_to_stdout("pooled local", get, args.format)
+    finally:
+        consortium.stop()

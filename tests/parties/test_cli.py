@@ -85,6 +85,12 @@ def test_local_passes_yates_and_format_to_the_analyst(
         def client(self) -> contextlib.nullcontext:
             return contextlib.nullcontext()
 
+        def prepare(self) -> None:
+            pass
+
+        def stop(self) -> None:
+            pass
+
     def ask(client: object, names: list[str], text: str, min_cell: int = 0, yates: bool = False,
             stmt: object = None, epsilon: float | None = None) -> tuple:
         asked.append(yates)
