@@ -57,8 +57,10 @@ class Model:
 MODELS: tuple[Model, ...] = (
     Model("POISSON", "POISSON died ~ age + sex + C(smoking) + bmi + offset(np.log(months))", cohort_with_follow_up),
     Model("LOGISTIC", "LOGISTIC died ~ age + sex + C(smoking) + bmi", cohort_with_follow_up),
+    Model("COX", "COX months, died ~ age + sex + C(smoking) + bmi + diabetes", cohort_with_follow_up),
 )
-"""The models measured, in order: six parameters each (intercept, age, sex, two smoking levels, bmi)."""
+"""The models measured, in order: six parameters each (POISSON and LOGISTIC: intercept, age, sex, two smoking
+levels, bmi; COX, which has no intercept: age, sex, two smoking levels, bmi, diabetes)."""
 
 
 def write_tables(

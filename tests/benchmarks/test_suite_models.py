@@ -16,7 +16,7 @@ import pytest
 from benchmarks import report_plots, suite_models, suite_regression
 from benchmarks.framework import BenchOptions, Row
 from benchmarks.report_docs import merge, rows_of, write_docs
-from benchmarks.suite_models import MODELS, Model, cohort_with_follow_up
+from benchmarks.suite_models import MODELS, cohort_with_follow_up
 
 
 def _options(tmp_path: Path, wan: tuple[float, ...] = (0.0,)) -> BenchOptions:
@@ -25,9 +25,8 @@ def _options(tmp_path: Path, wan: tuple[float, ...] = (0.0,)) -> BenchOptions:
 
 
 def test_a_model_is_one_row_and_each_gets_a_task_per_rtt(tmp_path: Path) -> None:
-    assert [m.name for m in MODELS] == ["POISSON", "LOGISTIC"]
-    cox = Model("COX", "COX months, died ~ age + sex + C(smoking) + bmi", cohort_with_follow_up)
-    tasks = suite_models.tasks(_options(tmp_path, (0.0, 50.0)), models=[*MODELS, cox])
+    assert [m.name for m in MODELS] == ["POISSON", "LOGISTIC", "COX"]
+    tasks = suite_models.tasks(_options(tmp_path, (0.0, 50.0)), models=MODELS)
     labels = [t.label for t in tasks]
     assert labels == [f"models {m} 3p rtt {rtt}" for rtt in ("0", "50") for m in ("POISSON", "LOGISTIC", "COX")]
     table = cohort_with_follow_up(50, 1)
@@ -37,7 +36,7 @@ def test_a_model_is_one_row_and_each_gets_a_task_per_rtt(tmp_path: Path) -> None
 @pytest.mark.network
 def test_models_quick_counts_rounds_bytes_and_dealer_material(tmp_path: Path) -> None:
     rows = [row for task in suite_models.tasks(_options(tmp_path)) for row in task.run()]
-    assert [r.case for r in rows] == ["POISSON", "LOGISTIC"]
+    assert [r.case for r in rows] == ["POISSON", "LOGISTIC", "COX"]
     for r in rows:
         assert (r.suite, r.system, r.parties, r.size, r.rtt_ms, r.runs) == ("models", "pooled", 3, 300, 0.0, 1)
         assert r.rounds is not None and r.bytes_per_party is not None and r.dealer_bytes is not None
