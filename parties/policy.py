@@ -28,6 +28,8 @@ Roles by query kind (`ROLE_FOR_KIND`):
     aggregate  SELECT with any other aggregate, SURVIVAL -> statistics
     linear     LINEAR y ~ ...                            -> regression
     logistic   LOGISTIC y ~ ...                          -> regression
+    poisson    POISSON y ~ ...                           -> regression
+    cox        COX time, event ~ ...                     -> regression
     explain    EXPLAIN <query>                           -> no role, but a listed analyst
 
 EXPLAIN releases no statistic, but it does run the parties' metadata exchange and the
@@ -72,6 +74,8 @@ ROLE_FOR_KIND: Mapping[str, str | None] = {
     "aggregate": "statistics",
     "linear": "regression",
     "logistic": "regression",
+    "poisson": "regression",
+    "cox": "regression",
     "explain": None,
 }
 QUERY_KINDS = tuple(ROLE_FOR_KIND)
@@ -262,7 +266,7 @@ def query_kind(stmt: ir.Statement) -> str:
     if isinstance(stmt, ir.Explain):
         return "explain"
     if isinstance(stmt, ir.Regression):
-        return "logistic" if stmt.kind.upper() == "LOGISTIC" else "linear"
+        return stmt.kind.lower()
     if isinstance(stmt, ir.Crosstab):
         return "crosstab"
     if isinstance(stmt, ir.Survival):

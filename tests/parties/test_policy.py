@@ -43,6 +43,8 @@ POLICY = SitePolicy.from_table(
         ("SELECT MEDIAN(age)", "aggregate"),
         ("LINEAR bmi ~ age + C(sex)", "linear"),
         ("LOGISTIC outcome ~ age + bmi", "logistic"),
+        ("POISSON deaths ~ age + offset(np.log(years))", "poisson"),
+        ("COX months, died ~ age + C(sex)", "cox"),
         ("EXPLAIN SELECT AVG(bmi)", "explain"),
     ],
 )
@@ -52,10 +54,11 @@ def test_query_kinds_of_parsed_statements(text: str, kind: str) -> None:
 
 def test_roles_needed_by_each_kind() -> None:
     assert dict(ROLE_FOR_KIND) == {"count": "counts", "crosstab": "counts", "aggregate": "statistics",
-                                   "linear": "regression", "logistic": "regression", "explain": None}
+                                   "linear": "regression", "logistic": "regression", "poisson": "regression",
+                                   "cox": "regression", "explain": None}
     bob = {k: decide_query(POLICY, "bob", k, {"age"}, 0).allowed for k in QUERY_KINDS}
     assert bob == {"count": True, "crosstab": True, "aggregate": False, "linear": False, "logistic": False,
-                   "explain": True}
+                   "poisson": False, "cox": False, "explain": True}
     assert all(decide_query(POLICY, "alice", k, {"age"}, 0).allowed for k in QUERY_KINDS)
     carol = {k for k in QUERY_KINDS if decide_query(POLICY, "carol", k, {"age"}, 0).allowed}
     assert carol == {"explain"}  # listed without roles: may only ask for plans
