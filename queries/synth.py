@@ -27,6 +27,11 @@ TRUE_LOGIT = {
 """The coefficients `outcome` is drawn from (log-odds scale)."""
 
 
+def diabetes_risk(age: np.ndarray, bmi: np.ndarray) -> np.ndarray:
+    """P(diabetes = 1 | age, bmi), the logistic model the cohort draws `diabetes` from."""
+    return 1 / (1 + np.exp(-(-6.5 + 0.04 * age + 0.1 * bmi)))
+
+
 def cohort(rows: int, seed: int = 0) -> pd.DataFrame:
     """`rows` synthetic patients."""
     rng = np.random.default_rng(seed)
@@ -34,7 +39,7 @@ def cohort(rows: int, seed: int = 0) -> pd.DataFrame:
     sex = rng.choice(["F", "M"], rows)
     bmi = np.clip(rng.normal(27.0 + 0.03 * (age - 50), 4.5, rows), 15, 55).round(1)
     smoking = rng.choice(["never", "former", "current"], rows, p=[0.55, 0.25, 0.20])
-    diabetes = (rng.random(rows) < 1 / (1 + np.exp(-(-6.5 + 0.04 * age + 0.1 * bmi)))).astype(np.int64)
+    diabetes = (rng.random(rows) < diabetes_risk(age, bmi)).astype(np.int64)
     sbp = np.round(100 + 0.5 * age + 0.8 * (bmi - 25) + rng.normal(0, 12, rows)).astype(np.int64)
     chol = np.round(rng.normal(200 + 0.4 * (age - 50), 35, rows), 1)
     logit = (
@@ -102,3 +107,16 @@ def follow_up(frame: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     months = np.ceil(np.minimum(death, censor)).astype(np.int64)
     return frame.assign(months=pd.array(months, dtype="Int64"), died=pd.array((death <= censor).astype(np.int64),
                                                                              dtype="Int64"))
+
+
+def propensity_weights(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with `ipw` added: inverse-probability-of-treatment weights for diabetes, 1 / p for a patient
+    with diabetes and 1 / (1 - p) for one without, p = `diabetes_risk(age, bmi)`, the true propensity the
+    cohort draws diabetes from (NULL where age, bmi or diabetes is). Weighted by `ipw`, patients with and
+    without diabetes have the same age and bmi mix, so `LOGISTIC outcome ~ diabetes WEIGHT ipw ROBUST`
+    estimates diabetes's marginal log odds ratio free of their confounding. Draws nothing: the other
+    columns are unchanged."""
+    p = diabetes_risk(frame["age"].astype(float).to_numpy(), frame["bmi"].astype(float).to_numpy())
+    treated = frame["diabetes"].astype(float).to_numpy()
+    ipw = np.where(treated == 1, 1 / p, 1 / (1 - p))
+    return frame.assign(ipw=pd.array(np.where(np.isnan(treated), np.nan, ipw), dtype="Float64"))
