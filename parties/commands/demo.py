@@ -3,8 +3,9 @@
 Writes a synthetic cohort (never real patients) split over three sites, starts a dealer
 and one node per site on 127.0.0.1 (real processes, mutual TLS), runs a few representative
 queries through the analyst client, and prints each pooled answer next to what pandas or
-a plaintext Newton fit (logistic, Poisson), Mantel-Haenszel or Kaplan-Meier says on the pooled rows — which only
-this demo, holding every file, can compute. Stops every process on exit.
+a plaintext Newton fit (logistic, weighted logistic with HC0 errors, Poisson, Cox with Breslow ties),
+Mantel-Haenszel or Kaplan-Meier says on the pooled rows — which only this demo, holding every file, can
+compute. Stops every process on exit.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ QUERIES = (
     "LOGISTIC outcome ~ age + bmi + C(smoking)",
     "SURVIVAL months, died BY smoking EVERY 6",
     "POISSON died ~ age + C(smoking) + offset(np.log(months))",
+    "COX months, died ~ age + C(smoking)",
+    "LOGISTIC outcome ~ diabetes WEIGHT ipw ROBUST",
 )
 
 
@@ -51,6 +54,10 @@ def _reference(query: str, pooled: Any) -> str:
         return _survival_reference(pooled)
     if query.startswith("POISSON"):
         return _poisson_reference(pooled)
+    if query.startswith("COX"):
+        return _cox_reference(pooled)
+    if "WEIGHT" in query:
+        return _weighted_reference(pooled)
     from queries.plaintext import logit_newton
 
     data = pooled.dropna(subset=["outcome", "age", "bmi", "smoking"])
@@ -87,6 +94,36 @@ def _poisson_reference(pooled: Any) -> str:
     return f"{pd.Series(beta, index=names).to_string()}\n(n = {len(data)})"
 
 
+def _cox_reference(pooled: Any) -> str:
+    """Hazard ratios of death by age and smoking: Cox's model with Breslow ties on the whole months, in float64."""
+    import numpy as np
+    import pandas as pd
+
+    from queries.plaintext import cox_breslow_newton
+
+    data = pooled.dropna(subset=["months", "died", "age", "smoking"])
+    x = np.column_stack([data.smoking == "former", data.smoking == "never", data.age]).astype(float)
+    beta, se = cox_breslow_newton(data.months.to_numpy(dtype=float), data.died.to_numpy(dtype=float), x)
+    names = ["C(smoking)[T.former]", "C(smoking)[T.never]", "age"]
+    table = pd.DataFrame({"coef": beta, "std_err": se, "hazard_ratio": np.exp(beta)}, index=names)
+    return f"{table.to_string()}\n(n = {len(data)}, events = {int(data.died.sum())})"
+
+
+def _weighted_reference(pooled: Any) -> str:
+    """Diabetes's marginal log odds ratio under its inverse-probability weights, with HC0 standard errors."""
+    import numpy as np
+    import pandas as pd
+
+    from queries.plaintext import weighted_logit_hc0
+
+    data = pooled.dropna(subset=["outcome", "diabetes", "ipw"])
+    data = data[data.ipw > 0]
+    x = np.column_stack([np.ones(len(data)), data.diabetes]).astype(float)
+    beta, se = weighted_logit_hc0(x, data.outcome.to_numpy(dtype=float), data.ipw.to_numpy(dtype=float))
+    table = pd.DataFrame({"coef": beta, "std_err": se}, index=["Intercept", "diabetes"])
+    return f"{table.to_string()}\n(n = {len(data)}, sum of weights = {data.ipw.sum():.1f})"
+
+
 def _survival_reference(pooled: Any) -> str:
     """Kaplan-Meier S per smoking group at every 6-month grid point with events, in float64."""
     import numpy as np
@@ -110,12 +147,12 @@ def run(args: argparse.Namespace) -> int:
 
     from parties.analyst import ask
     from parties.local import LocalConsortium
-    from queries.synth import follow_up, write_synthetic
+    from queries.synth import follow_up, propensity_weights, write_synthetic
 
     with tempfile.TemporaryDirectory(prefix="pooled-demo-") as tmp:
         files = write_synthetic(args.rows, 3, Path(tmp), args.seed)
-        for i, f in enumerate(files):  # a survival outcome for SURVIVAL
-            follow_up(pd.read_csv(f), args.seed + i).to_csv(f, index=False)
+        for i, f in enumerate(files):  # a survival outcome (SURVIVAL, POISSON, COX) and weights (WEIGHT)
+            propensity_weights(follow_up(pd.read_csv(f), args.seed + i)).to_csv(f, index=False)
         pooled = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
         names = ["hospital-a", "hospital-b", "hospital-c"]
         sizes = ", ".join(f"{n}: {len(pd.read_csv(f))} rows" for n, f in zip(names, files))
