@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 
 from tests.parties.deployment import Deployment
-from tests.pg import PgDatabase, pg_db, postgres  # noqa: F401  (fixtures)
+from tests.pg import PgDatabase
 
 pytestmark = pytest.mark.network
 
 
 def test_a_file_site_and_a_postgres_site_answer_from_their_datasets(tmp_path: Path,
-                                                                   pg_db: PgDatabase) -> None:  # noqa: F811
+                                                                   pg_db: PgDatabase) -> None:
     d = Deployment(tmp_path / "datasets", ["s1", "s2"], ["alice"], rows=500)
     s2 = pd.read_csv(d.dir / "data" / "s2" / "table.csv")
     pg_db.load(s2, "registry")
