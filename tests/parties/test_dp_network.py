@@ -14,7 +14,7 @@ import pytest
 from parties.audit import read_entries
 from parties.budget import BudgetLimits, PrivacyBudget
 from queries.synth import write_synthetic
-from tests.parties.deployment import Deployment, pooled, pooled_here
+from tests.parties.deployment import Deployment, pooled_here, run_here
 
 
 @pytest.mark.network
@@ -69,11 +69,11 @@ def test_pooled_init_writes_every_sites_dp_policy(tmp_path: Path) -> None:
 @pytest.mark.network
 def test_pooled_local_runs_every_site_on_dp_and_refuses_a_column_without_bounds(tmp_path: Path) -> None:
     files = [str(f) for f in write_synthetic(400, 2, tmp_path / "data", seed=4)]
-    done = pooled("local", "--disclosure", "dp", "--epsilon", "2", "--bound", "sbp=60:250", "--format", "csv",
-                  "--data", *files, "SELECT sex, COUNT(*), AVG(sbp) GROUP BY sex")
+    done = run_here(["local", "--disclosure", "dp", "--epsilon", "2", "--bound", "sbp=60:250", "--format", "csv",
+                     "--data", *files, "SELECT sex, COUNT(*), AVG(sbp) GROUP BY sex"])
     assert done.returncode == 0, done.stderr
     header = done.stdout.splitlines()[0]
     assert header.startswith("sex,count,count_noise_sd,count_ci95_low,count_ci95_high,avg(sbp),avg(sbp)_noise_sd")
     assert "# privacy epsilon,2.0" in done.stdout
-    refused = pooled("local", "--disclosure", "dp", "--data", *files, "SELECT SUM(bmi)")
+    refused = run_here(["local", "--disclosure", "dp", "--data", *files, "SELECT SUM(bmi)"])
     assert refused.returncode == 1 and "needs bounds declared for 'bmi' at every site" in refused.stderr

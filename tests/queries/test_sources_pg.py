@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ from queries.errors import QueryError
 from queries.parser import parse
 from queries.source_postgres import PostgresSource
 from queries.sources import SourceError, open_source
+from tests.parties.deployment import run_here
 from tests.pg import PgDatabase
 from tests.queries.test_sql_pooled import _site, assert_matches, reference
 
@@ -187,8 +186,7 @@ def test_an_unreachable_database_through_real_nodes_keeps_the_password_out_of_ev
 def test_pooled_local_with_csv_parquet_and_postgres_sites(mixed: Any) -> None:
     frames, sources, specs = mixed
     query = QUERIES[1]
-    run = subprocess.run([sys.executable, "-m", "parties", "local", "--format", "json", "--min-cell", "1",
-                          "--data", *specs, query], capture_output=True, text=True, timeout=300)
+    run = run_here(["local", "--format", "json", "--min-cell", "1", "--data", *specs, query], timeout=300)
     assert run.returncode == 0, run.stderr
     body = json.loads(run.stdout)
     want, _ = run_in_process(frames, query, min_cell=1)
