@@ -8,7 +8,8 @@ The lanes (markers registered in pyproject.toml):
 
 The tests of a file that share a module-scoped fixture and start processes run on one worker
 (an `xdist_group` per file), so a consortium that the fixture starts is started once; the
-rest spread test by test.
+rest spread test by test. Files whose tests start processes are collected first (the longest
+tests: started last, one would keep a single worker busy after the other ran out of work).
 
 A test starts a Python process only if it carries one of `PROCESS_MARKERS`: while any other
 test sets up or runs, `subprocess.Popen` of a Python interpreter fails the test with the
@@ -28,6 +29,8 @@ from typing import Any
 
 import pytest
 from hypothesis import settings
+
+from tests.pg import pg_db, postgres  # noqa: F401  (fixtures: registered here, one PostgreSQL server per session)
 
 PROCESS_MARKERS = ("network", "bench", "peers", "subprocess")
 
@@ -95,8 +98,29 @@ def _shares_a_module_fixture(item: pytest.Item) -> bool:
     return any(d.scope == "module" and d.baseid == file for d in defs)
 
 
+HEAVY_FIRST = ("peers", "bench", "network")
+"""Files with tests of these markers run first, in this order: their tests are the longest, and a long one
+started last would leave the other worker idle at the end of the run."""
+
+
+def _weight(item: pytest.Item) -> int:
+    """The item's rank in HEAVY_FIRST (len(HEAVY_FIRST) for an in-process test)."""
+    return next((i for i, m in enumerate(HEAVY_FIRST) if item.get_closest_marker(m)), len(HEAVY_FIRST))
+
+
+def heavy_files_first(items: list[pytest.Item]) -> None:
+    """Sort `items` in place by their file's heaviest test, keeping each file's tests together and in
+    order (so a module-scoped fixture is still set up once per file without pytest-xdist)."""
+    files: dict[str, int] = {}
+    for item in items:
+        file = item.nodeid.split("::")[0]
+        files[file] = min(files.get(file, len(HEAVY_FIRST)), _weight(item))
+    items.sort(key=lambda item: files[item.nodeid.split("::")[0]])
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if any(item.get_closest_marker(m) for m in PROCESS_MARKERS) and _shares_a_module_fixture(item):
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+    heavy_files_first(items)

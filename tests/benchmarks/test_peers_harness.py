@@ -7,20 +7,20 @@ cannot rot unnoticed; all of them together take well under a minute.
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 
 import numpy as np
 import pytest
 
-pytest.importorskip("torch")
-pytest.importorskip("omegaconf")
-pytest.importorskip("mpyc")
+from benchmarks.peers import run_peer
+from benchmarks.peers._procs import PeerRunError, run_all, single_thread_env
+from benchmarks.peers.crypten_party import import_crypten
 
-from benchmarks.peers import run_peer  # noqa: E402
-from benchmarks.peers._procs import PeerRunError, run_all, single_thread_env  # noqa: E402
-from benchmarks.peers.crypten_party import import_crypten  # noqa: E402
+MISSING = [m for m in ("torch", "omegaconf", "mpyc") if importlib.util.find_spec(m) is None]
+"""Looked up without importing them: importing torch at collection costs every run seconds, even the fast lane's."""
 
-pytestmark = pytest.mark.peers
+pytestmark = [pytest.mark.peers, pytest.mark.skipif(bool(MISSING), reason=f"not installed: {', '.join(MISSING)}")]
 
 
 @pytest.fixture(scope="module")

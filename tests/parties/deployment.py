@@ -5,8 +5,9 @@ directory on a free block of loopback ports, starts the dealer and every node wi
 `--config` together (each its own process, watching its parent; the nodes wait for the
 dealer's port file), and stops them by PID. Nodes can
 be killed, frozen, thawed and restarted by name, and queries asked through the `pooled
-query` command or, where the command itself is not under test, through the Python client
-with the same analyst's file (`ask`: no process to start).
+query` command (`query_cli`, its own process), its code run in this process (`query_here`:
+the same output and exit code, no interpreter to start) or, where the command itself is not
+under test, through the Python client with the same analyst's file (`ask`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 from collections.abc import Sequence
@@ -71,6 +73,33 @@ def pooled(*args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[st
     """Run one `pooled` command to completion."""
     return subprocess.run([sys.executable, "-m", "parties", *args], capture_output=True, text=True,
                           timeout=timeout, env=env(), cwd=ROOT)
+
+
+def run_here(args: Sequence[str], timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+    """Run one `pooled` command's code (`parties.cli.main(args)`) in this process, as `pooled` would run
+    it from a shell but without starting an interpreter: its exit code, stdout and stderr. An exception
+    the command lets escape fails the test (a real process would print a traceback and exit 1); one
+    still running after `timeout` seconds fails it too."""
+    from parties.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                outcome["code"] = main(list(args))
+        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name=f"pooled {args[0]}", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise TimeoutError(f"pooled {' '.join(args)} still running after {timeout} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return subprocess.CompletedProcess(["pooled", *args], outcome["code"], out.getvalue(), err.getvalue())
 
 
 def pooled_here(*args: str) -> str:
@@ -201,7 +230,15 @@ class Deployment:
     def query_cli(
         self, analyst: str, text: str, *extra: str, timeout: float = 120.0
     ) -> subprocess.CompletedProcess[str]:
+        """`pooled query` as its own process, as an analyst runs it."""
         return pooled("query", "--config", str(self.analyst_file(analyst)), *extra, text, timeout=timeout)
+
+    def query_here(
+        self, analyst: str, text: str, *extra: str, timeout: float = 120.0
+    ) -> subprocess.CompletedProcess[str]:
+        """`pooled query`'s code run in this process (`run_here`): the same exit code, stdout and stderr
+        without an interpreter's start-up, for tests of what the command answers rather than of its process."""
+        return run_here(["query", "--config", str(self.analyst_file(analyst)), *extra, text], timeout=timeout)
 
     def ask(self, analyst: str, text: str) -> Result:
         """What `pooled query` does, from this process: one query with an analyst's file through the

@@ -77,7 +77,7 @@ def test_a_log_edited_while_its_node_runs_stops_that_node_before_it_reads_anythi
         _rechain(log, entries[:-1])  # the last entry dropped, the chain recomputed
         tampered = log.read_bytes()
         for _ in range(2):  # this query and every later one
-            done = d.query_cli("alice", "SELECT COUNT(*) GROUP BY sex", "--format", "json")
+            done = d.query_here("alice", "SELECT COUNT(*) GROUP BY sex", "--format", "json")
             assert done.returncode == 1 and done.stdout == ""
             assert "party s1 failed" in done.stderr
             assert "this site's audit log changed outside the node" in done.stderr

@@ -98,7 +98,7 @@ def test_the_same_query_written_differently_is_one_request(deployment: Deploymen
 
 
 def test_extremes_are_refused_by_default_with_the_policy_named(deployment: Deployment) -> None:
-    done = deployment.query_cli("alice", "SELECT MAX(sbp)")
+    done = deployment.query_here("alice", "SELECT MAX(sbp)")
     assert done.returncode == 1
     assert "does not release extremes" in done.stderr and "allow_extremes = false" in done.stderr
     assert "Traceback" not in done.stderr

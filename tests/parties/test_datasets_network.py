@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 
 from tests.parties.deployment import Deployment
-from tests.pg import PgDatabase, pg_db, postgres  # noqa: F401  (fixtures)
+from tests.pg import PgDatabase
 
 pytestmark = pytest.mark.network
 
 
 def test_a_file_site_and_a_postgres_site_answer_from_their_datasets(tmp_path: Path,
-                                                                   pg_db: PgDatabase) -> None:  # noqa: F811
+                                                                   pg_db: PgDatabase) -> None:
     d = Deployment(tmp_path / "datasets", ["s1", "s2"], ["alice"], rows=500)
     s2 = pd.read_csv(d.dir / "data" / "s2" / "table.csv")
     pg_db.load(s2, "registry")
@@ -25,9 +25,9 @@ def test_a_file_site_and_a_postgres_site_answer_from_their_datasets(tmp_path: Pa
     d.edit("s2", "datasets", registry={"table": "registry"})
     query = "SELECT smoking, COUNT(*) AS n, AVG(bmi) AS m FROM registry WHERE age >= 40 GROUP BY smoking"
     with d:
-        from_datasets = d.query_cli("alice", query, "--format", "json")
-        from_files = d.query_cli("alice", query.replace(" FROM registry", ""), "--format", "json")
-        unknown = d.query_cli("alice", "SELECT COUNT(*) FROM registri")
+        from_datasets = d.query_here("alice", query, "--format", "json")
+        from_files = d.query_here("alice", query.replace(" FROM registry", ""), "--format", "json")
+        unknown = d.query_here("alice", "SELECT COUNT(*) FROM registri")
     assert from_datasets.returncode == 0, from_datasets.stderr
     a, b = json.loads(from_datasets.stdout), json.loads(from_files.stdout)
     assert a["columns"] == b["columns"] == ["smoking", "n", "m"]

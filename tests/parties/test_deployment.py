@@ -78,7 +78,7 @@ def test_an_allowed_analyst_gets_the_pooled_answer_through_pooled_query(
 
 
 def test_an_analyst_without_the_role_is_refused_by_that_site_with_its_reason(deployment: Deployment) -> None:
-    done = deployment.query_cli("bob", "SELECT AVG(bmi)")
+    done = deployment.query_here("bob", "SELECT AVG(bmi)")
     assert done.returncode == 1
     assert "hospital-c refuses: analyst 'bob' lacks the 'statistics' role" in done.stderr
     refusal = [e for e in _session_entries(deployment, "hospital-c", "SELECT AVG(bmi)") if e["event"] == "decision"]
@@ -87,7 +87,7 @@ def test_an_analyst_without_the_role_is_refused_by_that_site_with_its_reason(dep
 
 
 def test_an_analyst_listed_nowhere_is_refused_and_logged(deployment: Deployment) -> None:
-    done = deployment.query_cli("eve", "SELECT COUNT(*) GROUP BY smoking")
+    done = deployment.query_here("eve", "SELECT COUNT(*) GROUP BY smoking")
     assert done.returncode == 1 and "analyst 'eve' is not authorised at this site" in done.stderr
     for party in PARTIES:
         decisions = [e for e in read_entries(deployment.audit_file(party)) if e["analyst"] == "eve"]

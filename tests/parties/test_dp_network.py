@@ -14,7 +14,7 @@ import pytest
 from parties.audit import read_entries
 from parties.budget import BudgetLimits, PrivacyBudget
 from queries.synth import write_synthetic
-from tests.parties.deployment import Deployment, pooled, pooled_here
+from tests.parties.deployment import Deployment, pooled_here, run_here
 
 
 @pytest.mark.network
@@ -25,26 +25,26 @@ def test_the_budget_refuses_past_a_sites_limit_and_after_a_restart(tmp_path: Pat
     d.edit("s2", "data", domains={"bmi": {"min": 5, "max": 55}})  # s2 declares its range with its data
     with d:
         for _ in range(2):  # asking the same query again spends again
-            done = d.query_cli("alice", "SELECT COUNT(*) AS n, AVG(bmi)", "--epsilon", "0.5")
+            done = d.query_here("alice", "SELECT COUNT(*) AS n, AVG(bmi)", "--epsilon", "0.5")
             assert done.returncode == 0, done.stderr
             assert "n_ci95_low" in done.stdout and "avg(bmi)_noise_sd" in done.stdout
             assert "differential privacy: epsilon 0.5000" in done.stdout
             assert "SUM(bmi - centre): epsilon 0.1667, sensitivity 27.50" in done.stdout  # the widest: [5, 60]
 
-        over = d.query_cli("alice", "SELECT COUNT(*)", "--epsilon", "1")
+        over = d.query_here("alice", "SELECT COUNT(*)", "--epsilon", "1")
         assert over.returncode == 1
         assert "s2 refuses: analyst 'alice' has epsilon 0.5 left of s2's daily privacy budget" in over.stderr
         assert "nothing was read or released" in over.stderr and "Traceback" not in over.stderr
 
-        explain = d.query_cli("alice", "EXPLAIN SELECT COUNT(*)", "--epsilon", "0.5")  # shows epsilon, spends none
+        explain = d.query_here("alice", "EXPLAIN SELECT COUNT(*)", "--epsilon", "0.5")  # shows epsilon, spends none
         assert explain.returncode == 0 and "epsilon 0.5 for this query" in explain.stdout
-        last = d.query_cli("alice", "SELECT COUNT(*)", "--epsilon", "0.5", "--format", "json")
+        last = d.query_here("alice", "SELECT COUNT(*)", "--epsilon", "0.5", "--format", "json")
         assert last.returncode == 0, last.stderr
         assert '"noise"' in last.stdout
 
         d.kill("s2")
         d.start_node("s2")  # the spending is rebuilt from the audit log
-        after = d.query_cli("alice", "SELECT COUNT(*)", "--epsilon", "0.1")
+        after = d.query_here("alice", "SELECT COUNT(*)", "--epsilon", "0.1")
         assert after.returncode == 1 and "has epsilon 0 left of s2's daily privacy budget" in after.stderr
 
     for site in ("s1", "s2"):  # both sites charged the three queries that ran; the refused ones were refunded
@@ -69,11 +69,11 @@ def test_pooled_init_writes_every_sites_dp_policy(tmp_path: Path) -> None:
 @pytest.mark.network
 def test_pooled_local_runs_every_site_on_dp_and_refuses_a_column_without_bounds(tmp_path: Path) -> None:
     files = [str(f) for f in write_synthetic(400, 2, tmp_path / "data", seed=4)]
-    done = pooled("local", "--disclosure", "dp", "--epsilon", "2", "--bound", "sbp=60:250", "--format", "csv",
-                  "--data", *files, "SELECT sex, COUNT(*), AVG(sbp) GROUP BY sex")
+    done = run_here(["local", "--disclosure", "dp", "--epsilon", "2", "--bound", "sbp=60:250", "--format", "csv",
+                     "--data", *files, "SELECT sex, COUNT(*), AVG(sbp) GROUP BY sex"])
     assert done.returncode == 0, done.stderr
     header = done.stdout.splitlines()[0]
     assert header.startswith("sex,count,count_noise_sd,count_ci95_low,count_ci95_high,avg(sbp),avg(sbp)_noise_sd")
     assert "# privacy epsilon,2.0" in done.stdout
-    refused = pooled("local", "--disclosure", "dp", "--data", *files, "SELECT SUM(bmi)")
+    refused = run_here(["local", "--disclosure", "dp", "--data", *files, "SELECT SUM(bmi)"])
     assert refused.returncode == 1 and "needs bounds declared for 'bmi' at every site" in refused.stderr

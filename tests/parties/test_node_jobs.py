@@ -42,9 +42,9 @@ def _sessions_with(path: Path, event: str) -> set[str]:
 
 
 def test_a_configured_node_answers_queries_and_nothing_else(deployed: Deployment) -> None:
-    done = deployed.query_cli("alice", "SELECT COUNT(*)")
+    done = deployed.query_here("alice", "SELECT COUNT(*)")
     assert done.returncode == 0, done.stderr
-    explain = deployed.query_cli("alice", "EXPLAIN SELECT COUNT(*) GROUP BY sex")
+    explain = deployed.query_here("alice", "EXPLAIN SELECT COUNT(*) GROUP BY sex")
     assert explain.returncode == 0, explain.stderr
     assert explain.stdout.splitlines()[0] == "plan for: SELECT"  # plain text, left-aligned
     settings = load_analyst(deployed.analyst_file("alice"))

@@ -16,7 +16,7 @@ from queries.engine import run_in_process
 from queries.omop import COHORT_SQL, TABLES, omop_sites
 from queries.source_duckdb import DuckDBSource
 from queries.source_postgres import PostgresSource
-from tests.pg import PgDatabase, pg_db, postgres  # noqa: F401  (fixtures)
+from tests.pg import PgDatabase
 from tests.queries.test_sql_pooled import assert_matches
 
 QUERY = ("SELECT sex, COUNT(*) AS n, AVG(hba1c) AS a1c, SUM(hypertension) AS htn FROM diabetes "
@@ -68,7 +68,7 @@ def test_a_cohort_by_concept_ids_is_a_sites_own_query_over_its_files(tmp_path: P
     assert_matches(got.to_pandas(), _reference(omop_sites(900, 2, 3)), ordered=False)
 
 
-def test_the_same_cohort_in_postgresql(pg_db: PgDatabase, tmp_path: Path) -> None:  # noqa: F811
+def test_the_same_cohort_in_postgresql(pg_db: PgDatabase, tmp_path: Path) -> None:
     run = _synth(tmp_path, "--database", pg_db.url())
     assert run.returncode == 0, run.stderr
     urls = [line for line in run.stdout.split() if line.startswith("postgresql://")]

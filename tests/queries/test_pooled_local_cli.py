@@ -1,4 +1,8 @@
-"""`pooled synth` and `pooled local` as a user runs them: real processes, mTLS, JSON out."""
+"""`pooled synth` and `pooled local` as a user runs them: real processes, mTLS, JSON out.
+
+The first test runs both commands as their own processes; the others run the commands' code in
+this process (`run_here`: the same exit code and output, no interpreter to start), each
+`pooled local` still starting its dealer and nodes as real processes."""
 
 from __future__ import annotations
 
@@ -11,10 +15,17 @@ import pandas as pd
 import pytest
 
 from queries.synth import write_synthetic
+from tests.parties.deployment import run_here
 
 
 def _pooled(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """The `pooled` command as its own process."""
     return subprocess.run([sys.executable, "-m", "parties", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def _here(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """The `pooled` command's code in this process."""
+    return run_here(args, timeout=timeout)
 
 
 @pytest.mark.network
@@ -39,11 +50,11 @@ def test_synth_then_local_matches_pandas(tmp_path: Path) -> None:
 
 @pytest.mark.network
 def test_data_names_the_dataset_that_from_reads(tmp_path: Path) -> None:
-    made = _pooled("synth", "--rows", "500", "--parties", "2", "--out", str(tmp_path / "cohort"), "--seed", "6")
+    made = _here("synth", "--rows", "500", "--parties", "2", "--out", str(tmp_path / "cohort"), "--seed", "6")
     assert made.returncode == 0, made.stderr
     files = sorted((tmp_path / "cohort").glob("site_*.csv"))
     data = [arg for f in files for arg in ("--data", f"cohort={f}")]
-    run = _pooled("local", *data, "--format", "json",
+    run = _here("local", *data, "--format", "json",
                   "SELECT sex, COUNT(*) AS n, AVG(bmi) FROM cohort WHERE age >= 50 GROUP BY sex")
     assert run.returncode == 0, run.stderr
     body = json.loads(run.stdout)
@@ -53,7 +64,7 @@ def test_data_names_the_dataset_that_from_reads(tmp_path: Path) -> None:
     for sex, n, mean in body["rows"]:
         assert n == int((older.sex == sex).sum())
         assert mean == pytest.approx(older[older.sex == sex].bmi.mean(), rel=1e-8)
-    unnamed = _pooled("local", "--data", *(str(f) for f in files), "SELECT COUNT(*) FROM cohort")
+    unnamed = _here("local", "--data", *(str(f) for f in files), "SELECT COUNT(*) FROM cohort")
     assert unnamed.returncode != 0 and "no dataset 'cohort'" in unnamed.stderr  # a bare file is named site_1
 
 
@@ -108,7 +119,7 @@ def test_logistic_through_pooled_local_matches_statsmodels(tmp_path: Path) -> No
 
     files = write_synthetic(1500, 2, tmp_path, seed=8)  # what `pooled synth` writes
     data = [arg for f in files for arg in ("--data", str(f))]
-    run = _pooled("local", *data, "--format", "json", "LOGISTIC outcome ~ age + bmi + C(smoking)", timeout=300)
+    run = _here("local", *data, "--format", "json", "LOGISTIC outcome ~ age + bmi + C(smoking)", timeout=300)
     assert run.returncode == 0, run.stderr
     body = json.loads(run.stdout)
     assert body["columns"][:4] == ["term", "coef", "std_err", "z"] and "odds_ratio" in body["columns"]
@@ -132,10 +143,10 @@ def test_pooled_local_releases_no_single_patients_value(tmp_path: Path) -> None:
         pd.concat([table, extra]).to_csv(f, index=False)
     data = [arg for f in files for arg in ("--data", str(f))]
     query = "SELECT COUNT(*), AVG(sbp), MIN(sbp), MEDIAN(sbp) WHERE age > 100"
-    refused = _pooled("local", *data, query)
+    refused = _here("local", *data, query)
     assert refused.returncode == 1 and refused.stdout == ""
     assert "policy does not release extremes" in refused.stderr and "allow_extremes = false" in refused.stderr
-    allowed = _pooled("local", *data, "--allow-extremes", "--format", "json", query)
+    allowed = _here("local", *data, "--allow-extremes", "--format", "json", query)
     assert allowed.returncode == 0, allowed.stderr
     body = json.loads(allowed.stdout)
     assert body["rows"] == [[5, None, None, None]]
@@ -153,7 +164,7 @@ def test_crosstab_csv_with_yates_through_pooled_local(tmp_path: Path) -> None:
 
     files = write_synthetic(800, 2, tmp_path, seed=5)  # what `pooled synth` writes
     data = [arg for f in files for arg in ("--data", str(f))]
-    run = _pooled("local", *data, "--yates", "--format", "csv", "CROSSTAB diabetes BY outcome")
+    run = _here("local", *data, "--yates", "--format", "csv", "CROSSTAB diabetes BY outcome")
     assert run.returncode == 0, run.stderr
     table = pd.read_csv(io.StringIO(run.stdout), comment="#")
     pooled = pd.concat([pd.read_csv(f) for f in files])
@@ -180,7 +191,7 @@ def test_a_refused_model_exits_non_zero_with_the_reason(tmp_path: Path) -> None:
         table["outcome"] = table["outcome"] + 1
         table.to_csv(f, index=False)
     data = [arg for f in files for arg in ("--data", str(f))]
-    run = _pooled("local", *data, "--format", "json", "LOGISTIC outcome ~ age + C(sex)")
+    run = _here("local", *data, "--format", "json", "LOGISTIC outcome ~ age + C(sex)")
     assert run.returncode == 1 and run.stdout == ""
     assert "refused (outcome_not_binary)" in run.stderr and "coded 0/1" in run.stderr
 
@@ -205,7 +216,7 @@ def test_poisson_through_pooled_local_matches_statsmodels(tmp_path: Path) -> Non
         frame.to_csv(files[-1], index=False)
     data = [arg for f in files for arg in ("--data", str(f))]
     query = "POISSON deaths ~ smoker + C(agegroup) + offset(np.log(person_years))"
-    run = _pooled("local", *data, "--format", "json", query, timeout=300)
+    run = _here("local", *data, "--format", "json", query, timeout=300)
     assert run.returncode == 0, run.stderr
     body = json.loads(run.stdout)
     assert body["columns"][:4] == ["term", "coef", "std_err", "z"] and "irr" in body["columns"]
@@ -220,6 +231,6 @@ def test_poisson_through_pooled_local_matches_statsmodels(tmp_path: Path) -> Non
     table = pd.read_csv(files[1])
     table.loc[0, "person_years"] = 0.0
     table.to_csv(files[1], index=False)
-    refused = _pooled("local", *data, query, timeout=300)
+    refused = _here("local", *data, query, timeout=300)
     assert refused.returncode == 1 and refused.stdout == ""
     assert "refused (offset_not_positive)" in refused.stderr and "person_years" in refused.stderr

@@ -12,7 +12,7 @@ import pytest
 from queries.engine import run_in_process
 from queries.sources import FrameSource, open_source
 from queries.table import normalize_frame
-from tests.pg import PgDatabase, pg_db, postgres  # noqa: F401  (fixtures)
+from tests.pg import PgDatabase
 from tests.queries.test_pushdown_partials import QUERY, _plan, mixed_frame
 
 
@@ -21,7 +21,7 @@ def frame() -> pd.DataFrame:
     return mixed_frame(23, 400)
 
 
-def test_postgres_computes_the_stats_of_the_rows_in_memory(pg_db: PgDatabase, frame: pd.DataFrame) -> None:  # noqa: F811
+def test_postgres_computes_the_stats_of_the_rows_in_memory(pg_db: PgDatabase, frame: pd.DataFrame) -> None:
     plan = _plan(QUERY, frame)
     want = FrameSource(frame).local(plan)
     got = open_source(pg_db.load(frame, "t")).local(plan)
@@ -41,7 +41,7 @@ DIVIDING = [
 
 
 @pytest.mark.parametrize("query", DIVIDING)
-def test_a_division_by_zero_is_null_in_memory_duckdb_and_postgres(pg_db: PgDatabase, frame: pd.DataFrame,  # noqa: F811
+def test_a_division_by_zero_is_null_in_memory_duckdb_and_postgres(pg_db: PgDatabase, frame: pd.DataFrame,
                                                                   tmp_path: Path, query: str) -> None:
     frame.to_csv(tmp_path / "t.csv", index=False)
     sources = [frame, open_source(tmp_path / "t.csv"), open_source(pg_db.load(frame, "t"))]
@@ -57,7 +57,7 @@ def test_a_division_by_zero_is_null_in_memory_duckdb_and_postgres(pg_db: PgDatab
 
 
 def test_rows_stream_back_with_quotes_commas_newlines_and_empty_text_apart_from_null(
-        pg_db: PgDatabase) -> None:  # noqa: F811
+        pg_db: PgDatabase) -> None:
     from queries.parser import parse
 
     texts = ['say "hi"', "a,b", "two\nlines", "", None, "plain"]

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,8 @@ from queries.errors import QueryError
 from queries.parser import parse
 from queries.source_postgres import PostgresSource
 from queries.sources import SourceError, open_source
-from tests.pg import PgDatabase, pg_db, postgres  # noqa: F401  (fixtures)
+from tests.parties.deployment import run_here
+from tests.pg import PgDatabase
 from tests.queries.test_sql_pooled import _site, assert_matches, reference
 
 QUERIES = [
@@ -37,7 +36,7 @@ QUERIES = [
 
 
 @pytest.fixture
-def mixed(pg_db: PgDatabase, tmp_path: Path) -> tuple[list[pd.DataFrame], list[Any], list[str]]:  # noqa: F811
+def mixed(pg_db: PgDatabase, tmp_path: Path) -> tuple[list[pd.DataFrame], list[Any], list[str]]:
     """Three sites holding the dataset "cohort": a CSV file, a Parquet file and a PostgreSQL table."""
     frames = [_site(70, 21), _site(90, 22), _site(60, 23)]
     for d in ("a", "b"):
@@ -93,7 +92,7 @@ def _same(a: Any, b: Any) -> bool:
     return math.isclose(float(a), float(b), rel_tol=1e-12, abs_tol=1e-12)
 
 
-def test_postgres_evaluates_every_construct_as_duckdb_on_the_same_rows(pg_db: PgDatabase,  # noqa: F811
+def test_postgres_evaluates_every_construct_as_duckdb_on_the_same_rows(pg_db: PgDatabase,
                                                                        tmp_path: Path) -> None:
     rng = np.random.default_rng(5)
     n = 60
@@ -118,7 +117,7 @@ def test_postgres_evaluates_every_construct_as_duckdb_on_the_same_rows(pg_db: Pg
         assert not differ, (expression, differ[:3])
 
 
-def test_the_database_user_needs_only_select_on_the_table(pg_db: PgDatabase) -> None:  # noqa: F811
+def test_the_database_user_needs_only_select_on_the_table(pg_db: PgDatabase) -> None:
     pg_db.load(_site(40, 4), "cohort")
     pg_db.load(_site(10, 5), "other")
     pg_db.execute("CREATE ROLE pooled_reader LOGIN")
@@ -138,7 +137,7 @@ def test_the_database_user_needs_only_select_on_the_table(pg_db: PgDatabase) -> 
         pg_db.execute("DROP ROLE pooled_reader")
 
 
-def test_every_statement_runs_in_a_read_only_transaction(pg_db: PgDatabase) -> None:  # noqa: F811
+def test_every_statement_runs_in_a_read_only_transaction(pg_db: PgDatabase) -> None:
     pg_db.execute("CREATE SEQUENCE s")
     writes = PostgresSource.from_url(pg_db.url(), "w", query="SELECT nextval('s') AS x")  # as the superuser
     with pytest.raises(QueryError, match="could not be evaluated"):
@@ -147,7 +146,7 @@ def test_every_statement_runs_in_a_read_only_transaction(pg_db: PgDatabase) -> N
         assert conn.execute("SELECT last_value, is_called FROM s").fetchone() == (1, False)  # never advanced
 
 
-def test_a_failure_on_the_rows_names_its_kind_never_a_value(pg_db: PgDatabase) -> None:  # noqa: F811
+def test_a_failure_on_the_rows_names_its_kind_never_a_value(pg_db: PgDatabase) -> None:
     source = open_source(pg_db.load(_site(40, 7), "cohort"))
     with pytest.raises(QueryError, match="could not be converted") as info:
         run_in_process([source, _site(20, 8)], "SELECT SUM(CAST(name AS INTEGER)) AS s FROM cohort", min_cell=1)
@@ -187,8 +186,7 @@ def test_an_unreachable_database_through_real_nodes_keeps_the_password_out_of_ev
 def test_pooled_local_with_csv_parquet_and_postgres_sites(mixed: Any) -> None:
     frames, sources, specs = mixed
     query = QUERIES[1]
-    run = subprocess.run([sys.executable, "-m", "parties", "local", "--format", "json", "--min-cell", "1",
-                          "--data", *specs, query], capture_output=True, text=True, timeout=300)
+    run = run_here(["local", "--format", "json", "--min-cell", "1", "--data", *specs, query], timeout=300)
     assert run.returncode == 0, run.stderr
     body = json.loads(run.stdout)
     want, _ = run_in_process(frames, query, min_cell=1)

@@ -177,7 +177,9 @@ def test_nulls_are_dropped_as_incomplete_cases() -> None:
     got, _ = run_in_process(holes, "SURVIVAL t, e BY arm", min_cell=2)
     want, _ = run_in_process(complete, "SURVIVAL t, e BY arm", min_cell=2)
     pd.testing.assert_frame_equal(got.to_pandas(), want.to_pandas())
-    assert got.extra["logrank_chi2"] == pytest.approx(want.extra["logrank_chi2"], rel=1e-9)
+    # Two runs round differently in fixed point (about 1e-9 apart, more now and then); one row kept or
+    # dropped wrongly moves the statistic by 3% or more here, so the file's TOL tells them apart.
+    assert got.extra["logrank_chi2"] == pytest.approx(want.extra["logrank_chi2"], rel=TOL)
 
 
 @pytest.mark.parametrize(("change", "error", "words"), [
