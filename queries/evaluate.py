@@ -1,6 +1,8 @@
 """A party's own rows through DuckDB: which rows the WHERE keeps, and the derived columns' values.
 
-One SQL statement per call, on a fresh in-memory DuckDB connection (no shared state):
+One SQL statement per call, on its own cursor of the process's one in-memory DuckDB database
+(`_engine`; a cursor is a connection of its own, so the table it registers is seen by no other
+call and goes with it; opening a fresh database per call cost ~14 ms, a cursor under 1 ms):
 
     SELECT "_row", CAST(<derived expression> AS <type>) AS "d0", ... FROM t WHERE <condition>
 
@@ -18,8 +20,10 @@ and never a value.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -77,14 +81,27 @@ def arrow_columns(frame: pd.DataFrame, kinds: Mapping[str, str | None]) -> tuple
     return names, {names[c]: _arrow(frame[c], kind or _local_kind(frame[c])) for c, kind in kinds.items()}
 
 
-def run_duckdb(table: pa.Table, sql: str) -> pa.Table:
-    """`sql` over `table`, registered as `t` on a fresh DuckDB connection that reads no file and no
-    network, division by zero giving NULL; a failure is `evaluation_failure`."""
+@cache
+def _engine() -> tuple[Any, threading.Lock]:
+    """The process's in-memory DuckDB database for evaluating rows, made on first use, and the lock
+    under which cursors are taken from it. It holds no table between calls: each call registers
+    its own on its own cursor. Its settings are global, so every cursor inherits them."""
     import duckdb  # only when there is something to evaluate
 
     con = duckdb.connect(config=_CONFIG)
+    con.execute("SET GLOBAL error_on_division_by_zero = false")
+    return con, threading.Lock()
+
+
+def run_duckdb(table: pa.Table, sql: str) -> pa.Table:
+    """`sql` over `table`, registered as `t` on a cursor of its own that reads no file and no
+    network, division by zero giving NULL; a failure is `evaluation_failure`."""
+    import duckdb
+
+    base, lock = _engine()
+    with lock:
+        con = base.cursor()
     try:
-        con.execute("SET error_on_division_by_zero = false")
         con.register("t", table)
         return con.sql(sql).to_arrow_table()
     except duckdb.Error as exc:
