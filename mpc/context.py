@@ -77,7 +77,9 @@ class PartyContext:
         self.stats.dealer_bytes += self.material.bytes_from_dealer - before_bytes
         return out
 
-    def exchange(self, outgoing: Mapping[int, bytes], incoming: Iterable[int], label: str) -> dict[int, bytes]:
+    def exchange(
+        self, outgoing: Mapping[int, bytes | memoryview], incoming: Iterable[int], label: str
+    ) -> dict[int, bytes]:
         """One communication round: send each payload, then receive from `incoming`."""
         tag = self.next_tag(label)
         for dst, payload in outgoing.items():

@@ -76,7 +76,7 @@ class InProcessTransport(Transport):
     def party_names(self) -> list[str]:
         return [f"P{i}" for i in range(self._net.n)]
 
-    def send(self, dst: int, tag: str, payload: bytes) -> None:
+    def send(self, dst: int, tag: str, payload: bytes | memoryview) -> None:
         self._net.deliver(self._rank, dst, tag, bytes(payload))
 
     def recv(self, src: int, tag: str) -> bytes:

@@ -21,9 +21,11 @@ class Transport(ABC):
         """Identity of each party, indexed by rank (for error messages)."""
 
     @abstractmethod
-    def send(self, dst: int, tag: str, payload: bytes) -> None:
+    def send(self, dst: int, tag: str, payload: bytes | memoryview) -> None:
         """Queue `payload` for party `dst` under `tag`; may return before delivery.
 
+        A memoryview payload (a view of the sender's array, sent without a copy) may change once
+        `send` returns: a transport that keeps it longer copies it first.
         A failed delivery surfaces as `PeerFailure` from a later `recv` or `close`.
         """
 

@@ -119,7 +119,7 @@ class GrpcTransport(Transport):
         return self._session
 
     # -- sending -----------------------------------------------------------------------------
-    def send(self, dst: int, tag: str, payload: bytes) -> None:
+    def send(self, dst: int, tag: str, payload: bytes | memoryview) -> None:
         if dst == self._rank or not 0 <= dst < len(self._roster):
             raise ValueError(f"cannot send to rank {dst}")
         name = self._roster[dst]

@@ -33,6 +33,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+
 from parties.certs import Identity, identity_of
 from parties.tls import TlsMaterial
 
@@ -40,6 +42,8 @@ MAX_FRAME_BYTES = 4 << 20
 """Largest frame accepted: a frame holds at most one 1 MiB chunk per message waiting."""
 READ_BYTES = 1 << 16
 """Most bytes read at once while frames are small."""
+DIRECT_BYTES = 1 << 16
+"""Parts of a frame this large are written without being joined to the rest (one more TLS record)."""
 
 
 class RefusedPeer(ConnectionError):
@@ -160,9 +164,23 @@ def accept(ctx: ssl.SSLContext, raw: socket.socket, timeout_s: float) -> tuple[I
 
 # -- frames ------------------------------------------------------------------------------------------
 def write_frame(sock: ssl.SSLSocket, parts: list[bytes | memoryview]) -> None:
-    """Send one frame made of `parts` (a serialized `PeerFrames`)."""
+    """Send one frame made of `parts` (a serialized `PeerFrames`).
+
+    Small parts are joined with the length prefix; a part of `DIRECT_BYTES` or more (a chunk's
+    payload) is handed to TLS as it is, so the payload is not copied on its way to encryption.
+    """
     size = sum(len(p) for p in parts)
-    sock.sendall(b"".join([size.to_bytes(4, "big"), *parts]))
+    pending: list[bytes | memoryview] = [size.to_bytes(4, "big")]
+    for part in parts:
+        if len(part) < DIRECT_BYTES:
+            pending.append(part)
+            continue
+        if pending:
+            sock.sendall(b"".join(pending))
+            pending = []
+        sock.sendall(part)
+    if pending:
+        sock.sendall(b"".join(pending))
 
 
 class FrameReader:
@@ -173,7 +191,7 @@ class FrameReader:
         self._max = max_bytes
         self._buf = bytearray()
 
-    def next(self) -> bytes | bytearray | None:
+    def next(self) -> bytes | memoryview | None:
         """The next frame; None when the other end closed the connection between frames.
 
         ValueError for a frame over the limit or a connection closed inside a frame.
@@ -189,20 +207,20 @@ class FrameReader:
             raise ValueError("the connection ended inside a frame")
         return body
 
-    def _exact(self, n: int) -> bytes | bytearray | None:
+    def _exact(self, n: int) -> bytes | memoryview | None:
         buf = self._buf
         if len(buf) < n and n > READ_BYTES:  # a large frame: read straight into its own buffer
-            out = bytearray(n)
+            # numpy's empty buffer, not a bytearray: TLS writes every byte, so zero-filling it first is waste
+            view = np.empty(n, dtype=np.uint8).data
             have = len(buf)
-            out[:have] = buf
+            view[:have] = buf
             buf.clear()
-            view = memoryview(out)
             while have < n:
                 got = self._sock.recv_into(view[have:])
                 if not got:
                     return None
                 have += got
-            return out
+            return view
         while len(buf) < n:
             data = self._sock.recv(READ_BYTES)
             if not data:

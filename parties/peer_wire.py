@@ -178,7 +178,7 @@ class Chunk(NamedTuple):
     data: memoryview
 
 
-def frames_from_wire(raw: bytes | bytearray, *, layout: ChunkLayout = LAYOUT) -> list[Chunk]:
+def frames_from_wire(raw: bytes | bytearray | memoryview, *, layout: ChunkLayout = LAYOUT) -> list[Chunk]:
     """The chunks of one serialized `PeerFrames`, without protobuf's copy of their data.
 
     ValueError for a truncated frame or a field that is not in `layout`.

@@ -18,7 +18,7 @@ import numpy as np
 from mpc.context import PartyContext
 from mpc.material import MaterialRequest
 from mpc.share import Share, concat, split_like
-from protocols.opening import open_arith
+from protocols.opening import open_arith, packed
 from protocols.truncation import truncate, truncate_many
 
 
@@ -38,7 +38,7 @@ def mul_many(ctx: PartyContext, pairs: Sequence[tuple[Share, Share]]) -> list[Sh
     if not pairs:
         return []
     pending = PendingMul.begin(ctx, pairs)
-    return pending.finish(ctx, open_arith(ctx, pending.shares(), "beaver"))
+    return pending.finish(ctx, open_arith(ctx, pending.shares(), "beaver"), reuse=True)
 
 
 class PendingMul:
@@ -55,8 +55,8 @@ class PendingMul:
                 raise ValueError(f"elementwise product of shapes {x.shape} and {y.shape}")
             if x.ring != y.ring:
                 raise ValueError("cannot multiply shares of different rings")
-        fx = concat([x.with_frac(0) for x, _ in pairs])
-        fy = concat([y.with_frac(0) for _, y in pairs])
+        fx = _flat([x for x, _ in pairs])
+        fy = _flat([y for _, y in pairs])
         ring = fx.ring
         t = ctx.dealer(MaterialRequest("triple", {"shape": [fx.size], "ring": ring.bits}))
         return PendingMul(pairs, t, fx, fy)
@@ -64,19 +64,41 @@ class PendingMul:
     def shares(self) -> list[Share]:
         """The masked values to open: x - a, y - b."""
         ring = self._fx.ring
-        return [Share(ring.sub(self._fx.data, self._t["a"]), ring), Share(ring.sub(self._fy.data, self._t["b"]), ring)]
+        if not ring.native:
+            return [Share(ring.sub(self._fx.data, self._t["a"]), ring),
+                    Share(ring.sub(self._fy.data, self._t["b"]), ring)]
+        e, d = packed(ring, self._fx.size, 2)  # one buffer: the opening sends it without a copy
+        np.subtract(self._fx.data, self._t["a"], out=e)
+        np.subtract(self._fy.data, self._t["b"], out=d)
+        return [Share(e, ring), Share(d, ring)]
 
-    def finish(self, ctx: PartyContext, opened: Sequence[np.ndarray]) -> list[Share]:
-        """The products (scale: the sum of the factors' scales) from the opened e and d."""
+    def finish(self, ctx: PartyContext, opened: Sequence[np.ndarray], reuse: bool = False) -> list[Share]:
+        """The products (scale: the sum of the factors' scales) from the opened e and d.
+
+        `reuse`: e and d are the caller's to overwrite (fresh arrays of the opening), so the
+        sums are computed in them instead of in new arrays.
+        """
         e, d = opened
         ring = self._fx.ring
         a, b = self._t["a"], self._t["b"]
         # Party 0 folds the public e*d into e*(b + d): one product fewer. c is read only now: the
         # dealer's part of it travels while e and d are opened.
-        z = ring.add(self._t["c"], ring.add(ring.mul(e, ring.add(b, d) if ctx.is_leader else b), ring.mul(d, a)))
+        if ring.native:  # the same sums, with no temporary array beyond b + d
+            z = np.multiply(e, (b + d) if ctx.is_leader else b, out=e if reuse else None)
+            z += np.multiply(d, a, out=d if reuse else None)
+            z += self._t["c"]
+        else:
+            z = ring.add(self._t["c"], ring.add(ring.mul(e, ring.add(b, d) if ctx.is_leader else b), ring.mul(d, a)))
         xs = [x for x, _ in self._pairs]
         pieces = split_like(Share(z, ring), xs)
         return [Share(p.data, ring, x.frac + y.frac) for p, (x, y) in zip(pieces, self._pairs)]
+
+
+def _flat(shares: list[Share]) -> Share:
+    """The shares flattened into one vector at scale 0: a view of a single share's data, else a new array."""
+    if len(shares) == 1:
+        return Share(shares[0].data.reshape(-1), shares[0].ring)
+    return concat([s.with_frac(0) for s in shares])
 
 
 def matmul(ctx: PartyContext, x: Share, y: Share) -> Share:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from mpc.context import PartyContext
+from mpc.ring import Ring
 from mpc.share import Share, reconstruct
 
 
@@ -40,25 +41,70 @@ def open_mixed(
     For protocols that interleave boolean and arithmetic steps: the openings of both
     kinds that a round needs travel in one message per peer instead of two rounds.
     """
-    head = b"".join(np.ascontiguousarray(w, dtype=np.uint64).tobytes() for w in words)
-    received = ctx.all_to_all(head + b"".join(s.ring.to_bytes(s.data) for s in shares), label)
+    payload = _payload(words, shares)
+    received = ctx.exchange({p: payload for p in ctx.peers}, ctx.peers, label)  # one round, as all_to_all
+    views = {rank: memoryview(data).cast("B") for rank, data in received.items()}
     opened_words, pos = [], 0
     for w in words:
         size = 8 * int(w.size)
-        total = w.copy()
-        for rank, data in enumerate(received):
-            if rank != ctx.rank:
-                total ^= np.frombuffer(data[pos : pos + size], dtype=np.uint64).reshape(w.shape)
+        total = np.array(w, dtype=np.uint64, copy=True)
+        for data in views.values():
+            total ^= np.frombuffer(data[pos : pos + size], dtype=np.uint64).reshape(w.shape)
         opened_words.append(total)
         pos += size
     opened_shares = []
     for s in shares:
         size = s.ring.nbytes(s.shape)
-        theirs = [s.ring.from_bytes(data[pos : pos + size], s.shape) for rank, data in enumerate(received)
-                  if rank != ctx.rank]
-        opened_shares.append(reconstruct([s, *(Share(t, s.ring, s.frac) for t in theirs)]))
+        if s.ring.native:  # the peers' shares read in place, added into one fresh array
+            total = s.data + np.frombuffer(views[ctx.peers[0]][pos : pos + size], dtype=np.uint64).reshape(s.shape)
+            for rank in ctx.peers[1:]:
+                total += np.frombuffer(views[rank][pos : pos + size], dtype=np.uint64).reshape(s.shape)
+            opened_shares.append(total)
+        else:
+            theirs = [s.ring.from_bytes(views[rank][pos : pos + size], s.shape) for rank in ctx.peers]
+            opened_shares.append(reconstruct([s, *(Share(t, s.ring, s.frac) for t in theirs)]))
         pos += size
     return opened_words, opened_shares
+
+
+def _payload(words: Sequence[np.ndarray], shares: Sequence[Share]) -> bytes | memoryview:
+    """This party's message: the words' bytes, then the shares' bytes, in order.
+
+    Uint64 data is copied once, into one array whose buffer is the message (no `tobytes`, no
+    joins); arrays already laid end to end in one buffer (`packed`) are sent with no copy at all.
+    """
+    arrays = [np.asarray(w, dtype=np.uint64) for w in words]
+    if all(s.ring.native for s in shares):
+        arrays += [s.data for s in shares]
+        whole = _contiguous_run(arrays)
+        if whole is not None:
+            return whole
+        flat = np.concatenate([a.ravel() for a in arrays]) if arrays else np.empty(0, dtype=np.uint64)
+        return flat.data.cast("B")
+    return b"".join([*(a.tobytes() for a in arrays), *(s.ring.to_bytes(s.data) for s in shares)])
+
+
+def packed(ring: Ring, n: int, parts: int) -> list[np.ndarray]:
+    """`parts` empty vectors of `n` elements laid end to end in one buffer: shares computed into them
+    (`np.subtract(x, a, out=...)`) are opened without being copied into a message first."""
+    whole = np.empty(n * parts, dtype=ring.dtype)
+    return [whole[i * n : (i + 1) * n] for i in range(parts)]
+
+
+def _contiguous_run(arrays: Sequence[np.ndarray]) -> memoryview | None:
+    """The bytes of `arrays` as one view when they lie end to end in one buffer, in order; else None."""
+    if not arrays or any(not a.flags.c_contiguous for a in arrays):
+        return None
+    owner = arrays[0] if len(arrays) == 1 else arrays[0].base
+    if not isinstance(owner, np.ndarray) or not owner.flags.c_contiguous:
+        return None
+    origin = owner.__array_interface__["data"][0]
+    start = pos = arrays[0].__array_interface__["data"][0]
+    for a in arrays:
+        if a.__array_interface__["data"][0] != pos or (len(arrays) > 1 and a.base is not owner):
+            return None
+        pos += a.nbytes
+    return owner.data.cast("B")[start - origin : pos - origin]
 
 
 def reveal(ctx: PartyContext, share: Share) -> np.ndarray:
