@@ -7,21 +7,46 @@ multiplies them with BLAS; the published matrix E and the owner's mask A are the
 Newton step, so their limbs are kept (`Limbs`), and a product of M' and of M with shared
 vectors reads them, transposed or not, without converting the matrix again. With a fresh mask
 [b] and [c] = A'b (or A b) from the dealer: open d = v - b; [M'v] = E'(b + d) (party 0) or E'b
-(the others) + A'd (the owner) + [c].
+(the others) + A'd (the owner) + [c]. Several vectors against one matrix take one piece of
+material, b and c with a column per vector (`OWNED_COLUMNS`): the dealer and the owner draw the
+persistent A once for them, not once per vector.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from mpc.context import PartyContext
-from mpc.material import MaterialRequest
+from mpc.material import Component, MaterialKind, MaterialRequest, Secrets
+from mpc.ring import Ring
 from mpc.share import Share
 from protocols.opening import open_arith
 from protocols.owned import OwnedMatrix
+
+
+def _columns_free(p: dict[str, Any]) -> list[Component]:
+    rows, cols = (int(v) for v in p["shape_a"])
+    vec = rows if p.get("transpose") else cols
+    return [Component("a", "arith", (rows, cols), int(p["ring"]), owner=int(p["owner"]), persistent=str(p["name"])),
+            Component("b", "arith", (vec, int(p["columns"])), int(p["ring"]))]
+
+
+def _columns_derived(p: dict[str, Any]) -> list[Component]:
+    rows, cols = (int(v) for v in p["shape_a"])
+    return [Component("c", "arith", (cols if p.get("transpose") else rows, int(p["columns"])), int(p["ring"]))]
+
+
+def _columns_derive(p: dict[str, Any], s: Secrets) -> Secrets:
+    a = s["a"].T if p.get("transpose") else s["a"]
+    return {"c": Ring(int(p["ring"])).matmul(a, s["b"])}
+
+
+OWNED_COLUMNS = MaterialKind("owned_columns", _columns_free, _columns_derived, _columns_derive)
+"""owned_matvec's material for k vectors at once: the persistent mask A, b (vec x k), c = A b or A'b."""
 
 _BITS = 22
 _BLOCK = 512  # inner-dimension block: every float64 partial sum stays below 2^53
@@ -71,11 +96,11 @@ def owned_products(
         params = {"owner": om.owner, "name": om.name, "shape_a": list(om.shape), "ring": om.ring.bits}
         if transpose:
             params["transpose"] = True
-        columns = 1 if v.data.ndim == 1 else v.shape[1]
-        mats = [ctx.dealer(MaterialRequest("owned_matvec", params)) for _ in range(columns)]
-        b = mats[0]["b"] if v.data.ndim == 1 else np.stack([m["b"] for m in mats], axis=1)
-        c = mats[0]["c"] if v.data.ndim == 1 else np.stack([m["c"] for m in mats], axis=1)
-        requests.append((om, v, b, c))
+        if v.data.ndim == 1:
+            mat = ctx.dealer(MaterialRequest("owned_matvec", params))
+        else:
+            mat = ctx.dealer(MaterialRequest("owned_columns", {**params, "columns": v.shape[1]}))
+        requests.append((om, v, mat["b"], mat["c"]))
     opened = open_arith(ctx, [Share(v.ring.sub(v.data, b), v.ring) for _, v, b, _ in requests], label)
     out = []
     for (om, v, b, c), d in zip(requests, opened):
