@@ -84,6 +84,9 @@ HALF_BITS = 20
 """L = L_hi + 2^-HALF_BITS L_lo, both at HALF_BITS bits: e L_hi and e L_lo at 44 bits fit Z_2^64 (mu < 2^18;
 sum mu = the events), and mu keeps L's 40 bits."""
 
+PAD_OFFSET = -64.0
+"""Added to a padding row's centred eta: its e is 0 (below Z_2^64's exp range) and never at the cap."""
+
 CAP = 2.0**16
 """Cap on e (Z_2^64's exp holds exp(x) for x < 11.8, at 40 fractional bits)."""
 
@@ -102,7 +105,7 @@ CONDITION = 1e7
 class CoxData:
     """The consortium's rows as this party sees them, and the shared constants."""
 
-    x_fast: list[OwnedMatrix]  # every party's published covariates (Z_2^64, X_FRAC fractional bits)
+    x_fast: list[OwnedMatrix]  # every party's published covariates and centre row (Z_2^64, X_FRAC bits)
     z: list[OwnedMatrix]  # every party's published x x' (Z_2^64, X_FRAC fractional bits)
     risk: list[OwnedMatrix]  # every party's published at-risk matrix (Z_2^64, integers)
     limbs: dict[str, tuple[Limbs, Limbs | None]]  # E and A of `z` and `risk`, as limbs
@@ -112,6 +115,7 @@ class CoxData:
     empty: Share  # [n_j == 0] at the fixed-point scale (G)
     rows: list[int]
     cap: float
+    padding: Share  # PAD_OFFSET on every padding row (X_FRAC bits; the owner's share, the others' 0)
 
 
 @dataclass(frozen=True)
@@ -158,8 +162,9 @@ def setup(
     everyone = list(range(ctx.n))
     q = p * (p + 1) // 2
     z = np.round(pairwise_products(padded) * 2.0**X_FRAC) / 2.0**X_FRAC
-    xs_fast = publish_masked(ctx, everyone, {ctx.rank: fixed.encode(padded, X_FRAC)},
-                             {r: (rows[r], p) for r in everyone}, "cox-X-fast", fixed.ring, X_FRAC)
+    centre = padded.sum(axis=0) / max(n_real, 1) / ctx.n  # this party's part of m: the parties' mean x, averaged
+    xs_fast = publish_masked(ctx, everyone, {ctx.rank: fixed.encode(np.vstack([padded, centre]), X_FRAC)},
+                             {r: (rows[r] + 1, p) for r in everyone}, "cox-X-fast", fixed.ring, X_FRAC)
     zs = publish_masked(ctx, everyone, {ctx.rank: fixed.encode(z, X_FRAC)}, {r: (rows[r], q) for r in everyone},
                         "cox-Z", fixed.ring, X_FRAC)
     risk = publish_masked(ctx, everyone, {ctx.rank: at_risk(points, rows[ctx.rank], grid)},
@@ -168,13 +173,16 @@ def setup(
     full = np.zeros((p, sum(rows)))
     full[:, start : start + rows[ctx.rank]] = padded.T
     w_fast = _summed(share_inputs(ctx, fixed.encode(full, X_FRAC), fixed.ring, X_FRAC, "cox-X-fast"))
+    offsets = np.zeros(sum(rows))
+    offsets[start + n_real : start + rows[ctx.rank]] = PAD_OFFSET
     event_sum, counts = local_constants(padded[:n_real], points, event, grid)
     mine = np.concatenate([precise.encode(event_sum), counts.ravel().astype(object)])
     consts = _summed(share_inputs(ctx, mine, ring, 0, "cox-constants"))
     events = consts[p : p + grid]
     empty = is_zero(ctx, consts[p + grid :])
     return CoxData(xs_fast, zs, risk, cached([*zs, *risk]), w_fast, consts[:p].with_frac(f), events,
-                   rescale_up(empty, f), list(rows), min(2.0**SUM_BITS / sum(rows), CAP))
+                   rescale_up(empty, f), list(rows), min(2.0**SUM_BITS / sum(rows), CAP),
+                   Share(fixed.ring.reduce(fixed.encode(offsets, X_FRAC)), fixed.ring, X_FRAC))
 
 
 def _summed(shares: list[Share]) -> Share:
@@ -193,8 +201,10 @@ def derivatives(ctx: PartyContext, data: CoxData, beta: Share) -> tuple[Share, S
     q = p * (p + 1) // 2
     ring = beta.ring
     beta_fast, rounded = _rounded(ctx, beta)
-    eta = concat(owned_matvec_many(ctx, [(om, beta_fast, False) for om in data.x_fast], "cox-eta"))
-    e, above, low = _fast_rows(ctx, data, truncate(ctx, eta, X_FRAC))
+    parts = owned_matvec_many(ctx, [(om, beta_fast, False) for om in data.x_fast], "cox-eta")
+    centre = _summed([v[-1:] for v in parts])  # m' beta
+    eta = truncate(ctx, concat([v[:-1] for v in parts]) - centre, X_FRAC) + data.padding
+    e, above, low = _fast_rows(ctx, data, eta)
     sums = _transposed(ctx, data, data.risk, low, "cox-risk-sets")
     count = Share(fast.sum(above.data).reshape(1), fast, 0)
     grid = sums[0].size
