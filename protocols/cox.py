@@ -11,29 +11,35 @@ sum_i e_i L_i x_i x_i' with L_i = sum_{j <= t_i} d_j / S0_j, Breslow's cumulativ
 at row i's time; so no per-point S2 is needed (p + 1 risk-set sums, not 1 + p + p(p+1)/2).
 
 Who holds what. Party r holds its rows: x_i in the clear and its at-risk matrix R_r
-(rows x G, R_ij = [t_i >= j]), which holds its times. Both [x | x x'] and R_r are published
-once, masked by a persistent mask only the owner and the dealer know (`protocols.owned`); the
-covariates are also secret-shared once (local: pairwise seeds). beta, e, L, S0, S1, g and H
-stay shared; nothing is opened before the end.
+(rows x G, R_ij = [t_i >= j]), which holds its times. [x | its mean x_r / n_parties], x x' and
+R_r are published once, masked by a persistent mask only the owner and the dealer know
+(`protocols.owned`); the covariates are also secret-shared once (local: pairwise seeds). beta, e,
+L, S0, S1, g and H stay shared; nothing is opened before the end. Every row-level value is in
+Z_2^64; only the G-long and p x p values are in Z_2^128.
 
 Schedule (fixed, so its cost does not depend on the data):
 0. Shared once: sum_{events} x, d_j and the numbers at risk n_j (local sums), [n_j == 0].
 1. `iterations` Newton steps from beta = 0, each:
-   a. eta = X_r beta per party (owned products, Z_2^128, 40 fractional bits); e = min(exp(eta), C)
-      with C = 2^37 / N (N: all parties' padded rows), so that every sum below fits.
+   a. beta is cut to X_FRAC bits (the step starts from that point, so the cut adds no error);
+      eta = (x - m)' beta per row (owned products, Z_2^64, X_FRAC bits), centred at m, the mean of
+      the parties' mean covariates (its row of the published matrix gives m' beta in the same
+      round): adding a constant to every eta leaves a_j, g and H unchanged, and keeps eta in exp's
+      range; padding rows get PAD_OFFSET. e = min(exp(eta), C), Z_2^64's exp (relative error
+      ~4e-6, random from row to row), C = min(2^37 / N, CAP) (N: all parties' padded rows), so
+      that every sum below fits.
    b. e x_k by one round of products, e opened once (`protocols.products`); each row's [e | e x]
-      at 24 fractional bits in Z_2^64 (the sums are below 2^37).
+      at 24 fractional bits (the sums are below 2^37).
    c. [S0 | S1] = sum_r R_r' [e | e x]_r: owned transposed products (one round, Z_2^64; R is
-      0/1 so no scale is added), lifted to Z_2^128.
+      0/1 so no scale is added), lifted to Z_2^128 with the count of rows at the cap.
    d. 1 / S0_j (one secure reciprocal of G values; 1 where nobody is at risk); a_j = S1_j / S0_j
-      and h_j = d_j / S0_j; L = R_r h per party (owned products in Z_2^64); d_j a_j a_j', d_j a_j
-      and mu = e L; sum_r Z_r' mu_r by owned transposed products (Z_2^64), lifted.
-   The row-level values (eta, e, e x, L, mu) are held in Z_2^64 in every step but the last (Z_2^64's
-   exp, relative error ~4e-6, capped at FAST_CAP; e at 24 fractional bits, L at 20), and in
-   Z_2^128 in the last (its exp ~1e-11; L at 40 bits, below 2^21): the last Newton step, whose
-   convergence is quadratic, removes the cheaper steps' error, and gives the information.
+      and h_j = d_j / S0_j; L = R_r h per party (owned products in Z_2^64, 40 fractional bits);
+      d_j a_j a_j', d_j a_j and mu = e L, with L as two 20-bit halves (`HALF_BITS`) so that mu keeps
+      L's 40 bits; sum_r Z_r' mu_r by owned transposed products (Z_2^64), lifted.
    e. The step delta = H^-1 g: Jacobi scaling and Newton-Schulz (from I/p in the first
       COLD_ITERATIONS steps, warm afterwards), as POISSON's (`protocols.poisson`).
+   exp's error in e is random from row to row, so it barely moves a_j = S1_j / S0_j (a ratio:
+   a common factor cancels): the tests hold coefficients and standard errors to 1e-4 of
+   statsmodels' (`tests/queries/test_cox.py`).
 2. Opened at the end: [some e reached C] (refused: a hazard ratio beyond range, separation),
    [last decrement g.delta < tol] (converged), [I - A A^-1 small] (not singular).
    Released, in shares: beta, diag H^-1 (from the last step's information), and the events.
