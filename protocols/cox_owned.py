@@ -65,20 +65,24 @@ class Limbs:
         return Limbs(tuple(((a >> np.uint64(_BITS * i)) & mask).astype(np.float64) for i in range(3)))
 
     def times(self, b: np.ndarray, transpose: bool) -> np.ndarray:
-        """(M' b if `transpose` else M b) mod 2^64 for a uint64 vector or matrix b."""
+        """(M' b if `transpose` else M b) mod 2^64 for a uint64 vector or matrix b. Each limb of M meets
+        the limbs of b it needs (those that land below bit 64) in one BLAS product, side by side."""
         limbs_a = [p.T if transpose else p for p in self.parts]
-        limbs_b = Limbs.of(b).parts
+        vector = b.ndim == 1
+        limbs_b = [v[:, None] if vector else v for v in Limbs.of(b).parts]
+        k = limbs_b[0].shape[1]
         inner = limbs_a[0].shape[-1]
-        out: np.ndarray | None = None
+        out = np.zeros((limbs_a[0].shape[0], k), dtype=np.uint64)
         for lo in range(0, inner, _BLOCK):
             hi = min(inner, lo + _BLOCK)
             for i in range(3):
+                side = np.concatenate([limbs_b[j][lo:hi] for j in range(3 - i)], axis=1)
+                prod = np.matmul(limbs_a[i][:, lo:hi], side)
                 for j in range(3 - i):
-                    part = np.matmul(limbs_a[i][..., lo:hi], limbs_b[j][lo:hi, ...]).astype(np.uint64)
+                    part = prod[:, j * k : (j + 1) * k].astype(np.uint64)
                     part <<= np.uint64(_BITS * (i + j))
-                    out = part if out is None else out + part
-        assert out is not None
-        return out
+                    out += part
+        return out[:, 0] if vector else out
 
 
 def cached(matrices: Sequence[OwnedMatrix]) -> dict[str, tuple[Limbs, Limbs | None]]:
