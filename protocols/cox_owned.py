@@ -41,12 +41,15 @@ def _columns_derived(p: dict[str, Any]) -> list[Component]:
 
 
 def _columns_derive(p: dict[str, Any], s: Secrets) -> Secrets:
-    a = s["a"].T if p.get("transpose") else s["a"]
-    return {"c": Ring(int(p["ring"])).matmul(a, s["b"])}
+    if int(p["ring"]) != 64:
+        a = s["a"].T if p.get("transpose") else s["a"]
+        return {"c": Ring(int(p["ring"])).matmul(a, s["b"])}
+    return {"c": Limbs.of(s["a"]).times(s["b"], bool(p.get("transpose")))}
 
 
 OWNED_COLUMNS = MaterialKind("owned_columns", _columns_free, _columns_derived, _columns_derive)
-"""owned_matvec's material for k vectors at once: the persistent mask A, b (vec x k), c = A b or A'b."""
+"""owned_matvec's material for k vectors at once: the persistent mask A, b (vec x k), c = A b or A'b
+(in Z_2^64 by `Limbs`)."""
 
 _BITS = 22
 _BLOCK = 512  # inner-dimension block: every float64 partial sum stays below 2^53
@@ -100,19 +103,17 @@ def owned_products(
         params = {"owner": om.owner, "name": om.name, "shape_a": list(om.shape), "ring": om.ring.bits}
         if transpose:
             params["transpose"] = True
-        if v.data.ndim == 1:
-            mat = ctx.dealer(MaterialRequest("owned_matvec", params))
-        else:
-            mat = ctx.dealer(MaterialRequest("owned_columns", {**params, "columns": v.shape[1]}))
-        requests.append((om, v, mat["b"], mat["c"]))
+        columns = Share(v.data.reshape(v.shape[0], -1), v.ring, v.frac)
+        mat = ctx.dealer(MaterialRequest("owned_columns", {**params, "columns": columns.shape[1]}))
+        requests.append((om, columns, mat["b"], mat["c"]))
     opened = open_arith(ctx, [Share(v.ring.sub(v.data, b), v.ring) for _, v, b, _ in requests], label)
     out = []
-    for (om, v, b, c), d in zip(requests, opened):
+    for (om, v, b, c), d, (_, given) in zip(requests, opened, items):
         ring = om.ring
         e, a = limbs[om.name]
         z = ring.add(e.times(ring.add(b, d) if ctx.is_leader else b, transpose), c)
         if ctx.rank == om.owner:
             assert a is not None
             z = ring.add(z, a.times(d, transpose))
-        out.append(Share(z, ring, om.frac + v.frac))
+        out.append(Share(z.reshape(-1) if given.data.ndim == 1 else z, ring, om.frac + v.frac))
     return out
