@@ -265,11 +265,10 @@ def _halves(ctx: PartyContext, x: Share) -> tuple[Share, Share]:
 
 def _fast_rows(ctx: PartyContext, data: CoxData, eta: Share) -> tuple[Share, Share, Share]:
     """From eta in Z_2^64 at X_FRAC bits: (e at E_FRAC bits, the cap bits, [e | e x] at SUM_FRAC bits),
-    all in Z_2^64: Z_2^64's exp (relative error ~4e-6, capped at CAP) cut to E_FRAC bits, and e x
+    all in Z_2^64: Z_2^64's exp (relative error ~4e-6, capped at CAP) at E_FRAC bits, and e x
     by one round of products."""
     fast = ctx.fixed.ring
-    e40, above = exp_capped(ctx, eta, data.cap, out_frac=2 * X_FRAC)
-    e = truncate(ctx, e40, e40.frac - E_FRAC)
+    e, above = exp_capped(ctx, eta, data.cap, out_frac=E_FRAC)
     ex = products(ctx, [(e, data.w_fast[j]) for j in range(data.w_fast.shape[0])])
     cut = truncate(ctx, Share(np.stack([v.data for v in ex]), fast, ex[0].frac), ex[0].frac - SUM_FRAC)
     low = Share(np.concatenate([fast.lshift(e.data, SUM_FRAC - E_FRAC)[None, :], cut.data]), fast, SUM_FRAC)
