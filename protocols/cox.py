@@ -11,29 +11,35 @@ sum_i e_i L_i x_i x_i' with L_i = sum_{j <= t_i} d_j / S0_j, Breslow's cumulativ
 at row i's time; so no per-point S2 is needed (p + 1 risk-set sums, not 1 + p + p(p+1)/2).
 
 Who holds what. Party r holds its rows: x_i in the clear and its at-risk matrix R_r
-(rows x G, R_ij = [t_i >= j]), which holds its times. Both [x | x x'] and R_r are published
-once, masked by a persistent mask only the owner and the dealer know (`protocols.owned`); the
-covariates are also secret-shared once (local: pairwise seeds). beta, e, L, S0, S1, g and H
-stay shared; nothing is opened before the end.
+(rows x G, R_ij = [t_i >= j]), which holds its times. [x | its mean x_r / n_parties], x x' and
+R_r are published once, masked by a persistent mask only the owner and the dealer know
+(`protocols.owned`); the covariates are also secret-shared once (local: pairwise seeds). beta, e,
+L, S0, S1, g and H stay shared; nothing is opened before the end. Every row-level value is in
+Z_2^64; only the G-long and p x p values are in Z_2^128.
 
 Schedule (fixed, so its cost does not depend on the data):
 0. Shared once: sum_{events} x, d_j and the numbers at risk n_j (local sums), [n_j == 0].
 1. `iterations` Newton steps from beta = 0, each:
-   a. eta = X_r beta per party (owned products, Z_2^128, 40 fractional bits); e = min(exp(eta), C)
-      with C = 2^37 / N (N: all parties' padded rows), so that every sum below fits.
+   a. beta is cut to X_FRAC bits (the step starts from that point, so the cut adds no error);
+      eta = (x - m)' beta per row (owned products, Z_2^64, X_FRAC bits), centred at m, the mean of
+      the parties' mean covariates (its row of the published matrix gives m' beta in the same
+      round): adding a constant to every eta leaves a_j, g and H unchanged, and keeps eta in exp's
+      range; padding rows get PAD_OFFSET. e = min(exp(eta), C), Z_2^64's exp (relative error
+      ~4e-6, random from row to row), C = min(2^37 / N, CAP) (N: all parties' padded rows), so
+      that every sum below fits.
    b. e x_k by one round of products, e opened once (`protocols.products`); each row's [e | e x]
-      at 24 fractional bits in Z_2^64 (the sums are below 2^37).
+      at 24 fractional bits (the sums are below 2^37).
    c. [S0 | S1] = sum_r R_r' [e | e x]_r: owned transposed products (one round, Z_2^64; R is
-      0/1 so no scale is added), lifted to Z_2^128.
+      0/1 so no scale is added), lifted to Z_2^128 with the count of rows at the cap.
    d. 1 / S0_j (one secure reciprocal of G values; 1 where nobody is at risk); a_j = S1_j / S0_j
-      and h_j = d_j / S0_j; L = R_r h per party (owned products in Z_2^64); d_j a_j a_j', d_j a_j
-      and mu = e L; sum_r Z_r' mu_r by owned transposed products (Z_2^64), lifted.
-   The row-level values (eta, e, e x, L, mu) are held in Z_2^64 in every step but the last (Z_2^64's
-   exp, relative error ~4e-6, capped at FAST_CAP; e at 24 fractional bits, L at 20), and in
-   Z_2^128 in the last (its exp ~1e-11; L at 40 bits, below 2^21): the last Newton step, whose
-   convergence is quadratic, removes the cheaper steps' error, and gives the information.
+      and h_j = d_j / S0_j; L = R_r h per party (owned products in Z_2^64, 40 fractional bits);
+      d_j a_j a_j', d_j a_j and mu = e L, with L as two 20-bit halves (`HALF_BITS`) so that mu keeps
+      L's 40 bits; sum_r Z_r' mu_r by owned transposed products (Z_2^64), lifted.
    e. The step delta = H^-1 g: Jacobi scaling and Newton-Schulz (from I/p in the first
       COLD_ITERATIONS steps, warm afterwards), as POISSON's (`protocols.poisson`).
+   exp's error in e is random from row to row, so it barely moves a_j = S1_j / S0_j (a ratio:
+   a common factor cancels): the tests hold coefficients and standard errors to 1e-4 of
+   statsmodels' (`tests/queries/test_cox.py`).
 2. Opened at the end: [some e reached C] (refused: a hazard ratio beyond range, separation),
    [last decrement g.delta < tol] (converged), [I - A A^-1 small] (not singular).
    Released, in shares: beta, diag H^-1 (from the last step's information), and the events.
@@ -66,7 +72,6 @@ from protocols.logistic import (
     pair_index,
     pairwise_products,
     symmetric,
-    to_fast,
 )
 from protocols.opening import open_arith, reveal_int
 from protocols.owned import OwnedMatrix, owned_matvec_many, publish_masked
@@ -81,21 +86,22 @@ SUM_BITS = 37
 HAZARD_FRAC = 40
 """Fractional bits of d_j / S0_j in the Z_2^64 product R h (Breslow's cumulative hazard L_i < 2^21)."""
 
-FAST_CAP = 2.0**16
-"""Cap on e in the steps that use Z_2^64's exp (it holds exp(x) for x < 11.8, at 40 fractional bits)."""
+HALF_BITS = 20
+"""L = L_hi + 2^-HALF_BITS L_lo, both at HALF_BITS bits: e L_hi and e L_lo at 44 bits fit Z_2^64 (mu < 2^18;
+sum mu = the events), and mu keeps L's 40 bits."""
 
-FAST_E_FRAC = 24
-"""Fractional bits of e in the Z_2^64 steps (e x at 44 bits stays below 2^63 for e < 2^18)."""
+PAD_OFFSET = -64.0
+"""Added to a padding row's centred eta: its e is 0 (below Z_2^64's exp range) and never at the cap."""
 
-FAST_HAZARD_FRAC = 20
-"""Fractional bits of L in the Z_2^64 steps (mu = e L at 44 bits: mu < 2^18; sum mu = the events)."""
+CAP = 2.0**16
+"""Cap on e (Z_2^64's exp holds exp(x) for x < 11.8, at 40 fractional bits)."""
+
+E_FRAC = 24
+"""Fractional bits of e (e x at 44 bits stays below 2^63 for e < 2^18)."""
 
 SUM_FRAC = 24
 """Fractional bits of the row terms e W in the Z_2^64 at-risk products: 2^(SUM_BITS + SUM_FRAC) < 2^62,
 the bound of the lift to Z_2^128."""
-
-MAX_CAP = 2.0**31
-"""Largest cap on e (Z_2^128's exp holds exp(x) for x < 22)."""
 
 CONDITION = 1e7
 """Condition number the cold Newton-Schulz inversions are sized for (as LOGISTIC's)."""
@@ -105,18 +111,17 @@ CONDITION = 1e7
 class CoxData:
     """The consortium's rows as this party sees them, and the shared constants."""
 
-    x: list[OwnedMatrix]  # every party's published covariates (Z_2^128, 40 fractional bits)
-    x_fast: list[OwnedMatrix]  # the same in Z_2^64 at X_FRAC bits
+    x_fast: list[OwnedMatrix]  # every party's published covariates and centre row (Z_2^64, X_FRAC bits)
     z: list[OwnedMatrix]  # every party's published x x' (Z_2^64, X_FRAC fractional bits)
     risk: list[OwnedMatrix]  # every party's published at-risk matrix (Z_2^64, integers)
     limbs: dict[str, tuple[Limbs, Limbs | None]]  # E and A of `z` and `risk`, as limbs
-    w: Share  # the covariates of all rows, shared, one row per covariate (Z_2^128, 40 fractional bits)
-    w_fast: Share  # the same in Z_2^64 at X_FRAC bits
+    w_fast: Share  # the covariates of all rows, shared, one row per covariate (Z_2^64, X_FRAC bits)
     event_sum: Share  # sum of x over the events (p)
     events: Share  # d_j (integers, G)
     empty: Share  # [n_j == 0] at the fixed-point scale (G)
     rows: list[int]
     cap: float
+    padding: Share  # PAD_OFFSET on every padding row (X_FRAC bits; the owner's share, the others' 0)
 
 
 @dataclass(frozen=True)
@@ -159,14 +164,13 @@ def setup(
     ring, f = precise.ring, precise.frac
     n_real, p = x.shape
     padded = np.zeros((rows[ctx.rank], p))
-    padded[:n_real] = x
+    padded[:n_real] = np.round(x * 2.0**X_FRAC) / 2.0**X_FRAC  # the fit's covariates: X_FRAC bits
     everyone = list(range(ctx.n))
     q = p * (p + 1) // 2
     z = np.round(pairwise_products(padded) * 2.0**X_FRAC) / 2.0**X_FRAC
-    xs = publish_masked(ctx, everyone, {ctx.rank: precise.encode(padded)}, {r: (rows[r], p) for r in everyone},
-                        "cox-X", ring, f)
-    xs_fast = publish_masked(ctx, everyone, {ctx.rank: fixed.encode(padded, X_FRAC)},
-                             {r: (rows[r], p) for r in everyone}, "cox-X-fast", fixed.ring, X_FRAC)
+    centre = padded.sum(axis=0) / max(n_real, 1) / ctx.n  # this party's part of m: the parties' mean x, averaged
+    xs_fast = publish_masked(ctx, everyone, {ctx.rank: fixed.encode(np.vstack([padded, centre]), X_FRAC)},
+                             {r: (rows[r] + 1, p) for r in everyone}, "cox-X-fast", fixed.ring, X_FRAC)
     zs = publish_masked(ctx, everyone, {ctx.rank: fixed.encode(z, X_FRAC)}, {r: (rows[r], q) for r in everyone},
                         "cox-Z", fixed.ring, X_FRAC)
     risk = publish_masked(ctx, everyone, {ctx.rank: at_risk(points, rows[ctx.rank], grid)},
@@ -174,15 +178,17 @@ def setup(
     start = sum(rows[: ctx.rank])
     full = np.zeros((p, sum(rows)))
     full[:, start : start + rows[ctx.rank]] = padded.T
-    w = _summed(share_inputs(ctx, precise.encode(full), ring, f, "cox-X"))
     w_fast = _summed(share_inputs(ctx, fixed.encode(full, X_FRAC), fixed.ring, X_FRAC, "cox-X-fast"))
-    event_sum, counts = local_constants(x, points, event, grid)
+    offsets = np.zeros(sum(rows))
+    offsets[start + n_real : start + rows[ctx.rank]] = PAD_OFFSET
+    event_sum, counts = local_constants(padded[:n_real], points, event, grid)
     mine = np.concatenate([precise.encode(event_sum), counts.ravel().astype(object)])
     consts = _summed(share_inputs(ctx, mine, ring, 0, "cox-constants"))
     events = consts[p : p + grid]
     empty = is_zero(ctx, consts[p + grid :])
-    return CoxData(xs, xs_fast, zs, risk, cached([*zs, *risk]), w, w_fast, consts[:p].with_frac(f), events,
-                   rescale_up(empty, f), list(rows), min(2.0**SUM_BITS / sum(rows), MAX_CAP))
+    return CoxData(xs_fast, zs, risk, cached([*zs, *risk]), w_fast, consts[:p].with_frac(f), events,
+                   rescale_up(empty, f), list(rows), min(2.0**SUM_BITS / sum(rows), CAP),
+                   Share(fixed.ring.reduce(fixed.encode(offsets, X_FRAC)), fixed.ring, X_FRAC))
 
 
 def _summed(shares: list[Share]) -> Share:
@@ -192,70 +198,80 @@ def _summed(shares: list[Share]) -> Share:
     return total
 
 
-def derivatives(ctx: PartyContext, data: CoxData, beta: Share, precise_rows: bool) -> tuple[Share, Share, Share]:
-    """g, the pairs of H (Z_2^128, 40 bits) at `beta`, and the bits [e_i reached the cap] (step 1a-d).
-    The row-level values (e, e x, L, mu) are in Z_2^128 when `precise_rows`, else in Z_2^64 (`_fast_rows`)."""
+def derivatives(ctx: PartyContext, data: CoxData, beta: Share) -> tuple[Share, Share, Share, Share]:
+    """g, the pairs of H (Z_2^128, 40 bits) at beta rounded to X_FRAC bits, that rounded beta (Z_2^128) and
+    the number of rows whose e reached the cap (Z_2^128, integer): step 1a-d, the rows in Z_2^64."""
     precise, fast = ctx.precise, ctx.fixed.ring
     f = precise.frac
     p = beta.size
     q = p * (p + 1) // 2
     ring = beta.ring
-    if precise_rows:
-        eta = concat(owned_matvec_many(ctx, [(om, beta, False) for om in data.x], "cox-eta"))
-        e, above = exp_capped(ctx, truncate(ctx, eta, f), data.cap)
-        ex = products(ctx, [(e, data.w[j]) for j in range(p)])
-        terms = Share(np.stack([ring.lshift(e.data, f), *(v.data for v in ex)]), ring, 2 * f)
-        low = _to_fast(ctx, terms, SUM_FRAC)
-    else:
-        beta_fast = to_fast(ctx, beta)
-        eta = concat(owned_matvec_many(ctx, [(om, beta_fast, False) for om in data.x_fast], "cox-eta"))
-        e, above, low = _fast_rows(ctx, data, truncate(ctx, eta, X_FRAC))
+    beta_fast, rounded = _rounded(ctx, beta)
+    parts = owned_matvec_many(ctx, [(om, beta_fast, False) for om in data.x_fast], "cox-eta")
+    centre = _summed([v[-1:] for v in parts])  # m' beta
+    eta = truncate(ctx, concat([v[:-1] for v in parts]) - centre, X_FRAC) + data.padding
+    e, above, low = _fast_rows(ctx, data, eta)
     sums = _transposed(ctx, data, data.risk, low, "cox-risk-sets")
-    big = rescale_up(extend_ring(ctx, Share(np.stack([s.data for s in sums]), fast, SUM_FRAC)), f - SUM_FRAC)
+    count = Share(fast.sum(above.data).reshape(1), fast, 0)
+    grid = sums[0].size
+    lifted = extend_ring(ctx, Share(np.concatenate([*(s.data for s in sums), count.data]), fast, SUM_FRAC))
+    big = rescale_up(Share(lifted.data[:-1].reshape(p + 1, grid), ring, SUM_FRAC), f - SUM_FRAC)
     s0 = big[0] + data.empty
     inv = reciprocal(ctx, s0)
-    grid = s0.size
     ratios, h = mul_many(ctx, [(big[1:], Share(np.broadcast_to(inv.data, (p, grid)).copy(), ring, f)),
                                (data.events, inv)])
     a = truncate(ctx, ratios, f)  # a_j = S1_j / S0_j
     # Breslow's cumulative baseline hazard at each row's time: L_i = sum_{j <= t_i} d_j / S0_j = (R h)_i
-    h_frac = HAZARD_FRAC if precise_rows else FAST_HAZARD_FRAC
-    h_fast = _to_fast(ctx, h.reshape(1, grid), h_frac)[0]
+    h_fast = _to_fast(ctx, h.reshape(1, grid), HAZARD_FRAC)[0]
     hazard = concat(owned_products(ctx, data.limbs, [(om, h_fast) for om in data.risk], False, "cox-hazard"))
-    if precise_rows:
-        hazard = rescale_up(extend_ring(ctx, hazard), f - HAZARD_FRAC)
+    hazard_hi, hazard_lo = _halves(ctx, hazard)
     index = pair_index(p)
     left = Share(np.stack([a.data[j] for j, _ in index]), ring, f)
     right = Share(np.stack([a.data[m] for _, m in index]), ring, f)
     d = Share(np.broadcast_to(data.events.data, (p, grid)).copy(), ring, 0)
     grid_products = PendingMul.begin(ctx, [(left, right), (d, a)])
-    row_product = PendingMul.begin(ctx, [(e, hazard)])
-    opened = open_arith(ctx, grid_products.shares() + row_product.shares(), "cox-products")
+    row_products = PendingMul.begin(ctx, [(e, hazard_hi), (e, hazard_lo)])
+    opened = open_arith(ctx, grid_products.shares() + row_products.shares(), "cox-products")
     aa, da = grid_products.finish(ctx, opened[:2])
-    (mu,) = row_product.finish(ctx, opened[2:])
-    (aa,) = truncate_each(ctx, [(aa, f)])
-    mu_fast = _to_fast(ctx, mu.reshape(1, mu.size), SUM_FRAC) if precise_rows else \
-        truncate(ctx, mu.reshape(1, mu.size), mu.frac - SUM_FRAC)  # sum_i mu_i is the number of events
+    mu_hi, mu_lo = row_products.finish(ctx, opened[2:])
+    # mu = e L at SUM_FRAC bits (sum_i mu_i is the number of events)
+    aa, mu_hi, mu_lo = truncate_each(ctx, [(aa, f), (mu_hi, mu_hi.frac - SUM_FRAC),
+                                           (mu_lo, mu_lo.frac + HALF_BITS - SUM_FRAC)])
+    mu = Share(fast.add(mu_hi.data, mu_lo.data), fast, SUM_FRAC).reshape(1, mu_hi.size)
     (daa,) = mul_many(ctx, [(Share(np.broadcast_to(data.events.data, (q, grid)).copy(), ring, 0), aa)])
     # sum_j d_j S2_j / S0_j = sum_i e_i L_i x_i x_i' = Z' mu: owned transposed products with the published x x'
-    zmu = _transposed(ctx, data, data.z, mu_fast, "cox-information")[0]
+    zmu = _transposed(ctx, data, data.z, mu, "cox-information")[0]
     zmu = extend_ring(ctx, zmu)
     zmu = truncate(ctx, zmu, zmu.frac - f)
     g = data.event_sum - Share(ring.sum(da.data, axis=1), ring, f)
     h_pairs = zmu - Share(ring.sum(daa.data, axis=1), ring, f)
-    return g, h_pairs, above
+    return g, h_pairs, rounded, Share(lifted.data[-1:], ring, 0)
+
+
+def _rounded(ctx: PartyContext, beta: Share) -> tuple[Share, Share]:
+    """beta cut to X_FRAC bits: in Z_2^64 (for eta) and the same value in Z_2^128 at beta's frac, so that
+    the Newton step starts from the point where g and H are taken."""
+    down = truncate(ctx, beta, beta.frac - X_FRAC)
+    fast = Share(ctx.fixed.ring.reduce(down.data), ctx.fixed.ring, X_FRAC)
+    return fast, Share(beta.ring.lshift(down.data, beta.frac - X_FRAC), beta.ring, beta.frac)
+
+
+def _halves(ctx: PartyContext, x: Share) -> tuple[Share, Share]:
+    """A Z_2^64 share at 2 HALF_BITS bits as hi + 2^-HALF_BITS lo, both at HALF_BITS bits (|lo| < 2)."""
+    hi = truncate(ctx, x, x.frac - HALF_BITS)
+    lo = x.ring.sub(x.data, x.ring.lshift(hi.data, x.frac - HALF_BITS))
+    return hi, Share(lo, x.ring, HALF_BITS)
 
 
 def _fast_rows(ctx: PartyContext, data: CoxData, eta: Share) -> tuple[Share, Share, Share]:
-    """From eta in Z_2^64 at X_FRAC bits: (e at FAST_E_FRAC bits, the cap bits, [e | e x] at SUM_FRAC bits),
-    all in Z_2^64: Z_2^64's exp (relative error ~4e-6, capped at FAST_CAP) cut to FAST_E_FRAC bits, and e x
+    """From eta in Z_2^64 at X_FRAC bits: (e at E_FRAC bits, the cap bits, [e | e x] at SUM_FRAC bits),
+    all in Z_2^64: Z_2^64's exp (relative error ~4e-6, capped at CAP) at E_FRAC bits, and e x
     by one round of products."""
     fast = ctx.fixed.ring
-    e40, above = exp_capped(ctx, eta, min(data.cap, FAST_CAP), out_frac=2 * X_FRAC)
-    e = truncate(ctx, e40, e40.frac - FAST_E_FRAC)
+    e, above = exp_capped(ctx, eta, data.cap, out_frac=E_FRAC)
     ex = products(ctx, [(e, data.w_fast[j]) for j in range(data.w_fast.shape[0])])
     cut = truncate(ctx, Share(np.stack([v.data for v in ex]), fast, ex[0].frac), ex[0].frac - SUM_FRAC)
-    low = Share(np.concatenate([fast.lshift(e.data, SUM_FRAC - FAST_E_FRAC)[None, :], cut.data]), fast, SUM_FRAC)
+    low = Share(np.concatenate([fast.lshift(e.data, SUM_FRAC - E_FRAC)[None, :], cut.data]), fast, SUM_FRAC)
     return e, above, low
 
 
@@ -282,21 +298,20 @@ def fit(ctx: PartyContext, data: CoxData, iterations: int, tol: float) -> CoxSha
     """The fixed schedule of the module docstring."""
     precise = ctx.precise
     ring, f = precise.ring, precise.frac
-    p = data.w.shape[0]
+    p = data.w_fast.shape[0]
     ns_steps = iterations_for(CONDITION, p, f)
     beta = Share(ring.zeros((p,)), ring, f)
     inv_a: Share | None = None
     scale: Share | None = None
     for i in range(iterations):
-        g, h, above = derivatives(ctx, data, beta, i == iterations - 1)
+        g, h, beta, above = derivatives(ctx, data, beta)
         if i < COLD_ITERATIONS:
             delta, inv_a, scale, a = _newton(ctx, g, h, p, None, ns_steps)
         else:
             delta, inv_a, scale, a = _newton(ctx, g, h, p, inv_a, WARM_STEPS, scale)
         beta = beta + delta
     decrement = truncate(ctx, mul(ctx, g, delta), f)
-    assert above.ring == ring  # the last step's rows are in Z_2^128
-    checks = concat([is_zero(ctx, Share(ring.sum(above.data).reshape(1), ring, 0)),
+    checks = concat([is_zero(ctx, above),
                      less_than_public(ctx, Share(ring.sum(decrement.data).reshape(1), ring, f), tol)])
     inside, small = (int(v) for v in reveal_int(ctx, checks))
     assert inv_a is not None and scale is not None

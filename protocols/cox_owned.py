@@ -7,21 +7,49 @@ multiplies them with BLAS; the published matrix E and the owner's mask A are the
 Newton step, so their limbs are kept (`Limbs`), and a product of M' and of M with shared
 vectors reads them, transposed or not, without converting the matrix again. With a fresh mask
 [b] and [c] = A'b (or A b) from the dealer: open d = v - b; [M'v] = E'(b + d) (party 0) or E'b
-(the others) + A'd (the owner) + [c].
+(the others) + A'd (the owner) + [c]. Several vectors against one matrix take one piece of
+material, b and c with a column per vector (`OWNED_COLUMNS`): the dealer and the owner draw the
+persistent A once for them, not once per vector.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from mpc.context import PartyContext
-from mpc.material import MaterialRequest
+from mpc.material import Component, MaterialKind, MaterialRequest, Secrets
+from mpc.ring import Ring
 from mpc.share import Share
 from protocols.opening import open_arith
 from protocols.owned import OwnedMatrix
+
+
+def _columns_free(p: dict[str, Any]) -> list[Component]:
+    rows, cols = (int(v) for v in p["shape_a"])
+    vec = rows if p.get("transpose") else cols
+    return [Component("a", "arith", (rows, cols), int(p["ring"]), owner=int(p["owner"]), persistent=str(p["name"])),
+            Component("b", "arith", (vec, int(p["columns"])), int(p["ring"]))]
+
+
+def _columns_derived(p: dict[str, Any]) -> list[Component]:
+    rows, cols = (int(v) for v in p["shape_a"])
+    return [Component("c", "arith", (cols if p.get("transpose") else rows, int(p["columns"])), int(p["ring"]))]
+
+
+def _columns_derive(p: dict[str, Any], s: Secrets) -> Secrets:
+    if int(p["ring"]) != 64:
+        a = s["a"].T if p.get("transpose") else s["a"]
+        return {"c": Ring(int(p["ring"])).matmul(a, s["b"])}
+    return {"c": Limbs.of(s["a"]).times(s["b"], bool(p.get("transpose")))}
+
+
+OWNED_COLUMNS = MaterialKind("owned_columns", _columns_free, _columns_derived, _columns_derive)
+"""owned_matvec's material for k vectors at once: the persistent mask A, b (vec x k), c = A b or A'b
+(in Z_2^64 by `Limbs`)."""
 
 _BITS = 22
 _BLOCK = 512  # inner-dimension block: every float64 partial sum stays below 2^53
@@ -40,20 +68,24 @@ class Limbs:
         return Limbs(tuple(((a >> np.uint64(_BITS * i)) & mask).astype(np.float64) for i in range(3)))
 
     def times(self, b: np.ndarray, transpose: bool) -> np.ndarray:
-        """(M' b if `transpose` else M b) mod 2^64 for a uint64 vector or matrix b."""
+        """(M' b if `transpose` else M b) mod 2^64 for a uint64 vector or matrix b. Each limb of M meets
+        the limbs of b it needs (those that land below bit 64) in one BLAS product, side by side."""
         limbs_a = [p.T if transpose else p for p in self.parts]
-        limbs_b = Limbs.of(b).parts
+        vector = b.ndim == 1
+        limbs_b = [v[:, None] if vector else v for v in Limbs.of(b).parts]
+        k = limbs_b[0].shape[1]
         inner = limbs_a[0].shape[-1]
-        out: np.ndarray | None = None
+        out = np.zeros((limbs_a[0].shape[0], k), dtype=np.uint64)
         for lo in range(0, inner, _BLOCK):
             hi = min(inner, lo + _BLOCK)
             for i in range(3):
+                side = np.concatenate([limbs_b[j][lo:hi] for j in range(3 - i)], axis=1)
+                prod = np.matmul(limbs_a[i][:, lo:hi], side)
                 for j in range(3 - i):
-                    part = np.matmul(limbs_a[i][..., lo:hi], limbs_b[j][lo:hi, ...]).astype(np.uint64)
+                    part = prod[:, j * k : (j + 1) * k].astype(np.uint64)
                     part <<= np.uint64(_BITS * (i + j))
-                    out = part if out is None else out + part
-        assert out is not None
-        return out
+                    out += part
+        return out[:, 0] if vector else out
 
 
 def cached(matrices: Sequence[OwnedMatrix]) -> dict[str, tuple[Limbs, Limbs | None]]:
@@ -71,19 +103,17 @@ def owned_products(
         params = {"owner": om.owner, "name": om.name, "shape_a": list(om.shape), "ring": om.ring.bits}
         if transpose:
             params["transpose"] = True
-        columns = 1 if v.data.ndim == 1 else v.shape[1]
-        mats = [ctx.dealer(MaterialRequest("owned_matvec", params)) for _ in range(columns)]
-        b = mats[0]["b"] if v.data.ndim == 1 else np.stack([m["b"] for m in mats], axis=1)
-        c = mats[0]["c"] if v.data.ndim == 1 else np.stack([m["c"] for m in mats], axis=1)
-        requests.append((om, v, b, c))
+        columns = Share(v.data.reshape(v.shape[0], -1), v.ring, v.frac)
+        mat = ctx.dealer(MaterialRequest("owned_columns", {**params, "columns": columns.shape[1]}))
+        requests.append((om, columns, mat["b"], mat["c"]))
     opened = open_arith(ctx, [Share(v.ring.sub(v.data, b), v.ring) for _, v, b, _ in requests], label)
     out = []
-    for (om, v, b, c), d in zip(requests, opened):
+    for (om, v, b, c), d, (_, given) in zip(requests, opened, items):
         ring = om.ring
         e, a = limbs[om.name]
         z = ring.add(e.times(ring.add(b, d) if ctx.is_leader else b, transpose), c)
         if ctx.rank == om.owner:
             assert a is not None
             z = ring.add(z, a.times(d, transpose))
-        out.append(Share(z, ring, om.frac + v.frac))
+        out.append(Share(z.reshape(-1) if given.data.ndim == 1 else z, ring, om.frac + v.frac))
     return out

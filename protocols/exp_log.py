@@ -30,6 +30,7 @@ log via normalisation); polynomial evaluation as in protocols.polynomial.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -84,8 +85,7 @@ def _exp2(ctx: PartyContext, u: Share, cap: np.ndarray | None) -> tuple[Share, S
         cap = np.broadcast_to(np.asarray(cap, dtype=np.float64), (n,))
         if not (np.all(cap + offset < 1 << nbits) and np.all(cap + offset + f < ring.bits - 2)):
             raise ValueError(f"exp's cap must be below 2^{min((1 << nbits) - offset, ring.bits - 2 - offset - f)}")
-        tops.append(ring.sub(c, ring.reduce(np.array([int(round(v * (1 << f))) for v in cap + offset],
-                                                      dtype=object))))
+        tops.append(ring.sub(c, _encoded(ring, cap + offset, lambda v: int(round(v * (1 << f))))))
     low, sign = run_circuits(
         ctx,
         [low_bits(ctx, rows_of(ring, c), mat["r_bits"], f + nbits), sign_gates(ctx, ring, tops, mat["r_bits"])],
@@ -124,9 +124,15 @@ def _exp2(ctx: PartyContext, u: Share, cap: np.ndarray | None) -> tuple[Share, S
         return Share(value.data.reshape(u.shape), ring, f), None
     assert cap is not None
     above = not_bit(ctx, under)
-    ceiling = np.array([int(round(2.0 ** (v + offset) * (1 << f))) for v in cap], dtype=object)
-    value = value + Share(ring.mul(above.data, ring.reduce(ceiling)), ring, f)
+    ceiling = _encoded(ring, cap, lambda v: int(round(2.0 ** (v + offset) * (1 << f))))
+    value = value + Share(ring.mul(above.data, ceiling), ring, f)
     return Share(value.data.reshape(u.shape), ring, f), Share(above.data.reshape(u.shape), ring, 0)
+
+
+def _encoded(ring: Ring, values: np.ndarray, encode: Callable[[float], int]) -> np.ndarray:
+    """`encode` of each value as a ring element, computed once per distinct value (a cap is often one)."""
+    distinct, where = np.unique(values, return_inverse=True)
+    return ring.reduce(np.array([encode(float(v)) for v in distinct], dtype=object))[where.reshape(-1)]
 
 
 def _factor(ctx: PartyContext, bj: Share, j: int) -> Share:

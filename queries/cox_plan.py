@@ -36,8 +36,8 @@ def cox_steps(stmt: ir.Regression, kinds: Callable[[str], str], min_cell: int, p
         "(padded to a power of two); the covariates secret-shared; events and numbers at risk per grid point added "
         "in shares",
         f"Newton-Raphson on Breslow's partial likelihood, a fixed {stmt.maxiter} iterations (no bit opened between "
-        "them): per-row exp(x'beta) capped at the fixed-point range, e x and the cumulative hazard in Z_2^64 "
-        "(in Z_2^128 in the last); "
+        "them): per-row exp of the centred x'beta capped at the fixed-point range, e x and the cumulative hazard "
+        "in Z_2^64; "
         "risk-set sums S0, S1 per grid point by owned at-risk-matrix products in Z_2^64, lifted to Z_2^128; one "
         "secure reciprocal of S0 per point; score; information from Breslow's cumulative hazard per row (owned "
         "products); Newton-Schulz inverse",

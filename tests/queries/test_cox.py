@@ -76,6 +76,23 @@ def test_six_parameters_with_decimal_and_binary_covariates() -> None:
     assert_table(table, np.asarray(ref.params), np.asarray(ref.bse))
 
 
+def test_a_covariate_far_from_zero_is_centred_not_refused() -> None:
+    """year = age + 1000: x'beta is about 21 at every row, beyond exp's range, yet the fit is that of the
+    centred linear predictor (the partial likelihood does not change when a constant is added to it).
+    The standard error of such a column is held to 1e-3: its pairwise products keep 20 bits of year / 2048."""
+    frames = [f.assign(year=f["age"].astype(float) + 1000.0) for f in sites((150, 90, 200))]
+    result, _ = run_in_process(frames, "COX months, died ~ year + C(smoking)")
+    pooled = pd.concat(frames, ignore_index=True)
+    x = design(pooled).rename(columns={"age": "year"})
+    x["year"] = pooled["year"].to_numpy()
+    ref = phreg.PHReg(pooled["months"].astype(float).to_numpy(), x.to_numpy(),
+                      status=pooled["died"].astype(float).to_numpy(), ties="breslow").fit()
+    table = result.to_pandas().set_index("term").loc[list(x.columns)]
+    assert float(np.asarray(ref.params)[0]) * 1000 > 11.8  # uncentred, exp(x'beta) would be beyond the cap
+    np.testing.assert_allclose(table["coef"], np.asarray(ref.params), rtol=TOL)
+    np.testing.assert_allclose(table["std_err"], np.asarray(ref.bse), rtol=1e-3)
+
+
 def distinct_times(sizes: tuple[int, ...], seed: int) -> list[pd.DataFrame]:
     """Follow-up in whole days where no two rows share a time: Breslow's and Efron's likelihoods agree."""
     rng = np.random.default_rng(seed)
