@@ -58,25 +58,24 @@ import numpy as np
 from mpc.context import PartyContext
 from mpc.share import Share, concat
 from protocols.arith import rescale_up
-from protocols.beaver import PendingMul, fixed_matmul, mul, mul_many
+from protocols.beaver import PendingMul, mul, mul_many
 from protocols.compare import is_zero, less_than_public
 from protocols.convert import extend_ring
 from protocols.cox_owned import Limbs, cached, owned_products
 from protocols.division import reciprocal
 from protocols.exp_log import exp_capped
-from protocols.linalg import iterations_for, newton_schulz, residual_is_small
+from protocols.linalg import iterations_for, residual_is_small
 from protocols.logistic import (
     COLD_ITERATIONS,
     WARM_STEPS,
     X_FRAC,
     pair_index,
     pairwise_products,
-    symmetric,
 )
 from protocols.opening import open_arith, reveal_int
 from protocols.owned import OwnedMatrix, owned_matvec_many, publish_masked
+from protocols.poisson import newton_step
 from protocols.products import products
-from protocols.regression import scaled_system
 from protocols.sharing import share_inputs
 from protocols.truncation import truncate, truncate_each
 
@@ -306,9 +305,9 @@ def fit(ctx: PartyContext, data: CoxData, iterations: int, tol: float) -> CoxSha
     for i in range(iterations):
         g, h, beta, above = derivatives(ctx, data, beta)
         if i < COLD_ITERATIONS:
-            delta, inv_a, scale, a = _newton(ctx, g, h, p, None, ns_steps)
+            delta, inv_a, scale, a = newton_step(ctx, g, h, p, None, ns_steps)
         else:
-            delta, inv_a, scale, a = _newton(ctx, g, h, p, inv_a, WARM_STEPS, scale)
+            delta, inv_a, scale, a = newton_step(ctx, g, h, p, inv_a, WARM_STEPS, scale)
         beta = beta + delta
     decrement = truncate(ctx, mul(ctx, g, delta), f)
     checks = concat([is_zero(ctx, above),
@@ -326,19 +325,3 @@ def _identity_start(ctx: PartyContext, p: int) -> Share:
     precise = ctx.precise
     start = precise.encode(np.eye(p) / p) if ctx.is_leader else precise.ring.zeros((p, p))
     return Share(start, precise.ring, precise.frac)
-
-
-def _newton(
-    ctx: PartyContext, g: Share, h: Share, p: int, inv_a: Share | None, steps: int, d: Share | None = None
-) -> tuple[Share, Share, Share, Share]:
-    """delta = H^-1 g with H from its pairs `h`: Jacobi scaling A = D H (d_j = 1 / H_jj, or the given
-    `d`: a warm start keeps the previous scaling), A^-1 by `steps` of Newton-Schulz from `inv_a` (None:
-    from I/p). Returns delta, A^-1, d and A (POISSON's step, `protocols.poisson`)."""
-    hmat = symmetric(h, p)
-    if d is None:
-        d, a = scaled_system(ctx, hmat)
-    else:
-        a = truncate(ctx, mul(ctx, Share(np.repeat(d.data[:, None], p, axis=1), d.ring, d.frac), hmat), d.frac)
-    inv_a = newton_schulz(ctx, a, _identity_start(ctx, p) if inv_a is None else inv_a, steps)
-    delta = fixed_matmul(ctx, inv_a, truncate(ctx, mul(ctx, d, g), d.frac))
-    return delta, inv_a, d, a

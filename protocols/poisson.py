@@ -227,9 +227,9 @@ def fit(ctx: PartyContext, data: PoissonData, iterations: int, tol: float) -> Po
                      (Share(ring.sum(above.data[n:]).reshape(1), ring, 0), 0)]
         g, h, pearson = score(ctx, data.layout, halves, data.sums[:p], extra)
         if i < COLD_ITERATIONS:
-            delta, inv_a, d, _ = _newton(ctx, g, h, p, None, ns_steps)
+            delta, inv_a, d, _ = newton_step(ctx, g, h, p, None, ns_steps)
         else:
-            delta, inv_a, d, _ = _newton(ctx, g, h, p, inv_a, WARM_STEPS, d)
+            delta, inv_a, d, _ = newton_step(ctx, g, h, p, inv_a, WARM_STEPS, d)
         beta = beta + delta
     mark(ctx.material, None)
     return _final(ctx, data, beta, inv_a, d, pearson, tol)
@@ -252,7 +252,7 @@ def _start(ctx: PartyContext, data: PoissonData, ns_steps: int) -> tuple[Share, 
     return beta, inv_a, a
 
 
-def _newton(
+def newton_step(
     ctx: PartyContext, g: Share, h: Share, p: int, inv_a: Share | None, steps: int, d: Share | None = None
 ) -> tuple[Share, Share, Share, Share]:
     """The step delta = H^-1 g, with H from its pairs `h`: Jacobi scaling A = D H (d_j = 1 / H_jj, or the
@@ -291,9 +291,9 @@ def _final(ctx: PartyContext, data: PoissonData, beta: Share, inv_a: Share, d: S
         return PoissonShares(zero, zero, zero[:1], False, False, True, True)
     mus = halves_precise(ctx, mu)
     g, h, _ = score(ctx, data.layout, mus, data.sums[:p], [])
-    delta, inv_a, d, _ = _newton(ctx, g, h, p, inv_a, WARM_STEPS + 3, d)
+    delta, inv_a, d, _ = newton_step(ctx, g, h, p, inv_a, WARM_STEPS + 3, d)
     change, remainder = moved(ctx, data.layout, delta, mus[0])
-    step, inv_a, d, a = _newton(ctx, remainder, h + change, p, inv_a, WARM_STEPS, d)
+    step, inv_a, d, a = newton_step(ctx, remainder, h + change, p, inv_a, WARM_STEPS, d)
     decrements = concat([_dot(ctx, g, delta, DECREMENT_FRAC), _dot(ctx, remainder, step, DECREMENT_FRAC)])
     limits = np.array([GUARD, tol]) * 2.0**-data.scale
     bits = reveal_int(ctx, less_than_public(ctx, decrements, limits))

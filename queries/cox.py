@@ -40,7 +40,6 @@ from protocols.sharing import share_inputs
 from queries import ir
 from queries.design import build, complete, local_matrix
 from queries.errors import (
-    BadSurvivalData,
     ModelRefused,
     NoEstimate,
     NotConverged,
@@ -52,7 +51,7 @@ from queries.errors import (
 from queries.model_checks import check_levels, check_model
 from queries.plan import Plan
 from queries.result import Result
-from queries.survival import GRID_EXPONENTS, grid_points
+from queries.survival import GRID_EXPONENTS, grid_points, grid_refusal
 from queries.table import numeric
 
 MAX_CELLS = 1 << 24
@@ -111,16 +110,10 @@ def _grid(ctx: PartyContext, plan: Plan, mine: np.ndarray) -> int:
     below, zero = signs_and_zeros(ctx, add_public(ctx, pooled[-1:], -plan.min_cell), pooled[:-1])
     bits = [int(v) for v in open_arith(ctx, [concat([zero, below])], "cox-checks")[0]]
     ok_time, ok_event, fits, few = bits[0], bits[1], bits[2:-1], bits[-1]
-    if not ok_time:
-        raise BadSurvivalData(f"COX needs times of 0 or more; some {stmt.time!r} is negative or infinite; "
-                              "nothing is released")
-    if not ok_event:
-        raise BadSurvivalData(f"COX needs an event column of 0 (censored) or 1 (event); some {stmt.outcome!r} is "
-                              "neither; nothing is released")
-    if not any(fits):
-        most = 1 << GRID_EXPONENTS[-1]
-        raise OutOfRange(f"a time lies beyond the grid's {most} points (times up to {(most - 1) * stmt.every:g}); "
-                         "coarsen it with EVERY w; nothing is released")
+    assert stmt.time is not None
+    refused = grid_refusal("COX", stmt.time, stmt.outcome, stmt.every, bool(ok_time), bool(ok_event), fits)
+    if refused is not None:
+        raise refused
     if few:
         raise TooFewEvents(f"fewer than {plan.min_cell} events in all; nothing is released")
     return 1 << GRID_EXPONENTS[fits.index(1)]

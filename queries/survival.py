@@ -86,6 +86,23 @@ def _check_counts(plan: Plan, time: np.ndarray, event: np.ndarray) -> np.ndarray
     return np.array([bad_time.sum(), bad_event.sum(), *beyond, len(time), int((event == 1).sum())], dtype=np.int64)
 
 
+def grid_refusal(statement: str, time: str, event: str, every: float, ok_time: bool, ok_event: bool,
+                 fits: list[int]) -> Exception | None:
+    """The refusal the opened grid checks call for (`statement`: SURVIVAL or COX), or None: a negative
+    or infinite time, an event other than 0/1, or no grid size (`GRID_EXPONENTS`) holding every time."""
+    if not ok_time:
+        return BadSurvivalData(f"{statement} needs times of 0 or more; some {time!r} is negative or infinite; "
+                               "nothing is released")
+    if not ok_event:
+        return BadSurvivalData(f"{statement} needs an event column of 0 (censored) or 1 (event); some {event!r} "
+                               "is neither; nothing is released")
+    if not any(fits):
+        most = 1 << GRID_EXPONENTS[-1]
+        return OutOfRange(f"a time lies beyond the grid's {most} points (times up to {(most - 1) * every:g}); "
+                          "coarsen it with EVERY w; nothing is released")
+    return None
+
+
 def _grid(ctx: PartyContext, plan: Plan, mine: np.ndarray) -> int | Exception:
     """The public grid size from the pooled checks (step 1), or the refusal."""
     ring = ctx.precise.ring
@@ -100,16 +117,9 @@ def _grid(ctx: PartyContext, plan: Plan, mine: np.ndarray) -> int | Exception:
     ok_time, ok_event, fits, few = bits[0], bits[1], bits[2 : 2 + len(GRID_EXPONENTS)], bits[-2:]
     stmt = plan.statement
     assert isinstance(stmt, ir.Survival)
-    if not ok_time:
-        return BadSurvivalData(f"SURVIVAL needs times of 0 or more; some {stmt.time!r} is negative or infinite; "
-                               "nothing is released")
-    if not ok_event:
-        return BadSurvivalData(f"SURVIVAL needs an event column of 0 (censored) or 1 (event); some {stmt.event!r} "
-                               "is neither; nothing is released")
-    if not any(fits):
-        most = 1 << GRID_EXPONENTS[-1]
-        return OutOfRange(f"a time lies beyond the grid's {most} points (times up to {(most - 1) * stmt.every:g}); "
-                          "coarsen it with EVERY w; nothing is released")
+    refused = grid_refusal("SURVIVAL", stmt.time, stmt.event, stmt.every, bool(ok_time), bool(ok_event), fits)
+    if refused is not None:
+        return refused
     if few[0]:
         return TooFewCases(f"fewer than {k} complete cases; nothing is released")
     if few[1]:
