@@ -38,17 +38,16 @@ from protocols.compare import signs_and_zeros
 from protocols.opening import open_arith
 from protocols.sharing import share_inputs
 from queries import ir
-from queries.design import build, complete, local_matrix
+from queries.design import build, complete
 from queries.errors import (
     ModelRefused,
     NoEstimate,
     NotConverged,
     OutOfRange,
-    QueryError,
     TooFewEvents,
     refusal_error,
 )
-from queries.model_checks import check_levels, check_model
+from queries.model_checks import agreed_design, check_model
 from queries.plan import Plan
 from queries.result import Result
 from queries.survival import GRID_EXPONENTS, grid_points, grid_refusal
@@ -69,15 +68,7 @@ def _cases(ctx: PartyContext, plan: Plan, kept: pd.DataFrame) -> tuple[list[str]
     design = build(stmt, levels)
     rows = complete(stmt, kept, design.columns)
     rows = rows[rows[stmt.time].notna()]
-    x, keep, counts = local_matrix(design, rows)
-    if not np.isfinite(x).all():
-        raise QueryError("a transformed value at this party is infinite (e.g. np.log of 0); "
-                         "exclude those rows with WHERE")
-    if design.levels:
-        found = check_levels(ctx, plan, design, counts)
-        if found != dict(design.levels):
-            design = build(stmt, {**levels, **found})
-            x, keep, _ = local_matrix(design, rows)
+    design, x, keep = agreed_design(ctx, plan, stmt, design, rows, levels)
     event = numeric(rows, stmt.outcome)[keep]
     time = numeric(rows, stmt.time)[keep]
     n = check_model(ctx, plan, design, x, event)

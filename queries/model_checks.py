@@ -19,9 +19,10 @@ released (`queries.regression` sends it to the analyst).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
 from mpc.context import PartyContext
 from mpc.share import Share, concat
@@ -30,13 +31,14 @@ from protocols.arith import add_public
 from protocols.compare import ltz
 from protocols.opening import open_arith
 from queries import ir
-from queries.design import Design
+from queries.design import Design, build, local_matrix
 from queries.errors import (
     BadWeights,
     NoEstimate,
     OffsetNotPositive,
     OutcomeNotBinary,
     OutcomeNotCount,
+    QueryError,
     RareLevel,
     TooFewCases,
     TooManyParameters,
@@ -152,3 +154,23 @@ def _offset_message(code: str) -> str:
                 "less is undefined); exclude those rows with WHERE")
     return (f"offset({code}) must be a finite number below {OFFSET_BOUND:g} in magnitude at every complete case; "
             "exclude the other rows with WHERE")
+
+
+def agreed_design(
+    ctx: PartyContext, plan: Plan, stmt: ir.Regression, design: Design, rows: pd.DataFrame,
+    levels: Mapping[str, tuple[ir.Value, ...]],
+) -> tuple[Design, np.ndarray, np.ndarray]:
+    """This party's design matrix over `rows` and its kept-row mask, with the categorical levels every
+    party has rows of (`check_levels`; the design rebuilt from `levels` and those when a level has no
+    row anywhere); QueryError for an infinite value (statsmodels refuses those too)."""
+    x, keep, counts = local_matrix(design, rows)
+    if not np.isfinite(x).all():
+        raise QueryError("a transformed value at this party is infinite (e.g. np.log of 0); "
+                         "exclude those rows with WHERE")
+    if design.levels:
+        agreed = check_levels(ctx, plan, design, counts)
+        if agreed != dict(design.levels):
+            design = build(stmt, {**levels, **agreed})
+            x, keep, _ = local_matrix(design, rows)
+    return design, x, keep
+

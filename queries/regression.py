@@ -38,17 +38,16 @@ from protocols.select import maximum
 from protocols.sharing import share_inputs
 from protocols.truncation import truncate
 from queries import ir, poisson, weighted_linear
-from queries.design import Design, build, complete, local_matrix
+from queries.design import Design, build, complete
 from queries.errors import (
     Collinear,
     ModelRefused,
     NoEstimate,
     NotConverged,
     OutcomeNotBinary,
-    QueryError,
     refusal_error,
 )
-from queries.model_checks import check_levels, check_model
+from queries.model_checks import agreed_design, check_model
 from queries.offset import defined, offset_values
 from queries.plan import Plan, outcome_coding, outcome_levels
 from queries.result import Result
@@ -85,15 +84,7 @@ def _design(
     rows = complete(stmt, kept, design.columns + ((stmt.weight,) if stmt.weight else ()))
     if stmt.weight:  # a weight of 0 contributes nothing: the row is not a contributor (`queries.weights`)
         rows = rows[weight_values(rows, stmt.weight) != 0]
-    x, keep, counts = local_matrix(design, rows)
-    if not np.isfinite(x).all():  # statsmodels refuses these too ("exog contains inf or nans")
-        raise QueryError("a transformed value at this party is infinite (e.g. np.log of 0); "
-                         "exclude those rows with WHERE")
-    if design.levels:
-        kept = check_levels(ctx, plan, design, counts)
-        if kept != dict(design.levels):
-            design = build(stmt, {**covariate_levels, **kept})
-            x, keep, _ = local_matrix(design, rows)
+    design, x, keep = agreed_design(ctx, plan, stmt, design, rows, covariate_levels)
     y = _outcome(plan, rows)[keep]
     offset = offset_values(design.offset, rows)[keep] if design.offset is not None else np.zeros(len(y))
     usable = defined(offset)
