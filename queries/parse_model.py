@@ -64,12 +64,7 @@ def regression(head: _Head) -> ir.Regression:
         if head.tail(end_of_where=True):
             continue
         if kind == "COX" and head.at_keyword("EVERY"):
-            head.once("EVERY", every)
-            tok = head.tok
-            value = float(head.number())
-            if not 0 < value < 2**31:
-                raise head.error("EVERY needs a positive grid width", tok)
-            every = value
+            every = head.grid_width(every)
             continue
         if head.tok.kind == "ident" and head.tok.text.upper() == "WEIGHT" and \
                 clause_at(head.text, head.tok.pos - 1):

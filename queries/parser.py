@@ -283,6 +283,16 @@ class _Head:
         assert isinstance(value, (int, float))
         return -value if negative else value
 
+    def grid_width(self, seen: float | None) -> float:
+        """EVERY w (SURVIVAL's and COX's public time grid): w, after the keyword; an error if EVERY came
+        before (`seen`) or w is not a positive width."""
+        self.once("EVERY", seen)
+        tok = self.tok
+        value = float(self.number())
+        if not 0 < value < 2**31:
+            raise self.error("EVERY needs a positive grid width", tok)
+        return value
+
     def tail(self, end_of_where: bool) -> bool:
         """Read a FROM or a WHERE if one is next; `end_of_where`: the condition may be followed by options."""
         if self.at_keyword("FROM"):
@@ -350,12 +360,7 @@ class _Head:
                 group = self.other_name("a grouping column", (time, event),
                                         "BY needs a column other than the time and the event")
             elif self.at_keyword("EVERY"):
-                self.once("EVERY", every)
-                tok = self.tok
-                value = float(self.number())
-                if not 0 < value < 2**31:
-                    raise self.error("EVERY needs a positive grid width", tok)
-                every = value
+                every = self.grid_width(every)
             else:
                 break
         self.finish()
