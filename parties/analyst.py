@@ -96,11 +96,12 @@ def checked_query(prog: str, text: str, epsilon: float | None) -> ir.Statement |
         return None
 
 
-def answer_to_stdout(prog: str, get: Callable[[], Result], fmt: str) -> int:
+def answer_to_stdout(prog: str, get: Callable[[], Result], fmt: str, epsilon: float | None = None) -> int:
     """Run `get`, print its result as `fmt` (table, csv or json) and return the command's exit code.
 
     0: answered; 1: the consortium refused or failed, or refused to fit a model (the reason on
-    stderr); 2: a bad query.
+    stderr); 2: a bad query. `epsilon`: the `--epsilon` given; when the answer is not a
+    differentially private one (no site on dp), stderr says it was not spent.
     """
     from parties.client import ConsortiumError
 
@@ -121,4 +122,14 @@ def answer_to_stdout(prog: str, get: Callable[[], Result], fmt: str) -> int:
         print(result.to_csv(), end="")
     else:
         print(result.to_table())
+    if epsilon is not None and not spends_epsilon(result):
+        print(f"{prog}: --epsilon {epsilon:g} was not spent: no site is on differential privacy "
+              '(disclosure = "dp"), so the answer is under the minimum cell size rule', file=sys.stderr)
     return 0
+
+
+def spends_epsilon(result: Result) -> bool:
+    """Whether `result` came from a differentially private query (its answer, or EXPLAIN's plan of one)."""
+    if result.kind == "plan":
+        return any(str(row[0]).lstrip().startswith("disclosure: differential privacy") for row in result.rows)
+    return "privacy" in result.extra

@@ -70,6 +70,10 @@ def run(args: argparse.Namespace) -> int:
     stmt = checked_query("pooled local", args.query, args.epsilon)
     if stmt is None:
         return 2
+    if args.epsilon is not None and args.disclosure != "dp":
+        print("pooled local: --epsilon is what a query spends under differential privacy: "
+              "add --disclosure dp (and --bound COL=MIN:MAX for its numeric columns)", file=sys.stderr)
+        return 2
     if len(args.data) < 2:
         print("pooled local: give at least two --data files (one per party)", file=sys.stderr)
         return 2

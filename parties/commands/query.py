@@ -52,4 +52,4 @@ def run(args: argparse.Namespace) -> int:
             return ask(client, settings.roster, args.query, min_cell=args.min_cell, call_timeout_s=args.timeout,
                        yates=args.yates, stmt=stmt, epsilon=args.epsilon)[0]
 
-    return answer_to_stdout("pooled query", get, args.format)
+    return answer_to_stdout("pooled query", get, args.format, args.epsilon)
