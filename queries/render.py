@@ -106,7 +106,8 @@ def table_text(result: Result) -> str:
         lines += _crosstab_lines(result.extra)
     else:
         lines += [f"{key}: {_plain_text(value)}" for key, value in result.extra.items()
-                  if key not in SKIPPED and key != "privacy"]
+                  if key not in SKIPPED and key not in ("privacy", "notes")]
+        lines += [f"note: {n}" for n in result.extra.get("notes", [])]
         lines += _privacy_lines(result.extra["privacy"]) if "privacy" in result.extra else []
     return "\n".join(lines)
 

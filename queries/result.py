@@ -145,7 +145,14 @@ def finish(plan: Plan, opened: list[np.ndarray], yates: bool = False) -> Result:
         rows.append(row)
         flags.append(any(withheld))
         cells.append(withheld)
-    return Result(columns, rows, flags, cell_suppressed=cells)
+    extra: dict[str, Any] = {}
+    if stmt.weight:
+        from queries.weights_select import spread_notes
+
+        notes = spread_notes(stmt, rows, len(plan.group_columns))
+        if notes:
+            extra["notes"] = notes
+    return Result(columns, rows, flags, extra, cell_suppressed=cells)
 
 
 def _finish_crosstab(plan: Plan, opened: list[np.ndarray], yates: bool) -> Result:

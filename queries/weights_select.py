@@ -187,6 +187,29 @@ def _spread(parts: list[Any]) -> float | None:
     return float(centred / (weights - 1))
 
 
+SPREAD_KINDS = ("WEIGHTED VAR", "WEIGHTED STDDEV", "WEIGHTED AVG_CI")
+"""The weighted aggregates computed from w x^2 (`_spread`)."""
+
+
+def spread_notes(stmt: ir.Select, rows: list[list[Any]], first: int) -> list[str]:
+    """Why a weighted VAR or STDDEV, or an AVG_CI's interval, is NULL where its sums were released
+    (`_spread` withheld it): one note per aggregate, with the way out; `first`: where the aggregates
+    start in a row."""
+    notes = []
+    for interval in stmt.intervals:
+        if interval.kind not in SPREAD_KINDS:
+            continue
+        for row in rows:
+            parts = [row[first + i] for i in interval.parts]
+            if all(v is not None for v in parts) and float(parts[-1]) > 1 and _spread(parts) is None:
+                what = f"{interval.name}'s 95% CI is" if interval.kind == "WEIGHTED AVG_CI" else f"{interval.name} is"
+                notes.append(f"{what} NULL where the values' spread is too small beside their size for the weighted "
+                             f"sums to give it within {SPREAD_PRECISION:g} relative; centre the column in the query, "
+                             f"as in VAR(x - c) with c near its mean (here {float(parts[1]) / float(parts[2]):.4g})")
+                break
+    return notes
+
+
 def check_local(stmt: ir.Statement, stats: Any) -> None:
     """Refuse at this party, before anything is shared, if it has a negative or infinite weight."""
     inner = stmt.inner if isinstance(stmt, ir.Explain) else stmt
