@@ -100,25 +100,28 @@ def weighted_steps(stmt: object) -> list[str]:
     ]
 
 
-def logistic_weight_steps(stmt: object) -> list[str]:
-    """EXPLAIN's steps for LOGISTIC's weights (before the fit's own steps)."""
+def _model_weight_steps(stmt: object, how: str, robust: str) -> list[str]:
+    """EXPLAIN's steps for a GLM's weights: the common checks, then `how` the fit uses them, and `robust`
+    (the HC0 step) when the statement asks for it."""
     column = getattr(stmt, "weight", "")
     steps = [f"weights {column!r}: rows with NULL or 0 weight dropped (local); a negative or infinite weight refuses "
-             "the model (one bit); each party publishes [X | WX | w] and W Z instead of X and Z (one more round in "
-             "all: the weighted log-likelihood's truncation)"]
+             f"the model (one bit); {how}"]
     if getattr(stmt, "robust", False):
-        steps.append("robust (HC0): each party also publishes W^2 Z; at the final coefficients mu (from the final "
-                     "pass), the meat (W^2 Z)'(y - mu)^2 and the sandwich diag(H^-1 M H^-1) in shares")
+        steps.append(f"robust (HC0): {robust} and the sandwich diag(H^-1 M H^-1) in shares")
     return steps
+
+
+def logistic_weight_steps(stmt: object) -> list[str]:
+    """EXPLAIN's steps for LOGISTIC's weights (before the fit's own steps)."""
+    return _model_weight_steps(
+        stmt, "each party publishes [X | WX | w] and W Z instead of X and Z (one more round in all: the weighted "
+        "log-likelihood's truncation)", "each party also publishes W^2 Z; at the final coefficients mu (from the "
+        "final pass), the meat (W^2 Z)'(y - mu)^2")
 
 
 def poisson_weight_steps(stmt: object) -> list[str]:
     """EXPLAIN's steps for POISSON's weights (before the fit's own steps)."""
-    column = getattr(stmt, "weight", "")
-    steps = [f"weights {column!r}: rows with NULL or 0 weight dropped (local); a negative or infinite weight refuses "
-             "the model (one bit); each party fits counts w y with offsets offset + log w (the same score, information "
-             "and Pearson chi2 as the weighted ones; no extra round); sum(w) added in shares"]
-    if getattr(stmt, "robust", False):
-        steps.append("robust (HC0): at the final coefficients the meat Z'(y - mu)^2 and the sandwich "
-                     "diag(H^-1 M H^-1) in shares")
-    return steps
+    return _model_weight_steps(
+        stmt, "each party fits counts w y with offsets offset + log w (the same score, information and Pearson chi2 "
+        "as the weighted ones; no extra round); sum(w) added in shares",
+        "at the final coefficients the meat Z'(y - mu)^2")
