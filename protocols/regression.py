@@ -21,8 +21,9 @@ from mpc.context import PartyContext
 from mpc.share import Share, concat
 from protocols.arith import fixed_for
 from protocols.beaver import fixed_matmul, matmul, mul
-from protocols.division import reciprocal
+from protocols.division import divide, reciprocal
 from protocols.linalg import iterations_for, newton_schulz, residual_is_small
+from protocols.sharing import share_inputs
 from protocols.truncation import truncate
 
 RECIPROCAL_SHIFT = 20
@@ -117,6 +118,26 @@ def ols(
     rss = yty.reshape(1) - fit
     inv_diag = truncate(ctx, mul(ctx, _diag(inv_a), d), fixed.frac)  # frac + shift bits
     return OlsShares(beta, inv_diag, rss, converged, inv_a, d)
+
+
+def pooled_moments(ctx: PartyContext, local: np.ndarray, label: str) -> Share:
+    """The sum over the parties of each one's local moments, shared in the precise ring (no round
+    with pairwise seeds: `protocols.sharing.share_inputs`)."""
+    fp = ctx.precise
+    total = None
+    for s in share_inputs(ctx, fp.encode(local), fp.ring, fp.frac, label):
+        total = s if total is None else total + s
+    assert total is not None
+    return total
+
+
+def total_sum_of_squares(ctx: PartyContext, yty: Share, sy: Share, count: Share, centered: bool) -> Share:
+    """TSS about the mean, y'y - (sum y)^2 / count, when the design spans a constant; else y'y (statsmodels'
+    uncentered R^2 without one). `count`: n, or sum w for weighted moments."""
+    if not centered:
+        return yty
+    mean_y = divide(ctx, sy, count, y_bound=float(2**44))
+    return yty - truncate(ctx, mul(ctx, mean_y, sy), ctx.precise.frac)
 
 
 SANDWICH_FRAC = 48

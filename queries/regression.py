@@ -31,12 +31,10 @@ from mpc.share import Share
 from protocols import logistic
 from protocols.arith import add_public
 from protocols.compare import ltz
-from protocols.division import divide
 from protocols.opening import open_arith
-from protocols.regression import ols
+from protocols.regression import ols, pooled_moments, total_sum_of_squares
 from protocols.select import maximum
 from protocols.sharing import share_inputs
-from protocols.truncation import truncate
 from queries import ir, poisson, weighted_linear
 from queries.design import Design, build, complete
 from queries.errors import (
@@ -131,33 +129,18 @@ def _linear(
 ) -> tuple[list[Share], dict[str, Any]]:
     """Shares of [coef, diag (X'X)^-1, RSS, TSS, n] on the scaled columns. TSS is about the mean
     when the design spans a constant, else y'y (statsmodels' uncentered R^2 without one)."""
-    fp = ctx.precise
     p = x.shape[1]
     exps = _scales(ctx, np.hstack([x, y[:, None]]))
     xs, ys = x / np.exp2(exps[:-1]), y / np.exp2(exps[-1])
     public = {"scales": [int(e) for e in exps[:-1]], "outcome_scale": int(exps[-1])}
     local = np.concatenate([(xs.T @ xs).ravel(), xs.T @ ys, [ys @ ys, ys.sum()]])
-    total = None
-    for s in share_inputs(ctx, fp.encode(local), fp.ring, fp.frac, "moments"):
-        total = s if total is None else total + s
-    assert total is not None
+    total = pooled_moments(ctx, local, "moments")
     xtx, xty, yty, sy = total[: p * p].reshape(p, p), total[p * p : p * p + p], total[-2:-1], total[-1:]
     fit = ols(ctx, xtx, xty, yty)
     if not fit.converged:
         refusal = Collinear("the covariates are collinear (X'X is singular)")
         return [], {**public, "refused": str(refusal), "refusal": refusal.reason}
-    if centered:
-        mean_y = divide(ctx, sy, n, y_bound=float(2**44))
-        tss = yty - truncate(ctx, _mul(ctx, mean_y, sy), fp.frac)
-    else:
-        tss = yty
-    return [fit.coef, fit.inverse_diag, fit.rss, tss, n], public
-
-
-def _mul(ctx: PartyContext, a: Share, b: Share) -> Share:
-    from protocols.beaver import mul
-
-    return mul(ctx, a, b)
+    return [fit.coef, fit.inverse_diag, fit.rss, total_sum_of_squares(ctx, yty, sy, n, centered), n], public
 
 
 def _scales(ctx: PartyContext, x: np.ndarray) -> np.ndarray:

@@ -24,12 +24,8 @@ import numpy as np
 
 from mpc.context import PartyContext
 from mpc.share import Share
-from protocols.beaver import mul
-from protocols.division import divide
 from protocols.logistic import pairwise_products
-from protocols.regression import meat, ols, sandwich_diag
-from protocols.sharing import share_inputs
-from protocols.truncation import truncate
+from protocols.regression import meat, ols, pooled_moments, sandwich_diag, total_sum_of_squares
 from queries.errors import Collinear
 
 
@@ -49,7 +45,6 @@ def fit(
 ) -> tuple[list[Share], dict[str, Any]]:
     """Shares of [coef, diag (X'WX)^-1, RSS_w, TSS_w, n, sum w (, diag of the sandwich)] on the scaled
     columns; `exps`: the public exponents of the design columns, the outcome and the weight, in that order."""
-    fp = ctx.precise
     p = x.shape[1]
     xs, ys, ws = x / np.exp2(exps[:p]), y / np.exp2(exps[p]), w / np.exp2(exps[p + 1])
     public = {"scales": [int(e) for e in exps[:p]], "outcome_scale": int(exps[p]), "weight_scale": int(exps[p + 1])}
@@ -57,10 +52,7 @@ def fit(
     local = [(xw.T @ xs).ravel(), xw.T @ ys, [ys @ (ws * ys), ws @ ys, ws.sum()]]
     if robust:
         local.append(_robust_moments(xs, ys, ws))
-    total = None
-    for s in share_inputs(ctx, fp.encode(np.concatenate(local)), fp.ring, fp.frac, "weighted-moments"):
-        total = s if total is None else total + s
-    assert total is not None
+    total = pooled_moments(ctx, np.concatenate(local), "weighted-moments")
     base = p * p + p + 3
     xtx, xty = total[: p * p].reshape(p, p), total[p * p : p * p + p]
     yty, sy, sw = total[p * p + p : p * p + p + 1], total[base - 2 : base - 1], total[base - 1 : base]
@@ -68,11 +60,7 @@ def fit(
     if not ols_fit.converged:
         refusal = Collinear("the covariates are collinear (X'WX is singular)")
         return [], {**public, "refused": str(refusal), "refusal": refusal.reason}
-    if centered:
-        mean_y = divide(ctx, sy, sw, y_bound=float(2**44))
-        tss = yty - truncate(ctx, mul(ctx, mean_y, sy), fp.frac)
-    else:
-        tss = yty
+    tss = total_sum_of_squares(ctx, yty, sy, sw, centered)
     shares = [ols_fit.coef, ols_fit.inverse_diag, ols_fit.rss, tss, n, sw]
     if robust:
         q = p * (p + 1) // 2
