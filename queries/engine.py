@@ -32,7 +32,7 @@ from queries.floats import floated
 from queries.parser import parse
 from queries.plan import Plan, compile_statement
 from queries.quantiles import slots_for
-from queries.result import Result, finish
+from queries.result import Result, explain_result, finish
 from queries.sources import Datasets, FrameSource, Source
 from queries.table import Schema, check_schemas
 from queries.typecheck import check_statement
@@ -221,7 +221,8 @@ def run_in_process(
     yates: bool = False, epsilon: float | None = None, bounds: Sequence[dp.Bounds] | None = None,
 ) -> tuple[Result, Plan]:
     """Run a query over n in-process parties (one frame, data source or set of datasets each) and
-    return the analyst's result (`yates`: as in `finish_result`). With `epsilon`: under differential
+    return the analyst's result (`yates`: as in `finish_result`); for EXPLAIN, the plan with its
+    predicted cost, as the nodes answer it, without running anything. With `epsilon`: under differential
     privacy (`queries.dp`), with each party's declared `bounds` (the widest apply).
 
     A model the parties refuse raises its `ModelRefused`, with `.plan` holding the plan and
@@ -235,6 +236,9 @@ def run_in_process(
     plan = plan_query(stmt, schema, domains, min_cell, release_zero)
     if epsilon is not None:
         plan = dp.apply(plan, epsilon, dp.pooled_bounds(list(bounds or [{} for _ in sources])))
+    if plan.explain:  # as through nodes: the plan and its predicted cost, nothing run
+        plan = replace(plan, cost=predict_cost(plan, schema, len(sources)))
+        return explain_result(plan), plan
     ctxs = make_contexts(len(sources), kinds=KINDS)
     answers = run_parties(
         len(sources), lambda ctx, source: run_party_with_facts(ctx, plan, source), args=sources, contexts=ctxs

@@ -220,7 +220,7 @@ def test_parser_reads_strata_from_and_where_in_any_order() -> None:
 @pytest.mark.parametrize(("sizes", "centres"), [((120, 80), ("A", "B")), ((90, 60, 70), ("A", "B", "C", "D"))])
 def test_explain_predicts_the_rounds_exactly(sizes: tuple[int, ...], centres: tuple[str, ...]) -> None:
     sites = [site(n, 20 + i, centres) for i, n in enumerate(sizes)]
-    result, plan = run_in_process(sites, "EXPLAIN " + QUERY, min_cell=3)
+    result, plan = run_in_process(sites, QUERY, min_cell=3)
     predicted = predict_cost(plan, check_schemas([schema_of(s) for s in sites]), len(sites))
     assert predicted["rounds"] == plan.cost["rounds"]
     assert predicted["bytes_sent"] == plan.cost["bytes_sent"]
