@@ -27,11 +27,13 @@ def models(rows: list[Row]) -> tuple[list[str], list[Check]]:
     """One line per (model, parties, RTT); the COX check where a COX and a LOGISTIC row share parties and RTT."""
     pooled = sorted((r for r in rows if r.system == "pooled"), key=lambda r: (r.parties, r.rtt_ms, r.case))
     header = ["model", "parties", "rows per party", "RTT (ms)", "Pooled (s)", "end to end (s)", "iterations",
-              "rounds (EXPLAIN)", "MB per party", "messages", "dealer MB", "dealer requests (on demand)"]
+              "rounds: session / MPC (EXPLAIN)", "MB per party", "messages", "dealer MB", "dealer requests (on demand)"]
     body, checks = [], []
     for r in pooled:
         predicted = (r.extra.get("predicted") or {}).get("rounds")
-        rounds = _num(r.rounds) + (f" ({predicted:,})" if predicted is not None else "")
+        mpc = r.extra.get("mpc_rounds")
+        rounds = _num(r.rounds) + (f" / {mpc:,}" if mpc is not None else "") + (
+            f" ({predicted:,})" if predicted is not None else "")
         dealer = _num(r.extra.get("dealer_requests")) + (
             f" ({r.extra['dealer_asked_on_demand']:,})" if r.extra.get("dealer_asked_on_demand") is not None else "")
         body.append([r.case, str(r.parties), _num(r.size), f"{r.rtt_ms:g}", _median_spread(r), _secs(_end_to_end(r)),
@@ -48,8 +50,10 @@ def models(rows: list[Row]) -> tuple[list[str], list[Check]]:
                                   f"{where}: {r.seconds / base.seconds:.2f}× LOGISTIC's {_secs(base.seconds)} s"))
     lines = _table(header, body, [False] + [True] * (len(header) - 1))
     note = ("*Pooled (s)*: the slowest party's compute phase (median over the timed runs); *end to end*: the "
-            "analyst's wall time, the metadata exchange and domain union included; *rounds (EXPLAIN)*: measured, "
-            "with EXPLAIN's prediction; *dealer requests (on demand)*: the last party's requests, and how many of "
+            "analyst's wall time, the metadata exchange and domain union included; *rounds*: the whole session's, "
+            "then its MPC steps' (after the metadata exchange, the domain union and the plan binding), with "
+            "EXPLAIN's prediction of the MPC steps (LOGISTIC's assumes an iteration count); "
+            "*dealer requests (on demand)*: the last party's requests, and how many of "
             "them it asked for only when a step needed them (each a round trip to the dealer; the others were sent "
             "ahead, `parties/material_ahead.py`).")
     return lines + ["", note], checks

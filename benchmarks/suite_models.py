@@ -89,6 +89,7 @@ def measure(client: Callable[[], ConsortiumClient], names: Sequence[str], model:
                      predicted={k: int(v) for k, v in predicted.items()},
                      dealer_requests=max(o.stats.dealer_requests for o in job.outcomes.values()),
                      dealer_asked_on_demand=last.get("dealer_asked_on_demand"),
+                     mpc_rounds=max(int(o.public.get("mpc_cost", {}).get("rounds", 0)) for o in job.outcomes.values()),
                      end_to_end_runs=[r[2].seconds for r in results])
     row.rtt_ms = rtt_ms
     return [row]
