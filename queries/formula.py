@@ -41,6 +41,10 @@ MAX_TERMS = 256
 many columns would otherwise exhaust a node's memory)."""
 
 _STOP = re.compile(r"(?i)(?<![A-Za-z0-9_.])(FROM|WHERE|MAXITER|TOL|EVERY)(?![A-Za-z0-9_])")
+_OPERAND_AFTER = frozenset("+-*:/^(,")
+"""After one of these (spaces aside) a keyword is an operand, a column's name; after a term, a clause; first
+after '~', an operand only when an operator follows it (`y ~ every + age`, but `y ~ WHERE ...` lacks a formula)."""
+_OPERATOR_NEXT = re.compile(r"\s*[-+*:/^)]")
 _MARKER = "\u29db"  # formulaic's highlight of the span at fault in a syntax error
 
 
@@ -64,7 +68,8 @@ class FormulaFacts:
 def formula_end(text: str, start: int) -> int:
     """Index in `text` where the formula beginning at `start` ends: at the first FROM, WHERE, MAXITER,
     TOL or EVERY, or WEIGHT clause (`queries.weights.clause_at`), outside quotes and brackets, or at the end of
-    the text."""
+    the text. A keyword that follows an operator is a column's name (`y ~ every + age`): a clause can only
+    follow a term."""
     depth, quote, i = 0, "", start
     while i < len(text):
         ch = text[i]
@@ -77,12 +82,20 @@ def formula_end(text: str, start: int) -> int:
             depth += 1
         elif ch in ")]}":
             depth -= 1
-        elif depth <= 0 and _STOP.match(text, i) and (i == start or not (text[i - 1].isalnum() or text[i - 1] == "_")):
+        elif depth <= 0 and (word := _STOP.match(text, i)) and not (text[i - 1].isalnum() or text[i - 1] == "_") \
+                and not _operand(text[:i].rstrip()[-1:], text, word.end()):
             return i
         elif depth <= 0 and clause_at(text, i):  # WEIGHT w [ROBUST]; a column named weight stays in the formula
             return i
         i += 1
     return len(text)
+
+
+def _operand(before: str, text: str, after: int) -> bool:
+    """Whether a keyword preceded by the character `before` and ending at `after` is a column (`_OPERAND_AFTER`)."""
+    if before == "~":
+        return _OPERATOR_NEXT.match(text, after) is not None
+    return before in _OPERAND_AFTER
 
 
 def parse_tree(rhs: str) -> ASTNode | Token:
