@@ -3,13 +3,13 @@
 A `LocalConsortium` started without a `launcher` starts its own (`parties.launcher`): a process
 that imports the dealer's and the nodes' code, about a CPU-second each time. The network tests
 start dozens of consortia in the same environment, so the session fixture `shared_launchers`
-stands in for `parties.local.Launcher`: a consortium (a test's own, a module fixture's, or the one
-`pooled local` starts when run in this process) whose environment and working directory are
-the session's default gets the launcher already running for them, and leaves it running when
-it stops; the fixture closes it at the end of the session. A consortium in any other
-environment (a test that set PGPASSWORD, the benchmarks' single-thread nodes) gets a launcher
-of its own, as without the fixture. Every process of a consortium is still its own fork, stopped
-by the consortium by PID. Tests of the launcher itself use `parties.launcher.Launcher` directly.
+stands in for `parties.local.Launcher`: a consortium (a test's own, a module fixture's, the one
+`pooled local` starts when run in this process, a benchmark suite's, a `tests.parties.deployment`)
+gets the launcher already running for its environment and working directory (one for the
+default environment, one for the benchmarks' single-thread nodes, one for a test that set
+PGPASSWORD...), and leaves it running when it stops; the fixture closes them all at the end
+of the session. Every process of a consortium is still its own fork, stopped by the
+consortium by PID. Tests of the launcher itself use `parties.launcher.Launcher` directly.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import os
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,45 +31,46 @@ def _steady(env: Mapping[str, str]) -> dict[str, str]:
 class _Borrowed:
     """The shared launcher as one consortium sees it: it forks through it; closing it leaves it running."""
 
-    def __init__(self, launcher: object, lock: threading.Lock) -> None:
+    def __init__(self, launcher: Any, lock: threading.Lock) -> None:
         self._launcher = launcher
         self._lock = lock
 
     def spawn(self, argv: list[str], log: Path, exit_file: Path) -> object:
         with self._lock:  # one request and its answer at a time on the launcher's pipes
-            return self._launcher.spawn(argv, log, exit_file)  # type: ignore[attr-defined]
+            return self._launcher.spawn(argv, log, exit_file)
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Nothing: the session's fixture closes the launcher."""
 
 
 class SharedLaunchers:
-    """`Launcher.start` for `parties.local`: the session's launcher for the default environment and
-    working directory (started on first use, again if it died), a fresh one for any other."""
+    """`Launcher.start` for `parties.local`: the session's launcher for the environment and working
+    directory asked for, started on first use (again if it died)."""
 
     def __init__(self, directory: Path) -> None:
-        from parties.local import child_env
-
         self._directory = directory
-        self._env = _steady(child_env())
-        self._cwd = os.getcwd()
         self._lock = threading.Lock()
-        self._shared: object | None = None
+        self._shared: dict[tuple[tuple[tuple[str, str], ...], str], Any] = {}
 
-    def start(self, env: Mapping[str, str], log: Path) -> object:
+    def start(self, env: Mapping[str, str], log: Path) -> _Borrowed:
         from parties.launcher import Launcher
 
-        if _steady(env) != self._env or os.getcwd() != self._cwd:
-            return Launcher.start(env, log)
+        key = (tuple(sorted(_steady(env).items())), os.getcwd())
         with self._lock:
-            if self._shared is None or not self._shared.running():  # type: ignore[attr-defined]
-                self._shared = Launcher.start(env, self._directory / "launcher.log")
-        return _Borrowed(self._shared, self._lock)
+            launcher = self._shared.get(key)
+            if launcher is None or not launcher.running():
+                launcher = Launcher.start(env, self._directory / f"launcher-{len(self._shared)}.log")
+                self._shared[key] = launcher
+        return _Borrowed(launcher, self._lock)
+
+    def pids(self) -> set[int]:
+        """The running shared launchers' process ids."""
+        return {launcher.pid for launcher in self._shared.values() if launcher.running()}
 
     def close(self) -> None:
-        if self._shared is not None:
-            self._shared.close()  # type: ignore[attr-defined]
-            self._shared = None
+        for launcher in self._shared.values():
+            launcher.close()
+        self._shared.clear()
 
 
 @pytest.fixture(scope="session", autouse=True)
