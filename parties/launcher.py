@@ -120,6 +120,15 @@ class Launcher:
             tail = self._log.read_text(errors="replace")[-2000:]
             raise LauncherError(f"the launcher stopped ({exc}):\n{tail}") from None
 
+    @property
+    def pid(self) -> int:
+        """The launcher process's id (its children's parent)."""
+        return self._proc.pid
+
+    def running(self) -> bool:
+        """Whether the launcher process is still there to fork children."""
+        return self._proc.poll() is None
+
     def close(self, timeout_s: float = 5.0) -> None:
         """End the launcher (its children stay as they are) and wait for it, killing it after `timeout_s`."""
         if self._proc.stdin is not None:

@@ -11,6 +11,9 @@ The tests of a file that share a module-scoped fixture and start processes run o
 rest spread test by test. Files whose tests start processes are collected first (the longest
 tests: started last, one would keep a single worker busy after the other ran out of work).
 
+A local consortium started in a test forks its processes from the session's launcher
+(`tests.launchers`: one per worker) instead of starting a launcher of its own.
+
 A test starts a Python process only if it carries one of `PROCESS_MARKERS`: while any other
 test sets up or runs, `subprocess.Popen` of a Python interpreter fails the test with the
 reason, so a consortium (LocalConsortium, `pooled init` + `pooled node`, `pooled local`) can
@@ -30,6 +33,7 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
+from tests.launchers import shared_launchers  # noqa: F401  (autouse: one launcher per session for local consortia)
 from tests.pg import pg_db, postgres  # noqa: F401  (fixtures: registered here, one PostgreSQL server per session)
 
 PROCESS_MARKERS = ("network", "bench", "peers", "subprocess")

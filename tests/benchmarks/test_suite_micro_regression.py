@@ -21,20 +21,27 @@ import pytest
 from benchmarks import references, suite_micro, suite_regression
 from benchmarks.consortia import ConsortiumSession, guarded_tasks
 from benchmarks.framework import BenchOptions, Row, Task
+from tests.launchers import SharedLaunchers
 
 
-def _children() -> set[int]:
-    """PIDs of this process's live children (from /proc), to check that a suite stopped what it started."""
-    me, found = os.getpid(), set()
+def _children(launchers: SharedLaunchers) -> set[int]:
+    """PIDs of this process's live descendants (from /proc), but not the session's launchers
+    (`tests.launchers`, which outlive every test): what a suite started and has not stopped, its
+    consortium's processes included."""
+    parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            if int(fields[1]) == me and fields[0] != "Z":
-                found.add(int(entry.name))
-    return found
+            if fields[0] != "Z":
+                parents[int(entry.name)] = int(fields[1])
+    found, frontier = set(), {os.getpid()}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found - launchers.pids()
 
 
 def _run(tasks: list[Task]) -> list[Row]:
@@ -47,10 +54,11 @@ def _options(tmp_path: Path, suite: str, peers: bool = False) -> BenchOptions:
 
 @pytest.mark.network
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to list child processes")
-def test_micro_quick_measures_every_operation_and_stops_its_processes(tmp_path: Path) -> None:
-    before = _children()
+def test_micro_quick_measures_every_operation_and_stops_its_processes(tmp_path: Path,
+                                                                     shared_launchers: SharedLaunchers) -> None:
+    before = _children(shared_launchers)
     rows = _run(suite_micro.tasks(_options(tmp_path, "micro")))
-    assert _children() <= before  # the consortium (behind the relay that counts wire bytes) is stopped
+    assert _children(shared_launchers) <= before  # the consortium (behind the relay that counts wire bytes) is stopped
     by_case = {r.case: r for r in rows}
     assert [r.case for r in rows] == ["multiply", "comparison", "sigmoid", "reciprocal", "sum"]
     for r in rows:
@@ -79,11 +87,12 @@ def test_micro_quick_measures_every_operation_and_stops_its_processes(tmp_path: 
 
 
 @pytest.mark.network
-def test_regression_quick_fits_breast_cancer_like_statsmodels(tmp_path: Path) -> None:
+def test_regression_quick_fits_breast_cancer_like_statsmodels(tmp_path: Path,
+                                                              shared_launchers: SharedLaunchers) -> None:
     pytest.importorskip("sklearn")
-    before = _children()
+    before = _children(shared_launchers)
     (row,) = _run(suite_regression.tasks(_options(tmp_path, "regression")))
-    assert _children() <= before
+    assert _children(shared_launchers) <= before
     assert (row.suite, row.case, row.system, row.parties, row.size, row.runs) == (
         "regression", "breast_cancer LOGISTIC", "pooled", 3, 10, 1)
     facts = row.extra

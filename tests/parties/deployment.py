@@ -3,7 +3,10 @@
 `Deployment` runs `pooled init` (in this process: it starts nothing) into a temporary
 directory on a free block of loopback ports, starts the dealer and every node with
 `--config` together (each its own process, watching its parent; the nodes wait for the
-dealer's port file), and stops them by PID. Nodes can
+dealer's port file), and stops them by PID. The processes are forked from a launcher that
+imported their code once (`parties.launcher`, as `pooled local` starts its processes; under
+pytest the session's, `tests.launchers`): each runs `pooled dealer|node --config FILE` as a
+process started with those arguments would, without an interpreter's start-up. Nodes can
 be killed, frozen, thawed and restarted by name, and queries asked through the `pooled
 query` command (`query_cli`, its own process), its code run in this process (`query_here`:
 the same output and exit code, no interpreter to start) or, where the command itself is not
@@ -32,6 +35,7 @@ import tomli_w
 import parties
 
 if TYPE_CHECKING:
+    from parties.launcher import Child
     from queries.result import Result
 
 ROOT = Path(parties.__file__).resolve().parent.parent
@@ -125,8 +129,10 @@ class Deployment:
         self.base_port = free_port_block(len(self.parties) + 1)
         pooled_here("init", "--parties", ",".join(self.parties), "--analysts", ",".join(self.analysts),
                     "--out", str(workdir), "--base-port", str(self.base_port), "--synthetic-rows", str(rows))
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.procs: dict[str, Child] = {}
         self.forced: list[str] = []
+        self._forks: Any = None
+        self._logs: dict[str, list[Path]] = {}
 
     # -- files --------------------------------------------------------------------------------
     def node_file(self, party: str) -> Path:
@@ -150,15 +156,22 @@ class Deployment:
         path.write_text(tomli_w.dumps(doc))
 
     # -- processes ------------------------------------------------------------------------------
+    def _launcher(self) -> Any:
+        """The launcher the processes fork from (`parties.local`'s: under pytest the session's), started on
+        first use."""
+        if self._forks is None:
+            from parties import local
+
+            self._forks = local.Launcher.start(local.child_env(), self.dir / "launcher.log")
+        return self._forks
+
     def _spawn(self, name: str, args: list[str]) -> None:
         port_file = self.dir / f"{name}.port"
         port_file.unlink(missing_ok=True)
-        log = open(self.dir / f"{name}.log", "ab")  # noqa: SIM115 - closed when the process is reaped
-        self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "parties", *args, "--port-file", str(port_file), "--exit-with-parent"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env(), cwd=self.dir,
-        )
-        log.close()
+        logs = self._logs.setdefault(name, [])  # a restarted process writes a log of its own
+        logs.append(self.dir / (f"{name}.log" if not logs else f"{name}.{len(logs) + 1}.log"))
+        argv = [*args, "--port-file", str(port_file), "--exit-with-parent"]
+        self.procs[name] = self._launcher().spawn(argv, logs[-1], self.dir / f"{name}.{len(logs)}.exit")
 
     def _wait(self, names: Sequence[str], timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -171,7 +184,8 @@ class Deployment:
                 time.sleep(0.05)
 
     def log(self, name: str) -> str:
-        return (self.dir / f"{name}.log").read_text(errors="replace")
+        """What the process `name` wrote, every start of it in order."""
+        return "".join(log.read_text(errors="replace") for log in self._logs.get(name, []) if log.exists())
 
     def start(self) -> None:
         """The dealer and every node at once: each node waits for the dealer's port file before dialing it."""
@@ -208,8 +222,12 @@ class Deployment:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 forced.append(name)
-                proc.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGKILL)
                 proc.wait(5)
+        if self._forks is not None:
+            self._forks.close()  # the session's shared launcher stays (tests.launchers)
+            self._forks = None
         return forced
 
     def alive(self) -> list[str]:

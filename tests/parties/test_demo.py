@@ -39,7 +39,7 @@ def _estimates(section: str) -> tuple[dict[str, tuple[float, float]], dict[str, 
 
 @pytest.mark.network
 def test_the_demo_answers_every_query_as_the_plaintext_does_and_stops_its_processes() -> None:
-    run = subprocess.run([sys.executable, "-m", "parties", "demo", "--rows", "1500"], capture_output=True, text=True,
+    run = subprocess.run([sys.executable, "-m", "parties", "demo", "--rows", "600"], capture_output=True, text=True,
                          timeout=600)
     assert run.returncode == 0, run.stderr
     sections = _sections(run.stdout)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ from parties.client import ConsortiumError
 from parties.local import LocalConsortium
 from queries.errors import TooManyParameters
 from queries.synth import write_synthetic
+from tests.parties.deployment import run_here
 
 
 @pytest.mark.network
@@ -42,8 +41,7 @@ def test_roles_are_enforced_per_site_and_every_decision_is_audited(tmp_path: Pat
     where = next(i for i, line in enumerate(lines) if '"refuse"' in line)
     lines[where] = lines[where].replace('"refuse"', '"allow"')
     tampered.write_text("\n".join(lines) + "\n")
-    out = subprocess.run([sys.executable, "-m", "parties", "audit", "verify", str(tampered)], capture_output=True,
-                         text=True, timeout=60)
+    out = run_here(["audit", "verify", str(tampered)], timeout=60)  # the command's code, in this process
     assert out.returncode == 1 and f"BROKEN at line {where + 1}" in out.stdout
 
 

@@ -1,19 +1,25 @@
-"""WEIGHT through `pooled local`: real node processes, mTLS, JSON out."""
+"""WEIGHT through `pooled local`: real node processes, mTLS, JSON out.
+
+The command's code runs in this process (`run_here`: its exit code and output, no interpreter to
+start; tests/queries/test_pooled_local_cli.py runs `pooled local` as its own process), each
+`pooled local` still starting its dealer and nodes as real processes."""
 
 from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from tests.parties.deployment import run_here
+
 
 def _pooled(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "parties", *args], capture_output=True, text=True, timeout=timeout)
+    """The `pooled` command's code in this process."""
+    return run_here(args, timeout=timeout)
 
 
 @pytest.mark.network
