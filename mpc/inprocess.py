@@ -1,13 +1,16 @@
 """All parties in one process: an in-memory transport and a runner for tests.
 
-The in-process transport delivers messages through per-party mailboxes guarded by a
-condition variable. Protocols run through exactly the same `PartyContext` code as on a
-real node; only the bytes' route differs. `run_parties` starts one thread per party
-(numpy releases the GIL in its kernels) with a dealer engine wired in directly.
+The in-process transport delivers messages through per-party mailboxes, one condition
+variable each (a message wakes only the party it is for). Protocols run through exactly the
+same `PartyContext` code as on a real node; only the bytes' route differs. `run_parties`
+starts one thread per party (numpy releases the GIL in its kernels) with a dealer engine
+wired in directly: the last party's corrections are computed by the engine in that party's
+own thread when first read, with no fetching thread to hand them over.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import uuid
@@ -15,10 +18,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from mpc.context import PartyContext
-from mpc.dealer import DealerEngine, SeededMaterial
+from mpc.dealer import DealerEngine, DeferredFetcher, SeededMaterial
 from mpc.errors import PeerFailure
 from mpc.fixedpoint import FAST, PRECISE, FixedPoint
-from mpc.material import CORE_KINDS, MaterialKind
+from mpc.material import CORE_KINDS, MaterialKind, MaterialRequest, Secrets
 from mpc.pairs import fresh_pair_seeds, pair_prgs_from_seeds
 from mpc.prg import fresh_seed
 from mpc.transport import Transport
@@ -33,20 +36,21 @@ class InProcessNetwork:
         self.n = n
         self.timeout = timeout
         self._boxes: list[dict[tuple[int, str], bytes]] = [{} for _ in range(n)]
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
+        self._arrived = [threading.Condition(self._lock) for _ in range(n)]  # per receiver, one lock for all
         self._aborted: tuple[int, str] | None = None
 
     def transport(self, rank: int) -> InProcessTransport:
         return InProcessTransport(self, rank)
 
     def deliver(self, src: int, dst: int, tag: str, payload: bytes) -> None:
-        with self._cond:
+        with self._lock:
             self._boxes[dst][(src, tag)] = payload
-            self._cond.notify_all()
+            self._arrived[dst].notify_all()
 
     def take(self, dst: int, src: int, tag: str) -> bytes:
         deadline = time.monotonic() + self.timeout
-        with self._cond:
+        with self._lock:
             while True:
                 if (src, tag) in self._boxes[dst]:
                     return self._boxes[dst].pop((src, tag))
@@ -56,13 +60,14 @@ class InProcessNetwork:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise PeerFailure(f"P{src}", f"sent nothing for {self.timeout:.0f} s (tag {tag})")
-                self._cond.wait(left)
+                self._arrived[dst].wait(left)
 
     def abort(self, rank: int, reason: str) -> None:
-        with self._cond:
+        with self._lock:
             if self._aborted is None:
                 self._aborted = (rank, reason)
-            self._cond.notify_all()
+            for arrived in self._arrived:
+                arrived.notify_all()
 
 
 class InProcessTransport(Transport):
@@ -102,11 +107,21 @@ def make_contexts(
     pair_seeds = fresh_pair_seeds(n)
     contexts = []
     for rank in range(n):
-        fetch = engine.correction if rank == n - 1 else None
-        material = SeededMaterial(rank, n, seeds[rank], session, kinds, fetch)
+        last = rank == n - 1
+        material = SeededMaterial(rank, n, seeds[rank], session, kinds, None, _lazy(engine) if last else None)
         pairs = pair_prgs_from_seeds(rank, pair_seeds)
         contexts.append(PartyContext(rank, n, net.transport(rank), material, session, fixed, precise, pairs=pairs))
     return contexts
+
+
+def _lazy(engine: DealerEngine) -> DeferredFetcher:
+    """Corrections computed by `engine` when first read, in the reading party's thread (same values as
+    a fetch; a correction never read is never computed)."""
+
+    def defer(counter: int, request: MaterialRequest) -> Callable[[], Secrets]:
+        return functools.partial(engine.correction, counter, request)
+
+    return defer
 
 
 def run_parties(
