@@ -5,7 +5,8 @@ variable each (a message wakes only the party it is for). Protocols run through 
 same `PartyContext` code as on a real node; only the bytes' route differs. `run_parties`
 starts one thread per party (numpy releases the GIL in its kernels) with a dealer engine
 wired in directly: the last party's corrections are computed by the engine in that party's
-own thread when first read, with no fetching thread to hand them over.
+own thread when first read, with no fetching thread to hand them over, and the engine and each
+party share that party's PRG (`SharedPrg`), so a stream both draw is generated once.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ import functools
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, TypeVar
+
+import numpy as np
 
 from mpc.context import PartyContext
 from mpc.dealer import DealerEngine, DeferredFetcher, SeededMaterial
@@ -23,7 +27,8 @@ from mpc.errors import PeerFailure
 from mpc.fixedpoint import FAST, PRECISE, FixedPoint
 from mpc.material import CORE_KINDS, MaterialKind, MaterialRequest, Secrets
 from mpc.pairs import fresh_pair_seeds, pair_prgs_from_seeds
-from mpc.prg import fresh_seed
+from mpc.prg import Prg, fresh_seed
+from mpc.ring import Ring
 from mpc.transport import Transport
 
 T = TypeVar("T")
@@ -91,6 +96,54 @@ class InProcessTransport(Transport):
         self._net.abort(self._rank, reason)
 
 
+class SharedPrg(Prg):
+    """One party's PRG, used by that party and by the in-process dealer engine.
+
+    The engine redraws every party's shares of a piece of material to derive the last party's
+    corrections, so each of the party's streams is drawn twice, by two threads in either order.
+    The first draw is kept (a copy: the first drawer may write to its array) and the second takes
+    it instead of running AES again. A draw never repeated (material with no correction, a
+    correction never read) waits among the last `KEEP` draws, at most `KEEP_BYTES`, then is dropped;
+    a draw dropped before its repeat is simply drawn again. Values are those of `Prg`'s.
+    """
+
+    __slots__ = ("_kept", "_kept_bytes", "_lock")
+    KEEP = 256
+    KEEP_BYTES = 64 << 20
+
+    def __init__(self, seed: bytes) -> None:
+        super().__init__(seed)
+        self._kept: OrderedDict[Hashable, np.ndarray] = OrderedDict()
+        self._kept_bytes = 0
+        self._lock = threading.Lock()
+
+    @property
+    def waiting(self) -> tuple[int, int]:
+        """The draws kept for a repeat: how many, and their bytes."""
+        with self._lock:
+            return len(self._kept), self._kept_bytes
+
+    def ring_elements(self, ring: Ring, label: str, shape: tuple[int, ...]) -> np.ndarray:
+        return self._once((ring.bits, label, tuple(shape)), lambda: Prg.ring_elements(self, ring, label, shape))
+
+    def words(self, label: str, shape: tuple[int, ...]) -> np.ndarray:
+        return self._once(("words", label, tuple(shape)), lambda: Prg.words(self, label, shape))
+
+    def _once(self, key: Hashable, draw: Callable[[], np.ndarray]) -> np.ndarray:
+        with self._lock:
+            kept = self._kept.pop(key, None)
+            if kept is not None:
+                self._kept_bytes -= kept.nbytes
+                return kept
+        out = draw()
+        with self._lock:
+            self._kept[key] = out.copy()
+            self._kept_bytes += out.nbytes
+            while len(self._kept) > self.KEEP or self._kept_bytes > self.KEEP_BYTES:
+                self._kept_bytes -= self._kept.popitem(last=False)[1].nbytes
+        return out
+
+
 def make_contexts(
     n: int,
     *,
@@ -101,14 +154,14 @@ def make_contexts(
 ) -> list[PartyContext]:
     """n wired-up contexts sharing one in-memory network and one dealer engine."""
     session = uuid.uuid4().hex[:12]
-    seeds = [fresh_seed() for _ in range(n)]
-    engine = DealerEngine(seeds, session, kinds)
+    prgs = [SharedPrg(fresh_seed()) for _ in range(n)]
+    engine = DealerEngine(prgs, session, kinds)
     net = InProcessNetwork(n, timeout)
     pair_seeds = fresh_pair_seeds(n)
     contexts = []
     for rank in range(n):
         last = rank == n - 1
-        material = SeededMaterial(rank, n, seeds[rank], session, kinds, None, _lazy(engine) if last else None)
+        material = SeededMaterial(rank, n, prgs[rank], session, kinds, None, _lazy(engine) if last else None)
         pairs = pair_prgs_from_seeds(rank, pair_seeds)
         contexts.append(PartyContext(rank, n, net.transport(rank), material, session, fixed, precise, pairs=pairs))
     return contexts
