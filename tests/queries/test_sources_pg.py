@@ -22,6 +22,8 @@ from tests.parties.deployment import run_here
 from tests.pg import PgDatabase
 from tests.queries.test_sql_pooled import _site, assert_matches, reference
 
+pytestmark = pytest.mark.xdist_group("postgres")  # one worker, so one PostgreSQL cluster (`tests.pg`)
+
 QUERIES = [
     "SELECT sex, COUNT(*) AS n, AVG(bmi) AS m, STDDEV(weight) AS sd FROM cohort WHERE age >= 40 GROUP BY sex",
     "SELECT CASE WHEN age >= 55 THEN 'older' ELSE 'younger' END AS band, COUNT(*) AS n, "
