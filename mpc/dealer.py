@@ -19,7 +19,7 @@ import contextlib
 import functools
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
@@ -69,10 +69,10 @@ def _difference(comp: Component, secret: np.ndarray, others: np.ndarray) -> np.n
 class DealerEngine:
     """The dealer's computation: corrections for the last party, from all parties' seeds."""
 
-    def __init__(self, seeds: list[bytes], session: str, kinds: Mapping[str, MaterialKind]) -> None:
+    def __init__(self, seeds: Sequence[bytes | Prg], session: str, kinds: Mapping[str, MaterialKind]) -> None:
         if len(seeds) < 2:
             raise ValueError("a computation needs at least two parties")
-        self._prgs = [Prg(s) for s in seeds]
+        self._prgs = [s if isinstance(s, Prg) else Prg(s) for s in seeds]  # a Prg: one keyed already
         self._session = session
         self._kinds = kinds
 
@@ -158,7 +158,7 @@ class SeededMaterial:
         self,
         rank: int,
         n: int,
-        seed: bytes,
+        seed: bytes | Prg,
         session: str,
         kinds: Mapping[str, MaterialKind],
         fetch: CorrectionFetcher | None,
@@ -169,7 +169,7 @@ class SeededMaterial:
         if rank == n - 1 and fetch is None and defer is None:
             raise ValueError("the last party needs a way to reach the dealer")
         self._rank, self._n = rank, n
-        self._prg = Prg(seed)
+        self._prg = seed if isinstance(seed, Prg) else Prg(seed)
         self._session = session
         self._kinds = kinds
         self._fetch = fetch

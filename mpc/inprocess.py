@@ -1,26 +1,34 @@
 """All parties in one process: an in-memory transport and a runner for tests.
 
-The in-process transport delivers messages through per-party mailboxes guarded by a
-condition variable. Protocols run through exactly the same `PartyContext` code as on a
-real node; only the bytes' route differs. `run_parties` starts one thread per party
-(numpy releases the GIL in its kernels) with a dealer engine wired in directly.
+The in-process transport delivers messages through per-party mailboxes, one condition
+variable each (a message wakes only the party it is for). Protocols run through exactly the
+same `PartyContext` code as on a real node; only the bytes' route differs. `run_parties`
+starts one thread per party (numpy releases the GIL in its kernels) with a dealer engine
+wired in directly: the last party's corrections are computed by the engine in that party's
+own thread when first read, with no fetching thread to hand them over, and the engine and each
+party share that party's PRG (`SharedPrg`), so a stream both draw is generated once.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, TypeVar
 
+import numpy as np
+
 from mpc.context import PartyContext
-from mpc.dealer import DealerEngine, SeededMaterial
+from mpc.dealer import DealerEngine, DeferredFetcher, SeededMaterial
 from mpc.errors import PeerFailure
 from mpc.fixedpoint import FAST, PRECISE, FixedPoint
-from mpc.material import CORE_KINDS, MaterialKind
+from mpc.material import CORE_KINDS, MaterialKind, MaterialRequest, Secrets
 from mpc.pairs import fresh_pair_seeds, pair_prgs_from_seeds
-from mpc.prg import fresh_seed
+from mpc.prg import Prg, fresh_seed
+from mpc.ring import Ring
 from mpc.transport import Transport
 
 T = TypeVar("T")
@@ -33,20 +41,21 @@ class InProcessNetwork:
         self.n = n
         self.timeout = timeout
         self._boxes: list[dict[tuple[int, str], bytes]] = [{} for _ in range(n)]
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
+        self._arrived = [threading.Condition(self._lock) for _ in range(n)]  # per receiver, one lock for all
         self._aborted: tuple[int, str] | None = None
 
     def transport(self, rank: int) -> InProcessTransport:
         return InProcessTransport(self, rank)
 
     def deliver(self, src: int, dst: int, tag: str, payload: bytes) -> None:
-        with self._cond:
+        with self._lock:
             self._boxes[dst][(src, tag)] = payload
-            self._cond.notify_all()
+            self._arrived[dst].notify_all()
 
     def take(self, dst: int, src: int, tag: str) -> bytes:
         deadline = time.monotonic() + self.timeout
-        with self._cond:
+        with self._lock:
             while True:
                 if (src, tag) in self._boxes[dst]:
                     return self._boxes[dst].pop((src, tag))
@@ -56,13 +65,14 @@ class InProcessNetwork:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise PeerFailure(f"P{src}", f"sent nothing for {self.timeout:.0f} s (tag {tag})")
-                self._cond.wait(left)
+                self._arrived[dst].wait(left)
 
     def abort(self, rank: int, reason: str) -> None:
-        with self._cond:
+        with self._lock:
             if self._aborted is None:
                 self._aborted = (rank, reason)
-            self._cond.notify_all()
+            for arrived in self._arrived:
+                arrived.notify_all()
 
 
 class InProcessTransport(Transport):
@@ -86,6 +96,54 @@ class InProcessTransport(Transport):
         self._net.abort(self._rank, reason)
 
 
+class SharedPrg(Prg):
+    """One party's PRG, used by that party and by the in-process dealer engine.
+
+    The engine redraws every party's shares of a piece of material to derive the last party's
+    corrections, so each of the party's streams is drawn twice, by two threads in either order.
+    The first draw is kept (a copy: the first drawer may write to its array) and the second takes
+    it instead of running AES again. A draw never repeated (material with no correction, a
+    correction never read) waits among the last `KEEP` draws, at most `KEEP_BYTES`, then is dropped;
+    a draw dropped before its repeat is simply drawn again. Values are those of `Prg`'s.
+    """
+
+    __slots__ = ("_kept", "_kept_bytes", "_lock")
+    KEEP = 256
+    KEEP_BYTES = 64 << 20
+
+    def __init__(self, seed: bytes) -> None:
+        super().__init__(seed)
+        self._kept: OrderedDict[Hashable, np.ndarray] = OrderedDict()
+        self._kept_bytes = 0
+        self._lock = threading.Lock()
+
+    @property
+    def waiting(self) -> tuple[int, int]:
+        """The draws kept for a repeat: how many, and their bytes."""
+        with self._lock:
+            return len(self._kept), self._kept_bytes
+
+    def ring_elements(self, ring: Ring, label: str, shape: tuple[int, ...]) -> np.ndarray:
+        return self._once((ring.bits, label, tuple(shape)), lambda: Prg.ring_elements(self, ring, label, shape))
+
+    def words(self, label: str, shape: tuple[int, ...]) -> np.ndarray:
+        return self._once(("words", label, tuple(shape)), lambda: Prg.words(self, label, shape))
+
+    def _once(self, key: Hashable, draw: Callable[[], np.ndarray]) -> np.ndarray:
+        with self._lock:
+            kept = self._kept.pop(key, None)
+            if kept is not None:
+                self._kept_bytes -= kept.nbytes
+                return kept
+        out = draw()
+        with self._lock:
+            self._kept[key] = out.copy()
+            self._kept_bytes += out.nbytes
+            while len(self._kept) > self.KEEP or self._kept_bytes > self.KEEP_BYTES:
+                self._kept_bytes -= self._kept.popitem(last=False)[1].nbytes
+        return out
+
+
 def make_contexts(
     n: int,
     *,
@@ -96,17 +154,27 @@ def make_contexts(
 ) -> list[PartyContext]:
     """n wired-up contexts sharing one in-memory network and one dealer engine."""
     session = uuid.uuid4().hex[:12]
-    seeds = [fresh_seed() for _ in range(n)]
-    engine = DealerEngine(seeds, session, kinds)
+    prgs = [SharedPrg(fresh_seed()) for _ in range(n)]
+    engine = DealerEngine(prgs, session, kinds)
     net = InProcessNetwork(n, timeout)
     pair_seeds = fresh_pair_seeds(n)
     contexts = []
     for rank in range(n):
-        fetch = engine.correction if rank == n - 1 else None
-        material = SeededMaterial(rank, n, seeds[rank], session, kinds, fetch)
+        last = rank == n - 1
+        material = SeededMaterial(rank, n, prgs[rank], session, kinds, None, _lazy(engine) if last else None)
         pairs = pair_prgs_from_seeds(rank, pair_seeds)
         contexts.append(PartyContext(rank, n, net.transport(rank), material, session, fixed, precise, pairs=pairs))
     return contexts
+
+
+def _lazy(engine: DealerEngine) -> DeferredFetcher:
+    """Corrections computed by `engine` when first read, in the reading party's thread (same values as
+    a fetch; a correction never read is never computed)."""
+
+    def defer(counter: int, request: MaterialRequest) -> Callable[[], Secrets]:
+        return functools.partial(engine.correction, counter, request)
+
+    return defer
 
 
 def run_parties(

@@ -11,6 +11,7 @@ their positions in step.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 
 import numpy as np
@@ -19,7 +20,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from mpc.ring import Ring
 
 SEED_BYTES = 32
-_ZEROS = bytes(1 << 20)  # plaintext of the keystream, encrypted a block at a time
+_ZEROS = memoryview(bytes(1 << 20))  # plaintext of the keystream, encrypted a block at a time (sliced, not copied)
 
 
 def fresh_seed() -> bytes:
@@ -30,17 +31,17 @@ def fresh_seed() -> bytes:
 class Prg:
     """AES-256-CTR keyed by `seed`; `stream(label, n)` is n bytes unique to that label."""
 
-    __slots__ = ("_key",)
+    __slots__ = ("_aes",)
 
     def __init__(self, seed: bytes) -> None:
         if len(seed) != SEED_BYTES:
             raise ValueError(f"a PRG seed is {SEED_BYTES} bytes, got {len(seed)}")
-        self._key = bytes(seed)
+        self._aes = algorithms.AES(bytes(seed))  # the key, checked once (a draw is mostly fixed cost)
 
     def stream(self, label: str | bytes, nbytes: int) -> bytes:
         label_bytes = label.encode() if isinstance(label, str) else label
         nonce = hashlib.sha256(b"pooled-prg|" + label_bytes).digest()[:16]
-        encryptor = Cipher(algorithms.AES(self._key), modes.CTR(nonce)).encryptor()
+        encryptor = Cipher(self._aes, modes.CTR(nonce)).encryptor()
         return encryptor.update(bytes(nbytes)) + encryptor.finalize()
 
     def _words_into(self, label: str, n: int) -> np.ndarray:
@@ -52,7 +53,7 @@ class Prg:
         through `update`.
         """
         nonce = hashlib.sha256(b"pooled-prg|" + label.encode()).digest()[:16]
-        encryptor = Cipher(algorithms.AES(self._key), modes.CTR(nonce)).encryptor()
+        encryptor = Cipher(self._aes, modes.CTR(nonce)).encryptor()
         out = np.empty(n, dtype=np.uint64)
         view = out.view(np.uint8).data
         bulk = max(0, 8 * n - 64)
@@ -65,12 +66,12 @@ class Prg:
     def ring_elements(self, ring: Ring, label: str, shape: tuple[int, ...]) -> np.ndarray:
         """Uniform elements of `ring` of the given shape."""
         if ring.native:
-            return self._words_into(label, int(np.prod(shape, dtype=np.int64))).reshape(shape)
+            return self._words_into(label, math.prod(shape)).reshape(shape)
         return ring.from_random_bytes(self.stream(label, ring.nbytes(shape)), shape)
 
     def words(self, label: str, shape: tuple[int, ...]) -> np.ndarray:
         """Uniform uint64 words (64 independent random bits each)."""
-        return self._words_into(label, int(np.prod(shape, dtype=np.int64))).reshape(shape)
+        return self._words_into(label, math.prod(shape)).reshape(shape)
 
 
 def random_ring_elements(ring: Ring, shape: tuple[int, ...]) -> np.ndarray:

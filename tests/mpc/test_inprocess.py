@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 
 from mpc.context import PartyContext
 from mpc.errors import PeerFailure
-from mpc.inprocess import InProcessNetwork, make_contexts, run_parties
+from mpc.inprocess import InProcessNetwork, SharedPrg, make_contexts, run_parties
+from mpc.prg import Prg
+from mpc.ring import Ring
 
 
 def test_early_arrivals_are_buffered_by_tag() -> None:
@@ -56,3 +59,38 @@ def test_context_rejects_bad_ranks() -> None:
         PartyContext(2, 2, ctx.transport, ctx.material)
     with pytest.raises(ValueError):
         PartyContext(0, 1, ctx.transport, ctx.material)
+
+
+def test_a_shared_prg_draws_what_a_prg_draws_and_the_repeat_is_a_copy() -> None:
+    seed = bytes(range(32))
+    plain, shared = Prg(seed), SharedPrg(seed)
+    for ring in (Ring(64), Ring(128)):
+        want = plain.ring_elements(ring, "s|3|triple|a", (4, 5))
+        first = shared.ring_elements(ring, "s|3|triple|a", (4, 5))
+        first[0, 0] = 0  # the first drawer writes to its array: the kept draw is a copy
+        second = shared.ring_elements(ring, "s|3|triple|a", (4, 5))
+        assert np.array_equal(second, want) and first[0, 0] == 0 and want[0, 0] != 0
+        assert np.array_equal(shared.ring_elements(ring, "s|3|triple|a", (4, 5)), want)  # a third draw: drawn again
+    assert np.array_equal(shared.words("s|4|and|a", (7,)), plain.words("s|4|and|a", (7,)))
+    assert np.array_equal(shared.words("s|4|and|a", (7,)), plain.words("s|4|and|a", (7,)))
+
+
+def test_a_shared_prg_drops_draws_never_repeated_oldest_first() -> None:
+    class Small(SharedPrg):
+        KEEP = 3
+        KEEP_BYTES = 8 * 100
+
+    seed = bytes(32)
+    plain, shared = Prg(seed), Small(seed)
+    labels = [f"s|{t}|x|b" for t in range(10)]
+    for label in labels:  # never repeated: at most 3 kept, and never more than 100 words
+        shared.words(label, (40,))
+        assert shared.waiting[0] <= 3 and shared.waiting[1] <= 8 * 100
+    assert shared.waiting == (2, 2 * 8 * 40)
+    big = shared.words("s|big|x|b", (200,))  # beyond the byte bound: not kept
+    assert np.array_equal(big, plain.words("s|big|x|b", (200,))) and shared.waiting == (0, 0)
+    shared.words(labels[-1], (40,))
+    shared.words(labels[-1], (40,))  # a repeat takes the kept draw
+    assert shared.waiting == (0, 0)
+    for label in reversed(labels):
+        assert np.array_equal(shared.words(label, (40,)), plain.words(label, (40,)))

@@ -93,29 +93,41 @@ def _view_ids(view: np.ndarray, bound: int) -> np.ndarray:
 
 def pinned(rule: Rule, r: int, c: int, k: int, release_zero: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(tables, their numbers, mask of suppressed numbers with one value in their view's group),
-    a suppressed cell equal to 0 in a row or column released with margin 0 excepted."""
+    a suppressed cell equal to 0 in a row or column released with margin 0 excepted.
+
+    Only tables with a suppressed number are grouped: the view shows which numbers are suppressed,
+    so a group holds tables of one mask, and a table with none suppressed has nothing to derive."""
     tables, values = _listed(r, c)
-    shown = rule(tables, k, release_zero)
+    shown_all = rule(tables, k, release_zero)
     assert (values[:, -1] <= BOUND[(r, c)]).all() and thresholds(k, release_zero)[2] - 1 <= BOUND[(r, c)]
-    view = np.where(shown, values, -1)
+    out = np.zeros_like(shown_all)
+    some = np.flatnonzero(~shown_all.all(axis=1))
+    if not len(some):
+        return tables, values, out
+    shown, mine = shown_all[some], values[some]
+    view = np.where(shown, mine, -1)
     ids = _view_ids(view, BOUND[(r, c)])
     order = np.argsort(ids, kind="stable")  # tables of one view next to each other
-    starts = np.flatnonzero(np.r_[True, np.diff(ids[order]) != 0])
-    grouped = values[order]
-    low = np.minimum.reduceat(grouped, starts, axis=0)
-    high = np.maximum.reduceat(grouped, starts, axis=0)
-    spread = np.empty_like(values)
-    spread[order] = np.repeat(high - low, np.diff(np.r_[starts, len(order)]), axis=0)
-    stuck = ~shown & (spread == 0)
+    new_view = np.r_[True, np.diff(ids[order]) != 0]
+    grouped = mine[order]
+    # a number varies within its group when it differs between two neighbours of the group
+    varies = np.zeros_like(shown)
+    varies[1:] = (grouped[1:] != grouped[:-1]) & ~new_view[1:, None]
+    starts = np.flatnonzero(new_view)
+    varied = np.logical_or.reduceat(varies, starts, axis=0)
+    same = np.empty_like(shown)
+    same[order] = ~varied[np.cumsum(new_view) - 1]
+    stuck = ~shown & same
     if release_zero:
         margin_zero = np.zeros_like(stuck)
         grid = np.arange(r * c).reshape(r, c)
         for i, j in itertools.product(range(r), range(c)):
-            row_zero = shown[:, r * c + i] & (values[:, r * c + i] == 0)
-            col_zero = shown[:, r * c + r + j] & (values[:, r * c + r + j] == 0)
+            row_zero = shown[:, r * c + i] & (mine[:, r * c + i] == 0)
+            col_zero = shown[:, r * c + r + j] & (mine[:, r * c + r + j] == 0)
             margin_zero[:, grid[i, j]] = row_zero | col_zero
         stuck &= ~margin_zero
-    return tables, values, stuck
+    out[some] = stuck
+    return tables, values, out
 
 
 CASES = [(shape, k, rz) for shape in BOUND for k in (1, 2, 3, 5) for rz in (True, False) if shape != (2, 3) or k < 5]

@@ -68,6 +68,7 @@ def test_a_cohort_by_concept_ids_is_a_sites_own_query_over_its_files(tmp_path: P
     assert_matches(got.to_pandas(), _reference(omop_sites(900, 2, 3)), ordered=False)
 
 
+@pytest.mark.xdist_group("postgres")  # with the other PostgreSQL tests: one cluster (`tests.pg`)
 def test_the_same_cohort_in_postgresql(pg_db: PgDatabase, tmp_path: Path) -> None:
     run = _synth(tmp_path, "--database", pg_db.url())
     assert run.returncode == 0, run.stderr

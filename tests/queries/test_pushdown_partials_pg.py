@@ -15,6 +15,8 @@ from queries.table import normalize_frame
 from tests.pg import PgDatabase
 from tests.queries.test_pushdown_partials import QUERY, _plan, mixed_frame
 
+pytestmark = pytest.mark.xdist_group("postgres")  # one worker, so one PostgreSQL cluster (`tests.pg`)
+
 
 @pytest.fixture
 def frame() -> pd.DataFrame:

@@ -31,7 +31,7 @@ def _close(result: object, model: object, se_rel: float) -> None:
         assert table.std_err[term] == pytest.approx(bse[term], rel=se_rel), term
 
 
-@pytest.mark.parametrize("parties", [2, 3, 5])
+@pytest.mark.parametrize("parties", [2, 3])  # as unweighted LOGISTIC: the fit has no case beyond "2 or more"
 def test_frequency_weights_match_glm_freq_weights(parties: int) -> None:
     sites = _sites(parties, seed=30 + parties)
     result, _ = run_in_process(sites, f"LOGISTIC {FORMULA} WEIGHT fw")
@@ -43,7 +43,7 @@ def test_frequency_weights_match_glm_freq_weights(parties: int) -> None:
     assert facts["log_likelihood"] == pytest.approx(model.llf, rel=1e-6)
 
 
-@pytest.mark.parametrize("parties", [2, 3, 5])
+@pytest.mark.parametrize("parties", [2, 3])  # as unweighted LOGISTIC: the fit has no case beyond "2 or more"
 def test_robust_weights_match_glm_var_weights_with_hc0(parties: int) -> None:
     """The standard IPW estimate: GLM(var_weights=w).fit(cov_type="HC0"), whose meat is sum w^2 r^2 x x'
     (GLM(freq_weights=w) with HC0 would count each row w times: sum w r^2 x x')."""
