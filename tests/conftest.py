@@ -19,22 +19,29 @@ test sets up or runs, `subprocess.Popen` of a Python interpreter fails the test 
 reason, so a consortium (LocalConsortium, `pooled init` + `pooled node`, `pooled local`) can
 never slip into the fast lane unmarked. Other programs (e.g. matplotlib asking fc-list for
 fonts) are not affected.
+
+Compiled modules are cached (`__pycache__`) even where PYTHONDONTWRITEBYTECODE is set: each
+worker and each process a test starts would otherwise compile the project and re-rewrite
+every test module's asserts (about 3.5 CPU-s per worker), and reading a cache is never turned off.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
-import pytest
-from hypothesis import settings
+sys.dont_write_bytecode = False  # before the project and the test modules are imported (docstring)
 
-from tests.launchers import shared_launchers  # noqa: F401  (autouse: one launcher per session for local consortia)
-from tests.pg import pg_db, postgres  # noqa: F401  (fixtures: registered here, one PostgreSQL server per session)
+import os  # noqa: E402
+import subprocess  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+from tests.launchers import shared_launchers  # noqa: F401, E402  (autouse: one launcher per session for local consortia)
+from tests.pg import pg_db, postgres  # noqa: F401, E402  (fixtures: registered here, one PostgreSQL server per session)
 
 PROCESS_MARKERS = ("network", "bench", "peers", "subprocess")
 
