@@ -18,7 +18,7 @@ Ranges and errors (Z_2^128 / Z_2^64):
   x log2(e) still fits the ring), the result is 0; relative error ~1e-11 / ~4e-6 plus
   one unit of the output's resolution. Rounds: 21 / 18 (20 / 17 with all extra output bits).
   `exp_capped` returns min(exp(x), cap) and the bits [exp(x) >= cap] in the same rounds,
-  for inputs that may lie above the range.
+  for inputs that may lie above the range; `exp2_capped` the same for 2^u, one round fewer.
 * log: 0 < y < y_bound (2^40 / 2^20 by default); absolute error below 6 units of the
   resolution (~5e-12 / ~6e-6), which is a relative error below 1e-4 wherever
   |log y| > 1e-7 (Z_2^128). Rounds: 30 / 24 at the default bound.
@@ -168,10 +168,31 @@ def exp_capped(
     return value, above
 
 
+def exp2_capped(
+    ctx: PartyContext, u: Share, cap: float | np.ndarray, out_frac: int | None = None
+) -> tuple[Share, Share]:
+    """[min(2^u, cap)] and the bits [2^u >= cap]: `exp_capped` of x = u ln 2, one round fewer
+    (no product by log2(e) to truncate), for a caller that can form u = x log2(e) for free (a
+    linear form whose coefficients it scales). `u` at the ring's frac; u's range is exp's times
+    log2(e) (below 17 in Z_2^64, 31.7 in Z_2^128); `out_frac` up to frac + O, as in `exp`."""
+    fixed = fixed_for(ctx, u)
+    if u.frac != fixed.frac:
+        raise ValueError(f"exp2_capped needs u at {fixed.frac} fractional bits")
+    value, above = _exp2_out(ctx, u, out_frac, np.log2(np.asarray(cap, dtype=np.float64)))
+    assert above is not None
+    return value, above
+
+
 def _exp(ctx: PartyContext, x: Share, out_frac: int | None, cap: np.ndarray | None) -> tuple[Share, Share | None]:
     fixed = fixed_for(ctx, x)
-    offset, _, _ = _exp_settings(x.ring)
     u = truncate(ctx, mul_public(ctx, x, math.log2(math.e)), fixed.frac)
+    return _exp2_out(ctx, u, out_frac, cap)
+
+
+def _exp2_out(ctx: PartyContext, u: Share, out_frac: int | None, cap: np.ndarray | None) -> tuple[Share, Share | None]:
+    """`_exp2` of u at `out_frac` fractional bits (default: the ring's frac)."""
+    fixed = fixed_for(ctx, u)
+    offset, _, _ = _exp_settings(u.ring)
     parts, above = _exp2(ctx, u, None if cap is None else np.broadcast_to(cap, (u.size,)))
     raw = parts.with_frac(u.frac + offset)
     target = fixed.frac if out_frac is None else out_frac
