@@ -28,10 +28,11 @@ Schedule (fixed: nothing is opened before its end, and the cost does not depend 
    (`_fused_step`); beta += H^-1 g, truncated with the next Z_2^64 coefficients (`_advance`). The
    last one also sums Pearson's terms y'^2 / mu' = 2^(2 log2 y' - u).
 2. One step in Z_2^128: u to 40 bits, mu by Z_2^128's exp2 (relative error ~1e-11), g, H;
-   delta = H^-1 g (the decrement g.delta rides with delta's truncation, `truncate_times`). The information is moved to beta + delta to first order (Z'(mu o X delta))
-   so that the standard errors are those of the released coefficients, and the decrement a
-   further step would find is estimated from the second-order remainder of the score,
-   r = X'(mu o (X delta)^2) / 2 (`remainder_decrement`).
+   delta = H^-1 g (the decrement g.delta rides with delta's truncation, `truncate_times`). The
+   information is moved to beta + delta to first order (Z'(mu o X delta)) so that the standard
+   errors are those of the released coefficients, and the decrement a further step would find
+   is estimated from the second-order remainder of the score, r = X'(mu o (X delta)^2) / 2
+   (`moved`).
 3. Opened: [some mu' reached C] (refused), [some Pearson term reached its cap] (Pearson
    withheld), [last step's decrement g.delta < 1 and remainder decrement < tol] (converged),
    [I - A A^-1 small] (not singular). Released, in shares: beta + delta, diag H^-1, the
@@ -65,6 +66,7 @@ from protocols.exp_log import exp2_capped
 from protocols.linalg import iterations_for, newton_schulz, residual_is_small
 from protocols.logistic import COLD_ITERATIONS, LOOP_STEPS, WARM_STEPS, X_FRAC, pairwise_products, symmetric
 from protocols.newton_schulz import newton_schulz_times
+from protocols.normalize import exponent, tables
 from protocols.opening import reveal_int
 from protocols.owned import publish_masked
 from protocols.poisson_parts import (
@@ -79,7 +81,7 @@ from protocols.poisson_parts import (
     score,
     split_raw,
 )
-from protocols.regression import jacobi_diagonal, rescale, sandwich_diag, scaled_system
+from protocols.regression import RECIPROCAL_SHIFT, rescale, sandwich_diag, scaled_system
 from protocols.sharing import share_inputs
 from protocols.trunc_mul import truncate_times
 from protocols.truncation import truncate, truncate_each
@@ -98,7 +100,11 @@ PEARSON_CAP = 2.0**16
 halves, stays in range for N <= 2^20)."""
 
 CONDITION = 1e7
-"""Condition number the cold Newton-Schulz inversions are sized for (as LOGISTIC's)."""
+"""Condition number the cold Newton-Schulz inversions are sized for (as LOGISTIC's); twice it with
+the power-of-two scaling (`power_scaling`), which may double a Jacobi-scaled condition number."""
+
+DIAGONAL_BOUND = 2.0**24
+"""Above every diagonal entry of an information matrix (Z'mu' <= N C = 2^21) and of X'W0X (<= N)."""
 
 GUARD = 1.0
 """The last step's decrement must be below this (unscaled) for the remainder estimate to count."""
@@ -218,7 +224,7 @@ def setup(
 def fit(ctx: PartyContext, data: PoissonData, iterations: int, tol: float) -> PoissonShares:
     """The fixed schedule of the module docstring: start, `iterations` steps in Z_2^64, one in Z_2^128."""
     p = data.layout.p
-    ns_steps = iterations_for(CONDITION, p, ctx.precise.frac)
+    ns_steps = iterations_for(2 * CONDITION, p, ctx.precise.frac)
     beta, beta_fast, inv_a, a = _start(ctx, data, ns_steps)
     if not residual_is_small(ctx, a, inv_a, 1e-6):  # X'W0X singular: the covariates are collinear
         zero = Share(ctx.precise.ring.zeros((p,)), ctx.precise.ring, ctx.precise.frac)
@@ -269,7 +275,7 @@ def _start(ctx: PartyContext, data: PoissonData, ns_steps: int) -> tuple[Share, 
     (for the collinearity bit)."""
     p = data.layout.p
     m0 = data.sums[p + 2 : p + 2 + p * p].reshape(p, p)
-    d = jacobi_diagonal(ctx, m0)
+    d = power_scaling(ctx, m0)
     a, scaled = rescale(ctx, d, m0, data.sums[-p:])
     inv_a, raw = newton_schulz_times(ctx, a, _identity_start(ctx, p), ns_steps, scaled)
     zero = Share(ctx.precise.ring.zeros((p,)), ctx.precise.ring, ctx.precise.frac)
@@ -280,14 +286,29 @@ def _start(ctx: PartyContext, data: PoissonData, ns_steps: int) -> tuple[Share, 
 def _fused_step(
     ctx: PartyContext, g: Share, h: Share, p: int, inv_a: Share | None, steps: int, d: Share | None = None
 ) -> tuple[Share, Share, Share, Share]:
-    """`newton_step` in fewer rounds: D g rides with D H and A^-1 (D g) with Newton-Schulz's last
-    round. Returns the step untruncated (at twice the precise scale: `_advance`), A^-1, d and A."""
+    """`newton_step` in fewer rounds: D (`power_scaling`) from a table rather than a reciprocal, D g
+    riding with D H and A^-1 (D g) with Newton-Schulz's last round. Returns the step untruncated
+    (at twice the precise scale: `_advance`), A^-1, d and A."""
     hmat = symmetric(h, p)
     if d is None:
-        d = jacobi_diagonal(ctx, hmat)
+        d = power_scaling(ctx, hmat)
     a, scaled = rescale(ctx, d, hmat, g)
     inv_a, raw = newton_schulz_times(ctx, a, _identity_start(ctx, p) if inv_a is None else inv_a, steps, scaled)
     return raw, inv_a, d, a
+
+
+def power_scaling(ctx: PartyContext, m: Share) -> Share:
+    """[d] with d_j = 2^-e_j, 2^(e_j - 1) <= M_jj < 2^e_j (held at frac + RECIPROCAL_SHIFT bits): Jacobi's
+    scaling to within a factor two, from M_jj's leading one and a table (`protocols.normalize`), in a
+    third of the reciprocal's rounds. d_j M_jj lies in [1/2, 1), so A = D M keeps its eigenvalues in
+    (0, p] and I/p stays a safe Newton-Schulz start; A's condition number is at most twice Jacobi's,
+    one more step (`CONDITION`). M_jj must be below DIAGONAL_BOUND."""
+    p = m.shape[0]
+    diag = Share(np.array([m.data[j, j] for j in range(p)], dtype=m.data.dtype), m.ring, m.frac)
+    frac = m.frac + RECIPROCAL_SHIFT
+    # M_jj's raw encoding lies in [2^q, 2^(q+1)) for q its leading one: d_j = 2^(m.frac - 1 - q)
+    (d,) = tables(ctx, exponent(ctx, diag, DIAGONAL_BOUND), [lambda q: 1 << (frac + m.frac - 1 - q)])
+    return d.with_frac(frac)
 
 
 def _total(x: Share) -> Share:
