@@ -47,6 +47,10 @@ from protocols.polynomial import chebyshev_power_coefficients, evaluate
 from protocols.products import products
 from protocols.truncation import truncate, truncate_each
 
+EXP2_ERRORS = {4: 3.6e-6, 5: 1.1e-7, 6: 2.6e-9, 7: 5.6e-11, 8: 1.1e-12, 9: 2e-14}
+"""Largest relative error of the Chebyshev 2^phi polynomial on [0, 1] by degree (measured on a
+fine grid, `tests/protocols/test_exp2_capped.py`), before fixed-point rounding."""
+
 
 def _exp_settings(ring: Ring) -> tuple[int, int, int]:
     """(offset O, integer bits of u + O, degree of the 2^phi polynomial)."""
@@ -58,7 +62,7 @@ def exp2_parts(ctx: PartyContext, u: Share) -> Share:
     return _exp2(ctx, u, None)[0]
 
 
-def _exp2(ctx: PartyContext, u: Share, cap: np.ndarray | None) -> tuple[Share, Share | None]:
+def _exp2(ctx: PartyContext, u: Share, cap: np.ndarray | None, degree: int | None = None) -> tuple[Share, Share | None]:
     """[2^u * 2^O] at u's frac, and with a cap (exponents, one per element) [min(2^u, 2^cap) * 2^O]
     and the bits [u >= cap].
 
@@ -75,7 +79,8 @@ def _exp2(ctx: PartyContext, u: Share, cap: np.ndarray | None) -> tuple[Share, S
     """
     ring = u.ring
     f = u.frac
-    offset, nbits, degree = _exp_settings(ring)
+    offset, nbits, default_degree = _exp_settings(ring)
+    degree = default_degree if degree is None else degree
     shifted = add_public(ctx, u, float(offset))
     flat = Share(shifted.data.ravel(), ring, f)
     n = flat.size
@@ -169,16 +174,22 @@ def exp_capped(
 
 
 def exp2_capped(
-    ctx: PartyContext, u: Share, cap: float | np.ndarray, out_frac: int | None = None
+    ctx: PartyContext, u: Share, cap: float | np.ndarray, out_frac: int | None = None, degree: int | None = None
 ) -> tuple[Share, Share]:
     """[min(2^u, cap)] and the bits [2^u >= cap]: `exp_capped` of x = u ln 2, one round fewer
     (no product by log2(e) to truncate), for a caller that can form u = x log2(e) for free (a
     linear form whose coefficients it scales). `u` at the ring's frac; u's range is exp's times
-    log2(e) (below 17 in Z_2^64, 31.7 in Z_2^128); `out_frac` up to frac + O, as in `exp`."""
+    log2(e) (below 17 in Z_2^64, 31.7 in Z_2^128); `out_frac` up to frac + O, as in `exp`.
+
+    `degree` of the 2^phi polynomial (default 7 in Z_2^64, 12 in Z_2^128): its relative error is
+    1e-7 at 5 and 1e-12 at 8 (`EXP2_ERRORS`), below one unit of 2^-20 and 2^-40, for fewer
+    products (and one level fewer at 8 or below, where the factors of 2^n need three anyway)."""
     fixed = fixed_for(ctx, u)
     if u.frac != fixed.frac:
         raise ValueError(f"exp2_capped needs u at {fixed.frac} fractional bits")
-    value, above = _exp2_out(ctx, u, out_frac, np.log2(np.asarray(cap, dtype=np.float64)))
+    if degree is not None and degree < 2:
+        raise ValueError("exp2_capped's polynomial needs degree 2 or more")
+    value, above = _exp2_out(ctx, u, out_frac, np.log2(np.asarray(cap, dtype=np.float64)), degree)
     assert above is not None
     return value, above
 
@@ -189,11 +200,13 @@ def _exp(ctx: PartyContext, x: Share, out_frac: int | None, cap: np.ndarray | No
     return _exp2_out(ctx, u, out_frac, cap)
 
 
-def _exp2_out(ctx: PartyContext, u: Share, out_frac: int | None, cap: np.ndarray | None) -> tuple[Share, Share | None]:
+def _exp2_out(
+    ctx: PartyContext, u: Share, out_frac: int | None, cap: np.ndarray | None, degree: int | None = None
+) -> tuple[Share, Share | None]:
     """`_exp2` of u at `out_frac` fractional bits (default: the ring's frac)."""
     fixed = fixed_for(ctx, u)
     offset, _, _ = _exp_settings(u.ring)
-    parts, above = _exp2(ctx, u, None if cap is None else np.broadcast_to(cap, (u.size,)))
+    parts, above = _exp2(ctx, u, None if cap is None else np.broadcast_to(cap, (u.size,)), degree)
     raw = parts.with_frac(u.frac + offset)
     target = fixed.frac if out_frac is None else out_frac
     if not fixed.frac <= target <= raw.frac:

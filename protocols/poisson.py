@@ -113,6 +113,12 @@ RAW = 2 * X_FRAC + 4
 """Fractional bits of 2^u in Z_2^64 as `exp2_capped` holds it (its frac and offset O, 20 + 24): the
 halves are cut from there (`split_raw`)."""
 
+FAST_DEGREE = 5
+"""Degree of 2^phi in the Z_2^64 steps: relative error 1.1e-7, below the ring's 2^-20 (`EXP2_ERRORS`)."""
+
+PRECISE_DEGREE = 8
+"""Degree of 2^phi in the Z_2^128 step: relative error 1.1e-12, about Z_2^128's 2^-40."""
+
 DECREMENT_FRAC = 60
 """Fractional bits of the decrements compared with tol 2^-S."""
 
@@ -239,13 +245,13 @@ def fit(ctx: PartyContext, data: PoissonData, iterations: int, tol: float) -> Po
         u = eta_fast(ctx, data.layout, beta_fast, data.offsets)  # eta log2(e)
         extra: list[tuple[Share, int]] = []
         if i < iterations - 1:
-            power, _ = exp2_capped(ctx, u, data.cap, out_frac=RAW)
+            power, _ = exp2_capped(ctx, u, data.cap, out_frac=RAW, degree=FAST_DEGREE)
             _, *halves = split_raw(ctx, power)
         else:  # the last also sums Pearson's terms y'^2 / mu' + mu', as two halves
             n = u.size
             logs = data.layout.own(ctx, data.logs, u) - u
             power, above = exp2_capped(ctx, concat([u, logs]), np.repeat([data.cap, PEARSON_CAP], n),
-                                       out_frac=RAW)
+                                       out_frac=RAW, degree=FAST_DEGREE)
             _, hi, lo = split_raw(ctx, power)
             halves = [hi[:n], lo[:n]]
             hi, lo = hi[n:] + hi[:n], lo[n:] + lo[:n]  # the halves of y'^2 / mu' + mu'
@@ -358,7 +364,7 @@ def _final(ctx: PartyContext, data: PoissonData, beta: Share, inv_a: Share, d: S
     ring = precise.ring
     p = data.layout.p
     u = eta_precise(ctx, data.layout, beta, data.offsets)
-    power, above = exp2_capped(ctx, u, data.cap, out_frac=u.frac + 32)  # all of Z_2^128's offset O
+    power, above = exp2_capped(ctx, u, data.cap, out_frac=u.frac + 32, degree=PRECISE_DEGREE)  # all of O
     mu, *halves = split_raw(ctx, power)
     counts = Share(np.array([ring.sum(above.data), pearson[2].data[0]], dtype=object), ring, 0)
     over_cap, over_pearson = (int(v) == 0 for v in reveal_int(ctx, is_zero(ctx, counts)))
