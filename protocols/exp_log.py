@@ -42,6 +42,7 @@ from protocols.bits import low_bits, masked, rows_of, rows_to_arith
 from protocols.circuits import run_circuits
 from protocols.compare import not_bit, sign_gates
 from protocols.division import default_bound, to_frac
+from protocols.lookup import lookup
 from protocols.normalize import exponent, tables
 from protocols.polynomial import chebyshev_power_coefficients, evaluate
 from protocols.products import products
@@ -62,7 +63,9 @@ def exp2_parts(ctx: PartyContext, u: Share) -> Share:
     return _exp2(ctx, u, None)[0]
 
 
-def _exp2(ctx: PartyContext, u: Share, cap: np.ndarray | None, degree: int | None = None) -> tuple[Share, Share | None]:
+def _exp2(
+    ctx: PartyContext, u: Share, cap: np.ndarray | None, degree: int | None = None, by_tables: bool = False
+) -> tuple[Share, Share | None]:
     """[2^u * 2^O] at u's frac, and with a cap (exponents, one per element) [min(2^u, 2^cap) * 2^O]
     and the bits [u >= cap].
 
@@ -76,6 +79,8 @@ def _exp2(ctx: PartyContext, u: Share, cap: np.ndarray | None, degree: int | Non
     With a cap, step 1 also gives [u < cap] (the sign of the same c less the public cap + O,
     in the same circuit); it joins the factors of step 3 (eight factors still take three
     levels), and (1 - [u < cap]) 2^cap is added locally: no extra round.
+    `by_tables` (`_table_factors`): step 2 looks 2^n up in two tables of three bits of n each instead,
+    in the same round; four factors take two levels, and four products an element are saved.
     """
     ring = u.ring
     f = u.frac
@@ -96,16 +101,20 @@ def _exp2(ctx: PartyContext, u: Share, cap: np.ndarray | None, degree: int | Non
         [low_bits(ctx, rows_of(ring, c), mat["r_bits"], f + nbits), sign_gates(ctx, ring, tops, mat["r_bits"])],
         "exp-level",
     )
-    digits = rows_to_arith(ctx, np.concatenate([low[f : f + nbits], sign]), n, ring)
-    b = [Share(digits.data[j], ring, 0) for j in range(nbits)]
-    n_int = Share(ring.zeros((n,)), ring, 0)
-    for j, bj in enumerate(b):
-        n_int = n_int + bj.scale_int(1 << j)
+    if by_tables:
+        n_int, factors, signs = _table_factors(ctx, low[f : f + nbits], sign, n, ring)
+    else:
+        digits = rows_to_arith(ctx, np.concatenate([low[f : f + nbits], sign]), n, ring)
+        b = [Share(digits.data[j], ring, 0) for j in range(nbits)]
+        n_int = Share(ring.zeros((n,)), ring, 0)
+        for j, bj in enumerate(b):
+            n_int = n_int + bj.scale_int(1 << j)
+        factors = [_factor(ctx, bj, j) for j, bj in enumerate(b)]
+        signs = [Share(row, ring, 0) for row in digits.data[nbits:]]
     phi = flat - Share(ring.lshift(n_int.data, f), ring, f)  # exact: u + O - n in [0, 1)
     t = add_public(ctx, phi.scale_int(2), -1.0)  # t = 2 phi - 1 in [-1, 1)
-    factors = [_factor(ctx, bj, j) for j, bj in enumerate(b)]
-    factors.append(not_bit(ctx, Share(digits.data[nbits], ring, 0)))  # 0 below the range
-    under = Share(digits.data[nbits + 1], ring, 0) if cap is not None else None
+    factors.append(not_bit(ctx, signs[0]))  # 0 below the range
+    under = signs[1] if cap is not None else None
     if under is not None:
         factors.append(under)  # 0 at or above the cap
     powers = [t]  # powers[j - 1] = t^j
@@ -132,6 +141,34 @@ def _exp2(ctx: PartyContext, u: Share, cap: np.ndarray | None, degree: int | Non
     ceiling = _encoded(ring, cap, lambda v: int(round(2.0 ** (v + offset) * (1 << f))))
     value = value + Share(ring.mul(above.data, ceiling), ring, f)
     return Share(value.data.reshape(u.shape), ring, f), Share(above.data.reshape(u.shape), ring, 0)
+
+
+def _table_factors(
+    ctx: PartyContext, digits: np.ndarray, signs: np.ndarray, n: int, ring: Ring
+) -> tuple[Share, list[Share], list[Share]]:
+    """From n's six XOR-shared bits (rows) and the sign rows: [n], the factors [2^(n mod 8)] and
+    [2^(8 (n div 8))], and the sign rows as 0/1 shares, in one round (`protocols.lookup`).
+
+    The two three-bit digits are looked up side by side as one index over 2 * 64 * lanes(n)
+    elements (the high digit from word lanes(n) on); the tables give the digits' values too.
+    The sign rows are converted in the same opening. Cost per element: 16 ring elements of one-hots
+    from the dealer rather than six daBits, and two factors where there were six.
+    """
+    if digits.shape[0] != 6:
+        raise ValueError("exp's table lookup needs six bits of n")
+    words = digits.shape[1]
+    index = np.concatenate([digits[:3], digits[3:]], axis=1)
+    pad = np.zeros((signs.shape[0], words), dtype=signs.dtype)
+    size = 64 * words + n
+    (low, high, low_n, high_n), converted = lookup(
+        ctx, index, size, ring,
+        [[1 << k for k in range(8)], [1 << (8 * k) for k in range(8)], list(range(8)), [8 * k for k in range(8)]],
+        convert=np.concatenate([signs, pad], axis=1),
+    )
+    assert converted is not None
+    second = slice(64 * words, 64 * words + n)
+    n_int = Share(ring.add(low_n.data[:n], high_n.data[second]), ring, 0)
+    return n_int, [low[:n], high[second]], [Share(row[:n], ring, 0) for row in converted.data]
 
 
 def _encoded(ring: Ring, values: np.ndarray, encode: Callable[[float], int]) -> np.ndarray:
@@ -174,7 +211,8 @@ def exp_capped(
 
 
 def exp2_capped(
-    ctx: PartyContext, u: Share, cap: float | np.ndarray, out_frac: int | None = None, degree: int | None = None
+    ctx: PartyContext, u: Share, cap: float | np.ndarray, out_frac: int | None = None, degree: int | None = None,
+    by_tables: bool = False,
 ) -> tuple[Share, Share]:
     """[min(2^u, cap)] and the bits [2^u >= cap]: `exp_capped` of x = u ln 2, one round fewer
     (no product by log2(e) to truncate), for a caller that can form u = x log2(e) for free (a
@@ -183,13 +221,14 @@ def exp2_capped(
 
     `degree` of the 2^phi polynomial (default 7 in Z_2^64, 12 in Z_2^128): its relative error is
     1e-7 at 5 and 1e-12 at 8 (`EXP2_ERRORS`), below one unit of 2^-20 and 2^-40, for fewer
-    products (and one level fewer at 8 or below, where the factors of 2^n need three anyway)."""
+    products (and one level fewer at 8 or below, where the factors of 2^n need three anyway).
+    `by_tables`: 2^n from two table lookups (`_exp2`), in the same rounds with fewer products."""
     fixed = fixed_for(ctx, u)
     if u.frac != fixed.frac:
         raise ValueError(f"exp2_capped needs u at {fixed.frac} fractional bits")
     if degree is not None and degree < 2:
         raise ValueError("exp2_capped's polynomial needs degree 2 or more")
-    value, above = _exp2_out(ctx, u, out_frac, np.log2(np.asarray(cap, dtype=np.float64)), degree)
+    value, above = _exp2_out(ctx, u, out_frac, np.log2(np.asarray(cap, dtype=np.float64)), degree, by_tables)
     assert above is not None
     return value, above
 
@@ -201,12 +240,13 @@ def _exp(ctx: PartyContext, x: Share, out_frac: int | None, cap: np.ndarray | No
 
 
 def _exp2_out(
-    ctx: PartyContext, u: Share, out_frac: int | None, cap: np.ndarray | None, degree: int | None = None
+    ctx: PartyContext, u: Share, out_frac: int | None, cap: np.ndarray | None, degree: int | None = None,
+    by_tables: bool = False,
 ) -> tuple[Share, Share | None]:
     """`_exp2` of u at `out_frac` fractional bits (default: the ring's frac)."""
     fixed = fixed_for(ctx, u)
     offset, _, _ = _exp_settings(u.ring)
-    parts, above = _exp2(ctx, u, None if cap is None else np.broadcast_to(cap, (u.size,)), degree)
+    parts, above = _exp2(ctx, u, None if cap is None else np.broadcast_to(cap, (u.size,)), degree, by_tables)
     raw = parts.with_frac(u.frac + offset)
     target = fixed.frac if out_frac is None else out_frac
     if not fixed.frac <= target <= raw.frac:

@@ -20,13 +20,14 @@ Schedule (fixed: nothing is opened before its end, and the cost does not depend 
    rate): the weighted least squares X'W0X b = X'W0 z0 of the parties' local sums, on shares.
    Opened: [I - A0 A0^-1 small] (X'W0X, weights > 0, is singular only for collinear covariates).
 1. `iterations` Newton steps in Z_2^64: u = eta log2(e) = X (beta log2(e)) + o log2(e) (beta
-   log2(e) comes with beta's truncation to Z_2^64, the offsets' by their owners: exp's product by
-   log2(e) is not needed), mu = min(2^u, C) (relative error ~4e-6; its halves cut in the round of
-   its last truncation, `split_raw`), g = X'y' - X'mu (X'y' is a local sum), H = Z'mu, lifted to
-   Z_2^128; A^-1 (A = D H) by Newton-Schulz (from I/p in the first two, warm afterwards with
+   log2(e) comes with beta's truncation to Z_2^64, the offsets' from their owners: exp's product
+   by log2(e) is not needed), mu = min(2^u, C) (relative error ~4e-6, 2^n by tables:
+   `exp2_capped`; its halves cut in the round of its last truncation, `split_raw`),
+   g = X'y' - X'mu (X'y' is a local sum), H = Z'mu, lifted to Z_2^128; A^-1 (A = D H) by
+   Newton-Schulz (from I/p in the first two, D from `power_scaling`; warm afterwards with
    LOGISTIC's LOOP_STEPS), D g riding with D H and A^-1 D g with Newton-Schulz's last round
-   (`_fused_step`); beta += H^-1 g, truncated with the next Z_2^64 coefficients (`_advance`). The
-   last one also sums Pearson's terms y'^2 / mu' = 2^(2 log2 y' - u).
+   (`_fused_step`); beta += H^-1 g, truncated with the next Z_2^64 coefficients (`_advance`).
+   The last one also sums Pearson's terms y'^2 / mu' = 2^(2 log2 y' - u).
 2. One step in Z_2^128: u to 40 bits, mu by Z_2^128's exp2 (relative error ~1e-11), g, H;
    delta = H^-1 g (the decrement g.delta rides with delta's truncation, `truncate_times`). The
    information is moved to beta + delta to first order (Z'(mu o X delta)) so that the standard
@@ -245,13 +246,15 @@ def fit(ctx: PartyContext, data: PoissonData, iterations: int, tol: float) -> Po
         u = eta_fast(ctx, data.layout, beta_fast, data.offsets)  # eta log2(e)
         extra: list[tuple[Share, int]] = []
         if i < iterations - 1:
-            power, _ = exp2_capped(ctx, u, data.cap, out_frac=RAW, degree=FAST_DEGREE)
+            power, _ = exp2_capped(ctx, u, data.cap, out_frac=RAW, degree=FAST_DEGREE,
+                                       by_tables=True)
             _, *halves = split_raw(ctx, power)
         else:  # the last also sums Pearson's terms y'^2 / mu' + mu', as two halves
             n = u.size
             logs = data.layout.own(ctx, data.logs, u) - u
             power, above = exp2_capped(ctx, concat([u, logs]), np.repeat([data.cap, PEARSON_CAP], n),
-                                       out_frac=RAW, degree=FAST_DEGREE)
+                                       out_frac=RAW, degree=FAST_DEGREE,
+                                       by_tables=True)
             _, hi, lo = split_raw(ctx, power)
             halves = [hi[:n], lo[:n]]
             hi, lo = hi[n:] + hi[:n], lo[n:] + lo[:n]  # the halves of y'^2 / mu' + mu'
@@ -364,7 +367,7 @@ def _final(ctx: PartyContext, data: PoissonData, beta: Share, inv_a: Share, d: S
     ring = precise.ring
     p = data.layout.p
     u = eta_precise(ctx, data.layout, beta, data.offsets)
-    power, above = exp2_capped(ctx, u, data.cap, out_frac=u.frac + 32, degree=PRECISE_DEGREE)  # all of O
+    power, above = exp2_capped(ctx, u, data.cap, out_frac=u.frac + 32, degree=PRECISE_DEGREE, by_tables=True)
     mu, *halves = split_raw(ctx, power)
     counts = Share(np.array([ring.sum(above.data), pearson[2].data[0]], dtype=object), ring, 0)
     over_cap, over_pearson = (int(v) == 0 for v in reveal_int(ctx, is_zero(ctx, counts)))

@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mpc.context import PartyContext
 from mpc.fixedpoint import FAST, FixedPoint
+from mpc.share import Share
 from protocols.exp_log import EXP2_ERRORS, exp2_capped, exp_capped
 from protocols.polynomial import chebyshev_power_coefficients
 from tests.protocols.nonlinear_support import RINGS, points, run_protocol
@@ -22,9 +24,11 @@ def test_the_documented_polynomial_errors() -> None:
         assert bound / 1.2 < worst < bound * 1.05, degree
 
 
+@pytest.mark.parametrize("by_tables", [False, True], ids=["factors", "tables"])
 @pytest.mark.parametrize("fp", RINGS)
-def test_exp2_capped_is_exp_capped_of_u_ln2_a_round_sooner(fp: FixedPoint) -> None:
-    """Over inputs below the range (0), inside it and far above the cap; one cap per element."""
+def test_exp2_capped_is_exp_capped_of_u_ln2_a_round_sooner(fp: FixedPoint, by_tables: bool) -> None:
+    """Over inputs below the range (0), inside it and far above the cap; one cap per element; 2^n by
+    its bits' factors or by table lookups, in the same rounds (the tables with fewer bytes)."""
     fast = fp.ring.native
     u = points(fp, -30.0 if fast else -50.0, 80.0, 300, seed=5)
     caps = np.where(np.arange(u.size) % 2 == 0, 2.0**3.5, 2.0**10)
@@ -32,8 +36,10 @@ def test_exp2_capped_is_exp_capped_of_u_ln2_a_round_sooner(fp: FixedPoint) -> No
     u, caps = u[keep], caps[keep]
     frac = fp.frac + 20
     degree = 5 if fast else 8
-    got, spent = run_protocol(3, lambda ctx, v: exp2_capped(ctx, v, caps, out_frac=frac, degree=degree)[0],
-                              deal(fp, u, 3))
+    def program(ctx: PartyContext, v: Share) -> Share:
+        return exp2_capped(ctx, v, caps, out_frac=frac, degree=degree, by_tables=by_tables)[0]
+
+    got, spent = run_protocol(3, program, deal(fp, u, 3))
     want = np.minimum(2.0**u, caps)
     inside = u >= (-24 if fast else -32)  # u + O >= 0
     assert np.all(np.abs(got - want)[inside] <= (4e-6 if fast else 2e-11) * want[inside] + 2.0**-frac)
@@ -42,8 +48,12 @@ def test_exp2_capped_is_exp_capped_of_u_ln2_a_round_sooner(fp: FixedPoint) -> No
     _, full = run_protocol(3, lambda ctx, v: exp_capped(ctx, v, caps, out_frac=frac)[0], deal(fp, x, 3))
     # no product by log2(e) to truncate; in Z_2^128 also one level of powers (its products and truncation)
     assert spent.rounds == full.rounds - (1 if fast else 3)
-    bits, _ = run_protocol(3, lambda ctx, v: exp2_capped(ctx, v, caps, degree=degree)[1], deal(fp, u, 3),
-                           reveal_as="int")
+    if by_tables:
+        _, bits_spent = run_protocol(3, lambda ctx, v: exp2_capped(ctx, v, caps, out_frac=frac, degree=degree)[0],
+                                     deal(fp, u, 3))
+        assert spent.bytes_sent < 0.85 * bits_spent.bytes_sent
+    bits, _ = run_protocol(3, lambda ctx, v: exp2_capped(ctx, v, caps, degree=degree, by_tables=by_tables)[1],
+                           deal(fp, u, 3), reveal_as="int")
     assert [int(b) for b in bits] == [int(v) for v in u >= np.log2(caps)]
 
 
