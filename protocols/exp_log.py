@@ -64,7 +64,7 @@ def exp2_parts(ctx: PartyContext, u: Share) -> Share:
 
 
 def _exp2(
-    ctx: PartyContext, u: Share, cap: np.ndarray | None, degree: int | None = None, by_tables: bool = False
+    ctx: PartyContext, u: Share, cap: np.ndarray | None, degree: int | None = None, lean: bool = False
 ) -> tuple[Share, Share | None]:
     """[2^u * 2^O] at u's frac, and with a cap (exponents, one per element) [min(2^u, 2^cap) * 2^O]
     and the bits [u >= cap].
@@ -79,8 +79,10 @@ def _exp2(
     With a cap, step 1 also gives [u < cap] (the sign of the same c less the public cap + O,
     in the same circuit); it joins the factors of step 3 (eight factors still take three
     levels), and (1 - [u < cap]) 2^cap is added locally: no extra round.
-    `by_tables` (`_table_factors`): step 2 looks 2^n up in two tables of three bits of n each instead,
-    in the same round; four factors take two levels, and four products an element are saved.
+    `lean`: step 2 looks 2^n up in two tables of three bits of n each instead (`_table_factors`),
+    in the same round; four factors take two levels, and four products an element are saved. And
+    the last level of powers is left untruncated: its terms are summed at 3f bits with the others
+    (a_j t^j at 2f, raised) and truncated with the polynomial, one round and truncation fewer.
     """
     ring = u.ring
     f = u.frac
@@ -101,7 +103,7 @@ def _exp2(
         [low_bits(ctx, rows_of(ring, c), mat["r_bits"], f + nbits), sign_gates(ctx, ring, tops, mat["r_bits"])],
         "exp-level",
     )
-    if by_tables:
+    if lean:
         n_int, factors, signs = _table_factors(ctx, low[f : f + nbits], sign, n, ring)
     else:
         digits = rows_to_arith(ctx, np.concatenate([low[f : f + nbits], sign]), n, ring)
@@ -118,20 +120,27 @@ def _exp2(
     if under is not None:
         factors.append(under)  # 0 at or above the cap
     powers = [t]  # powers[j - 1] = t^j
-    while len(powers) < degree or len(factors) > 1:
+    raw: list[Share] = []  # lean: the last level's powers, untruncated (2f bits)
+    while len(powers) + len(raw) < degree or len(factors) > 1:
         have = len(powers)
-        pairs = [(powers[i], powers[have - 1]) for i in range(min(have, degree - have))]
+        pairs = [(powers[i], powers[have - 1]) for i in range(min(have, degree - have))] if not raw else []
         merges = [(factors[i], factors[i + 1]) for i in range(0, len(factors) - 1, 2)]
         prods = products(ctx, pairs + merges)
         if merges:
             factors = prods[len(pairs) :] + ([factors[-1]] if len(factors) % 2 else [])
-        if pairs:
+        if pairs and lean and have + len(pairs) == degree and have > 1:
+            raw = prods[: len(pairs)]
+        elif pairs:
             powers.extend(truncate_each(ctx, [(p, f) for p in prods[: len(pairs)]]))
     coeffs = chebyshev_power_coefficients("exp2", 0.0, 1.0, degree)
     acc = ring.zeros((n,))
     for a_j, p in zip(coeffs[1:], powers):
         acc = ring.add(acc, ring.mul(p.data, ring.constant(int(round(a_j * (1 << f))))))
-    (poly,) = truncate_each(ctx, [(Share(acc, ring, 2 * f), f)])
+    if raw:  # the sum at 3f bits: |a_j t^j| < 1 for j >= 1 keeps it below 2^(3f + 1), inside the ring
+        acc = ring.lshift(acc, f)
+        for a_j, p in zip(coeffs[1 + len(powers) :], raw):
+            acc = ring.add(acc, ring.mul(p.data, ring.constant(int(round(a_j * (1 << f))))))
+    (poly,) = truncate_each(ctx, [(Share(acc, ring, (3 if raw else 2) * f), (2 if raw else 1) * f)])
     poly = add_public(ctx, poly, coeffs[0])
     (value,) = products(ctx, [(poly, factors[0])])
     if under is None:
@@ -212,7 +221,7 @@ def exp_capped(
 
 def exp2_capped(
     ctx: PartyContext, u: Share, cap: float | np.ndarray, out_frac: int | None = None, degree: int | None = None,
-    by_tables: bool = False,
+    lean: bool = False,
 ) -> tuple[Share, Share]:
     """[min(2^u, cap)] and the bits [2^u >= cap]: `exp_capped` of x = u ln 2, one round fewer
     (no product by log2(e) to truncate), for a caller that can form u = x log2(e) for free (a
@@ -222,13 +231,14 @@ def exp2_capped(
     `degree` of the 2^phi polynomial (default 7 in Z_2^64, 12 in Z_2^128): its relative error is
     1e-7 at 5 and 1e-12 at 8 (`EXP2_ERRORS`), below one unit of 2^-20 and 2^-40, for fewer
     products (and one level fewer at 8 or below, where the factors of 2^n need three anyway).
-    `by_tables`: 2^n from two table lookups (`_exp2`), in the same rounds with fewer products."""
+    `lean`: 2^n from two table lookups and the last level of powers untruncated (`_exp2`): one round
+    and four products an element fewer, for 16 ring elements of one-hots from the dealer."""
     fixed = fixed_for(ctx, u)
     if u.frac != fixed.frac:
         raise ValueError(f"exp2_capped needs u at {fixed.frac} fractional bits")
     if degree is not None and degree < 2:
         raise ValueError("exp2_capped's polynomial needs degree 2 or more")
-    value, above = _exp2_out(ctx, u, out_frac, np.log2(np.asarray(cap, dtype=np.float64)), degree, by_tables)
+    value, above = _exp2_out(ctx, u, out_frac, np.log2(np.asarray(cap, dtype=np.float64)), degree, lean)
     assert above is not None
     return value, above
 
@@ -241,12 +251,12 @@ def _exp(ctx: PartyContext, x: Share, out_frac: int | None, cap: np.ndarray | No
 
 def _exp2_out(
     ctx: PartyContext, u: Share, out_frac: int | None, cap: np.ndarray | None, degree: int | None = None,
-    by_tables: bool = False,
+    lean: bool = False,
 ) -> tuple[Share, Share | None]:
     """`_exp2` of u at `out_frac` fractional bits (default: the ring's frac)."""
     fixed = fixed_for(ctx, u)
     offset, _, _ = _exp_settings(u.ring)
-    parts, above = _exp2(ctx, u, None if cap is None else np.broadcast_to(cap, (u.size,)), degree, by_tables)
+    parts, above = _exp2(ctx, u, None if cap is None else np.broadcast_to(cap, (u.size,)), degree, lean)
     raw = parts.with_frac(u.frac + offset)
     target = fixed.frac if out_frac is None else out_frac
     if not fixed.frac <= target <= raw.frac:

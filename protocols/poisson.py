@@ -247,14 +247,14 @@ def fit(ctx: PartyContext, data: PoissonData, iterations: int, tol: float) -> Po
         extra: list[tuple[Share, int]] = []
         if i < iterations - 1:
             power, _ = exp2_capped(ctx, u, data.cap, out_frac=RAW, degree=FAST_DEGREE,
-                                       by_tables=True)
+                                       lean=True)
             _, *halves = split_raw(ctx, power)
         else:  # the last also sums Pearson's terms y'^2 / mu' + mu', as two halves
             n = u.size
             logs = data.layout.own(ctx, data.logs, u) - u
             power, above = exp2_capped(ctx, concat([u, logs]), np.repeat([data.cap, PEARSON_CAP], n),
                                        out_frac=RAW, degree=FAST_DEGREE,
-                                       by_tables=True)
+                                       lean=True)
             _, hi, lo = split_raw(ctx, power)
             halves = [hi[:n], lo[:n]]
             hi, lo = hi[n:] + hi[:n], lo[n:] + lo[:n]  # the halves of y'^2 / mu' + mu'
@@ -367,7 +367,7 @@ def _final(ctx: PartyContext, data: PoissonData, beta: Share, inv_a: Share, d: S
     ring = precise.ring
     p = data.layout.p
     u = eta_precise(ctx, data.layout, beta, data.offsets)
-    power, above = exp2_capped(ctx, u, data.cap, out_frac=u.frac + 32, degree=PRECISE_DEGREE, by_tables=True)
+    power, above = exp2_capped(ctx, u, data.cap, out_frac=u.frac + 32, degree=PRECISE_DEGREE, lean=True)
     mu, *halves = split_raw(ctx, power)
     counts = Share(np.array([ring.sum(above.data), pearson[2].data[0]], dtype=object), ring, 0)
     over_cap, over_pearson = (int(v) == 0 for v in reveal_int(ctx, is_zero(ctx, counts)))
