@@ -36,7 +36,8 @@ Schedule (fixed: nothing is opened before its end, and the cost does not depend 
    (`moved`).
 3. Opened: [some mu' reached C] (refused), [some Pearson term reached its cap] (Pearson
    withheld), [last step's decrement g.delta < 1 and remainder decrement < tol] (converged),
-   [I - A A^-1 small] (not singular). Released, in shares: beta + delta, diag H^-1, the
+   [I - A A^-1 small] (not singular; these three bits by one comparator circuit and one opening,
+   `_open_final_bits`). Released, in shares: beta + delta, diag H^-1, the
    log-likelihood and Pearson's chi2.
 
 Weights (`weighted`): counts w y and offsets offset + log w give the weighted score, information
@@ -59,16 +60,20 @@ from scipy.special import gammaln
 
 from mpc.context import PartyContext
 from mpc.dealer import mark
+from mpc.ring import Ring
 from mpc.share import Share, concat
-from protocols.arith import rescale_up
+from protocols.arith import add_public, rescale_up
 from protocols.beaver import fixed_matmul, mul
-from protocols.compare import is_zero, less_than_public
+from protocols.bits import masked
+from protocols.boolean import unpack_lanes
+from protocols.circuits import Circuit, all_ones_gates, run_circuits
+from protocols.compare import is_zero, sign_gates
 from protocols.exp_log import exp2_capped
 from protocols.linalg import iterations_for, newton_schulz, residual_is_small
 from protocols.logistic import COLD_ITERATIONS, LOOP_STEPS, WARM_STEPS, X_FRAC, pairwise_products, symmetric
 from protocols.newton_schulz import newton_schulz_times
 from protocols.normalize import exponent, tables
-from protocols.opening import reveal_int
+from protocols.opening import open_xor, reveal_int
 from protocols.owned import publish_masked
 from protocols.poisson_parts import (
     LOG2E,
@@ -320,6 +325,33 @@ def power_scaling(ctx: PartyContext, m: Share) -> Share:
     return d.with_frac(frac)
 
 
+def _open_final_bits(ctx: PartyContext, gaps: Share, residual: Share, tolerance: float) -> tuple[list[bool], bool]:
+    """Open [gap < 0] for each of `gaps` and [every |residual| < tolerance] (`protocols.open_sign`'s
+    `open_less_than_public` and `all_within` side by side): one masked opening, the comparator over
+    all of them, the AND tree over the residual's signs, one opening of the XOR-shared bits. The
+    same bits in 7 rounds fewer than one after the other with the first converted to arithmetic."""
+    ring = residual.ring
+    flat = residual.reshape(residual.size)
+    bounds = add_public(ctx, concat([flat, -flat]), -float(tolerance))
+    values = Share(np.concatenate([gaps.data, bounds.data]), ring, 0)
+    opened, mat = masked(ctx, values, "cmp-open")
+    (word,) = run_circuits(ctx, [_final_gates(ctx, ring, gaps.size, opened, mat["r_bits"])], "final-level")
+    (bits,) = open_xor(ctx, [word], "final-open")
+    out = unpack_lanes(bits, 64 * bits.shape[0]).astype(bool)
+    return [bool(v) for v in out[: gaps.size]], bool(out[64 * (bits.shape[0] - 1)])
+
+
+def _final_gates(ctx: PartyContext, ring: Ring, k: int, opened: np.ndarray, r_bits: np.ndarray) -> Circuit:
+    """The sign bits of the opened values, then the AND tree over all but the first k: words whose
+    first ones hold the k signs and whose last one holds the AND (in its lowest bit)."""
+    msb = yield from sign_gates(ctx, ring, [opened], r_bits)
+    row = msb[0]
+    idx = np.arange(k, opened.size)
+    bits = (row[idx // 64] >> (idx % 64).astype(np.uint64)) & np.uint64(1)  # one element per row
+    every = yield from all_ones_gates(bits.reshape(-1, 1))
+    return np.concatenate([row[: (k + 63) // 64], every.reshape(-1)])
+
+
 def _total(x: Share) -> Share:
     """[sum of x's entries], a 1-vector."""
     return Share(x.ring.sum(x.data).reshape(1), x.ring, x.frac)
@@ -384,9 +416,9 @@ def _final(ctx: PartyContext, data: PoissonData, beta: Share, inv_a: Share, d: S
     decrements = concat(truncate_each(ctx, [(_total(by_g), by_g.frac - DECREMENT_FRAC),
                                             (_total(by_r), by_r.frac - DECREMENT_FRAC)]))
     limits = np.array([GUARD, tol]) * 2.0**-data.scale
-    bits = reveal_int(ctx, less_than_public(ctx, decrements, limits))
-    converged = bool(int(bits[0]) and int(bits[1]))
-    singular = not residual_is_small(ctx, a, inv_a, 1e-6)
+    residual = add_public(ctx, -fixed_matmul(ctx, a, inv_a), np.eye(p))
+    below, within = _open_final_bits(ctx, add_public(ctx, decrements, -limits), residual, 1e-6)
+    converged, singular = bool(below[0] and below[1]), not within
     diag = Share(np.array([inv_a.data[j, j] for j in range(p)], dtype=object), ring, inv_a.frac)
     inv_diag = truncate(ctx, mul(ctx, diag, d), precise.frac)
     sandwich = None
