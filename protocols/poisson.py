@@ -26,7 +26,7 @@ Schedule (fixed: nothing is opened before its end, and the cost does not depend 
    g = X'y' - X'mu (X'y' is a local sum), H = Z'mu, lifted to Z_2^128; A^-1 (A = D H) by
    Newton-Schulz (from I/p in the first two, D from `power_scaling`; warm afterwards with
    LOGISTIC's LOOP_STEPS), D g riding with D H and A^-1 D g with Newton-Schulz's last round
-   (`_fused_step`); beta += H^-1 g, truncated with the next Z_2^64 coefficients (`_advance`).
+   (`fused_step`); beta += H^-1 g, truncated with the next Z_2^64 coefficients (`advance`).
    The last one also sums Pearson's terms y'^2 / mu' = 2^(2 log2 y' - u).
 2. One step in Z_2^128: u to 40 bits, mu by Z_2^128's exp2 (relative error ~1e-11), g, H;
    delta = H^-1 g (the decrement g.delta rides with delta's truncation, `truncate_times`). The
@@ -37,7 +37,7 @@ Schedule (fixed: nothing is opened before its end, and the cost does not depend 
 3. Opened: [some mu' reached C] (refused), [some Pearson term reached its cap] (Pearson
    withheld), [last step's decrement g.delta < 1 and remainder decrement < tol] (converged),
    [I - A A^-1 small] (not singular; these three bits by one comparator circuit and one opening,
-   `_open_final_bits`). Released, in shares: beta + delta, diag H^-1, the
+   `open_final_bits`). Released, in shares: beta + delta, diag H^-1, the
    log-likelihood and Pearson's chi2.
 
 Weights (`weighted`): counts w y and offsets offset + log w give the weighted score, information
@@ -60,20 +60,13 @@ from scipy.special import gammaln
 
 from mpc.context import PartyContext
 from mpc.dealer import mark
-from mpc.ring import Ring
 from mpc.share import Share, concat
 from protocols.arith import add_public, rescale_up
 from protocols.beaver import fixed_matmul, mul
-from protocols.bits import masked
-from protocols.boolean import unpack_lanes
-from protocols.circuits import Circuit, all_ones_gates, run_circuits
-from protocols.compare import is_zero, sign_gates
 from protocols.exp_log import exp2_capped
 from protocols.linalg import iterations_for, newton_schulz, residual_is_small
 from protocols.logistic import COLD_ITERATIONS, LOOP_STEPS, WARM_STEPS, X_FRAC, pairwise_products, symmetric
 from protocols.newton_schulz import newton_schulz_times
-from protocols.normalize import exponent, tables
-from protocols.opening import open_xor, reveal_int
 from protocols.owned import publish_masked
 from protocols.poisson_parts import (
     LOG2E,
@@ -87,7 +80,8 @@ from protocols.poisson_parts import (
     score,
     split_raw,
 )
-from protocols.regression import RECIPROCAL_SHIFT, rescale, sandwich_diag, scaled_system
+from protocols.poisson_steps import advance, fused_step, identity_start, open_final_bits, open_zero_bits, power_scaling
+from protocols.regression import rescale, sandwich_diag, scaled_system
 from protocols.sharing import share_inputs
 from protocols.trunc_mul import truncate_times
 from protocols.truncation import truncate, truncate_each
@@ -108,9 +102,6 @@ halves, stays in range for N <= 2^20)."""
 CONDITION = 1e7
 """Condition number the cold Newton-Schulz inversions are sized for (as LOGISTIC's); twice it with
 the power-of-two scaling (`power_scaling`), which may double a Jacobi-scaled condition number."""
-
-DIAGONAL_BOUND = 2.0**24
-"""Above every diagonal entry of an information matrix (Z'mu' <= N C = 2^21) and of X'W0X (<= N)."""
 
 GUARD = 1.0
 """The last step's decrement must be below this (unscaled) for the remainder estimate to count."""
@@ -269,18 +260,12 @@ def fit(ctx: PartyContext, data: PoissonData, iterations: int, tol: float) -> Po
                      (Share(ring.sum(above.data[n:]).reshape(1), ring, 0), 0)]
         g, h, pearson = score(ctx, data.layout, (halves[0], halves[1]), data.sums[:p], extra)
         if i < COLD_ITERATIONS:
-            raw, inv_a, d, _ = _fused_step(ctx, g, h, p, None, ns_steps)
+            raw, inv_a, d, _ = fused_step(ctx, g, h, p, None, ns_steps)
         else:
-            raw, inv_a, d, _ = _fused_step(ctx, g, h, p, inv_a, LOOP_STEPS, d)
-        beta, beta_fast = _advance(ctx, beta, raw)
+            raw, inv_a, d, _ = fused_step(ctx, g, h, p, inv_a, LOOP_STEPS, d)
+        beta, beta_fast = advance(ctx, beta, raw)
     mark(ctx.material, None)
     return _final(ctx, data, beta, inv_a, d, pearson, tol)
-
-
-def _identity_start(ctx: PartyContext, p: int) -> Share:
-    precise = ctx.precise
-    start = precise.encode(np.eye(p) / p) if ctx.is_leader else precise.ring.zeros((p, p))
-    return Share(start, precise.ring, precise.frac)
 
 
 def _start(ctx: PartyContext, data: PoissonData, ns_steps: int) -> tuple[Share, Share, Share, Share]:
@@ -291,81 +276,15 @@ def _start(ctx: PartyContext, data: PoissonData, ns_steps: int) -> tuple[Share, 
     m0 = data.sums[p + 2 : p + 2 + p * p].reshape(p, p)
     d = power_scaling(ctx, m0)
     a, scaled = rescale(ctx, d, m0, data.sums[-p:])
-    inv_a, raw = newton_schulz_times(ctx, a, _identity_start(ctx, p), ns_steps, scaled)
+    inv_a, raw = newton_schulz_times(ctx, a, identity_start(ctx, p), ns_steps, scaled)
     zero = Share(ctx.precise.ring.zeros((p,)), ctx.precise.ring, ctx.precise.frac)
-    beta, beta_fast = _advance(ctx, zero, raw)
+    beta, beta_fast = advance(ctx, zero, raw)
     return beta, beta_fast, inv_a, a
-
-
-def _fused_step(
-    ctx: PartyContext, g: Share, h: Share, p: int, inv_a: Share | None, steps: int, d: Share | None = None
-) -> tuple[Share, Share, Share, Share]:
-    """`newton_step` in fewer rounds: D (`power_scaling`) from a table rather than a reciprocal, D g
-    riding with D H and A^-1 (D g) with Newton-Schulz's last round. Returns the step untruncated
-    (at twice the precise scale: `_advance`), A^-1, d and A."""
-    hmat = symmetric(h, p)
-    if d is None:
-        d = power_scaling(ctx, hmat)
-    a, scaled = rescale(ctx, d, hmat, g)
-    inv_a, raw = newton_schulz_times(ctx, a, _identity_start(ctx, p) if inv_a is None else inv_a, steps, scaled)
-    return raw, inv_a, d, a
-
-
-def power_scaling(ctx: PartyContext, m: Share) -> Share:
-    """[d] with d_j = 2^-e_j, 2^(e_j - 1) <= M_jj < 2^e_j (held at frac + RECIPROCAL_SHIFT bits): Jacobi's
-    scaling to within a factor two, from M_jj's leading one and a table (`protocols.normalize`), in a
-    third of the reciprocal's rounds. d_j M_jj lies in [1/2, 1), so A = D M keeps its eigenvalues in
-    (0, p] and I/p stays a safe Newton-Schulz start; A's condition number is at most twice Jacobi's,
-    one more step (`CONDITION`). M_jj must be below DIAGONAL_BOUND."""
-    p = m.shape[0]
-    diag = Share(np.array([m.data[j, j] for j in range(p)], dtype=m.data.dtype), m.ring, m.frac)
-    frac = m.frac + RECIPROCAL_SHIFT
-    # M_jj's raw encoding lies in [2^q, 2^(q+1)) for q its leading one: d_j = 2^(m.frac - 1 - q)
-    (d,) = tables(ctx, exponent(ctx, diag, DIAGONAL_BOUND), [lambda q: 1 << (frac + m.frac - 1 - q)])
-    return d.with_frac(frac)
-
-
-def _open_final_bits(ctx: PartyContext, gaps: Share, residual: Share, tolerance: float) -> tuple[list[bool], bool]:
-    """Open [gap < 0] for each of `gaps` and [every |residual| < tolerance] (`protocols.open_sign`'s
-    `open_less_than_public` and `all_within` side by side): one masked opening, the comparator over
-    all of them, the AND tree over the residual's signs, one opening of the XOR-shared bits. The
-    same bits in 7 rounds fewer than one after the other with the first converted to arithmetic."""
-    ring = residual.ring
-    flat = residual.reshape(residual.size)
-    bounds = add_public(ctx, concat([flat, -flat]), -float(tolerance))
-    values = Share(np.concatenate([gaps.data, bounds.data]), ring, 0)
-    opened, mat = masked(ctx, values, "cmp-open")
-    (word,) = run_circuits(ctx, [_final_gates(ctx, ring, gaps.size, opened, mat["r_bits"])], "final-level")
-    (bits,) = open_xor(ctx, [word], "final-open")
-    out = unpack_lanes(bits, 64 * bits.shape[0]).astype(bool)
-    return [bool(v) for v in out[: gaps.size]], bool(out[64 * (bits.shape[0] - 1)])
-
-
-def _final_gates(ctx: PartyContext, ring: Ring, k: int, opened: np.ndarray, r_bits: np.ndarray) -> Circuit:
-    """The sign bits of the opened values, then the AND tree over all but the first k: words whose
-    first ones hold the k signs and whose last one holds the AND (in its lowest bit)."""
-    msb = yield from sign_gates(ctx, ring, [opened], r_bits)
-    row = msb[0]
-    idx = np.arange(k, opened.size)
-    bits = (row[idx // 64] >> (idx % 64).astype(np.uint64)) & np.uint64(1)  # one element per row
-    every = yield from all_ones_gates(bits.reshape(-1, 1))
-    return np.concatenate([row[: (k + 63) // 64], every.reshape(-1)])
 
 
 def _total(x: Share) -> Share:
     """[sum of x's entries], a 1-vector."""
     return Share(x.ring.sum(x.data).reshape(1), x.ring, x.frac)
-
-
-def _advance(ctx: PartyContext, beta: Share, raw: Share) -> tuple[Share, Share]:
-    """beta + delta in Z_2^128, and (beta + delta) log2(e) in Z_2^64 at the fast scale (what `eta_fast`
-    multiplies), from the untruncated step `raw`: both truncations in one round, the second of
-    (beta 2^m + raw) log2(e) with log2(e) on the fast grid (m: the step's extra bits)."""
-    extra = raw.frac - beta.frac
-    f = ctx.fixed.frac
-    scaled = (rescale_up(beta, extra) + raw).scale_int(int(round(LOG2E * 2**f)))
-    delta, down = truncate_each(ctx, [(raw, extra), (scaled.with_frac(raw.frac + f), raw.frac)])
-    return beta + delta, Share(ctx.fixed.ring.reduce(down.data), ctx.fixed.ring, f)
 
 
 def newton_step(
@@ -381,7 +300,7 @@ def newton_step(
         d, a = scaled_system(ctx, hmat)
     else:
         a = truncate(ctx, mul(ctx, Share(np.repeat(d.data[:, None], p, axis=1), d.ring, d.frac), hmat), d.frac)
-    inv_a = newton_schulz(ctx, a, _identity_start(ctx, p) if inv_a is None else inv_a, steps)
+    inv_a = newton_schulz(ctx, a, identity_start(ctx, p) if inv_a is None else inv_a, steps)
     delta = fixed_matmul(ctx, inv_a, truncate(ctx, mul(ctx, d, g), d.frac))
     return delta, inv_a, d, a
 
@@ -402,22 +321,22 @@ def _final(ctx: PartyContext, data: PoissonData, beta: Share, inv_a: Share, d: S
     power, above = exp2_capped(ctx, u, data.cap, out_frac=u.frac + 32, degree=PRECISE_DEGREE, lean=True)
     mu, *halves = split_raw(ctx, power)
     counts = Share(np.array([ring.sum(above.data), pearson[2].data[0]], dtype=object), ring, 0)
-    over_cap, over_pearson = (int(v) == 0 for v in reveal_int(ctx, is_zero(ctx, counts)))
+    over_cap, over_pearson = (not v for v in open_zero_bits(ctx, counts))
     if over_cap:
         zero = Share(ring.zeros((p,)), ring, precise.frac)
         return PoissonShares(zero, zero, zero[:1], False, False, True, True)
     mus = (narrow(ctx, halves[0]), narrow(ctx, halves[1]))
     g, h, _ = score(ctx, data.layout, mus, data.sums[:p], [])
-    raw, inv_a, d, _ = _fused_step(ctx, g, h, p, inv_a, WARM_STEPS + 3, d)
+    raw, inv_a, d, _ = fused_step(ctx, g, h, p, inv_a, WARM_STEPS + 3, d)
     delta, by_g = truncate_times(ctx, raw, raw.frac - precise.frac, g)  # delta and g o delta in one round
     change, remainder = moved(ctx, data.layout, delta, mus[0])
-    raw, inv_a, d, a = _fused_step(ctx, remainder, h + change, p, inv_a, WARM_STEPS, d)
+    raw, inv_a, d, a = fused_step(ctx, remainder, h + change, p, inv_a, WARM_STEPS, d)
     _, by_r = truncate_times(ctx, raw, raw.frac - precise.frac, remainder)
     decrements = concat(truncate_each(ctx, [(_total(by_g), by_g.frac - DECREMENT_FRAC),
                                             (_total(by_r), by_r.frac - DECREMENT_FRAC)]))
     limits = np.array([GUARD, tol]) * 2.0**-data.scale
     residual = add_public(ctx, -fixed_matmul(ctx, a, inv_a), np.eye(p))
-    below, within = _open_final_bits(ctx, add_public(ctx, decrements, -limits), residual, 1e-6)
+    below, within = open_final_bits(ctx, add_public(ctx, decrements, -limits), residual, 1e-6)
     converged, singular = bool(below[0] and below[1]), not within
     diag = Share(np.array([inv_a.data[j, j] for j in range(p)], dtype=object), ring, inv_a.frac)
     inv_diag = truncate(ctx, mul(ctx, diag, d), precise.frac)

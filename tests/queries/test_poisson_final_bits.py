@@ -1,5 +1,5 @@
 """The bits POISSON opens at the end of its fit: the decrements' comparisons and the residual check
-side by side (`protocols.poisson._open_final_bits`), the same bits as one after the other, in fewer
+side by side (`protocols.poisson_steps.open_final_bits`), the same bits as one after the other, in fewer
 rounds."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 
 from mpc.fixedpoint import PRECISE
 from protocols.open_sign import all_within, open_less_than_public
-from protocols.poisson import _open_final_bits
+from protocols.poisson_steps import open_final_bits
 from tests.support import deal, run_on_shares
 
 GAPS = np.array([-3e-9, 2e-9, -0.5, 7.0, 0.0])
@@ -21,7 +21,7 @@ def test_the_bits_are_those_of_the_two_checks(largest: float) -> None:
 
     def both(ctx, gaps, res):  # type: ignore[no-untyped-def]
         before = ctx.stats.rounds
-        bits = _open_final_bits(ctx, gaps.with_frac(60), res, 1e-6)
+        bits = open_final_bits(ctx, gaps.with_frac(60), res, 1e-6)
         return bits, ctx.stats.rounds - before
 
     def apart(ctx, gaps, res):  # type: ignore[no-untyped-def]
