@@ -110,6 +110,9 @@ RAW = 2 * X_FRAC + 4
 """Fractional bits of 2^u in Z_2^64 as `exp2_capped` holds it (its frac and offset O, 20 + 24): the
 halves are cut from there (`split_raw`)."""
 
+PRECISE_RAW = 40 + 32
+"""The same in Z_2^128 (frac 40, offset 32)."""
+
 FAST_DEGREE = 5
 """Degree of 2^phi in the Z_2^64 steps: relative error 1.1e-7, below the ring's 2^-20 (`EXP2_ERRORS`)."""
 
@@ -242,15 +245,13 @@ def fit(ctx: PartyContext, data: PoissonData, iterations: int, tol: float) -> Po
         u = eta_fast(ctx, data.layout, beta_fast, data.offsets)  # eta log2(e)
         extra: list[tuple[Share, int]] = []
         if i < iterations - 1:
-            power, _ = exp2_capped(ctx, u, data.cap, out_frac=RAW, degree=FAST_DEGREE,
-                                       lean=True)
+            power, _ = exp2_capped(ctx, u, data.cap, out_frac=RAW, degree=FAST_DEGREE, lean=True)
             _, *halves = split_raw(ctx, power)
         else:  # the last also sums Pearson's terms y'^2 / mu' + mu', as two halves
             n = u.size
             logs = data.layout.own(ctx, data.logs, u) - u
             power, above = exp2_capped(ctx, concat([u, logs]), np.repeat([data.cap, PEARSON_CAP], n),
-                                       out_frac=RAW, degree=FAST_DEGREE,
-                                       lean=True)
+                                       out_frac=RAW, degree=FAST_DEGREE, lean=True)
             _, hi, lo = split_raw(ctx, power)
             halves = [hi[:n], lo[:n]]
             hi, lo = hi[n:] + hi[:n], lo[n:] + lo[:n]  # the halves of y'^2 / mu' + mu'
@@ -269,9 +270,9 @@ def fit(ctx: PartyContext, data: PoissonData, iterations: int, tol: float) -> Po
 
 
 def _start(ctx: PartyContext, data: PoissonData, ns_steps: int) -> tuple[Share, Share, Share, Share]:
-    """Coefficients of the weighted least squares X'W0X b = X'W0 z0 (Jacobi scaling, Newton-Schulz
-    with the product riding in its last round), in both rings; the inverse and the scaled matrix
-    (for the collinearity bit)."""
+    """Coefficients of the weighted least squares X'W0X b = X'W0 z0 (power-of-two scaling, Newton-Schulz
+    with the product riding in its last round), in both rings (`advance`); the inverse and the scaled
+    matrix (for the collinearity bit)."""
     p = data.layout.p
     m0 = data.sums[p + 2 : p + 2 + p * p].reshape(p, p)
     d = power_scaling(ctx, m0)
@@ -318,7 +319,7 @@ def _final(ctx: PartyContext, data: PoissonData, beta: Share, inv_a: Share, d: S
     ring = precise.ring
     p = data.layout.p
     u = eta_precise(ctx, data.layout, beta, data.offsets)
-    power, above = exp2_capped(ctx, u, data.cap, out_frac=u.frac + 32, degree=PRECISE_DEGREE, lean=True)
+    power, above = exp2_capped(ctx, u, data.cap, out_frac=PRECISE_RAW, degree=PRECISE_DEGREE, lean=True)
     mu, *halves = split_raw(ctx, power)
     counts = Share(np.array([ring.sum(above.data), pearson[2].data[0]], dtype=object), ring, 0)
     over_cap, over_pearson = (not v for v in open_zero_bits(ctx, counts))

@@ -40,9 +40,9 @@ def identity_start(ctx: PartyContext, p: int) -> Share:
 def fused_step(
     ctx: PartyContext, g: Share, h: Share, p: int, inv_a: Share | None, steps: int, d: Share | None = None
 ) -> tuple[Share, Share, Share, Share]:
-    """`protocols.poisson.newton_step` in fewer rounds: D (`power_scaling`) from a table rather than a reciprocal, D g
-    riding with D H and A^-1 (D g) with Newton-Schulz's last round. Returns the step untruncated
-    (at twice the precise scale: `advance`), A^-1, d and A."""
+    """`protocols.poisson.newton_step` in fewer rounds: D (`power_scaling`) from a table rather than a
+    reciprocal, D g riding with D H and A^-1 (D g) with Newton-Schulz's last round. Returns the step
+    untruncated (at twice the precise scale: `advance`), A^-1, d and A."""
     hmat = symmetric(h, p)
     if d is None:
         d = power_scaling(ctx, hmat)
@@ -77,8 +77,8 @@ def open_zero_bits(ctx: PartyContext, x: Share) -> list[bool]:
 def open_final_bits(ctx: PartyContext, gaps: Share, residual: Share, tolerance: float) -> tuple[list[bool], bool]:
     """Open [gap < 0] for each of `gaps` and [every |residual| < tolerance] (`protocols.open_sign`'s
     `open_less_than_public` and `all_within` side by side): one masked opening, the comparator over
-    all of them, the AND tree over the residual's signs, one opening of the XOR-shared bits. The
-    same bits in 7 rounds fewer than one after the other with the first converted to arithmetic."""
+    all of them, the AND tree over the residual's signs, one opening of the XOR-shared bits: the
+    same bits in 7 rounds fewer than `less_than_public`, `reveal_int` and `all_within` in turn."""
     ring = residual.ring
     flat = residual.reshape(residual.size)
     bounds = add_public(ctx, concat([flat, -flat]), -float(tolerance))
