@@ -10,7 +10,7 @@ above its pooled maximum |x| (so |x| <= 1) and the counts by 2^S (S public, 2^S 
 the largest count): the fit works with y' = y / 2^S, mu' = mu / 2^S and o = offset - S ln 2,
 which leaves the Newton steps unchanged. A row-level product in Z_2^64 at 40 fractional bits
 holds sums below 2^22, so every mu' is capped at C = 2^21 / N (N: all parties' padded rows;
-`exp_capped`, free in rounds): an iterate far from the optimum is damped, never wrapped, and
+`exp2_capped`, free in rounds): an iterate far from the optimum is damped, never wrapped, and
 at the final coefficients a fitted count at the cap refuses the model. Values meet the Z_2^64
 owned products as two 20-bit halves (x = x_hi + 2^-20 x_lo; `parts`), so X, Z and mu carry
 40 bits where it matters.
@@ -19,18 +19,25 @@ Schedule (fixed: nothing is opened before its end, and the cost does not depend 
 0. Start as statsmodels' IRLS does, from mu0 = (y + r e^offset) / 2 (r: each party's own crude
    rate): the weighted least squares X'W0X b = X'W0 z0 of the parties' local sums, on shares.
    Opened: [I - A0 A0^-1 small] (X'W0X, weights > 0, is singular only for collinear covariates).
-1. `iterations` Newton steps in Z_2^64: eta, mu = min(exp(eta), C) (exp's relative error
-   ~4e-6), g = X'y' - X'mu (X'y' is a local sum), H = Z'mu, lifted to Z_2^128; H^-1 by
-   Newton-Schulz (from I/p in the first two, warm afterwards); beta += H^-1 g. The last one
-   also sums Pearson's terms y'^2 / mu' = exp(2 log y' - eta).
-2. One step in Z_2^128: eta to 40 bits, mu by Z_2^128's exp (relative error ~1e-11), g, H;
-   delta = H^-1 g. The information is moved to beta + delta to first order (Z'(mu o X delta))
-   so that the standard errors are those of the released coefficients, and the decrement a
-   further step would find is estimated from the second-order remainder of the score,
-   r = X'(mu o (X delta)^2) / 2 (`remainder_decrement`).
+1. `iterations` Newton steps in Z_2^64: u = eta log2(e) = X (beta log2(e)) + o log2(e) (beta
+   log2(e) comes with beta's truncation to Z_2^64, the offsets' from their owners: exp's product
+   by log2(e) is not needed), mu = min(2^u, C) (relative error ~4e-6, 2^n by tables:
+   `exp2_capped`; its halves cut in the round of its last truncation, `split_raw`),
+   g = X'y' - X'mu (X'y' is a local sum), H = Z'mu, lifted to Z_2^128; A^-1 (A = D H) by
+   Newton-Schulz (from I/p in the first two, D from `power_scaling`; warm afterwards with
+   LOGISTIC's LOOP_STEPS), D g riding with D H and A^-1 D g with Newton-Schulz's last round
+   (`fused_step`); beta += H^-1 g, truncated with the next Z_2^64 coefficients (`advance`).
+   The last one also sums Pearson's terms y'^2 / mu' = 2^(2 log2 y' - u).
+2. One step in Z_2^128: u to 40 bits, mu by Z_2^128's exp2 (relative error ~1e-11), g, H;
+   delta = H^-1 g (the decrement g.delta rides with delta's truncation, `truncate_times`). The
+   information is moved to beta + delta to first order (Z'(mu o X delta)) so that the standard
+   errors are those of the released coefficients, and the decrement a further step would find
+   is estimated from the second-order remainder of the score, r = X'(mu o (X delta)^2) / 2
+   (`moved`).
 3. Opened: [some mu' reached C] (refused), [some Pearson term reached its cap] (Pearson
    withheld), [last step's decrement g.delta < 1 and remainder decrement < tol] (converged),
-   [I - A A^-1 small] (not singular). Released, in shares: beta + delta, diag H^-1, the
+   [I - A A^-1 small] (not singular; these three bits by one comparator circuit and one opening,
+   `open_final_bits`). Released, in shares: beta + delta, diag H^-1, the
    log-likelihood and Pearson's chi2.
 
 Weights (`weighted`): counts w y and offsets offset + log w give the weighted score, information
@@ -54,18 +61,30 @@ from scipy.special import gammaln
 from mpc.context import PartyContext
 from mpc.dealer import mark
 from mpc.share import Share, concat
-from protocols.arith import rescale_up
+from protocols.arith import add_public, rescale_up
 from protocols.beaver import fixed_matmul, mul
-from protocols.compare import is_zero, less_than_public
-from protocols.exp_log import exp_capped
+from protocols.exp_log import exp2_capped
 from protocols.linalg import iterations_for, newton_schulz, residual_is_small
-from protocols.logistic import COLD_ITERATIONS, WARM_STEPS, X_FRAC, pairwise_products, symmetric, to_fast
-from protocols.opening import reveal_int
+from protocols.logistic import COLD_ITERATIONS, LOOP_STEPS, WARM_STEPS, X_FRAC, pairwise_products, symmetric
+from protocols.newton_schulz import newton_schulz_times
 from protocols.owned import publish_masked
-from protocols.poisson_parts import SPLIT, Layout, eta_fast, eta_precise, halves_fast, halves_precise, moved, score
-from protocols.regression import sandwich_diag, scaled_system
+from protocols.poisson_parts import (
+    LOG2E,
+    SPLIT,
+    Layout,
+    eta_fast,
+    eta_precise,
+    halves_precise,
+    moved,
+    narrow,
+    score,
+    split_raw,
+)
+from protocols.poisson_steps import advance, fused_step, identity_start, open_final_bits, open_zero_bits, power_scaling
+from protocols.regression import rescale, sandwich_diag, scaled_system
 from protocols.sharing import share_inputs
-from protocols.truncation import truncate
+from protocols.trunc_mul import truncate_times
+from protocols.truncation import truncate, truncate_each
 
 ROW_BUDGET = 2.0**21
 """Largest sum over rows of |x| mu' a Z_2^64 product at 40 fractional bits holds (2^22, halved)."""
@@ -81,10 +100,24 @@ PEARSON_CAP = 2.0**16
 halves, stays in range for N <= 2^20)."""
 
 CONDITION = 1e7
-"""Condition number the cold Newton-Schulz inversions are sized for (as LOGISTIC's)."""
+"""Condition number the cold Newton-Schulz inversions are sized for (as LOGISTIC's); twice it with
+the power-of-two scaling (`power_scaling`), which may double a Jacobi-scaled condition number."""
 
 GUARD = 1.0
 """The last step's decrement must be below this (unscaled) for the remainder estimate to count."""
+
+RAW = 2 * X_FRAC + 4
+"""Fractional bits of 2^u in Z_2^64 as `exp2_capped` holds it (its frac and offset O, 20 + 24): the
+halves are cut from there (`split_raw`)."""
+
+PRECISE_RAW = 40 + 32
+"""The same in Z_2^128 (frac 40, offset 32)."""
+
+FAST_DEGREE = 5
+"""Degree of 2^phi in the Z_2^64 steps: relative error 1.1e-7, below the ring's 2^-20 (`EXP2_ERRORS`)."""
+
+PRECISE_DEGREE = 8
+"""Degree of 2^phi in the Z_2^128 step: relative error 1.1e-12, about Z_2^128's 2^-40."""
 
 DECREMENT_FRAC = 60
 """Fractional bits of the decrements compared with tol 2^-S."""
@@ -95,8 +128,8 @@ class PoissonData:
     """The consortium's rows as this party sees them, and the pooled local sums."""
 
     layout: Layout  # the masked [X_hi | X_lo | Z_hi | Z_lo] of every party
-    offsets: np.ndarray  # this party's o = offset - S ln 2 (PAD_OFFSET on padding rows)
-    logs: np.ndarray  # this party's 2 log y' (NO_EVENT where y = 0 and on padding rows)
+    offsets: np.ndarray  # this party's o log2(e), o = offset - S ln 2 (PAD_OFFSET on padding rows)
+    logs: np.ndarray  # this party's 2 log2 y' (NO_EVENT where y = 0 and on padding rows)
     sums: Share  # [X'y' (p) | log-likelihood and Pearson constants (2) | X'W0X (p*p) | X'W0 z0 (p)]
     cap: float  # C: the largest mu' of a row
     scale: int  # S
@@ -180,9 +213,9 @@ def setup(
     sums = local_sums(x, y, offset, scale, w)
     y, offset = weighted(y, offset, w)
     offsets = np.full(rows[ctx.rank], PAD_OFFSET)
-    offsets[:n_real] = offset - scale * math.log(2.0)
+    offsets[:n_real] = offset * LOG2E - scale
     logs = np.full(rows[ctx.rank], NO_EVENT)
-    logs[:n_real] = np.where(y > 0, 2.0 * (np.log(np.maximum(y, 1.0)) - scale * math.log(2.0)), NO_EVENT)
+    logs[:n_real] = np.where(y > 0, 2.0 * (np.log2(np.maximum(y, 1.0)) - scale), NO_EVENT)
     total = None
     for s in share_inputs(ctx, precise.encode(sums), precise.ring, precise.frac, "sums"):
         total = s if total is None else total + s
@@ -197,8 +230,8 @@ def setup(
 def fit(ctx: PartyContext, data: PoissonData, iterations: int, tol: float) -> PoissonShares:
     """The fixed schedule of the module docstring: start, `iterations` steps in Z_2^64, one in Z_2^128."""
     p = data.layout.p
-    ns_steps = iterations_for(CONDITION, p, ctx.precise.frac)
-    beta, inv_a, a = _start(ctx, data, ns_steps)
+    ns_steps = iterations_for(2 * CONDITION, p, ctx.precise.frac)
+    beta, beta_fast, inv_a, a = _start(ctx, data, ns_steps)
     if not residual_is_small(ctx, a, inv_a, 1e-6):  # X'W0X singular: the covariates are collinear
         zero = Share(ctx.precise.ring.zeros((p,)), ctx.precise.ring, ctx.precise.frac)
         return PoissonShares(zero, zero, zero[:1], False, True, False, True, collinear=True)
@@ -209,47 +242,50 @@ def fit(ctx: PartyContext, data: PoissonData, iterations: int, tol: float) -> Po
     for i in range(iterations):
         phase = "last" if i == iterations - 1 else min(i, COLD_ITERATIONS)  # the warm passes ask alike: sent ahead
         mark(ctx.material, f"{same_pass}/{phase}")
-        eta = eta_fast(ctx, data.layout, to_fast(ctx, beta), data.offsets)
+        u = eta_fast(ctx, data.layout, beta_fast, data.offsets)  # eta log2(e)
         extra: list[tuple[Share, int]] = []
         if i < iterations - 1:
-            mu, _ = exp_capped(ctx, eta, data.cap, out_frac=2 * X_FRAC)
-            halves = halves_fast(ctx, mu)
+            power, _ = exp2_capped(ctx, u, data.cap, out_frac=RAW, degree=FAST_DEGREE, lean=True)
+            _, *halves = split_raw(ctx, power)
         else:  # the last also sums Pearson's terms y'^2 / mu' + mu', as two halves
-            n = eta.size
-            logs = data.layout.own(ctx, data.logs, eta) - eta
-            both, above = exp_capped(ctx, concat([eta, logs]), np.repeat([data.cap, PEARSON_CAP], n),
-                                     out_frac=2 * X_FRAC)
-            hi, lo = halves_fast(ctx, concat([both[:n], both[n:] + both[:n]]))
-            halves = (hi[:n], lo[:n])
+            n = u.size
+            logs = data.layout.own(ctx, data.logs, u) - u
+            power, above = exp2_capped(ctx, concat([u, logs]), np.repeat([data.cap, PEARSON_CAP], n),
+                                       out_frac=RAW, degree=FAST_DEGREE, lean=True)
+            _, hi, lo = split_raw(ctx, power)
+            halves = [hi[:n], lo[:n]]
+            hi, lo = hi[n:] + hi[:n], lo[n:] + lo[:n]  # the halves of y'^2 / mu' + mu'
             ring = hi.ring
-            extra = [(Share(ring.sum(hi.data[n:]).reshape(1), ring, hi.frac), 0),
-                     (Share(ring.sum(lo.data[n:]).reshape(1), ring, hi.frac + SPLIT), 0),
+            extra = [(Share(ring.sum(hi.data).reshape(1), ring, hi.frac), 0),
+                     (Share(ring.sum(lo.data).reshape(1), ring, hi.frac + SPLIT), 0),
                      (Share(ring.sum(above.data[n:]).reshape(1), ring, 0), 0)]
-        g, h, pearson = score(ctx, data.layout, halves, data.sums[:p], extra)
+        g, h, pearson = score(ctx, data.layout, (halves[0], halves[1]), data.sums[:p], extra)
         if i < COLD_ITERATIONS:
-            delta, inv_a, d, _ = newton_step(ctx, g, h, p, None, ns_steps)
+            raw, inv_a, d, _ = fused_step(ctx, g, h, p, None, ns_steps)
         else:
-            delta, inv_a, d, _ = newton_step(ctx, g, h, p, inv_a, WARM_STEPS, d)
-        beta = beta + delta
+            raw, inv_a, d, _ = fused_step(ctx, g, h, p, inv_a, LOOP_STEPS, d)
+        beta, beta_fast = advance(ctx, beta, raw)
     mark(ctx.material, None)
     return _final(ctx, data, beta, inv_a, d, pearson, tol)
 
 
-def _identity_start(ctx: PartyContext, p: int) -> Share:
-    precise = ctx.precise
-    start = precise.encode(np.eye(p) / p) if ctx.is_leader else precise.ring.zeros((p, p))
-    return Share(start, precise.ring, precise.frac)
-
-
-def _start(ctx: PartyContext, data: PoissonData, ns_steps: int) -> tuple[Share, Share, Share]:
-    """Coefficients of the weighted least squares X'W0X b = X'W0 z0 (Jacobi scaling, Newton-Schulz),
-    the inverse and the scaled matrix (for the collinearity bit)."""
+def _start(ctx: PartyContext, data: PoissonData, ns_steps: int) -> tuple[Share, Share, Share, Share]:
+    """Coefficients of the weighted least squares X'W0X b = X'W0 z0 (power-of-two scaling, Newton-Schulz
+    with the product riding in its last round), in both rings (`advance`); the inverse and the scaled
+    matrix (for the collinearity bit)."""
     p = data.layout.p
     m0 = data.sums[p + 2 : p + 2 + p * p].reshape(p, p)
-    d, a = scaled_system(ctx, m0)
-    inv_a = newton_schulz(ctx, a, _identity_start(ctx, p), ns_steps)
-    beta = fixed_matmul(ctx, inv_a, truncate(ctx, mul(ctx, d, data.sums[-p:]), d.frac))
-    return beta, inv_a, a
+    d = power_scaling(ctx, m0)
+    a, scaled = rescale(ctx, d, m0, data.sums[-p:])
+    inv_a, raw = newton_schulz_times(ctx, a, identity_start(ctx, p), ns_steps, scaled)
+    zero = Share(ctx.precise.ring.zeros((p,)), ctx.precise.ring, ctx.precise.frac)
+    beta, beta_fast = advance(ctx, zero, raw)
+    return beta, beta_fast, inv_a, a
+
+
+def _total(x: Share) -> Share:
+    """[sum of x's entries], a 1-vector."""
+    return Share(x.ring.sum(x.data).reshape(1), x.ring, x.frac)
 
 
 def newton_step(
@@ -265,7 +301,7 @@ def newton_step(
         d, a = scaled_system(ctx, hmat)
     else:
         a = truncate(ctx, mul(ctx, Share(np.repeat(d.data[:, None], p, axis=1), d.ring, d.frac), hmat), d.frac)
-    inv_a = newton_schulz(ctx, a, _identity_start(ctx, p) if inv_a is None else inv_a, steps)
+    inv_a = newton_schulz(ctx, a, identity_start(ctx, p) if inv_a is None else inv_a, steps)
     delta = fixed_matmul(ctx, inv_a, truncate(ctx, mul(ctx, d, g), d.frac))
     return delta, inv_a, d, a
 
@@ -282,23 +318,27 @@ def _final(ctx: PartyContext, data: PoissonData, beta: Share, inv_a: Share, d: S
     precise = ctx.precise
     ring = precise.ring
     p = data.layout.p
-    eta = eta_precise(ctx, data.layout, beta, data.offsets)
-    mu, above = exp_capped(ctx, eta, data.cap, out_frac=precise.frac)
+    u = eta_precise(ctx, data.layout, beta, data.offsets)
+    power, above = exp2_capped(ctx, u, data.cap, out_frac=PRECISE_RAW, degree=PRECISE_DEGREE, lean=True)
+    mu, *halves = split_raw(ctx, power)
     counts = Share(np.array([ring.sum(above.data), pearson[2].data[0]], dtype=object), ring, 0)
-    over_cap, over_pearson = (int(v) == 0 for v in reveal_int(ctx, is_zero(ctx, counts)))
+    over_cap, over_pearson = (not v for v in open_zero_bits(ctx, counts))
     if over_cap:
         zero = Share(ring.zeros((p,)), ring, precise.frac)
         return PoissonShares(zero, zero, zero[:1], False, False, True, True)
-    mus = halves_precise(ctx, mu)
+    mus = (narrow(ctx, halves[0]), narrow(ctx, halves[1]))
     g, h, _ = score(ctx, data.layout, mus, data.sums[:p], [])
-    delta, inv_a, d, _ = newton_step(ctx, g, h, p, inv_a, WARM_STEPS + 3, d)
+    raw, inv_a, d, _ = fused_step(ctx, g, h, p, inv_a, WARM_STEPS + 3, d)
+    delta, by_g = truncate_times(ctx, raw, raw.frac - precise.frac, g)  # delta and g o delta in one round
     change, remainder = moved(ctx, data.layout, delta, mus[0])
-    step, inv_a, d, a = newton_step(ctx, remainder, h + change, p, inv_a, WARM_STEPS, d)
-    decrements = concat([_dot(ctx, g, delta, DECREMENT_FRAC), _dot(ctx, remainder, step, DECREMENT_FRAC)])
+    raw, inv_a, d, a = fused_step(ctx, remainder, h + change, p, inv_a, WARM_STEPS, d)
+    _, by_r = truncate_times(ctx, raw, raw.frac - precise.frac, remainder)
+    decrements = concat(truncate_each(ctx, [(_total(by_g), by_g.frac - DECREMENT_FRAC),
+                                            (_total(by_r), by_r.frac - DECREMENT_FRAC)]))
     limits = np.array([GUARD, tol]) * 2.0**-data.scale
-    bits = reveal_int(ctx, less_than_public(ctx, decrements, limits))
-    converged = bool(int(bits[0]) and int(bits[1]))
-    singular = not residual_is_small(ctx, a, inv_a, 1e-6)
+    residual = add_public(ctx, -fixed_matmul(ctx, a, inv_a), np.eye(p))
+    below, within = open_final_bits(ctx, add_public(ctx, decrements, -limits), residual, 1e-6)
+    converged, singular = bool(below[0] and below[1]), not within
     diag = Share(np.array([inv_a.data[j, j] for j in range(p)], dtype=object), ring, inv_a.frac)
     inv_diag = truncate(ctx, mul(ctx, diag, d), precise.frac)
     sandwich = None

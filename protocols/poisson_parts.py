@@ -10,6 +10,7 @@ added, lifted to Z_2^128 in one conversion and rescaled there by one truncation.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -25,6 +26,10 @@ from protocols.truncation import truncate, truncate_each
 
 SPLIT = 20
 """Bits per half (the second half is scaled up by 2^SPLIT)."""
+
+LOG2E = math.log2(math.e)
+"""The fit exponentiates u = eta log2(e) = X (beta log2(e)) + o log2(e) (`exp2_capped`): beta is scaled
+where it is truncated anyway, the offsets by their owners."""
 
 DELTA_SHIFT = 10
 """Extra bits of the last step delta in `moved` (it is small)."""
@@ -101,13 +106,32 @@ def eta_fast(ctx: PartyContext, layout: Layout, beta: Share, offsets: np.ndarray
 
 
 def eta_precise(ctx: PartyContext, layout: Layout, beta: Share, offsets: np.ndarray) -> Share:
-    """[X beta + o] in Z_2^128 at 40 fractional bits for `beta` in Z_2^128 (2^-42 p absolute)."""
-    b_hi, b_lo = halves_precise(ctx, beta)
+    """[X beta log2(e) + o] in Z_2^128 at 40 fractional bits for `beta` in Z_2^128 (2^-42 p absolute),
+    `offsets` o already in log2 units: beta log2(e) (log2(e) on the 40-bit grid) is cut into its halves
+    where they are cut anyway."""
+    scaled = Share(beta.ring.mul(beta.data, beta.ring.constant(int(round(LOG2E * 2**40)))), beta.ring,
+                   beta.frac + 40)
+    _, b_hi, b_lo = split_raw(ctx, scaled)
+    b_hi, b_lo = narrow(ctx, b_hi), narrow(ctx, b_lo)
     k = len(layout.matrices)
     prods = _products(ctx, layout, [layout.vector([b_hi]), layout.vector([b_lo, b_hi])], "poisson-final-eta")
     lows = truncate_each(ctx, [(s, SPLIT) for s in prods[k:]])
     eta = concat([hi + lo.with_frac(hi.frac) for hi, lo in zip(prods[:k], lows)])
     return extend_ring(ctx, eta + layout.own(ctx, offsets, eta))
+
+
+def split_raw(ctx: PartyContext, x: Share) -> tuple[Share, Share, Share]:
+    """From x held with 2 SPLIT bits or more: x at 2 SPLIT bits and its halves hi + 2^-SPLIT lo
+    (`halves_fast`), both truncations in one round."""
+    full, hi = truncate_each(ctx, [(x, x.frac - 2 * SPLIT), (x, x.frac - SPLIT)])
+    ring = x.ring
+    return full, hi, Share(ring.sub(full.data, ring.lshift(hi.data, SPLIT)), ring, SPLIT)
+
+
+def narrow(ctx: PartyContext, x: Share) -> Share:
+    """A Z_2^128 share of a value within Z_2^64's range as a Z_2^64 share (the shares reduce mod 2^64)."""
+    fast = ctx.fixed.ring
+    return Share(fast.reduce(x.data), fast, x.frac)
 
 
 def halves_fast(ctx: PartyContext, x: Share) -> tuple[Share, Share]:
