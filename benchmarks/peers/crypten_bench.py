@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from benchmarks.peers._procs import (
@@ -46,6 +48,7 @@ from benchmarks.peers._procs import (
     run_workers,
     single_thread_env,
 )
+from benchmarks.peers.crypten_party import write_breast_cancer
 
 VERSION = "0.4.1"
 OPS = ("mul", "lt", "sigmoid", "reciprocal", "sum", "logreg")
@@ -83,6 +86,16 @@ def run(
         raise ValueError("provider must be TTP (trusted third party) or TFP (CrypTen's trusted first party)")
     size = int(size if size is not None else (10 if op == "logreg" else DEFAULT_SIZES[op]))
     job = peer_job(op, size, repeats, seed, reciprocal_range, provider=provider, epochs=epochs, api=api)
+    with tempfile.TemporaryDirectory(prefix="pooled-crypten-") as scratch:
+        if op == "logreg":  # the ranks read the data from a file rather than each importing scikit-learn
+            job["data_file"] = str(Path(scratch) / "breast_cancer.npz")
+            write_breast_cancer(Path(job["data_file"]), size)
+        return _run_ranks(op, parties, size, repeats, job, provider, timeout)
+
+
+def _run_ranks(op: str, parties: int, size: int, repeats: int, job: dict[str, Any], provider: str,
+               timeout: float | None) -> dict[str, Any]:
+    """Start the ranks (and the TTP) on `job`, wait for them, and build the row (`run`)."""
     (port,) = free_ports(1)
     base = single_thread_env(
         {

@@ -33,6 +33,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -168,6 +169,20 @@ def breast_cancer(features: int) -> tuple[np.ndarray, np.ndarray]:
     return x, data.target.astype(np.float64)
 
 
+def write_breast_cancer(path: Path, features: int) -> None:
+    """`breast_cancer(features)` saved for the ranks (`logreg_data`), which then need no scikit-learn."""
+    x, y = breast_cancer(features)
+    np.savez(path, x=x, y=y)
+
+
+def logreg_data(job: dict[str, Any], features: int) -> tuple[np.ndarray, np.ndarray]:
+    """The job's data: from its `data_file` (`write_breast_cancer`) when it names one, else loaded here."""
+    if "data_file" not in job:
+        return breast_cancer(features)
+    with np.load(job["data_file"]) as data:
+        return data["x"], data["y"]
+
+
 LOGREG_APIS = ("tensor", "nn")
 """How CrypTen trains: `tensor`, its tensor operations as its own examples write a model (the
 fastest, and the comparison's); `nn`, `crypten.nn` modules with autograd (a second, labelled row)."""
@@ -185,7 +200,7 @@ def measure_logreg(p: Party, job: dict[str, Any]) -> dict[str, Any]:
     api = str(job.get("api", "tensor"))
     if api not in LOGREG_APIS:
         raise ValueError(f"logreg api must be one of {LOGREG_APIS}, got {api!r}")
-    x, y = breast_cancer(features)
+    x, y = logreg_data(job, features)
     parts = np.array_split(np.arange(len(x)), p.n)  # contiguous row blocks, one per party
 
     def share_data() -> tuple[Any, Any]:
