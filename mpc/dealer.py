@@ -55,15 +55,27 @@ def _draw(prg: Prg, session: str, counter: int, kind: str, comp: Component) -> n
     return prg.ring_elements(comp.ring, label, comp.shape)
 
 
-def _combine(comp: Component, parts: list[np.ndarray]) -> np.ndarray:
-    total = parts[0].copy()
-    for p in parts[1:]:
-        total = (total ^ p) if comp.domain == "xor" else comp.ring.add(total, p)
+def _combine(comp: Component, parts: Iterator[np.ndarray]) -> np.ndarray:
+    """The sum (xor for bit-words) of freshly drawn arrays, accumulated into the first: no new array
+    where numpy computes modulo 2^64 in place."""
+    total = next(parts)
+    for p in parts:
+        if comp.domain == "xor":
+            total ^= p
+        elif comp.ring.native:
+            total += p
+        else:
+            total = comp.ring.add(total, p)
     return total
 
 
 def _difference(comp: Component, secret: np.ndarray, others: np.ndarray) -> np.ndarray:
-    return (secret ^ others) if comp.domain == "xor" else comp.ring.sub(secret, others)
+    """secret - others (xor for bit-words), written over `others` (a fresh sum) where numpy can."""
+    if comp.domain == "xor":
+        return np.bitwise_xor(secret, others, out=others)
+    if comp.ring.native:
+        return np.subtract(secret, others, out=others)
+    return comp.ring.sub(secret, others)
 
 
 class DealerEngine:
@@ -88,12 +100,12 @@ class DealerEngine:
             if comp.owner is not None:
                 free[comp.name] = _draw(self._prgs[comp.owner], self._session, counter, kind.name, comp)
                 continue
-            parts = [_draw(p, self._session, counter, kind.name, comp) for p in self._prgs]
+            parts = (_draw(p, self._session, counter, kind.name, comp) for p in self._prgs)
             free[comp.name] = _combine(comp, parts)
         derived = kind.derive(request.params, free)
         out: Secrets = {}
         for comp in kind.derived(request.params):
-            parts = [_draw(p, self._session, counter, kind.name, comp) for p in self._prgs[:-1]]
+            parts = (_draw(p, self._session, counter, kind.name, comp) for p in self._prgs[:-1])
             out[comp.name] = _difference(comp, derived[comp.name], _combine(comp, parts))
         return out
 

@@ -11,6 +11,7 @@ call each. `Assembler` puts the pieces back together on the party's side.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from typing import NamedTuple
 
 from parties.array_stream import CHUNK_BYTES, WireArray, arrays_from_chunks, arrays_to_chunks
 from parties.proto import pooled_pb2 as pb
@@ -40,26 +41,41 @@ def asks_from_pb(msg: pb.CorrectionAsks) -> tuple[str, list[Ask]]:
     return msg.session, [(int(a.counter), a.request_json) for a in msg.asks]
 
 
-def pieces(counter: int, arrays: Sequence[WireArray]) -> Iterator[pb.CorrectionPiece]:
+class Piece(NamedTuple):
+    """A `CorrectionPiece` not yet in a frame: building it only inside its frame copies its data once."""
+
+    counter: int
+    chunk: pb.ArraysChunk
+    last: bool
+    size: int
+    """Bytes of the chunk's data (reading `chunk.data` would copy them)."""
+
+
+def pieces(counter: int, arrays: Sequence[WireArray]) -> Iterator[Piece]:
     """One correction as pieces of at most CHUNK_BYTES of data each, the last one marked."""
     chunks = list(arrays_to_chunks(arrays))
+    total = sum(a.nbytes for a in arrays)  # arrays_to_chunks cuts their bytes every CHUNK_BYTES
     for i, chunk in enumerate(chunks):
-        yield pb.CorrectionPiece(counter=counter, chunk=chunk, last=i == len(chunks) - 1)
+        yield Piece(counter, chunk, i == len(chunks) - 1, max(0, min(CHUNK_BYTES, total - i * CHUNK_BYTES)))
 
 
-def frames(pieces_: Iterable[pb.CorrectionPiece]) -> Iterator[pb.CorrectionFrames]:
-    """Pack pieces into frames of at most about CHUNK_BYTES of data (a piece alone may fill one)."""
-    batch: list[pb.CorrectionPiece] = []
+def frames(pieces_: Iterable[Piece]) -> Iterator[pb.CorrectionFrames]:
+    """Pack pieces into frames of at most about CHUNK_BYTES of data (a piece alone may fill one).
+
+    Each piece is added to its frame in place (`add`, `CopyFrom`): passing built messages to the
+    frame's constructor would copy every piece's data twice more (a merge serializes and parses).
+    """
+    frame = pb.CorrectionFrames()
     size = 0
     for piece in pieces_:
-        grows = len(piece.chunk.data) + 64
-        if batch and size + grows > CHUNK_BYTES:
-            yield pb.CorrectionFrames(pieces=batch)
-            batch, size = [], 0
-        batch.append(piece)
+        grows = piece.size + 64
+        if size and size + grows > CHUNK_BYTES:
+            yield frame
+            frame, size = pb.CorrectionFrames(), 0
+        frame.pieces.add(counter=piece.counter, last=piece.last).chunk.CopyFrom(piece.chunk)
         size += grows
-    if batch:
-        yield pb.CorrectionFrames(pieces=batch)
+    if size:
+        yield frame
 
 
 class Assembler:
