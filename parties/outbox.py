@@ -5,14 +5,17 @@ hand-off to another thread, so a round costs one TLS write per peer. The socket 
 on first use (`dial`, given by `parties.peer_links`) and kept for the node's lifetime.
 Messages are cut into chunks of at most 1 MiB (`parties.peer_wire.OutgoingMessage`), one
 frame each; concurrent sessions take turns chunk by chunk, so a small message waits behind
-at most one chunk of a large one.
+at most one chunk of a large one. A message under 64 KiB, most of them, is built as one
+frame in one step (`parties.peer_wire.whole_message`, the same bytes) and written at once.
 
 A message counts as sent once the kernel has taken its bytes. A write that makes no progress
 for `stall_s` (a frozen peer that stopped reading, a dead link) fails. A socket that breaks
 for any reason (a failed write, the peer closed it or refused our certificate, seen by a
 watcher thread that polls the socket without touching TLS) cannot say which of its frames
 arrived: every open session that wrote to it is reported to `on_lost`, and the next message
-dials afresh. The receiver drops partial messages with the socket.
+dials afresh. A session's first message on a socket checks it first (`_hung_up`), so a
+session that starts after the peer closed the socket dials afresh even if the watcher has
+not run yet. The receiver drops partial messages with the socket.
 """
 
 from __future__ import annotations
@@ -25,8 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from parties.array_stream import CHUNK_BYTES
-from parties.peer_socket import write_frame
-from parties.peer_wire import OutgoingMessage
+from parties.peer_socket import DIRECT_BYTES, write_frame
+from parties.peer_wire import OutgoingMessage, whole_message
 
 LostHandler = Callable[[str, set[str], str], None]
 """(peer, sessions that wrote to the socket, why it broke) -> None."""
@@ -42,6 +45,16 @@ class _Link:
     sock: ssl.SSLSocket
     used: set[str] = field(default_factory=set)  # sessions that wrote to it
     broken: bool = False
+
+
+def _hung_up(sock: ssl.SSLSocket) -> bool:
+    """The peer has closed or refused the socket (or it is gone), asked without waiting and without TLS."""
+    poll = select.poll()
+    try:
+        poll.register(sock.fileno(), _HANGUP)
+        return bool(poll.poll(0))
+    except (OSError, ValueError):
+        return True
 
 
 class Outbox:
@@ -69,38 +82,55 @@ class Outbox:
 
     def put(self, session: str, tag: str, payload: bytes | memoryview) -> None:
         """Write a message; LinkError if it cannot be (the sessions concerned are told), RuntimeError once closed."""
+        size = payload.nbytes if isinstance(payload, memoryview) else len(payload)
+        if size <= self._frame_bytes and size < DIRECT_BYTES:  # most messages: one small frame, one write
+            self._write_frame(session, [whole_message(session, tag, payload)])
+            return
         message = OutgoingMessage(session, tag, payload, chunk_bytes=self._frame_bytes)
         while not message.done:
-            with self._write:
-                link = self._current()
-                parts: list[bytes | memoryview] = []
-                message.write_chunk(parts)
-                with self._lock:
-                    link.used.add(session)
-                try:
-                    write_frame(link.sock, parts)
-                    continue
-                except TimeoutError:
-                    reason = f"it took none of our messages for {self._stall_s:g} s"
-                except OSError as exc:
-                    reason = f"our connection to it broke ({exc})"
-            self._break(link, reason)
-            raise LinkError(reason)
+            parts: list[bytes | memoryview] = []
+            message.write_chunk(parts)
+            self._write_frame(session, parts)
 
-    def _current(self) -> _Link:
-        """The open link, dialled if there is none (write lock held)."""
+    def _write_frame(self, session: str, parts: list[bytes | memoryview]) -> None:
+        """Write one frame of `session` on the open link (dialled if there is none)."""
+        with self._write:
+            link = self._current(session)
+            try:
+                write_frame(link.sock, parts)
+                return
+            except TimeoutError:
+                reason = f"it took none of our messages for {self._stall_s:g} s"
+            except OSError as exc:
+                reason = f"our connection to it broke ({exc})"
+        self._break(link, reason)
+        raise LinkError(reason)
+
+    def _current(self, session: str) -> _Link:
+        """The open link, dialled if there is none, with `session` among its users (write lock held).
+
+        A session's first message on a link first asks the kernel whether the peer has closed the
+        socket (one poll that does not wait): the watcher may not have run yet, and a new session
+        would otherwise write on a socket already gone and lose its message.
+        """
         with self._lock:
             if self._closed:
                 raise RuntimeError("the node is stopping")
             link = self._link
-        if link is not None and not link.broken:
-            return link
+            if link is not None and not link.broken and session in link.used:
+                return link
+        if link is not None and not link.broken and _hung_up(link.sock):
+            self._break(link, "it closed our connection")
+        with self._lock:
+            if link is not None and not link.broken:
+                link.used.add(session)
+                return link
         try:
             sock = self._dial()
         except (OSError, LookupError, RuntimeError) as exc:
             raise LinkError(f"cannot connect to it ({exc})") from None
         sock.settimeout(self._stall_s)
-        link = _Link(sock)
+        link = _Link(sock, {session})
         with self._lock:
             if self._closed:
                 sock.close()

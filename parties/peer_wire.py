@@ -70,6 +70,12 @@ class ChunkLayout:
         return (_key(self.session, _LENGTH), _key(self.tag, _LENGTH), _key(self.total_bytes, _VARINT),
                 _key(self.offset, _VARINT), _key(self.data, _LENGTH), _key(self.chunks, _LENGTH))
 
+    @cached_property
+    def short_keys(self) -> tuple[int, int, int, int, int, int] | None:
+        """`keys` as single bytes, when every one fits in a byte (field numbers below 16); else None."""
+        keys = self.keys
+        return tuple(k[0] for k in keys) if all(len(k) == 1 for k in keys) else None  # type: ignore[return-value]
+
 
 LAYOUT = ChunkLayout.of(pb.PeerChunk.DESCRIPTOR, pb.PeerFrames.DESCRIPTOR)
 """The layout of pooled.proto's `PeerChunk` and `PeerFrames`, which every node speaks."""
@@ -150,6 +156,21 @@ class OutgoingMessage:
         return len(lead) + body
 
 
+def whole_message(session: str, tag: str, payload: bytes | memoryview, *, layout: ChunkLayout = LAYOUT) -> bytes:
+    """A serialized `PeerFrames` holding a whole message as one chunk, payload included.
+
+    The same bytes as `OutgoingMessage.write_chunk` of a message that fits one chunk, in fewer
+    steps: most messages are a few bytes, and this runs once per message and peer.
+    """
+    view = memoryview(payload).cast("B")
+    name, step = session.encode(), tag.encode()
+    size = len(view)
+    session_key, tag_key, total_key, _, data_key, chunks_key = layout.keys
+    head = b"".join((session_key, _varint(len(name)), name, tag_key, _varint(len(step)), step,
+                     total_key, _varint(size), data_key, _varint(size)))
+    return b"".join((chunks_key, _varint(len(head) + size), head, view))
+
+
 def frames_to_wire(parts: list[bytes | memoryview]) -> bytes:
     """A serialized `PeerFrames` from what `OutgoingMessage.write_chunk` appended (the payload's one copy)."""
     return b"".join(parts)
@@ -184,6 +205,9 @@ def frames_from_wire(raw: bytes | bytearray | memoryview, *, layout: ChunkLayout
     ValueError for a truncated frame or a field that is not in `layout`.
     """
     buf = memoryview(raw)
+    one = _as_written(buf, layout)
+    if one is not None:
+        return [one]
     chunks = []
     pos = 0
     try:
@@ -200,6 +224,45 @@ def frames_from_wire(raw: bytes | bytearray | memoryview, *, layout: ChunkLayout
     except IndexError:
         raise ValueError("truncated peer frame") from None
     return chunks
+
+
+def _as_written(buf: memoryview, layout: ChunkLayout) -> Chunk | None:
+    """The chunk of a frame laid out exactly as `OutgoingMessage` writes it; None for any other frame.
+
+    One chunk, its fields in the writer's order, nothing after it: the layout of nearly every
+    frame, read in one pass. Anything else, malformed frames included, is left to the general
+    parser (`frames_from_wire`), which accepts any order and names what is wrong.
+    """
+    keys = layout.short_keys
+    if keys is None:
+        return None
+    session_key, tag_key, total_key, offset_key, data_key, chunks_key = keys
+    try:
+        if buf[0] != chunks_key:
+            return None
+        size, pos = _read_varint(buf, 1)
+        if pos + size != len(buf) or buf[pos] != session_key:
+            return None
+        size, pos = _read_varint(buf, pos + 1)
+        session, pos = str(buf[pos : pos + size], "utf-8"), pos + size
+        if buf[pos] != tag_key:
+            return None
+        size, pos = _read_varint(buf, pos + 1)
+        tag, pos = str(buf[pos : pos + size], "utf-8"), pos + size
+        where = buf[pos]
+        if where not in (total_key, offset_key):
+            return None
+        number, pos = _read_varint(buf, pos + 1)
+        if buf[pos] != data_key:
+            return None
+        size, pos = _read_varint(buf, pos + 1)
+        if pos + size != len(buf):
+            return None
+    except (IndexError, ValueError):  # truncated, or text that is not UTF-8: the general parser says which
+        return None
+    if where == total_key:
+        return Chunk(session, tag, number, 0, buf[pos:])
+    return Chunk(session, tag, 0, number, buf[pos:])
 
 
 def _chunk(buf: memoryview, layout: ChunkLayout) -> Chunk:

@@ -55,3 +55,33 @@ def test_orphan_messages_expire() -> None:
     box.put(PeerMessage("ghost2", "a", "t", b"y"))  # any arrival sweeps expired orphans
     box.open_session("ghost")
     assert box.take("ghost", "a", "t", 0.0) is None
+
+
+def test_only_the_awaited_message_wakes_a_receiver(monkeypatch: pytest.MonkeyPatch) -> None:
+    waiting, notified = threading.Event(), []
+
+    class Spy(threading.Condition):
+        def wait(self, timeout: float | None = None) -> bool:
+            waiting.set()
+            return super().wait(timeout)
+
+        def notify_all(self) -> None:
+            notified.append(1)
+            super().notify_all()
+
+    monkeypatch.setattr("parties.mailbox.threading", type("Threading", (), {"Lock": threading.Lock, "Condition": Spy}))
+    box = Mailbox()
+    box.open_session("s")
+    box.open_session("other")
+    got: list[bytes | None] = []
+    receiver = threading.Thread(target=lambda: got.append(box.take("s", "b", "t2", 30.0)))
+    receiver.start()
+    assert waiting.wait(10.0)
+    box.put(PeerMessage("s", "c", "t2", b"another source"))
+    box.put(PeerMessage("s", "b", "t1", b"another tag"))
+    box.put(PeerMessage("other", "b", "t2", b"another session"))
+    assert notified == []  # none of these is what the receiver waits for: it sleeps on
+    box.put(PeerMessage("s", "b", "t2", b"awaited"))
+    receiver.join(10.0)
+    assert got == [b"awaited"] and notified == [1]
+    assert box.take("s", "c", "t2", 0.0) == b"another source"

@@ -139,7 +139,14 @@ def _dial_data(lc: LocalConsortium, client: ConsortiumClient, identity: Identity
 def test_a_party_cannot_speak_for_another(consortium: LocalConsortium, client: ConsortiumClient) -> None:
     # Messages carry no source: what arrives on a data socket comes from the party its client
     # certificate names. A socket dialled with a's certificate replaces node a's socket to c.
-    _dial_data(consortium, client, Identity.party("a")).close()
+    # c reads it only once a's own socket is gone, so the frame over the limit sent here ends it
+    # when the replacement is done: a's next session must then notice its socket was closed.
+    with _dial_data(consortium, client, Identity.party("a")) as forged:
+        forged.settimeout(10.0)
+        forged.sendall((peer_socket.MAX_FRAME_BYTES + 1).to_bytes(4, "big"))
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            if forged.recv(1) == b"":
+                raise ConnectionError("closed by the node")
     tls = _tls(consortium, Identity.party("a"))
     with tls.channel(consortium.addresses["c"], Identity.party("c")) as channel:
         with pytest.raises(grpc.RpcError) as abort_err:

@@ -94,6 +94,23 @@ def test_a_socket_the_peer_closes_reports_the_sessions_that_wrote_to_it_and_the_
     box.close()
 
 
+def test_a_new_session_does_not_write_on_a_socket_the_peer_closed_before_the_watcher_saw_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(Outbox, "_watch", lambda self, link: None)  # the watcher has not run yet
+    dialer = _Dialer()
+    box, lost = _outbox(dialer)
+    box.put("s1", "t", b"one")
+    dialer.far[0].close()  # the peer replaced or refused the socket
+    box.put("s2", "t", b"two")  # a session's first message checks the socket first, and dials again
+    assert len(dialer.far) == 2
+    assert [m.payload for m in _read_messages(dialer.far[1], 1)[0]] == [b"two"]
+    assert lost == [("b", {"s1"}, "it closed our connection")]  # s1 wrote to the old socket: told
+    box.put("s1", "u", b"three")  # s1 goes on, on the new socket
+    assert [m.payload for m in _read_messages(dialer.far[1], 1)[0]] == [b"three"]
+    box.close()
+
+
 def test_a_peer_that_stops_reading_fails_the_write_after_the_stall_limit() -> None:
     dialer = _Dialer()
     box, lost = _outbox(dialer, stall_s=0.3, frame_bytes=1 << 20)

@@ -17,6 +17,7 @@ from parties.peer_wire import (
     frames_from_wire,
     frames_to_wire,
     message_to_wire,
+    whole_message,
 )
 from parties.proto import pooled_pb2 as pb
 from parties.records import PeerMessage
@@ -133,3 +134,31 @@ def test_pieces_that_do_not_fit_together_are_refused_and_partial_messages_never_
     assert box.feed(third) == PeerMessage("s", "a", "t", bytes(3000))
     (empty,) = frames_from_wire(message_to_wire("s", "u", b"")[0])
     assert Reassembler("a").feed(empty) == PeerMessage("s", "a", "u", b"")
+
+
+def _parsed(raw: bytes) -> tuple[str, Any]:
+    """What `frames_from_wire` makes of `raw`: its chunks, or the error's type and text."""
+    try:
+        return "ok", [(c.session, c.tag, c.total_bytes, c.offset, bytes(c.data)) for c in frames_from_wire(raw)]
+    except ValueError as exc:
+        return type(exc).__name__, str(exc)
+
+
+@pytest.mark.parametrize("size", [0, 1, 127, 128, 1000, 20_000])
+def test_a_whole_message_is_one_chunk_read_as_the_general_parser_reads_it(
+    size: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payload = np.arange(size, dtype=np.uint8).tobytes()
+    for session, tag in (("s", "s/1/x"), ("", ""), ("é" * 70, "t" * 200)):
+        (frame,) = message_to_wire(session, tag, payload)
+        assert whole_message(session, tag, payload) == frame  # the same bytes as the chunking writer's
+        if size == 1000:  # a frame as the writer lays it out, every prefix, and every byte of its head changed
+            variants = [frame] + [frame[:cut] for cut in range(len(frame))]
+            variants += [frame[:i] + bytes([v]) + frame[i + 1 :] for i in range(40) for v in (0, 0x7F, 0x80, 0xFF)]
+            fast = [_parsed(v) for v in variants]
+            monkeypatch.setattr("parties.peer_wire._as_written", lambda buf, layout: None)
+            assert [_parsed(v) for v in variants] == fast  # the general parser alone: the same chunks or errors
+            monkeypatch.undo()
+    step = max(size, 1)
+    later = message_to_wire("s", "t", bytes(2 * step), chunk_bytes=step)[1]
+    assert _parsed(later)[1][0][2:4] == (0, step)  # a later chunk: its offset, no total
