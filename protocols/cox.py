@@ -32,8 +32,9 @@ Schedule (fixed, so its cost does not depend on the data):
       at 24 fractional bits (the sums are below 2^37).
    c. [S0 | S1] = sum_r R_r' [e | e x]_r: owned transposed products (one round, Z_2^64; R is
       0/1 so no scale is added), lifted to Z_2^128 with the count of rows at the cap.
-   d. 1 / S0_j (one secure reciprocal of G values; 1 where nobody is at risk); a_j = S1_j / S0_j
-      and h_j = d_j / S0_j; L = R_r h per party (owned products in Z_2^64, 40 fractional bits);
+   d. S0 prepared once as a divisor (G values; 1 where nobody is at risk), S1 and d normalised in
+      its rounds (`protocols.reciprocal.prepare`); a_j = S1_j / S0_j and h_j = d_j / S0_j by one round
+      of products and one of truncations; L = R_r h per party (owned products in Z_2^64, 40 fractional bits);
       d_j a_j a_j', d_j a_j and mu = e L, with L as two 20-bit halves (`HALF_BITS`) so that mu keeps
       L's 40 bits; sum_r Z_r' mu_r by owned transposed products (Z_2^64), lifted.
    e. The step (`protocols.cox_steps`): H's diagonal scaling D by powers of two from a table (d and
@@ -69,7 +70,6 @@ from protocols.compare import is_zero
 from protocols.convert import extend_ring
 from protocols.cox_owned import Limbs, cached, owned_products
 from protocols.cox_steps import last, next_point, scalings, step
-from protocols.division import reciprocal
 from protocols.exp_log import exp2_capped
 from protocols.linalg import iterations_for
 from protocols.logistic import (
@@ -86,6 +86,7 @@ from protocols.owned import OwnedMatrix, owned_matvec_many, publish_masked
 from protocols.poisson import FAST_DEGREE
 from protocols.poisson_steps import open_final_bits, open_zero_bits
 from protocols.products import products
+from protocols.reciprocal import Prepared, divide_by, prepare
 from protocols.sharing import share_inputs
 from protocols.truncation import truncate, truncate_each
 
@@ -226,10 +227,7 @@ def derivatives(ctx: PartyContext, data: CoxData, u: Share) -> tuple[Share, Shar
     lifted = extend_ring(ctx, Share(np.concatenate([*(s.data for s in sums), count.data]), fast, SUM_FRAC))
     big = rescale_up(Share(lifted.data[:-1].reshape(p + 1, grid), ring, SUM_FRAC), f - SUM_FRAC)
     s0 = big[0] + data.empty
-    inv = reciprocal(ctx, s0)
-    ratios, h = mul_many(ctx, [(big[1:], Share(np.broadcast_to(inv.data, (p, grid)).copy(), ring, f)),
-                               (data.events, inv)])
-    a = truncate(ctx, ratios, f)  # a_j = S1_j / S0_j
+    a, h = _over_s0(ctx, s0, [big[k] for k in range(1, p + 1)] + [data.events])  # a_j = S1_j / S0_j, d_j / S0_j
     # Breslow's cumulative baseline hazard at each row's time: L_i = sum_{j <= t_i} d_j / S0_j = (R h)_i
     h_fast = _to_fast(ctx, h.reshape(1, grid), HAZARD_FRAC)[0]
     hazard = concat(owned_products(ctx, data.limbs, [(om, h_fast) for om in data.risk], False, "cox-hazard"))
@@ -255,6 +253,22 @@ def derivatives(ctx: PartyContext, data: CoxData, u: Share) -> tuple[Share, Shar
     g = data.event_sum - Share(ring.sum(da.data, axis=1), ring, f)
     h_pairs = zmu - Share(ring.sum(daa.data, axis=1), ring, f)
     return g, h_pairs, Share(lifted.data[-1:], ring, 0)
+
+
+def _over_s0(ctx: PartyContext, s0: Share, numerators: list[Share]) -> tuple[Share, Share]:
+    """[S1_j / S0_j] (p x G) and [d_j / S0_j] from the numerators [S1 rows..., d], at the ring's frac: S0
+    prepared once (`protocols.reciprocal.prepare`, the numerators normalised in its rounds), then one
+    product round and one truncation round for all of them (`divide_by` on the divisor repeated)."""
+    k = len(numerators)
+    prep, nums = prepare(ctx, s0, numerators=numerators)
+
+    def tiled(x: Share) -> Share:
+        return Share(np.tile(x.data, k), x.ring, x.frac)
+
+    every = Prepared(prep.y_frac, tiled(prep.s_tab), prep.shift, tiled(prep.m), tiled(prep.w), tiled(prep.c))
+    q = divide_by(ctx, concat(nums), every)
+    grid = s0.size
+    return q[: (k - 1) * grid].reshape(k - 1, grid), q[(k - 1) * grid :]
 
 
 def _halves(ctx: PartyContext, x: Share) -> tuple[Share, Share]:
