@@ -20,28 +20,35 @@ Z_2^64; only the G-long and p x p values are in Z_2^128.
 Schedule (fixed, so its cost does not depend on the data):
 0. Shared once: sum_{events} x, d_j and the numbers at risk n_j (local sums), [n_j == 0].
 1. `iterations` Newton steps from beta = 0, each:
-   a. beta is cut to X_FRAC bits (the step starts from that point, so the cut adds no error);
-      eta = (x - m)' beta per row (owned products, Z_2^64, X_FRAC bits), centred at m, the mean of
-      the parties' mean covariates (its row of the published matrix gives m' beta in the same
-      round): adding a constant to every eta leaves a_j, g and H unchanged, and keeps eta in exp's
-      range; padding rows get PAD_OFFSET. e = min(exp(eta), C), Z_2^64's exp (relative error
-      ~4e-6, random from row to row), C = min(2^37 / N, CAP) (N: all parties' padded rows), so
-      that every sum below fits.
+   a. The coefficients are held as u = beta log2(e), cut to X_FRAC bits (the step starts from that
+      point, so the cut adds no error); eta log2(e) = (x - m)' u per row (owned products, Z_2^64,
+      X_FRAC bits), centred at m, the mean of the parties' mean covariates (its row of the published
+      matrix gives m' u in the same round): adding a constant to every eta leaves a_j, g and H
+      unchanged, and keeps eta in exp's range; padding rows get PAD_OFFSET. e = min(2^(eta log2(e)), C)
+      (`exp2_capped`, lean, degree 5: relative error ~1e-7 plus E_FRAC's resolution; no product by
+      log2(e) to truncate), C = min(2^37 / N, CAP) (N: all parties' padded rows), so that every sum
+      below fits.
    b. e x_k by one round of products, e opened once (`protocols.products`); each row's [e | e x]
       at 24 fractional bits (the sums are below 2^37).
    c. [S0 | S1] = sum_r R_r' [e | e x]_r: owned transposed products (one round, Z_2^64; R is
       0/1 so no scale is added), lifted to Z_2^128 with the count of rows at the cap.
-   d. 1 / S0_j (one secure reciprocal of G values; 1 where nobody is at risk); a_j = S1_j / S0_j
-      and h_j = d_j / S0_j; L = R_r h per party (owned products in Z_2^64, 40 fractional bits);
+   d. S0 prepared once as a divisor (G values; 1 where nobody is at risk), S1 and d normalised in
+      its rounds (`protocols.reciprocal.prepare`); a_j = S1_j / S0_j and h_j = d_j / S0_j by one round
+      of products and one of truncations; L = R_r h per party (owned products in Z_2^64, 40 fractional bits);
       d_j a_j a_j', d_j a_j and mu = e L, with L as two 20-bit halves (`HALF_BITS`) so that mu keeps
       L's 40 bits; sum_r Z_r' mu_r by owned transposed products (Z_2^64), lifted.
-   e. The step delta = H^-1 g: Jacobi scaling and Newton-Schulz (from I/p in the first
-      COLD_ITERATIONS steps, warm afterwards), as POISSON's (`protocols.poisson`).
-   exp's error in e is random from row to row, so it barely moves a_j = S1_j / S0_j (a ratio:
-   a common factor cancels): the tests hold coefficients and standard errors to 1e-4 of
-   statsmodels' (`tests/queries/test_cox.py`).
-2. Opened at the end: [some e reached C] (refused: a hazard ratio beyond range, separation),
-   [last decrement g.delta < tol] (converged), [I - A A^-1 small] (not singular).
+   e. The step (`protocols.cox_steps`): H's diagonal scaling D by powers of two from a table (d and
+      log2(e) d from one lookup, cold steps), D H and log2(e) D g in one product, A^-1 (A = D H) by
+      Newton-Schulz (from I/p in the first COLD_ITERATIONS steps, warm with LOOP_STEPS afterwards) with
+      A^-1 (log2(e) D g) in its last round, untruncated; u + that step cut to X_FRAC bits in one
+      truncation. The last step moves beta itself (D g, WARM_STEPS): beta = u ln 2 + delta and g o
+      delta in one round (`protocols.trunc_mul.truncate_times`).
+   The only error left in e is the polynomial's and the fixed point's, random from row to row, so it
+   barely moves a_j = S1_j / S0_j (a ratio: a common factor cancels): the tests hold coefficients and
+   standard errors to 1e-4 of statsmodels' (`tests/queries/test_cox.py`).
+2. Opened at the end: [some e reached C] (refused: a hazard ratio beyond range, separation; its
+   XOR-shared bit opened directly, `open_zero_bits`), [last decrement g.delta < tol] (converged) and
+   [I - A A^-1 small] (not singular), these two by one comparator circuit (`open_final_bits`).
    Released, in shares: beta, diag H^-1 (from the last step's information), and the events.
 
 Reference: D. R. Cox, J. R. Stat. Soc. B 34 (1972); N. Breslow, Biometrics 30 (1974) (ties);
@@ -57,25 +64,29 @@ import numpy as np
 
 from mpc.context import PartyContext
 from mpc.share import Share, concat
-from protocols.arith import rescale_up
-from protocols.beaver import PendingMul, mul, mul_many
-from protocols.compare import is_zero, less_than_public
+from protocols.arith import add_public, rescale_up
+from protocols.beaver import PendingMul, fixed_matmul, mul, mul_many
+from protocols.compare import is_zero
 from protocols.convert import extend_ring
 from protocols.cox_owned import Limbs, cached, owned_products
-from protocols.division import reciprocal
-from protocols.exp_log import exp_capped
-from protocols.linalg import iterations_for, residual_is_small
+from protocols.cox_steps import last, next_point, scalings, step
+from protocols.exp_log import exp2_capped
+from protocols.linalg import iterations_for
 from protocols.logistic import (
     COLD_ITERATIONS,
+    LOOP_STEPS,
     WARM_STEPS,
     X_FRAC,
     pair_index,
     pairwise_products,
+    symmetric,
 )
-from protocols.opening import open_arith, reveal_int
+from protocols.opening import open_arith
 from protocols.owned import OwnedMatrix, owned_matvec_many, publish_masked
-from protocols.poisson import newton_step
+from protocols.poisson import FAST_DEGREE
+from protocols.poisson_steps import open_final_bits, open_zero_bits
 from protocols.products import products
+from protocols.reciprocal import Prepared, divide_by, prepare
 from protocols.sharing import share_inputs
 from protocols.truncation import truncate, truncate_each
 
@@ -103,7 +114,8 @@ SUM_FRAC = 24
 the bound of the lift to Z_2^128."""
 
 CONDITION = 1e7
-"""Condition number the cold Newton-Schulz inversions are sized for (as LOGISTIC's)."""
+"""Condition number the cold Newton-Schulz inversions are sized for (as LOGISTIC's); twice it with the
+power-of-two scaling (`protocols.cox_steps.scalings`), which may double a Jacobi-scaled one."""
 
 
 @dataclass(frozen=True)
@@ -197,29 +209,25 @@ def _summed(shares: list[Share]) -> Share:
     return total
 
 
-def derivatives(ctx: PartyContext, data: CoxData, beta: Share) -> tuple[Share, Share, Share, Share]:
-    """g, the pairs of H (Z_2^128, 40 bits) at beta rounded to X_FRAC bits, that rounded beta (Z_2^128) and
-    the number of rows whose e reached the cap (Z_2^128, integer): step 1a-d, the rows in Z_2^64."""
+def derivatives(ctx: PartyContext, data: CoxData, u: Share) -> tuple[Share, Share, Share]:
+    """g, the pairs of H (Z_2^128, 40 bits) at beta = u ln 2 (u = beta log2(e): Z_2^64, X_FRAC bits), and the
+    number of rows whose e reached the cap (Z_2^128, integer): step 1a-d, the rows in Z_2^64."""
     precise, fast = ctx.precise, ctx.fixed.ring
     f = precise.frac
-    p = beta.size
+    p = u.size
     q = p * (p + 1) // 2
-    ring = beta.ring
-    beta_fast, rounded = _rounded(ctx, beta)
-    parts = owned_matvec_many(ctx, [(om, beta_fast, False) for om in data.x_fast], "cox-eta")
-    centre = _summed([v[-1:] for v in parts])  # m' beta
-    eta = truncate(ctx, concat([v[:-1] for v in parts]) - centre, X_FRAC) + data.padding
-    e, above, low = _fast_rows(ctx, data, eta)
+    ring = precise.ring
+    parts = owned_matvec_many(ctx, [(om, u, False) for om in data.x_fast], "cox-eta")
+    centre = _summed([v[-1:] for v in parts])  # m' u
+    eta_u = truncate(ctx, concat([v[:-1] for v in parts]) - centre, X_FRAC) + data.padding  # eta log2(e)
+    e, above, low = _fast_rows(ctx, data, eta_u)
     sums = _transposed(ctx, data, data.risk, low, "cox-risk-sets")
     count = Share(fast.sum(above.data).reshape(1), fast, 0)
     grid = sums[0].size
     lifted = extend_ring(ctx, Share(np.concatenate([*(s.data for s in sums), count.data]), fast, SUM_FRAC))
     big = rescale_up(Share(lifted.data[:-1].reshape(p + 1, grid), ring, SUM_FRAC), f - SUM_FRAC)
     s0 = big[0] + data.empty
-    inv = reciprocal(ctx, s0)
-    ratios, h = mul_many(ctx, [(big[1:], Share(np.broadcast_to(inv.data, (p, grid)).copy(), ring, f)),
-                               (data.events, inv)])
-    a = truncate(ctx, ratios, f)  # a_j = S1_j / S0_j
+    a, h = _over_s0(ctx, s0, [big[k] for k in range(1, p + 1)] + [data.events])  # a_j = S1_j / S0_j, d_j / S0_j
     # Breslow's cumulative baseline hazard at each row's time: L_i = sum_{j <= t_i} d_j / S0_j = (R h)_i
     h_fast = _to_fast(ctx, h.reshape(1, grid), HAZARD_FRAC)[0]
     hazard = concat(owned_products(ctx, data.limbs, [(om, h_fast) for om in data.risk], False, "cox-hazard"))
@@ -244,15 +252,23 @@ def derivatives(ctx: PartyContext, data: CoxData, beta: Share) -> tuple[Share, S
     zmu = truncate(ctx, zmu, zmu.frac - f)
     g = data.event_sum - Share(ring.sum(da.data, axis=1), ring, f)
     h_pairs = zmu - Share(ring.sum(daa.data, axis=1), ring, f)
-    return g, h_pairs, rounded, Share(lifted.data[-1:], ring, 0)
+    return g, h_pairs, Share(lifted.data[-1:], ring, 0)
 
 
-def _rounded(ctx: PartyContext, beta: Share) -> tuple[Share, Share]:
-    """beta cut to X_FRAC bits: in Z_2^64 (for eta) and the same value in Z_2^128 at beta's frac, so that
-    the Newton step starts from the point where g and H are taken."""
-    down = truncate(ctx, beta, beta.frac - X_FRAC)
-    fast = Share(ctx.fixed.ring.reduce(down.data), ctx.fixed.ring, X_FRAC)
-    return fast, Share(beta.ring.lshift(down.data, beta.frac - X_FRAC), beta.ring, beta.frac)
+def _over_s0(ctx: PartyContext, s0: Share, numerators: list[Share]) -> tuple[Share, Share]:
+    """[S1_j / S0_j] (p x G) and [d_j / S0_j] from the numerators [S1 rows..., d], at the ring's frac: S0
+    prepared once (`protocols.reciprocal.prepare`, the numerators normalised in its rounds), then one
+    product round and one truncation round for all of them (`divide_by` on the divisor repeated)."""
+    k = len(numerators)
+    prep, nums = prepare(ctx, s0, numerators=numerators)
+
+    def tiled(x: Share) -> Share:
+        return Share(np.tile(x.data, k), x.ring, x.frac)
+
+    every = Prepared(prep.y_frac, tiled(prep.s_tab), prep.shift, tiled(prep.m), tiled(prep.w), tiled(prep.c))
+    q = divide_by(ctx, concat(nums), every)
+    grid = s0.size
+    return q[: (k - 1) * grid].reshape(k - 1, grid), q[(k - 1) * grid :]
 
 
 def _halves(ctx: PartyContext, x: Share) -> tuple[Share, Share]:
@@ -262,12 +278,12 @@ def _halves(ctx: PartyContext, x: Share) -> tuple[Share, Share]:
     return hi, Share(lo, x.ring, HALF_BITS)
 
 
-def _fast_rows(ctx: PartyContext, data: CoxData, eta: Share) -> tuple[Share, Share, Share]:
-    """From eta in Z_2^64 at X_FRAC bits: (e at E_FRAC bits, the cap bits, [e | e x] at SUM_FRAC bits),
-    all in Z_2^64: Z_2^64's exp (relative error ~4e-6, capped at CAP) at E_FRAC bits, and e x
-    by one round of products."""
+def _fast_rows(ctx: PartyContext, data: CoxData, eta_u: Share) -> tuple[Share, Share, Share]:
+    """From eta log2(e) in Z_2^64 at X_FRAC bits: (e at E_FRAC bits, the cap bits, [e | e x] at SUM_FRAC
+    bits), all in Z_2^64: e = 2^(eta log2(e)) capped at C (`exp2_capped`, degree FAST_DEGREE, lean) at
+    E_FRAC bits, and e x by one round of products."""
     fast = ctx.fixed.ring
-    e, above = exp_capped(ctx, eta, data.cap, out_frac=E_FRAC)
+    e, above = exp2_capped(ctx, eta_u, data.cap, out_frac=E_FRAC, degree=FAST_DEGREE, lean=True)
     ex = products(ctx, [(e, data.w_fast[j]) for j in range(data.w_fast.shape[0])])
     cut = truncate(ctx, Share(np.stack([v.data for v in ex]), fast, ex[0].frac), ex[0].frac - SUM_FRAC)
     low = Share(np.concatenate([fast.lshift(e.data, SUM_FRAC - E_FRAC)[None, :], cut.data]), fast, SUM_FRAC)
@@ -296,32 +312,32 @@ def _transposed(ctx: PartyContext, data: CoxData, matrices: list[OwnedMatrix], c
 def fit(ctx: PartyContext, data: CoxData, iterations: int, tol: float) -> CoxShares:
     """The fixed schedule of the module docstring."""
     precise = ctx.precise
-    ring, f = precise.ring, precise.frac
+    ring = precise.ring
     p = data.w_fast.shape[0]
-    ns_steps = iterations_for(CONDITION, p, f)
-    beta = Share(ring.zeros((p,)), ring, f)
+    ns_steps = iterations_for(2 * CONDITION, p, precise.frac)
+    u = Share(ring.zeros((p,)), ring, X_FRAC)  # beta log2(e), on the X_FRAC grid
+    u_fast = Share(ctx.fixed.ring.zeros((p,)), ctx.fixed.ring, X_FRAC)
     inv_a: Share | None = None
-    scale: Share | None = None
+    d = d_u = None
     for i in range(iterations):
-        g, h, beta, above = derivatives(ctx, data, beta)
-        if i < COLD_ITERATIONS:
-            delta, inv_a, scale, a = newton_step(ctx, g, h, p, None, ns_steps)
+        g, h, above = derivatives(ctx, data, u_fast)
+        if i < COLD_ITERATIONS or d is None or d_u is None:
+            d, d_u = scalings(ctx, symmetric(h, p))
+            inv_a, steps = None, ns_steps
         else:
-            delta, inv_a, scale, a = newton_step(ctx, g, h, p, inv_a, WARM_STEPS, scale)
-        beta = beta + delta
-    decrement = truncate(ctx, mul(ctx, g, delta), f)
-    checks = concat([is_zero(ctx, above),
-                     less_than_public(ctx, Share(ring.sum(decrement.data).reshape(1), ring, f), tol)])
-    inside, small = (int(v) for v in reveal_int(ctx, checks))
-    assert inv_a is not None and scale is not None
-    singular = not residual_is_small(ctx, a, inv_a, 1e-6)
+            steps = LOOP_STEPS if i < iterations - 1 else WARM_STEPS
+        if i < iterations - 1:
+            raw, inv_a, _ = step(ctx, g, h, p, inv_a, steps, d, d_u)  # the step in u
+            u_fast, u = next_point(ctx, u, raw)
+        else:
+            raw, inv_a, a = step(ctx, g, h, p, inv_a, steps, d, d)  # the step in beta
+            beta, by_g = last(ctx, u, raw, g)
+    assert inv_a is not None and d is not None and iterations > 0
+    decrement = Share(ring.sum(by_g.data).reshape(1), ring, by_g.frac)
+    (inside,) = open_zero_bits(ctx, above)
+    residual = add_public(ctx, -fixed_matmul(ctx, a, inv_a), np.eye(p))  # I - A A^-1
+    (small,), within = open_final_bits(ctx, add_public(ctx, decrement, -float(tol)), residual, 1e-6)
     diag = Share(np.array([inv_a.data[j, j] for j in range(p)], dtype=object), ring, inv_a.frac)
-    inv_diag = truncate(ctx, mul(ctx, diag, scale), f)
+    inv_diag = truncate(ctx, mul(ctx, diag, d), precise.frac)
     total = Share(ring.sum(data.events.data).reshape(1), ring, 0)
-    return CoxShares(beta, inv_diag, total, bool(small), singular, not inside)
-
-
-def _identity_start(ctx: PartyContext, p: int) -> Share:
-    precise = ctx.precise
-    start = precise.encode(np.eye(p) / p) if ctx.is_leader else precise.ring.zeros((p, p))
-    return Share(start, precise.ring, precise.frac)
+    return CoxShares(beta, inv_diag, total, small, not within, not inside)

@@ -39,8 +39,8 @@ def cox_steps(stmt: ir.Regression, kinds: Callable[[str], str], min_cell: int, p
         "them): per-row exp of the centred x'beta capped at the fixed-point range, e x and the cumulative hazard "
         "in Z_2^64; "
         "risk-set sums S0, S1 per grid point by owned at-risk-matrix products in Z_2^64, lifted to Z_2^128; one "
-        "secure reciprocal of S0 per point; score; information from Breslow's cumulative hazard per row (owned "
-        "products); Newton-Schulz inverse",
+        "division by S0 per point (the divisor prepared once for all numerators); score; information from "
+        "Breslow's cumulative hazard per row (owned products); Newton-Schulz inverse",
         "opened: a relative hazard at the range's cap (refused), converged, singular",
         "release to the analyst: coefficients, diag of the inverse information, events and complete cases "
         "(unscaled by the public powers of two); hazard ratios and CIs computed by the analyst",
