@@ -93,9 +93,7 @@ def formula_end(text: str, start: int) -> int:
 
 def _operand(before: str, text: str, after: int) -> bool:
     """Whether a keyword preceded by the character `before` and ending at `after` is a column (`_OPERAND_AFTER`)."""
-    if before == "~":
-        return _OPERATOR_NEXT.match(text, after) is not None
-    return before in _OPERAND_AFTER
+    return _OPERATOR_NEXT.match(text, after) is not None if before == "~" else before in _OPERAND_AFTER
 
 
 def parse_tree(rhs: str) -> ASTNode | Token:
