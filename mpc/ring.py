@@ -179,9 +179,8 @@ def _matmul_u64(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     b = np.asarray(b, dtype=np.uint64)
     if a.ndim == 0 or b.ndim == 0:
         return a * b
-    mask = np.uint64((1 << 22) - 1)
-    a_limbs = [((a >> np.uint64(22 * i)) & mask).astype(np.float64) for i in range(3)]
-    b_limbs = [((b >> np.uint64(22 * i)) & mask).astype(np.float64) for i in range(3)]
+    a_limbs = _limbs(a)
+    b_limbs = _limbs(b)
     inner = a.shape[-1]
     out: np.ndarray | None = None
     for lo in range(0, inner, _BLOCK):
@@ -189,12 +188,57 @@ def _matmul_u64(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         for i in range(3):
             for j in range(3 - i):
                 part = np.matmul(a_limbs[i][..., lo:hi], b_limbs[j][lo:hi, ...]).astype(np.uint64)
-                part <<= np.uint64(22 * (i + j))
+                part <<= np.uint64(_LIMB_BITS * (i + j))
                 out = part if out is None else out + part
     assert out is not None
     return out
 
 
+def _limbs(a: np.ndarray) -> tuple[np.ndarray, ...]:
+    """A uint64 array as three float64 arrays of 22 bits each: a = sum_i limb_i 2^(22 i)."""
+    a = np.asarray(a, dtype=np.uint64)
+    mask = np.uint64((1 << _LIMB_BITS) - 1)
+    return tuple(((a >> np.uint64(_LIMB_BITS * i)) & mask).astype(np.float64) for i in range(3))
+
+
+@dataclass(frozen=True)
+class Limbs:
+    """A uint64 matrix kept as its three float64 limbs, for a matrix multiplied many times.
+
+    `Ring.matmul` in Z_2^64 splits both factors into limbs on every call; a matrix that
+    meets many vectors (a published masked matrix, reused in every Newton step) is split
+    once here and `times` converts only the vector. The result is the exact product mod
+    2^64, the same bits as `Ring.matmul`.
+    """
+
+    parts: tuple[np.ndarray, ...]
+
+    @staticmethod
+    def of(a: np.ndarray) -> Limbs:
+        return Limbs(_limbs(a))
+
+    def times(self, b: np.ndarray, transpose: bool = False) -> np.ndarray:
+        """(M' b if `transpose` else M b) mod 2^64 for a uint64 vector or matrix b. Each limb of M meets
+        the limbs of b it needs (those that land below bit 64) in one BLAS product, side by side."""
+        limbs_a = [p.T if transpose else p for p in self.parts]
+        vector = b.ndim == 1
+        limbs_b = [v[:, None] if vector else v for v in _limbs(b)]
+        k = limbs_b[0].shape[1]
+        inner = limbs_a[0].shape[-1]
+        out = np.zeros((limbs_a[0].shape[0], k), dtype=np.uint64)
+        for lo in range(0, inner, _BLOCK):
+            hi = min(inner, lo + _BLOCK)
+            for i in range(3):
+                side = np.concatenate([limbs_b[j][lo:hi] for j in range(3 - i)], axis=1)
+                prod = np.matmul(limbs_a[i][:, lo:hi], side)
+                for j in range(3 - i):
+                    part = prod[:, j * k : (j + 1) * k].astype(np.uint64)
+                    part <<= np.uint64(_LIMB_BITS * (i + j))
+                    out += part
+        return out[:, 0] if vector else out
+
+
+_LIMB_BITS = 22
 _BLOCK = 512
 
 

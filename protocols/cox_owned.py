@@ -4,25 +4,22 @@ computed once.
 
 `mpc.ring`'s Z_2^64 product splits both factors into three 22-bit limbs held as float64 and
 multiplies them with BLAS; the published matrix E and the owner's mask A are the same in every
-Newton step, so their limbs are kept (`Limbs`), and a product of M' and of M with shared
-vectors reads them, transposed or not, without converting the matrix again. With a fresh mask
-[b] and [c] = A'b (or A b) from the dealer: open d = v - b; [M'v] = E'(b + d) (party 0) or E'b
-(the others) + A'd (the owner) + [c]. Several vectors against one matrix take one piece of
-material, b and c with a column per vector (`OWNED_COLUMNS`): the dealer and the owner draw the
-persistent A once for them, not once per vector.
+Newton step, so their limbs are kept (`mpc.ring.Limbs`, cached on each `OwnedMatrix`), and a
+product of M' and of M with shared vectors reads them, transposed or not, without converting the
+matrix again. With a fresh mask [b] and [c] = A'b (or A b) from the dealer: open d = v - b;
+[M'v] = E'(b + d) (party 0) or E'b (the others) + A'd (the owner) + [c]. Several vectors against
+one matrix take one piece of material, b and c with a column per vector (`OWNED_COLUMNS`): the
+dealer and the owner draw the persistent A once for them, not once per vector.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
-
-import numpy as np
 
 from mpc.context import PartyContext
 from mpc.material import Component, MaterialKind, MaterialRequest, Secrets
-from mpc.ring import Ring
+from mpc.ring import Limbs, Ring
 from mpc.share import Share
 from protocols.opening import open_arith
 from protocols.owned import OwnedMatrix
@@ -51,46 +48,9 @@ OWNED_COLUMNS = MaterialKind("owned_columns", _columns_free, _columns_derived, _
 """owned_matvec's material for k vectors at once: the persistent mask A, b (vec x k), c = A b or A'b
 (in Z_2^64 by `Limbs`)."""
 
-_BITS = 22
-_BLOCK = 512  # inner-dimension block: every float64 partial sum stays below 2^53
-
-
-@dataclass(frozen=True)
-class Limbs:
-    """A uint64 matrix as three float64 limbs of 22 bits (value = sum_i limb_i 2^(22 i))."""
-
-    parts: tuple[np.ndarray, ...]
-
-    @staticmethod
-    def of(a: np.ndarray) -> Limbs:
-        a = np.asarray(a, dtype=np.uint64)
-        mask = np.uint64((1 << _BITS) - 1)
-        return Limbs(tuple(((a >> np.uint64(_BITS * i)) & mask).astype(np.float64) for i in range(3)))
-
-    def times(self, b: np.ndarray, transpose: bool) -> np.ndarray:
-        """(M' b if `transpose` else M b) mod 2^64 for a uint64 vector or matrix b. Each limb of M meets
-        the limbs of b it needs (those that land below bit 64) in one BLAS product, side by side."""
-        limbs_a = [p.T if transpose else p for p in self.parts]
-        vector = b.ndim == 1
-        limbs_b = [v[:, None] if vector else v for v in Limbs.of(b).parts]
-        k = limbs_b[0].shape[1]
-        inner = limbs_a[0].shape[-1]
-        out = np.zeros((limbs_a[0].shape[0], k), dtype=np.uint64)
-        for lo in range(0, inner, _BLOCK):
-            hi = min(inner, lo + _BLOCK)
-            for i in range(3):
-                side = np.concatenate([limbs_b[j][lo:hi] for j in range(3 - i)], axis=1)
-                prod = np.matmul(limbs_a[i][:, lo:hi], side)
-                for j in range(3 - i):
-                    part = prod[:, j * k : (j + 1) * k].astype(np.uint64)
-                    part <<= np.uint64(_BITS * (i + j))
-                    out += part
-        return out[:, 0] if vector else out
-
-
 def cached(matrices: Sequence[OwnedMatrix]) -> dict[str, tuple[Limbs, Limbs | None]]:
-    """The limbs of each matrix's E and (at its owner) A."""
-    return {om.name: (Limbs.of(om.masked), None if om.mask is None else Limbs.of(om.mask)) for om in matrices}
+    """The limbs of each matrix's E and (at its owner) A, as cached on the matrix (`OwnedMatrix.masked_limbs`)."""
+    return {om.name: (om.masked_limbs, om.mask_limbs) for om in matrices}
 
 
 def owned_products(

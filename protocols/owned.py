@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from mpc.context import PartyContext
 from mpc.material import MaterialRequest
-from mpc.ring import Ring
+from mpc.ring import Limbs, Ring
 from mpc.share import Share
 from protocols.opening import open_arith
 
@@ -43,6 +44,32 @@ class OwnedMatrix:
     def shape(self) -> tuple[int, int]:
         rows, cols = self.masked.shape
         return int(rows), int(cols)
+
+    @cached_property
+    def masked_limbs(self) -> Limbs:
+        """E split for BLAS once (Z_2^64): every later product with E converts only the vector."""
+        return Limbs.of(self.masked)
+
+    @cached_property
+    def mask_limbs(self) -> Limbs | None:
+        """A split for BLAS once, at the owner (None elsewhere)."""
+        return None if self.mask is None else Limbs.of(self.mask)
+
+    def times(self, v: np.ndarray, transpose: bool) -> np.ndarray:
+        """E v (or E' v) in the ring, from E's cached limbs in Z_2^64."""
+        if not self.ring.native:
+            return self.ring.matmul(self.masked.T if transpose else self.masked, v)
+        return self.masked_limbs.times(v, transpose)
+
+    def mask_times(self, v: np.ndarray, transpose: bool) -> np.ndarray:
+        """A v (or A' v) in the ring, at the owner, from A's cached limbs in Z_2^64."""
+        if self.mask is None:
+            raise ValueError(f"only the owner of {self.name} holds its mask")
+        if not self.ring.native:
+            return self.ring.matmul(self.mask.T if transpose else self.mask, v)
+        limbs = self.mask_limbs
+        assert limbs is not None
+        return limbs.times(v, transpose)
 
 
 def publish_masked(
@@ -80,8 +107,9 @@ def owned_matvec_many(
 
     With [b] fresh and [c] = A_i b (or A_i' b) from the dealer:
     1. Open d = v - b for every product, batched.
-    2. [X v] = E d + E [b] + A d + [c]: E d added by party 0, A d by the owner alone.
-    The scale is the matrix's frac plus the vector's.
+    2. [X v] = E (d + [b]) + A d + [c]: d added by party 0 alone, A d by the owner alone.
+    The scale is the matrix's frac plus the vector's. E's and A's limbs are cached on the
+    `OwnedMatrix`, so a matrix is split for BLAS once however many products it takes part in.
     """
     requests = []
     for om, v, transpose in products:
@@ -99,13 +127,9 @@ def owned_matvec_many(
     out = []
     for (om, v, transpose), m, d in zip(products, requests, opened):
         ring = om.ring
-        e = om.masked.T if transpose else om.masked
-        z = ring.add(ring.matmul(e, m["b"]), m["c"])
-        if ctx.is_leader:
-            z = ring.add(z, ring.matmul(e, d))
+        z = ring.add(om.times(ring.add(m["b"], d) if ctx.is_leader else m["b"], transpose), m["c"])
         if ctx.rank == om.owner:
-            assert om.mask is not None and "a" in m
-            a = om.mask.T if transpose else om.mask
-            z = ring.add(z, ring.matmul(a, d))
+            assert "a" in m
+            z = ring.add(z, om.mask_times(d, transpose))
         out.append(Share(z, ring, om.frac + v.frac))
     return out

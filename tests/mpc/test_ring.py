@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mpc.ring import RING64, RING128, Ring
+from mpc.ring import RING64, RING128, Limbs, Ring
 
 ints64 = st.integers(min_value=-(2**63), max_value=2**64 - 1)
 ints128 = st.integers(min_value=-(2**127), max_value=2**128 - 1)
@@ -73,6 +73,20 @@ def test_uint64_matmul_is_exact_for_long_inner_dimensions() -> None:
     assert [[int(v) for v in row] for row in got] == [[int(v) for v in row] for row in expected]
     vec = RING64.matmul(a, b[:, 0])
     assert [int(v) for v in vec] == [int(v) for v in expected[:, 0]]
+
+
+def test_cached_limbs_give_the_same_bits_as_ring_matmul() -> None:
+    rng = np.random.default_rng(6)
+    m = rng.integers(0, 2**64 - 1, size=(1100, 9), dtype=np.uint64)
+    limbs = Limbs.of(m)
+    for transpose in (False, True):
+        inner = m.shape[0] if transpose else m.shape[1]
+        for b in (rng.integers(0, 2**64 - 1, size=(inner,), dtype=np.uint64),
+                  rng.integers(0, 2**64 - 1, size=(inner, 4), dtype=np.uint64)):
+            want = RING64.matmul(m.T if transpose else m, b)
+            got = limbs.times(b, transpose)
+            assert got.dtype == np.uint64 and got.shape == want.shape
+            assert np.array_equal(got, want)
 
 
 def test_ring128_matmul() -> None:
