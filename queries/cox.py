@@ -24,7 +24,6 @@ ceil(t / w) w (exactly lifelines' on times already on the grid, e.g. whole month
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -52,6 +51,7 @@ from queries.plan import Plan
 from queries.result import Result
 from queries.survival import GRID_EXPONENTS, grid_points, grid_refusal
 from queries.table import numeric
+from queries.wald import wald_table
 
 MAX_CELLS = 1 << 24
 """Largest all parties' padded rows times grid points: each party publishes its rows x G at-risk matrix."""
@@ -152,8 +152,6 @@ def execute(ctx: PartyContext, plan: Plan, kept: pd.DataFrame) -> tuple[list[Sha
 
 def finish(plan: Plan, opened: list[np.ndarray], public: dict[str, Any]) -> Result:
     """The hazard-ratio table from the released values (at the analyst), under lifelines' conventions."""
-    from scipy import stats  # p-values: only where a model's table is made
-
     stmt = plan.statement
     assert isinstance(stmt, ir.Regression)
     if "refused" in public:
@@ -163,20 +161,11 @@ def finish(plan: Plan, opened: list[np.ndarray], public: dict[str, Any]) -> Resu
     coef, idiag, events, n = opened
     coef = coef / scale
     se = np.sqrt(np.clip(idiag, 0, None)) / scale
-    stat = coef / se
-    pvals = 2 * stats.norm.sf(np.abs(stat))
-    crit = stats.norm.ppf(0.975)
     model: dict[str, Any] = {"n": int(round(float(n[0]))), "events": int(round(float(events[0]))),
                              "iterations": public["iterations"], "converged": public["converged"],
                              "ties": "breslow", "time_grid": f"ceil({stmt.time} / {stmt.every:g}) x {stmt.every:g}",
                              "formula": stmt.model_text()}
     if public.get("dropped_levels"):
         model["dropped_levels"] = public["dropped_levels"]
-    columns = ["term", "coef", "std_err", "z", "p_value", "ci_low", "ci_high", "hazard_ratio", "hr_ci_low",
-               "hr_ci_high"]
-    rows = []
-    for j, name in enumerate(names):
-        lo, hi = coef[j] - crit * se[j], coef[j] + crit * se[j]
-        rows.append([name] + [float(v) for v in (coef[j], se[j], stat[j], pvals[j], lo, hi, math.exp(coef[j]),
-                                                 math.exp(lo), math.exp(hi))])
+    columns, rows = wald_table(names, coef, se, "hazard_ratio", "hr")
     return Result(columns, rows, [False] * len(rows), {"model": model})

@@ -31,6 +31,7 @@ from queries import ir
 from queries.errors import Collinear, ModelRefused, NoEstimate, NotConverged, OutOfRange, refusal_error
 from queries.plan import Plan
 from queries.result import Result
+from queries.wald import wald_table
 
 MAX_COUNT_BITS = 24
 """The largest count a POISSON outcome may hold is 2^24 (16,777,216)."""
@@ -106,8 +107,6 @@ def fit(
 
 def finish(plan: Plan, opened: list[np.ndarray], public: dict[str, Any]) -> Result:
     """The coefficient table with incidence rate ratios, from the released values (at the analyst)."""
-    from scipy import stats  # p-values: only where a model's table is made
-
     stmt = plan.statement
     assert isinstance(stmt, ir.Regression)
     if "refused" in public:
@@ -124,9 +123,6 @@ def finish(plan: Plan, opened: list[np.ndarray], public: dict[str, Any]) -> Resu
         if stmt.robust:
             se = np.sqrt(np.clip(opened[5], 0, None)) / scale
             weights["cov_type"] = "HC0"
-    stat = coef / se
-    pvals = 2 * stats.norm.sf(np.abs(stat))
-    crit = stats.norm.ppf(0.975)
     n_used = int(round(float(n[0])))
     df = n_used - p if not stmt.weight or stmt.robust else float(opened[4][0]) - p  # frequency: sum(w) - p
     model: dict[str, Any] = {"n": n_used, "df_resid": df, "iterations": public["iterations"],
@@ -140,10 +136,5 @@ def finish(plan: Plan, opened: list[np.ndarray], public: dict[str, Any]) -> Resu
     model.update(weights)
     if public.get("dropped_levels"):
         model["dropped_levels"] = public["dropped_levels"]
-    columns = ["term", "coef", "std_err", "z", "p_value", "ci_low", "ci_high", "irr", "irr_ci_low", "irr_ci_high"]
-    rows = []
-    for j in range(p):
-        lo, hi = coef[j] - crit * se[j], coef[j] + crit * se[j]
-        rows.append([names[j]] + [float(v) for v in (coef[j], se[j], stat[j], pvals[j], lo, hi, math.exp(coef[j]),
-                                                      math.exp(lo), math.exp(hi))])
+    columns, rows = wald_table(names, coef, se, "irr", "irr")
     return Result(columns, rows, [False] * len(rows), {"model": model})

@@ -50,6 +50,7 @@ from queries.offset import defined, offset_values
 from queries.plan import Plan, outcome_coding, outcome_levels
 from queries.result import Result
 from queries.table import numeric
+from queries.wald import wald_table
 from queries.weights import bad_count, weight_values
 
 SCALE_EXPONENTS = tuple(range(-8, 41))
@@ -264,17 +265,8 @@ def finish(plan: Plan, opened: list[np.ndarray], public: dict[str, Any]) -> Resu
             if stmt.robust:
                 se = np.sqrt(np.clip(opened[4], 0, None)) / scale
                 about["cov_type"] = "HC0"
-        stat = coef / se
-        pvals = 2 * stats.norm.sf(np.abs(stat))
-        crit = stats.norm.ppf(0.975)
         model = {"n": n_used, "iterations": public["iterations"], "converged": public["converged"],
                  "log_likelihood": loglik, "outcome_coding": outcome_coding(plan), **about}
-        columns = ["term", "coef", "std_err", "z", "p_value", "ci_low", "ci_high", "odds_ratio", "or_ci_low",
-                   "or_ci_high"]
-        rows = []
-        for j in range(p):
-            lo, hi = coef[j] - crit * se[j], coef[j] + crit * se[j]
-            rows.append([names[j], coef[j], se[j], stat[j], pvals[j], lo, hi, math.exp(coef[j]), math.exp(lo),
-                         math.exp(hi)])
+        columns, rows = wald_table(names, coef, se, "odds_ratio", "or")
     rows = [[r[0]] + [float(v) for v in r[1:]] for r in rows]
     return Result(columns, rows, [False] * len(rows), {"model": model})
