@@ -63,15 +63,19 @@ def _persistent_key(party: int, comp: Component) -> tuple[object, ...]:
 
 def _combine(comp: Component, parts: Iterator[np.ndarray]) -> np.ndarray:
     """The sum (xor for bit-words) of freshly drawn arrays, accumulated into the first: no new array
-    where numpy computes modulo 2^64 in place."""
+    where numpy computes modulo 2^64 in place. In a wider ring (Python integers, exact) the parts are
+    added as integers and reduced once, by the last addition."""
     total = next(parts)
+    if comp.domain == "arith" and not comp.ring.native:
+        rest = list(parts)
+        for p in rest[:-1]:
+            total = total + p
+        return comp.ring.add(total, rest[-1]) if rest else total
     for p in parts:
         if comp.domain == "xor":
             total ^= p
-        elif comp.ring.native:
-            total += p
         else:
-            total = comp.ring.add(total, p)
+            total += p
     return total
 
 
