@@ -24,7 +24,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
-from mpc.material import Component, MaterialKind, MaterialRequest, Secrets, lookup
+from mpc.dealer_cache import PersistentDraws
+from mpc.material import Component, Drawn, MaterialKind, MaterialRequest, Secrets, lookup
 from mpc.prg import Prg
 
 CorrectionFetcher = Callable[[int, MaterialRequest], Secrets]
@@ -55,17 +56,26 @@ def _draw(prg: Prg, session: str, counter: int, kind: str, comp: Component) -> n
     return prg.ring_elements(comp.ring, label, comp.shape)
 
 
+def _persistent_key(party: int, comp: Component) -> tuple[object, ...]:
+    """What fixes a persistent draw's values within a session: whose seed, its stream, shape and ring."""
+    return (party, comp.persistent, comp.name, comp.domain, comp.shape, comp.ring_bits)
+
+
 def _combine(comp: Component, parts: Iterator[np.ndarray]) -> np.ndarray:
     """The sum (xor for bit-words) of freshly drawn arrays, accumulated into the first: no new array
-    where numpy computes modulo 2^64 in place."""
+    where numpy computes modulo 2^64 in place. In a wider ring (Python integers, exact) the parts are
+    added as integers and reduced once, by the last addition."""
     total = next(parts)
+    if comp.domain == "arith" and not comp.ring.native:
+        rest = list(parts)
+        for p in rest[:-1]:
+            total = total + p
+        return comp.ring.add(total, rest[-1]) if rest else total
     for p in parts:
         if comp.domain == "xor":
             total ^= p
-        elif comp.ring.native:
-            total += p
         else:
-            total = comp.ring.add(total, p)
+            total += p
     return total
 
 
@@ -81,12 +91,17 @@ def _difference(comp: Component, secret: np.ndarray, others: np.ndarray) -> np.n
 class DealerEngine:
     """The dealer's computation: corrections for the last party, from all parties' seeds."""
 
-    def __init__(self, seeds: Sequence[bytes | Prg], session: str, kinds: Mapping[str, MaterialKind]) -> None:
+    def __init__(
+        self, seeds: Sequence[bytes | Prg], session: str, kinds: Mapping[str, MaterialKind],
+        persistent: PersistentDraws | None = None,
+    ) -> None:
         if len(seeds) < 2:
             raise ValueError("a computation needs at least two parties")
         self._prgs = [s if isinstance(s, Prg) else Prg(s) for s in seeds]  # a Prg: one keyed already
         self._session = session
         self._kinds = kinds
+        self.persistent = persistent if persistent is not None else PersistentDraws()
+        """The owners' persistent masks (and their limbs) drawn so far this session (`close` drops them)."""
 
     @property
     def n(self) -> int:
@@ -95,8 +110,15 @@ class DealerEngine:
     def correction(self, counter: int, request: MaterialRequest) -> Secrets:
         """The last party's shares of the derived components of request `counter`."""
         kind = lookup(self._kinds, request.kind)
-        free: Secrets = {}
+        free = Drawn()
         for comp in kind.free(request.params):
+            if comp.owner is not None and comp.persistent is not None:  # the same A every request: drawn once
+                key = _persistent_key(comp.owner, comp)
+                prg = self._prgs[comp.owner]
+                a = self.persistent.draw(key, functools.partial(_draw, prg, self._session, counter, kind.name, comp))
+                free[comp.name] = a
+                free.splitters[comp.name] = functools.partial(self.persistent.limbs, key, a)
+                continue
             if comp.owner is not None:
                 free[comp.name] = _draw(self._prgs[comp.owner], self._session, counter, kind.name, comp)
                 continue
@@ -108,6 +130,10 @@ class DealerEngine:
             parts = (_draw(p, self._session, counter, kind.name, comp) for p in self._prgs[:-1])
             out[comp.name] = _difference(comp, derived[comp.name], _combine(comp, parts))
         return out
+
+    def close(self) -> None:
+        """The session is over: drop the persistent draws kept for it."""
+        self.persistent.clear()
 
 
 class PendingMaterial(Mapping[str, np.ndarray]):
@@ -193,6 +219,8 @@ class SeededMaterial:
         self._counter = 0
         self._lock = threading.Lock()
         self._fetcher: ThreadPoolExecutor | None = None
+        self.persistent = PersistentDraws()
+        """This party's persistent masks drawn so far this session (`close` drops them)."""
         self.requests = 0
         self.bytes_from_dealer = 0
         self.dealer_rtt_s: float | None = None
@@ -212,7 +240,10 @@ class SeededMaterial:
         kind = lookup(self._kinds, request.kind)
         out: Secrets = {}
         for comp in kind.free(request.params):
-            if comp.owner is None or comp.owner == self._rank:
+            if comp.persistent is not None and (comp.owner is None or comp.owner == self._rank):
+                draw = functools.partial(_draw, self._prg, self._session, counter, kind.name, comp)
+                out[comp.name] = self.persistent.draw(_persistent_key(self._rank, comp), draw)  # once a session
+            elif comp.owner is None or comp.owner == self._rank:
                 out[comp.name] = _draw(self._prg, self._session, counter, kind.name, comp)
         derived = kind.derived(request.params)
         if self._rank == self._n - 1 and derived:
@@ -285,7 +316,9 @@ class SeededMaterial:
             return self._fetcher
 
     def close(self) -> None:
-        """Stop fetching: corrections not yet asked for are dropped (the job is over)."""
+        """Stop fetching: corrections not yet asked for are dropped (the job is over), and so are the
+        persistent masks kept for the session."""
+        self.persistent.clear()
         with self._lock:
             fetcher, self._fetcher = self._fetcher, None
         if fetcher is not None:

@@ -29,10 +29,25 @@ from typing import Any, Literal
 import numpy as np
 
 from mpc.registry import extended
-from mpc.ring import Ring
+from mpc.ring import Limbs, Ring
 
 Domain = Literal["arith", "xor"]
 Secrets = dict[str, np.ndarray]
+
+
+class Drawn(dict[str, np.ndarray]):
+    """A request's free secrets as the dealer hands them to a kind's `derive`, with a way to the
+    Z_2^64 limbs of the persistent ones (`limbs_of`): split once a session, not once a request."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.splitters: dict[str, Callable[[], Limbs]] = {}
+
+
+def limbs_of(s: Secrets, name: str) -> Limbs:
+    """The Z_2^64 limbs of free secret `name`: those the dealer keeps for a persistent secret, else split now."""
+    split = s.splitters.get(name) if isinstance(s, Drawn) else None
+    return split() if split is not None else Limbs.of(s[name])
 
 
 @dataclass(frozen=True)
@@ -172,8 +187,9 @@ def _owned_derived(p: dict[str, Any]) -> list[Component]:
 
 def _owned_derive(p: dict[str, Any], s: Secrets) -> Secrets:
     ring = Ring(_bits(p))
-    a = s["a"].T if p.get("transpose") else s["a"]
-    return {"c": ring.matmul(a, s["b"])}
+    if not ring.native:
+        return {"c": ring.matmul(s["a"].T if p.get("transpose") else s["a"], s["b"])}
+    return {"c": limbs_of(s, "a").times(s["b"], bool(p.get("transpose")))}  # A's limbs split once a session
 
 
 def _mask_free(p: dict[str, Any]) -> list[Component]:

@@ -101,7 +101,9 @@ class DealerDesk:
 
     def close_session(self, session: str) -> None:
         with self._lock:
-            self._sessions.pop(session, None)
+            closed = self._sessions.pop(session, None)
+        if closed is not None:
+            closed.engine.close()  # its persistent masks go with it
 
     def _get(self, session: str) -> _Session:
         with self._lock:
@@ -115,7 +117,7 @@ class DealerDesk:
     def _expire(self) -> None:
         now = self._clock()
         for sid in [s for s, v in self._sessions.items() if now - v.last_used > self._ttl_s]:
-            del self._sessions[sid]
+            self._sessions.pop(sid).engine.close()
 
     def seed_for(self, session: str, party: str) -> SeedGrant:
         """`party`'s seed and rank; PermissionError if it is not in the session's roster."""

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mpc.context import PartyContext
-from mpc.material import Component, MaterialKind, MaterialRequest, Secrets
+from mpc.material import Component, MaterialKind, MaterialRequest, Secrets, limbs_of
 from mpc.ring import Limbs, Ring
 from mpc.share import Share
 from protocols.opening import open_arith
@@ -41,7 +41,7 @@ def _columns_derive(p: dict[str, Any], s: Secrets) -> Secrets:
     if int(p["ring"]) != 64:
         a = s["a"].T if p.get("transpose") else s["a"]
         return {"c": Ring(int(p["ring"])).matmul(a, s["b"])}
-    return {"c": Limbs.of(s["a"]).times(s["b"], bool(p.get("transpose")))}
+    return {"c": limbs_of(s, "a").times(s["b"], bool(p.get("transpose")))}
 
 
 OWNED_COLUMNS = MaterialKind("owned_columns", _columns_free, _columns_derived, _columns_derive)
