@@ -189,6 +189,16 @@ fastest, and the comparison's); `nn`, `crypten.nn` modules with autograd (a seco
 
 
 def measure_logreg(p: Party, job: dict[str, Any]) -> dict[str, Any]:
+    """The job's training with each API of its `apis` (default: its `api`) in turn, in this one CrypTen
+    world (the processes start once): `{"by_api": [result, ...]}` in the order asked."""
+    apis = [str(a) for a in job.get("apis", [job.get("api", "tensor")])]
+    bad = [a for a in apis if a not in LOGREG_APIS]
+    if bad or not apis:
+        raise ValueError(f"logreg api must be one of {LOGREG_APIS}, got {bad or apis!r}")
+    return {"by_api": [measure_logreg_api(p, job, api) for api in apis]}
+
+
+def measure_logreg_api(p: Party, job: dict[str, Any], api: str) -> dict[str, Any]:
     """Full-batch gradient descent on encrypted X and y, written with CrypTen's tensor API or `crypten.nn`.
 
     Both start from the same `torch.nn.Linear` initialisation and take the same steps as
@@ -197,9 +207,6 @@ def measure_logreg(p: Party, job: dict[str, Any]) -> dict[str, Any]:
     crypten, torch = p.crypten, p.torch
     features, repeats, epochs, seed = int(job["size"]), int(job["repeats"]), int(job["epochs"]), int(job["seed"])
     lr = float(job.get("lr", LOGREG_LR))
-    api = str(job.get("api", "tensor"))
-    if api not in LOGREG_APIS:
-        raise ValueError(f"logreg api must be one of {LOGREG_APIS}, got {api!r}")
     x, y = logreg_data(job, features)
     parts = np.array_split(np.arange(len(x)), p.n)  # contiguous row blocks, one per party
 
