@@ -19,7 +19,8 @@ Operations (`size` = elements unless stated; inputs uniform, drawn per owner fro
               gradient descent, training accuracy reported. `api="tensor"` (default) writes
               it with CrypTen's tensor operations (encrypted X and w, matmul, sigmoid, a
               hand-written gradient step), as CrypTen's examples do; `api="nn"` trains
-              `crypten.nn` Linear + Sigmoid + BCELoss with autograd
+              `crypten.nn` Linear + Sigmoid + BCELoss with autograd; `run_logreg_apis` trains with
+              several APIs in turn in one set of processes, one row each
 
 About the counters: CrypTen counts, per rank, each communication call as a "round" and the
 elements of every send and receive (8 bytes each; its docs say to sum the ranks and halve
