@@ -72,7 +72,7 @@ def _statsmodels(files: list[Path]) -> bool:
     return True
 
 
-QUICK_CALIBRATION_SIZE = 100_000
+QUICK_CALIBRATION_SIZE = 20_000
 """Elements of the bandwidth calibration's opening with `--quick` (1,000,000 otherwise)."""
 
 

@@ -191,21 +191,33 @@ def run_workers(label: str, commands: dict[str, tuple[list[str], dict[str, str]]
                 timeout: float, repeats: int, **head: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Run a peer's processes (`run_all`) and start its row from the result lines of `workers`.
 
-    The row holds `head` (what ran), one compute thread per party, per repetition the
-    slowest worker's time with the median and spread (max - min) over repetitions, the
-    first worker's errors (`ERROR_KEYS`) and the 1-minute load average before and after.
-    Returns the row and the workers' results, in order; raises PeerRunError if a worker
-    printed no result.
+    The row is `start_row`'s. Returns the row and the workers' results, in order; raises
+    PeerRunError if a worker printed no result.
     """
+    results, load_before = worker_results(label, commands, workers, timeout)
+    return start_row(results, repeats, load_before, **head), results
+
+
+def worker_results(label: str, commands: dict[str, tuple[list[str], dict[str, str]]], workers: Sequence[str],
+                   timeout: float) -> tuple[list[dict[str, Any]], float]:
+    """Run a peer's processes (`run_all`): the result lines of `workers`, in order, and the 1-minute load
+    average before; PeerRunError if a worker printed no result."""
     load_before = os.getloadavg()[0]
     done = run_all(commands, timeout)
     found = [done[w].result() for w in workers]
     results = [r for r in found if r is not None]
     if len(results) < len(found):
         raise PeerRunError(f"{label} printed no result:\n" + "\n".join(f.tail() for f in done.values()))
+    return results, load_before
+
+
+def start_row(results: list[dict[str, Any]], repeats: int, load_before: float, **head: Any) -> dict[str, Any]:
+    """A peer's row from its workers' `results`: `head` (what ran), one compute thread per party, per
+    repetition the slowest worker's time with the median and spread (max - min) over repetitions, the
+    first worker's errors (`ERROR_KEYS`) and the 1-minute load average before and now."""
     slowest = [max(r["seconds"][i] for r in results) for i in range(repeats)]
     slowest_io = [max(r["seconds_with_input"][i] for r in results) for i in range(repeats)]
-    row = {
+    return {
         **head,
         "repeats": repeats,
         "threads_per_party": 1,
@@ -216,7 +228,6 @@ def run_workers(label: str, commands: dict[str, tuple[list[str], dict[str, str]]
         **copy_keys(results[0], ERROR_KEYS),
         "load_average_1min": [load_before, os.getloadavg()[0]],
     }
-    return row, results
 
 
 ERROR_KEYS = ("max_abs_error", "max_rel_error", "mismatches", "wrong_outputs", "max_abs_error_excluding_wrong",

@@ -19,7 +19,8 @@ Operations (`size` = elements unless stated; inputs uniform, drawn per owner fro
               gradient descent, training accuracy reported. `api="tensor"` (default) writes
               it with CrypTen's tensor operations (encrypted X and w, matmul, sigmoid, a
               hand-written gradient step), as CrypTen's examples do; `api="nn"` trains
-              `crypten.nn` Linear + Sigmoid + BCELoss with autograd
+              `crypten.nn` Linear + Sigmoid + BCELoss with autograd; `run_logreg_apis` trains with
+              several APIs in turn in one set of processes, one row each
 
 About the counters: CrypTen counts, per rank, each communication call as a "round" and the
 elements of every send and receive (8 bytes each; its docs say to sum the ranks and halve
@@ -34,6 +35,7 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +47,11 @@ from benchmarks.peers._procs import (
     free_ports,
     peer_job,
     print_row,
-    run_workers,
     single_thread_env,
+    start_row,
+    worker_results,
 )
-from benchmarks.peers.crypten_party import write_breast_cancer
+from benchmarks.peers.crypten_party import LOGREG_APIS, write_breast_cancer
 
 VERSION = "0.4.1"
 OPS = ("mul", "lt", "sigmoid", "reciprocal", "sum", "logreg")
@@ -79,13 +82,38 @@ def run(
     timeout: float | None = None,
 ) -> dict[str, Any]:
     """Measure one operation in CrypTen with `parties` ranks (+ the TTP if `provider` is "TTP")."""
+    return _run(op, parties, size, repeats, provider=provider, seed=seed, epochs=epochs, apis=(api,),
+                reciprocal_range=reciprocal_range, timeout=timeout)[0]
+
+
+def run_logreg_apis(
+    parties: int = 3,
+    features: int = 10,
+    repeats: int = 3,
+    apis: Sequence[str] = LOGREG_APIS,
+    *,
+    provider: str = "TTP",
+    seed: int = 7,
+    epochs: int = LOGREG_EPOCHS,
+    timeout: float | None = None,
+) -> list[dict[str, Any]]:
+    """`run("logreg", ..., api=a)`'s row for each `a` of `apis`, in order, from one set of CrypTen processes
+    (one world trains with each API in turn: the processes start and import torch once, not once per API)."""
+    return _run("logreg", parties, features, repeats, provider=provider, seed=seed, epochs=epochs, apis=tuple(apis),
+                reciprocal_range=RECIPROCAL_RANGE, timeout=timeout)
+
+
+def _run(op: str, parties: int, size: int | None, repeats: int, *, provider: str, seed: int, epochs: int,
+         apis: tuple[str, ...], reciprocal_range: tuple[float, float], timeout: float | None) -> list[dict[str, Any]]:
+    """`run`'s rows: one, or for logreg one per API of `apis`."""
     check_run("CrypTen", OPS, op, parties)
-    if api not in ("tensor", "nn"):
-        raise ValueError(f"logreg api must be tensor (CrypTen's tensor operations) or nn (crypten.nn), got {api!r}")
+    if not apis or any(a not in LOGREG_APIS for a in apis):
+        raise ValueError(f"logreg api must be tensor (CrypTen's tensor operations) or nn (crypten.nn), got {apis!r}")
     if provider not in ("TTP", "TFP"):
         raise ValueError("provider must be TTP (trusted third party) or TFP (CrypTen's trusted first party)")
     size = int(size if size is not None else (10 if op == "logreg" else DEFAULT_SIZES[op]))
-    job = peer_job(op, size, repeats, seed, reciprocal_range, provider=provider, epochs=epochs, api=api)
+    apis = apis if op == "logreg" else apis[:1]
+    job = peer_job(op, size, repeats, seed, reciprocal_range, provider=provider, epochs=epochs, apis=list(apis))
     with tempfile.TemporaryDirectory(prefix="pooled-crypten-") as scratch:
         if op == "logreg":  # the ranks read the data from a file rather than each importing scikit-learn
             job["data_file"] = str(Path(scratch) / "breast_cancer.npz")
@@ -94,8 +122,9 @@ def run(
 
 
 def _run_ranks(op: str, parties: int, size: int, repeats: int, job: dict[str, Any], provider: str,
-               timeout: float | None) -> dict[str, Any]:
-    """Start the ranks (and the TTP) on `job`, wait for them, and build the row (`run`)."""
+               timeout: float | None) -> list[dict[str, Any]]:
+    """Start the ranks (and the TTP) on `job`, wait for them, and build the rows (`_run`): one per API
+    of a logreg job, else one."""
     (port,) = free_ports(1)
     base = single_thread_env(
         {
@@ -111,10 +140,18 @@ def _run_ranks(op: str, parties: int, size: int, repeats: int, job: dict[str, An
     commands = {f"rank{r}": (argv, {**base, "RANK": str(r)}) for r in range(parties)}
     if provider == "TTP":
         commands["ttp"] = (argv, {**base, "RANK": str(parties)})
-    timeout = timeout if timeout is not None else _default_timeout(op, size, repeats)
-    row, ranks = run_workers("a CrypTen rank", commands, [f"rank{r}" for r in range(parties)], timeout, repeats,
-                             peer="crypten", version=VERSION, op=op, parties=parties, provider=provider,
-                             processes=len(commands), size=size)
+    runs = len(job["apis"]) if op == "logreg" else 1
+    timeout = timeout if timeout is not None else _default_timeout(op, size, repeats) * runs
+    found, load_before = worker_results("a CrypTen rank", commands, [f"rank{r}" for r in range(parties)], timeout)
+    per_run = [[r["by_api"][i] for r in found] for i in range(runs)] if op == "logreg" else [found]
+    return [_row(op, parties, size, repeats, job, provider, ranks, load_before, len(commands)) for ranks in per_run]
+
+
+def _row(op: str, parties: int, size: int, repeats: int, job: dict[str, Any], provider: str,
+         ranks: list[dict[str, Any]], load_before: float, processes: int) -> dict[str, Any]:
+    """One row from the ranks' results of one measurement."""
+    row = start_row(ranks, repeats, load_before, peer="crypten", version=VERSION, op=op, parties=parties,
+                    provider=provider, processes=processes, size=size)
     row.update(
         rounds_per_party=[r["comm_op"]["rounds"] for r in ranks],
         bytes_per_party=[r["comm_op"]["bytes"] for r in ranks],

@@ -19,6 +19,9 @@ Two fixes are applied to CrypTen before it runs:
    integers in float64; the result also counts how many outputs the original decode would
    have got wrong.
 
+A rank also defers `onnx` (`defer_onnx`): `crypten.nn` imports it, and with it ml_dtypes (about
+0.7 CPU-s per process), only for its ONNX converter, which no measurement uses.
+
 Timing: after one warm-up (none for logistic regression), every repetition starts on a
 barrier; `seconds` times the operation on already-shared inputs, `seconds_with_input`
 adds the sharing of the inputs by their owners (for `sum`, sharing is the protocol). The
@@ -28,10 +31,12 @@ counters come from one more, untimed run with `communicator.verbose` on.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import os
 import sys
 import time
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,6 +48,34 @@ from benchmarks.peers._procs import ORACLES, emit, errors, peer_inputs, total
 JOB_ENV = "POOLED_PEER_JOB"
 LOGREG_LR = 1.0
 """Learning rate of the logistic-regression training (full-batch gradient descent)."""
+
+
+class _Deferred(types.ModuleType):
+    """Stands for the module `name` until an attribute is read: then imports the real one (`defer_onnx`)."""
+
+    def __getattr__(self, attr: str) -> Any:
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        return getattr(importlib.import_module(self.__name__), attr)
+
+
+def defer_onnx() -> None:
+    """Defer `onnx` and its `numpy_helper`, as `crypten.nn` imports them (module docstring)."""
+    defer_import("onnx", ("numpy_helper",))
+
+
+def defer_import(name: str, children: tuple[str, ...] = ()) -> None:
+    """Let `import name` and `from name import child` bind stand-ins that import the real modules when one of
+    their attributes is first read; a no-op if `name` is imported already or not installed. For a rank's own
+    process only: it changes sys.modules."""
+    spec = None if name in sys.modules else importlib.util.find_spec(name)
+    if spec is None:
+        return
+    sys.modules[name] = module = _Deferred(name)
+    module.__spec__, module.__file__ = spec, spec.origin  # read by find_spec and inspect.getmodule (torch calls both)
+    module.__path__ = list(spec.submodule_search_locations or [])  # read by `from name import ...`
+    for child in children:
+        setattr(module, child, _Deferred(f"{name}.{child}"))
 
 
 def import_crypten() -> Any:
@@ -189,6 +222,16 @@ fastest, and the comparison's); `nn`, `crypten.nn` modules with autograd (a seco
 
 
 def measure_logreg(p: Party, job: dict[str, Any]) -> dict[str, Any]:
+    """The job's training with each API of its `apis` (default: its `api`) in turn, in this one CrypTen
+    world (the processes start once): `{"by_api": [result, ...]}` in the order asked."""
+    apis = [str(a) for a in job.get("apis", [job.get("api", "tensor")])]
+    bad = [a for a in apis if a not in LOGREG_APIS]
+    if bad or not apis:
+        raise ValueError(f"logreg api must be one of {LOGREG_APIS}, got {bad or apis!r}")
+    return {"by_api": [measure_logreg_api(p, job, api) for api in apis]}
+
+
+def measure_logreg_api(p: Party, job: dict[str, Any], api: str) -> dict[str, Any]:
     """Full-batch gradient descent on encrypted X and y, written with CrypTen's tensor API or `crypten.nn`.
 
     Both start from the same `torch.nn.Linear` initialisation and take the same steps as
@@ -197,9 +240,6 @@ def measure_logreg(p: Party, job: dict[str, Any]) -> dict[str, Any]:
     crypten, torch = p.crypten, p.torch
     features, repeats, epochs, seed = int(job["size"]), int(job["repeats"]), int(job["epochs"]), int(job["seed"])
     lr = float(job.get("lr", LOGREG_LR))
-    api = str(job.get("api", "tensor"))
-    if api not in LOGREG_APIS:
-        raise ValueError(f"logreg api must be one of {LOGREG_APIS}, got {api!r}")
     x, y = logreg_data(job, features)
     parts = np.array_split(np.arange(len(x)), p.n)  # contiguous row blocks, one per party
 
@@ -259,12 +299,13 @@ def _plain_logreg(torch: Any, x: np.ndarray, y: np.ndarray, epochs: int, lr: flo
     """The same initialisation and gradient descent in float64 PyTorch: what CrypTen would reach exactly."""
     torch.manual_seed(seed)
     model = torch.nn.Sequential(torch.nn.Linear(x.shape[1], 1), torch.nn.Sigmoid()).double()
-    opt = torch.optim.SGD(model.parameters(), lr=lr)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y[:, None])
-    for _ in range(epochs):
-        opt.zero_grad()
+    for _ in range(epochs):  # plain SGD, written out: torch.optim's first step would import torch._dynamo (~1 CPU-s)
+        model.zero_grad()
         torch.nn.functional.binary_cross_entropy(model(xt), yt).backward()
-        opt.step()
+        with torch.no_grad():
+            for param in model.parameters():
+                param -= lr * param.grad
     with torch.no_grad():
         return float(((model(xt)[:, 0] > 0.5).numpy() == (y > 0.5)).mean())
 
@@ -275,6 +316,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)
+    defer_onnx()
     crypten = import_crypten()
     crypten.cfg.mpc.provider = job["provider"]
     if int(os.environ["RANK"]) == int(os.environ["WORLD_SIZE"]):

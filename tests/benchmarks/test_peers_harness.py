@@ -15,7 +15,8 @@ import pytest
 
 from benchmarks.peers import run_peer
 from benchmarks.peers._procs import PeerRunError, run_all, single_thread_env
-from benchmarks.peers.crypten_party import import_crypten
+from benchmarks.peers.crypten_bench import run_logreg_apis
+from benchmarks.peers.crypten_party import defer_import, import_crypten
 
 MISSING = [m for m in ("torch", "omegaconf", "mpyc") if importlib.util.find_spec(m) is None]
 """Looked up without importing them: importing torch at collection costs every run seconds, even the fast lane's."""
@@ -56,15 +57,32 @@ def test_crypten_multiply_three_parties_with_ttp(crypten) -> None:  # noqa: ANN0
 
 
 def test_crypten_logistic_tensor_api_trains_as_the_nn_one_with_fewer_calls(crypten) -> None:  # noqa: ANN001
-    rows = {api: run_peer("crypten", "logistic", parties=3, size=10, repeats=1, epochs=1, api=api, timeout=120)
-            for api in ("tensor", "nn")}
+    # one world (3 ranks + the TTP) trains with both APIs in turn
+    rows = dict(zip(("tensor", "nn"), run_logreg_apis(3, 10, repeats=1, apis=("tensor", "nn"), epochs=1, timeout=120),
+                    strict=True))
     for api, row in rows.items():
-        assert row["api"] == api and row["provider"] == "TTP" and row["epochs"] == 1
+        assert row["api"] == api and row["provider"] == "TTP" and row["epochs"] == 1 and row["processes"] == 4
         # same initialisation and steps as float64 PyTorch: the same training accuracy, up to a row or two
         assert abs(row["train_accuracy"] - row["plaintext_same_training_accuracy"]) <= 2 / 569
     assert rows["tensor"]["rounds_per_party"][1] < rows["nn"]["rounds_per_party"][1]
     with pytest.raises(ValueError, match="tensor"):
         run_peer("crypten", "logistic", parties=3, size=10, repeats=1, api="keras")
+    with pytest.raises(ValueError, match="tensor"):
+        run_logreg_apis(3, 10, repeats=1, apis=("tensor", "keras"))
+
+
+def test_a_deferred_module_is_imported_at_its_first_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("xmlrpc", "xmlrpc.client"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    defer_import("xmlrpc", ("client",))
+    from xmlrpc import client  # the stand-in: nothing imported yet
+
+    assert "xmlrpc.client" not in sys.modules and sys.modules["xmlrpc"].__file__.endswith("__init__.py")
+    assert importlib.util.find_spec("xmlrpc").name == "xmlrpc"  # torch looks modules up this way
+    assert client.ServerProxy.__name__ == "ServerProxy"  # its first use imports the real modules
+    assert "xmlrpc.client" in sys.modules and sys.modules["xmlrpc"].client.ServerProxy is client.ServerProxy
+    defer_import("not_a_module_anywhere")
+    assert "not_a_module_anywhere" not in sys.modules
 
 
 def test_mpyc_comparison_three_parties() -> None:

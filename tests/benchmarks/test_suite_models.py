@@ -43,6 +43,9 @@ def test_models_quick_counts_rounds_bytes_and_dealer_material(tmp_path: Path) ->
         assert r.rounds > 100 and r.bytes_per_party > 0 and r.dealer_bytes > 0
         assert r.messages_per_party == 2 * r.rounds  # one message to each of the 2 peers per round
         assert r.extra["iterations"] and r.extra["dealer_requests"] > 0
+        assert r.extra["converged"]  # QUICK_MAXITER is enough on 300 rows (a fit stopped short is refused)
+        if r.case in suite_models.QUICK_MAXITER:
+            assert r.extra["query"].endswith(f"MAXITER {suite_models.QUICK_MAXITER[r.case]}")
         assert r.extra["dealer_asked_on_demand"] is not None
         assert r.extra["predicted"]["rounds"] > 100  # EXPLAIN's, beside the measured ones in the table
 
