@@ -49,8 +49,8 @@ class PendingAnd:
 
     @staticmethod
     def begin(ctx: PartyContext, pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> PendingAnd:
-        x = np.concatenate([p[0].ravel() for p in pairs]) if pairs else np.zeros(0, np.uint64)
-        y = np.concatenate([p[1].ravel() for p in pairs]) if pairs else np.zeros(0, np.uint64)
+        x = np.concatenate([p[0] for p in pairs], axis=None) if pairs else np.zeros(0, np.uint64)
+        y = np.concatenate([p[1] for p in pairs], axis=None) if pairs else np.zeros(0, np.uint64)
         t = ctx.dealer(MaterialRequest("bool_triple", {"shape": [int(x.size)]})) if pairs else {}
         return PendingAnd(t, x, y, [p[0].shape for p in pairs])
 

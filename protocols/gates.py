@@ -116,7 +116,7 @@ class PendingFamilies:
         mats, inputs = {}, {}
         for key, idx in groups.items():
             v, monomials = key
-            inputs[key] = [np.concatenate([families[j].variables[i].ravel() for j in idx]) for i in range(v)]
+            inputs[key] = [np.concatenate([families[j].variables[i] for j in idx], axis=None) for i in range(v)]
             params = {"n": int(inputs[key][0].size), "vars": v, "monomials": list(monomials)}
             mats[key] = ctx.dealer(MaterialRequest("and_monomials", params))
         return PendingFamilies(families, groups, mats, inputs)

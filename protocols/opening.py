@@ -79,7 +79,7 @@ def _payload(words: Sequence[np.ndarray], shares: Sequence[Share]) -> bytes | me
         whole = _contiguous_run(arrays)
         if whole is not None:
             return whole
-        flat = np.concatenate([a.ravel() for a in arrays]) if arrays else np.empty(0, dtype=np.uint64)
+        flat = np.concatenate(arrays, axis=None) if arrays else np.empty(0, dtype=np.uint64)
         return flat.data.cast("B")
     return b"".join([*(a.tobytes() for a in arrays), *(s.ring.to_bytes(s.data) for s in shares)])
 
