@@ -78,7 +78,7 @@ def concat(shares: list[Share]) -> Share:
     first = shares[0]
     for s in shares[1:]:
         first._check(s)
-    return Share(np.concatenate([s.data.ravel() for s in shares]), first.ring, first.frac)
+    return Share(np.concatenate([s.data for s in shares], axis=None), first.ring, first.frac)
 
 
 def split_like(flat: Share, like: list[Share]) -> list[Share]:

@@ -49,8 +49,8 @@ class PendingAnd:
 
     @staticmethod
     def begin(ctx: PartyContext, pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> PendingAnd:
-        x = np.concatenate([p[0].ravel() for p in pairs]) if pairs else np.zeros(0, np.uint64)
-        y = np.concatenate([p[1].ravel() for p in pairs]) if pairs else np.zeros(0, np.uint64)
+        x = np.concatenate([p[0] for p in pairs], axis=None) if pairs else np.zeros(0, np.uint64)
+        y = np.concatenate([p[1] for p in pairs], axis=None) if pairs else np.zeros(0, np.uint64)
         t = ctx.dealer(MaterialRequest("bool_triple", {"shape": [int(x.size)]})) if pairs else {}
         return PendingAnd(t, x, y, [p[0].shape for p in pairs])
 
@@ -82,24 +82,26 @@ def lanes(n: int) -> int:
     return -(-n // 64)
 
 
-def _low_masks() -> list[tuple[int, np.uint64]]:
-    return [(j, np.uint64(sum(1 << b for b in range(64) if not b & j))) for j in (32, 16, 8, 4, 2, 1)]
+_MASKS = tuple((j, np.uint64(sum(1 << b for b in range(64) if not b & j))) for j in (32, 16, 8, 4, 2, 1))
+"""Per transposition step: the half-width j and the mask of the bits whose index has bit j clear."""
 
 
 def _transpose64(a: np.ndarray) -> np.ndarray:
-    """Transpose 64x64 bit blocks: a has shape (64, m); bit j of row i of the result is bit i of row j.
+    """Transpose 64x64 bit blocks: a has shape (64, ...); bit j of row i of the result is bit i of row j.
 
-    Swap the off-diagonal halves, then recurse on quarters (Hacker's Delight 7-3), all m
-    blocks at once: six steps of shifts and masks.
+    Swap the off-diagonal halves, then recurse on quarters (Hacker's Delight 7-3), all blocks
+    at once: six steps of shifts and masks. At step j the rows with bit j clear and their partners
+    j further on are two strided views of one reshaped copy, so no step gathers rows.
     """
-    a = a.copy()
-    for j, low in _low_masks():
-        top = np.array([k for k in range(64) if not k & j])
-        bottom = top + j
+    a = a.copy()  # C-contiguous, so the reshapes below are views of it
+    rest = a.shape[1:]
+    for j, low in _MASKS:
+        pairs = a.reshape(64 // (2 * j), 2, j, *rest)
+        top, bottom = pairs[:, 0], pairs[:, 1]
         sj = np.uint64(j)
-        t = ((a[top] >> sj) ^ a[bottom]) & low
-        a[bottom] ^= t
-        a[top] ^= t << sj
+        t = ((top >> sj) ^ bottom) & low
+        bottom ^= t
+        top ^= t << sj
     return a
 
 
@@ -113,8 +115,8 @@ def to_slices(words: np.ndarray) -> np.ndarray:
     m = lanes(n)
     padded = np.zeros((m * 64, w), dtype=np.uint64)
     padded[:n] = words
-    blocks = padded.reshape(m, 64, w).transpose(2, 1, 0)  # (w, 64 elements, m blocks)
-    return np.concatenate([_transpose64(blocks[i]) for i in range(w)], axis=0)
+    blocks = padded.reshape(m, 64, w).transpose(1, 2, 0)  # (64 elements, w words, m blocks)
+    return _transpose64(blocks).transpose(1, 0, 2).reshape(w * 64, m)
 
 
 def from_slices(rows: np.ndarray, n: int) -> np.ndarray:
@@ -123,8 +125,8 @@ def from_slices(rows: np.ndarray, n: int) -> np.ndarray:
     w = -(-b // 64)
     padded = np.zeros((64 * w, m), dtype=np.uint64)
     padded[:b] = rows
-    parts = [_transpose64(padded[64 * i : 64 * (i + 1)]) for i in range(w)]  # (64 elements, m) each
-    return np.stack([p.T.reshape(-1)[:n] for p in parts], axis=1)
+    parts = _transpose64(padded.reshape(w, 64, m).transpose(1, 0, 2))  # (64 elements, w words, m blocks)
+    return np.ascontiguousarray(parts.transpose(2, 0, 1).reshape(m * 64, w)[:n])
 
 
 def pack_lanes(bits: np.ndarray) -> np.ndarray:

@@ -116,7 +116,7 @@ class PendingFamilies:
         mats, inputs = {}, {}
         for key, idx in groups.items():
             v, monomials = key
-            inputs[key] = [np.concatenate([families[j].variables[i].ravel() for j in idx]) for i in range(v)]
+            inputs[key] = [np.concatenate([families[j].variables[i] for j in idx], axis=None) for i in range(v)]
             params = {"n": int(inputs[key][0].size), "vars": v, "monomials": list(monomials)}
             mats[key] = ctx.dealer(MaterialRequest("and_monomials", params))
         return PendingFamilies(families, groups, mats, inputs)
@@ -144,26 +144,25 @@ class PendingFamilies:
 
 
 def _monomial(ctx: PartyContext, d: list[np.ndarray], mat: Mapping[str, np.ndarray], mono: int) -> np.ndarray:
-    """XOR over the subsets T of the monomial S of (AND of d_i over S - T) AND [A_T] (step 2)."""
-    members = [i for i in range(mono.bit_length()) if mono >> i & 1]
+    """XOR over the subsets T of the monomial S of (AND of d_i over S - T) AND [A_T] (step 2).
+
+    The public ANDs of d over every non-empty subset of S are built once, each from a smaller one."""
+    subsets, sub = [], mono
+    while sub:
+        subsets.append(sub)
+        sub = (sub - 1) & mono
+    public: dict[int, np.ndarray] = {}
+    for mask in reversed(subsets):  # increasing: a mask's rest (without its lowest member) comes first
+        low = (mask & -mask).bit_length() - 1
+        rest = mask & (mask - 1)
+        public[mask] = public[rest] & d[low] if rest else d[low]
     z = np.zeros_like(d[0])
-    for size in range(1, len(members) + 1):
-        for chosen in combinations(members, size):
-            mask = sum(1 << i for i in chosen)
-            share = mat[f"a{chosen[0]}"] if size == 1 else mat[f"p{mask}"]
-            rest = [i for i in members if i not in chosen]
-            if rest:
-                public = d[rest[0]].copy()
-                for i in rest[1:]:
-                    public &= d[i]
-                z ^= public & share
-            else:
-                z ^= share
+    for chosen in public:
+        share = mat[f"a{chosen.bit_length() - 1}"] if chosen & (chosen - 1) == 0 else mat[f"p{chosen}"]
+        rest = mono ^ chosen
+        z ^= public[rest] & share if rest else share
     if ctx.is_leader:
-        every = d[members[0]].copy()
-        for i in members[1:]:
-            every &= d[i]
-        z ^= every
+        z ^= public[mono]
     return z
 
 

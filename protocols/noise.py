@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -92,7 +93,14 @@ def bit_thresholds(t: float) -> list[int]:
 
     Decimal arithmetic with 40 digits: p_i 2^64 is within 10^-18 of its true value, so T_i
     is the correctly rounded integer unless the true value is that close to a half-integer.
+    A scale's thresholds are computed once per process (every draw and every sampler at that
+    scale reads the same public table).
     """
+    return list(_thresholds_of(float(t)))
+
+
+@lru_cache(maxsize=1024)
+def _thresholds_of(t: float) -> tuple[int, ...]:
     out: list[int] = []
     with localcontext() as dec:
         dec.prec = _DIGITS
@@ -100,10 +108,10 @@ def bit_thresholds(t: float) -> list[int]:
         while True:
             x = Decimal(2 ** len(out)) * inv_t  # -ln q^(2^i)
             if x > _CUTOFF:
-                return out
+                return tuple(out)
             threshold = int((top / (one + x.exp())).to_integral_value(ROUND_HALF_EVEN))
             if threshold == 0:
-                return out
+                return tuple(out)
             out.append(threshold)
 
 

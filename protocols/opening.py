@@ -44,14 +44,14 @@ def open_mixed(
     payload = _payload(words, shares)
     received = ctx.exchange({p: payload for p in ctx.peers}, ctx.peers, label)  # one round, as all_to_all
     views = {rank: memoryview(data).cast("B") for rank, data in received.items()}
-    opened_words, pos = [], 0
+    pos = 8 * sum(int(w.size) for w in words)  # the words lead every message: XORed in one pass
+    flat = np.frombuffer(memoryview(payload).cast("B")[:pos], dtype=np.uint64).copy()
+    for data in views.values():
+        flat ^= np.frombuffer(data[:pos], dtype=np.uint64)
+    opened_words, at = [], 0
     for w in words:
-        size = 8 * int(w.size)
-        total = np.array(w, dtype=np.uint64, copy=True)
-        for data in views.values():
-            total ^= np.frombuffer(data[pos : pos + size], dtype=np.uint64).reshape(w.shape)
-        opened_words.append(total)
-        pos += size
+        opened_words.append(flat[at : at + w.size].reshape(np.shape(w)))
+        at += w.size
     opened_shares = []
     for s in shares:
         size = s.ring.nbytes(s.shape)
@@ -79,7 +79,7 @@ def _payload(words: Sequence[np.ndarray], shares: Sequence[Share]) -> bytes | me
         whole = _contiguous_run(arrays)
         if whole is not None:
             return whole
-        flat = np.concatenate([a.ravel() for a in arrays]) if arrays else np.empty(0, dtype=np.uint64)
+        flat = np.concatenate(arrays, axis=None) if arrays else np.empty(0, dtype=np.uint64)
         return flat.data.cast("B")
     return b"".join([*(a.tobytes() for a in arrays), *(s.ring.to_bytes(s.data) for s in shares)])
 

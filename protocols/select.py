@@ -60,4 +60,4 @@ def clip(ctx: PartyContext, x: Share, lo: Any, hi: Any) -> Share:
 
 def _stack(shares: list[Share]) -> Share:
     first = shares[0]
-    return Share(np.concatenate([s.data.ravel() for s in shares]), first.ring, first.frac)
+    return Share(np.concatenate([s.data for s in shares], axis=None), first.ring, first.frac)

@@ -30,6 +30,8 @@ comparison per piece.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from numpy.polynomial import chebyshev
 
@@ -51,14 +53,21 @@ def _settings(ring: Ring) -> tuple[int, int]:
 
 
 def piece_coefficients(bits: int, degree: int, frac: int) -> list[list[int]]:
-    """coeffs[j][i]: coefficient of t^j for piece i (x in [i - T, i - T + 1)), encoded with `frac` bits."""
+    """coeffs[j][i]: coefficient of t^j for piece i (x in [i - T, i - T + 1)), encoded with `frac` bits.
+
+    Public constants of (bits, degree, frac): fitted once per process."""
+    return [list(row) for row in _fitted(bits, degree, frac)]
+
+
+@lru_cache(maxsize=64)
+def _fitted(bits: int, degree: int, frac: int) -> tuple[tuple[int, ...], ...]:
     half = 1 << (bits - 1)
     nodes = np.cos(np.pi * (np.arange(degree + 1) + 0.5) / (degree + 1))  # Chebyshev points in t
     rows = []
     for i in range(1 << bits):
         values = 1.0 / (1.0 + np.exp(-(i - half + (nodes + 1.0) / 2.0)))
         rows.append(chebyshev.cheb2poly(chebyshev.chebfit(nodes, values, degree)))
-    return [[int(round(row[j] * (1 << frac))) for row in rows] for j in range(degree + 1)]
+    return tuple(tuple(int(round(row[j] * (1 << frac))) for row in rows) for j in range(degree + 1))
 
 
 def sigmoid(ctx: PartyContext, x: Share) -> Share:
