@@ -44,9 +44,10 @@ def _close(result: object, model: object) -> None:
         assert table.std_err[term] == pytest.approx(model.bse[term], rel=1e-6), term  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("parties", [2, 3, 5])
-def test_frequency_weights_match_glm_freq_weights(parties: int) -> None:
-    sites = _sites(parties, seed=60 + parties)
+def test_frequency_weights_match_glm_freq_weights() -> None:
+    """Two parties: a weight is a column of the counts and offsets, not a step of its own; POISSON's fit over
+    many parties is `test_poisson.py::test_rates_with_an_offset_match_statsmodels` (5 parties)."""
+    sites = _sites(2, seed=62)
     result, _ = run_in_process(sites, f"{QUERY} WEIGHT fw")
     pooled = pd.concat(sites, ignore_index=True)
     model = _glm(pooled, freq_weights=pooled.fw).fit(tol=1e-12)
@@ -58,9 +59,9 @@ def test_frequency_weights_match_glm_freq_weights(parties: int) -> None:
     assert facts["pearson_chi2"] == pytest.approx(model.pearson_chi2, rel=1e-4)
 
 
-@pytest.mark.parametrize("parties", [2, 3, 5])
-def test_robust_weights_match_glm_var_weights_with_hc0(parties: int) -> None:
-    sites = _sites(parties, seed=70 + parties)
+def test_robust_weights_match_glm_var_weights_with_hc0() -> None:
+    """Two parties, as the frequency weights above (the many-party fit: `test_poisson.py`, 5 parties)."""
+    sites = _sites(2, seed=72)
     result, _ = run_in_process(sites, f"{QUERY} WEIGHT ipw ROBUST")
     pooled = pd.concat(sites, ignore_index=True)
     model = _glm(pooled, var_weights=pooled.ipw).fit(tol=1e-12, cov_type="HC0")
