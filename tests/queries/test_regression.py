@@ -42,9 +42,10 @@ def _check(result: object, model: object, coef_rel: float = 1e-3) -> None:
         assert table.p_value[term] == pytest.approx(p_ref, rel=0.01, abs=1e-12), term  # two significant figures
 
 
-@pytest.mark.parametrize("parties", [2, 3, 5])
-def test_linear_matches_statsmodels(parties: int) -> None:
-    sites = split(cohort(1500, seed=parties), parties, seed=parties)
+def test_linear_matches_statsmodels() -> None:
+    """Two parties; LINEAR's many-party case is `test_weight_linear.py::test_robust_weights_match_wls_with_hc0[5]`
+    (the same fitting path, with a weight and HC0, to a tighter tolerance)."""
+    sites = split(cohort(1500, seed=2), 2, seed=2)
     result, _ = run_in_process(sites, "LINEAR sbp ~ age + bmi + chol + C(smoking) + diabetes")
     model = _reference(sites, "sbp ~ age + bmi + chol + C(smoking) + diabetes",
                        ["sbp", "age", "bmi", "chol", "smoking", "diabetes"], logit=False)
