@@ -31,9 +31,10 @@ def _close(result: object, model: object, se_rel: float) -> None:
         assert table.std_err[term] == pytest.approx(bse[term], rel=se_rel), term
 
 
-@pytest.mark.parametrize("parties", [2, 3])  # as unweighted LOGISTIC: the fit has no case beyond "2 or more"
-def test_frequency_weights_match_glm_freq_weights(parties: int) -> None:
-    sites = _sites(parties, seed=30 + parties)
+def test_frequency_weights_match_glm_freq_weights() -> None:
+    """Two parties: the fit has no case beyond "2 or more"; weighted LOGISTIC over 3 parties is
+    `test_unit_weights_are_the_unweighted_fit_with_one_more_round`."""
+    sites = _sites(2, seed=32)
     result, _ = run_in_process(sites, f"LOGISTIC {FORMULA} WEIGHT fw")
     pooled = _pooled(sites)
     model = smf.glm(FORMULA, data=pooled, family=sm.families.Binomial(), freq_weights=pooled.fw).fit()
@@ -43,11 +44,11 @@ def test_frequency_weights_match_glm_freq_weights(parties: int) -> None:
     assert facts["log_likelihood"] == pytest.approx(model.llf, rel=1e-6)
 
 
-@pytest.mark.parametrize("parties", [2, 3])  # as unweighted LOGISTIC: the fit has no case beyond "2 or more"
-def test_robust_weights_match_glm_var_weights_with_hc0(parties: int) -> None:
+def test_robust_weights_match_glm_var_weights_with_hc0() -> None:
     """The standard IPW estimate: GLM(var_weights=w).fit(cov_type="HC0"), whose meat is sum w^2 r^2 x x'
-    (GLM(freq_weights=w) with HC0 would count each row w times: sum w r^2 x x')."""
-    sites = _sites(parties, seed=40 + parties)
+    (GLM(freq_weights=w) with HC0 would count each row w times: sum w r^2 x x'). Two parties, as above; HC0
+    over 3 parties: `test_unit_weights_are_the_unweighted_fit_with_one_more_round`."""
+    sites = _sites(2, seed=42)
     result, _ = run_in_process(sites, f"LOGISTIC {FORMULA} WEIGHT ipw ROBUST")
     pooled = _pooled(sites)
     model = smf.glm(FORMULA, data=pooled, family=sm.families.Binomial(), var_weights=pooled.ipw).fit(cov_type="HC0")
@@ -59,6 +60,8 @@ def test_robust_weights_match_glm_var_weights_with_hc0(parties: int) -> None:
 
 
 def test_unit_weights_are_the_unweighted_fit_with_one_more_round() -> None:
+    """Over 3 parties (weighted LOGISTIC's many-party case): unit weights give the unweighted fit, and with
+    ROBUST statsmodels' GLM(...).fit(cov_type="HC0") on the pooled rows."""
     sites = _sites(3, seed=50)
     for s in sites:
         s["one"] = pd.array(np.ones(len(s)), dtype="Float64")
@@ -68,6 +71,9 @@ def test_unit_weights_are_the_unweighted_fit_with_one_more_round() -> None:
     its = [r.extra["model"]["iterations"] for r in (plain, weighted, robust)]  # equal but for a borderline decrement
     assert np.allclose(weighted.to_pandas().coef, plain.to_pandas().coef, rtol=1e-5)
     assert np.allclose(weighted.to_pandas().std_err, plain.to_pandas().std_err, rtol=1e-5)
+    glm = smf.glm(FORMULA, data=_pooled(sites), family=sm.families.Binomial())
+    _close(weighted, glm.fit(), 1e-5)
+    _close(robust, glm.fit(cov_type="HC0"), 1e-5)
     # the weighted log-likelihood w't rides with the information's product; only its truncation adds a round
     # (a warm Newton iteration is 44 rounds: `tests/queries/test_logistic_rounds.py`)
     assert plan.cost["rounds"] == plain_plan.cost["rounds"] + 1 + WARM * (its[1] - its[0])
