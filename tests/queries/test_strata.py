@@ -4,6 +4,7 @@ rule (per-stratum tables, refusals), undefined estimates, the parser and EXPLAIN
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import replace
 
@@ -15,6 +16,8 @@ from scipy import stats
 from queries.engine import plan_query, predict_cost, run_in_process
 from queries.errors import QueryError, SmallStratum
 from queries.parser import parse
+from queries.plan import Plan
+from queries.result import Result
 from queries.table import check_schemas, schema_of
 
 smt = pytest.importorskip("statsmodels.stats.contingency_tables")
@@ -90,17 +93,23 @@ def assert_pooled(result, pooled: pd.DataFrame, breslow_day: bool = True) -> Non
             assert got[5] == pytest.approx(want.pvalue, rel=p_tolerance(want.statistic, got[4], want.pvalue)), name
 
 
-@pytest.mark.parametrize(
-    ("sizes", "centres"),
-    [
-        ((400, 120), ("A", "B")),
-        ((250, 90, 160), ("A", "B", "C")),
-        ((200, 60, 140, 90, 110), ("A", "B", "C", "D", "E")),
-    ],
-)
-def test_pooled_statistics_match_statsmodels(sizes: tuple[int, ...], centres: tuple[str, ...]) -> None:
+SITES = [((400, 120), ("A", "B")), ((200, 60, 140, 90, 110), ("A", "B", "C", "D", "E"))]
+"""Two parties and five, every other site without the last centre."""
+
+
+@functools.cache
+def pooled_run(sizes: tuple[int, ...], centres: tuple[str, ...]) -> tuple[list[pd.DataFrame], Result, Plan]:
+    """The sites of `SITES` and the run of QUERY on them: checked against statsmodels by
+    `test_pooled_statistics_match_statsmodels` and against EXPLAIN by `test_explain_predicts_the_rounds_exactly`
+    (the same run, made once)."""
     sites = [site(n, 10 + i, centres[: max(2, len(centres) - i % 2)]) for i, n in enumerate(sizes)]
-    result, _ = run_in_process(sites, QUERY, min_cell=3)
+    result, plan = run_in_process(sites, QUERY, min_cell=3)
+    return sites, result, plan
+
+
+@pytest.mark.parametrize(("sizes", "centres"), SITES)
+def test_pooled_statistics_match_statsmodels(sizes: tuple[int, ...], centres: tuple[str, ...]) -> None:
+    sites, result, _ = pooled_run(sizes, centres)
     pooled = pd.concat(sites, ignore_index=True)
     assert_pooled(result, pooled)
     assert result.extra["strata_with_rows"] == len(centres)
@@ -217,10 +226,10 @@ def test_parser_reads_strata_from_and_where_in_any_order() -> None:
     assert parse("CROSSTAB smoke BY dead").strata is None  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize(("sizes", "centres"), [((120, 80), ("A", "B")), ((90, 60, 70), ("A", "B", "C", "D"))])
+@pytest.mark.parametrize(("sizes", "centres"), SITES)
 def test_explain_predicts_the_rounds_exactly(sizes: tuple[int, ...], centres: tuple[str, ...]) -> None:
-    sites = [site(n, 20 + i, centres) for i, n in enumerate(sizes)]
-    result, plan = run_in_process(sites, QUERY, min_cell=3)
+    """The counters of the runs `test_pooled_statistics_match_statsmodels` checks."""
+    sites, _, plan = pooled_run(sizes, centres)
     predicted = predict_cost(plan, check_schemas([schema_of(s) for s in sites]), len(sites))
     assert predicted["rounds"] == plan.cost["rounds"]
     assert predicted["bytes_sent"] == plan.cost["bytes_sent"]
