@@ -1,5 +1,5 @@
 """AVG_CI, PROPORTION and RATE: estimates and 95% CIs against scipy and statsmodels on the pooled plaintext
-(2, 3 and 5 parties of unequal sizes, grouped and not, with NULLs); a group below k; proportions of 0 and 1;
+(2 and 5 parties of unequal sizes, grouped and not, with NULLs); a group below k; proportions of 0 and 1;
 a rate with no events; a non-positive person-time; refusals; the output formats; EXPLAIN's exact cost."""
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def _expected(pooled: pd.DataFrame) -> dict[str, list[float]]:
     return out
 
 
-@pytest.mark.parametrize("sizes", [(120, 45), (60, 150, 33), (40, 90, 25, 70, 55)], ids=["2", "3", "5"])
+@pytest.mark.parametrize("sizes", [(120, 45), (40, 90, 25, 70, 55)], ids=["2", "5"])
 def test_matches_scipy_and_statsmodels(sizes: tuple[int, ...]) -> None:
     sites = [_site(rows, seed) for seed, rows in enumerate(sizes)]
     want = _expected(pd.concat(sites, ignore_index=True))
