@@ -60,8 +60,8 @@ def test_robust_weights_match_glm_var_weights_with_hc0() -> None:
 
 
 def test_unit_weights_are_the_unweighted_fit_with_one_more_round() -> None:
-    """Over 3 parties (weighted LOGISTIC's many-party case): unit weights give the unweighted fit, and with
-    ROBUST statsmodels' GLM(...).fit(cov_type="HC0") on the pooled rows."""
+    """Over 3 parties (LOGISTIC's many-party case, weighted or not: one fitting path): unit weights give the
+    unweighted fit, both statsmodels' GLM on the pooled rows, and with ROBUST its fit(cov_type="HC0")."""
     sites = _sites(3, seed=50)
     for s in sites:
         s["one"] = pd.array(np.ones(len(s)), dtype="Float64")
@@ -72,6 +72,7 @@ def test_unit_weights_are_the_unweighted_fit_with_one_more_round() -> None:
     assert np.allclose(weighted.to_pandas().coef, plain.to_pandas().coef, rtol=1e-5)
     assert np.allclose(weighted.to_pandas().std_err, plain.to_pandas().std_err, rtol=1e-5)
     glm = smf.glm(FORMULA, data=_pooled(sites), family=sm.families.Binomial())
+    _close(plain, glm.fit(), 1e-5)
     _close(weighted, glm.fit(), 1e-5)
     _close(robust, glm.fit(cov_type="HC0"), 1e-5)
     # the weighted log-likelihood w't rides with the information's product; only its truncation adds a round
