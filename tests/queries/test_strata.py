@@ -173,10 +173,19 @@ def test_a_stratum_without_exposed_withholds_breslow_day_only() -> None:
     assert any("zero margin" in note for note in result.extra["notes"])
 
 
-def test_zero_cells_in_some_strata_keep_the_estimates() -> None:
+@functools.cache
+def zero_cell_run() -> tuple[list[pd.DataFrame], Result]:
+    """Two sites whose stratum C has no exposed survivors (b = 0; every other cell 3 or more), and the run of
+    QUERY with k = 3 on them: read by `test_zero_cells_in_some_strata_keep_the_estimates` and
+    `test_zeros_withheld_make_a_zero_cell_small_and_withhold_the_tables` (the same run, made once)."""
     sites = [site(300, 11, ("A", "B", "C")), site(150, 12, ("A", "B", "C"))]
     sites = [s[~((s.centre == "C") & (s.smoke == 1) & (s.dead == 0))] for s in sites]  # stratum C: b = 0
     result, _ = run_in_process(sites, QUERY, min_cell=3)
+    return sites, result
+
+
+def test_zero_cells_in_some_strata_keep_the_estimates() -> None:
+    sites, result = zero_cell_run()
     assert_pooled(result, pd.concat(sites, ignore_index=True))
 
 
@@ -302,9 +311,7 @@ def test_one_stratum_gives_the_tables_own_ratios_and_no_breslow_day() -> None:
 
 
 def test_zeros_withheld_make_a_zero_cell_small_and_withhold_the_tables() -> None:
-    sites = [site(300, 63, ("A", "B", "C")), site(150, 64, ("A", "B", "C"))]
-    sites = [s[~((s.centre == "C") & (s.smoke == 1) & (s.dead == 0))] for s in sites]  # stratum C: b = 0
-    shown, _ = run_in_process(sites, QUERY, min_cell=3)
+    sites, shown = zero_cell_run()  # stratum C: b = 0
     assert isinstance(shown.extra["tables"], list)
     hidden, _ = run_in_process(sites, QUERY, min_cell=3, release_zero=False)
     assert isinstance(hidden.extra["tables"], str)
