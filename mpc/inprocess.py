@@ -124,18 +124,19 @@ class SharedPrg(Prg):
             return len(self._kept), self._kept_bytes
 
     def ring_elements(self, ring: Ring, label: str, shape: tuple[int, ...]) -> np.ndarray:
-        return self._once((ring.bits, label, tuple(shape)), lambda: Prg.ring_elements(self, ring, label, shape))
+        return self._once((ring.bits, label, shape), ring, label, shape)
 
     def words(self, label: str, shape: tuple[int, ...]) -> np.ndarray:
-        return self._once(("words", label, tuple(shape)), lambda: Prg.words(self, label, shape))
+        return self._once(("words", label, shape), None, label, shape)
 
-    def _once(self, key: Hashable, draw: Callable[[], np.ndarray]) -> np.ndarray:
+    def _once(self, key: Hashable, ring: Ring | None, label: str, shape: tuple[int, ...]) -> np.ndarray:
+        """The draw of `label` (ring elements, or words for no ring): the kept one, else drawn now and a copy kept."""
         with self._lock:
             kept = self._kept.pop(key, None)
             if kept is not None:
                 self._kept_bytes -= kept.nbytes
                 return kept
-        out = draw()
+        out = Prg.words(self, label, shape) if ring is None else Prg.ring_elements(self, ring, label, shape)
         with self._lock:
             self._kept[key] = out.copy()
             self._kept_bytes += out.nbytes
