@@ -7,6 +7,7 @@ parties/ -> queries/ -> protocols/ -> mpc/
 from __future__ import annotations
 
 import ast
+import functools
 import sys
 from pathlib import Path
 
@@ -17,15 +18,22 @@ LAYERS = ["mpc", "protocols", "queries", "parties"]
 MPC_THIRD_PARTY = {"numpy", "cryptography"}
 
 
-def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(), filename=str(path))
+@functools.cache
+def _tree(path: Path) -> ast.Module:
+    """A module's syntax tree, parsed once for every test here (the files do not change during a run)."""
+    return ast.parse(path.read_text(), filename=str(path))
+
+
+@functools.cache
+def _imports(path: Path) -> frozenset[str]:
+    tree = _tree(path)
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names.add(node.module.split(".")[0])
-    return names
+    return frozenset(names)
 
 
 def _modules(package: str) -> list[Path]:
@@ -62,8 +70,7 @@ def test_only_the_wire_modules_build_protobuf_messages() -> None:
     for p in _modules("parties"):
         if p.parent.name == "proto":  # the generated service module itself
             continue
-        tree = ast.parse(p.read_text(), filename=str(p))
-        for node in ast.walk(tree):
+        for node in ast.walk(_tree(p)):
             if isinstance(node, ast.ImportFrom) and node.module == "parties.proto":
                 if any(alias.name == "pooled_pb2" for alias in node.names):
                     users.add(str(p.relative_to(ROOT)))
