@@ -27,6 +27,7 @@ import numpy as np
 from mpc.dealer_cache import PersistentDraws
 from mpc.material import Component, Drawn, MaterialKind, MaterialRequest, Secrets, lookup
 from mpc.prg import Prg
+from mpc.ring import RING64, RING128, Ring
 
 CorrectionFetcher = Callable[[int, MaterialRequest], Secrets]
 """Asks the dealer for the last party's derived shares of request number t."""
@@ -42,18 +43,22 @@ a fetching thread.
 """
 
 
-def _label(session: str, counter: int, kind: str, component: str) -> str:
-    return f"{session}|{counter}|{kind}|{component}"
+_RINGS = {ring.bits: ring for ring in (RING64, RING128)}
+
+
+def _ring(comp: Component) -> Ring:
+    """The component's ring, without making one per draw (a draw is mostly fixed cost)."""
+    return _RINGS.get(comp.ring_bits) or comp.ring
 
 
 def _draw(prg: Prg, session: str, counter: int, kind: str, comp: Component) -> np.ndarray:
     if comp.persistent is not None:
         label = f"{session}|persistent|{comp.persistent}|{comp.name}"
     else:
-        label = _label(session, counter, kind, comp.name)
+        label = f"{session}|{counter}|{kind}|{comp.name}"
     if comp.domain == "xor":
         return prg.words(label, comp.shape)
-    return prg.ring_elements(comp.ring, label, comp.shape)
+    return prg.ring_elements(_ring(comp), label, comp.shape)
 
 
 def _persistent_key(party: int, comp: Component) -> tuple[object, ...]:
@@ -66,11 +71,11 @@ def _combine(comp: Component, parts: Iterator[np.ndarray]) -> np.ndarray:
     where numpy computes modulo 2^64 in place. In a wider ring (Python integers, exact) the parts are
     added as integers and reduced once, by the last addition."""
     total = next(parts)
-    if comp.domain == "arith" and not comp.ring.native:
+    if comp.domain == "arith" and comp.ring_bits != 64:
         rest = list(parts)
         for p in rest[:-1]:
             total = total + p
-        return comp.ring.add(total, rest[-1]) if rest else total
+        return _ring(comp).add(total, rest[-1]) if rest else total
     for p in parts:
         if comp.domain == "xor":
             total ^= p
@@ -83,9 +88,9 @@ def _difference(comp: Component, secret: np.ndarray, others: np.ndarray) -> np.n
     """secret - others (xor for bit-words), written over `others` (a fresh sum) where numpy can."""
     if comp.domain == "xor":
         return np.bitwise_xor(secret, others, out=others)
-    if comp.ring.native:
+    if comp.ring_bits == 64:
         return np.subtract(secret, others, out=others)
-    return comp.ring.sub(secret, others)
+    return _ring(comp).sub(secret, others)
 
 
 class DealerEngine:

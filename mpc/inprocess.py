@@ -35,7 +35,12 @@ T = TypeVar("T")
 
 
 class InProcessNetwork:
-    """Shared mailboxes of n parties living in one process."""
+    """Shared mailboxes of n parties living in one process.
+
+    A receiver that finds its message absent records what it waits for and sleeps; a delivery wakes
+    it only with that message (a message it is not waiting for yet only waits in the box). A wake-up
+    is a thread switch and a fight for the GIL, and in a round a party receives from every peer, in
+    rank order, while the peers send in any order."""
 
     def __init__(self, n: int, timeout: float = 60.0) -> None:
         self.n = n
@@ -43,29 +48,42 @@ class InProcessNetwork:
         self._boxes: list[dict[tuple[int, str], bytes]] = [{} for _ in range(n)]
         self._lock = threading.Lock()
         self._arrived = [threading.Condition(self._lock) for _ in range(n)]  # per receiver, one lock for all
+        self._awaited: list[dict[tuple[int, str], int]] = [{} for _ in range(n)]  # per receiver: keys, waiters
         self._aborted: tuple[int, str] | None = None
 
     def transport(self, rank: int) -> InProcessTransport:
         return InProcessTransport(self, rank)
 
     def deliver(self, src: int, dst: int, tag: str, payload: bytes) -> None:
+        key = (src, tag)
         with self._lock:
-            self._boxes[dst][(src, tag)] = payload
-            self._arrived[dst].notify_all()
+            self._boxes[dst][key] = payload
+            if key in self._awaited[dst]:
+                self._arrived[dst].notify_all()
 
     def take(self, dst: int, src: int, tag: str) -> bytes:
-        deadline = time.monotonic() + self.timeout
+        key = (src, tag)
+        box, awaited = self._boxes[dst], self._awaited[dst]
         with self._lock:
-            while True:
-                if (src, tag) in self._boxes[dst]:
-                    return self._boxes[dst].pop((src, tag))
-                if self._aborted is not None:
-                    who, why = self._aborted
-                    raise PeerFailure(f"P{who}", f"aborted the computation ({why})")
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise PeerFailure(f"P{src}", f"sent nothing for {self.timeout:.0f} s (tag {tag})")
-                self._arrived[dst].wait(left)
+            if key in box:
+                return box.pop(key)
+            deadline = time.monotonic() + self.timeout
+            awaited[key] = awaited.get(key, 0) + 1
+            try:
+                while True:
+                    if key in box:
+                        return box.pop(key)
+                    if self._aborted is not None:
+                        who, why = self._aborted
+                        raise PeerFailure(f"P{who}", f"aborted the computation ({why})")
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise PeerFailure(f"P{src}", f"sent nothing for {self.timeout:.0f} s (tag {tag})")
+                    self._arrived[dst].wait(left)
+            finally:
+                awaited[key] -= 1
+                if not awaited[key]:
+                    del awaited[key]
 
     def abort(self, rank: int, reason: str) -> None:
         with self._lock:
@@ -124,18 +142,19 @@ class SharedPrg(Prg):
             return len(self._kept), self._kept_bytes
 
     def ring_elements(self, ring: Ring, label: str, shape: tuple[int, ...]) -> np.ndarray:
-        return self._once((ring.bits, label, tuple(shape)), lambda: Prg.ring_elements(self, ring, label, shape))
+        return self._once((ring.bits, label, shape), ring, label, shape)
 
     def words(self, label: str, shape: tuple[int, ...]) -> np.ndarray:
-        return self._once(("words", label, tuple(shape)), lambda: Prg.words(self, label, shape))
+        return self._once(("words", label, shape), None, label, shape)
 
-    def _once(self, key: Hashable, draw: Callable[[], np.ndarray]) -> np.ndarray:
+    def _once(self, key: Hashable, ring: Ring | None, label: str, shape: tuple[int, ...]) -> np.ndarray:
+        """The draw of `label` (ring elements, or words for no ring): the kept one, else drawn now and a copy kept."""
         with self._lock:
             kept = self._kept.pop(key, None)
             if kept is not None:
                 self._kept_bytes -= kept.nbytes
                 return kept
-        out = draw()
+        out = Prg.words(self, label, shape) if ring is None else Prg.ring_elements(self, ring, label, shape)
         with self._lock:
             self._kept[key] = out.copy()
             self._kept_bytes += out.nbytes

@@ -21,6 +21,7 @@ parameters in a `MaterialRequest`.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -71,7 +72,7 @@ class Component:
 
     @property
     def nbytes(self) -> int:
-        count = int(np.prod(self.shape, dtype=np.int64))
+        count = math.prod(self.shape)  # math.prod: a tenth of np.prod's cost on a tuple
         return count * (8 if self.domain == "xor" else self.ring_bits // 8)
 
 

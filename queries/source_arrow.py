@@ -2,9 +2,10 @@
 
 `FrameSource` (tests, `run_in_process`) computes a plan's per-group aggregates with the same
 statement as a file or database source (`queries.pushdown_partials`): the columns the plan
-reads are handed to a fresh DuckDB connection as an Arrow table `t`, renamed c0, c1, ...
-(DuckDB's names are case-insensitive, a frame's are not) and typed by the kinds the parties
-agreed on (`queries.evaluate`), with files and network switched off. A failure while
+reads are handed as an Arrow table `t` to a cursor of its own of the process's in-memory DuckDB
+database (`queries.evaluate.run_duckdb`), renamed c0, c1, ... (DuckDB's names are
+case-insensitive, a frame's are not) and typed by the kinds the parties agreed on, with files
+and network switched off. A failure while
 evaluating is one QueryError naming its kind, never a value.
 """
 

@@ -7,6 +7,7 @@ parties/ -> queries/ -> protocols/ -> mpc/
 from __future__ import annotations
 
 import ast
+import functools
 import sys
 from pathlib import Path
 
@@ -17,15 +18,25 @@ LAYERS = ["mpc", "protocols", "queries", "parties"]
 MPC_THIRD_PARTY = {"numpy", "cryptography"}
 
 
-def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(), filename=str(path))
+@functools.cache
+def _scan(path: Path) -> tuple[frozenset[str], bool]:
+    """The top-level packages a module imports, and whether it imports the generated protobuf messages;
+    parsed once for every test here (the files do not change during a run; their trees are not kept)."""
     names: set[str] = set()
-    for node in ast.walk(tree):
+    messages = False
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.Import):
             names.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module.split(".")[0])
-    return names
+            messages |= any(a.name == "parties.proto.pooled_pb2" for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+            messages |= node.module == "parties.proto" and any(a.name == "pooled_pb2" for a in node.names)
+    return frozenset(names), messages
+
+
+def _imports(path: Path) -> frozenset[str]:
+    return _scan(path)[0]
 
 
 def _modules(package: str) -> list[Path]:
@@ -62,13 +73,8 @@ def test_only_the_wire_modules_build_protobuf_messages() -> None:
     for p in _modules("parties"):
         if p.parent.name == "proto":  # the generated service module itself
             continue
-        tree = ast.parse(p.read_text(), filename=str(p))
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module == "parties.proto":
-                if any(alias.name == "pooled_pb2" for alias in node.names):
-                    users.add(str(p.relative_to(ROOT)))
-            elif isinstance(node, ast.Import) and any(a.name == "parties.proto.pooled_pb2" for a in node.names):
-                users.add(str(p.relative_to(ROOT)))
+        if _scan(p)[1]:
+            users.add(str(p.relative_to(ROOT)))
     assert users == wire, sorted(users ^ wire)
 
 

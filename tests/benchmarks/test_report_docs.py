@@ -139,6 +139,21 @@ def no_plots(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
+def stub_plots(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A placeholder file for the queries' plot instead of five drawn PNGs: the section embeds it as it
+    would the plot (drawing is `test_plots_written_and_embedded`'s)."""
+
+    def draw_all(rows: list[Row], img_dir: Path) -> dict[str, tuple[Path, str]]:
+        img_dir.mkdir(parents=True, exist_ok=True)
+        path = img_dir / "bench_queries_rtt.png"
+        path.write_bytes(b"\x89PNG\r\n\x1a\n")
+        return {"queries_rtt": (path, "a stub plot")}
+
+    monkeypatch.setattr(report_plots, "available", lambda: True)
+    monkeypatch.setattr(report_plots, "draw_all", draw_all)
+
+
+@pytest.fixture
 def doc(tmp_path: Path) -> Path:
     path = tmp_path / "docs" / "benchmarks.md"
     path.parent.mkdir()
@@ -146,12 +161,14 @@ def doc(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.usefixtures("stub_plots")
 def test_section_replaced_in_place_and_the_rest_untouched(doc: Path, tmp_path: Path) -> None:
     before, after = OTHER.split(SECTION)[0], OTHER[OTHER.index("## Peers measured"):]
     write_docs(_report(), doc, tmp_path / "out")
     first = doc.read_text()
     assert first.startswith(before) and first.endswith(after)
     assert first.count(SECTION) == 1 and "stale text" not in first and "### Old subsection" not in first
+    assert _section(first).count("![a stub plot](img/bench_queries_rtt.png)") == 1
     write_docs(_report(), doc, tmp_path / "out")
     assert doc.read_text() == first  # idempotent: replaced, not duplicated
 
