@@ -23,10 +23,15 @@ fonts) are not affected.
 Compiled modules are cached (`__pycache__`) even where PYTHONDONTWRITEBYTECODE is set: each
 worker and each process a test starts would otherwise compile the project and re-rewrite
 every test module's asserts (about 3.5 CPU-s per worker), and reading a cache is never turned off.
+
+After collection, everything alive (the project, the libraries, the collected tests) is moved out of
+the garbage collector's sight (`gc.freeze`): none of it is garbage, and every full collection during
+the tests would otherwise walk all of it again.
 """
 
 from __future__ import annotations
 
+import gc
 import sys
 
 sys.dont_write_bytecode = False  # before the project and the test modules are imported (docstring)
@@ -135,3 +140,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if any(item.get_closest_marker(m) for m in PROCESS_MARKERS) and _shares_a_module_fixture(item):
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
     heavy_files_first(items)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    gc.collect()
+    gc.freeze()  # the modules and test items live to the end: later collections skip them (docstring)
