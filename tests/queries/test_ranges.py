@@ -16,7 +16,10 @@ from queries.engine import run_in_process
 from queries.errors import QueryError
 from queries.table import normalize_frame
 
-QUERY = "SELECT COUNT(*), COUNT(x), SUM(x), AVG(x), VAR(x), STDDEV(x), CORR(x, y)"
+
+def _aggregates(col: str) -> str:
+    """The six aggregates of one column the magnitudes test checks, after a COUNT(*)."""
+    return f", COUNT({col}), SUM({col}), AVG({col}), VAR({col}), STDDEV({col}), CORR({col}, y)"
 
 
 def _frames(parts: list[dict[str, list]]) -> list[pd.DataFrame]:
@@ -31,12 +34,12 @@ def _exponent(largest: float) -> int:
     return e
 
 
-def _reference(frames: list[pd.DataFrame]) -> tuple[list, bool]:
-    """numpy/pandas' values, and whether CORR may be withheld: a variance of its rows below
-    2^-8 4^(e - 18), four times the documented threshold, 2^e the power of two above the
-    largest |x| of those rows in the group (docs/protocols.md)."""
+def _reference(frames: list[pd.DataFrame], column: str = "x") -> tuple[list, bool]:
+    """numpy/pandas' values of `column` (with y for CORR), and whether CORR may be withheld: a
+    variance of its rows below 2^-8 4^(e - 18), four times the documented threshold, 2^e the power
+    of two above the largest |x| of those rows in the group (docs/protocols.md)."""
     pooled = pd.concat(frames, ignore_index=True)
-    x = pd.Series(pooled.x.astype("Float64").to_numpy(dtype=float, na_value=np.nan))
+    x = pd.Series(pooled[column].astype("Float64").to_numpy(dtype=float, na_value=np.nan))
     y = pd.Series(pooled.y.astype("Float64").to_numpy(dtype=float, na_value=np.nan))
     both = x.notna() & y.notna()
     corr = None
@@ -186,38 +189,43 @@ def _column(draw: st.DrawFn, n: int, scale: float) -> list:
     return [None if v is None else v * scale for v in values]
 
 
+MAGNITUDES = ("x", "x2", "x3")  # one query checks three columns, each at a magnitude of its own
+
+
 @st.composite
-def _consortium(draw: st.DrawFn) -> tuple[list[pd.DataFrame], float]:
-    scale = 10.0 ** draw(st.integers(-6, 12))
+def _consortium(draw: st.DrawFn) -> list[pd.DataFrame]:
+    """Two or three sites of 1 .. 7 rows in groups a and b; columns x, x2 and x3 each at their
+    own scale 1e-6 .. 1e12 (integers and fractions, NULLs), y at 1; every column has a value."""
+    scales = {col: 10.0 ** draw(st.integers(-6, 12)) for col in MAGNITUDES}
     sizes = draw(st.lists(st.integers(1, 7), min_size=2, max_size=3))
     frames = []
     for n in sizes:
-        part = {
-            "g": draw(st.lists(st.sampled_from(["a", "b"]), min_size=n, max_size=n)),
-            "x": _column(draw, n, scale),
-            "y": _column(draw, n, 1.0),
-        }
-        frames.append(normalize_frame(pd.DataFrame(part).astype({"x": float, "y": float})))
-    for col in ("x", "y"):
+        part = {"g": draw(st.lists(st.sampled_from(["a", "b"]), min_size=n, max_size=n))}
+        part.update({col: _column(draw, n, scale) for col, scale in scales.items()})
+        part["y"] = _column(draw, n, 1.0)
+        frames.append(normalize_frame(pd.DataFrame(part).astype({col: float for col in (*MAGNITUDES, "y")})))
+    for col in (*MAGNITUDES, "y"):
         assume(any(f[col].notna().any() for f in frames))
-    return frames, scale
+    return frames
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_consortium())
-def test_select_aggregates_match_numpy_over_magnitudes(case: tuple[list[pd.DataFrame], float]) -> None:
-    frames, _ = case
-    largest = max(
-        float(np.nanmax(np.abs(f.x.astype("Float64").to_numpy(dtype=float, na_value=np.nan)), initial=0.0))
-        for f in frames
-    )
-    pooled = pd.concat(frames, ignore_index=True)
-    result, _ = run_in_process(frames, QUERY + " GROUP BY g", min_cell=1)
+def test_select_aggregates_match_numpy_over_magnitudes(frames: list[pd.DataFrame]) -> None:
+    # every column has its own scale: one run checks three magnitudes as three runs of one column would
+    query = "SELECT COUNT(*)" + "".join(_aggregates(col) for col in MAGNITUDES) + " GROUP BY g"
+    result, _ = run_in_process(frames, query, min_cell=1)
     got = {row[0]: row[1:] for row in result.rows}
+    pooled = pd.concat(frames, ignore_index=True)
     assert set(got) == set(pooled.g)
-    for key, rows in pooled.groupby("g"):
-        want, flat = _reference([rows])
-        _check(got[key], want, flat, largest)
+    for i, col in enumerate(MAGNITUDES):
+        largest = max(
+            float(np.nanmax(np.abs(f[col].astype("Float64").to_numpy(dtype=float, na_value=np.nan)), initial=0.0))
+            for f in frames
+        )
+        for key, rows in pooled.groupby("g"):
+            want, flat = _reference([rows], col)
+            _check([got[key][0], *got[key][1 + 6 * i : 7 + 6 * i]], want, flat, largest)
 
 
 def _spread_case(make: object, groups: tuple[str, ...] = ("a",)) -> None:
@@ -332,75 +340,94 @@ def test_a_zero_value_releases_exponent_zero_not_the_column_scale(monkeypatch: p
     assert len(exponents) == m and all(int(np.asarray(e[0])[0]) == 0 for e in exponents)
 
 
-@st.composite
-def _groups_apart(draw: st.DrawFn) -> list[pd.DataFrame]:
-    """Two or three sites; groups "big" and "small" of one column 1e6 .. 1e12 apart in magnitude
-    (values up to 1e12), each with a spread of ~1e-3 of its mean (variance ~1e-6 mean^2)."""
+APART = ("", "2", "3")  # the far-apart tests check three columns (x, x2, x3), each drawn on its own, in one query
+
+
+def _magnitudes_apart(draw: st.DrawFn) -> dict[str, float]:
+    """Groups "big" and "small" 1e6 .. 1e12 apart in magnitude, values up to 1e12, of either sign."""
     apart = draw(st.integers(6, 12))
     small = 10.0 ** draw(st.integers(-6, 12 - apart)) * draw(st.sampled_from([1.0, -1.0, 0.37]))
-    sizes = {"big": small * 10.0**apart * draw(st.sampled_from([1.0, -3.0])), "small": small}
+    return {"big": small * 10.0**apart * draw(st.sampled_from([1.0, -3.0])), "small": small}
+
+
+@st.composite
+def _groups_apart(draw: st.DrawFn) -> list[pd.DataFrame]:
+    """Two or three sites; in each of the columns x, x2 and x3 groups "big" and "small" 1e6 .. 1e12
+    apart in magnitude (values up to 1e12), each with a spread of ~1e-3 of its mean (variance ~1e-6 mean^2)."""
+    sizes = {"x" + c: _magnitudes_apart(draw) for c in APART}
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     frames = []
     for n in draw(st.lists(st.integers(3, 30), min_size=2, max_size=3)):
         g = rng.choice(["big", "small"], n)
-        x = np.array([sizes[k] for k in g]) * (1 + 2e-3 * rng.standard_normal(n))
-        frames.append(normalize_frame(pd.DataFrame({"g": g, "x": x})))
+        part = {col: np.array([s[k] for k in g]) * (1 + 2e-3 * rng.standard_normal(n)) for col, s in sizes.items()}
+        frames.append(normalize_frame(pd.DataFrame({"g": g, **part})))
     pooled = pd.concat(frames)
-    assume(all((pooled.g == k).sum() >= 3 for k in sizes))
-    for k in sizes:  # the regime the precision is promised for: a few rows can draw a smaller spread
-        x = pooled.x[pooled.g == k].to_numpy()
-        assume(np.var(x, ddof=1) >= 1e-6 * np.mean(x) ** 2 / 4)
+    assume(all((pooled.g == k).sum() >= 3 for k in ("big", "small")))
+    for col in sizes:  # the regime the precision is promised for: a few rows can draw a smaller spread
+        for k in ("big", "small"):
+            x = pooled[col][pooled.g == k].to_numpy()
+            assume(np.var(x, ddof=1) >= 1e-6 * np.mean(x) ** 2 / 4)
     return frames
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_groups_apart())
 def test_groups_far_apart_in_one_column_keep_their_own_precision(frames: list[pd.DataFrame]) -> None:
     # each group has its own secret scale (queries/group_scales.py): the other group's magnitude does not matter
-    result, _ = run_in_process(frames, "SELECT AVG(x), VAR(x), STDDEV(x) GROUP BY g", min_cell=1)
+    columns = ["x" + c for c in APART]
+    query = "SELECT " + ", ".join(f"AVG({c}), VAR({c}), STDDEV({c})" for c in columns) + " GROUP BY g"
+    result, _ = run_in_process(frames, query, min_cell=1)
     pooled = pd.concat(frames, ignore_index=True)
-    for key, mean, var, sd in result.rows:
-        x = pooled.x[pooled.g == key].to_numpy()
-        assert mean == pytest.approx(np.mean(x), rel=1e-9)
-        assert var == pytest.approx(np.var(x, ddof=1), rel=1e-9)
-        assert sd == pytest.approx(np.std(x, ddof=1), rel=1e-9)
+    for key, *values in result.rows:
+        for i, col in enumerate(columns):
+            mean, var, sd = values[3 * i : 3 * i + 3]
+            x = pooled[col][pooled.g == key].to_numpy()
+            assert mean == pytest.approx(np.mean(x), rel=1e-9)
+            assert var == pytest.approx(np.var(x, ddof=1), rel=1e-9)
+            assert sd == pytest.approx(np.std(x, ddof=1), rel=1e-9)
 
 
 @st.composite
 def _pairs_apart(draw: st.DrawFn) -> list[pd.DataFrame]:
-    """Two or three sites; groups "big" and "small" whose x are 1e6 .. 1e12 apart in magnitude and
-    whose y have magnitudes of their own (1e-6 .. 1e12), each with a spread of ~2e-3 of its mean
-    and a correlation of either sign between them."""
-    apart = draw(st.integers(6, 12))
-    small = 10.0 ** draw(st.integers(-6, 12 - apart)) * draw(st.sampled_from([1.0, -1.0, 0.37]))
-    xs = {"big": small * 10.0**apart * draw(st.sampled_from([1.0, -3.0])), "small": small}
-    ys = {k: 10.0 ** draw(st.integers(-6, 12)) * draw(st.sampled_from([1.0, -2.0])) for k in xs}
-    rho = {k: draw(st.sampled_from([-0.9, -0.5, 0.3, 0.8, 0.99])) for k in xs}
+    """Two or three sites; pairs (x, y), (x2, y2) and (x3, y3), each drawn on its own: groups "big"
+    and "small" whose x are 1e6 .. 1e12 apart in magnitude and whose y have magnitudes of their own
+    (1e-6 .. 1e12), each with a spread of ~2e-3 of its mean and a correlation of either sign between them."""
+    pairs = []
+    for _ in APART:
+        xs = _magnitudes_apart(draw)
+        ys = {k: 10.0 ** draw(st.integers(-6, 12)) * draw(st.sampled_from([1.0, -2.0])) for k in xs}
+        rho = {k: draw(st.sampled_from([-0.9, -0.5, 0.3, 0.8, 0.99])) for k in xs}
+        pairs.append((xs, ys, rho))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     frames = []
     for n in draw(st.lists(st.integers(3, 30), min_size=2, max_size=3)):
         g = rng.choice(["big", "small"], n)
-        a, b = rng.standard_normal(n), rng.standard_normal(n)
-        r = np.array([rho[k] for k in g])
-        x = np.array([xs[k] for k in g]) * (1 + 2e-3 * a)
-        y = np.array([ys[k] for k in g]) * (1 + 2e-3 * (r * a + np.sqrt(1 - r**2) * b))
-        frames.append(normalize_frame(pd.DataFrame({"g": g, "x": x, "y": y})))
+        part: dict[str, np.ndarray] = {"g": g}
+        for c, (xs, ys, rho) in zip(APART, pairs):
+            a, b = rng.standard_normal(n), rng.standard_normal(n)
+            r = np.array([rho[k] for k in g])
+            part["x" + c] = np.array([xs[k] for k in g]) * (1 + 2e-3 * a)
+            part["y" + c] = np.array([ys[k] for k in g]) * (1 + 2e-3 * (r * a + np.sqrt(1 - r**2) * b))
+        frames.append(normalize_frame(pd.DataFrame(part)))
     pooled = pd.concat(frames)
-    assume(all((pooled.g == k).sum() >= 3 for k in xs))
+    assume(all((pooled.g == k).sum() >= 3 for k in ("big", "small")))
     return frames
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_pairs_apart())
 def test_correlations_of_groups_far_apart_keep_their_own_precision(frames: list[pd.DataFrame]) -> None:
     # CORR's columns get a secret scale per group too, over the rows where both are present
-    result, _ = run_in_process(frames, "SELECT CORR(x, y), CORR(y, x) AS yx GROUP BY g", min_cell=1)
+    query = "SELECT " + ", ".join(f"CORR(x{c}, y{c}), CORR(y{c}, x{c}) AS yx{c}" for c in APART) + " GROUP BY g"
+    result, _ = run_in_process(frames, query, min_cell=1)
     pooled = pd.concat(frames, ignore_index=True)
-    for key, corr, swapped in result.rows:
+    for key, *values in result.rows:
         rows = pooled[pooled.g == key]
-        want = rows.x.corr(rows.y)
-        assert corr == pytest.approx(want, rel=1e-9, abs=1e-12)
-        assert swapped == pytest.approx(want, rel=1e-9, abs=1e-12)
+        for i, c in enumerate(APART):
+            corr, swapped = values[2 * i : 2 * i + 2]
+            want = rows["x" + c].corr(rows["y" + c])
+            assert corr == pytest.approx(want, rel=1e-9, abs=1e-12)
+            assert swapped == pytest.approx(want, rel=1e-9, abs=1e-12)
 
 
 def test_corr_is_null_only_for_a_constant_group_whatever_the_others() -> None:
