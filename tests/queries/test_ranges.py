@@ -5,6 +5,9 @@ SUMs are exact (integer columns: exact integers)."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -228,41 +231,67 @@ def test_select_aggregates_match_numpy_over_magnitudes(frames: list[pd.DataFrame
             _check([got[key][0], *got[key][1 + 6 * i : 7 + 6 * i]], want, flat, largest)
 
 
-def _spread_case(make: object, groups: tuple[str, ...] = ("a",)) -> None:
-    """Two sites of 150 and 60 rows drawn by make(rng, n, group); VAR and STDDEV per group
-    within 1e-9 of numpy's float64."""
-    rng = np.random.default_rng(7)
+SPREADS: dict[tuple[str, ...], dict[str, Callable[[np.random.Generator, str], float]]] = {
+    ("a",): {
+        "around_a_millionth": lambda rng, g: 1e-6 * (3 + rng.standard_normal()),
+        "a_millionth_of_the_mean_squared": lambda rng, g: 1 + 1e-3 * rng.standard_normal(),
+        "around_a_trillion": lambda rng, g: 1e12 * (1 + 1e-3 * rng.standard_normal()),
+    },
+    ("a", "b", "c"): {
+        name: lambda rng, g, sizes=sizes: sizes[g] * (3 + rng.standard_normal())
+        for name, sizes in (("tiny", {"a": 3e-5, "b": 1e-6, "c": 1e-8}), ("large", {"a": 1e11, "b": 1e9, "c": 1e7}))
+    },
+}
+"""Per grouping, the columns make(rng, group) draws: each its own column with its own scale, so that one
+query asks VAR and STDDEV of all of them as one query per column would."""
+
+
+@functools.cache
+def _spread_run(groups: tuple[str, ...]) -> tuple[pd.DataFrame, dict[tuple[str, str], list[float]]]:
+    """Two sites of 150 and 60 rows in `groups`, each column of SPREADS[groups] drawn row by row from
+    its own generator (seed 7); the pooled rows and {(column, group): [VAR, STDDEV]} from one query."""
+    makes = SPREADS[groups]
+    rngs = {name: np.random.default_rng(7) for name in makes}
     frames = []
     for n in (150, 60):
         g = np.array(groups * n)[:n]
-        x = np.array([make(rng, k) for k in g])  # type: ignore[operator]
-        frames.append(normalize_frame(pd.DataFrame({"g": g, "x": x})))
-    result, _ = run_in_process(frames, "SELECT VAR(x), STDDEV(x) GROUP BY g", min_cell=1)
-    pooled = pd.concat(frames, ignore_index=True)
-    for key, var, sd in result.rows:
-        x = pooled.x[pooled.g == key].to_numpy()
+        columns = {name: np.array([make(rngs[name], k) for k in g]) for name, make in makes.items()}
+        frames.append(normalize_frame(pd.DataFrame({"g": g, **columns})))
+    query = "SELECT " + ", ".join(f"VAR({name}), STDDEV({name})" for name in makes) + " GROUP BY g"
+    result, _ = run_in_process(frames, query, min_cell=1)
+    got = {(name, row[0]): row[1 + 2 * i : 3 + 2 * i] for row in result.rows for i, name in enumerate(makes)}
+    return pd.concat(frames, ignore_index=True), got
+
+
+def _spread_case(name: str, groups: tuple[str, ...] = ("a",)) -> None:
+    """Column `name` of _spread_run(groups): VAR and STDDEV per group within 1e-9 of numpy's float64."""
+    pooled, got = _spread_run(groups)
+    assert {key for column, key in got if column == name} == set(groups)
+    for key in groups:
+        var, sd = got[(name, key)]
+        x = pooled[name][pooled.g == key].to_numpy()
         assert var == pytest.approx(np.var(x, ddof=1), rel=1e-9)
         assert sd == pytest.approx(np.std(x, ddof=1), rel=1e-9)
 
 
 def test_variance_of_values_around_a_millionth() -> None:
-    _spread_case(lambda rng, g: 1e-6 * (3 + rng.standard_normal()))
+    _spread_case("around_a_millionth")
 
 
 def test_variance_of_a_millionth_of_the_mean_squared() -> None:
     # values ~1 with variance 1e-6: the released variance keeps its relative precision
-    _spread_case(lambda rng, g: 1 + 1e-3 * rng.standard_normal())
+    _spread_case("a_millionth_of_the_mean_squared")
 
 
 def test_variance_of_values_around_a_trillion() -> None:
-    _spread_case(lambda rng, g: 1e12 * (1 + 1e-3 * rng.standard_normal()))
+    _spread_case("around_a_trillion")
 
 
-@pytest.mark.parametrize("sizes", [{"a": 3e-5, "b": 1e-6, "c": 1e-8}, {"a": 1e11, "b": 1e9, "c": 1e7}])
-def test_variances_of_groups_of_different_magnitudes(sizes: dict[str, float]) -> None:
+@pytest.mark.parametrize("sizes", ["tiny", "large"])  # a, b, c at 3e-5, 1e-6, 1e-8; at 1e11, 1e9, 1e7
+def test_variances_of_groups_of_different_magnitudes(sizes: str) -> None:
     # one column scale for all groups: each variance keeps 1e-9 of its own size while it is
     # above 1e-12 of the column's largest x^2
-    _spread_case(lambda rng, g: sizes[g] * (3 + rng.standard_normal()), tuple(sizes))
+    _spread_case(sizes, ("a", "b", "c"))
 
 
 def _record_outputs(monkeypatch: pytest.MonkeyPatch) -> list:
@@ -313,13 +342,25 @@ def test_a_variance_asked_alone_is_normalised_by_itself() -> None:
         assert var == pytest.approx(pooled.x[pooled.g == key].var(), rel=1e-9)
 
 
-@pytest.mark.parametrize("size", [1e-6, -1e-6, 3e-12, 1e12, -4e15])
-def test_means_keep_their_digits_at_every_magnitude(size: float) -> None:
+MEAN_SIZES = (1e-6, -1e-6, 3e-12, 1e12, -4e15)
+
+
+@functools.cache
+def _means() -> tuple[list[np.ndarray], list[float]]:
+    """Per size of MEAN_SIZES, two sites of 150 and 60 values size (3 + N(0, 1)) (seed 5 for each), one
+    column per size; the values and the AVG of every column, from one query."""
     rng = np.random.default_rng(5)
-    parts = [size * (3 + rng.standard_normal(n)) for n in (150, 60)]
-    frames = [normalize_frame(pd.DataFrame({"x": p})) for p in parts]
-    result, _ = run_in_process(frames, "SELECT AVG(x)", min_cell=1)
-    assert result.rows[0][0] == pytest.approx(np.concatenate(parts).mean(), rel=1e-11)
+    base = [3 + rng.standard_normal(n) for n in (150, 60)]
+    frames = [normalize_frame(pd.DataFrame({f"x{i}": size * b for i, size in enumerate(MEAN_SIZES)})) for b in base]
+    result, _ = run_in_process(frames, "SELECT " + ", ".join(f"AVG(x{i})" for i in range(len(MEAN_SIZES))), min_cell=1)
+    return [size * np.concatenate(base) for size in MEAN_SIZES], result.rows[0]
+
+
+@pytest.mark.parametrize("size", MEAN_SIZES)
+def test_means_keep_their_digits_at_every_magnitude(size: float) -> None:
+    values, means = _means()
+    i = MEAN_SIZES.index(size)
+    assert means[i] == pytest.approx(values[i].mean(), rel=1e-11)
 
 
 def test_a_mean_near_zero_of_a_tiny_column_is_within_its_scale() -> None:
