@@ -122,10 +122,13 @@ def test_integer_sums_with_nulls_by_group_are_exact() -> None:
 
 def test_variances_of_values_beyond_float_fixed_point_are_right() -> None:
     # released as mantissa and exponent: a variance of 1e26 or 1e36 needs no fixed-point room
-    for size in (1e13, 1e18):
-        frames = _frames([{"x": [size, 2 * size], "y": [1.0, 2.0]}, {"x": [3 * size], "y": [3.0]}])
-        result, _ = run_in_process(frames, "SELECT VAR(x), STDDEV(x), AVG(x), CORR(x, y)", min_cell=1)
-        var, sd, mean, corr = result.rows[0]
+    sizes = {"x13": 1e13, "x18": 1e18}  # each its own column and scale, in one query
+    frames = _frames([{**{c: [size, 2 * size] for c, size in sizes.items()}, "y": [1.0, 2.0]},
+                      {**{c: [3 * size] for c, size in sizes.items()}, "y": [3.0]}])
+    query = "SELECT " + ", ".join(f"VAR({c}), STDDEV({c}), AVG({c}), CORR({c}, y)" for c in sizes)
+    result, _ = run_in_process(frames, query, min_cell=1)
+    for i, size in enumerate(sizes.values()):
+        var, sd, mean, corr = result.rows[0][4 * i : 4 * i + 4]
         assert var == pytest.approx(size**2, rel=1e-12) and sd == pytest.approx(size, rel=1e-11)
         assert mean == pytest.approx(2 * size, rel=3e-13)  # ~1e-13 from the division; 1.3e-13 seen
         assert corr == pytest.approx(1.0, abs=1e-9)
