@@ -157,16 +157,20 @@ def test_chosen_bits_of_a_value_ride_in_the_same_rounds(n: int) -> None:
     assert rounds == 6  # the borrow prefix over 127 bits has 4 levels, as the comparator
 
 
-@settings(max_examples=20, deadline=None)
-@given(
-    st.lists(st.tuples(st.integers(-(2**60), 2**60), st.integers(-(2**60), 2**60)), min_size=1, max_size=10),
-    st.integers(-(2**40), 2**40),
-)
-def test_order_and_public_comparisons_match_numpy(pairs: list[tuple[int, int]], c_raw: int) -> None:
-    a = np.array([p[0] for p in pairs], dtype=object)
-    b = np.array([p[1] for p in pairs], dtype=object)
-    c = c_raw / 2**20  # exactly representable at f = 20
-    a[0] = c_raw  # one element sits exactly on the public threshold
+_PAIRS = st.lists(st.tuples(st.integers(-(2**60), 2**60), st.integers(-(2**60), 2**60)), min_size=1, max_size=10)
+
+
+@settings(max_examples=5, deadline=None)
+@given(st.lists(st.tuples(_PAIRS, st.integers(-(2**40), 2**40)), min_size=4, max_size=4))
+def test_order_and_public_comparisons_match_numpy(cases: list[tuple[list[tuple[int, int]], int]]) -> None:
+    # four cases (pairs and a public threshold) per run: each element is compared with its own case's
+    # threshold (a public array is read as a number is, `add_public`), so one run checks four
+    a = np.array([p[0] for pairs, _ in cases for p in pairs], dtype=object)
+    b = np.array([p[1] for pairs, _ in cases for p in pairs], dtype=object)
+    c_raw = [c for pairs, c in cases for _ in pairs]
+    c = np.array(c_raw, dtype=np.float64) / 2**20  # exactly representable at f = 20
+    first = np.cumsum([0] + [len(pairs) for pairs, _ in cases[:-1]])
+    a[first] = [cases[i][1] for i in range(len(cases))]  # one element of each case sits exactly on its threshold
     fa = [float(v) / 2**20 for v in a]
 
     def program(ctx: PartyContext, xa: Share, xb: Share) -> list[list[int]]:
@@ -184,8 +188,8 @@ def test_order_and_public_comparisons_match_numpy(pairs: list[tuple[int, int]], 
     lt, ge, ltc, gec, eqc = run_on_shares(3, program, sa, sb)[0]
     assert lt == [int(u < v) for u, v in zip(a, b)]
     assert ge == [int(u >= v) for u, v in zip(a, b)]
-    assert ltc == [int(u < c) for u in fa] and gec == [int(u >= c) for u in fa]
-    assert eqc == [int(u == c) for u in fa]
+    assert ltc == [int(u < t) for u, t in zip(fa, c)] and gec == [int(u >= t) for u, t in zip(fa, c)]
+    assert eqc == [int(u == t) for u, t in zip(fa, c)]
 
 
 @pytest.mark.parametrize("fp", RINGS)

@@ -1,5 +1,5 @@
 """Sigmoid: within 1e-5 absolute (the issue asks 1e-4) over [-40, 40] and far beyond, in both
-rings, for 2, 3 and 5 parties; the coefficient tables; 16 / 17 rounds."""
+rings, for 2 and 3 parties; the coefficient tables; 16 / 17 rounds."""
 
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ def _frames(groups: int) -> list[pd.DataFrame]:
 ])
 def test_the_noise_costs_the_same_few_rounds_for_one_group_or_many(query: str) -> None:
     rounds = set()
-    for groups in (1, 6):
+    for groups in (1, 3):  # many: three groups, six with h (the noise's bytes grow with them, its rounds do not)
         plan = run_in_process(_frames(groups), query, epsilon=1.0, bounds=[{"x": (0.0, 100.0)}] * 3)[1]
         rounds.add(plan.cost["rounds"])
     assert len(rounds) == 1 and rounds.pop() <= MOST_ROUNDS

@@ -14,7 +14,7 @@ from queries.engine import plan_query, run_in_process
 from queries.errors import QueryError, SchemaError
 from queries.parser import parse
 from queries.source_duckdb import DuckDBSource
-from queries.sources import Datasets, FrameSource, SourceError, SqlSource, open_source
+from queries.sources import Datasets, FrameSource, Source, SourceError, SqlSource, open_source
 from queries.table import Schema, check_schemas, normalize_frame
 from tests.queries.test_sql_pooled import _site, assert_matches, reference
 
@@ -46,19 +46,25 @@ def files(frames: list[pd.DataFrame], tmp_path_factory: pytest.TempPathFactory) 
     return paths
 
 
+@pytest.fixture(scope="module")
+def sources(files: list[Path]) -> list[Source]:
+    """The files opened once, as a node opens its source once for every query (each keeps its schema)."""
+    return [open_source(p) for p in files]
+
+
 @pytest.mark.parametrize("query", QUERIES)
 def test_files_give_the_answers_of_the_tables_in_memory(query: str, frames: list[pd.DataFrame],
-                                                        files: list[Path]) -> None:
+                                                        sources: list[Source]) -> None:
     """Against DuckDB over the tables in memory, pooled (`test_sql_pooled` holds the tables in memory to it)."""
-    from_files, _ = run_in_process([open_source(p) for p in files], query, min_cell=1)
+    from_files, _ = run_in_process(sources, query, min_cell=1)
     duck = query.replace("visits / (visits - visits)", "visits / NULLIF(visits - visits, 0)")
     assert_matches(from_files.to_pandas(), reference(pd.concat(frames, ignore_index=True), duck), ordered=False)
 
 
-def test_crosstab_and_a_model_from_files(frames: list[pd.DataFrame], files: list[Path]) -> None:
+def test_crosstab_and_a_model_from_files(frames: list[pd.DataFrame], sources: list[Source]) -> None:
     for query in ("CROSSTAB sex BY name FROM cohort WHERE age > 30",
                   "LINEAR weight ~ age + C(sex) FROM cohort WHERE height > 1.6"):
-        got, _ = run_in_process([open_source(p) for p in files], query, min_cell=1)
+        got, _ = run_in_process(sources, query, min_cell=1)
         want, _ = run_in_process(frames, query, min_cell=1)
         assert_matches(got.to_pandas(), want.to_pandas(), ordered=True)
 
@@ -129,10 +135,9 @@ def test_a_late_csv_row_that_breaks_its_column_type_is_named_without_its_value(t
     assert "secret" not in str(info.value)
 
 
-def test_a_failure_on_the_rows_is_a_query_error_without_values(files: list[Path]) -> None:
+def test_a_failure_on_the_rows_is_a_query_error_without_values(sources: list[Source]) -> None:
     with pytest.raises(QueryError, match="could not be converted") as info:
-        run_in_process([open_source(p) for p in files], "SELECT SUM(CAST(name AS INTEGER)) AS s FROM cohort",
-                       min_cell=1)
+        run_in_process(sources, "SELECT SUM(CAST(name AS INTEGER)) AS s FROM cohort", min_cell=1)
     assert "alice" not in str(info.value) and "carol" not in str(info.value)
 
 

@@ -144,17 +144,20 @@ def test_a_weighted_variance_is_exact_or_withheld_at_any_magnitude() -> None:
     """Costs near 1e7 with an sd of 3: w x^2 in float64 cancels, so VAR is withheld (NULL) rather than
     off in its fourth digit; the same spread near 100 matches DescrStatsW to 1e-9, and AVG stays."""
     rng = np.random.default_rng(7)
+    centres = {"far": (1e7, False), "near": (100.0, True)}  # one column each, one query
 
-    def site(rows: int, centre: float) -> pd.DataFrame:
-        return pd.DataFrame({"cost": pd.array(np.round(centre + rng.normal(0, 3, rows), 2)),
-                             "w": pd.array(rng.integers(1, 5, rows), dtype="Int64")})
+    def site(rows: int) -> pd.DataFrame:
+        costs = {f"cost_{name}": pd.array(np.round(centre + rng.normal(0, 3, rows), 2))
+                 for name, (centre, _) in centres.items()}
+        return pd.DataFrame({**costs, "w": pd.array(rng.integers(1, 5, rows), dtype="Int64")})
 
-    for centre, released in ((1e7, False), (100.0, True)):
-        sites = [site(400, centre), site(300, centre)]
-        result, _ = run_in_process(sites, "SELECT AVG(cost) AS mean, VAR(cost), AVG_CI(cost) FROM cohort WEIGHT w")
-        pooled = pd.concat(sites)
-        ref = DescrStatsW(pooled.cost.astype(float), weights=pooled.w.astype(float), ddof=1)
-        row = result.rows[0]
+    sites = [site(400), site(300)]
+    query = "SELECT " + ", ".join(f"AVG(cost_{n}) AS mean_{n}, VAR(cost_{n}), AVG_CI(cost_{n})" for n in centres)
+    result, _ = run_in_process(sites, query + " FROM cohort WEIGHT w")
+    pooled = pd.concat(sites)
+    for i, (name, (_, released)) in enumerate(centres.items()):
+        ref = DescrStatsW(pooled[f"cost_{name}"].astype(float), weights=pooled.w.astype(float), ddof=1)
+        row = result.rows[0][5 * i : 5 * i + 5]  # mean, var, and AVG_CI's estimate, lower and upper
         assert row[0] == pytest.approx(ref.mean, rel=1e-12)
         if released:
             assert row[1] == pytest.approx(ref.var, rel=1e-9)
