@@ -17,6 +17,9 @@ from queries.result import Result
 from queries.synth import cohort, follow_up
 from queries.table import check_schemas, schema_of
 
+# Tests that share one run land on one pytest-xdist worker, so the run is made once.
+SHARED_SIX_PARAMETERS = pytest.mark.xdist_group("test_cox:six-parameters")
+
 lifelines = pytest.importorskip("lifelines")
 phreg = pytest.importorskip("statsmodels.duration.hazard_regression")
 
@@ -75,6 +78,7 @@ def six_parameters() -> tuple[list[pd.DataFrame], Result, Plan]:
     return frames, result, plan
 
 
+@SHARED_SIX_PARAMETERS
 def test_six_parameters_with_decimal_and_binary_covariates() -> None:
     """The benchmark's model: age, sex, smoking (two dummies), bmi (decimals) and diabetes, on the rows of
     age > 25."""
@@ -141,6 +145,7 @@ def test_matches_lifelines_without_tied_times() -> None:
     np.testing.assert_allclose(table["hazard_ratio"], cph.hazard_ratios_.to_numpy(), rtol=TOL)
 
 
+@SHARED_SIX_PARAMETERS
 def test_explain_predicts_the_rounds_exactly() -> None:
     """The stand-ins pass the WHERE; the counted rounds are those of the six-parameter fit's run."""
     frames, _, plan = six_parameters()

@@ -20,6 +20,9 @@ from queries.intervals import poisson_interval, t_interval, wilson_interval
 from queries.parser import parse
 from queries.table import check_schemas, normalize_frame, schema_of
 
+# Tests that share one run land on one pytest-xdist worker, so the run is made once.
+SHARED_EDGES = pytest.mark.xdist_group("test_intervals:edges")
+
 QUERY = ("SELECT g, AVG_CI(sbp) AS m, PROPORTION(sbp > 130) AS p, RATE(deaths, py) AS r, COUNT(sbp) AS n "
          "FROM cohort GROUP BY g")
 
@@ -98,10 +101,12 @@ def edges() -> dict[str, tuple[list, list[bool]]]:
     return {row[0]: (row[1:], flags[1:]) for row, flags in zip(result.rows, result.cell_flags())}
 
 
+@SHARED_EDGES
 def test_a_group_below_k_withholds_every_interval_column(edges: dict) -> None:
     assert edges["lo"] == ([None] * 9, [True] * 9)
 
 
+@SHARED_EDGES
 def test_proportions_of_0_and_1_keep_a_wilson_interval(edges: dict) -> None:
     for group, hits, n in (("all", 8, 8), ("none", 0, 7)):
         values, flags = edges[group]
@@ -110,12 +115,14 @@ def test_proportions_of_0_and_1_keep_a_wilson_interval(edges: dict) -> None:
     assert edges["all"][0][4] > 0.6 and edges["none"][0][5] < 0.4  # a real interval, not [p, p]
 
 
+@SHARED_EDGES
 def test_a_rate_without_events_is_zero_to_the_exact_upper_bound(edges: dict) -> None:
     values, _ = edges["all"]
     assert values[6:] == pytest.approx([0.0, 0.0, stats.chi2.ppf(0.975, 2) / 2 / 16.0], rel=1e-9)
     assert poisson_interval(0, 16.0) == (0.0, pytest.approx(3.6888794541139363 / 16.0))
 
 
+@SHARED_EDGES
 def test_a_non_positive_person_time_makes_the_rate_null(edges: dict) -> None:
     values, flags = edges["neg"]
     assert values[6:] == [None, None, None] and not any(flags)  # NULL, not withheld

@@ -20,6 +20,9 @@ from queries.plan import SEARCH_BITS
 from queries.table import check_schemas, normalize_frame, schema_of
 from tests.support import opened_again, openings, transcripts
 
+# Tests that share one run land on one pytest-xdist worker, so the run is made once.
+SHARED_EDGES = pytest.mark.xdist_group("test_quantiles:edges")
+
 
 def _sites(n: int, seed: int) -> list[pd.DataFrame]:
     rng = np.random.default_rng(seed)
@@ -107,6 +110,7 @@ def _edge_quantiles(kind: str) -> list[list[float]]:
     return [row[k * n : (k + 1) * n] for k in range(len(columns))]
 
 
+@SHARED_EDGES
 @pytest.mark.parametrize(("kind", "index"), [(kind, k) for kind, cases in EDGES.items() for k in range(len(cases))])
 def test_keys_at_the_edges_of_their_opened_scale(kind: str, index: int) -> None:
     """Integer keys x + 2^e of e + 2 bits and fixed-point keys floor(x 2^40) + 2^(e + 40) of e + 42

@@ -19,6 +19,10 @@ from queries.engine import run_in_process
 from queries.errors import QueryError
 from queries.table import normalize_frame
 
+# Tests that share one run land on one pytest-xdist worker, so the run is made once.
+SHARED_SPREADS = pytest.mark.xdist_group("test_ranges:spreads")
+SHARED_MEANS = pytest.mark.xdist_group("test_ranges:means")
+
 
 def _aggregates(col: str) -> str:
     """The six aggregates of one column the magnitudes test checks, after a COUNT(*)."""
@@ -277,19 +281,23 @@ def _spread_case(name: str, groups: tuple[str, ...] = ("a",)) -> None:
         assert sd == pytest.approx(np.std(x, ddof=1), rel=1e-9)
 
 
+@SHARED_SPREADS
 def test_variance_of_values_around_a_millionth() -> None:
     _spread_case("around_a_millionth")
 
 
+@SHARED_SPREADS
 def test_variance_of_a_millionth_of_the_mean_squared() -> None:
     # values ~1 with variance 1e-6: the released variance keeps its relative precision
     _spread_case("a_millionth_of_the_mean_squared")
 
 
+@SHARED_SPREADS
 def test_variance_of_values_around_a_trillion() -> None:
     _spread_case("around_a_trillion")
 
 
+@SHARED_SPREADS
 @pytest.mark.parametrize("sizes", ["tiny", "large"])  # a, b, c at 3e-5, 1e-6, 1e-8; at 1e11, 1e9, 1e7
 def test_variances_of_groups_of_different_magnitudes(sizes: str) -> None:
     # one column scale for all groups: each variance keeps 1e-9 of its own size while it is
@@ -359,6 +367,7 @@ def _means() -> tuple[list[np.ndarray], list[float]]:
     return [size * np.concatenate(base) for size in MEAN_SIZES], result.rows[0]
 
 
+@SHARED_MEANS
 @pytest.mark.parametrize("size", MEAN_SIZES)
 def test_means_keep_their_digits_at_every_magnitude(size: float) -> None:
     values, means = _means()

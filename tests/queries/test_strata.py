@@ -20,6 +20,10 @@ from queries.plan import Plan
 from queries.result import Result
 from queries.table import check_schemas, schema_of
 
+# Tests that share one run land on one pytest-xdist worker, so the run is made once.
+SHARED_POOLED_RUN = pytest.mark.xdist_group("test_strata:pooled-run")
+SHARED_ZERO_CELL = pytest.mark.xdist_group("test_strata:zero-cell")
+
 smt = pytest.importorskip("statsmodels.stats.contingency_tables")
 
 TOL = 1e-6
@@ -107,6 +111,7 @@ def pooled_run(sizes: tuple[int, ...], centres: tuple[str, ...]) -> tuple[list[p
     return sites, result, plan
 
 
+@SHARED_POOLED_RUN
 @pytest.mark.parametrize(("sizes", "centres"), SITES)
 def test_pooled_statistics_match_statsmodels(sizes: tuple[int, ...], centres: tuple[str, ...]) -> None:
     sites, result, _ = pooled_run(sizes, centres)
@@ -184,6 +189,7 @@ def zero_cell_run() -> tuple[list[pd.DataFrame], Result]:
     return sites, result
 
 
+@SHARED_ZERO_CELL
 def test_zero_cells_in_some_strata_keep_the_estimates() -> None:
     sites, result = zero_cell_run()
     assert_pooled(result, pd.concat(sites, ignore_index=True))
@@ -235,6 +241,7 @@ def test_parser_reads_strata_from_and_where_in_any_order() -> None:
     assert parse("CROSSTAB smoke BY dead").strata is None  # type: ignore[union-attr]
 
 
+@SHARED_POOLED_RUN
 @pytest.mark.parametrize(("sizes", "centres"), [SITES[0], ((90, 60, 70), ("A", "B", "C", "D"))])
 def test_explain_predicts_the_rounds_exactly(sizes: tuple[int, ...], centres: tuple[str, ...]) -> None:
     """Two parties (the run `test_pooled_statistics_match_statsmodels` checks) and three with more centres."""
@@ -310,6 +317,7 @@ def test_one_stratum_gives_the_tables_own_ratios_and_no_breslow_day() -> None:
     assert any("at least two strata" in note for note in result.extra["notes"])
 
 
+@SHARED_ZERO_CELL
 def test_zeros_withheld_make_a_zero_cell_small_and_withhold_the_tables() -> None:
     sites, shown = zero_cell_run()  # stratum C: b = 0
     assert isinstance(shown.extra["tables"], list)

@@ -18,6 +18,9 @@ from queries.result import Result
 from queries.synth import cohort
 from queries.table import check_schemas, schema_of
 
+# Tests that share one run land on one pytest-xdist worker, so the run is made once.
+SHARED_RUNS = pytest.mark.xdist_group("test_weight_linear:runs")
+
 FORMULA = "sbp ~ age + bmi + C(smoking) + diabetes"
 COLUMNS = ["sbp", "age", "bmi", "smoking", "diabetes"]
 KEYS = ("rounds", "bytes_sent", "messages_sent", "dealer_requests", "dealer_bytes")
@@ -57,6 +60,7 @@ def _close(table: pd.DataFrame, params: pd.Series, bse: pd.Series, pvalues: pd.S
         assert table.p_value[term] == pytest.approx(pvalues[term], rel=1e-4, abs=1e-300), term
 
 
+@SHARED_RUNS
 def test_frequency_weights_match_ols_on_the_repeated_rows() -> None:
     """Two parties: the weight rides in the local sums; LINEAR's weighted fit over many parties is
     `test_robust_weights_match_wls_with_hc0[5]`."""
@@ -73,6 +77,7 @@ def test_frequency_weights_match_ols_on_the_repeated_rows() -> None:
     assert list(result.columns)[3] == "t"
 
 
+@SHARED_RUNS
 @pytest.mark.parametrize("parties", [2, 5])
 def test_robust_weights_match_wls_with_hc0(parties: int) -> None:
     """Two parties and five: LINEAR's many-party case, weighted or not (`test_regression.py` shares the path)."""
@@ -153,6 +158,7 @@ def test_the_weight_clause_is_read_apart_from_a_column_named_weight() -> None:
     assert ordered.order_by[0].column == "weight" and ordered.order_by[0].descending
 
 
+@SHARED_RUNS
 @pytest.mark.parametrize(("query", "seed"), [(f"LINEAR {FORMULA} WEIGHT fw", 2),
                                             (f"LINEAR {FORMULA} WEIGHT ipw ROBUST", 22)])
 def test_explain_predicts_the_cost_exactly(query: str, seed: int) -> None:
