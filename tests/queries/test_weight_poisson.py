@@ -74,13 +74,16 @@ def test_robust_weights_match_glm_var_weights_with_hc0() -> None:
 
 def test_rounds_are_predicted_exactly_and_weights_add_few() -> None:
     """MAXITER 4 runs every kind of step the default 10 does (the start, two cold Newton steps, a warm
-    one, the last with Pearson's terms, the final step): what a weight could change the rounds of."""
+    one, the last with Pearson's terms, the final step): what a weight could change the rounds of. The
+    weighted fits' predictions are checked here; the unweighted fit's (the same schedule) is
+    `test_cost.py::test_poisson_prediction_is_exact_in_rounds`."""
     sites = _sites(2, seed=80)
     schema = check_schemas([schema_of(s) for s in sites])
     counted = {}
     for tail in (" MAXITER 4", " WEIGHT fw MAXITER 4", " WEIGHT ipw ROBUST MAXITER 4"):
         _, plan = run_in_process(sites, QUERY + tail)
-        assert predict_cost(plan, schema, 2)["rounds"] == plan.cost["rounds"]
+        if "WEIGHT" in tail:
+            assert predict_cost(plan, schema, 2)["rounds"] == plan.cost["rounds"]
         counted[tail] = plan.cost["rounds"]
     assert counted[" WEIGHT fw MAXITER 4"] == counted[" MAXITER 4"]  # the weights ride in the counts and offsets
     # HC0: the meat Z'(y - mu)^2 (10 rounds: the square, its halves, the product and its lift) and the sandwich (6)
