@@ -66,14 +66,20 @@ def test_matches_scipy_and_statsmodels(sizes: tuple[int, ...]) -> None:
     assert [row[0] for row in result.rows] == ["a", "b", "c"]
     for row in result.rows:
         assert row[1:] == pytest.approx(want[row[0]], rel=1e-6), row[0]
-    whole, _ = run_in_process(sites, "SELECT AVG_CI(sbp), PROPORTION(sbp > 130), RATE(deaths, py) FROM cohort")
-    assert whole.columns[:4] == ["avg(sbp)", "avg(sbp)_ci95_low", "avg(sbp)_ci95_high", "proportion(sbp > 130)"]
-    assert whole.columns[5:7] == ["proportion(sbp > 130)_ci95_high", "rate(deaths, py)"]
-    assert whole.rows[0] == pytest.approx(want["all"][:9], rel=1e-6)
     schema = check_schemas([schema_of(s) for s in sites])
     predicted = predict_cost(plan, schema, len(sites), rows=list(sizes))  # EXPLAIN: rounds and bytes exact
     keys = ("rounds", "bytes_sent", "messages_sent", "dealer_requests", "dealer_bytes")
     assert {k: predicted[k] for k in keys} == {k: plan.cost[k] for k in keys}
+
+
+def test_without_group_by_matches_scipy_and_statsmodels() -> None:
+    """Two parties: without GROUP BY the intervals are those of every row (five parties: the grouped test above)."""
+    sites = [_site(rows, seed) for seed, rows in enumerate((120, 45))]
+    want = _expected(pd.concat(sites, ignore_index=True))
+    whole, _ = run_in_process(sites, "SELECT AVG_CI(sbp), PROPORTION(sbp > 130), RATE(deaths, py) FROM cohort")
+    assert whole.columns[:4] == ["avg(sbp)", "avg(sbp)_ci95_low", "avg(sbp)_ci95_high", "proportion(sbp > 130)"]
+    assert whole.columns[5:7] == ["proportion(sbp > 130)_ci95_high", "rate(deaths, py)"]
+    assert whole.rows[0] == pytest.approx(want["all"][:9], rel=1e-6)
 
 
 def test_parts_are_shared_with_the_select_list() -> None:
