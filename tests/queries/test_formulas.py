@@ -37,20 +37,31 @@ def _reference(sites: list[pd.DataFrame], kind: str, outcome: str, formula: str,
 
 
 LINEAR = [
+    "(age + bmi + C(sex))**2",
+    "C(smoking, Treatment('never')) * C(sex) + I(age / 10) + np.log(bmi)",
+    "smoking + sex + C(diabetes) + np.sqrt(chol) + chol",
+    "C(sex, Treatment(reference='M')) + C(smoking) + bmi - 1",
+    "age:C(smoking) + bmi - 1",
+    "age + bmi - 1",
+]
+"""Fitted in MPC against statsmodels' OLS, each holding several of LINEAR_DESIGNS' term kinds: interactions of
+numbers and categoricals, with and without main effects and intercept; reference levels; transforms; bare
+categorical columns and an integer one in C(); the first categorical's full coding without intercept."""
+LINEAR_DESIGNS = [
+    *LINEAR,
     "age + bmi + C(smoking)",
+    "age * C(sex)",
+    "age + bmi + age:bmi",
     "C(smoking, Treatment('never')) + age",
     "I(age / 10) + np.log(bmi)",
     "bmi + C(smoking) - 1",
+    "C(smoking) + C(sex) + age",
     "C(smoking) * C(sex)",
-    "(age + bmi + C(sex))**2",
     "age + C(diabetes) + chol",
     "smoking + sex + np.sqrt(chol)",
-    "age:C(smoking) + bmi - 1",
     "C(sex, Treatment(reference='M')) + C(smoking) - 1",
-    "age + bmi - 1",
 ]
-"""Fitted in MPC against statsmodels' OLS. Every term kind of DESIGN_ONLY is fitted here too
-((age + bmi + C(sex))**2 has age:bmi and age:C(sex); C(smoking) * C(sex) the categoricals in front of age)."""
+"""Design matrices checked against statsmodels'; the fits of their term kinds are LINEAR's."""
 LOGISTIC = [
     "age * C(sex) + bmi:age + C(diabetes) + sbp",
     "I(age / 10) + np.log(bmi) + C(smoking, Treatment('never'))",
@@ -59,9 +70,7 @@ LOGISTIC = [
 """Fitted in MPC against statsmodels' Logit: interactions (with and without their main effects), transforms
 and a reference level, a design without intercept. age + bmi + C(smoking) with sbp and C(sex) is
 `test_regression.py::test_logistic_matches_statsmodels`."""
-DESIGN_ONLY = [("LINEAR", "sbp", f) for f in ("age * C(sex)", "age + bmi + age:bmi", "C(smoking) + C(sex) + age")]
-DESIGN_ONLY.append(("LOGISTIC", "outcome", "age + bmi + C(smoking)"))
-"""Design matrices checked against statsmodels' without a fit of their own (their term kinds are fitted above)."""
+LOGISTIC_DESIGNS = [*LOGISTIC, "age + bmi + C(smoking)", "age * C(sex) + sbp", "bmi:age + C(diabetes)"]
 
 
 def _fit_both(sites: list[pd.DataFrame], kind: str, outcome: str, formula: str, rtol: float,
@@ -79,8 +88,8 @@ def _fit_both(sites: list[pd.DataFrame], kind: str, outcome: str, formula: str, 
     return result.extra["model"], plan.terms, ref
 
 
-@pytest.mark.parametrize(("kind", "outcome", "formula"), [("LINEAR", "sbp", f) for f in LINEAR]
-                         + [("LOGISTIC", "outcome", f) for f in LOGISTIC] + DESIGN_ONLY)
+@pytest.mark.parametrize(("kind", "outcome", "formula"), [("LINEAR", "sbp", f) for f in LINEAR_DESIGNS]
+                         + [("LOGISTIC", "outcome", f) for f in LOGISTIC_DESIGNS])
 def test_design_matrix_is_statsmodels_design_matrix(sites: list[pd.DataFrame], kind: str, outcome: str,
                                                     formula: str) -> None:
     """What every party feeds the fit (`queries.design.build` and `local_matrix`, as `queries.regression` calls
