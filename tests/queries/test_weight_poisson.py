@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,11 +11,18 @@ import statsmodels.api as sm
 import statsmodels.formula.api as smf
 
 from queries.engine import predict_cost, run_in_process
+from queries.plan import Plan
+from queries.result import Result
 from queries.table import check_schemas, schema_of
 
 FORMULA = "deaths ~ smoker + C(agegroup)"
 QUERY = f"POISSON {FORMULA} + offset(np.log(person_years))"
-KEYS = ("rounds",)
+FREQUENCY = " WEIGHT fw MAXITER 6"
+ROBUST = " WEIGHT ipw ROBUST MAXITER 6"
+UNWEIGHTED = " MAXITER 6"
+
+# Tests that share one run land on one pytest-xdist worker, so the run is made once.
+SHARED_RUNS = pytest.mark.xdist_group("test_weight_poisson:runs")
 
 
 def _sites(parties: int, seed: int) -> list[pd.DataFrame]:
@@ -32,6 +41,14 @@ def _sites(parties: int, seed: int) -> list[pd.DataFrame]:
     return out
 
 
+@functools.cache
+def _run(tail: str) -> tuple[Result, Plan]:
+    """`QUERY + tail` on `_sites(2, seed=62)`: the weighted fits' runs are checked against statsmodels and
+    their rounds predicted (MAXITER 6: Newton has converged by then, else the fit is refused, as with the
+    default 10 in `test_poisson.py`; and it runs every kind of step the default does)."""
+    return run_in_process(_sites(2, seed=62), QUERY + tail)
+
+
 def _glm(pooled: pd.DataFrame, **weights: object) -> sm.GLM:
     return smf.glm(FORMULA, data=pooled, family=sm.families.Poisson(), offset=np.log(pooled.person_years), **weights)
 
@@ -44,11 +61,12 @@ def _close(result: object, model: object) -> None:
         assert table.std_err[term] == pytest.approx(model.bse[term], rel=1e-6), term  # type: ignore[attr-defined]
 
 
+@SHARED_RUNS
 def test_frequency_weights_match_glm_freq_weights() -> None:
     """Two parties: a weight is a column of the counts and offsets, not a step of its own; POISSON's fit over
     many parties is `test_poisson.py::test_rates_with_an_offset_match_statsmodels` (5 parties)."""
     sites = _sites(2, seed=62)
-    result, _ = run_in_process(sites, f"{QUERY} WEIGHT fw")
+    result, _ = _run(FREQUENCY)
     pooled = pd.concat(sites, ignore_index=True)
     model = _glm(pooled, freq_weights=pooled.fw).fit(tol=1e-12)
     _close(result, model)
@@ -59,10 +77,11 @@ def test_frequency_weights_match_glm_freq_weights() -> None:
     assert facts["pearson_chi2"] == pytest.approx(model.pearson_chi2, rel=1e-4)
 
 
+@SHARED_RUNS
 def test_robust_weights_match_glm_var_weights_with_hc0() -> None:
     """Two parties, as the frequency weights above (the many-party fit: `test_poisson.py`, 5 parties)."""
-    sites = _sites(2, seed=72)
-    result, _ = run_in_process(sites, f"{QUERY} WEIGHT ipw ROBUST")
+    sites = _sites(2, seed=62)
+    result, _ = _run(ROBUST)
     pooled = pd.concat(sites, ignore_index=True)
     model = _glm(pooled, var_weights=pooled.ipw).fit(tol=1e-12, cov_type="HC0")
     _close(result, model)
@@ -72,19 +91,19 @@ def test_robust_weights_match_glm_var_weights_with_hc0() -> None:
     assert facts["pearson_chi2"] == pytest.approx(model.pearson_chi2, rel=1e-4)
 
 
+@SHARED_RUNS
 def test_rounds_are_predicted_exactly_and_weights_add_few() -> None:
-    """MAXITER 4 runs every kind of step the default 10 does (the start, two cold Newton steps, a warm
-    one, the last with Pearson's terms, the final step): what a weight could change the rounds of. The
-    weighted fits' predictions are checked here; the unweighted fit's (the same schedule) is
-    `test_cost.py::test_poisson_prediction_is_exact_in_rounds`."""
-    sites = _sites(2, seed=80)
-    schema = check_schemas([schema_of(s) for s in sites])
+    """MAXITER 6 runs every kind of step the default 10 does (the start, two cold Newton steps, warm
+    ones, the last with Pearson's terms, the final step): what a weight could change the rounds of. The
+    weighted fits (those checked against statsmodels above) have their predictions checked here; the
+    unweighted fit's (the same schedule) is `test_cost.py::test_poisson_prediction_is_exact_in_rounds`."""
+    schema = check_schemas([schema_of(s) for s in _sites(2, seed=62)])
     counted = {}
-    for tail in (" MAXITER 4", " WEIGHT fw MAXITER 4", " WEIGHT ipw ROBUST MAXITER 4"):
-        _, plan = run_in_process(sites, QUERY + tail)
-        if "WEIGHT" in tail:
+    for tail in (UNWEIGHTED, FREQUENCY, ROBUST):
+        _, plan = _run(tail)
+        if tail != UNWEIGHTED:
             assert predict_cost(plan, schema, 2)["rounds"] == plan.cost["rounds"]
         counted[tail] = plan.cost["rounds"]
-    assert counted[" WEIGHT fw MAXITER 4"] == counted[" MAXITER 4"]  # the weights ride in the counts and offsets
+    assert counted[FREQUENCY] == counted[UNWEIGHTED]  # the weights ride in the counts and offsets
     # HC0: the meat Z'(y - mu)^2 (10 rounds: the square, its halves, the product and its lift) and the sandwich (6)
-    assert counted[" WEIGHT ipw ROBUST MAXITER 4"] == counted[" MAXITER 4"] + 16
+    assert counted[ROBUST] == counted[UNWEIGHTED] + 16
