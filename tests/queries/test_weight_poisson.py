@@ -96,7 +96,8 @@ def test_rounds_are_predicted_exactly_and_weights_add_few() -> None:
     """MAXITER 6 runs every kind of step the default 10 does (the start, two cold Newton steps, warm
     ones, the last with Pearson's terms, the final step): what a weight could change the rounds of. The
     weighted fits (those checked against statsmodels above) have their predictions checked here; the
-    unweighted fit's (the same schedule) is `test_cost.py::test_poisson_prediction_is_exact_in_rounds`."""
+    unweighted fit's (every kind of step too, at MAXITER 4) is
+    `test_cost.py::test_poisson_prediction_is_exact_in_rounds`."""
     schema = check_schemas([schema_of(s) for s in _sites(2, seed=62)])
     counted = {}
     for tail in (UNWEIGHTED, FREQUENCY, ROBUST):
