@@ -80,12 +80,12 @@ def _chi_square(draws: np.ndarray, t: float) -> float:
 
 
 def test_the_draws_follow_the_exact_discrete_laplace_at_three_scales_in_one_call() -> None:
-    """12,000 draws per scale, the three scales one per-element array of one call, against
-    scipy's dlaplace; the same draws reject a scale 10% off (the test can fail)."""
+    """12,000 draws per scale, the three scales one per-element array of one call on two parties,
+    against scipy's dlaplace; the same draws reject a scale 10% off (the test can fail)."""
     per = 12_000
     t = np.repeat(np.array(SCALES), per)
-    sources = [seeded_words(_seed("chi2", rank)) for rank in range(3)]
-    draws, spent = _draw(3, t, t.size, RING64, sources)
+    sources = [seeded_words(_seed("chi2", rank)) for rank in range(2)]
+    draws, spent = _draw(2, t, t.size, RING64, sources)  # three: test_one_honest_party_is_enough_for_the_exact_law
     assert spent[0].rounds == ROUNDS
     for i, scale in enumerate(SCALES):
         part = draws[i * per : (i + 1) * per]
