@@ -80,12 +80,12 @@ def _chi_square(draws: np.ndarray, t: float) -> float:
 
 
 def test_the_draws_follow_the_exact_discrete_laplace_at_three_scales_in_one_call() -> None:
-    """12,000 draws per scale, the three scales one per-element array of one call, against
-    scipy's dlaplace; the same draws reject a scale 10% off (the test can fail)."""
+    """12,000 draws per scale, the three scales one per-element array of one call on two parties,
+    against scipy's dlaplace; the same draws reject a scale 10% off (the test can fail)."""
     per = 12_000
     t = np.repeat(np.array(SCALES), per)
-    sources = [seeded_words(_seed("chi2", rank)) for rank in range(3)]
-    draws, spent = _draw(3, t, t.size, RING64, sources)
+    sources = [seeded_words(_seed("chi2", rank)) for rank in range(2)]
+    draws, spent = _draw(2, t, t.size, RING64, sources)  # three: test_one_honest_party_is_enough_for_the_exact_law
     assert spent[0].rounds == ROUNDS
     for i, scale in enumerate(SCALES):
         part = draws[i * per : (i + 1) * per]
@@ -94,9 +94,11 @@ def test_the_draws_follow_the_exact_discrete_laplace_at_three_scales_in_one_call
         assert abs(part.mean()) < 4 * np.sqrt(stats.dlaplace(1.0 / scale).var() / per)
 
 
-@pytest.mark.parametrize("n", [2, 3, 5])
-@pytest.mark.parametrize("ring", [RING64, RING128], ids=["z64", "z128"])
+@pytest.mark.parametrize(("ring", "n"), [(RING64, 2), (RING64, 3), (RING64, 5), (RING128, 2), (RING128, 3)],
+                         ids=["z64-2", "z64-3", "z64-5", "z128-2", "z128-3"])
 def test_four_rounds_whatever_the_size_and_the_bytes_laplace_bytes_says(n: int, ring: Ring) -> None:
+    """The parties' bytes depend on n, not on the ring, and the dealer's on the ring, not on n: five
+    parties on Z_2^64 and two and three on both rings check both counts everywhere they vary."""
     for size, t in ((1, 2.0**20), (700, np.repeat(np.geomspace(0.5, 2.0**30, 7), 100))):
         draws, spent = _draw(n, t, size, ring)
         assert {s.rounds for s in spent} == {ROUNDS} == {4}

@@ -14,9 +14,10 @@ MOST_ROUNDS = 10
 
 
 def _frames(groups: int) -> list[pd.DataFrame]:
+    """Two parties (the sampler's rounds do not depend on their number: `tests/protocols/test_noise.py`)."""
     rng = np.random.default_rng(groups)
     out = []
-    for _ in range(3):
+    for _ in range(2):
         g = rng.integers(0, groups, 8 * groups)
         out.append(pd.DataFrame({"g": [f"g{i:03d}" for i in g], "h": rng.choice(["a", "b"], g.size),
                                  "x": rng.uniform(0.0, 100.0, g.size).round(2)}))
@@ -32,6 +33,6 @@ def _frames(groups: int) -> list[pd.DataFrame]:
 def test_the_noise_costs_the_same_few_rounds_for_one_group_or_many(query: str) -> None:
     rounds = set()
     for groups in (1, 3):  # many: three groups, six with h (the noise's bytes grow with them, its rounds do not)
-        plan = run_in_process(_frames(groups), query, epsilon=1.0, bounds=[{"x": (0.0, 100.0)}] * 3)[1]
+        plan = run_in_process(_frames(groups), query, epsilon=1.0, bounds=[{"x": (0.0, 100.0)}] * 2)[1]
         rounds.add(plan.cost["rounds"])
     assert len(rounds) == 1 and rounds.pop() <= MOST_ROUNDS

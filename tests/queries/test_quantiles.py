@@ -189,7 +189,7 @@ def test_round_count_and_a_hidden_group_gets_no_value(monkeypatch: pytest.Monkey
 def _frames(seed: int, skewed: bool) -> list[pd.DataFrame]:
     rng = np.random.default_rng(seed)
     out = []
-    for size in (30, 12, 20):  # 32, 16, 32 slots
+    for size in (30, 12):  # two parties, 32 and 16 slots
         g = np.where(rng.random(size) < (0.95 if skewed else 0.5), "a", "b")
         g[:2] = ["a", "b"]
         sbp = rng.integers(90, 200, size) + (50 if skewed else 0)  # the same scale: max |sbp| <= 2^8

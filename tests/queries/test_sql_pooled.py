@@ -1,6 +1,8 @@
-"""Standard SQL through the whole pipeline (three in-process parties; two for the per-row WHERE grammar)
-against DuckDB run on the pooled plaintext: every accepted construct, derived grouping columns, NULLs,
-ORDER BY and LIMIT."""
+"""Standard SQL through the whole pipeline against DuckDB run on the pooled plaintext: every accepted
+construct, derived grouping columns, NULLs, ORDER BY and LIMIT. The constructs run on two in-process
+parties holding three sites' rows (the SQL becomes one plan: per-row expressions each site evaluates
+on its own rows, and the engine's aggregates, all of which `test_queries_in_process.py` checks on
+three parties); derived domains, EXPLAIN and a site's failure on three."""
 
 from __future__ import annotations
 
@@ -41,8 +43,8 @@ def sites() -> list[pd.DataFrame]:
 
 @pytest.fixture(scope="module")
 def two_sites(sites: list[pd.DataFrame]) -> list[pd.DataFrame]:
-    """The same rows at two parties (the first two sites' at one), for the tests of the per-row grammar
-    each site evaluates on its own rows: more parties change nothing there."""
+    """The same rows at two parties (the first two sites' at one), for the tests of the grammar each
+    site evaluates on its own rows: more parties change nothing there."""
     return [normalize_frame(pd.concat(sites[:2], ignore_index=True)), sites[2]]
 
 
@@ -118,9 +120,9 @@ CASES = [
 
 @pytest.mark.parametrize(("query", "duck", "ordered"), CASES)
 def test_sql_matches_duckdb_on_the_pooled_rows(
-    sites: list[pd.DataFrame], pooled: pd.DataFrame, query: str, duck: str | None, ordered: bool
+    two_sites: list[pd.DataFrame], pooled: pd.DataFrame, query: str, duck: str | None, ordered: bool
 ) -> None:
-    result, _ = run_in_process(sites, query, min_cell=1)
+    result, _ = run_in_process(two_sites, query, min_cell=1)
     assert_matches(result.to_pandas(), reference(pooled, duck or query), ordered)
 
 
@@ -197,9 +199,9 @@ def test_a_failure_at_a_site_is_one_clear_error_without_values(sites: list[pd.Da
     assert "alice" not in str(info.value) and "carol" not in str(info.value)
 
 
-def test_old_and_standard_spellings_give_the_same_result(sites: list[pd.DataFrame]) -> None:
-    old, _ = run_in_process(sites, "SELECT COUNT(*), AVG(bmi) WHERE age >= 50 GROUP BY sex", min_cell=1)
-    new, _ = run_in_process(sites, "SELECT sex, COUNT(*), AVG(bmi) FROM cohort WHERE age >= 50 GROUP BY 1",
+def test_old_and_standard_spellings_give_the_same_result(two_sites: list[pd.DataFrame]) -> None:
+    old, _ = run_in_process(two_sites, "SELECT COUNT(*), AVG(bmi) WHERE age >= 50 GROUP BY sex", min_cell=1)
+    new, _ = run_in_process(two_sites, "SELECT sex, COUNT(*), AVG(bmi) FROM cohort WHERE age >= 50 GROUP BY 1",
                             min_cell=1)
     assert old.columns == new.columns == ["sex", "count", "avg(bmi)"]
     assert_matches(old.to_pandas(), new.to_pandas(), ordered=True)
