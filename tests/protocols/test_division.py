@@ -84,7 +84,9 @@ def test_shapes_and_scales_are_kept() -> None:
 def test_prepared_divisor_divides_in_two_rounds_to_a_few_units(n: int) -> None:
     """`protocols.reciprocal`: 22 rounds to prepare integer divisors below 2^44 (numerators given to
     `prepare` normalised in them), then 2 rounds a division, or 4 for a numerator normalised later;
-    quotients within a relative 1e-13 plus 3 units of 2^-40."""
+    quotients within a relative 1e-13 plus 4 units of 2^-40: the numerator n = x 2^-E carries one unit
+    of its own truncation, which the division by m in [1/2, 1) makes two, and trunc(n w) and trunc(n c) one
+    each (3.2 units seen once in many runs; a bound of 3 failed it)."""
     rng = np.random.default_rng(n)
     y = np.concatenate([rng.integers(1, 2**40, 60), [1, 2, 3, 2**43 + 1]]).astype(float)
     x = rng.uniform(-1, 1, y.size) * y * np.exp(rng.uniform(np.log(1e-6), np.log(2.0**20), y.size))
@@ -99,5 +101,5 @@ def test_prepared_divisor_divides_in_two_rounds_to_a_few_units(n: int) -> None:
     q, q2, rounds = run_on_shares(n, program, deal(PRECISE, y, n, 0), deal(PRECISE, x, n), deal(PRECISE, later, n))[0]
     for got, num in ((q, x), (q2, later)):
         want = num / y
-        assert np.all(np.abs(got - want) <= 1e-13 * np.abs(want) + 3 * PRECISE.resolution)
+        assert np.all(np.abs(got - want) <= 1e-13 * np.abs(want) + 4 * PRECISE.resolution)
     assert rounds == (22, 2, 4)
