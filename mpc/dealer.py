@@ -27,7 +27,6 @@ import numpy as np
 from mpc.dealer_cache import PersistentDraws
 from mpc.material import Component, Drawn, MaterialKind, MaterialRequest, Secrets, lookup
 from mpc.prg import Prg
-from mpc.ring import RING64, RING128, Ring
 
 CorrectionFetcher = Callable[[int, MaterialRequest], Secrets]
 """Asks the dealer for the last party's derived shares of request number t."""
@@ -43,14 +42,6 @@ a fetching thread.
 """
 
 
-_RINGS = {ring.bits: ring for ring in (RING64, RING128)}
-
-
-def _ring(comp: Component) -> Ring:
-    """The component's ring, without making one per draw (a draw is mostly fixed cost)."""
-    return _RINGS.get(comp.ring_bits) or comp.ring
-
-
 def _draw(prg: Prg, session: str, counter: int, kind: str, comp: Component) -> np.ndarray:
     if comp.persistent is not None:
         label = f"{session}|persistent|{comp.persistent}|{comp.name}"
@@ -58,7 +49,7 @@ def _draw(prg: Prg, session: str, counter: int, kind: str, comp: Component) -> n
         label = f"{session}|{counter}|{kind}|{comp.name}"
     if comp.domain == "xor":
         return prg.words(label, comp.shape)
-    return prg.ring_elements(_ring(comp), label, comp.shape)
+    return prg.ring_elements(comp.ring, label, comp.shape)
 
 
 def _persistent_key(party: int, comp: Component) -> tuple[object, ...]:
@@ -75,7 +66,7 @@ def _combine(comp: Component, parts: Iterator[np.ndarray]) -> np.ndarray:
         rest = list(parts)
         for p in rest[:-1]:
             total = total + p
-        return _ring(comp).add(total, rest[-1]) if rest else total
+        return comp.ring.add(total, rest[-1]) if rest else total
     for p in parts:
         if comp.domain == "xor":
             total ^= p
@@ -90,7 +81,7 @@ def _difference(comp: Component, secret: np.ndarray, others: np.ndarray) -> np.n
         return np.bitwise_xor(secret, others, out=others)
     if comp.ring_bits == 64:
         return np.subtract(secret, others, out=others)
-    return _ring(comp).sub(secret, others)
+    return comp.ring.sub(secret, others)
 
 
 class DealerEngine:

@@ -30,7 +30,7 @@ from typing import Any, Literal
 import numpy as np
 
 from mpc.registry import extended
-from mpc.ring import Limbs, Ring
+from mpc.ring import Limbs, Ring, ring_of
 
 Domain = Literal["arith", "xor"]
 Secrets = dict[str, np.ndarray]
@@ -68,7 +68,7 @@ class Component:
 
     @property
     def ring(self) -> Ring:
-        return Ring(self.ring_bits)
+        return ring_of(self.ring_bits)
 
     @property
     def nbytes(self) -> int:
@@ -120,7 +120,7 @@ def _triple_derived(p: dict[str, Any]) -> list[Component]:
 
 
 def _triple_derive(p: dict[str, Any], s: Secrets) -> Secrets:
-    return {"c": Ring(_bits(p)).mul(s["a"], s["b"])}
+    return {"c": ring_of(_bits(p)).mul(s["a"], s["b"])}
 
 
 # -- matrix triples: C = A @ B ------------------------------------------------------------------
@@ -137,7 +137,7 @@ def _mat_derived(p: dict[str, Any]) -> list[Component]:
 
 
 def _mat_derive(p: dict[str, Any], s: Secrets) -> Secrets:
-    return {"c": Ring(_bits(p)).matmul(s["a"], s["b"])}
+    return {"c": ring_of(_bits(p)).matmul(s["a"], s["b"])}
 
 
 # -- truncation material: r, r >> f (logical) and msb(r) ------------------------------------
@@ -150,7 +150,7 @@ def _trunc_derived(p: dict[str, Any]) -> list[Component]:
 
 
 def _trunc_derive(p: dict[str, Any], s: Secrets) -> Secrets:
-    ring, f = Ring(_bits(p)), int(p["f"])
+    ring, f = ring_of(_bits(p)), int(p["f"])
     r = s["r"]
     # r >> f of r without its top bit: the protocol adds the top bit back separately.
     low = ring.sub(r, ring.lshift(ring.reduce(ring.msb(r)), ring.bits - 1))
@@ -187,7 +187,7 @@ def _owned_derived(p: dict[str, Any]) -> list[Component]:
 
 
 def _owned_derive(p: dict[str, Any], s: Secrets) -> Secrets:
-    ring = Ring(_bits(p))
+    ring = ring_of(_bits(p))
     if not ring.native:
         return {"c": ring.matmul(s["a"].T if p.get("transpose") else s["a"], s["b"])}
     return {"c": limbs_of(s, "a").times(s["b"], bool(p.get("transpose")))}  # A's limbs split once a session

@@ -244,3 +244,8 @@ _BLOCK = 512
 
 RING64 = Ring(64)
 RING128 = Ring(128)
+
+
+def ring_of(bits: int) -> Ring:
+    """The ring Z_2^bits, the shared instance (a Ring is immutable: no need to make one per use)."""
+    return RING64 if bits == 64 else RING128 if bits == 128 else Ring(bits)

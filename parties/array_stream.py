@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from mpc.material import Component, Secrets
-from mpc.ring import Ring
+from mpc.ring import Ring, ring_of
 from mpc.share import Share
 from parties.proto import pooled_pb2 as pb
 
@@ -40,7 +40,7 @@ class WireArray:
             if arr.dtype.byteorder == ">":
                 arr = arr.byteswap()
             return arr.reshape(-1).view(np.uint8).data
-        return Ring(self.ring_bits).to_bytes(self.data)
+        return ring_of(self.ring_bits).to_bytes(self.data)
 
     @property
     def nbytes(self) -> int:

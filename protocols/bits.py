@@ -25,7 +25,7 @@ import numpy as np
 
 from mpc.context import PartyContext
 from mpc.material import Component, MaterialKind, MaterialRequest, Secrets
-from mpc.ring import Ring
+from mpc.ring import Ring, ring_of
 from mpc.share import Share
 from protocols.boolean import from_opened_bit, from_slices, lanes, to_slices, unpack_lanes
 from protocols.circuits import Circuit, borrow_prefix_gates, generate_propagate, run_circuits, suffix_or
@@ -113,7 +113,7 @@ def _dabits_derived(p: dict[str, Any]) -> list[Component]:
 
 
 def _dabits_derive(p: dict[str, Any], s: Secrets) -> Secrets:
-    ring = Ring(int(p.get("ring", 64)))
+    ring = ring_of(int(p.get("ring", 64)))
     n = int(p["n"])
     bits = np.stack([unpack_lanes(row, n) for row in s["s"]]) if len(s["s"]) else np.zeros((0, n), np.uint64)
     return {"s_arith": ring.reduce(bits if ring.native else bits.astype(object))}

@@ -19,7 +19,7 @@ from typing import Any
 
 from mpc.context import PartyContext
 from mpc.material import Component, MaterialKind, MaterialRequest, Secrets, limbs_of
-from mpc.ring import Limbs, Ring
+from mpc.ring import Limbs, ring_of
 from mpc.share import Share
 from protocols.opening import open_arith
 from protocols.owned import OwnedMatrix
@@ -40,7 +40,7 @@ def _columns_derived(p: dict[str, Any]) -> list[Component]:
 def _columns_derive(p: dict[str, Any], s: Secrets) -> Secrets:
     if int(p["ring"]) != 64:
         a = s["a"].T if p.get("transpose") else s["a"]
-        return {"c": Ring(int(p["ring"])).matmul(a, s["b"])}
+        return {"c": ring_of(int(p["ring"])).matmul(a, s["b"])}
     return {"c": limbs_of(s, "a").times(s["b"], bool(p.get("transpose")))}
 
 

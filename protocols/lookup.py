@@ -25,7 +25,7 @@ import numpy as np
 
 from mpc.context import PartyContext
 from mpc.material import Component, MaterialKind, MaterialRequest, Secrets
-from mpc.ring import Ring
+from mpc.ring import Ring, ring_of
 from mpc.share import Share
 from protocols.boolean import from_opened_bit, lanes, unpack_lanes
 from protocols.opening import open_xor
@@ -48,7 +48,7 @@ def _index(rows: np.ndarray, n: int) -> np.ndarray:
 
 
 def _derive(p: dict[str, Any], s: Secrets) -> Secrets:
-    ring = Ring(int(p.get("ring", 64)))
+    ring = ring_of(int(p.get("ring", 64)))
     n = int(p["n"])
     rho = _index(s["rho"], n)
     onehot = (np.arange(1 << int(p["bits"]))[:, None] == rho[None, :]).astype(np.uint64)

@@ -33,7 +33,7 @@ import numpy as np
 
 from mpc.context import PartyContext
 from mpc.material import Component, MaterialKind, MaterialRequest, Secrets, _trunc_derive
-from mpc.ring import Ring
+from mpc.ring import Ring, ring_of
 from mpc.share import Share
 from protocols.arith import rescale_up
 from protocols.opening import open_arith
@@ -62,7 +62,7 @@ def _cube(ring: Ring, left: np.ndarray, right: np.ndarray) -> np.ndarray:
 
 
 def _derive(p: dict[str, Any], s: Secrets) -> Secrets:
-    ring = Ring(int(p["ring"]))
+    ring = ring_of(int(p["ring"]))
     tx = _trunc_derive({"f": p["f"], "ring": p["ring"]}, {"r": s["r_x"]})
     tu = _trunc_derive({"f": p["f"], "ring": p["ring"]}, {"r": s["r_u"]})
     rho_x, beta_x, rho_u, beta_u = tx["r_shift"], tx["r_msb"], tu["r_shift"], tu["r_msb"]
@@ -93,7 +93,7 @@ def _final_derived(p: dict[str, Any]) -> list[Component]:
 
 
 def _final_derive(p: dict[str, Any], s: Secrets) -> Secrets:
-    ring = Ring(int(p["ring"]))
+    ring = ring_of(int(p["ring"]))
     t = _trunc_derive({"f": p["f"], "ring": p["ring"]}, {"r": s["r_x"]})
     return {"rho_x": t["r_shift"], "beta_x": t["r_msb"], "rho_b": ring.matmul(t["r_shift"], s["b"]),
             "t_beta_b": ring.mul(t["r_msb"], s["b"][None, :])}

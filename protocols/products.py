@@ -21,7 +21,7 @@ import numpy as np
 
 from mpc.context import PartyContext
 from mpc.material import Component, MaterialKind, MaterialRequest, Secrets
-from mpc.ring import Ring
+from mpc.ring import ring_of
 from mpc.share import Share
 from protocols.beaver import mul_many
 from protocols.opening import open_arith
@@ -38,7 +38,7 @@ def _derived(p: dict[str, Any]) -> list[Component]:
 
 
 def _derive(p: dict[str, Any], s: Secrets) -> Secrets:
-    ring = Ring(int(p.get("ring", 64)))
+    ring = ring_of(int(p.get("ring", 64)))
     return {f"c{k}": ring.mul(s[f"a{i}"], s[f"a{j}"]) for k, (i, j) in enumerate(p["pairs"])}
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from mpc.context import PartyContext
 from mpc.material import Component, MaterialKind, MaterialRequest, Secrets, _trunc_derive
-from mpc.ring import Ring
+from mpc.ring import Ring, ring_of
 from mpc.share import Share
 from protocols.opening import open_arith
 
@@ -39,7 +39,7 @@ def _derived(p: dict[str, Any]) -> list[Component]:
 
 
 def _derive(p: dict[str, Any], s: Secrets) -> Secrets:
-    ring = Ring(int(p["ring"]))
+    ring = ring_of(int(p["ring"]))
     t = _trunc_derive({"f": p["f"], "ring": p["ring"]}, {"r": s["r"]})
     return {"rho": t["r_shift"], "beta": t["r_msb"], "b_rho": ring.mul(s["b"], t["r_shift"]),
             "b_beta": ring.mul(s["b"], t["r_msb"])}

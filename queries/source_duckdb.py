@@ -82,6 +82,12 @@ def _reader(path: Path) -> str | None:
     return f"read_parquet({_literal(str(path))})" if kind == "parquet" else None
 
 
+def _stamp(path: Path) -> tuple[int, int]:
+    """A file's (modification time in ns, size): what tells a changed file from the one read before."""
+    found = path.stat()
+    return found.st_mtime_ns, found.st_size
+
+
 class DuckDBSource(SqlSource):
     """A dataset that embedded DuckDB reads: a file, a database's table, or a query over files."""
 
@@ -170,7 +176,7 @@ class DuckDBSource(SqlSource):
         if self._directory is None:
             return ()
         found = [p for p in sorted(self._directory.iterdir()) if _reader(p) is not None and NAME.match(p.stem)]
-        return tuple((p.name, (p.stat().st_mtime_ns, p.stat().st_size)) for p in found)
+        return tuple((p.name, _stamp(p)) for p in found)
 
     def _open(self, views: Sequence[str]) -> duckdb.DuckDBPyConnection:
         """A new database with the dataset's settings (global, so that every cursor has them) and a
@@ -209,7 +215,7 @@ class DuckDBSource(SqlSource):
 
     def schema(self) -> Schema:
         """The columns and kinds; for a file, read again only when the file changed (its time or size)."""
-        stamp = tuple((s.st_mtime_ns, s.st_size) for s in (f.stat() for f in self._files if f.is_file()))
+        stamp = tuple(_stamp(f) for f in self._files if f.is_file())
         known = self._known
         if self._files and known is not None and known[0] == stamp:
             return known[1]
